@@ -1,0 +1,72 @@
+"""exactcl: exact, certified conservation laws of gradient flows.
+
+A model whose gradient flow factors through a polynomial map phi has
+exactly D - dim Lie(W_phi)(theta) independent conservation laws near
+generic parameters (Marcotte, Gribonval, Peyre, NeurIPS 2023). exactcl
+computes that number over Q, proves it (modular rank lower bounds, exact
+law identities, Frobenius closure) and returns the laws.
+
+>>> import exactcl
+>>> r = exactcl.count(exactcl.linear([2, 2, 2]))
+>>> r.laws, r.proof
+(3, 'sandwich')
+>>> exactcl.laws(exactcl.product(2), 2).strings()
+['t1**2 - t2**2']
+"""
+
+from __future__ import annotations
+
+from .brackets import bracket
+from .closure import ClosureResult, closure_check
+from .count import CountResult, count
+from .errors import (
+    CertificateFormatError,
+    ExactclError,
+    InputError,
+    ResourceError,
+    UnsupportedError,
+    VerificationError,
+)
+from .fields import VectorField, gradient
+from .growth import Growth, grow
+from .models import Model, linear, product, relu
+from .rings import Ring
+from .search import LawSearch, find_laws
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CertificateFormatError", "ClosureResult", "CountResult", "ExactclError", "Growth",
+    "InputError", "LawSearch", "Model", "ResourceError", "Ring", "UnsupportedError",
+    "VectorField", "VerificationError", "bracket", "closure_check", "count", "find_laws",
+    "from_fields", "from_phi", "gradient", "grow", "laws", "linear", "product", "relu",
+]
+
+
+def laws(model: Model, degree: int, homogeneous: bool = False, **kwargs) -> LawSearch:
+    """All polynomial conservation laws of ``model`` of degree <= ``degree``
+    (see :func:`exactcl.search.find_laws`)."""
+    if not isinstance(model, Model):
+        from .errors import bad_argument
+        raise bad_argument("model", "an exactcl Model", model)
+    return find_laws(model.generators, degree, homogeneous, **kwargs)
+
+
+def from_phi(phi, symbols=None, name: str = "custom") -> Model:
+    """A model from the components of phi as SymPy expressions or strings
+    (see :func:`exactcl.symbolic.model_from_phi`).
+
+    >>> import sympy
+    >>> u, v = sympy.symbols("u v")
+    >>> count(from_phi([u * v**2], [u, v])).laws
+    1
+    """
+    from .symbolic import model_from_phi
+    return model_from_phi(phi, symbols, name)
+
+
+def from_fields(fields, symbols, name: str = "custom") -> Model:
+    """A model from polynomial vector fields given as lists of D SymPy
+    expressions (see :func:`exactcl.symbolic.model_from_fields`)."""
+    from .symbolic import model_from_fields
+    return model_from_fields(fields, symbols, name)

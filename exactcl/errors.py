@@ -1,0 +1,56 @@
+"""The exception hierarchy of exactcl.
+
+Every class also subclasses the built-in exception a caller would expect,
+so ``except ValueError`` keeps working around :class:`InputError`.
+
+Messages follow one template: they name the argument or place, what was
+expected and what came, e.g. ``Argument 'degree' must be a non-negative
+int, not -1.``
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExactclError",
+    "InputError",
+    "UnsupportedError",
+    "VerificationError",
+    "CertificateFormatError",
+    "ResourceError",
+    "bad_argument",
+]
+
+
+class ExactclError(Exception):
+    """Base class of every error raised by exactcl on purpose."""
+
+
+class InputError(ExactclError, ValueError):
+    """A value given by the caller is not of the expected form."""
+
+
+class UnsupportedError(ExactclError, NotImplementedError):
+    """The request is well formed but exactcl does not handle it."""
+
+
+class VerificationError(ExactclError, AssertionError):
+    """A claim was checked and found false."""
+
+
+class CertificateFormatError(ExactclError, ValueError):
+    """A certificate file is unreadable or of an unknown schema."""
+
+
+class ResourceError(ExactclError, MemoryError):
+    """A request would need far more memory or time than is reasonable."""
+
+
+def bad_argument(name: str, expected: str, got: object) -> InputError:
+    """Build the standard bad-argument error.
+
+    Examples
+    --------
+    >>> str(bad_argument("degree", "a non-negative int", -1))
+    "Argument 'degree' must be a non-negative int, not -1."
+    """
+    return InputError(f"Argument {name!r} must be {expected}, not {got!r}.")

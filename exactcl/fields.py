@@ -1,0 +1,225 @@
+"""Polynomial vector fields over Q, stored sparsely.
+
+A :class:`VectorField` on a :class:`~exactcl.rings.Ring` with D variables
+keeps only its nonzero components, each an ``fmpq_mpoly`` together with the
+set of variables it involves. Evaluation, Jacobians and the action on
+functions then touch only what is there: the gradient of a path product of
+a ReLU network has L components of L - 1 variables each, whatever D is.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from flint import fmpq_mpoly
+
+from .errors import InputError
+from .rings import Ring, evaluate, poly_key, rational_mod, support
+
+__all__ = ["VectorField", "gradient"]
+
+
+@dataclass(frozen=True, eq=False)
+class VectorField:
+    """A polynomial vector field X = sum_v X_v d/dx_v with rational coefficients.
+
+    Build one with :meth:`from_components` or :func:`gradient`; the
+    constructor expects already-normalised data.
+
+    Parameters
+    ----------
+    ring : Ring
+    components : tuple of (int, fmpq_mpoly)
+        Nonzero components, sorted by variable index.
+    supports : tuple of frozenset of int
+        For each component, the variables it involves.
+
+    Examples
+    --------
+    >>> R = Ring(("u", "v"))
+    >>> u, v = R.gens
+    >>> X = VectorField.from_components(R, {0: v, 1: u})
+    >>> X
+    VectorField(u: v, v: u)
+    >>> X.evaluate([2, 3])
+    [Fraction(3, 1), Fraction(2, 1)]
+    >>> str(X.apply(u**2 - v**2))
+    '0'
+    """
+
+    ring: Ring
+    components: tuple[tuple[int, fmpq_mpoly], ...]
+    supports: tuple[frozenset[int], ...]
+
+    @classmethod
+    def from_components(
+        cls,
+        ring: Ring,
+        components: Mapping[int, fmpq_mpoly] | Sequence[fmpq_mpoly],
+        hints: Mapping[int, Iterable[int]] | None = None,
+    ) -> VectorField:
+        """Build a field from a mapping ``variable index -> polynomial`` or a full list.
+
+        ``hints`` may give, per component, a superset of the variables it
+        involves (this avoids O(D) work per component).
+        """
+        if not isinstance(components, Mapping):
+            components = dict(enumerate(components))
+        comps, sups = [], []
+        for v in sorted(components):
+            if not 0 <= v < ring.nvars:
+                raise InputError(
+                    f"Component index must lie in [0, {ring.nvars}), not {v!r}."
+                )
+            poly = components[v]
+            if poly.is_zero():
+                continue
+            comps.append((v, poly))
+            sups.append(support(poly, None if hints is None else hints.get(v)))
+        return cls(ring, tuple(comps), tuple(sups))
+
+    # -- structure ---------------------------------------------------------
+
+    @functools.cached_property
+    def as_dict(self) -> dict[int, fmpq_mpoly]:
+        return dict(self.components)
+
+    @functools.cached_property
+    def support_of(self) -> dict[int, frozenset[int]]:
+        """Per component index, the variables it involves."""
+        return {v: s for (v, _), s in zip(self.components, self.supports)}
+
+    @functools.cached_property
+    def variables(self) -> frozenset[int]:
+        """Every variable that some component involves."""
+        return frozenset().union(*self.supports) if self.supports else frozenset()
+
+    @functools.cached_property
+    def directions(self) -> frozenset[int]:
+        """The indices of the nonzero components."""
+        return frozenset(v for v, _ in self.components)
+
+    @property
+    def is_zero(self) -> bool:
+        return not self.components
+
+    @functools.cached_property
+    def degree(self) -> int:
+        """The largest total degree of a component (-1 for the zero field)."""
+        return max((int(p.total_degree()) for _, p in self.components), default=-1)
+
+    @functools.cached_property
+    def key(self) -> tuple:
+        """A canonical hashable key (component index, sorted terms as "p/q")."""
+        return tuple((v, poly_key(p)) for v, p in self.components)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VectorField):
+            return NotImplemented
+        return self.ring == other.ring and self.components == other.components
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        names = self.ring.names
+        body = ", ".join(f"{names[v]}: {p.str()}" for v, p in self.components)
+        return f"VectorField({body})"
+
+    # -- linear structure -------------------------------------------------
+
+    def _combine(self, other: VectorField, sign: int) -> VectorField:
+        if self.ring != other.ring:
+            raise InputError("Fields must live on the same ring to be combined.")
+        a, b = self.as_dict, other.as_dict
+        comps, hints = {}, {}
+        for v in sorted(set(a) | set(b)):
+            pa, pb = a.get(v), b.get(v)
+            if pa is None:
+                comps[v] = pb if sign > 0 else -pb
+            elif pb is None:
+                comps[v] = pa
+            else:
+                comps[v] = pa + pb if sign > 0 else pa - pb
+            hints[v] = self.support_of.get(v, frozenset()) | other.support_of.get(v, frozenset())
+        return VectorField.from_components(self.ring, comps, hints)
+
+    def __add__(self, other: VectorField) -> VectorField:
+        return self._combine(other, 1)
+
+    def __sub__(self, other: VectorField) -> VectorField:
+        return self._combine(other, -1)
+
+    def __neg__(self) -> VectorField:
+        return VectorField(self.ring, tuple((v, -p) for v, p in self.components), self.supports)
+
+    def scale(self, c: object) -> VectorField:
+        """The field multiplied by a rational constant or a polynomial."""
+        factor = c if isinstance(c, fmpq_mpoly) else self.ring.constant(c)
+        hint_extra = support(factor) if isinstance(c, fmpq_mpoly) else frozenset()
+        comps = {v: p * factor for v, p in self.components}
+        hints = {v: s | hint_extra for (v, _), s in zip(self.components, self.supports)}
+        return VectorField.from_components(self.ring, comps, hints)
+
+    # -- calculus -----------------------------------------------------------
+
+    def apply(self, f: fmpq_mpoly, f_support: Iterable[int] | None = None) -> fmpq_mpoly:
+        """The derivative of f along the field, X(f) = sum_v X_v df/dx_v."""
+        fs = support(f) if f_support is None else frozenset(f_support)
+        result = self.ring.zero()
+        for v, p in self.components:
+            if v in fs:
+                result += p * f.derivative(v)
+        return result
+
+    # -- values -------------------------------------------------------------
+
+    def evaluate(self, point: Sequence[int]) -> list[Fraction]:
+        """The exact value at an integer point, as a dense list of D rationals."""
+        out = [Fraction(0)] * self.ring.nvars
+        for (v, p), s in zip(self.components, self.supports):
+            q = evaluate(p, point, s)
+            out[v] = Fraction(int(q.p), int(q.q))
+        return out
+
+    def evaluate_mod(self, point: Sequence[int], prime: int) -> list[int]:
+        """The value at an integer point reduced modulo ``prime`` (dense list).
+
+        Raises ZeroDivisionError when ``prime`` divides a denominator.
+        """
+        out = [0] * self.ring.nvars
+        for (v, p), s in zip(self.components, self.supports):
+            out[v] = rational_mod(evaluate(p, point, s), prime)
+        return out
+
+    def jacobian_mod(self, point: Sequence[int], prime: int) -> dict[int, dict[int, int]]:
+        """The Jacobian at a point mod ``prime``, sparse: {row v: {column w: value}}."""
+        jac: dict[int, dict[int, int]] = {}
+        for (v, p), s in zip(self.components, self.supports):
+            row = {}
+            for w in sorted(s):
+                dp = p.derivative(w)
+                value = rational_mod(evaluate(dp, point, s), prime)
+                if value:
+                    row[w] = value
+            if row:
+                jac[v] = row
+        return jac
+
+
+def gradient(ring: Ring, f: fmpq_mpoly, hint: Iterable[int] | None = None) -> VectorField:
+    """The gradient field of a polynomial.
+
+    ``hint`` is an optional superset of the variables ``f`` involves.
+
+    >>> R = Ring(("u", "v"))
+    >>> u, v = R.gens
+    >>> gradient(R, u * v**2)
+    VectorField(u: v^2, v: 2*u*v)
+    """
+    s = support(f, hint)
+    comps = {v: f.derivative(v) for v in sorted(s)}
+    return VectorField.from_components(ring, comps, {v: s for v in comps})

@@ -1,0 +1,320 @@
+"""Growth of the generated Lie algebra, with the provenance graph of its words.
+
+W_0 is spanned by the generators, W_{k+1} = W_k + [W_0, W_k]. At depth
+k + 1 the candidates are the brackets [X_i, Z] of every generator X_i with
+every word Z kept at depth k (at depth 1, with every generator). A
+candidate is evaluated at an integer point modulo a prime and kept when it
+raises the rank of the kept values; only kept words are computed
+symbolically. Every rank is a modular rank of exact values, hence a
+rigorous lower bound on dim Lie(W)(theta) at that point and on a dense
+open set.
+
+The provenance is a ``networkx.DiGraph``: node ids are integers; nodes
+carry ``word`` (a string such as ``"[X1,[X2,X3]]"``), ``depth``,
+``raised`` (whether the word raised the rank), ``left``/``right``
+(operand node ids, brackets only) and, for kept words, ``field``; edges
+point from the two operands to their bracket.
+
+Notes
+-----
+Stopping when a depth adds nothing, or when the rank reaches a known
+upper bound (D minus the number of proven laws), is sound for the lower
+bound; whether the final rank is dim Lie(W) is a separate claim, proven
+by a sandwich with exhibited laws or by the closure check
+(:mod:`exactcl.closure`).
+"""
+
+from __future__ import annotations
+
+import random
+from math import isqrt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+
+from .brackets import bracket, bracket_value_mod, could_bracket
+from .errors import bad_argument
+from .fields import VectorField
+from .linalg import IncrementalBasis
+
+__all__ = ["Growth", "DepthStats", "grow", "word_string"]
+
+#: Candidates evaluated before each rank decision; a batch also stops
+#: early once it holds twice the rank still missing.
+BATCH_SIZE = 256
+#: Default number of candidate brackets evaluated per depth before the
+#: depth is declared sampled rather than exhaustive.
+DEFAULT_BUDGET = 200_000
+
+
+@dataclass(frozen=True)
+class DepthStats:
+    """What happened at one bracket depth."""
+
+    depth: int
+    rank: int
+    kept: int
+    evaluated: int
+    candidates: int
+    exhaustive: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Growth:
+    """The result of :func:`grow`.
+
+    Attributes
+    ----------
+    graph : networkx.DiGraph
+        Provenance of the evaluated words (see the module docstring).
+    basis : tuple of int
+        Node ids of the kept words, in the order they were kept; their
+        values at ``point`` are independent mod ``prime``.
+    rank : int
+        len(basis): a lower bound on dim Lie(W)(theta).
+    depths : tuple of DepthStats
+        Rank after each depth (the rank profile) and how it was obtained.
+    point : tuple of int
+    prime : int
+    target : int or None
+        The rank at which growth stopped early (an upper bound known from
+        proven laws), if any.
+    stop : str
+        ``"target"``, ``"stalled"`` (a depth added nothing), ``"full"``
+        (rank D) or ``"max_depth"``.
+    """
+
+    graph: nx.DiGraph
+    basis: tuple[int, ...]
+    rank: int
+    depths: tuple[DepthStats, ...]
+    point: tuple[int, ...]
+    prime: int
+    target: int | None
+    stop: str
+
+    @property
+    def profile(self) -> tuple[int, ...]:
+        """The rank after each depth: lower bounds on dim W_k(theta)."""
+        return tuple(s.rank for s in self.depths)
+
+    @property
+    def exhaustive(self) -> bool:
+        return all(s.exhaustive for s in self.depths)
+
+    def fields(self) -> list[VectorField]:
+        """The kept words as vector fields, in basis order."""
+        return [self.graph.nodes[n]["field"] for n in self.basis]
+
+    def words(self) -> list[str]:
+        return [self.graph.nodes[n]["word"] for n in self.basis]
+
+    def __repr__(self) -> str:
+        return (f"Growth(rank={self.rank}, profile={list(self.profile)}, stop={self.stop!r}, "
+                f"words={self.graph.number_of_nodes()})")
+
+
+def word_string(graph: nx.DiGraph, node: int) -> str:
+    return graph.nodes[node]["word"]
+
+
+def _candidate_pairs(depth: int, frontier: list[int], ngens: int, budget: int,
+                     rng: random.Random) -> tuple[Iterator[tuple[int, int]], int]:
+    """Candidate (generator, word) pairs of one depth in a seeded random order.
+
+    Small pools are listed and shuffled; a pool far larger than the budget
+    is sampled without replacement instead of being listed.
+    """
+    if depth == 1:
+        total = len(frontier) * (len(frontier) - 1) // 2
+
+        def pair(k: int) -> tuple[int, int]:
+            # k-th pair (i, j), i < j, of the frontier (the generators)
+            j = (1 + isqrt(1 + 8 * k)) // 2
+            return frontier[k - j * (j - 1) // 2], frontier[j]
+    else:
+        total = len(frontier) * ngens
+
+        def pair(k: int) -> tuple[int, int]:
+            return k % ngens, frontier[k // ngens]
+    if total <= 4 * budget:
+        order = list(range(total))
+        rng.shuffle(order)
+        return (pair(k) for k in order), total
+
+    def sample() -> Iterator[tuple[int, int]]:
+        seen: set[int] = set()
+        while len(seen) < total:
+            k = rng.randrange(total)
+            if k not in seen:
+                seen.add(k)
+                yield pair(k)
+    return sample(), total
+
+
+class _Evaluator:
+    """Values and Jacobians mod p at the point, cached per field."""
+
+    def __init__(self, point: Sequence[int], prime: int) -> None:
+        self.point, self.prime = point, prime
+        self._value: dict[int, list[int]] = {}
+        self._jac: dict[int, dict[int, dict[int, int]]] = {}
+
+    def value(self, node: int, fld: VectorField) -> list[int]:
+        v = self._value.get(node)
+        if v is None:
+            v = self._value[node] = fld.evaluate_mod(self.point, self.prime)
+        return v
+
+    def jac(self, node: int, fld: VectorField) -> dict[int, dict[int, int]]:
+        j = self._jac.get(node)
+        if j is None:
+            j = self._jac[node] = fld.jacobian_mod(self.point, self.prime)
+        return j
+
+
+def grow(
+    generators: Sequence[VectorField],
+    point: Sequence[int],
+    prime: int,
+    *,
+    target: int | None = None,
+    max_depth: int | None = None,
+    budget: int = DEFAULT_BUDGET,
+    seed: int = 0,
+) -> Growth:
+    """Grow the Lie algebra generated by ``generators`` at ``point`` mod ``prime``.
+
+    Parameters
+    ----------
+    generators : sequence of VectorField
+    point : sequence of int
+        An integer point theta (length D).
+    prime : int
+        The prime for modular ranks (must not divide a denominator).
+    target : int, optional
+        Stop as soon as the rank reaches it (an upper bound on the rank,
+        e.g. D minus the number of proven laws).
+    max_depth : int, optional
+        Deepest bracket depth to try (default: until growth stops).
+    budget : int
+        Candidate brackets evaluated per depth before the depth counts as
+        sampled, not exhaustive.
+    seed : int
+        Seed of the order in which candidates are tried (tightness only).
+
+    Returns
+    -------
+    Growth
+
+    Examples
+    --------
+    >>> from exactcl.models import linear
+    >>> from exactcl.rings import DEFAULT_PRIME
+    >>> m = linear([2, 2, 2])
+    >>> g = grow(m.generators, [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME)
+    >>> g.profile, g.stop
+    ((4, 5), 'stalled')
+    >>> g.words()[-1]
+    '[X1,X2]'
+    """
+    if not generators:
+        raise bad_argument("generators", "a non-empty sequence of vector fields", generators)
+    D = generators[0].ring.nvars
+    if len(point) != D:
+        raise bad_argument("point", f"a sequence of {D} ints", point)
+    if max_depth is not None and (isinstance(max_depth, bool) or not isinstance(max_depth, int)
+                                  or max_depth < 0):
+        raise bad_argument("max_depth", "a non-negative int or None", max_depth)
+    limit = D if target is None else min(D, target)
+    rng = random.Random(seed)
+    ev = _Evaluator(point, prime)
+    graph = nx.DiGraph()
+    basis_vectors = IncrementalBasis(D, prime)
+    basis: list[int] = []
+    depths: list[DepthStats] = []
+
+    # depth 0: the generators themselves
+    for i, fld in enumerate(generators):
+        graph.add_node(i, word=f"X{i + 1}", depth=0, raised=False, generator=i)
+    evaluated = 0
+    for start in range(0, len(generators), BATCH_SIZE):
+        if basis_vectors.rank >= limit:
+            break
+        chunk = list(range(start, min(len(generators), start + BATCH_SIZE)))
+        values = [ev.value(i, generators[i]) for i in chunk]
+        evaluated += len(chunk)
+        for k in basis_vectors.add(values, limit=limit):
+            node = chunk[k]
+            graph.nodes[node]["raised"] = True
+            graph.nodes[node]["field"] = generators[node]
+            basis.append(node)
+    depths.append(DepthStats(0, basis_vectors.rank, len(basis), evaluated, len(generators),
+                             evaluated == len(generators)))
+
+    next_id = len(generators)
+    frontier = list(range(len(generators)))
+    depth = 0
+    stop = "max_depth"
+    while True:
+        if basis_vectors.rank >= limit:
+            stop = "target" if limit < D else "full"
+            break
+        if max_depth is not None and depth >= max_depth:
+            stop = "max_depth"
+            break
+        depth += 1
+        pairs, total = _candidate_pairs(depth, frontier, len(generators), budget, rng)
+        kept_here: list[int] = []
+        evaluated = 0
+        batch_pairs: list[tuple[int, int]] = []
+        batch_values: list[list[int]] = []
+
+        def flush() -> None:
+            nonlocal next_id
+            kept = set(basis_vectors.add(batch_values, limit=limit))
+            for k, (i, j) in enumerate(batch_pairs):
+                node = next_id
+                next_id += 1
+                left_word, right_word = graph.nodes[i]["word"], graph.nodes[j]["word"]
+                graph.add_node(node, word=f"[{left_word},{right_word}]", depth=depth,
+                               raised=k in kept, left=i, right=j)
+                graph.add_edge(i, node)
+                graph.add_edge(j, node)
+                if k in kept:
+                    right = graph.nodes[j]["field"] if "field" in graph.nodes[j] else generators[j]
+                    graph.nodes[node]["field"] = bracket(generators[i], right)
+                    basis.append(node)
+                    kept_here.append(node)
+            batch_pairs.clear()
+            batch_values.clear()
+
+        for i, j in pairs:
+            if basis_vectors.rank >= limit or evaluated >= budget:
+                break
+            left = generators[i]
+            right = graph.nodes[j].get("field") or generators[j]
+            if not could_bracket(left, right):
+                continue
+            value = bracket_value_mod(ev.value(i, left), ev.jac(i, left),
+                                      ev.value(j, right), ev.jac(j, right), prime)
+            evaluated += 1
+            if not any(value):
+                continue
+            batch_pairs.append((i, j))
+            batch_values.append(value)
+            missing = limit - basis_vectors.rank
+            if len(batch_values) >= min(BATCH_SIZE, max(8, 2 * missing)):
+                flush()
+        if batch_values:
+            flush()
+        exhaustive = evaluated < budget or basis_vectors.rank >= limit
+        depths.append(DepthStats(depth, basis_vectors.rank, len(kept_here), evaluated,
+                                 total, exhaustive))
+        if not kept_here:
+            stop = "stalled"
+            break
+        frontier = kept_here
+    return Growth(graph, tuple(basis), basis_vectors.rank, tuple(depths), tuple(point), prime,
+                  target, stop)

@@ -1,0 +1,189 @@
+"""Exact and modular linear algebra on python-flint matrices.
+
+Ranks that decide anything are computed modulo a prime: for an integer
+matrix A and a prime p, ``rank(A mod p) <= rank_Q(A)``, so a modular rank
+is a rigorous lower bound. Kernels that are returned are exact over Q and
+put in canonical form (reduced row echelon form, each row scaled to a
+primitive integer vector with positive leading entry), so equal spaces
+give equal bases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from math import gcd
+
+from flint import fmpq, fmpq_mat, fmpz_mat, nmod_mat
+
+from .rings import rational_mod
+
+__all__ = [
+    "rank_mod",
+    "independent_rows_mod",
+    "IncrementalBasis",
+    "nullity_mod",
+    "kernel_Q",
+    "canonical_rows",
+    "primitive",
+]
+
+
+def _mat_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> nmod_mat:
+    flat = [x % prime for row in rows for x in row]
+    return nmod_mat(len(rows), ncols, flat, prime)
+
+
+def _pivots(reduced: nmod_mat, rank: int) -> list[int]:
+    """Pivot columns of a matrix in reduced row echelon form."""
+    pivots, col, ncols = [], 0, reduced.ncols()
+    for r in range(rank):
+        while col < ncols and int(reduced[r, col]) == 0:
+            col += 1
+        pivots.append(col)
+        col += 1
+    return pivots
+
+
+def rank_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> int:
+    """Rank modulo ``prime`` of the matrix with the given rows.
+
+    >>> rank_mod([[1, 2], [2, 4]], 2, 101)
+    1
+    """
+    if not rows:
+        return 0
+    return int(_mat_mod(rows, ncols, prime).rank())
+
+
+def independent_rows_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> list[int]:
+    """Indices of the rows kept by a greedy scan: each is independent mod p of
+    the kept rows before it.
+
+    >>> independent_rows_mod([[1, 2], [2, 4], [0, 1]], 2, 101)
+    [0, 2]
+    """
+    if not rows:
+        return []
+    transposed = nmod_mat(ncols, len(rows), [rows[j][i] % prime for i in range(ncols)
+                                             for j in range(len(rows))], prime)
+    reduced, rank = transposed.rref()
+    return _pivots(reduced, int(rank))
+
+
+class IncrementalBasis:
+    """Vectors mod p kept one batch at a time when they raise the rank.
+
+    Notes
+    -----
+    Each batch is decided by one reduced echelon form of the transposed
+    matrix [kept | batch] (flint ``nmod_mat.rref``); the kept vectors come
+    first, so exactly the batch vectors that raise the rank, scanned in
+    order, become pivots.
+
+    >>> B = IncrementalBasis(3, 101)
+    >>> B.add([[1, 0, 0], [2, 0, 0], [0, 1, 0]])
+    [0, 2]
+    >>> B.rank, B.add([[1, 1, 0], [0, 0, 5]])
+    (2, [1])
+    """
+
+    def __init__(self, ncols: int, prime: int) -> None:
+        self.ncols = ncols
+        self.prime = prime
+        self.rows: list[list[int]] = []
+
+    @property
+    def rank(self) -> int:
+        return len(self.rows)
+
+    def add(self, batch: Sequence[Sequence[int]], limit: int | None = None) -> list[int]:
+        """Keep the batch vectors that raise the rank; return their batch indices.
+
+        With ``limit``, stop once the rank reaches it.
+        """
+        batch = [list(v) for v in batch]
+        if not batch:
+            return []
+        if self.rank >= self.ncols:
+            return []
+        allrows = self.rows + batch
+        picked = independent_rows_mod(allrows, self.ncols, self.prime)
+        start = self.rank
+        kept = [i - start for i in picked if i >= start]
+        if limit is not None:
+            kept = kept[: max(0, limit - self.rank)]
+        self.rows.extend(batch[i] for i in kept)
+        return kept
+
+
+def nullity_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> int:
+    """ncols - rank mod p: an upper bound on the nullity over Q."""
+    return ncols - rank_mod(rows, ncols, prime)
+
+
+def primitive(row: Sequence[Fraction | int]) -> list[int]:
+    """Scale a rational vector to a primitive integer vector with positive
+    leading entry.
+
+    >>> primitive([Fraction(-1, 2), Fraction(1, 3), 0])
+    [3, -2, 0]
+    """
+    fr = [Fraction(x) for x in row]
+    den = 1
+    for x in fr:
+        den = den * x.denominator // gcd(den, x.denominator)
+    ints = [int(x * den) for x in fr]
+    g = 0
+    for x in ints:
+        g = gcd(g, x)
+    if g == 0:
+        return ints
+    lead = next(x for x in ints if x)
+    sign = 1 if lead > 0 else -1
+    return [sign * x // g for x in ints]
+
+
+def canonical_rows(rows: Sequence[Sequence[Fraction | int]], ncols: int) -> list[list[int]]:
+    """A canonical basis of the row span: RREF over Q, rows made primitive.
+
+    >>> canonical_rows([[2, 4, 0], [1, 2, 1]], 3)
+    [[1, 2, 0], [0, 0, 1]]
+    """
+    if not rows:
+        return []
+    entries = [Fraction(x) for row in rows for x in row]
+    m = fmpq_mat(len(rows), ncols, [fmpq(x.numerator, x.denominator) for x in entries])
+    reduced, rank = m.rref()
+    out = []
+    for r in range(int(rank)):
+        out.append(primitive([Fraction(int(reduced[r, c].p), int(reduced[r, c].q))
+                              for c in range(ncols)]))
+    return out
+
+
+def kernel_Q(rows: Sequence[Sequence[int]], ncols: int) -> list[list[int]]:
+    """Exact right kernel over Q of an integer matrix, in canonical form.
+
+    Notes
+    -----
+    ``fmpz_mat.nullspace`` returns a basis in the first ``nullity`` columns
+    of a square matrix padded with zero columns; it is sliced, then put in
+    canonical form by :func:`canonical_rows`.
+
+    >>> kernel_Q([[1, 1, 0], [0, 0, 1]], 3)
+    [[1, -1, 0]]
+    >>> kernel_Q([], 2)
+    [[1, 0], [0, 1]]
+    """
+    if not rows:
+        return [[int(i == j) for j in range(ncols)] for i in range(ncols)]
+    basis, nullity = fmpz_mat(len(rows), ncols, [int(x) for row in rows for x in row]).nullspace()
+    nullity = int(nullity)
+    vectors = [[int(basis[i, j]) for i in range(ncols)] for j in range(nullity)]
+    return canonical_rows(vectors, ncols)
+
+
+def rows_mod(rows: Sequence[Sequence[Fraction | int]], prime: int) -> list[list[int]]:
+    """Reduce rational rows modulo a prime."""
+    return [[rational_mod(Fraction(x), prime) for x in row] for row in rows]

@@ -1,0 +1,270 @@
+"""Built-in models: their parameters, the map phi, the generator fields and
+the literature's candidate laws.
+
+Widths are listed from input to output, ``[n_0, n_1, ..., n_L]``; layer l
+has the weight matrix ``W_l`` of shape ``n_l x n_{l-1}``, whose entry
+(i, j) is the parameter named ``W{l}_{i}_{j}``; hidden biases are named
+``b{l}_{i}``. Generator fields are the gradients of the components of phi.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from flint import fmpq_mpoly
+
+from .errors import InputError, bad_argument
+from .fields import VectorField, gradient
+from .rings import Ring
+
+__all__ = ["Model", "linear", "relu", "product", "from_polynomials", "from_fields"]
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A model given by its generator fields (and phi when there is one).
+
+    Attributes
+    ----------
+    name : str
+        A spec-like name, e.g. ``"linear:2,2,2"`` or ``"custom"``.
+    ring : Ring
+        The parameters as ring variables.
+    generators : tuple of VectorField
+        The fields whose generated Lie algebra decides the laws (the
+        gradients of the components of phi for a factorised model).
+    phi : tuple of fmpq_mpoly or None
+        The components of phi, when the model was given by phi.
+    candidates : tuple of fmpq_mpoly
+        Known or conjectured laws from the literature (each is checked
+        exactly before it is used).
+    candidate_labels : tuple of str
+        One short description per candidate.
+    """
+
+    name: str
+    ring: Ring
+    generators: tuple[VectorField, ...]
+    phi: tuple[fmpq_mpoly, ...] | None = None
+    candidates: tuple[fmpq_mpoly, ...] = ()
+    candidate_labels: tuple[str, ...] = field(default=())
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Parameter names, in order."""
+        return self.ring.names
+
+    @property
+    def D(self) -> int:
+        """The number of parameters."""
+        return self.ring.nvars
+
+    def __repr__(self) -> str:
+        return (f"Model({self.name!r}, D={self.D}, generators={len(self.generators)}, "
+                f"candidate_laws={len(self.candidates)})")
+
+
+def _check_widths(widths: object, minimum_layers: int = 1) -> tuple[int, ...]:
+    expected = f"a sequence of at least {minimum_layers + 1} positive ints"
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise bad_argument("widths", expected, widths)
+    out = []
+    for w in widths:
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise bad_argument("widths", expected, list(widths))
+        out.append(int(w))
+    if len(out) < minimum_layers + 1:
+        raise bad_argument("widths", expected, list(widths))
+    return tuple(out)
+
+
+def _weight_names(widths: Sequence[int]) -> list[str]:
+    names = []
+    for layer in range(1, len(widths)):
+        for i in range(widths[layer]):
+            for j in range(widths[layer - 1]):
+                names.append(f"W{layer}_{i}_{j}")
+    return names
+
+
+def _spec(prefix: str, widths: Sequence[int]) -> str:
+    return f"{prefix}:" + ",".join(str(w) for w in widths)
+
+
+def linear(widths: Sequence[int]) -> Model:
+    """Deep linear network x -> W_L ... W_1 x.
+
+    phi is the product W_L ... W_1 (d = n_L n_0 components); the candidate
+    laws are the balancedness matrices W_l W_l^T - W_{l+1}^T W_{l+1} of
+    every hidden layer (upper triangle, diagonal included).
+
+    Examples
+    --------
+    >>> m = linear([2, 2, 2])
+    >>> m.D, len(m.generators), len(m.candidates)
+    (8, 4, 3)
+    >>> m.parameters[:3]
+    ('W1_0_0', 'W1_0_1', 'W1_1_0')
+    >>> linear([2, 0])
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'widths' must be a sequence of at least 2 positive ints, not [2, 0].
+    """
+    widths = _check_widths(widths)
+    ring = Ring(tuple(_weight_names(widths)))
+    g, idx = ring.gens, ring.index
+
+    def W(layer: int) -> list[list[tuple[fmpq_mpoly, frozenset[int]]]]:
+        return [[(g[idx[f"W{layer}_{i}_{j}"]], frozenset({idx[f"W{layer}_{i}_{j}"]}))
+                 for j in range(widths[layer - 1])] for i in range(widths[layer])]
+
+    # Running product P = W_l ... W_1 with the support of every entry.
+    prod = W(1)
+    for layer in range(2, len(widths)):
+        A = W(layer)
+        new = []
+        for i in range(widths[layer]):
+            row = []
+            for j in range(widths[0]):
+                poly, sup = ring.zero(), frozenset()
+                for k in range(widths[layer - 1]):
+                    poly += A[i][k][0] * prod[k][j][0]
+                    sup |= A[i][k][1] | prod[k][j][1]
+                row.append((poly, sup))
+            new.append(row)
+        prod = new
+    phi = tuple(p for row in prod for p, _ in row)
+    generators = tuple(gradient(ring, p, s) for row in prod for p, s in row)
+
+    candidates, labels = [], []
+    for layer in range(1, len(widths) - 1):
+        cur, nxt = W(layer), W(layer + 1)
+        n = widths[layer]
+        for a in range(n):
+            for b in range(a, n):
+                h = ring.zero()
+                for j in range(widths[layer - 1]):
+                    h += cur[a][j][0] * cur[b][j][0]
+                for k in range(widths[layer + 1]):
+                    h -= nxt[k][a][0] * nxt[k][b][0]
+                candidates.append(h)
+                labels.append(f"(W{layer} W{layer}^T - W{layer + 1}^T W{layer + 1})[{a},{b}]")
+    return Model(_spec("linear", widths), ring, generators, phi, tuple(candidates), tuple(labels))
+
+
+def relu(widths: Sequence[int], bias: bool = False) -> Model:
+    """Deep ReLU network through its path-lifting.
+
+    phi has one component per path input -> one neuron per hidden layer ->
+    output (the product of the weights along it) and, with ``bias``, one
+    per path starting at a hidden neuron's bias. The candidate laws are one
+    per hidden neuron: ||incoming weights||^2 (+ bias^2) - ||outgoing
+    weights||^2.
+
+    Examples
+    --------
+    >>> m = relu([2, 3, 2], bias=True)
+    >>> m.D, len(m.generators), len(m.candidates)
+    (15, 18, 3)
+    >>> m.parameters[-3:]
+    ('b1_0', 'b1_1', 'b1_2')
+    """
+    widths = _check_widths(widths)
+    if not isinstance(bias, bool):
+        raise bad_argument("bias", "a bool", bias)
+    names = _weight_names(widths)
+    L = len(widths) - 1
+    if bias:
+        names += [f"b{layer}_{i}" for layer in range(1, L) for i in range(widths[layer])]
+    ring = Ring(tuple(names))
+    g, idx = ring.gens, ring.index
+    one = ring.constant(1)
+
+    def path_field(variables: list[int]) -> tuple[fmpq_mpoly, VectorField]:
+        polys = [g[v] for v in variables]
+        # prefix/suffix products give every "product of the others" in O(L)
+        prefix = [one]
+        for p in polys:
+            prefix.append(prefix[-1] * p)
+        suffix = [one]
+        for p in reversed(polys):
+            suffix.append(suffix[-1] * p)
+        suffix.reverse()
+        comps = {v: prefix[k] * suffix[k + 1] for k, v in enumerate(variables)}
+        hints = {v: frozenset(variables) - {v} for v in variables}
+        return prefix[-1], VectorField.from_components(ring, comps, hints)
+
+    phi, generators = [], []
+
+    for neurons in itertools.product(*(range(w) for w in widths)):
+        variables = [idx[f"W{layer}_{neurons[layer]}_{neurons[layer - 1]}"]
+                     for layer in range(1, L + 1)]
+        poly, fld = path_field(variables)
+        phi.append(poly)
+        generators.append(fld)
+    if bias:
+        for layer in range(1, L):
+            for j in range(widths[layer]):
+                for rest in itertools.product(*(range(widths[k]) for k in range(layer + 1, L + 1))):
+                    neurons = (j,) + rest
+                    variables = [idx[f"b{layer}_{j}"]]
+                    variables += [idx[f"W{layer + s}_{neurons[s]}_{neurons[s - 1]}"]
+                                  for s in range(1, len(neurons))]
+                    poly, fld = path_field(variables)
+                    phi.append(poly)
+                    generators.append(fld)
+
+    candidates, labels = [], []
+    for layer in range(1, L):
+        for j in range(widths[layer]):
+            h = ring.zero()
+            for i in range(widths[layer - 1]):
+                h += g[idx[f"W{layer}_{j}_{i}"]] ** 2
+            if bias:
+                h += g[idx[f"b{layer}_{j}"]] ** 2
+            for k in range(widths[layer + 1]):
+                h -= g[idx[f"W{layer + 1}_{k}_{j}"]] ** 2
+            candidates.append(h)
+            labels.append(f"neuron {j} of hidden layer {layer}")
+    name = _spec("relu-bias" if bias else "relu", widths)
+    return Model(name, ring, tuple(generators), tuple(phi), tuple(candidates), tuple(labels))
+
+
+def product(D: int) -> Model:
+    """phi(t) = t1 t2 ... tD; candidate laws t_i^2 - t_1^2.
+
+    >>> m = product(3)
+    >>> m.parameters, [str(h) for h in m.candidates]
+    (('t1', 't2', 't3'), ['-t1^2 + t2^2', '-t1^2 + t3^2'])
+    """
+    if isinstance(D, bool) or not isinstance(D, int) or D < 1:
+        raise bad_argument("D", "a positive int", D)
+    ring = Ring(tuple(f"t{i}" for i in range(1, D + 1)))
+    g = ring.gens
+    phi = ring.constant(1)
+    for t in g:
+        phi *= t
+    gen = gradient(ring, phi, range(D))
+    candidates = tuple(g[i] ** 2 - g[0] ** 2 for i in range(1, D))
+    labels = tuple(f"t{i + 1}^2 - t1^2" for i in range(1, D))
+    return Model(f"product:{D}", ring, (gen,), (phi,), candidates, labels)
+
+
+def from_polynomials(ring: Ring, phi: Sequence[fmpq_mpoly], name: str = "custom") -> Model:
+    """A model given by the components of phi, as polynomials on ``ring``."""
+    if len(phi) == 0:
+        raise bad_argument("phi", "a non-empty list of polynomials", list(phi))
+    generators = tuple(gradient(ring, p) for p in phi)
+    return Model(name, ring, generators, tuple(phi))
+
+
+def from_fields(ring: Ring, fields: Sequence[VectorField], name: str = "custom") -> Model:
+    """A model given directly by polynomial vector fields (not only gradients)."""
+    if len(fields) == 0:
+        raise bad_argument("fields", "a non-empty list of vector fields", list(fields))
+    for k, f in enumerate(fields):
+        if f.ring != ring:
+            raise InputError(f"Field {k} lives on another ring than {ring.names!r}.")
+    return Model(name, ring, tuple(fields), None)

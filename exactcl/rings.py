@@ -1,0 +1,302 @@
+"""Rings and rationals: the exact arithmetic every other module stands on.
+
+A :class:`Ring` is the polynomial ring Q[x_1, ..., x_D] with named
+variables, backed by a cached python-flint ``fmpq_mpoly_ctx``. This module
+also holds the exact parsing of user numbers (floats are refused), the
+primes used for modular images, reduction of rationals modulo a prime,
+and sparse helpers on ``fmpq_mpoly`` that never pay O(D) per call when the
+variables a polynomial may involve are known.
+
+Notes
+-----
+python-flint converts a whole exponent vector of length D whenever a
+polynomial is evaluated, listed or asked for its degrees, so with
+thousands of variables those calls dominate. The helpers here therefore
+take a *support hint* (a superset of the variables a polynomial involves)
+and work through ``derivative`` and ``subs``, whose cost depends on the
+number of terms and of variables named, not on D.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx, fmpz
+
+from .errors import InputError
+
+__all__ = [
+    "Ring",
+    "DEFAULT_PRIME",
+    "to_rational",
+    "is_prime",
+    "next_prime",
+    "random_prime",
+    "fmpq_to_fraction",
+    "rational_mod",
+    "support",
+    "evaluate",
+    "poly_key",
+    "poly_from_key",
+    "poly_terms",
+    "poly_from_terms",
+]
+
+#: The largest prime below 2**62. Modular ranks computed with it are rigorous
+#: lower bounds of ranks over Q; a large prime only makes them tight more often.
+DEFAULT_PRIME = 2**62 - 57
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@functools.lru_cache(maxsize=64)
+def _context(names: tuple[str, ...]) -> fmpq_mpoly_ctx:
+    return fmpq_mpoly_ctx.get(names, "degrevlex")
+
+
+@dataclass(frozen=True)
+class Ring:
+    """The ring Q[names] over python-flint, one per ordered tuple of names.
+
+    Parameters
+    ----------
+    names : tuple of str
+        Variable names, in order; each a Python identifier-like word.
+
+    Raises
+    ------
+    InputError
+        If there are no names, a name is malformed or repeated.
+
+    Examples
+    --------
+    >>> R = Ring(("u", "v"))
+    >>> u, v = R.gens
+    >>> R.nvars, str(u * v**2)
+    (2, 'u*v^2')
+    >>> Ring(("u", "u"))
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'names' must be distinct variable names, not ('u', 'u').
+    """
+
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        names = tuple(self.names)
+        object.__setattr__(self, "names", names)
+        if not names:
+            raise InputError("Argument 'names' must be a non-empty tuple of variable names, not ().")
+        for name in names:
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise InputError(
+                    f"Argument 'names' must hold identifiers such as 'W1_0_2', not {name!r}."
+                )
+        if len(set(names)) != len(names):
+            raise InputError(f"Argument 'names' must be distinct variable names, not {names!r}.")
+
+    @property
+    def ctx(self) -> fmpq_mpoly_ctx:
+        """The cached python-flint context."""
+        return _context(self.names)
+
+    @property
+    def nvars(self) -> int:
+        """The number D of variables."""
+        return len(self.names)
+
+    @functools.cached_property
+    def gens(self) -> tuple[fmpq_mpoly, ...]:
+        """The variables as polynomials."""
+        return self.ctx.gens()
+
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        """Map from variable name to its position."""
+        return {name: i for i, name in enumerate(self.names)}
+
+    def zero(self) -> fmpq_mpoly:
+        return self.ctx.from_dict({})
+
+    def constant(self, c: object) -> fmpq_mpoly:
+        return self.ctx.constant(fmpq(*_num_den(to_rational(c))))
+
+
+def _num_den(q: Fraction) -> tuple[int, int]:
+    return q.numerator, q.denominator
+
+
+def to_rational(value: object, name: str = "value") -> Fraction:
+    """Convert an exact number to a :class:`~fractions.Fraction`.
+
+    Accepts int, Fraction, strings such as ``"1/10"``, python-flint
+    ``fmpz``/``fmpq`` and SymPy Rationals. Floats are refused: they are not
+    exact.
+
+    Examples
+    --------
+    >>> to_rational("3/6")
+    Fraction(1, 2)
+    >>> to_rational(0.1, "coefficient")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'coefficient' must be an exact rational (int, Fraction, "p/q" string or SymPy Rational), not 0.1; write 1/10 as Fraction(1, 10) or "1/10".
+    """
+    if isinstance(value, bool):
+        raise _not_rational(name, value)
+    if isinstance(value, numbers.Rational):
+        return Fraction(int(value.numerator), int(value.denominator))
+    if isinstance(value, fmpz):
+        return Fraction(int(value))
+    if isinstance(value, fmpq):
+        return Fraction(int(value.p), int(value.q))
+    if isinstance(value, str):
+        try:
+            return Fraction(value.strip())
+        except (ValueError, ZeroDivisionError) as err:
+            raise _not_rational(name, value) from err
+    if isinstance(value, float) or type(value).__name__ == "Float":
+        raise _not_rational(name, value, hint=True)
+    # SymPy Rational without importing SymPy here.
+    p, q = getattr(value, "p", None), getattr(value, "q", None)
+    if isinstance(p, int) and isinstance(q, int) and q > 0:
+        return Fraction(p, q)
+    raise _not_rational(name, value)
+
+
+def _not_rational(name: str, value: object, hint: bool = False) -> InputError:
+    msg = (
+        f"Argument {name!r} must be an exact rational (int, Fraction, \"p/q\" string "
+        f"or SymPy Rational), not {value!r}"
+    )
+    if hint:
+        approx = Fraction(str(value)).limit_denominator(10**12)
+        msg += f"; write {approx} as Fraction({approx.numerator}, {approx.denominator}) or \"{approx}\""
+    return InputError(msg + ".")
+
+
+def is_prime(n: int) -> bool:
+    """Proven primality (flint's ``fmpz_is_prime``)."""
+    return n >= 2 and bool(fmpz(n).is_prime())
+
+
+def next_prime(n: int) -> int:
+    """The least prime >= n.
+
+    >>> next_prime(2**61)
+    2305843009213693951
+    """
+    n = max(n, 2)
+    while not is_prime(n):
+        n += 1
+    return n
+
+
+#: Primes for Monte Carlo checks are drawn as next_prime(uniform integer in
+#: [2**61, 2**62)); the largest gap between primes below 2**64 is 1550, so no
+#: single prime is drawn with probability above PRIME_GAP / 2**61.
+RANDOM_PRIME_BITS = 61
+PRIME_GAP = 1550
+
+
+def random_prime(rng: random.Random) -> int:
+    """A prime p with 2**61 <= p < 2**62, drawn from ``rng``."""
+    lo = 2**RANDOM_PRIME_BITS
+    return next_prime(rng.randrange(lo, 2 * lo - 2 * PRIME_GAP))
+
+
+def fmpq_to_fraction(q: fmpq) -> Fraction:
+    return Fraction(int(q.p), int(q.q))
+
+
+def rational_mod(q: fmpq | Fraction | int, p: int) -> int:
+    """Reduce a rational number modulo a prime.
+
+    Raises
+    ------
+    ZeroDivisionError
+        If p divides the denominator (callers pick another prime).
+
+    >>> rational_mod(Fraction(1, 2), 7)
+    4
+    """
+    if isinstance(q, int):
+        return q % p
+    if isinstance(q, fmpq):
+        num, den = int(q.p), int(q.q)
+    else:
+        num, den = q.numerator, q.denominator
+    if den == 1:
+        return num % p
+    if den % p == 0:
+        raise ZeroDivisionError(f"the prime {p} divides the denominator {den}")
+    return num * pow(den, -1, p) % p
+
+
+def support(poly: fmpq_mpoly, hint: Iterable[int] | None = None) -> frozenset[int]:
+    """The indices of the variables that ``poly`` involves.
+
+    With ``hint`` (a superset of them), the cost is one derivative per
+    hinted variable instead of an O(D) exponent vector.
+
+    >>> R = Ring(("x", "y", "z"))
+    >>> x, y, z = R.gens
+    >>> sorted(support(x * z + 1)), sorted(support(x * z + 1, hint=[0, 1, 2]))
+    ([0, 2], [0, 2])
+    """
+    if hint is None:
+        return frozenset(i for i, e in enumerate(poly.degrees()) if e)
+    return frozenset(v for v in hint if not poly.derivative(v).is_zero())
+
+
+def evaluate(poly: fmpq_mpoly, point: Sequence[int], variables: Iterable[int]) -> fmpq:
+    """Exact value of ``poly`` at an integer point, naming only ``variables``.
+
+    ``variables`` must contain every variable that ``poly`` involves.
+    """
+    values = {v: point[v] for v in variables}
+    if not values:
+        return poly.leading_coefficient() if not poly.is_zero() else fmpq(0)
+    value = poly.subs(values)
+    return value.leading_coefficient() if not value.is_zero() else fmpq(0)
+
+
+def poly_terms(poly: fmpq_mpoly) -> list[tuple[tuple[tuple[int, int], ...], Fraction]]:
+    """Terms as (sparse monomial, coefficient), monomial ((var, exp), ...) sorted.
+
+    Costs O(D) per term: for model-sized polynomials and serialisation.
+    """
+    out = []
+    for exps, coeff in poly.terms():
+        mono = tuple((i, int(e)) for i, e in enumerate(exps) if e)
+        out.append((mono, fmpq_to_fraction(coeff)))
+    out.sort()
+    return out
+
+
+def poly_from_terms(ring: Ring, terms: Iterable[tuple[Iterable[tuple[int, int]], object]]) -> fmpq_mpoly:
+    """Build a polynomial from sparse terms ``((var, exp), ...) -> coefficient``."""
+    gens = ring.gens
+    result = ring.zero()
+    for mono, coeff in terms:
+        c = to_rational(coeff, "coefficient")
+        term = ring.ctx.constant(fmpq(c.numerator, c.denominator))
+        for var, exp in mono:
+            term *= gens[var] ** exp
+        result += term
+    return result
+
+
+def poly_key(poly: fmpq_mpoly) -> tuple[tuple[tuple[tuple[int, int], ...], str], ...]:
+    """A canonical, hashable key: sorted sparse monomials with "p/q" strings."""
+    return tuple((mono, str(c)) for mono, c in poly_terms(poly))
+
+
+def poly_from_key(ring: Ring, key: Iterable[tuple[Iterable[tuple[int, int]], str]]) -> fmpq_mpoly:
+    return poly_from_terms(ring, ((mono, Fraction(c)) for mono, c in key))

@@ -1,0 +1,291 @@
+"""Polynomial conservation laws of bounded degree, exactly.
+
+A polynomial h = sum_m c_m m is a law iff X_i(h) = grad h . X_i = 0 as a
+polynomial for every generator X_i: a linear system in the coefficients
+c_m. Its kernel over Q is computed exactly and returned in canonical form.
+
+Notes
+-----
+The system splits into independent blocks. exactcl finds the lattice of
+weights w in Z^D for which every generator is homogeneous (all terms of
+X_i, read as shifts m - e_v of component v, have one weight); the map
+h -> X_i(h) then sends monomials of weight lambda to weight
+lambda + w(X_i), so the kernel is the direct sum of the kernels of the
+blocks of monomials of equal weight. For neural networks the weights
+include one per hidden neuron (the rescaling symmetries), and the blocks
+are small. Each block is first checked modulo a prime (a full modular
+rank proves the block has no law) and solved exactly over Q
+(``fmpz_mat.nullspace``) only otherwise. Since the blocks partition the
+monomials, the union of the blocks' reduced echelon bases is the reduced
+echelon basis of the whole kernel, for one global monomial order.
+
+Every returned law is then verified as an exact polynomial identity
+against every generator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from flint import fmpq_mpoly
+
+from .errors import ResourceError, VerificationError, bad_argument
+from .fields import VectorField, gradient
+from .linalg import kernel_Q, rank_mod
+from .rings import DEFAULT_PRIME, Ring, poly_from_terms, poly_terms, support
+
+__all__ = ["LawSearch", "find_laws", "verify_law", "gradient_rank", "MAX_MONOMIALS"]
+
+#: Largest number of candidate monomials a search may use; beyond it the
+#: search refuses early with the estimate instead of exhausting memory.
+MAX_MONOMIALS = 2_000_000
+
+Mono = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class LawSearch:
+    """Polynomial laws of degree <= ``degree`` (or exactly ``degree``).
+
+    Attributes
+    ----------
+    ring : Ring
+    laws : tuple of fmpq_mpoly
+        A canonical basis of the space of laws (no constants): reduced
+        echelon form over Q for a graded monomial order, each law scaled
+        to primitive integer coefficients with positive leading term.
+    degree, homogeneous
+    independent : int
+        Rank of the gradients of the laws at a random point mod a prime: a
+        rigorous lower bound on the number of functionally independent
+        laws, equal to it unless the point is a root of a nonzero minor
+        (probability <= ``independence_error``).
+    independence_error : Fraction
+    blocks : int
+        Number of weight blocks the search split into.
+    """
+
+    ring: Ring
+    laws: tuple[fmpq_mpoly, ...]
+    degree: int
+    homogeneous: bool
+    independent: int
+    independence_error: Fraction
+    blocks: int
+
+    def strings(self) -> list[str]:
+        """The laws in SymPy syntax."""
+        from .symbolic import poly_to_string
+        return [poly_to_string(h, self.ring) for h in self.laws]
+
+    def sympy(self) -> list:
+        """The laws as SymPy expressions."""
+        from .symbolic import poly_to_sympy
+        return [poly_to_sympy(h, self.ring) for h in self.laws]
+
+    def latex(self) -> list[str]:
+        import sympy
+        return [sympy.latex(e) for e in self.sympy()]
+
+    def __repr__(self) -> str:
+        kind = "homogeneous of degree" if self.homogeneous else "of degree <="
+        shown = ", ".join(self.strings()[:3]) + (", ..." if len(self.laws) > 3 else "")
+        return (f"LawSearch({len(self.laws)} laws {kind} {self.degree}, "
+                f"{self.independent} independent: {shown})")
+
+
+def verify_law(h: fmpq_mpoly, generators: Sequence[VectorField]) -> int | None:
+    """Index of the first generator X with X(h) != 0, checked exactly; None if h is a law.
+
+    >>> from exactcl.models import product
+    >>> m = product(2)
+    >>> t1, t2 = m.ring.gens
+    >>> verify_law(t1**2 - t2**2, m.generators), verify_law(t1 * t2, m.generators)
+    (None, 0)
+    """
+    hs = support(h)
+    for i, X in enumerate(generators):
+        common = X.directions & hs
+        if common and not X.apply(h, common).is_zero():
+            return i
+    return None
+
+
+def gradient_rank(ring: Ring, laws: Sequence[fmpq_mpoly], point: Sequence[int], prime: int,
+                  hints: Sequence[frozenset[int]] | None = None) -> int:
+    """Rank mod p of the gradients of ``laws`` at an integer point (a lower bound)."""
+    rows = []
+    for k, h in enumerate(laws):
+        rows.append(gradient(ring, h, None if hints is None else hints[k]).evaluate_mod(point, prime))
+    return rank_mod(rows, ring.nvars, prime)
+
+
+def _sparse_terms(fld: VectorField) -> list[tuple[int, list[tuple[dict[int, int], int]]]]:
+    """Components as (v, [(exponent dict, integer coefficient)]), denominators cleared."""
+    comps = [(v, poly_terms(p)) for v, p in fld.components]
+    den = 1
+    for _, terms in comps:
+        for _, c in terms:
+            den = den * c.denominator // math.gcd(den, c.denominator)
+    return [(v, [(dict(m), int(c * den)) for m, c in terms]) for v, terms in comps]
+
+
+def _grading(gens: list[list[tuple[int, list[tuple[dict[int, int], int]]]]], D: int
+             ) -> list[list[int]]:
+    """Integer weight vectors for which every generator is homogeneous."""
+    rows = []
+    for comps in gens:
+        shifts = set()
+        for v, terms in comps:
+            for mono, _ in terms:
+                s = dict(mono)
+                s[v] = s.get(v, 0) - 1
+                shifts.add(tuple(sorted((k, e) for k, e in s.items() if e)))
+        shifts = sorted(shifts)
+        for s in shifts[1:]:
+            row = [0] * D
+            for k, e in s:
+                row[k] += e
+            for k, e in shifts[0]:
+                row[k] -= e
+            rows.append(row)
+    return kernel_Q(rows, D) if rows else [[int(i == j) for j in range(D)] for i in range(D)]
+
+
+def _monomials(D: int, degree: int, homogeneous: bool) -> list[Mono]:
+    degrees = [degree] if homogeneous else range(1, degree + 1)
+    count = sum(math.comb(D + k - 1, k) for k in degrees)
+    if count > MAX_MONOMIALS:
+        raise ResourceError(
+            f"A degree-{degree} search in {D} variables needs {count:,} unknown coefficients "
+            f"(limit {MAX_MONOMIALS:,}); lower 'degree' or use a smaller model.")
+    out = []
+    for k in degrees:
+        for combo in itertools.combinations_with_replacement(range(D), k):
+            mono: dict[int, int] = {}
+            for v in combo:
+                mono[v] = mono.get(v, 0) + 1
+            out.append(tuple(sorted(mono.items())))
+    return out
+
+
+def _order_key(mono: Mono, D: int) -> tuple:
+    # graded order, larger first: total degree, then lexicographic exponents
+    dense = [0] * D
+    for v, e in mono:
+        dense[v] = e
+    return (-sum(e for _, e in mono), [-x for x in dense])
+
+
+def find_laws(
+    generators: Sequence[VectorField],
+    degree: int,
+    homogeneous: bool = False,
+    *,
+    prime: int = DEFAULT_PRIME,
+    seed: int = 0,
+) -> LawSearch:
+    """All polynomial laws of degree <= ``degree`` (exactly ``degree`` if homogeneous).
+
+    Parameters
+    ----------
+    generators : sequence of VectorField
+        The fields the laws must be first integrals of.
+    degree : int
+        Non-negative.
+    homogeneous : bool
+        Only homogeneous laws of degree exactly ``degree``.
+    prime : int
+        Prime for the modular pre-check of blocks and the independence rank.
+    seed : int
+        Seed of the random point of the independence rank.
+
+    Raises
+    ------
+    InputError
+        If ``degree`` is not a non-negative int.
+    ResourceError
+        If the number of unknowns exceeds MAX_MONOMIALS.
+
+    Examples
+    --------
+    >>> from exactcl.models import linear
+    >>> res = find_laws(linear([1, 1, 1]).generators, 2)
+    >>> res.strings(), res.independent
+    (['W1_0_0**2 - W2_0_0**2'], 1)
+    """
+    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 0:
+        raise bad_argument("degree", "a non-negative int", degree)
+    if not generators:
+        raise bad_argument("generators", "a non-empty sequence of vector fields", generators)
+    ring = generators[0].ring
+    D = ring.nvars
+    if degree == 0:
+        return LawSearch(ring, (), degree, homogeneous, 0, Fraction(0), 0)
+    gens = [_sparse_terms(X) for X in generators]
+    weights = _grading(gens, D)
+
+    blocks: dict[tuple[int, ...], list[Mono]] = defaultdict(list)
+    for mono in _monomials(D, degree, homogeneous):
+        w = tuple(sum(row[v] * e for v, e in mono) for row in weights)
+        blocks[w].append(mono)
+
+    solutions: list[tuple[tuple, dict[Mono, int]]] = []
+    for block in blocks.values():
+        block.sort(key=lambda m: _order_key(m, D))
+        for vec in _block_kernel(block, gens, prime):
+            law = {block[c]: x for c, x in enumerate(vec) if x}
+            lead = block[next(c for c, x in enumerate(vec) if x)]
+            solutions.append((_order_key(lead, D), law))
+    solutions.sort(key=lambda s: s[0])
+    laws = tuple(poly_from_terms(ring, sorted(law.items())) for _, law in solutions)
+
+    for h in laws:
+        bad = verify_law(h, generators)
+        if bad is not None:  # pragma: no cover - would be a bug in the kernel
+            raise VerificationError(f"Computed law {h.str()} is not conserved by generator {bad}.")
+
+    rng = random.Random(seed)
+    point = [rng.randrange(prime) for _ in range(D)]
+    independent = gradient_rank(ring, laws, point, prime) if laws else 0
+    # a nonzero minor of size independent+1 has degree <= (independent+1)(degree-1)
+    error = Fraction((independent + 1) * max(degree - 1, 0), prime) if independent < len(laws) \
+        else Fraction(0)
+    return LawSearch(ring, laws, degree, homogeneous, independent, error, len(blocks))
+
+
+def _block_kernel(block: list[Mono], gens, prime: int) -> list[list[int]]:
+    """Exact kernel of one weight block, canonical; empty when the modular
+    rank is full."""
+    rows: dict[tuple, dict[int, int]] = defaultdict(dict)
+    for c, mono in enumerate(block):
+        exps = dict(mono)
+        for i, comps in enumerate(gens):
+            for v, terms in comps:
+                e = exps.get(v)
+                if not e:
+                    continue
+                for tmono, coeff in terms:
+                    res = dict(exps)
+                    res[v] -= 1
+                    for k, x in tmono.items():
+                        res[k] = res.get(k, 0) + x
+                    key = (i, tuple(sorted((k, x) for k, x in res.items() if x)))
+                    row = rows[key]
+                    row[c] = row.get(c, 0) + e * coeff
+    dense = []
+    for row in rows.values():
+        if any(row.values()):
+            r = [0] * len(block)
+            for c, x in row.items():
+                r[c] = x
+            dense.append(r)
+    if dense and rank_mod(dense, len(block), prime) == len(block):
+        return []
+    return kernel_Q(dense, len(block))

@@ -1,0 +1,279 @@
+"""SymPy at the edge: user expressions in, laws out.
+
+This is the only module that imports SymPy at import time. Everything a
+user types (SymPy expressions, or strings parsed without evaluating
+anything but SymPy arithmetic) is checked here and turned into exact
+python-flint polynomials; errors name the component, what was expected
+and what came.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+
+import sympy
+from flint import fmpq, fmpq_mpoly
+from sympy.parsing.sympy_parser import parse_expr, standard_transformations
+
+from .errors import InputError, bad_argument
+from .fields import VectorField
+from .models import Model, from_fields, from_polynomials
+from .rings import Ring, poly_terms
+
+__all__ = [
+    "parse",
+    "to_symbols",
+    "poly_from_sympy",
+    "poly_to_sympy",
+    "poly_to_string",
+    "model_from_phi",
+    "model_from_fields",
+]
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse(text: str, name: str = "phi") -> sympy.Expr:
+    """Parse a string into a SymPy expression; every identifier that is not
+    called as a function is a plain symbol (so ``E``, ``I`` or ``S`` are
+    variables, not constants).
+
+    >>> parse("E*x + 1/2")
+    E*x + 1/2
+    >>> parse("u*(v", "--phi")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument '--phi' must be a polynomial expression such as 'u*v**2 - 1/2', not 'u*(v'.
+    """
+    if not isinstance(text, str):
+        raise bad_argument(name, "a string", text)
+    local = {}
+    for m in _IDENT.finditer(text):
+        rest = text[m.end():].lstrip()
+        if not rest.startswith("("):
+            local[m.group()] = sympy.Symbol(m.group())
+    try:
+        expr = parse_expr(text, local_dict=local, transformations=standard_transformations,
+                          evaluate=True)
+    except Exception as err:  # SymPy raises many kinds on malformed input
+        raise bad_argument(name, "a polynomial expression such as 'u*v**2 - 1/2'", text) from err
+    if not isinstance(expr, sympy.Expr):
+        raise bad_argument(name, "a polynomial expression such as 'u*v**2 - 1/2'", text)
+    return expr
+
+
+def to_symbols(symbols: Iterable[object], name: str = "symbols") -> tuple[sympy.Symbol, ...]:
+    """Normalise a list of symbols or names to SymPy Symbols."""
+    out = []
+    for s in symbols:
+        if isinstance(s, str):
+            if not _IDENT.fullmatch(s.strip()):
+                raise bad_argument(name, "variable names such as 'u' or 'W1_0_2'", s)
+            out.append(sympy.Symbol(s.strip()))
+        elif isinstance(s, sympy.Symbol):
+            out.append(s)
+        else:
+            raise bad_argument(name, "SymPy Symbols or names", s)
+    if not out:
+        raise bad_argument(name, "a non-empty list of variables", list(symbols))
+    if len(set(out)) != len(out):
+        raise bad_argument(name, "distinct variables", [str(s) for s in out])
+    return tuple(out)
+
+
+def _as_expr(e: object, where: str) -> sympy.Expr:
+    if isinstance(e, str):
+        return parse(e, where)
+    if isinstance(e, float):
+        raise InputError(f"{where} must be exact, not the float {e!r}; write it as a Fraction "
+                         f"or a string such as \"1/10\".")
+    try:
+        expr = sympy.sympify(e, strict=True)
+    except (sympy.SympifyError, TypeError) as err:
+        raise InputError(f"{where} must be a SymPy expression or a string, not {e!r}.") from err
+    if not isinstance(expr, sympy.Expr):
+        raise InputError(f"{where} must be a SymPy expression, not {e!r}.")
+    return expr
+
+
+def poly_from_sympy(expr: object, symbols: Sequence[sympy.Symbol], ring: Ring,
+                    where: str = "phi") -> fmpq_mpoly:
+    """Convert a SymPy expression to an exact polynomial on ``ring``.
+
+    Raises
+    ------
+    InputError
+        If the expression involves other symbols, is not polynomial in
+        ``symbols``, or has coefficients that are not rational (floats,
+        ``sqrt(2)``, ``pi``).
+
+    Examples
+    --------
+    >>> u, v = sympy.symbols("u v")
+    >>> R = Ring(("u", "v"))
+    >>> str(poly_from_sympy(u * v**2 - sympy.Rational(1, 2), (u, v), R))
+    'u*v^2 - 1/2'
+    >>> poly_from_sympy(1 / u, (u, v), R, "Component 1 of phi")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Component 1 of phi is not polynomial in (u, v): 1/u.
+    >>> poly_from_sympy(0.1 * u, (u, v), R, "Component 1 of phi")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Component 1 of phi has a floating-point coefficient in 0.1*u; write exact numbers such as 1/10 (a string, a Fraction or sympy.Rational(1, 10)).
+    """
+    e = _as_expr(expr, where)
+    names = ", ".join(str(s) for s in symbols)
+    unknown = sorted(str(s) for s in e.free_symbols - set(symbols))
+    if unknown:
+        raise InputError(f"{where} uses {', '.join(unknown)}, which is not among the "
+                         f"variables ({names}).")
+    if e.has(sympy.Float):
+        raise InputError(f"{where} has a floating-point coefficient in {e}; write exact numbers "
+                         f"such as 1/10 (a string, a Fraction or sympy.Rational(1, 10)).")
+    if not e.is_polynomial(*symbols):
+        raise InputError(f"{where} is not polynomial in ({names}): {e}.")
+    try:
+        p = sympy.Poly(e, *symbols)
+    except sympy.PolynomialError as err:
+        raise InputError(f"{where} is not polynomial in ({names}): {e}.") from err
+    if p.domain not in (sympy.ZZ, sympy.QQ):
+        raise InputError(f"{where} has a coefficient that is not rational in {e} "
+                         f"(coefficients must lie in Q).")
+    data = {}
+    for monom, coeff in p.terms():
+        c = sympy.Rational(coeff)
+        data[tuple(int(x) for x in monom)] = fmpq(int(c.p), int(c.q))
+    return ring.ctx.from_dict(data)
+
+
+def _fmt_coeff_term(c: Fraction, mono: str, first: bool) -> str:
+    sign = "-" if c < 0 else ("" if first else "+")
+    a = abs(c)
+    if not mono:
+        body = str(a)
+    elif a == 1:
+        body = mono
+    else:
+        body = f"{a}*{mono}"
+    if first:
+        return f"{sign}{body}"
+    return f" {sign} {body}"
+
+
+def poly_to_string(h: fmpq_mpoly, ring: Ring) -> str:
+    """The polynomial in SymPy syntax, terms in a graded order (largest first).
+
+    >>> R = Ring(("u", "v"))
+    >>> u, v = R.gens
+    >>> poly_to_string(2 * u**2 - v**2 + u / 3, R)
+    '2*u**2 - v**2 + u/3'
+    """
+    terms = poly_terms(h)
+    if not terms:
+        return "0"
+    terms.sort(key=lambda t: (-sum(e for _, e in t[0]), [(v, -e) for v, e in t[0]]))
+    parts = []
+    for k, (mono, c) in enumerate(terms):
+        mono_s = "*".join(ring.names[v] + (f"**{e}" if e > 1 else "") for v, e in mono)
+        if c.denominator != 1 and mono_s and abs(c.numerator) == 1:
+            sign = "-" if c < 0 else ("" if k == 0 else "+")
+            s = f"{mono_s}/{c.denominator}"
+            parts.append(f"{sign}{s}" if k == 0 else f" {sign} {s}")
+        else:
+            parts.append(_fmt_coeff_term(c, mono_s, k == 0))
+    return "".join(parts)
+
+
+def poly_to_sympy(h: fmpq_mpoly, ring: Ring,
+                  symbols: Sequence[sympy.Symbol] | None = None) -> sympy.Expr:
+    """The polynomial as a SymPy expression (in the given symbols, or in
+    symbols named after the ring's variables)."""
+    syms = symbols or sympy.symbols(ring.names, seq=True)
+    expr = sympy.Integer(0)
+    for mono, c in poly_terms(h):
+        term = sympy.Rational(c.numerator, c.denominator)
+        for v, e in mono:
+            term *= syms[v] ** e
+        expr += term
+    return expr
+
+
+def _ring_for(symbols: Sequence[sympy.Symbol]) -> Ring:
+    return Ring(tuple(str(s) for s in symbols))
+
+
+def _default_symbols(exprs: Sequence[sympy.Expr]) -> tuple[sympy.Symbol, ...]:
+    free = set()
+    for e in exprs:
+        free |= e.free_symbols
+    return tuple(sorted(free, key=lambda s: s.name))
+
+
+def model_from_phi(phi: Sequence[object], symbols: Sequence[object] | None = None,
+                   name: str = "custom") -> Model:
+    """A model given by the components of phi (SymPy expressions or strings).
+
+    ``symbols`` fixes the parameters and their order; by default, the free
+    symbols sorted by name.
+
+    Examples
+    --------
+    >>> u, v1, v2 = sympy.symbols("u v1 v2")
+    >>> m = model_from_phi([u * v1, u * v2], [u, v1, v2])
+    >>> m.D, len(m.generators)
+    (3, 2)
+    >>> model_from_phi([], [u])
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'phi' must be a non-empty list of polynomials, not [].
+    """
+    if isinstance(phi, (str, sympy.Basic)):
+        phi = [phi]
+    phi = list(phi)
+    if not phi:
+        raise bad_argument("phi", "a non-empty list of polynomials", phi)
+    exprs = [_as_expr(e, f"Component {k + 1} of phi") for k, e in enumerate(phi)]
+    syms = to_symbols(symbols) if symbols is not None else _default_symbols(exprs)
+    if not syms:
+        raise InputError("phi has no variables: give at least one symbol.")
+    ring = _ring_for(syms)
+    polys = [poly_from_sympy(e, syms, ring, f"Component {k + 1} of phi")
+             for k, e in enumerate(exprs)]
+    for k, p in enumerate(polys):
+        if p.is_zero() or p.total_degree() < 1:
+            raise InputError(f"Component {k + 1} of phi is constant ({exprs[k]}); its gradient "
+                             f"is zero.")
+    return from_polynomials(ring, polys, name)
+
+
+def model_from_fields(fields: Sequence[Sequence[object]], symbols: Sequence[object],
+                      name: str = "custom") -> Model:
+    """A model given directly by polynomial vector fields, each a list of D
+    components (SymPy expressions or strings) in the order of ``symbols``.
+
+    >>> x, y = sympy.symbols("x y")
+    >>> m = model_from_fields([[y, -x]], [x, y])
+    >>> m.generators[0]
+    VectorField(x: y, y: -x)
+    """
+    syms = to_symbols(symbols)
+    ring = _ring_for(syms)
+    fields = list(fields)
+    if not fields:
+        raise bad_argument("fields", "a non-empty list of vector fields", fields)
+    out = []
+    for k, fld in enumerate(fields):
+        comps = list(fld) if not isinstance(fld, (str, sympy.Basic)) else [fld]
+        if len(comps) != len(syms):
+            raise InputError(f"Field {k + 1} must have {len(syms)} components (one per "
+                             f"variable), not {len(comps)}.")
+        polys = [poly_from_sympy(c, syms, ring, f"Component {j + 1} of field {k + 1}")
+                 for j, c in enumerate(comps)]
+        X = VectorField.from_components(ring, polys)
+        if X.is_zero:
+            raise InputError(f"Field {k + 1} is zero.")
+        out.append(X)
+    return from_fields(ring, out, name)
