@@ -146,6 +146,11 @@ class CountResult:
         return f"{head}\n{self.explanation}"
 
 
+def _n(k: int, word: str) -> str:
+    """'1 law', '3 laws'."""
+    return f"{k} {word}" if k == 1 else f"{k} {word}s"
+
+
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise bad_argument(name, f"an int >= {minimum}", value)
@@ -224,21 +229,21 @@ def count(
     p_text = f"mod p = {prime}"
     if M == D - K:
         laws, lie, status, proof = M, K, "certified", "sandwich"
-        explanation = (f"Proven by sandwich: {M} exhibited laws verified exactly and independent "
-                       f"at the point; {K} bracket words independent at the point ({p_text}), so "
-                       f"at most {D} - {K} = {D - K} laws.")
+        explanation = (f"Proven by sandwich: {_n(M, 'exhibited law')} verified exactly and "
+                       f"independent at the point; {_n(K, 'bracket word')} independent at the "
+                       f"point ({p_text}), so at most {D} - {K} = {D - K}.")
     else:
         closure = closure_check(model.generators, growth.fields(), closure_rounds,
                                 random.Random(rng.getrandbits(64)))
         if closure.passed:
             laws, lie, status, proof = D - K, K, "certified", "closure"
-            explanation = (f"Proven by closure: {K} bracket words independent at the point "
+            explanation = (f"Proven by closure: {_n(K, 'bracket word')} independent at the point "
                            f"({p_text}) span a distribution closed under bracketing with the "
                            f"generators ({closure.describe()}), so dim Lie = {K} and Frobenius "
                            f"gives {D} - {K} = {D - K} laws; {M} of them exhibited.")
         else:
             laws, lie, status, proof = None, None, "bounds", "bounds only"
-            explanation = (f"Only bounds: {M} exhibited laws; Lie rank >= {K} ({p_text}); "
+            explanation = (f"Only bounds: {_n(M, 'exhibited law')}; Lie rank >= {K} ({p_text}); "
                            f"{closure.describe()}.")
     return CountResult(model.name, D, laws, M if laws is None else laws,
                        D - K, lie, K, status, proof, explanation, tuple(exhibited),

@@ -215,9 +215,9 @@ def grow(
     >>> m = linear([2, 2, 2])
     >>> g = grow(m.generators, [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME)
     >>> g.profile, g.stop
-    ((4, 5), 'stalled')
-    >>> g.words()[-1]
-    '[X1,X2]'
+    ((4, 5, 5), 'stalled')
+    >>> g.words()
+    ['X1', 'X2', 'X3', 'X4', '[X2,X4]']
     """
     if not generators:
         raise bad_argument("generators", "a non-empty sequence of vector fields", generators)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
-from math import gcd
+from math import gcd, isqrt
 
 from flint import fmpq, fmpq_mat, fmpz_mat, nmod_mat
 
@@ -20,6 +20,9 @@ from .rings import rational_mod
 
 __all__ = [
     "rank_mod",
+    "kernel_mod",
+    "rational_reconstruction",
+    "kernel_Q_modular",
     "independent_rows_mod",
     "IncrementalBasis",
     "nullity_mod",
@@ -187,3 +190,99 @@ def kernel_Q(rows: Sequence[Sequence[int]], ncols: int) -> list[list[int]]:
 def rows_mod(rows: Sequence[Sequence[Fraction | int]], prime: int) -> list[list[int]]:
     """Reduce rational rows modulo a prime."""
     return [[rational_mod(Fraction(x), prime) for x in row] for row in rows]
+
+
+def rational_reconstruction(a: int, m: int) -> Fraction | None:
+    """The fraction r/s with |r|, s <= sqrt(m/2) and r = a s mod m, if any.
+
+    >>> p = 2**61 - 1
+    >>> rational_reconstruction(Fraction(-3, 7).numerator * pow(7, -1, p) % p, p)
+    Fraction(-3, 7)
+    """
+    a %= m
+    bound = isqrt(m // 2)
+    r0, r1, s0, s1 = m, a, 0, 1
+    while r1 > bound:
+        q = r0 // r1
+        r0, r1 = r1, r0 - q * r1
+        s0, s1 = s1, s0 - q * s1
+    if s1 == 0 or abs(s1) > bound or gcd(r1, abs(s1)) != 1:
+        return None
+    return Fraction(r1, s1)
+
+
+def kernel_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> list[list[int]]:
+    """Basis of the right kernel mod p in reduced row echelon form.
+
+    >>> kernel_mod([[1, 1, 0], [0, 0, 1]], 3, 101)
+    [[1, 100, 0]]
+    """
+    if not rows:
+        return [[int(i == j) for j in range(ncols)] for i in range(ncols)]
+    basis, nullity = _mat_mod(rows, ncols, prime).nullspace()
+    nullity = int(nullity)
+    if nullity == 0:
+        return []
+    kt = nmod_mat(nullity, ncols, [int(basis[i, j]) for j in range(nullity)
+                                   for i in range(ncols)], prime)
+    reduced, rank = kt.rref()
+    return [[int(reduced[r, c]) for c in range(ncols)] for r in range(int(rank))]
+
+
+def kernel_Q_modular(
+    sparse_rows: Sequence[dict[int, int]],
+    ncols: int,
+    prime: int,
+    seed: int = 0,
+) -> list[list[int]]:
+    """Exact kernel over Q of a sparse integer matrix, by a modular kernel,
+    rational reconstruction and exact verification; canonical form as
+    :func:`kernel_Q`.
+
+    Notes
+    -----
+    The rows are first compressed by a seeded sparse random combination R
+    (two buckets per row) to about ``ncols`` rows. Since
+    ker_Q(A) <= ker_p(A) <= ker_p(RA) in dimension, reconstructed vectors
+    that satisfy A v = 0 exactly over Z and are as many as the nullity of
+    RA mod p span ker_Q(A): the result is proven, whatever the random
+    choices. When reconstruction or verification fails (an unlucky prime
+    or sketch), the exact ``fmpz_mat.nullspace`` of the full matrix is used.
+
+    >>> kernel_Q_modular([{0: 1, 1: 1}, {2: 1}], 3, 2**61 - 1)
+    [[1, -1, 0]]
+    """
+    import random
+    rows = [r for r in sparse_rows if any(r.values())]
+    if not rows:
+        return [[int(i == j) for j in range(ncols)] for i in range(ncols)]
+    if len(rows) > 2 * ncols + 32:
+        rng = random.Random(seed)
+        buckets = ncols + 32
+        compressed = [[0] * ncols for _ in range(buckets)]
+        for row in rows:
+            for _ in range(2):
+                target = compressed[rng.randrange(buckets)]
+                coeff = rng.randrange(1, prime)
+                for c, x in row.items():
+                    target[c] = (target[c] + coeff * x) % prime
+        dense = compressed
+    else:
+        dense = []
+        for row in rows:
+            r = [0] * ncols
+            for c, x in row.items():
+                r[c] = x % prime
+            dense.append(r)
+    candidate = []
+    for vec in kernel_mod(dense, ncols, prime):
+        fracs = [rational_reconstruction(x, prime) if x else Fraction(0) for x in vec]
+        if any(f is None for f in fracs):
+            candidate = None
+            break
+        candidate.append(primitive(fracs))
+    if candidate is not None and all(
+            sum(x * v[c] for c, x in row.items()) == 0 for row in rows for v in candidate):
+        return candidate
+    full = [[row.get(c, 0) for c in range(ncols)] for row in rows]
+    return kernel_Q(full, ncols)

@@ -190,7 +190,7 @@ def next_prime(n: int) -> int:
     """The least prime >= n.
 
     >>> next_prime(2**61)
-    2305843009213693951
+    2305843009213693967
     """
     n = max(n, 2)
     while not is_prime(n):

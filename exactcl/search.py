@@ -37,7 +37,7 @@ from flint import fmpq_mpoly
 
 from .errors import ResourceError, VerificationError, bad_argument
 from .fields import VectorField, gradient
-from .linalg import kernel_Q, rank_mod
+from .linalg import kernel_Q, kernel_Q_modular, rank_mod
 from .rings import DEFAULT_PRIME, Ring, poly_from_terms, poly_terms, support
 
 __all__ = ["LawSearch", "find_laws", "verify_law", "gradient_rank", "MAX_MONOMIALS"]
@@ -279,13 +279,4 @@ def _block_kernel(block: list[Mono], gens, prime: int) -> list[list[int]]:
                     key = (i, tuple(sorted((k, x) for k, x in res.items() if x)))
                     row = rows[key]
                     row[c] = row.get(c, 0) + e * coeff
-    dense = []
-    for row in rows.values():
-        if any(row.values()):
-            r = [0] * len(block)
-            for c, x in row.items():
-                r[c] = x
-            dense.append(r)
-    if dense and rank_mod(dense, len(block), prime) == len(block):
-        return []
-    return kernel_Q(dense, len(block))
+    return kernel_Q_modular(list(rows.values()), len(block), prime)

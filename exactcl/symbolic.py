@@ -191,7 +191,7 @@ def poly_to_sympy(h: fmpq_mpoly, ring: Ring,
                   symbols: Sequence[sympy.Symbol] | None = None) -> sympy.Expr:
     """The polynomial as a SymPy expression (in the given symbols, or in
     symbols named after the ring's variables)."""
-    syms = symbols or sympy.symbols(ring.names, seq=True)
+    syms = symbols or [sympy.Symbol(n) for n in ring.names]
     expr = sympy.Integer(0)
     for mono, c in poly_terms(h):
         term = sympy.Rational(c.numerator, c.denominator)
