@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from .errors import ExactclError, InputError, ResourceError
 
-__all__ = ["main", "DEFAULT_SPEC"]
+__all__ = ["DEFAULT_SPEC", "main"]
 
 #: The model `exactcl count` studies when given neither SPEC nor --phi.
 DEFAULT_SPEC = "linear:3,3,3"

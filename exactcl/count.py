@@ -31,7 +31,7 @@ from .models import Model
 from .rings import DEFAULT_PRIME
 from .search import find_laws, verify_law
 
-__all__ = ["CountResult", "count", "DEFAULT_SEARCH_DEGREE", "SEARCH_MAX_D"]
+__all__ = ["DEFAULT_SEARCH_DEGREE", "SEARCH_MAX_D", "CountResult", "count"]
 
 #: Degree of the law search run when a model brings no candidate laws.
 DEFAULT_SEARCH_DEGREE = 2

@@ -11,12 +11,12 @@ int, not -1.``
 from __future__ import annotations
 
 __all__ = [
+    "CertificateFormatError",
     "ExactclError",
     "InputError",
+    "ResourceError",
     "UnsupportedError",
     "VerificationError",
-    "CertificateFormatError",
-    "ResourceError",
     "bad_argument",
 ]
 

@@ -27,9 +27,9 @@ by a sandwich with exhibited laws or by the closure check
 from __future__ import annotations
 
 import random
-from math import isqrt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from math import isqrt
 
 import networkx as nx
 
@@ -38,7 +38,7 @@ from .errors import bad_argument
 from .fields import VectorField
 from .linalg import IncrementalBasis
 
-__all__ = ["Growth", "DepthStats", "grow", "word_string"]
+__all__ = ["DepthStats", "Growth", "grow", "word_string"]
 
 #: Candidates evaluated before each rank decision; a batch also stops
 #: early once it holds twice the rank still missing.
@@ -174,6 +174,31 @@ class _Evaluator:
         return j
 
 
+def _record(graph: nx.DiGraph, basis_vectors: IncrementalBasis, basis: list[int],
+            kept_here: list[int], generators: Sequence[VectorField], depth: int,
+            batch_pairs: list[tuple[int, int]], batch_values: list[list[int]], limit: int,
+            next_id: int) -> int:
+    """Decide a batch of candidate brackets: add them to the graph, compute the
+    kept ones symbolically; empty the batch and return the next free node id."""
+    kept = set(basis_vectors.add(batch_values, limit=limit))
+    for k, (i, j) in enumerate(batch_pairs):
+        node = next_id
+        next_id += 1
+        left_word, right_word = graph.nodes[i]["word"], graph.nodes[j]["word"]
+        graph.add_node(node, word=f"[{left_word},{right_word}]", depth=depth,
+                       raised=k in kept, left=i, right=j)
+        graph.add_edge(i, node)
+        graph.add_edge(j, node)
+        if k in kept:
+            right = graph.nodes[j].get("field", generators[j] if j < len(generators) else None)
+            graph.nodes[node]["field"] = bracket(generators[i], right)
+            basis.append(node)
+            kept_here.append(node)
+    batch_pairs.clear()
+    batch_values.clear()
+    return next_id
+
+
 def grow(
     generators: Sequence[VectorField],
     point: Sequence[int],
@@ -271,30 +296,11 @@ def grow(
         batch_pairs: list[tuple[int, int]] = []
         batch_values: list[list[int]] = []
 
-        def flush() -> None:
-            nonlocal next_id
-            kept = set(basis_vectors.add(batch_values, limit=limit))
-            for k, (i, j) in enumerate(batch_pairs):
-                node = next_id
-                next_id += 1
-                left_word, right_word = graph.nodes[i]["word"], graph.nodes[j]["word"]
-                graph.add_node(node, word=f"[{left_word},{right_word}]", depth=depth,
-                               raised=k in kept, left=i, right=j)
-                graph.add_edge(i, node)
-                graph.add_edge(j, node)
-                if k in kept:
-                    right = graph.nodes[j]["field"] if "field" in graph.nodes[j] else generators[j]
-                    graph.nodes[node]["field"] = bracket(generators[i], right)
-                    basis.append(node)
-                    kept_here.append(node)
-            batch_pairs.clear()
-            batch_values.clear()
-
         for i, j in pairs:
             if basis_vectors.rank >= limit or evaluated >= budget:
                 break
             left = generators[i]
-            right = graph.nodes[j].get("field") or generators[j]
+            right = graph.nodes[j].get("field", generators[j] if j < len(generators) else None)
             if not could_bracket(left, right):
                 continue
             value = bracket_value_mod(ev.value(i, left), ev.jac(i, left),
@@ -306,9 +312,11 @@ def grow(
             batch_values.append(value)
             missing = limit - basis_vectors.rank
             if len(batch_values) >= min(BATCH_SIZE, max(8, 2 * missing)):
-                flush()
+                next_id = _record(graph, basis_vectors, basis, kept_here, generators, depth,
+                                  batch_pairs, batch_values, limit, next_id)
         if batch_values:
-            flush()
+            next_id = _record(graph, basis_vectors, basis, kept_here, generators, depth,
+                              batch_pairs, batch_values, limit, next_id)
         exhaustive = evaluated < budget or basis_vectors.rank >= limit
         depths.append(DepthStats(depth, basis_vectors.rank, len(kept_here), evaluated,
                                  total, exhaustive))

@@ -19,16 +19,16 @@ from flint import fmpq, fmpq_mat, fmpz_mat, nmod_mat
 from .rings import rational_mod
 
 __all__ = [
-    "rank_mod",
-    "kernel_mod",
-    "rational_reconstruction",
-    "kernel_Q_modular",
-    "independent_rows_mod",
     "IncrementalBasis",
-    "nullity_mod",
-    "kernel_Q",
     "canonical_rows",
+    "independent_rows_mod",
+    "kernel_Q",
+    "kernel_Q_modular",
+    "kernel_mod",
+    "nullity_mod",
     "primitive",
+    "rank_mod",
+    "rational_reconstruction",
 ]
 
 

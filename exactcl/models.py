@@ -19,7 +19,7 @@ from .errors import InputError, bad_argument
 from .fields import VectorField, gradient
 from .rings import Ring
 
-__all__ = ["Model", "linear", "relu", "product", "from_polynomials", "from_fields"]
+__all__ = ["Model", "from_fields", "from_polynomials", "linear", "product", "relu"]
 
 
 @dataclass(frozen=True, eq=False)

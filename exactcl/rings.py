@@ -32,20 +32,20 @@ from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx, fmpz
 from .errors import InputError
 
 __all__ = [
-    "Ring",
     "DEFAULT_PRIME",
-    "to_rational",
+    "Ring",
+    "evaluate",
+    "fmpq_to_fraction",
     "is_prime",
     "next_prime",
+    "poly_from_key",
+    "poly_from_terms",
+    "poly_key",
+    "poly_terms",
     "random_prime",
-    "fmpq_to_fraction",
     "rational_mod",
     "support",
-    "evaluate",
-    "poly_key",
-    "poly_from_key",
-    "poly_terms",
-    "poly_from_terms",
+    "to_rational",
 ]
 
 #: The largest prime below 2**62. Modular ranks computed with it are rigorous

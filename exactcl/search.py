@@ -40,7 +40,7 @@ from .fields import VectorField, gradient
 from .linalg import kernel_Q, kernel_Q_modular, rank_mod
 from .rings import DEFAULT_PRIME, Ring, poly_from_terms, poly_terms, support
 
-__all__ = ["LawSearch", "find_laws", "verify_law", "gradient_rank", "MAX_MONOMIALS"]
+__all__ = ["MAX_MONOMIALS", "LawSearch", "find_laws", "gradient_rank", "verify_law"]
 
 #: Largest number of candidate monomials a search may use; beyond it the
 #: search refuses early with the estimate instead of exhausting memory.

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from .errors import InputError
 from .models import Model, linear, product, relu
 
-__all__ = ["parse_spec", "FAMILIES"]
+__all__ = ["FAMILIES", "parse_spec"]
 
 #: family name -> (builder from a list of ints, minimum count, description)
 FAMILIES: dict[str, tuple[Callable[[list[int]], Model], int, str]] = {

@@ -23,13 +23,13 @@ from .models import Model, from_fields, from_polynomials
 from .rings import Ring, poly_terms
 
 __all__ = [
-    "parse",
-    "to_symbols",
-    "poly_from_sympy",
-    "poly_to_sympy",
-    "poly_to_string",
-    "model_from_phi",
     "model_from_fields",
+    "model_from_phi",
+    "parse",
+    "poly_from_sympy",
+    "poly_to_string",
+    "poly_to_sympy",
+    "to_symbols",
 ]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

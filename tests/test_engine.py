@@ -1,0 +1,154 @@
+"""The engine's parts working together: growth graph, closure, count
+proofs, law search options and limits."""
+
+import random
+from fractions import Fraction
+
+import networkx as nx
+import pytest
+import sympy
+
+import exactcl
+from exactcl import count, from_fields, from_phi, linear, product, relu
+from exactcl.closure import closure_check
+from exactcl.errors import ResourceError
+from exactcl.growth import grow
+from exactcl.models import Model
+from exactcl.rings import DEFAULT_PRIME
+from exactcl.search import find_laws, verify_law
+
+
+def point(model, seed=0):
+    rng = random.Random(seed)
+    return [rng.randrange(DEFAULT_PRIME) for _ in range(model.D)]
+
+
+def test_growth_graph_is_the_provenance_of_the_basis():
+    m = linear([2, 3, 2])
+    g = grow(m.generators, point(m), DEFAULT_PRIME)
+    G = g.graph
+    assert isinstance(G, nx.DiGraph) and nx.is_directed_acyclic_graph(G)
+    for node in g.basis:
+        data = G.nodes[node]
+        assert data["raised"] and "field" in data
+        if data["depth"] > 0:
+            left, right = data["left"], data["right"]
+            assert set(G.predecessors(node)) == {left, right}
+            assert data["word"] == f"[{G.nodes[left]['word']},{G.nodes[right]['word']}]"
+            assert G.nodes[left]["depth"] == 0
+            assert G.nodes[right]["depth"] == data["depth"] - 1
+            expected = exactcl.bracket(m.generators[left], G.nodes[right].get(
+                "field", m.generators[right] if right < len(m.generators) else None))
+            assert data["field"] == expected
+    assert g.rank == len(g.basis) == g.profile[-1]
+    assert list(g.profile) == sorted(g.profile)
+
+
+def test_growth_rank_is_a_lower_bound_at_every_point():
+    m = relu([2, 2, 2])
+    ranks = {grow(m.generators, point(m, s), DEFAULT_PRIME).rank for s in range(3)}
+    assert ranks == {m.D - 2}
+
+
+def test_growth_stops_at_target():
+    m = linear([3, 3, 3])
+    g = grow(m.generators, point(m), DEFAULT_PRIME, target=10)
+    assert g.rank == 10 and g.stop == "target"
+
+
+def test_single_field_needs_the_closure_check():
+    x, y, z, w = sympy.symbols("x y z w")
+    model = from_fields([[y * z + w, x**2 - z, x * y * w + 1, z**3]], [x, y, z, w])
+    result = count(model)
+    assert result.laws == 3 and result.proof == "closure"
+    assert result.closure.passed and result.closure.error_bound < Fraction(1, 2**90)
+    assert "closure" in result.explanation and "2^-" in result.explanation
+
+
+def test_closure_check_rejects_words_that_do_not_close():
+    m = linear([2, 2, 2])
+    g = grow(m.generators, point(m), DEFAULT_PRIME)
+    words = g.fields()
+    assert closure_check(m.generators, words, rng=random.Random(5)).passed
+    res = closure_check(m.generators, words[:-1], rng=random.Random(5))
+    assert not res.passed and res.failed_round == 1
+
+
+def test_deep_linear_with_scalar_output_has_more_laws_than_balancedness():
+    # phi is a single scalar: one generator, so D - 1 laws, though only the
+    # balancedness laws are polynomial of degree 2
+    result = count(linear([1, 2, 2, 1]))
+    assert result.parameters == 8 and result.laws == 7
+    assert result.explicit_laws == 6 and result.proof == "closure"
+
+
+def test_false_candidate_is_rejected_and_count_still_proven():
+    m = product(3)
+    t1, t2, t3 = m.ring.gens
+    bad = Model(m.name, m.ring, m.generators, m.phi, m.candidates + (t1 * t2,),
+                m.candidate_labels + ("t1 t2",))
+    result = count(bad)
+    assert result.laws == 2
+    assert result.rejected == ("t1 t2: not conserved by generator X1",)
+
+
+def test_count_is_deterministic_for_a_seed():
+    a, b = count(relu([2, 3, 2]), seed=7), count(relu([2, 3, 2]), seed=7)
+    assert a.as_dict() | {"seconds": 0} == b.as_dict() | {"seconds": 0}
+
+
+def test_count_as_dict_has_the_documented_keys():
+    d = count(linear([2, 2, 2])).as_dict()
+    for key in ("parameters", "laws", "bounds", "lie_dimension", "status", "proof",
+                "explicit_laws", "seconds"):
+        assert key in d
+    assert d["bounds"] == [3, 3] and d["status"] == "certified"
+
+
+def test_laws_come_back_as_sympy_and_latex():
+    u, v = sympy.symbols("u v")
+    model = from_phi([u * v**2], [u, v])
+    r = count(model)
+    assert [sympy.expand(e) for e in r.laws_sympy()] == [2 * u**2 - v**2]
+    res = exactcl.laws(model, 2)
+    assert res.latex() == ["2 u^{2} - v^{2}"]
+    assert "2*u**2 - v**2" in repr(res)
+
+
+def test_homogeneous_search_keeps_one_degree():
+    m = product(3)
+    assert len(exactcl.laws(m, 2, homogeneous=True).laws) == 2
+    assert exactcl.laws(m, 3, homogeneous=True).laws == ()
+    assert len(exactcl.laws(m, 4).laws) > 2  # products of degree-2 laws
+
+
+def test_laws_beyond_r_greater_than_n_plus_m_are_functionally_dependent():
+    # two-layer linear with r = 3 > n + m = 2: besides U^T U - V^T V (6 laws)
+    # the 2-minors of [U; V] are quadratic laws; only 5 are independent
+    res = exactcl.laws(linear([1, 3, 1]), 2)
+    assert len(res.laws) == 9 and res.independent == 5
+    assert count(linear([1, 3, 1])).laws == 5
+
+
+def test_every_returned_law_is_verified_against_every_generator():
+    m = relu([2, 2, 2], bias=True)
+    res = find_laws(m.generators, 2)
+    assert res.laws and all(verify_law(h, m.generators) is None for h in res.laws)
+
+
+def test_search_refuses_early_when_too_large():
+    with pytest.raises(ResourceError, match="unknown coefficients"):
+        find_laws(linear([8, 8, 8, 8]).generators, 5)
+
+
+def test_search_degree_zero_and_one():
+    m = product(2)
+    assert find_laws(m.generators, 0).laws == ()
+    assert find_laws(m.generators, 1).laws == ()
+
+
+@pytest.mark.slow
+def test_larger_networks_are_certified():
+    assert count(linear([8, 8, 8])).laws == 36
+    assert count(relu([8, 8, 8], bias=True)).laws == 8
+    assert count(linear([3, 4, 5, 3])).status == "certified"
