@@ -24,12 +24,11 @@ from flint import fmpq_mpoly
 
 from .closure import ClosureResult, closure_check, format_probability
 from .errors import ExactclError, bad_argument
-from .fields import gradient
 from .growth import Growth, grow
 from .linalg import independent_rows_mod
 from .models import Model
 from .rings import DEFAULT_PRIME
-from .search import find_laws, verify_law
+from .search import find_laws, gradient_values_mod, verify_law
 
 __all__ = ["DEFAULT_SEARCH_DEGREE", "SEARCH_MAX_D", "CountResult", "count"]
 
@@ -256,7 +255,7 @@ def _independent(model: Model, laws: list[fmpq_mpoly], point: list[int], prime: 
     """A maximal subset of ``laws`` with gradients independent at the point mod p."""
     if not laws:
         return []
-    rows = [gradient(model.ring, h).evaluate_mod(point, prime) for h in laws]
+    rows = [gradient_values_mod(h, point, prime) for h in laws]
     keep = independent_rows_mod(rows, model.D, prime)
     return [laws[i] for i in keep]
 

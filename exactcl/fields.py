@@ -169,10 +169,10 @@ class VectorField:
     def apply(self, f: fmpq_mpoly, f_support: Iterable[int] | None = None) -> fmpq_mpoly:
         """The derivative of f along the field, X(f) = sum_v X_v df/dx_v."""
         fs = support(f) if f_support is None else frozenset(f_support)
+        comps = self.as_dict
         result = self.ring.zero()
-        for v, p in self.components:
-            if v in fs:
-                result += p * f.derivative(v)
+        for v in sorted(fs & self.directions):
+            result += comps[v] * f.derivative(v)
         return result
 
     # -- values -------------------------------------------------------------
