@@ -63,7 +63,7 @@ def run(kind: str, spec: str, arg: str, timeout: float) -> dict:
     start = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, "-c", CHILD, kind, spec, arg or "-"],
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"timeout": timeout, "seconds": time.perf_counter() - start}
     if proc.returncode != 0:

@@ -93,10 +93,17 @@ def _model(args: argparse.Namespace):
     return parse_spec(args.spec)
 
 
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}" if k == 1 else f"{k} {word}s"
+
+
 def _run_count(args: argparse.Namespace) -> int:
     from .count import count
     if args.degree is not None and args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
+    if args.closure_rounds < 1:
+        raise InputError(f"Argument '--closure-rounds' must be an int >= 1, not "
+                         f"{args.closure_rounds}.")
     model = _model(args)
     result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,
                    seed=args.seed)
@@ -113,7 +120,7 @@ def _run_count(args: argparse.Namespace) -> int:
             "nothing)", "full": " (full rank)", "max_depth": " (depth limit)"}[result.growth.stop]
     print(f"bounds      {bounds}; Lie rank >= {result.lie_rank}; rank per bracket depth "
           f"{', '.join(map(str, result.growth.profile))}{stop}")
-    print(f"exhibited   {result.explicit_laws} independent laws, each verified exactly")
+    print(f"exhibited   {_n(result.explicit_laws, 'independent law')}, each verified exactly")
     print(f"proof       {result.explanation}")
     print(f"time        {result.seconds:.2f} s")
     return 0
@@ -139,7 +146,8 @@ def _run_laws(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
     kind = "homogeneous of degree" if res.homogeneous else "of degree <="
-    print(f"{model.name} (D = {model.D}): {len(strings)} polynomial laws {kind} {res.degree}, "
+    found = _n(len(strings), "polynomial law")
+    print(f"{model.name} (D = {model.D}): {found} {kind} {res.degree}, "
           f"{res.independent} functionally independent; each verified exactly")
     for s in (res.latex() if args.latex else strings):
         print(f"  {s}")

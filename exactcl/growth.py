@@ -261,7 +261,7 @@ def grow(
     depths: list[DepthStats] = []
 
     # depth 0: the generators themselves
-    for i, fld in enumerate(generators):
+    for i in range(len(generators)):
         graph.add_node(i, word=f"X{i + 1}", depth=0, raised=False, generator=i)
     evaluated = 0
     for start in range(0, len(generators), BATCH_SIZE):

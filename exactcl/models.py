@@ -10,12 +10,13 @@ has the weight matrix ``W_l`` of shape ``n_l x n_{l-1}``, whose entry
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flint import fmpq_mpoly
 
-from .errors import InputError, bad_argument
+from .errors import InputError, ResourceError, bad_argument
 from .fields import VectorField, gradient
 from .rings import Ring
 
@@ -66,6 +67,23 @@ class Model:
                 f"candidate_laws={len(self.candidates)})")
 
 
+#: Limits on the size of a built-in model, checked before anything is built
+#: (a few GB of memory at most; far beyond what the engine is meant for).
+MAX_PARAMETERS = 100_000
+MAX_GENERATORS = 2_000_000
+MAX_TERMS = 20_000_000
+
+
+def _check_size(name: str, D: int, generators: int, terms: int) -> None:
+    """Refuse early, with the estimate, a model too large to build."""
+    for what, value, limit in (("parameters", D, MAX_PARAMETERS),
+                               ("generator fields", generators, MAX_GENERATORS),
+                               ("polynomial terms", terms, MAX_TERMS)):
+        if value > limit:
+            raise ResourceError(f"Model {name} would have {value:,} {what} (limit {limit:,}); "
+                                f"choose smaller widths.")
+
+
 def _check_widths(widths: object, minimum_layers: int = 1) -> tuple[int, ...]:
     expected = f"a sequence of at least {minimum_layers + 1} positive ints"
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
@@ -78,6 +96,10 @@ def _check_widths(widths: object, minimum_layers: int = 1) -> tuple[int, ...]:
     if len(out) < minimum_layers + 1:
         raise bad_argument("widths", expected, list(widths))
     return tuple(out)
+
+
+def _n_weights(widths: Sequence[int]) -> int:
+    return sum(widths[k] * widths[k - 1] for k in range(1, len(widths)))
 
 
 def _weight_names(widths: Sequence[int]) -> list[str]:
@@ -113,6 +135,9 @@ def linear(widths: Sequence[int]) -> Model:
     exactcl.errors.InputError: Argument 'widths' must be a sequence of at least 2 positive ints, not [2, 0].
     """
     widths = _check_widths(widths)
+    paths = math.prod(widths)
+    _check_size(_spec("linear", widths), _n_weights(widths), widths[0] * widths[-1],
+                paths * (len(widths) - 1))
     ring = Ring(tuple(_weight_names(widths)))
     g, idx = ring.gens, ring.index
 
@@ -174,8 +199,13 @@ def relu(widths: Sequence[int], bias: bool = False) -> Model:
     widths = _check_widths(widths)
     if not isinstance(bias, bool):
         raise bad_argument("bias", "a bool", bias)
-    names = _weight_names(widths)
     L = len(widths) - 1
+    n_paths = math.prod(widths)
+    if bias:
+        n_paths += sum(math.prod(widths[layer:]) for layer in range(1, L))
+    n_params = _n_weights(widths) + (sum(widths[1:-1]) if bias else 0)
+    _check_size(_spec("relu-bias" if bias else "relu", widths), n_params, n_paths, n_paths * L)
+    names = _weight_names(widths)
     if bias:
         names += [f"b{layer}_{i}" for layer in range(1, L) for i in range(widths[layer])]
     ring = Ring(tuple(names))
@@ -207,7 +237,8 @@ def relu(widths: Sequence[int], bias: bool = False) -> Model:
     if bias:
         for layer in range(1, L):
             for j in range(widths[layer]):
-                for rest in itertools.product(*(range(widths[k]) for k in range(layer + 1, L + 1))):
+                later = (range(widths[k]) for k in range(layer + 1, L + 1))
+                for rest in itertools.product(*later):
                     neurons = (j,) + rest
                     variables = [idx[f"b{layer}_{j}"]]
                     variables += [idx[f"W{layer + s}_{neurons[s]}_{neurons[s - 1]}"]
@@ -241,6 +272,7 @@ def product(D: int) -> Model:
     """
     if isinstance(D, bool) or not isinstance(D, int) or D < 1:
         raise bad_argument("D", "a positive int", D)
+    _check_size(f"product:{D}", D, 1, D * D)
     ring = Ring(tuple(f"t{i}" for i in range(1, D + 1)))
     g = ring.gens
     phi = ring.constant(1)

@@ -89,10 +89,14 @@ class Ring:
     names: tuple[str, ...]
 
     def __post_init__(self) -> None:
+        if isinstance(self.names, str) or not isinstance(self.names, Iterable):
+            raise InputError(f"Argument 'names' must be a tuple of variable names, not "
+                             f"{self.names!r}.")
         names = tuple(self.names)
         object.__setattr__(self, "names", names)
         if not names:
-            raise InputError("Argument 'names' must be a non-empty tuple of variable names, not ().")
+            raise InputError(
+                "Argument 'names' must be a non-empty tuple of variable names, not ().")
         for name in names:
             if not isinstance(name, str) or not _NAME.match(name):
                 raise InputError(
@@ -176,8 +180,13 @@ def _not_rational(name: str, value: object, hint: bool = False) -> InputError:
         f"or SymPy Rational), not {value!r}"
     )
     if hint:
-        approx = Fraction(str(value)).limit_denominator(10**12)
-        msg += f"; write {approx} as Fraction({approx.numerator}, {approx.denominator}) or \"{approx}\""
+        try:
+            exact = Fraction(repr(float(value)))  # the decimal the user typed
+        except (ValueError, OverflowError):  # nan, inf
+            exact = None
+        if exact is not None:
+            msg += (f"; write {exact} as Fraction({exact.numerator}, {exact.denominator}) "
+                    f"or \"{exact}\"")
     return InputError(msg + ".")
 
 
@@ -280,7 +289,8 @@ def poly_terms(poly: fmpq_mpoly) -> list[tuple[tuple[tuple[int, int], ...], Frac
     return out
 
 
-def poly_from_terms(ring: Ring, terms: Iterable[tuple[Iterable[tuple[int, int]], object]]) -> fmpq_mpoly:
+def poly_from_terms(ring: Ring, terms: Iterable[tuple[Iterable[tuple[int, int]], object]]
+                    ) -> fmpq_mpoly:
     """Build a polynomial from sparse terms ``((var, exp), ...) -> coefficient``."""
     gens = ring.gens
     result = ring.zero()

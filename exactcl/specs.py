@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import InputError
+from .errors import InputError, ResourceError
 from .models import Model, linear, product, relu
 
 __all__ = ["FAMILIES", "parse_spec"]
@@ -54,4 +54,7 @@ def parse_spec(spec: object) -> Model:
         raise wrong from None
     if any(v < 1 for v in values):
         raise wrong
-    return build(values)
+    try:
+        return build(values)
+    except ResourceError as err:
+        raise ResourceError(f"Argument 'SPEC' names a model too large: {err}") from None

@@ -9,13 +9,14 @@ and what came.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
 import sympy
 from flint import fmpq, fmpq_mpoly
-from sympy.parsing.sympy_parser import parse_expr, standard_transformations
+from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
 from .errors import InputError, bad_argument
 from .fields import VectorField
@@ -34,6 +35,33 @@ __all__ = [
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+#: Largest exponent accepted in user input: beyond it SymPy builds dense
+#: structures of that length.
+MAX_EXPONENT = 1000
+
+_ARITHMETIC = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Call,
+               ast.Load, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.BitXor, ast.USub,
+               ast.UAdd)
+
+
+def _check_arithmetic(text: str, name: str) -> None:
+    """Refuse anything but arithmetic on names, numbers and function calls
+    (no conditionals, comparisons, indexing, attributes, keywords)."""
+    expected = "a polynomial expression such as 'u*v**2 - 1/2'"
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as err:
+        raise bad_argument(name, expected, text) from err
+    for node in ast.walk(tree):
+        if not isinstance(node, _ARITHMETIC):
+            raise bad_argument(name, expected, text)
+        if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.keywords):
+            raise bad_argument(name, expected, text)
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
+            raise bad_argument(name, expected, text)
+        if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            raise bad_argument(name, expected, text)
+
 
 def parse(text: str, name: str = "phi") -> sympy.Expr:
     """Parse a string into a SymPy expression; every identifier that is not
@@ -49,13 +77,15 @@ def parse(text: str, name: str = "phi") -> sympy.Expr:
     """
     if not isinstance(text, str):
         raise bad_argument(name, "a string", text)
+    _check_arithmetic(text, name)
     local = {}
     for m in _IDENT.finditer(text):
         rest = text[m.end():].lstrip()
         if not rest.startswith("("):
             local[m.group()] = sympy.Symbol(m.group())
     try:
-        expr = parse_expr(text, local_dict=local, transformations=standard_transformations,
+        expr = parse_expr(text, local_dict=local,
+                          transformations=standard_transformations + (convert_xor,),
                           evaluate=True)
     except Exception as err:  # SymPy raises many kinds on malformed input
         raise bad_argument(name, "a polynomial expression such as 'u*v**2 - 1/2'", text) from err
@@ -133,6 +163,11 @@ def poly_from_sympy(expr: object, symbols: Sequence[sympy.Symbol], ring: Ring,
     if e.has(sympy.Float):
         raise InputError(f"{where} has a floating-point coefficient in {e}; write exact numbers "
                          f"such as 1/10 (a string, a Fraction or sympy.Rational(1, 10)).")
+    for power in e.atoms(sympy.Pow):
+        exponent = power.exp
+        if exponent.is_Integer and abs(int(exponent)) > MAX_EXPONENT:
+            raise InputError(f"{where} has the exponent {exponent}; exponents above "
+                             f"{MAX_EXPONENT} are not supported.")
     if not e.is_polynomial(*symbols):
         raise InputError(f"{where} is not polynomial in ({names}): {e}.")
     try:
@@ -232,6 +267,8 @@ def model_from_phi(phi: Sequence[object], symbols: Sequence[object] | None = Non
     """
     if isinstance(phi, (str, sympy.Basic)):
         phi = [phi]
+    if not isinstance(phi, Iterable):
+        raise bad_argument("phi", "a non-empty list of polynomials", phi)
     phi = list(phi)
     if not phi:
         raise bad_argument("phi", "a non-empty list of polynomials", phi)

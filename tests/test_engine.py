@@ -84,7 +84,7 @@ def test_deep_linear_with_scalar_output_has_more_laws_than_balancedness():
 
 def test_false_candidate_is_rejected_and_count_still_proven():
     m = product(3)
-    t1, t2, t3 = m.ring.gens
+    t1, t2, _ = m.ring.gens
     bad = Model(m.name, m.ring, m.generators, m.phi, m.candidates + (t1 * t2,),
                 m.candidate_labels + ("t1 t2",))
     result = count(bad)
