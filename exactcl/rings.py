@@ -20,6 +20,7 @@ number of terms and of variables named, not on D.
 from __future__ import annotations
 
 import functools
+import keyword
 import numbers
 import random
 import re
@@ -53,6 +54,9 @@ __all__ = [
 DEFAULT_PRIME = 2**62 - 57
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: Names that cannot be read back as plain symbols from SymPy syntax: Python
+#: keywords, and the names SymPy's parser inserts around numbers.
+_RESERVED = frozenset(keyword.kwlist) | {"Integer"}
 
 
 @functools.lru_cache(maxsize=64)
@@ -98,9 +102,10 @@ class Ring:
             raise InputError(
                 "Argument 'names' must be a non-empty tuple of variable names, not ().")
         for name in names:
-            if not isinstance(name, str) or not _NAME.match(name):
+            if not isinstance(name, str) or not _NAME.match(name) or name in _RESERVED:
                 raise InputError(
-                    f"Argument 'names' must hold identifiers such as 'W1_0_2', not {name!r}."
+                    f"Argument 'names' must hold identifiers such as 'W1_0_2' (not a Python "
+                    f"keyword), not {name!r}."
                 )
         if len(set(names)) != len(names):
             raise InputError(f"Argument 'names' must be distinct variable names, not {names!r}.")
