@@ -186,7 +186,7 @@ def _not_rational(name: str, value: object, hint: bool = False) -> InputError:
     )
     if hint:
         try:
-            exact = Fraction(repr(float(value)))  # the decimal the user typed
+            exact = Fraction(str(value))  # the decimal the user typed
         except (ValueError, OverflowError):  # nan, inf
             exact = None
         if exact is not None:
