@@ -16,8 +16,7 @@ law identities, Frobenius closure) and returns the laws.
 
 from __future__ import annotations
 
-from .brackets import bracket
-from .closure import ClosureResult, closure_check
+from .brackets import ClosureResult, bracket, closure_check
 from .count import CountResult, count
 from .errors import (
     CertificateFormatError,

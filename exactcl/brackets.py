@@ -1,18 +1,70 @@
-"""The Lie bracket of polynomial vector fields.
+"""The Lie bracket of polynomial vector fields, and the closure check.
 
 Convention, used everywhere in exactcl: ``[X, Y] = (DY) X - (DX) Y`` with
 ``DX`` the Jacobian matrix of X. As derivations,
 ``[X, Y] f = X(Y f) - Y(X f)``.
+
+Closure (Frobenius involutivity)
+--------------------------------The closure (Frobenius involutivity) check, Monte Carlo with a stated bound.
+
+Claim: with Z_1..Z_K the kept bracket words, every generator X_j and
+every bracket [X_i, Z_a] lies in span Z(theta) on a dense open set. Then
+the distribution spanned by the Z's contains Lie(W), so dim Lie(W) <= K
+there; with the modular lower bound K, dim Lie(W) = K and Frobenius gives
+exactly D - K independent laws.
+
+The claim is a polynomial identity: all (K+1)-minors of [Z | v] vanish for
+v = X_j and v = [X_i, Z_a]. One round draws a prime p, a point theta' of
+F_p^D and coefficients alpha, beta, gamma uniformly, checks that Z(theta')
+has rank K, and that ``[X_alpha, Z_beta](theta')`` and
+``X_gamma(theta')`` lie in span Z(theta') (X_alpha = sum alpha_i X_i, and so
+on). If the claim is false, some minor M is a nonzero integer polynomial
+of degree <= delta and the round passes only if
+
+* p divides every coefficient of M (the content of M has at most
+  ``hbits / 61`` prime factors >= 2**61 and no prime is drawn with
+  probability above PRIME_GAP / 2**61), or
+* M(theta') = 0 mod p (Schwartz-Zippel: probability <= delta / p), or
+* the random combination misses the witness (a nonzero bilinear form in
+  alpha, beta: probability <= 2 / p).
+
+So one round errs with probability at most
+``(delta + 2) / 2**61 + ceil(hbits / 61) * PRIME_GAP / 2**61``, and
+independent rounds multiply.
+
+Deterministic mode: with rows R where the K x K minor Delta = det Z_R is
+nonzero at a point, v lies in span Z wherever Delta != 0 iff, for every
+row i outside R, the (K+1)-minor on rows R + {i} of [Z | v] vanishes. By
+Laplace expansion along its last column that minor is
+``sum_r c_r^(i) v_r`` with cofactors c^(i) that depend on Z only, so the
+claim becomes explicit polynomial identities checked exactly over Q; no
+randomness, error probability 0.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
 
 from .errors import InputError
 from .fields import VectorField
+from .linalg import independent_rows_mod, poly_det, rank_mod
+from .rings import PRIME_GAP, RANDOM_PRIME_BITS, random_prime
 
-__all__ = ["bracket", "bracket_value_mod", "could_bracket"]
+__all__ = [
+    "bracket",
+    "bracket_value_mod",
+    "could_bracket",
+    "ClosureResult",
+    "closure_check",
+    "closure_deterministic",
+    "deterministic_is_cheap",
+    "round_error_bound",
+    "format_probability",
+]
 
 
 def could_bracket(X: VectorField, Y: VectorField) -> bool:
@@ -103,3 +155,233 @@ def bracket_value_mod(
                 s += a * y
         out[row] -= s
     return [v % prime for v in out]
+
+
+#: Attempts per round to find a point where the words keep their rank.
+POINT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ClosureResult:
+    """Outcome of :func:`closure_check`.
+
+    ``passed`` is True when every round passed; ``error_bound`` bounds the
+    probability that the claim is false although every round passed.
+    ``failed_round`` is the first round that found a vector outside the
+    span (a proof that the words do not close up), if any.
+    """
+
+    passed: bool
+    mode: str
+    rounds: int
+    degree_bound: int
+    height_bits: int
+    error_bound: Fraction
+    primes: tuple[int, ...]
+    failed_round: int | None = None
+    inconclusive: bool = False
+    identities: int = 0
+
+    def describe(self) -> str:
+        if self.mode == "deterministic":
+            state = "passed" if self.passed else "failed"
+            return (f"closure check (deterministic: {self.identities} cofactor identities "
+                    f"checked exactly over Q): {state}")
+        bound = format_probability(self.error_bound)
+        state = "passed" if self.passed else (
+            "inconclusive" if self.inconclusive else f"failed in round {self.failed_round}")
+        return (f"closure check ({self.mode}, {self.rounds} rounds, minor degree <= "
+                f"{self.degree_bound}): {state}; error probability <= {bound}")
+
+
+def format_probability(q: Fraction) -> str:
+    """A human-readable upper bound such as ``2^-118``."""
+    if q <= 0:
+        return "0"
+    if q >= 1:
+        return "1"
+    bits = q.denominator.bit_length() - q.numerator.bit_length() - 1
+    return f"2^-{bits}"
+
+
+def _integer_norm(fld: VectorField) -> int:
+    """max over components of the l1 norm of the coefficients, after clearing
+    the field's denominators."""
+    den, norms = 1, []
+    for _, p in fld.components:
+        coeffs = [Fraction(int(c.p), int(c.q)) for c in p.coeffs()]
+        for c in coeffs:
+            den = den * c.denominator // math.gcd(den, c.denominator)
+        norms.append(coeffs)
+    return max((int(sum(abs(c) * den for c in cs)) for cs in norms), default=0)
+
+
+def round_error_bound(degree_bound: int, height_bits: int) -> Fraction:
+    """Probability bound of one round (see the module docstring)."""
+    p_min = 2**RANDOM_PRIME_BITS
+    divisors = -(-height_bits // RANDOM_PRIME_BITS)
+    return Fraction(degree_bound + 2, p_min) + Fraction(divisors * PRIME_GAP, p_min)
+
+
+def degree_and_height(generators: Sequence[VectorField], words: Sequence[VectorField]
+                      ) -> tuple[int, int]:
+    """Bounds (delta, hbits) on the degree and the coefficient bits of a
+    (K+1)-minor of [Z | v]."""
+    D = generators[0].ring.nvars
+    K = len(words)
+    wdeg = sorted((w.degree for w in words), reverse=True)
+    gdeg = max(g.degree for g in generators)
+    extra = max(gdeg + (wdeg[0] if wdeg else 0) - 1, gdeg)
+    delta = sum(wdeg[:K]) + max(extra, 0)
+    wnorm = sorted((_integer_norm(w) for w in words), reverse=True)
+    gnorm = max(_integer_norm(g) for g in generators)
+    maxdeg = max([gdeg] + wdeg)
+    bracket_norm = 2 * D * max(maxdeg, 1) * gnorm * (wnorm[0] if wnorm else 1)
+    bits = sum(k.bit_length() for k in range(2, K + 2))  # >= log2((K+1)!)
+    bits += sum(max(n, 1).bit_length() for n in wnorm[:K])
+    bits += max(bracket_norm, gnorm, 1).bit_length()
+    return delta, bits
+
+
+def _combination(fields: Sequence[VectorField], coeffs: Sequence[int], point: Sequence[int],
+                 prime: int, need_jac: bool) -> tuple[list[int], dict[int, dict[int, int]]]:
+    D = len(point)
+    value = [0] * D
+    jac: dict[int, dict[int, int]] = {}
+    for c, f in zip(coeffs, fields):
+        for v, x in enumerate(f.evaluate_mod(point, prime)):
+            if x:
+                value[v] = (value[v] + c * x) % prime
+        if need_jac:
+            for row, entries in f.jacobian_mod(point, prime).items():
+                target = jac.setdefault(row, {})
+                for col, a in entries.items():
+                    target[col] = (target.get(col, 0) + c * a) % prime
+    return value, jac
+
+
+def closure_check(
+    generators: Sequence[VectorField],
+    words: Sequence[VectorField],
+    rounds: int = 2,
+    rng: random.Random | None = None,
+) -> ClosureResult:
+    """Check that span(words) contains the generators and is closed under
+    bracketing with them, at fresh random points modulo fresh random primes.
+
+    Examples
+    --------
+    A single field spans a closed distribution ([X, X] = 0), so one field
+    in D variables has D - 1 laws:
+
+    >>> from exactcl.rings import Ring
+    >>> R = Ring(("x", "y", "z"))
+    >>> x, y, z = R.gens
+    >>> X = VectorField.from_components(R, {0: y * z, 1: x**2 + z, 2: x})
+    >>> res = closure_check([X], [X], rng=random.Random(1))
+    >>> res.passed, res.error_bound < Fraction(1, 2**100)
+    (True, True)
+    """
+    rng = rng or random.SystemRandom()
+    D = generators[0].ring.nvars
+    K = len(words)
+    delta, hbits = degree_and_height(generators, words)
+    per_round = round_error_bound(delta, hbits)
+    primes = []
+    for r in range(rounds):
+        for _ in range(POINT_ATTEMPTS):
+            prime = random_prime(rng)
+            point = [rng.randrange(prime) for _ in range(D)]
+            try:
+                zvals = [w.evaluate_mod(point, prime) for w in words]
+                if rank_mod(zvals, D, prime) == K:
+                    break
+            except ZeroDivisionError:  # the prime divides a denominator
+                continue
+        else:
+            return ClosureResult(False, "monte-carlo", rounds, delta, hbits, Fraction(1),
+                                 tuple(primes), inconclusive=True)
+        primes.append(prime)
+        alpha = [rng.randrange(prime) for _ in generators]
+        beta = [rng.randrange(prime) for _ in words]
+        gamma = [rng.randrange(prime) for _ in generators]
+        xa, xa_jac = _combination(generators, alpha, point, prime, True)
+        zb, zb_jac = _combination(words, beta, point, prime, True)
+        w1 = bracket_value_mod(xa, xa_jac, zb, zb_jac, prime)
+        w2, _ = _combination(generators, gamma, point, prime, False)
+        if rank_mod(zvals + [w1, w2], D, prime) > K:
+            return ClosureResult(False, "monte-carlo", rounds, delta, hbits, Fraction(1),
+                                 tuple(primes), failed_round=r + 1)
+    return ClosureResult(True, "monte-carlo", rounds, delta, hbits, per_round**rounds,
+                         tuple(primes))
+
+
+#: The deterministic closure check runs by default when the words are at
+#: most this many and the identities to check at most DETERMINISTIC_MAX_IDENTITIES
+#: (each is a (K+1)-minor expanded into cofactors of size K).
+DETERMINISTIC_MAX_RANK = 6
+DETERMINISTIC_MAX_IDENTITIES = 4000
+
+
+def deterministic_is_cheap(generators: Sequence[VectorField], words: Sequence[VectorField]) -> bool:
+    """Whether :func:`closure_deterministic` is cheap enough to be the default."""
+    D, K, d = generators[0].ring.nvars, len(words), len(generators)
+    return K <= DETERMINISTIC_MAX_RANK and (D - K) * d * (K + 1) <= DETERMINISTIC_MAX_IDENTITIES
+
+
+def closure_deterministic(
+    generators: Sequence[VectorField],
+    words: Sequence[VectorField],
+    point: Sequence[int],
+    prime: int,
+) -> ClosureResult | None:
+    """Prove the closure claim exactly by cofactor identities over Q.
+
+    Returns None when the words are not independent at ``point`` mod
+    ``prime`` (no rows R can be chosen there).
+
+    Examples
+    --------
+    >>> from exactcl.rings import Ring, DEFAULT_PRIME
+    >>> R = Ring(("x", "y", "z"))
+    >>> x, y, z = R.gens
+    >>> X = VectorField.from_components(R, {0: y * z, 1: x**2 + z, 2: x})
+    >>> res = closure_deterministic([X], [X], [2, 3, 5], DEFAULT_PRIME)
+    >>> res.passed, res.error_bound, res.identities
+    (True, Fraction(0, 1), 4)
+    """
+    ring = generators[0].ring
+    D, K = ring.nvars, len(words)
+    zvals = [w.evaluate_mod(point, prime) for w in words]
+    columns = [[zvals[a][r] for a in range(K)] for r in range(D)]
+    rows = independent_rows_mod(columns, K, prime)
+    if len(rows) < K:
+        return None
+    zero = ring.zero()
+    comps = [w.as_dict for w in words]
+    entry = [[comps[a].get(r, zero) for a in range(K)] for r in range(D)]
+    # cofactors of the last column of [Z | v] on rows R + {i}
+    cofactors = {}
+    for i in (r for r in range(D) if r not in rows):
+        block = [entry[r] for r in rows] + [entry[i]]
+        cof = []
+        for drop in range(K + 1):
+            minor = [row for k, row in enumerate(block) if k != drop]
+            sign = 1 if (drop + K) % 2 == 0 else -1
+            value = poly_det(minor) if K else ring.constant(1)
+            cof.append(value if sign > 0 else -value)
+        cofactors[i] = cof
+    vectors = list(generators) + [bracket(X, Z) for X in generators for Z in words]
+    checked = 0
+    for v in vectors:
+        vd = v.as_dict
+        for i, cof in cofactors.items():
+            total = zero
+            for k, r in enumerate(list(rows) + [i]):
+                if r in vd:
+                    total = total + cof[k] * vd[r]
+            checked += 1
+            if not total.is_zero():
+                return ClosureResult(False, "deterministic", 0, 0, 0, Fraction(1), (),
+                                     identities=checked)
+    return ClosureResult(True, "deterministic", 0, 0, 0, Fraction(0), (), identities=checked)

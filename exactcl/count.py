@@ -9,7 +9,7 @@ parameters, N = D - dim Lie(W)(theta):
 * upper bound D - K: K bracket words independent at the point (modular
   rank of exact values);
 * when M = D - K the count is proven by this sandwich; otherwise the
-  closure check (:mod:`exactcl.closure`) proves dim Lie(W) = K and so
+  closure check (:mod:`exactcl.brackets`) proves dim Lie(W) = K and so
   N = D - K, with its stated error probability; if it fails, only the
   bounds are reported.
 """
@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 
 from flint import fmpq_mpoly
 
-from .closure import ClosureResult, closure_check, format_probability
+from .brackets import (
+    ClosureResult,
+    closure_check,
+    closure_deterministic,
+    deterministic_is_cheap,
+    format_probability,
+)
 from .errors import ExactclError, bad_argument
 from .growth import Growth, grow
 from .linalg import independent_rows_mod
@@ -161,6 +167,7 @@ def count(
     *,
     search_degree: int | None = None,
     closure_rounds: int = 2,
+    closure: str = "auto",
     max_depth: int | None = None,
     prime: int = DEFAULT_PRIME,
     seed: int = 0,
@@ -176,6 +183,11 @@ def count(
     closure_rounds : int
         Rounds of the Monte Carlo closure check when it is needed; each
         round multiplies the error bound by about 2^-50 or less.
+    closure : {"auto", "deterministic", "monte-carlo"}
+        How the closure check, when needed, is made: "auto" proves it
+        exactly by cofactor identities when that is cheap
+        (:func:`~exactcl.brackets.deterministic_is_cheap`), else by Monte
+        Carlo with its stated error bound.
     max_depth : int, optional
         Deepest bracket depth of the growth.
     prime : int
@@ -196,6 +208,8 @@ def count(
     if not isinstance(model, Model):
         raise bad_argument("model", "an exactcl Model (see exactcl.models)", model)
     _check_int("closure_rounds", closure_rounds, 1)
+    if closure not in ("auto", "deterministic", "monte-carlo"):
+        raise bad_argument("closure", "one of 'auto', 'deterministic', 'monte-carlo'", closure)
     if search_degree is not None:
         _check_int("search_degree", search_degree, 0)
     start = time.perf_counter()
@@ -224,16 +238,24 @@ def count(
     if M > D - K:  # pragma: no cover - impossible unless a rank is wrong
         raise ExactclError(f"Internal inconsistency: {M} independent laws but Lie rank {K} "
                            f"in dimension {D}.")
-    closure = None
     p_text = f"mod p = {prime}"
     if M == D - K:
+        closure = None
         laws, lie, status, proof = M, K, "certified", "sandwich"
         explanation = (f"Proven by sandwich: {_n(M, 'exhibited law')} verified exactly and "
                        f"independent at the point; {_n(K, 'bracket word')} independent at the "
                        f"point ({p_text}), so at most {D} - {K} = {D - K}.")
     else:
-        closure = closure_check(model.generators, growth.fields(), closure_rounds,
-                                random.Random(rng.getrandbits(64)))
+        words = growth.fields()
+        if closure == "deterministic" or (closure == "auto" and
+                                          deterministic_is_cheap(model.generators, words)):
+            closure_result = closure_deterministic(model.generators, words, point, prime)
+        else:
+            closure_result = None
+        if closure_result is None:
+            closure_result = closure_check(model.generators, words, closure_rounds,
+                                           random.Random(rng.getrandbits(64)))
+        closure = closure_result
         if closure.passed:
             laws, lie, status, proof = D - K, K, "certified", "closure"
             explanation = (f"Proven by closure: {_n(K, 'bracket word')} independent at the point "

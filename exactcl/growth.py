@@ -21,7 +21,7 @@ Stopping when a depth adds nothing, or when the rank reaches a known
 upper bound (D minus the number of proven laws), is sound for the lower
 bound; whether the final rank is dim Lie(W) is a separate claim, proven
 by a sandwich with exhibited laws or by the closure check
-(:mod:`exactcl.closure`).
+(:mod:`exactcl.brackets`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import sympy
 
 import exactcl
 from exactcl import count, from_fields, from_phi, linear, product, relu
-from exactcl.closure import closure_check
+from exactcl.brackets import closure_check, closure_deterministic
 from exactcl.errors import ResourceError
 from exactcl.growth import grow
 from exactcl.models import Model
@@ -61,8 +61,31 @@ def test_single_field_needs_the_closure_check():
     model = from_fields([[y * z + w, x**2 - z, x * y * w + 1, z**3]], [x, y, z, w])
     result = count(model)
     assert result.laws == 3 and result.proof == "closure"
-    assert result.closure.passed and result.closure.error_bound < Fraction(1, 2**90)
-    assert "closure" in result.explanation and "2^-" in result.explanation
+    assert result.closure.mode == "deterministic" and result.closure.error_bound == 0
+    assert "cofactor identities" in result.explanation
+    mc = count(model, closure="monte-carlo")
+    assert mc.laws == 3 and mc.closure.mode == "monte-carlo"
+    assert mc.closure.passed and mc.closure.error_bound < Fraction(1, 2**90)
+    assert "2^-" in mc.explanation
+
+
+def test_deterministic_closure_rejects_words_that_do_not_close():
+    m = linear([2, 2, 2])
+    pt = point(m)
+    words = grow(m.generators, pt, DEFAULT_PRIME).fields()
+    assert closure_deterministic(m.generators, words, pt, DEFAULT_PRIME).passed
+    res = closure_deterministic(m.generators, words[:-1], pt, DEFAULT_PRIME)
+    assert not res.passed and res.mode == "deterministic"
+
+
+def test_deterministic_and_monte_carlo_closure_agree_on_random_fields():
+    from tests.test_reference import random_field
+    for seed in range(4):
+        field, xs = random_field(seed, nvars=4)
+        model = from_fields([field], xs)
+        a = count(model, closure="deterministic", search_degree=0)
+        b = count(model, closure="monte-carlo", search_degree=0)
+        assert a.laws == b.laws == 3
 
 
 def test_closure_check_rejects_words_that_do_not_close():
