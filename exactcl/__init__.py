@@ -6,6 +6,9 @@ generic parameters (Marcotte, Gribonval, Peyre, NeurIPS 2023). exactcl
 computes that number over Q, proves it (modular rank lower bounds, exact
 law identities, Frobenius closure) and returns the laws.
 
+Names are loaded on first use, so that ``import exactcl.verify`` pulls in
+only the layers the verifier needs.
+
 >>> import exactcl
 >>> r = exactcl.count(exactcl.linear([2, 2, 2]))
 >>> r.laws, r.proof
@@ -16,8 +19,9 @@ law identities, Frobenius closure) and returns the laws.
 
 from __future__ import annotations
 
-from .brackets import ClosureResult, bracket, closure_check
-from .count import CountResult, count
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import (
     CertificateFormatError,
     ExactclError,
@@ -26,32 +30,67 @@ from .errors import (
     UnsupportedError,
     VerificationError,
 )
-from .fields import VectorField, gradient
-from .growth import Growth, grow
-from .models import Model, linear, product, relu
-from .rings import Ring
-from .search import LawSearch, find_laws
 
 __version__ = "0.1.0"
 
+#: public name -> module that defines it
+_LAZY = {
+    "bracket": "brackets", "closure_check": "brackets", "ClosureResult": "brackets",
+    "count": "count", "CountResult": "count",
+    "VectorField": "fields", "gradient": "fields",
+    "grow": "growth", "Growth": "growth",
+    "Model": "models", "linear": "models", "product": "models", "relu": "models",
+    "Ring": "rings",
+    "find_laws": "search", "LawSearch": "search",
+    "certify": "certificate",
+    "verify": "verify", "Report": "verify",
+}
+
 __all__ = [
     "CertificateFormatError", "ClosureResult", "CountResult", "ExactclError", "Growth",
-    "InputError", "LawSearch", "Model", "ResourceError", "Ring", "UnsupportedError",
-    "VectorField", "VerificationError", "bracket", "closure_check", "count", "find_laws",
-    "from_fields", "from_phi", "gradient", "grow", "laws", "linear", "product", "relu",
+    "InputError", "LawSearch", "Model", "Report", "ResourceError", "Ring", "UnsupportedError",
+    "VectorField", "VerificationError", "bracket", "certify", "closure_check", "count",
+    "find_laws", "from_fields", "from_phi", "gradient", "grow", "laws", "linear", "product",
+    "relu", "verify",
 ]
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .brackets import ClosureResult, bracket, closure_check
+    from .certificate import certify
+    from .count import CountResult, count
+    from .fields import VectorField, gradient
+    from .growth import Growth, grow
+    from .models import Model, linear, product, relu
+    from .rings import Ring
+    from .search import LawSearch, find_laws
+    from .verify import Report, verify
 
-def laws(model: Model, degree: int, homogeneous: bool = False, **kwargs) -> LawSearch:
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'exactcl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def laws(model, degree: int, homogeneous: bool = False, **kwargs):
     """All polynomial conservation laws of ``model`` of degree <= ``degree``
     (see :func:`exactcl.search.find_laws`)."""
+    from .models import Model
+    from .search import find_laws
     if not isinstance(model, Model):
         from .errors import bad_argument
         raise bad_argument("model", "an exactcl Model", model)
     return find_laws(model.generators, degree, homogeneous, **kwargs)
 
 
-def from_phi(phi, symbols=None, name: str = "custom") -> Model:
+def from_phi(phi, symbols=None, name: str = "custom"):
     """A model from the components of phi as SymPy expressions or strings
     (see :func:`exactcl.symbolic.model_from_phi`).
 
@@ -64,7 +103,7 @@ def from_phi(phi, symbols=None, name: str = "custom") -> Model:
     return model_from_phi(phi, symbols, name)
 
 
-def from_fields(fields, symbols, name: str = "custom") -> Model:
+def from_fields(fields, symbols, name: str = "custom"):
     """A model from polynomial vector fields given as lists of D SymPy
     expressions (see :func:`exactcl.symbolic.model_from_fields`)."""
     from .symbolic import model_from_fields

@@ -5,9 +5,12 @@
     exactcl count SPEC [--json]
     exactcl count --phi 'u*v1' --phi 'u*v2' [--vars u,v1,v2] [--json]
     exactcl laws SPEC --degree K [--homogeneous] [--json] [--latex]
+    exactcl certify SPEC -o FILE [--reproducible]
+    exactcl verify FILE... [--exact] [--no-fingerprint]
 
 Bad input prints one line ``exactcl: error: ...`` naming the argument and
-exits with status 2.
+exits with status 2. ``verify`` exits 0 when every claim of every file
+holds, 1 when a claim is false and 3 when a file is unreadable.
 """
 
 from __future__ import annotations
@@ -64,6 +67,27 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--homogeneous", action="store_true",
                     help="only laws homogeneous of degree exactly K")
     pl.add_argument("--latex", action="store_true", help="print the laws in LaTeX")
+    pcert = sub.add_parser("certify", help="count the laws and write a certificate file")
+    _add_model_args(pcert)
+    pcert.add_argument("-o", "--output", required=True, metavar="FILE",
+                       help="certificate to write (atomically)")
+    pcert.add_argument("--degree", type=int, default=None, metavar="K",
+                       help="also search polynomial laws of degree <= K for the lower bound")
+    pcert.add_argument("--closure", choices=("auto", "deterministic", "monte-carlo"),
+                       default="auto", help="how the closure check is made when needed")
+    pcert.add_argument("--closure-rounds", type=int, default=2, metavar="R",
+                       help="rounds of the Monte Carlo closure check when it is used")
+    pcert.add_argument("--reproducible", action="store_true",
+                       help="leave the time out, so the same input gives the same bytes")
+    pv = sub.add_parser("verify", help="re-check certificates from the files alone")
+    pv.add_argument("files", nargs="+", metavar="FILE")
+    pv.add_argument("--exact", action="store_true",
+                    help="decide ranks exactly over Q instead of modulo fresh primes")
+    pv.add_argument("--no-fingerprint", action="store_true",
+                    help="skip the integrity check of the model section")
+    pv.add_argument("--rounds", type=int, default=2, metavar="R",
+                    help="minimum rounds of a Monte Carlo closure check (default 2)")
+    pv.add_argument("--json", action="store_true", help="one JSON object per file")
     return parser
 
 
@@ -99,11 +123,7 @@ def _n(k: int, word: str) -> str:
 
 def _run_count(args: argparse.Namespace) -> int:
     from .count import count
-    if args.degree is not None and args.degree < 0:
-        raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
-    if args.closure_rounds < 1:
-        raise InputError(f"Argument '--closure-rounds' must be an int >= 1, not "
-                         f"{args.closure_rounds}.")
+    _check_count_options(args)
     model = _model(args)
     result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,
                    seed=args.seed)
@@ -154,6 +174,53 @@ def _run_laws(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_count_options(args: argparse.Namespace) -> None:
+    if args.degree is not None and args.degree < 0:
+        raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
+    if args.closure_rounds < 1:
+        raise InputError(f"Argument '--closure-rounds' must be an int >= 1, not "
+                         f"{args.closure_rounds}.")
+
+
+def _run_certify(args: argparse.Namespace) -> int:
+    from .certificate import certify
+    _check_count_options(args)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise InputError(f"Argument '--output' must be a file in an existing folder, not "
+                         f"{args.output!r}.")
+    model = _model(args)
+    cert, result = certify(model, args.output, reproducible=args.reproducible,
+                           search_degree=args.degree, closure=args.closure,
+                           closure_rounds=args.closure_rounds, seed=args.seed)
+    if args.json:
+        print(json.dumps(result.as_dict() | {"certificate": args.output}, indent=2,
+                         sort_keys=True))
+    else:
+        print(str(result))
+        print(f"certificate written to {args.output}")
+    return 0
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+    if args.rounds < 1:
+        raise InputError(f"Argument '--rounds' must be an int >= 1, not {args.rounds}.")
+    worst = 0
+    for path in args.files:
+        report = verify(path, check_fingerprint=not args.no_fingerprint, exact=args.exact,
+                        rounds=args.rounds)
+        if args.json:
+            print(json.dumps({"file": path, "status": report.status,
+                              "checks": [{"claim": c.claim, "passed": c.passed,
+                                          "detail": c.detail} for c in report.checks],
+                              "summary": report.summary}, sort_keys=True))
+        else:
+            print(report)
+        worst = max(worst, report.exit_code)
+    return worst
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``exactcl`` command; returns the exit status."""
     parser = build_parser()
@@ -162,9 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.command == "count":
-            return _run_count(args)
-        return _run_laws(args)
+        runners = {"count": _run_count, "laws": _run_laws, "certify": _run_certify,
+                   "verify": _run_verify}
+        return runners[args.command](args)
     except (InputError, ResourceError) as err:
         print(f"exactcl: error: {err}", file=sys.stderr)
         return 2

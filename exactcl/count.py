@@ -69,6 +69,8 @@ class CountResult:
         One sentence saying what proved what.
     exhibited : tuple of fmpq_mpoly
         The verified laws whose gradients are independent at the point.
+    exhibited_labels : tuple of str
+        Where each exhibited law comes from.
     rejected : tuple of str
         Candidate laws that failed the exact check (with the generator).
     growth : Growth
@@ -88,6 +90,7 @@ class CountResult:
     proof: str
     explanation: str
     exhibited: tuple[fmpq_mpoly, ...]
+    exhibited_labels: tuple[str, ...]
     rejected: tuple[str, ...]
     growth: Growth = field(repr=False)
     closure: ClosureResult | None
@@ -218,18 +221,23 @@ def count(
     point = [rng.randrange(prime) for _ in range(D)]
 
     # lower bound: exhibited laws, verified exactly
-    exhibited, rejected = [], []
-    for h, label in zip(model.candidates, model.candidate_labels or [""] * len(model.candidates)):
+    found: list[tuple[fmpq_mpoly, str]] = []
+    rejected = []
+    labels = model.candidate_labels or tuple(h.str() for h in model.candidates)
+    for h, label in zip(model.candidates, labels):
         bad = verify_law(h, model.generators)
         if bad is None:
-            exhibited.append(h)
+            found.append((h, label))
         else:
-            rejected.append(f"{label or h.str()}: not conserved by generator X{bad + 1}")
+            rejected.append(f"{label}: not conserved by generator X{bad + 1}")
     if search_degree is None and not model.candidates and D <= SEARCH_MAX_D:
         search_degree = DEFAULT_SEARCH_DEGREE
     if search_degree:
-        exhibited.extend(find_laws(model.generators, search_degree, seed=seed).laws)
-    exhibited = _independent(model, exhibited, point, prime)
+        found.extend((h, f"found by the degree-{search_degree} search")
+                     for h in find_laws(model.generators, search_degree, seed=seed).laws)
+    keep = _independent(D, [h for h, _ in found], point, prime)
+    exhibited = tuple(found[i][0] for i in keep)
+    exhibited_labels = tuple(found[i][1] for i in keep)
     M = len(exhibited)
 
     # upper bound: the Lie rank
@@ -239,8 +247,8 @@ def count(
         raise ExactclError(f"Internal inconsistency: {M} independent laws but Lie rank {K} "
                            f"in dimension {D}.")
     p_text = f"mod p = {prime}"
+    closure_result = None
     if M == D - K:
-        closure = None
         laws, lie, status, proof = M, K, "certified", "sandwich"
         explanation = (f"Proven by sandwich: {_n(M, 'exhibited law')} verified exactly and "
                        f"independent at the point; {_n(K, 'bracket word')} independent at the "
@@ -250,34 +258,30 @@ def count(
         if closure == "deterministic" or (closure == "auto" and
                                           deterministic_is_cheap(model.generators, words)):
             closure_result = closure_deterministic(model.generators, words, point, prime)
-        else:
-            closure_result = None
         if closure_result is None:
             closure_result = closure_check(model.generators, words, closure_rounds,
                                            random.Random(rng.getrandbits(64)))
-        closure = closure_result
-        if closure.passed:
+        if closure_result.passed:
             laws, lie, status, proof = D - K, K, "certified", "closure"
             explanation = (f"Proven by closure: {_n(K, 'bracket word')} independent at the point "
                            f"({p_text}) span a distribution closed under bracketing with the "
-                           f"generators ({closure.describe()}), so dim Lie = {K} and Frobenius "
-                           f"gives {D} - {K} = {D - K} laws; {M} of them exhibited.")
+                           f"generators ({closure_result.describe()}), so dim Lie = {K} and "
+                           f"Frobenius gives {D} - {K} = {D - K} laws; {M} of them exhibited.")
         else:
             laws, lie, status, proof = None, None, "bounds", "bounds only"
             explanation = (f"Only bounds: {_n(M, 'exhibited law')}; Lie rank >= {K} ({p_text}); "
-                           f"{closure.describe()}.")
+                           f"{closure_result.describe()}.")
     return CountResult(model.name, D, laws, M if laws is None else laws,
-                       D - K, lie, K, status, proof, explanation, tuple(exhibited),
-                       tuple(rejected), growth, closure, model.ring,
+                       D - K, lie, K, status, proof, explanation, exhibited, exhibited_labels,
+                       tuple(rejected), growth, closure_result, model.ring,
                        time.perf_counter() - start)
 
 
-def _independent(model: Model, laws: list[fmpq_mpoly], point: list[int], prime: int
-                 ) -> list[fmpq_mpoly]:
-    """A maximal subset of ``laws`` with gradients independent at the point mod p."""
+def _independent(D: int, laws: list[fmpq_mpoly], point: list[int], prime: int) -> list[int]:
+    """Indices of a maximal subset of ``laws`` with gradients independent at
+    the point mod p."""
     if not laws:
         return []
     rows = [gradient_values_mod(h, point, prime) for h in laws]
-    keep = independent_rows_mod(rows, model.D, prime)
-    return [laws[i] for i in keep]
+    return independent_rows_mod(rows, D, prime)
 

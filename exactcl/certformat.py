@@ -1,0 +1,371 @@
+"""The certificate file format: encoding, strict parsing, atomic writing.
+
+A certificate is one JSON object (schema ``exactcl-certificate``, version
+:data:`SCHEMA_VERSION`) with sorted keys, two-space indent, integers that
+may exceed 2**53 written as decimal strings, rationals as ``"p/q"``
+strings, and polynomials as sorted term lists
+``[[[var, exp], ...], "p/q"]``. The same input gives byte-identical files.
+
+Sections:
+
+``model``
+    ``name``, ``variables``, and either ``phi`` (polynomials; the
+    generators are their gradients) or ``fields`` (each a list of
+    ``[component, polynomial]``); ``fingerprint`` is the SHA-256 of the
+    canonical JSON of the rest of the section.
+``claim``
+    ``parameters`` (D), ``laws`` (int or null), ``bounds``,
+    ``lie_dimension`` (int or null), ``status``, ``proof``.
+``lie``
+    ``point``, ``prime``, ``words`` (``[id, left, right]``: node ``id`` is
+    the bracket of generator ``left`` with node ``right``; ids below the
+    number of generators are the generators), ``basis`` (the ids whose
+    values at the point are independent), ``rank``.
+``laws``
+    ``polynomials``, ``labels``, ``rank`` (of their gradients at the point).
+``closure``
+    null, or ``mode`` (``deterministic`` or ``monte-carlo``), ``passed``,
+    ``rounds``, ``degree_bound``, ``height_bits``, ``error_bound``,
+    ``identities``, ``primes``.
+``software``, ``seconds``
+    Versions, and the time spent (null in reproducible files).
+
+Parsing is strict and bounded: unknown or missing keys, wrong types,
+oversized numbers, exponents or lists are refused with
+:class:`~exactcl.errors.CertificateFormatError`; nothing in a file is ever
+evaluated as code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any
+
+from flint import fmpq_mpoly
+
+from .errors import CertificateFormatError
+from .fields import VectorField
+from .rings import Ring, poly_from_terms, poly_terms
+
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "encode_poly",
+    "decode_poly",
+    "encode_field",
+    "decode_field",
+    "fingerprint",
+    "dumps",
+    "loads",
+    "write_atomic",
+    "generators_of",
+]
+
+SCHEMA = "exactcl-certificate"
+SCHEMA_VERSION = 1
+
+#: Bounds on what a file may ask the verifier to build (hostile files).
+MAX_FILE_BYTES = 256 * 2**20
+MAX_VARIABLES = 100_000
+MAX_EXPONENT = 1000
+MAX_INT_DIGITS = 400
+MAX_TERMS = 5_000_000
+MAX_ITEMS = 5_000_000
+
+TOP_KEYS = {"schema", "version", "model", "claim", "lie", "laws", "closure", "software",
+            "seconds"}
+MODEL_KEYS = {"name", "variables", "phi", "fields", "fingerprint"}
+CLAIM_KEYS = {"parameters", "laws", "bounds", "lie_dimension", "status", "proof"}
+LIE_KEYS = {"point", "prime", "words", "basis", "rank"}
+LAWS_KEYS = {"polynomials", "labels", "rank"}
+CLOSURE_KEYS = {"mode", "passed", "rounds", "degree_bound", "height_bits", "error_bound",
+                "identities", "primes"}
+
+
+# -- encoding -----------------------------------------------------------------
+
+def _q(c: Fraction) -> str:
+    return f"{c.numerator}/{c.denominator}"
+
+
+def encode_poly(p: fmpq_mpoly) -> list:
+    """Sorted terms ``[[[var, exp], ...], "p/q"]``.
+
+    >>> R = Ring(("u", "v"))
+    >>> u, v = R.gens
+    >>> encode_poly(2 * u**2 - v / 3)
+    [[[[0, 2]], '2/1'], [[[1, 1]], '-1/3']]
+    """
+    return [[[list(ve) for ve in mono], _q(c)] for mono, c in poly_terms(p)]
+
+
+def encode_field(X: VectorField) -> list:
+    return [[v, encode_poly(p)] for v, p in X.components]
+
+
+def fingerprint(model_section: dict) -> str:
+    """SHA-256 of the canonical JSON of a model section without its fingerprint."""
+    body = {k: v for k, v in model_section.items() if k != "fingerprint"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: Lists nested at most this deep (a polynomial is 4 deep) are written on one line.
+COMPACT_DEPTH = 4
+
+
+def _depth(obj: object) -> int:
+    if isinstance(obj, list):
+        return 1 + max((_depth(x) for x in obj), default=0)
+    if isinstance(obj, dict):
+        return 99
+    return 0
+
+
+def _dump(obj: object, indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    if isinstance(obj, dict):
+        if not obj:
+            out.append("{}")
+            return
+        out.append("{\n")
+        for k, key in enumerate(sorted(obj)):
+            out.append(f"{pad} {json.dumps(key)}: ")
+            _dump(obj[key], indent + 1, out)
+            out.append(",\n" if k < len(obj) - 1 else "\n")
+        out.append(pad + "}")
+    elif isinstance(obj, list) and obj and _depth(obj) > COMPACT_DEPTH:
+        out.append("[\n")
+        for k, item in enumerate(obj):
+            out.append(pad + " ")
+            _dump(item, indent + 1, out)
+            out.append(",\n" if k < len(obj) - 1 else "\n")
+        out.append(pad + "]")
+    else:
+        out.append(json.dumps(obj, sort_keys=True, separators=(", ", ": ")))
+
+
+def dumps(cert: dict) -> str:
+    """Canonical text of a certificate: sorted keys, one space of indent per
+    level, each polynomial on one line, final newline. Valid JSON.
+
+    >>> dumps({"b": [[[[0, 2]], "1/1"]], "a": None})
+    '{\\n "a": null,\\n "b": [[[[0, 2]], "1/1"]]\\n}\\n'
+    """
+    out: list[str] = []
+    _dump(cert, 0, out)
+    return "".join(out) + "\n"
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same
+    folder, flushed and synced, then renamed over the target."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".exactcl-", suffix=".tmp", dir=folder)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# -- strict decoding ------------------------------------------------------------
+
+def _fail(where: str, expected: str, got: object) -> CertificateFormatError:
+    shown = repr(got)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return CertificateFormatError(f"{where} must be {expected}, not {shown}.")
+
+
+def _keys(obj: object, where: str, required: set[str], optional: set[str] = frozenset()
+          ) -> dict:
+    if not isinstance(obj, dict):
+        raise _fail(where, "an object", obj)
+    missing = sorted(required - set(obj))
+    unknown = sorted(set(obj) - required - optional)
+    if missing:
+        raise CertificateFormatError(f"{where} lacks the key(s) {', '.join(missing)}.")
+    if unknown:
+        raise CertificateFormatError(f"{where} has unknown key(s) {', '.join(unknown)}.")
+    return obj
+
+
+def _int(obj: object, where: str, lo: int | None = None, hi: int | None = None) -> int:
+    """An int, given as a JSON integer or a decimal string."""
+    if isinstance(obj, str):
+        text = obj.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if not digits.isdigit() or len(digits) > MAX_INT_DIGITS:
+            raise _fail(where, "an integer", obj)
+        obj = int(text)
+    if isinstance(obj, bool) or not isinstance(obj, int):
+        raise _fail(where, "an integer", obj)
+    if (lo is not None and obj < lo) or (hi is not None and obj > hi):
+        raise _fail(where, f"an integer in [{lo}, {hi}]", obj)
+    return obj
+
+
+def _list(obj: object, where: str, max_len: int = MAX_ITEMS) -> list:
+    if not isinstance(obj, list):
+        raise _fail(where, "a list", obj)
+    if len(obj) > max_len:
+        raise _fail(where, f"a list of at most {max_len} items", f"{len(obj)} items")
+    return obj
+
+
+def _rational(obj: object, where: str) -> Fraction:
+    if not isinstance(obj, str) or "/" not in obj:
+        raise _fail(where, 'a rational "p/q"', obj)
+    num, _, den = obj.partition("/")
+    n = _int(num, where)
+    d = _int(den, where, lo=1)
+    return Fraction(n, d)
+
+
+def decode_poly(obj: object, ring: Ring, where: str) -> fmpq_mpoly:
+    """Parse an encoded polynomial, refusing anything malformed or oversized."""
+    terms = []
+    for k, term in enumerate(_list(obj, where, MAX_TERMS)):
+        if not isinstance(term, list) or len(term) != 2:
+            raise _fail(f"{where}, term {k}", "[monomial, coefficient]", term)
+        mono = []
+        for ve in _list(term[0], f"{where}, term {k}", MAX_EXPONENT):
+            if not isinstance(ve, list) or len(ve) != 2:
+                raise _fail(f"{where}, term {k}", "[variable, exponent] pairs", ve)
+            var = _int(ve[0], f"{where}, term {k}, variable", 0, ring.nvars - 1)
+            exp = _int(ve[1], f"{where}, term {k}, exponent", 1, MAX_EXPONENT)
+            mono.append((var, exp))
+        if len({v for v, _ in mono}) != len(mono):
+            raise _fail(f"{where}, term {k}", "a monomial with distinct variables", term[0])
+        coeff = _rational(term[1], f"{where}, term {k}, coefficient")
+        terms.append((tuple(sorted(mono)), coeff))
+    return poly_from_terms(ring, terms)
+
+
+def decode_field(obj: object, ring: Ring, where: str) -> VectorField:
+    comps = {}
+    for k, item in enumerate(_list(obj, where, ring.nvars)):
+        if not isinstance(item, list) or len(item) != 2:
+            raise _fail(f"{where}, component {k}", "[index, polynomial]", item)
+        v = _int(item[0], f"{where}, component {k}", 0, ring.nvars - 1)
+        if v in comps:
+            raise _fail(f"{where}, component {k}", "a new component index", v)
+        comps[v] = decode_poly(item[1], ring, f"{where}, component {v}")
+    return VectorField.from_components(ring, comps)
+
+
+def loads(text: str | bytes) -> dict:
+    """Parse certificate text into a checked dict; raises CertificateFormatError.
+
+    Only the structure is checked here; every claim is re-derived by the
+    verifier.
+    """
+    if isinstance(text, bytes):
+        if len(text) > MAX_FILE_BYTES:
+            raise CertificateFormatError(f"The file has {len(text)} bytes; at most "
+                                         f"{MAX_FILE_BYTES} are read.")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise CertificateFormatError("The file is not UTF-8 text.") from err
+    try:
+        cert = json.loads(text)
+    except RecursionError as err:
+        raise CertificateFormatError("The file nests JSON too deeply.") from err
+    except ValueError as err:  # JSONDecodeError, oversized integer literals
+        raise CertificateFormatError(f"The file is not valid JSON: {err}.") from err
+    _keys(cert, "The certificate", TOP_KEYS)
+    if cert["schema"] != SCHEMA:
+        raise _fail("The key 'schema'", repr(SCHEMA), cert["schema"])
+    if cert["version"] != SCHEMA_VERSION or isinstance(cert["version"], bool):
+        raise CertificateFormatError(
+            f"Schema version {cert['version']!r} is not supported (this exactcl reads "
+            f"version {SCHEMA_VERSION}).")
+    model = _keys(cert["model"], "model", {"name", "variables", "fingerprint"},
+                  {"phi", "fields"})
+    if ("phi" in model) == ("fields" in model):
+        raise CertificateFormatError("model must hold exactly one of 'phi' and 'fields'.")
+    names = _list(model["variables"], "model.variables", MAX_VARIABLES)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise _fail("model.variables", "a non-empty list of names", names)
+    if not isinstance(model["name"], str) or not isinstance(model["fingerprint"], str):
+        raise _fail("model.name and model.fingerprint", "strings", model["name"])
+    _keys(cert["claim"], "claim", CLAIM_KEYS)
+    _keys(cert["lie"], "lie", LIE_KEYS)
+    _keys(cert["laws"], "laws", LAWS_KEYS)
+    if cert["closure"] is not None:
+        _keys(cert["closure"], "closure", CLOSURE_KEYS)
+    return cert
+
+
+def ring_of(cert: dict) -> Ring:
+    try:
+        return Ring(tuple(cert["model"]["variables"]))
+    except ValueError as err:
+        raise CertificateFormatError(f"model.variables: {err}") from err
+
+
+def generators_of(cert: dict, ring: Ring) -> list[VectorField]:
+    """The generator fields the model section defines (gradients of phi, or
+    the fields themselves)."""
+    from .fields import gradient
+    model = cert["model"]
+    if "phi" in model:
+        phi = _list(model["phi"], "model.phi")
+        if not phi:
+            raise _fail("model.phi", "a non-empty list", phi)
+        return [gradient(ring, decode_poly(p, ring, f"model.phi[{k}]"))
+                for k, p in enumerate(phi)]
+    fields = _list(model["fields"], "model.fields")
+    if not fields:
+        raise _fail("model.fields", "a non-empty list", fields)
+    return [decode_field(f, ring, f"model.fields[{k}]") for k, f in enumerate(fields)]
+
+
+def checked(value: Any, where: str, kind: str, **bounds: Any) -> Any:
+    """Type-check a scalar of a parsed certificate ("int", "int?", "bool", "str")."""
+    if kind == "int":
+        return _int(value, where, bounds.get("lo"), bounds.get("hi"))
+    if kind == "int?":
+        return None if value is None else _int(value, where, bounds.get("lo"), bounds.get("hi"))
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _fail(where, "true or false", value)
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise _fail(where, "a string", value)
+        return value
+    if kind == "list":
+        return _list(value, where, bounds.get("max_len", MAX_ITEMS))
+    if kind == "rational":
+        return _rational(value, where)
+    raise ValueError(kind)
+
+
+def int_list(value: Any, where: str, length: int | None = None, lo: int | None = None,
+             hi: int | None = None) -> list[int]:
+    items = _list(value, where)
+    if length is not None and len(items) != length:
+        raise _fail(where, f"a list of {length} integers", f"{len(items)} items")
+    return [_int(x, f"{where}[{k}]", lo, hi) for k, x in enumerate(items)]
+
+
+def encode_ints(values: Sequence[int]) -> list[str]:
+    """Integers as decimal strings (exact in every JSON reader)."""
+    return [str(int(v)) for v in values]

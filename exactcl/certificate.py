@@ -1,0 +1,133 @@
+"""Certificates: a count and everything needed to re-check it, in one file.
+
+:func:`certify` counts the laws of a model and writes the certificate
+described in :mod:`exactcl.certformat`; :func:`exactcl.verify.verify`
+re-derives every claim from the file alone.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import flint
+
+from .certformat import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    dumps,
+    encode_field,
+    encode_ints,
+    encode_poly,
+    fingerprint,
+    write_atomic,
+)
+from .count import CountResult, count
+from .errors import bad_argument
+from .models import Model
+
+__all__ = ["certificate", "certify", "model_section"]
+
+
+def model_section(model: Model) -> dict:
+    """The model as exact data, with its fingerprint."""
+    section: dict = {"name": model.name, "variables": list(model.ring.names)}
+    if model.phi is not None:
+        section["phi"] = [encode_poly(p) for p in model.phi]
+    else:
+        section["fields"] = [encode_field(X) for X in model.generators]
+    section["fingerprint"] = fingerprint(section)
+    return section
+
+
+def _words(result: CountResult, ngens: int) -> list[list[int]]:
+    """Bracket words needed to rebuild the basis: [id, left, right], by id."""
+    graph = result.growth.graph
+    needed, stack = set(), [n for n in result.growth.basis if n >= ngens]
+    while stack:
+        node = stack.pop()
+        if node in needed:
+            continue
+        needed.add(node)
+        right = graph.nodes[node]["right"]
+        if right >= ngens:
+            stack.append(right)
+    return [[n, graph.nodes[n]["left"], graph.nodes[n]["right"]] for n in sorted(needed)]
+
+
+def certificate(result: CountResult, model: Model, *, reproducible: bool = False) -> dict:
+    """The certificate of a count of ``model`` (see :mod:`exactcl.certformat`)."""
+    from . import __version__
+    growth = result.growth
+    closure = result.closure
+    cert = {
+        "schema": SCHEMA,
+        "version": SCHEMA_VERSION,
+        "model": model_section(model),
+        "claim": {
+            "parameters": result.parameters,
+            "laws": result.laws,
+            "bounds": [result.lower, result.upper],
+            "lie_dimension": result.lie_dimension,
+            "status": result.status,
+            "proof": result.proof,
+        },
+        "lie": {
+            "point": encode_ints(growth.point),
+            "prime": str(growth.prime),
+            "words": _words(result, len(model.generators)),
+            "basis": list(growth.basis),
+            "rank": growth.rank,
+        },
+        "laws": {
+            "polynomials": [encode_poly(h) for h in result.exhibited],
+            "labels": list(result.exhibited_labels),
+            "rank": len(result.exhibited),
+        },
+        "closure": None if closure is None else {
+            "mode": closure.mode,
+            "passed": closure.passed,
+            "rounds": closure.rounds,
+            "degree_bound": closure.degree_bound,
+            "height_bits": closure.height_bits,
+            "error_bound": f"{closure.error_bound.numerator}/{closure.error_bound.denominator}",
+            "identities": closure.identities,
+            "primes": encode_ints(closure.primes),
+        },
+        "software": {
+            "exactcl": __version__,
+            "python-flint": flint.__version__,
+            "python": platform.python_version(),
+        },
+        "seconds": None if reproducible else round(result.seconds, 3),
+    }
+    return cert
+
+
+def certify(model: Model, path: str | os.PathLike | None = None, *,
+            reproducible: bool = False, **count_options) -> tuple[dict, CountResult]:
+    """Count the laws of ``model``, build the certificate and, with ``path``,
+    write it atomically.
+
+    ``reproducible`` leaves out the time spent, so that the same input
+    gives a byte-identical file. Other keyword arguments go to
+    :func:`exactcl.count`.
+
+    Examples
+    --------
+    >>> from exactcl.models import linear
+    >>> cert, result = certify(linear([2, 2, 2]), reproducible=True)
+    >>> cert["claim"]["laws"], cert["claim"]["proof"], len(cert["lie"]["basis"])
+    (3, 'sandwich', 5)
+    """
+    if not isinstance(model, Model):
+        raise bad_argument("model", "an exactcl Model", model)
+    start = time.perf_counter()
+    result = count(model, **count_options)
+    cert = certificate(result, model, reproducible=reproducible)
+    if not reproducible:
+        cert["seconds"] = round(time.perf_counter() - start, 3)
+    if path is not None:
+        write_atomic(path, dumps(cert))
+    return cert, result

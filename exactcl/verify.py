@@ -1,0 +1,365 @@
+"""The verifier: re-derive every claim of a certificate from the file alone.
+
+It trusts nothing the producer computed. It rebuilds the generator fields
+from the stored model, recomputes every bracket word, recomputes ranks at
+the stored point modulo fresh random primes (or exactly over Q), checks
+every law identity exactly over Q, re-runs the closure check with its own
+randomness, and checks that the claimed count follows.
+
+This module imports only the parsing, ring, field, bracket and linear
+algebra layers (a test enforces it): never the growth or search code that
+produced the certificate, and never SymPy.
+
+Exit statuses of ``exactcl verify``: 0 when every claim holds, 1 when a
+claim is false, 3 when a file is unreadable or of an unknown schema.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from flint import fmpq, fmpq_mat
+
+from .brackets import (
+    bracket,
+    closure_check,
+    closure_deterministic,
+    format_probability,
+)
+from .certformat import (
+    checked,
+    decode_poly,
+    fingerprint,
+    generators_of,
+    int_list,
+    loads,
+    ring_of,
+)
+from .errors import CertificateFormatError
+from .fields import VectorField
+from .linalg import rank_mod
+from .rings import evaluate, random_prime, rational_mod, support
+
+__all__ = ["Check", "Report", "verify", "verify_text", "verify_certificate"]
+
+#: Fresh primes tried before a rank counts as not reached.
+PRIME_ATTEMPTS = 3
+#: Bounds on the bracket words a file may ask for (hostile files): their
+#: number, and their depth (the degree of a word grows with it).
+MAX_WORDS_PER_PARAMETER = 8
+MAX_WORD_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Check:
+    """One claim and whether it was re-derived."""
+
+    claim: str
+    passed: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"  {'passed' if self.passed else 'FAILED'}  {self.claim}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Outcome of verifying one certificate.
+
+    ``status`` is ``"verified"`` (every claim holds), ``"false"`` (a claim
+    does not hold) or ``"unreadable"``.
+    """
+
+    source: str
+    status: str
+    checks: tuple[Check, ...] = field(default=())
+    summary: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "verified"
+
+    @property
+    def exit_code(self) -> int:
+        return {"verified": 0, "false": 1, "unreadable": 3}[self.status]
+
+    def lines(self) -> list[str]:
+        head = f"{self.source}: {self.status.upper()}"
+        return [head] + [c.line() for c in self.checks] + ([f"  {self.summary}"]
+                                                            if self.summary else [])
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def verify(path: str | os.PathLike, **options) -> Report:
+    """Verify the certificate in a file (see :func:`verify_certificate`)."""
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as fh:
+            data = fh.read(512 * 2**20 + 1)
+    except OSError as err:
+        return Report(source, "unreadable", summary=f"cannot read the file: {err.strerror}")
+    return verify_text(data, source=source, **options)
+
+
+def verify_text(data: str | bytes, source: str = "<certificate>", **options) -> Report:
+    """Verify certificate text."""
+    try:
+        cert = loads(data)
+    except CertificateFormatError as err:
+        return Report(source, "unreadable", summary=str(err))
+    return verify_certificate(cert, source=source, **options)
+
+
+def verify_certificate(cert: dict, source: str = "<certificate>", *,
+                       check_fingerprint: bool = True, exact: bool = False,
+                       rounds: int = 2, rng: random.Random | None = None) -> Report:
+    """Re-derive every claim of a parsed certificate.
+
+    Parameters
+    ----------
+    cert : dict
+        As returned by :func:`exactcl.certformat.loads`.
+    check_fingerprint : bool
+        Also compare the model's fingerprint (an integrity check only: the
+        claims are verified by recomputation either way).
+    exact : bool
+        Decide ranks exactly over Q instead of modulo fresh primes.
+    rounds : int
+        Minimum number of Monte Carlo closure rounds re-run.
+    rng : random.Random, optional
+        Source of the fresh primes and points (default: the system's).
+
+    Examples
+    --------
+    >>> from exactcl.certificate import certify
+    >>> from exactcl.models import product
+    >>> cert, _ = certify(product(3), reproducible=True)
+    >>> report = verify_certificate(cert)
+    >>> report.status, report.exit_code
+    ('verified', 0)
+    """
+    rng = rng or random.SystemRandom()
+    try:
+        checks = _run(cert, check_fingerprint, exact, rounds, rng)
+    except CertificateFormatError as err:
+        return Report(source, "unreadable", summary=str(err))
+    ok = all(c.passed for c in checks)
+    claim = cert["claim"]
+    if ok:
+        if claim["laws"] is not None:
+            summary = (f"VERIFIED: exactly {claim['laws']} independent conservation laws "
+                       f"(D = {claim['parameters']}, proof: {claim['proof']})")
+        else:
+            summary = (f"VERIFIED: between {claim['bounds'][0]} and {claim['bounds'][1]} "
+                       f"independent conservation laws (bounds only)")
+    else:
+        failed = ", ".join(c.claim for c in checks if not c.passed)
+        summary = f"NOT VERIFIED: false claim(s): {failed}"
+    return Report(source, "verified" if ok else "false", tuple(checks), summary)
+
+
+# -- the checks ------------------------------------------------------------------
+
+def _values_rank(fields: Sequence[VectorField] | None, rows_mod, point: Sequence[int],
+                 exact: bool, rng: random.Random) -> tuple[int, str]:
+    """Rank of vectors at ``point``: exactly over Q, or the best of a few fresh
+    primes (each a lower bound)."""
+    D = len(point)
+    if exact:
+        rows = [[Fraction(x) for x in f.evaluate(point)] for f in fields] if fields is not None \
+            else rows_mod(None)
+        if not rows:
+            return 0, "over Q"
+        m = fmpq_mat(len(rows), D, [fmpq(x.numerator, x.denominator) for r in rows for x in r])
+        return int(m.rank()), "exactly over Q"
+    best, primes = -1, []
+    for _ in range(PRIME_ATTEMPTS):
+        p = random_prime(rng)
+        try:
+            rows = rows_mod(p)
+        except ZeroDivisionError:
+            continue
+        r = rank_mod(rows, D, p) if rows else 0
+        primes.append(p)
+        best = max(best, r)
+        if best == len(rows):
+            break
+    return max(best, 0), f"mod fresh prime{'s' if len(primes) > 1 else ''} " + \
+        ", ".join(map(str, primes))
+
+
+def _gradient_rows(laws, ring, point, p):
+    rows = []
+    for h in laws:
+        hs = support(h)
+        row = [0] * ring.nvars
+        for v in hs:
+            row[v] = rational_mod(evaluate(h.derivative(v), point, hs), p)
+        rows.append(row)
+    return rows
+
+
+def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
+         rng: random.Random) -> list[Check]:
+    checks: list[Check] = []
+    model = cert["model"]
+    ring = ring_of(cert)
+    D = ring.nvars
+    if check_fingerprint:
+        ok = fingerprint(model) == model["fingerprint"]
+        checks.append(Check("model fingerprint", ok, "matches the model section" if ok else
+                            "does not match: the model section was altered"))
+    generators = generators_of(cert, ring)
+    d = len(generators)
+    source = "gradients of phi" if "phi" in model else "fields given directly"
+    checks.append(Check("model", True, f"{d} generator fields rebuilt ({source}), D = {D}"))
+
+    claim = cert["claim"]
+    n_params = checked(claim["parameters"], "claim.parameters", "int", lo=0)
+    checks.append(Check("parameters", n_params == D,
+                        f"claim D = {n_params}, the model has {D} variables"))
+
+    # -- Lie side: rank lower bound K ------------------------------------------
+    lie = cert["lie"]
+    point = int_list(lie["point"], "lie.point", length=D)
+    checked(lie["prime"], "lie.prime", "int", lo=2)
+    words = checked(lie["words"], "lie.words", "list")
+    basis = int_list(lie["basis"], "lie.basis", lo=0)
+    claimed_rank = checked(lie["rank"], "lie.rank", "int", lo=0)
+    if len(words) > MAX_WORDS_PER_PARAMETER * D + 100 or len(basis) > D:
+        raise CertificateFormatError(
+            f"lie holds {len(words)} words and a basis of {len(basis)} for D = {D}; at most "
+            f"{MAX_WORDS_PER_PARAMETER * D + 100} words and a basis of at most D are read.")
+    fields: dict[int, VectorField] = dict(enumerate(generators))
+    depth = dict.fromkeys(range(d), 0)
+    for k, item in enumerate(words):
+        node, left, right = int_list(item, f"lie.words[{k}]", length=3, lo=0)
+        if node < d or node in fields or left >= d or right not in fields:
+            raise CertificateFormatError(
+                f"lie.words[{k}] = {item!r} must name a new id >= {d}, a generator on the "
+                f"left and an earlier id on the right.")
+        depth[node] = depth[right] + 1
+        if depth[node] > MAX_WORD_DEPTH:
+            raise CertificateFormatError(
+                f"lie.words[{k}] has bracket depth {depth[node]}; at most {MAX_WORD_DEPTH} "
+                f"is read.")
+        fields[node] = bracket(generators[left], fields[right])
+    unknown = [b for b in basis if b not in fields]
+    if unknown:
+        raise CertificateFormatError(f"lie.basis names unknown word ids {unknown[:5]}.")
+    basis_fields = [fields[b] for b in basis]
+    K = len(basis)
+    rank, how = _values_rank(basis_fields, lambda p: [f.evaluate_mod(point, p)
+                                                      for f in basis_fields], point, exact, rng)
+    ok = rank == K == claimed_rank and len(set(basis)) == K
+    checks.append(Check("Lie rank", ok,
+                        f"{K} bracket words recomputed, rank {rank} at the point {how} "
+                        f"(claimed {claimed_rank}); so dim Lie >= {rank} and at most "
+                        f"{D} - {rank} = {D - rank} laws"))
+
+    # -- law side: lower bound M -------------------------------------------------
+    law_section = cert["laws"]
+    polys = checked(law_section["polynomials"], "laws.polynomials", "list")
+    labels = checked(law_section["labels"], "laws.labels", "list")
+    claimed_m = checked(law_section["rank"], "laws.rank", "int", lo=0)
+    laws = [decode_poly(h, ring, f"laws.polynomials[{k}]") for k, h in enumerate(polys)]
+    if len(labels) != len(laws) or not all(isinstance(s, str) for s in labels):
+        raise CertificateFormatError("laws.labels must hold one string per law.")
+    bad = _first_broken_law(laws, generators)
+    if bad is None:
+        checks.append(Check("law identities", True,
+                            f"{len(laws)} laws: grad h . X_i = 0 exactly over Q for all "
+                            f"{d} generators"))
+    else:
+        k, i = bad
+        checks.append(Check("law identities", False,
+                            f"law {k} ({labels[k]}) is not conserved by generator X{i + 1}"))
+    M = len(laws)
+    grank, how = _values_rank(None, lambda p: _gradient_rows(laws, ring, point, p) if p else
+                              [[Fraction(x) for x in _gradient_exact(h, point, D)] for h in laws],
+                              point, exact, rng)
+    ok = grank == M == claimed_m
+    checks.append(Check("laws independent", ok,
+                        f"gradients of the {M} laws have rank {grank} at the point {how} "
+                        f"(claimed {claimed_m}); so at least {grank} laws"))
+
+    # -- closure ------------------------------------------------------------------
+    proof = checked(claim["proof"], "claim.proof", "str")
+    closure = cert["closure"]
+    closure_ok = None
+    if proof == "closure":
+        if closure is None:
+            checks.append(Check("closure", False, "the proof is 'closure' but the file holds "
+                                                  "no closure section"))
+            closure_ok = False
+        else:
+            mode = checked(closure["mode"], "closure.mode", "str")
+            claimed_rounds = checked(closure["rounds"], "closure.rounds", "int", lo=0,
+                                     hi=10_000)
+            closure_ok, detail = _closure(generators, basis_fields, point, mode,
+                                          max(rounds, claimed_rounds), rng)
+            checks.append(Check("closure", closure_ok, detail))
+
+    # -- the count follows ----------------------------------------------------------
+    laws_claim = checked(claim["laws"], "claim.laws", "int?", lo=0)
+    lie_claim = checked(claim["lie_dimension"], "claim.lie_dimension", "int?", lo=0)
+    bounds = int_list(claim["bounds"], "claim.bounds", length=2)
+    status = checked(claim["status"], "claim.status", "str")
+    if proof == "sandwich":
+        ok = (M == D - K == laws_claim and lie_claim == K and bounds == [M, M]
+              and status == "certified")
+        detail = (f"{M} exhibited laws = {D} - {K}: claimed {laws_claim} laws, "
+                  f"dim Lie {lie_claim}, bounds {bounds}")
+    elif proof == "closure":
+        ok = (bool(closure_ok) and laws_claim == D - K and lie_claim == K
+              and bounds == [D - K, D - K] and M <= D - K and status == "certified")
+        detail = (f"closure gives dim Lie = {K}, so {D} - {K} = {D - K} laws: claimed "
+                  f"{laws_claim} laws, dim Lie {lie_claim}, bounds {bounds}")
+    elif proof == "bounds only":
+        ok = (laws_claim is None and lie_claim is None and bounds == [M, D - K]
+              and status == "bounds")
+        detail = f"bounds [{M}, {D} - {K}] against the claimed {bounds}"
+    else:
+        ok, detail = False, f"unknown proof kind {proof!r}"
+    checks.append(Check("count", ok, detail))
+    return checks
+
+
+def _gradient_exact(h, point, D):
+    hs = support(h)
+    out = [Fraction(0)] * D
+    for v in hs:
+        q = evaluate(h.derivative(v), point, hs)
+        out[v] = Fraction(int(q.p), int(q.q))
+    return out
+
+
+def _first_broken_law(laws, generators) -> tuple[int, int] | None:
+    """(law index, generator index) of the first X_i(h) != 0, checked exactly."""
+    for k, h in enumerate(laws):
+        hs = support(h)
+        for i, X in enumerate(generators):
+            common = X.directions & hs
+            if common and not X.apply(h, common).is_zero():
+                return k, i
+    return None
+
+
+def _closure(generators, words, point, mode, rounds, rng) -> tuple[bool, str]:
+    if mode == "deterministic":
+        for _ in range(PRIME_ATTEMPTS):
+            res = closure_deterministic(generators, words, point, random_prime(rng))
+            if res is not None:
+                return res.passed, res.describe()
+        return False, "deterministic closure: the words are not independent at the point"
+    if mode == "monte-carlo":
+        res = closure_check(generators, words, rounds, rng)
+        bound = format_probability(res.error_bound)
+        return res.passed, res.describe() + ("" if res.passed else f" (bound {bound})")
+    return False, f"unknown closure mode {mode!r}"
