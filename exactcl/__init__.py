@@ -6,7 +6,7 @@ generic parameters (Marcotte, Gribonval, Peyre, NeurIPS 2023). exactcl
 computes that number over Q, proves it (modular rank lower bounds, exact
 law identities, Frobenius closure) and returns the laws.
 
-Names are loaded on first use, so that ``import exactcl.verify`` pulls in
+Names are loaded on first use, so that ``import exactcl.verifier`` pulls in
 only the layers the verifier needs.
 
 >>> import exactcl
@@ -43,7 +43,7 @@ _LAZY = {
     "Ring": "rings",
     "find_laws": "search", "LawSearch": "search",
     "certify": "certificate",
-    "verify": "verify", "Report": "verify",
+    "verify": "verifier", "Report": "verifier",
 }
 
 __all__ = [
@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models import Model, linear, product, relu
     from .rings import Ring
     from .search import LawSearch, find_laws
-    from .verify import Report, verify
+    from .verifier import Report, verify
 
 
 def __getattr__(name: str):

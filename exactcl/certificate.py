@@ -1,7 +1,7 @@
 """Certificates: a count and everything needed to re-check it, in one file.
 
 :func:`certify` counts the laws of a model and writes the certificate
-described in :mod:`exactcl.certformat`; :func:`exactcl.verify.verify`
+described in :mod:`exactcl.certformat`; :func:`exactcl.verifier.verify`
 re-derives every claim from the file alone.
 """
 

@@ -203,7 +203,7 @@ def _run_certify(args: argparse.Namespace) -> int:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from .verify import verify
+    from .verifier import verify
     if args.rounds < 1:
         raise InputError(f"Argument '--rounds' must be an int >= 1, not {args.rounds}.")
     worst = 0

@@ -1,0 +1,143 @@
+"""Certificates: certify then verify round trips, canonical bytes, atomic
+writes, the command line, and the verifier's isolation from the producer."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+import sympy
+
+import exactcl
+from exactcl import from_fields, from_phi, linear, product, relu
+from exactcl.certformat import dumps, loads
+from exactcl.certificate import certify
+from exactcl.cli import main
+from exactcl.verifier import verify, verify_certificate
+
+x, y, z, w, u, v1, v2 = sympy.symbols("x y z w u v1 v2")
+
+MODELS = [
+    ("product:3", lambda: product(3), 2, "sandwich"),
+    ("two-layer linear", lambda: linear([2, 2, 2]), 3, "sandwich"),
+    ("two-layer linear r > n + m", lambda: linear([1, 3, 1]), 5, "sandwich"),
+    ("deep linear", lambda: linear([2, 3, 3, 2]), 12, "sandwich"),
+    ("deep linear, scalar output", lambda: linear([1, 2, 2, 1]), 7, "closure"),
+    ("relu", lambda: relu([3, 4, 5]), 4, "sandwich"),
+    ("relu-bias", lambda: relu([2, 3, 3, 2], bias=True), 6, "sandwich"),
+    ("custom phi", lambda: from_phi([u * v1, u * v2], [u, v1, v2]), 1, "sandwich"),
+    ("single field", lambda: from_fields([[y * z + w, x**2 - z, x * y * w + 1, z**3]],
+                                         [x, y, z, w]), 3, "closure"),
+]
+
+
+@pytest.mark.parametrize("name,make,laws,proof", MODELS, ids=[m[0] for m in MODELS])
+@pytest.mark.parametrize("exact", [False, True], ids=["mod-p", "over-Q"])
+def test_certify_then_verify(name, make, laws, proof, exact):
+    cert, result = certify(make(), reproducible=True)
+    assert (cert["claim"]["laws"], cert["claim"]["proof"]) == (laws, proof)
+    report = verify_certificate(loads(dumps(cert)), exact=exact, rng=random.Random(1))
+    assert report.status == "verified", str(report)
+    assert report.exit_code == 0
+    assert f"exactly {laws} independent" in report.summary
+
+
+def test_monte_carlo_closure_round_trip():
+    model = from_fields([[y * z + w, x**2 - z, x * y * w + 1, z**3]], [x, y, z, w])
+    cert, _ = certify(model, reproducible=True, closure="monte-carlo")
+    assert cert["closure"]["mode"] == "monte-carlo"
+    report = verify_certificate(cert, rng=random.Random(2))
+    assert report.ok
+    assert any("monte-carlo" in c.detail for c in report.checks)
+
+
+def test_same_input_gives_the_same_bytes():
+    a, _ = certify(relu([2, 3, 2], bias=True), reproducible=True)
+    b, _ = certify(relu([2, 3, 2], bias=True), reproducible=True)
+    assert dumps(a) == dumps(b)
+    assert json.loads(dumps(a)) == a
+    timed, _ = certify(relu([2, 3, 2], bias=True))
+    assert isinstance(timed["seconds"], float)
+
+
+def test_certificate_is_written_atomically(tmp_path, monkeypatch):
+    target = tmp_path / "c.json"
+    certify(product(3), target, reproducible=True)
+    first = target.read_bytes()
+    assert oct(target.stat().st_mode & 0o777) != "0o600"
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        certify(linear([2, 2, 2]), target, reproducible=True)
+    assert target.read_bytes() == first  # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]  # no temporary left
+
+
+def test_cli_certify_and_verify(tmp_path, capsys):
+    path = tmp_path / "l.json"
+    assert main(["certify", "linear:2,2,2", "-o", str(path), "--reproducible"]) == 0
+    assert "certificate written" in capsys.readouterr().out
+    assert main(["verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "VERIFIED: exactly 3 independent conservation laws" in out
+    assert out.count("  passed  ") >= 6
+    assert main(["verify", "--exact", "--json", str(path)]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["status"] == "verified"
+
+    cert = json.loads(path.read_text())
+    cert["claim"]["laws"] = 4
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(cert))
+    assert main(["verify", str(bad), "--no-fingerprint"]) == 1
+    assert "FAILED  count" in capsys.readouterr().out
+    junk = tmp_path / "junk.json"
+    junk.write_text("{")
+    assert main(["verify", str(path), str(bad), str(junk)]) == 3
+    assert main(["verify", str(tmp_path / "missing.json")]) == 3
+
+
+def test_cli_certify_refuses_a_missing_folder(tmp_path, capsys):
+    assert main(["certify", "product:2", "-o", str(tmp_path / "no" / "c.json")]) == 2
+    assert "'--output'" in capsys.readouterr().err
+
+
+def test_verify_api_reads_files(tmp_path):
+    path = tmp_path / "p.json"
+    exactcl.certify(product(4), path, reproducible=True)
+    report = exactcl.verify(path)
+    assert report.ok and "3 independent" in report.summary
+    assert str(path) in str(report)
+
+
+def test_verifier_imports_neither_the_producer_nor_sympy():
+    code = (
+        "import sys, exactcl.verifier\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sympy', 'networkx')"
+        " or m in ('exactcl.growth', 'exactcl.search', 'exactcl.count', 'exactcl.models',"
+        " 'exactcl.symbolic', 'exactcl.certificate', 'exactcl.specs', 'exactcl.cli'))\n"
+        "print(','.join(bad))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert proc.stdout.strip() == ""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, exactcl.verifier; print(sorted(m for m in "
+         "sys.modules if m.startswith('exactcl.')))"],
+        capture_output=True, text=True, check=True, timeout=60).stdout
+    allowed = {"exactcl.errors", "exactcl.rings", "exactcl.fields", "exactcl.brackets",
+               "exactcl.linalg", "exactcl.certformat", "exactcl.verifier"}
+    assert set(eval(loaded)) <= allowed  # the list printed by the child interpreter
+
+
+def test_verify_reports_a_claim_made_false_by_editing_a_law(tmp_path):
+    cert, _ = certify(linear([2, 2, 2]), reproducible=True)
+    cert["laws"]["polynomials"][0][0][1] = "2/1"
+    report = verify_certificate(cert, check_fingerprint=False, rng=random.Random(0))
+    assert report.status == "false"
+    failed = [c.claim for c in report.checks if not c.passed]
+    assert "law identities" in failed
