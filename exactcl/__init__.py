@@ -36,7 +36,7 @@ __version__ = "0.1.0"
 #: public name -> module that defines it
 _LAZY = {
     "bracket": "brackets", "closure_check": "brackets", "ClosureResult": "brackets",
-    "count": "count", "CountResult": "count",
+    "count": "counting", "CountResult": "counting",
     "VectorField": "fields", "gradient": "fields",
     "grow": "growth", "Growth": "growth",
     "Model": "models", "linear": "models", "product": "models", "relu": "models",
@@ -57,7 +57,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from .brackets import ClosureResult, bracket, closure_check
     from .certificate import certify
-    from .count import CountResult, count
+    from .counting import CountResult, count
     from .fields import VectorField, gradient
     from .growth import Growth, grow
     from .models import Model, linear, product, relu

@@ -23,7 +23,7 @@ from .certformat import (
     fingerprint,
     write_atomic,
 )
-from .count import CountResult, count
+from .counting import CountResult, count
 from .errors import bad_argument
 from .models import Model
 

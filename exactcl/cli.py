@@ -122,7 +122,7 @@ def _n(k: int, word: str) -> str:
 
 
 def _run_count(args: argparse.Namespace) -> int:
-    from .count import count
+    from .counting import count
     _check_count_options(args)
     model = _model(args)
     result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,

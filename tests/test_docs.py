@@ -22,13 +22,14 @@ def test_readme_main_job_runs_on_the_default():
     assert "built-in default linear:3,3,3" in proc.stderr
 
 
-def test_readme_cli_commands_run():
+def test_readme_cli_commands_run(tmp_path):
     text = (ROOT / "README.md").read_text()
     commands = [line.strip() for line in text.splitlines()
                 if line.strip().startswith("exactcl ") and "#" not in line.split("exactcl", 1)[0]]
-    assert len(commands) >= 5
+    assert len(commands) >= 7
+    assert any(c.startswith("exactcl verify") for c in commands)
     for cmd in commands:
         argv = __import__("shlex").split(cmd.split("  #")[0])[1:]
         proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], capture_output=True,
-                              text=True, timeout=120, check=False)
+                              text=True, timeout=120, check=False, cwd=tmp_path)
         assert proc.returncode == 0, (cmd, proc.stderr)
