@@ -30,11 +30,12 @@ from .brackets import (
     format_probability,
 )
 from .errors import ExactclError, bad_argument
+from .fields import gradient_values_mod
 from .growth import Growth, grow
 from .linalg import independent_rows_mod
 from .models import Model
 from .rings import DEFAULT_PRIME
-from .search import find_laws, gradient_values_mod, verify_law
+from .search import find_laws, verify_law
 
 __all__ = ["DEFAULT_SEARCH_DEGREE", "SEARCH_MAX_D", "CountResult", "count"]
 

@@ -19,7 +19,7 @@ from flint import fmpq_mpoly
 from .errors import InputError
 from .rings import Ring, evaluate, poly_key, rational_mod, support
 
-__all__ = ["VectorField", "gradient"]
+__all__ = ["VectorField", "gradient", "first_violation", "gradient_values_mod"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,3 +223,40 @@ def gradient(ring: Ring, f: fmpq_mpoly, hint: Iterable[int] | None = None) -> Ve
     s = support(f, hint)
     comps = {v: f.derivative(v) for v in sorted(s)}
     return VectorField.from_components(ring, comps, {v: s for v in comps})
+
+
+def first_violation(h: fmpq_mpoly, generators: Sequence[VectorField]) -> int | None:
+    """Index of the first generator X with X(h) != 0, checked exactly; None if h is a law.
+
+    >>> R = Ring(("t1", "t2"))
+    >>> t1, t2 = R.gens
+    >>> X = gradient(R, t1 * t2)
+    >>> first_violation(t1**2 - t2**2, [X]), first_violation(t1 * t2, [X])
+    (None, 0)
+    """
+    hs = support(h)
+    partials: dict[int, fmpq_mpoly] = {}
+    for i, X in enumerate(generators):
+        common = X.directions & hs
+        if not common:
+            continue
+        comps = X.as_dict
+        total = None
+        for v in common:
+            dv = partials.get(v)
+            if dv is None:
+                dv = partials[v] = h.derivative(v)
+            term = comps[v] * dv
+            total = term if total is None else total + term
+        if not total.is_zero():
+            return i
+    return None
+
+
+def gradient_values_mod(h: fmpq_mpoly, point: Sequence[int], prime: int) -> list[int]:
+    """The gradient of ``h`` at an integer point, mod ``prime`` (dense list)."""
+    hs = support(h)
+    out = [0] * len(point)
+    for v in hs:
+        out[v] = rational_mod(evaluate(h.derivative(v), point, hs), prime)
+    return out

@@ -110,7 +110,7 @@ class Ring:
         if len(set(names)) != len(names):
             raise InputError(f"Argument 'names' must be distinct variable names, not {names!r}.")
 
-    @property
+    @functools.cached_property
     def ctx(self) -> fmpq_mpoly_ctx:
         """The cached python-flint context."""
         return _context(self.names)

@@ -36,16 +36,13 @@ from fractions import Fraction
 from flint import fmpq_mpoly
 
 from .errors import ResourceError, VerificationError, bad_argument
-from .fields import VectorField
+from .fields import VectorField, first_violation, gradient_values_mod
 from .linalg import kernel_Q, kernel_Q_modular, rank_mod
 from .rings import (
     DEFAULT_PRIME,
     Ring,
-    evaluate,
     poly_from_terms,
     poly_terms,
-    rational_mod,
-    support,
 )
 
 __all__ = ["MAX_MONOMIALS", "LawSearch", "find_laws", "gradient_rank", "verify_law"]
@@ -117,32 +114,7 @@ def verify_law(h: fmpq_mpoly, generators: Sequence[VectorField]) -> int | None:
     >>> verify_law(t1**2 - t2**2, m.generators), verify_law(t1 * t2, m.generators)
     (None, 0)
     """
-    hs = support(h)
-    partials: dict[int, fmpq_mpoly] = {}
-    for i, X in enumerate(generators):
-        common = X.directions & hs
-        if not common:
-            continue
-        comps = X.as_dict
-        total = None
-        for v in common:
-            dv = partials.get(v)
-            if dv is None:
-                dv = partials[v] = h.derivative(v)
-            term = comps[v] * dv
-            total = term if total is None else total + term
-        if not total.is_zero():
-            return i
-    return None
-
-
-def gradient_values_mod(h: fmpq_mpoly, point: Sequence[int], prime: int) -> list[int]:
-    """The gradient of ``h`` at an integer point, mod ``prime`` (dense list)."""
-    hs = support(h)
-    out = [0] * len(point)
-    for v in hs:
-        out[v] = rational_mod(evaluate(h.derivative(v), point, hs), prime)
-    return out
+    return first_violation(h, generators)
 
 
 def gradient_rank(ring: Ring, laws: Sequence[fmpq_mpoly], point: Sequence[int], prime: int
