@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
@@ -69,13 +71,17 @@ __all__ = [
 SCHEMA = "exactcl-certificate"
 SCHEMA_VERSION = 1
 
-#: Bounds on what a file may ask the verifier to build (hostile files).
-MAX_FILE_BYTES = 256 * 2**20
-MAX_VARIABLES = 100_000
+#: Bounds on what a file may ask the verifier to build (hostile files). Parsed
+#: JSON takes about 20 times the bytes of the file; a ring of D variables
+#: about D^2 / 8 bytes.
+MAX_FILE_BYTES = 32 * 2**20
+MAX_VARIABLES = 10_000
 MAX_EXPONENT = 1000
+MAX_TERM_DEGREE = 200
 MAX_INT_DIGITS = 400
 MAX_TERMS = 5_000_000
 MAX_ITEMS = 5_000_000
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 TOP_KEYS = {"schema", "version", "model", "claim", "lie", "laws", "closure", "software",
             "seconds"}
@@ -83,6 +89,7 @@ MODEL_KEYS = {"name", "variables", "phi", "fields", "fingerprint"}
 CLAIM_KEYS = {"parameters", "laws", "bounds", "lie_dimension", "status", "proof"}
 LIE_KEYS = {"point", "prime", "words", "basis", "rank"}
 LAWS_KEYS = {"polynomials", "labels", "rank"}
+SOFTWARE_KEYS = {"exactcl", "python-flint", "python"}
 CLOSURE_KEYS = {"mode", "passed", "rounds", "degree_bound", "height_bits", "error_bound",
                 "identities", "primes"}
 
@@ -185,11 +192,13 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
 
 # -- strict decoding ------------------------------------------------------------
 
+def _short(value: object, limit: int = 60) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
 def _fail(where: str, expected: str, got: object) -> CertificateFormatError:
-    shown = repr(got)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return CertificateFormatError(f"{where} must be {expected}, not {shown}.")
+    return CertificateFormatError(f"{where} must be {expected}, not {_short(got)}.")
 
 
 def _keys(obj: object, where: str, required: set[str], optional: set[str] = frozenset()
@@ -201,22 +210,27 @@ def _keys(obj: object, where: str, required: set[str], optional: set[str] = froz
     if missing:
         raise CertificateFormatError(f"{where} lacks the key(s) {', '.join(missing)}.")
     if unknown:
-        raise CertificateFormatError(f"{where} has unknown key(s) {', '.join(unknown)}.")
+        shown = ", ".join(_short(k, 40) for k in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise CertificateFormatError(f"{where} has unknown key(s) {shown}{more}.")
     return obj
 
 
 def _int(obj: object, where: str, lo: int | None = None, hi: int | None = None) -> int:
     """An int, given as a JSON integer or a decimal string."""
     if isinstance(obj, str):
-        text = obj.strip()
-        digits = text[1:] if text[:1] in "+-" else text
-        if not digits.isdigit() or len(digits) > MAX_INT_DIGITS:
-            raise _fail(where, "an integer", obj)
-        obj = int(text)
+        if not _INTEGER.fullmatch(obj) or len(obj) > MAX_INT_DIGITS + 1:
+            raise _fail(where, f"an integer of at most {MAX_INT_DIGITS} decimal digits", obj)
+        obj = int(obj)
     if isinstance(obj, bool) or not isinstance(obj, int):
         raise _fail(where, "an integer", obj)
-    if (lo is not None and obj < lo) or (hi is not None and obj > hi):
-        raise _fail(where, f"an integer in [{lo}, {hi}]", obj)
+    if obj.bit_length() > 3.33 * MAX_INT_DIGITS:
+        raise _fail(where, f"an integer of at most {MAX_INT_DIGITS} decimal digits",
+                    f"{obj.bit_length()} bits")
+    if lo is not None and obj < lo:
+        raise _fail(where, f"an integer >= {lo}", obj)
+    if hi is not None and obj > hi:
+        raise _fail(where, f"an integer <= {hi}", obj)
     return obj
 
 
@@ -233,7 +247,9 @@ def _rational(obj: object, where: str) -> Fraction:
         raise _fail(where, 'a rational "p/q"', obj)
     num, _, den = obj.partition("/")
     n = _int(num, where)
-    d = _int(den, where, lo=1)
+    d = _int(den, where)
+    if d < 1:
+        raise _fail(where, 'a rational "p/q" with q >= 1', obj)
     return Fraction(n, d)
 
 
@@ -252,6 +268,9 @@ def decode_poly(obj: object, ring: Ring, where: str) -> fmpq_mpoly:
             mono.append((var, exp))
         if len({v for v, _ in mono}) != len(mono):
             raise _fail(f"{where}, term {k}", "a monomial with distinct variables", term[0])
+        if sum(e for _, e in mono) > MAX_TERM_DEGREE:
+            raise _fail(f"{where}, term {k}", f"a monomial of degree <= {MAX_TERM_DEGREE}",
+                        f"degree {sum(e for _, e in mono)}")
         coeff = _rational(term[1], f"{where}, term {k}, coefficient")
         terms.append((tuple(sorted(mono)), coeff))
     return poly_from_terms(ring, terms)
@@ -283,6 +302,9 @@ def loads(text: str | bytes) -> dict:
             text = text.decode("utf-8")
         except UnicodeDecodeError as err:
             raise CertificateFormatError("The file is not UTF-8 text.") from err
+    if len(text) > MAX_FILE_BYTES:
+        raise CertificateFormatError(f"The certificate has {len(text)} characters; at most "
+                                     f"{MAX_FILE_BYTES} are read.")
     try:
         cert = json.loads(text)
     except RecursionError as err:
@@ -292,9 +314,9 @@ def loads(text: str | bytes) -> dict:
     _keys(cert, "The certificate", TOP_KEYS)
     if cert["schema"] != SCHEMA:
         raise _fail("The key 'schema'", repr(SCHEMA), cert["schema"])
-    if cert["version"] != SCHEMA_VERSION or isinstance(cert["version"], bool):
+    if type(cert["version"]) is not int or cert["version"] != SCHEMA_VERSION:
         raise CertificateFormatError(
-            f"Schema version {cert['version']!r} is not supported (this exactcl reads "
+            f"Schema version {_short(cert['version'])} is not supported (this exactcl reads "
             f"version {SCHEMA_VERSION}).")
     model = _keys(cert["model"], "model", {"name", "variables", "fingerprint"},
                   {"phi", "fields"})
@@ -303,13 +325,31 @@ def loads(text: str | bytes) -> dict:
     names = _list(model["variables"], "model.variables", MAX_VARIABLES)
     if not names or not all(isinstance(n, str) for n in names):
         raise _fail("model.variables", "a non-empty list of names", names)
-    if not isinstance(model["name"], str) or not isinstance(model["fingerprint"], str):
-        raise _fail("model.name and model.fingerprint", "strings", model["name"])
+    for key in ("name", "fingerprint"):
+        if not isinstance(model[key], str):
+            raise _fail(f"model.{key}", "a string", model[key])
     _keys(cert["claim"], "claim", CLAIM_KEYS)
     _keys(cert["lie"], "lie", LIE_KEYS)
     _keys(cert["laws"], "laws", LAWS_KEYS)
-    if cert["closure"] is not None:
-        _keys(cert["closure"], "closure", CLOSURE_KEYS)
+    closure = cert["closure"]
+    if closure is not None:
+        _keys(closure, "closure", CLOSURE_KEYS)
+        checked(closure["mode"], "closure.mode", "str")
+        checked(closure["passed"], "closure.passed", "bool")
+        for key in ("rounds", "degree_bound", "height_bits", "identities"):
+            checked(closure[key], f"closure.{key}", "int", lo=0)
+        bound = checked(closure["error_bound"], "closure.error_bound", "rational")
+        if not 0 <= bound <= 1:
+            raise _fail("closure.error_bound", "a probability in [0, 1]", closure["error_bound"])
+        int_list(closure["primes"], "closure.primes", lo=2)
+    software = _keys(cert["software"], "software", SOFTWARE_KEYS)
+    for key in sorted(SOFTWARE_KEYS):
+        if not isinstance(software[key], str) or len(software[key]) > 100:
+            raise _fail(f"software.{key}", "a version string", software[key])
+    seconds = cert["seconds"]
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                or not math.isfinite(seconds) or seconds < 0):
+        raise _fail("seconds", "null or a non-negative number", seconds)
     return cert
 
 

@@ -24,6 +24,7 @@ import keyword
 import numbers
 import random
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -102,13 +103,15 @@ class Ring:
             raise InputError(
                 "Argument 'names' must be a non-empty tuple of variable names, not ().")
         for name in names:
-            if not isinstance(name, str) or not _NAME.match(name) or name in _RESERVED:
+            if not isinstance(name, str) or not _NAME.fullmatch(name) or name in _RESERVED:
                 raise InputError(
                     f"Argument 'names' must hold identifiers such as 'W1_0_2' (not a Python "
                     f"keyword), not {name!r}."
                 )
         if len(set(names)) != len(names):
-            raise InputError(f"Argument 'names' must be distinct variable names, not {names!r}.")
+            repeated = sorted(n for n, k in Counter(names).items() if k > 1)[:3]
+            shown = repr(names) if len(names) <= 8 else f"names repeating {repeated!r}"
+            raise InputError(f"Argument 'names' must be distinct variable names, not {shown}.")
 
     @functools.cached_property
     def ctx(self) -> fmpq_mpoly_ctx:

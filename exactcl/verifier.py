@@ -28,9 +28,11 @@ from .brackets import (
     bracket,
     closure_check,
     closure_deterministic,
+    deterministic_is_cheap,
     format_probability,
 )
 from .certformat import (
+    MAX_FILE_BYTES,
     checked,
     decode_poly,
     fingerprint,
@@ -49,9 +51,13 @@ __all__ = ["Check", "Report", "verify", "verify_text", "verify_certificate"]
 #: Fresh primes tried before a rank counts as not reached.
 PRIME_ATTEMPTS = 3
 #: Bounds on the bracket words a file may ask for (hostile files): their
-#: number, and their depth (the degree of a word grows with it).
+#: number, their depth (the degree of a word grows with it), the terms of
+#: all recomputed words together, and the work of one bracket (terms of the
+#: generator times terms of the word).
 MAX_WORDS_PER_PARAMETER = 8
 MAX_WORD_DEPTH = 64
+MAX_WORD_TERMS = 20_000_000
+MAX_BRACKET_WORK = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ def verify(path: str | os.PathLike, **options) -> Report:
     source = os.fspath(path)
     try:
         with open(source, "rb") as fh:
-            data = fh.read(512 * 2**20 + 1)
+            data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         return Report(source, "unreadable", summary=f"cannot read the file: {err.strerror}")
     return verify_text(data, source=source, **options)
@@ -225,20 +231,33 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         raise CertificateFormatError(
             f"lie holds {len(words)} words and a basis of {len(basis)} for D = {D}; at most "
             f"{MAX_WORDS_PER_PARAMETER * D + 100} words and a basis of at most D are read.")
-    fields: dict[int, VectorField] = dict(enumerate(generators))
+    triples = [int_list(item, f"lie.words[{k}]", length=3, lo=0) for k, item in enumerate(words)]
     depth = dict.fromkeys(range(d), 0)
-    for k, item in enumerate(words):
-        node, left, right = int_list(item, f"lie.words[{k}]", length=3, lo=0)
-        if node < d or node in fields or left >= d or right not in fields:
+    for k, (node, left, right) in enumerate(triples):
+        if node < d or node in depth or left >= d or right not in depth:
             raise CertificateFormatError(
-                f"lie.words[{k}] = {item!r} must name a new id >= {d}, a generator on the "
-                f"left and an earlier id on the right.")
+                f"lie.words[{k}] = {[node, left, right]} must name a new id >= {d}, a "
+                f"generator on the left and an earlier id on the right.")
         depth[node] = depth[right] + 1
         if depth[node] > MAX_WORD_DEPTH:
             raise CertificateFormatError(
                 f"lie.words[{k}] has bracket depth {depth[node]}; at most {MAX_WORD_DEPTH} "
                 f"is read.")
+    fields: dict[int, VectorField] = dict(enumerate(generators))
+    size = {i: _terms(X) for i, X in fields.items()}
+    budget = MAX_WORD_TERMS
+    for k, (node, left, right) in enumerate(triples):
+        if size[left] * size[right] > MAX_BRACKET_WORK:
+            raise CertificateFormatError(
+                f"lie.words[{k}] asks for a bracket of fields with {size[left]} and "
+                f"{size[right]} terms; at most {MAX_BRACKET_WORK} term products are computed.")
         fields[node] = bracket(generators[left], fields[right])
+        size[node] = _terms(fields[node])
+        budget -= size[node]
+        if budget < 0:
+            raise CertificateFormatError(
+                f"the bracket words grow beyond {MAX_WORD_TERMS} terms in all (at "
+                f"lie.words[{k}]); such a certificate is not read.")
     unknown = [b for b in basis if b not in fields]
     if unknown:
         raise CertificateFormatError(f"lie.basis names unknown word ids {unknown[:5]}.")
@@ -282,6 +301,9 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     proof = checked(claim["proof"], "claim.proof", "str")
     closure = cert["closure"]
     closure_ok = None
+    if proof != "closure" and closure is not None:
+        checks.append(Check("closure", False, f"the proof is {proof!r} but the file holds a "
+                                              f"closure section"))
     if proof == "closure":
         if closure is None:
             checks.append(Check("closure", False, "the proof is 'closure' but the file holds "
@@ -329,6 +351,10 @@ def _gradient_exact(h, point, D):
     return out
 
 
+def _terms(X: VectorField) -> int:
+    return sum(len(p) for _, p in X.components)
+
+
 def _first_broken_law(laws, generators) -> tuple[int, int] | None:
     """(law index, generator index) of the first X_i(h) != 0, checked exactly."""
     for k, h in enumerate(laws):
@@ -339,6 +365,10 @@ def _first_broken_law(laws, generators) -> tuple[int, int] | None:
 
 
 def _closure(generators, words, point, mode, rounds, rng) -> tuple[bool, str]:
+    if mode == "deterministic" and not deterministic_is_cheap(generators, words):
+        res = closure_check(generators, words, rounds, rng)
+        return res.passed, ("the deterministic check is too large to repeat here; "
+                            + res.describe())
     if mode == "deterministic":
         for _ in range(PRIME_ATTEMPTS):
             res = closure_deterministic(generators, words, point, random_prime(rng))

@@ -1,0 +1,806 @@
+"""Hostile and malformed certificate files.
+
+A file that is malformed must give a clear "unreadable" (exit 3 from the
+command line) naming the place, in bounded time and memory: never a
+traceback, never code execution. Most cases run in-process through
+``verify_text``; a representative subset runs ``python -m exactcl.cli
+verify`` in a subprocess with a 60 s timeout and a 2 GiB address-space cap.
+
+Cases that show a bug of the package are written as they should behave and
+marked ``xfail(strict=True)`` with the reason (none is open now).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import re
+import resource
+import subprocess
+import sys
+import time
+
+import pytest
+import sympy
+
+import exactcl
+from exactcl import certformat
+from exactcl import verifier as _verifier
+from exactcl.certificate import certify
+from exactcl.models import linear, product
+
+verify_text = _verifier.verify_text
+MAX_WORD_DEPTH = getattr(_verifier, "MAX_WORD_DEPTH", 64)
+MAX_WORDS_PER_PARAMETER = getattr(_verifier, "MAX_WORDS_PER_PARAMETER", 8)
+
+GiB = 2**30
+CLI_TIMEOUT = 60
+#: A clear message is one line of reasonable length.
+MAX_MESSAGE = 1000
+
+X3 = sympy.symbols("x0:3")
+
+# ----------------------------------------------------------------------------- bases
+
+
+@pytest.fixture(scope="module")
+def certs() -> dict[str, dict]:
+    """Honest certificates: sandwich without words, with a word, closure by
+    phi, closure by fields."""
+    out = {}
+    for name, model in (("product", product(3)), ("words", linear([2, 2, 2])),
+                        ("closure", linear([1, 2, 2, 1])),
+                        ("fields", exactcl.from_fields([[X3[1], X3[0] ** 2, 1]], X3))):
+        out[name], _ = certify(model, reproducible=True)
+    return out
+
+
+def rng() -> random.Random:
+    return random.Random(1234)
+
+
+def keys_of(path: str) -> list:
+    return [int(k) if k.lstrip("-").isdigit() else k for k in path.split(".")]
+
+
+def changed(cert: dict, path: str, value: object) -> dict:
+    c = copy.deepcopy(cert)
+    obj = c
+    keys = keys_of(path)
+    for k in keys[:-1]:
+        obj = obj[k]
+    obj[keys[-1]] = value
+    return c
+
+
+def removed(cert: dict, path: str) -> dict:
+    c = copy.deepcopy(cert)
+    obj = c
+    keys = keys_of(path)
+    for k in keys[:-1]:
+        obj = obj[k]
+    del obj[keys[-1]]
+    return c
+
+
+def text(cert: dict) -> str:
+    return json.dumps(cert, allow_nan=True)
+
+
+def assert_unreadable(data, *places: str, **options):
+    """verify_text(data) is "unreadable", raises nothing, and says where."""
+    options.setdefault("rng", rng())
+    options.setdefault("check_fingerprint", False)
+    report = verify_text(data, **options)
+    assert report.status == "unreadable", str(report)[:2000]
+    assert report.exit_code == 3
+    assert report.checks == ()
+    message = report.summary
+    assert message and "\n" not in message
+    assert len(message) <= MAX_MESSAGE, f"{len(message)} characters: {message[:300]}..."
+    for place in places:
+        assert place.lower() in message.lower(), (place, message)
+    return report
+
+
+# --------------------------------------------------------------- huge integers
+
+
+def test_integer_literal_of_100000_digits(certs):
+    t = text(certs["product"]).replace('"rank": 1', '"rank": ' + "7" * 100_000, 1)
+    assert "7" * 100_000 in t
+    assert_unreadable(t, "JSON")
+
+
+@pytest.mark.parametrize("path", ["lie.point.0", "lie.prime", "claim.parameters",
+                                  "laws.polynomials.0.0.0.0.1"])
+def test_integer_string_of_thousands_of_digits(certs, path):
+    c = changed(certs["product"], path, "9" * 5000)
+    place = {"lie.point.0": "lie.point[0]", "laws.polynomials.0.0.0.0.1": "exponent"}
+    assert_unreadable(text(c), place.get(path, path))
+
+
+def test_coefficient_with_thousands_of_digits(certs):
+    c = changed(certs["product"], "laws.polynomials.0.0.1", "1/" + "3" * 3000)
+    assert_unreadable(text(c), "laws.polynomials[0]", "coefficient")
+
+
+def test_integer_literal_of_4000_digits_in_the_point(certs):
+    t = certformat.dumps(certs["product"])
+    first = certs["product"]["lie"]["point"][0]
+    t = t.replace(f'"{first}"', "7" * 4000, 1)
+    assert_unreadable(t, "lie.point[0]")
+
+
+# --------------------------------------------------------------- deep nesting
+
+
+@pytest.mark.parametrize("shape", ["lists", "objects", "inside laws"])
+def test_deeply_nested_json(certs, shape):
+    n = 100_000
+    if shape == "lists":
+        t = "[" * n + "]" * n
+    elif shape == "objects":
+        t = '{"a": ' * n + "1" + "}" * n
+    else:
+        t = text(changed(certs["product"], "laws.polynomials", "NEST"))
+        t = t.replace('"NEST"', "[" * n + "]" * n)
+    assert_unreadable(t, "JSON")
+
+
+# ----------------------------------------------------------- wrong types everywhere
+
+# (base, path, wrong value); every one must be refused naming the place
+WRONG_TYPES = [
+    ("closure", "schema", 1), ("closure", "schema", None),
+    ("closure", "version", "1"), ("closure", "version", True), ("closure", "version", None),
+    ("closure", "version", [1]),
+    pytest.param("closure", "version", 1.0),
+    ("closure", "model", []), ("closure", "model", "phi"), ("closure", "model", None),
+    ("closure", "model.name", 7), ("closure", "model.name", None),
+    ("closure", "model.fingerprint", []),
+    ("closure", "model.variables", None), ("closure", "model.variables", {}),
+    ("closure", "model.variables", "t1"), ("closure", "model.variables", []),
+    ("closure", "model.variables.0", 1), ("closure", "model.variables.0", None),
+    ("closure", "model.variables.0", ["W"]), ("closure", "model.variables.0", True),
+    ("closure", "model.phi", None), ("closure", "model.phi", {}), ("closure", "model.phi", []),
+    ("closure", "model.phi", "x*y"),
+    ("closure", "model.phi.0", None), ("closure", "model.phi.0", {}),
+    ("closure", "model.phi.0", "W1_0_0"),
+    ("closure", "model.phi.0.0", {}), ("closure", "model.phi.0.0", None),
+    ("closure", "model.phi.0.0", [1, 2, 3]),
+    ("closure", "model.phi.0.0.0", "x"), ("closure", "model.phi.0.0.0", None),
+    ("closure", "model.phi.0.0.0.0", None), ("closure", "model.phi.0.0.0.0", {}),
+    ("closure", "model.phi.0.0.0.0.0", True), ("closure", "model.phi.0.0.0.0.0", 1.0),
+    ("closure", "model.phi.0.0.0.0.1", False), ("closure", "model.phi.0.0.0.0.1", "x"),
+    ("closure", "model.phi.0.0.1", 1), ("closure", "model.phi.0.0.1", "1"),
+    ("closure", "model.phi.0.0.1", None), ("closure", "model.phi.0.0.1", "1.5/1"),
+    ("closure", "model.phi.0.0.1", [1, 1]), ("closure", "model.phi.0.0.1", True),
+    ("fields", "model.fields", None), ("fields", "model.fields", {}),
+    ("fields", "model.fields", []),
+    ("fields", "model.fields.0", None), ("fields", "model.fields.0", {}),
+    ("fields", "model.fields.0.0", "x"), ("fields", "model.fields.0.0.0", True),
+    ("fields", "model.fields.0.0.0", None), ("fields", "model.fields.0.0.1", {}),
+    ("fields", "model.fields.0.0.1", None),
+    ("closure", "claim", []), ("closure", "claim", None),
+    ("closure", "claim.parameters", "eight"), ("closure", "claim.parameters", True),
+    ("closure", "claim.parameters", None), ("closure", "claim.parameters", 8.0),
+    ("closure", "claim.parameters", [8]),
+    ("closure", "claim.laws", "seven"), ("closure", "claim.laws", True),
+    ("closure", "claim.laws", []), ("closure", "claim.laws", 7.0),
+    ("closure", "claim.bounds", None), ("closure", "claim.bounds", {}),
+    ("closure", "claim.bounds", "7,7"), ("closure", "claim.bounds", [7, 7, 7]),
+    ("closure", "claim.bounds.0", "a"), ("closure", "claim.bounds.0", False),
+    ("closure", "claim.bounds.1", None),
+    ("closure", "claim.lie_dimension", "one"), ("closure", "claim.lie_dimension", False),
+    ("closure", "claim.lie_dimension", {}),
+    ("closure", "claim.status", 1), ("closure", "claim.status", None),
+    ("closure", "claim.status", ["certified"]),
+    ("closure", "claim.proof", None), ("closure", "claim.proof", ["closure"]),
+    ("closure", "claim.proof", True),
+    ("closure", "lie", None), ("closure", "lie", []),
+    ("closure", "lie.point", None), ("closure", "lie.point", {}),
+    ("closure", "lie.point", "1,2"), ("closure", "lie.point", ["1"]),
+    ("closure", "lie.point.0", True), ("closure", "lie.point.0", 1.5),
+    ("closure", "lie.point.0", None), ("closure", "lie.point.0", [1]),
+    ("closure", "lie.point.0", "0x10"), ("closure", "lie.point.0", "1e5"),
+    ("closure", "lie.prime", None), ("closure", "lie.prime", True),
+    ("closure", "lie.prime", []), ("closure", "lie.prime", 7.0), ("closure", "lie.prime", 1),
+    ("closure", "lie.words", None), ("closure", "lie.words", {}),
+    ("words", "lie.words.0", None), ("words", "lie.words.0", {}),
+    ("words", "lie.words.0", "4,0,1"), ("words", "lie.words.0", [4, 0]),
+    ("words", "lie.words.0.0", True), ("words", "lie.words.0.1", "x"),
+    ("words", "lie.words.0.2", None),
+    ("closure", "lie.basis", None), ("closure", "lie.basis", {}),
+    ("closure", "lie.basis.0", True), ("closure", "lie.basis.0", "zero"),
+    ("closure", "lie.basis.0", None), ("closure", "lie.basis.0", -1),
+    ("closure", "lie.rank", "one"), ("closure", "lie.rank", True),
+    ("closure", "lie.rank", None), ("closure", "lie.rank", 1.0),
+    ("closure", "laws", None), ("closure", "laws", []),
+    ("closure", "laws.polynomials", None), ("closure", "laws.polynomials", {}),
+    ("closure", "laws.polynomials.0", None), ("closure", "laws.polynomials.0", {}),
+    ("closure", "laws.polynomials.0", "W1_0_0^2"),
+    ("closure", "laws.polynomials.0.0.1", 2),
+    ("closure", "laws.labels", None), ("closure", "laws.labels", "x"),
+    ("closure", "laws.labels", []),
+    ("closure", "laws.labels.0", 5), ("closure", "laws.labels.0", None),
+    ("closure", "laws.rank", None), ("closure", "laws.rank", True),
+    ("closure", "laws.rank", "six"), ("closure", "laws.rank", -1),
+    ("closure", "closure", []), ("closure", "closure", "deterministic"),
+    ("closure", "closure", True),
+    ("closure", "closure.mode", None), ("closure", "closure.mode", 5),
+    ("closure", "closure.mode", ["deterministic"]),
+    ("closure", "closure.rounds", "two"), ("closure", "closure.rounds", True),
+    ("closure", "closure.rounds", None), ("closure", "closure.rounds", 2.0),
+    ("closure", "closure.rounds", 10**6),
+    pytest.param("closure", "closure.passed", "yes"),
+    pytest.param("closure", "closure.passed", None),
+    pytest.param("closure", "closure.degree_bound", "x"),
+    pytest.param("closure", "closure.height_bits", []),
+    pytest.param("closure", "closure.error_bound", 0.5),
+    pytest.param("closure", "closure.identities", None),
+    pytest.param("closure", "closure.primes", "x"),
+    pytest.param("closure", "closure.primes", {}),
+    pytest.param("words", "closure",
+                 {"mode": 5, "passed": "no", "rounds": "x", "degree_bound": None,
+                  "height_bits": [], "error_bound": {}, "identities": 1.5, "primes": "p"},
+                 id="words-closure-junk-in-a-sandwich-certificate"),
+    pytest.param("closure", "software", []),
+    pytest.param("closure", "software", None),
+    pytest.param("closure", "software.python", 3),
+    pytest.param("closure", "seconds", "fast"),
+    pytest.param("closure", "seconds", []),
+]
+
+#: how the message names a place, where the rule in place_of does not fit
+PLACE_OVERRIDES = {"schema": "schema", "version": "version",
+                   "laws.labels.0": "laws.labels", "model.variables.0": "model.variables",
+                   "lie.words.0": "lie.words[0]"}
+
+
+def place_of(path: str) -> str:
+    """'model.phi.0.0.1' -> 'model.phi[0]': the keys and the first index."""
+    if path in PLACE_OVERRIDES:
+        return PLACE_OVERRIDES[path]
+    out = []
+    for k in path.split("."):
+        if k.isdigit():
+            return ".".join(out) + f"[{k}]"
+        out.append(k)
+    return ".".join(out)
+
+
+def _type_id(base, path, value):
+    return f"{base}-{path}={json.dumps(value)[:20]}"
+
+
+def _as_param(entry):
+    if not hasattr(entry, "marks"):  # a plain tuple (ParameterSet is a tuple too)
+        return pytest.param(*entry, id=_type_id(*entry))
+    if entry.id is None:
+        return pytest.param(*entry.values, marks=entry.marks, id=_type_id(*entry.values))
+    return entry
+
+
+@pytest.mark.parametrize("base,path,value", [_as_param(e) for e in WRONG_TYPES])
+def test_wrong_type_is_refused_naming_the_place(certs, base, path, value):
+    assert_unreadable(text(changed(certs[base], path, value)), place_of(path))
+
+
+# ---------------------------------------------------------- unknown and missing keys
+
+SECTIONS = ["", "model", "claim", "lie", "laws", "closure",
+            pytest.param("software")]
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_unknown_key_is_refused(certs, section):
+    c = copy.deepcopy(certs["closure"])
+    (c if not section else c[section])["__proto__"] = 1
+    assert_unreadable(text(c), "unknown key", "__proto__",
+                      section or "The certificate")
+
+
+def _all_keys(cert):
+    out = [k for k in cert]
+    for section in ("model", "claim", "lie", "laws", "closure"):
+        out += [f"{section}.{k}" for k in cert[section]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def closure_keys(certs):
+    return _all_keys(certs["closure"])
+
+
+MISSING = (["schema", "version", "model", "claim", "lie", "laws", "closure", "software",
+            "seconds"]
+           + [f"model.{k}" for k in ("name", "variables", "fingerprint")]
+           + [f"claim.{k}" for k in ("parameters", "laws", "bounds", "lie_dimension",
+                                     "status", "proof")]
+           + [f"lie.{k}" for k in ("point", "prime", "words", "basis", "rank")]
+           + [f"laws.{k}" for k in ("polynomials", "labels", "rank")]
+           + [f"closure.{k}" for k in ("mode", "passed", "rounds", "degree_bound",
+                                       "height_bits", "error_bound", "identities", "primes")])
+
+
+@pytest.mark.parametrize("path", MISSING)
+def test_missing_key_is_refused(certs, closure_keys, path):
+    assert path in closure_keys
+    section, _, key = path.rpartition(".")
+    assert_unreadable(text(removed(certs["closure"], path)), "lacks", key,
+                      section or "The certificate")
+
+
+@pytest.mark.parametrize("key", [pytest.param(k)
+                                 for k in ("exactcl", "python-flint", "python")])
+def test_missing_software_key_is_refused(certs, key):
+    assert_unreadable(text(removed(certs["closure"], f"software.{key}")), "lacks", key)
+
+
+def test_model_needs_exactly_one_of_phi_and_fields(certs):
+    both = changed(certs["closure"], "model.fields", [])
+    assert_unreadable(text(both), "model", "exactly one")
+    neither = removed(certs["closure"], "model.phi")
+    assert_unreadable(text(neither), "model", "exactly one")
+
+
+# ------------------------------------------------------------------- NaN, Infinity
+
+NAN_PLACES = [("lie.point.0", "NaN"), ("claim.parameters", "Infinity"),
+              ("laws.rank", "-Infinity"), ("lie.prime", "NaN"), ("lie.basis.0", "NaN"),
+              ("closure.rounds", "Infinity"), ("claim.bounds.1", "NaN"),
+              ("model.phi.0.0.0.0.1", "Infinity"),
+              pytest.param("seconds", "NaN"),
+              pytest.param("closure.error_bound", "Infinity")]
+
+
+@pytest.mark.parametrize("path,literal", NAN_PLACES)
+def test_nan_and_infinity_literals_are_refused(certs, path, literal):
+    t = text(changed(certs["closure"], path, "@@HERE@@")).replace('"@@HERE@@"', literal)
+    assert literal in t
+    place = "exponent" if path.startswith("model.phi") else place_of(path)
+    assert_unreadable(t, place)
+
+
+# ------------------------------------------------------------ bytes, size, garbage
+
+
+def test_non_utf8_bytes(certs):
+    assert_unreadable(b"\xff\xfe\x00\x80 not utf-8", "UTF-8")
+    good = certformat.dumps(certs["product"]).encode()
+    assert_unreadable(good.replace(b"t2^2 - t1^2", b"t2\xb2 - t1\xb2"), "UTF-8")
+    assert_unreadable(good.replace(b'"product:3"', b'"product\xed\xa0\x80"'), "UTF-8")
+    assert_unreadable(certformat.dumps(certs["product"]).encode("utf-16"), "UTF-8")
+
+
+@pytest.mark.parametrize("data", [b"", "", "   \n\t", "\ufeff"], ids=["bytes", "str",
+                                                                       "blank", "bom"])
+def test_empty_file(data):
+    assert_unreadable(data, "JSON")
+
+
+def test_a_megabyte_of_garbage():
+    r = random.Random(5)
+    assert_unreadable(r.randbytes(2**20), "UTF-8")
+    printable = "".join(r.choices("{}[],:\"0123456789abc \n", k=2**20))
+    assert_unreadable(printable, "JSON")
+    assert_unreadable(json.dumps(list(range(150_000))), "certificate", "object")
+
+
+@pytest.mark.parametrize("value", [[1, 2], "certificate", 3, None, True])
+def test_top_level_not_an_object(value):
+    assert_unreadable(json.dumps(value), "The certificate", "object")
+
+
+# --------------------------------------------------------------- polynomial terms
+
+
+@pytest.mark.parametrize("where", ["laws.polynomials.0", "model.phi.0"])
+@pytest.mark.parametrize("exponent", [1_000_000_000, 1001, 0, -1, "1000000000",
+                                      "1" + "0" * 500])
+def test_huge_or_bad_exponent(certs, where, exponent):
+    c = changed(certs["product"], where, [[[[0, exponent]], "1/1"]])
+    assert_unreadable(text(c), place_of(where), "exponent")
+
+
+@pytest.mark.parametrize("where", ["laws.polynomials.0", "model.phi.0"])
+@pytest.mark.parametrize("var", [3, -1, 10**6, "3", 10**30])
+def test_variable_index_out_of_range(certs, where, var):
+    c = changed(certs["product"], where, [[[[var, 1]], "1/1"]])
+    assert_unreadable(text(c), place_of(where), "variable")
+
+
+def test_repeated_variable_in_a_monomial(certs):
+    c = changed(certs["product"], "laws.polynomials.0", [[[[0, 1], [0, 1]], "1/1"]])
+    assert_unreadable(text(c), "laws.polynomials[0]", "distinct")
+
+
+@pytest.mark.parametrize("where", ["laws.polynomials.0", "model.phi.0"])
+@pytest.mark.parametrize("coefficient", ["1/0", "0/0", "-5/0", "1/-3", "1/", "/1", "1/2/3",
+                                         "1.5/2", "1/1e3", "one/two", "", "1 / 0"])
+def test_bad_coefficient(certs, where, coefficient):
+    c = changed(certs["product"], where, [[[[0, 1]], coefficient]])
+    assert_unreadable(text(c), place_of(where), "coefficient")
+
+
+def test_term_without_a_coefficient_or_with_extra_items(certs):
+    for term in ([[[0, 1]]], [[[0, 1]], "1/1", "2/1"], [[[0, 1, 2]], "1/1"], [[0, 1], "1/1"]):
+        c = changed(certs["product"], "laws.polynomials.0", [term])
+        assert_unreadable(text(c), "laws.polynomials[0]", "term 0")
+
+
+
+@pytest.mark.parametrize("path,value", [
+    pytest.param("lie.point.0", "²"),
+    pytest.param("claim.parameters", "³"),
+    pytest.param("laws.polynomials.0.0.1", "²/1"),
+    pytest.param("model.phi.0.0.0.0.1", "¹"),
+])
+def test_unicode_digit_strings_never_raise(certs, path, value):
+    place = {"laws.polynomials.0.0.1": "coefficient", "model.phi.0.0.0.0.1": "exponent"}
+    assert_unreadable(text(changed(certs["product"], path, value)),
+                      place.get(path, place_of(path)))
+
+
+# ---------------------------------------------------------------- names, no code
+
+
+PAYLOAD = "__import__('os').system('touch {}')"
+
+
+def test_variable_name_with_code_is_refused_and_never_run(certs, tmp_path):
+    marker = tmp_path / "pwned"
+    brief = "/tmp/pwned"
+    before = os.path.exists(brief) and os.stat(brief).st_mtime_ns
+    for payload in (PAYLOAD.format(marker), PAYLOAD.format(brief)):
+        c = changed(certs["product"], "model.variables.0", payload)
+        assert_unreadable(text(c), "model.variables")
+        assert_unreadable(text(c), "model.variables", check_fingerprint=True)
+        # the same text anywhere else is data, never code
+        for path in ("model.name", "laws.labels.0"):
+            verify_text(text(changed(certs["product"], path, payload)), rng=rng())
+        for path in ("laws.polynomials.0.0.1", "lie.point.0", "claim.proof"):
+            verify_text(text(changed(certs["product"], path, payload)), rng=rng())
+    assert not marker.exists()
+    assert (os.path.exists(brief) and os.stat(brief).st_mtime_ns) == before
+
+
+
+@pytest.mark.parametrize("name", ["1x", "x y", "", "x-y", "lambda", "for", "é",
+                                  "x" * 10 + ";", "x\u0661", "\nx",
+                                  pytest.param("x\n", id="x-newline")])
+def test_bad_variable_names_are_refused(certs, name):
+    c = changed(certs["product"], "model.variables.1", name)
+    assert_unreadable(text(c), "model.variables")
+
+
+def test_duplicate_variable_names_are_refused(certs):
+    c = changed(certs["product"], "model.variables.1", "t1")
+    assert_unreadable(text(c), "model.variables")
+
+
+def test_duplicate_among_many_variable_names_gives_a_short_message(certs):
+    c = changed(certs["product"], "model.variables",
+                [f"v{i}" for i in range(20_000)] + ["v0"])
+    assert_unreadable(text(c), "model.variables")
+
+
+def test_many_long_unknown_keys_give_a_short_message(certs):
+    c = copy.deepcopy(certs["product"])
+    for i in range(200):
+        c["k" * 500 + str(i)] = 1
+    assert_unreadable(text(c), "unknown key")
+
+
+# ------------------------------------------------------------------- bracket words
+
+
+def chain(n: int) -> list[list[int]]:
+    """Words 1..n of product:3 (one generator): word k = [X_0, word k-1]."""
+    return [[k, 0, k - 1] for k in range(1, n + 1)]
+
+
+def test_word_chain_deeper_than_the_limit(certs):
+    c = changed(certs["product"], "lie.words", chain(MAX_WORD_DEPTH + 1))
+    assert_unreadable(text(c), f"lie.words[{MAX_WORD_DEPTH}]", "depth")
+    # at the limit the file is readable (the claim is then checked)
+    c = changed(certs["product"], "lie.words", chain(MAX_WORD_DEPTH))
+    assert verify_text(text(c), rng=rng()).status in ("verified", "false")
+
+
+@pytest.mark.parametrize("n", [MAX_WORDS_PER_PARAMETER * 3 + 101, 200_000])
+def test_more_words_than_allowed(certs, n):
+    c = changed(certs["product"], "lie.words", [[k, 0, 0] for k in range(1, n + 1)])
+    start = time.perf_counter()
+    assert_unreadable(text(c), "lie", "words")
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("words,where", [
+    ([[4, 0, 0], [4, 0, 1]], "lie.words[1]"),        # duplicated id
+    ([[4, 0, 5], [5, 0, 0]], "lie.words[0]"),        # right operand is a later id
+    ([[4, 0, 4]], "lie.words[0]"),                   # right operand is itself
+    ([[2, 0, 1]], "lie.words[0]"),                   # id of a generator
+    ([[4, 4, 0], [5, 4, 0]], "lie.words[0]"),        # left operand not a generator
+    ([[4, 0, 99]], "lie.words[0]"),                  # unknown right operand
+    ([[4, -1, 0]], "lie.words[0]"),                  # negative operand
+    ([[4, 0, 0, 0]], "lie.words[0]"),                # four items
+], ids=["duplicate-id", "later-right", "self-right", "generator-id", "left-not-generator",
+        "unknown-right", "negative", "four-items"])
+def test_malformed_words(certs, words, where):
+    c = changed(certs["words"], "lie.words", words)
+    assert_unreadable(text(c), where)
+
+
+@pytest.mark.parametrize("basis,where", [([0, 1, 2, 3, 99], "lie.basis"),
+                                         (list(range(9)), "basis"),
+                                         ([0, 1, 2, 3, -4], "lie.basis[4]")])
+def test_malformed_basis(certs, basis, where):
+    assert_unreadable(text(changed(certs["words"], "lie.basis", basis)), where)
+
+
+@pytest.mark.parametrize("point", [["1"] * 7, ["1"] * 9, []])
+def test_point_of_the_wrong_length(certs, point):
+    assert_unreadable(text(changed(certs["words"], "lie.point", point)), "lie.point")
+
+
+# ======================================================================== CLI
+
+
+def _limit_memory():  # runs in the child before exec
+    resource.setrlimit(resource.RLIMIT_AS, (2 * GiB, 2 * GiB))
+
+
+def run_cli(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("EXACTCL_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "exactcl.cli", "verify", *args],
+                          capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=_limit_memory, env=env, check=False)
+
+
+CHECK_LINE = re.compile(r"^  (passed|FAILED)  [A-Za-z][A-Za-z ]*: \S.*$")
+
+
+def assert_report_lines(out: str, path: str, status: str):
+    """The report: a head line, one line per claim (or the reason), a summary."""
+    lines = out.rstrip("\n").split("\n")
+    assert lines[0] == f"{path}: {status.upper()}", out[:2000]
+    if status == "unreadable":
+        assert len(lines) == 2 and lines[1].startswith("  ") and lines[1].strip(), out[:2000]
+        assert len(lines[1]) <= MAX_MESSAGE + 2
+    else:
+        assert len(lines) >= 4
+        assert all(CHECK_LINE.match(line) for line in lines[1:-1]), out
+        assert lines[-1].startswith("  NOT VERIFIED: false claim(s): "), out
+        assert any(line.startswith("  FAILED  ") for line in lines[1:-1])
+
+
+@pytest.fixture(scope="module")
+def hostile_files(certs) -> dict[str, tuple[bytes | str, int]]:
+    """case -> (file content, expected exit status)"""
+    product_text = certformat.dumps(certs["product"])
+    false_claim = changed(certs["product"], "claim.laws", 3)
+    files = {
+        "huge-literal": (product_text.replace('"rank": 1', '"rank": ' + "7" * 100_000, 1), 3),
+        "huge-string-int": (text(changed(certs["product"], "lie.point.0", "9" * 5000)), 3),
+        "nested": ("[" * 100_000 + "]" * 100_000, 3),
+        "non-utf8": (b"\xff\xfe\x00\x80garbage", 3),
+        "empty": (b"", 3),
+        "garbage-1MB": (random.Random(9).randbytes(2**20), 3),
+        "huge-exponent": (text(changed(certs["product"], "laws.polynomials.0",
+                                       [[[[0, 1_000_000_000]], "1/1"]])), 3),
+        "index-out-of-range": (text(changed(certs["product"], "model.phi.0",
+                                            [[[[7, 1]], "1/1"]])), 3),
+        "zero-denominator": (text(changed(certs["product"], "laws.polynomials.0.0.1",
+                                          "1/0")), 3),
+        "injection": (text(changed(certs["product"], "model.variables.0",
+                                   PAYLOAD.format("/tmp/pwned"))), 3),
+        "nan": (product_text.replace('"rank": 1', '"rank": NaN', 1), 3),
+        "wrong-type": (text(changed(certs["closure"], "lie.point.0", True)), 3),
+        "unknown-key": (text(changed(certs["closure"], "claim.extra", 1)), 3),
+        "missing-key": (text(removed(certs["closure"], "lie.basis")), 3),
+        "deep-chain": (text(changed(certs["product"], "lie.words",
+                                    chain(MAX_WORD_DEPTH + 1))), 3),
+        "duplicate-word": (text(changed(certs["words"], "lie.words",
+                                        [[4, 0, 0], [4, 0, 1]])), 3),
+        "later-right": (text(changed(certs["words"], "lie.words", [[4, 0, 5], [5, 0, 0]])), 3),
+        "truncated": (product_text[: len(product_text) // 2], 3),
+        "false-claim": (certformat.dumps(false_claim), 1),
+    }
+    return files
+
+
+CLI_CASES = ["huge-literal", "huge-string-int", "nested", "non-utf8", "empty", "garbage-1MB",
+             "huge-exponent", "index-out-of-range", "zero-denominator", "injection", "nan",
+             "wrong-type", "unknown-key", "missing-key", "deep-chain", "duplicate-word",
+             "later-right", "truncated", "false-claim"]
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_cli_on_hostile_file(hostile_files, tmp_path, case):
+    data, code = hostile_files[case]
+    path = tmp_path / f"{case}.json"
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    existed = os.path.exists("/tmp/pwned")
+    proc = run_cli(str(path))
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert proc.returncode == code, (proc.returncode, proc.stdout[:500], proc.stderr[:500])
+    assert proc.stderr == ""
+    assert_report_lines(proc.stdout, str(path), "unreadable" if code == 3 else "false")
+    if case == "injection" and not existed:
+        assert not os.path.exists("/tmp/pwned")
+
+
+def test_cli_missing_file_and_worst_status(certs, tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(certformat.dumps(certs["product"]))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    missing = tmp_path / "missing.json"
+    proc = run_cli(str(missing))
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+    assert_report_lines(proc.stdout, str(missing), "unreadable")
+    proc = run_cli(str(good), str(bad))
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+    assert f"{good}: VERIFIED" in proc.stdout and f"{bad}: UNREADABLE" in proc.stdout
+
+
+def test_cli_superscript_digit(certs, tmp_path):
+    path = tmp_path / "sup.json"
+    path.write_text(text(changed(certs["product"], "lie.point.0", "²")))
+    proc = run_cli(str(path))
+    assert proc.returncode == 3, (proc.returncode, proc.stderr)
+
+
+def test_cli_many_variables_within_the_limit(certs, tmp_path):
+    D = 100_000
+    c = copy.deepcopy(certs["product"])
+    c["model"] = {"name": "big", "variables": [f"v{i}" for i in range(D)],
+                  "phi": [[[[[0, 1], [1, 1]], "1/1"]]], "fingerprint": ""}
+    c["lie"]["point"] = ["1"] * D
+    c["claim"]["parameters"] = D
+    path = tmp_path / "many.json"
+    path.write_text(text(c))
+    proc = run_cli("--no-fingerprint", str(path))
+    assert proc.returncode in (1, 3), (proc.returncode, proc.stderr[-300:])
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_large_valid_json_within_the_byte_limit(tmp_path):
+    path = tmp_path / "big.json"
+    n = 100 * 2**20 // 3
+    with open(path, "w") as fh:
+        fh.write('{"laws": [')
+        fh.write("[]," * n)
+        fh.write("[]]}")
+    try:
+        proc = run_cli(str(path))
+    finally:
+        path.unlink()
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 3, (proc.returncode, proc.stderr[-300:])
+
+
+# ----------------------------------------------- time bombs: small legal-looking files
+
+#: A file of a few kB must be decided in seconds (honest certificates take
+#: well under one); each of these runs for minutes or more.
+BOMB_SECONDS = 10
+
+
+def _bomb_files(template: dict) -> dict[str, dict]:
+    r = random.Random(3)
+    out = {}
+
+    def base(names, model_key, model_value):
+        c = copy.deepcopy(template)
+        c["model"] = {"name": "bomb", "variables": names, model_key: model_value,
+                      "fingerprint": ""}
+        c["model"]["fingerprint"] = certformat.fingerprint(c["model"])
+        c["claim"]["parameters"] = len(names)
+        c["lie"]["point"] = [str(r.randrange(10**18)) for _ in names]
+        c["laws"] = {"polynomials": [], "labels": [], "rank": 0}
+        return c
+
+    # (1) one monomial of degree 1000 in each of 200 variables (every exponent within
+    # MAX_EXPONENT): the Lie rank evaluates gradients exactly over Q before reducing mod p
+    D = 200
+    names = [f"t{i}" for i in range(D)]
+    c = base(names, "phi", [[[[[i, 1000] for i in range(D)], "1/1"]]])
+    c["lie"].update(basis=[0], rank=1, words=[])
+    c["claim"].update(laws=D - 1, lie_dimension=1, bounds=[D - 1, D - 1], proof="sandwich")
+    out["monomial-degree"] = c
+
+    # (2), (3) two dense quadratic fields in 8 variables and a chain of bracket words
+    D = 8
+    names = [f"t{i}" for i in range(D)]
+
+    def dense():
+        return [[[[j, 2], [(j + 1) % D, 1]], f"{r.randint(1, 9)}/1"] for j in range(D)] + \
+            [[[], "1/1"]]
+    fields = [[[j, dense()] for j in range(D)] for _ in range(2)]
+    for name, depth in (("chain-beyond-limit", MAX_WORD_DEPTH + 1), ("chain-depth-20", 20)):
+        c = base(names, "fields", copy.deepcopy(fields))
+        words = [[2, 0, 1]] + [[k, k % 2, k - 1] for k in range(3, depth + 2)]
+        c["lie"].update(basis=[depth + 1], rank=1, words=words)
+        c["claim"].update(laws=D - 1, lie_dimension=1, bounds=[D - 1, D - 1],
+                          proof="sandwich")
+        out[name] = c
+
+    # (4) deterministic closure on 8 dense affine fields in 10 variables: (D - K)(K + 1)
+    # polynomial determinants of size 8 (the producer would never choose this mode)
+    D, K = 10, 8
+    names = [f"t{i}" for i in range(D)]
+
+    def affine():
+        return [[[[j, 1]], f"{r.randint(1, 9)}/1"] for j in range(D)] + [[[], "1/1"]]
+    c = base(names, "fields", [[[j, affine()] for j in range(D)] for _ in range(K)])
+    c["lie"].update(basis=list(range(K)), rank=K, words=[])
+    c["claim"].update(laws=D - K, lie_dimension=K, bounds=[D - K, D - K], proof="closure")
+    c["closure"] = {"mode": "deterministic", "passed": True, "rounds": 0,
+                    "degree_bound": 0, "height_bits": 0, "error_bound": "0/1",
+                    "identities": 0, "primes": []}
+    out["deterministic-closure"] = c
+    return out
+
+
+@pytest.fixture(scope="module")
+def bombs(certs, tmp_path_factory):
+    """Start every bomb at once (each capped at 2 GiB); each test waits until
+    the common deadline. Processes still running are killed at the end."""
+    folder = tmp_path_factory.mktemp("bombs")
+    procs = {}
+    start = time.monotonic()
+    for name, cert in _bomb_files(certs["product"]).items():
+        path = folder / f"{name}.json"
+        path.write_text(certformat.dumps(cert))
+        assert path.stat().st_size < 40_000
+        procs[name] = (path, subprocess.Popen(
+            [sys.executable, "-m", "exactcl.cli", "verify", str(path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_limit_memory))
+    yield start, procs
+    for _, proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+BOMB_REASONS = {
+    "monomial-degree": (
+        "Was a bug: 'Lie rank' evaluates each generator exactly over Q at the point and only "
+        "then reduces mod p (fields.evaluate_mod -> rings.evaluate): a 10 kB file with one "
+        "monomial of exponent 1000 in 200 variables takes minutes (D=100: 34 s)"),
+    "chain-beyond-limit": (
+        "Was a bug: MAX_WORD_DEPTH is checked word by word while the brackets are built, so a "
+        "chain deeper than the limit is refused only after 64 ever larger brackets of "
+        "dense fields (depth 12 alone takes > 100 s) instead of at once"),
+    "chain-depth-20": (
+        "Was a bug: nothing bounds the size of recomputed bracket words: a 5 kB file with two "
+        "dense quadratic fields in 8 variables and a chain of depth 20 (limit 64) does "
+        "not finish (measured: depth 12 > 100 s, depth 8: 16 s)"),
+    "deterministic-closure": (
+        "Was a bug: the verifier runs the deterministic closure check whatever its cost "
+        "(deterministic_is_cheap is only consulted by the producer): 8 dense affine "
+        "fields in 10 variables do not finish in minutes (measured: K=7, D=10: 52 s; "
+        "K=6: 3 s)"),
+}
+
+
+@pytest.mark.parametrize("name", list(BOMB_REASONS))
+def test_small_file_is_decided_in_bounded_time(bombs, name):
+    start, procs = bombs
+    path, proc = procs[name]
+    try:
+        out, err = proc.communicate(timeout=max(0.1, start + BOMB_SECONDS - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name}: `exactcl verify` still running after {BOMB_SECONDS} s on a "
+                    f"{path.stat().st_size}-byte file")
+    assert "Traceback" not in err
+    expected = 3 if name == "chain-beyond-limit" else (1, 3)
+    assert proc.returncode in ((expected,) if isinstance(expected, int) else expected), \
+        (proc.returncode, err[-300:])
