@@ -47,9 +47,12 @@ from .rings import (
 
 __all__ = ["MAX_MONOMIALS", "LawSearch", "find_laws", "gradient_rank", "verify_law"]
 
-#: Largest number of candidate monomials a search may use; beyond it the
-#: search refuses early with the estimate instead of exhausting memory.
+#: Largest number of candidate monomials a search may use, and largest weight
+#: block (solved as a dense matrix of about its size squared, 8 bytes an
+#: entry, several times over in Python lists); beyond them the search refuses
+#: early with the estimate instead of exhausting memory.
 MAX_MONOMIALS = 2_000_000
+MAX_BLOCK = 4_000
 
 Mono = tuple[tuple[int, int], ...]
 
@@ -234,6 +237,13 @@ def find_laws(
         w = tuple(sum(row[v] * e for v, e in mono) for row in weights)
         blocks[w].append(mono)
 
+    largest = max((len(b) for b in blocks.values()), default=0)
+    if largest > MAX_BLOCK:
+        gb = 40 * largest**2 / 1e9
+        raise ResourceError(
+            f"A degree-{degree} search here has a block of {largest:,} monomials of equal "
+            f"weight (the generators admit few gradings); solving it needs about {gb:.0f} GB "
+            f"(limit {MAX_BLOCK:,} monomials a block). Lower 'degree' or use a smaller model.")
     solutions: list[tuple[tuple, dict[Mono, int]]] = []
     for block in blocks.values():
         block.sort(key=lambda m: _order_key(m, D))
