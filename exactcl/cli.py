@@ -7,6 +7,7 @@
     exactcl laws SPEC --degree K [--homogeneous] [--json] [--latex]
     exactcl certify SPEC -o FILE [--reproducible]
     exactcl verify FILE... [--exact] [--no-fingerprint]
+    exactcl reproduce [--quick] [--slow] [--write] [--root DIR]
 
 Bad input prints one line ``exactcl: error: ...`` naming the argument and
 exits with status 2. ``verify`` exits 0 when every claim of every file
@@ -87,7 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip the integrity check of the model section")
     pv.add_argument("--rounds", type=int, default=2, metavar="R",
                     help="minimum rounds of a Monte Carlo closure check (default 2)")
+    pv.add_argument("--work-limit", type=float, default=1.0, metavar="X",
+                    help="multiply the bounds on the size of recomputed bracket words (for "
+                         "trusted files whose words are very large; default 1)")
     pv.add_argument("--json", action="store_true", help="one JSON object per file")
+    pr = sub.add_parser("reproduce", help="re-run and re-verify every claim of proofs/")
+    pr.add_argument("--quick", action="store_true", help="only the quick cases (under a minute)")
+    pr.add_argument("--slow", action="store_true",
+                    help="also the cases that take minutes (the full run then takes about "
+                         "20 minutes)")
+    pr.add_argument("--write", action="store_true",
+                    help="rewrite data/ instead of comparing with the committed certificates")
+    pr.add_argument("--root", metavar="DIR", default=None,
+                    help="the exactcl checkout holding proofs/ and data/ (default: the working "
+                         "directory or a folder above it)")
     return parser
 
 
@@ -206,10 +220,13 @@ def _run_verify(args: argparse.Namespace) -> int:
     from .verifier import verify
     if args.rounds < 1:
         raise InputError(f"Argument '--rounds' must be an int >= 1, not {args.rounds}.")
+    if not args.work_limit > 0:
+        raise InputError(f"Argument '--work-limit' must be a positive number, not "
+                         f"{args.work_limit}.")
     worst = 0
     for path in args.files:
         report = verify(path, check_fingerprint=not args.no_fingerprint, exact=args.exact,
-                        rounds=args.rounds)
+                        rounds=args.rounds, work_limit=args.work_limit)
         if args.json:
             print(json.dumps({"file": path, "status": report.status,
                               "checks": [{"claim": c.claim, "passed": c.passed,
@@ -221,6 +238,11 @@ def _run_verify(args: argparse.Namespace) -> int:
     return worst
 
 
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce_all
+    return reproduce_all(args.root, quick=args.quick, check=not args.write, slow=args.slow)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``exactcl`` command; returns the exit status."""
     parser = build_parser()
@@ -230,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         runners = {"count": _run_count, "laws": _run_laws, "certify": _run_certify,
-                   "verify": _run_verify}
+                   "verify": _run_verify, "reproduce": _run_reproduce}
         return runners[args.command](args)
     except (InputError, ResourceError) as err:
         print(f"exactcl: error: {err}", file=sys.stderr)
