@@ -1,14 +1,14 @@
 """Reference values of the papers (shared/background.md): every count is
 recomputed and must be certified, never looked up."""
 
-import itertools
-import random
+import pathlib
 
 import pytest
 import sympy
 
 import exactcl
-from exactcl import count, from_fields, from_phi, linear, product, relu
+from exactcl import count, from_phi, linear, product, relu
+from exactcl.reproduce import load_script
 
 u, v, v1, v2, t1, t2, t3 = sympy.symbols("u v v1 v2 t1 t2 t3")
 
@@ -34,21 +34,14 @@ def test_analytic_examples(name, make, D, n_laws, explicit):
     assert search.independent == n_laws
 
 
-def random_field(seed, nvars=5, degree=3, terms=4):
-    """A seeded random polynomial vector field (integer coefficients)."""
-    xs = sympy.symbols(f"x1:{nvars + 1}")
-    rng = random.Random(seed)
-    monos = [sympy.Mul(*c) for k in range(degree + 1)
-             for c in itertools.combinations_with_replacement(xs, k)]
-    field = [sum(rng.choice([-3, -2, -1, 1, 2, 3]) * m for m in rng.sample(monos, terms))
-             for _ in xs]
-    return field, xs
+#: The seeded random fields of the Theorem 3.3 script, one source for both.
+random_field = load_script(pathlib.Path(__file__).resolve().parents[1] / "proofs"
+                           / "theorem_3_3_analytic_examples.py").random_field
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_field_has_four_nonpolynomial_laws(seed):
-    field, xs = random_field(seed)
-    model = from_fields([field], xs)
+    model = random_field(seed)
     result = count(model, search_degree=4)
     assert (result.parameters, result.laws, result.proof) == (5, 4, "closure")
     assert result.explicit_laws == 0
