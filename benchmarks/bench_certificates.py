@@ -22,7 +22,8 @@ from exactcl.certificate import certify
 from exactcl.specs import parse_spec
 from exactcl.verifier import verify_certificate
 
-MODELS = ["product:6", "product:6+deg4", "linear:4,4,4+deg2", "relu:3,4,5+deg2", "linear:2,2,2", "linear:3,3,3", "linear:2,3,3,2", "linear:4,4,4,4",
+MODELS = ["product:6", "product:6+deg4", "linear:4,4,4+deg2", "relu:3,4,5+deg2",
+          "linear:2,2,2", "linear:3,3,3", "linear:2,3,3,2", "linear:4,4,4,4",
           "linear:1,2,2,1", "relu:3,4,5", "relu-bias:2,3,3,2", "relu:2,2,5,3",
           "linear:8,8,8", "relu-bias:5,6,7,4", "linear:16,16,16", "relu:16,16,16"]
 QUICK = MODELS[:12]
