@@ -151,3 +151,16 @@ def test_public_functions_survive_importing_every_submodule():
     for name in ("count", "verify", "certify", "laws", "linear", "relu", "product", "grow",
                  "find_laws", "bracket", "from_phi", "from_fields"):
         assert callable(getattr(exactcl, name)), name
+
+
+def test_work_limit_bounds_the_recomputed_words(tmp_path, capsys):
+    cert, _ = certify(linear([2, 2, 2]), reproducible=True)
+    assert cert["lie"]["words"], "needs a bracket word"
+    tight = verify_certificate(cert, rng=random.Random(0), work_limit=1e-9)
+    assert tight.status == "unreadable" and "work limit" in tight.summary
+    assert verify_certificate(cert, rng=random.Random(0), work_limit=1.0).ok
+    path = tmp_path / "c.json"
+    path.write_text(dumps(cert))
+    assert main(["verify", str(path), "--work-limit", "1e-9"]) == 3
+    assert main(["verify", str(path), "--work-limit", "0"]) == 2
+    assert "'--work-limit'" in capsys.readouterr().err
