@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--quick", action="store_true", help="only the quick cases (under a minute)")
     pr.add_argument("--slow", action="store_true",
                     help="also the cases that take minutes (the full run then takes about "
-                         "20 minutes)")
+                         "15 minutes)")
     pr.add_argument("--write", action="store_true",
                     help="rewrite data/ instead of comparing with the committed certificates")
     pr.add_argument("--root", metavar="DIR", default=None,
