@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .errors import ExactclError, InputError, ResourceError
+from .errors import ExactclError, InputError, ResourceError, plural
 
 __all__ = ["DEFAULT_SPEC", "main"]
 
@@ -131,10 +131,6 @@ def _model(args: argparse.Namespace):
     return parse_spec(args.spec)
 
 
-def _n(k: int, word: str) -> str:
-    return f"{k} {word}" if k == 1 else f"{k} {word}s"
-
-
 def _run_count(args: argparse.Namespace) -> int:
     from .counting import count
     _check_count_options(args)
@@ -154,7 +150,7 @@ def _run_count(args: argparse.Namespace) -> int:
             "nothing)", "full": " (full rank)", "max_depth": " (depth limit)"}[result.growth.stop]
     print(f"bounds      {bounds}; Lie rank >= {result.lie_rank}; rank per bracket depth "
           f"{', '.join(map(str, result.growth.profile))}{stop}")
-    print(f"exhibited   {_n(result.explicit_laws, 'independent law')}, each verified exactly")
+    print(f"exhibited   {plural(result.explicit_laws, 'independent law')}, each verified exactly")
     print(f"proof       {result.explanation}")
     print(f"time        {result.seconds:.2f} s")
     return 0
@@ -180,7 +176,7 @@ def _run_laws(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
     kind = "homogeneous of degree" if res.homogeneous else "of degree <="
-    found = _n(len(strings), "polynomial law")
+    found = plural(len(strings), "polynomial law")
     print(f"{model.name} (D = {model.D}): {found} {kind} {res.degree}, "
           f"{res.independent} functionally independent; each verified exactly")
     for s in (res.latex() if args.latex else strings):

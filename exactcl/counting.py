@@ -29,7 +29,7 @@ from .brackets import (
     deterministic_is_cheap,
     format_probability,
 )
-from .errors import ExactclError, bad_argument
+from .errors import ExactclError, bad_argument, plural
 from .fields import gradient_values_mod
 from .growth import Growth, grow
 from .linalg import independent_rows_mod
@@ -155,11 +155,6 @@ class CountResult:
         return f"{head}\n{self.explanation}"
 
 
-def _n(k: int, word: str) -> str:
-    """'1 law', '3 laws'."""
-    return f"{k} {word}" if k == 1 else f"{k} {word}s"
-
-
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise bad_argument(name, f"an int >= {minimum}", value)
@@ -251,8 +246,8 @@ def count(
     closure_result = None
     if M == D - K:
         laws, lie, status, proof = M, K, "certified", "sandwich"
-        explanation = (f"Proven by sandwich: {_n(M, 'exhibited law')} verified exactly and "
-                       f"independent at the point; {_n(K, 'bracket word')} independent at the "
+        explanation = (f"Proven by sandwich: {plural(M, 'exhibited law')} verified exactly and "
+                       f"independent at the point; {plural(K, 'bracket word')} independent at the "
                        f"point ({p_text}), so at most {D} - {K} = {D - K}.")
     else:
         words = growth.fields()
@@ -264,13 +259,13 @@ def count(
                                            random.Random(rng.getrandbits(64)))
         if closure_result.passed:
             laws, lie, status, proof = D - K, K, "certified", "closure"
-            explanation = (f"Proven by closure: {_n(K, 'bracket word')} independent at the point "
+            explanation = (f"Proven by closure: {plural(K, 'bracket word')} independent at the point "
                            f"({p_text}) span a distribution closed under bracketing with the "
                            f"generators ({closure_result.describe()}), so dim Lie = {K} and "
                            f"Frobenius gives {D} - {K} = {D - K} laws; {M} of them exhibited.")
         else:
             laws, lie, status, proof = None, None, "bounds", "bounds only"
-            explanation = (f"Only bounds: {_n(M, 'exhibited law')}; Lie rank >= {K} ({p_text}); "
+            explanation = (f"Only bounds: {plural(M, 'exhibited law')}; Lie rank >= {K} ({p_text}); "
                            f"{closure_result.describe()}.")
     return CountResult(model.name, D, laws, M if laws is None else laws,
                        D - K, lie, K, status, proof, explanation, exhibited, exhibited_labels,

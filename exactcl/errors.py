@@ -18,6 +18,7 @@ __all__ = [
     "UnsupportedError",
     "VerificationError",
     "bad_argument",
+    "plural",
 ]
 
 
@@ -43,6 +44,15 @@ class CertificateFormatError(ExactclError, ValueError):
 
 class ResourceError(ExactclError, MemoryError):
     """A request would need far more memory or time than is reasonable."""
+
+
+def plural(k: int, word: str) -> str:
+    """Count and noun for messages.
+
+    >>> plural(1, "law"), plural(3, "law")
+    ('1 law', '3 laws')
+    """
+    return f"{k} {word}" if k == 1 else f"{k} {word}s"
 
 
 def bad_argument(name: str, expected: str, got: object) -> InputError:

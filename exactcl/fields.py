@@ -19,7 +19,8 @@ from flint import fmpq_mpoly, nmod_mpoly, nmod_mpoly_ctx
 from .errors import InputError
 from .rings import Ring, evaluate, poly_key, rational_mod, support
 
-__all__ = ["VectorField", "gradient", "first_violation", "gradient_values_mod", "modular_image"]
+__all__ = ["VectorField", "gradient", "first_violation", "gradient_values", "gradient_values_mod",
+           "modular_image"]
 
 #: Components with more terms than this are evaluated through their image
 #: mod p (an nmod_mpoly, machine-word arithmetic in flint) rather than by
@@ -300,6 +301,16 @@ def first_violation(h: fmpq_mpoly, generators: Sequence[VectorField]) -> int | N
         if not total.is_zero():
             return i
     return None
+
+
+def gradient_values(h: fmpq_mpoly, point: Sequence[int]) -> list[Fraction]:
+    """The exact gradient of ``h`` at an integer point (dense list)."""
+    hs = support(h)
+    out = [Fraction(0)] * len(point)
+    for v in hs:
+        q = evaluate(h.derivative(v), point, hs)
+        out[v] = Fraction(int(q.p), int(q.q))
+    return out
 
 
 def gradient_values_mod(h: fmpq_mpoly, point: Sequence[int], prime: int) -> list[int]:

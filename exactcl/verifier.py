@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from flint import fmpq, fmpq_mat
 
@@ -42,9 +40,9 @@ from .certformat import (
     ring_of,
 )
 from .errors import CertificateFormatError
-from .fields import VectorField, first_violation, gradient_values_mod
+from .fields import VectorField, first_violation, gradient_values, gradient_values_mod
 from .linalg import rank_mod
-from .rings import evaluate, random_prime, support
+from .rings import random_prime
 
 __all__ = ["Check", "Report", "verify", "verify_text", "verify_certificate"]
 
@@ -177,14 +175,12 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
 
 # -- the checks ------------------------------------------------------------------
 
-def _values_rank(fields: Sequence[VectorField] | None, rows_mod, point: Sequence[int],
-                 exact: bool, rng: random.Random) -> tuple[int, str]:
-    """Rank of vectors at ``point``: exactly over Q, or the best of a few fresh
-    primes (each a lower bound)."""
-    D = len(point)
+def _values_rank(rows_mod, rows_exact, D: int, exact: bool, rng: random.Random
+                 ) -> tuple[int, str]:
+    """Rank of vectors at the point: exactly over Q (``rows_exact()``), or the
+    best over a few fresh primes p of ``rows_mod(p)`` (each a lower bound)."""
     if exact:
-        rows = [[Fraction(x) for x in f.evaluate(point)] for f in fields] if fields is not None \
-            else rows_mod(None)
+        rows = rows_exact()
         if not rows:
             return 0, "over Q"
         m = fmpq_mat(len(rows), D, [fmpq(x.numerator, x.denominator) for r in rows for x in r])
@@ -273,8 +269,8 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         raise CertificateFormatError(f"lie.basis names unknown word ids {unknown[:5]}.")
     basis_fields = [fields[b] for b in basis]
     K = len(basis)
-    rank, how = _values_rank(basis_fields, lambda p: [f.evaluate_mod(point, p)
-                                                      for f in basis_fields], point, exact, rng)
+    rank, how = _values_rank(lambda p: [f.evaluate_mod(point, p) for f in basis_fields],
+                             lambda: [f.evaluate(point) for f in basis_fields], D, exact, rng)
     ok = rank == K == claimed_rank and len(set(basis)) == K
     checks.append(Check("Lie rank", ok,
                         f"{K} bracket words recomputed, rank {rank} at the point {how} "
@@ -299,9 +295,8 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         checks.append(Check("law identities", False,
                             f"law {k} ({labels[k]}) is not conserved by generator X{i + 1}"))
     M = len(laws)
-    grank, how = _values_rank(None, lambda p: [gradient_values_mod(h, point, p) for h in laws] if p else
-                              [[Fraction(x) for x in _gradient_exact(h, point, D)] for h in laws],
-                              point, exact, rng)
+    grank, how = _values_rank(lambda p: [gradient_values_mod(h, point, p) for h in laws],
+                              lambda: [gradient_values(h, point) for h in laws], D, exact, rng)
     ok = grank == M == claimed_m
     checks.append(Check("laws independent", ok,
                         f"gradients of the {M} laws have rank {grank} at the point {how} "
@@ -350,15 +345,6 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         ok, detail = False, f"unknown proof kind {proof!r}"
     checks.append(Check("count", ok, detail))
     return checks
-
-
-def _gradient_exact(h, point, D):
-    hs = support(h)
-    out = [Fraction(0)] * D
-    for v in hs:
-        q = evaluate(h.derivative(v), point, hs)
-        out[v] = Fraction(int(q.p), int(q.q))
-    return out
 
 
 def _terms(X: VectorField) -> int:
