@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -127,34 +127,54 @@ def bracket(X: VectorField, Y: VectorField) -> VectorField:
 
 
 def bracket_value_mod(
-    X_value: Sequence[int],
+    X_value: Sequence[int] | Mapping[int, int],
     X_jac: dict[int, dict[int, int]],
-    Y_value: Sequence[int],
+    Y_value: Sequence[int] | Mapping[int, int],
     Y_jac: dict[int, dict[int, int]],
     prime: int,
-) -> list[int]:
+) -> list[int] | dict[int, int]:
     """The value of [X, Y] at a point mod p from values and Jacobians there.
 
     ``[X, Y](t) = DY(t) X(t) - DX(t) Y(t)``; Jacobians are sparse
     ``{row: {column: value}}`` as returned by
-    :meth:`VectorField.jacobian_mod`.
+    :meth:`VectorField.jacobian_mod`. Values are dense lists
+    (:meth:`VectorField.evaluate_mod`) or sparse dicts
+    (:meth:`VectorField.values_mod`); the result has the kind of
+    ``X_value``, and a sparse result lists only nonzero entries.
     """
-    out = [0] * len(X_value)
+    if isinstance(X_value, Mapping):
+        out: dict[int, int] = {}
+        for row, entries in Y_jac.items():
+            s = 0
+            for col, a in entries.items():
+                x = X_value.get(col)
+                if x:
+                    s += a * x
+            out[row] = s
+        for row, entries in X_jac.items():
+            s = 0
+            for col, a in entries.items():
+                y = Y_value.get(col)
+                if y:
+                    s += a * y
+            out[row] = out.get(row, 0) - s
+        return {row: v % prime for row, v in out.items() if v % prime}
+    dense = [0] * len(X_value)
     for row, entries in Y_jac.items():
         s = 0
         for col, a in entries.items():
             x = X_value[col]
             if x:
                 s += a * x
-        out[row] = s
+        dense[row] = s
     for row, entries in X_jac.items():
         s = 0
         for col, a in entries.items():
             y = Y_value[col]
             if y:
                 s += a * y
-        out[row] -= s
-    return [v % prime for v in out]
+        dense[row] -= s
+    return [v % prime for v in dense]
 
 
 #: Attempts per round to find a point where the words keep their rank.

@@ -30,7 +30,7 @@ from .brackets import (
     format_probability,
 )
 from .errors import ExactclError, bad_argument, plural
-from .fields import gradient_values_mod
+from .fields import directions_index, gradient_values_mod
 from .growth import Growth, grow
 from .linalg import independent_rows_mod
 from .models import Model
@@ -220,8 +220,9 @@ def count(
     found: list[tuple[fmpq_mpoly, str]] = []
     rejected = []
     labels = model.candidate_labels or tuple(h.str() for h in model.candidates)
+    index = directions_index(model.generators)
     for h, label in zip(model.candidates, labels):
-        bad = verify_law(h, model.generators)
+        bad = verify_law(h, model.generators, index)
         if bad is None:
             found.append((h, label))
         else:

@@ -19,8 +19,8 @@ from flint import fmpq_mpoly, nmod_mpoly, nmod_mpoly_ctx
 from .errors import InputError
 from .rings import Ring, evaluate, poly_key, rational_mod, support
 
-__all__ = ["VectorField", "gradient", "first_violation", "gradient_values", "gradient_values_mod",
-           "modular_image"]
+__all__ = ["VectorField", "directions_index", "first_violation", "gradient", "gradient_values",
+           "gradient_values_mod", "modular_image"]
 
 #: Components with more terms than this are evaluated through their image
 #: mod p (an nmod_mpoly, machine-word arithmetic in flint) rather than by
@@ -199,13 +199,28 @@ class VectorField:
         Raises ZeroDivisionError when ``prime`` divides a denominator.
         """
         out = [0] * self.ring.nvars
+        for v, x in self.values_mod(point, prime).items():
+            out[v] = x
+        return out
+
+    def values_mod(self, point: Sequence[int], prime: int) -> dict[int, int]:
+        """The value at an integer point modulo ``prime``, sparse: {v: nonzero value}.
+
+        >>> R = Ring(("u", "v", "w"))
+        >>> u, v, w = R.gens
+        >>> VectorField.from_components(R, {0: v - 1, 2: u}).values_mod([5, 1, 7], 11)
+        {2: 5}
+        """
+        out = {}
         args = None
         for (v, p), s in zip(self.components, self.supports):
             if len(p) > MODULAR_TERMS:
                 args = args or [x % prime for x in point]
-                out[v] = int(self._image(v, p, prime)(*args))
+                x = int(self._image(v, p, prime)(*args))
             else:
-                out[v] = rational_mod(evaluate(p, point, s), prime)
+                x = rational_mod(evaluate(p, point, s), prime)
+            if x:
+                out[v] = x
         return out
 
     def _image(self, v: int, p: fmpq_mpoly, prime: int) -> nmod_mpoly:
@@ -275,8 +290,22 @@ def gradient(ring: Ring, f: fmpq_mpoly, hint: Iterable[int] | None = None) -> Ve
     return VectorField.from_components(ring, comps, {v: s for v in comps})
 
 
-def first_violation(h: fmpq_mpoly, generators: Sequence[VectorField]) -> int | None:
+def directions_index(generators: Sequence[VectorField]) -> dict[int, list[int]]:
+    """For each variable, the indices of the generators with a component along it."""
+    index: dict[int, list[int]] = {}
+    for i, X in enumerate(generators):
+        for v in X.directions:
+            index.setdefault(v, []).append(i)
+    return index
+
+
+def first_violation(h: fmpq_mpoly, generators: Sequence[VectorField],
+                    index: dict[int, list[int]] | None = None) -> int | None:
     """Index of the first generator X with X(h) != 0, checked exactly; None if h is a law.
+
+    ``index`` is :func:`directions_index` of ``generators``; give it when
+    checking many laws, so that only generators acting on the variables of
+    ``h`` are visited.
 
     >>> R = Ring(("t1", "t2"))
     >>> t1, t2 = R.gens
@@ -285,8 +314,13 @@ def first_violation(h: fmpq_mpoly, generators: Sequence[VectorField]) -> int | N
     (None, 0)
     """
     hs = support(h)
+    if index is None:
+        candidates: Iterable[int] = range(len(generators))
+    else:
+        candidates = sorted(set().union(*(index.get(v, ()) for v in hs)))
     partials: dict[int, fmpq_mpoly] = {}
-    for i, X in enumerate(generators):
+    for i in candidates:
+        X = generators[i]
         common = X.directions & hs
         if not common:
             continue

@@ -158,13 +158,13 @@ class _Evaluator:
 
     def __init__(self, point: Sequence[int], prime: int) -> None:
         self.point, self.prime = point, prime
-        self._value: dict[int, list[int]] = {}
+        self._value: dict[int, dict[int, int]] = {}
         self._jac: dict[int, dict[int, dict[int, int]]] = {}
 
-    def value(self, node: int, fld: VectorField) -> list[int]:
+    def value(self, node: int, fld: VectorField) -> dict[int, int]:
         v = self._value.get(node)
         if v is None:
-            v = self._value[node] = fld.evaluate_mod(self.point, self.prime)
+            v = self._value[node] = fld.values_mod(self.point, self.prime)
         return v
 
     def jac(self, node: int, fld: VectorField) -> dict[int, dict[int, int]]:
@@ -176,7 +176,7 @@ class _Evaluator:
 
 def _record(graph: nx.DiGraph, basis_vectors: IncrementalBasis, basis: list[int],
             kept_here: list[int], generators: Sequence[VectorField], depth: int,
-            batch_pairs: list[tuple[int, int]], batch_values: list[list[int]], limit: int,
+            batch_pairs: list[tuple[int, int]], batch_values: list[dict[int, int]], limit: int,
             next_id: int) -> int:
     """Decide a batch of candidate brackets: add them to the graph, compute the
     kept ones symbolically; empty the batch and return the next free node id."""
@@ -256,7 +256,7 @@ def grow(
     rng = random.Random(seed)
     ev = _Evaluator(point, prime)
     graph = nx.DiGraph()
-    basis_vectors = IncrementalBasis(D, prime)
+    basis_vectors = IncrementalBasis(D, prime, keep_rows=False)
     basis: list[int] = []
     depths: list[DepthStats] = []
 
@@ -264,10 +264,16 @@ def grow(
     for i in range(len(generators)):
         graph.add_node(i, word=f"X{i + 1}", depth=0, raised=False, generator=i)
     evaluated = 0
-    for start in range(0, len(generators), BATCH_SIZE):
+    order = list(range(len(generators)))
+    if len(order) > BATCH_SIZE:
+        # many generators (one per path of a deep net): a seeded random order
+        # spreads the first batches over all parameters, so the rank reaches
+        # the target after a few batches instead of after all of them
+        random.Random(f"generator order {seed}").shuffle(order)
+    for start in range(0, len(order), BATCH_SIZE):
         if basis_vectors.rank >= limit:
             break
-        chunk = list(range(start, min(len(generators), start + BATCH_SIZE)))
+        chunk = order[start:start + BATCH_SIZE]
         values = [ev.value(i, generators[i]) for i in chunk]
         evaluated += len(chunk)
         for k in basis_vectors.add(values, limit=limit):
@@ -294,7 +300,7 @@ def grow(
         kept_here: list[int] = []
         evaluated = 0
         batch_pairs: list[tuple[int, int]] = []
-        batch_values: list[list[int]] = []
+        batch_values: list[dict[int, int]] = []
 
         for i, j in pairs:
             if basis_vectors.rank >= limit or evaluated >= budget:
@@ -306,7 +312,7 @@ def grow(
             value = bracket_value_mod(ev.value(i, left), ev.jac(i, left),
                                       ev.value(j, right), ev.jac(j, right), prime)
             evaluated += 1
-            if not any(value):
+            if not value:
                 continue
             batch_pairs.append((i, j))
             batch_values.append(value)

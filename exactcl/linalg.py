@@ -10,7 +10,8 @@ give equal bases.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from math import gcd, isqrt
 
@@ -33,8 +34,9 @@ __all__ = [
 
 
 def _mat_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> nmod_mat:
-    flat = [x % prime for row in rows for x in row]
-    return nmod_mat(len(rows), ncols, flat, prime)
+    if not rows or not ncols:
+        return nmod_mat(len(rows), ncols, prime)
+    return nmod_mat(fmpz_mat(rows), prime)  # via fmpz: faster, and reduces mod p in C
 
 
 def _pivots(reduced: nmod_mat, rank: int) -> list[int]:
@@ -79,10 +81,16 @@ class IncrementalBasis:
 
     Notes
     -----
-    Each batch is decided by one reduced echelon form of the transposed
-    matrix [kept | batch] (flint ``nmod_mat.rref``); the kept vectors come
-    first, so exactly the batch vectors that raise the rank, scanned in
-    order, become pivots.
+    The span of the kept vectors is held as its reduced echelon basis E
+    (an ``nmod_mat`` with spare zero rows, doubled when full) with pivot
+    columns P. A batch B is reduced by one product, B' = B - B[:, P] E,
+    which vanishes on P; a batch vector raises the rank exactly when its
+    reduced row is independent of the reduced rows before it, which one
+    echelon form of the small matrix B'^T decides. The new vectors enter
+    E by one rank-k update. Every step is a flint product or echelon form
+    of size batch x D; nothing is recomputed from scratch.
+    :func:`independent_rows_mod` on all vectors at once is the reference
+    this is tested against.
 
     >>> B = IncrementalBasis(3, 101)
     >>> B.add([[1, 0, 0], [2, 0, 0], [0, 1, 0]])
@@ -91,33 +99,90 @@ class IncrementalBasis:
     (2, [1])
     """
 
-    def __init__(self, ncols: int, prime: int) -> None:
+    def __init__(self, ncols: int, prime: int, keep_rows: bool = True) -> None:
         self.ncols = ncols
         self.prime = prime
-        self.rows: list[list[int]] = []
+        self.keep_rows = keep_rows
+        #: the kept vectors, in order (when ``keep_rows``)
+        self.rows: list[Sequence[int] | Mapping[int, int]] = []
+        self._rank = 0
+        self._pivots: list[int] = []
+        self._slot: dict[int, int] = {}  # pivot column -> its row of the echelon basis
+        self._echelon = nmod_mat(0, ncols, prime)  # spare rows past the rank are zero
 
     @property
     def rank(self) -> int:
-        return len(self.rows)
+        return self._rank
 
-    def add(self, batch: Sequence[Sequence[int]], limit: int | None = None) -> list[int]:
+    def add(self, batch: Sequence[Sequence[int] | Mapping[int, int]],
+            limit: int | None = None) -> list[int]:
         """Keep the batch vectors that raise the rank; return their batch indices.
 
-        With ``limit``, stop once the rank reaches it.
+        Vectors are dense sequences of length ``ncols`` or sparse mappings
+        {column: value} (one kind per batch). With ``limit``, stop once the
+        rank reaches it.
         """
-        batch = [list(v) for v in batch]
-        if not batch:
-            return []
-        if self.rank >= self.ncols:
-            return []
-        allrows = self.rows + batch
-        picked = independent_rows_mod(allrows, self.ncols, self.prime)
-        start = self.rank
-        kept = [i - start for i in picked if i >= start]
+        batch = list(batch)
+        room = self.ncols - self.rank
         if limit is not None:
-            kept = kept[: max(0, limit - self.rank)]
-        self.rows.extend(batch[i] for i in kept)
+            room = min(room, limit - self.rank)
+        if not batch or room <= 0:
+            return []
+        p, n, spare = self.prime, self.ncols, self._echelon.nrows()
+        sparse = isinstance(batch[0], Mapping)
+        if sparse:
+            reduced = nmod_mat(len(batch), n, p)
+            coeffs = nmod_mat(len(batch), spare, p)
+            for r, vector in enumerate(batch):
+                for c, x in vector.items():
+                    x %= p
+                    if x:
+                        reduced[r, c] = x
+                        slot = self._slot.get(c)
+                        if slot is not None:
+                            coeffs[r, slot] = x
+        else:
+            reduced = _mat_mod(batch, n, p)
+            pad = [0] * (spare - self.rank)
+            coeffs = _mat_mod([[v[c] for c in self._pivots] + pad for v in batch], spare, p)
+        if self.rank:
+            reduced = reduced - coeffs * self._echelon
+        transposed, k = reduced.transpose().rref()
+        kept = _pivots(transposed, int(k))[:room]
+        if kept:
+            new, _ = (_selection(kept, len(batch), p, rows=True) * reduced).rref()
+            self._insert(new, _pivots(new, len(kept)))
+            if self.keep_rows:
+                self.rows.extend(batch[i] for i in kept)
         return kept
+
+    def _insert(self, new: nmod_mat, pivots: list[int]) -> None:
+        """Add reduced rows (zero on the old pivots) and clear their pivot
+        columns from the old rows: E <- E + (T - E S) new."""
+        p, k, rank = self.prime, new.nrows(), self.rank
+        capacity = self._echelon.nrows()
+        if rank + k > capacity:
+            capacity = min(self.ncols, max(2 * capacity, rank + k))
+            self._echelon = _selection(range(self._echelon.nrows()), capacity, p) * self._echelon
+        place = _selection(range(rank, rank + k), capacity, p)  # capacity x k
+        if rank:
+            place = place - self._echelon * _selection(pivots, self.ncols, p)
+        self._echelon = self._echelon + place * new
+        for t, c in enumerate(pivots):
+            self._slot[c] = rank + t
+        self._pivots.extend(pivots)
+        self._rank += k
+
+
+def _selection(indices: Iterable[int], size: int, prime: int, rows: bool = False) -> nmod_mat:
+    """The 0/1 matrix that picks ``indices`` out of ``size``: ``size x k``
+    with ones at (indices[t], t), or its transpose when ``rows``."""
+    indices = list(indices)
+    k = len(indices)
+    flat = [0] * (size * k)
+    for t, i in enumerate(indices):
+        flat[t * size + i if rows else i * k + t] = 1
+    return nmod_mat(k, size, flat, prime) if rows else nmod_mat(size, k, flat, prime)
 
 
 def nullity_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> int:
@@ -219,12 +284,17 @@ def kernel_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> list[li
     """
     if not rows:
         return [[int(i == j) for j in range(ncols)] for i in range(ncols)]
-    basis, nullity = _mat_mod(rows, ncols, prime).nullspace()
-    nullity = int(nullity)
+    return _kernel_rref(_mat_mod(rows, ncols, prime))
+
+
+def _kernel_rref(matrix: nmod_mat) -> list[list[int]]:
+    """Right kernel of an ``nmod_mat`` as rows in reduced row echelon form."""
+    basis, nullity = matrix.nullspace()
+    nullity, ncols = int(nullity), matrix.ncols()
     if nullity == 0:
         return []
     kt = nmod_mat(nullity, ncols, [int(basis[i, j]) for j in range(nullity)
-                                   for i in range(ncols)], prime)
+                                   for i in range(ncols)], matrix.modulus())
     reduced, rank = kt.rref()
     return [[int(reduced[r, c]) for c in range(ncols)] for r in range(int(rank))]
 
@@ -252,30 +322,27 @@ def kernel_Q_modular(
     >>> kernel_Q_modular([{0: 1, 1: 1}, {2: 1}], 3, 2**61 - 1)
     [[1, -1, 0]]
     """
-    import random
     rows = [r for r in sparse_rows if any(r.values())]
     if not rows:
         return [[int(i == j) for j in range(ncols)] for i in range(ncols)]
     if len(rows) > 2 * ncols + 32:
         rng = random.Random(seed)
         buckets = ncols + 32
-        compressed = [[0] * ncols for _ in range(buckets)]
+        compressed: list[dict[int, int]] = [{} for _ in range(buckets)]
         for row in rows:
             for _ in range(2):
                 target = compressed[rng.randrange(buckets)]
-                coeff = rng.randrange(1, prime)
+                coeff = 1 + rng.getrandbits(prime.bit_length() + 8) % (prime - 1)
                 for c, x in row.items():
-                    target[c] = (target[c] + coeff * x) % prime
-        dense = compressed
+                    target[c] = target.get(c, 0) + coeff * x
     else:
-        dense = []
-        for row in rows:
-            r = [0] * ncols
-            for c, x in row.items():
-                r[c] = x % prime
-            dense.append(r)
+        compressed = rows
+    sketch = nmod_mat(len(compressed), ncols, prime)  # sparse rows: set the nonzeros only
+    for r, row in enumerate(compressed):
+        for c, x in row.items():
+            sketch[r, c] = x % prime
     candidate = []
-    for vec in kernel_mod(dense, ncols, prime):
+    for vec in _kernel_rref(sketch):
         fracs = [rational_reconstruction(x, prime) if x else Fraction(0) for x in vec]
         if any(f is None for f in fracs):
             candidate = None

@@ -287,11 +287,13 @@ def evaluate(poly: fmpq_mpoly, point: Sequence[int], variables: Iterable[int]) -
 def poly_terms(poly: fmpq_mpoly) -> list[tuple[tuple[tuple[int, int], ...], Fraction]]:
     """Terms as (sparse monomial, coefficient), monomial ((var, exp), ...) sorted.
 
-    Costs O(D) per term: for model-sized polynomials and serialisation.
+    Python work is O(number of variables involved) per term, after one
+    O(D) pass for the support.
     """
+    involved = [i for i, e in enumerate(poly.degrees()) if e]
     out = []
     for exps, coeff in poly.terms():
-        mono = tuple((i, int(e)) for i, e in enumerate(exps) if e)
+        mono = tuple((i, int(exps[i])) for i in involved if exps[i])
         out.append((mono, fmpq_to_fraction(coeff)))
     out.sort()
     return out

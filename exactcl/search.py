@@ -36,7 +36,7 @@ from fractions import Fraction
 from flint import fmpq_mpoly
 
 from .errors import ResourceError, VerificationError, bad_argument
-from .fields import VectorField, first_violation, gradient_values_mod
+from .fields import VectorField, directions_index, first_violation, gradient_values_mod
 from .linalg import kernel_Q, kernel_Q_modular, rank_mod
 from .rings import (
     DEFAULT_PRIME,
@@ -108,8 +108,12 @@ class LawSearch:
                 f"{self.independent} independent: {shown})")
 
 
-def verify_law(h: fmpq_mpoly, generators: Sequence[VectorField]) -> int | None:
+def verify_law(h: fmpq_mpoly, generators: Sequence[VectorField],
+               index: dict[int, list[int]] | None = None) -> int | None:
     """Index of the first generator X with X(h) != 0, checked exactly; None if h is a law.
+
+    ``index`` (from :func:`exactcl.fields.directions_index`) speeds up
+    checking many laws against the same generators.
 
     >>> from exactcl.models import product
     >>> m = product(2)
@@ -117,7 +121,7 @@ def verify_law(h: fmpq_mpoly, generators: Sequence[VectorField]) -> int | None:
     >>> verify_law(t1**2 - t2**2, m.generators), verify_law(t1 * t2, m.generators)
     (None, 0)
     """
-    return first_violation(h, generators)
+    return first_violation(h, generators, index)
 
 
 def gradient_rank(ring: Ring, laws: Sequence[fmpq_mpoly], point: Sequence[int], prime: int
@@ -245,17 +249,19 @@ def find_laws(
             f"weight (the generators admit few gradings); solving it needs about {gb:.0f} GB "
             f"(limit {MAX_BLOCK:,} monomials a block). Lower 'degree' or use a smaller model.")
     solutions: list[tuple[tuple, dict[Mono, int]]] = []
+    by_direction = _by_direction(gens)
     for block in blocks.values():
         block.sort(key=lambda m: _order_key(m, D))
-        for vec in _block_kernel(block, gens, prime):
+        for vec in _block_kernel(block, by_direction, prime):
             law = {block[c]: x for c, x in enumerate(vec) if x}
             lead = block[next(c for c, x in enumerate(vec) if x)]
             solutions.append((_order_key(lead, D), law))
     solutions.sort(key=lambda s: s[0])
     laws = tuple(poly_from_terms(ring, sorted(law.items())) for _, law in solutions)
 
+    index = directions_index(generators)
     for h in laws:
-        bad = verify_law(h, generators)
+        bad = verify_law(h, generators, index)
         if bad is not None:  # pragma: no cover - would be a bug in the kernel
             raise VerificationError(f"Computed law {h.str()} is not conserved by generator {bad}.")
 
@@ -268,19 +274,29 @@ def find_laws(
     return LawSearch(ring, laws, degree, homogeneous, independent, error, len(blocks))
 
 
-def _block_kernel(block: list[Mono], gens, prime: int) -> list[list[int]]:
+def _by_direction(gens) -> dict[int, list[tuple[int, list[tuple[dict[int, int], int]]]]]:
+    """For each variable v, the (generator index, terms of its component
+    along v) pairs: a monomial only meets the generators along its variables."""
+    index: dict[int, list[tuple[int, list[tuple[dict[int, int], int]]]]] = defaultdict(list)
+    for i, comps in enumerate(gens):
+        for v, terms in comps:
+            index[v].append((i, terms))
+    return index
+
+
+def _block_kernel(block: list[Mono], by_direction, prime: int) -> list[list[int]]:
     """Exact kernel of one weight block, canonical; empty when the modular
-    rank is full."""
+    rank is full.
+
+    Row (i, m) holds the coefficient of the monomial m in X_i(h), column c
+    the unknown coefficient of ``block[c]`` in h.
+    """
     rows: dict[tuple, dict[int, int]] = defaultdict(dict)
     for c, mono in enumerate(block):
-        exps = dict(mono)
-        for i, comps in enumerate(gens):
-            for v, terms in comps:
-                e = exps.get(v)
-                if not e:
-                    continue
+        for v, e in mono:
+            for i, terms in by_direction.get(v, ()):
                 for tmono, coeff in terms:
-                    res = dict(exps)
+                    res = dict(mono)
                     res[v] -= 1
                     for k, x in tmono.items():
                         res[k] = res.get(k, 0) + x

@@ -40,7 +40,13 @@ from .certformat import (
     ring_of,
 )
 from .errors import CertificateFormatError
-from .fields import VectorField, first_violation, gradient_values, gradient_values_mod
+from .fields import (
+    VectorField,
+    directions_index,
+    first_violation,
+    gradient_values,
+    gradient_values_mod,
+)
 from .linalg import rank_mod
 from .rings import random_prime
 
@@ -353,8 +359,9 @@ def _terms(X: VectorField) -> int:
 
 def _first_broken_law(laws, generators) -> tuple[int, int] | None:
     """(law index, generator index) of the first X_i(h) != 0, checked exactly."""
+    index = directions_index(generators)
     for k, h in enumerate(laws):
-        i = first_violation(h, generators)
+        i = first_violation(h, generators, index)
         if i is not None:
             return k, i
     return None

@@ -13,6 +13,7 @@ directly, not the package's helpers they are compared with.
 from __future__ import annotations
 
 import itertools
+import random
 from fractions import Fraction
 from math import gcd, isqrt
 
@@ -524,6 +525,48 @@ def test_incremental_basis_stops_at_limit(data, p, limit):
             greedy = [i - len(before) for i in picked if i >= len(before)]
             assert kept == greedy[: max(0, limit - len(before))]
         assert rank_mod(B.rows, ncols, p) == B.rank
+
+
+@st.composite
+def low_rank_batches(draw):
+    """Batches of vectors from a random low-rank space, with repeats and
+    multiples, in sizes where the incremental basis grows its storage."""
+    ncols = draw(st.integers(1, 40))
+    rank = draw(st.integers(0, ncols))
+    seed = draw(st.integers(0, 2**32))
+    rng = random.Random(seed)
+    basis = [[rng.randint(-3, 3) for _ in range(ncols)] for _ in range(rank)]
+    sizes = draw(st.lists(st.integers(0, 30), min_size=1, max_size=6))
+    batches = []
+    for size in sizes:
+        batch = []
+        for _ in range(size):
+            coeffs = [rng.choice([0, 0, 1, -1, 2]) for _ in range(rank)]
+            batch.append([sum(c * b[j] for c, b in zip(coeffs, basis)) for j in range(ncols)])
+        batches.append(batch)
+    return ncols, batches
+
+
+@CHEAP
+@given(low_rank_batches(), la_primes, st.one_of(st.none(), st.integers(0, 40)))
+def test_incremental_basis_matches_the_scan_from_scratch_on_larger_batches(data, p, limit):
+    ncols, batches = data
+    B = IncrementalBasis(ncols, p)
+    sparse = IncrementalBasis(ncols, p, keep_rows=False)  # the same vectors as {column: value}
+    seen: list[list[int]] = []
+    for batch in batches:
+        kept = B.add(batch, limit=limit)
+        assert sparse.add([{c: x for c, x in enumerate(v) if x} for v in batch],
+                          limit=limit) == kept
+        assert sparse.rank == B.rank and sparse.rows == []
+        seen.extend(batch)
+        # the reference: one greedy scan of everything added so far, from scratch
+        start = B.rank - len(kept)
+        picked = independent_rows_mod(B.rows[:start] + batch, ncols, p)
+        greedy = [i - start for i in picked if i >= start]
+        room = ncols - start if limit is None else min(ncols, limit) - start
+        assert kept == greedy[: max(0, room)]
+    assert B.rank == min(rank_mod(seen, ncols, p), ncols if limit is None else limit)
 
 
 @CHEAP
