@@ -4,15 +4,17 @@ W_0 is spanned by the generators, W_{k+1} = W_k + [W_0, W_k]. At depth
 k + 1 the candidates are the brackets [X_i, Z] of every generator X_i with
 every word Z kept at depth k (at depth 1, with every generator). A
 candidate is evaluated at an integer point modulo a prime and kept when it
-raises the rank of the kept values; only kept words are computed
-symbolically. Every rank is a modular rank of exact values, hence a
+raises the rank of the kept values. Words are evaluated by jets
+(:mod:`exactcl.jets`), never expanded; the exact field of a kept word is
+computed only on request (:meth:`Growth.fields`). Every rank is a modular rank of exact values, hence a
 rigorous lower bound on dim Lie(W)(theta) at that point and on a dense
 open set.
 
 The provenance is a ``networkx.DiGraph``: node ids are integers; nodes
 carry ``word`` (a string such as ``"[X1,[X2,X3]]"``), ``depth``,
 ``raised`` (whether the word raised the rank), ``left``/``right``
-(operand node ids, brackets only) and, for kept words, ``field``; edges
+(operand node ids, brackets only), ``moves``/``involves`` (supersets of
+the directions and variables of kept words) and, once computed, ``field``; edges
 point from the two operands to their bracket.
 
 Notes
@@ -33,12 +35,13 @@ from math import isqrt
 
 import networkx as nx
 
-from .brackets import bracket, bracket_value_mod, could_bracket
+from .brackets import bracket, bracket_value_mod
 from .errors import bad_argument
 from .fields import VectorField
+from .jets import WordJets
 from .linalg import IncrementalBasis
 
-__all__ = ["DepthStats", "Growth", "grow", "word_string"]
+__all__ = ["DepthStats", "Growth", "grow", "word_field", "word_string"]
 
 #: Candidates evaluated before each rank decision; a batch also stops
 #: early once it holds twice the rank still missing.
@@ -93,6 +96,7 @@ class Growth:
     prime: int
     target: int | None
     stop: str
+    generators: tuple[VectorField, ...] = ()
 
     @property
     def profile(self) -> tuple[int, ...]:
@@ -104,8 +108,12 @@ class Growth:
         return all(s.exhaustive for s in self.depths)
 
     def fields(self) -> list[VectorField]:
-        """The kept words as vector fields, in basis order."""
-        return [self.graph.nodes[n]["field"] for n in self.basis]
+        """The kept words as exact vector fields over Q, in basis order.
+
+        Growth itself only evaluates words at the point (by jets); the
+        symbolic brackets are computed here, on first request.
+        """
+        return [word_field(self.graph, self.generators, n) for n in self.basis]
 
     def words(self) -> list[str]:
         return [self.graph.nodes[n]["word"] for n in self.basis]
@@ -154,49 +162,87 @@ def _candidate_pairs(depth: int, frontier: list[int], ngens: int, budget: int,
 
 
 class _Evaluator:
-    """Values and Jacobians mod p at the point, cached per field."""
+    """Values and Jacobians mod p at the point, cached per node: generators
+    from their polynomials, bracket words from jets (:mod:`exactcl.jets`),
+    never from expanded words."""
 
-    def __init__(self, point: Sequence[int], prime: int) -> None:
-        self.point, self.prime = point, prime
+    def __init__(self, generators: Sequence[VectorField], point: Sequence[int],
+                 prime: int) -> None:
+        self.generators, self.point, self.prime = generators, point, prime
+        self.brackets: dict[int, tuple[int, int]] = {}  # kept word -> (left, right)
+        self.words = WordJets(generators, self.brackets, point, prime)
         self._value: dict[int, dict[int, int]] = {}
         self._jac: dict[int, dict[int, dict[int, int]]] = {}
 
-    def value(self, node: int, fld: VectorField) -> dict[int, int]:
-        v = self._value.get(node)
-        if v is None:
-            v = self._value[node] = fld.values_mod(self.point, self.prime)
-        return v
+    def _compute(self, node: int) -> None:
+        if node < len(self.generators):
+            fld = self.generators[node]
+            self._value[node] = fld.values_mod(self.point, self.prime)
+            self._jac[node] = fld.jacobian_mod(self.point, self.prime)
+        else:
+            self._value[node], self._jac[node] = self.words.value_and_jacobian(node)
 
-    def jac(self, node: int, fld: VectorField) -> dict[int, dict[int, int]]:
-        j = self._jac.get(node)
-        if j is None:
-            j = self._jac[node] = fld.jacobian_mod(self.point, self.prime)
-        return j
+    def value(self, node: int) -> dict[int, int]:
+        if node not in self._value:
+            if node < len(self.generators):
+                self._value[node] = self.generators[node].values_mod(self.point, self.prime)
+            else:
+                self._compute(node)
+        return self._value[node]
+
+    def jac(self, node: int) -> dict[int, dict[int, int]]:
+        if node not in self._jac:
+            self._compute(node)
+        return self._jac[node]
+
+
+def _interact(graph: nx.DiGraph, i: int, j: int) -> bool:
+    """False when [X_i, word j] is zero because neither moves a variable the
+    other involves (judged on supersets of the word's directions and
+    variables, so a False is always right)."""
+    a, b = graph.nodes[i], graph.nodes[j]
+    return bool(a["moves"] & b["involves"]) or bool(b["moves"] & a["involves"])
 
 
 def _record(graph: nx.DiGraph, basis_vectors: IncrementalBasis, basis: list[int],
-            kept_here: list[int], generators: Sequence[VectorField], depth: int,
+            kept_here: list[int], ev: _Evaluator, depth: int,
             batch_pairs: list[tuple[int, int]], batch_values: list[dict[int, int]], limit: int,
             next_id: int) -> int:
-    """Decide a batch of candidate brackets: add them to the graph, compute the
-    kept ones symbolically; empty the batch and return the next free node id."""
+    """Decide a batch of candidate brackets: add them to the graph and
+    register the kept ones for evaluation by jets; empty the batch and
+    return the next free node id."""
     kept = set(basis_vectors.add(batch_values, limit=limit))
     for k, (i, j) in enumerate(batch_pairs):
         node = next_id
         next_id += 1
-        left_word, right_word = graph.nodes[i]["word"], graph.nodes[j]["word"]
-        graph.add_node(node, word=f"[{left_word},{right_word}]", depth=depth,
+        left, right = graph.nodes[i], graph.nodes[j]
+        graph.add_node(node, word=f"[{left['word']},{right['word']}]", depth=depth,
                        raised=k in kept, left=i, right=j)
         graph.add_edge(i, node)
         graph.add_edge(j, node)
         if k in kept:
-            right = graph.nodes[j].get("field", generators[j] if j < len(generators) else None)
-            graph.nodes[node]["field"] = bracket(generators[i], right)
+            graph.nodes[node]["moves"] = left["moves"] | right["moves"]
+            graph.nodes[node]["involves"] = left["involves"] | right["involves"]
+            ev.brackets[node] = (i, j)
             basis.append(node)
             kept_here.append(node)
     batch_pairs.clear()
     batch_values.clear()
     return next_id
+
+
+def word_field(graph: nx.DiGraph, generators: Sequence[VectorField], node: int) -> VectorField:
+    """The word ``node`` as an exact vector field over Q, computed by symbolic
+    brackets on first request and kept on the graph node."""
+    data = graph.nodes[node]
+    fld = data.get("field")
+    if fld is None:
+        if node < len(generators):
+            fld = generators[node]
+        else:
+            fld = bracket(generators[data["left"]], word_field(graph, generators, data["right"]))
+        data["field"] = fld
+    return fld
 
 
 def grow(
@@ -254,7 +300,7 @@ def grow(
         raise bad_argument("max_depth", "a non-negative int or None", max_depth)
     limit = D if target is None else min(D, target)
     rng = random.Random(seed)
-    ev = _Evaluator(point, prime)
+    ev = _Evaluator(generators, point, prime)
     graph = nx.DiGraph()
     basis_vectors = IncrementalBasis(D, prime, keep_rows=False)
     basis: list[int] = []
@@ -262,7 +308,8 @@ def grow(
 
     # depth 0: the generators themselves
     for i in range(len(generators)):
-        graph.add_node(i, word=f"X{i + 1}", depth=0, raised=False, generator=i)
+        graph.add_node(i, word=f"X{i + 1}", depth=0, raised=False, generator=i,
+                       moves=generators[i].directions, involves=generators[i].variables)
     evaluated = 0
     order = list(range(len(generators)))
     if len(order) > BATCH_SIZE:
@@ -274,12 +321,11 @@ def grow(
         if basis_vectors.rank >= limit:
             break
         chunk = order[start:start + BATCH_SIZE]
-        values = [ev.value(i, generators[i]) for i in chunk]
+        values = [ev.value(i) for i in chunk]
         evaluated += len(chunk)
         for k in basis_vectors.add(values, limit=limit):
             node = chunk[k]
             graph.nodes[node]["raised"] = True
-            graph.nodes[node]["field"] = generators[node]
             basis.append(node)
     depths.append(DepthStats(0, basis_vectors.rank, len(basis), evaluated, len(generators),
                              evaluated == len(generators)))
@@ -305,12 +351,9 @@ def grow(
         for i, j in pairs:
             if basis_vectors.rank >= limit or evaluated >= budget:
                 break
-            left = generators[i]
-            right = graph.nodes[j].get("field", generators[j] if j < len(generators) else None)
-            if not could_bracket(left, right):
+            if not _interact(graph, i, j):
                 continue
-            value = bracket_value_mod(ev.value(i, left), ev.jac(i, left),
-                                      ev.value(j, right), ev.jac(j, right), prime)
+            value = bracket_value_mod(ev.value(i), ev.jac(i), ev.value(j), ev.jac(j), prime)
             evaluated += 1
             if not value:
                 continue
@@ -318,10 +361,10 @@ def grow(
             batch_values.append(value)
             missing = limit - basis_vectors.rank
             if len(batch_values) >= min(BATCH_SIZE, max(8, 2 * missing)):
-                next_id = _record(graph, basis_vectors, basis, kept_here, generators, depth,
+                next_id = _record(graph, basis_vectors, basis, kept_here, ev, depth,
                                   batch_pairs, batch_values, limit, next_id)
         if batch_values:
-            next_id = _record(graph, basis_vectors, basis, kept_here, generators, depth,
+            next_id = _record(graph, basis_vectors, basis, kept_here, ev, depth,
                               batch_pairs, batch_values, limit, next_id)
         exhaustive = evaluated < budget or basis_vectors.rank >= limit
         depths.append(DepthStats(depth, basis_vectors.rank, len(kept_here), evaluated,
@@ -331,4 +374,4 @@ def grow(
             break
         frontier = kept_here
     return Growth(graph, tuple(basis), basis_vectors.rank, tuple(depths), tuple(point), prime,
-                  target, stop)
+                  target, stop, tuple(generators))

@@ -33,9 +33,17 @@ __all__ = [
 ]
 
 
-def _mat_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> nmod_mat:
+def _mat_mod(rows: Sequence[Sequence[int] | Mapping[int, int]], ncols: int, prime: int
+             ) -> nmod_mat:
+    """Rows dense (sequences) or sparse ({column: value}) as a matrix mod p."""
     if not rows or not ncols:
         return nmod_mat(len(rows), ncols, prime)
+    if isinstance(rows[0], Mapping):
+        matrix = nmod_mat(len(rows), ncols, prime)
+        for r, row in enumerate(rows):
+            for c, x in row.items():
+                matrix[r, c] = x % prime
+        return matrix
     return nmod_mat(fmpz_mat(rows), prime)  # via fmpz: faster, and reduces mod p in C
 
 
@@ -50,8 +58,8 @@ def _pivots(reduced: nmod_mat, rank: int) -> list[int]:
     return pivots
 
 
-def rank_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> int:
-    """Rank modulo ``prime`` of the matrix with the given rows.
+def rank_mod(rows: Sequence[Sequence[int] | Mapping[int, int]], ncols: int, prime: int) -> int:
+    """Rank modulo ``prime`` of the matrix with the given rows (dense or sparse).
 
     >>> rank_mod([[1, 2], [2, 4]], 2, 101)
     1

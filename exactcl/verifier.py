@@ -1,13 +1,14 @@
 """The verifier: re-derive every claim of a certificate from the file alone.
 
 It trusts nothing the producer computed. It rebuilds the generator fields
-from the stored model, recomputes every bracket word, recomputes ranks at
-the stored point modulo fresh random primes (or exactly over Q), checks
+from the stored model, re-evaluates every bracket word at the stored point
+modulo fresh random primes by jets (or expands the words exactly over Q
+with ``exact``), recomputes the ranks, checks
 every law identity exactly over Q, re-runs the closure check with its own
 randomness, and checks that the claimed count follows.
 
-This module imports only the parsing, ring, field, bracket and linear
-algebra layers (a test enforces it): never the growth or search code that
+This module imports only the parsing, ring, field, bracket, jet and
+linear algebra layers (a test enforces it): never the growth or search code that
 produced the certificate, and never SymPy.
 
 Exit statuses of ``exactcl verify``: 0 when every claim holds, 1 when a
@@ -39,7 +40,7 @@ from .certformat import (
     loads,
     ring_of,
 )
-from .errors import CertificateFormatError
+from .errors import CertificateFormatError, ResourceError
 from .fields import (
     VectorField,
     directions_index,
@@ -47,6 +48,7 @@ from .fields import (
     gradient_values,
     gradient_values_mod,
 )
+from .jets import WordJets
 from .linalg import rank_mod
 from .rings import random_prime
 
@@ -62,6 +64,10 @@ MAX_WORDS_PER_PARAMETER = 8
 MAX_WORD_DEPTH = 64
 MAX_WORD_TERMS = 20_000_000
 MAX_BRACKET_WORK = 50_000_000
+#: Bound on the products of jet terms spent evaluating the words at the
+#: point mod p (a few seconds; the deepest word of data/ needs about 2
+#: million). ``work_limit`` scales it like the bounds above.
+MAX_JET_WORK = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -250,33 +256,35 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
             raise CertificateFormatError(
                 f"lie.words[{k}] has bracket depth {depth[node]}; at most {MAX_WORD_DEPTH} "
                 f"is read.")
-    fields: dict[int, VectorField] = dict(enumerate(generators))
-    size = {i: _terms(X) for i, X in fields.items()}
-    max_terms, max_work = MAX_WORD_TERMS * work_limit, MAX_BRACKET_WORK * work_limit
-    budget = max_terms
-    for k, (node, left, right) in enumerate(triples):
-        work = size[left] * size[right]
-        if work > max_work:
-            needed = -(-work // MAX_BRACKET_WORK)
-            raise CertificateFormatError(
-                f"lie.words[{k}] asks for a bracket of fields with {size[left]} and "
-                f"{size[right]} terms; at most {max_work:.0f} term products are computed "
-                f"(a trusted file may be verified with a work limit of {needed} or more).")
-        fields[node] = bracket(generators[left], fields[right])
-        size[node] = _terms(fields[node])
-        budget -= size[node]
-        if budget < 0:
-            raise CertificateFormatError(
-                f"the bracket words grow beyond {max_terms:.0f} terms in all (at "
-                f"lie.words[{k}]); such a certificate is not read without a larger work "
-                f"limit.")
-    unknown = [b for b in basis if b not in fields]
+    unknown = [b for b in basis if b not in depth]
     if unknown:
         raise CertificateFormatError(f"lie.basis names unknown word ids {unknown[:5]}.")
-    basis_fields = [fields[b] for b in basis]
     K = len(basis)
-    rank, how = _values_rank(lambda p: [f.evaluate_mod(point, p) for f in basis_fields],
-                             lambda: [f.evaluate(point) for f in basis_fields], D, exact, rng)
+    symbolic: list[VectorField] = []
+
+    def basis_fields() -> list[VectorField]:
+        """The basis words as exact fields over Q (for --exact and the closure check)."""
+        if not symbolic:
+            fields = _symbolic_words(generators, triples, work_limit)
+            symbolic.extend(fields[b] for b in basis)
+        return symbolic
+
+    brackets = {node: (left, right) for node, left, right in triples}
+
+    def values_mod(p: int) -> list[dict[int, int]]:
+        # words evaluated by jets mod p: their exact values reduced mod p
+        words = WordJets(generators, brackets, point, p,
+                         work_limit=int(MAX_JET_WORK * work_limit))
+        try:
+            return [words.value(b) for b in basis]
+        except ResourceError:
+            raise CertificateFormatError(
+                f"evaluating the bracket words at the point needs more than "
+                f"{MAX_JET_WORK * work_limit:.0f} products of jet terms; such a certificate is "
+                f"not read without a larger work limit.") from None
+
+    rank, how = _values_rank(values_mod, lambda: [f.evaluate(point) for f in basis_fields()],
+                             D, exact, rng)
     ok = rank == K == claimed_rank and len(set(basis)) == K
     checks.append(Check("Lie rank", ok,
                         f"{K} bracket words recomputed, rank {rank} at the point {how} "
@@ -324,7 +332,7 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
             mode = checked(closure["mode"], "closure.mode", "str")
             claimed_rounds = checked(closure["rounds"], "closure.rounds", "int", lo=0,
                                      hi=10_000)
-            closure_ok, detail = _closure(generators, basis_fields, point, mode,
+            closure_ok, detail = _closure(generators, basis_fields(), point, mode,
                                           max(rounds, claimed_rounds), rng)
             checks.append(Check("closure", closure_ok, detail))
 
@@ -365,6 +373,31 @@ def _first_broken_law(laws, generators) -> tuple[int, int] | None:
         if i is not None:
             return k, i
     return None
+
+
+def _symbolic_words(generators, triples, work_limit: float) -> dict[int, VectorField]:
+    """Every word as an exact field over Q, within the size limits."""
+    fields: dict[int, VectorField] = dict(enumerate(generators))
+    size = {i: _terms(X) for i, X in fields.items()}
+    max_terms, max_work = MAX_WORD_TERMS * work_limit, MAX_BRACKET_WORK * work_limit
+    budget = max_terms
+    for k, (node, left, right) in enumerate(triples):
+        work = size[left] * size[right]
+        if work > max_work:
+            needed = -(-work // MAX_BRACKET_WORK)
+            raise CertificateFormatError(
+                f"lie.words[{k}] asks for a bracket of fields with {size[left]} and "
+                f"{size[right]} terms; at most {max_work:.0f} term products are computed "
+                f"(a trusted file may be verified with a work limit of {needed} or more).")
+        fields[node] = bracket(generators[left], fields[right])
+        size[node] = _terms(fields[node])
+        budget -= size[node]
+        if budget < 0:
+            raise CertificateFormatError(
+                f"the bracket words grow beyond {max_terms:.0f} terms in all (at "
+                f"lie.words[{k}]); such a certificate is not read without a larger work "
+                f"limit.")
+    return fields
 
 
 def _closure(generators, words, point, mode, rounds, rng) -> tuple[bool, str]:

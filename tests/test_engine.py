@@ -13,6 +13,7 @@ from exactcl import count, from_fields, from_phi, linear, product, relu
 from exactcl.brackets import closure_check, closure_deterministic
 from exactcl.errors import ResourceError
 from exactcl.growth import grow
+from exactcl.linalg import rank_mod
 from exactcl.models import Model
 from exactcl.rings import DEFAULT_PRIME
 from exactcl.search import find_laws, verify_law
@@ -28,6 +29,10 @@ def test_growth_graph_is_the_provenance_of_the_basis():
     g = grow(m.generators, point(m), DEFAULT_PRIME)
     G = g.graph
     assert isinstance(G, nx.DiGraph) and nx.is_directed_acyclic_graph(G)
+    assert not any("field" in G.nodes[n] for n in g.basis if n >= len(m.generators))  # lazy
+    fields = g.fields()
+    # the symbolic words have the values the jets gave: independent at the point
+    assert rank_mod([f.evaluate_mod(g.point, g.prime) for f in fields], m.D, g.prime) == g.rank
     for node in g.basis:
         data = G.nodes[node]
         assert data["raised"] and "field" in data

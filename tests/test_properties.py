@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from exactcl.brackets import bracket, bracket_value_mod, could_bracket
 from exactcl.errors import InputError
 from exactcl.fields import VectorField
+from exactcl.jets import WordJets
 from exactcl.linalg import (
     IncrementalBasis,
     independent_rows_mod,
@@ -278,6 +279,40 @@ def test_bracket_value_mod_equals_value_of_bracket(data):
     value = bracket_value_mod(X.evaluate_mod(point, p), X.jacobian_mod(point, p),
                               Y.evaluate_mod(point, p), Y.jacobian_mod(point, p), p)
     assert value == bracket(X, Y).evaluate_mod(point, p)
+
+
+@CHEAP
+@given(st.data())
+def test_sparse_bracket_value_mod_is_the_dense_one(data):
+    ring, (X, Y) = data.draw(fields_on_a_ring(2))
+    point = data.draw(points(ring))
+    p = data.draw(mod_primes)
+    sparse = bracket_value_mod(X.values_mod(point, p), X.jacobian_mod(point, p),
+                               Y.values_mod(point, p), Y.jacobian_mod(point, p), p)
+    dense = bracket(X, Y).evaluate_mod(point, p)
+    assert sparse == {v: x for v, x in enumerate(dense) if x}
+
+
+@CHEAP
+@given(st.data())
+def test_word_values_by_jets_equal_the_expanded_words(data):
+    """The fast path (jets mod p) against the reference (symbolic brackets over Q)."""
+    ring, gens = data.draw(fields_on_a_ring(3))
+    point = data.draw(points(ring))
+    p = data.draw(mod_primes)
+    fields = dict(enumerate(gens))
+    brackets = {}
+    for node in range(3, 3 + data.draw(st.integers(1, 4))):
+        left = data.draw(st.integers(0, 2))
+        right = data.draw(st.sampled_from(sorted(fields)))
+        brackets[node] = (left, right)
+        fields[node] = bracket(gens[left], fields[right])
+    words = WordJets(gens, brackets, point, p)
+    for node, fld in fields.items():
+        value, jac = words.value_and_jacobian(node)
+        assert value == {v: x for v, x in enumerate(fld.evaluate_mod(point, p)) if x}
+        assert jac == fld.jacobian_mod(point, p)
+        assert words.value(node) == value
 
 
 @CHEAP
