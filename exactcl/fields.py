@@ -24,10 +24,10 @@ __all__ = ["VectorField", "directions_index", "first_violation", "gradient", "gr
 
 #: Components with more terms than this are evaluated through their image
 #: mod p (an nmod_mpoly, machine-word arithmetic in flint) rather than by
-#: exact substitution and reduction; both give the same residue. Chosen on
-#: the deep linear net linear:2,2,5,5,2, whose depth-4 words have thousands
-#: of terms.
-MODULAR_TERMS = 16
+#: exact substitution and reduction; both give the same residue. The
+#: benchmark suite (benchmarks/suite.py, "values: component") puts the
+#: break-even between 32 and 64 terms.
+MODULAR_TERMS = 32
 
 
 @dataclass(frozen=True, eq=False)

@@ -46,6 +46,8 @@ __all__ = ["DepthStats", "Growth", "grow", "word_field", "word_string"]
 #: Candidates evaluated before each rank decision; a batch also stops
 #: early once it holds twice the rank still missing.
 BATCH_SIZE = 256
+#: With more generators than this, depth 0 tries them in a seeded random order.
+SHUFFLE_ABOVE = BATCH_SIZE
 #: Default number of candidate brackets evaluated per depth before the
 #: depth is declared sampled rather than exhaustive.
 DEFAULT_BUDGET = 200_000
@@ -312,7 +314,7 @@ def grow(
                        moves=generators[i].directions, involves=generators[i].variables)
     evaluated = 0
     order = list(range(len(generators)))
-    if len(order) > BATCH_SIZE:
+    if len(order) > SHUFFLE_ABOVE:
         # many generators (one per path of a deep net): a seeded random order
         # spreads the first batches over all parameters, so the rank reaches
         # the target after a few batches instead of after all of them

@@ -195,6 +195,7 @@ def find_laws(
     *,
     prime: int = DEFAULT_PRIME,
     seed: int = 0,
+    graded: bool = True,
 ) -> LawSearch:
     """All polynomial laws of degree <= ``degree`` (exactly ``degree`` if homogeneous).
 
@@ -210,6 +211,10 @@ def find_laws(
         Prime for the modular pre-check of blocks and the independence rank.
     seed : int
         Seed of the random point of the independence rank.
+    graded : bool
+        Split the unknowns into weight blocks (default). False solves one
+        block of all monomials: the reference the split is tested and
+        benchmarked against.
 
     Raises
     ------
@@ -234,7 +239,7 @@ def find_laws(
     if degree == 0:
         return LawSearch(ring, (), degree, homogeneous, 0, Fraction(0), 0)
     gens = [_sparse_terms(X) for X in generators]
-    weights = _grading(gens, D)
+    weights = _grading(gens, D) if graded else []
 
     blocks: dict[tuple[int, ...], list[Mono]] = defaultdict(list)
     for mono in _monomials(D, degree, homogeneous):
@@ -284,9 +289,8 @@ def _by_direction(gens) -> dict[int, list[tuple[int, list[tuple[dict[int, int], 
     return index
 
 
-def _block_kernel(block: list[Mono], by_direction, prime: int) -> list[list[int]]:
-    """Exact kernel of one weight block, canonical; empty when the modular
-    rank is full.
+def _block_rows(block: list[Mono], by_direction) -> list[dict[int, int]]:
+    """The sparse linear system of one weight block.
 
     Row (i, m) holds the coefficient of the monomial m in X_i(h), column c
     the unknown coefficient of ``block[c]`` in h.
@@ -303,4 +307,10 @@ def _block_kernel(block: list[Mono], by_direction, prime: int) -> list[list[int]
                     key = (i, tuple(sorted((k, x) for k, x in res.items() if x)))
                     row = rows[key]
                     row[c] = row.get(c, 0) + e * coeff
-    return kernel_Q_modular(list(rows.values()), len(block), prime)
+    return list(rows.values())
+
+
+def _block_kernel(block: list[Mono], by_direction, prime: int) -> list[list[int]]:
+    """Exact kernel of one weight block, canonical; empty when the modular
+    rank is full."""
+    return kernel_Q_modular(_block_rows(block, by_direction), len(block), prime)

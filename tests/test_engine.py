@@ -179,3 +179,13 @@ def test_larger_networks_are_certified():
     assert count(linear([8, 8, 8])).laws == 36
     assert count(relu([8, 8, 8], bias=True)).laws == 8
     assert count(linear([3, 4, 5, 3])).status == "certified"
+
+
+@pytest.mark.parametrize("model, degree", [(linear([3, 3, 3]), 2), (product(6), 4),
+                                           (linear([1, 2, 2, 1]), 3), (relu([2, 3, 2]), 2)],
+                         ids=["linear:3,3,3", "product:6", "linear:1,2,2,1", "relu:2,3,2"])
+def test_graded_law_search_equals_the_single_block_reference(model, degree):
+    graded = find_laws(model.generators, degree)
+    single = find_laws(model.generators, degree, graded=False)
+    assert single.blocks == 1 and graded.blocks > 1
+    assert graded.laws == single.laws and graded.independent == single.independent
