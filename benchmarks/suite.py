@@ -15,7 +15,11 @@ Three tables, all measured in one run on the machine at hand:
    on the same inputs in this process, the answers are checked equal, and
    the ratio (slower way / way exactcl uses) is printed.
 
-Usage: python benchmarks/suite.py [--quick]   (full: under 15 min; quick: under 2)
+4. Baseline (with --baseline): the paper's algorithm written naively in
+   SymPy (benchmarks/naive_baseline.py), against a certified count.
+
+Usage: python benchmarks/suite.py [--quick] [--baseline] [--only SECTION]
+(full: under 15 min; quick: under 2)
 """
 
 from __future__ import annotations
@@ -48,10 +52,18 @@ if job["kind"] == "certify":
         assert report.ok, str(report)
         out.update(certify=made - start, verify=time.perf_counter() - made,
                    result=f"{result.laws} laws ({result.proof})", laws=result.laws)
-else:
+elif job["kind"] == "laws":
     found = exactcl.laws(model, job["degree"])
     out.update(result=f"{len(found.laws)} laws, {found.independent} independent",
                laws=len(found.laws))
+elif job["kind"] == "count":
+    result = exactcl.count(model)
+    out.update(result=f"{result.laws} laws ({result.proof})", laws=result.laws)
+else:
+    sys.path.insert(0, os.path.dirname(job["baseline"]))
+    from naive_baseline import naive_count
+    laws = naive_count(model)
+    out.update(result=f"{laws} laws (float rank)", laws=laws)
 out["seconds"] = time.perf_counter() - start
 out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
@@ -151,17 +163,23 @@ def ratio_row(switch: str, case: str, used: str, t_used: float, other: str, t_ot
 
 
 def switches(quick: bool) -> None:
+    from flint import fmpq, fmpq_mat
+
     import exactcl
     import exactcl.growth as growth_module
     from exactcl.fields import MODULAR_TERMS, modular_image
     from exactcl.growth import grow
     from exactcl.jets import WordJets
-    from exactcl.linalg import IncrementalBasis, independent_rows_mod, kernel_Q, kernel_Q_modular, \
-        rank_mod
+    from exactcl.linalg import (
+        IncrementalBasis,
+        independent_rows_mod,
+        kernel_Q,
+        kernel_Q_modular,
+        rank_mod,
+    )
     from exactcl.rings import DEFAULT_PRIME, evaluate, rational_mod, support
     from exactcl.search import _block_rows, _by_direction, _grading, _monomials, _sparse_terms
     from exactcl.specs import parse_spec
-    from flint import fmpq, fmpq_mat
 
     p = DEFAULT_PRIME
     print("3. Switches: the way exactcl uses against the other way, same inputs, same answer")
@@ -327,18 +345,39 @@ def switches(quick: bool) -> None:
     print()
 
 
+BASELINE = ["linear:4,4,4", "relu:3,4,5"]
+
+
+def baseline(quick: bool) -> None:
+    """exactcl against the paper's algorithm written naively in SymPy (float ranks)."""
+    print("4. exactcl (certified count) against the paper's algorithm written naively in SymPy")
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "naive_baseline.py")
+    for spec in BASELINE[:1] if quick else BASELINE:
+        ours = measured({"kind": "count", "spec": spec, "degree": None})
+        theirs = child({"kind": "naive", "spec": spec, "degree": None, "baseline": here})
+        print(f"  {spec:<14} exactcl {ours['seconds']:8.3f} s | naive SymPy "
+              f"{theirs['seconds']:8.1f} s | ratio {theirs['seconds'] / ours['seconds']:8.0f} "
+              f"| {ours['result']} / {theirs['result']}")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller cases (under 2 minutes)")
-    ap.add_argument("--only", choices=["targets", "growth", "switches"])
+    ap.add_argument("--only", choices=["targets", "growth", "switches", "baseline"])
+    ap.add_argument("--baseline", action="store_true",
+                    help="also time the naive SymPy baseline (minutes)")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
     import flint
     start = time.perf_counter()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
           f"{platform.python_version()}, python-flint {flint.__version__}")
     print()
-    for name, section in (("targets", targets), ("growth", growth), ("switches", switches)):
-        if args.only in (None, name):
+    sections = [("targets", targets), ("growth", growth), ("switches", switches),
+                ("baseline", baseline)]
+    for name, section in sections:
+        if args.only == name or (args.only is None and (name != "baseline" or args.baseline)):
             section(args.quick)
     print(f"suite took {time.perf_counter() - start:.0f} s")
 

@@ -164,9 +164,8 @@ def _candidate_pairs(depth: int, frontier: list[int], ngens: int, budget: int,
 
 
 class _Evaluator:
-    """Values and Jacobians mod p at the point, cached per node: generators
-    from their polynomials, bracket words from jets (:mod:`exactcl.jets`),
-    never from expanded words."""
+    """Values and Jacobians mod p at the point, cached per node, from jets
+    (:mod:`exactcl.jets`): bracket words are never expanded."""
 
     def __init__(self, generators: Sequence[VectorField], point: Sequence[int],
                  prime: int) -> None:
@@ -176,25 +175,17 @@ class _Evaluator:
         self._value: dict[int, dict[int, int]] = {}
         self._jac: dict[int, dict[int, dict[int, int]]] = {}
 
-    def _compute(self, node: int) -> None:
-        if node < len(self.generators):
-            fld = self.generators[node]
-            self._value[node] = fld.values_mod(self.point, self.prime)
-            self._jac[node] = fld.jacobian_mod(self.point, self.prime)
-        else:
-            self._value[node], self._jac[node] = self.words.value_and_jacobian(node)
-
     def value(self, node: int) -> dict[int, int]:
         if node not in self._value:
             if node < len(self.generators):
-                self._value[node] = self.generators[node].values_mod(self.point, self.prime)
+                self._value[node] = self.words.value(node)
             else:
-                self._compute(node)
+                self._value[node], self._jac[node] = self.words.value_and_jacobian(node)
         return self._value[node]
 
     def jac(self, node: int) -> dict[int, dict[int, int]]:
         if node not in self._jac:
-            self._compute(node)
+            self._value[node], self._jac[node] = self.words.value_and_jacobian(node)
         return self._jac[node]
 
 

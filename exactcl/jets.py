@@ -39,9 +39,13 @@ from math import comb
 
 from .errors import ResourceError
 from .fields import VectorField
-from .rings import poly_terms, rational_mod
+from .rings import evaluate, poly_terms, rational_mod
 
 __all__ = ["WordJets", "bracket_jet", "field_jet"]
+
+#: Components with at most this many terms get their jets of order <= 1 by
+#: substitution, larger ones by expanding their terms around the point.
+FEW_TERMS = 8
 
 Mono = tuple[int, ...]
 Series = list[dict[Mono, int]]
@@ -80,13 +84,25 @@ def field_jet(X: VectorField, point: Sequence[int], order: int, prime: int) -> J
     >>> u, v = R.gens
     >>> X = VectorField.from_components(R, {0: u * v, 1: 3 * v})
     >>> field_jet(X, [2, 5], 1, 101)
-    {0: [{(): 10}, {(1,): 2, (0,): 5}], 1: [{(): 15}, {(1,): 3}]}
+    {0: [{(): 10}, {(0,): 5, (1,): 2}], 1: [{(): 15}, {(1,): 3}]}
     """
     jet: Jet = {}
-    for v, poly in X.components:
+    for (v, poly), s in zip(X.components, X.supports):
         series: Series = [{} for _ in range(order + 1)]
-        for mono, c in poly_terms(poly):
-            _shift_term(mono, rational_mod(c, prime), point, order, prime, series)
+        if order <= 1 and len(poly) <= FEW_TERMS:
+            # value and gradient by flint substitution: cheaper than listing
+            # terms (an O(D) exponent vector each) for small components
+            x = rational_mod(evaluate(poly, point, s), prime)
+            if x:
+                series[0][()] = x
+            if order:
+                for w in sorted(s):
+                    x = rational_mod(evaluate(poly.derivative(w), point, s), prime)
+                    if x:
+                        series[1][(w,)] = x
+        else:
+            for mono, c in poly_terms(poly):
+                _shift_term(mono, rational_mod(c, prime), point, order, prime, series)
         if any(series):
             jet[v] = series
     return jet
