@@ -225,7 +225,7 @@ def switches(quick: bool) -> None:
                   t_dense)
 
     # word values: jets mod p vs expanded words over Q reduced mod p
-    for spec in ["linear:2,2,5,5,2", "linear:3,3,3,3"] if not quick else ["linear:2,2,3,3,2"]:
+    for spec in ["linear:2,2,4,4,2", "linear:3,3,3,3"] if not quick else ["linear:2,2,3,3,2"]:
         model = parse_spec(spec)
         g = grow(model.generators, point_of(model), p)
         brackets = {n: (g.graph.nodes[n]["left"], g.graph.nodes[n]["right"])
