@@ -58,6 +58,7 @@ __all__ = [
     "bracket",
     "bracket_value_mod",
     "could_bracket",
+    "interact",
     "ClosureResult",
     "closure_check",
     "closure_deterministic",
@@ -81,7 +82,14 @@ def could_bracket(X: VectorField, Y: VectorField) -> bool:
     >>> could_bracket(X, Y)
     False
     """
-    return bool(X.directions & Y.variables) or bool(Y.directions & X.variables)
+    return interact(X.directions, X.variables, Y.directions, Y.variables)
+
+
+def interact(moves_x: frozenset[int], involves_x: frozenset[int], moves_y: frozenset[int],
+             involves_y: frozenset[int]) -> bool:
+    """:func:`could_bracket` on the sets of variables two fields move and
+    involve (or on supersets of them, when a False is still right)."""
+    return bool(moves_x & involves_y) or bool(moves_y & involves_x)
 
 
 def bracket(X: VectorField, Y: VectorField) -> VectorField:
@@ -142,39 +150,26 @@ def bracket_value_mod(
     (:meth:`VectorField.values_mod`); the result has the kind of
     ``X_value``, and a sparse result lists only nonzero entries.
     """
-    if isinstance(X_value, Mapping):
-        out: dict[int, int] = {}
-        for row, entries in Y_jac.items():
+    if not isinstance(X_value, Mapping):  # dense in, dense out
+        sparse = bracket_value_mod(_sparse(X_value), X_jac, _sparse(Y_value), Y_jac, prime)
+        dense = [0] * len(X_value)
+        for row, v in sparse.items():
+            dense[row] = v
+        return dense
+    out: dict[int, int] = {}
+    for left, jac, sign in ((X_value, Y_jac, 1), (Y_value, X_jac, -1)):
+        for row, entries in jac.items():
             s = 0
             for col, a in entries.items():
-                x = X_value.get(col)
+                x = left.get(col)
                 if x:
                     s += a * x
-            out[row] = s
-        for row, entries in X_jac.items():
-            s = 0
-            for col, a in entries.items():
-                y = Y_value.get(col)
-                if y:
-                    s += a * y
-            out[row] = out.get(row, 0) - s
-        return {row: v % prime for row, v in out.items() if v % prime}
-    dense = [0] * len(X_value)
-    for row, entries in Y_jac.items():
-        s = 0
-        for col, a in entries.items():
-            x = X_value[col]
-            if x:
-                s += a * x
-        dense[row] = s
-    for row, entries in X_jac.items():
-        s = 0
-        for col, a in entries.items():
-            y = Y_value[col]
-            if y:
-                s += a * y
-        dense[row] -= s
-    return [v % prime for v in dense]
+            out[row] = out.get(row, 0) + sign * s
+    return {row: v % prime for row, v in out.items() if v % prime}
+
+
+def _sparse(values: Sequence[int]) -> dict[int, int]:
+    return {i: x for i, x in enumerate(values) if x}
 
 
 #: Attempts per round to find a point where the words keep their rank.

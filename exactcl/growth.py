@@ -6,16 +6,16 @@ every word Z kept at depth k (at depth 1, with every generator). A
 candidate is evaluated at an integer point modulo a prime and kept when it
 raises the rank of the kept values. Words are evaluated by jets
 (:mod:`exactcl.jets`), never expanded; the exact field of a kept word is
-computed only on request (:meth:`Growth.fields`). Every rank is a modular rank of exact values, hence a
-rigorous lower bound on dim Lie(W)(theta) at that point and on a dense
-open set.
+computed only on request (:meth:`Growth.fields`). Every rank is a modular
+rank of exact values, hence a rigorous lower bound on dim Lie(W)(theta)
+at that point and on a dense open set.
 
 The provenance is a ``networkx.DiGraph``: node ids are integers; nodes
 carry ``word`` (a string such as ``"[X1,[X2,X3]]"``), ``depth``,
 ``raised`` (whether the word raised the rank), ``left``/``right``
 (operand node ids, brackets only), ``moves``/``involves`` (supersets of
-the directions and variables of kept words) and, once computed, ``field``; edges
-point from the two operands to their bracket.
+the directions and variables of kept words) and, once computed,
+``field``; edges point from the two operands to their bracket.
 
 Notes
 -----
@@ -35,7 +35,7 @@ from math import isqrt
 
 import networkx as nx
 
-from .brackets import bracket, bracket_value_mod
+from .brackets import bracket, bracket_value_mod, interact
 from .errors import bad_argument
 from .fields import VectorField
 from .jets import WordJets
@@ -169,7 +169,7 @@ class _Evaluator:
 
     def __init__(self, generators: Sequence[VectorField], point: Sequence[int],
                  prime: int) -> None:
-        self.generators, self.point, self.prime = generators, point, prime
+        self.generators = generators
         self.brackets: dict[int, tuple[int, int]] = {}  # kept word -> (left, right)
         self.words = WordJets(generators, self.brackets, point, prime)
         self._value: dict[int, dict[int, int]] = {}
@@ -177,10 +177,10 @@ class _Evaluator:
 
     def value(self, node: int) -> dict[int, int]:
         if node not in self._value:
-            if node < len(self.generators):
+            if node < len(self.generators):  # depth 0 needs no Jacobian
                 self._value[node] = self.words.value(node)
             else:
-                self._value[node], self._jac[node] = self.words.value_and_jacobian(node)
+                self.jac(node)
         return self._value[node]
 
     def jac(self, node: int) -> dict[int, dict[int, int]]:
@@ -191,10 +191,9 @@ class _Evaluator:
 
 def _interact(graph: nx.DiGraph, i: int, j: int) -> bool:
     """False when [X_i, word j] is zero because neither moves a variable the
-    other involves (judged on supersets of the word's directions and
-    variables, so a False is always right)."""
+    other involves (judged on supersets for words, so a False is always right)."""
     a, b = graph.nodes[i], graph.nodes[j]
-    return bool(a["moves"] & b["involves"]) or bool(b["moves"] & a["involves"])
+    return interact(a["moves"], a["involves"], b["moves"], b["involves"])
 
 
 def _record(graph: nx.DiGraph, basis_vectors: IncrementalBasis, basis: list[int],

@@ -210,13 +210,6 @@ class WordJets:
         self._budget = _Budget(work_limit)
         self._best: dict[int, tuple[int, Jet]] = {}  # node -> highest order known, its jet
 
-    def depth(self, node: int) -> int:
-        d = 0
-        while node >= len(self.generators):
-            node = self.brackets[node][1]
-            d += 1
-        return d
-
     def jet(self, node: int, order: int) -> Jet:
         """The jet of the word ``node`` to ``order``."""
         known = self._best.get(node)
