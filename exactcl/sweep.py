@@ -1,0 +1,468 @@
+"""Sweeps: certify every case of a grid, in parallel, resumably, into one folder.
+
+A sweep folder holds::
+
+    sweep.json                  the cases and options of the last run, in table order
+    certificates/<case>.json    one certificate per case that succeeded
+    cases/<case>.json           one record per finished case (ok or failed)
+    results.md, results.tex, results.csv   the table of results
+
+Every file is written atomically (a temporary file, then a rename), the
+certificate before its record, by this process alone: workers only
+compute. A case is done when its record exists, matches the case and the
+options, and (when it succeeded) its certificate is there with the
+recorded SHA-256. So an interrupted sweep loses at most the cases that
+were running, and the same command resumes it. Certificates are written
+reproducibly (no time inside; the time is in the record): the same grid
+gives byte-identical certificates whatever the engine or the number of
+workers.
+
+A case that fails (bad input, too large, a bug, a time limit, a crashed
+worker) gets a record with its error and a row in the table; the sweep
+goes on. Failed cases are not re-run on resume unless asked
+(``retry_failed``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .certformat import write_atomic
+from .engines import DaskEngine, Failure, InProcess, ProcessPool, default_jobs
+from .errors import ExactclError, InputError, plural
+from .grid import Case, unique
+from .progress import Progress, format_duration
+
+__all__ = ["SWEEP_SCHEMA", "SweepInterrupted", "SweepResult", "folder_certificates",
+           "run_case", "sweep"]
+
+SWEEP_SCHEMA = "exactcl-sweep"
+SWEEP_VERSION = 1
+MANIFEST = "sweep.json"
+LOCK = ".exactcl-sweep.lock"
+CLOSURE_MODES = ("auto", "deterministic", "monte-carlo")
+
+
+def _options(seed: int, closure: str, closure_rounds: int) -> dict:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(f"Argument 'seed' must be a non-negative int, not {seed!r}.")
+    if closure not in CLOSURE_MODES:
+        raise InputError(f"Argument 'closure' must be one of {', '.join(CLOSURE_MODES)}, "
+                         f"not {closure!r}.")
+    if isinstance(closure_rounds, bool) or not isinstance(closure_rounds, int) \
+            or closure_rounds < 1:
+        raise InputError(f"Argument 'closure_rounds' must be an int >= 1, not "
+                         f"{closure_rounds!r}.")
+    return {"seed": seed, "closure": closure, "closure_rounds": closure_rounds}
+
+
+# -- one case (runs in a worker) ------------------------------------------------------
+
+def run_case(task: dict) -> dict:
+    """Certify one case; never raises.
+
+    ``task`` is ``{"case": Case.as_dict(), "options": {...}}``. Returns
+    ``{"record": ..., "certificate": text or None}``: the record holds
+    the claim (or the error) and the time; the certificate is the
+    canonical text to write.
+
+    Examples
+    --------
+    >>> out = run_case({"case": Case(spec="linear:2,2,2").as_dict(),
+    ...                 "options": {"seed": 0, "closure": "auto", "closure_rounds": 2}})
+    >>> r = out["record"]
+    >>> r["status"], r["parameters"], r["laws"], r["lie_dimension"], r["proof"]
+    ('ok', 8, 3, 5, 'sandwich')
+    >>> run_case({"case": Case(spec="relu:100,100,100,100").as_dict(),
+    ...           "options": {"seed": 0, "closure": "auto", "closure_rounds": 2}})["record"]["error"]["kind"]
+    'ResourceError'
+    """
+    from .certformat import dumps
+    from .certificate import certify
+
+    start = time.perf_counter()
+    record: dict = {"case": task["case"], "options": task["options"]}
+    text = None
+    try:
+        case = Case.from_dict(task["case"])
+        opts = task["options"]
+        model = case.model()
+        record["parameters"] = model.D
+        cert, result = certify(model, None, reproducible=True, search_degree=case.degree,
+                               seed=opts["seed"], closure=opts["closure"],
+                               closure_rounds=opts["closure_rounds"])
+        text = dumps(cert)
+        record.update(status="ok", **claim_summary(cert),
+                      sha256=hashlib.sha256(text.encode()).hexdigest())
+    except ExactclError as err:
+        record.update(status="failed", error={"kind": type(err).__name__, "message": str(err)})
+    except MemoryError:
+        record.update(status="failed", error={"kind": "MemoryError",
+                                              "message": "out of memory"})
+    except Exception as err:  # a bug: reported in the table, the sweep goes on
+        record.update(status="failed", error={"kind": "internal error",
+                                              "message": f"{type(err).__name__}: {err}"})
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    record["host"] = socket.gethostname()
+    return {"record": record, "certificate": text}
+
+
+def claim_summary(cert: dict) -> dict:
+    """What a table shows of a certificate: the claim and how it was proven."""
+    claim = cert["claim"]
+    closure = cert.get("closure") or {}
+    return {"model": cert["model"]["name"], "parameters": claim["parameters"],
+            "laws": claim["laws"], "bounds": list(claim["bounds"]),
+            "lie_dimension": claim["lie_dimension"], "lie_rank": cert["lie"]["rank"],
+            "exhibited": cert["laws"]["rank"], "certified": claim["status"],
+            "proof": claim["proof"], "closure_mode": closure.get("mode"),
+            "error_bound": closure.get("error_bound")}
+
+
+# -- the sweep ------------------------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    """The outcome of a sweep: one record per case (None when not run)."""
+
+    folder: str
+    cases: list[Case]
+    records: dict[str, dict | None]
+    ran: int = 0
+    resumed: int = 0
+    engine: str = ""
+    seconds: float = 0.0
+    interrupted: bool = False
+    tables: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        return [k for k, r in self.records.items() if r and r["status"] == "failed"]
+
+    @property
+    def pending(self) -> list[str]:
+        return [k for k, r in self.records.items() if r is None]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.pending
+
+    def summary(self) -> str:
+        done = len(self.cases) - len(self.pending)
+        parts = [f"{done} of {plural(len(self.cases), 'case')} done"]
+        certified = sum(1 for r in self.records.values()
+                        if r and r["status"] == "ok" and r["certified"] == "certified")
+        bounds = sum(1 for r in self.records.values()
+                     if r and r["status"] == "ok" and r["certified"] != "certified")
+        parts.append(f"{certified} certified")
+        if bounds:
+            parts.append(f"{bounds} bounds only")
+        parts.append(f"{len(self.failed)} failed")
+        if self.resumed:
+            parts.append(f"{self.resumed} kept from an earlier run")
+        text = (f"{', '.join(parts)}; {self.engine}, {format_duration(self.seconds)} "
+                f"wall clock")
+        if self.interrupted:
+            text += "; interrupted: run the same command to resume"
+        return text
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Raised by :func:`sweep` on Ctrl-C once every finished case is saved;
+    ``result`` holds what was done."""
+
+    def __init__(self, result: SweepResult) -> None:
+        super().__init__(result.summary())
+        self.result = result
+
+
+def sweep(cases: Sequence[Case], out: str | os.PathLike, *, jobs: int | None = None,
+          engine: str = "pool", scheduler: str | None = None, timeout: float | None = None,
+          seed: int = 0, closure: str = "auto", closure_rounds: int = 2,
+          retry_failed: bool = False, progress: bool | None = None,
+          log: Callable[[str], None] | None = None) -> SweepResult:
+    """Certify every case into the folder ``out`` and write the tables.
+
+    Parameters
+    ----------
+    cases : sequence of Case
+        The grid (see :mod:`exactcl.grid`); its order is the table's.
+    out : path
+        The sweep folder (created if missing; an earlier sweep there is
+        resumed).
+    jobs : int, optional
+        Parallel workers (default: the usable cores; 1 runs every case in
+        this process, unless a ``timeout`` asks for a worker to stop).
+    engine : {"pool", "dask"}
+        The local process pool, or Dask: the scheduler at ``scheduler``,
+        else a local cluster on loopback with ``jobs`` workers.
+    timeout : float, optional
+        Seconds after which a case is stopped and recorded as failed
+        (local pool only).
+    seed, closure, closure_rounds
+        As in :func:`exactcl.count`.
+    retry_failed : bool
+        Re-run cases that failed in an earlier run.
+    progress : bool, optional
+        Draw a progress bar on standard error (default: when it is a
+        terminal).
+    log : callable, optional
+        Called with one line per finished case.
+
+    Raises
+    ------
+    SweepInterrupted
+        On Ctrl-C, after the finished cases and the tables are saved.
+    """
+    opts = _options(seed, closure, closure_rounds)
+    if engine not in ("pool", "dask"):
+        raise InputError(f"Argument 'engine' must be 'pool' or 'dask', not {engine!r}.")
+    if scheduler is not None and engine != "dask":
+        engine = "dask"
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise InputError(f"Argument 'timeout' must be a positive number of seconds, not "
+                             f"{timeout!r}.")
+        if engine == "dask":
+            raise InputError("Argument 'timeout' applies to the local pool only; a Dask "
+                             "cluster cannot stop a running task.")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise InputError(f"Argument 'jobs' must be an int >= 1, not {jobs!r}.")
+    cases = unique(list(cases))
+    if not cases:
+        raise InputError("The sweep has no case: give a family with ranges, --spec or "
+                         "--config.")
+    folder = _prepare_folder(out)
+    start = time.monotonic()
+    with _locked(folder):
+        _clean_temporaries(folder)
+        write_atomic(os.path.join(folder, MANIFEST), _dumps({
+            "schema": SWEEP_SCHEMA, "version": SWEEP_VERSION, "options": opts,
+            "cases": [c.as_dict() for c in cases]}))
+        records = {c.id: _finished(folder, c, opts, retry_failed) for c in cases}
+        result = SweepResult(folder, cases, records, resumed=sum(r is not None
+                                                                 for r in records.values()))
+        todo = sorted((c for c in cases if records[c.id] is None), key=lambda c: -c.cost())
+        runner = _engine(engine, scheduler, jobs, timeout, len(todo))
+        result.engine = runner.name
+        bar = Progress(len(cases), "sweep", enabled=progress, initial=result.resumed,
+                       failed=len(result.failed))
+        say = log if log is not None else (lambda line: None)
+        tasks = [(c.id, {"case": c.as_dict(), "options": opts}) for c in todo]
+        by_id = {c.id: c for c in cases}
+        outcomes = runner.run(run_case, tasks, timeout, tick=bar.draw)
+        try:
+            for key, outcome in outcomes:
+                record = _save(folder, by_id[key], opts, outcome)
+                records[key] = record
+                result.ran += 1
+                bar.clear()
+                say(_log_line(record))
+                bar.advance(failed=record["status"] == "failed")
+        except KeyboardInterrupt:
+            result.interrupted = True
+        finally:
+            outcomes.close()
+            runner.close()
+            bar.close()
+            result.seconds = time.monotonic() - start
+            result.tables = write_tables(folder, cases, records)
+    if result.interrupted:
+        raise SweepInterrupted(result)
+    return result
+
+
+def _engine(engine: str, scheduler: str | None, jobs: int | None, timeout, todo: int):
+    if engine == "dask":
+        return DaskEngine(scheduler, jobs)
+    jobs = default_jobs() if jobs is None else jobs
+    if timeout is None and (jobs == 1 or todo <= 1):
+        return InProcess()
+    return ProcessPool(max(1, min(jobs, todo)))
+
+
+def _prepare_folder(out: str | os.PathLike) -> str:
+    folder = os.path.abspath(os.fspath(out))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise InputError(f"Argument '--out' must be a folder, not the file {os.fspath(out)!r}.")
+    try:
+        for sub in ("", "certificates", "cases"):
+            os.makedirs(os.path.join(folder, sub), exist_ok=True)
+    except OSError as err:
+        raise InputError(f"Argument '--out' must be a folder that can be created, not "
+                         f"{os.fspath(out)!r} ({err.strerror}).") from None
+    return folder
+
+
+@contextlib.contextmanager
+def _locked(folder: str):
+    """Hold an exclusive lock on the folder: two sweeps never write one folder."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no lock
+        yield
+        return
+    fh = open(os.path.join(folder, LOCK), "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise InputError(f"Argument '--out' names a folder another sweep is writing now: "
+                             f"{folder!r}.") from None
+        yield
+    finally:
+        fh.close()
+
+
+def _clean_temporaries(folder: str) -> None:
+    """Remove temporary files a killed earlier run left (never a result)."""
+    for sub in ("", "certificates", "cases"):
+        where = os.path.join(folder, sub)
+        for name in os.listdir(where):
+            if name.startswith(".exactcl-") and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(where, name))
+
+
+def _dumps(data: dict) -> str:
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def certificate_path(folder: str, case: Case) -> str:
+    return os.path.join(folder, "certificates", f"{case.id}.json")
+
+
+def record_path(folder: str, case: Case) -> str:
+    return os.path.join(folder, "cases", f"{case.id}.json")
+
+
+def _finished(folder: str, case: Case, opts: dict, retry_failed: bool) -> dict | None:
+    """The record of a case already done in this folder, else None."""
+    try:
+        with open(record_path(folder, case), encoding="utf-8") as fh:
+            record = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(record, dict) or record.get("case") != case.as_dict()
+            or record.get("options") != opts):
+        return None
+    if record.get("status") == "failed":
+        return None if retry_failed else record
+    if record.get("status") != "ok":
+        return None
+    try:
+        with open(certificate_path(folder, case), "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+    except OSError:
+        return None
+    return record if digest == record.get("sha256") else None
+
+
+def _save(folder: str, case: Case, opts: dict, outcome: object) -> dict:
+    """Write the certificate, then the record, of a finished case."""
+    if isinstance(outcome, Failure):
+        record = {"case": case.as_dict(), "options": opts, "status": "failed",
+                  "error": {"kind": outcome.kind, "message": outcome.message},
+                  "seconds": None, "host": None}
+    else:
+        record = outcome["record"]
+        if outcome["certificate"] is not None:
+            write_atomic(certificate_path(folder, case), outcome["certificate"])
+            record["certificate"] = os.path.relpath(certificate_path(folder, case), folder)
+    write_atomic(record_path(folder, case), _dumps(record))
+    return record
+
+
+def _log_line(record: dict) -> str:
+    case = Case.from_dict(record["case"])
+    if record["status"] == "failed":
+        err = record["error"]
+        return f"failed  {case.label}: {err['kind']}: {err['message']}"
+    laws = (plural(record["laws"], "law") if record["laws"] is not None
+            else "between {} and {} laws".format(*record["bounds"]))
+    proof = record["proof"] if record["certified"] == "certified" else "bounds only"
+    return (f"ok      {case.label}{'' if case.degree is None else f' (degree {case.degree})'}: "
+            f"D = {record['parameters']}, {laws} ({proof}), {record['seconds']:.2f} s")
+
+
+def write_tables(folder: str, cases: Sequence[Case], records: dict) -> list[str]:
+    """Write results.md, results.tex and results.csv; return their paths."""
+    from .tables import csv_table, latex_table, markdown_table
+    rows = [(c, records.get(c.id)) for c in cases]
+    paths = []
+    for name, render in (("results.md", markdown_table), ("results.tex", latex_table),
+                         ("results.csv", csv_table)):
+        path = os.path.join(folder, name)
+        write_atomic(path, render(rows))
+        paths.append(path)
+    return paths
+
+
+# -- reading a sweep back -------------------------------------------------------------
+
+def read_manifest(folder: str) -> dict:
+    """The manifest of a sweep folder (:class:`InputError` when unreadable)."""
+    path = os.path.join(folder, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path} is not a readable sweep manifest ({err}).") from None
+    if not isinstance(data, dict) or data.get("schema") != SWEEP_SCHEMA \
+            or not isinstance(data.get("cases"), list):
+        raise InputError(f"{path} is not an exactcl sweep manifest.")
+    return data
+
+
+def folder_certificates(folder: str | os.PathLike) -> tuple[list[tuple[str, dict | None]],
+                                                              list[str]]:
+    """The certificates a folder holds, to verify them all.
+
+    For a sweep folder (one with ``sweep.json``): the certificate of every
+    case whose record says it succeeded, each with the claim the table
+    shows (to compare with the certificate's), and a list of problems
+    (a succeeded case whose certificate is missing, cases not run, failed
+    cases). For any other folder: every ``*.json`` file below it, sorted.
+    """
+    folder = os.fspath(folder)
+    if not os.path.exists(os.path.join(folder, MANIFEST)):
+        found = []
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            found += [(os.path.join(root, f), None) for f in sorted(files)
+                      if f.endswith(".json") and not f.startswith(".")]
+        return found, []
+    manifest = read_manifest(folder)
+    out, notes = [], []
+    for data in manifest["cases"]:
+        case = Case.from_dict(data)
+        try:
+            with open(record_path(folder, case), encoding="utf-8") as fh:
+                record = json.load(fh)
+        except (OSError, ValueError):
+            notes.append(f"{case.label}: not run yet")
+            continue
+        if record.get("status") == "failed":
+            notes.append(f"{case.label}: failed in the sweep ({record['error']['kind']})")
+            continue
+        out.append((certificate_path(folder, case), record))
+    return out, notes
+
+
+def table_matches(record: dict, cert_claim: dict) -> str | None:
+    """None when the claim a sweep table shows is the certificate's, else
+    what differs."""
+    for key in ("parameters", "laws", "lie_dimension", "proof"):
+        if record.get(key) != cert_claim.get(key):
+            return (f"the sweep's record says {key} = {record.get(key)!r} but the certificate "
+                    f"says {cert_claim.get(key)!r}")
+    if record.get("certified") != cert_claim.get("status"):
+        return "the sweep's record and the certificate disagree on the status"
+    return None
