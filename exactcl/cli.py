@@ -6,7 +6,9 @@
     exactcl count --phi 'u*v1' --phi 'u*v2' [--vars u,v1,v2] [--json]
     exactcl laws SPEC --degree K [--homogeneous] [--json] [--latex]
     exactcl certify SPEC -o FILE [--reproducible]
-    exactcl verify FILE... [--exact] [--no-fingerprint]
+    exactcl verify FILE_OR_FOLDER... [--exact] [--no-fingerprint] [--jobs N]
+    exactcl sweep --family F --depth A..B --width A..B --out DIR [--jobs N]
+    exactcl sweep --config GRID.toml --out DIR [--engine dask] [--scheduler ADDRESS]
     exactcl reproduce [--quick] [--slow] [--write] [--root DIR]
 
 Bad input prints one line ``exactcl: error: ...`` naming the argument and
@@ -81,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     pcert.add_argument("--reproducible", action="store_true",
                        help="leave the time out, so the same input gives the same bytes")
     pv = sub.add_parser("verify", help="re-check certificates from the files alone")
-    pv.add_argument("files", nargs="+", metavar="FILE")
+    pv.add_argument("files", nargs="+", metavar="FILE",
+                    help="certificate files, or folders: a sweep folder (every certificate of "
+                         "the sweep, checked against its table) or any folder (every *.json "
+                         "below it)")
     pv.add_argument("--exact", action="store_true",
                     help="decide ranks exactly over Q instead of modulo fresh primes")
     pv.add_argument("--no-fingerprint", action="store_true",
@@ -92,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="multiply the bounds on the size of recomputed bracket words (for "
                          "trusted files whose words are very large; default 1)")
     pv.add_argument("--json", action="store_true", help="one JSON object per file")
+    pv.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                    help="verify N files at once in worker processes (default 1)")
+    pv.add_argument("--quiet", "-q", action="store_true",
+                    help="print only failures and the summary of a folder")
+    _add_sweep_parser(sub)
     pr = sub.add_parser("reproduce", help="re-run and re-verify every claim of proofs/")
     pr.add_argument("--quick", action="store_true", help="only the quick cases (under a minute)")
     pr.add_argument("--slow", action="store_true",
@@ -103,6 +113,60 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the exactcl checkout holding proofs/ and data/ (default: the working "
                          "directory or a folder above it)")
     return parser
+
+
+def _add_sweep_parser(sub) -> None:
+    ps = sub.add_parser(
+        "sweep", help="certify every model of a grid into a folder, with tables of the results",
+        description="Certify every case of a grid (command-line ranges, --spec, --config) into "
+                    "DIR: one certificate per case, results.md/.tex/.csv. Running the same "
+                    "command again resumes an interrupted sweep.")
+    g = ps.add_argument_group("grid")
+    g.add_argument("--family", action="append", metavar="F",
+                   help="linear, relu, relu-bias or product (repeat, or comma-separated)")
+    g.add_argument("--depth", metavar="RANGE",
+                   help="numbers of weight layers, e.g. 2..4 or 2,4")
+    g.add_argument("--width", metavar="RANGE",
+                   help="widths of every layer: every width tuple in the range, e.g. 1..3")
+    g.add_argument("--input", metavar="RANGE", help="input widths (default: --width)")
+    g.add_argument("--output", metavar="RANGE", help="output widths (default: --width)")
+    g.add_argument("--factors", metavar="RANGE", help="D of the product family, e.g. 2..6")
+    g.add_argument("--spec", action="append", metavar="SPEC",
+                   help="one more model, e.g. relu:2,3,2 (repeat)")
+    g.add_argument("--degree", metavar="K",
+                   help="also search polynomial laws of degree <= K (an int or a range)")
+    g.add_argument("--config", metavar="FILE.toml", help="a TOML grid (see the docs)")
+    r = ps.add_argument_group("run")
+    r.add_argument("--out", "-o", required=True, metavar="DIR",
+                   help="the sweep folder (created; an earlier sweep there is resumed)")
+    r.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="parallel workers (default: the usable cores; 1: in this process)")
+    r.add_argument("--engine", choices=("pool", "dask"), default=None,
+                   help="pool: local worker processes (default); dask: a Dask cluster "
+                        "(needs the 'dask' extra)")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --engine "
+                        "dask; without it, dask starts a local cluster on loopback)")
+    r.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop a case after this time and record it as failed (local pool)")
+    r.add_argument("--seed", type=int, default=None, help="seed of every case (default 0)")
+    r.add_argument("--closure", choices=("auto", "deterministic", "monte-carlo"),
+                   default=None, help="how closure checks are made when needed")
+    r.add_argument("--retry-failed", action="store_true",
+                   help="re-run the cases that failed in an earlier run")
+    r.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar and no line per case; only the summary")
+
+
+def _terminate_as_interrupt() -> None:
+    """Let SIGTERM (a batch system stopping the job) end a sweep the way Ctrl-C
+    does: finished cases and the tables are saved first."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _model(args: argparse.Namespace):
@@ -213,25 +277,45 @@ def _run_certify(args: argparse.Namespace) -> int:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from .verifier import verify
-    if args.rounds < 1:
-        raise InputError(f"Argument '--rounds' must be an int >= 1, not {args.rounds}.")
-    if not args.work_limit > 0:
-        raise InputError(f"Argument '--work-limit' must be a positive number, not "
-                         f"{args.work_limit}.")
-    worst = 0
-    for path in args.files:
-        report = verify(path, check_fingerprint=not args.no_fingerprint, exact=args.exact,
-                        rounds=args.rounds, work_limit=args.work_limit)
-        if args.json:
-            print(json.dumps({"file": path, "status": report.status,
-                              "checks": [{"claim": c.claim, "passed": c.passed,
-                                          "detail": c.detail} for c in report.checks],
-                              "summary": report.summary}, sort_keys=True))
-        else:
-            print(report)
-        worst = max(worst, report.exit_code)
-    return worst
+    from .recheck import verify_paths
+    return verify_paths(args.files, exact=args.exact, fingerprint=not args.no_fingerprint,
+                        rounds=args.rounds, work_limit=args.work_limit, jobs=args.jobs,
+                        as_json=args.json, quiet=args.quiet)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from .grid import grid_cases, load_config, spec_cases
+    from .sweep import SweepInterrupted, sweep
+    cases, options = [], {}
+    if args.config is not None:
+        cases, options = load_config(args.config)
+    if args.family:
+        cases += grid_cases(args.family, depth=args.depth, width=args.width, input=args.input,
+                            output=args.output, factors=args.factors, degree=args.degree)
+    elif any(v is not None for v in (args.depth, args.width, args.input, args.output,
+                                      args.factors)):
+        raise InputError("Arguments '--depth', '--width', '--input', '--output' and "
+                         "'--factors' go with '--family'.")
+    if args.spec:
+        cases += spec_cases(args.spec, args.degree)
+    for key in ("seed", "closure"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    engine = args.engine or ("dask" if args.scheduler else "pool")
+    _terminate_as_interrupt()
+    log = None if args.quiet else (lambda line: print(line, flush=True))
+    try:
+        result = sweep(cases, args.out, jobs=args.jobs, engine=engine,
+                       scheduler=args.scheduler, retry_failed=args.retry_failed,
+                       progress=False if args.quiet else None, log=log, **options)
+    except SweepInterrupted as stop:
+        print(f"exactcl: {stop.result.summary()}", file=sys.stderr)
+        return 130
+    print(result.summary())
+    print("tables: " + ", ".join(os.path.relpath(p) for p in result.tables))
+    return 0 if result.ok else 1
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
@@ -248,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         runners = {"count": _run_count, "laws": _run_laws, "certify": _run_certify,
-                   "verify": _run_verify, "reproduce": _run_reproduce}
+                   "verify": _run_verify, "reproduce": _run_reproduce, "sweep": _run_sweep}
         return runners[args.command](args)
     except (InputError, ResourceError) as err:
         print(f"exactcl: error: {err}", file=sys.stderr)
