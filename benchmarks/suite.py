@@ -17,6 +17,11 @@ Three tables, all measured in one run on the machine at hand:
 
 4. Baseline (with --baseline): the paper's algorithm written naively in
    SymPy (benchmarks/naive_baseline.py), against a certified count.
+5. Sweeps. One grid swept by `exactcl sweep` in a fresh process: in one
+   process, with the local pool of 2 workers, with a Dask cluster that the
+   sweep starts, and with an already running Dask cluster on loopback;
+   speed-ups and overheads are ratios of wall-clock times, and the
+   certificates of all four runs are checked byte-identical.
 
 Usage: python benchmarks/suite.py [--quick] [--baseline] [--only SECTION]
 (full: under 15 min; quick: under 2)
@@ -361,10 +366,67 @@ def baseline(quick: bool) -> None:
     print()
 
 
+SWEEP_GRID = ["--family", "linear,relu,relu-bias", "--depth", "4", "--width", "4..5"]
+QUICK_SWEEP_GRID = ["--family", "linear,relu-bias", "--depth", "3", "--width", "3..5"]
+
+
+def sweeps(quick: bool) -> None:
+    """The local pool and Dask against one process, on the same grid."""
+    import tempfile
+    grid = QUICK_SWEEP_GRID if quick else SWEEP_GRID
+    print(f"5. Sweeps of `exactcl sweep {' '.join(grid)}` (wall clock of the whole command, "
+          f"fresh process each)")
+    with tempfile.TemporaryDirectory() as tmp:
+        def run(name: str, extra: list[str]) -> float:
+            start = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "sweep", *grid, "--out",
+                                   os.path.join(tmp, name), "-q", *extra], capture_output=True,
+                                  text=True, check=False)
+            seconds = time.perf_counter() - start
+            if proc.returncode != 0:
+                raise SystemExit(f"sweep {name} failed:\n{proc.stdout}{proc.stderr}")
+            return seconds
+
+        times = {"one process": run("serial", ["--jobs", "1"]),
+                 "local pool, 2 workers": run("pool", ["--jobs", "2"])}
+        try:
+            import distributed
+        except ImportError:
+            distributed = None
+        if distributed is not None:
+            times["Dask, cluster started by the sweep"] = run(
+                "dask-local", ["--engine", "dask", "--jobs", "2"])
+            with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                          host="127.0.0.1", dashboard_address=None,
+                                          silence_logs=40) as cluster:
+                times["Dask, running loopback cluster"] = run(
+                    "dask", ["--scheduler", cluster.scheduler_address])
+        with open(os.path.join(tmp, "serial", "sweep.json")) as fh:
+            n = len(json.load(fh)["cases"])
+        names = sorted(os.listdir(os.path.join(tmp, "serial", "certificates")))
+        assert len(names) == n
+        for folder in os.listdir(tmp):
+            for name in names:
+                with open(os.path.join(tmp, folder, "certificates", name), "rb") as a, \
+                        open(os.path.join(tmp, "serial", "certificates", name), "rb") as b:
+                    assert a.read() == b.read(), (folder, name)
+    base, pool = times["one process"], times["local pool, 2 workers"]
+    for name, t in times.items():
+        extra = "" if t is base else f" | speed-up over one process {base / t:4.2f}"
+        if "Dask" in name:
+            extra += (f" | against the pool {t / pool:4.2f} ({(t - pool) / n * 1000:+.0f} ms "
+                      f"per case)")
+        print(f"  {name:<36} {t:7.2f} s{extra}")
+    print(f"  {n} cases; the certificates of every run are byte-identical")
+    if distributed is None:
+        print("  (Dask not installed: pip install 'exactcl[dask]' to time it)")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller cases (under 2 minutes)")
-    ap.add_argument("--only", choices=["targets", "growth", "switches", "baseline"])
+    ap.add_argument("--only", choices=["targets", "growth", "switches", "baseline", "sweeps"])
     ap.add_argument("--baseline", action="store_true",
                     help="also time the naive SymPy baseline (minutes)")
     args = ap.parse_args()
@@ -375,7 +437,7 @@ def main() -> None:
           f"{platform.python_version()}, python-flint {flint.__version__}")
     print()
     sections = [("targets", targets), ("growth", growth), ("switches", switches),
-                ("baseline", baseline)]
+                ("baseline", baseline), ("sweeps", sweeps)]
     for name, section in sections:
         if args.only == name or (args.only is None and (name != "baseline" or args.baseline)):
             section(args.quick)

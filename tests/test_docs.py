@@ -28,6 +28,9 @@ def test_readme_cli_commands_run(tmp_path):
                 if line.strip().startswith("exactcl ") and "#" not in line.split("exactcl", 1)[0]]
     assert len(commands) >= 7
     assert any(c.startswith("exactcl verify") for c in commands)
+    # the grid file the README's sweep example reads is the README's TOML block
+    toml = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "grid.toml").write_text(toml)
     for cmd in commands:
         argv = __import__("shlex").split(cmd.split("  #")[0])[1:]
         cwd = tmp_path
