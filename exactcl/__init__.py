@@ -44,9 +44,12 @@ _LAZY = {
     "find_laws": "search", "LawSearch": "search",
     "certify": "certificate",
     "verify": "verifier", "Report": "verifier",
+    "Case": "grid", "grid_cases": "grid", "load_config": "grid",
+    "SweepResult": "sweep",
 }
 
 __all__ = [
+    "Case", "SweepResult", "grid_cases", "load_config",
     "CertificateFormatError", "ClosureResult", "CountResult", "ExactclError", "Growth",
     "InputError", "LawSearch", "Model", "Report", "ResourceError", "Ring", "UnsupportedError",
     "VectorField", "VerificationError", "bracket", "certify", "closure_check", "count",
@@ -59,10 +62,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .certificate import certify
     from .counting import CountResult, count
     from .fields import VectorField, gradient
+    from .grid import Case, grid_cases, load_config
     from .growth import Growth, grow
     from .models import Model, linear, product, relu
     from .rings import Ring
     from .search import LawSearch, find_laws
+    from .sweep import SweepResult
     from .verifier import Report, verify
 
 

@@ -156,6 +156,8 @@ def _add_sweep_parser(sub) -> None:
                    help="re-run the cases that failed in an earlier run")
     r.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar and no line per case; only the summary")
+    r.add_argument("--list", action="store_true",
+                   help="print the cases of the grid (and which are done in --out) and stop")
 
 
 def _terminate_as_interrupt() -> None:
@@ -303,6 +305,11 @@ def _run_sweep(args: argparse.Namespace) -> int:
             options[key] = getattr(args, key)
     if args.timeout is not None:
         options["timeout"] = args.timeout
+    if args.list:
+        from .sweep import list_cases
+        for line in list_cases(cases, args.out, **options):
+            print(line)
+        return 0
     engine = args.engine or ("dask" if args.scheduler else "pool")
     _terminate_as_interrupt()
     log = None if args.quiet else (lambda line: print(line, flush=True))

@@ -41,7 +41,7 @@ from .grid import Case, unique
 from .progress import Progress, format_duration
 
 __all__ = ["SWEEP_SCHEMA", "SweepInterrupted", "SweepResult", "folder_certificates",
-           "run_case", "sweep"]
+           "list_cases", "run_case", "sweep"]
 
 SWEEP_SCHEMA = "exactcl-sweep"
 SWEEP_VERSION = 1
@@ -277,6 +277,34 @@ def sweep(cases: Sequence[Case], out: str | os.PathLike, *, jobs: int | None = N
     if result.interrupted:
         raise SweepInterrupted(result)
     return result
+
+
+def list_cases(cases: Sequence[Case], out: str | os.PathLike, *, seed: int = 0,
+               closure: str = "auto", closure_rounds: int = 2, **_ignored) -> list[str]:
+    """One line per case of the grid, saying whether ``out`` holds it done,
+    then a count; nothing is written.
+
+    >>> import tempfile
+    >>> from exactcl.grid import grid_cases
+    >>> list_cases(grid_cases("linear", depth=2, width=1), tempfile.mkdtemp())
+    ['todo    linear_1-1-1    linear:1,1,1', '1 case: 0 done, 0 failed, 1 to run']
+    """
+    opts = _options(seed, closure, closure_rounds)
+    cases = unique(list(cases))
+    folder = os.path.abspath(os.fspath(out))
+    exists = os.path.isdir(folder)
+    lines, done, failed = [], 0, 0
+    width = max((len(c.id) for c in cases), default=0)
+    for c in cases:
+        record = _finished(folder, c, opts, retry_failed=False) if exists else None
+        state = "todo" if record is None else record["status"]
+        done += state == "ok"
+        failed += state == "failed"
+        lines.append(f"{state:<7} {c.id:<{width}}    {c.label}"
+                     + ("" if c.degree is None else f" (degree {c.degree})"))
+    lines.append(f"{plural(len(cases), 'case')}: {done} done, {failed} failed, "
+                 f"{len(cases) - done - failed} to run")
+    return lines
 
 
 def _engine(engine: str, scheduler: str | None, jobs: int | None, timeout, todo: int):
