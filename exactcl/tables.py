@@ -115,8 +115,9 @@ def _latex_cells(case: Case, record: dict | None) -> list[str]:
         if record["proof"] == "closure" and record.get("closure_mode") != "deterministic":
             bits = str(record.get("error_bound", "")).replace("2^-", "")
             cells[5] = rf"closure (Monte Carlo, error $\leq 2^{{-{bits}}}$)"
-        if cells[7]:
-            cells[7] = rf"\texttt{{{cells[7]}}}"
+        if record.get("certificate"):
+            name = record["certificate"].removeprefix("certificates/").removesuffix(".json")
+            cells[7] = rf"\texttt{{{latex_escape(name)}}}"
     elif record is not None:
         cells[5] = "failed: " + latex_escape(record["error"]["kind"])
     return cells
@@ -130,7 +131,7 @@ def latex_table(rows: Sequence[Row]) -> str:
     --------
     >>> print(latex_table([(Case(spec="relu:2,2"), None)]))
     % Conservation laws certified by exactcl; re-check with `exactcl verify FOLDER`.
-    % Needs \usepackage{booktabs}.
+    % Needs \usepackage{booktabs}. Certificate NAME is certificates/NAME.json.
     \begin{tabular}{lrrrrlrl}
     \toprule
     Model & $D$ & $\dim \mathrm{Lie}$ & Laws & Exhibited & Proved by & Seconds & Certificate \\
@@ -148,7 +149,7 @@ def latex_table(rows: Sequence[Row]) -> str:
         headers.insert(1, "Degree")
         spec = "lr" + spec[1:]
     lines = [r"% Conservation laws certified by exactcl; re-check with `exactcl verify FOLDER`.",
-             r"% Needs \usepackage{booktabs}.",
+             r"% Needs \usepackage{booktabs}. Certificate NAME is certificates/NAME.json.",
              rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(headers) + r" \\",
              r"\midrule"]
     for case, record in rows:
