@@ -17,8 +17,8 @@ worker is still recorded once.
 
 The local pool (:class:`ProcessPool`) is plain :mod:`multiprocessing`:
 one long-lived worker process per job, so the package is imported once
-per worker, not per case; a case that exceeds its time is stopped by
-terminating its worker, and a worker that dies (out of memory, a crash in
+per worker, not per case; a case that exceeds its time (counted from
+when its worker starts it) is stopped by terminating its worker, and a worker that dies (out of memory, a crash in
 native code) costs only its current case. :class:`DaskEngine` needs the
 optional ``dask`` extra (``pip install 'exactcl[dask]'``).
 """
@@ -43,6 +43,9 @@ Task = tuple[str, object]
 
 #: Longest wait between two checks of the workers (time-outs, progress).
 POLL_SECONDS = 0.25
+#: What a pool worker sends when it starts a task: time limits count from
+#: there, not from the start of the worker process (interpreter, imports).
+STARTED = "exactcl-task-started"
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 CONNECT_SECONDS = 10
 
@@ -95,6 +98,7 @@ def _worker_main(conn, fn: Callable) -> None:
             return
         if payload is None:
             return
+        conn.send(STARTED)
         conn.send(fn(payload))
 
 
@@ -105,10 +109,10 @@ class _Worker:
         self.proc.start()
         child.close()
         self.key: str | None = None
-        self.started = 0.0
+        self.started: float | None = None  # when the worker said it started the task
 
     def give(self, key: str, payload: object) -> None:
-        self.key, self.started = key, time.monotonic()
+        self.key, self.started = key, None
         self.conn.send(payload)
 
     def stop(self, kill: bool = False) -> None:
@@ -170,8 +174,9 @@ class ProcessPool:
                     worker.give(key, payload)
                     busy.append(worker)
                 wait_for = POLL_SECONDS
-                if timeout is not None:
-                    left = min(w.started + timeout for w in busy) - time.monotonic()
+                running = [w.started for w in busy if w.started is not None]
+                if timeout is not None and running:
+                    left = min(running) + timeout - time.monotonic()
                     wait_for = max(min(wait_for, left), 0.0)
                 wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], wait_for)
                 for worker in list(busy):
@@ -194,15 +199,19 @@ class ProcessPool:
     @staticmethod
     def _check(worker: _Worker, timeout: float | None):
         """The worker's outcome if it has one now, else None."""
-        if worker.conn.poll():
+        while worker.conn.poll():
             try:
-                return worker.conn.recv()
+                message = worker.conn.recv()
             except (EOFError, OSError):
-                pass
-            return Failure("crash", _death(worker.proc))
+                return Failure("crash", _death(worker.proc))
+            if isinstance(message, str) and message == STARTED:
+                worker.started = time.monotonic()
+                continue
+            return message
         if not worker.proc.is_alive():
             return Failure("crash", _death(worker.proc))
-        if timeout is not None and time.monotonic() - worker.started > timeout:
+        if (timeout is not None and worker.started is not None
+                and time.monotonic() - worker.started > timeout):
             return Failure("timeout", f"stopped after the time limit of {timeout:g} s")
         return None
 
