@@ -84,6 +84,26 @@ class Case:
     name: str | None = None
     degree: int | None = None
 
+    def __post_init__(self) -> None:
+        if (self.spec is None) == (self.phi is None):
+            raise InputError(f"A Case needs exactly one of 'spec' and 'phi', not spec="
+                             f"{self.spec!r} and phi={self.phi!r}.")
+        if self.spec is not None and spec_string(self.spec, "spec") != self.spec:
+            raise InputError(f"Argument 'spec' must be a SPEC in canonical form such as "
+                             f"{spec_string(self.spec, 'spec')!r}, not {self.spec!r}.")
+        if self.phi is not None:
+            if not isinstance(self.name, str) or not _NAME.match(self.name):
+                raise InputError(f"Argument 'name' must be a short name of letters, digits "
+                                 f"and _.+- (it names the certificate file), not "
+                                 f"{self.name!r}.")
+            if not isinstance(self.phi, tuple) or not all(isinstance(p, str) for p in self.phi):
+                raise InputError(f"Argument 'phi' must be a tuple of polynomials as strings, "
+                                 f"not {self.phi!r}.")
+        if self.degree is not None and (isinstance(self.degree, bool)
+                                        or not isinstance(self.degree, int) or self.degree < 0):
+            raise InputError(f"Argument 'degree' must be None or a non-negative int, not "
+                             f"{self.degree!r}.")
+
     @property
     def label(self) -> str:
         """The model's name in tables."""
@@ -166,6 +186,9 @@ def parse_range(value: object, name: str, minimum: int = 1) -> tuple[int, ...]:
                 lo, hi = (int(x) for x in text.split(".."))
                 if lo > hi:
                     raise wrong
+                if hi - lo >= MAX_CASES:
+                    raise InputError(f"Argument {name!r} spans {hi - lo + 1:,} values (limit "
+                                     f"{MAX_CASES:,}); narrow the range {value!r}.")
                 values = list(range(lo, hi + 1))
             else:
                 values = [int(x) for x in text.split(",")]
@@ -336,7 +359,9 @@ def load_config(path: str | os.PathLike) -> tuple[list[Case], dict]:
         raise InputError(f"{where}: unknown key {sorted(top)[0]!r} at the top level (expected "
                          f"sweep, grid, phi or specs).")
     options = _table(data.get("sweep", {}), "[sweep]", _SWEEP_KEYS, where)
+    _check_sweep_options(options, where)
     default_degree = options.get("degree")
+    degrees(default_degree, f"{where}: [sweep].degree")
     cases: list[Case] = []
     for i, block in enumerate(_tables(data.get("grid", []), "grid", where)):
         block = _table(block, f"grid[{i}]", _GRID_KEYS, where)
@@ -354,6 +379,28 @@ def load_config(path: str | os.PathLike) -> tuple[list[Case], dict]:
                             default_degree)
     _check_count(len(cases), where)
     return unique(cases), {k: v for k, v in options.items() if k != "degree"}
+
+
+def _check_sweep_options(options: dict, where: str) -> None:
+    def wrong(key: str, expected: str) -> InputError:
+        return InputError(f"{where}: [sweep].{key} must be {expected}, not "
+                          f"{options[key]!r}.")
+
+    def is_int(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if "seed" in options and not (is_int(options["seed"]) and options["seed"] >= 0):
+        raise wrong("seed", "a non-negative int")
+    if "timeout" in options and not ((is_int(options["timeout"])
+                                      or isinstance(options["timeout"], float))
+                                     and options["timeout"] > 0):
+        raise wrong("timeout", "a positive number of seconds")
+    if "closure" in options and options["closure"] not in ("auto", "deterministic",
+                                                           "monte-carlo"):
+        raise wrong("closure", "one of auto, deterministic, monte-carlo")
+    if "closure_rounds" in options and not (is_int(options["closure_rounds"])
+                                            and options["closure_rounds"] >= 1):
+        raise wrong("closure_rounds", "an int >= 1")
 
 
 def _tables(value: object, key: str, where: str) -> list:
