@@ -19,6 +19,7 @@ holds, 1 when a claim is false and 3 when a file is unreadable.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -160,7 +161,8 @@ def _add_sweep_parser(sub) -> None:
                    help="print the cases of the grid (and which are done in --out) and stop")
 
 
-def _terminate_as_interrupt() -> None:
+@contextlib.contextmanager
+def _terminate_as_interrupt():
     """Let SIGTERM (a batch system stopping the job) end a sweep the way Ctrl-C
     does: finished cases and the tables are saved first."""
     import signal
@@ -168,7 +170,15 @@ def _terminate_as_interrupt() -> None:
     def stop(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _model(args: argparse.Namespace):
@@ -311,12 +321,20 @@ def _run_sweep(args: argparse.Namespace) -> int:
             print(line)
         return 0
     engine = args.engine or ("dask" if args.scheduler else "pool")
-    _terminate_as_interrupt()
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError(f"Argument '--jobs' must be an int >= 1, not {args.jobs}.")
+    if args.timeout is not None and not args.timeout > 0:
+        raise InputError(f"Argument '--timeout' must be a positive number of seconds, not "
+                         f"{args.timeout:g}.")
+    if args.timeout is not None and engine == "dask":
+        raise InputError("Argument '--timeout' applies to the local pool only; a Dask "
+                         "cluster cannot stop a running task.")
     log = None if args.quiet else (lambda line: print(line, flush=True))
     try:
-        result = sweep(cases, args.out, jobs=args.jobs, engine=engine,
-                       scheduler=args.scheduler, retry_failed=args.retry_failed,
-                       progress=False if args.quiet else None, log=log, **options)
+        with _terminate_as_interrupt():
+            result = sweep(cases, args.out, jobs=args.jobs, engine=engine,
+                           scheduler=args.scheduler, retry_failed=args.retry_failed,
+                           progress=False if args.quiet else None, log=log, **options)
     except SweepInterrupted as stop:
         print(f"exactcl: {stop.result.summary()}", file=sys.stderr)
         return 130

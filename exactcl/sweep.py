@@ -118,12 +118,18 @@ def claim_summary(cert: dict) -> dict:
     """What a table shows of a certificate: the claim and how it was proven."""
     claim = cert["claim"]
     closure = cert.get("closure") or {}
+    bound = closure.get("error_bound")
+    if bound is not None:  # "p/q" in the certificate; "2^-k" (rounded up) in tables
+        from fractions import Fraction
+
+        from .brackets import format_probability
+        bound = format_probability(Fraction(bound))
     return {"model": cert["model"]["name"], "parameters": claim["parameters"],
             "laws": claim["laws"], "bounds": list(claim["bounds"]),
             "lie_dimension": claim["lie_dimension"], "lie_rank": cert["lie"]["rank"],
             "exhibited": cert["laws"]["rank"], "certified": claim["status"],
             "proof": claim["proof"], "closure_mode": closure.get("mode"),
-            "error_bound": closure.get("error_bound")}
+            "error_bound": bound}
 
 
 # -- the sweep ------------------------------------------------------------------------
@@ -260,7 +266,8 @@ def sweep(cases: Sequence[Case], out: str | os.PathLike, *, jobs: int | None = N
         outcomes = runner.run(run_case, tasks, timeout, tick=bar.draw)
         try:
             for key, outcome in outcomes:
-                record = _save(folder, by_id[key], opts, outcome)
+                with _signals_deferred():
+                    record = _save(folder, by_id[key], opts, outcome)
                 records[key] = record
                 result.ran += 1
                 bar.clear()
@@ -327,6 +334,23 @@ def _prepare_folder(out: str | os.PathLike) -> str:
         raise InputError(f"Argument '--out' must be a folder that can be created, not "
                          f"{os.fspath(out)!r} ({err.strerror}).") from None
     return folder
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C and SIGTERM while a case's certificate and record are
+    written, so an interrupt never separates them; they arrive right after."""
+    import signal
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
