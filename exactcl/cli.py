@@ -136,7 +136,7 @@ def _add_sweep_parser(sub) -> None:
                    help="one more model, e.g. relu:2,3,2 (repeat)")
     g.add_argument("--degree", metavar="K",
                    help="also search polynomial laws of degree <= K (an int or a range)")
-    g.add_argument("--config", metavar="FILE.toml", help="a TOML grid (see the docs)")
+    g.add_argument("--config", metavar="FILE.toml", help="a TOML grid (format: README.md, section Sweeps)")
     r = ps.add_argument_group("run")
     r.add_argument("--out", "-o", required=True, metavar="DIR",
                    help="the sweep folder (created; an earlier sweep there is resumed)")

@@ -315,6 +315,8 @@ def list_cases(cases: Sequence[Case], out: str | os.PathLike, *, seed: int = 0,
 
 
 def _engine(engine: str, scheduler: str | None, jobs: int | None, timeout, todo: int):
+    if todo == 0:
+        return InProcess()  # nothing to run: no workers, no cluster
     if engine == "dask":
         return DaskEngine(scheduler, jobs)
     jobs = default_jobs() if jobs is None else jobs
