@@ -140,7 +140,7 @@ r = sweep([Case(spec="linear:2,2,2")], sys.argv[1], jobs=1, progress=False)
 assert r.ok, r.summary()
 assert not any(m == "dask" or m.startswith(("dask.", "distributed.")) for m in sys.modules)
 try:
-    sweep([Case(spec="linear:2,2,2")], sys.argv[1], engine="dask", progress=False)
+    sweep([Case(spec="linear:2,2,3")], sys.argv[1], engine="dask", progress=False)
 except Exception as err:
     print(type(err).__name__, err)
 """
