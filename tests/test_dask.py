@@ -98,6 +98,8 @@ def test_sweep_survives_a_killed_worker(cluster, tmp_path):
     if "error" in box:
         raise box["error"]
     result = box["result"]
+    print(f"\nkilled {info['name']} (pid {victim.pid}) while it held {victim_keys}; "
+          f"{result.summary()}")
 
     # the killed worker was really running a case, and the sweep still finished every case
     assert any(k.startswith("exactcl-") for k in victim_keys)
