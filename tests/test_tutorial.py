@@ -1,0 +1,105 @@
+"""The tutorial stays true: every command in docs/tutorial.md runs, prints
+what the tutorial shows, and redraws the pictures it embeds."""
+
+from __future__ import annotations
+
+import doctest
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+TUTORIAL = DOCS / "tutorial.md"
+#: RMS difference (0-255 grey levels) under which a redrawn picture matches
+#: the embedded one: rough on purpose (fonts and anti-aliasing may differ).
+PICTURE_TOLERANCE = 8
+
+
+def blocks(text: str) -> list[tuple[str, str]]:
+    """(language, body) of every fenced block, in order."""
+    return re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S)
+
+
+def commands_with_output(text: str) -> list[tuple[str, str | None]]:
+    """Each bash command and the text block right after it (if any)."""
+    found = blocks(text)
+    out = []
+    for i, (lang, body) in enumerate(found):
+        if lang != "bash":
+            continue
+        expected = found[i + 1][1] if i + 1 < len(found) and found[i + 1][0] == "text" else None
+        out.append((body.strip(), expected))
+    return out
+
+
+def normal(text: str) -> str:
+    """Output with what varies between runs and machines replaced."""
+    text = re.sub(r"\b\d{12,}\b", "<prime>", text)
+    text = re.sub(r"\b\d+\.\d+ s\b", "<t> s", text)
+    text = re.sub(r"\b\d+:\d\d(:\d\d)? wall clock", "<t> wall clock", text)
+    text = re.sub(r"local pool of \d+ processes|one process", "<engine>", text)
+    text = re.sub(r"\d\.\d+e-\d+", lambda m: f"{float(m.group()):.2e}", text)
+    text = re.sub(r"(exponent[^:]*: )(\d\.\d+)", lambda m: f"{m.group(1)}"
+                  f"{float(m.group(2)):.2f}", text)
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """Rows of the Markdown table in a text, seconds column blanked."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in markdown.splitlines() if line.startswith("| ")]
+    head = rows[0]
+    col = head.index("seconds")
+    return [r[:col] + r[col + 1:] for r in rows]
+
+
+def test_every_command_prints_what_the_tutorial_shows(tmp_path):
+    text = TUTORIAL.read_text()
+    pairs = commands_with_output(text)
+    installs = [c for c, _ in pairs if not c.startswith("exactcl ")]
+    assert installs == ["python3 -m pip install '.[plot]'"]  # the one command not run here
+    runs = [(c, e) for c, e in pairs if c.startswith("exactcl ")]
+    assert len(runs) >= 8 and all(e is not None for _, e in runs)
+    (tmp_path / "img").mkdir()
+    for command, expected in runs:
+        argv = shlex.split(command)[1:]
+        proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, (command, proc.stderr)
+        assert normal(proc.stdout) == normal(expected), command
+    # the table shown is the sweep's table
+    shown = table_rows(text.split("`sweep/results.md`", 1)[1])
+    made = table_rows((tmp_path / "sweep" / "results.md").read_text())
+    assert shown == made
+    # the pictures embedded are the pictures the commands draw
+    from matplotlib.testing.compare import compare_images
+    embedded = re.findall(r"!\[[^\]]*\]\((img/[^)]+)\)", text)
+    assert sorted(embedded) == ["img/drift.png", "img/graph.png", "img/growth.png"]
+    for name in embedded:
+        assert (DOCS / name).exists(), name
+        diff = compare_images(str(DOCS / name), str(tmp_path / name), tol=PICTURE_TOLERANCE)
+        assert diff is None, diff
+
+
+def test_tutorial_python_session():
+    failures, tried = doctest.testfile(str(TUTORIAL), module_relative=False,
+                                       optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried >= 5 and failures == 0
+
+
+@pytest.mark.parametrize("kind, spec", [("growth", "linear:2,2,2"), ("graph", "linear:2,3,2"),
+                                        ("drift", "relu:2,3,2")])
+@pytest.mark.parametrize("ext", ["png", "svg"])
+def test_pictures_are_deterministic(tmp_path, kind, spec, ext):
+    files = []
+    for i in (1, 2):
+        path = tmp_path / f"{i}.{ext}"
+        subprocess.run([sys.executable, "-m", "exactcl.cli", "plot", kind, spec, "-o",
+                        str(path)], check=True, capture_output=True, timeout=300)
+        files.append(path.read_bytes())
+    assert files[0] == files[1]
