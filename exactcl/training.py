@@ -162,28 +162,36 @@ def drift(model, *, step_sizes=DEFAULT_STEP_SIZES, steps: int = DEFAULT_STEPS,
                          f"another seed.")
     n0 = float(theta0 @ theta0)
     law_values, other, losses = {}, {}, {}
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+        for eta in sizes:
+            law_values[eta], other[eta], losses[eta] = _descend(
+                eta, steps, theta0, loss_and_grad, law_fns, model.name, np)
     for eta in sizes:
-        theta = theta0.copy()
-        hv, ov, lv = [], [], []
-        for t in range(steps + 1):
-            loss, grad = loss_and_grad(theta)
-            if not np.isfinite(loss) or not np.all(np.isfinite(theta)):
-                raise InputError(f"Gradient descent diverges on {model.name} with step size "
-                                 f"{eta:g}; choose smaller step sizes.")
-            hv.append([f(theta) for f in law_fns])
-            ov.append(float(theta @ theta) / n0 - 1)
-            lv.append(loss)
-            if t < steps:
-                theta = theta - eta * grad
-        law_values[eta] = np.array(hv) / h0 - 1
-        other[eta] = np.array(ov)
-        losses[eta] = np.array(lv)
+        law_values[eta] = law_values[eta] / h0 - 1
+        other[eta] = other[eta] / n0 - 1
     final = tuple(float(np.max(np.abs(law_values[eta][-1]))) for eta in sizes)
     if min(final) <= 0:
         raise InputError(f"The laws of {model.name} did not move at all with step sizes "
                          f"{sizes}; the exponent cannot be fitted.")
     return Drift(model.name, tuple(result.laws_strings()), steps, sizes, law_values, other,
                  losses, final, slope(sizes, final))
+
+
+def _descend(eta, steps, theta0, loss_and_grad, law_fns, name, np):
+    """One run of gradient descent: laws, squared norm and loss at every step."""
+    theta = theta0.copy()
+    hv, nv, lv = [], [], []
+    for t in range(steps + 1):
+        loss, grad = loss_and_grad(theta)
+        if not np.isfinite(loss) or not np.all(np.isfinite(theta)):
+            raise InputError(f"Gradient descent diverges on {name} with step size {eta:g}; "
+                             f"choose smaller step sizes.")
+        hv.append([f(theta) for f in law_fns])
+        nv.append(float(theta @ theta))
+        lv.append(loss)
+        if t < steps:
+            theta = theta - eta * grad
+    return np.array(hv), np.array(nv), np.array(lv)
 
 
 # -- the training problems ------------------------------------------------------------

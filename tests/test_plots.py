@@ -1,0 +1,142 @@
+"""Pictures and the drift along gradient descent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import exactcl
+from exactcl import plots
+from exactcl.errors import InputError, UnsupportedError
+from exactcl.specs import parse_spec
+from exactcl.training import drift, slope
+
+
+@pytest.mark.parametrize("spec", ["linear:2,2,2", "linear:3,3,3", "relu:3,4,2",
+                                  "relu-bias:2,3,3,2", "product:4", "linear:2,2,5,5,2"])
+def test_drift_shrinks_like_the_square_of_the_step_size(spec):
+    d = drift(parse_spec(spec))
+    assert 1.8 < d.exponent < 2.2, d
+    # halving the step size divides the drift by about 4, every time
+    ratios = [a / b for a, b in zip(d.final[1:], d.final)]
+    assert all(3.0 < r < 5.0 for r in ratios), ratios
+    # the laws move far less than a quantity gradient descent does not conserve
+    eta = max(d.step_sizes)
+    assert abs(d.other[eta][-1]) > 30 * d.final[-1]
+    # and the loss goes down
+    assert d.loss[eta][-1] < d.loss[eta][0]
+
+
+def test_network_gradient_matches_finite_differences():
+    from exactcl.training import _problem
+    model = parse_spec("relu-bias:2,3,3,2")
+    loss_and_grad, theta0 = _problem(model, np.random.default_rng(1), np)
+    loss, grad = loss_and_grad(theta0)
+    eps = 1e-6
+    for k in range(0, model.D, 4):
+        e = np.zeros(model.D)
+        e[k] = eps
+        numeric = (loss_and_grad(theta0 + e)[0] - loss_and_grad(theta0 - e)[0]) / (2 * eps)
+        assert abs(numeric - grad[k]) < 1e-6 * max(1.0, abs(grad[k]))
+
+
+def test_laws_are_conserved_by_the_exact_flow_direction():
+    # the gradient of the loss is orthogonal to the gradient of every law
+    from exactcl.training import _numeric_poly, _problem
+    model = parse_spec("relu:2,3,2")
+    result = exactcl.count(model)
+    loss_and_grad, theta0 = _problem(model, np.random.default_rng(0), np)
+    _, grad = loss_and_grad(theta0)
+    for h in result.exhibited:
+        grad_h = np.array([_numeric_poly(h.derivative(v), model.ring, np)(theta0)
+                           for v in range(model.D)])
+        assert abs(grad_h @ grad) < 1e-10 * np.linalg.norm(grad_h) * np.linalg.norm(grad)
+
+
+def test_long_training_drifts_like_the_step_size_not_its_square():
+    d = drift(parse_spec("relu-bias:2,3,3,2"), steps=200,
+              step_sizes=(0.0025, 0.005, 0.01, 0.02))
+    assert d.exponent < 1.6
+
+
+def test_slope():
+    assert slope([1, 10], [5, 5]) == 0
+    assert abs(slope([1, 2, 4, 8], [1, 0.5, 0.25, 0.125]) + 1) < 1e-12
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(step_sizes=(0.001,)), "'step_sizes'"),
+    (dict(step_sizes=(0.001, -1)), "'step_sizes'"),
+    (dict(step_sizes="0.1,0.2"), "'step_sizes'"),
+    (dict(steps=0), "'steps'"),
+    (dict(seed=-1), "'seed'"),
+    (dict(step_sizes=(5.0, 10.0)), "diverges"),
+])
+def test_drift_bad_arguments(kwargs, needle):
+    with pytest.raises(InputError, match=needle):
+        drift(parse_spec("linear:2,2,2"), **kwargs)
+
+
+def test_drift_needs_laws_to_track():
+    x, y, z = __import__("sympy").symbols("x y z")
+    model = exactcl.from_fields([[y * z, x**2 + z, x]], [x, y, z])
+    with pytest.raises(UnsupportedError, match="no exhibited polynomial law"):
+        drift(model)
+
+
+def test_growth_figure_shows_the_profile_and_the_bounds():
+    result = exactcl.count(parse_spec("linear:2,2,5,5,2"))
+    fig = plots.growth_figure(result)
+    ax = fig.axes[0]
+    line = ax.get_lines()[0]
+    assert list(line.get_ydata()) == list(result.growth.profile) == [4, 9, 13, 15, 16]
+    levels = sorted(round(ln.get_ydata()[0]) for ln in ax.get_lines()[1:])
+    assert levels == [49 - 33, 49]
+    assert "certified by sandwich" in ax.get_title()
+
+
+def test_graph_figure_draws_the_basis_and_its_operands():
+    result = exactcl.count(parse_spec("linear:2,2,5,5,2"))
+    fig = plots.graph_figure(result)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "X1" in texts and "[X1,X2]" in texts
+    assert any(t.startswith("Z") and "=" in t for t in texts)  # the key of long words
+    small = plots.graph_figure(result, max_nodes=8)
+    assert "showing" in small.axes[0].get_title()
+    with pytest.raises(InputError, match="'max_nodes'"):
+        plots.graph_figure(result, max_nodes=0)
+
+
+def test_figures_refuse_what_is_not_a_model():
+    with pytest.raises(InputError, match="'model'"):
+        plots.growth_figure("linear:2,2,2")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["plot", "growth", "linear:2,2,2", "-o", "x.pdf"], "'-o'"),
+    (["plot", "growth", "linear:2,2,2", "-o", "no/such/folder/x.png"], "'-o'"),
+    (["plot", "growth", "linear:2,2,2", "-o", "x.png", "--steps", "5"], "'--steps'"),
+    (["plot", "drift", "linear:2,2,2", "-o", "x.png", "--step-sizes", "a,b"],
+     "'--step-sizes'"),
+    (["plot", "drift", "linear:2,2,2", "-o", "x.png", "--max-nodes", "3"], "'--max-nodes'"),
+    (["plot", "cloud", "linear:2,2,2", "-o", "x.png"], "invalid choice"),
+])
+def test_plot_command_errors(tmp_path, argv, needle):
+    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], cwd=tmp_path,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2 and not list(tmp_path.iterdir())
+
+
+def test_plot_drift_prints_the_exponent(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "plot", "drift", "relu:2,3,2",
+                           "-o", "d.svg"], cwd=tmp_path, capture_output=True, text=True,
+                          check=True, timeout=300)
+    line = [ln for ln in proc.stdout.splitlines() if "fitted exponent" in ln][0]
+    assert 1.8 < float(line.split(":")[1].split()[0]) < 2.2
+    svg = (tmp_path / "d.svg").read_text()
+    assert svg.startswith("<?xml") and "</svg>" in svg
+    assert [p.name for p in tmp_path.iterdir()] == ["d.svg"]  # no temporary left behind
