@@ -164,3 +164,17 @@ def test_work_limit_bounds_the_recomputed_words(tmp_path, capsys):
     assert main(["verify", str(path), "--work-limit", "1e-9"]) == 3
     assert main(["verify", str(path), "--work-limit", "0"]) == 2
     assert "'--work-limit'" in capsys.readouterr().err
+
+
+def test_bounds_only_certificate_verifies(tmp_path):
+    # growth stopped at depth 0 cannot close the sandwich and the closure check fails:
+    # the certificate claims bounds only, without the failed check, and verifies
+    from exactcl.certificate import certify
+    from exactcl.models import linear
+    from exactcl.verifier import verify
+    path = tmp_path / "bounds.json"
+    cert, result = certify(linear([2, 2, 2]), path, reproducible=True, max_depth=0)
+    assert result.proof == "bounds only" and result.closure is not None
+    assert cert["closure"] is None and cert["claim"]["status"] == "bounds"
+    report = verify(path)
+    assert report.ok, str(report)
