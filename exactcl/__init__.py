@@ -42,7 +42,7 @@ _LAZY = {
     "Model": "models", "linear": "models", "product": "models", "relu": "models",
     "Ring": "rings",
     "find_laws": "search", "LawSearch": "search",
-    "certify": "certificate",
+    "certify": "certificate", "Certificate": "certview",
     "verify": "verifier", "Report": "verifier",
     "Case": "grid", "grid_cases": "grid", "load_config": "grid",
     "SweepResult": "sweep",
@@ -50,16 +50,17 @@ _LAZY = {
 
 __all__ = [
     "Case", "SweepResult", "grid_cases", "load_config",
-    "CertificateFormatError", "ClosureResult", "CountResult", "ExactclError", "Growth",
-    "InputError", "LawSearch", "Model", "Report", "ResourceError", "Ring", "UnsupportedError",
-    "VectorField", "VerificationError", "bracket", "certify", "closure_check", "count",
-    "find_laws", "from_fields", "from_phi", "gradient", "grow", "laws", "linear", "product",
-    "relu", "verify",
+    "Certificate", "CertificateFormatError", "ClosureResult", "CountResult", "ExactclError",
+    "Growth", "InputError", "LawSearch", "Model", "Report", "ResourceError", "Ring",
+    "UnsupportedError", "VectorField", "VerificationError", "bracket", "certify",
+    "closure_check", "count", "find_laws", "from_fields", "from_phi", "gradient", "grow",
+    "laws", "linear", "product", "relu", "verify",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .brackets import ClosureResult, bracket, closure_check
     from .certificate import certify
+    from .certview import Certificate
     from .counting import CountResult, count
     from .fields import VectorField, gradient
     from .grid import Case, grid_cases, load_config

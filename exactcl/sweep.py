@@ -179,6 +179,14 @@ class SweepResult:
             text += "; interrupted: run the same command to resume"
         return text
 
+    def _repr_markdown_(self) -> str:
+        """Markdown for Jupyter: the summary line and the table of results
+        (:func:`exactcl.tables.markdown_table`, as in ``results.md``)."""
+        from .display import markdown_escape
+        from .tables import markdown_table
+        rows = [(case, self.records.get(case.id)) for case in self.cases]
+        return f"{markdown_escape(self.summary())}\n\n{markdown_table(rows)}"
+
 
 class SweepInterrupted(KeyboardInterrupt):
     """Raised by :func:`sweep` on Ctrl-C once every finished case is saved;

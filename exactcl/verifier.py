@@ -111,6 +111,39 @@ class Report:
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
+    def _repr_markdown_(self) -> str:
+        """Markdown for Jupyter: the status, each check passed or FAILED, and
+        the summary.
+
+        >>> print(Report("c.json", "false", (Check("Lie rank", True, "rank 5"),
+        ...       Check("count", False, "3 laws = 8 - 5")), "NOT VERIFIED")._repr_markdown_())
+        **FALSE**: c.json
+        <BLANKLINE>
+        - passed: Lie rank: rank 5
+        - **FAILED**: count: 3 laws = 8 - 5
+        <BLANKLINE>
+        NOT VERIFIED
+        """
+        lines = [f"**{self.status.upper()}**: {_markdown(self.source)}"]
+        if self.checks:
+            lines.append("")
+        for c in self.checks:
+            state = "passed" if c.passed else "**FAILED**"
+            lines.append(f"- {state}: {_markdown(c.claim)}: {_markdown(c.detail)}")
+        if self.summary:
+            lines += ["", _markdown(self.summary)]
+        return "\n".join(lines)
+
+
+#: Markdown's special characters outside math, escaped in a rich display
+#: (as exactcl.display.markdown_escape does: the verifier imports nothing
+#: outside its layers).
+_MARKDOWN = str.maketrans({ch: "\\" + ch for ch in "\\`*_<>#|$~&"})
+
+
+def _markdown(text: str) -> str:
+    return " ".join(text.translate(_MARKDOWN).split())
+
 
 def verify(path: str | os.PathLike, **options) -> Report:
     """Verify the certificate in a file (see :func:`verify_certificate`)."""
