@@ -5,7 +5,8 @@ Convention, used everywhere in exactcl: ``[X, Y] = (DY) X - (DX) Y`` with
 ``[X, Y] f = X(Y f) - Y(X f)``.
 
 Closure (Frobenius involutivity)
---------------------------------The closure (Frobenius involutivity) check, Monte Carlo with a stated bound.
+--------------------------------
+The closure check, Monte Carlo with a stated bound or deterministic.
 
 Claim: with Z_1..Z_K the kept bracket words, every generator X_j and
 every bracket [X_i, Z_a] lies in span Z(theta) on a dense open set. Then
@@ -45,7 +46,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -280,9 +281,13 @@ def closure_check(
     words: Sequence[VectorField],
     rounds: int = 2,
     rng: random.Random | None = None,
+    report: Callable[[int, int], None] | None = None,
 ) -> ClosureResult:
     """Check that span(words) contains the generators and is closed under
     bracketing with them, at fresh random points modulo fresh random primes.
+
+    ``report(done, total)``, if given, is called before each round with
+    the rounds done (for a progress bar; see :func:`exactcl.progress.step`).
 
     Examples
     --------
@@ -304,6 +309,8 @@ def closure_check(
     per_round = round_error_bound(delta, hbits)
     primes = []
     for r in range(rounds):
+        if report is not None:
+            report(r, rounds)
         for _ in range(POINT_ATTEMPTS):
             prime = random_prime(rng)
             point = [rng.randrange(prime) for _ in range(D)]
@@ -349,11 +356,14 @@ def closure_deterministic(
     words: Sequence[VectorField],
     point: Sequence[int],
     prime: int,
+    report: Callable[[int, int], None] | None = None,
 ) -> ClosureResult | None:
     """Prove the closure claim exactly by cofactor identities over Q.
 
     Returns None when the words are not independent at ``point`` mod
-    ``prime`` (no rows R can be chosen there).
+    ``prime`` (no rows R can be chosen there). ``report(done, total)``, if
+    given, is called before each identity with the identities checked (for
+    a progress bar; see :func:`exactcl.progress.step`).
 
     Examples
     --------
@@ -388,9 +398,12 @@ def closure_deterministic(
         cofactors[i] = cof
     vectors = list(generators) + [bracket(X, Z) for X in generators for Z in words]
     checked = 0
+    identities = len(vectors) * len(cofactors)
     for v in vectors:
         vd = v.as_dict
         for i, cof in cofactors.items():
+            if report is not None:
+                report(checked, identities)
             total = zero
             for k, r in enumerate(list(rows) + [i]):
                 if r in vd:

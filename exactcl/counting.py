@@ -34,6 +34,7 @@ from .fields import directions_index, gradient_values_mod
 from .growth import Growth, grow
 from .linalg import independent_rows_mod
 from .models import Model
+from .progress import step
 from .rings import DEFAULT_PRIME
 from .search import find_laws, verify_law
 
@@ -147,6 +148,93 @@ class CountResult:
         n = self.laws if self.laws is not None else f"between {self.lower} and {self.upper}"
         return f"CountResult({self.model!r}, D={self.parameters}, laws={n}, proof={self.proof!r})"
 
+    def proof_text(self) -> str:
+        """What proved the count (or the bounds), in words.
+
+        >>> from exactcl.models import product
+        >>> count(product(3)).proof_text()
+        'sandwich: 2 exhibited laws, each an exact identity, and 1 bracket word independent at a point, so there are at most 3 - 1 = 2 laws'
+        """
+        D, K, M = self.parameters, self.lie_rank, self.explicit_laws
+        words = plural(K, "bracket word")
+        laws = ("no exhibited law" if M == 0 else "1 exhibited law, an exact identity," if M == 1
+                else f"{M} exhibited laws, each an exact identity,")
+        if self.proof == "sandwich":
+            return (f"sandwich: {laws} and {words} independent at a point, so there are at "
+                    f"most {D} - {K} = {plural(D - K, 'law')}")
+        closure = self.closure
+        if closure is None:  # pragma: no cover - closure and bounds only always run a check
+            check = "no closure check"
+        elif closure.mode == "deterministic":
+            n = closure.identities
+            check = (f"deterministic: {n} cofactor identit{'y' if n == 1 else 'ies'} "
+                     f"checked exactly over Q")
+        else:
+            check = (f"Monte Carlo, {plural(closure.rounds, 'round')}: error probability "
+                     f"<= {format_probability(closure.error_bound)}")
+        if self.proof == "closure":
+            return (f"closure: {words} independent at a point {'spans' if K == 1 else 'span'} a "
+                    f"distribution closed under bracketing with the generators ({check}), so "
+                    f"dim Lie = {K} and there are {D} - {K} = {plural(D - K, 'law')}, {M} of "
+                    f"them exhibited")
+        state = ("inconclusive" if closure is not None and closure.inconclusive else "failed")
+        return (f"bounds only: {laws} and {words} independent at a point; the closure "
+                f"check {state} ({check})")
+
+    def _repr_markdown_(self) -> str:
+        """Markdown for Jupyter: the count, its bounds and proof, the rank per
+        bracket depth and the exhibited laws as LaTeX (at most
+        :data:`~exactcl.display.MAX_LAWS_SHOWN`).
+
+        >>> from exactcl.models import product
+        >>> print(count(product(3))._repr_markdown_())
+        **product:3**: D = 3, **2** independent conservation laws (certified)
+        <BLANKLINE>
+        - bounds: [2, 2]
+        - $\\dim \\mathrm{Lie}(W) = 1$
+        - proved by sandwich: 2 exhibited laws, each an exact identity, and 1 bracket word independent at a point, so there are at most 3 - 1 = 2 laws
+        - rank per bracket depth: 1 (depth 0)
+        <BLANKLINE>
+        Exhibited laws (2):
+        <BLANKLINE>
+        1. $- t_{1}^{2} + t_{2}^{2}$: t2^2 - t1^2
+        2. $- t_{1}^{2} + t_{3}^{2}$: t3^2 - t1^2
+        """
+        from .display import law_items, markdown_escape, probability_math
+        if self.laws is not None:
+            head = f"**{self.laws}** independent conservation law{'' if self.laws == 1 else 's'}"
+        else:
+            head = f"between {self.lower} and {self.upper} independent conservation laws"
+        lie = (rf"$\dim \mathrm{{Lie}}(W) = {self.lie_dimension}$"
+               if self.lie_dimension is not None else
+               rf"$\dim \mathrm{{Lie}}(W) \geq {self.lie_rank}$ (the rank at a point)")
+        proof = markdown_escape(self.proof_text())
+        if self.closure is not None and self.closure.mode != "deterministic":
+            # the error bound as math: 2^-118 -> $2^{-118}$
+            plain = markdown_escape(f"<= {format_probability(self.closure.error_bound)}")
+            proof = proof.replace(plain, probability_math(self.closure.error_bound, r"\leq "))
+        lines = [f"**{markdown_escape(self.model)}**: D = {self.parameters}, {head} "
+                 f"({self.status})", "",
+                 f"- bounds: [{self.lower}, {self.upper}]",
+                 f"- {lie}",
+                 f"- proved by {proof}" if self.proof != "bounds only" else f"- {proof}",
+                 f"- rank per bracket depth: {markdown_escape(self.growth.profile_text())}"]
+        if self.rejected:
+            lines.append(f"- rejected candidates: {len(self.rejected)}")
+        if self.exhibited:
+            # a label that only repeats the law (a model's unnamed candidate) is left out
+            labels = ["" if label == h.str() else label
+                      for h, label in zip(self.exhibited, self.exhibited_labels)]
+            same = len(labels) > 1 and len(set(labels)) == 1
+            title = f"Exhibited laws ({len(self.exhibited)})"
+            if same and labels[0]:
+                title += f", {markdown_escape(labels[0])}"
+            lines += ["", title + ":", ""]
+            lines += law_items(self.exhibited, self.ring, None if same else labels)
+        else:
+            lines += ["", "No law exhibited."]
+        return "\n".join(lines)
+
     def __str__(self) -> str:
         head = (f"{self.model}: D = {self.parameters}, "
                 + (f"{self.laws} independent conservation laws"
@@ -221,7 +309,8 @@ def count(
     rejected = []
     labels = model.candidate_labels or tuple(h.str() for h in model.candidates)
     index = directions_index(model.generators)
-    for h, label in zip(model.candidates, labels):
+    for done, (h, label) in enumerate(zip(model.candidates, labels)):
+        step("law check", done, len(model.candidates), "laws")
         bad = verify_law(h, model.generators, index)
         if bad is None:
             found.append((h, label))
@@ -254,10 +343,12 @@ def count(
         words = growth.fields()
         if closure == "deterministic" or (closure == "auto" and
                                           deterministic_is_cheap(model.generators, words)):
-            closure_result = closure_deterministic(model.generators, words, point, prime)
+            closure_result = closure_deterministic(model.generators, words, point, prime,
+                                                   _report("identities"))
         if closure_result is None:
             closure_result = closure_check(model.generators, words, closure_rounds,
-                                           random.Random(rng.getrandbits(64)))
+                                           random.Random(rng.getrandbits(64)),
+                                           _report("rounds"))
         if closure_result.passed:
             laws, lie, status, proof = D - K, K, "certified", "closure"
             explanation = (f"Proven by closure: {plural(K, 'bracket word')} independent at the point "
@@ -272,6 +363,11 @@ def count(
                        D - K, lie, K, status, proof, explanation, exhibited, exhibited_labels,
                        tuple(rejected), growth, closure_result, model.ring,
                        time.perf_counter() - start)
+
+
+def _report(unit: str):
+    """``report(done, total)`` of the closure check: the "closure check" stage."""
+    return lambda done, total: step("closure check", done, total, unit)
 
 
 def _independent(D: int, laws: list[fmpq_mpoly], point: list[int], prime: int) -> list[int]:

@@ -40,6 +40,7 @@ from .errors import bad_argument
 from .fields import VectorField
 from .jets import WordJets
 from .linalg import IncrementalBasis
+from .progress import step
 
 __all__ = ["DepthStats", "Growth", "grow", "word_field", "word_string"]
 
@@ -123,6 +124,60 @@ class Growth:
     def __repr__(self) -> str:
         return (f"Growth(rank={self.rank}, profile={list(self.profile)}, stop={self.stop!r}, "
                 f"words={self.graph.number_of_nodes()})")
+
+    def stop_text(self) -> str:
+        """Why growth stopped, in words.
+
+        >>> from exactcl.models import product
+        >>> from exactcl.rings import DEFAULT_PRIME
+        >>> grow(product(2).generators, [1, 2], DEFAULT_PRIME).stop_text()
+        'a depth added nothing'
+        """
+        if self.stop == "target":
+            return f"reached the target rank {self.target} (D minus the proven laws)"
+        return {"stalled": "a depth added nothing", "full": "full rank D",
+                "max_depth": "reached the deepest depth allowed"}.get(self.stop, self.stop)
+
+    def profile_text(self) -> str:
+        """The rank per bracket depth, and which depths were only sampled.
+
+        >>> from exactcl.models import linear
+        >>> from exactcl.rings import DEFAULT_PRIME
+        >>> grow(linear([2, 2, 2]).generators, [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME
+        ...      ).profile_text()
+        '4, 5, 5 (depths 0 to 2)'
+        """
+        last = len(self.depths) - 1
+        text = ", ".join(map(str, self.profile)) + (
+            " (depth 0)" if last == 0 else f" (depths 0 to {last})")
+        sampled = [str(s.depth) for s in self.depths if not s.exhaustive]
+        if sampled and self.stop not in ("target", "full"):  # else the rank is the largest possible
+            text += f"; depth{'s' if len(sampled) > 1 else ''} {', '.join(sampled)} sampled, " \
+                    "not exhaustive"
+        return text
+
+    def _repr_markdown_(self) -> str:
+        """Markdown for Jupyter: the rank, the rank per depth, why growth
+        stopped and the size of the provenance graph.
+
+        >>> from exactcl.models import product
+        >>> from exactcl.rings import DEFAULT_PRIME
+        >>> print(grow(product(2).generators, [1, 2], DEFAULT_PRIME)._repr_markdown_())
+        **Lie algebra growth**: rank 1 at the point (mod p = 4611686018427387847), a lower bound on $\\dim \\mathrm{Lie}(W)$
+        <BLANKLINE>
+        - rank per bracket depth: 1, 1 (depths 0 to 1)
+        - stopped: a depth added nothing
+        - provenance graph: 1 word, 1 kept
+        """
+        nodes = self.graph.number_of_nodes()
+        return "\n".join([
+            f"**Lie algebra growth**: rank {self.rank} at the point (mod p = {self.prime}), "
+            r"a lower bound on $\dim \mathrm{Lie}(W)$",
+            "",
+            f"- rank per bracket depth: {self.profile_text()}",
+            f"- stopped: {self.stop_text()}",
+            f"- provenance graph: {nodes} word{'' if nodes == 1 else 's'}, {len(self.basis)} kept",
+        ])
 
 
 def word_string(graph: nx.DiGraph, node: int) -> str:
@@ -319,6 +374,7 @@ def grow(
             node = chunk[k]
             graph.nodes[node]["raised"] = True
             basis.append(node)
+        step("growth depth 0", basis_vectors.rank, limit, "rank", estimate=False)
     depths.append(DepthStats(0, basis_vectors.rank, len(basis), evaluated, len(generators),
                              evaluated == len(generators)))
 
@@ -335,6 +391,7 @@ def grow(
             break
         depth += 1
         pairs, total = _candidate_pairs(depth, frontier, len(generators), budget, rng)
+        label = f"growth depth {depth}"
         kept_here: list[int] = []
         evaluated = 0
         batch_pairs: list[tuple[int, int]] = []
@@ -355,9 +412,11 @@ def grow(
             if len(batch_values) >= min(BATCH_SIZE, max(8, 2 * missing)):
                 next_id = _record(graph, basis_vectors, basis, kept_here, ev, depth,
                                   batch_pairs, batch_values, limit, next_id)
+                step(label, basis_vectors.rank, limit, "rank", estimate=False)
         if batch_values:
             next_id = _record(graph, basis_vectors, basis, kept_here, ev, depth,
                               batch_pairs, batch_values, limit, next_id)
+        step(label, basis_vectors.rank, limit, "rank", estimate=False)
         exhaustive = evaluated < budget or basis_vectors.rank >= limit
         depths.append(DepthStats(depth, basis_vectors.rank, len(kept_here), evaluated,
                                  total, exhaustive))

@@ -30,6 +30,8 @@ from .certformat import dumps, loads, write_atomic
 from .certificate import certify
 from .errors import InputError
 from .models import Model
+from .progress import clear as clear_progress
+from .progress import step
 from .verifier import verify_certificate
 
 #: The certificates of proofs/ come from this repository's own scripts, so the
@@ -131,6 +133,7 @@ def run_claim(claim_id: str, title: str, source: str, cases: Sequence[Case], *,
     outcomes = []
     rng = random.Random(f"verify:{claim_id}")
     for k, case in enumerate(chosen):
+        step(f"reproduce {claim_id}", k, len(chosen), "cases", outer=True)
         start = time.perf_counter()
         model = case.build()
         cert, result = certify(model, reproducible=True, **case.options)
@@ -154,6 +157,7 @@ def run_claim(claim_id: str, title: str, source: str, cases: Sequence[Case], *,
                           agrees, verified, file_status, note, time.perf_counter() - start)
         outcomes.append(outcome)
         if progress:
+            clear_progress()
             mark = {True: "agrees", False: "DIFFERS FROM THE CLAIM", None: ""}[agrees]
             found = result.laws if result.laws is not None else result.bounds
             progress(f"[{k + 1}/{len(chosen)}] {claim_id}: {result.model} -> "
@@ -240,6 +244,7 @@ def reproduce_all(root: str | os.PathLike | None = None, *, quick: bool = False,
     reports = []
     for path in scripts:
         module = load_script(path)
+        clear_progress()
         print(f"== {path.name}: {module.TITLE}", file=out, flush=True)
         report = run_claim(module.CLAIM_ID, module.TITLE, module.SOURCE, module.cases(),
                            data_dir=base / "data", check=check, quick=quick, slow=slow,
@@ -247,6 +252,7 @@ def reproduce_all(root: str | os.PathLike | None = None, *, quick: bool = False,
                            finding=getattr(module, "finding", None))
         reports.append(report)
     total = sum(len(r.outcomes) for r in reports)
+    clear_progress()
     print("", file=out)
     print(f"Summary ({total} certificates, {len(reports)} claims, "
           f"{time.perf_counter() - start:.1f} s):", file=out)

@@ -38,6 +38,7 @@ from flint import fmpq_mpoly
 from .errors import ResourceError, VerificationError, bad_argument
 from .fields import VectorField, directions_index, first_violation, gradient_values_mod
 from .linalg import kernel_Q, kernel_Q_modular, rank_mod
+from .progress import step
 from .rings import (
     DEFAULT_PRIME,
     Ring,
@@ -98,8 +99,36 @@ class LawSearch:
         return [poly_to_sympy(h, self.ring) for h in self.laws]
 
     def latex(self) -> list[str]:
+        """The laws in LaTeX (``sympy.latex``)."""
         import sympy
         return [sympy.latex(e) for e in self.sympy()]
+
+    def _repr_markdown_(self) -> str:
+        """Markdown for Jupyter: how many laws of which degree, how many are
+        functionally independent, and the laws as LaTeX, as :meth:`latex`
+        writes them (at most :data:`~exactcl.display.MAX_LAWS_SHOWN`, and
+        long laws cut after :data:`~exactcl.display.MAX_LAW_CHARS`).
+
+        >>> from exactcl.models import product
+        >>> print(find_laws(product(3).generators, 2)._repr_markdown_())
+        **2 polynomial conservation laws** of degree <= 2; 2 functionally independent (the rank of their gradients at a point)
+        <BLANKLINE>
+        1. $t_{1}^{2} - t_{3}^{2}$
+        2. $t_{2}^{2} - t_{3}^{2}$
+        """
+        from .display import law_items, probability_math
+        kind = (f"homogeneous of degree {self.degree}" if self.homogeneous
+                else f"of degree <= {self.degree}")
+        n = len(self.laws)
+        if n == 0:
+            return f"**No polynomial conservation law** {kind}."
+        how = "the rank of their gradients at a point"
+        if self.independence_error:
+            bound = probability_math(self.independence_error, "\\leq ")
+            how += f": a lower bound, exact unless the point is unlucky, probability {bound}"
+        lines = [f"**{n} polynomial conservation law{'' if n == 1 else 's'}** {kind}; "
+                 f"{self.independent} functionally independent ({how})", ""]
+        return "\n".join(lines + law_items(self.laws, self.ring))
 
     def __repr__(self) -> str:
         kind = "homogeneous of degree" if self.homogeneous else "of degree <="
@@ -255,7 +284,8 @@ def find_laws(
             f"(limit {MAX_BLOCK:,} monomials a block). Lower 'degree' or use a smaller model.")
     solutions: list[tuple[tuple, dict[Mono, int]]] = []
     by_direction = _by_direction(gens)
-    for block in blocks.values():
+    for done, block in enumerate(blocks.values()):
+        step("law search", done, len(blocks), "blocks")
         block.sort(key=lambda m: _order_key(m, D))
         for vec in _block_kernel(block, by_direction, prime):
             law = {block[c]: x for c, x in enumerate(vec) if x}
@@ -265,7 +295,8 @@ def find_laws(
     laws = tuple(poly_from_terms(ring, sorted(law.items())) for _, law in solutions)
 
     index = directions_index(generators)
-    for h in laws:
+    for done, h in enumerate(laws):
+        step("law check", done, len(laws), "laws")
         bad = verify_law(h, generators, index)
         if bad is not None:  # pragma: no cover - would be a bug in the kernel
             raise VerificationError(f"Computed law {h.str()} is not conserved by generator {bad}.")
