@@ -9,6 +9,7 @@
     exactcl verify FILE_OR_FOLDER... [--exact] [--no-fingerprint] [--jobs N]
     exactcl sweep --family F --depth A..B --width A..B --out DIR [--jobs N]
     exactcl sweep --config GRID.toml --out DIR [--engine dask] [--scheduler ADDRESS]
+    exactcl plot growth|graph|drift SPEC -o FILE.png|FILE.svg
     exactcl reproduce [--quick] [--slow] [--write] [--root DIR]
 
 Bad input prints one line ``exactcl: error: ...`` naming the argument and
@@ -54,6 +55,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _add_quiet_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar (by default one is drawn on standard error when it "
+                        "is a terminal); the results are printed as usual")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="exactcl", description=(
         "Exact, certified conservation laws of gradient flows: counts proven by "
@@ -65,12 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also search polynomial laws of degree <= K for the lower bound")
     pc.add_argument("--closure-rounds", type=int, default=2, metavar="R",
                     help="rounds of the Monte Carlo closure check when it is needed")
+    _add_quiet_arg(pc)
     pl = sub.add_parser("laws", help="all polynomial conservation laws of bounded degree")
     _add_model_args(pl)
     pl.add_argument("--degree", type=int, required=True, metavar="K", help="degree bound")
     pl.add_argument("--homogeneous", action="store_true",
                     help="only laws homogeneous of degree exactly K")
     pl.add_argument("--latex", action="store_true", help="print the laws in LaTeX")
+    _add_quiet_arg(pl)
     pcert = sub.add_parser("certify", help="count the laws and write a certificate file")
     _add_model_args(pcert)
     pcert.add_argument("-o", "--output", required=True, metavar="FILE",
@@ -83,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rounds of the Monte Carlo closure check when it is used")
     pcert.add_argument("--reproducible", action="store_true",
                        help="leave the time out, so the same input gives the same bytes")
+    _add_quiet_arg(pcert)
     pv = sub.add_parser("verify", help="re-check certificates from the files alone")
     pv.add_argument("files", nargs="+", metavar="FILE",
                     help="certificate files, or folders: a sweep folder (every certificate of "
@@ -103,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--quiet", "-q", action="store_true",
                     help="print only failures and the summary of a folder")
     _add_sweep_parser(sub)
+    _add_plot_parser(sub)
     pr = sub.add_parser("reproduce", help="re-run and re-verify every claim of proofs/")
     pr.add_argument("--quick", action="store_true", help="only the quick cases (under a minute)")
     pr.add_argument("--slow", action="store_true",
@@ -113,7 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--root", metavar="DIR", default=None,
                     help="the exactcl checkout holding proofs/ and data/ (default: the working "
                          "directory or a folder above it)")
+    _add_quiet_arg(pr)
     return parser
+
+
+def _add_plot_parser(sub) -> None:
+    pp = sub.add_parser(
+        "plot", help="draw the growth of the Lie algebra, the graph of its words, or the "
+                     "drift of the laws along gradient descent (needs the 'plot' extra)")
+    pp.add_argument("kind", choices=("growth", "graph", "drift"), metavar="KIND",
+                    help="growth, graph or drift")
+    _add_model_args(pp)
+    pp.add_argument("-o", "--output", required=True, metavar="FILE",
+                    help="picture to write, .png or .svg (atomically)")
+    pp.add_argument("--steps", type=int, default=None, metavar="N",
+                    help="drift: gradient steps per run (default 50)")
+    pp.add_argument("--step-sizes", default=None, metavar="A,B,...",
+                    help="drift: step sizes, at least two (default 0.0001,0.0002,0.0004,0.0008)")
+    pp.add_argument("--max-nodes", type=int, default=None, metavar="N",
+                    help="graph: most words drawn (default 60)")
 
 
 def _add_sweep_parser(sub) -> None:
@@ -211,8 +240,9 @@ def _run_count(args: argparse.Namespace) -> int:
     from .counting import count
     _check_count_options(args)
     model = _model(args)
-    result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,
-                   seed=args.seed)
+    with _progress(args):
+        result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,
+                       seed=args.seed)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
         return 0
@@ -238,7 +268,8 @@ def _run_laws(args: argparse.Namespace) -> int:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
     model = _model(args)
     start = time.perf_counter()
-    res = find_laws(model.generators, args.degree, args.homogeneous, seed=args.seed)
+    with _progress(args):
+        res = find_laws(model.generators, args.degree, args.homogeneous, seed=args.seed)
     seconds = time.perf_counter() - start
     strings = res.strings()
     if args.json:
@@ -276,9 +307,10 @@ def _run_certify(args: argparse.Namespace) -> int:
         raise InputError(f"Argument '--output' must be a file in an existing folder, not "
                          f"{args.output!r}.")
     model = _model(args)
-    cert, result = certify(model, args.output, reproducible=args.reproducible,
-                           search_degree=args.degree, closure=args.closure,
-                           closure_rounds=args.closure_rounds, seed=args.seed)
+    with _progress(args):
+        cert, result = certify(model, args.output, reproducible=args.reproducible,
+                               search_degree=args.degree, closure=args.closure,
+                               closure_rounds=args.closure_rounds, seed=args.seed)
     if args.json:
         print(json.dumps(result.as_dict() | {"certificate": args.output}, indent=2,
                          sort_keys=True))
@@ -343,9 +375,55 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _run_plot(args: argparse.Namespace) -> int:
+    from . import plots
+    if os.path.splitext(args.output)[1].lower() not in (".png", ".svg"):
+        raise InputError(f"Argument '-o' must name a .png or .svg file, not {args.output!r}.")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        raise InputError(f"Argument '-o' must be a file in an existing folder, not "
+                         f"{args.output!r}.")
+    if args.kind != "drift" and (args.steps is not None or args.step_sizes is not None):
+        raise InputError("Arguments '--steps' and '--step-sizes' go with 'plot drift'.")
+    if args.kind != "graph" and args.max_nodes is not None:
+        raise InputError("Argument '--max-nodes' goes with 'plot graph'.")
+    model = _model(args)
+    if args.kind == "drift":
+        options: dict = {"seed": args.seed}
+        if args.steps is not None:
+            options["steps"] = args.steps
+        if args.step_sizes is not None:
+            try:
+                options["step_sizes"] = tuple(float(x) for x in args.step_sizes.split(","))
+            except ValueError:
+                raise InputError(f"Argument '--step-sizes' must be comma-separated numbers "
+                                 f"such as 0.001,0.002, not {args.step_sizes!r}.") from None
+        fig, d = plots.drift_figure(model, **options)
+        plots.save(fig, args.output)
+        print(f"{d.model}: {len(d.laws)} laws tracked along gradient descent, {d.steps} steps")
+        for eta, worst in zip(d.step_sizes, d.final):
+            print(f"  step size {eta:<10g} largest |h(theta_T)/h(theta_0) - 1| = {worst:.3e}")
+        print(f"fitted exponent of the drift in the step size: {d.exponent:.3f} "
+              f"(theory: 2 as the step size goes to 0 at a fixed number of steps)")
+    elif args.kind == "growth":
+        plots.save(plots.growth_figure(model, seed=args.seed), args.output)
+    else:
+        options = {} if args.max_nodes is None else {"max_nodes": args.max_nodes}
+        plots.save(plots.graph_figure(model, seed=args.seed, **options), args.output)
+    print(f"picture written to {args.output}")
+    return 0
+
+
 def _run_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import reproduce_all
-    return reproduce_all(args.root, quick=args.quick, check=not args.write, slow=args.slow)
+    with _progress(args):
+        return reproduce_all(args.root, quick=args.quick, check=not args.write, slow=args.slow)
+
+
+def _progress(args: argparse.Namespace):
+    """The progress bar of a run: on standard error when it is a terminal,
+    never with ``--quiet``; erased when the computation ends."""
+    from .progress import reporting
+    return reporting(False if args.quiet else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -357,7 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         runners = {"count": _run_count, "laws": _run_laws, "certify": _run_certify,
-                   "verify": _run_verify, "reproduce": _run_reproduce, "sweep": _run_sweep}
+                   "verify": _run_verify, "reproduce": _run_reproduce, "sweep": _run_sweep,
+                   "plot": _run_plot}
         return runners[args.command](args)
     except (InputError, ResourceError) as err:
         print(f"exactcl: error: {err}", file=sys.stderr)
