@@ -328,7 +328,7 @@ def _run_verify(args: argparse.Namespace) -> int:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from .grid import grid_cases, load_config, spec_cases
+    from .grid import grid_cases, load_config, option_problem, spec_cases
     from .sweep import SweepInterrupted, sweep
     cases, options = [], {}
     if args.config is not None:
@@ -353,11 +353,9 @@ def _run_sweep(args: argparse.Namespace) -> int:
             print(line)
         return 0
     engine = args.engine or ("dask" if args.scheduler else "pool")
-    if args.jobs is not None and args.jobs < 1:
-        raise InputError(f"Argument '--jobs' must be an int >= 1, not {args.jobs}.")
-    if args.timeout is not None and not args.timeout > 0:
-        raise InputError(f"Argument '--timeout' must be a positive number of seconds, not "
-                         f"{args.timeout:g}.")
+    for key, value in (("jobs", args.jobs), ("timeout", args.timeout)):
+        if value is not None and (problem := option_problem(key, value)) is not None:
+            raise InputError(f"Argument '--{key}' must be {problem}, not {value:g}.")
     if args.timeout is not None and engine == "dask":
         raise InputError("Argument '--timeout' applies to the local pool only; a Dask "
                          "cluster cannot stop a running task.")

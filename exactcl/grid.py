@@ -55,6 +55,8 @@ __all__ = ["MAX_CASES", "Case", "degrees", "grid_cases", "load_config", "parse_r
 MAX_CASES = 100_000
 #: Families a grid can name, with the number of weight layers read from depth.
 LAYERED = ("linear", "relu", "relu-bias")
+#: How a sweep's closure checks may be made (see :func:`exactcl.count`).
+CLOSURE_MODES = ("auto", "deterministic", "monte-carlo")
 FAMILY_NAMES = LAYERED + ("product",)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
@@ -381,26 +383,36 @@ def load_config(path: str | os.PathLike) -> tuple[list[Case], dict]:
     return unique(cases), {k: v for k, v in options.items() if k != "degree"}
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: What each option of a sweep must be: a test and its description in errors.
+SWEEP_OPTIONS = {
+    "seed": (lambda v: _is_int(v) and v >= 0, "a non-negative int"),
+    "timeout": (lambda v: (_is_int(v) or isinstance(v, float)) and v > 0,
+                "a positive number of seconds"),
+    "closure": (lambda v: v in CLOSURE_MODES, "one of " + ", ".join(CLOSURE_MODES)),
+    "closure_rounds": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+    "jobs": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+}
+
+
+def option_problem(key: str, value: object) -> str | None:
+    """What the sweep option ``key`` must be, when ``value`` is not that.
+
+    >>> option_problem("seed", -1), option_problem("seed", 3)
+    ('a non-negative int', None)
+    """
+    test, expected = SWEEP_OPTIONS[key]
+    return None if test(value) else expected
+
+
 def _check_sweep_options(options: dict, where: str) -> None:
-    def wrong(key: str, expected: str) -> InputError:
-        return InputError(f"{where}: [sweep].{key} must be {expected}, not "
-                          f"{options[key]!r}.")
-
-    def is_int(v: object) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if "seed" in options and not (is_int(options["seed"]) and options["seed"] >= 0):
-        raise wrong("seed", "a non-negative int")
-    if "timeout" in options and not ((is_int(options["timeout"])
-                                      or isinstance(options["timeout"], float))
-                                     and options["timeout"] > 0):
-        raise wrong("timeout", "a positive number of seconds")
-    if "closure" in options and options["closure"] not in ("auto", "deterministic",
-                                                           "monte-carlo"):
-        raise wrong("closure", "one of auto, deterministic, monte-carlo")
-    if "closure_rounds" in options and not (is_int(options["closure_rounds"])
-                                            and options["closure_rounds"] >= 1):
-        raise wrong("closure_rounds", "an int >= 1")
+    for key in SWEEP_OPTIONS:
+        if key in options and (problem := option_problem(key, options[key])) is not None:
+            raise InputError(f"{where}: [sweep].{key} must be {problem}, not "
+                             f"{options[key]!r}.")
 
 
 def _tables(value: object, key: str, where: str) -> list:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from .certformat import write_atomic
 from .engines import DaskEngine, Failure, InProcess, ProcessPool, default_jobs
 from .errors import ExactclError, InputError, plural
-from .grid import Case, unique
+from .grid import Case, option_problem, unique
 from .progress import Progress, format_duration
 
 __all__ = ["SWEEP_SCHEMA", "SweepInterrupted", "SweepResult", "folder_certificates",
@@ -47,20 +47,19 @@ SWEEP_SCHEMA = "exactcl-sweep"
 SWEEP_VERSION = 1
 MANIFEST = "sweep.json"
 LOCK = ".exactcl-sweep.lock"
-CLOSURE_MODES = ("auto", "deterministic", "monte-carlo")
 
 
 def _options(seed: int, closure: str, closure_rounds: int) -> dict:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InputError(f"Argument 'seed' must be a non-negative int, not {seed!r}.")
-    if closure not in CLOSURE_MODES:
-        raise InputError(f"Argument 'closure' must be one of {', '.join(CLOSURE_MODES)}, "
-                         f"not {closure!r}.")
-    if isinstance(closure_rounds, bool) or not isinstance(closure_rounds, int) \
-            or closure_rounds < 1:
-        raise InputError(f"Argument 'closure_rounds' must be an int >= 1, not "
-                         f"{closure_rounds!r}.")
-    return {"seed": seed, "closure": closure, "closure_rounds": closure_rounds}
+    opts = {"seed": seed, "closure": closure, "closure_rounds": closure_rounds}
+    for key, value in opts.items():
+        _check_argument(key, value)
+    return opts
+
+
+def _check_argument(key: str, value: object) -> None:
+    problem = option_problem(key, value)
+    if problem is not None:
+        raise InputError(f"Argument {key!r} must be {problem}, not {value!r}.")
 
 
 # -- one case (runs in a worker) ------------------------------------------------------
@@ -241,14 +240,12 @@ def sweep(cases: Sequence[Case], out: str | os.PathLike, *, jobs: int | None = N
     if scheduler is not None and engine != "dask":
         engine = "dask"
     if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise InputError(f"Argument 'timeout' must be a positive number of seconds, not "
-                             f"{timeout!r}.")
+        _check_argument("timeout", timeout)
         if engine == "dask":
             raise InputError("Argument 'timeout' applies to the local pool only; a Dask "
                              "cluster cannot stop a running task.")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise InputError(f"Argument 'jobs' must be an int >= 1, not {jobs!r}.")
+    if jobs is not None:
+        _check_argument("jobs", jobs)
     cases = unique(list(cases))
     if not cases:
         raise InputError("The sweep has no case: give a family with ranges, --spec or "
