@@ -38,13 +38,14 @@ evaluated as code.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -64,6 +65,7 @@ __all__ = [
     "fingerprint",
     "dumps",
     "loads",
+    "atomic_path",
     "write_atomic",
     "generators_of",
 ]
@@ -169,25 +171,34 @@ def dumps(cert: dict) -> str:
     return "".join(out) + "\n"
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same
-    folder, flushed and synced, then renamed over the target."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
+    """A temporary path in the folder of ``path`` for the caller to write;
+    when the block ends, the file is synced and renamed over ``path``
+    (on an error it is removed and ``path`` is untouched)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".exactcl-", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".exactcl-", suffix=suffix, dir=folder)
+    os.close(fd)
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same
+    folder, flushed and synced, then renamed over the target."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 # -- strict decoding ------------------------------------------------------------

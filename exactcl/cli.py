@@ -375,11 +375,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 def _run_plot(args: argparse.Namespace) -> int:
     from . import plots
-    if os.path.splitext(args.output)[1].lower() not in (".png", ".svg"):
-        raise InputError(f"Argument '-o' must name a .png or .svg file, not {args.output!r}.")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
-        raise InputError(f"Argument '-o' must be a file in an existing folder, not "
-                         f"{args.output!r}.")
+    plots.check_output(args.output)  # before any computation
     if args.kind != "drift" and (args.steps is not None or args.step_sizes is not None):
         raise InputError("Arguments '--steps' and '--step-sizes' go with 'plot drift'.")
     if args.kind != "graph" and args.max_nodes is not None:

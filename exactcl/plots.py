@@ -22,11 +22,10 @@ by :func:`save` without dates or random ids.
 from __future__ import annotations
 
 import os
-import tempfile
 
 from .errors import InputError, UnsupportedError, bad_argument
 
-__all__ = ["drift_figure", "graph_figure", "growth_figure", "save"]
+__all__ = ["check_output", "drift_figure", "graph_figure", "growth_figure", "save"]
 
 #: Largest number of words drawn by :func:`graph_figure` (more are summarised).
 MAX_GRAPH_NODES = 60
@@ -283,27 +282,27 @@ def drift_figure(model, drift_result=None, **drift_options):
     return fig, d
 
 
+def check_output(path: str) -> str:
+    """The extension of a picture file that :func:`save` can write, else
+    :class:`InputError` naming ``-o``."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".png", ".svg"):
+        raise InputError(f"Argument '-o' must name a .png or .svg file, not {path!r}.")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise InputError(f"Argument '-o' must be a file in an existing folder, not {path!r}.")
+    return ext
+
+
 def save(fig, path: str | os.PathLike) -> str:
     """Write ``fig`` to ``path`` (``.png`` or ``.svg``) atomically and
     reproducibly (no date, fixed SVG ids); return the path."""
     path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".png", ".svg"):
-        raise InputError(f"Argument '-o' must name a .png or .svg file, not {path!r}.")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(f"Argument '-o' must be a file in an existing folder, not {path!r}.")
+    ext = check_output(path)
     import matplotlib
+
+    from .certformat import atomic_path
     metadata = {"Date": None} if ext == ".svg" else {"Software": None}
-    fd, tmp = tempfile.mkstemp(prefix=".exactcl-", suffix=ext, dir=folder)
-    os.close(fd)
-    try:
-        with matplotlib.rc_context({"svg.hashsalt": "exactcl", "svg.fonttype": "path"}):
-            fig.savefig(tmp, format=ext[1:], metadata=metadata)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, suffix=ext) as tmp, \
+            matplotlib.rc_context({"svg.hashsalt": "exactcl", "svg.fonttype": "path"}):
+        fig.savefig(tmp, format=ext[1:], metadata=metadata)
     return path
