@@ -147,18 +147,18 @@ class Case:
                                                                  f"vars of {self.name}")
         return model_from_phi(exprs, symbols, name=str(self.name))
 
-    def cost(self) -> float:
+    def cost(self) -> int:
         """A rough estimate of the work, used only to start big cases first."""
         if self.spec is None:
-            return float(sum(len(p) for p in self.phi or ()))
+            return sum(len(p) for p in self.phi or ())
         family, _, body = self.spec.partition(":")
         w = [int(x) for x in body.split(",")]
         if family == "product":
-            return float(w[0] ** 2)
+            return w[0] ** 2
         D = sum(a * b for a, b in zip(w, w[1:]))
         paths = w[0] * w[-1] if family == "linear" else math.prod(w)
         terms = math.prod(w[1:-1]) if family == "linear" else len(w) - 1
-        return float(D * paths * terms * (self.degree or 1))
+        return D * paths * terms * (self.degree or 1)
 
 
 # -- ranges ----------------------------------------------------------------------
