@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from exactcl.brackets import bracket, bracket_value_mod, could_bracket
 from exactcl.errors import InputError
 from exactcl.fields import VectorField
-from exactcl.jets import WordJets
+from exactcl.jets import WordJets, work_bound
 from exactcl.linalg import (
     IncrementalBasis,
     independent_rows_mod,
@@ -313,6 +313,24 @@ def test_word_values_by_jets_equal_the_expanded_words(data):
         assert value == {v: x for v, x in enumerate(fld.evaluate_mod(point, p)) if x}
         assert jac == fld.jacobian_mod(point, p)
         assert words.value(node) == value
+
+
+@CHEAP
+@given(st.data())
+def test_the_work_bound_of_jets_is_never_below_the_counted_work(data):
+    """The verifier refuses on jets.work_bound before computing: it must
+    bound the work WordJets then counts, for any fields and word tree."""
+    ring, gens = data.draw(fields_on_a_ring(3, max_terms=4, max_degree=3))
+    point = data.draw(points(ring))
+    p = data.draw(mod_primes)
+    brackets, ids = {}, list(range(3))
+    for node in range(3, 3 + data.draw(st.integers(1, 5))):
+        brackets[node] = (data.draw(st.integers(0, 2)), data.draw(st.sampled_from(ids)))
+        ids.append(node)
+    nodes = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True))
+    words = WordJets(gens, brackets, point, p)
+    words.values(nodes)
+    assert words.work <= work_bound(gens, brackets, nodes)
 
 
 @CHEAP

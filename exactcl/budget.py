@@ -1,0 +1,135 @@
+"""Work budgets: what a certificate may cost the verifier, decided before the work.
+
+A certificate from an unknown source must not buy more than a bounded
+amount of work. The verifier therefore estimates each phase of its work
+from what it has parsed (the word tree, the degrees and term counts of the
+fields and laws, the sizes of the matrices whose ranks it takes) and
+refuses a file whose estimate exceeds what is left of its budget, before
+computing anything for that phase. Phases whose cost cannot be bounded
+tightly in advance (the jets of deep bracket words, the exact expansion of
+words, fraction-free determinants) are also *counted* while they run, and
+stopped when the budget is spent. Every figure is a deterministic count,
+never a clock: the same file gets the same verdict on a fast or a busy
+machine.
+
+The unit of work is one product of two jet terms (:mod:`exactcl.jets`),
+about half a microsecond of CPU on the machines the benchmarks run on
+(``benchmarks/bench_verify_budget.py`` measures it). Other operations are
+converted with the weights below, measured on the same machines.
+
+>>> budget = WorkBudget(1000)
+>>> budget.require(400, "the law identities")
+>>> budget.spend(400, "the law identities")
+>>> budget.spent, budget.left
+(400, 600)
+>>> budget.require(10**6, "the Lie rank")
+Traceback (most recent call last):
+...
+exactcl.budget.BudgetExceeded: the Lie rank needs an estimated 1,000,000 units of work and 600 of the 1,000 allowed are left
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import ResourceError
+
+__all__ = [
+    "BudgetExceeded",
+    "COMPONENT",
+    "DENSE",
+    "DERIVATIVE",
+    "VERIFY_WORK",
+    "JET_SLACK",
+    "WorkBudget",
+    "flint_products",
+    "rank_work",
+    "evaluation_work",
+]
+
+#: Units of work one certificate may cost the verifier at ``work_limit=1``:
+#: about 0.75 s of CPU here, so that any file is decided within a second.
+#: The largest certificate of data/ (linear:2,2,5,5,2) needs about 1.0
+#: million (``benchmarks/bench_verify_budget.py``).
+VERIFY_WORK = 1_500_000
+#: The a-priori bound on the work of the jets may exceed what is left by
+#: this factor before the file is refused unseen: the bound is rigorous but
+#: pessimistic on deep words of sparse fields (at most about 50 times the
+#: counted work on data/), and the counted budget stops the rest exactly.
+JET_SLACK = 100
+#: Units per product of two terms of flint polynomials (about 0.1 us).
+FLINT_PRODUCT = 0.25
+#: Units per multiply-add of a modular matrix rank (about 0.2 ns).
+RANK_OP = 1 / 2500
+#: Units per term of a derivative of a flint polynomial (about 15 ns).
+DERIVATIVE = 1 / 20
+#: Units per variable and term of a polynomial built from exponent vectors
+#: (flint takes dense ones: about 0.15 us per variable), or per variable of
+#: a scan of its degrees.
+DENSE = 1 / 3
+#: Units per component of a field built (a Python object, about 2 us).
+COMPONENT = 4
+#: Units per term and degree of a polynomial evaluated at a point (about
+#: 0.9 us with 61-bit values).
+EVALUATION = 2
+
+
+class BudgetExceeded(ResourceError):
+    """Work beyond a :class:`WorkBudget`; ``needed`` is the units the whole
+    work would take when known (an estimate), else None."""
+
+    def __init__(self, message: str, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
+class WorkBudget:
+    """A deterministic count of work against a limit.
+
+    Parameters
+    ----------
+    limit : int or None
+        Units of work allowed in all; None for no limit (the count is
+        still kept).
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    @property
+    def left(self) -> int | None:
+        return None if self.limit is None else self.limit - self.spent
+
+    def require(self, estimate: float, what: str, slack: float = 1) -> None:
+        """Raise :class:`ResourceError` unless ``estimate`` (divided by
+        ``slack``) fits in what is left; spends nothing."""
+        if self.limit is not None and estimate > slack * self.left:
+            raise BudgetExceeded(
+                f"{what} needs an estimated {math.ceil(estimate):,} units of work and "
+                f"{max(self.left, 0):,} of the {self.limit:,} allowed are left",
+                self.spent + math.ceil(estimate))
+
+    def spend(self, units: float, what: str = "the work") -> None:
+        """Count ``units``; raise :class:`ResourceError` once past the limit."""
+        self.spent += math.ceil(units)
+        if self.limit is not None and self.spent > self.limit:
+            raise BudgetExceeded(f"{what} needs more than the {self.limit:,} units of work "
+                                 f"allowed")
+
+
+# -- estimates ------------------------------------------------------------------
+
+def flint_products(size_a: int, size_b: int) -> float:
+    """Units of work of a product of polynomials with these term counts."""
+    return FLINT_PRODUCT * size_a * size_b
+
+
+def rank_work(rows: int, cols: int) -> float:
+    """Units of work of a modular rank (or echelon form) of a rows x cols matrix."""
+    return RANK_OP * rows * cols * min(rows, cols) + rows + cols
+
+
+def evaluation_work(terms: int, degree: int) -> float:
+    """Units of work of evaluating a polynomial at a point."""
+    return EVALUATION * terms * max(degree, 1)
