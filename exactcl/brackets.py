@@ -50,6 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from .budget import flint_products
 from .errors import InputError
 from .fields import VectorField
 from .linalg import independent_rows_mod, poly_det, rank_mod
@@ -357,13 +358,16 @@ def closure_deterministic(
     point: Sequence[int],
     prime: int,
     report: Callable[[int, int], None] | None = None,
+    spend: Callable[[float], None] | None = None,
 ) -> ClosureResult | None:
     """Prove the closure claim exactly by cofactor identities over Q.
 
     Returns None when the words are not independent at ``point`` mod
     ``prime`` (no rows R can be chosen there). ``report(done, total)``, if
     given, is called before each identity with the identities checked (for
-    a progress bar; see :func:`exactcl.progress.step`).
+    a progress bar; see :func:`exactcl.progress.step`). ``spend(units)``,
+    if given, is called with the work of each determinant, bracket and
+    identity before it is computed (:mod:`exactcl.budget`).
 
     Examples
     --------
@@ -393,10 +397,15 @@ def closure_deterministic(
         for drop in range(K + 1):
             minor = [row for k, row in enumerate(block) if k != drop]
             sign = 1 if (drop + K) % 2 == 0 else -1
-            value = poly_det(minor) if K else ring.constant(1)
+            value = poly_det(minor, spend) if K else ring.constant(1)
             cof.append(value if sign > 0 else -value)
         cofactors[i] = cof
-    vectors = list(generators) + [bracket(X, Z) for X in generators for Z in words]
+    vectors = list(generators)
+    for X in generators:
+        for Z in words:
+            if spend is not None:
+                spend(flint_products(2 * X.size, Z.size))
+            vectors.append(bracket(X, Z))
     checked = 0
     identities = len(vectors) * len(cofactors)
     for v in vectors:
@@ -407,6 +416,8 @@ def closure_deterministic(
             total = zero
             for k, r in enumerate(list(rows) + [i]):
                 if r in vd:
+                    if spend is not None:
+                        spend(flint_products(len(cof[k]), len(vd[r])))
                     total = total + cof[k] * vd[r]
             checked += 1
             if not total.is_zero():

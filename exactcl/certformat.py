@@ -51,9 +51,10 @@ from typing import Any
 
 from flint import fmpq_mpoly
 
+from .budget import COMPONENT, DENSE, DERIVATIVE, WorkBudget
 from .errors import CertificateFormatError
 from .fields import VectorField
-from .rings import Ring, poly_from_terms, poly_terms
+from .rings import Ring, poly_from_terms, poly_terms, support
 
 __all__ = [
     "SCHEMA",
@@ -371,20 +372,48 @@ def ring_of(cert: dict) -> Ring:
         raise CertificateFormatError(f"model.variables: {err}") from err
 
 
-def generators_of(cert: dict, ring: Ring) -> list[VectorField]:
+def decode_work(obj: object, nvars: int) -> float:
+    """Units of work (:mod:`exactcl.budget`) of decoding the encoded
+    polynomial ``obj`` in ``nvars`` variables and scanning its support."""
+    return DENSE * nvars * (len(obj) + 1) if isinstance(obj, list) else 0.0
+
+
+def generators_of(cert: dict, ring: Ring, budget: WorkBudget | None = None
+                  ) -> list[VectorField]:
     """The generator fields the model section defines (gradients of phi, or
-    the fields themselves)."""
+    the fields themselves). With ``budget``, the work of each polynomial is
+    estimated and spent before it is decoded and differentiated."""
     from .fields import gradient
+
+    def spend(work: float, what: str) -> None:
+        if budget is not None:
+            budget.require(work, what)
+            budget.spend(work)
+
+    D = ring.nvars
     model = cert["model"]
     if "phi" in model:
         phi = _list(model["phi"], "model.phi")
         if not phi:
             raise _fail("model.phi", "a non-empty list", phi)
-        return [gradient(ring, decode_poly(p, ring, f"model.phi[{k}]"))
-                for k, p in enumerate(phi)]
+        spend(sum(decode_work(p, D) for p in phi), f"decoding the {len(phi)} components of "
+                                                     f"model.phi")
+        out = []
+        for k, p in enumerate(phi):
+            where = f"model.phi[{k}]"
+            poly = decode_poly(p, ring, where)
+            s = support(poly)
+            # support by derivatives (with the hint), then one component each
+            spend(len(s) * ((len(s) + 1) * (DERIVATIVE * len(poly) + 1) + COMPONENT),
+                  f"the gradient of {where}")
+            out.append(gradient(ring, poly, s))
+        return out
     fields = _list(model["fields"], "model.fields")
     if not fields:
         raise _fail("model.fields", "a non-empty list", fields)
+    spend(sum(decode_work(c[1], D) for f in fields if isinstance(f, list)
+              for c in f if isinstance(c, list) and len(c) == 2),
+          f"decoding the {len(fields)} fields of model.fields")
     return [decode_field(f, ring, f"model.fields[{k}]") for k, f in enumerate(fields)]
 
 

@@ -105,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--rounds", type=int, default=2, metavar="R",
                     help="minimum rounds of a Monte Carlo closure check (default 2)")
     pv.add_argument("--work-limit", type=float, default=1.0, metavar="X",
-                    help="multiply the bounds on the size of recomputed bracket words (for "
-                         "trusted files whose words are very large; default 1)")
+                    help="multiply the budget of work a file may cost (about a second of CPU "
+                         "at 1, the default); a refusal names the X that admits the file")
     pv.add_argument("--json", action="store_true", help="one JSON object per file")
     pv.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                     help="verify N files at once in worker processes (default 1)")

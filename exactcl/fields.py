@@ -110,6 +110,11 @@ class VectorField:
         """The indices of the nonzero components."""
         return frozenset(v for v, _ in self.components)
 
+    @functools.cached_property
+    def size(self) -> int:
+        """The number of terms of all components together."""
+        return sum(len(p) for _, p in self.components)
+
     @property
     def is_zero(self) -> bool:
         return not self.components
@@ -348,9 +353,13 @@ def gradient_values(h: fmpq_mpoly, point: Sequence[int]) -> list[Fraction]:
 
 
 def gradient_values_mod(h: fmpq_mpoly, point: Sequence[int], prime: int) -> list[int]:
-    """The gradient of ``h`` at an integer point, mod ``prime`` (dense list)."""
+    """The gradient of ``h`` at an integer point, mod ``prime`` (dense list).
+
+    The point is reduced first: values stay below ``prime`` whatever its size.
+    """
     hs = support(h)
+    reduced = [x % prime for x in point]
     out = [0] * len(point)
     for v in hs:
-        out[v] = rational_mod(evaluate(h.derivative(v), point, hs), prime)
+        out[v] = rational_mod(evaluate(h.derivative(v), reduced, hs), prime)
     return out

@@ -11,12 +11,13 @@ give equal bases.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from math import gcd, isqrt
 
 from flint import fmpq, fmpq_mat, fmpq_mpoly, fmpz_mat, nmod_mat
 
+from .budget import flint_products
 from .rings import rational_mod
 
 __all__ = [
@@ -363,14 +364,17 @@ def kernel_Q_modular(
     return kernel_Q(full, ncols)
 
 
-def poly_det(matrix: Sequence[Sequence[fmpq_mpoly]]) -> fmpq_mpoly:
+def poly_det(matrix: Sequence[Sequence[fmpq_mpoly]],
+             spend: Callable[[float], None] | None = None) -> fmpq_mpoly:
     """Determinant of a square matrix of polynomials, exactly.
 
     Notes
     -----
     Fraction-free Bareiss elimination: every division is exact (flint
     raises if it were not), and a zero pivot is replaced by a row below
-    with a nonzero entry in that column.
+    with a nonzero entry in that column. ``spend(units)``, if given, is
+    called before each step with its work (:mod:`exactcl.budget`), so a
+    budget can stop it.
 
     >>> from exactcl.rings import Ring
     >>> R = Ring(("a", "b", "c", "d"))
@@ -393,7 +397,12 @@ def poly_det(matrix: Sequence[Sequence[fmpq_mpoly]]) -> fmpq_mpoly:
             sign = -sign
         for i in range(k + 1, n):
             for j in range(k + 1, n):
+                if spend is not None:
+                    spend(flint_products(len(m[i][j]), len(m[k][k]))
+                          + flint_products(len(m[i][k]), len(m[k][j])))
                 value = m[i][j] * m[k][k] - m[i][k] * m[k][j]
+                if prev is not None and spend is not None:
+                    spend(flint_products(len(value), len(prev)))
                 m[i][j] = value if prev is None else value / prev
         prev = m[k][k]
     return m[n - 1][n - 1] if sign > 0 else -m[n - 1][n - 1]

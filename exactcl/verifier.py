@@ -17,6 +17,7 @@ claim is false, 3 when a file is unreadable or of an unknown schema.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import dataclass, field
@@ -24,23 +25,35 @@ from dataclasses import dataclass, field
 from flint import fmpq, fmpq_mat
 
 from .brackets import (
+    POINT_ATTEMPTS,
     bracket,
     closure_check,
     closure_deterministic,
     deterministic_is_cheap,
     format_probability,
 )
+from .budget import (
+    DERIVATIVE,
+    JET_SLACK,
+    VERIFY_WORK,
+    BudgetExceeded,
+    WorkBudget,
+    evaluation_work,
+    flint_products,
+    rank_work,
+)
 from .certformat import (
     MAX_FILE_BYTES,
     checked,
     decode_poly,
+    decode_work,
     fingerprint,
     generators_of,
     int_list,
     loads,
     ring_of,
 )
-from .errors import CertificateFormatError, ResourceError
+from .errors import CertificateFormatError
 from .fields import (
     VectorField,
     directions_index,
@@ -48,26 +61,22 @@ from .fields import (
     gradient_values,
     gradient_values_mod,
 )
-from .jets import WordJets
+from .jets import WordJets, work_bound
 from .linalg import rank_mod
-from .rings import random_prime
+from .rings import random_prime, support
 
 __all__ = ["Check", "Report", "verify", "verify_text", "verify_certificate"]
 
 #: Fresh primes tried before a rank counts as not reached.
 PRIME_ATTEMPTS = 3
 #: Bounds on the bracket words a file may ask for (hostile files): their
-#: number, their depth (the degree of a word grows with it), the terms of
-#: all recomputed words together, and the work of one bracket (terms of the
-#: generator times terms of the word).
+#: number, their depth (the degree of a word grows with it), and the terms
+#: of all words expanded exactly (memory). The work of every phase is
+#: bounded by the budget of :mod:`exactcl.budget` (VERIFY_WORK units times
+#: ``work_limit``), estimated before each phase and counted during it.
 MAX_WORDS_PER_PARAMETER = 8
 MAX_WORD_DEPTH = 64
 MAX_WORD_TERMS = 20_000_000
-MAX_BRACKET_WORK = 50_000_000
-#: Bound on the products of jet terms spent evaluating the words at the
-#: point mod p (a few seconds; the deepest word of data/ needs about 2
-#: million). ``work_limit`` scales it like the bounds above.
-MAX_JET_WORK = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,8 @@ class Report:
     status: str
     checks: tuple[Check, ...] = field(default=())
     summary: str = ""
+    #: Units of work spent (:mod:`exactcl.budget`), a deterministic count.
+    work: int = 0
 
     @property
     def ok(self) -> bool:
@@ -185,9 +196,11 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     rng : random.Random, optional
         Source of the fresh primes and points (default: the system's).
     work_limit : float
-        Multiplies the bounds on the size of the recomputed bracket words
-        (MAX_WORD_TERMS, MAX_BRACKET_WORK); raise it for a trusted source
-        whose words are very large (the refusal message says by how much).
+        Multiplies the budget of work (``VERIFY_WORK`` units, about a
+        second) and the bound on the terms of exactly expanded words. A
+        file whose estimated or counted work exceeds it is refused
+        (status "unreadable", exit 3) with the estimate; raise it for a
+        trusted source (the refusal message says to what).
 
     Examples
     --------
@@ -199,10 +212,14 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     ('verified', 0)
     """
     rng = rng or random.SystemRandom()
+    budget = WorkBudget(int(VERIFY_WORK * work_limit))
     try:
-        checks = _run(cert, check_fingerprint, exact, rounds, rng, work_limit)
+        checks = _run(cert, check_fingerprint, exact, rounds, rng, work_limit, budget)
     except CertificateFormatError as err:
-        return Report(source, "unreadable", summary=str(err))
+        return Report(source, "unreadable", summary=str(err), work=budget.spent)
+    except BudgetExceeded as err:
+        return Report(source, "unreadable", summary=_refusal(err, work_limit),
+                      work=budget.spent)
     ok = all(c.passed for c in checks)
     claim = cert["claim"]
     if ok:
@@ -215,19 +232,52 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     else:
         failed = ", ".join(c.claim for c in checks if not c.passed)
         summary = f"NOT VERIFIED: false claim(s): {failed}"
-    return Report(source, "verified" if ok else "false", tuple(checks), summary)
+    return Report(source, "verified" if ok else "false", tuple(checks), summary, budget.spent)
+
+
+def _refusal(err: BudgetExceeded, work_limit: float) -> str:
+    """The one-line refusal of a file whose work exceeds the budget."""
+    if err.needed is not None:
+        advice = (f"a trusted file may be verified with a work limit of "
+                  f"{_round_up(err.needed / VERIFY_WORK)} or more")
+    else:
+        advice = f"a trusted file may be verified with a work limit above {work_limit:g}"
+    return (f"refused: {err}; a file from an unknown source may cost at most "
+            f"{VERIFY_WORK:,} units (about a second) at work limit 1, and {advice} "
+            f"(exactcl verify --work-limit X).")
+
+
+def _round_up(x: float) -> str:
+    """``x`` rounded up to three significant digits.
+
+    >>> _round_up(2.0), _round_up(1788.02), _round_up(0.012341)
+    ('2', '1790', '0.0124')
+    """
+    if x <= 0:
+        return "0"
+    scale = 10 ** (math.floor(math.log10(x)) - 2)
+    return f"{math.ceil(x / scale - 1e-9) * scale:g}"
 
 
 # -- the checks ------------------------------------------------------------------
 
-def _values_rank(rows_mod, rows_exact, D: int, exact: bool, rng: random.Random
-                 ) -> tuple[int, str]:
+#: Units of work of an exact rank over Q, per unit of a modular one (the
+#: entries grow; measured on the words of data/ with --exact).
+EXACT_RANK_FACTOR = 100
+
+
+def _values_rank(rows_mod, rows_exact, n_rows: int, D: int, exact: bool, rng: random.Random,
+                 budget: WorkBudget, what: str) -> tuple[int, str]:
     """Rank of vectors at the point: exactly over Q (``rows_exact()``), or the
-    best over a few fresh primes p of ``rows_mod(p)`` (each a lower bound)."""
+    best over a few fresh primes p of ``rows_mod(p)`` (each a lower bound).
+    ``n_rows`` vectors; the rank work is estimated before it is done."""
     if exact:
         rows = rows_exact()
         if not rows:
             return 0, "over Q"
+        work = EXACT_RANK_FACTOR * rank_work(n_rows, D)
+        budget.require(work, f"the exact rank of {what}")
+        budget.spend(work)
         m = fmpq_mat(len(rows), D, [fmpq(x.numerator, x.denominator) for r in rows for x in r])
         return int(m.rank()), "exactly over Q"
     best, primes = -1, []
@@ -237,6 +287,8 @@ def _values_rank(rows_mod, rows_exact, D: int, exact: bool, rng: random.Random
             rows = rows_mod(p)
         except ZeroDivisionError:
             continue
+        budget.require(rank_work(n_rows, D), f"the rank of {what}")
+        budget.spend(rank_work(n_rows, D))
         r = rank_mod(rows, D, p) if rows else 0
         primes.append(p)
         best = max(best, r)
@@ -247,7 +299,7 @@ def _values_rank(rows_mod, rows_exact, D: int, exact: bool, rng: random.Random
 
 
 def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
-         rng: random.Random, work_limit: float = 1.0) -> list[Check]:
+         rng: random.Random, work_limit: float, budget: WorkBudget) -> list[Check]:
     checks: list[Check] = []
     model = cert["model"]
     ring = ring_of(cert)
@@ -256,7 +308,7 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         ok = fingerprint(model) == model["fingerprint"]
         checks.append(Check("model fingerprint", ok, "matches the model section" if ok else
                             "does not match: the model section was altered"))
-    generators = generators_of(cert, ring)
+    generators = generators_of(cert, ring, budget)
     d = len(generators)
     source = "gradients of phi" if "phi" in model else "fields given directly"
     checks.append(Check("model", True, f"{d} generator fields rebuilt ({source}), D = {D}"))
@@ -298,26 +350,29 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     def basis_fields() -> list[VectorField]:
         """The basis words as exact fields over Q (for --exact and the closure check)."""
         if not symbolic:
-            fields = _symbolic_words(generators, triples, work_limit)
+            fields = _symbolic_words(generators, triples, work_limit, budget)
             symbolic.extend(fields[b] for b in basis)
         return symbolic
 
     brackets = {node: (left, right) for node, left, right in triples}
+    jets_what = "evaluating the bracket words at the point"
+    if not exact:
+        # a rigorous but pessimistic bound: the jets are counted as well
+        budget.require(work_bound(generators, brackets, basis), jets_what, slack=JET_SLACK)
 
     def values_mod(p: int) -> list[dict[int, int]]:
         # words evaluated by jets mod p: their exact values reduced mod p
-        words = WordJets(generators, brackets, point, p,
-                         work_limit=int(MAX_JET_WORK * work_limit))
-        try:
-            return [words.value(b) for b in basis]
-        except ResourceError:
-            raise CertificateFormatError(
-                f"evaluating the bracket words at the point needs more than "
-                f"{MAX_JET_WORK * work_limit:.0f} products of jet terms; such a certificate is "
-                f"not read without a larger work limit.") from None
+        return WordJets(generators, brackets, point, p, budget=budget).values(basis)
 
-    rank, how = _values_rank(values_mod, lambda: [f.evaluate(point) for f in basis_fields()],
-                             D, exact, rng)
+    def values_exact() -> list[list]:
+        fields = basis_fields()
+        work = sum(_evaluation_work(f) for f in fields)
+        budget.require(work, "the exact values of the bracket words")
+        budget.spend(work)
+        return [f.evaluate(point) for f in fields]
+
+    rank, how = _values_rank(values_mod, values_exact, K, D, exact, rng, budget,
+                             "the bracket words")
     ok = rank == K == claimed_rank and len(set(basis)) == K
     checks.append(Check("Lie rank", ok,
                         f"{K} bracket words recomputed, rank {rank} at the point {how} "
@@ -329,10 +384,17 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     polys = checked(law_section["polynomials"], "laws.polynomials", "list")
     labels = checked(law_section["labels"], "laws.labels", "list")
     claimed_m = checked(law_section["rank"], "laws.rank", "int", lo=0)
+    work = sum(decode_work(h, D) for h in polys)
+    budget.require(work, f"decoding {len(polys)} laws")
+    budget.spend(work)
     laws = [decode_poly(h, ring, f"laws.polynomials[{k}]") for k, h in enumerate(polys)]
     if len(labels) != len(laws) or not all(isinstance(s, str) for s in labels):
         raise CertificateFormatError("laws.labels must hold one string per law.")
-    bad = _first_broken_law(laws, generators)
+    index = directions_index(generators)
+    work = _identity_work(laws, generators, index)
+    budget.require(work, f"checking the identities of {len(laws)} laws")
+    budget.spend(work)
+    bad = _first_broken_law(laws, generators, index)
     if bad is None:
         checks.append(Check("law identities", True,
                             f"{len(laws)} laws: grad h . X_i = 0 exactly over Q for all "
@@ -342,8 +404,18 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         checks.append(Check("law identities", False,
                             f"law {k} ({labels[k]}) is not conserved by generator X{i + 1}"))
     M = len(laws)
-    grank, how = _values_rank(lambda p: [gradient_values_mod(h, point, p) for h in laws],
-                              lambda: [gradient_values(h, point) for h in laws], D, exact, rng)
+    gradient_work = sum(len(support(h)) * (evaluation_work(len(h), int(h.total_degree()))
+                                           + DERIVATIVE * len(h)) for h in laws)
+
+    def law_gradients(values):
+        budget.require(gradient_work, f"the gradients of {M} laws at the point")
+        budget.spend(gradient_work)
+        return values()
+
+    grank, how = _values_rank(
+        lambda p: law_gradients(lambda: [gradient_values_mod(h, point, p) for h in laws]),
+        lambda: law_gradients(lambda: [gradient_values(h, point) for h in laws]),
+        M, D, exact, rng, budget, f"the gradients of {M} laws")
     ok = grank == M == claimed_m
     checks.append(Check("laws independent", ok,
                         f"gradients of the {M} laws have rank {grank} at the point {how} "
@@ -366,7 +438,7 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
             claimed_rounds = checked(closure["rounds"], "closure.rounds", "int", lo=0,
                                      hi=10_000)
             closure_ok, detail = _closure(generators, basis_fields(), point, mode,
-                                          max(rounds, claimed_rounds), rng)
+                                          max(rounds, claimed_rounds), rng, budget)
             checks.append(Check("closure", closure_ok, detail))
 
     # -- the count follows ----------------------------------------------------------
@@ -394,13 +466,26 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     return checks
 
 
-def _terms(X: VectorField) -> int:
-    return sum(len(p) for _, p in X.components)
+def _evaluation_work(X: VectorField) -> float:
+    """Units of work of a field's value and Jacobian at a point."""
+    return sum((evaluation_work(len(p), int(p.total_degree())) + DERIVATIVE * len(p))
+               * (1 + len(s)) for (_, p), s in zip(X.components, X.supports))
 
 
-def _first_broken_law(laws, generators) -> tuple[int, int] | None:
+def _identity_work(laws, generators, index) -> float:
+    """Units of work of checking grad h . X_i = 0 for every law and generator."""
+    work = 0.0
+    for h in laws:
+        hs = support(h)
+        for i in sorted(set().union(*(index.get(v, ()) for v in hs))):
+            comps = generators[i].as_dict
+            for v in generators[i].directions & hs:
+                work += flint_products(len(comps[v]), len(h)) + DERIVATIVE * len(h)
+    return work
+
+
+def _first_broken_law(laws, generators, index) -> tuple[int, int] | None:
     """(law index, generator index) of the first X_i(h) != 0, checked exactly."""
-    index = directions_index(generators)
     for k, h in enumerate(laws):
         i = first_violation(h, generators, index)
         if i is not None:
@@ -408,24 +493,24 @@ def _first_broken_law(laws, generators) -> tuple[int, int] | None:
     return None
 
 
-def _symbolic_words(generators, triples, work_limit: float) -> dict[int, VectorField]:
-    """Every word as an exact field over Q, within the size limits."""
+def _symbolic_words(generators, triples, work_limit: float, budget: WorkBudget
+                    ) -> dict[int, VectorField]:
+    """Every word as an exact field over Q, within the work budget and the
+    bound on the terms of all words (memory)."""
     fields: dict[int, VectorField] = dict(enumerate(generators))
-    size = {i: _terms(X) for i, X in fields.items()}
-    max_terms, max_work = MAX_WORD_TERMS * work_limit, MAX_BRACKET_WORK * work_limit
-    budget = max_terms
+    size = {i: X.size for i, X in fields.items()}
+    max_terms = MAX_WORD_TERMS * work_limit
+    terms_left = max_terms
     for k, (node, left, right) in enumerate(triples):
-        work = size[left] * size[right]
-        if work > max_work:
-            needed = -(-work // MAX_BRACKET_WORK)
-            raise CertificateFormatError(
-                f"lie.words[{k}] asks for a bracket of fields with {size[left]} and "
-                f"{size[right]} terms; at most {max_work:.0f} term products are computed "
-                f"(a trusted file may be verified with a work limit of {needed} or more).")
+        # [X, Z] = DZ.X - DX.Z: at most two products of every pair of terms
+        work = flint_products(2 * size[left], size[right])
+        budget.require(work, f"the exact expansion of lie.words[{k}] (fields of "
+                             f"{size[left]} and {size[right]} terms)")
+        budget.spend(work)
         fields[node] = bracket(generators[left], fields[right])
-        size[node] = _terms(fields[node])
-        budget -= size[node]
-        if budget < 0:
+        size[node] = fields[node].size
+        terms_left -= size[node]
+        if terms_left < 0:
             raise CertificateFormatError(
                 f"the bracket words grow beyond {max_terms:.0f} terms in all (at "
                 f"lie.words[{k}]); such a certificate is not read without a larger work "
@@ -433,19 +518,39 @@ def _symbolic_words(generators, triples, work_limit: float) -> dict[int, VectorF
     return fields
 
 
-def _closure(generators, words, point, mode, rounds, rng) -> tuple[bool, str]:
+def _monte_carlo_work(generators, words, rounds: int) -> float:
+    """Units of work of :func:`closure_check`: per round, the words' values
+    at up to POINT_ATTEMPTS points, every field's value and Jacobian, and
+    the ranks."""
+    D, K = generators[0].ring.nvars, len(words)
+    values = sum(_evaluation_work(w) for w in words)
+    per_round = (POINT_ATTEMPTS * (values + rank_work(K, D)) + values
+                 + sum(_evaluation_work(X) for X in generators) + rank_work(K + 2, D))
+    return rounds * per_round
+
+
+def _monte_carlo(generators, words, rounds, rng, budget: WorkBudget):
+    work = _monte_carlo_work(generators, words, rounds)
+    budget.require(work, f"{rounds} rounds of the closure check")
+    budget.spend(work)
+    return closure_check(generators, words, rounds, rng)
+
+
+def _closure(generators, words, point, mode, rounds, rng, budget: WorkBudget
+             ) -> tuple[bool, str]:
     if mode == "deterministic" and not deterministic_is_cheap(generators, words):
-        res = closure_check(generators, words, rounds, rng)
+        res = _monte_carlo(generators, words, rounds, rng, budget)
         return res.passed, ("the deterministic check is too large to repeat here; "
                             + res.describe())
     if mode == "deterministic":
         for _ in range(PRIME_ATTEMPTS):
-            res = closure_deterministic(generators, words, point, random_prime(rng))
+            res = closure_deterministic(generators, words, point, random_prime(rng),
+                                        spend=budget.spend)
             if res is not None:
                 return res.passed, res.describe()
         return False, "deterministic closure: the words are not independent at the point"
     if mode == "monte-carlo":
-        res = closure_check(generators, words, rounds, rng)
+        res = _monte_carlo(generators, words, rounds, rng, budget)
         bound = format_probability(res.error_bound)
         return res.passed, res.describe() + ("" if res.passed else f" (bound {bound})")
     return False, f"unknown closure mode {mode!r}"
