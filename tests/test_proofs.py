@@ -66,3 +66,19 @@ def test_find_root_walks_up(tmp_path):
 def test_reproduce_everything():
     out = io.StringIO()
     assert reproduce_all(ROOT, quick=False, check=True, out=out) == 0, out.getvalue()
+
+
+def test_every_committed_certificate_verifies_within_the_default_budget():
+    """A referee runs ``exactcl verify`` on data/ with no option: every file
+    must be accepted by the budget meant for files of unknown origin."""
+    import random
+
+    from exactcl.budget import VERIFY_WORK
+    from exactcl.verifier import verify
+    files = sorted((ROOT / "data").rglob("*.json"))
+    assert len(files) > 400
+    rng = random.Random(5)
+    for path in files:
+        report = verify(path, rng=rng)
+        assert report.ok, str(report)
+        assert 0 < report.work <= VERIFY_WORK, (path.name, report.work)
