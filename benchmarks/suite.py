@@ -233,8 +233,8 @@ def switches(quick: bool) -> None:
     for spec in ["linear:2,2,4,4,2", "linear:3,3,3,3"] if not quick else ["linear:2,2,3,3,2"]:
         model = parse_spec(spec)
         g = grow(model.generators, point_of(model), p)
-        brackets = {n: (g.graph.nodes[n]["left"], g.graph.nodes[n]["right"])
-                    for n in g.graph.nodes if "left" in g.graph.nodes[n]}
+        brackets = {n: (data["left"], data["right"]) for n, data in g.nodes.items()
+                    if "left" in data}
 
         def jets():
             words = WordJets(model.generators, brackets, g.point, p)

@@ -43,17 +43,17 @@ def model_section(model: Model) -> dict:
 
 def _words(result: CountResult, ngens: int) -> list[list[int]]:
     """Bracket words needed to rebuild the basis: [id, left, right], by id."""
-    graph = result.growth.graph
+    nodes = result.growth.nodes
     needed, stack = set(), [n for n in result.growth.basis if n >= ngens]
     while stack:
         node = stack.pop()
         if node in needed:
             continue
         needed.add(node)
-        right = graph.nodes[node]["right"]
+        right = nodes[node]["right"]
         if right >= ngens:
             stack.append(right)
-    return [[n, graph.nodes[n]["left"], graph.nodes[n]["right"]] for n in sorted(needed)]
+    return [[n, nodes[n]["left"], nodes[n]["right"]] for n in sorted(needed)]
 
 
 def certificate(result: CountResult, model: Model, *, reproducible: bool = False) -> dict:

@@ -10,12 +10,16 @@ computed only on request (:meth:`Growth.fields`). Every rank is a modular
 rank of exact values, hence a rigorous lower bound on dim Lie(W)(theta)
 at that point and on a dense open set.
 
-The provenance is a ``networkx.DiGraph``: node ids are integers; nodes
-carry ``word`` (a string such as ``"[X1,[X2,X3]]"``), ``depth``,
-``raised`` (whether the word raised the rank), ``left``/``right``
-(operand node ids, brackets only), ``moves``/``involves`` (supersets of
-the directions and variables of kept words) and, once computed,
-``field``; edges point from the two operands to their bracket.
+The provenance is recorded as plain data, :attr:`Growth.nodes`: a dict
+from integer node ids to attribute dicts carrying ``word`` (a string such
+as ``"[X1,[X2,X3]]"``), ``depth``, ``raised`` (whether the word raised
+the rank), ``generator`` (generators only), ``left``/``right`` (operand
+node ids, brackets only), ``moves``/``involves`` (supersets of the
+directions and variables of kept words) and, once computed, ``field``.
+:attr:`Growth.graph` is the same provenance as a ``networkx.DiGraph``
+with those nodes and attributes and edges from the two operands to their
+bracket; it is built on first access, so that growing, counting and
+certifying never import networkx.
 
 Notes
 -----
@@ -29,11 +33,11 @@ by a sandwich with exhibited laws or by the closure check
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from math import isqrt
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from .brackets import bracket, bracket_value_mod, interact
 from .errors import bad_argument
@@ -41,6 +45,9 @@ from .fields import VectorField
 from .jets import WordJets
 from .linalg import IncrementalBasis
 from .progress import step
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
 
 __all__ = ["DepthStats", "Growth", "grow", "word_field", "word_string"]
 
@@ -72,8 +79,13 @@ class Growth:
 
     Attributes
     ----------
+    nodes : dict of int to dict
+        Provenance of the evaluated words: node id -> attributes (see the
+        module docstring).
     graph : networkx.DiGraph
-        Provenance of the evaluated words (see the module docstring).
+        The same provenance as a graph, built once, on first access; its
+        node attribute dicts are the dicts of ``nodes``, so a field cached
+        on one is seen by the other.
     basis : tuple of int
         Node ids of the kept words, in the order they were kept; their
         values at ``point`` are independent mod ``prime``.
@@ -91,7 +103,7 @@ class Growth:
         (rank D) or ``"max_depth"``.
     """
 
-    graph: nx.DiGraph
+    nodes: dict[int, dict[str, Any]]
     basis: tuple[int, ...]
     rank: int
     depths: tuple[DepthStats, ...]
@@ -100,6 +112,21 @@ class Growth:
     target: int | None
     stop: str
     generators: tuple[VectorField, ...] = ()
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The provenance as a ``networkx.DiGraph`` (imports networkx).
+
+        >>> from exactcl.models import linear
+        >>> from exactcl.rings import DEFAULT_PRIME
+        >>> g = grow(linear([2, 2, 2]).generators, [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME)
+        >>> G = g.graph
+        >>> sorted(G.predecessors(g.basis[-1])), G.nodes[g.basis[-1]]["word"]
+        ([1, 3], '[X2,X4]')
+        >>> G.nodes[4] is g.nodes[4]
+        True
+        """
+        return _provenance_graph(self.nodes)
 
     @property
     def profile(self) -> tuple[int, ...]:
@@ -116,14 +143,14 @@ class Growth:
         Growth itself only evaluates words at the point (by jets); the
         symbolic brackets are computed here, on first request.
         """
-        return [word_field(self.graph, self.generators, n) for n in self.basis]
+        return [word_field(self.nodes, self.generators, n) for n in self.basis]
 
     def words(self) -> list[str]:
-        return [self.graph.nodes[n]["word"] for n in self.basis]
+        return [self.nodes[n]["word"] for n in self.basis]
 
     def __repr__(self) -> str:
         return (f"Growth(rank={self.rank}, profile={list(self.profile)}, stop={self.stop!r}, "
-                f"words={self.graph.number_of_nodes()})")
+                f"words={len(self.nodes)})")
 
     def stop_text(self) -> str:
         """Why growth stopped, in words.
@@ -169,7 +196,7 @@ class Growth:
         - stopped: a depth added nothing
         - provenance graph: 1 word, 1 kept
         """
-        nodes = self.graph.number_of_nodes()
+        nodes = len(self.nodes)
         return "\n".join([
             f"**Lie algebra growth**: rank {self.rank} at the point (mod p = {self.prime}), "
             r"a lower bound on $\dim \mathrm{Lie}(W)$",
@@ -180,8 +207,36 @@ class Growth:
         ])
 
 
-def word_string(graph: nx.DiGraph, node: int) -> str:
-    return graph.nodes[node]["word"]
+def _attributes(nodes) -> Mapping[int, dict[str, Any]]:
+    """Node id -> attributes, from :attr:`Growth.nodes` or a provenance graph."""
+    return nodes if isinstance(nodes, Mapping) else nodes.nodes
+
+
+def _provenance_graph(nodes: dict[int, dict[str, Any]]) -> nx.DiGraph:
+    """The provenance ``nodes`` (:attr:`Growth.nodes`) as a ``networkx.DiGraph``.
+
+    Nodes are added in id order (the order growth made them), each bracket
+    with edges from its ``left`` and ``right`` operands. networkx copies
+    attributes into dicts of its own, so each entry of ``nodes`` is then
+    replaced by the graph's dict (same contents): one dict per node, shared
+    by both views. Call it once per provenance (:attr:`Growth.graph` caches it).
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for node in sorted(nodes):
+        data = nodes[node]
+        graph.add_node(node, **data)
+        if "left" in data:
+            graph.add_edge(data["left"], node)
+            graph.add_edge(data["right"], node)
+        nodes[node] = graph.nodes[node]
+    return graph
+
+
+def word_string(nodes: Mapping[int, dict[str, Any]] | nx.DiGraph, node: int) -> str:
+    """The word of ``node``, such as ``"[X1,[X2,X3]]"``."""
+    return _attributes(nodes)[node]["word"]
 
 
 def _candidate_pairs(depth: int, frontier: list[int], ngens: int, budget: int,
@@ -244,32 +299,30 @@ class _Evaluator:
         return self._jac[node]
 
 
-def _interact(graph: nx.DiGraph, i: int, j: int) -> bool:
+def _interact(nodes: dict[int, dict[str, Any]], i: int, j: int) -> bool:
     """False when [X_i, word j] is zero because neither moves a variable the
     other involves (judged on supersets for words, so a False is always right)."""
-    a, b = graph.nodes[i], graph.nodes[j]
+    a, b = nodes[i], nodes[j]
     return interact(a["moves"], a["involves"], b["moves"], b["involves"])
 
 
-def _record(graph: nx.DiGraph, basis_vectors: IncrementalBasis, basis: list[int],
+def _record(nodes: dict[int, dict[str, Any]], basis_vectors: IncrementalBasis, basis: list[int],
             kept_here: list[int], ev: _Evaluator, depth: int,
             batch_pairs: list[tuple[int, int]], batch_values: list[dict[int, int]], limit: int,
             next_id: int) -> int:
-    """Decide a batch of candidate brackets: add them to the graph and
+    """Decide a batch of candidate brackets: add them to the provenance and
     register the kept ones for evaluation by jets; empty the batch and
     return the next free node id."""
     kept = set(basis_vectors.add(batch_values, limit=limit))
     for k, (i, j) in enumerate(batch_pairs):
         node = next_id
         next_id += 1
-        left, right = graph.nodes[i], graph.nodes[j]
-        graph.add_node(node, word=f"[{left['word']},{right['word']}]", depth=depth,
-                       raised=k in kept, left=i, right=j)
-        graph.add_edge(i, node)
-        graph.add_edge(j, node)
+        left, right = nodes[i], nodes[j]
+        data = nodes[node] = {"word": f"[{left['word']},{right['word']}]", "depth": depth,
+                              "raised": k in kept, "left": i, "right": j}
         if k in kept:
-            graph.nodes[node]["moves"] = left["moves"] | right["moves"]
-            graph.nodes[node]["involves"] = left["involves"] | right["involves"]
+            data["moves"] = left["moves"] | right["moves"]
+            data["involves"] = left["involves"] | right["involves"]
             ev.brackets[node] = (i, j)
             basis.append(node)
             kept_here.append(node)
@@ -278,16 +331,22 @@ def _record(graph: nx.DiGraph, basis_vectors: IncrementalBasis, basis: list[int]
     return next_id
 
 
-def word_field(graph: nx.DiGraph, generators: Sequence[VectorField], node: int) -> VectorField:
+def word_field(nodes: Mapping[int, dict[str, Any]] | nx.DiGraph,
+               generators: Sequence[VectorField], node: int) -> VectorField:
     """The word ``node`` as an exact vector field over Q, computed by symbolic
-    brackets on first request and kept on the graph node."""
-    data = graph.nodes[node]
+    brackets on first request and kept as the ``field`` attribute of the node.
+
+    ``nodes`` is :attr:`Growth.nodes` or the provenance graph: both hold the
+    same attribute dicts, so the field is computed once.
+    """
+    nodes = _attributes(nodes)
+    data = nodes[node]
     fld = data.get("field")
     if fld is None:
         if node < len(generators):
             fld = generators[node]
         else:
-            fld = bracket(generators[data["left"]], word_field(graph, generators, data["right"]))
+            fld = bracket(generators[data["left"]], word_field(nodes, generators, data["right"]))
         data["field"] = fld
     return fld
 
@@ -348,15 +407,15 @@ def grow(
     limit = D if target is None else min(D, target)
     rng = random.Random(seed)
     ev = _Evaluator(generators, point, prime)
-    graph = nx.DiGraph()
+    nodes: dict[int, dict[str, Any]] = {}
     basis_vectors = IncrementalBasis(D, prime, keep_rows=False)
     basis: list[int] = []
     depths: list[DepthStats] = []
 
     # depth 0: the generators themselves
     for i in range(len(generators)):
-        graph.add_node(i, word=f"X{i + 1}", depth=0, raised=False, generator=i,
-                       moves=generators[i].directions, involves=generators[i].variables)
+        nodes[i] = {"word": f"X{i + 1}", "depth": 0, "raised": False, "generator": i,
+                    "moves": generators[i].directions, "involves": generators[i].variables}
     evaluated = 0
     order = list(range(len(generators)))
     if len(order) > SHUFFLE_ABOVE:
@@ -372,7 +431,7 @@ def grow(
         evaluated += len(chunk)
         for k in basis_vectors.add(values, limit=limit):
             node = chunk[k]
-            graph.nodes[node]["raised"] = True
+            nodes[node]["raised"] = True
             basis.append(node)
         step("growth depth 0", basis_vectors.rank, limit, "rank", estimate=False)
     depths.append(DepthStats(0, basis_vectors.rank, len(basis), evaluated, len(generators),
@@ -400,7 +459,7 @@ def grow(
         for i, j in pairs:
             if basis_vectors.rank >= limit or evaluated >= budget:
                 break
-            if not _interact(graph, i, j):
+            if not _interact(nodes, i, j):
                 continue
             value = bracket_value_mod(ev.value(i), ev.jac(i), ev.value(j), ev.jac(j), prime)
             evaluated += 1
@@ -410,11 +469,11 @@ def grow(
             batch_values.append(value)
             missing = limit - basis_vectors.rank
             if len(batch_values) >= min(BATCH_SIZE, max(8, 2 * missing)):
-                next_id = _record(graph, basis_vectors, basis, kept_here, ev, depth,
+                next_id = _record(nodes, basis_vectors, basis, kept_here, ev, depth,
                                   batch_pairs, batch_values, limit, next_id)
                 step(label, basis_vectors.rank, limit, "rank", estimate=False)
         if batch_values:
-            next_id = _record(graph, basis_vectors, basis, kept_here, ev, depth,
+            next_id = _record(nodes, basis_vectors, basis, kept_here, ev, depth,
                               batch_pairs, batch_values, limit, next_id)
         step(label, basis_vectors.rank, limit, "rank", estimate=False)
         exhaustive = evaluated < budget or basis_vectors.rank >= limit
@@ -424,5 +483,5 @@ def grow(
             stop = "stalled"
             break
         frontier = kept_here
-    return Growth(graph, tuple(basis), basis_vectors.rank, tuple(depths), tuple(point), prime,
+    return Growth(nodes, tuple(basis), basis_vectors.rank, tuple(depths), tuple(point), prime,
                   target, stop, tuple(generators))

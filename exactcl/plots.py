@@ -154,7 +154,7 @@ def graph_figure(model_or_result, max_nodes: int = MAX_GRAPH_NODES, **count_opti
             if len(chosen | need) <= max_nodes:
                 chosen |= need
         sub = sub.subgraph(sorted(chosen))
-    gens = sum(1 for n in basis if growth.graph.nodes[n]["depth"] == 0)
+    gens = sum(1 for n in basis if growth.nodes[n]["depth"] == 0)
     fig = _figure(10.0, 5.2)
     ax = fig.add_subplot()
     ax.set_axis_off()

@@ -19,3 +19,15 @@ def test_quick_switches_agree_and_print_a_ratio_each():
     rows = [line for line in proc.stdout.splitlines() if "ratio" in line]
     for name in SWITCHES:
         assert any(line.strip().startswith(name) for line in rows), name
+
+
+def test_startup_benchmark_runs_against_a_baseline_directory():
+    # this tree as its own baseline, one process per tree: the rows are printed
+    # and the count loads neither networkx nor SymPy (timings are not tested)
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_startup.py"),
+                           "--baseline", str(ROOT), "-n", "1"], capture_output=True, text=True,
+                          timeout=300, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert out.count("ratio baseline / current") == 2
+    assert out.count("count loads []") == 2

@@ -323,6 +323,37 @@ def test_module_entry_point_bad_input_is_one_line():
     assert proc.stderr.startswith("exactcl: error:") and "'SPEC'" in proc.stderr
 
 
+#: Prints which of the heavy packages a fresh interpreter has loaded so far.
+LOADED_HEAVY = ("import sys; print(sorted({m.split('.')[0] for m in sys.modules}"
+                " & {'networkx', 'sympy'}))")
+
+
+@pytest.mark.parametrize("code", [
+    "import exactcl.cli; exactcl.cli.main(['count', 'product:3'])",
+    "import exactcl.cli; exactcl.cli.main(['count', 'linear:2,2,2', '--json'])",
+    "import exactcl; exactcl.count(exactcl.product(3))",
+    "import exactcl; exactcl.certify(exactcl.linear([2, 2, 2]), {path!r}, reproducible=True)",
+], ids=["cli-count", "cli-count-json", "api-count", "api-certify"])
+def test_count_on_a_built_in_spec_imports_neither_networkx_nor_sympy(code, tmp_path):
+    # the provenance graph (networkx) is built only when asked for, and SymPy
+    # only converts at the edge: neither is needed to count or certify
+    code = code.format(path=str(tmp_path / "c.json"))
+    proc = subprocess.run([sys.executable, "-c", f"{code}\n{LOADED_HEAVY}"],
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
+def test_module_entry_point_count_imports_neither_networkx_nor_sympy():
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exactcl.cli", "count",
+                           "product:3"], capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.rsplit("|", 1)[1].strip().split(".")[0]
+                for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert {"exactcl", "flint"} <= imported  # the listing was read
+    assert not imported & {"networkx", "sympy"}
+
+
 @pytest.mark.skipif(shutil.which("exactcl") is None, reason="console script not on PATH")
 def test_console_script():
     proc = subprocess.run(["exactcl", "count", "product:3", "--json"],

@@ -12,7 +12,7 @@ import exactcl
 from exactcl import count, from_fields, from_phi, linear, product, relu
 from exactcl.brackets import closure_check, closure_deterministic
 from exactcl.errors import ResourceError
-from exactcl.growth import grow
+from exactcl.growth import grow, word_field
 from exactcl.linalg import rank_mod
 from exactcl.models import Model
 from exactcl.rings import DEFAULT_PRIME
@@ -47,6 +47,53 @@ def test_growth_graph_is_the_provenance_of_the_basis():
             assert data["field"] == expected
     assert g.rank == len(g.basis) == g.profile[-1]
     assert list(g.profile) == sorted(g.profile)
+
+
+#: The provenance of linear:2,2,2 at the point below, as networkx gave it when
+#: growth built the graph itself: (id, attributes) in node order, and edges.
+LINEAR_222_NODES = [
+    (0, {"word": "X1", "depth": 0, "raised": True, "generator": 0,
+         "moves": {0, 2, 4, 5}, "involves": {0, 2, 4, 5}}),
+    (1, {"word": "X2", "depth": 0, "raised": True, "generator": 1,
+         "moves": {1, 3, 4, 5}, "involves": {1, 3, 4, 5}}),
+    (2, {"word": "X3", "depth": 0, "raised": True, "generator": 2,
+         "moves": {0, 2, 6, 7}, "involves": {0, 2, 6, 7}}),
+    (3, {"word": "X4", "depth": 0, "raised": True, "generator": 3,
+         "moves": {1, 3, 6, 7}, "involves": {1, 3, 6, 7}}),
+    (4, {"word": "[X2,X4]", "depth": 1, "raised": True, "left": 1, "right": 3,
+         "moves": {1, 3, 4, 5, 6, 7}, "involves": {1, 3, 4, 5, 6, 7}}),
+    (5, {"word": "[X1,X3]", "depth": 1, "raised": False, "left": 0, "right": 2}),
+    (6, {"word": "[X1,X2]", "depth": 1, "raised": False, "left": 0, "right": 1}),
+    (7, {"word": "[X3,X4]", "depth": 1, "raised": False, "left": 2, "right": 3}),
+    (8, {"word": "[X1,[X2,X4]]", "depth": 2, "raised": False, "left": 0, "right": 4}),
+    (9, {"word": "[X3,[X2,X4]]", "depth": 2, "raised": False, "left": 2, "right": 4}),
+    (10, {"word": "[X2,[X2,X4]]", "depth": 2, "raised": False, "left": 1, "right": 4}),
+    (11, {"word": "[X4,[X2,X4]]", "depth": 2, "raised": False, "left": 3, "right": 4}),
+]
+LINEAR_222_EDGES = [(0, 5), (0, 6), (0, 8), (1, 4), (1, 6), (1, 10), (2, 5), (2, 7), (2, 9),
+                    (3, 4), (3, 7), (3, 11), (4, 8), (4, 9), (4, 10), (4, 11)]
+
+
+def test_growth_graph_is_built_on_request_with_the_recorded_provenance():
+    m = linear([2, 2, 2])
+    g = grow(m.generators, [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME)
+    assert "graph" not in vars(g)  # growing built no graph
+    assert list(g.nodes.items()) == LINEAR_222_NODES
+    early = g.fields()[-1]  # cached on the plain data before the graph exists
+    G = g.graph
+    assert isinstance(G, nx.DiGraph) and G is g.graph
+    assert [(n, {k: v for k, v in d.items() if k != "field"}) for n, d in G.nodes(data=True)
+            ] == LINEAR_222_NODES
+    assert list(G.edges) == LINEAR_222_EDGES
+    assert all(set(G.predecessors(n)) == {d["left"], d["right"]}
+               for n, d in G.nodes(data=True) if "left" in d)
+    # one dict per node: a field cached through either view is seen by the other
+    assert all(G.nodes[n] is g.nodes[n] for n in g.nodes)
+    assert G.nodes[4]["field"] is early
+    assert "field" not in G.nodes[8]
+    late = word_field(G, m.generators, 8)
+    assert g.nodes[8]["field"] is late is word_field(g.nodes, m.generators, 8)
+    assert late == exactcl.bracket(m.generators[0], early)
 
 
 def test_growth_rank_is_a_lower_bound_at_every_point():
