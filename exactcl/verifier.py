@@ -32,6 +32,7 @@ from .brackets import (
 )
 from .certformat import (
     MAX_FILE_BYTES,
+    check_structure,
     checked,
     decode_poly,
     fingerprint,
@@ -200,6 +201,7 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     """
     rng = rng or random.SystemRandom()
     try:
+        check_structure(cert)  # a dict given directly is held to the file's rules
         checks = _run(cert, check_fingerprint, exact, rounds, rng, work_limit)
     except CertificateFormatError as err:
         return Report(source, "unreadable", summary=str(err))
@@ -268,8 +270,8 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
 
     # -- Lie side: rank lower bound K ------------------------------------------
     lie = cert["lie"]
-    point = int_list(lie["point"], "lie.point", length=D)
-    checked(lie["prime"], "lie.prime", "int", lo=2)
+    point = int_list(lie["point"], "lie.point", length=D, decimal=True)
+    checked(lie["prime"], "lie.prime", "decimal", lo=2)
     words = checked(lie["words"], "lie.words", "list")
     basis = int_list(lie["basis"], "lie.basis", lo=0)
     claimed_rank = checked(lie["rank"], "lie.rank", "int", lo=0)
