@@ -7,9 +7,14 @@ with ``exact``), recomputes the ranks, checks
 every law identity exactly over Q, re-runs the closure check with its own
 randomness, and checks that the claimed count follows.
 
+It also checks that a model named by a built-in spec (``linear:2,2,2``)
+is that model, rebuilding its phi from the name (:mod:`exactcl.namecheck`);
+another name is reported as unchecked.
+
 This module imports only the parsing, ring, field, bracket, jet and
-linear algebra layers (a test enforces it): never the growth or search code that
-produced the certificate, and never SymPy.
+linear algebra layers and the name check (a test enforces it): never the
+growth or search code that produced the certificate, nor the builders of
+the models, nor SymPy.
 
 Exit statuses of ``exactcl verify``: 0 when every claim holds, 1 when a
 claim is false, 3 when a file is unreadable or of an unknown schema.
@@ -51,6 +56,7 @@ from .fields import (
 )
 from .jets import WordJets
 from .linalg import rank_mod
+from .namecheck import check_name, is_builtin_name
 from .rings import random_prime
 
 __all__ = ["Check", "Report", "verify", "verify_text", "verify_certificate"]
@@ -214,6 +220,8 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
         else:
             summary = (f"VERIFIED: between {claim['bounds'][0]} and {claim['bounds'][1]} "
                        f"independent conservation laws (bounds only)")
+        if not is_builtin_name(cert["model"]["name"]):
+            summary += "; the model's name is not a built-in spec and was not checked"
     else:
         failed = ", ".join(c.claim for c in checks if not c.passed)
         summary = f"NOT VERIFIED: false claim(s): {failed}"
@@ -262,6 +270,7 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     d = len(generators)
     source = "gradients of phi" if "phi" in model else "fields given directly"
     checks.append(Check("model", True, f"{d} generator fields rebuilt ({source}), D = {D}"))
+    checks.append(_name_check(model))
 
     claim = cert["claim"]
     n_params = checked(claim["parameters"], "claim.parameters", "int", lo=0)
@@ -394,6 +403,13 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         ok, detail = False, f"unknown proof kind {proof!r}"
     checks.append(Check("count", ok, detail))
     return checks
+
+
+def _name_check(model: dict) -> Check:
+    """Is the model the one its name says? Rebuilt from the name for a built-in
+    spec (exactcl.namecheck); a custom name passes, saying it is unchecked."""
+    ok, detail = check_name(model)
+    return Check("model name", ok, detail)
 
 
 def _terms(X: VectorField) -> int:
