@@ -54,8 +54,7 @@ def _against_table(report: Report, path: str, record: dict | None) -> Report:
     problem = table_matches(record, claim)
     if problem is None:
         return report
-    return Report(report.source, "false",
-                  report.checks + (Check("sweep table", False, problem),), report.summary)
+    return report.with_check(Check("sweep table", False, problem))
 
 
 def verify_paths(paths: Sequence[str], *, exact: bool = False, fingerprint: bool = True,

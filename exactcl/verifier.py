@@ -59,7 +59,7 @@ from .linalg import rank_mod
 from .namecheck import check_name, is_builtin_name
 from .rings import random_prime
 
-__all__ = ["Check", "Report", "verify", "verify_text", "verify_certificate"]
+__all__ = ["Check", "Report", "not_verified", "verify", "verify_text", "verify_certificate"]
 
 #: Fresh primes tried before a rank counts as not reached.
 PRIME_ATTEMPTS = 3
@@ -101,6 +101,24 @@ class Report:
     status: str
     checks: tuple[Check, ...] = field(default=())
     summary: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status == "verified" and not all(c.passed for c in self.checks):
+            raise ValueError("A report with a failed check cannot be 'verified'.")
+
+    def with_check(self, check: Check) -> Report:
+        """This report with one more check, and one verdict for the file: a
+        failed check makes a verified or false report false, its summary
+        naming every failed claim. An unreadable report stays unreadable.
+
+        >>> r = Report("c.json", "verified", (Check("count", True, "3 laws"),), "VERIFIED: ...")
+        >>> r.with_check(Check("sweep table", False, "laws differ")).summary
+        'NOT VERIFIED: false claim(s): sweep table'
+        """
+        checks = self.checks + (check,)
+        if check.passed or self.status == "unreadable":
+            return Report(self.source, self.status, checks, self.summary)
+        return Report(self.source, "false", checks, not_verified(checks))
 
     @property
     def ok(self) -> bool:
@@ -150,6 +168,12 @@ _MARKDOWN = str.maketrans({ch: "\\" + ch for ch in "\\`*_<>#|$~&"})
 
 def _markdown(text: str) -> str:
     return " ".join(text.translate(_MARKDOWN).split())
+
+
+def not_verified(checks: tuple[Check, ...] | list[Check]) -> str:
+    """The summary of a report with failed checks, naming each failed claim."""
+    return "NOT VERIFIED: false claim(s): " + ", ".join(c.claim for c in checks
+                                                         if not c.passed)
 
 
 def verify(path: str | os.PathLike, **options) -> Report:
@@ -223,8 +247,7 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
         if not is_builtin_name(cert["model"]["name"]):
             summary += "; the model's name is not a built-in spec and was not checked"
     else:
-        failed = ", ".join(c.claim for c in checks if not c.passed)
-        summary = f"NOT VERIFIED: false claim(s): {failed}"
+        summary = not_verified(checks)
     return Report(source, "verified" if ok else "false", tuple(checks), summary)
 
 

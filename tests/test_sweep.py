@@ -1124,6 +1124,48 @@ def test_verify_a_tampered_record_fails_on_the_sweep_table(capsys, copy):
     assert "1 false, 0 unreadable" in summary_line(out, copy)
 
 
+def reports_by_file(out: str) -> dict[str, list[str]]:
+    """The lines of each file's report in verify's output (head line first)."""
+    reports: dict[str, list[str]] = {}
+    current = None
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            head = re.match(r"(.*): (VERIFIED|FALSE|UNREADABLE)$", line)
+            current = head.group(1) if head else None
+            if current is not None:
+                reports[current] = [line]
+        elif current is not None:
+            reports[current].append(line)
+    return reports
+
+
+def test_verify_gives_one_verdict_per_file_of_a_sweep(capsys, copy):
+    """A certificate that verifies but disagrees with its record is FALSE in its
+    head, its summary and its JSON object alike: never "FAILED sweep table"
+    followed by "VERIFIED"."""
+    victim = Case(spec="relu:2,2,2")
+    path = copy / "cases" / f"{victim.id}.json"
+    record = read_json(path)
+    record["lie_dimension"] += 1
+    path.write_text(json.dumps(record))
+    rc, out, _ = run_cli(capsys, "verify", str(copy))
+    assert rc == 1
+    cert = str(copy / "certificates" / f"{victim.id}.json")
+    lines = reports_by_file(out)[cert]
+    assert lines[0] == f"{cert}: FALSE"
+    assert any(re.match(r"\s+FAILED\s+sweep table: ", ln) for ln in lines), lines
+    assert lines[-1] == "  NOT VERIFIED: false claim(s): sweep table"
+    assert not any("VERIFIED:" in ln and "NOT VERIFIED" not in ln for ln in lines), lines
+    for report in reports_by_file(out).values():  # every other file is consistent too
+        failed = any(re.match(r"\s+FAILED\s", ln) for ln in report)
+        assert report[0].endswith(": FALSE" if failed else ": VERIFIED"), report
+        assert report[-1].startswith("  NOT VERIFIED" if failed else "  VERIFIED"), report
+    rc, out, _ = run_cli(capsys, "verify", str(copy), "--json")
+    (obj,) = [json.loads(ln) for ln in out.splitlines() if json.loads(ln)["file"] == cert]
+    assert obj["status"] == "false"
+    assert obj["summary"] == "NOT VERIFIED: false claim(s): sweep table"
+
+
 def test_verify_a_sweep_folder_missing_a_certificate(capsys, copy):
     victim = CASES[1]
     (copy / "certificates" / f"{victim.id}.json").unlink()
