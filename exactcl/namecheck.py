@@ -29,10 +29,11 @@ independently of :mod:`exactcl.models`, which built the certificate:
   the output (the bias times the weights after it);
 * ``product:D``: parameters ``t1 ... tD`` and phi = t1 t2 ... tD.
 
-Before building, the size of the model named is computed from the widths
-and compared with the limits of the file format (a name too large for any
-readable file is refused, unreadable) and then with the file's (a model of
-another size fails the check without being built).
+Before building, the size of the model named (parameters, components and
+terms of phi) is computed from the widths and compared with the limits of
+the file format (a name too large for any readable file is refused,
+unreadable) and then with the file's (a model of another size fails the
+check without being built), so the work is bounded by the size of the file.
 """
 
 from __future__ import annotations
@@ -245,6 +246,9 @@ def check_name(model: dict) -> tuple[bool, str]:
     if len(phi) != components:
         return False, (f"{name} has {components} components of phi; the file's model has "
                        f"{len(phi)}")
+    written = sum(len(p) for p in phi if isinstance(p, list))
+    if written < terms:  # like terms only merge: fewer terms written, fewer in the file
+        return False, f"{name}'s phi has {terms} terms; the file's has {written}"
     names, expected = named_model(family, widths)
     for k, (ours, theirs) in enumerate(zip(names, variables)):
         if ours != theirs:

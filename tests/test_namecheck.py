@@ -213,6 +213,18 @@ def test_a_name_too_large_for_any_file_is_unreadable(honest, tmp_path, name, wha
     assert run_cli("verify", str(path)).returncode == 3
 
 
+def test_a_large_name_over_a_small_phi_fails_before_building():
+    """linear:1,47,47,47,47,1 has one component of phi with 4,879,681 terms: a file
+    with its 6,721 variables and one short component fails on the count of terms
+    (the model named is never built)."""
+    names, _ = named_model("product", (6721,))
+    section = {"name": "linear:1,47,47,47,47,1", "variables": names,
+               "phi": [[[[[0, 1], [1, 1]], "1/1"]]]}
+    ok, detail = check_name(section)
+    assert not ok
+    assert detail == "linear:1,47,47,47,47,1's phi has 4879681 terms; the file's has 1"
+
+
 def test_a_custom_name_is_reported_unchecked(tmp_path):
     ring = Ring(("u", "v"))
     u, v = ring.gens
