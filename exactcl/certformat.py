@@ -13,7 +13,9 @@ Sections:
     ``name``, ``variables``, and either ``phi`` (polynomials; the
     generators are their gradients) or ``fields`` (each a list of
     ``[component, polynomial]``); ``fingerprint`` is the SHA-256 of the
-    canonical JSON of the rest of the section.
+    canonical JSON of the rest of the section. A ``name`` that is a
+    built-in spec (``linear:2,2,2``) says which model this is, and the
+    verifier checks it (:mod:`exactcl.namecheck`); any other name is a label.
 ``claim``
     ``parameters`` (D), ``laws`` (int or null), ``bounds``,
     ``lie_dimension`` (int or null), ``status``, ``proof``.
