@@ -2,7 +2,8 @@
 
 A certificate is one JSON object (schema ``exactcl-certificate``, version
 :data:`SCHEMA_VERSION`) with sorted keys, two-space indent, integers that
-may exceed 2**53 written as decimal strings, rationals as ``"p/q"``
+may exceed 2**53 (the point and the primes) written as decimal strings and
+every other integer as a JSON integer, rationals as ``"p/q"``
 strings, and polynomials as sorted term lists
 ``[[[var, exp], ...], "p/q"]``. The same input gives byte-identical files.
 
@@ -12,7 +13,9 @@ Sections:
     ``name``, ``variables``, and either ``phi`` (polynomials; the
     generators are their gradients) or ``fields`` (each a list of
     ``[component, polynomial]``); ``fingerprint`` is the SHA-256 of the
-    canonical JSON of the rest of the section.
+    canonical JSON of the rest of the section. A ``name`` that is a
+    built-in spec (``linear:2,2,2``) says which model this is, and the
+    verifier checks it (:mod:`exactcl.namecheck`); any other name is a label.
 ``claim``
     ``parameters`` (D), ``laws`` (int or null), ``bounds``,
     ``lie_dimension`` (int or null), ``status``, ``proof``.
@@ -69,6 +72,7 @@ __all__ = [
     "atomic_path",
     "write_atomic",
     "generators_of",
+    "check_structure",
 ]
 
 SCHEMA = "exactcl-certificate"
@@ -229,13 +233,23 @@ def _keys(obj: object, where: str, required: set[str], optional: set[str] = froz
 
 
 def _int(obj: object, where: str, lo: int | None = None, hi: int | None = None) -> int:
-    """An int, given as a JSON integer or a decimal string."""
-    if isinstance(obj, str):
-        if not _INTEGER.fullmatch(obj) or len(obj) > MAX_INT_DIGITS + 1:
-            raise _fail(where, f"an integer of at most {MAX_INT_DIGITS} decimal digits", obj)
-        obj = int(obj)
+    """A JSON integer (not a bool, a float or a string)."""
     if isinstance(obj, bool) or not isinstance(obj, int):
         raise _fail(where, "an integer", obj)
+    return _in_range(obj, where, lo, hi)
+
+
+def _decimal(obj: object, where: str, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer written as a decimal string (the format's way for integers that
+    may exceed 2**53), not a JSON number."""
+    if not isinstance(obj, str):
+        raise _fail(where, "an integer as a decimal string", obj)
+    if not _INTEGER.fullmatch(obj) or len(obj) > MAX_INT_DIGITS + 1:
+        raise _fail(where, f"an integer of at most {MAX_INT_DIGITS} decimal digits", obj)
+    return _in_range(int(obj), where, lo, hi)
+
+
+def _in_range(obj: int, where: str, lo: int | None, hi: int | None) -> int:
     if obj.bit_length() > 3.33 * MAX_INT_DIGITS:
         raise _fail(where, f"an integer of at most {MAX_INT_DIGITS} decimal digits",
                     f"{obj.bit_length()} bits")
@@ -258,8 +272,8 @@ def _rational(obj: object, where: str) -> Fraction:
     if not isinstance(obj, str) or "/" not in obj:
         raise _fail(where, 'a rational "p/q"', obj)
     num, _, den = obj.partition("/")
-    n = _int(num, where)
-    d = _int(den, where)
+    n = _decimal(num, where)
+    d = _decimal(den, where)
     if d < 1:
         raise _fail(where, 'a rational "p/q" with q >= 1', obj)
     return Fraction(n, d)
@@ -303,8 +317,8 @@ def decode_field(obj: object, ring: Ring, where: str) -> VectorField:
 def loads(text: str | bytes) -> dict:
     """Parse certificate text into a checked dict; raises CertificateFormatError.
 
-    Only the structure is checked here; every claim is re-derived by the
-    verifier.
+    Only the structure and the types are checked here (:func:`check_structure`);
+    every claim is re-derived by the verifier.
     """
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_BYTES:
@@ -323,8 +337,27 @@ def loads(text: str | bytes) -> dict:
         raise CertificateFormatError("The file nests JSON too deeply.") from err
     except ValueError as err:  # JSONDecodeError, oversized integer literals
         raise CertificateFormatError(f"The file is not valid JSON: {err}.") from err
+    return check_structure(cert)
+
+
+def check_structure(cert: object) -> dict:
+    """Check the keys of a parsed certificate and the type of every value;
+    raises CertificateFormatError naming the first wrong place.
+
+    Every key of every section is checked here, strictly: a JSON integer is
+    not a bool, a float or a string; an integer the format writes as a
+    decimal string (``lie.point``, ``lie.prime``, ``closure.primes``) must be
+    one; null only for ``claim.laws``, ``claim.lie_dimension``, ``closure``
+    and ``seconds``. Polynomials are checked term by term when they are
+    decoded (:func:`decode_poly`), against the ring of the model.
+
+    >>> check_structure({"schema": "exactcl-certificate"})
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.CertificateFormatError: The certificate lacks the key(s) claim, closure, laws, lie, model, seconds, software, version.
+    """
     _keys(cert, "The certificate", TOP_KEYS)
-    if cert["schema"] != SCHEMA:
+    if not isinstance(cert["schema"], str) or cert["schema"] != SCHEMA:
         raise _fail("The key 'schema'", repr(SCHEMA), cert["schema"])
     if type(cert["version"]) is not int or cert["version"] != SCHEMA_VERSION:
         raise CertificateFormatError(
@@ -340,9 +373,33 @@ def loads(text: str | bytes) -> dict:
     for key in ("name", "fingerprint"):
         if not isinstance(model[key], str):
             raise _fail(f"model.{key}", "a string", model[key])
-    _keys(cert["claim"], "claim", CLAIM_KEYS)
-    _keys(cert["lie"], "lie", LIE_KEYS)
-    _keys(cert["laws"], "laws", LAWS_KEYS)
+    for key in ("phi", "fields"):
+        if key in model:
+            _list(model[key], f"model.{key}")
+
+    claim = _keys(cert["claim"], "claim", CLAIM_KEYS)
+    checked(claim["parameters"], "claim.parameters", "int", lo=0)
+    checked(claim["laws"], "claim.laws", "int?", lo=0)
+    int_list(claim["bounds"], "claim.bounds", length=2)
+    checked(claim["lie_dimension"], "claim.lie_dimension", "int?", lo=0)
+    checked(claim["status"], "claim.status", "str")
+    checked(claim["proof"], "claim.proof", "str")
+
+    lie = _keys(cert["lie"], "lie", LIE_KEYS)
+    int_list(lie["point"], "lie.point", decimal=True)
+    checked(lie["prime"], "lie.prime", "decimal", lo=2)
+    for k, word in enumerate(_list(lie["words"], "lie.words")):
+        int_list(word, f"lie.words[{k}]", length=3, lo=0)
+    int_list(lie["basis"], "lie.basis", lo=0)
+    checked(lie["rank"], "lie.rank", "int", lo=0)
+
+    laws = _keys(cert["laws"], "laws", LAWS_KEYS)
+    _list(laws["polynomials"], "laws.polynomials")
+    labels = _list(laws["labels"], "laws.labels")
+    if not all(isinstance(s, str) for s in labels):
+        raise _fail("laws.labels", "a list of strings", labels)
+    checked(laws["rank"], "laws.rank", "int", lo=0)
+
     closure = cert["closure"]
     if closure is not None:
         _keys(closure, "closure", CLOSURE_KEYS)
@@ -353,7 +410,7 @@ def loads(text: str | bytes) -> dict:
         bound = checked(closure["error_bound"], "closure.error_bound", "rational")
         if not 0 <= bound <= 1:
             raise _fail("closure.error_bound", "a probability in [0, 1]", closure["error_bound"])
-        int_list(closure["primes"], "closure.primes", lo=2)
+        int_list(closure["primes"], "closure.primes", lo=2, decimal=True)
     software = _keys(cert["software"], "software", SOFTWARE_KEYS)
     for key in sorted(SOFTWARE_KEYS):
         if not isinstance(software[key], str) or len(software[key]) > 100:
@@ -418,11 +475,15 @@ def generators_of(cert: dict, ring: Ring, budget: WorkBudget | None = None
 
 
 def checked(value: Any, where: str, kind: str, **bounds: Any) -> Any:
-    """Type-check a scalar of a parsed certificate ("int", "int?", "bool", "str")."""
+    """Type-check a value of a parsed certificate: "int" (a JSON integer), "int?"
+    (or null), "decimal" (an integer as a decimal string), "bool", "str",
+    "list", "rational" (a "p/q" string)."""
     if kind == "int":
         return _int(value, where, bounds.get("lo"), bounds.get("hi"))
     if kind == "int?":
         return None if value is None else _int(value, where, bounds.get("lo"), bounds.get("hi"))
+    if kind == "decimal":
+        return _decimal(value, where, bounds.get("lo"), bounds.get("hi"))
     if kind == "bool":
         if not isinstance(value, bool):
             raise _fail(where, "true or false", value)
@@ -439,11 +500,13 @@ def checked(value: Any, where: str, kind: str, **bounds: Any) -> Any:
 
 
 def int_list(value: Any, where: str, length: int | None = None, lo: int | None = None,
-             hi: int | None = None) -> list[int]:
+             hi: int | None = None, *, decimal: bool = False) -> list[int]:
+    """A list of JSON integers (of decimal strings with ``decimal``)."""
     items = _list(value, where)
     if length is not None and len(items) != length:
         raise _fail(where, f"a list of {length} integers", f"{len(items)} items")
-    return [_int(x, f"{where}[{k}]", lo, hi) for k, x in enumerate(items)]
+    read = _decimal if decimal else _int
+    return [read(x, f"{where}[{k}]", lo, hi) for k, x in enumerate(items)]
 
 
 def encode_ints(values: Sequence[int]) -> list[str]:

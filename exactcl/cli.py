@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     pv = sub.add_parser("verify", help="re-check certificates from the files alone")
     pv.add_argument("files", nargs="+", metavar="FILE",
                     help="certificate files, or folders: a sweep folder (every certificate of "
-                         "the sweep, checked against its table) or any folder (every *.json "
-                         "below it)")
+                         "the sweep, checked against its record, and its tables, rebuilt and "
+                         "compared byte for byte) or any folder (every *.json below it)")
     pv.add_argument("--exact", action="store_true",
                     help="decide ranks exactly over Q instead of modulo fresh primes")
     pv.add_argument("--no-fingerprint", action="store_true",

@@ -2,11 +2,15 @@
 
 ``exactcl verify`` takes files and folders. A sweep folder (one with
 ``sweep.json``) contributes the certificate of every case its records say
-succeeded, and each certificate's claim is compared with the claim the
-sweep's table shows; a missing certificate is an unreadable file. Any
-other folder contributes every ``*.json`` file below it. Each file is
-verified by :func:`exactcl.verifier.verify`, in worker processes with
-``jobs > 1``.
+succeeded, and each certificate's claim is compared with what its record
+shows of it; a missing certificate is an unreadable file. Its tables
+(``results.md``, ``results.tex``, ``results.csv``) are files with a verdict
+too: each is rebuilt in memory from the manifest, the records and the
+verified certificates, as the sweep writes it, and must be the file byte
+for byte (else the report names the first line that differs), every row
+that shows a certificate showing one that verified. Any other folder
+contributes every ``*.json`` file below it. Each certificate is verified by
+:func:`exactcl.verifier.verify`, in worker processes with ``jobs > 1``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from .progress import Progress
-from .verifier import Check, Report, verify
+from .verifier import Check, Report, not_verified, verify
 
 __all__ = ["verify_paths"]
 
@@ -43,19 +47,114 @@ def _expand(paths: Sequence[str]):
     return items, notes
 
 
-def _against_table(report: Report, path: str, record: dict | None) -> Report:
+def _read_certificate(path: str) -> dict | None:
+    """The parsed certificate of a file just verified (None if it cannot be read
+    now)."""
+    from .certformat import MAX_FILE_BYTES, loads
+    from .errors import CertificateFormatError
+    try:
+        with open(path, "rb") as fh:
+            return loads(fh.read(MAX_FILE_BYTES + 1))
+    except (OSError, CertificateFormatError):
+        return None
+
+
+def _against_table(report: Report, path: str, record: dict | None,
+                   verified: dict[str, dict]) -> Report:
     """Fail a verified certificate whose claim is not the one its sweep's
-    table shows."""
+    record shows. The certificates that verified (whatever their records
+    say) are kept in ``verified``: the tables are rebuilt from them."""
     from .sweep import table_matches
     if record is None or not report.ok:
         return report
-    with open(path, encoding="utf-8") as fh:
-        claim = json.load(fh)["claim"]
-    problem = table_matches(record, claim)
-    if problem is None:
-        return report
-    return Report(report.source, "false",
-                  report.checks + (Check("sweep table", False, problem),), report.summary)
+    cert = _read_certificate(path)
+    if cert is None:
+        return report.with_check(Check("sweep table", False, "the certificate cannot be read "
+                                                             "again after its verification"))
+    verified[path] = cert
+    problem = table_matches(record, cert)
+    if problem is not None:
+        return report.with_check(Check("sweep table", False, problem))
+    return report
+
+
+#: Characters of a table line shown in a report.
+LINE_CHARS = 100
+
+
+def _shown(line: str | None) -> str:
+    if line is None:
+        return "nothing (the file ends)"
+    line = line.rstrip("\n")
+    return repr(line if len(line) <= LINE_CHARS else line[:LINE_CHARS - 3] + "...")
+
+
+def _first_difference(disk: bytes, ours: str) -> str:
+    """Where a table file differs from the rebuilt table: its first line that
+    differs, and both versions."""
+    try:
+        theirs = disk.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        return "the file is not UTF-8 text"
+    mine = ours.splitlines(keepends=True)
+    for n in range(max(len(theirs), len(mine))):
+        a = theirs[n] if n < len(theirs) else None
+        b = mine[n] if n < len(mine) else None
+        if a != b:
+            return (f"line {n + 1} differs from the table rebuilt from the certificates and "
+                    f"records: the file has {_shown(a)}, the rebuilt table {_shown(b)}")
+    return "the bytes differ from the table rebuilt from the certificates and records"
+
+
+def _table_reports(folder: str, verified: dict[str, dict]) -> list[Report]:
+    """One report per table file of a sweep folder: its bytes are those of the
+    tables rebuilt from the verified certificates and the records, and every
+    row showing a certificate shows one that verified."""
+    from .sweep import TABLE_FILES, rebuilt_tables
+    tables, backed = rebuilt_tables(folder, verified)
+    unbacked = [label for label, path in backed if path not in verified]
+    out = []
+    for name in TABLE_FILES:
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "rb") as fh:
+                disk = fh.read()
+        except OSError as err:
+            same, detail = False, (f"cannot read it ({err.strerror}); a sweep writes its "
+                                   f"tables when it ends")
+        else:
+            same = disk == tables[name].encode("utf-8")
+            detail = (f"the bytes of the table rebuilt from the manifest, the {len(backed)} "
+                      f"certificates and the records" if same else
+                      _first_difference(disk, tables[name]))
+        rows = (Check("table rows", True, f"every row showing a certificate ({len(backed)}) "
+                                          f"shows one that verified") if not unbacked else
+                Check("table rows", False,
+                      f"{len(unbacked)} row(s) show a certificate that did not verify: "
+                      + ", ".join(unbacked[:5]) + (", ..." if len(unbacked) > 5 else "")))
+        checks = (Check("table", same, detail), rows)
+        if same and not unbacked:
+            out.append(Report(path, "verified", checks,
+                              "VERIFIED: the table is the one the verified certificates and "
+                              "the sweep's records give"))
+        else:
+            out.append(Report(path, "false", checks, not_verified(checks)))
+    return out
+
+
+def _is_sweep(folder: str) -> bool:
+    from .sweep import MANIFEST
+    return os.path.isdir(folder) and os.path.exists(os.path.join(folder, MANIFEST))
+
+
+def _print(report: Report, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        print(json.dumps({"file": report.source, "status": report.status,
+                          "checks": [{"claim": c.claim, "passed": c.passed,
+                                      "detail": c.detail} for c in report.checks],
+                          "summary": report.summary}, sort_keys=True), flush=True)
+    elif not (quiet and report.ok):
+        print(report, flush=True)
 
 
 def verify_paths(paths: Sequence[str], *, exact: bool = False, fingerprint: bool = True,
@@ -81,6 +180,7 @@ def verify_paths(paths: Sequence[str], *, exact: bool = False, fingerprint: bool
     bar = Progress(len(tasks), "verify", "files", enabled=None if len(tasks) > 1 and
                    not as_json and not quiet else False)
     reports: dict[int, Report] = {}
+    verified: dict[str, dict] = {}  # certificate path -> parsed, once verified
     outcomes = runner.run(_verify_one, tasks, tick=bar.draw)
     try:
         for key, report in outcomes:
@@ -88,32 +188,37 @@ def verify_paths(paths: Sequence[str], *, exact: bool = False, fingerprint: bool
             path, record, _ = items[i]
             if not isinstance(report, Report):  # the worker died
                 report = Report(path, "unreadable", summary=f"not verified: {report.message}")
-            report = _against_table(report, path, record)
+            report = _against_table(report, path, record, verified)
             reports[i] = report
             bar.clear()
-            if as_json:
-                print(json.dumps({"file": path, "status": report.status,
-                                  "checks": [{"claim": c.claim, "passed": c.passed,
-                                              "detail": c.detail} for c in report.checks],
-                                  "summary": report.summary}, sort_keys=True), flush=True)
-            elif not (quiet and report.ok):
-                print(report, flush=True)
+            _print(report, as_json, quiet)
             bar.advance(failed=not report.ok)
     finally:
         outcomes.close()
         runner.close()
         bar.close()
+    tables: dict[str, list[Report]] = {}
+    for folder in notes:
+        if _is_sweep(folder):
+            tables[folder] = _table_reports(folder, verified)
+            for report in tables[folder]:
+                _print(report, as_json, quiet)
     for folder, folder_notes in notes.items():
         mine = [reports[i] for i, (_, _, src) in enumerate(items) if src == folder]
         counts = {s: sum(r.status == s for r in mine) for s in ("verified", "false",
                                                                  "unreadable")}
         line = (f"{folder}: {len(mine)} certificates: {counts['verified']} verified, "
                 f"{counts['false']} false, {counts['unreadable']} unreadable")
+        if folder in tables:
+            good = sum(r.ok for r in tables[folder])
+            line += f"; {len(tables[folder])} tables: {good} verified, " \
+                    f"{len(tables[folder]) - good} false"
         stream = sys.stderr if as_json else sys.stdout
         print(line, file=stream)
         for note in folder_notes:
             print(f"  note: {note}", file=stream)
-    worst = max((r.exit_code for r in reports.values()), default=0)
+    worst = max((r.exit_code for r in [*reports.values(), *(r for rs in tables.values()
+                                                            for r in rs)]), default=0)
     if any(not any(src == folder for _, _, src in items) for folder in notes):
         worst = max(worst, 3)  # a folder without any certificate proves nothing
     return worst

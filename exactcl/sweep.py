@@ -451,13 +451,21 @@ def _log_line(record: dict) -> str:
             f"D = {record['parameters']}, {laws} ({proof}), {record['seconds']:.2f} s")
 
 
+def _renderers() -> tuple:
+    from .tables import csv_table, latex_table, markdown_table
+    return (("results.md", markdown_table), ("results.tex", latex_table),
+            ("results.csv", csv_table))
+
+
+#: The table files of a sweep folder, in the order they are written.
+TABLE_FILES = ("results.md", "results.tex", "results.csv")
+
+
 def write_tables(folder: str, cases: Sequence[Case], records: dict) -> list[str]:
     """Write results.md, results.tex and results.csv; return their paths."""
-    from .tables import csv_table, latex_table, markdown_table
     rows = [(c, records.get(c.id)) for c in cases]
     paths = []
-    for name, render in (("results.md", markdown_table), ("results.tex", latex_table),
-                         ("results.csv", csv_table)):
+    for name, render in _renderers():
         path = os.path.join(folder, name)
         write_atomic(path, render(rows))
         paths.append(path)
@@ -515,13 +523,44 @@ def folder_certificates(folder: str | os.PathLike) -> tuple[list[tuple[str, dict
     return out, notes
 
 
-def table_matches(record: dict, cert_claim: dict) -> str | None:
-    """None when the claim a sweep table shows is the certificate's, else
-    what differs."""
-    for key in ("parameters", "laws", "lie_dimension", "proof"):
-        if record.get(key) != cert_claim.get(key):
+def table_matches(record: dict, cert: dict) -> str | None:
+    """None when what a sweep's record shows of a certificate (its claim and
+    how it was proven, :func:`claim_summary`) is the certificate's, else what
+    differs."""
+    for key, value in claim_summary(cert).items():
+        if record.get(key) != value:
             return (f"the sweep's record says {key} = {record.get(key)!r} but the certificate "
-                    f"says {cert_claim.get(key)!r}")
-    if record.get("certified") != cert_claim.get("status"):
-        return "the sweep's record and the certificate disagree on the status"
+                    f"says {value!r}")
     return None
+
+
+def rebuilt_tables(folder: str | os.PathLike, certificates: dict[str, dict]
+                   ) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The tables a sweep folder should hold, rebuilt in memory as the sweep
+    builds them: from the manifest and the records the sweep counts as done
+    (a record matching its case and options, with its certificate's
+    SHA-256), each succeeded case showing the claim of its certificate as
+    given in ``certificates`` (certificate path, as :func:`folder_certificates`
+    lists it, -> parsed certificate; a case missing there shows its record).
+    The seconds and the host come from the records.
+
+    Returns the text of each table file, and (case label, certificate path)
+    for every row that shows a certificate.
+    """
+    folder = os.fspath(folder)
+    manifest = read_manifest(folder)
+    options = manifest.get("options")
+    cases = [Case.from_dict(data) for data in manifest["cases"]]
+    records: dict[str, dict | None] = {}
+    backed = []
+    for case in cases:
+        record = _finished(folder, case, options, retry_failed=False)
+        path = certificate_path(folder, case)
+        if record is not None and record.get("status") == "ok":
+            backed.append((case.label, path))
+            if path in certificates:
+                record = {**record, **claim_summary(certificates[path]),
+                          "certificate": os.path.relpath(path, folder)}
+        records[case.id] = record
+    rows = [(c, records[c.id]) for c in cases]
+    return {name: render(rows) for name, render in _renderers()}, backed

@@ -7,9 +7,14 @@ with ``exact``), recomputes the ranks, checks
 every law identity exactly over Q, re-runs the closure check with its own
 randomness, and checks that the claimed count follows.
 
+It also checks that a model named by a built-in spec (``linear:2,2,2``)
+is that model, rebuilding its phi from the name (:mod:`exactcl.namecheck`);
+another name is reported as unchecked.
+
 This module imports only the parsing, ring, field, bracket, jet and
-linear algebra layers (a test enforces it): never the growth or search code that
-produced the certificate, and never SymPy.
+linear algebra layers and the name check (a test enforces it): never the
+growth or search code that produced the certificate, nor the builders of
+the models, nor SymPy.
 
 Exit statuses of ``exactcl verify``: 0 when every claim holds, 1 when a
 claim is false, 3 when a file is unreadable or of an unknown schema.
@@ -44,6 +49,7 @@ from .budget import (
 )
 from .certformat import (
     MAX_FILE_BYTES,
+    check_structure,
     checked,
     decode_poly,
     decode_work,
@@ -63,9 +69,10 @@ from .fields import (
 )
 from .jets import WordJets, work_bound
 from .linalg import rank_mod
+from .namecheck import check_name, is_builtin_name
 from .rings import random_prime, support
 
-__all__ = ["Check", "Report", "verify", "verify_text", "verify_certificate"]
+__all__ = ["Check", "Report", "not_verified", "verify", "verify_text", "verify_certificate"]
 
 #: Fresh primes tried before a rank counts as not reached.
 PRIME_ATTEMPTS = 3
@@ -105,6 +112,24 @@ class Report:
     summary: str = ""
     #: Units of work spent (:mod:`exactcl.budget`), a deterministic count.
     work: int = 0
+
+    def __post_init__(self) -> None:
+        if self.status == "verified" and not all(c.passed for c in self.checks):
+            raise ValueError("A report with a failed check cannot be 'verified'.")
+
+    def with_check(self, check: Check) -> Report:
+        """This report with one more check, and one verdict for the file: a
+        failed check makes a verified or false report false, its summary
+        naming every failed claim. An unreadable report stays unreadable.
+
+        >>> r = Report("c.json", "verified", (Check("count", True, "3 laws"),), "VERIFIED: ...")
+        >>> r.with_check(Check("sweep table", False, "laws differ")).summary
+        'NOT VERIFIED: false claim(s): sweep table'
+        """
+        checks = self.checks + (check,)
+        if check.passed or self.status == "unreadable":
+            return Report(self.source, self.status, checks, self.summary, self.work)
+        return Report(self.source, "false", checks, not_verified(checks), self.work)
 
     @property
     def ok(self) -> bool:
@@ -154,6 +179,12 @@ _MARKDOWN = str.maketrans({ch: "\\" + ch for ch in "\\`*_<>#|$~&"})
 
 def _markdown(text: str) -> str:
     return " ".join(text.translate(_MARKDOWN).split())
+
+
+def not_verified(checks: tuple[Check, ...] | list[Check]) -> str:
+    """The summary of a report with failed checks, naming each failed claim."""
+    return "NOT VERIFIED: false claim(s): " + ", ".join(c.claim for c in checks
+                                                         if not c.passed)
 
 
 def verify(path: str | os.PathLike, **options) -> Report:
@@ -214,6 +245,7 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     rng = rng or random.SystemRandom()
     budget = WorkBudget(int(VERIFY_WORK * work_limit))
     try:
+        check_structure(cert)  # a dict given directly is held to the file's rules
         checks = _run(cert, check_fingerprint, exact, rounds, rng, work_limit, budget)
     except CertificateFormatError as err:
         return Report(source, "unreadable", summary=str(err), work=budget.spent)
@@ -229,9 +261,10 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
         else:
             summary = (f"VERIFIED: between {claim['bounds'][0]} and {claim['bounds'][1]} "
                        f"independent conservation laws (bounds only)")
+        if not is_builtin_name(cert["model"]["name"]):
+            summary += "; the model's name is not a built-in spec and was not checked"
     else:
-        failed = ", ".join(c.claim for c in checks if not c.passed)
-        summary = f"NOT VERIFIED: false claim(s): {failed}"
+        summary = not_verified(checks)
     return Report(source, "verified" if ok else "false", tuple(checks), summary, budget.spent)
 
 
@@ -312,6 +345,7 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     d = len(generators)
     source = "gradients of phi" if "phi" in model else "fields given directly"
     checks.append(Check("model", True, f"{d} generator fields rebuilt ({source}), D = {D}"))
+    checks.append(_name_check(model))
 
     claim = cert["claim"]
     n_params = checked(claim["parameters"], "claim.parameters", "int", lo=0)
@@ -320,8 +354,8 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
 
     # -- Lie side: rank lower bound K ------------------------------------------
     lie = cert["lie"]
-    point = int_list(lie["point"], "lie.point", length=D)
-    checked(lie["prime"], "lie.prime", "int", lo=2)
+    point = int_list(lie["point"], "lie.point", length=D, decimal=True)
+    checked(lie["prime"], "lie.prime", "decimal", lo=2)
     words = checked(lie["words"], "lie.words", "list")
     basis = int_list(lie["basis"], "lie.basis", lo=0)
     claimed_rank = checked(lie["rank"], "lie.rank", "int", lo=0)
@@ -464,6 +498,13 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         ok, detail = False, f"unknown proof kind {proof!r}"
     checks.append(Check("count", ok, detail))
     return checks
+
+
+def _name_check(model: dict) -> Check:
+    """Is the model the one its name says? Rebuilt from the name for a built-in
+    spec (exactcl.namecheck); a custom name passes, saying it is unchecked."""
+    ok, detail = check_name(model)
+    return Check("model name", ok, detail)
 
 
 def _evaluation_work(X: VectorField) -> float:

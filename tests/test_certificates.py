@@ -130,8 +130,8 @@ def test_verifier_imports_neither_the_producer_nor_sympy():
          "sys.modules if m.startswith('exactcl.')))"],
         capture_output=True, text=True, check=True, timeout=60).stdout
     allowed = {"exactcl.errors", "exactcl.rings", "exactcl.fields", "exactcl.brackets",
-               "exactcl.jets", "exactcl.linalg", "exactcl.certformat", "exactcl.verifier",
-               "exactcl.budget"}
+               "exactcl.jets", "exactcl.linalg", "exactcl.certformat", "exactcl.namecheck",
+               "exactcl.verifier", "exactcl.budget"}
     assert set(eval(loaded)) <= allowed  # the list printed by the child interpreter
 
 
@@ -179,3 +179,18 @@ def test_bounds_only_certificate_verifies(tmp_path):
     assert cert["closure"] is None and cert["claim"]["status"] == "bounds"
     report = verify(path)
     assert report.ok, str(report)
+
+
+def test_a_report_has_one_verdict():
+    from exactcl.verifier import Check, Report
+    failed = Check("sweep table", False, "laws differ")
+    with pytest.raises(ValueError, match="cannot be 'verified'"):
+        Report("c.json", "verified", (Check("count", True, "3 laws"), failed), "VERIFIED: 3")
+    ok = Report("c.json", "verified", (Check("count", True, "3 laws"),), "VERIFIED: 3 laws")
+    assert ok.with_check(Check("sweep table", True, "same claim")).summary == "VERIFIED: 3 laws"
+    bad = ok.with_check(failed)
+    assert (bad.status, bad.exit_code, bad.summary) == (
+        "false", 1, "NOT VERIFIED: false claim(s): sweep table")
+    assert str(bad).splitlines()[0] == "c.json: FALSE"
+    unreadable = Report("c.json", "unreadable", summary="not JSON").with_check(failed)
+    assert (unreadable.status, unreadable.summary) == ("unreadable", "not JSON")

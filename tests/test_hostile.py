@@ -297,6 +297,110 @@ def test_wrong_type_is_refused_naming_the_place(certs, base, path, value):
     assert_unreadable(text(changed(certs[base], path, value)), place_of(path))
 
 
+# ------------------------------------------- every key, its own value in the wrong type
+
+#: Every key of every section and what the format writes there (written here from
+#: the format's description, not read from exactcl.certformat). "decimal" is an
+#: integer written as a decimal string; "rational" a "p/q" string; "?" allows null.
+KEY_KINDS = {
+    "schema": "str", "version": "int", "model": "object", "claim": "object",
+    "lie": "object", "laws": "object", "closure": "object?", "software": "object",
+    "seconds": "number?",
+    "model.name": "str", "model.variables": "list", "model.variables.0": "str",
+    "model.phi": "list", "model.fields": "list", "model.fingerprint": "str",
+    "claim.parameters": "int", "claim.laws": "int?", "claim.bounds": "list",
+    "claim.bounds.0": "int", "claim.bounds.1": "int", "claim.lie_dimension": "int?",
+    "claim.status": "str", "claim.proof": "str",
+    "lie.point": "list", "lie.point.0": "decimal", "lie.prime": "decimal",
+    "lie.words": "list", "lie.words.0": "list", "lie.words.0.0": "int",
+    "lie.words.0.1": "int", "lie.words.0.2": "int", "lie.basis": "list",
+    "lie.basis.0": "int", "lie.rank": "int",
+    "laws.polynomials": "list", "laws.labels": "list", "laws.labels.0": "str",
+    "laws.rank": "int",
+    "closure.mode": "str", "closure.passed": "bool", "closure.rounds": "int",
+    "closure.degree_bound": "int", "closure.height_bits": "int",
+    "closure.error_bound": "rational", "closure.identities": "int",
+    "closure.primes": "list", "closure.primes.0": "decimal",
+    "software.exactcl": "str", "software.python-flint": "str", "software.python": "str",
+}
+
+
+@pytest.fixture(scope="module")
+def typed_bases(certs) -> dict[str, dict]:
+    """A sandwich with a bracket word and labelled laws, a Monte Carlo closure with
+    primes, and a model given by fields."""
+    mc, _ = certify(exactcl.from_fields([[X3[1], X3[0] ** 2, 1]], X3), reproducible=True,
+                    closure="monte-carlo")
+    return {"words": certs["words"], "mc": mc, "fields": certs["fields"]}
+
+
+def _base_for(path: str) -> str:
+    if path.startswith("closure."):
+        return "mc"
+    return "fields" if path.startswith("model.fields") else "words"
+
+
+def _get(cert: dict, path: str) -> object:
+    obj = cert
+    for k in keys_of(path):
+        obj = obj[k]
+    return obj
+
+
+def _wrong_values(kind: str, value: object) -> list:
+    """The value the key holds, given in other JSON types (and other wrong values)."""
+    if kind in ("int", "int?"):
+        out = [str(value), float(value), True if value else False, [value]]
+        return out + ([] if kind == "int?" else [None])
+    if kind == "decimal":
+        return [int(value), float(int(value)), f"{value}.0", True, None]
+    if kind == "str":
+        return [7, True, None, [value]]
+    if kind == "bool":
+        return [int(value), str(value).lower(), None]
+    if kind == "rational":
+        num, _, den = value.partition("/")
+        return [int(num) / int(den), int(num), None, f"{num}/{den}.0"]
+    if kind == "list":
+        return [{}, "x", None, True]
+    if kind in ("object", "object?"):
+        return [[], "x", True] + ([] if kind == "object?" else [None])
+    if kind == "number?":
+        return ["0.5", True, [0.5]]
+    raise ValueError(kind)
+
+
+def test_key_kinds_cover_every_key(typed_bases):
+    """KEY_KINDS names every key the certificates hold (a new key needs a kind)."""
+    seen = set()
+    for cert in typed_bases.values():
+        seen |= set(cert)
+        for section in ("model", "claim", "lie", "laws", "closure", "software"):
+            if cert[section] is not None:
+                seen |= {f"{section}.{k}" for k in cert[section]}
+    assert seen <= set(KEY_KINDS), seen - set(KEY_KINDS)
+    assert {k for k in KEY_KINDS if "." not in k or not k.split(".")[-1].isdigit()} <= seen
+
+
+@pytest.mark.parametrize("path,kind", [pytest.param(p, k, id=p) for p, k in KEY_KINDS.items()])
+def test_every_key_refuses_its_value_in_a_wrong_type(typed_bases, path, kind):
+    """The value a key holds, or another, in a JSON type the format does not write
+    there ("6" for 6, true for 1, 6.0, 6 for "6", null where null is not allowed)
+    makes the file unreadable, naming the key, through every reader: the text,
+    the dict given to verify_certificate, and Certificate.from_dict."""
+    from exactcl.certview import Certificate
+    base = typed_bases[_base_for(path)]
+    for value in _wrong_values(kind, _get(base, path)):
+        cert = changed(base, path, value)
+        place = place_of(path)
+        assert_unreadable(text(cert), place)
+        direct = _verifier.verify_certificate(copy.deepcopy(cert), check_fingerprint=False,
+                                              rng=rng())
+        assert direct.status == "unreadable" and place in direct.summary, (value, str(direct))
+        with pytest.raises(exactcl.CertificateFormatError, match=re.escape(place)):
+            Certificate.from_dict(cert)
+
+
 # ---------------------------------------------------------- unknown and missing keys
 
 SECTIONS = ["", "model", "claim", "lie", "laws", "closure",

@@ -594,6 +594,83 @@ def _(b):
                            mutated(b.cert, lambda c: c["model"]["fields"].pop()), expect=MAYBE)
 
 
+#: Built-in names the name mutations put on the bases (none names a base's model
+#: but its own name).
+BUILTIN_NAMES = ("relu-bias:2,3,3,2", "relu:2,2,2", "linear:2,2,2", "relu:2,3,2",
+                 "relu-bias:2,3,2", "product:3", "product:8", "linear:1,2,2,1", "linear:4,2")
+
+
+def refit(c: dict) -> None:
+    """Recompute the fingerprint, as someone editing the model would."""
+    c["model"]["fingerprint"] = certformat.fingerprint(c["model"])
+
+
+def builtin_named(b: Base) -> bool:
+    return b.cert["model"]["name"] in BASES and ":" in b.cert["model"]["name"]
+
+
+@kind("built-in name over another model (fingerprint recomputed)", MUST_REJECT)
+def _(b):
+    for name in BUILTIN_NAMES:
+        if name != b.cert["model"]["name"]:
+            def change(c, name=name):
+                c["model"]["name"] = name
+                refit(c)
+            yield Instance(f"name -> {name}", mutated(b.cert, change), claims=("model name",))
+
+
+@kind("phi coefficient changed under a built-in name (fingerprint recomputed)", MUST_REJECT)
+def _(b):
+    if not builtin_named(b):
+        return
+    for desc, path in _generator_terms(b):
+        def change(c, path=path):
+            obj = c
+            for key in path:
+                obj = obj[key]
+            obj[1] = bump(obj[1])
+            refit(c)
+        yield Instance(desc + " (p+1)/q", mutated(b.cert, change), claims=("model name",))
+
+
+def _renamed(c: dict, i: int, new: str) -> None:
+    c["model"]["variables"][i] = new
+    refit(c)
+
+
+def _swapped(c: dict, i: int, j: int) -> None:
+    names = c["model"]["variables"]
+    names[i], names[j] = names[j], names[i]
+    refit(c)
+
+
+@kind("variables renamed under a built-in name", MUST_REJECT)
+def _(b):
+    if builtin_named(b):
+        for i in sorted({0, b.D - 1}):
+            yield Instance(f"variables[{i}] -> zz{i}",
+                           mutated(b.cert, lambda c, i=i: _renamed(c, i, f"zz{i}")),
+                           claims=("model name",))
+
+
+@kind("variables reordered under a built-in name", MUST_REJECT)
+def _(b):
+    if builtin_named(b):
+        yield Instance("variables 0 and 1 swapped", mutated(b.cert, lambda c: _swapped(c, 0, 1)),
+                       claims=("model name",))
+        yield Instance("variables 0 and D-1 swapped",
+                       mutated(b.cert, lambda c: _swapped(c, 0, b.D - 1)),
+                       claims=("model name",))
+
+
+@kind("variables renamed under a custom name", MAY_PASS)
+def _(b):
+    # the same model with other names: nothing but a built-in name could object
+    if not builtin_named(b):
+        yield Instance("variables[0] -> zz0",
+                       mutated(b.cert, lambda c: _renamed(c, 0, "zz0")), expect=MAYBE)
+
+
 @kind("closure section removed", MUST_REJECT)
 def _(b):
     if b.cert["closure"] is not None:

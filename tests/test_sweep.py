@@ -24,18 +24,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 import exactcl
+from exactcl import certformat
 from exactcl.cli import main
 from exactcl.engines import Failure, ProcessPool
 from exactcl.errors import InputError
 from exactcl.grid import MAX_CASES, Case, grid_cases, load_config, parse_range, unique
 from exactcl.progress import Progress
-from exactcl.sweep import LOCK, folder_certificates, sweep
+from exactcl.sweep import LOCK, folder_certificates, sweep, write_tables
 from exactcl.tables import CSV_COLUMNS, csv_table, latex_table, markdown_table
 from exactcl.verifier import verify
 
@@ -1124,6 +1126,189 @@ def test_verify_a_tampered_record_fails_on_the_sweep_table(capsys, copy):
     assert "1 false, 0 unreadable" in summary_line(out, copy)
 
 
+def reports_by_file(out: str) -> dict[str, list[str]]:
+    """The lines of each file's report in verify's output (head line first)."""
+    reports: dict[str, list[str]] = {}
+    current = None
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            head = re.match(r"(.*): (VERIFIED|FALSE|UNREADABLE)$", line)
+            current = head.group(1) if head else None
+            if current is not None:
+                reports[current] = [line]
+        elif current is not None:
+            reports[current].append(line)
+    return reports
+
+
+@pytest.mark.parametrize("key,value", [("exhibited", 99), ("model", "linear:9,9"),
+                                       ("lie_rank", 0), ("bounds", [0, 9])])
+def test_verify_compares_all_a_record_shows_of_its_certificate(capsys, copy, key, value):
+    victim = Case(spec="linear:2,2,2")
+    path = copy / "cases" / f"{victim.id}.json"
+    record = read_json(path)
+    record[key] = value
+    path.write_text(json.dumps(record))
+    rc, out, _ = run_cli(capsys, "verify", str(copy), "-q")
+    assert rc == 1
+    assert re.search(rf"FAILED\s+sweep table: the sweep's record says {key} = ", out), out
+    assert "3 tables: 3 verified, 0 false" in summary_line(out, copy)  # they show the cert
+
+
+def test_verify_gives_one_verdict_per_file_of_a_sweep(capsys, copy):
+    """A certificate that verifies but disagrees with its record is FALSE in its
+    head, its summary and its JSON object alike: never "FAILED sweep table"
+    followed by "VERIFIED"."""
+    victim = Case(spec="relu:2,2,2")
+    path = copy / "cases" / f"{victim.id}.json"
+    record = read_json(path)
+    record["lie_dimension"] += 1
+    path.write_text(json.dumps(record))
+    rc, out, _ = run_cli(capsys, "verify", str(copy))
+    assert rc == 1
+    cert = str(copy / "certificates" / f"{victim.id}.json")
+    lines = reports_by_file(out)[cert]
+    assert lines[0] == f"{cert}: FALSE"
+    assert any(re.match(r"\s+FAILED\s+sweep table: ", ln) for ln in lines), lines
+    assert lines[-1] == "  NOT VERIFIED: false claim(s): sweep table"
+    assert not any("VERIFIED:" in ln and "NOT VERIFIED" not in ln for ln in lines), lines
+    for report in reports_by_file(out).values():  # every other file is consistent too
+        failed = any(re.match(r"\s+FAILED\s", ln) for ln in report)
+        assert report[0].endswith(": FALSE" if failed else ": VERIFIED"), report
+        assert report[-1].startswith("  NOT VERIFIED" if failed else "  VERIFIED"), report
+    rc, out, _ = run_cli(capsys, "verify", str(copy), "--json")
+    (obj,) = [json.loads(ln) for ln in out.splitlines() if json.loads(ln)["file"] == cert]
+    assert obj["status"] == "false"
+    assert obj["summary"] == "NOT VERIFIED: false claim(s): sweep table"
+
+
+def _cell_edit(name: str, label: str, column: int | str, new: str) -> Callable[[str], str]:
+    """An edit of one cell of a table file: the first row of ``label``, a
+    column counted from 0 (Markdown and LaTeX) or named (CSV)."""
+    def edit(text: str) -> str:
+        lines = text.splitlines(keepends=True)
+        for n, line in enumerate(lines):
+            if name == "results.md" and line.startswith(f"| {label} |"):
+                cells = line.split(" | ")
+                cells[column] = new
+                lines[n] = " | ".join(cells)
+                return "".join(lines)
+            if name == "results.tex" and line.startswith(f"\\texttt{{{label}}} &"):
+                cells = line.split(" & ")
+                cells[column] = new
+                lines[n] = " & ".join(cells)
+                return "".join(lines)
+            if name == "results.csv" and line.startswith(f'"{label}",'):
+                row = next(csv.reader([line]))
+                row[CSV_COLUMNS.index(column)] = new
+                buf = io.StringIO()
+                csv.writer(buf, lineterminator="\n").writerow(row)
+                lines[n] = buf.getvalue()
+                return "".join(lines)
+        raise AssertionError(f"no row of {label} in {name}")
+    return edit
+
+
+#: (file, edit, text the report shows of the first line that differs); the
+#: tables of CASES have a degree column: laws is cell 4, seconds cell 7.
+TABLE_EDITS = [
+    pytest.param("results.md", _cell_edit("results.md", "linear:2,2,2", 4, "7"),
+                 "| linear:2,2,2 |  | 8 | 5 | 7 |", id="md-laws-3-to-7"),
+    pytest.param("results.md", _cell_edit("results.md", "linear:2,2,2", 7, "0.01"),
+                 "linear:2,2,2", id="md-seconds"),
+    pytest.param("results.md", lambda t: "".join(ln for ln in t.splitlines(keepends=True)
+                                                 if not ln.startswith("| relu:1,2,2 |")),
+                 "'| relu:1,2,2 |", id="md-row-removed"),
+    pytest.param("results.md", lambda t: t + "| relu:9,9,9 |  | 162 | 9 | 153 | 153 | "
+                                             "sandwich | 0.01 | certificates/relu_9-9-9.json |\n",
+                 "the rebuilt table nothing (the file ends)", id="md-row-added"),
+    pytest.param("results.tex", _cell_edit("results.tex", "linear:2,2,2", 4, "4"),
+                 "linear:2,2,2", id="tex-laws"),
+    pytest.param("results.csv", _cell_edit("results.csv", "linear:2,2,2", "laws", "4"),
+                 "linear:2,2,2", id="csv-laws"),
+    pytest.param("results.csv", _cell_edit("results.csv", "linear:2,2,2", "seconds", "0.5"),
+                 "linear:2,2,2", id="csv-seconds"),
+    pytest.param("results.csv", lambda t: t.replace("\n", "\r\n"), "line 1 differs",
+                 id="csv-line-ends"),
+]
+
+
+@pytest.mark.parametrize("name,edit,shown", TABLE_EDITS)
+def test_verify_catches_an_edited_table(capsys, copy, name, edit, shown):
+    """An edited table file is FALSE (exit 1), naming the file and its first line
+    that differs from the table rebuilt from the certificates and records; the
+    other tables and every certificate still verify."""
+    path = copy / name
+    before = path.read_bytes().decode()
+    path.write_bytes(edit(before).encode())
+    assert path.read_bytes().decode() != before
+    rc, out, _ = run_cli(capsys, "verify", str(copy))
+    assert rc == 1, out
+    reports = reports_by_file(out)
+    lines = reports[str(path)]
+    assert lines[0] == f"{path}: FALSE"
+    (failed,) = [ln for ln in lines if re.match(r"\s+FAILED\s", ln)]
+    assert re.match(r"\s+FAILED\s+table: line \d+ differs from the table rebuilt from the "
+                    r"certificates and records: the file has ", failed), failed
+    assert shown in failed, failed
+    assert lines[-1] == "  NOT VERIFIED: false claim(s): table"
+    for other in TABLES:
+        if other != name:
+            assert reports[str(copy / other)][0] == f"{copy / other}: VERIFIED"
+    n = len(CASES)
+    assert (f"{n} certificates: {n} verified, 0 false, 0 unreadable; 3 tables: 2 verified, "
+            f"1 false") in summary_line(out, copy)
+    rc, out, _ = run_cli(capsys, "verify", str(copy), "-q")  # quiet still names it
+    assert rc == 1 and f"{path}: FALSE" in out and "VERIFIED" not in out.replace("NOT VER", "")
+
+
+def test_verify_checks_the_tables_of_an_untouched_sweep(capsys, inproc):
+    folder = inproc[0]
+    rc, out, err = run_cli(capsys, "verify", str(folder))
+    assert rc == 0, out + err
+    reports = reports_by_file(out)
+    for name in TABLES:
+        lines = reports[str(folder / name)]
+        assert lines[0] == f"{folder / name}: VERIFIED"
+        assert lines[1] == (f"  passed  table: the bytes of the table rebuilt from the manifest, "
+                            f"the {len(CASES)} certificates and the records")
+        assert lines[2] == (f"  passed  table rows: every row showing a certificate "
+                            f"({len(CASES)}) shows one that verified")
+    assert summary_line(out, folder).endswith("; 3 tables: 3 verified, 0 false")
+
+
+def test_verify_a_sweep_whose_table_is_missing(capsys, copy):
+    (copy / "results.csv").unlink()
+    rc, out, _ = run_cli(capsys, "verify", str(copy), "-q")
+    assert rc == 1
+    assert re.search(r"FAILED\s+table: cannot read it \(No such file or directory\)", out), out
+
+
+def test_verify_fails_the_tables_of_a_certificate_that_does_not_verify(capsys, copy):
+    """A row showing a false certificate makes every table FALSE too (the row is
+    not backed), besides the certificate itself."""
+    victim = Case(spec="linear:2,2,2")
+    cert_path = copy / "certificates" / f"{victim.id}.json"
+    cert = read_json(cert_path)
+    cert["laws"]["polynomials"][0][0][1] = "2/1"
+    text = certformat.dumps(cert)
+    cert_path.write_text(text)
+    record_path = copy / "cases" / f"{victim.id}.json"  # the record follows, sha and all
+    record = read_json(record_path)
+    record["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    record_path.write_text(json.dumps(record))
+    rc, out, _ = run_cli(capsys, "verify", str(copy), "-q")
+    assert rc == 1
+    reports = reports_by_file(out)
+    assert reports[str(cert_path)][0] == f"{cert_path}: FALSE"
+    for name in TABLES:
+        lines = reports[str(copy / name)]
+        assert lines[0] == f"{copy / name}: FALSE"
+        assert "  passed  table: the bytes of the table rebuilt" in lines[1]
+        assert lines[2] == ("  FAILED  table rows: 1 row(s) show a certificate that did not "
+                            "verify: linear:2,2,2")
+
+
 def test_verify_a_sweep_folder_missing_a_certificate(capsys, copy):
     victim = CASES[1]
     (copy / "certificates" / f"{victim.id}.json").unlink()
@@ -1136,13 +1321,23 @@ def test_verify_a_sweep_folder_missing_a_certificate(capsys, copy):
 def test_verify_a_sweep_with_failed_and_pending_cases(capsys, tmp_path):
     out = tmp_path / "s"
     run_sweep([Case(spec="relu:1,1,1"), BIG], out)
-    # a case the manifest lists but that was never run
+    # a case the manifest lists but that was never run: the tables do not show it
     manifest = read_json(out / "sweep.json")
     manifest["cases"].append(Case(spec="relu:1,2,1").as_dict())
     (out / "sweep.json").write_text(json.dumps(manifest))
     rc, text, _ = run_cli(capsys, "verify", str(out))
-    assert rc == 0
-    assert "1 certificates: 1 verified" in summary_line(text, out)
+    assert rc == 1
+    assert "1 certificates: 1 verified, 0 false, 0 unreadable; 3 tables: 0 verified, 3 false" \
+        in summary_line(text, out)
+    assert "the rebuilt table '| relu:1,2,1 |  |  |  |  | not run yet |  |  |'" in text
+    # as an interrupted sweep leaves them: tables with the case not run yet
+    cases = [Case.from_dict(c) for c in manifest["cases"]]
+    records = {c.id: read_json(out / "cases" / f"{c.id}.json") for c in cases[:2]}
+    write_tables(str(out), cases, records)
+    rc, text, _ = run_cli(capsys, "verify", str(out))
+    assert rc == 0, text
+    assert "1 certificates: 1 verified, 0 false, 0 unreadable; 3 tables: 3 verified, 0 false" \
+        in summary_line(text, out)
     assert f"note: {BIG.label}: failed in the sweep (ResourceError)" in text
     assert "note: relu:1,2,1: not run yet" in text
 
@@ -1178,9 +1373,9 @@ def test_verify_two_jobs_gives_the_same_statuses(capsys, copy):
         rc, out, err = run_cli(capsys, "verify", str(copy), "--json", "--jobs", jobs)
         lines = [json.loads(ln) for ln in out.splitlines()]
         statuses[jobs] = (rc, {d["file"]: d["status"] for d in lines})
-        assert len(lines) == len(CASES)
+        assert len(lines) == len(CASES) + len(TABLES)  # the tables are files with a verdict
         assert f"{len(CASES)} certificates: {len(CASES) - 2} verified, 1 false, " \
-               f"1 unreadable" in err
+               f"1 unreadable; 3 tables: 0 verified, 3 false" in err
     assert statuses["1"] == statuses["2"]
     rc, by_file = statuses["1"]
     assert rc == 3
