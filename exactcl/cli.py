@@ -53,6 +53,17 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the point and of the Monte Carlo checks (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--max-memory", metavar="SIZE", default=None,
+                   help="refuse before any work a request whose memory estimate exceeds SIZE, "
+                        "e.g. 800M or 4G (default: the memory available, at most half of the "
+                        "physical memory)")
+
+
+def _max_memory(args: argparse.Namespace) -> int | None:
+    if args.max_memory is None:
+        return None
+    from .limits import parse_size
+    return parse_size(args.max_memory, "--max-memory")
 
 
 def _add_quiet_arg(p: argparse.ArgumentParser) -> None:
@@ -231,9 +242,9 @@ def _model(args: argparse.Namespace):
         if args.command == "count":
             print(f"(no SPEC given: counting the built-in default {DEFAULT_SPEC})",
                   file=sys.stderr)
-            return parse_spec(DEFAULT_SPEC)
+            return parse_spec(DEFAULT_SPEC, max_memory=_max_memory(args))
         raise InputError("Argument 'SPEC' is required (or give --phi).")
-    return parse_spec(args.spec)
+    return parse_spec(args.spec, max_memory=_max_memory(args))
 
 
 def _run_count(args: argparse.Namespace) -> int:
@@ -242,7 +253,7 @@ def _run_count(args: argparse.Namespace) -> int:
     model = _model(args)
     with _progress(args):
         result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,
-                       seed=args.seed)
+                       seed=args.seed, max_memory=_max_memory(args))
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
         return 0
@@ -263,13 +274,17 @@ def _run_count(args: argparse.Namespace) -> int:
 
 
 def _run_laws(args: argparse.Namespace) -> int:
-    from .search import find_laws
+    from .search import check_search_size, find_laws
     if args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
+    if args.spec is not None and args.phi is None:  # the size of the search, before the model
+        from .specs import spec_parameters
+        check_search_size(spec_parameters(args.spec), args.degree, args.homogeneous)
     model = _model(args)
     start = time.perf_counter()
     with _progress(args):
-        res = find_laws(model.generators, args.degree, args.homogeneous, seed=args.seed)
+        res = find_laws(model.generators, args.degree, args.homogeneous, seed=args.seed,
+                        max_memory=_max_memory(args))
     seconds = time.perf_counter() - start
     strings = res.strings()
     if args.json:
@@ -292,6 +307,11 @@ def _run_laws(args: argparse.Namespace) -> int:
 
 
 def _check_count_options(args: argparse.Namespace) -> None:
+    _max_memory(args)
+    if args.degree and args.spec is not None and args.phi is None:
+        from .search import check_search_size
+        from .specs import spec_parameters
+        check_search_size(spec_parameters(args.spec), args.degree)
     if args.degree is not None and args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
     if args.closure_rounds < 1:
@@ -310,7 +330,8 @@ def _run_certify(args: argparse.Namespace) -> int:
     with _progress(args):
         cert, result = certify(model, args.output, reproducible=args.reproducible,
                                search_degree=args.degree, closure=args.closure,
-                               closure_rounds=args.closure_rounds, seed=args.seed)
+                               closure_rounds=args.closure_rounds, seed=args.seed,
+                               max_memory=_max_memory(args))
     if args.json:
         print(json.dumps(result.as_dict() | {"certificate": args.output}, indent=2,
                          sort_keys=True))

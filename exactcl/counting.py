@@ -32,11 +32,12 @@ from .brackets import (
 from .errors import ExactclError, bad_argument, plural
 from .fields import directions_index, gradient_values_mod
 from .growth import Growth, grow
+from .limits import check_memory, growth_bytes, model_bytes, parse_size
 from .linalg import independent_rows_mod
 from .models import Model
 from .progress import step
 from .rings import DEFAULT_PRIME
-from .search import find_laws, verify_law
+from .search import check_search_size, find_laws, search_bytes, verify_law
 
 __all__ = ["DEFAULT_SEARCH_DEGREE", "SEARCH_MAX_D", "CountResult", "count"]
 
@@ -258,6 +259,7 @@ def count(
     max_depth: int | None = None,
     prime: int = DEFAULT_PRIME,
     seed: int = 0,
+    max_memory: int | None = None,
 ) -> CountResult:
     """Count the independent conservation laws of ``model`` and prove the count.
 
@@ -282,6 +284,15 @@ def count(
     seed : int
         Seed of the point and of the closure check's randomness (results
         are reproducible; soundness never depends on it).
+    max_memory : int, optional
+        Bytes the whole count may take (model included); default: the
+        memory available, at most half of the physical memory.
+
+    Raises
+    ------
+    ResourceError
+        Before any work, when the law search would have too many unknowns
+        or the memory estimate (:mod:`exactcl.limits`) exceeds the limit.
 
     Examples
     --------
@@ -299,8 +310,13 @@ def count(
         raise bad_argument("closure", "one of 'auto', 'deterministic', 'monte-carlo'", closure)
     if search_degree is not None:
         _check_int("search_degree", search_degree, 0)
-    start = time.perf_counter()
+    if max_memory is not None:
+        max_memory = parse_size(max_memory, "max_memory")
     D = model.D
+    if search_degree is None and not model.candidates and D <= SEARCH_MAX_D:
+        search_degree = DEFAULT_SEARCH_DEGREE
+    _check_count_size(model, search_degree, max_memory)
+    start = time.perf_counter()
     rng = random.Random(seed)
     point = [rng.randrange(prime) for _ in range(D)]
 
@@ -316,8 +332,6 @@ def count(
             found.append((h, label))
         else:
             rejected.append(f"{label}: not conserved by generator X{bad + 1}")
-    if search_degree is None and not model.candidates and D <= SEARCH_MAX_D:
-        search_degree = DEFAULT_SEARCH_DEGREE
     if search_degree:
         found.extend((h, f"found by the degree-{search_degree} search")
                      for h in find_laws(model.generators, search_degree, seed=seed).laws)
@@ -363,6 +377,23 @@ def count(
                        D - K, lie, K, status, proof, explanation, exhibited, exhibited_labels,
                        tuple(rejected), growth, closure_result, model.ring,
                        time.perf_counter() - start)
+
+
+def _check_count_size(model: Model, search_degree: int | None, max_memory: int | None) -> None:
+    """Refuse, before any work, a count whose law search has too many
+    unknowns or whose memory estimate exceeds the limit. The model itself
+    is counted only against a ``max_memory`` given (it already takes the
+    memory it takes; the memory available excludes it)."""
+    D, gens = model.D, len(model.generators)
+    parts = {"growth": growth_bytes(D, D, gens)}
+    if search_degree:
+        unknowns = check_search_size(D, search_degree)
+        parts["law search"] = search_bytes(unknowns)
+    if max_memory is not None:
+        terms = (sum(X.size for X in model.generators) + sum(len(p) for p in model.phi)
+                 + sum(len(h) for h in model.candidates))
+        parts = {"model": model_bytes(D, gens, terms)} | parts
+    check_memory(f"count of {model.name}", parts, max_memory)
 
 
 def _report(unit: str):

@@ -74,14 +74,22 @@ MAX_GENERATORS = 2_000_000
 MAX_TERMS = 20_000_000
 
 
-def _check_size(name: str, D: int, generators: int, terms: int) -> None:
-    """Refuse early, with the estimate, a model too large to build."""
+def _check_size(name: str, D: int, generators: int, terms: int,
+                max_memory: int | None = None) -> None:
+    """Refuse early, with the estimate, a model too large to build, or to
+    build and count within ``max_memory`` bytes (default: the memory
+    available); ``terms`` counts those of phi, the generators and the
+    candidate laws."""
     for what, value, limit in (("parameters", D, MAX_PARAMETERS),
                                ("generator fields", generators, MAX_GENERATORS),
                                ("polynomial terms", terms, MAX_TERMS)):
         if value > limit:
             raise ResourceError(f"Model {name} would have {value:,} {what} (limit {limit:,}); "
                                 f"choose smaller widths.")
+    from .limits import check_memory, growth_bytes, model_bytes
+    check_memory(f"model {name} (built and counted)",
+                 {"model": model_bytes(D, generators, terms),
+                  "growth": growth_bytes(D, D, generators)}, max_memory)
 
 
 def _check_widths(widths: object, minimum_layers: int = 1) -> tuple[int, ...]:
@@ -115,12 +123,15 @@ def _spec(prefix: str, widths: Sequence[int]) -> str:
     return f"{prefix}:" + ",".join(str(w) for w in widths)
 
 
-def linear(widths: Sequence[int]) -> Model:
+def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
     """Deep linear network x -> W_L ... W_1 x.
 
     phi is the product W_L ... W_1 (d = n_L n_0 components); the candidate
     laws are the balancedness matrices W_l W_l^T - W_{l+1}^T W_{l+1} of
-    every hidden layer (upper triangle, diagonal included).
+    every hidden layer (upper triangle, diagonal included). A model whose
+    memory estimate (:mod:`exactcl.limits`, to build and count it) exceeds
+    ``max_memory`` bytes (default: the memory available) is refused with
+    :class:`~exactcl.errors.ResourceError` before it is built.
 
     Examples
     --------
@@ -136,8 +147,10 @@ def linear(widths: Sequence[int]) -> Model:
     """
     widths = _check_widths(widths)
     paths = math.prod(widths)
+    balance = sum(widths[k] * (widths[k] + 1) // 2 * (widths[k - 1] + widths[k + 1])
+                  for k in range(1, len(widths) - 1))
     _check_size(_spec("linear", widths), _n_weights(widths), widths[0] * widths[-1],
-                paths * (len(widths) - 1))
+                paths * len(widths) + balance, max_memory)
     ring = Ring(tuple(_weight_names(widths)))
     g, idx = ring.gens, ring.index
 
@@ -179,14 +192,14 @@ def linear(widths: Sequence[int]) -> Model:
     return Model(_spec("linear", widths), ring, generators, phi, tuple(candidates), tuple(labels))
 
 
-def relu(widths: Sequence[int], bias: bool = False) -> Model:
+def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = None) -> Model:
     """Deep ReLU network through its path-lifting.
 
     phi has one component per path input -> one neuron per hidden layer ->
     output (the product of the weights along it) and, with ``bias``, one
     per path starting at a hidden neuron's bias. The candidate laws are one
     per hidden neuron: ||incoming weights||^2 (+ bias^2) - ||outgoing
-    weights||^2.
+    weights||^2. ``max_memory`` as for :func:`linear`.
 
     Examples
     --------
@@ -204,7 +217,9 @@ def relu(widths: Sequence[int], bias: bool = False) -> Model:
     if bias:
         n_paths += sum(math.prod(widths[layer:]) for layer in range(1, L))
     n_params = _n_weights(widths) + (sum(widths[1:-1]) if bias else 0)
-    _check_size(_spec("relu-bias" if bias else "relu", widths), n_params, n_paths, n_paths * L)
+    neurons = sum(widths[k] * (widths[k - 1] + widths[k + 1] + 1) for k in range(1, L))
+    _check_size(_spec("relu-bias" if bias else "relu", widths), n_params, n_paths,
+                n_paths * (L + 1) + neurons, max_memory)
     names = _weight_names(widths)
     if bias:
         names += [f"b{layer}_{i}" for layer in range(1, L) for i in range(widths[layer])]
@@ -263,8 +278,9 @@ def relu(widths: Sequence[int], bias: bool = False) -> Model:
     return Model(name, ring, tuple(generators), tuple(phi), tuple(candidates), tuple(labels))
 
 
-def product(D: int) -> Model:
-    """phi(t) = t1 t2 ... tD; candidate laws t_i^2 - t_1^2.
+def product(D: int, *, max_memory: int | None = None) -> Model:
+    """phi(t) = t1 t2 ... tD; candidate laws t_i^2 - t_1^2 (``max_memory``
+    as for :func:`linear`).
 
     >>> m = product(3)
     >>> m.parameters, [str(h) for h in m.candidates]
@@ -272,7 +288,7 @@ def product(D: int) -> Model:
     """
     if isinstance(D, bool) or not isinstance(D, int) or D < 1:
         raise bad_argument("D", "a positive int", D)
-    _check_size(f"product:{D}", D, 1, D * D)
+    _check_size(f"product:{D}", D, 1, D + 1 + 2 * D, max_memory)
     ring = Ring(tuple(f"t{i}" for i in range(1, D + 1)))
     g = ring.gens
     phi = ring.constant(1)

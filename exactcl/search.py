@@ -37,6 +37,7 @@ from flint import fmpq_mpoly
 
 from .errors import ResourceError, VerificationError, bad_argument
 from .fields import VectorField, directions_index, first_violation, gradient_values_mod
+from .limits import check_memory, parse_size
 from .linalg import kernel_Q, kernel_Q_modular, rank_mod
 from .progress import step
 from .rings import (
@@ -46,7 +47,8 @@ from .rings import (
     poly_terms,
 )
 
-__all__ = ["MAX_MONOMIALS", "LawSearch", "find_laws", "gradient_rank", "verify_law"]
+__all__ = ["MAX_MONOMIALS", "LawSearch", "check_search_size", "find_laws", "gradient_rank",
+           "search_bytes", "verify_law"]
 
 #: Largest number of candidate monomials a search may use, and largest weight
 #: block (solved as a dense matrix of about its size squared, 8 bytes an
@@ -192,13 +194,47 @@ def _grading(gens: list[list[tuple[int, list[tuple[dict[int, int], int]]]]], D: 
     return kernel_Q(rows, D) if rows else [[int(i == j) for j in range(D)] for i in range(D)]
 
 
+def _degrees(degree: int, homogeneous: bool) -> Sequence[int]:
+    return [degree] if homogeneous else range(1, degree + 1)
+
+
+def check_search_size(D: int, degree: int, homogeneous: bool = False) -> int:
+    """The number of unknown coefficients of a law search, or
+    :class:`ResourceError` when it exceeds MAX_MONOMIALS: checked before
+    any work (the count is a sum of binomials, never a listing).
+
+    >>> check_search_size(12, 2)
+    90
+    >>> check_search_size(2048, 2)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.ResourceError: A degree-2 search in 2048 variables needs 2,100,224 unknown coefficients (limit 2,000,000); lower 'degree' or use a smaller model.
+    """
+    count = 0
+    for k in _degrees(degree, homogeneous):
+        count += math.comb(D + k - 1, k)
+        if count > MAX_MONOMIALS:  # stop early: huge degrees never build huge binomials
+            total = sum(math.comb(D + j - 1, j) for j in _degrees(degree, homogeneous)) \
+                if degree <= 64 else None
+            needs = f"{total:,}" if total is not None else f"more than {MAX_MONOMIALS:,}"
+            raise ResourceError(
+                f"A degree-{degree} search in {D} variables needs {needs} unknown "
+                f"coefficients (limit {MAX_MONOMIALS:,}); lower 'degree' or use a smaller "
+                f"model.")
+    return count
+
+
+def search_bytes(unknowns: int) -> int:
+    """Memory estimate of a law search with this many unknown coefficients:
+    the monomials, and the dense modular sketch of the largest block (at most
+    MAX_BLOCK monomials; 40 bytes an entry, as the block refusal says)."""
+    block = min(unknowns, MAX_BLOCK)
+    return 40 * block * block + 300 * unknowns
+
+
 def _monomials(D: int, degree: int, homogeneous: bool) -> list[Mono]:
-    degrees = [degree] if homogeneous else range(1, degree + 1)
-    count = sum(math.comb(D + k - 1, k) for k in degrees)
-    if count > MAX_MONOMIALS:
-        raise ResourceError(
-            f"A degree-{degree} search in {D} variables needs {count:,} unknown coefficients "
-            f"(limit {MAX_MONOMIALS:,}); lower 'degree' or use a smaller model.")
+    check_search_size(D, degree, homogeneous)
+    degrees = _degrees(degree, homogeneous)
     out = []
     for k in degrees:
         for combo in itertools.combinations_with_replacement(range(D), k):
@@ -225,6 +261,7 @@ def find_laws(
     prime: int = DEFAULT_PRIME,
     seed: int = 0,
     graded: bool = True,
+    max_memory: int | None = None,
 ) -> LawSearch:
     """All polynomial laws of degree <= ``degree`` (exactly ``degree`` if homogeneous).
 
@@ -244,13 +281,17 @@ def find_laws(
         Split the unknowns into weight blocks (default). False solves one
         block of all monomials: the reference the split is tested and
         benchmarked against.
+    max_memory : int, optional
+        Bytes the search may take; default: the memory available, at most
+        half of the physical memory (:mod:`exactcl.limits`).
 
     Raises
     ------
     InputError
         If ``degree`` is not a non-negative int.
     ResourceError
-        If the number of unknowns exceeds MAX_MONOMIALS.
+        Before any work, if the number of unknowns exceeds MAX_MONOMIALS or
+        the memory estimate exceeds the limit.
 
     Examples
     --------
@@ -267,6 +308,10 @@ def find_laws(
     D = ring.nvars
     if degree == 0:
         return LawSearch(ring, (), degree, homogeneous, 0, Fraction(0), 0)
+    # before the grading, the costly part
+    unknowns = check_search_size(D, degree, homogeneous)
+    check_memory(f"degree-{degree} law search", {"law search": search_bytes(unknowns)},
+                 None if max_memory is None else parse_size(max_memory, "max_memory"))
     gens = [_sparse_terms(X) for X in generators]
     weights = _grading(gens, D) if graded else []
 

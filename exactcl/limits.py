@@ -1,0 +1,159 @@
+"""Memory estimates of requests, checked before any work.
+
+A built-in model is refused before it is built, and a count before its
+growth, when the memory it would take exceeds the memory available, at
+most half of the physical memory since the machines are shared (or a
+``max_memory`` the caller gives, either way). The estimates are deliberately
+pessimistic; ``benchmarks/bench_memory.py`` prints them beside the peak
+resident memory measured for a range of models (at most about twice the
+measured peak, never below it on that range).
+
+Where memory goes:
+
+* flint stores each term of a polynomial with a dense exponent vector of at
+  least 8 bits per variable of the ring, so a term costs about D bytes
+  (``term_bytes``), and the temporaries of products and derivatives about
+  as much again (``FLINT_FACTOR``);
+* every polynomial, component and generator is a Python object as well;
+* growth keeps the reduced echelon form of the kept values (an ``nmod_mat``
+  of 8-byte entries with up to twice the rows of the rank) and a batch of
+  values of BATCH_SIZE rows.
+
+>>> parse_size("1.5G", "max_memory"), parse_size("300M", "max_memory"), parse_size(4096, "m")
+(1610612736, 314572800, 4096)
+>>> parse_size("lots", "--max-memory")
+Traceback (most recent call last):
+...
+exactcl.errors.InputError: Argument '--max-memory' must be a size such as 800M, 4G or a number of bytes, not 'lots'.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+from .errors import ResourceError, bad_argument
+
+__all__ = ["available_memory", "check_memory", "format_size", "growth_bytes", "model_bytes",
+           "parse_size"]
+
+#: The interpreter with flint and the package loaded.
+BASE_BYTES = 100 * 2**20
+#: Temporaries of flint products and derivatives, per stored term.
+FLINT_FACTOR = 2.5
+#: Python objects: per polynomial (or field component), per generator field.
+POLY_BYTES = 300
+GENERATOR_BYTES = 800
+#: Rows of the batch of values growth reduces at once (growth.BATCH_SIZE),
+#: counted three times (values, their reduction, the product).
+BATCH_ROWS = 3 * 256
+_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
+          "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40,
+          "TIB": 2**40}
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
+
+
+def term_bytes(D: int) -> int:
+    """Bytes of one term of a polynomial in D variables (exponents and coefficient)."""
+    return 8 * math.ceil(max(D, 1) / 8) + 24
+
+
+def model_bytes(D: int, generators: int, terms: int, polynomials: int | None = None) -> int:
+    """Memory of a model: ``terms`` terms in all (phi, the generator fields and
+    the candidate laws) in ``polynomials`` polynomials (default: one per term)."""
+    polynomials = terms if polynomials is None else polynomials
+    return int(FLINT_FACTOR * terms * term_bytes(D) + POLY_BYTES * polynomials
+               + GENERATOR_BYTES * generators)
+
+
+def growth_bytes(D: int, target: int, generators: int = 0) -> int:
+    """Memory of the growth of the Lie algebra up to rank ``target``: the
+    echelon form, a batch, and the jets of the generators at the point."""
+    return 8 * D * (2 * min(target, D) + BATCH_ROWS) + GENERATOR_BYTES * generators
+
+
+def _meminfo() -> dict[str, int]:
+    out = {}
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                if key in ("MemTotal", "MemAvailable"):
+                    out[key] = int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def available_memory() -> int | None:
+    """The default memory limit of a request, in bytes: what is available
+    (``MemAvailable`` on Linux), and at most half of the physical memory,
+    since the machines are shared; None when neither can be read."""
+    info = _meminfo()
+    total = info.get("MemTotal")
+    if total is None:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            total = None
+    candidates = [x for x in (info.get("MemAvailable"), total and total // 2) if x]
+    return min(candidates) if candidates else None
+
+
+def format_size(n: float) -> str:
+    """A size for messages, such as ``1.5 GB``.
+
+    >>> format_size(1610612736), format_size(5 * 2**20), format_size(900)
+    ('1.5 GB', '5.0 MB', '900 B')
+    """
+    for unit, scale in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def parse_size(value: object, name: str) -> int:
+    """Bytes from an int or a string such as ``800M``, ``4G``, ``1.5GB``."""
+    expected = "a size such as 800M, 4G or a number of bytes"
+    if isinstance(value, bool):
+        raise bad_argument(name, expected, value)
+    if isinstance(value, int):
+        if value <= 0:
+            raise bad_argument(name, expected, value)
+        return value
+    if not isinstance(value, str):
+        raise bad_argument(name, expected, value)
+    m = _SIZE.fullmatch(value)
+    if m is None or m.group(2).upper() not in _UNITS or len(value) > 40:
+        raise bad_argument(name, expected, value)
+    size = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if size <= 0:
+        raise bad_argument(name, expected, value)
+    return size
+
+
+def check_memory(what: str, parts: dict[str, int], max_memory: int | None = None) -> int:
+    """Refuse (:class:`ResourceError`) a request whose estimated memory, the
+    sum of ``parts``, exceeds ``max_memory`` (default: the memory available).
+    Returns the estimate.
+
+    >>> check_memory("count of m", {"model": 10 * 2**20}, max_memory=2**30) > 0
+    True
+    >>> check_memory("count of m", {"model": 3 * 2**30, "growth": 2**30}, max_memory=2**30)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.ResourceError: The count of m needs an estimated 4.1 GB of memory (model 3.0 GB, growth 1.0 GB, interpreter 100.0 MB); the limit is 1.0 GB (max_memory). Choose a smaller model or give a larger limit (--max-memory SIZE, or max_memory in Python).
+    """
+    parts = dict(parts) | {"interpreter": BASE_BYTES}
+    total = sum(parts.values())
+    limit, source = max_memory, "max_memory"
+    if limit is None:
+        limit, source = available_memory(), "the memory available, at most half of the physical"
+    if limit is not None and total > limit:
+        detail = ", ".join(f"{k} {format_size(v)}" for k, v in parts.items())
+        raise ResourceError(
+            f"The {what} needs an estimated {format_size(total)} of memory ({detail}); the "
+            f"limit is {format_size(limit)} ({source}). Choose a smaller model or give a "
+            f"larger limit (--max-memory SIZE, or max_memory in Python).")
+    return total
