@@ -169,6 +169,7 @@ def test_cli_refusal_does_not_print_the_default_note(capsys):
 def _limit_memory():  # pragma: no cover - runs in the child
     import resource
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    resource.setrlimit(resource.RLIMIT_CPU, (30, 30))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs RLIMIT_AS")
@@ -178,12 +179,10 @@ def _limit_memory():  # pragma: no cover - runs in the child
 ])
 def test_cli_refuses_oversized_input_quickly(argv, fragments):
     """A request far too large is refused up front (ResourceError, exit 2),
-    not attempted; the child runs with 1 GiB of address space."""
-    try:
-        proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], capture_output=True,
-                              text=True, check=False, timeout=30, preexec_fn=_limit_memory)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"exactcl {' '.join(argv)} ran for more than 30 s")
+    not attempted; the child runs with 1 GiB of address space and 30 s of
+    CPU (it needs well under one: a limit, not a measurement)."""
+    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], capture_output=True,
+                          text=True, check=False, timeout=600, preexec_fn=_limit_memory)
     assert "Traceback" not in proc.stderr
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1
@@ -341,3 +340,94 @@ def test_translated_errors_keep_their_cause():
     with pytest.raises(exactcl.InputError) as info:
         exactcl.symbolic.parse("u*(v", "--phi")
     assert info.value.__cause__ is not None
+
+
+# ----------------------------------------------------- requests refused before work
+
+
+def _forbid(monkeypatch, target: str, name: str) -> None:
+    """Make ``target.name`` fail the test if it is ever called."""
+    def called(*args, **kwargs):
+        raise AssertionError(f"{target}.{name} was called: the work started before the check")
+    monkeypatch.setattr(target + "." + name, called)
+
+
+def test_law_search_too_large_is_refused_before_the_model_and_the_grading(monkeypatch, capsys):
+    """linear:32,32,32 has D = 2048: a degree-2 search has 2,100,224 unknowns,
+    over MAX_MONOMIALS; neither the model nor the grading is ever built."""
+    from exactcl.cli import main
+    _forbid(monkeypatch, "exactcl.search", "_grading")
+    _forbid(monkeypatch, "exactcl.specs", "parse_spec")
+    for argv in (["laws", "linear:32,32,32", "--degree", "2"],
+                 ["count", "linear:32,32,32", "--degree", "2"],
+                 ["certify", "linear:32,32,32", "--degree", "2", "-o", "/tmp/unused.json"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "2,100,224 unknown coefficients" in err and err.count("\n") == 1, err
+
+
+def test_law_search_size_is_checked_before_the_grading_in_python(monkeypatch):
+    from exactcl.errors import ResourceError
+    from exactcl.models import linear
+    m = linear([8, 8, 8])  # D = 128: degree 4 has 11,716,640 unknowns
+    _forbid(monkeypatch, "exactcl.search", "_grading")
+    _forbid(monkeypatch, "exactcl.search", "_sparse_terms")
+    with pytest.raises(ResourceError, match="unknown coefficients"):
+        exactcl.find_laws(m.generators, 4)
+    with pytest.raises(ResourceError, match="unknown coefficients"):
+        exactcl.count(m, search_degree=4)
+
+
+@pytest.mark.parametrize("spec, max_memory, estimate", [
+    ("relu:64,64,64", "8G", "17.0 GB"),
+    ("linear:64,64,64", "8G", "21.6 GB"),
+    ("relu:16,16,16", "20M", "133.3 MB"),
+])
+def test_a_model_beyond_the_memory_limit_is_refused_before_it_is_built(
+        monkeypatch, capsys, spec, max_memory, estimate):
+    from exactcl.cli import main
+    _forbid(monkeypatch, "exactcl.models", "Ring")  # every builder starts with its ring
+    assert main(["count", spec, "--max-memory", max_memory]) == 2
+    err = capsys.readouterr().err
+    assert f"needs an estimated {estimate} of memory" in err, err
+    assert "(max_memory)" in err and "--max-memory" in err and err.count("\n") == 1
+
+
+def test_the_default_memory_limit_is_what_is_available_at_most_half_of_the_machine():
+    from exactcl.limits import _meminfo, available_memory
+    info = _meminfo()
+    if "MemTotal" not in info:
+        pytest.skip("no /proc/meminfo")
+    limit = available_memory()
+    assert limit <= info["MemTotal"] // 2 and limit <= info.get("MemAvailable", limit)
+
+
+def test_relu_64_64_64_is_refused_on_a_machine_of_this_size(monkeypatch):
+    """The estimate (17 GB) exceeds half of a 24 GB machine: refused by
+    default, with no option, before anything is built."""
+    from exactcl import limits
+    from exactcl.errors import ResourceError
+    monkeypatch.setattr(limits, "_meminfo", lambda: {"MemTotal": 24 * 2**30,
+                                                     "MemAvailable": 22 * 2**30})
+    _forbid(monkeypatch, "exactcl.models", "Ring")
+    with pytest.raises(ResourceError, match=r"17\.0 GB of memory .* the limit is 12\.0 GB"):
+        exactcl.relu([64, 64, 64])
+
+
+def test_a_count_beyond_the_memory_limit_is_refused_before_the_growth(monkeypatch):
+    from exactcl.errors import ResourceError
+    from exactcl.models import linear
+    m = linear([4, 4, 4])
+    _forbid(monkeypatch, "exactcl.counting", "grow")
+    _forbid(monkeypatch, "exactcl.counting", "verify_law")
+    with pytest.raises(ResourceError, match="count of linear:4,4,4 needs an estimated"):
+        exactcl.count(m, max_memory="1M")
+    with pytest.raises(exactcl.InputError, match="'max_memory'"):
+        exactcl.count(m, max_memory="a lot")
+
+
+@pytest.mark.parametrize("value", ["lots", "", "-5G", "0", "1.5Q", True, 0, -3, 2.5])
+def test_max_memory_must_be_a_size(value):
+    from exactcl.limits import parse_size
+    with pytest.raises(exactcl.InputError, match="Argument 'max_memory' must be a size"):
+        parse_size(value, "max_memory")
