@@ -11,6 +11,9 @@
     exactcl sweep --config GRID.toml --out DIR [--engine dask] [--scheduler ADDRESS]
     exactcl plot growth|graph|drift SPEC -o FILE.png|FILE.svg
     exactcl reproduce [--quick] [--slow] [--write] [--root DIR]
+    exactcl --version
+
+``python -m exactcl ...`` is the same command.
 
 Bad input prints one line ``exactcl: error: ...`` naming the argument and
 exits with status 2. ``verify`` exits 0 when every claim of every file
@@ -27,6 +30,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from . import __version__
 from .errors import ExactclError, InputError, ResourceError, plural
 
 __all__ = ["DEFAULT_SPEC", "main"]
@@ -65,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="exactcl", description=(
         "Exact, certified conservation laws of gradient flows: counts proven by "
         "modular Lie ranks, exact law identities and Frobenius closure."))
+    parser.add_argument("--version", action="version", version=f"exactcl {__version__}",
+                        help="print the version of exactcl and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     pc = sub.add_parser("count", help="certified number of independent conservation laws")
     _add_model_args(pc)
