@@ -116,7 +116,11 @@ def test_figures_refuse_what_is_not_a_model():
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["plot", "growth", "linear:2,2,2", "-o", "x.pdf"], "'-o'"),
+    (["plot", "growth", "linear:2,2,2", "-o", "x.jpg"], "'-o'"),
+    (["plot", "growth", "linear:2,2,2", "-o", "x.svg", "--dpi", "300"], "'--dpi'"),
+    (["plot", "growth", "linear:2,2,2", "-o", "x.pdf", "--dpi", "300"], "'--dpi'"),
+    (["plot", "growth", "linear:2,2,2", "-o", "x.png", "--dpi", "5000"], "'--dpi'"),
+    (["plot", "growth", "linear:2,2,2", "-o", "x.png", "--dpi", "high"], "--dpi"),
     (["plot", "growth", "linear:2,2,2", "-o", "no/such/folder/x.png"], "'-o'"),
     (["plot", "growth", "linear:2,2,2", "-o", "x.png", "--steps", "5"], "'--steps'"),
     (["plot", "drift", "linear:2,2,2", "-o", "x.png", "--step-sizes", "a,b"],
@@ -140,3 +144,41 @@ def test_plot_drift_prints_the_exponent(tmp_path):
     svg = (tmp_path / "d.svg").read_text()
     assert svg.startswith("<?xml") and "</svg>" in svg
     assert [p.name for p in tmp_path.iterdir()] == ["d.svg"]  # no temporary left behind
+
+
+def png_size(path) -> tuple[int, int]:
+    """Width and height in pixels, from the PNG header."""
+    import struct
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_save_writes_pdf_with_embedded_fonts_and_png_at_a_resolution(tmp_path):
+    fig = plots.growth_figure(exactcl.linear([2, 2, 2]))
+    pdf = tmp_path / "g.pdf"
+    assert plots.save(fig, pdf) == str(pdf)
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and b"/FontFile2" in data  # TrueType, not Type 3
+    assert b"/Type3" not in data and b"CreationDate" not in data
+    plots.save(fig, tmp_path / "a.png")
+    plots.save(fig, tmp_path / "b.png", dpi=300)
+    (w, h), (w3, h3) = png_size(tmp_path / "a.png"), png_size(tmp_path / "b.png")
+    assert (w3, h3) == (3 * w, 3 * h) and w == round(fig.get_figwidth() * plots.DPI)
+    for dpi in (10, 601, 300.0, True):
+        with pytest.raises(InputError, match="'dpi' must be an int from 50 to 600"):
+            plots.save(fig, tmp_path / "c.png", dpi=dpi)
+    with pytest.raises(InputError, match="'dpi' goes with a .png"):
+        plots.save(fig, tmp_path / "c.svg", dpi=300)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "g.pdf"]
+
+
+def test_plot_command_writes_pdf_and_png_at_dpi(tmp_path):
+    for name, extra in [("g.pdf", []), ("g.png", ["--dpi", "200"])]:
+        subprocess.run([sys.executable, "-m", "exactcl.cli", "plot", "graph", "linear:2,2,2",
+                        "-o", name, *extra], cwd=tmp_path, check=True, capture_output=True,
+                       timeout=120)
+    assert (tmp_path / "g.pdf").read_bytes().startswith(b"%PDF")
+    fig = plots.graph_figure(exactcl.linear([2, 2, 2]))
+    assert png_size(tmp_path / "g.png") == (round(fig.get_figwidth() * 200),
+                                            round(fig.get_figheight() * 200))

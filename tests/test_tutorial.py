@@ -117,7 +117,7 @@ def test_tutorial_python_session():
 
 @pytest.mark.parametrize("kind, spec", [("growth", "linear:2,2,2"), ("graph", "linear:2,3,2"),
                                         ("drift", "relu:2,3,2")])
-@pytest.mark.parametrize("ext", ["png", "svg"])
+@pytest.mark.parametrize("ext", ["png", "svg", "pdf"])
 def test_pictures_are_deterministic(tmp_path, kind, spec, ext):
     files = []
     for i in (1, 2):
