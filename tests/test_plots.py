@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -182,3 +183,51 @@ def test_plot_command_writes_pdf_and_png_at_dpi(tmp_path):
     fig = plots.graph_figure(exactcl.linear([2, 2, 2]))
     assert png_size(tmp_path / "g.png") == (round(fig.get_figwidth() * 200),
                                             round(fig.get_figheight() * 200))
+
+
+@pytest.mark.parametrize("spec", ["linear:2,3,2", "linear:3,2", "linear:2,2,3,2",
+                                  "relu:2,3,2", "relu-bias:2,3,3,2", "product:3"])
+def test_generator_labels_name_the_component_of_phi(spec):
+    # each label is read back into a polynomial, built here from the parameter names
+    model = parse_spec(spec)
+    g, idx = model.ring.gens, model.ring.index
+    assert len(model.generator_labels) == len(model.phi) == len(model.generators)
+    for k, (label, phi) in enumerate(zip(model.generator_labels, model.phi), 1):
+        head, _, what = label.partition(" = ")
+        assert head == f"∇φ{k}, φ{k}", label
+        if m := re.fullmatch(r"\(?((?:W\d+ ?)+)\)?\[(\d+),(\d+)\]", what):  # entry of W_L...W_1
+            layers = [int(w[1:]) for w in m.group(1).split()]
+            assert layers == list(range(len(layers), 0, -1))
+            i, j = int(m.group(2)), int(m.group(3))
+            rows = [[g[idx[f"W1_{a}_{b}"]] for b in range(model_width(model, 0))]
+                    for a in range(model_width(model, 1))]
+            for layer in layers[-2::-1]:
+                n_in = len(rows)
+                rows = [[sum((g[idx[f"W{layer}_{a}_{c}"]] * rows[c][b] for c in range(n_in)),
+                             model.ring.zero()) for b in range(len(rows[0]))]
+                        for a in range(model_width(model, layer))]
+            assert phi == rows[i][j], label
+        elif what.startswith("path "):
+            stops = what[5:].split("→")
+            expected = model.ring.constant(1)
+            if stops[0].startswith("b"):  # from the bias of hidden neuron j of layer l
+                layer, prev = (int(s) for s in stops[0][1:].split("_"))
+                expected *= g[idx[stops[0]]]
+            else:
+                layer, prev = 0, int(stops[0][1:])
+            for stop in stops[1:]:
+                layer += 1
+                now = int(stop.lstrip("y"))
+                expected *= g[idx[f"W{layer}_{now}_{prev}"]]
+                prev = now
+            assert phi == expected, label
+        else:  # product:D
+            assert phi == __import__("math").prod(g[idx[t]] for t in what.split()), label
+
+
+def model_width(model, layer: int) -> int:
+    """Width of a layer of a linear model, read from its parameter names."""
+    if layer == 0:
+        return 1 + max(int(n.split("_")[2]) for n in model.parameters if n.startswith("W1_"))
+    return 1 + max(int(n.split("_")[1]) for n in model.parameters
+                   if n.startswith(f"W{layer}_"))
