@@ -24,6 +24,7 @@ or random ids, so the same command gives the same bytes.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from .errors import InputError, UnsupportedError, bad_argument
 
@@ -33,12 +34,50 @@ __all__ = ["check_dpi", "check_output", "drift_figure", "graph_figure", "growth_
 MAX_GRAPH_NODES = 60
 #: Laws drawn one by one in the drift picture (all of them enter the fit).
 MAX_DRIFT_LINES = 12
-#: Most words in one column of the graph (a depth with more wraps) and the
-#: spacing of its sub-columns.
+#: Most words in one column of the graph (a depth with more wraps).
 GRAPH_ROWS = 12
-SUBCOLUMN = 0.45
-#: Long words listed beside the graph (each is drawn as Z<id> in its node).
-MAX_KEY_LINES = 24
+#: The graph's geometry, in inches (its figure is drawn one data unit to
+#: the inch). Text is in DejaVu Sans Mono, which matplotlib ships, so a
+#: label of n characters has the same width on every machine: n * 0.602 em
+#: as vector text, up to 0.62 em once rasterised (hinting); widths are
+#: reckoned at CHAR_EM so that labels stay inside their boxes.
+MONO = "DejaVu Sans Mono"
+CHAR_EM = 0.64
+NODE_FONT = 10
+NODE_CHAR = CHAR_EM * NODE_FONT / 72
+BOX_PAD = 0.07
+BOX_HEIGHT = 0.3
+ROW_PITCH = 0.46
+SUBCOLUMN_GAP = 0.3
+DEPTH_GAP = 0.75
+#: Tags naming the generator of a bracket [Xi, Z] on the arrow from Z: font,
+#: box, gap to the bracket's box, and the least run of an arrow before a tag.
+TAG_FONT = 9
+TAG_CHAR = CHAR_EM * TAG_FONT / 72
+TAG_PAD = 0.04
+TAG_HEIGHT = 0.22
+TAG_GAP = 0.03
+ARROW_ROOM = 0.35
+KEY_FONT = 9
+KEY_CHAR = CHAR_EM * KEY_FONT / 72
+KEY_PITCH = 0.2
+KEY_GAP = 0.35
+#: Lines of the key in one column at least (more wrap into further columns).
+KEY_MIN_ROWS = 16
+MARGIN = 0.2
+#: Height of the depth headers above the columns, and the width of a
+#: character in them (10 pt sans serif, generous).
+HEADER = 0.5
+HEADER_CHAR = 0.085
+MIN_WIDTH = 6.4
+#: The title (11 pt) and legend (9 pt) in sans serif: line heights and
+#: character widths (generous), and the width of a legend entry's handle.
+TITLE_LINE = 0.25
+TITLE_CHAR = 0.09
+LEGEND_FONT = 9
+LEGEND_ROW = 0.25
+LEGEND_CHAR = 0.075
+LEGEND_HANDLE = 0.55
 #: Picture types :func:`save` writes: raster .png, vector .svg and .pdf.
 FORMATS = (".png", ".svg", ".pdf")
 #: Resolution of a .png unless ``dpi`` says otherwise (and of figures shown
@@ -49,13 +88,13 @@ MIN_DPI = 50
 MAX_DPI = 600
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, layout: str | None = "constrained"):
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise UnsupportedError("Pictures need matplotlib: pip install 'exactcl[plot]'.") \
             from None
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return Figure(figsize=(width, height), dpi=DPI, layout=layout)
 
 
 def _result(model_or_result, **count_options):
@@ -134,11 +173,19 @@ def _basis_subgraph(growth):
 def graph_figure(model_or_result, max_nodes: int = MAX_GRAPH_NODES, **count_options):
     """The provenance graph of the bracket words that form the basis.
 
-    Words are placed in columns by bracket depth; a word of the basis is
-    filled, a word used only to build others is hollow; arrows go from
-    the two operands of a bracket to the bracket. Beyond ``max_nodes``
-    words, the deepest are kept (with what they are built from) and the
-    title says how many are left out.
+    Words are boxes sized to their labels, in columns by bracket depth (a
+    depth with more than :data:`GRAPH_ROWS` words wraps into several
+    columns); a word of the basis is filled, a word used only to build
+    others is hollow. Arrows go from an operand to its bracket: both
+    generators of a depth-1 bracket [Xi, Xj] point to it, and a deeper
+    bracket [Xi, Z] gets one arrow from Z, tagged Xi where it meets the
+    bracket (so no arrow crosses a column). The key beside the graph says
+    what each generator is (``X3 = ∇φ3, φ3 = (W2 W1)[1,0]``: the gradient
+    of a named component of phi, or ``field 3``) and spells out long words
+    (``Z<id>``); the legend lists only what is drawn. The figure grows
+    with the number of words, so that boxes never touch. Beyond
+    ``max_nodes`` words, the deepest are kept (with what they are built
+    from) and the title says how many are left out.
 
     Examples
     --------
@@ -146,8 +193,14 @@ def graph_figure(model_or_result, max_nodes: int = MAX_GRAPH_NODES, **count_opti
     >>> fig = graph_figure(exactcl.linear([2, 2, 2]))
     >>> fig.axes[0].get_title().splitlines()[0]
     'linear:2,2,2: 5 basis words (4 generators, 1 bracket) at the point'
+    >>> [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("X2 =")]
+    ['X2 = ∇φ2, φ2 = (W2 W1)[0,1]']
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['in the basis', 'operand → its bracket']
     """
     import networkx as nx
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
         raise bad_argument("max_nodes", "an int >= 1", max_nodes)
     r = _result(model_or_result, **count_options)
@@ -164,65 +217,203 @@ def graph_figure(model_or_result, max_nodes: int = MAX_GRAPH_NODES, **count_opti
                 chosen |= need
         sub = sub.subgraph(sorted(chosen))
     gens = sum(1 for n in basis if growth.graph.nodes[n]["depth"] == 0)
-    fig = _figure(10.0, 5.2)
-    ax = fig.add_subplot()
-    ax.set_axis_off()
-    by_depth: dict[int, list] = {}
-    for n in sorted(sub.nodes):
-        by_depth.setdefault(sub.nodes[n]["depth"], []).append(n)
-    pos, centres, x0 = {}, {}, 0.0
-    for depth in sorted(by_depth):  # a tall depth wraps into several sub-columns
-        nodes = by_depth[depth]
-        cols = -(-len(nodes) // GRAPH_ROWS)
-        rows = -(-len(nodes) // cols)
-        for i, n in enumerate(nodes):
-            c, k = divmod(i, rows)
-            pos[n] = (x0 + c * SUBCOLUMN, (rows - 1) / 2 - k)
-        centres[depth] = x0 + (cols - 1) * SUBCOLUMN / 2
-        x0 += (cols - 1) * SUBCOLUMN + 1.0
     short = len(sub) <= 30
-    size = 900 if len(sub) <= 30 else 500
     labels = {n: _label(sub.nodes[n]["word"], short, n) for n in sub.nodes}
-    nx.draw_networkx_edges(sub, pos, ax=ax, arrows=True, arrowstyle="-|>", arrowsize=10,
-                           edge_color="0.6", width=0.8, node_size=size,
-                           connectionstyle="arc3,rad=0.12")
-    filled = [n for n in sub.nodes if n in basis]
-    hollow = [n for n in sub.nodes if n not in basis]
-    nx.draw_networkx_nodes(sub, pos, nodelist=filled, ax=ax, node_color="C0",
-                           node_size=size, edgecolors="C0")
-    nx.draw_networkx_nodes(sub, pos, nodelist=hollow, ax=ax, node_color="white",
-                           node_size=size, edgecolors="C0", linewidths=1.5)
-    nx.draw_networkx_labels(sub, pos, labels={n: labels[n] for n in filled}, ax=ax,
-                            font_size=7, font_color="white")
-    nx.draw_networkx_labels(sub, pos, labels={n: labels[n] for n in hollow}, ax=ax,
-                            font_size=7, font_color="C0")
-    named = [n for n in sorted(sub.nodes) if labels[n].startswith("Z")]
-    if named:
-        key = "\n".join(f"{labels[n]} = {sub.nodes[n]['word']}" for n in named[:MAX_KEY_LINES])
-        if len(named) > MAX_KEY_LINES:
-            key += f"\n... and {len(named) - MAX_KEY_LINES} more"
-        ax.text(0.98, 0.5, key, transform=ax.transAxes, fontsize=9, va="center", ha="left",
-                family="monospace", color="0.2")
-    for depth, x in centres.items():
-        ax.annotate(f"depth {depth}", (x, max(p[1] for p in pos.values()) + 0.9),
-                    ha="center", fontsize=9, color="0.3")
+    arrows = _arrows(sub)
+    tags = {v: labels[via] for _, v, via in arrows if via is not None}
+    layout = _graph_layout(sub, labels, tags)
+    key = _graph_key(sub, labels, r.generator_labels)
+    key_rows = max(KEY_MIN_ROWS, int(layout.height / KEY_PITCH))
+    key_cols = [key[i:i + key_rows] for i in range(0, len(key), key_rows)]
+    key_widths = [max(len(line) for line in col) * KEY_CHAR for col in key_cols]
+    key_width = sum(key_widths) + KEY_GAP * len(key_cols)
+    legend = []  # only what is drawn
+    if any(n in basis for n in sub.nodes):
+        legend.append(Patch(facecolor="C0", edgecolor="C0", label="in the basis"))
+    if any(n not in basis for n in sub.nodes):
+        legend.append(Patch(facecolor="white", edgecolor="C0", linewidth=1.3,
+                            label="only an operand (not in the basis)"))
+    if arrows:
+        legend.append(Line2D([], [], color="0.45", marker=">", markevery=[1], lw=0.9,
+                             label="operand → its bracket"))
+    if tags:
+        legend.append(Patch(facecolor="white", edgecolor="0.6", linewidth=0.7,
+                            label="tag Xi on the arrow Z → [Xi, Z]: the generator it is "
+                                  "bracketed with"))
     brackets = len(basis) - gens
     title = (f"{r.model}: {len(basis)} basis words ({gens} generators, "
              f"{brackets} bracket{'s' if brackets != 1 else ''}) at the point")
     if sub.number_of_nodes() < total:
         title += f"\nshowing {sub.number_of_nodes()} of {total} words (deepest first)"
-    else:
-        title += "\nfilled: in the basis; hollow: only an operand; arrows: operand to bracket"
-    ax.set_title(title, fontsize=10)
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
-    ax.set_ylim(min(ys) - 0.8, max(ys) + 1.3)
+    top = MARGIN + TITLE_LINE * (title.count("\n") + 1) + HEADER
+    content = max(layout.height, min(len(key), key_rows) * KEY_PITCH)
+    entries = [LEGEND_HANDLE + LEGEND_CHAR * len(h.get_label()) for h in legend]
+    width = max(MIN_WIDTH, 2 * MARGIN + layout.width + key_width,
+                2 * MARGIN + TITLE_CHAR * max(map(len, title.splitlines())))
+    in_row = sum(entries) <= width - 2 * MARGIN  # else one entry per line
+    legend_height = LEGEND_ROW * (1 if in_row else len(legend)) + LEGEND_ROW / 2
+    height = top + content + legend_height + MARGIN
+    fig = _figure(width, height, layout=None)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)  # one data unit is one inch, both ways
+    ax.set_title(title, fontsize=11, y=1 - MARGIN / height, va="top")
+    left = (width - layout.width - key_width) / 2
+    ytop = height - top - (content - layout.height) / 2
+    boxes = {}
+    for n, (x, y, w) in layout.nodes.items():
+        cx, cy = left + x, ytop - y
+        filled = n in basis
+        boxes[n] = _box(ax, FancyBboxPatch, cx, cy, w, BOX_HEIGHT, gid=f"node{n}",
+                        facecolor="C0" if filled else "white", edgecolor="C0",
+                        linewidth=1.3, zorder=2)
+        ax.text(cx, cy, labels[n], ha="center", va="center_baseline", fontsize=NODE_FONT,
+                family=MONO, color="white" if filled else "C0", zorder=3)
+    for v, name in sorted(tags.items()):  # abutting the bracket's box, on its left
+        cx, cy = boxes[v].get_x(), boxes[v].get_y() + BOX_HEIGHT / 2
+        w = _tag_width(name)
+        boxes[v, "tag"] = _box(ax, FancyBboxPatch, cx - TAG_GAP - w / 2, cy, w, TAG_HEIGHT,
+                               gid=f"tag{v}", facecolor="white", edgecolor="0.6",
+                               linewidth=0.7, zorder=2)
+        ax.text(cx - TAG_GAP - w / 2, cy, name, ha="center", va="center_baseline",
+                fontsize=TAG_FONT, family=MONO, color="0.15", zorder=3)
+    for u, v, via in arrows:
+        a, b = boxes[u], boxes[v] if via is None else boxes[v, "tag"]
+        # an arrow past the next depth arcs over the words between its ends
+        skip = sub.nodes[v]["depth"] - sub.nodes[u]["depth"] > 1
+        ax.add_patch(FancyArrowPatch(_centre(a), _centre(b), patchA=a, patchB=b,
+                                     shrinkA=1.5, shrinkB=1.5, arrowstyle="-|>",
+                                     mutation_scale=11, color="0.45", linewidth=0.9, zorder=1,
+                                     connectionstyle=f"arc3,rad={-0.3 if skip else 0}"))
+    for depth, (x, _) in sorted(layout.columns.items()):
+        ax.text(left + x, height - top + HEADER / 2, _header(depth), ha="center",
+                va="center", fontsize=10, color="0.3", linespacing=1.3)
+    x = left + layout.width + KEY_GAP
+    for col, w in zip(key_cols, key_widths):
+        y = height - top - (content - min(len(key), key_rows) * KEY_PITCH) / 2
+        for line in col:
+            ax.text(x, y - KEY_PITCH / 2, line, ha="left", va="center", fontsize=KEY_FONT,
+                    family=MONO, color="0.15")
+            y -= KEY_PITCH
+        x += w + KEY_GAP
+    ax.legend(handles=legend, loc="lower center", bbox_to_anchor=(0.5, MARGIN / height),
+              ncol=len(legend) if in_row else 1, fontsize=LEGEND_FONT, frameon=False,
+              handlelength=1.6, borderaxespad=0)
     return fig
 
 
+def _box(ax, cls, cx: float, cy: float, w: float, h: float, **style):
+    box = cls((cx - w / 2, cy - h / 2), w, h, boxstyle=f"round,pad=0,rounding_size={h / 3}",
+              **style)
+    ax.add_patch(box)
+    return box
+
+
+def _centre(box) -> tuple[float, float]:
+    return box.get_x() + box.get_width() / 2, box.get_y() + box.get_height() / 2
+
+
+def _arrows(sub) -> list[tuple]:
+    """(operand, bracket, generator or None) for each arrow of the graph.
+
+    A bracket [Xi, Z] deeper than depth 1 gets one arrow, from Z, with Xi
+    named on it: an arrow from Xi itself would cross every column between
+    the generators and the bracket. Other brackets get one arrow from each
+    operand.
+    """
+    out = []
+    for v in sorted(sub.nodes):
+        ops = sorted(sub.predecessors(v))
+        gens = [u for u in ops if sub.nodes[u]["depth"] == 0]
+        if sub.nodes[v]["depth"] > 1 and len(ops) == 2 and len(gens) == 1:
+            out.append((next(u for u in ops if u not in gens), v, gens[0]))
+        else:
+            out += [(u, v, None) for u in ops]
+    return out
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the boxes of a graph go, in inches from the top left of the
+    graph: ``nodes[n] = (x, y, width)`` of the box centre, ``columns[depth]
+    = (x, width)`` of each depth."""
+
+    nodes: dict
+    columns: dict
+    width: float
+    height: float
+
+
+def _graph_layout(sub, labels, tags) -> _Layout:
+    """Columns by depth, wrapped at :data:`GRAPH_ROWS`, each as wide as its
+    widest label: boxes are :data:`ROW_PITCH` - :data:`BOX_HEIGHT` apart
+    vertically and at least :data:`SUBCOLUMN_GAP` horizontally, with room
+    on the left of a box for its tag (``tags[n]``, the generator named on
+    the arrow into it)."""
+    by_depth: dict[int, list] = {}
+    for n in sorted(sub.nodes):
+        by_depth.setdefault(sub.nodes[n]["depth"], []).append(n)
+    rows_max = max((-(-len(ns) // -(-len(ns) // GRAPH_ROWS)) for ns in by_depth.values()),
+                   default=1)
+    nodes, columns, x = {}, {}, 0.0
+    for depth in sorted(by_depth):
+        ns = by_depth[depth]
+        cols = -(-len(ns) // GRAPH_ROWS)
+        rows = -(-len(ns) // cols)
+        chunks = [ns[c * rows:(c + 1) * rows] for c in range(cols)]
+        widths = [max(_box_width(labels[n]) for n in chunk) for chunk in chunks]
+        # room for the widest tag left of each sub-column (the first's is in the depth gap)
+        room = [max((_tag_width(tags[n]) + TAG_GAP for n in chunk if n in tags), default=0.0)
+                for chunk in chunks]
+        x += max(0.0, room[0] - DEPTH_GAP + ARROW_ROOM)
+        span = sum(widths) + sum(SUBCOLUMN_GAP + g for g in room[1:])
+        header = HEADER_CHAR * max(map(len, _header(depth).splitlines()))
+        start = x
+        x += max(0.0, header - span) / 2  # a narrow column is centred under its header
+        for c, (w, chunk) in enumerate(zip(widths, chunks)):
+            if c:
+                x += SUBCOLUMN_GAP + room[c]
+            for k, n in enumerate(chunk):
+                y = ((rows_max - rows) / 2 + k + 0.5) * ROW_PITCH
+                nodes[n] = (x + w / 2, y, _box_width(labels[n]))
+            x += w
+        x = start + max(span, header)
+        columns[depth] = ((start + x) / 2, x - start)
+        x += DEPTH_GAP
+    return _Layout(nodes, columns, max(x - DEPTH_GAP, 0.0), rows_max * ROW_PITCH)
+
+
+def _header(depth: int) -> str:
+    return "depth 0\ngenerators" if depth == 0 else f"depth {depth}"
+
+
+def _box_width(label: str) -> float:
+    return len(label) * NODE_CHAR + 2 * BOX_PAD
+
+
+def _tag_width(label: str) -> float:
+    return len(label) * TAG_CHAR + 2 * TAG_PAD
+
+
+def _graph_key(sub, labels, generator_labels) -> list[str]:
+    """Key lines: what each generator drawn is, then each long word."""
+    known = []
+    for n in sorted(sub.nodes):
+        word = sub.nodes[n]["word"]  # "X3" is generator 2
+        if word[0] == "X" and word[1:].isdigit() and int(word[1:]) <= len(generator_labels):
+            known.append((word, generator_labels[int(word[1:]) - 1]))
+    named = [(labels[n], sub.nodes[n]["word"]) for n in sorted(sub.nodes)
+             if labels[n].startswith("Z")]
+    lines = []
+    for pairs in (known, named):  # names padded to one width, so the '=' line up
+        w = max((len(name) for name, _ in pairs), default=0)
+        lines += [f"{name:<{w}} = {text}" for name, text in pairs]
+    return lines
+
+
 def _label(word: str, short: bool, node: int) -> str:
-    """X3, [X1,X2], or Z17 for a word too long to read in a node."""
+    """X3, [X1,X2], or Z17 for a word too long to read in a box."""
     if word.startswith("X") or (short and len(word) <= 9):
         return word
     return f"Z{node}"

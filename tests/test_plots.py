@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -183,6 +184,130 @@ def test_plot_command_writes_pdf_and_png_at_dpi(tmp_path):
     fig = plots.graph_figure(exactcl.linear([2, 2, 2]))
     assert png_size(tmp_path / "g.png") == (round(fig.get_figwidth() * 200),
                                             round(fig.get_figheight() * 200))
+
+
+# --------------------------------------------------------------------------- the graph
+
+
+def hollow_model():
+    """Three fields whose basis is [X1, X3, [X2,X3]] at seed 0: X2 is only an operand."""
+    x, y, z = __import__("sympy").symbols("x y z")
+    return exactcl.from_fields([[1, 0, y], [x, 0, x * y], [0, 1, 0]], [x, y, z])
+
+
+@functools.cache
+def counted(spec: str):
+    return exactcl.count(hollow_model(), seed=0) if spec == "hollow" else \
+        exactcl.count(parse_spec(spec))
+
+
+GRAPHS = {
+    "linear:2,2,5,5,2": lambda: plots.graph_figure(counted("linear:2,2,5,5,2")),
+    "relu-bias:2,3,3,2": lambda: plots.graph_figure(counted("relu-bias:2,3,3,2")),
+    "relu:3,4,5": lambda: plots.graph_figure(counted("relu:3,4,5")),
+    "hollow": lambda: plots.graph_figure(counted("hollow")),
+    "shown-8": lambda: plots.graph_figure(counted("linear:2,2,5,5,2"), max_nodes=8),
+}
+
+
+def drawn(fig, dpi=100):
+    """Draw ``fig`` at ``dpi``; its node and tag boxes and texts in pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    fig.set_dpi(dpi)
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = {p.get_gid(): p.get_window_extent(renderer) for p in ax.patches
+             if (p.get_gid() or "").startswith(("node", "tag"))}
+    texts = [(t, t.get_window_extent(renderer)) for t in ax.texts]
+    return boxes, texts
+
+
+def apart(a, b) -> float:
+    """How far apart two boxes are (negative: they overlap), from their
+    centres and sizes: the larger of the gaps along x and along y."""
+    dx = abs((a.x0 + a.x1) - (b.x0 + b.x1)) / 2 - (a.width + b.width) / 2
+    dy = abs((a.y0 + a.y1) - (b.y0 + b.y1)) / 2 - (a.height + b.height) / 2
+    return max(dx, dy)
+
+
+@pytest.mark.parametrize("name", list(GRAPHS))
+def test_graph_boxes_hold_their_labels_and_never_touch(name):
+    fig = GRAPHS[name]()
+    for dpi in (100, 300):
+        check_graph_geometry(fig, dpi)
+
+
+def check_graph_geometry(fig, dpi):
+    boxes, texts = drawn(fig, dpi)
+    nodes = {k: b for k, b in boxes.items() if k.startswith("node")}
+    assert len(nodes) >= 3
+    inch = dpi
+    for a, b in __import__("itertools").combinations(sorted(nodes), 2):
+        assert apart(nodes[a], nodes[b]) >= 0.1 * inch, (a, b)  # a visible gap between words
+    for a, b in __import__("itertools").combinations(sorted(boxes), 2):
+        assert apart(boxes[a], boxes[b]) > 0, (a, b)  # tags touch no word and no other tag
+    width, height = fig.bbox.width, fig.bbox.height
+    for text, box in texts:
+        assert text.get_fontsize() >= 9, text.get_text()
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, text
+        inside = [k for k, b in boxes.items() if b.contains(*box.get_points().mean(axis=0))]
+        if inside:  # a label sits wholly inside its box, with a margin
+            (k,) = inside
+            b = boxes[k]
+            margin = min(box.x0 - b.x0, b.x1 - box.x1, box.y0 - b.y0, b.y1 - box.y1)
+            assert margin >= 0.01 * inch, (text.get_text(), margin)
+    legend = fig.axes[0].get_legend().get_window_extent()
+    assert legend.x0 >= 0 and legend.x1 <= width and legend.y0 >= 0
+    assert all(apart(legend, b) > 0 for b in boxes.values())
+
+
+def test_graph_figure_grows_with_the_number_of_words():
+    small = plots.graph_figure(parse_spec("linear:2,2,2"))
+    large = plots.graph_figure(parse_spec("relu:3,4,5"))  # 28 generators, three columns
+    assert large.get_figheight() > small.get_figheight() + 1
+
+
+def legend_texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_graph_legend_lists_only_what_is_drawn():
+    tagged = legend_texts(GRAPHS["linear:2,2,5,5,2"]())
+    assert tagged[:2] == ["in the basis", "operand → its bracket"] and len(tagged) == 3
+    assert tagged[2].startswith("tag Xi")
+    assert legend_texts(plots.graph_figure(parse_spec("linear:2,2,2"))) == [
+        "in the basis", "operand → its bracket"]  # no deeper bracket: no tag
+    assert legend_texts(GRAPHS["relu-bias:2,3,3,2"]()) == ["in the basis"]  # no bracket
+    fig = GRAPHS["hollow"]()
+    assert legend_texts(fig) == ["in the basis", "only an operand (not in the basis)",
+                                 "operand → its bracket"]
+    faces = {p.get_gid(): p.get_facecolor() for p in fig.axes[0].patches
+             if (p.get_gid() or "").startswith("node")}
+    assert sum(face == (1.0, 1.0, 1.0, 1.0) for face in faces.values()) == 1  # X2, hollow
+
+
+def key(fig) -> list[str]:
+    """The key's lines, with the padding after the names squeezed."""
+    return [re.sub(r"^(\S+) +=", r"\1 =", t.get_text()) for t in fig.axes[0].texts
+            if " = " in t.get_text()]
+
+
+def test_graph_key_says_what_each_generator_is():
+    lines = key(GRAPHS["linear:2,2,5,5,2"]())
+    assert lines[:4] == [f"X{k + 1} = ∇φ{k + 1}, φ{k + 1} = (W4 W3 W2 W1)[{i},{j}]"
+                         for k, (i, j) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)])]
+    assert "Z46 = [X3,[X2,[X2,[X2,X3]]]]" in lines
+    relu = key(GRAPHS["relu-bias:2,3,3,2"]())
+    assert len(relu) == 21 and relu[0] == "X1 = ∇φ1, φ1 = path x0→0→0→y0"
+    assert "X59 = ∇φ59, φ59 = path b2_2→y0" in relu
+    assert key(GRAPHS["hollow"]())[:3] == ["X1 = field 1", "X2 = field 2", "X3 = field 3"]
+    u, v1, v2 = __import__("sympy").symbols("u v1 v2")
+    one_neuron = exactcl.from_phi([u * v1, u * v2], [u, v1, v2])
+    assert key(plots.graph_figure(one_neuron))[0] == "X1 = ∇φ1, φ1 = u*v1"
+    # a model gives the same key as its count
+    assert key(plots.graph_figure(parse_spec("relu:3,4,5"))) == key(GRAPHS["relu:3,4,5"]())
 
 
 @pytest.mark.parametrize("spec", ["linear:2,3,2", "linear:3,2", "linear:2,2,3,2",
