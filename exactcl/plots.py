@@ -32,8 +32,10 @@ __all__ = ["check_dpi", "check_output", "drift_figure", "graph_figure", "growth_
 
 #: Largest number of words drawn by :func:`graph_figure` (more are summarised).
 MAX_GRAPH_NODES = 60
-#: Laws drawn one by one in the drift picture (all of them enter the fit).
+#: Laws drawn one by one in the drift picture, each with its legend entry
+#: (all of them enter the fit), and the longest description of a law there.
 MAX_DRIFT_LINES = 12
+LAW_LABEL_CHARS = 30
 #: Most words in one column of the graph (a depth with more wraps).
 GRAPH_ROWS = 12
 #: The graph's geometry, in inches (its figure is drawn one data unit to
@@ -423,46 +425,75 @@ def drift_figure(model, drift_result=None, **drift_options):
     """Laws and the squared norm along gradient descent, and the drift's
     exponent in the step size.
 
-    Three panels: (1) for the largest step size, every law's
-    |h(theta_t) / h(theta_0) - 1| (thin) beside |theta_t|^2 / |theta_0|^2 - 1
-    (thick, not conserved); (2) the largest drift of the laws against the
-    step for each step size; (3) the drift after the last step against
-    the step size, log-log, with the fitted slope (about 2).
+    Three panels, each axis labelled: (1) for the largest step size, each
+    law's |h(theta_t) / h(theta_0) - 1| (one line and one legend entry per
+    law, up to :data:`MAX_DRIFT_LINES`; the legend says how many are left
+    out) beside |theta_t|^2 / |theta_0|^2 - 1 (thick, not conserved); (2)
+    the largest drift of the laws against the step for each step size;
+    (3) the drift after the last step against the step size, log-log,
+    with the fitted slope (about 2).
 
     Returns
     -------
     (matplotlib.figure.Figure, exactcl.training.Drift)
+
+    Examples
+    --------
+    >>> import exactcl
+    >>> fig, d = drift_figure(exactcl.linear([2, 2, 2]))
+    >>> [ax.get_ylabel() != "" for ax in fig.axes]
+    [True, True, True]
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:2]
+    ['$h_{1}$: (W1 W1^T - W2^T W2)[0,0]', '$h_{2}$: (W1 W1^T - W2^T W2)[0,1]']
     """
     from .training import drift
     d = drift_result if drift_result is not None else drift(model, **drift_options)
     import numpy as np
-    fig = _figure(13.0, 4.2)
+    from matplotlib import colormaps
+    shown = min(len(d.laws), MAX_DRIFT_LINES)
+    rows = -(-(shown + 1 + (shown < len(d.laws))) // 2)  # legend rows below panel 1
+    fig = _figure(13.0, 4.4 + 0.19 * rows)
     axes = fig.subplots(1, 3)
     steps = np.arange(d.steps + 1)
     eta = max(d.step_sizes)
     ax = axes[0]
     tiny = 1e-300  # a law exactly at its start (t = 0) is drawn at the bottom
-    for k in range(min(len(d.laws), MAX_DRIFT_LINES)):
-        ax.semilogy(steps[1:], np.abs(d.law_values[eta][1:, k]) + tiny, lw=0.9, alpha=0.8,
-                    color=f"C{k % 10}", label="laws h" if k == 0 else None)
+    for k in range(shown):
+        name = d.labels[k] if k < len(d.labels) else d.laws[k]
+        if len(name) > LAW_LABEL_CHARS:
+            name = name[:LAW_LABEL_CHARS - 1] + "…"
+        ax.semilogy(steps[1:], np.abs(d.law_values[eta][1:, k]) + tiny, lw=1.1,
+                    color=f"C{k % 10}", ls="-" if k < 10 else "--",
+                    label=f"$h_{{{k + 1}}}$: {name}")
     ax.semilogy(steps[1:], np.abs(d.other[eta][1:]) + tiny, lw=2.5, ls="--", color="k",
                 label=r"$|\theta|^2$ (not conserved)")
-    shown = min(len(d.laws), MAX_DRIFT_LINES)
-    ax.set_title(f"relative change, step size {eta:g}\n({shown} of {len(d.laws)} laws drawn)",
-                 fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    if shown < len(d.laws):
+        from matplotlib.lines import Line2D
+        handles.append(Line2D([], [], lw=0))
+        labels.append(f"{len(d.laws) - shown} more laws not drawn (all {len(d.laws)} are in "
+                      f"the fit)")
+    ax.set_title(f"each law, step size {eta:g}\n(one line per law: {shown} of "
+                 f"{len(d.laws)} drawn)", fontsize=10)
     ax.set_xlabel("gradient step t")
-    ax.set_ylabel(r"$|q(\theta_t)/q(\theta_0) - 1|$")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylabel(r"relative change $|q(\theta_t)/q(\theta_0) - 1|$")
+    ax.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              ncol=2, frameon=False, handlelength=1.8, columnspacing=1.2)
     ax = axes[1]
-    for i, e in enumerate(d.step_sizes):
+    shades = colormaps["viridis"](np.linspace(0.85, 0.05, len(d.step_sizes)))
+    for e, colour in zip(d.step_sizes, shades):
         worst = np.max(np.abs(d.law_values[e][1:]), axis=1)
-        ax.semilogy(steps[1:], worst, color=f"C{i}", lw=1.6, label=f"step size {e:g}")
-    ax.set_title("largest drift of the laws", fontsize=10)
+        ax.semilogy(steps[1:], worst, color=colour, lw=1.6, label=f"step size {e:g}")
+    ax.set_title("largest drift of the laws, per step size", fontsize=10)
     ax.set_xlabel("gradient step t")
+    ax.set_ylabel(r"$\mathrm{max}_i\ |h_i(\theta_t)/h_i(\theta_0) - 1|$")
     ax.legend(fontsize=8, loc="lower right")
     ax = axes[2]
     xs = np.array(d.step_sizes)
-    ax.loglog(xs, d.final, "o", color="C3", ms=7, label=f"after {d.steps} steps")
+    ax.loglog(xs, d.final, "-", color="0.75", lw=0)  # sets the log scales
+    for x, y, colour in zip(xs, d.final, shades):
+        ax.loglog([x], [y], "o", color=colour, ms=7)
+    ax.loglog([], [], "o", color="0.4", ms=7, label=f"after {d.steps} steps")
     c = np.exp(np.mean(np.log(d.final) - d.exponent * np.log(xs)))
     ax.loglog(xs, c * xs ** d.exponent, "-", color="C3", lw=1,
               label=f"fit: slope {d.exponent:.2f}")
@@ -470,11 +501,12 @@ def drift_figure(model, drift_result=None, **drift_options):
               label="slope 2 (theory)")
     ax.set_title(f"drift ~ (step size)^{d.exponent:.2f} (fitted exponent)", fontsize=10)
     ax.set_xlabel("step size")
+    ax.set_ylabel(f"$\\mathrm{{max}}_i\\ |h_i(\\theta_T)/h_i(\\theta_0) - 1|$, T = {d.steps}")
     from matplotlib.ticker import NullFormatter
     ax.set_xticks(xs)
     ax.set_xticklabels([f"{e:g}" for e in xs], fontsize=8)
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left")
     for ax in axes:
         ax.grid(alpha=0.3, which="both")
     fig.suptitle(f"{d.model}: conservation laws along gradient descent "

@@ -356,3 +356,52 @@ def model_width(model, layer: int) -> int:
         return 1 + max(int(n.split("_")[2]) for n in model.parameters if n.startswith("W1_"))
     return 1 + max(int(n.split("_")[1]) for n in model.parameters
                    if n.startswith(f"W{layer}_"))
+
+
+# --------------------------------------------------------------------------- the drift
+
+
+def fake_drift(n_laws: int):
+    """A Drift of ``n_laws`` made-up laws, without training."""
+    from exactcl.training import Drift
+    sizes, steps = (0.1, 0.2), 5
+    t = np.arange(steps + 1)[:, None]
+    values = {e: e**2 * t * np.arange(1, n_laws + 1) for e in sizes}
+    return Drift("fake", tuple(f"h{k}" for k in range(n_laws)), steps, sizes, values,
+                 {e: e * t[:, 0] for e in sizes}, {e: 1.0 / (1 + t[:, 0]) for e in sizes},
+                 tuple(float(np.max(values[e][-1])) for e in sizes), 2.0,
+                 tuple(f"law {k + 1}" for k in range(n_laws)))
+
+
+def law_lines(ax):
+    return [ln for ln in ax.get_lines() if ln.get_label().startswith("$h_")]
+
+
+def test_drift_figure_labels_every_axis_and_gives_each_law_an_entry():
+    fig, d = plots.drift_figure(parse_spec("relu:2,3,2"))
+    assert len(fig.axes) == 3
+    for ax in fig.axes:
+        assert ax.get_xlabel() and ax.get_ylabel(), ax.get_title()
+    first = fig.axes[0]
+    lines = law_lines(first)
+    assert len(lines) == len(d.laws) == 3
+    entries = [t.get_text() for t in first.get_legend().get_texts()]
+    assert entries == [f"$h_{{{k}}}$: neuron {k - 1} of hidden layer 1" for k in (1, 2, 3)] \
+        + [r"$|\theta|^2$ (not conserved)"]
+    colours = {(ln.get_color(), ln.get_linestyle()) for ln in lines}
+    assert len(colours) == len(lines)  # one look per law
+
+
+def test_drift_figure_caps_the_laws_drawn_and_says_so():
+    fig, d = plots.drift_figure(None, drift_result=fake_drift(20))
+    first = fig.axes[0]
+    lines = law_lines(first)
+    assert len(lines) == plots.MAX_DRIFT_LINES == 12
+    assert len({(ln.get_color(), ln.get_linestyle()) for ln in lines}) == 12
+    entries = [t.get_text() for t in first.get_legend().get_texts()]
+    assert len(entries) == 12 + 2
+    assert entries[-1] == "8 more laws not drawn (all 20 are in the fit)"
+    assert "12 of 20 drawn" in first.get_title()
+    few, _ = plots.drift_figure(None, drift_result=fake_drift(2))
+    assert "2 of 2 drawn" in few.axes[0].get_title()
+    assert not any("more laws" in t.get_text() for t in few.axes[0].get_legend().get_texts())
