@@ -80,6 +80,8 @@ class CountResult:
     closure : ClosureResult or None
     seconds : float
         Wall-clock time, for information only.
+    generator_labels : tuple of str
+        What each generator is (the model's ``generator_labels``).
     """
 
     model: str
@@ -99,6 +101,7 @@ class CountResult:
     closure: ClosureResult | None
     ring: object = field(repr=False)
     seconds: float
+    generator_labels: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -376,7 +379,7 @@ def count(
     return CountResult(model.name, D, laws, M if laws is None else laws,
                        D - K, lie, K, status, proof, explanation, exhibited, exhibited_labels,
                        tuple(rejected), growth, closure_result, model.ring,
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, model.generator_labels)
 
 
 def _check_count_size(model: Model, search_degree: int | None, max_memory: int | None) -> None:

@@ -43,6 +43,12 @@ class Model:
         exactly before it is used).
     candidate_labels : tuple of str
         One short description per candidate.
+    generator_labels : tuple of str
+        What each generator is, for pictures: the component of phi it is
+        the gradient of, ``"∇φ3, φ3 = (W2 W1)[1,0]"`` (entry (1, 0) of
+        the product of the weights), ``"∇φ5, φ5 = path x0→2→y1"`` (the
+        product of the weights along a path of a ReLU network), or
+        ``"field 3"`` for a model given by its fields; empty when unknown.
     """
 
     name: str
@@ -51,6 +57,7 @@ class Model:
     phi: tuple[fmpq_mpoly, ...] | None = None
     candidates: tuple[fmpq_mpoly, ...] = ()
     candidate_labels: tuple[str, ...] = field(default=())
+    generator_labels: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -123,6 +130,20 @@ def _spec(prefix: str, widths: Sequence[int]) -> str:
     return f"{prefix}:" + ",".join(str(w) for w in widths)
 
 
+#: Longest description of a component of phi in ``Model.generator_labels``.
+LABEL_CHARS = 40
+
+
+def _gradient_labels(components: Sequence[str]) -> tuple[str, ...]:
+    """``"∇φ<i>, φ<i> = <component>"`` for each component of phi, i from 1."""
+    out = []
+    for i, text in enumerate(components, 1):
+        if len(text) > LABEL_CHARS:
+            text = text[:LABEL_CHARS - 1] + "…"
+        out.append(f"∇φ{i}, φ{i} = {text}")
+    return tuple(out)
+
+
 def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
     """Deep linear network x -> W_L ... W_1 x.
 
@@ -140,6 +161,8 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
     (8, 4, 3)
     >>> m.parameters[:3]
     ('W1_0_0', 'W1_0_1', 'W1_1_0')
+    >>> m.generator_labels[1]
+    '∇φ2, φ2 = (W2 W1)[0,1]'
     >>> linear([2, 0])
     Traceback (most recent call last):
     ...
@@ -175,6 +198,10 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
         prod = new
     phi = tuple(p for row in prod for p, _ in row)
     generators = tuple(gradient(ring, p, s) for row in prod for p, s in row)
+    product_name = " ".join(f"W{layer}" for layer in range(len(widths) - 1, 0, -1))
+    if len(widths) > 2:
+        product_name = f"({product_name})"
+    entries = [f"{product_name}[{i},{j}]" for i in range(widths[-1]) for j in range(widths[0])]
 
     candidates, labels = [], []
     for layer in range(1, len(widths) - 1):
@@ -189,7 +216,8 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
                     h -= nxt[k][a][0] * nxt[k][b][0]
                 candidates.append(h)
                 labels.append(f"(W{layer} W{layer}^T - W{layer + 1}^T W{layer + 1})[{a},{b}]")
-    return Model(_spec("linear", widths), ring, generators, phi, tuple(candidates), tuple(labels))
+    return Model(_spec("linear", widths), ring, generators, phi, tuple(candidates), tuple(labels),
+                 _gradient_labels(entries))
 
 
 def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = None) -> Model:
@@ -208,6 +236,8 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
     (15, 18, 3)
     >>> m.parameters[-3:]
     ('b1_0', 'b1_1', 'b1_2')
+    >>> m.generator_labels[5], m.generator_labels[-1]
+    ('∇φ6, φ6 = path x0→2→y1', '∇φ18, φ18 = path b1_2→y1')
     """
     widths = _check_widths(widths)
     if not isinstance(bias, bool):
@@ -241,7 +271,11 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
         hints = {v: frozenset(variables) - {v} for v in variables}
         return prefix[-1], VectorField.from_components(ring, comps, hints)
 
-    phi, generators = [], []
+    phi, generators, paths = [], [], []
+
+    def path_name(start: str, neurons: Sequence[int]) -> str:
+        """"path x0→2→y1": from an input (or a bias) through hidden neurons to an output."""
+        return "path " + "→".join([start, *map(str, neurons[:-1]), f"y{neurons[-1]}"])
 
     for neurons in itertools.product(*(range(w) for w in widths)):
         variables = [idx[f"W{layer}_{neurons[layer]}_{neurons[layer - 1]}"]
@@ -249,6 +283,7 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
         poly, fld = path_field(variables)
         phi.append(poly)
         generators.append(fld)
+        paths.append(path_name(f"x{neurons[0]}", neurons[1:]))
     if bias:
         for layer in range(1, L):
             for j in range(widths[layer]):
@@ -261,6 +296,7 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
                     poly, fld = path_field(variables)
                     phi.append(poly)
                     generators.append(fld)
+                    paths.append(path_name(f"b{layer}_{j}", rest))
 
     candidates, labels = [], []
     for layer in range(1, L):
@@ -275,7 +311,8 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
             candidates.append(h)
             labels.append(f"neuron {j} of hidden layer {layer}")
     name = _spec("relu-bias" if bias else "relu", widths)
-    return Model(name, ring, tuple(generators), tuple(phi), tuple(candidates), tuple(labels))
+    return Model(name, ring, tuple(generators), tuple(phi), tuple(candidates), tuple(labels),
+                 _gradient_labels(paths))
 
 
 def product(D: int, *, max_memory: int | None = None) -> Model:
@@ -297,7 +334,9 @@ def product(D: int, *, max_memory: int | None = None) -> Model:
     gen = gradient(ring, phi, range(D))
     candidates = tuple(g[i] ** 2 - g[0] ** 2 for i in range(1, D))
     labels = tuple(f"t{i + 1}^2 - t1^2" for i in range(1, D))
-    return Model(f"product:{D}", ring, (gen,), (phi,), candidates, labels)
+    factors = " ".join(f"t{i}" for i in range(1, D + 1)) if D <= 6 else f"t1 t2 … t{D}"
+    return Model(f"product:{D}", ring, (gen,), (phi,), candidates, labels,
+                 _gradient_labels([factors]))
 
 
 def from_polynomials(ring: Ring, phi: Sequence[fmpq_mpoly], name: str = "custom") -> Model:
@@ -305,7 +344,8 @@ def from_polynomials(ring: Ring, phi: Sequence[fmpq_mpoly], name: str = "custom"
     if len(phi) == 0:
         raise bad_argument("phi", "a non-empty list of polynomials", list(phi))
     generators = tuple(gradient(ring, p) for p in phi)
-    return Model(name, ring, generators, tuple(phi))
+    return Model(name, ring, generators, tuple(phi),
+                 generator_labels=_gradient_labels([p.str() for p in phi]))
 
 
 def from_fields(ring: Ring, fields: Sequence[VectorField], name: str = "custom") -> Model:
@@ -315,4 +355,5 @@ def from_fields(ring: Ring, fields: Sequence[VectorField], name: str = "custom")
     for k, f in enumerate(fields):
         if f.ring != ring:
             raise InputError(f"Field {k} lives on another ring than {ring.names!r}.")
-    return Model(name, ring, tuple(fields), None)
+    return Model(name, ring, tuple(fields), None,
+                 generator_labels=tuple(f"field {k}" for k in range(1, len(fields) + 1)))

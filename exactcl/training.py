@@ -71,6 +71,9 @@ class Drift:
         Per step size, the largest |h(theta_T) / h(theta_0) - 1| over the laws.
     exponent : float
         Least-squares slope of log(final) against log(step size): about 2.
+    labels : tuple of str
+        Where each law comes from (the count's ``exhibited_labels``), e.g.
+        ``"neuron 0 of hidden layer 1"``.
     """
 
     model: str
@@ -82,6 +85,7 @@ class Drift:
     loss: dict
     final: tuple[float, ...]
     exponent: float
+    labels: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return (f"Drift({self.model!r}, {len(self.laws)} laws, {self.steps} steps, "
@@ -174,7 +178,7 @@ def drift(model, *, step_sizes=DEFAULT_STEP_SIZES, steps: int = DEFAULT_STEPS,
         raise InputError(f"The laws of {model.name} did not move at all with step sizes "
                          f"{sizes}; the exponent cannot be fitted.")
     return Drift(model.name, tuple(result.laws_strings()), steps, sizes, law_values, other,
-                 losses, final, slope(sizes, final))
+                 losses, final, slope(sizes, final), tuple(result.exhibited_labels))
 
 
 def _descend(eta, steps, theta0, loss_and_grad, law_fns, name, np):

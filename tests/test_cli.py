@@ -363,6 +363,62 @@ def test_console_script():
     assert json.loads(proc.stdout)["laws"] == 2
 
 
+#: Modules that ``exactcl --version`` must not load (it answers at once).
+HEAVY = ("flint", "sympy", "networkx", "matplotlib", "numpy")
+
+VERSION_PROBE = """
+import sys
+from exactcl.cli import main
+try:
+    main(["--version"])
+except SystemExit as exc:
+    code = exc.code
+print(code, sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1:])), file=sys.stderr)
+"""
+
+
+def test_version_is_the_package_version_and_loads_nothing_heavy():
+    import exactcl
+    proc = subprocess.run([sys.executable, "-c", VERSION_PROBE, *HEAVY], capture_output=True,
+                          text=True, check=True, timeout=60)
+    assert proc.stdout == f"exactcl {exactcl.__version__}\n"
+    assert proc.stderr.split() == ["0", "[]"], proc.stderr
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    from pathlib import Path
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    assert tomllib.loads(pyproject.read_text())["project"]["version"] == exactcl.__version__
+
+
+def test_python_dash_m_exactcl_is_the_command():
+    import exactcl
+    proc = subprocess.run([sys.executable, "-m", "exactcl", "--version"], capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, f"exactcl {exactcl.__version__}\n")
+    as_package = subprocess.run([sys.executable, "-m", "exactcl", "count", "linear:2,2,2",
+                                 "--json"], capture_output=True, text=True, check=True,
+                                timeout=60)
+    as_module = run_module("count", "linear:2,2,2", "--json")
+    drop = lambda out: {k: v for k, v in json.loads(out).items() if k != "seconds"}  # noqa: E731
+    assert drop(as_package.stdout) == drop(as_module.stdout)
+    bad = subprocess.run([sys.executable, "-m", "exactcl", "count", "linear:0,3"],
+                         capture_output=True, text=True, check=False, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("exactcl: error:"), bad.stderr
+    usage = subprocess.run([sys.executable, "-m", "exactcl"], capture_output=True, text=True,
+                           check=False, timeout=60)
+    assert usage.returncode == 2 and usage.stdout.startswith("usage: exactcl ")
+
+
+@pytest.mark.skipif(shutil.which("exactcl") is None, reason="console script not on PATH")
+def test_console_script_version():
+    import exactcl
+    proc = subprocess.run(["exactcl", "--version"], capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, f"exactcl {exactcl.__version__}\n")
+
+
 def test_help_exits_zero(capsys):
     rc, out, _ = run(capsys, "--help")
     assert rc == 0

@@ -2,6 +2,7 @@
 
 import doctest
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -41,3 +42,34 @@ def test_readme_cli_commands_run(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], capture_output=True,
                               text=True, timeout=300, check=False, cwd=cwd)
         assert proc.returncode == 0, (cmd, proc.stderr)
+
+
+#: Durations as the docs write them ("about 8 seconds"), and stale vaguer ones.
+DURATION = r"about [\d.]+ (?:seconds?|minutes?)|under (?:a|\d+) minutes?|\bseconds\b|\bminutes\b"
+
+
+def reproduce_times(text: str) -> dict[str, list[str]]:
+    """The durations in the comment of each ``exactcl reproduce [--quick|--slow]`` line."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"exactcl reproduce( --quick| --slow)?\s+#(.*)", line.strip())
+        if m:
+            out[(m.group(1) or "").strip()] = re.findall(DURATION, m.group(2))
+    return out
+
+
+def test_reproduce_help_and_readmes_give_the_same_measured_times():
+    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "reproduce", "--help"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    text = " ".join(proc.stdout.split())
+    found = {"--quick": re.search(r"--quick only the quick cases \((about \d+ seconds?)\)", text),
+             "": re.search(r"Every claim: (about \d+ seconds?)", text),
+             "--slow": re.search(r"--slow also the cases marked slow \([^)]*?(about \d+ "
+                                 r"seconds?)", text)}
+    assert all(found.values()), (found, text)
+    assert "measured on a machine with 2 shared cores" in text
+    expected = {flag: [m.group(1)] for flag, m in found.items()}
+    for readme in (ROOT / "README.md", ROOT / "proofs" / "README.md"):
+        body = readme.read_text()
+        assert reproduce_times(body) == expected, readme
+        assert "measured on a machine with 2 shared cores" in body, readme

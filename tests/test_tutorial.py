@@ -61,17 +61,21 @@ def table_rows(markdown: str) -> list[list[str]]:
 def test_every_command_prints_what_the_tutorial_shows(tmp_path):
     text = TUTORIAL.read_text()
     pairs = commands_with_output(text)
-    installs = [c for c, _ in pairs if not c.startswith("exactcl ")]
+    installs = [c for c, _ in pairs if not c.startswith(("exactcl ", "mkdir "))]
     assert installs == ["python3 -m pip install '.[plot]'"]  # the one command not run here
     runs = [(c, e) for c, e in pairs if c.startswith("exactcl ")]
     assert len(runs) >= 8 and all(e is not None for _, e in runs)
-    (tmp_path / "img").mkdir()
-    for command, expected in runs:
-        argv = shlex.split(command)[1:]
-        proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300, check=False)
+    assert not list(tmp_path.iterdir())  # a reader starts in an empty folder
+    for command, expected in pairs:
+        if command in installs:
+            continue
+        argv = shlex.split(command)
+        if argv[0] == "exactcl":
+            argv = [sys.executable, "-m", "exactcl.cli", *argv[1:]]
+        proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                              check=False)
         assert proc.returncode == 0, (command, proc.stderr)
-        assert normal(proc.stdout) == normal(expected), command
+        assert normal(proc.stdout) == normal(expected or ""), command
     # the table shown is the sweep's table
     shown = table_rows(text.split("`sweep/results.md`", 1)[1])
     made = table_rows((tmp_path / "sweep" / "results.md").read_text())
@@ -86,6 +90,25 @@ def test_every_command_prints_what_the_tutorial_shows(tmp_path):
         assert diff is None, diff
 
 
+def test_tutorial_text_states_the_drift_it_prints():
+    # the sentence before `exactcl plot drift` quotes the largest drift printed after it
+    text = TUTORIAL.read_text()
+    before, after = text.split("```bash\nexactcl plot drift", 1)
+    output = after.split("```text\n", 1)[1].split("```", 1)[0]
+    printed = max(float(x) for x in re.findall(r"= (\d\.\d+e-\d+)", output))
+    claim = re.findall(r"every law moves by (less than|at most) ((?:[\d.]+ × )?10\^-\d+)",
+                       " ".join(before.strip().rsplit("\n\n", 1)[1].split()))
+    assert len(claim) == 1, claim
+    how, number = claim[0]
+    mantissa, _, power = number.rpartition("10^")
+    stated = float(mantissa.rstrip(" ×") or 1) * 10.0 ** int(power)
+    if how == "less than":
+        assert printed < stated, (printed, claim)
+    else:  # "at most", rounded to the digits written
+        digits = len(mantissa.rstrip(" ×").replace(".", "")) or 1
+        assert abs(float(f"{printed:.{digits - 1}e}") - stated) < 1e-9 * stated, (printed, claim)
+
+
 def test_tutorial_python_session():
     failures, tried = doctest.testfile(str(TUTORIAL), module_relative=False,
                                        optionflags=doctest.NORMALIZE_WHITESPACE)
@@ -94,7 +117,7 @@ def test_tutorial_python_session():
 
 @pytest.mark.parametrize("kind, spec", [("growth", "linear:2,2,2"), ("graph", "linear:2,3,2"),
                                         ("drift", "relu:2,3,2")])
-@pytest.mark.parametrize("ext", ["png", "svg"])
+@pytest.mark.parametrize("ext", ["png", "svg", "pdf"])
 def test_pictures_are_deterministic(tmp_path, kind, spec, ext):
     files = []
     for i in (1, 2):
