@@ -14,7 +14,7 @@ machine.
 
 The unit of work is one product of two jet terms (:mod:`exactcl.jets`),
 about half a microsecond of CPU on the machines the benchmarks run on
-(``benchmarks/bench_verify_budget.py`` measures it). Other operations are
+(``benchmarks/bench_budget.py`` measures it). Other operations are
 converted with the weights below, measured on the same machines.
 
 >>> budget = WorkBudget(1000)
@@ -48,10 +48,11 @@ __all__ = [
 ]
 
 #: Units of work one certificate may cost the verifier at ``work_limit=1``:
-#: about 0.75 s of CPU here, so that any file is decided within a second.
-#: The largest certificate of data/ (linear:2,2,5,5,2) needs about 1.0
-#: million (``benchmarks/bench_verify_budget.py``).
-VERIFY_WORK = 1_500_000
+#: 0.6 to 1.0 s of CPU on the machines of the benchmarks (0.57 to 0.99 us a
+#: unit, measured under load), so that any file is decided within a second.
+#: The largest certificate of data/ (linear:2,2,5,5,2) needs 0.93 million
+#: (``benchmarks/bench_budget.py``).
+VERIFY_WORK = 1_000_000
 #: The a-priori bound on the work of the jets may exceed what is left by
 #: this factor before the file is refused unseen: the bound is rigorous but
 #: pessimistic on deep words of sparse fields (at most about 50 times the

@@ -4,7 +4,7 @@ A built-in model is refused before it is built, and a count before its
 growth, when the memory it would take exceeds the memory available, at
 most half of the physical memory since the machines are shared (or a
 ``max_memory`` the caller gives, either way). The estimates are deliberately
-pessimistic; ``benchmarks/bench_memory.py`` prints them beside the peak
+pessimistic; ``benchmarks/bench_budget.py`` prints them beside the peak
 resident memory measured for a range of models (at most about twice the
 measured peak, never below it on that range).
 

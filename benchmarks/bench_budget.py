@@ -1,0 +1,148 @@
+"""What a unit of the verifier's work budget costs, and what the estimates say.
+
+Two parts, both measured in one run:
+
+1. The certificates of data/ (the largest by work) and the hostile files
+   of tests/test_hostile.py: units of work counted (``Report.work``), CPU
+   seconds of the verification, and microseconds per unit. The default
+   budget (``exactcl.budget.VERIFY_WORK``) times the largest rate seen is
+   the most CPU a file from an unknown source can cost.
+2. The memory estimates of exactcl.limits against the peak resident memory
+   of ``exactcl count SPEC`` measured in a child process, for a range of
+   built-in models: the estimate must never be below the measurement.
+
+Usage: python benchmarks/bench_budget.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import random
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from exactcl import certformat  # noqa: E402
+from exactcl.budget import VERIFY_WORK  # noqa: E402
+from exactcl.verifier import verify, verify_text  # noqa: E402
+
+SPECS = ["relu:16,16,16", "relu:24,24,24", "relu-bias:24,24,24", "relu:16,16,16,16",
+         "linear:16,16,16", "linear:24,24,24", "linear:48,48", "relu:32,32,32",
+         "linear:32,32,32"]
+QUICK_SPECS = SPECS[:3] + ["linear:16,16,16"]
+
+
+def cpu(fn):
+    start = time.process_time()
+    out = fn()
+    return out, time.process_time() - start
+
+
+def budget_part(top: int) -> None:
+    print(f"1. Verifier work: units counted and CPU time (budget {VERIFY_WORK:,} units)")
+    rows = []
+    for path in sorted((ROOT / "data").rglob("*.json")):
+        report, seconds = cpu(lambda p=path: verify(p, rng=random.Random(1)))
+        rows.append((report.work, seconds, path.relative_to(ROOT / "data"), report.status))
+    rows.sort(reverse=True)
+    import test_hostile
+
+    from exactcl.certificate import certify
+    from exactcl.models import product
+    template, _ = certify(product(3), reproducible=True)
+    bombs = []
+    for name, cert in test_hostile._bomb_files(template).items():
+        text = certformat.dumps(cert)
+        report, seconds = cpu(lambda t=text: verify_text(t, rng=random.Random(1)))
+        bombs.append((report.work, seconds, f"bomb {name} ({len(text):,} bytes)", report.status))
+    rates = []
+    for work, seconds, name, status in rows[:top] + bombs:
+        rate = seconds / work * 1e6 if work > 10_000 else float("nan")
+        if work > 10_000:
+            rates.append(rate)
+        print(f"  {str(name):52} {status:10} {work:>10,} units {seconds:7.3f} s CPU"
+              f"  {rate:6.2f} us/unit")
+    total_work = sum(r[0] for r in rows)
+    total_cpu = sum(r[1] for r in rows)
+    print(f"  all {len(rows)} certificates of data/: {total_work:,} units, {total_cpu:.2f} s CPU, "
+          f"largest {rows[0][0]:,} units ({rows[0][0] / VERIFY_WORK:.0%} of the budget)")
+    worst = max(rates)
+    print(f"  slowest rate {worst:.2f} us/unit: the default budget costs at most "
+          f"{VERIFY_WORK * worst / 1e6:.2f} s of CPU at that rate")
+
+
+def peak_rss(argv: list[str]) -> tuple[int, float]:
+    """Peak resident bytes and wall seconds of a child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.read().decode()[-300:]}")
+    return usage.ru_maxrss * 1024, time.perf_counter() - start
+
+
+def memory_part(specs: list[str]) -> None:
+    from exactcl import limits
+    from exactcl.specs import _parse
+    print("2. Memory: estimate of exactcl.limits against the peak resident memory of "
+          "`exactcl count SPEC`")
+    ratios = []
+    for spec in specs:
+        estimate = _estimate(*_parse(spec))
+        rss, seconds = peak_rss([sys.executable, "-m", "exactcl.cli", "count", spec, "-q"])
+        ratios.append(estimate / rss)
+        print(f"  {spec:22} estimate {limits.format_size(estimate):>9}   measured "
+              f"{limits.format_size(rss):>9}   ratio {estimate / rss:5.2f}   ({seconds:.1f} s)")
+    print(f"  estimate / measured: min {min(ratios):.2f}, max {max(ratios):.2f} "
+          f"(below 1 would be an underestimate)")
+
+
+def _estimate(family: str, values: list[int]) -> int:
+    """The estimate the builder checks, without building (its ring is never made)."""
+    from exactcl import limits, models
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_the_ring(*args, **kwargs):
+        raise Stop
+
+    original_check, original_ring = limits.check_memory, models.Ring
+    estimates = []
+    limits.check_memory = lambda what, parts, max_memory=None: estimates.append(
+        sum(parts.values()) + limits.BASE_BYTES)
+    models.Ring = stop_at_the_ring
+    try:
+        build = {"linear": lambda: models.linear(values),
+                 "relu": lambda: models.relu(values),
+                 "relu-bias": lambda: models.relu(values, bias=True)}[family]
+        try:
+            build()
+        except Stop:
+            pass
+    finally:
+        limits.check_memory, models.Ring = original_check, original_ring
+    return estimates[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer and smaller models")
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; load average {os.getloadavg()[0]:.2f}")
+    budget_part(6 if args.quick else 10)
+    print()
+    memory_part(QUICK_SPECS if args.quick else SPECS)
+
+
+if __name__ == "__main__":
+    main()
