@@ -302,10 +302,8 @@ def _check_count_options(args: argparse.Namespace) -> None:
 def _run_certify(args: argparse.Namespace) -> int:
     from .certificate import certify
     _check_count_options(args)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise InputError(f"Argument '--output' must be a file in an existing folder, not "
-                         f"{args.output!r}.")
+    from .certformat import check_output
+    check_output(args.output, "--output")  # before any computation
     model = _model(args)
     with _progress(args):
         cert, result = certify(model, args.output, reproducible=args.reproducible,
@@ -330,6 +328,9 @@ def _run_verify(args: argparse.Namespace) -> int:
 def _run_sweep(args: argparse.Namespace) -> int:
     from .grid import grid_cases, load_config, option_problem, spec_cases
     from .sweep import SweepInterrupted, sweep
+    if not args.list:  # before any work: a folder that can be created or written
+        from .certformat import check_output
+        check_output(args.out, "--out", folder=True)
     cases, options = [], {}
     if args.config is not None:
         cases, options = load_config(args.config)

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .certformat import write_atomic
+from .certformat import check_output, write_atomic
 from .engines import DaskEngine, Failure, InProcess, ProcessPool, default_jobs
 from .errors import ExactclError, InputError, plural
 from .grid import Case, option_problem, unique
@@ -303,6 +303,8 @@ def list_cases(cases: Sequence[Case], out: str | os.PathLike, *, seed: int = 0,
     """
     opts = _options(seed, closure, closure_rounds)
     cases = unique(list(cases))
+    if not os.fspath(out):
+        raise InputError("Argument '--out' must name a folder, not ''.")
     folder = os.path.abspath(os.fspath(out))
     exists = os.path.isdir(folder)
     lines, done, failed = [], 0, 0
@@ -331,9 +333,7 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None, timeout, todo:
 
 
 def _prepare_folder(out: str | os.PathLike) -> str:
-    folder = os.path.abspath(os.fspath(out))
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise InputError(f"Argument '--out' must be a folder, not the file {os.fspath(out)!r}.")
+    folder = os.path.abspath(check_output(out, "--out", folder=True))
     try:
         for sub in ("", "certificates", "cases"):
             os.makedirs(os.path.join(folder, sub), exist_ok=True)
