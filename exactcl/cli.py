@@ -150,7 +150,9 @@ def _add_sweep_parser(sub) -> None:
         "sweep", help="certify every model of a grid into a folder, with tables of the results",
         description="Certify every case of a grid (command-line ranges, --spec, --config) into "
                     "DIR: one certificate per case, results.md/.tex/.csv. Running the same "
-                    "command again resumes an interrupted sweep.")
+                    "command again resumes an interrupted sweep; a different grid adds its "
+                    "cases to the folder's, and the tables list them all (a line says how "
+                    "many came from another grid).")
     g = ps.add_argument_group("grid")
     g.add_argument("--family", action="append", metavar="F",
                    help="linear, relu, relu-bias or product (repeat, or comma-separated)")
@@ -168,7 +170,9 @@ def _add_sweep_parser(sub) -> None:
     g.add_argument("--config", metavar="FILE.toml", help="a TOML grid (format: README.md, section Sweeps)")
     r = ps.add_argument_group("run")
     r.add_argument("--out", "-o", required=True, metavar="DIR",
-                   help="the sweep folder (created; an earlier sweep there is resumed)")
+                   help="the sweep folder (created; an earlier sweep there is resumed; the "
+                        "cases another grid finished there are kept and listed in the tables "
+                        "with this grid's)")
     r.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                    help="parallel workers (default: the usable cores; 1: in this process)")
     r.add_argument("--engine", choices=("pool", "dask"), default=None,
@@ -369,6 +373,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     except SweepInterrupted as stop:
         print(f"exactcl: {stop.result.summary()}", file=sys.stderr)
         return 130
+    if result.merge_note():
+        print(result.merge_note())
     print(result.summary())
     print("tables: " + ", ".join(os.path.relpath(p) for p in result.tables))
     return 0 if result.ok else 1

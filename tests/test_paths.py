@@ -208,3 +208,62 @@ def test_api_sweep_refuses_an_empty_out(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="'--out'"):
         sweep([Case(spec="product:2")], "", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- 3. two grids
+
+
+def _table_models(folder: Path) -> list[str]:
+    import csv
+    with open(folder / "results.csv", newline="", encoding="utf-8") as fh:
+        return [row["model"] for row in csv.DictReader(fh)]
+
+
+def test_a_second_grid_is_merged_and_every_table_lists_the_folder(tmp_path):
+    import json
+
+    from exactcl.grid import Case
+    from exactcl.sweep import folder_certificates, sweep
+    out = tmp_path / "s"
+    p2, p3, p4 = (Case(spec=f"product:{d}") for d in (2, 3, 4))
+    first = sweep([p2, p3], out, jobs=1, progress=False)
+    assert first.other_grid == 0 and first.merge_note() is None
+    second = sweep([p4, p3], out, jobs=1, progress=False, seed=1)  # other options too
+    assert second.other_grid == 1 and "1 case was already" in second.merge_note()
+    assert (second.ran, second.resumed) == (2, 0)  # p3 ran again with the new seed
+    assert [c.id for c in second.cases] == [p2.id, p3.id, p4.id]
+    assert second.ok
+    held = sorted(p.name for p in (out / "cases").iterdir())
+    assert held == sorted(f"{c.id}.json" for c in (p2, p3, p4))
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert [Case.from_dict(d).id for d in manifest["cases"]] == [p2.id, p3.id, p4.id]
+    assert _table_models(out) == ["product:2", "product:3", "product:4"]
+    markdown = (out / "results.md").read_text()
+    assert all(f"| product:{d} |" in markdown for d in (2, 3, 4))
+    assert json.loads((out / "cases" / f"{p2.id}.json").read_text())["options"]["seed"] == 0
+    found, notes = folder_certificates(out)
+    assert len(found) == 3 and notes == []
+    # the same second grid again: nothing runs, the table still lists the folder
+    again = sweep([p4, p3], out, jobs=1, progress=False, seed=1)
+    assert (again.ran, again.other_grid) == (0, 1)
+    assert _table_models(out) == ["product:2", "product:3", "product:4"]
+
+
+def test_cli_says_how_many_cases_came_from_another_grid(capsys, tmp_path):
+    out = str(tmp_path / "s")
+    assert main(["sweep", "--spec", "product:2", "--spec", "product:3", "--out", out, "-q",
+                 "-j", "1"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--spec", "product:4", "--out", out, "-q", "-j", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "2 cases were already in" in text and "another grid" in text
+    assert "3 of 3 cases done" in text
+    assert main(["sweep", "--spec", "product:5", "--out", out, "--list"]) == 0
+    assert "3 more cases in the folder from another grid" in capsys.readouterr().out
+    assert main(["verify", out, "-q"]) == 0
+    assert "3 certificates: 3 verified" in capsys.readouterr().out
+
+
+def test_sweep_help_describes_the_merge(capsys):
+    rc, out, _ = run(capsys, "sweep", "--help")
+    assert rc == 0 and "another grid" in out
