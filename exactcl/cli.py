@@ -13,7 +13,8 @@
     exactcl reproduce [--quick] [--slow] [--write] [--root DIR]
 
 Bad input prints one line ``exactcl: error: ...`` naming the argument and
-exits with status 2. ``verify`` exits 0 when every claim of every file
+exits with status 2; when the reader of the output goes away (``| head``)
+the command stops quietly with status 141. ``verify`` exits 0 when every claim of every file
 holds, 1 when a claim is false and 3 when a file is unreadable.
 """
 
@@ -427,6 +428,23 @@ def _progress(args: argparse.Namespace):
     return reporting(False if args.quiet else None)
 
 
+#: Exit status when the reader of standard output went away (128 + SIGPIPE,
+#: what a shell reports for a tool that the closed pipe stopped).
+EXIT_BROKEN_PIPE = 141
+
+
+def _discard_stdout() -> None:
+    """Point standard output at the null device, so that the flush at
+    interpreter exit cannot fail again (the Python documentation's advice
+    for SIGPIPE, in the signal module)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # not a real file (tests): nothing to do
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``exactcl`` command; returns the exit status."""
     parser = build_parser()
@@ -438,7 +456,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         runners = {"count": _run_count, "laws": _run_laws, "certify": _run_certify,
                    "verify": _run_verify, "reproduce": _run_reproduce, "sweep": _run_sweep,
                    "plot": _run_plot}
-        return runners[args.command](args)
+        status = runners[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:  # `exactcl count --json | head`: stop quietly, as Unix tools do
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except (InputError, ResourceError) as err:
         print(f"exactcl: error: {err}", file=sys.stderr)
         return 2

@@ -267,3 +267,25 @@ def test_cli_says_how_many_cases_came_from_another_grid(capsys, tmp_path):
 def test_sweep_help_describes_the_merge(capsys):
     rc, out, _ = run(capsys, "sweep", "--help")
     assert rc == 0 and "another grid" in out
+
+
+# --------------------------------------------------------------------------- 4. pipes
+
+
+@pytest.mark.parametrize("argv", [
+    ["count", "linear:2,2,2", "--json"],
+    ["laws", "--phi", "u*v**2", "--degree", "12"],
+    ["sweep", "--spec", "product:2", "--spec", "product:3", "--list", "--out", "none"],
+], ids=["count-json", "laws", "sweep-list"])
+def test_a_closed_pipe_ends_the_command_quietly(argv, tmp_path):
+    """`exactcl ... | head`: the reader is gone before anything is printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "exactcl.cli", *argv], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as head does after its lines
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert err.decode() == ""  # no "internal error", no "Exception ignored"
+    assert proc.returncode == 141
