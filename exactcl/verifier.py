@@ -147,9 +147,14 @@ def _markdown(text: str) -> str:
 
 def verify(path: str | os.PathLike, **options) -> Report:
     """Verify the certificate in a file (see :func:`verify_certificate`)."""
+    import stat
     source = os.fspath(path)
-    try:
-        with open(source, "rb") as fh:
+    try:  # without blocking: a named pipe with no writer would wait forever
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return Report(source, "unreadable",
+                              summary="cannot read the file: not a regular file")
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         return Report(source, "unreadable", summary=f"cannot read the file: {err.strerror}")

@@ -289,3 +289,21 @@ def test_a_closed_pipe_ends_the_command_quietly(argv, tmp_path):
             proc.kill()
     assert err.decode() == ""  # no "internal error", no "Exception ignored"
     assert proc.returncode == 141
+
+
+# --------------------------------------------------------------------------- 5. verify
+
+
+def test_verify_refuses_a_pipe_or_a_device_without_blocking(special, tmp_path):
+    """A named pipe with no writer used to block verify forever."""
+    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "verify", str(special)],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 3, proc
+    assert str(special) in proc.stdout + proc.stderr
+    assert "not a regular file" in proc.stdout + proc.stderr
+    report = exactcl.verify(special)
+    assert report.status == "unreadable" and "not a regular file" in report.summary
+
+
+def test_verify_of_a_folder_path_given_as_a_file_is_unreadable(tmp_path):
+    assert exactcl.verify(tmp_path).status == "unreadable"
