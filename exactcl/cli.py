@@ -330,12 +330,25 @@ def _run_verify(args: argparse.Namespace) -> int:
                         as_json=args.json, quiet=args.quiet)
 
 
+def _check_dask(argument: str) -> None:
+    from .engines import require_dask
+    from .errors import UnsupportedError
+    try:
+        require_dask()
+    except UnsupportedError:
+        raise InputError(f"Argument {argument!r} needs the optional 'dask' extra, which is not "
+                         f"installed: pip install 'exactcl[dask]' (or use the local pool).") \
+            from None
+
+
 def _run_sweep(args: argparse.Namespace) -> int:
     from .grid import grid_cases, load_config, option_problem, spec_cases
     from .sweep import SweepInterrupted, sweep
     if not args.list:  # before any work: a folder that can be created or written
         from .certformat import check_output
         check_output(args.out, "--out", folder=True)
+        if args.engine == "dask" or args.scheduler:
+            _check_dask("--engine" if args.engine == "dask" else "--scheduler")
     cases, options = [], {}
     if args.config is not None:
         cases, options = load_config(args.config)

@@ -42,7 +42,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .certformat import check_output, write_atomic
-from .engines import DaskEngine, Failure, InProcess, ProcessPool, default_jobs
+from .engines import (
+    DaskEngine,
+    Failure,
+    InProcess,
+    ProcessPool,
+    default_jobs,
+    require_dask,
+)
 from .errors import ExactclError, InputError, plural
 from .grid import Case, option_problem, unique
 from .progress import Progress, format_duration
@@ -266,6 +273,8 @@ def sweep(cases: Sequence[Case], out: str | os.PathLike, *, jobs: int | None = N
     if not cases:
         raise InputError("The sweep has no case: give a family with ranges, --spec or "
                          "--config.")
+    if engine == "dask":
+        require_dask()  # before the folder is made: a missing extra leaves nothing behind
     folder = _prepare_folder(out)
     start = time.monotonic()
     with _locked(folder):

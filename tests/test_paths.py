@@ -307,3 +307,39 @@ def test_verify_refuses_a_pipe_or_a_device_without_blocking(special, tmp_path):
 
 def test_verify_of_a_folder_path_given_as_a_file_is_unreadable(tmp_path):
     assert exactcl.verify(tmp_path).status == "unreadable"
+
+
+# --------------------------------------------------------------------------- 9. dask extra
+
+WITHOUT_DASK = """
+import sys
+sys.modules["distributed"] = None   # as if the dask extra were not installed
+from exactcl.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("engine", [["--engine", "dask"], ["--scheduler", "tcp://127.0.0.1:9"]],
+                         ids=["engine", "scheduler"])
+def test_cli_dask_without_the_extra_is_refused_and_leaves_nothing(tmp_path, engine):
+    out = tmp_path / "s"
+    proc = subprocess.run([sys.executable, "-c", WITHOUT_DASK, "sweep", "--spec", "product:2",
+                           "--out", str(out), *engine], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 2, proc
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("exactcl: error: ") and proc.stderr.count("\n") == 1
+    assert f"'{engine[0]}'" in proc.stderr and "exactcl[dask]" in proc.stderr
+    assert not out.exists()
+
+
+def test_api_dask_without_the_extra_leaves_no_folder(tmp_path):
+    code = ("import sys\nsys.modules['distributed'] = None\n"
+            "from exactcl.grid import Case\nfrom exactcl.sweep import sweep\n"
+            "try:\n    sweep([Case(spec='product:2')], sys.argv[1], engine='dask', "
+            "progress=False)\nexcept Exception as err:\n    print(type(err).__name__)\n")
+    out = tmp_path / "s"
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert proc.stdout.strip() == "UnsupportedError", proc
+    assert not out.exists()
