@@ -245,6 +245,7 @@ def _run_count(args: argparse.Namespace) -> int:
     from .counting import count
     _check_count_options(args)
     model = _model(args)
+    _check_degree(args, model)
     with _progress(args):
         result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,
                        seed=args.seed)
@@ -272,6 +273,7 @@ def _run_laws(args: argparse.Namespace) -> int:
     if args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
     model = _model(args)
+    _check_degree(args, model)
     start = time.perf_counter()
     with _progress(args):
         res = find_laws(model.generators, args.degree, args.homogeneous, seed=args.seed)
@@ -296,6 +298,15 @@ def _run_laws(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_degree(args: argparse.Namespace, model) -> None:
+    """The law search --degree asks for, refused before any work when it
+    cannot finish (see exactcl.counting.check_search_degree)."""
+    if args.degree is not None:
+        from .counting import check_search_degree
+        check_search_degree(model.D, args.degree, getattr(args, "homogeneous", False),
+                            "--degree")
+
+
 def _check_count_options(args: argparse.Namespace) -> None:
     if args.degree is not None and args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
@@ -310,6 +321,7 @@ def _run_certify(args: argparse.Namespace) -> int:
     from .certformat import check_output
     check_output(args.output, "--output")  # before any computation
     model = _model(args)
+    _check_degree(args, model)
     with _progress(args):
         cert, result = certify(model, args.output, reproducible=args.reproducible,
                                search_degree=args.degree, closure=args.closure,

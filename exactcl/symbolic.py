@@ -38,19 +38,24 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Largest exponent accepted in user input: beyond it SymPy builds dense
 #: structures of that length.
 MAX_EXPONENT = 1000
+#: Largest constant (in decimal digits) a string may compute, e.g. by a power
+#: of integers: checked before it is computed (Python itself does not print
+#: integers of more than 4300 digits).
+MAX_CONSTANT_DIGITS = 4000
 
 _ARITHMETIC = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Call,
                ast.Load, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.BitXor, ast.USub,
                ast.UAdd)
 
 
-def _check_arithmetic(text: str, name: str) -> None:
+def _check_arithmetic(text: str, name: str) -> ast.Expression:
     """Refuse anything but arithmetic on names, numbers and function calls
-    (no conditionals, comparisons, indexing, attributes, keywords)."""
+    (no conditionals, comparisons, indexing, attributes, keywords); return
+    the syntax tree."""
     expected = "a polynomial expression such as 'u*v**2 - 1/2'"
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as err:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
         raise bad_argument(name, expected, text) from err
     for node in ast.walk(tree):
         if not isinstance(node, _ARITHMETIC):
@@ -61,6 +66,70 @@ def _check_arithmetic(text: str, name: str) -> None:
             raise bad_argument(name, expected, text)
         if isinstance(node, ast.Constant) and isinstance(node.value, bool):
             raise bad_argument(name, expected, text)
+    return tree
+
+
+def _piece(text: str, node: ast.AST) -> str:
+    piece = ast.get_source_segment(text, node) or ast.unparse(node)
+    return piece if len(piece) <= 60 else piece[:57] + "..."
+
+
+def _check_sizes(tree: ast.Expression, text: str, name: str) -> None:
+    """Refuse, before SymPy evaluates anything, a power whose exponent is
+    above MAX_EXPONENT (``u**(2**62)``, ``9**9**9``) and a constant of more
+    than MAX_CONSTANT_DIGITS digits; exact values of the constant parts are
+    computed here within those bounds."""
+    limit = 10**MAX_CONSTANT_DIGITS
+
+    def too_big(node: ast.AST, digits: object) -> InputError:
+        return InputError(f"Argument {name!r} has the constant {_piece(text, node)!r} of about "
+                          f"{digits} digits; constants of more than {MAX_CONSTANT_DIGITS} digits "
+                          f"are not supported.")
+
+    def bounded(value: Fraction, node: ast.AST) -> Fraction:
+        if abs(value.numerator) >= limit or value.denominator >= limit:
+            bits = max(value.numerator.bit_length(), value.denominator.bit_length())
+            raise too_big(node, f"{int(bits * 0.30103) + 1:,}")
+        return value
+
+    def power(node: ast.BinOp, base: Fraction | None, exp: Fraction | None) -> Fraction | None:
+        if exp is None:  # u**v, a float or a call: SymPy decides (not polynomial, a float)
+            return None
+        if abs(exp) > MAX_EXPONENT:
+            raise InputError(f"Argument {name!r} has the power {_piece(text, node)!r} with "
+                             f"exponent {exp}; exponents above {MAX_EXPONENT} are not "
+                             f"supported.")
+        if base is None or exp.denominator != 1 or (base == 0 and exp < 0):
+            return None
+        bits = max(base.numerator.bit_length(), base.denominator.bit_length()) * abs(int(exp))
+        if bits > 3.33 * MAX_CONSTANT_DIGITS + 4:
+            raise too_big(node, f"{int(bits * 0.30103):,}")
+        return bounded(base ** int(exp), node)
+
+    def value(node: ast.AST) -> Fraction | None:
+        if isinstance(node, ast.Constant):
+            return bounded(Fraction(node.value), node) if type(node.value) is int else None
+        if isinstance(node, ast.UnaryOp):
+            v = value(node.operand)
+            return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+        if isinstance(node, ast.BinOp):
+            a, b = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Pow):
+                return power(node, a, b)
+            if a is None or b is None or (isinstance(node.op, ast.Div) and b == 0):
+                return None
+            ops = {ast.Add: a.__add__, ast.Sub: a.__sub__, ast.Mult: a.__mul__,
+                   ast.Div: a.__truediv__}
+            return bounded(ops[type(node.op)](b), node)
+        for child in ast.iter_child_nodes(node):  # calls, names: check what is inside
+            value(child)
+        return None
+
+    try:
+        value(tree.body)
+    except RecursionError as err:
+        raise bad_argument(name, "a polynomial expression such as 'u*v**2 - 1/2'", text) \
+            from err
 
 
 def parse(text: str, name: str = "phi") -> sympy.Expr:
@@ -77,7 +146,10 @@ def parse(text: str, name: str = "phi") -> sympy.Expr:
     """
     if not isinstance(text, str):
         raise bad_argument(name, "a string", text)
-    _check_arithmetic(text, name)
+    tree = _check_arithmetic(text, name)
+    # ^ is a power for SymPy (convert_xor), with the precedence of **
+    caret_free = text.strip().replace("^", "**")
+    _check_sizes(ast.parse(caret_free, mode="eval") if "^" in text else tree, caret_free, name)
     local = {}
     for m in _IDENT.finditer(text):
         rest = text[m.end():].lstrip()

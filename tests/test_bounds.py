@@ -1,0 +1,157 @@
+"""Inputs that used to hang or crash: refused up front, with one line.
+
+Requests that would run for minutes (huge powers in --phi, law searches
+of huge degree, millions of gradient steps) are refused before any work,
+naming the argument and the bound. Inputs that made FLINT abort the
+process (a composite or unit prime) are tried in a child interpreter, so
+this one survives if they ever crash again. No test measures time: the
+children run under a generous timeout and a memory limit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import exactcl
+import exactcl.symbolic
+from exactcl.cli import main
+from exactcl.errors import InputError, ResourceError
+
+# --------------------------------------------------------------------------- helpers
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        rc = main(list(argv))
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_refused(capsys, argv, fragments):
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2, (rc, out, err)
+    assert out == ""
+    assert err.startswith("exactcl: error: ") and err.count("\n") == 1, err
+    for frag in fragments:
+        assert frag in err, (frag, err)
+
+
+def _limit_memory():  # pragma: no cover - runs in the child
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+def run_child(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """The command line in a child with 1 GiB of address space."""
+    preexec = _limit_memory if sys.platform.startswith("linux") else None
+    try:
+        return subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], capture_output=True,
+                              text=True, check=False, timeout=timeout, preexec_fn=preexec)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"exactcl {' '.join(argv)} was still running after {timeout} s")
+
+
+def assert_child_refuses(argv, fragments):
+    proc = run_child(argv)
+    assert proc.returncode == 2, proc
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("exactcl: error: ") and proc.stderr.count("\n") == 1
+    for frag in fragments:
+        assert frag in proc.stderr, (frag, proc.stderr)
+
+
+# --------------------------------------------------------------------------- 6. parsing
+
+
+@pytest.mark.parametrize("phi, fragments", [
+    pytest.param("9**9**9", ["'--phi'", "'9**9**9'", "387420489"], id="9**9**9"),
+    pytest.param("u*9**9**9", ["'--phi'", "'9**9**9'"], id="u*9**9**9"),
+    pytest.param("exp(9**9**9)*u", ["'--phi'", "'9**9**9'"], id="inside-a-call"),
+    pytest.param("u*v^(9^9^9)", ["'--phi'", "9**9**9"], id="caret"),
+    pytest.param("u*(10**999)**5", ["'--phi'", "'(10**999)**5'", "digits"], id="huge-constant"),
+])
+def test_cli_refuses_huge_powers_before_evaluating_them(phi, fragments):
+    assert_child_refuses(["count", "--phi", phi], fragments)
+
+
+@pytest.mark.parametrize("text, piece", [
+    ("u**2000", "'u**2000'"), ("u^1001*v", "'u**1001'"), ("u**(-5000)", "'u**(-5000)'"),
+    ("u**(10**9/3)", "'u**(10**9/3)'"), ("2**100000*u", "'2**100000'"),
+    ("u*(" + "*".join(["10**900"] * 6) + ")", "10**900*10**900"),
+])
+def test_parse_names_the_piece_that_is_too_large(text, piece):
+    with pytest.raises(InputError) as info:
+        exactcl.symbolic.parse(text, "--phi")
+    assert "'--phi'" in str(info.value) and piece in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["u**1000*v", "2**1000*u*v", "(u+v)**3", "u**(1/2)", "u**v",
+                                  "(10**999)**4*u"])
+def test_parse_keeps_what_is_within_the_bounds(text):
+    exactcl.symbolic.parse(text, "--phi")  # refused later, if at all, for what it is
+
+
+def test_api_from_phi_bounds_powers_in_strings():
+    with pytest.raises(InputError, match="exponent"):
+        exactcl.from_phi(["u*v**5000"])
+
+
+# --------------------------------------------------------------------------- 6. law searches
+
+
+@pytest.mark.parametrize("argv", [
+    ["laws", "--phi", "u*v**2", "--degree", "1000"],
+    ["count", "--phi", "u*v**2", "--degree", "1000"],
+    ["certify", "--phi", "u*v**2", "--degree", "1000", "-o", "c.json"],
+], ids=["laws", "count", "certify"])
+def test_cli_refuses_a_law_search_of_huge_degree(argv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_child_refuses(argv, ["'--degree'", "1000", "200", "501,501 candidate monomials"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_a_search_of_too_many_monomials(capsys):
+    assert_refused(capsys, ["laws", "linear:4,4,4", "--degree", "150"],
+                   ["'--degree'", "candidate monomials", "2,000,000"])
+
+
+def test_api_refuses_a_law_search_beyond_max_degree():
+    from exactcl.counting import MAX_DEGREE
+    m = exactcl.product(2)
+    with pytest.raises(InputError, match=f"'degree' must be at most {MAX_DEGREE}"):
+        exactcl.laws(m, MAX_DEGREE + 1)
+    with pytest.raises(InputError, match="'search_degree'"):
+        exactcl.count(m, search_degree=MAX_DEGREE + 1)
+    with pytest.raises(ResourceError, match="candidate monomials"):
+        exactcl.laws(exactcl.linear([4, 4, 4]), 150)
+    assert "t1**2 - t2**2" in exactcl.laws(m, 4).strings()
+
+
+# --------------------------------------------------------------------------- 6. training
+
+
+def test_drift_refuses_too_many_steps_before_any_work(monkeypatch):
+    pytest.importorskip("numpy")
+    import exactcl.counting
+    from exactcl.training import MAX_STEP_SIZES, MAX_STEPS, drift
+    monkeypatch.setattr(exactcl.counting, "count", None)  # no count may start
+    m = exactcl.linear([2, 2, 2])
+    with pytest.raises(InputError, match=f"'steps'.*{MAX_STEPS:,}.*100000000"):
+        drift(m, steps=100_000_000)
+    with pytest.raises(InputError, match="'step_sizes'"):
+        drift(m, step_sizes=[1e-4 * (k + 1) for k in range(MAX_STEP_SIZES + 1)])
+
+
+def test_cli_plot_drift_refuses_too_many_steps(tmp_path):
+    pytest.importorskip("matplotlib")
+    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "plot", "drift", "linear:2,2,2",
+                           "-o", "d.png", "--steps", "100000000"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc
+    assert "'steps'" in proc.stderr and "100000000" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
