@@ -31,7 +31,7 @@ from .brackets import (
     format_probability,
 )
 from .errors import ExactclError, InputError, ResourceError, bad_argument, plural
-from .fields import directions_index, gradient_values_mod
+from .fields import check_prime_for, directions_index, gradient_values_mod
 from .growth import Growth, grow
 from .linalg import independent_rows_mod
 from .models import Model
@@ -322,7 +322,8 @@ def count(
     max_depth : int, optional
         Deepest bracket depth of the growth.
     prime : int
-        Prime of the modular ranks.
+        Prime of the modular ranks: 2 <= prime < 2**64 (FLINT's word-size
+        arithmetic), dividing no denominator of the model's coefficients.
     seed : int
         Seed of the point and of the closure check's randomness (results
         are reproducible; soundness never depends on it).
@@ -343,6 +344,7 @@ def count(
         raise bad_argument("closure", "one of 'auto', 'deterministic', 'monte-carlo'", closure)
     if search_degree is not None:
         check_search_degree(model.D, search_degree, name="search_degree")
+    prime = check_prime_for(model.generators, prime)
     start = time.perf_counter()
     D = model.D
     rng = random.Random(seed)

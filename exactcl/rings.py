@@ -35,7 +35,9 @@ from .errors import InputError
 
 __all__ = [
     "DEFAULT_PRIME",
+    "MAX_PRIME",
     "Ring",
+    "check_prime",
     "evaluate",
     "fmpq_to_fraction",
     "is_prime",
@@ -201,6 +203,29 @@ def _not_rational(name: str, value: object, hint: bool = False) -> InputError:
 def is_prime(n: int) -> bool:
     """Proven primality (flint's ``fmpz_is_prime``)."""
     return n >= 2 and bool(fmpz(n).is_prime())
+
+
+#: Moduli of FLINT's nmod types are machine words: a prime p given by a user
+#: must satisfy 2 <= p < MAX_PRIME. (A composite modulus aborts the process
+#: inside FLINT, 1 divides by zero, larger ones overflow.)
+MAX_PRIME = 2**64
+
+
+def check_prime(p: object, name: str = "prime") -> int:
+    """``p`` if it is a prime FLINT's word-size modular arithmetic takes,
+    else :class:`InputError` naming ``name``.
+
+    >>> check_prime(2**62 - 57)
+    4611686018427387847
+    >>> check_prime(4)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'prime' must be a prime p with 2 <= p < 2**64, not 4.
+    """
+    if isinstance(p, bool) or not isinstance(p, numbers.Integral) or \
+            not 2 <= int(p) < MAX_PRIME or not is_prime(int(p)):
+        raise InputError(f"Argument {name!r} must be a prime p with 2 <= p < 2**64, not {p!r}.")
+    return int(p)
 
 
 def next_prime(n: int) -> int:

@@ -36,12 +36,19 @@ from fractions import Fraction
 from flint import fmpq_mpoly
 
 from .errors import ResourceError, VerificationError, bad_argument
-from .fields import VectorField, directions_index, first_violation, gradient_values_mod
+from .fields import (
+    VectorField,
+    check_prime_for,
+    directions_index,
+    first_violation,
+    gradient_values_mod,
+)
 from .linalg import kernel_Q, kernel_Q_modular, rank_mod
 from .progress import step
 from .rings import (
     DEFAULT_PRIME,
     Ring,
+    check_prime,
     poly_from_terms,
     poly_terms,
 )
@@ -156,6 +163,7 @@ def verify_law(h: fmpq_mpoly, generators: Sequence[VectorField],
 def gradient_rank(ring: Ring, laws: Sequence[fmpq_mpoly], point: Sequence[int], prime: int
                   ) -> int:
     """Rank mod p of the gradients of ``laws`` at an integer point (a lower bound)."""
+    check_prime(prime)
     rows = [gradient_values_mod(h, point, prime) for h in laws]
     return rank_mod(rows, ring.nvars, prime)
 
@@ -237,7 +245,8 @@ def find_laws(
     homogeneous : bool
         Only homogeneous laws of degree exactly ``degree``.
     prime : int
-        Prime for the modular pre-check of blocks and the independence rank.
+        Prime for the modular pre-check of blocks and the independence rank
+        (checked as in :func:`exactcl.count`).
     seed : int
         Seed of the random point of the independence rank.
     graded : bool
@@ -248,7 +257,7 @@ def find_laws(
     Raises
     ------
     InputError
-        If ``degree`` is not a non-negative int.
+        If ``degree`` is not a non-negative int, or ``prime`` not a usable prime.
     ResourceError
         If the number of unknowns exceeds MAX_MONOMIALS.
 
@@ -263,6 +272,7 @@ def find_laws(
         raise bad_argument("degree", "a non-negative int", degree)
     if not generators:
         raise bad_argument("generators", "a non-empty sequence of vector fields", generators)
+    check_prime_for(generators, prime)
     ring = generators[0].ring
     D = ring.nvars
     if degree == 0:

@@ -155,3 +155,67 @@ def test_cli_plot_drift_refuses_too_many_steps(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc
     assert "'steps'" in proc.stderr and "100000000" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- 7. primes
+
+BAD_PRIMES = ["4", "1", "9", "2**62", "0", "-7", "10**30 + 57", "2**64 + 13", "True", "2.0",
+              "'7'", "None"]
+
+PRIME_CALLS = """
+import sys
+import exactcl
+from exactcl.brackets import closure_deterministic
+from exactcl.search import gradient_rank
+m = exactcl.product(2)
+call = {
+    "count": lambda p: exactcl.count(m, prime=p),
+    "certify": lambda p: exactcl.certify(m, prime=p),
+    "laws": lambda p: exactcl.laws(m, 2, prime=p),
+    "find_laws": lambda p: exactcl.find_laws(m.generators, 2, prime=p),
+    "grow": lambda p: exactcl.grow(m.generators, [1, 2], p),
+    "gradient_rank": lambda p: gradient_rank(m.ring, list(m.candidates) or [m.ring.gens[0]],
+                                             [1, 2], p),
+    "closure_deterministic": lambda p: closure_deterministic(m.generators, m.generators[:1],
+                                                             [1, 2], p),
+}[sys.argv[1]]
+for text in sys.argv[2:]:
+    try:
+        call(eval(text))
+        print("accepted", text, flush=True)
+    except exactcl.InputError as err:
+        print("InputError", err, flush=True)
+    except Exception as err:
+        print("other", type(err).__name__, err, flush=True)
+"""
+
+
+@pytest.mark.parametrize("function", ["count", "certify", "laws", "find_laws", "grow",
+                                      "gradient_rank", "closure_deterministic"])
+def test_every_public_function_refuses_a_bad_prime(function):
+    """A composite prime aborted the process inside FLINT and 1 died of
+    SIGFPE: each value is tried in a child interpreter."""
+    proc = subprocess.run([sys.executable, "-c", PRIME_CALLS, function, *BAD_PRIMES],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-500:])
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(BAD_PRIMES)
+    for text, line in zip(BAD_PRIMES, lines):
+        assert line.startswith("InputError Argument 'prime' must be a prime"), (text, line)
+        assert "2**64" in line
+
+
+def test_good_primes_are_accepted_and_small_ones_stay_sound():
+    m = exactcl.product(3)
+    for p in (2, 3, 2**61 - 1, 2**64 - 59):
+        r = exactcl.count(m, prime=p)
+        assert r.lower <= 2 <= r.upper  # a rank mod p is a lower bound: still sound
+
+
+def test_a_prime_dividing_a_denominator_is_refused():
+    m = exactcl.from_phi(["u*v/3 + u**2/5"])
+    for call in (lambda: exactcl.count(m, prime=5), lambda: exactcl.laws(m, 2, prime=3),
+                 lambda: exactcl.grow(m.generators, [1, 2], 5)):
+        with pytest.raises(InputError, match="'prime' must not divide a denominator"):
+            call()
+    assert exactcl.count(m, prime=7).laws == 1
