@@ -221,14 +221,14 @@ def _model(args: argparse.Namespace):
         raise InputError(f"Give either SPEC or --phi, not both (got SPEC {args.spec!r}).")
     if args.phi is not None:
         from .symbolic import model_from_phi, parse, to_symbols
-        exprs = [parse(e, "--phi") for e in args.phi]
-        symbols = None
+        symbols, names = None, []
         if args.vars is not None:
             names = [n.strip() for n in args.vars.split(",")]
             if not all(names):
                 raise InputError(f"Argument '--vars' must be comma-separated names such as "
                                  f"'u,v1,v2', not {args.vars!r}.")
             symbols = to_symbols(names, "--vars")
+        exprs = [parse(e, "--phi", names, "--vars") for e in args.phi]
         return model_from_phi(exprs, symbols)
     if args.vars is not None:
         raise InputError("Argument '--vars' goes with --phi, not with a SPEC.")

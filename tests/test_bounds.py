@@ -219,3 +219,73 @@ def test_a_prime_dividing_a_denominator_is_refused():
         with pytest.raises(InputError, match="'prime' must not divide a denominator"):
             call()
     assert exactcl.count(m, prime=7).laws == 1
+
+
+# --------------------------------------------------------------------------- 8. names
+
+
+@pytest.mark.parametrize("constant", ["pi", "E", "I", "oo", "zoo", "nan", "S", "N", "O", "Q",
+                                      "EulerGamma"])
+def test_cli_refuses_a_sympy_name_unless_it_is_in_vars(capsys, constant):
+    phi = f"{constant}*x*y"
+    assert_refused(capsys, ["count", "--phi", phi], ["'--phi'", f"'{constant}'", "--vars"])
+    rc, out, err = run(capsys, "count", "--phi", phi, "--vars", f"{constant},x,y", "--json")
+    assert rc == 0, err
+    import json
+    assert json.loads(out)["parameters"] == 3
+
+
+def test_cli_and_api_agree_on_sympy_names(capsys):
+    import sympy
+    x, y = sympy.symbols("x y")
+    with pytest.raises(InputError, match="'pi'.*symbols"):
+        exactcl.from_phi(["pi*x*y"])
+    with pytest.raises(InputError, match="not rational"):
+        exactcl.from_phi([sympy.pi * x * y])  # the constant itself: still refused
+    m = exactcl.from_phi(["pi*x*y"], sympy.symbols("pi x y"))
+    assert m.D == 3 and m.ring.names == ("pi", "x", "y")
+    assert exactcl.from_fields([["pi", "x"]], sympy.symbols("x pi")).D == 2
+    rc, out, _ = run(capsys, "laws", "--phi", "pi*x*y", "--vars", "pi,x,y", "--degree", "2")
+    assert rc == 0 and "pi**2 - y**2" in out
+
+
+def test_sweep_config_names_follow_the_same_rule():
+    from exactcl.grid import Case
+    assert Case(name="c", phi=("pi*u",), variables=("pi", "u")).model().D == 2
+    with pytest.raises(InputError, match="'pi'.*vars"):
+        Case(name="c", phi=("pi*u",)).model()
+
+
+@pytest.mark.parametrize("argv, D", [
+    (["--phi", "θ*x", "--phi", "θ*y"], 3),
+    (["--phi", "θ*φ**2", "--vars", "θ,φ"], 2),
+    (["--phi", "α_1*β"], 2),
+], ids=["theta", "theta-vars", "greek-with-index"])
+def test_cli_accepts_unicode_names(capsys, argv, D):
+    import json
+    rc, out, err = run(capsys, "count", *argv, "--json")
+    assert rc == 0, err
+    assert json.loads(out)["parameters"] == D
+
+
+def test_a_unicode_name_round_trips_through_a_certificate(capsys, tmp_path):
+    path = tmp_path / "theta.json"
+    assert main(["certify", "--phi", "θ*x**2", "-o", str(path), "-q"]) == 0
+    capsys.readouterr()
+    import json
+    assert json.loads(path.read_text())["model"]["variables"] == ["x", "θ"]
+    assert exactcl.verify(path).ok
+    rc, out, _ = run(capsys, "laws", "--phi", "θ*x**2", "--degree", "2")
+    assert rc == 0 and "x**2 - 2*θ**2" in out
+
+
+@pytest.mark.parametrize("name, ok", [("θ", True), ("é", True), ("W1_0_2", True),
+                                      ("θ_2", True), ("x\u0661", False), ("\ufb01", False),
+                                      ("e\u0301", False), ("_x", False), ("for", False)])
+def test_ring_names_are_unicode_letters_and_ascii_digits(name, ok):
+    from exactcl.rings import Ring
+    if ok:
+        assert Ring((name, "z")).names == (name, "z")
+    else:
+        with pytest.raises(InputError, match="'names'"):
+            Ring((name, "z"))
