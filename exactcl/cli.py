@@ -13,9 +13,10 @@
     exactcl reproduce [--quick] [--slow] [--write] [--root DIR]
 
 Bad input prints one line ``exactcl: error: ...`` naming the argument and
-exits with status 2; when the reader of the output goes away (``| head``)
-the command stops quietly with status 141. ``verify`` exits 0 when every claim of every file
-holds, 1 when a claim is false and 3 when a file is unreadable.
+exits with status 2, before any work. When the reader of the output goes
+away (``| head``) the command stops quietly with status 141. ``verify``
+exits 0 when every claim of every file holds, 1 when a claim is false and
+3 when a file is unreadable.
 """
 
 from __future__ import annotations
