@@ -87,12 +87,17 @@ def __dir__() -> list[str]:
 
 def laws(model, degree: int, homogeneous: bool = False, **kwargs):
     """All polynomial conservation laws of ``model`` of degree <= ``degree``
-    (see :func:`exactcl.search.find_laws`)."""
+    (see :func:`exactcl.search.find_laws`); a degree above
+    :data:`exactcl.counting.MAX_DEGREE`, or a search of more candidate
+    monomials than :data:`exactcl.search.MAX_MONOMIALS`, is refused before
+    any work."""
+    from .counting import check_search_degree
     from .models import Model
     from .search import find_laws
     if not isinstance(model, Model):
         from .errors import bad_argument
         raise bad_argument("model", "an exactcl Model", model)
+    check_search_degree(model.D, degree, bool(homogeneous))  # before any work
     return find_laws(model.generators, degree, homogeneous, **kwargs)
 
 

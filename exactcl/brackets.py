@@ -52,7 +52,7 @@ from fractions import Fraction
 
 from .budget import flint_products
 from .errors import InputError
-from .fields import VectorField
+from .fields import VectorField, check_prime_for
 from .linalg import independent_rows_mod, poly_det, rank_mod
 from .rings import PRIME_GAP, RANDOM_PRIME_BITS, random_prime
 
@@ -379,6 +379,7 @@ def closure_deterministic(
     >>> res.passed, res.error_bound, res.identities
     (True, Fraction(0, 1), 4)
     """
+    check_prime_for([*generators, *words], prime)
     ring = generators[0].ring
     D, K = ring.nvars, len(words)
     zvals = [w.evaluate_mod(point, prime) for w in words]

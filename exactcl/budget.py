@@ -41,6 +41,7 @@ __all__ = [
     "DERIVATIVE",
     "VERIFY_WORK",
     "JET_SLACK",
+    "verify_budget",
     "WorkBudget",
     "flint_products",
     "rank_work",
@@ -53,6 +54,11 @@ __all__ = [
 #: The largest certificate of data/ (linear:2,2,5,5,2) needs 0.93 million
 #: (``benchmarks/bench_budget.py``).
 VERIFY_WORK = 1_000_000
+#: Files larger than this may cost WORK_PER_BYTE more units per byte beyond
+#: it: the work a file buys is bounded by its own size (a certificate of
+#: linear:5,5,5,5,5 has 163 kB and needs 1.65 million units).
+FREE_BYTES = 100_000
+WORK_PER_BYTE = 16
 #: The a-priori bound on the work of the jets may exceed what is left by
 #: this factor before the file is refused unseen: the bound is rigorous but
 #: pessimistic on deep words of sparse fields (at most about 50 times the
@@ -73,6 +79,17 @@ COMPONENT = 4
 #: Units per term and degree of a polynomial evaluated at a point (about
 #: 0.9 us with 61-bit values).
 EVALUATION = 2
+
+
+def verify_budget(nbytes: int, work_limit: float = 1.0) -> int:
+    """Units of work the verifier may spend on a certificate of ``nbytes``
+    bytes: VERIFY_WORK up to FREE_BYTES, and WORK_PER_BYTE more per byte
+    beyond, times ``work_limit``.
+
+    >>> verify_budget(5_000), verify_budget(163_352), verify_budget(10**6, 2)
+    (1000000, 2013632, 30800000)
+    """
+    return int((VERIFY_WORK + WORK_PER_BYTE * max(0, nbytes - FREE_BYTES)) * work_limit)
 
 
 class BudgetExceeded(ResourceError):

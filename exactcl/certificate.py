@@ -16,6 +16,7 @@ import flint
 from .certformat import (
     SCHEMA,
     SCHEMA_VERSION,
+    check_output,
     dumps,
     encode_field,
     encode_ints,
@@ -125,6 +126,8 @@ def certify(model: Model, path: str | os.PathLike | None = None, *,
     """
     if not isinstance(model, Model):
         raise bad_argument("model", "an exactcl Model", model)
+    if path is not None:
+        check_output(path, "path")  # before the count, not after it
     start = time.perf_counter()
     result = count(model, **count_options)
     cert = certificate(result, model, reproducible=reproducible)

@@ -16,8 +16,10 @@
 ``python -m exactcl ...`` is the same command.
 
 Bad input prints one line ``exactcl: error: ...`` naming the argument and
-exits with status 2. ``verify`` exits 0 when every claim of every file
-holds, 1 when a claim is false and 3 when a file is unreadable.
+exits with status 2, before any work. When the reader of the output goes
+away (``| head``) the command stops quietly with status 141. ``verify``
+exits 0 when every claim of every file holds, 1 when a claim is false and
+3 when a file is unreadable.
 """
 
 from __future__ import annotations
@@ -174,7 +176,9 @@ def _add_sweep_parser(sub) -> None:
         "sweep", help="certify every model of a grid into a folder, with tables of the results",
         description="Certify every case of a grid (command-line ranges, --spec, --config) into "
                     "DIR: one certificate per case, results.md/.tex/.csv. Running the same "
-                    "command again resumes an interrupted sweep.")
+                    "command again resumes an interrupted sweep; a different grid adds its "
+                    "cases to the folder's, and the tables list them all (a line says how "
+                    "many came from another grid).")
     g = ps.add_argument_group("grid")
     g.add_argument("--family", action="append", metavar="F",
                    help="linear, relu, relu-bias or product (repeat, or comma-separated)")
@@ -192,7 +196,9 @@ def _add_sweep_parser(sub) -> None:
     g.add_argument("--config", metavar="FILE.toml", help="a TOML grid (format: README.md, section Sweeps)")
     r = ps.add_argument_group("run")
     r.add_argument("--out", "-o", required=True, metavar="DIR",
-                   help="the sweep folder (created; an earlier sweep there is resumed)")
+                   help="the sweep folder (created; an earlier sweep there is resumed; the "
+                        "cases another grid finished there are kept and listed in the tables "
+                        "with this grid's)")
     r.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                    help="parallel workers (default: the usable cores; 1: in this process)")
     r.add_argument("--engine", choices=("pool", "dask"), default=None,
@@ -240,14 +246,14 @@ def _model(args: argparse.Namespace):
         raise InputError(f"Give either SPEC or --phi, not both (got SPEC {args.spec!r}).")
     if args.phi is not None:
         from .symbolic import model_from_phi, parse, to_symbols
-        exprs = [parse(e, "--phi") for e in args.phi]
-        symbols = None
+        symbols, names = None, []
         if args.vars is not None:
             names = [n.strip() for n in args.vars.split(",")]
             if not all(names):
                 raise InputError(f"Argument '--vars' must be comma-separated names such as "
                                  f"'u,v1,v2', not {args.vars!r}.")
             symbols = to_symbols(names, "--vars")
+        exprs = [parse(e, "--phi", names, "--vars") for e in args.phi]
         return model_from_phi(exprs, symbols)
     if args.vars is not None:
         raise InputError("Argument '--vars' goes with --phi, not with a SPEC.")
@@ -264,6 +270,7 @@ def _run_count(args: argparse.Namespace) -> int:
     from .counting import count
     _check_count_options(args)
     model = _model(args)
+    _check_degree(args, model)
     with _progress(args):
         result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,
                        seed=args.seed, max_memory=_max_memory(args))
@@ -287,13 +294,16 @@ def _run_count(args: argparse.Namespace) -> int:
 
 
 def _run_laws(args: argparse.Namespace) -> int:
-    from .search import check_search_size, find_laws
+    from .search import find_laws
     if args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
     if args.spec is not None and args.phi is None:  # the size of the search, before the model
+        from .counting import check_search_degree
         from .specs import spec_parameters
-        check_search_size(spec_parameters(args.spec), args.degree, args.homogeneous)
+        check_search_degree(spec_parameters(args.spec), args.degree, args.homogeneous,
+                            "--degree")
     model = _model(args)
+    _check_degree(args, model)
     start = time.perf_counter()
     with _progress(args):
         res = find_laws(model.generators, args.degree, args.homogeneous, seed=args.seed,
@@ -319,14 +329,23 @@ def _run_laws(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_degree(args: argparse.Namespace, model) -> None:
+    """The law search --degree asks for, refused before any work when it
+    cannot finish (see exactcl.counting.check_search_degree)."""
+    if args.degree is not None:
+        from .counting import check_search_degree
+        check_search_degree(model.D, args.degree, getattr(args, "homogeneous", False),
+                            "--degree")
+
+
 def _check_count_options(args: argparse.Namespace) -> None:
     _max_memory(args)
-    if args.degree and args.spec is not None and args.phi is None:
-        from .search import check_search_size
-        from .specs import spec_parameters
-        check_search_size(spec_parameters(args.spec), args.degree)
     if args.degree is not None and args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
+    if args.degree and args.spec is not None and args.phi is None:  # before the model
+        from .counting import check_search_degree
+        from .specs import spec_parameters
+        check_search_degree(spec_parameters(args.spec), args.degree, name="--degree")
     if args.closure_rounds < 1:
         raise InputError(f"Argument '--closure-rounds' must be an int >= 1, not "
                          f"{args.closure_rounds}.")
@@ -335,11 +354,10 @@ def _check_count_options(args: argparse.Namespace) -> None:
 def _run_certify(args: argparse.Namespace) -> int:
     from .certificate import certify
     _check_count_options(args)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise InputError(f"Argument '--output' must be a file in an existing folder, not "
-                         f"{args.output!r}.")
+    from .certformat import check_output
+    check_output(args.output, "--output")  # before any computation
     model = _model(args)
+    _check_degree(args, model)
     with _progress(args):
         cert, result = certify(model, args.output, reproducible=args.reproducible,
                                search_degree=args.degree, closure=args.closure,
@@ -361,9 +379,25 @@ def _run_verify(args: argparse.Namespace) -> int:
                         as_json=args.json, quiet=args.quiet)
 
 
+def _check_dask(argument: str) -> None:
+    from .engines import require_dask
+    from .errors import UnsupportedError
+    try:
+        require_dask()
+    except UnsupportedError:
+        raise InputError(f"Argument {argument!r} needs the optional 'dask' extra, which is not "
+                         f"installed: pip install 'exactcl[dask]' (or use the local pool).") \
+            from None
+
+
 def _run_sweep(args: argparse.Namespace) -> int:
     from .grid import grid_cases, load_config, option_problem, spec_cases
     from .sweep import SweepInterrupted, sweep
+    if not args.list:  # before any work: a folder that can be created or written
+        from .certformat import check_output
+        check_output(args.out, "--out", folder=True)
+        if args.engine == "dask" or args.scheduler:
+            _check_dask("--engine" if args.engine == "dask" else "--scheduler")
     cases, options = [], {}
     if args.config is not None:
         cases, options = load_config(args.config)
@@ -402,6 +436,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     except SweepInterrupted as stop:
         print(f"exactcl: {stop.result.summary()}", file=sys.stderr)
         return 130
+    if result.merge_note():
+        print(result.merge_note())
     print(result.summary())
     print("tables: " + ", ".join(os.path.relpath(p) for p in result.tables))
     return 0 if result.ok else 1
@@ -456,6 +492,23 @@ def _progress(args: argparse.Namespace):
     return reporting(False if args.quiet else None)
 
 
+#: Exit status when the reader of standard output went away (128 + SIGPIPE,
+#: what a shell reports for a tool that the closed pipe stopped).
+EXIT_BROKEN_PIPE = 141
+
+
+def _discard_stdout() -> None:
+    """Point standard output at the null device, so that the flush at
+    interpreter exit cannot fail again (the Python documentation's advice
+    for SIGPIPE, in the signal module)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # not a real file (tests): nothing to do
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``exactcl`` command; returns the exit status."""
     parser = build_parser()
@@ -467,7 +520,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         runners = {"count": _run_count, "laws": _run_laws, "certify": _run_certify,
                    "verify": _run_verify, "reproduce": _run_reproduce, "sweep": _run_sweep,
                    "plot": _run_plot}
-        return runners[args.command](args)
+        status = runners[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:  # `exactcl count --json | head`: stop quietly, as Unix tools do
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except (InputError, ResourceError) as err:
         print(f"exactcl: error: {err}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ parameters, N = D - dim Lie(W)(theta):
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ from .brackets import (
     deterministic_is_cheap,
     format_probability,
 )
-from .errors import ExactclError, bad_argument, plural
-from .fields import directions_index, gradient_values_mod
+from .errors import ExactclError, InputError, bad_argument, plural
+from .fields import check_prime_for, directions_index, gradient_values_mod
 from .growth import Growth, grow
 from .limits import check_memory, growth_bytes, model_bytes, parse_size
 from .linalg import independent_rows_mod
@@ -39,12 +40,53 @@ from .progress import step
 from .rings import DEFAULT_PRIME
 from .search import check_search_size, find_laws, search_bytes, verify_law
 
-__all__ = ["DEFAULT_SEARCH_DEGREE", "SEARCH_MAX_D", "CountResult", "count"]
+__all__ = ["DEFAULT_SEARCH_DEGREE", "MAX_DEGREE", "SEARCH_MAX_D", "CountResult",
+           "check_search_degree", "count"]
 
 #: Degree of the law search run when a model brings no candidate laws.
 DEFAULT_SEARCH_DEGREE = 2
 #: Largest D for which that default search runs (it is cheap below it).
 SEARCH_MAX_D = 64
+#: Largest degree of a law search asked by a user (count, laws, certify and the
+#: command line): the largest monomial degree a certificate may hold
+#: (certformat.MAX_TERM_DEGREE). A search of degree 200 in 2 variables takes
+#: about a second; degree 1000 took minutes before this bound.
+MAX_DEGREE = 200
+
+
+def _monomials(D: int, degree: int, homogeneous: bool) -> str:
+    """The number of candidate monomials of a search (the constant is never
+    one), for messages: exact when the degree is within MAX_DEGREE, else its
+    order of magnitude."""
+    n = D + degree - 1 if homogeneous else D + degree
+    if min(degree, n - degree) <= MAX_DEGREE:  # a binomial with a small side is cheap
+        return f"{math.comb(n, degree) - (0 if homogeneous else 1):,}"
+    log10 = (math.lgamma(n + 1) - math.lgamma(degree + 1) - math.lgamma(n - degree + 1)) \
+        / math.log(10)
+    return f"{round(10 ** log10):,}" if log10 < 15 else f"about 10^{int(log10)}"
+
+
+def check_search_degree(D: int, degree: object, homogeneous: bool = False,
+                        name: str = "degree") -> int:
+    """Refuse, before any work, a law search that cannot finish: a degree
+    above :data:`MAX_DEGREE`, or more candidate monomials (C(D + K, K), or
+    C(D + K - 1, K) when homogeneous, the constant aside) than
+    :data:`~exactcl.search.MAX_MONOMIALS` (:func:`exactcl.search.check_search_size`).
+    Returns the degree.
+
+    >>> check_search_degree(2, 1000, name="--degree")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument '--degree' must be at most 200, not 1000 (a search of degree 1000 in D = 2 variables has 501,500 candidate monomials).
+    """
+    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 0:
+        raise bad_argument(name, "a non-negative int", degree)
+    if degree > MAX_DEGREE:
+        raise InputError(f"Argument {name!r} must be at most {MAX_DEGREE}, not {degree} (a "
+                         f"search of degree {degree} in D = {D} variables has "
+                         f"{_monomials(D, degree, homogeneous)} candidate monomials).")
+    check_search_size(D, degree, homogeneous, name)
+    return degree
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,7 +325,8 @@ def count(
     max_depth : int, optional
         Deepest bracket depth of the growth.
     prime : int
-        Prime of the modular ranks.
+        Prime of the modular ranks: 2 <= prime < 2**64 (FLINT's word-size
+        arithmetic), dividing no denominator of the model's coefficients.
     seed : int
         Seed of the point and of the closure check's randomness (results
         are reproducible; soundness never depends on it).
@@ -312,7 +355,8 @@ def count(
     if closure not in ("auto", "deterministic", "monte-carlo"):
         raise bad_argument("closure", "one of 'auto', 'deterministic', 'monte-carlo'", closure)
     if search_degree is not None:
-        _check_int("search_degree", search_degree, 0)
+        check_search_degree(model.D, search_degree, name="search_degree")
+    prime = check_prime_for(model.generators, prime)
     if max_memory is not None:
         max_memory = parse_size(max_memory, "max_memory")
     D = model.D

@@ -37,7 +37,8 @@ from multiprocessing.connection import wait
 
 from .errors import InputError, UnsupportedError
 
-__all__ = ["DaskEngine", "Failure", "InProcess", "ProcessPool", "default_jobs"]
+__all__ = ["DaskEngine", "Failure", "InProcess", "ProcessPool", "default_jobs",
+           "require_dask"]
 
 Task = tuple[str, object]
 
@@ -235,6 +236,17 @@ def _death(proc) -> str:
     return f"the worker process exited with status {code}"
 
 
+def require_dask():
+    """The ``distributed`` module, or :class:`UnsupportedError` naming the
+    extra to install (checked before a sweep creates its folder)."""
+    try:
+        import distributed
+    except ImportError:
+        raise UnsupportedError("The Dask engine needs the optional 'dask' extra: "
+                               "pip install 'exactcl[dask]'.") from None
+    return distributed
+
+
 class DaskEngine:
     """Run the tasks on a Dask cluster.
 
@@ -260,11 +272,7 @@ class DaskEngine:
     """
 
     def __init__(self, scheduler: str | None = None, jobs: int | None = None) -> None:
-        try:
-            import distributed
-        except ImportError:
-            raise UnsupportedError("The Dask engine needs the optional 'dask' extra: "
-                                   "pip install 'exactcl[dask]'.") from None
+        distributed = require_dask()
         self._cluster = None
         if scheduler is None:
             jobs = default_jobs() if jobs is None else jobs

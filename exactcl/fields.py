@@ -17,10 +17,10 @@ from fractions import Fraction
 from flint import fmpq_mpoly, nmod_mpoly, nmod_mpoly_ctx
 
 from .errors import InputError
-from .rings import Ring, evaluate, poly_key, rational_mod, support
+from .rings import Ring, check_prime, evaluate, poly_key, rational_mod, support
 
-__all__ = ["VectorField", "directions_index", "first_violation", "gradient", "gradient_values",
-           "gradient_values_mod", "modular_image"]
+__all__ = ["VectorField", "check_prime_for", "directions_index", "first_violation", "gradient",
+           "gradient_values", "gradient_values_mod", "modular_image"]
 
 #: Components with more terms than this are evaluated through their image
 #: mod p (an nmod_mpoly, machine-word arithmetic in flint) rather than by
@@ -257,6 +257,21 @@ class VectorField:
             if row:
                 jac[v] = row
         return jac
+
+
+def check_prime_for(fields: Iterable[VectorField], prime: object, name: str = "prime") -> int:
+    """``prime`` if it is a prime FLINT's modular arithmetic takes
+    (:func:`~exactcl.rings.check_prime`) and divides no denominator of the
+    fields' coefficients (their images mod ``prime`` exist), else
+    :class:`InputError` naming ``name``."""
+    p = check_prime(prime, name)
+    for X in fields:
+        for _, component in X.components:
+            for c in component.coeffs():
+                if int(c.q) % p == 0:
+                    raise InputError(f"Argument {name!r} must not divide a denominator of the "
+                                     f"model's coefficients, not {p} (it divides {c.q}).")
+    return p
 
 
 def modular_image(p: fmpq_mpoly, prime: int) -> nmod_mpoly:

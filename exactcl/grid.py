@@ -142,7 +142,8 @@ class Case:
             from .specs import parse_spec
             return parse_spec(self.spec)
         from .symbolic import model_from_phi, parse, to_symbols
-        exprs = [parse(e, f"phi of {self.name}") for e in self.phi or ()]
+        exprs = [parse(e, f"phi of {self.name}", self.variables or (), "vars")
+                 for e in self.phi or ()]
         symbols = None if self.variables is None else to_symbols(list(self.variables),
                                                                  f"vars of {self.name}")
         return model_from_phi(exprs, symbols, name=str(self.name))

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from .brackets import bracket, bracket_value_mod, interact
 from .errors import bad_argument
-from .fields import VectorField
+from .fields import VectorField, check_prime_for
 from .jets import WordJets
 from .linalg import IncrementalBasis
 from .progress import step
@@ -401,6 +401,7 @@ def grow(
     D = generators[0].ring.nvars
     if len(point) != D:
         raise bad_argument("point", f"a sequence of {D} ints", point)
+    check_prime_for(generators, prime)
     if max_depth is not None and (isinstance(max_depth, bool) or not isinstance(max_depth, int)
                                   or max_depth < 0):
         raise bad_argument("max_depth", "a non-negative int or None", max_depth)

@@ -528,8 +528,8 @@ def check_output(path: str) -> str:
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
         raise InputError(f"Argument '-o' must name a .png, .svg or .pdf file, not {path!r}.")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise InputError(f"Argument '-o' must be a file in an existing folder, not {path!r}.")
+    from .certformat import check_output as check_path
+    check_path(path, "-o")  # a regular file or a new name, in a folder that can be written
     return ext
 
 

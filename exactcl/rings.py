@@ -23,7 +23,7 @@ import functools
 import keyword
 import numbers
 import random
-import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,10 +35,13 @@ from .errors import InputError
 
 __all__ = [
     "DEFAULT_PRIME",
+    "MAX_PRIME",
     "Ring",
+    "check_prime",
     "evaluate",
     "fmpq_to_fraction",
     "is_prime",
+    "is_variable_name",
     "next_prime",
     "poly_from_key",
     "poly_from_terms",
@@ -54,15 +57,37 @@ __all__ = [
 #: lower bounds of ranks over Q; a large prime only makes them tight more often.
 DEFAULT_PRIME = 2**62 - 57
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: Names that cannot be read back as plain symbols from SymPy syntax: Python
 #: keywords, and the names SymPy's parser inserts around numbers.
 _RESERVED = frozenset(keyword.kwlist) | {"Integer"}
 
 
+def is_variable_name(name: object) -> bool:
+    """Whether ``name`` can name a variable: a Python identifier of letters
+    (of any script, such as ``θ``), ASCII digits and underscores, starting
+    with a letter, in NFKC normal form (as Python reads it), not a keyword.
+
+    >>> [is_variable_name(n) for n in ("W1_0_2", "θ", "θ_2", "1x", "x\u0661", "ﬁ", "for")]
+    [True, True, True, False, False, False, False]
+    """
+    if not isinstance(name, str) or not name.isidentifier() or name in _RESERVED:
+        return False
+    if unicodedata.normalize("NFKC", name) != name or not name[0].isalpha():
+        return False
+    return all(c.isascii() and (c.isalnum() or c == "_") or unicodedata.category(c)[0] == "L"
+               for c in name)
+
+
+def _flint_name(name: str) -> str:
+    """The name python-flint knows a variable by: FLINT takes ASCII names
+    only, so others get an alias that no variable name can be (a leading
+    underscore, then the name in Punycode, which is one to one)."""
+    return name if name.isascii() else "_" + name.encode("punycode").decode("ascii")
+
+
 @functools.lru_cache(maxsize=64)
 def _context(names: tuple[str, ...]) -> fmpq_mpoly_ctx:
-    return fmpq_mpoly_ctx.get(names, "degrevlex")
+    return fmpq_mpoly_ctx.get(tuple(_flint_name(n) for n in names), "degrevlex")
 
 
 @dataclass(frozen=True)
@@ -72,7 +97,10 @@ class Ring:
     Parameters
     ----------
     names : tuple of str
-        Variable names, in order; each a Python identifier-like word.
+        Variable names, in order (see :func:`is_variable_name`). Names that
+        are not ASCII, such as ``θ``, are kept as given everywhere exactcl
+        prints or writes them; only python-flint's own ``str`` of a
+        polynomial shows the alias it knows them by.
 
     Raises
     ------
@@ -103,10 +131,10 @@ class Ring:
             raise InputError(
                 "Argument 'names' must be a non-empty tuple of variable names, not ().")
         for name in names:
-            if not isinstance(name, str) or not _NAME.fullmatch(name) or name in _RESERVED:
+            if not is_variable_name(name):
                 raise InputError(
-                    f"Argument 'names' must hold identifiers such as 'W1_0_2' (not a Python "
-                    f"keyword), not {name!r}."
+                    f"Argument 'names' must hold identifiers such as 'W1_0_2' or 'θ' (letters, "
+                    f"ASCII digits and _, not a Python keyword), not {name!r}."
                 )
         if len(set(names)) != len(names):
             repeated = sorted(n for n, k in Counter(names).items() if k > 1)[:3]
@@ -201,6 +229,29 @@ def _not_rational(name: str, value: object, hint: bool = False) -> InputError:
 def is_prime(n: int) -> bool:
     """Proven primality (flint's ``fmpz_is_prime``)."""
     return n >= 2 and bool(fmpz(n).is_prime())
+
+
+#: Moduli of FLINT's nmod types are machine words: a prime p given by a user
+#: must satisfy 2 <= p < MAX_PRIME. (A composite modulus aborts the process
+#: inside FLINT, 1 divides by zero, larger ones overflow.)
+MAX_PRIME = 2**64
+
+
+def check_prime(p: object, name: str = "prime") -> int:
+    """``p`` if it is a prime FLINT's word-size modular arithmetic takes,
+    else :class:`InputError` naming ``name``.
+
+    >>> check_prime(2**62 - 57)
+    4611686018427387847
+    >>> check_prime(4)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'prime' must be a prime p with 2 <= p < 2**64, not 4.
+    """
+    if isinstance(p, bool) or not isinstance(p, numbers.Integral) or \
+            not 2 <= int(p) < MAX_PRIME or not is_prime(int(p)):
+        raise InputError(f"Argument {name!r} must be a prime p with 2 <= p < 2**64, not {p!r}.")
+    return int(p)
 
 
 def next_prime(n: int) -> int:

@@ -36,13 +36,20 @@ from fractions import Fraction
 from flint import fmpq_mpoly
 
 from .errors import ResourceError, VerificationError, bad_argument
-from .fields import VectorField, directions_index, first_violation, gradient_values_mod
+from .fields import (
+    VectorField,
+    check_prime_for,
+    directions_index,
+    first_violation,
+    gradient_values_mod,
+)
 from .limits import check_memory, parse_size
 from .linalg import kernel_Q, kernel_Q_modular, rank_mod
 from .progress import step
 from .rings import (
     DEFAULT_PRIME,
     Ring,
+    check_prime,
     poly_from_terms,
     poly_terms,
 )
@@ -158,6 +165,7 @@ def verify_law(h: fmpq_mpoly, generators: Sequence[VectorField],
 def gradient_rank(ring: Ring, laws: Sequence[fmpq_mpoly], point: Sequence[int], prime: int
                   ) -> int:
     """Rank mod p of the gradients of ``laws`` at an integer point (a lower bound)."""
+    check_prime(prime)
     rows = [gradient_values_mod(h, point, prime) for h in laws]
     return rank_mod(rows, ring.nvars, prime)
 
@@ -198,17 +206,18 @@ def _degrees(degree: int, homogeneous: bool) -> Sequence[int]:
     return [degree] if homogeneous else range(1, degree + 1)
 
 
-def check_search_size(D: int, degree: int, homogeneous: bool = False) -> int:
-    """The number of unknown coefficients of a law search, or
-    :class:`ResourceError` when it exceeds MAX_MONOMIALS: checked before
-    any work (the count is a sum of binomials, never a listing).
+def check_search_size(D: int, degree: int, homogeneous: bool = False,
+                      name: str = "degree") -> int:
+    """The number of candidate monomials (the unknown coefficients) of a law
+    search, or :class:`ResourceError` when it exceeds MAX_MONOMIALS: checked
+    before any work (the count is a sum of binomials, never a listing).
 
     >>> check_search_size(12, 2)
     90
-    >>> check_search_size(2048, 2)
+    >>> check_search_size(2048, 2, name="--degree")
     Traceback (most recent call last):
     ...
-    exactcl.errors.ResourceError: A degree-2 search in 2048 variables needs 2,100,224 unknown coefficients (limit 2,000,000); lower 'degree' or use a smaller model.
+    exactcl.errors.ResourceError: A degree-2 law search in D = 2048 variables has 2,100,224 candidate monomials (unknown coefficients); at most 2,000,000 are searched. Lower '--degree' or use a smaller model.
     """
     count = 0
     for k in _degrees(degree, homogeneous):
@@ -216,11 +225,11 @@ def check_search_size(D: int, degree: int, homogeneous: bool = False) -> int:
         if count > MAX_MONOMIALS:  # stop early: huge degrees never build huge binomials
             total = sum(math.comb(D + j - 1, j) for j in _degrees(degree, homogeneous)) \
                 if degree <= 64 else None
-            needs = f"{total:,}" if total is not None else f"more than {MAX_MONOMIALS:,}"
+            has = f"{total:,}" if total is not None else f"more than {MAX_MONOMIALS:,}"
             raise ResourceError(
-                f"A degree-{degree} search in {D} variables needs {needs} unknown "
-                f"coefficients (limit {MAX_MONOMIALS:,}); lower 'degree' or use a smaller "
-                f"model.")
+                f"A degree-{degree} law search in D = {D} variables has {has} candidate "
+                f"monomials (unknown coefficients); at most {MAX_MONOMIALS:,} are searched. "
+                f"Lower {name!r} or use a smaller model.")
     return count
 
 
@@ -274,7 +283,8 @@ def find_laws(
     homogeneous : bool
         Only homogeneous laws of degree exactly ``degree``.
     prime : int
-        Prime for the modular pre-check of blocks and the independence rank.
+        Prime for the modular pre-check of blocks and the independence rank
+        (checked as in :func:`exactcl.count`).
     seed : int
         Seed of the random point of the independence rank.
     graded : bool
@@ -288,7 +298,7 @@ def find_laws(
     Raises
     ------
     InputError
-        If ``degree`` is not a non-negative int.
+        If ``degree`` is not a non-negative int, or ``prime`` not a usable prime.
     ResourceError
         Before any work, if the number of unknowns exceeds MAX_MONOMIALS or
         the memory estimate exceeds the limit.
@@ -304,6 +314,7 @@ def find_laws(
         raise bad_argument("degree", "a non-negative int", degree)
     if not generators:
         raise bad_argument("generators", "a non-empty sequence of vector fields", generators)
+    check_prime_for(generators, prime)
     ring = generators[0].ring
     D = ring.nvars
     if degree == 0:

@@ -2,10 +2,17 @@
 
 A sweep folder holds::
 
-    sweep.json                  the cases and options of the last run, in table order
+    sweep.json                  every case of the folder, in table order, and the options
+                                of the last run
     certificates/<case>.json    one certificate per case that succeeded
     cases/<case>.json           one record per finished case (ok or failed)
     results.md, results.tex, results.csv   the table of results
+
+A folder may hold several grids: running a different grid into a folder
+adds its cases to the ones already finished there (each record keeps the
+options it was made with), and the manifest and the tables list them all,
+so they always agree with ``cases/``. :attr:`SweepResult.other_grid`
+counts the cases kept from earlier grids (the command line prints it).
 
 Every file is written atomically (a temporary file, then a rename), the
 certificate before its record, by this process alone: workers only
@@ -34,8 +41,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .certformat import write_atomic
-from .engines import DaskEngine, Failure, InProcess, ProcessPool, default_jobs
+from .certformat import check_output, write_atomic
+from .engines import (
+    DaskEngine,
+    Failure,
+    InProcess,
+    ProcessPool,
+    default_jobs,
+    require_dask,
+)
 from .errors import ExactclError, InputError, plural
 from .grid import Case, option_problem, unique
 from .progress import Progress, format_duration
@@ -146,6 +160,7 @@ class SweepResult:
     seconds: float = 0.0
     interrupted: bool = False
     tables: list[str] = field(default_factory=list)
+    other_grid: int = 0
 
     @property
     def failed(self) -> list[str]:
@@ -158,6 +173,14 @@ class SweepResult:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.pending
+
+    def merge_note(self) -> str | None:
+        """The line saying how many cases came from another grid, or None."""
+        if not self.other_grid:
+            return None
+        were, them = ("case was", "it") if self.other_grid == 1 else ("cases were", "them")
+        return (f"{self.other_grid} {were} already in {self.folder} from another grid; the "
+                f"tables list {them} with this grid's")
 
     def summary(self) -> str:
         done = len(self.cases) - len(self.pending)
@@ -250,30 +273,35 @@ def sweep(cases: Sequence[Case], out: str | os.PathLike, *, jobs: int | None = N
     if not cases:
         raise InputError("The sweep has no case: give a family with ranges, --spec or "
                          "--config.")
+    if engine == "dask":
+        require_dask()  # before the folder is made: a missing extra leaves nothing behind
     folder = _prepare_folder(out)
     start = time.monotonic()
     with _locked(folder):
         _clean_temporaries(folder)
+        grid = cases
+        records = {c.id: _finished(folder, c, opts, retry_failed) for c in grid}
+        resumed = sum(r is not None for r in records.values())
+        cases, others = _with_other_grids(folder, grid)
+        records |= others
         write_atomic(os.path.join(folder, MANIFEST), _dumps({
             "schema": SWEEP_SCHEMA, "version": SWEEP_VERSION, "options": opts,
             "cases": [c.as_dict() for c in cases]}))
-        records = {c.id: _finished(folder, c, opts, retry_failed) for c in cases}
-        result = SweepResult(folder, cases, records, resumed=sum(r is not None
-                                                                 for r in records.values()))
-        todo = sorted((c for c in cases if records[c.id] is None), key=lambda c: -c.cost())
+        result = SweepResult(folder, cases, records, resumed=resumed, other_grid=len(others))
+        todo = sorted((c for c in grid if records[c.id] is None), key=lambda c: -c.cost())
         runner = _engine(engine, scheduler, jobs, timeout, len(todo))
         result.engine = runner.name
-        bar = Progress(len(cases), "sweep", enabled=progress, initial=result.resumed,
-                       failed=len(result.failed))
+        bar = Progress(len(cases), "sweep", enabled=progress,
+                       initial=result.resumed + result.other_grid, failed=len(result.failed))
         say = log if log is not None else (lambda line: None)
         tasks = [(c.id, {"case": c.as_dict(), "options": opts}) for c in todo]
         by_id = {c.id: c for c in cases}
         outcomes = runner.run(run_case, tasks, timeout, tick=bar.draw)
         try:
             for key, outcome in outcomes:
-                with _signals_deferred():
+                with _signals_deferred():  # the table gets the record if the disk has it
                     record = _save(folder, by_id[key], opts, outcome)
-                records[key] = record
+                    records[key] = record
                 result.ran += 1
                 bar.clear()
                 say(_log_line(record))
@@ -303,6 +331,8 @@ def list_cases(cases: Sequence[Case], out: str | os.PathLike, *, seed: int = 0,
     """
     opts = _options(seed, closure, closure_rounds)
     cases = unique(list(cases))
+    if not os.fspath(out):
+        raise InputError("Argument '--out' must name a folder, not ''.")
     folder = os.path.abspath(os.fspath(out))
     exists = os.path.isdir(folder)
     lines, done, failed = [], 0, 0
@@ -316,6 +346,10 @@ def list_cases(cases: Sequence[Case], out: str | os.PathLike, *, seed: int = 0,
                      + ("" if c.degree is None else f" (degree {c.degree})"))
     lines.append(f"{plural(len(cases), 'case')}: {done} done, {failed} failed, "
                  f"{len(cases) - done - failed} to run")
+    others = _with_other_grids(folder, cases)[1] if exists else {}
+    if others:
+        lines.append(f"{plural(len(others), 'more case')} in the folder from another grid "
+                     f"(kept, and listed in its tables)")
     return lines
 
 
@@ -331,9 +365,7 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None, timeout, todo:
 
 
 def _prepare_folder(out: str | os.PathLike) -> str:
-    folder = os.path.abspath(os.fspath(out))
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise InputError(f"Argument '--out' must be a folder, not the file {os.fspath(out)!r}.")
+    folder = os.path.abspath(check_output(out, "--out", folder=True))
     try:
         for sub in ("", "certificates", "cases"):
             os.makedirs(os.path.join(folder, sub), exist_ok=True)
@@ -422,6 +454,42 @@ def _finished(folder: str, case: Case, opts: dict, retry_failed: bool) -> dict |
     except OSError:
         return None
     return record if digest == record.get("sha256") else None
+
+
+def _with_other_grids(folder: str, grid: Sequence[Case]) -> tuple[list[Case], dict]:
+    """The cases of the folder's table, and the records of those finished
+    there by another grid: every valid record in ``cases/`` (with the
+    options it was made with) is kept. Without such records the table is
+    the grid; else the folder's earlier order, then the grid's new cases."""
+    in_grid = {c.id for c in grid}
+    held: dict[str, tuple[Case, dict]] = {}
+    where = os.path.join(folder, "cases")
+    names = sorted(os.listdir(where)) if os.path.isdir(where) else []
+    for name in names:
+        if not name.endswith(".json") or name.startswith(".") or name[:-5] in in_grid:
+            continue
+        try:
+            with open(os.path.join(where, name), encoding="utf-8") as fh:
+                data = json.load(fh)
+            case = Case.from_dict(data["case"])
+            options = data["options"]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue  # not a record of this format: never listed
+        if f"{case.id}.json" != name or not isinstance(options, dict):
+            continue
+        record = _finished(folder, case, options, retry_failed=False)
+        if record is not None:
+            held[case.id] = (case, record)
+    if not held:
+        return list(grid), {}
+    try:
+        earlier = [Case.from_dict(d).id for d in read_manifest(folder)["cases"]]
+    except (InputError, TypeError, KeyError, AttributeError):
+        earlier = []
+    by_id = {c.id: c for c in grid} | {k: case for k, (case, _) in held.items()}
+    order = dict.fromkeys(earlier + sorted(held) + [c.id for c in grid])  # first place kept
+    cases = [by_id[k] for k in order if k in by_id]
+    return cases, {k: record for k, (_, record) in held.items()}
 
 
 def _save(folder: str, case: Case, opts: dict, outcome: object) -> dict:

@@ -10,7 +10,7 @@ and what came.
 from __future__ import annotations
 
 import ast
-import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
@@ -21,7 +21,7 @@ from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transfo
 from .errors import InputError, bad_argument
 from .fields import VectorField
 from .models import Model, from_fields, from_polynomials
-from .rings import Ring, poly_terms
+from .rings import Ring, is_variable_name, poly_terms
 
 __all__ = [
     "model_from_fields",
@@ -33,24 +33,51 @@ __all__ = [
     "to_symbols",
 ]
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+def _sympy_values() -> dict[str, str]:
+    """Names that SymPy's own parser reads as something other than a plain
+    symbol and that look like parameters: the ones it gives a value (pi, E,
+    I, oo, nan, zoo, EulerGamma, ..., sets, true, false) and its one-letter
+    names (S, N, O, Q: the classic SymPy gotchas). Name -> what it means."""
+    letters = {"S": "its S (sympify and singletons)", "N": "its N (numerical evaluation)",
+               "O": "its O (order terms)", "Q": "its Q (assumptions)"}
+    out = {}
+    for key in sympy.__all__:
+        obj = getattr(sympy, key, None)
+        if isinstance(obj, sympy.Expr):
+            out[key] = f"the constant {key}"
+        elif isinstance(obj, sympy.Basic):
+            out[key] = f"its object {key}"
+        elif len(key) == 1:
+            out[key] = letters.get(key, f"its {key}")
+    return out
+
+
+#: name -> what SymPy reads it as; such a name in a string is a parameter only
+#: when it is declared (--vars on the command line, ``symbols`` in Python).
+SYMPY_NAMES = _sympy_values()
 
 #: Largest exponent accepted in user input: beyond it SymPy builds dense
 #: structures of that length.
 MAX_EXPONENT = 1000
+#: Largest constant (in decimal digits) a string may compute, e.g. by a power
+#: of integers: checked before it is computed (Python itself does not print
+#: integers of more than 4300 digits).
+MAX_CONSTANT_DIGITS = 4000
 
 _ARITHMETIC = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Call,
                ast.Load, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.BitXor, ast.USub,
                ast.UAdd)
 
 
-def _check_arithmetic(text: str, name: str) -> None:
+def _check_arithmetic(text: str, name: str) -> ast.Expression:
     """Refuse anything but arithmetic on names, numbers and function calls
-    (no conditionals, comparisons, indexing, attributes, keywords)."""
+    (no conditionals, comparisons, indexing, attributes, keywords); return
+    the syntax tree."""
     expected = "a polynomial expression such as 'u*v**2 - 1/2'"
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as err:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
         raise bad_argument(name, expected, text) from err
     for node in ast.walk(tree):
         if not isinstance(node, _ARITHMETIC):
@@ -61,15 +88,93 @@ def _check_arithmetic(text: str, name: str) -> None:
             raise bad_argument(name, expected, text)
         if isinstance(node, ast.Constant) and isinstance(node.value, bool):
             raise bad_argument(name, expected, text)
+    return tree
 
 
-def parse(text: str, name: str = "phi") -> sympy.Expr:
+def _piece(text: str, node: ast.AST) -> str:
+    piece = ast.get_source_segment(text, node) or ast.unparse(node)
+    return piece if len(piece) <= 60 else piece[:57] + "..."
+
+
+def _check_sizes(tree: ast.Expression, text: str, name: str) -> None:
+    """Refuse, before SymPy evaluates anything, a power whose exponent is
+    above MAX_EXPONENT (``u**(2**62)``, ``9**9**9``) and a constant of more
+    than MAX_CONSTANT_DIGITS digits; exact values of the constant parts are
+    computed here within those bounds."""
+    limit = 10**MAX_CONSTANT_DIGITS
+
+    def too_big(node: ast.AST, digits: object) -> InputError:
+        return InputError(f"Argument {name!r} has the constant {_piece(text, node)!r} of about "
+                          f"{digits} digits; constants of more than {MAX_CONSTANT_DIGITS} digits "
+                          f"are not supported.")
+
+    def bounded(value: Fraction, node: ast.AST) -> Fraction:
+        if abs(value.numerator) >= limit or value.denominator >= limit:
+            bits = max(value.numerator.bit_length(), value.denominator.bit_length())
+            raise too_big(node, f"{int(bits * 0.30103) + 1:,}")
+        return value
+
+    def power(node: ast.BinOp, base: Fraction | None, exp: Fraction | None) -> Fraction | None:
+        if exp is None:  # u**v, a float or a call: SymPy decides (not polynomial, a float)
+            return None
+        if abs(exp) > MAX_EXPONENT:
+            raise InputError(f"Argument {name!r} has the power {_piece(text, node)!r} with "
+                             f"exponent {exp}; exponents above {MAX_EXPONENT} are not "
+                             f"supported.")
+        if base is None or exp.denominator != 1 or (base == 0 and exp < 0):
+            return None
+        bits = max(base.numerator.bit_length(), base.denominator.bit_length()) * abs(int(exp))
+        if bits > 3.33 * MAX_CONSTANT_DIGITS + 4:
+            raise too_big(node, f"{int(bits * 0.30103):,}")
+        return bounded(base ** int(exp), node)
+
+    def value(node: ast.AST) -> Fraction | None:
+        if isinstance(node, ast.Constant):
+            return bounded(Fraction(node.value), node) if type(node.value) is int else None
+        if isinstance(node, ast.UnaryOp):
+            v = value(node.operand)
+            return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+        if isinstance(node, ast.BinOp):
+            a, b = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Pow):
+                return power(node, a, b)
+            if a is None or b is None or (isinstance(node.op, ast.Div) and b == 0):
+                return None
+            ops = {ast.Add: a.__add__, ast.Sub: a.__sub__, ast.Mult: a.__mul__,
+                   ast.Div: a.__truediv__}
+            return bounded(ops[type(node.op)](b), node)
+        for child in ast.iter_child_nodes(node):  # calls, names: check what is inside
+            value(child)
+        return None
+
+    try:
+        value(tree.body)
+    except RecursionError as err:
+        raise bad_argument(name, "a polynomial expression such as 'u*v**2 - 1/2'", text) \
+            from err
+
+
+def parse(text: str, name: str = "phi", variables: Iterable[str] = (),
+          declare: str = "the variables") -> sympy.Expr:
     """Parse a string into a SymPy expression; every identifier that is not
-    called as a function is a plain symbol (so ``E``, ``I`` or ``S`` are
-    variables, not constants).
+    called as a function is a plain symbol, and may be any Unicode name such
+    as ``θ`` (see :func:`exactcl.rings.is_variable_name`).
 
-    >>> parse("E*x + 1/2")
-    E*x + 1/2
+    A name SymPy reads as a constant or one of its objects (``pi``, ``E``,
+    ``I``, ``oo``, ``S``, ``N``, ``O``, ``Q``, ...; see
+    :data:`SYMPY_NAMES`) is refused unless it is among ``variables`` (then
+    it is a plain symbol of that name): silently taking ``pi`` as a
+    parameter would change D. ``declare`` says where the user lists
+    variables (``--vars`` on the command line).
+
+    >>> parse("θ*x + 1/2")
+    x*θ + 1/2
+    >>> parse("pi*x*y", "--phi", declare="--vars")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument '--phi' uses 'pi', which SymPy reads as the constant pi, not as a parameter; list it in --vars to make it one.
+    >>> parse("pi*x*y", "--phi", variables=["pi", "x", "y"]).free_symbols == set(sympy.symbols("pi x y"))
+    True
     >>> parse("u*(v", "--phi")
     Traceback (most recent call last):
     ...
@@ -77,12 +182,12 @@ def parse(text: str, name: str = "phi") -> sympy.Expr:
     """
     if not isinstance(text, str):
         raise bad_argument(name, "a string", text)
-    _check_arithmetic(text, name)
-    local = {}
-    for m in _IDENT.finditer(text):
-        rest = text[m.end():].lstrip()
-        if not rest.startswith("("):
-            local[m.group()] = sympy.Symbol(m.group())
+    tree = _check_arithmetic(text, name)
+    # ^ is a power for SymPy (convert_xor), with the precedence of **
+    caret_free = text.strip().replace("^", "**")
+    _check_sizes(ast.parse(caret_free, mode="eval") if "^" in text else tree, caret_free, name)
+    local = {key: sympy.Symbol(key) for key in _symbol_names(tree, text, name, set(variables),
+                                                              declare)}
     try:
         expr = parse_expr(text, local_dict=local,
                           transformations=standard_transformations + (convert_xor,),
@@ -94,13 +199,36 @@ def parse(text: str, name: str = "phi") -> sympy.Expr:
     return expr
 
 
+def _symbol_names(tree: ast.Expression, text: str, name: str, variables: set[str],
+                  declare: str) -> list[str]:
+    """The names used as symbols (not called), each checked: a variable
+    name, and not one SymPy gives a meaning unless it is declared."""
+    if unicodedata.normalize("NFKC", text) != text:  # Python would read other names
+        raise InputError(f"Argument {name!r} must be written in characters Python reads as "
+                         f"they are (NFKC normal form), not {text!r}.")
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    names = sorted({n.id for n in ast.walk(tree)
+                    if isinstance(n, ast.Name) and id(n) not in called})
+    for key in names:
+        if key in variables:
+            continue
+        if not is_variable_name(key):
+            raise InputError(f"Argument {name!r} uses {key!r}, which cannot name a variable "
+                             f"(letters, ASCII digits and _, starting with a letter).")
+        if key in SYMPY_NAMES:
+            raise InputError(f"Argument {name!r} uses {key!r}, which SymPy reads as "
+                             f"{SYMPY_NAMES[key]}, not as a parameter; list it in {declare} to "
+                             f"make it one.")
+    return names
+
+
 def to_symbols(symbols: Iterable[object], name: str = "symbols") -> tuple[sympy.Symbol, ...]:
     """Normalise a list of symbols or names to SymPy Symbols."""
     out = []
     for s in symbols:
         if isinstance(s, str):
-            if not _IDENT.fullmatch(s.strip()):
-                raise bad_argument(name, "variable names such as 'u' or 'W1_0_2'", s)
+            if not is_variable_name(s.strip()):
+                raise bad_argument(name, "variable names such as 'u', 'W1_0_2' or 'θ'", s)
             out.append(sympy.Symbol(s.strip()))
         elif isinstance(s, sympy.Symbol):
             out.append(s)
@@ -113,9 +241,10 @@ def to_symbols(symbols: Iterable[object], name: str = "symbols") -> tuple[sympy.
     return tuple(out)
 
 
-def _as_expr(e: object, where: str) -> sympy.Expr:
+def _as_expr(e: object, where: str, variables: Iterable[str] = (),
+             declare: str = "symbols") -> sympy.Expr:
     if isinstance(e, str):
-        return parse(e, where)
+        return parse(e, where, variables, declare)
     if isinstance(e, float):
         raise InputError(f"{where} must be exact, not the float {e!r}; write it as a Fraction "
                          f"or a string such as \"1/10\".")
@@ -154,7 +283,7 @@ def poly_from_sympy(expr: object, symbols: Sequence[sympy.Symbol], ring: Ring,
     ...
     exactcl.errors.InputError: Component 1 of phi has a floating-point coefficient in 0.1*u; write exact numbers such as 1/10 (a string, a Fraction or sympy.Rational(1, 10)).
     """
-    e = _as_expr(expr, where)
+    e = _as_expr(expr, where, [str(s) for s in symbols])
     names = ", ".join(str(s) for s in symbols)
     unknown = sorted(str(s) for s in e.free_symbols - set(symbols))
     if unknown:
@@ -252,7 +381,10 @@ def model_from_phi(phi: Sequence[object], symbols: Sequence[object] | None = Non
     """A model given by the components of phi (SymPy expressions or strings).
 
     ``symbols`` fixes the parameters and their order; by default, the free
-    symbols sorted by name.
+    symbols sorted by name. In string components, a name SymPy gives a
+    meaning (``pi``, ``E``, ``I``, ``S``, ``N``, ``Q``, ...) must be among
+    ``symbols`` (see :func:`parse`); as SymPy objects, ``sympy.pi`` is the
+    constant and is refused as a coefficient that is not rational.
 
     Examples
     --------
@@ -272,8 +404,10 @@ def model_from_phi(phi: Sequence[object], symbols: Sequence[object] | None = Non
     phi = list(phi)
     if not phi:
         raise bad_argument("phi", "a non-empty list of polynomials", phi)
-    exprs = [_as_expr(e, f"Component {k + 1} of phi") for k, e in enumerate(phi)]
-    syms = to_symbols(symbols) if symbols is not None else _default_symbols(exprs)
+    given = to_symbols(symbols) if symbols is not None else None
+    declared = [str(s) for s in given or ()]
+    exprs = [_as_expr(e, f"Component {k + 1} of phi", declared) for k, e in enumerate(phi)]
+    syms = given if given is not None else _default_symbols(exprs)
     if not syms:
         raise InputError("phi has no variables: give at least one symbol.")
     ring = _ring_for(syms)

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from .errors import InputError, UnsupportedError, bad_argument
 
-__all__ = ["DEFAULT_STEP_SIZES", "DEFAULT_STEPS", "Drift", "drift"]
+__all__ = ["DEFAULT_STEP_SIZES", "DEFAULT_STEPS", "MAX_STEPS", "MAX_STEP_SIZES", "Drift",
+           "drift"]
 
 #: Step sizes and number of steps of the default experiment. The eta^2 law
 #: holds as eta -> 0 at a fixed number of steps, i.e. while steps * eta is
@@ -37,6 +38,12 @@ __all__ = ["DEFAULT_STEP_SIZES", "DEFAULT_STEPS", "Drift", "drift"]
 #: far above rounding (about 1e-16 per step).
 DEFAULT_STEP_SIZES = (0.0001, 0.0002, 0.0004, 0.0008)
 DEFAULT_STEPS = 50
+#: Most gradient steps per run and most step sizes of one experiment, refused
+#: before any work beyond them: the eta^2 law is about few steps (see above),
+#: and 10,000 steps of each of 10 step sizes already take minutes on a
+#: mid-sized net (about 0.1 ms a step on relu:4,8,8,4, more with many laws).
+MAX_STEPS = 10_000
+MAX_STEP_SIZES = 10
 #: Random samples of the data set.
 SAMPLES = 32
 
@@ -114,9 +121,10 @@ def drift(model, *, step_sizes=DEFAULT_STEP_SIZES, steps: int = DEFAULT_STEPS,
     ----------
     model : Model
     step_sizes : sequence of float
-        At least two positive step sizes (the exponent is fitted across them).
+        Two to :data:`MAX_STEP_SIZES` positive step sizes (the exponent is
+        fitted across them).
     steps : int
-        Gradient steps per run.
+        Gradient steps per run, at most :data:`MAX_STEPS`.
     seed : int
         Seed of the data and of the starting point (the result is
         deterministic).
@@ -145,11 +153,13 @@ def drift(model, *, step_sizes=DEFAULT_STEP_SIZES, steps: int = DEFAULT_STEPS,
     if not isinstance(model, Model):
         raise bad_argument("model", "an exactcl Model", model)
     sizes = tuple(step_sizes) if not isinstance(step_sizes, (str, bytes)) else ()
-    if len(sizes) < 2 or not all(isinstance(s, (int, float)) and not isinstance(s, bool)
-                                 and 0 < s < math.inf for s in sizes):
-        raise bad_argument("step_sizes", "at least two positive numbers", step_sizes)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise bad_argument("steps", "an int >= 1", steps)
+    if not 2 <= len(sizes) <= MAX_STEP_SIZES or not all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) and 0 < s < math.inf
+            for s in sizes):
+        raise bad_argument("step_sizes", f"between two and {MAX_STEP_SIZES} positive numbers",
+                           step_sizes)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise bad_argument("steps", f"an int from 1 to {MAX_STEPS:,}", steps)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise bad_argument("seed", "a non-negative int", seed)
     if result is None:

@@ -46,6 +46,7 @@ from .budget import (
     evaluation_work,
     flint_products,
     rank_work,
+    verify_budget,
 )
 from .certformat import (
     MAX_FILE_BYTES,
@@ -53,6 +54,7 @@ from .certformat import (
     checked,
     decode_poly,
     decode_work,
+    dumps,
     fingerprint,
     generators_of,
     int_list,
@@ -189,9 +191,14 @@ def not_verified(checks: tuple[Check, ...] | list[Check]) -> str:
 
 def verify(path: str | os.PathLike, **options) -> Report:
     """Verify the certificate in a file (see :func:`verify_certificate`)."""
+    import stat
     source = os.fspath(path)
-    try:
-        with open(source, "rb") as fh:
+    try:  # without blocking: a named pipe with no writer would wait forever
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return Report(source, "unreadable",
+                              summary="cannot read the file: not a regular file")
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         return Report(source, "unreadable", summary=f"cannot read the file: {err.strerror}")
@@ -204,13 +211,13 @@ def verify_text(data: str | bytes, source: str = "<certificate>", **options) -> 
         cert = loads(data)
     except CertificateFormatError as err:
         return Report(source, "unreadable", summary=str(err))
-    return verify_certificate(cert, source=source, **options)
+    return verify_certificate(cert, source=source, nbytes=len(data), **options)
 
 
 def verify_certificate(cert: dict, source: str = "<certificate>", *,
                        check_fingerprint: bool = True, exact: bool = False,
                        rounds: int = 2, rng: random.Random | None = None,
-                       work_limit: float = 1.0) -> Report:
+                       work_limit: float = 1.0, nbytes: int | None = None) -> Report:
     """Re-derive every claim of a parsed certificate.
 
     Parameters
@@ -227,11 +234,16 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     rng : random.Random, optional
         Source of the fresh primes and points (default: the system's).
     work_limit : float
-        Multiplies the budget of work (``VERIFY_WORK`` units, about a
-        second) and the bound on the terms of exactly expanded words. A
-        file whose estimated or counted work exceeds it is refused
-        (status "unreadable", exit 3) with the estimate; raise it for a
-        trusted source (the refusal message says to what).
+        Multiplies the budget of work (:func:`exactcl.budget.verify_budget`:
+        ``VERIFY_WORK`` units, at most a second, for a file of up to 100 kB,
+        and more in proportion to the size of a larger one) and the bound
+        on the terms of exactly expanded words. A file whose estimated or
+        counted work exceeds it is refused (status "unreadable", exit 3)
+        with the estimate; raise it for a trusted source (the refusal
+        message says to what).
+    nbytes : int, optional
+        The size of the file the certificate was read from (default: that
+        of its canonical text).
 
     Examples
     --------
@@ -243,14 +255,17 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     ('verified', 0)
     """
     rng = rng or random.SystemRandom()
-    budget = WorkBudget(int(VERIFY_WORK * work_limit))
+    budget = WorkBudget(verify_budget(nbytes or 0, work_limit))
     try:
         check_structure(cert)  # a dict given directly is held to the file's rules
+        if nbytes is None:
+            nbytes = len(dumps(cert).encode())
+            budget.limit = verify_budget(nbytes, work_limit)
         checks = _run(cert, check_fingerprint, exact, rounds, rng, work_limit, budget)
     except CertificateFormatError as err:
         return Report(source, "unreadable", summary=str(err), work=budget.spent)
     except BudgetExceeded as err:
-        return Report(source, "unreadable", summary=_refusal(err, work_limit),
+        return Report(source, "unreadable", summary=_refusal(err, work_limit, nbytes),
                       work=budget.spent)
     ok = all(c.passed for c in checks)
     claim = cert["claim"]
@@ -268,16 +283,17 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     return Report(source, "verified" if ok else "false", tuple(checks), summary, budget.spent)
 
 
-def _refusal(err: BudgetExceeded, work_limit: float) -> str:
+def _refusal(err: BudgetExceeded, work_limit: float, nbytes: int) -> str:
     """The one-line refusal of a file whose work exceeds the budget."""
+    allowed = verify_budget(nbytes)
     if err.needed is not None:
         advice = (f"a trusted file may be verified with a work limit of "
-                  f"{_round_up(err.needed / VERIFY_WORK)} or more")
+                  f"{_round_up(err.needed / allowed)} or more")
     else:
         advice = f"a trusted file may be verified with a work limit above {work_limit:g}"
-    return (f"refused: {err}; a file from an unknown source may cost at most "
-            f"{VERIFY_WORK:,} units (about a second) at work limit 1, and {advice} "
-            f"(exactcl verify --work-limit X).")
+    return (f"refused: {err}; a file of {nbytes:,} bytes from an unknown source may cost at "
+            f"most {allowed:,} units (about {allowed / VERIFY_WORK:.2g} s of CPU) at work limit 1, and "
+            f"{advice} (exactcl verify --work-limit X).")
 
 
 def _round_up(x: float) -> str:

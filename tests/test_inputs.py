@@ -363,7 +363,7 @@ def test_law_search_too_large_is_refused_before_the_model_and_the_grading(monkey
                  ["certify", "linear:32,32,32", "--degree", "2", "-o", "/tmp/unused.json"]):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
-        assert "2,100,224 unknown coefficients" in err and err.count("\n") == 1, err
+        assert "2,100,224 candidate monomials" in err and err.count("\n") == 1, err
 
 
 def test_law_search_size_is_checked_before_the_grading_in_python(monkeypatch):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from fractions import Fraction
 from math import gcd, isqrt
 
@@ -48,7 +49,7 @@ from exactcl.rings import (
     support,
 )
 from exactcl.search import find_laws
-from exactcl.symbolic import parse, poly_from_sympy, poly_to_string, poly_to_sympy
+from exactcl.symbolic import SYMPY_NAMES, parse, poly_from_sympy, poly_to_string, poly_to_sympy
 
 # -- settings ---------------------------------------------------------------
 
@@ -690,7 +691,9 @@ def test_poly_to_string_parses_back_to_the_same_polynomial(data):
 
 
 #: Names SymPy's parser could mistake for constants or functions; the
-#: ``parse`` docstring promises they are read as plain symbols.
+#: ``parse`` docstring promises they are read as plain symbols when they are
+#: declared variables (those SymPy gives a value, such as pi or S, are
+#: refused otherwise).
 SYMPY_LOOKALIKE_NAMES = [("E", "I"), ("S", "N"), ("O", "Q"), ("pi", "oo"), ("zoo", "nan"),
                          ("beta", "gamma"), ("sqrt", "exp"), ("Float", "Rational"),
                          ("Symbol", "Function")]
@@ -704,7 +707,10 @@ def test_poly_to_string_round_trips_with_sympy_lookalike_names(names, data):
     p = data.draw(polynomials(ring, max_terms=4))
     text = poly_to_string(p, ring)
     syms = symbols_of(ring)
-    assert poly_from_sympy(parse(text), syms, ring) == p
+    assert poly_from_sympy(parse(text, variables=names), syms, ring) == p
+    if any(n in SYMPY_NAMES and re.search(rf"(?<!\w){n}(?!\w)", text) for n in names):
+        with pytest.raises(InputError, match="SymPy reads"):
+            parse(text)  # undeclared, such a name is refused rather than taken as a parameter
     parsed = sympy.sympify(text, locals=dict(zip(names, syms)))
     assert poly_from_sympy(parsed, syms, ring) == p
 
