@@ -19,26 +19,11 @@ import exactcl
 import exactcl.symbolic
 from exactcl.cli import main
 from exactcl.errors import InputError, ResourceError
+from tests.helpers import assert_refused, run_cli
 
 # --------------------------------------------------------------------------- helpers
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_refused(capsys, argv, fragments):
-    rc, out, err = run(capsys, *argv)
-    assert rc == 2, (rc, out, err)
-    assert out == ""
-    assert err.startswith("exactcl: error: ") and err.count("\n") == 1, err
-    for frag in fragments:
-        assert frag in err, (frag, err)
 
 
 def _limit_memory():  # pragma: no cover - runs in the child
@@ -229,7 +214,7 @@ def test_a_prime_dividing_a_denominator_is_refused():
 def test_cli_refuses_a_sympy_name_unless_it_is_in_vars(capsys, constant):
     phi = f"{constant}*x*y"
     assert_refused(capsys, ["count", "--phi", phi], ["'--phi'", f"'{constant}'", "--vars"])
-    rc, out, err = run(capsys, "count", "--phi", phi, "--vars", f"{constant},x,y", "--json")
+    rc, out, err = run_cli(capsys, "count", "--phi", phi, "--vars", f"{constant},x,y", "--json")
     assert rc == 0, err
     import json
     assert json.loads(out)["parameters"] == 3
@@ -245,7 +230,7 @@ def test_cli_and_api_agree_on_sympy_names(capsys):
     m = exactcl.from_phi(["pi*x*y"], sympy.symbols("pi x y"))
     assert m.D == 3 and m.ring.names == ("pi", "x", "y")
     assert exactcl.from_fields([["pi", "x"]], sympy.symbols("x pi")).D == 2
-    rc, out, _ = run(capsys, "laws", "--phi", "pi*x*y", "--vars", "pi,x,y", "--degree", "2")
+    rc, out, _ = run_cli(capsys, "laws", "--phi", "pi*x*y", "--vars", "pi,x,y", "--degree", "2")
     assert rc == 0 and "pi**2 - y**2" in out
 
 
@@ -263,7 +248,7 @@ def test_sweep_config_names_follow_the_same_rule():
 ], ids=["theta", "theta-vars", "greek-with-index"])
 def test_cli_accepts_unicode_names(capsys, argv, D):
     import json
-    rc, out, err = run(capsys, "count", *argv, "--json")
+    rc, out, err = run_cli(capsys, "count", *argv, "--json")
     assert rc == 0, err
     assert json.loads(out)["parameters"] == D
 
@@ -275,7 +260,7 @@ def test_a_unicode_name_round_trips_through_a_certificate(capsys, tmp_path):
     import json
     assert json.loads(path.read_text())["model"]["variables"] == ["x", "θ"]
     assert exactcl.verify(path).ok
-    rc, out, _ = run(capsys, "laws", "--phi", "θ*x**2", "--degree", "2")
+    rc, out, _ = run_cli(capsys, "laws", "--phi", "θ*x**2", "--degree", "2")
     assert rc == 0 and "x**2 - 2*θ**2" in out
 
 

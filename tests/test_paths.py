@@ -23,28 +23,11 @@ from exactcl import certformat
 from exactcl.certformat import atomic_path, write_atomic
 from exactcl.cli import main
 from exactcl.errors import InputError
+from tests.helpers import assert_refused, run_cli
 
 # --------------------------------------------------------------------------- helpers
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_refused(capsys, argv, fragments):
-    """One line ``exactcl: error: ...``, status 2, nothing on stdout."""
-    rc, out, err = run(capsys, *argv)
-    assert rc == 2, (rc, out, err)
-    assert out == ""
-    assert err.startswith("exactcl: error: ") and err.count("\n") == 1, err
-    for frag in fragments:
-        assert frag in err, (frag, err)
-    return err
 
 
 def _can_create_in(folder: Path) -> bool:
@@ -265,7 +248,7 @@ def test_cli_says_how_many_cases_came_from_another_grid(capsys, tmp_path):
 
 
 def test_sweep_help_describes_the_merge(capsys):
-    rc, out, _ = run(capsys, "sweep", "--help")
+    rc, out, _ = run_cli(capsys, "sweep", "--help")
     assert rc == 0 and "another grid" in out
 
 

@@ -32,7 +32,6 @@ import pytest
 
 import exactcl
 from exactcl import certformat
-from exactcl.cli import main
 from exactcl.engines import Failure, ProcessPool
 from exactcl.errors import InputError
 from exactcl.grid import MAX_CASES, Case, grid_cases, load_config, parse_range, unique
@@ -40,6 +39,7 @@ from exactcl.progress import Progress
 from exactcl.sweep import LOCK, folder_certificates, sweep, write_tables
 from exactcl.tables import CSV_COLUMNS, csv_table, latex_table, markdown_table
 from exactcl.verifier import verify
+from tests.helpers import run_cli
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 #: What an id may contain to be a safe file name on every system.
@@ -71,14 +71,6 @@ def run_sweep(cases, out, **kwargs):
     kwargs.setdefault("progress", False)
     return sweep(cases, out, **kwargs)
 
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def read_json(path) -> dict:
