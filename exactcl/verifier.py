@@ -61,7 +61,7 @@ from .certformat import (
     loads,
     ring_of,
 )
-from .errors import CertificateFormatError
+from .errors import CertificateFormatError, plural
 from .fields import (
     VectorField,
     directions_index,
@@ -271,7 +271,7 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     claim = cert["claim"]
     if ok:
         if claim["laws"] is not None:
-            summary = (f"VERIFIED: exactly {claim['laws']} independent conservation laws "
+            summary = (f"VERIFIED: exactly {plural(claim['laws'], 'independent conservation law')} "
                        f"(D = {claim['parameters']}, proof: {claim['proof']})")
         else:
             summary = (f"VERIFIED: between {claim['bounds'][0]} and {claim['bounds'][1]} "
