@@ -414,9 +414,13 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         # words evaluated by jets mod p: their exact values reduced mod p
         return WordJets(generators, brackets, point, p, budget=budget).values(basis)
 
+    # exact values over Q grow with the point's digits: a term of degree d at
+    # b-bit values builds numbers of d * b bits (the modular weights assume 61)
+    exact_factor = 1 + max((abs(x).bit_length() for x in point), default=0) // 61
+
     def values_exact() -> list[list]:
         fields = basis_fields()
-        work = sum(_evaluation_work(f) for f in fields)
+        work = exact_factor * sum(_evaluation_work(f) for f in fields)
         budget.require(work, "the exact values of the bracket words")
         budget.spend(work)
         return [f.evaluate(point) for f in fields]
@@ -457,14 +461,14 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     gradient_work = sum(len(support(h)) * (evaluation_work(len(h), int(h.total_degree()))
                                            + DERIVATIVE * len(h)) for h in laws)
 
-    def law_gradients(values):
-        budget.require(gradient_work, f"the gradients of {M} laws at the point")
-        budget.spend(gradient_work)
+    def law_gradients(values, factor=1):
+        budget.require(factor * gradient_work, f"the gradients of {M} laws at the point")
+        budget.spend(factor * gradient_work)
         return values()
 
     grank, how = _values_rank(
         lambda p: law_gradients(lambda: [gradient_values_mod(h, point, p) for h in laws]),
-        lambda: law_gradients(lambda: [gradient_values(h, point) for h in laws]),
+        lambda: law_gradients(lambda: [gradient_values(h, point) for h in laws], exact_factor),
         M, D, exact, rng, budget, f"the gradients of {M} laws")
     ok = grank == M == claimed_m
     checks.append(Check("laws independent", ok,

@@ -972,3 +972,16 @@ def test_bombs_from_the_command_line_under_a_cpu_limit(bomb_texts, tmp_path):
         assert "Traceback" not in err, err[-300:]
         expected = 1 if BOMB_OUTCOMES[name] == "decided" else 3
         assert proc.returncode == expected, (name, proc.returncode, out[-300:], err[-300:])
+
+
+def test_exact_values_at_a_point_of_huge_integers_are_charged_for_their_size(certs):
+    """Under --exact the words and law gradients are evaluated over Q at the
+    file's point: 390-digit coordinates cost more than 61-bit ones, and the
+    budget counts it (the verdict does not change: the point is only where
+    ranks are taken)."""
+    small = verify_text(text(certs["words"]), rng=rng(), exact=True)
+    big_point = [str(10**389 + 7 * k + 1) for k in range(len(certs["words"]["lie"]["point"]))]
+    big = verify_text(text(changed(certs["words"], "lie.point", big_point)), rng=rng(),
+                      exact=True, check_fingerprint=False)
+    assert small.ok and big.status in ("verified", "false"), big.summary
+    assert big.work > 2 * small.work and big.work <= VERIFY_WORK
