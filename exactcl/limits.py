@@ -16,7 +16,8 @@ Where memory goes:
   as much again (``FLINT_FACTOR``);
 * every polynomial, component and generator is a Python object as well;
 * growth keeps the reduced echelon form of the kept values (an ``nmod_mat``
-  of 8-byte entries with up to twice the rows of the rank) and a batch of
+  of 8-byte entries with up to twice the rows of the rank, and as much again
+  in temporaries while a batch is reduced) and a batch of
   values of BATCH_SIZE rows.
 
 >>> parse_size("1.5G", "max_memory"), parse_size("300M", "max_memory"), parse_size(4096, "m")
@@ -70,7 +71,7 @@ def model_bytes(D: int, generators: int, terms: int, polynomials: int | None = N
 def growth_bytes(D: int, target: int, generators: int = 0) -> int:
     """Memory of the growth of the Lie algebra up to rank ``target``: the
     echelon form, a batch, and the jets of the generators at the point."""
-    return 8 * D * (2 * min(target, D) + BATCH_ROWS) + GENERATOR_BYTES * generators
+    return 8 * D * (3 * min(target, D) + BATCH_ROWS) + GENERATOR_BYTES * generators
 
 
 def _meminfo() -> dict[str, int]:

@@ -379,9 +379,9 @@ def test_law_search_size_is_checked_before_the_grading_in_python(monkeypatch):
 
 
 @pytest.mark.parametrize("spec, max_memory, estimate", [
-    ("relu:64,64,64", "8G", "17.0 GB"),
-    ("linear:64,64,64", "8G", "21.6 GB"),
-    ("relu:16,16,16", "20M", "133.3 MB"),
+    ("relu:64,64,64", "8G", "17.5 GB"),
+    ("linear:64,64,64", "8G", "22.1 GB"),
+    ("relu:16,16,16", "20M", "135.3 MB"),
 ])
 def test_a_model_beyond_the_memory_limit_is_refused_before_it_is_built(
         monkeypatch, capsys, spec, max_memory, estimate):
@@ -403,14 +403,14 @@ def test_the_default_memory_limit_is_what_is_available_at_most_half_of_the_machi
 
 
 def test_relu_64_64_64_is_refused_on_a_machine_of_this_size(monkeypatch):
-    """The estimate (17 GB) exceeds half of a 24 GB machine: refused by
+    """The estimate (17.5 GB) exceeds half of a 24 GB machine: refused by
     default, with no option, before anything is built."""
     from exactcl import limits
     from exactcl.errors import ResourceError
     monkeypatch.setattr(limits, "_meminfo", lambda: {"MemTotal": 24 * 2**30,
                                                      "MemAvailable": 22 * 2**30})
     _forbid(monkeypatch, "exactcl.models", "Ring")
-    with pytest.raises(ResourceError, match=r"17\.0 GB of memory .* the limit is 12\.0 GB"):
+    with pytest.raises(ResourceError, match=r"17\.5 GB of memory .* the limit is 12\.0 GB"):
         exactcl.relu([64, 64, 64])
 
 
