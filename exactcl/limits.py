@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from fractions import Fraction
 
 from .errors import ResourceError, bad_argument
 
@@ -128,7 +129,7 @@ def parse_size(value: object, name: str) -> int:
     m = _SIZE.fullmatch(value)
     if m is None or m.group(2).upper() not in _UNITS or len(value) > 40:
         raise bad_argument(name, expected, value)
-    size = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    size = int(Fraction(m.group(1)) * _UNITS[m.group(2).upper()])
     if size <= 0:
         raise bad_argument(name, expected, value)
     return size

@@ -553,15 +553,23 @@ def _generator_terms(b: Base) -> Iterator[tuple[str, tuple]]:
     return iter(out[::step])
 
 
+def _bump_term(path, then=None):
+    """An edit: the coefficient of the term at ``path`` goes from p/q to
+    (p+1)/q, then ``then(cert)`` (e.g. the fingerprint recomputed)."""
+    def change(c):
+        obj = c
+        for key in path:
+            obj = obj[key]
+        obj[1] = bump(obj[1])
+        if then is not None:
+            then(c)
+    return change
+
+
 @kind("generator coefficient changed", MAY_PASS)
 def _(b):
     for desc, path in _generator_terms(b):
-        def change(c, path=path):
-            obj = c
-            for key in path:
-                obj = obj[key]
-            obj[1] = bump(obj[1])
-        yield Instance(desc + " (p+1)/q", mutated(b.cert, change), expect=MAYBE)
+        yield Instance(desc + " (p+1)/q", mutated(b.cert, _bump_term(path)), expect=MAYBE)
     model = b.cert["model"]
     key = "phi" if "phi" in model else "fields"
 
@@ -624,13 +632,8 @@ def _(b):
     if not builtin_named(b):
         return
     for desc, path in _generator_terms(b):
-        def change(c, path=path):
-            obj = c
-            for key in path:
-                obj = obj[key]
-            obj[1] = bump(obj[1])
-            refit(c)
-        yield Instance(desc + " (p+1)/q", mutated(b.cert, change), claims=("model name",))
+        yield Instance(desc + " (p+1)/q", mutated(b.cert, _bump_term(path, refit)),
+                       claims=("model name",))
 
 
 def _renamed(c: dict, i: int, new: str) -> None:
