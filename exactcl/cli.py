@@ -254,23 +254,26 @@ def _model(args: argparse.Namespace):
                                  f"'u,v1,v2', not {args.vars!r}.")
             symbols = to_symbols(names, "--vars")
         exprs = [parse(e, "--phi", names, "--vars") for e in args.phi]
-        return model_from_phi(exprs, symbols)
+        model = model_from_phi(exprs, symbols)
+        _check_degree(args, model.D)
+        return model
     if args.vars is not None:
         raise InputError("Argument '--vars' goes with --phi, not with a SPEC.")
-    if args.spec is None:
-        if args.command == "count":
-            print(f"(no SPEC given: counting the built-in default {DEFAULT_SPEC})",
-                  file=sys.stderr)
-            return parse_spec(DEFAULT_SPEC, max_memory=_max_memory(args))
-        raise InputError("Argument 'SPEC' is required (or give --phi).")
-    return parse_spec(args.spec, max_memory=_max_memory(args))
+    spec = args.spec
+    if spec is None:
+        if args.command != "count":
+            raise InputError("Argument 'SPEC' is required (or give --phi).")
+        print(f"(no SPEC given: counting the built-in default {DEFAULT_SPEC})", file=sys.stderr)
+        spec = DEFAULT_SPEC
+    from .specs import spec_parameters
+    _check_degree(args, spec_parameters(spec))  # before the model is built
+    return parse_spec(spec, max_memory=_max_memory(args))
 
 
 def _run_count(args: argparse.Namespace) -> int:
     from .counting import count
     _check_count_options(args)
     model = _model(args)
-    _check_degree(args, model)
     with _progress(args):
         result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,
                        seed=args.seed, max_memory=_max_memory(args))
@@ -297,13 +300,7 @@ def _run_laws(args: argparse.Namespace) -> int:
     from .search import find_laws
     if args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
-    if args.spec is not None and args.phi is None:  # the size of the search, before the model
-        from .counting import check_search_degree
-        from .specs import spec_parameters
-        check_search_degree(spec_parameters(args.spec), args.degree, args.homogeneous,
-                            "--degree")
     model = _model(args)
-    _check_degree(args, model)
     start = time.perf_counter()
     with _progress(args):
         res = find_laws(model.generators, args.degree, args.homogeneous, seed=args.seed,
@@ -329,23 +326,19 @@ def _run_laws(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_degree(args: argparse.Namespace, model) -> None:
-    """The law search --degree asks for, refused before any work when it
-    cannot finish (see exactcl.counting.check_search_degree)."""
-    if args.degree is not None:
+def _check_degree(args: argparse.Namespace, D: int) -> None:
+    """The law search --degree asks for in D parameters, refused before any
+    work when it cannot finish (see exactcl.counting.check_search_degree);
+    :func:`_model` calls it before it builds a built-in model."""
+    if getattr(args, "degree", None) is not None:
         from .counting import check_search_degree
-        check_search_degree(model.D, args.degree, getattr(args, "homogeneous", False),
-                            "--degree")
+        check_search_degree(D, args.degree, getattr(args, "homogeneous", False), "--degree")
 
 
 def _check_count_options(args: argparse.Namespace) -> None:
     _max_memory(args)
     if args.degree is not None and args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
-    if args.degree and args.spec is not None and args.phi is None:  # before the model
-        from .counting import check_search_degree
-        from .specs import spec_parameters
-        check_search_degree(spec_parameters(args.spec), args.degree, name="--degree")
     if args.closure_rounds < 1:
         raise InputError(f"Argument '--closure-rounds' must be an int >= 1, not "
                          f"{args.closure_rounds}.")
@@ -357,7 +350,6 @@ def _run_certify(args: argparse.Namespace) -> int:
     from .certformat import check_output
     check_output(args.output, "--output")  # before any computation
     model = _model(args)
-    _check_degree(args, model)
     with _progress(args):
         cert, result = certify(model, args.output, reproducible=args.reproducible,
                                search_degree=args.degree, closure=args.closure,

@@ -54,7 +54,7 @@ SEARCH_MAX_D = 64
 MAX_DEGREE = 200
 
 
-def _monomials(D: int, degree: int, homogeneous: bool) -> str:
+def _candidates_text(D: int, degree: int, homogeneous: bool) -> str:
     """The number of candidate monomials of a search (the constant is never
     one), for messages: exact when the degree is within MAX_DEGREE, else its
     order of magnitude."""
@@ -84,7 +84,7 @@ def check_search_degree(D: int, degree: object, homogeneous: bool = False,
     if degree > MAX_DEGREE:
         raise InputError(f"Argument {name!r} must be at most {MAX_DEGREE}, not {degree} (a "
                          f"search of degree {degree} in D = {D} variables has "
-                         f"{_monomials(D, degree, homogeneous)} candidate monomials).")
+                         f"{_candidates_text(D, degree, homogeneous)} candidate monomials).")
     check_search_size(D, degree, homogeneous, name)
     return degree
 

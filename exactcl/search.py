@@ -242,10 +242,9 @@ def search_bytes(unknowns: int) -> int:
 
 
 def _monomials(D: int, degree: int, homogeneous: bool) -> list[Mono]:
-    check_search_size(D, degree, homogeneous)
-    degrees = _degrees(degree, homogeneous)
+    """Every candidate monomial (find_laws checks their number first)."""
     out = []
-    for k in degrees:
+    for k in _degrees(degree, homogeneous):
         for combo in itertools.combinations_with_replacement(range(D), k):
             mono: dict[int, int] = {}
             for v in combo:
