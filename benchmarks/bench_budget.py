@@ -115,9 +115,9 @@ def _estimate(family: str, values: list[int]) -> int:
     def stop_at_the_ring(*args, **kwargs):
         raise Stop
 
-    original_check, original_ring = limits.check_memory, models.Ring
+    original_check, original_ring = models.check_memory, models.Ring
     estimates = []
-    limits.check_memory = lambda what, parts, max_memory=None: estimates.append(
+    models.check_memory = lambda what, parts, max_memory=None: estimates.append(
         sum(parts.values()) + limits.BASE_BYTES)
     models.Ring = stop_at_the_ring
     try:
@@ -129,7 +129,7 @@ def _estimate(family: str, values: list[int]) -> int:
         except Stop:
             pass
     finally:
-        limits.check_memory, models.Ring = original_check, original_ring
+        models.check_memory, models.Ring = original_check, original_ring
     return estimates[0]
 
 

@@ -18,6 +18,7 @@ from flint import fmpq_mpoly
 
 from .errors import InputError, ResourceError, bad_argument
 from .fields import VectorField, gradient
+from .limits import check_memory, growth_bytes, model_bytes
 from .rings import Ring
 
 __all__ = ["Model", "from_fields", "from_polynomials", "linear", "product", "relu"]
@@ -93,7 +94,6 @@ def _check_size(name: str, D: int, generators: int, terms: int,
         if value > limit:
             raise ResourceError(f"Model {name} would have {value:,} {what} (limit {limit:,}); "
                                 f"choose smaller widths.")
-    from .limits import check_memory, growth_bytes, model_bytes
     check_memory(f"model {name} (built and counted)",
                  {"model": model_bytes(D, generators, terms),
                   "growth": growth_bytes(D, D, generators)}, max_memory)
