@@ -41,6 +41,7 @@ _LAZY = {
     "grow": "growth", "Growth": "growth",
     "Model": "models", "linear": "models", "product": "models", "relu": "models",
     "Ring": "rings",
+    "net": "program", "Linear": "program", "ReLU": "program", "Program": "program",
     "find_laws": "search", "LawSearch": "search",
     "certify": "certificate", "Certificate": "certview",
     "verify": "verifier", "Report": "verifier",
@@ -51,10 +52,10 @@ _LAZY = {
 __all__ = [
     "Case", "SweepResult", "grid_cases", "load_config",
     "Certificate", "CertificateFormatError", "ClosureResult", "CountResult", "ExactclError",
-    "Growth", "InputError", "LawSearch", "Model", "Report", "ResourceError", "Ring",
+    "Growth", "InputError", "LawSearch", "Linear", "Model", "Program", "ReLU", "Report", "ResourceError", "Ring",
     "UnsupportedError", "VectorField", "VerificationError", "bracket", "certify",
     "closure_check", "count", "find_laws", "from_fields", "from_phi", "gradient", "grow",
-    "laws", "linear", "product", "relu", "verify",
+    "laws", "linear", "net", "product", "relu", "verify",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .grid import Case, grid_cases, load_config
     from .growth import Growth, grow
     from .models import Model, linear, product, relu
+    from .program import Linear, Program, ReLU, net
     from .rings import Ring
     from .search import LawSearch, find_laws
     from .sweep import SweepResult

@@ -298,16 +298,27 @@ class _Evaluator:
             self._value[node], self._jac[node] = self.words.value_and_jacobian(node)
         return self._jac[node]
 
+    def bracket(self, i: int, j: int) -> dict[int, int]:
+        """The value of [X_i, word j] at the point."""
+        return bracket_value_mod(self.value(i), self.jac(i), self.value(j), self.jac(j),
+                                 self.words.prime)
+
+    def keep(self, node: int, i: int, j: int) -> None:
+        """Register the kept word ``node`` = [X_i, word j] for evaluation."""
+        self.brackets[node] = (i, j)
+
 
 def _interact(nodes: dict[int, dict[str, Any]], i: int, j: int) -> bool:
     """False when [X_i, word j] is zero because neither moves a variable the
     other involves (judged on supersets for words, so a False is always right)."""
     a, b = nodes[i], nodes[j]
+    if a["moves"] is None or b["moves"] is None:  # unknown supports (a program's fields)
+        return True
     return interact(a["moves"], a["involves"], b["moves"], b["involves"])
 
 
 def _record(nodes: dict[int, dict[str, Any]], basis_vectors: IncrementalBasis, basis: list[int],
-            kept_here: list[int], ev: _Evaluator, depth: int,
+            kept_here: list[int], ev: Any, depth: int,
             batch_pairs: list[tuple[int, int]], batch_values: list[dict[int, int]], limit: int,
             next_id: int) -> int:
     """Decide a batch of candidate brackets: add them to the provenance and
@@ -321,9 +332,10 @@ def _record(nodes: dict[int, dict[str, Any]], basis_vectors: IncrementalBasis, b
         data = nodes[node] = {"word": f"[{left['word']},{right['word']}]", "depth": depth,
                               "raised": k in kept, "left": i, "right": j}
         if k in kept:
-            data["moves"] = left["moves"] | right["moves"]
-            data["involves"] = left["involves"] | right["involves"]
-            ev.brackets[node] = (i, j)
+            known = left["moves"] is not None and right["moves"] is not None
+            data["moves"] = left["moves"] | right["moves"] if known else None
+            data["involves"] = left["involves"] | right["involves"] if known else None
+            ev.keep(node, i, j)
             basis.append(node)
             kept_here.append(node)
     batch_pairs.clear()
@@ -405,21 +417,32 @@ def grow(
     if max_depth is not None and (isinstance(max_depth, bool) or not isinstance(max_depth, int)
                                   or max_depth < 0):
         raise bad_argument("max_depth", "a non-negative int or None", max_depth)
+    nodes = {i: {"word": f"X{i + 1}", "depth": 0, "raised": False, "generator": i,
+                 "moves": X.directions, "involves": X.variables}
+             for i, X in enumerate(generators)}
+    ev = _Evaluator(generators, point, prime)
+    return grow_with(ev, nodes, len(generators), D, point, prime, target=target,
+                     max_depth=max_depth, budget=budget, seed=seed,
+                     basis_vectors=IncrementalBasis(D, prime, keep_rows=False),
+                     generators=tuple(generators))
+
+
+def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
+              point: Sequence[int], prime: int, *, target: int | None, max_depth: int | None,
+              budget: int, seed: int, basis_vectors: Any,
+              generators: tuple[VectorField, ...] = ()) -> Growth:
+    """The growth loop of :func:`grow` on any evaluator of words: ``ev``
+    gives ``value(node)`` and ``bracket(i, j)`` (the value of [X_i, word j])
+    at the point mod p and ``keep(node, i, j)`` registers a kept word;
+    ``nodes`` holds the generators' provenance (``moves`` None when their
+    supports are unknown); ``basis_vectors`` decides ranks (``add``, ``rank``)."""
     limit = D if target is None else min(D, target)
     rng = random.Random(seed)
-    ev = _Evaluator(generators, point, prime)
-    nodes: dict[int, dict[str, Any]] = {}
-    basis_vectors = IncrementalBasis(D, prime, keep_rows=False)
     basis: list[int] = []
     depths: list[DepthStats] = []
-
-    # depth 0: the generators themselves
-    for i in range(len(generators)):
-        nodes[i] = {"word": f"X{i + 1}", "depth": 0, "raised": False, "generator": i,
-                    "moves": generators[i].directions, "involves": generators[i].variables}
     evaluated = 0
-    order = list(range(len(generators)))
-    if len(order) > SHUFFLE_ABOVE:
+    order = list(range(ngens))
+    if ngens > SHUFFLE_ABOVE:
         # many generators (one per path of a deep net): a seeded random order
         # spreads the first batches over all parameters, so the rank reaches
         # the target after a few batches instead of after all of them
@@ -435,11 +458,11 @@ def grow(
             nodes[node]["raised"] = True
             basis.append(node)
         step("growth depth 0", basis_vectors.rank, limit, "rank", estimate=False)
-    depths.append(DepthStats(0, basis_vectors.rank, len(basis), evaluated, len(generators),
-                             evaluated == len(generators)))
+    depths.append(DepthStats(0, basis_vectors.rank, len(basis), evaluated, ngens,
+                             evaluated == ngens))
 
-    next_id = len(generators)
-    frontier = list(range(len(generators)))
+    next_id = ngens
+    frontier = list(range(ngens))
     depth = 0
     stop = "max_depth"
     while True:
@@ -450,7 +473,7 @@ def grow(
             stop = "max_depth"
             break
         depth += 1
-        pairs, total = _candidate_pairs(depth, frontier, len(generators), budget, rng)
+        pairs, total = _candidate_pairs(depth, frontier, ngens, budget, rng)
         label = f"growth depth {depth}"
         kept_here: list[int] = []
         evaluated = 0
@@ -462,7 +485,7 @@ def grow(
                 break
             if not _interact(nodes, i, j):
                 continue
-            value = bracket_value_mod(ev.value(i), ev.jac(i), ev.value(j), ev.jac(j), prime)
+            value = ev.bracket(i, j)
             evaluated += 1
             if not value:
                 continue
@@ -485,4 +508,4 @@ def grow(
             break
         frontier = kept_here
     return Growth(nodes, tuple(basis), basis_vectors.rank, tuple(depths), tuple(point), prime,
-                  target, stop, tuple(generators))
+                  target, stop, generators)

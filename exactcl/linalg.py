@@ -406,3 +406,104 @@ def poly_det(matrix: Sequence[Sequence[fmpq_mpoly]],
                 m[i][j] = value if prev is None else value / prev
         prev = m[k][k]
     return m[n - 1][n - 1] if sign > 0 else -m[n - 1][n - 1]
+
+
+class BlockBasis:
+    """:class:`IncrementalBasis` for sparse vectors whose supports fall into
+    disjoint blocks of columns: one basis per connected block, blocks merged
+    when a vector joins them.
+
+    The span of vectors supported on disjoint column blocks is the direct sum
+    of the blocks' spans, so a vector raises the rank exactly when it raises
+    the rank of its block (the union of the blocks its batch touches). A
+    block-diagonal family (one block per hidden neuron of a two-layer ReLU
+    network) costs the sum of small eliminations instead of one of size D;
+    a family that connects every column costs what :class:`IncrementalBasis`
+    costs. With ``limit``, blocks are filled in order of their first column.
+
+    >>> B = BlockBasis(4, 101)
+    >>> B.add([{0: 1}, {2: 1, 3: 1}, {0: 2}, {1: 1, 2: 1}])
+    [0, 1, 3]
+    >>> B.rank, sorted(B.blocks())
+    (3, [[0], [1, 2, 3]])
+    """
+
+    def __init__(self, ncols: int, prime: int) -> None:
+        self.ncols, self.prime = ncols, prime
+        self._block: dict[int, int] = {}  # column -> block id
+        self._columns: dict[int, list[int]] = {}  # block id -> its columns, in order of joining
+        self._rows: dict[int, list[dict[int, int]]] = {}  # block id -> kept rows
+        self._basis: dict[int, IncrementalBasis] = {}
+        self._next = 0
+        self._rank = 0
+
+    @property
+    def rank(self) -> int:
+        return self._rank
+
+    def blocks(self) -> list[list[int]]:
+        """The sorted columns of each block."""
+        return [sorted(cols) for cols in self._columns.values()]
+
+    def _join(self, vector: Mapping[int, int]) -> int:
+        """The block of ``vector``'s support, merging blocks (their bases are rebuilt)."""
+        ids = {self._block[c] for c in vector if c in self._block}
+        new = [c for c in vector if c not in self._block]
+        if len(ids) == 1 and not new:
+            return ids.pop()
+        target = min(ids, key=lambda b: -len(self._columns[b])) if ids else None
+        if target is None:
+            target = self._next
+            self._next += 1
+            self._columns[target], self._rows[target] = [], []
+        merged = [b for b in ids if b != target]
+        for b in merged:
+            for c in self._columns.pop(b):
+                self._block[c] = target
+                self._columns[target].append(c)
+            self._rows[target] += self._rows.pop(b)
+            self._basis.pop(b, None)
+        for c in new:
+            self._block[c] = target
+            self._columns[target].append(c)
+        self._basis.pop(target, None)  # its columns changed: rebuilt on demand
+        return target
+
+    def _basis_of(self, block: int) -> IncrementalBasis:
+        basis = self._basis.get(block)
+        if basis is None:
+            basis = self._basis[block] = IncrementalBasis(len(self._columns[block]), self.prime,
+                                                          keep_rows=False)
+            if self._rows[block]:
+                basis.add(self._local(block, self._rows[block]))
+        return basis
+
+    def _local(self, block: int, rows: Sequence[Mapping[int, int]]) -> list[dict[int, int]]:
+        index = {c: i for i, c in enumerate(self._columns[block])}
+        return [{index[c]: x for c, x in row.items()} for row in rows]
+
+    def add(self, batch: Sequence[Mapping[int, int]], limit: int | None = None) -> list[int]:
+        """Keep the batch vectors that raise the rank; return their batch indices."""
+        p = self.prime
+        vectors = [{c: x % p for c, x in v.items() if x % p} for v in batch]
+        for v in vectors:
+            if v:
+                self._join(v)
+        groups: dict[int, list[int]] = {}
+        for k, v in enumerate(vectors):
+            if v:
+                groups.setdefault(self._block[next(iter(v))], []).append(k)
+        kept = []
+        for block in sorted(groups, key=lambda b: min(self._columns[b])):
+            room = None if limit is None else limit - self._rank
+            if room is not None and room <= 0:
+                break
+            basis = self._basis_of(block)
+            before = basis.rank
+            ks = groups[block]
+            chosen = basis.add(self._local(block, [vectors[k] for k in ks]),
+                               limit=None if room is None else before + room)
+            self._rows[block] += [vectors[ks[t]] for t in chosen]
+            kept += [ks[t] for t in chosen]
+            self._rank += basis.rank - before
+        return sorted(kept)

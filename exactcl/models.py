@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 
 from flint import fmpq_mpoly
 
 from .errors import InputError, ResourceError, bad_argument
 from .fields import VectorField, gradient
 from .limits import check_memory, growth_bytes, model_bytes
+from .program import from_family
 from .rings import Ring
 
 __all__ = ["Model", "from_fields", "from_polynomials", "linear", "product", "relu"]
 
 
-@dataclass(frozen=True, eq=False)
 class Model:
     """A model given by its generator fields (and phi when there is one).
 
@@ -36,9 +35,13 @@ class Model:
         The parameters as ring variables.
     generators : tuple of VectorField
         The fields whose generated Lie algebra decides the laws (the
-        gradients of the components of phi for a factorised model).
+        gradients of the components of phi for a factorised model). For a
+        model with a ``program`` they are expanded on first access (a large
+        model is refused there with its memory estimate); the count of a
+        large program never expands them.
     phi : tuple of fmpq_mpoly or None
-        The components of phi, when the model was given by phi.
+        The components of phi, when the model was given by phi (expanded on
+        first access, as ``generators``).
     candidates : tuple of fmpq_mpoly
         Known or conjectured laws from the literature (each is checked
         exactly before it is used).
@@ -50,15 +53,58 @@ class Model:
         the product of the weights), ``"∇φ5, φ5 = path x0→2→y1"`` (the
         product of the weights along a path of a ReLU network), or
         ``"field 3"`` for a model given by its fields; empty when unknown.
+    program : Program or None
+        The layers the model is made of (:mod:`exactcl.program`), when it
+        is a network.
     """
 
-    name: str
-    ring: Ring
-    generators: tuple[VectorField, ...]
-    phi: tuple[fmpq_mpoly, ...] | None = None
-    candidates: tuple[fmpq_mpoly, ...] = ()
-    candidate_labels: tuple[str, ...] = field(default=())
-    generator_labels: tuple[str, ...] = field(default=(), repr=False)
+    __slots__ = ("name", "ring", "_generators", "_phi", "candidates", "candidate_labels",
+                 "_generator_labels", "program", "_expand")
+
+    def __init__(self, name: str, ring: Ring, generators: tuple[VectorField, ...] | None,
+                 phi: tuple[fmpq_mpoly, ...] | None = None, candidates: tuple = (),
+                 candidate_labels: tuple[str, ...] = (), generator_labels: tuple[str, ...] = (),
+                 program=None, expand=None) -> None:
+        self.name, self.ring = name, ring
+        self._generators, self._phi = generators, phi
+        self.candidates, self.candidate_labels = tuple(candidates), tuple(candidate_labels)
+        self._generator_labels = generator_labels
+        self.program, self._expand = program, expand
+        if generators is None and expand is None:
+            raise bad_argument("generators", "a tuple of vector fields (or an expansion)", None)
+
+    def _expanded(self) -> None:
+        if self._generators is None:
+            self._phi, self._generators = self._expand()
+
+    @property
+    def generators(self) -> tuple[VectorField, ...]:
+        self._expanded()
+        return self._generators
+
+    @property
+    def phi(self) -> tuple[fmpq_mpoly, ...] | None:
+        self._expanded()
+        return self._phi
+
+    @property
+    def expanded(self) -> bool:
+        """Whether the generators are held expanded (a program expands on request)."""
+        return self._generators is not None
+
+    @property
+    def generator_labels(self) -> tuple[str, ...]:
+        labels = self._generator_labels
+        if callable(labels):
+            labels = self._generator_labels = labels()
+        return labels
+
+    @property
+    def n_generators(self) -> int:
+        """The number of generator fields, without expanding them."""
+        if self._generators is None and self.program is not None:
+            return self.program.components
+        return len(self.generators)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -71,7 +117,7 @@ class Model:
         return self.ring.nvars
 
     def __repr__(self) -> str:
-        return (f"Model({self.name!r}, D={self.D}, generators={len(self.generators)}, "
+        return (f"Model({self.name!r}, D={self.D}, generators={self.n_generators}, "
                 f"candidate_laws={len(self.candidates)})")
 
 
@@ -97,6 +143,13 @@ def _check_size(name: str, D: int, generators: int, terms: int,
     check_memory(f"model {name} (built and counted)",
                  {"model": model_bytes(D, generators, terms),
                   "growth": growth_bytes(D, D, generators)}, max_memory)
+
+
+def _check_parameters(name: str, D: int) -> None:
+    """Refuse, before anything is built, a model with too many parameters."""
+    if D > MAX_PARAMETERS:
+        raise ResourceError(f"Model {name} would have {D:,} parameters (limit "
+                            f"{MAX_PARAMETERS:,}); choose smaller widths.")
 
 
 def _check_widths(widths: object, minimum_layers: int = 1) -> tuple[int, ...]:
@@ -169,11 +222,11 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
     exactcl.errors.InputError: Argument 'widths' must be a sequence of at least 2 positive ints, not [2, 0].
     """
     widths = _check_widths(widths)
+    name = _spec("linear", widths)
     paths = math.prod(widths)
     balance = sum(widths[k] * (widths[k] + 1) // 2 * (widths[k - 1] + widths[k + 1])
                   for k in range(1, len(widths) - 1))
-    _check_size(_spec("linear", widths), _n_weights(widths), widths[0] * widths[-1],
-                paths * len(widths) + balance, max_memory)
+    _check_parameters(name, _n_weights(widths))
     ring = Ring(tuple(_weight_names(widths)))
     g, idx = ring.gens, ring.index
 
@@ -181,27 +234,33 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
         return [[(g[idx[f"W{layer}_{i}_{j}"]], frozenset({idx[f"W{layer}_{i}_{j}"]}))
                  for j in range(widths[layer - 1])] for i in range(widths[layer])]
 
-    # Running product P = W_l ... W_1 with the support of every entry.
-    prod = W(1)
-    for layer in range(2, len(widths)):
-        A = W(layer)
-        new = []
-        for i in range(widths[layer]):
-            row = []
-            for j in range(widths[0]):
-                poly, sup = ring.zero(), frozenset()
-                for k in range(widths[layer - 1]):
-                    poly += A[i][k][0] * prod[k][j][0]
-                    sup |= A[i][k][1] | prod[k][j][1]
-                row.append((poly, sup))
-            new.append(row)
-        prod = new
-    phi = tuple(p for row in prod for p, _ in row)
-    generators = tuple(gradient(ring, p, s) for row in prod for p, s in row)
-    product_name = " ".join(f"W{layer}" for layer in range(len(widths) - 1, 0, -1))
-    if len(widths) > 2:
-        product_name = f"({product_name})"
-    entries = [f"{product_name}[{i},{j}]" for i in range(widths[-1]) for j in range(widths[0])]
+    def expand() -> tuple[tuple[fmpq_mpoly, ...], tuple[VectorField, ...]]:
+        _check_size(name, _n_weights(widths), widths[0] * widths[-1],
+                    paths * len(widths) + balance, max_memory)
+        # Running product P = W_l ... W_1 with the support of every entry.
+        prod = W(1)
+        for layer in range(2, len(widths)):
+            A = W(layer)
+            new = []
+            for i in range(widths[layer]):
+                row = []
+                for j in range(widths[0]):
+                    poly, sup = ring.zero(), frozenset()
+                    for k in range(widths[layer - 1]):
+                        poly += A[i][k][0] * prod[k][j][0]
+                        sup |= A[i][k][1] | prod[k][j][1]
+                    row.append((poly, sup))
+                new.append(row)
+            prod = new
+        phi = tuple(p for row in prod for p, _ in row)
+        return phi, tuple(gradient(ring, p, s) for row in prod for p, s in row)
+
+    def entries() -> tuple[str, ...]:
+        product_name = " ".join(f"W{layer}" for layer in range(len(widths) - 1, 0, -1))
+        if len(widths) > 2:
+            product_name = f"({product_name})"
+        return _gradient_labels([f"{product_name}[{i},{j}]" for i in range(widths[-1])
+                                 for j in range(widths[0])])
 
     candidates, labels = [], []
     for layer in range(1, len(widths) - 1):
@@ -216,8 +275,8 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
                     h -= nxt[k][a][0] * nxt[k][b][0]
                 candidates.append(h)
                 labels.append(f"(W{layer} W{layer}^T - W{layer + 1}^T W{layer + 1})[{a},{b}]")
-    return Model(_spec("linear", widths), ring, generators, phi, tuple(candidates), tuple(labels),
-                 _gradient_labels(entries))
+    return Model(name, ring, None, None, tuple(candidates), tuple(labels), entries,
+                 program=from_family("linear", widths), expand=expand)
 
 
 def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = None) -> Model:
@@ -248,8 +307,8 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
         n_paths += sum(math.prod(widths[layer:]) for layer in range(1, L))
     n_params = _n_weights(widths) + (sum(widths[1:-1]) if bias else 0)
     neurons = sum(widths[k] * (widths[k - 1] + widths[k + 1] + 1) for k in range(1, L))
-    _check_size(_spec("relu-bias" if bias else "relu", widths), n_params, n_paths,
-                n_paths * (L + 1) + neurons, max_memory)
+    name = _spec("relu-bias" if bias else "relu", widths)
+    _check_parameters(name, n_params)
     names = _weight_names(widths)
     if bias:
         names += [f"b{layer}_{i}" for layer in range(1, L) for i in range(widths[layer])]
@@ -271,32 +330,35 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
         hints = {v: frozenset(variables) - {v} for v in variables}
         return prefix[-1], VectorField.from_components(ring, comps, hints)
 
-    phi, generators, paths = [], [], []
-
     def path_name(start: str, neurons: Sequence[int]) -> str:
         """"path x0→2→y1": from an input (or a bias) through hidden neurons to an output."""
         return "path " + "→".join([start, *map(str, neurons[:-1]), f"y{neurons[-1]}"])
 
-    for neurons in itertools.product(*(range(w) for w in widths)):
-        variables = [idx[f"W{layer}_{neurons[layer]}_{neurons[layer - 1]}"]
-                     for layer in range(1, L + 1)]
-        poly, fld = path_field(variables)
-        phi.append(poly)
-        generators.append(fld)
-        paths.append(path_name(f"x{neurons[0]}", neurons[1:]))
-    if bias:
-        for layer in range(1, L):
-            for j in range(widths[layer]):
-                later = (range(widths[k]) for k in range(layer + 1, L + 1))
-                for rest in itertools.product(*later):
-                    neurons = (j,) + rest
-                    variables = [idx[f"b{layer}_{j}"]]
-                    variables += [idx[f"W{layer + s}_{neurons[s]}_{neurons[s - 1]}"]
-                                  for s in range(1, len(neurons))]
-                    poly, fld = path_field(variables)
-                    phi.append(poly)
-                    generators.append(fld)
-                    paths.append(path_name(f"b{layer}_{j}", rest))
+    def paths() -> Iterator[tuple[list[int], str]]:
+        """(variables, name) of every path, in the order of phi."""
+        for neurons in itertools.product(*(range(w) for w in widths)):
+            variables = [idx[f"W{layer}_{neurons[layer]}_{neurons[layer - 1]}"]
+                         for layer in range(1, L + 1)]
+            yield variables, path_name(f"x{neurons[0]}", neurons[1:])
+        if bias:
+            for layer in range(1, L):
+                for j in range(widths[layer]):
+                    later = (range(widths[k]) for k in range(layer + 1, L + 1))
+                    for rest in itertools.product(*later):
+                        neurons = (j,) + rest
+                        variables = [idx[f"b{layer}_{j}"]]
+                        variables += [idx[f"W{layer + s}_{neurons[s]}_{neurons[s - 1]}"]
+                                      for s in range(1, len(neurons))]
+                        yield variables, path_name(f"b{layer}_{j}", rest)
+
+    def expand() -> tuple[tuple[fmpq_mpoly, ...], tuple[VectorField, ...]]:
+        _check_size(name, n_params, n_paths, n_paths * (L + 1) + neurons, max_memory)
+        phi, generators = [], []
+        for variables, _ in paths():
+            poly, fld = path_field(variables)
+            phi.append(poly)
+            generators.append(fld)
+        return tuple(phi), tuple(generators)
 
     candidates, labels = [], []
     for layer in range(1, L):
@@ -310,9 +372,9 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
                 h -= g[idx[f"W{layer + 1}_{k}_{j}"]] ** 2
             candidates.append(h)
             labels.append(f"neuron {j} of hidden layer {layer}")
-    name = _spec("relu-bias" if bias else "relu", widths)
-    return Model(name, ring, tuple(generators), tuple(phi), tuple(candidates), tuple(labels),
-                 _gradient_labels(paths))
+    return Model(name, ring, None, None, tuple(candidates), tuple(labels),
+                 lambda: _gradient_labels([text for _, text in paths()]),
+                 program=from_family("relu-bias" if bias else "relu", widths), expand=expand)
 
 
 def product(D: int, *, max_memory: int | None = None) -> Model:

@@ -1,0 +1,490 @@
+"""The evaluator of model programs: phi, its generator fields and their
+bracket words, at a point, modulo a prime, never expanded.
+
+A program is a list of layers (:mod:`exactcl.program` is the user-facing
+side) in the canonical form certificates store::
+
+    [["linear", n_in, n_out, bias], ["relu"], ["linear", n_in, n_out, bias], ...]
+
+**Parameters.** Linear layer l (counted from 1) has the weight matrix W_l
+(n_out x n_in, entry (i, j) named ``W{l}_{i}_{j}``) and, with ``bias``,
+the vector b_l (``b{l}_{i}``). Parameters are ordered: every weight
+matrix row by row, layer after layer, then every bias, layer after layer.
+
+**phi.** On a fixed activation pattern a network is a product of its
+weight matrices interleaved with 0/1 diagonals; phi is the list of the
+coefficients of the output as a polynomial in the input x and in one
+indicator per ReLU neuron (the path-lifting when every hidden layer is
+followed by a ReLU; the entries of W_L ... W_1 when there is no ReLU). A
+*source* is an input x_i or a bias: a bias starts a new source when no
+source started since the last ReLU, else it adds to the current one. A
+*column* is a source followed by one neuron per ReLU met after it; phi
+has one component per output k and column. Components are ordered by
+(column, k) when the program has a ReLU, by (k, column) when it has none;
+columns in lexicographic order, inputs before biases (the order of the
+paths of earlier versions' builders).
+
+**Probes.** A probe chooses a value for every input, every source's bias
+multiplier, every ReLU indicator and every output: (x, s, sigma, u). Its
+function F(theta) = u . net(x; s, sigma) is sum_c r_c phi_c with r_c the
+product of the probe's values along column c and output k, so grad F is a
+combination of the generators with constant coefficients: it lies in W.
+A one-hot probe gives a generator grad phi_c itself. Probes with random
+integer entries (:func:`random_probe`, derived from a seed by SHA-256) are
+fixed fields over Q in W, so words in them stay in Lie(W).
+
+**Values.** grad F at a point is computed by one forward and one reverse
+pass of matrix products (``nmod_mat``). Brackets are evaluated without
+expansion by nested forward mode over truncated multilinear jets: with
+a new nilpotent e (e^2 = 0),
+
+    [A, B](P) = coefficient of e in  B(P + e A(P)) - A(P + e B(P)),
+
+the convention [X, Y] = DY . X - DX . Y of :mod:`exactcl.brackets`. A
+point over k nilpotents is a dict from a bit mask to a matrix; a word of
+depth k costs 2^O(k) passes of the program, polynomial in the layer sizes.
+Every value is the exact value reduced mod p, so ranks are lower bounds.
+
+This module is part of the verifier's trusted base: it imports only flint.
+
+>>> layers = [["linear", 2, 2, False], ["linear", 2, 1, False]]
+>>> lay = Layout(layers)
+>>> lay.D, lay.parameters, lay.components
+(6, ('W1_0_0', 'W1_0_1', 'W1_1_0', 'W1_1_1', 'W2_0_0', 'W2_0_1'), 2)
+>>> point, p = [1, 2, 3, 4, 5, 6], 101
+>>> Words(lay, [lay.component_probe(0)], {}, point, p).value(0)  # grad of (W2 W1)[0, 0]
+{0: 5, 2: 6, 4: 1, 5: 3}
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from math import prod
+
+from flint import nmod_mat
+
+__all__ = ["Layout", "Probe", "Words", "canonical_layers", "check_layers", "random_probe"]
+
+#: Random probe entries are integers in [1, 2**PROBE_BITS].
+PROBE_BITS = 32
+
+
+def check_layers(layers: object) -> tuple[tuple, ...]:
+    """The canonical layer list, or ValueError naming the layer at fault.
+
+    >>> check_layers([["linear", 3, 4, False], ["relu"], ["linear", 5, 2, False]])
+    Traceback (most recent call last):
+    ...
+    ValueError: layer 3 (linear) takes 5 inputs but the layer before it has 4 outputs
+    """
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ValueError("a program is a non-empty list of layers")
+    out: list[tuple] = []
+    width = None
+    for n, layer in enumerate(layers, 1):
+        if not isinstance(layer, (list, tuple)) or not layer or layer[0] not in ("linear", "relu"):
+            raise ValueError(f"layer {n} must be ['linear', n_in, n_out, bias] or ['relu'], "
+                             f"not {layer!r}")
+        if layer[0] == "relu":
+            if len(layer) != 1:
+                raise ValueError(f"layer {n} (relu) takes no sizes, not {list(layer[1:])!r}")
+            if not out or out[-1][0] != "linear":
+                raise ValueError(f"layer {n} (relu) must follow a linear layer")
+            out.append(("relu",))
+            continue
+        if len(layer) != 4 or not isinstance(layer[3], bool) or any(
+                isinstance(x, bool) or not isinstance(x, int) for x in layer[1:3]):
+            raise ValueError(f"layer {n} (linear) must be ['linear', n_in, n_out, bias] with "
+                             f"positive int sizes and a bool, not {list(layer)!r}")
+        _, n_in, n_out, bias = layer
+        if n_in < 1 or n_out < 1:
+            raise ValueError(f"layer {n} (linear) must have positive sizes, not "
+                             f"{n_in} inputs and {n_out} outputs")
+        if width is not None and n_in != width:
+            raise ValueError(f"layer {n} (linear) takes {n_in} inputs but the layer before it "
+                             f"has {width} outputs")
+        width = n_out
+        out.append(("linear", n_in, n_out, bias))
+    if out[-1][0] != "linear":
+        raise ValueError(f"the last layer (layer {len(out)}) must be linear, not relu")
+    return tuple(out)
+
+
+canonical_layers = check_layers
+
+
+class Layout:
+    """Parameters, sources, columns and components of a program."""
+
+    def __init__(self, layers: Sequence[Sequence]) -> None:
+        self.layers = check_layers(layers)
+        self.linears = [(a, b, c) for kind, *rest in self.layers if kind == "linear"
+                        for a, b, c in [rest]]
+        names, offset = [], 0
+        self.w_offset, self.b_offset = [], []
+        for l, (n_in, n_out, _) in enumerate(self.linears, 1):
+            self.w_offset.append(offset)
+            names += [f"W{l}_{i}_{j}" for i in range(n_out) for j in range(n_in)]
+            offset += n_in * n_out
+        for l, (_, n_out, bias) in enumerate(self.linears, 1):
+            self.b_offset.append(offset if bias else None)
+            if bias:
+                names += [f"b{l}_{i}" for i in range(n_out)]
+                offset += n_out
+        self.parameters = tuple(names)
+        self.D = offset
+        self.has_relu = any(kind == "relu" for kind, *_ in self.layers)
+        # sources: (kind, index) = (0, input i) or (1, linear layer l opening a bias source);
+        # each with the widths of the ReLUs after it (its columns' tags)
+        groups: list[tuple[tuple[int, int], list[int]]] = [((0, i), []) for i in
+                                                            range(self.linears[0][0])]
+        self.source_of: list[int | None] = []  # per linear layer: the source its bias feeds
+        active = None
+        l = 0
+        for kind, *rest in self.layers:
+            if kind == "relu":
+                width = self.linears[l - 1][1]
+                for _, tags in groups:
+                    tags.append(width)
+                active = None
+                continue
+            l += 1
+            if rest[2]:
+                if active is None:
+                    groups.append(((1, l), []))
+                    active = len(groups) - 1
+                self.source_of.append(active)
+            else:
+                self.source_of.append(None)
+        self.sources = [src for src, _ in groups]
+        self.tags = [tuple(t) for _, t in groups]
+        self.source_columns = [prod(t) for t in self.tags]
+        self.columns = sum(self.source_columns)
+        self.outputs = self.linears[-1][1]
+        self.components = self.columns * self.outputs
+        self.relu_widths = []
+        l = 0
+        for kind, *_ in self.layers:
+            if kind == "linear":
+                l += 1
+            else:
+                self.relu_widths.append(self.linears[l - 1][1])
+
+    def column(self, index: int) -> tuple[int, tuple[int, ...]]:
+        """(source, neurons) of column ``index``: one neuron per ReLU met
+        after the source, in order."""
+        for src, size in enumerate(self.source_columns):
+            if index < size:
+                neurons = []
+                for width in reversed(self.tags[src]):
+                    index, j = divmod(index, width)
+                    neurons.append(j)
+                return src, tuple(reversed(neurons))
+            index -= size
+        raise IndexError(index)
+
+    def component(self, c: int) -> tuple[int, int]:
+        """(output k, column) of component ``c``."""
+        if not 0 <= c < self.components:
+            raise IndexError(c)
+        if self.has_relu:
+            column, k = divmod(c, self.outputs)
+        else:
+            k, column = divmod(c, self.columns)
+        return k, column
+
+    def component_probe(self, c: int) -> Probe:
+        """The one-hot probe whose F is phi_c (its gradient is generator c)."""
+        k, column = self.component(c)
+        src, neurons = self.column(column)
+        kind, i = self.sources[src]
+        x = [0] * self.linears[0][0]
+        if kind == 0:
+            x[i] = 1
+        s = [int(j == src) for j in range(len(self.sources))]
+        first = len(self.relu_widths) - len(neurons)  # the ReLUs met after the source
+        sigma = [[0] * w for w in self.relu_widths]
+        for t, j in enumerate(neurons):
+            sigma[first + t][j] = 1
+        for t in range(first):  # ReLUs before the source do not see it
+            sigma[t] = [1] * self.relu_widths[t]
+        u = [0] * self.outputs
+        u[k] = 1
+        return Probe(tuple(x), tuple(s), tuple(map(tuple, sigma)), tuple(u))
+
+    def probe_degree(self) -> int:
+        """Degree of r_c in the probe's entries: source, ReLUs, output."""
+        return len(self.relu_widths) + 2
+
+    def phi_degree(self) -> int:
+        """Degree of every phi_c in theta: at most the number of linear layers."""
+        return len(self.linears)
+
+
+class Probe:
+    """Values for the inputs x, the sources' bias multipliers s, the ReLU
+    indicators sigma (one tuple per ReLU) and the outputs u (integers)."""
+
+    __slots__ = ("x", "s", "sigma", "u")
+
+    def __init__(self, x, s, sigma, u) -> None:
+        self.x, self.s, self.sigma, self.u = tuple(x), tuple(s), tuple(map(tuple, sigma)), tuple(u)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Probe) and (self.x, self.s, self.sigma, self.u) == (
+            other.x, other.s, other.sigma, other.u)
+
+    def __hash__(self) -> int:
+        return hash((self.x, self.s, self.sigma, self.u))
+
+    def __repr__(self) -> str:
+        return f"Probe(x={self.x}, s={self.s}, sigma={self.sigma}, u={self.u})"
+
+
+def random_probe(layout: Layout, seed: str, k: int) -> Probe:
+    """Probe ``k`` of the family named ``seed``: every entry an integer in
+    [1, 2**PROBE_BITS] from SHA-256 of ``"{seed}/{k}/{slot}/{i}"``, so the
+    same name gives the same fields on every machine and for every prime.
+
+    >>> lay = Layout([["linear", 1, 1, False]])
+    >>> random_probe(lay, "demo", 0) == random_probe(lay, "demo", 0)
+    True
+    """
+    def entries(slot: str, n: int) -> tuple[int, ...]:
+        out = []
+        for i in range(n):
+            digest = hashlib.sha256(f"{seed}/{k}/{slot}/{i}".encode()).digest()
+            out.append(int.from_bytes(digest[:8], "big") % (1 << PROBE_BITS) + 1)
+        return tuple(out)
+
+    sigma = tuple(entries(f"sigma{t}", w) for t, w in enumerate(layout.relu_widths))
+    return Probe(entries("x", layout.linears[0][0]), entries("s", len(layout.sources)), sigma,
+                 entries("u", layout.outputs))
+
+
+# -- truncated multilinear jets of matrices: {bit mask: nmod_mat} -------------------------
+
+Jet = dict
+
+
+def _mul(A: Jet, B: Jet) -> Jet:
+    out: Jet = {}
+    for ma, xa in A.items():
+        for mb, xb in B.items():
+            if not ma & mb:
+                m, y = ma | mb, xa * xb
+                out[m] = out[m] + y if m in out else y
+    return out
+
+
+def _add(A: Jet, B: Jet, sign: int = 1) -> Jet:
+    out = dict(A)
+    for m, y in B.items():
+        y = y if sign == 1 else -y
+        out[m] = out[m] + y if m in out else y
+    return out
+
+
+def _scale(A: Jet, c: int) -> Jet:
+    return {m: y * c for m, y in A.items()}
+
+
+def _transpose(A: Jet) -> Jet:
+    return {m: y.transpose() for m, y in A.items()}
+
+
+def _coefficient(A: Jet, bit: int) -> Jet:
+    """The coefficient of the nilpotent ``bit``."""
+    return {m & ~bit: y for m, y in A.items() if m & bit}
+
+
+def _shift(A: Jet, B: Jet, bit: int) -> Jet:
+    """A + e B, e the nilpotent ``bit`` (not used by B)."""
+    return _add(A, {m | bit: y for m, y in B.items()})
+
+
+class Words:
+    """Values at one point mod p of the fields grad F of ``probes`` (node ids
+    ``0 .. len(probes) - 1``) and of bracket words in them (``brackets``:
+    node -> (left, right), the word [left, right]); memoised.
+
+    A field is held per layer in the parameters' shapes: a list with one
+    ``(W, b)`` pair of jets per linear layer (b None without bias).
+    """
+
+    def __init__(self, layout: Layout, probes: Sequence[Probe],
+                 brackets: Mapping[int, tuple[int, int]], point: Sequence[int],
+                 prime: int) -> None:
+        if len(point) != layout.D:
+            raise ValueError(f"the point has {len(point)} coordinates, the program {layout.D}")
+        self.layout, self.probes, self.brackets, self.prime = layout, probes, brackets, prime
+        p = prime
+        self.point = []
+        for l, (n_in, n_out, bias) in enumerate(layout.linears):
+            o = layout.w_offset[l]
+            W = nmod_mat(n_out, n_in, [v % p for v in point[o:o + n_in * n_out]], p)
+            b = None
+            if bias:
+                o = layout.b_offset[l]
+                b = {0: nmod_mat(n_out, 1, [v % p for v in point[o:o + n_out]], p)}
+            self.point.append(({0: W}, b))
+        self._constants: dict[int, tuple] = {}
+        self._values: dict[int, list] = {}
+
+    # -- one probe -------------------------------------------------------------------
+
+    def _probe_constants(self, node: int) -> tuple:
+        got = self._constants.get(node)
+        if got is None:
+            p, pr = self.prime, self.probes[node]
+            diag = []
+            for sig in pr.sigma:
+                n = len(sig)
+                flat = [0] * (n * n)
+                for i, v in enumerate(sig):
+                    flat[i * n + i] = v % p
+                diag.append({0: nmod_mat(n, n, flat, p)})
+            got = ({0: nmod_mat(len(pr.x), 1, [v % p for v in pr.x], p)},
+                   [v % p for v in pr.s], diag,
+                   {0: nmod_mat(len(pr.u), 1, [v % p for v in pr.u], p)})
+            self._constants[node] = got
+        return got
+
+    def gradient(self, node: int, point: list) -> list:
+        """grad F of probe ``node`` at ``point`` (per-layer jets)."""
+        x, s, diag, u = self._probe_constants(node)
+        lay = self.layout
+        a, inputs, relu, l = x, [], 0, 0
+        for kind, *_ in lay.layers:  # forward
+            if kind == "relu":
+                a = _mul(diag[relu], a)
+                relu += 1
+                continue
+            W, b = point[l]
+            inputs.append(a)
+            a = _mul(W, a)
+            if b is not None:
+                a = _add(a, _scale(b, s[lay.source_of[l]]))
+            l += 1
+        delta, out = u, [None] * len(lay.linears)
+        for kind, *_ in reversed(lay.layers):  # reverse
+            if kind == "relu":
+                relu -= 1
+                delta = _mul(diag[relu], delta)
+                continue
+            l -= 1
+            W, b = point[l]
+            gb = None if b is None else _scale(delta, s[lay.source_of[l]])
+            out[l] = (_mul(delta, _transpose(inputs[l])), gb)
+            if l:
+                delta = _mul(_transpose(W), delta)
+        return out
+
+    # -- words ------------------------------------------------------------------------
+
+    def field(self, node: int, point: list, bits: int) -> list:
+        """The word ``node`` at ``point``, a point over the nilpotents
+        ``1, 2, ..., 2**(bits - 1)``."""
+        if node < len(self.probes):
+            return self.gradient(node, point)
+        left, right = self.brackets[node]
+        e = 1 << bits
+        a = self.field(left, point, bits)
+        b = self.field(right, point, bits)
+        one = self.field(right, _move(point, a, e), bits + 1)
+        two = self.field(left, _move(point, b, e), bits + 1)
+        return [(_coefficient(_add(W1, W2, -1), e),
+                 None if b1 is None else _coefficient(_add(b1, b2, -1), e))
+                for (W1, b1), (W2, b2) in zip(one, two)]
+
+    def value(self, node: int) -> dict[int, int]:
+        """The value of word ``node`` at the point, sparse {parameter: value}."""
+        got = self._values.get(node)
+        if got is None:
+            got = self._values[node] = self.field(node, self.point, 0)
+        return self.flatten(got)
+
+    def bracket_value(self, left: int, right: int) -> dict[int, int]:
+        """The value of [left, right] at the point, without registering it;
+        the operands' values are reused."""
+        e = 1
+        for node in (left, right):
+            if node not in self._values:
+                self._values[node] = self.field(node, self.point, 0)
+        a, b = self._values[left], self._values[right]
+        one = self.field(right, _move(self.point, a, e), 1)
+        two = self.field(left, _move(self.point, b, e), 1)
+        return self.flatten([(_coefficient(_add(W1, W2, -1), e),
+                              None if b1 is None else _coefficient(_add(b1, b2, -1), e))
+                             for (W1, b1), (W2, b2) in zip(one, two)])
+
+    def flatten(self, fld: list) -> dict[int, int]:
+        """A per-layer field with no nilpotent as {parameter: nonzero value}."""
+        out: dict[int, int] = {}
+        lay = self.layout
+        for l, (W, b) in enumerate(fld):
+            for offset, part in ((lay.w_offset[l], W), (lay.b_offset[l], b)):
+                if part is None or 0 not in part:
+                    continue
+                for t, v in enumerate(part[0].entries()):
+                    v = int(v)
+                    if v:
+                        out[offset + t] = v
+        return out
+
+
+def _move(point: list, fld: list, bit: int) -> list:
+    """point + e field, per layer."""
+    return [(_shift(W, dW, bit), None if b is None else _shift(b, db, bit))
+            for (W, b), (dW, db) in zip(point, fld)]
+
+
+def expand(layout: Layout, gens: Sequence, one) -> list:
+    """phi as polynomials, components in order: ``gens`` are the parameters
+    as polynomials (any ring with + and *), ``one`` its unit. For small
+    programs only: the number of terms grows like width^(depth - 1).
+
+    >>> from flint import fmpq_mpoly_ctx
+    >>> lay = Layout([["linear", 1, 2, False], ["relu"], ["linear", 2, 1, False]])
+    >>> ctx = fmpq_mpoly_ctx.get(lay.parameters, "lex")
+    >>> [str(p) for p in expand(lay, ctx.gens(), ctx.from_dict({}) + 1)]
+    ['W1_0_0*W2_0_0', 'W1_1_0*W2_0_1']
+    """
+    rows: list[dict] = [{(src, ()): one} for src in range(layout.linears[0][0])]
+    l = 0
+    for kind, *_ in layout.layers:
+        if kind == "relu":
+            rows = [{(src, tags + (j,)): v for (src, tags), v in row.items()}
+                    for j, row in enumerate(rows)]
+            continue
+        n_in, n_out, bias = layout.linears[l]
+        o = layout.w_offset[l]
+        new = []
+        for i in range(n_out):
+            row: dict = {}
+            for j in range(n_in):
+                w = gens[o + i * n_in + j]
+                for key, v in rows[j].items():
+                    row[key] = row[key] + w * v if key in row else w * v
+            if bias:
+                key = (layout.source_of[l], ())
+                b = gens[layout.b_offset[l] + i]
+                row[key] = row[key] + b if key in row else b
+            new.append(row)
+        rows, l = new, l + 1
+    starts = [sum(layout.source_columns[:s]) for s in range(len(layout.sources))]
+
+    def column(src: int, tags: tuple[int, ...]) -> int:
+        index = 0
+        for width, j in zip(layout.tags[src], tags):
+            index = index * width + j
+        return starts[src] + index
+
+    zero = one - one
+    out = [zero] * layout.components
+    for k, row in enumerate(rows):
+        for (src, tags), v in row.items():
+            c = column(src, tags)
+            out[c * layout.outputs + k if layout.has_relu else k * layout.columns + c] = v
+    return out
