@@ -20,6 +20,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from flint import fmpq_mpoly
 
@@ -31,10 +32,11 @@ from .brackets import (
     format_probability,
 )
 from .errors import ExactclError, InputError, bad_argument, plural
-from .fields import check_prime_for, directions_index, gradient_values_mod
+from .fields import check_prime_for, directions_index, gradient_values_mod, terms_gradient_mod
+from .rings import check_prime
 from .growth import Growth, grow
 from .limits import check_memory, growth_bytes, model_bytes, parse_size
-from .linalg import independent_rows_mod
+from .linalg import BlockBasis, independent_rows_mod
 from .models import Model
 from .progress import step
 from .rings import DEFAULT_PRIME
@@ -124,6 +126,15 @@ class CountResult:
         Wall-clock time, for information only.
     generator_labels : tuple of str
         What each generator is (the model's ``generator_labels``).
+    engine : str
+        ``"expanded"`` (fields expanded over Q, words by jets) or
+        ``"program"`` (everything by evaluation of the model's program,
+        :mod:`exactcl.evaluation`).
+    fields : ProgramFields or None
+        The program engine's generator fields (the generators, or probes).
+    identities : IdentityCheck or None
+        How the program engine checked the law identities (Monte Carlo, with
+        its error bound); None when each is an exact identity over Q.
     """
 
     model: str
@@ -144,6 +155,17 @@ class CountResult:
     ring: object = field(repr=False)
     seconds: float
     generator_labels: tuple[str, ...] = field(default=(), repr=False)
+    engine: str = "expanded"
+    fields: Any = field(default=None, repr=False)
+    identities: Any = field(default=None, repr=False)
+
+    @property
+    def identity_text(self) -> str:
+        """How each exhibited law was checked, for sentences."""
+        if self.identities is None or self.identities.mode == "exact":
+            return "verified exactly"
+        return (f"checked by evaluation ({self.identities.rounds} random points and primes, "
+                f"error probability <= {format_probability(self.identities.error_bound)})")
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -178,8 +200,14 @@ class CountResult:
             "explicit_laws": self.explicit_laws,
             "rejected_candidates": list(self.rejected),
             "prime": self.growth.prime,
+            "engine": self.engine,
             "seconds": round(self.seconds, 3),
         }
+        if self.identities is not None:
+            out["law_identities"] = self.identities.as_dict() | {
+                "error_bound": format_probability(self.identities.error_bound)}
+        if self.fields is not None:
+            out["generator_fields"] = self.fields.as_dict()
         if self.closure is not None:
             out["closure"] = {
                 "mode": self.closure.mode,
@@ -203,8 +231,14 @@ class CountResult:
         """
         D, K, M = self.parameters, self.lie_rank, self.explicit_laws
         words = plural(K, "bracket word")
-        laws = ("no exhibited law" if M == 0 else "1 exhibited law, an exact identity," if M == 1
-                else f"{M} exhibited laws, each an exact identity,")
+        if self.identities is not None and self.identities.mode != "exact":
+            how = (f"checked at {self.identities.rounds} random points modulo random primes "
+                   f"(error probability <= {format_probability(self.identities.error_bound)})")
+            laws = ("no exhibited law" if M == 0 else f"1 exhibited law, {how}," if M == 1
+                    else f"{M} exhibited laws, each {how},")
+        else:
+            laws = ("no exhibited law" if M == 0 else "1 exhibited law, an exact identity,"
+                    if M == 1 else f"{M} exhibited laws, each an exact identity,")
         if self.proof == "sandwich":
             return (f"sandwich: {laws} and {words} independent at a point, so there are at "
                     f"most {D} - {K} = {plural(D - K, 'law')}")
@@ -305,6 +339,8 @@ def count(
     prime: int = DEFAULT_PRIME,
     seed: int = 0,
     max_memory: int | None = None,
+    engine: str = "auto",
+    identity_rounds: int = 2,
 ) -> CountResult:
     """Count the independent conservation laws of ``model`` and prove the count.
 
@@ -333,6 +369,14 @@ def count(
     max_memory : int, optional
         Bytes the whole count may take (model included); default: the
         memory available, at most half of the physical memory.
+    engine : {"auto", "expanded", "program"}
+        "expanded" expands the generator fields over Q and evaluates words
+        by jets; "program" evaluates the model's program at points mod
+        primes and never expands (:mod:`exactcl.evaluation`); "auto" takes
+        the program engine for a network whose expansion is large
+        (:func:`choose_engine`).
+    identity_rounds : int
+        Rounds of the program engine's Monte Carlo check of each law.
 
     Raises
     ------
@@ -349,9 +393,21 @@ def count(
     >>> r.laws, r.bounds, r.lie_dimension
     (2, (2, 2), 1)
     """
+    from .program import Program
+    if isinstance(model, Program):
+        from .models import from_program
+        model = from_program(model, max_memory=max_memory)
     if not isinstance(model, Model):
-        raise bad_argument("model", "an exactcl Model (see exactcl.models)", model)
+        raise bad_argument("model", "an exactcl Model (see exactcl.models) or Program", model)
     _check_int("closure_rounds", closure_rounds, 1)
+    _check_int("identity_rounds", identity_rounds, 1)
+    engine = choose_engine(model, engine)
+    if engine == "program":
+        if search_degree is not None:
+            check_search_degree(model.D, search_degree, name="search_degree")
+        return _count_program(model, search_degree=search_degree, max_depth=max_depth,
+                              prime=check_prime(prime), seed=seed, max_memory=max_memory,
+                              rounds=identity_rounds)
     if closure not in ("auto", "deterministic", "monte-carlo"):
         raise bad_argument("closure", "one of 'auto', 'deterministic', 'monte-carlo'", closure)
     if search_degree is not None:
@@ -456,3 +512,100 @@ def _independent(D: int, laws: list[fmpq_mpoly], point: list[int], prime: int) -
     rows = [gradient_values_mod(h, point, prime) for h in laws]
     return independent_rows_mod(rows, D, prime)
 
+
+
+#: Networks with at most this many paths (terms of phi) are counted on
+#: expanded fields by default (faster there, measured in
+#: ``benchmarks/bench_programs.py``); larger ones by evaluation.
+EXPANDED_PATHS = 5_000
+
+
+def program_paths(model: Model) -> int:
+    """The number of terms of phi of a network (its paths), without expanding it."""
+    lay = model.program.layout
+    widths = [lay.linears[0][0]] + [n_out for _, n_out, _ in lay.linears]
+    total = math.prod(widths)
+    for l, (_, _, bias) in enumerate(lay.linears, 1):
+        if bias:
+            total += math.prod(widths[l:])
+    return total
+
+
+def choose_engine(model: Model, engine: object = "auto") -> str:
+    """The engine a count of ``model`` runs on: ``"program"`` for a network
+    of more than :data:`EXPANDED_PATHS` paths (or when asked), else
+    ``"expanded"``; a model without a program (a SymPy phi, fields) is
+    always expanded.
+
+    >>> from exactcl.models import linear
+    >>> choose_engine(linear([2, 2, 2])), choose_engine(linear([8] * 6))
+    ('expanded', 'program')
+    """
+    if engine not in ("auto", "expanded", "program"):
+        raise bad_argument("engine", "one of 'auto', 'expanded', 'program'", engine)
+    if engine == "program" and model.program is None:
+        raise InputError(f"Argument 'engine' is 'program' but model {model.name} is not a "
+                         f"program of layers (it is given by its polynomials).")
+    if engine != "auto":
+        return engine
+    if model.program is None or model.expanded:
+        return "expanded"
+    return "program" if program_paths(model) > EXPANDED_PATHS else "expanded"
+
+
+def _count_program(model: Model, *, search_degree: int | None, max_depth: int | None,
+                   prime: int, seed: int, max_memory: int | None, rounds: int) -> CountResult:
+    """:func:`count` by evaluation of the model's program (never expanded)."""
+    from .evaluation import ProgramFields, check_laws, program_growth
+    from .limits import program_bytes
+    start = time.perf_counter()
+    layout = model.program.layout
+    D = model.D
+    fields = ProgramFields.choose(layout, seed)
+    check_memory(f"count of {model.name}", {"growth": program_bytes(layout, fields.count)},
+                 max_memory)
+    rng = random.Random(seed)
+    point = [rng.randrange(prime) for _ in range(D)]
+    found: list[tuple[fmpq_mpoly, str]] = []
+    rejected = []
+    labels = model.candidate_labels or tuple(h.str() for h in model.candidates)
+    step("law check", 0, len(model.candidates), "laws")
+    terms = [model.candidate_terms(k) for k in range(len(model.candidates))]
+    failed, identities = check_laws(layout, model.candidates, rounds,
+                                    random.Random(f"law identities {seed}"), terms)
+    found_terms = []
+    for h, label, bad, t in zip(model.candidates, labels, failed, terms):
+        if bad is None:
+            found.append((h, label))
+            found_terms.append(t)
+        else:
+            rejected.append(f"{label}: not conserved (grad h . X_c != 0 at a random point)")
+    if search_degree:
+        from .errors import UnsupportedError
+        raise UnsupportedError(f"A law search on the program engine is not available for "
+                               f"{model.name}; count with engine='expanded'.")
+    keep = BlockBasis(D, prime).add([terms_gradient_mod(t, point, prime) for t in found_terms])
+    exhibited = tuple(found[i][0] for i in keep)
+    exhibited_labels = tuple(found[i][1] for i in keep)
+    M = len(exhibited)
+    growth = program_growth(fields, point, prime, target=D - M, max_depth=max_depth, seed=seed)
+    K = growth.rank
+    if M > D - K:  # pragma: no cover - impossible unless a rank is wrong
+        raise ExactclError(f"Internal inconsistency: {M} independent laws but Lie rank {K} "
+                           f"in dimension {D}.")
+    p_text = f"mod p = {prime}"
+    how = identities.describe() if M else ""
+    if M == D - K:
+        laws, lie, status, proof = M, K, "certified", "sandwich"
+        explanation = (f"Proven by sandwich: {plural(M, 'exhibited law')} ({how}) independent "
+                       f"at the point; {plural(K, 'bracket word')} in {fields.describe()} "
+                       f"independent at the point ({p_text}), so at most {D} - {K} = {D - K}.")
+    else:
+        laws, lie, status, proof = None, None, "bounds", "bounds only"
+        explanation = (f"Only bounds: {plural(M, 'exhibited law')}; Lie rank >= {K} ({p_text}) "
+                       f"from {fields.describe()}; the closure check needs the expanded "
+                       f"fields (engine='expanded').")
+    return CountResult(model.name, D, laws, M if laws is None else laws, D - K, lie, K, status,
+                       proof, explanation, exhibited, exhibited_labels, tuple(rejected), growth,
+                       None, model.ring, time.perf_counter() - start, (), "program", fields,
+                       identities)

@@ -64,7 +64,8 @@ from math import prod
 
 from flint import nmod_mat
 
-__all__ = ["Layout", "Probe", "Words", "canonical_layers", "check_layers", "random_probe"]
+__all__ = ["Layout", "Probe", "Words", "canonical_layers", "check_layers", "component_probes",
+           "expand", "identity_residual", "random_probe"]
 
 #: Random probe entries are integers in [1, 2**PROBE_BITS].
 PROBE_BITS = 32
@@ -242,25 +243,61 @@ class Probe:
         return f"Probe(x={self.x}, s={self.s}, sigma={self.sigma}, u={self.u})"
 
 
-def random_probe(layout: Layout, seed: str, k: int) -> Probe:
-    """Probe ``k`` of the family named ``seed``: every entry an integer in
-    [1, 2**PROBE_BITS] from SHA-256 of ``"{seed}/{k}/{slot}/{i}"``, so the
-    same name gives the same fields on every machine and for every prime.
+def component_probes(layout: Layout) -> list[Probe]:
+    """The one-hot probes of every component, in order: their fields are the generators."""
+    return [layout.component_probe(c) for c in range(layout.components)]
 
-    >>> lay = Layout([["linear", 1, 1, False]])
+
+def random_probe(layout: Layout, seed: str, k: int) -> Probe:
+    """Probe ``k`` of the family named ``seed``. Every input, bias
+    multiplier and output is an integer in [1, 2**PROBE_BITS] from SHA-256
+    of ``"{seed}/{k}/{slot}/{i}"``; every ReLU has one active neuron
+    (indicator 1, the others 0): neuron k mod n for the first ReLU, so that
+    consecutive probes visit its neurons in turn, and a neuron drawn from the
+    same digest for the others. The probe's field then lives on the weights
+    of the paths through its neurons. The same name gives the same fields on
+    every machine and for every prime.
+
+    >>> lay = Layout([["linear", 1, 2, False], ["relu"], ["linear", 2, 1, False]])
+    >>> [random_probe(lay, "demo", k).sigma for k in range(3)]
+    [((1, 0),), ((0, 1),), ((1, 0),)]
     >>> random_probe(lay, "demo", 0) == random_probe(lay, "demo", 0)
     True
     """
-    def entries(slot: str, n: int) -> tuple[int, ...]:
-        out = []
-        for i in range(n):
-            digest = hashlib.sha256(f"{seed}/{k}/{slot}/{i}".encode()).digest()
-            out.append(int.from_bytes(digest[:8], "big") % (1 << PROBE_BITS) + 1)
-        return tuple(out)
+    def draw(slot: str, i: int) -> int:
+        digest = hashlib.sha256(f"{seed}/{k}/{slot}/{i}".encode()).digest()
+        return int.from_bytes(digest[:8], "big")
 
-    sigma = tuple(entries(f"sigma{t}", w) for t, w in enumerate(layout.relu_widths))
+    def entries(slot: str, n: int) -> tuple[int, ...]:
+        return tuple(draw(slot, i) % (1 << PROBE_BITS) + 1 for i in range(n))
+
+    sigma = []
+    for t, width in enumerate(layout.relu_widths):
+        j = k % width if t == 0 else draw(f"neuron{t}", 0) % width
+        sigma.append(tuple(int(i == j) for i in range(width)))
     return Probe(entries("x", layout.linears[0][0]), entries("s", len(layout.sources)), sigma,
                  entries("u", layout.outputs))
+
+
+def identity_residual(layout: Layout, grad_h: Mapping[int, int], probe: Probe,
+                      point: Sequence[int], prime: int) -> int:
+    """grad F(theta) . grad h(theta) mod p for the probe's F, ``grad_h`` the
+    values of grad h at ``point`` mod p ({parameter: value}).
+
+    With every probe entry a variable, grad F . grad h is the polynomial
+    sum_c r_c (grad phi_c . grad h) in theta and the probe, the r_c distinct
+    monomials: it is zero exactly when h is a law of every generator. Its
+    value at a random point and probe is the Schwartz-Zippel test of that
+    identity (degree :meth:`Layout.probe_degree` + :meth:`Layout.phi_degree`
+    - 1 + deg h - 1).
+
+    >>> lay = Layout([["linear", 1, 1, False], ["linear", 1, 1, False]])
+    >>> # h = W1^2 - W2^2 is a law of phi = W2 W1
+    >>> identity_residual(lay, {0: 2 * 3, 1: -2 * 5}, Probe((7,), (), (), (11,)), [3, 5], 101)
+    0
+    """
+    value = Words(layout, [probe], {}, point, prime).value(0)
+    return sum(x * grad_h.get(v, 0) for v, x in value.items()) % prime
 
 
 # -- truncated multilinear jets of matrices: {bit mask: nmod_mat} -------------------------

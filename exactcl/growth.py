@@ -430,12 +430,13 @@ def grow(
 def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
               point: Sequence[int], prime: int, *, target: int | None, max_depth: int | None,
               budget: int, seed: int, basis_vectors: Any,
-              generators: tuple[VectorField, ...] = ()) -> Growth:
+              generators: tuple[VectorField, ...] = (), batch_size: int = BATCH_SIZE) -> Growth:
     """The growth loop of :func:`grow` on any evaluator of words: ``ev``
     gives ``value(node)`` and ``bracket(i, j)`` (the value of [X_i, word j])
     at the point mod p and ``keep(node, i, j)`` registers a kept word;
     ``nodes`` holds the generators' provenance (``moves`` None when their
-    supports are unknown); ``basis_vectors`` decides ranks (``add``, ``rank``)."""
+    supports are unknown); ``basis_vectors`` decides ranks (``add``, ``rank``)
+    on batches of at most ``batch_size`` values."""
     limit = D if target is None else min(D, target)
     rng = random.Random(seed)
     basis: list[int] = []
@@ -447,10 +448,10 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
         # spreads the first batches over all parameters, so the rank reaches
         # the target after a few batches instead of after all of them
         random.Random(f"generator order {seed}").shuffle(order)
-    for start in range(0, len(order), BATCH_SIZE):
+    for start in range(0, len(order), batch_size):
         if basis_vectors.rank >= limit:
             break
-        chunk = order[start:start + BATCH_SIZE]
+        chunk = order[start:start + batch_size]
         values = [ev.value(i) for i in chunk]
         evaluated += len(chunk)
         for k in basis_vectors.add(values, limit=limit):
@@ -492,7 +493,7 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
             batch_pairs.append((i, j))
             batch_values.append(value)
             missing = limit - basis_vectors.rank
-            if len(batch_values) >= min(BATCH_SIZE, max(8, 2 * missing)):
+            if len(batch_values) >= min(batch_size, max(8, 2 * missing)):
                 next_id = _record(nodes, basis_vectors, basis, kept_here, ev, depth,
                                   batch_pairs, batch_values, limit, next_id)
                 step(label, basis_vectors.rank, limit, "rank", estimate=False)

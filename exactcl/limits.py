@@ -75,6 +75,14 @@ def growth_bytes(D: int, target: int, generators: int = 0) -> int:
     return 8 * D * (3 * min(target, D) + BATCH_ROWS) + GENERATOR_BYTES * generators
 
 
+def program_bytes(layout, fields: int) -> int:
+    """Memory of the program engine's growth (:mod:`exactcl.evaluation`):
+    the echelon form, a batch and a value (D entries of 8 bytes) held per
+    generator field and kept word, the target being at most D."""
+    D = layout.D
+    return 8 * D * (3 * D + BATCH_ROWS) + 8 * D * (fields + D) + 64 * fields
+
+
 def _meminfo() -> dict[str, int]:
     out = {}
     try:

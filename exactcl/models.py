@@ -19,7 +19,7 @@ from .errors import InputError, ResourceError, bad_argument
 from .fields import VectorField, gradient
 from .limits import check_memory, growth_bytes, model_bytes
 from .program import from_family
-from .rings import Ring
+from .rings import Ring, poly_terms
 
 __all__ = ["Model", "from_fields", "from_polynomials", "linear", "product", "relu"]
 
@@ -59,17 +59,18 @@ class Model:
     """
 
     __slots__ = ("name", "ring", "_generators", "_phi", "candidates", "candidate_labels",
-                 "_generator_labels", "program", "_expand")
+                 "_generator_labels", "program", "_expand", "_candidate_terms")
 
     def __init__(self, name: str, ring: Ring, generators: tuple[VectorField, ...] | None,
                  phi: tuple[fmpq_mpoly, ...] | None = None, candidates: tuple = (),
                  candidate_labels: tuple[str, ...] = (), generator_labels: tuple[str, ...] = (),
-                 program=None, expand=None) -> None:
+                 program=None, expand=None, candidate_terms=None) -> None:
         self.name, self.ring = name, ring
         self._generators, self._phi = generators, phi
         self.candidates, self.candidate_labels = tuple(candidates), tuple(candidate_labels)
         self._generator_labels = generator_labels
         self.program, self._expand = program, expand
+        self._candidate_terms = None if candidate_terms is None else tuple(candidate_terms)
         if generators is None and expand is None:
             raise bad_argument("generators", "a tuple of vector fields (or an expansion)", None)
 
@@ -98,6 +99,13 @@ class Model:
         if callable(labels):
             labels = self._generator_labels = labels()
         return labels
+
+    def candidate_terms(self, k: int) -> list:
+        """Candidate ``k`` as sparse terms ``[(((var, exp), ...), coefficient), ...]``
+        (kept by the builders: reading them back from flint costs O(D) per term)."""
+        if self._candidate_terms is not None:
+            return self._candidate_terms[k]
+        return poly_terms(self.candidates[k])
 
     @property
     def n_generators(self) -> int:
@@ -143,6 +151,31 @@ def _check_size(name: str, D: int, generators: int, terms: int,
     check_memory(f"model {name} (built and counted)",
                  {"model": model_bytes(D, generators, terms),
                   "growth": growth_bytes(D, D, generators)}, max_memory)
+
+
+def quadratic_law(ring: Ring, plus: Sequence[tuple[int, int]], minus: Sequence[tuple[int, int]]
+                  ) -> tuple[fmpq_mpoly, list]:
+    """sum of x_v x_w over ``plus`` minus the same over ``minus``, as a
+    polynomial and as sparse terms (pairs of variable indices).
+
+    >>> R = Ring(("a", "b", "c"))
+    >>> h, t = quadratic_law(R, [(0, 0), (0, 1)], [(2, 2)])
+    >>> str(h), t
+    ('a^2 + a*b - c^2', [(((0, 2),), 1), (((0, 1), (1, 1)), 1), (((2, 2),), -1)])
+    """
+    coeffs: dict[tuple[tuple[int, int], ...], int] = {}
+    for pairs, sign in ((plus, 1), (minus, -1)):
+        for v, w in pairs:
+            v, w = min(v, w), max(v, w)
+            mono = ((v, 2),) if v == w else ((v, 1), (w, 1))
+            coeffs[mono] = coeffs.get(mono, 0) + sign
+    g = ring.gens
+    h = ring.zero()
+    for mono, c in coeffs.items():
+        if c:
+            term = g[mono[0][0]] ** 2 if len(mono) == 1 else g[mono[0][0]] * g[mono[1][0]]
+            h += c * term
+    return h, [(mono, c) for mono, c in coeffs.items() if c]
 
 
 def _check_parameters(name: str, D: int) -> None:
@@ -262,21 +295,20 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
         return _gradient_labels([f"{product_name}[{i},{j}]" for i in range(widths[-1])
                                  for j in range(widths[0])])
 
-    candidates, labels = [], []
+    candidates, labels, terms = [], [], []
     for layer in range(1, len(widths) - 1):
-        cur, nxt = W(layer), W(layer + 1)
         n = widths[layer]
         for a in range(n):
             for b in range(a, n):
-                h = ring.zero()
-                for j in range(widths[layer - 1]):
-                    h += cur[a][j][0] * cur[b][j][0]
-                for k in range(widths[layer + 1]):
-                    h -= nxt[k][a][0] * nxt[k][b][0]
+                h, t = quadratic_law(ring, [(idx[f"W{layer}_{a}_{j}"], idx[f"W{layer}_{b}_{j}"])
+                                            for j in range(widths[layer - 1])],
+                                     [(idx[f"W{layer + 1}_{k}_{a}"], idx[f"W{layer + 1}_{k}_{b}"])
+                                      for k in range(widths[layer + 1])])
                 candidates.append(h)
+                terms.append(t)
                 labels.append(f"(W{layer} W{layer}^T - W{layer + 1}^T W{layer + 1})[{a},{b}]")
     return Model(name, ring, None, None, tuple(candidates), tuple(labels), entries,
-                 program=from_family("linear", widths), expand=expand)
+                 program=from_family("linear", widths), expand=expand, candidate_terms=terms)
 
 
 def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = None) -> Model:
@@ -360,21 +392,22 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
             generators.append(fld)
         return tuple(phi), tuple(generators)
 
-    candidates, labels = [], []
+    candidates, labels, terms = [], [], []
     for layer in range(1, L):
         for j in range(widths[layer]):
-            h = ring.zero()
-            for i in range(widths[layer - 1]):
-                h += g[idx[f"W{layer}_{j}_{i}"]] ** 2
+            incoming = [idx[f"W{layer}_{j}_{i}"] for i in range(widths[layer - 1])]
             if bias:
-                h += g[idx[f"b{layer}_{j}"]] ** 2
-            for k in range(widths[layer + 1]):
-                h -= g[idx[f"W{layer + 1}_{k}_{j}"]] ** 2
+                incoming.append(idx[f"b{layer}_{j}"])
+            h, t = quadratic_law(ring, [(v, v) for v in incoming],
+                                 [(idx[f"W{layer + 1}_{k}_{j}"],) * 2
+                                  for k in range(widths[layer + 1])])
             candidates.append(h)
+            terms.append(t)
             labels.append(f"neuron {j} of hidden layer {layer}")
     return Model(name, ring, None, None, tuple(candidates), tuple(labels),
                  lambda: _gradient_labels([text for _, text in paths()]),
-                 program=from_family("relu-bias" if bias else "relu", widths), expand=expand)
+                 program=from_family("relu-bias" if bias else "relu", widths), expand=expand,
+                 candidate_terms=terms)
 
 
 def product(D: int, *, max_memory: int | None = None) -> Model:
