@@ -93,11 +93,19 @@ class ProgramFields:
 class _ProgramEvaluator:
     """The growth's evaluator protocol on :class:`~exactcl.evaluator.Words`."""
 
-    def __init__(self, words: Words) -> None:
-        self.words = words
+    def __init__(self, words: Words, nodes: dict[int, dict[str, Any]]) -> None:
+        self.words, self.nodes = words, nodes
 
     def value(self, node: int) -> dict[int, int]:
-        return self.words.value(node)
+        value = self.words.value(node)
+        data = self.nodes[node]
+        if data.get("generator") is not None and data["moves"] is None:
+            # grad F moves a parameter exactly when F involves it: the support
+            # of the value at the point (a support lost to a vanishing value,
+            # with probability about D / p, only skips a bracket: tightness,
+            # not soundness)
+            data["moves"] = data["involves"] = frozenset(value)
+        return value
 
     def bracket(self, i: int, j: int) -> dict[int, int]:
         return self.words.bracket_value(i, j)
@@ -120,15 +128,9 @@ def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
     """
     brackets: dict[int, tuple[int, int]] = {}
     words = Words(fields.layout, fields.probes(), brackets, point, prime)
-    nodes = {}
-    for i in range(fields.count):
-        # grad F moves a parameter exactly when F involves it: the support of
-        # the value at the point (a support lost to a vanishing value, with
-        # probability about D / p, only skips a bracket: tightness, not soundness)
-        support = frozenset(words.value(i))
-        nodes[i] = {"word": f"{fields.letter}{i + 1}", "depth": 0, "raised": False,
-                    "generator": i, "moves": support, "involves": support}
-    return grow_with(_ProgramEvaluator(words), nodes, fields.count, fields.layout.D, point, prime,
+    nodes = {i: {"word": f"{fields.letter}{i + 1}", "depth": 0, "raised": False,
+                 "generator": i, "moves": None, "involves": None} for i in range(fields.count)}
+    return grow_with(_ProgramEvaluator(words, nodes), nodes, fields.count, fields.layout.D, point, prime,
                      target=target, max_depth=max_depth, budget=budget, seed=seed,
                      basis_vectors=BlockBasis(fields.layout.D, prime), batch_size=BATCH)
 

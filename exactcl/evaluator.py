@@ -249,14 +249,15 @@ def component_probes(layout: Layout) -> list[Probe]:
 
 
 def random_probe(layout: Layout, seed: str, k: int) -> Probe:
-    """Probe ``k`` of the family named ``seed``. Every input, bias
-    multiplier and output is an integer in [1, 2**PROBE_BITS] from SHA-256
-    of ``"{seed}/{k}/{slot}/{i}"``; every ReLU has one active neuron
-    (indicator 1, the others 0): neuron k mod n for the first ReLU, so that
-    consecutive probes visit its neurons in turn, and a neuron drawn from the
-    same digest for the others. The probe's field then lives on the weights
-    of the paths through its neurons. The same name gives the same fields on
-    every machine and for every prime.
+    """Probe ``k`` of the family named ``seed``. The entries come from the
+    SHAKE-256 stream of ``"{seed}/{k}"``, 8 bytes (big-endian) each, in the
+    order: inputs, bias multipliers, outputs (each reduced to [1,
+    2**PROBE_BITS]), then one draw per ReLU after the first. Every ReLU has
+    one active neuron (indicator 1, the others 0): neuron k mod n for the
+    first ReLU, so that consecutive probes visit its neurons in turn, and
+    the draw mod n for the others. The probe's field then lives on the
+    weights of the paths through its neurons. The same name gives the same
+    fields on every machine and for every prime.
 
     >>> lay = Layout([["linear", 1, 2, False], ["relu"], ["linear", 2, 1, False]])
     >>> [random_probe(lay, "demo", k).sigma for k in range(3)]
@@ -264,19 +265,17 @@ def random_probe(layout: Layout, seed: str, k: int) -> Probe:
     >>> random_probe(lay, "demo", 0) == random_probe(lay, "demo", 0)
     True
     """
-    def draw(slot: str, i: int) -> int:
-        digest = hashlib.sha256(f"{seed}/{k}/{slot}/{i}".encode()).digest()
-        return int.from_bytes(digest[:8], "big")
-
-    def entries(slot: str, n: int) -> tuple[int, ...]:
-        return tuple(draw(slot, i) % (1 << PROBE_BITS) + 1 for i in range(n))
-
+    n_x, n_s, n_u = layout.linears[0][0], len(layout.sources), layout.outputs
+    relus = layout.relu_widths
+    count = n_x + n_s + n_u + max(len(relus) - 1, 0)
+    stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(8 * count)
+    draws = [int.from_bytes(stream[8 * i:8 * i + 8], "big") for i in range(count)]
+    values = [d % (1 << PROBE_BITS) + 1 for d in draws[:n_x + n_s + n_u]]
     sigma = []
-    for t, width in enumerate(layout.relu_widths):
-        j = k % width if t == 0 else draw(f"neuron{t}", 0) % width
+    for t, width in enumerate(relus):
+        j = k % width if t == 0 else draws[n_x + n_s + n_u + t - 1] % width
         sigma.append(tuple(int(i == j) for i in range(width)))
-    return Probe(entries("x", layout.linears[0][0]), entries("s", len(layout.sources)), sigma,
-                 entries("u", layout.outputs))
+    return Probe(values[:n_x], values[n_x:n_x + n_s], sigma, values[n_x + n_s:])
 
 
 def identity_residual(layout: Layout, grad_h: Mapping[int, int], probe: Probe,
@@ -378,10 +377,11 @@ class Words:
             diag = []
             for sig in pr.sigma:
                 n = len(sig)
-                flat = [0] * (n * n)
+                matrix = nmod_mat(n, n, p)
                 for i, v in enumerate(sig):
-                    flat[i * n + i] = v % p
-                diag.append({0: nmod_mat(n, n, flat, p)})
+                    if v % p:
+                        matrix[i, i] = v % p
+                diag.append({0: matrix})
             got = ({0: nmod_mat(len(pr.x), 1, [v % p for v in pr.x], p)},
                    [v % p for v in pr.s], diag,
                    {0: nmod_mat(len(pr.u), 1, [v % p for v in pr.u], p)})
@@ -437,6 +437,8 @@ class Words:
 
     def value(self, node: int) -> dict[int, int]:
         """The value of word ``node`` at the point, sparse {parameter: value}."""
+        if node < len(self.probes) and node not in self._values:
+            return self._probe_value(node)
         got = self._values.get(node)
         if got is None:
             got = self._values[node] = self.field(node, self.point, 0)
@@ -455,6 +457,48 @@ class Words:
         return self.flatten([(_coefficient(_add(W1, W2, -1), e),
                               None if b1 is None else _coefficient(_add(b1, b2, -1), e))
                              for (W1, b1), (W2, b2) in zip(one, two)])
+
+    def _probe_value(self, node: int) -> dict[int, int]:
+        """grad F of a probe at the point, from its factors: the gradient of
+        W_l is the outer product delta_l a_(l-1)^T, so only the nonzero rows
+        and columns are read (a probe with one neuron per ReLU is sparse)."""
+        x, s, diag, u = self._probe_constants(node)
+        lay, p = self.layout, self.prime
+        a, inputs, relu, l = x[0], [], 0, 0
+        for kind, *_ in lay.layers:
+            if kind == "relu":
+                a = diag[relu][0] * a
+                relu += 1
+                continue
+            W, b = self.point[l]
+            inputs.append(a)
+            a = W[0] * a
+            if b is not None:
+                a = a + b[0] * s[lay.source_of[l]]
+            l += 1
+        delta, out = u[0], {}
+        for kind, *_ in reversed(lay.layers):
+            if kind == "relu":
+                relu -= 1
+                delta = diag[relu][0] * delta
+                continue
+            l -= 1
+            d = [(i, int(v)) for i, v in enumerate(delta.entries()) if int(v)]
+            if d:
+                cols = [(j, int(v)) for j, v in enumerate(inputs[l].entries()) if int(v)]
+                n_in = lay.linears[l][0]
+                o = lay.w_offset[l]
+                for i, di in d:
+                    row = o + i * n_in
+                    for j, aj in cols:
+                        out[row + j] = di * aj % p
+                if lay.b_offset[l] is not None and s[lay.source_of[l]]:
+                    sb = s[lay.source_of[l]]
+                    for i, di in d:
+                        out[lay.b_offset[l] + i] = di * sb % p
+            if l:
+                delta = self.point[l][0][0].transpose() * delta
+        return dict(sorted(out.items()))
 
     def flatten(self, fld: list) -> dict[int, int]:
         """A per-layer field with no nilpotent as {parameter: nonzero value}."""

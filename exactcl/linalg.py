@@ -21,7 +21,9 @@ from .budget import flint_products
 from .rings import rational_mod
 
 __all__ = [
+    "BlockBasis",
     "IncrementalBasis",
+    "StackBasis",
     "canonical_rows",
     "independent_rows_mod",
     "kernel_Q",
@@ -408,6 +410,54 @@ def poly_det(matrix: Sequence[Sequence[fmpq_mpoly]],
     return m[n - 1][n - 1] if sign > 0 else -m[n - 1][n - 1]
 
 
+#: Blocks of more columns than this are kept by :class:`StackBasis`.
+STACK_ABOVE = 512
+
+
+class StackBasis:
+    """:class:`IncrementalBasis` by one echelon form of the kept vectors and
+    the batch stacked, per batch: for a few large batches (the program
+    engine's), cheaper than maintaining an echelon basis by products, at the
+    price of holding the kept vectors (dense) and re-reducing them.
+
+    >>> B = StackBasis(3, 101)
+    >>> B.add([[1, 0, 0], [2, 0, 0], [0, 1, 0]]), B.add([[1, 1, 0], [0, 0, 5]])
+    ([0, 2], [1])
+    """
+
+    def __init__(self, ncols: int, prime: int) -> None:
+        self.ncols, self.prime = ncols, prime
+        self._flat: list[int] = []  # kept vectors, dense, one after the other
+
+    @property
+    def rank(self) -> int:
+        return len(self._flat) // self.ncols if self.ncols else 0
+
+    def add(self, batch: Sequence[Sequence[int] | Mapping[int, int]],
+            limit: int | None = None) -> list[int]:
+        n, p, rank = self.ncols, self.prime, self.rank
+        room = n - rank if limit is None else min(n, limit) - rank
+        if not batch or room <= 0:
+            return []
+        flat = list(self._flat)
+        for v in batch:
+            if isinstance(v, Mapping):
+                row = [0] * n
+                for c, x in v.items():
+                    row[c] = x % p
+                flat += row
+            else:
+                flat += [x % p for x in v]
+        rows = rank + len(batch)
+        transposed = nmod_mat(rows, n, flat, p).transpose()
+        reduced, k = transposed.rref()
+        # the kept vectors are independent, so they are the first pivots
+        kept = [c - rank for c in _pivots(reduced, int(k))[rank:]][:room]
+        for c in kept:
+            self._flat += flat[(rank + c) * n:(rank + c + 1) * n]
+        return kept
+
+
 class BlockBasis:
     """:class:`IncrementalBasis` for sparse vectors whose supports fall into
     disjoint blocks of columns: one basis per connected block, blocks merged
@@ -469,11 +519,13 @@ class BlockBasis:
         self._basis.pop(target, None)  # its columns changed: rebuilt on demand
         return target
 
-    def _basis_of(self, block: int) -> IncrementalBasis:
+    def _basis_of(self, block: int) -> IncrementalBasis | StackBasis:
         basis = self._basis.get(block)
         if basis is None:
-            basis = self._basis[block] = IncrementalBasis(len(self._columns[block]), self.prime,
-                                                          keep_rows=False)
+            size = len(self._columns[block])
+            basis = self._basis[block] = (
+                StackBasis(size, self.prime) if size > STACK_ABOVE else
+                IncrementalBasis(size, self.prime, keep_rows=False))
             if self._rows[block]:
                 basis.add(self._local(block, self._rows[block]))
         return basis

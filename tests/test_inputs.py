@@ -379,39 +379,36 @@ def test_law_search_size_is_checked_before_the_grading_in_python(monkeypatch):
 
 
 @pytest.mark.parametrize("spec, max_memory, estimate", [
-    ("relu:64,64,64", "8G", "17.5 GB"),
-    ("linear:64,64,64", "8G", "22.1 GB"),
-    ("relu:16,16,16", "20M", "135.3 MB"),
+    ("relu:64,64,64", "2G", "3.2 GB"),
+    ("linear:64,64,64", "2G", "2.4 GB"),
+    ("relu:16,16,16", "10M", "135.3 MB"),  # 4,096 paths: expanded, refused before it is built
 ])
-def test_a_model_beyond_the_memory_limit_is_refused_before_it_is_built(
+def test_a_program_count_beyond_the_memory_limit_is_refused_before_any_evaluation(
         monkeypatch, capsys, spec, max_memory, estimate):
+    """Large networks are counted on their program (never expanded); the
+    estimate of that count is checked before any field is evaluated."""
     from exactcl.cli import main
-    _forbid(monkeypatch, "exactcl.models", "Ring")  # every builder starts with its ring
+    _forbid(monkeypatch, "exactcl.evaluation", "program_growth")
+    _forbid(monkeypatch, "exactcl.evaluation", "check_laws")
     assert main(["count", spec, "--max-memory", max_memory]) == 2
     err = capsys.readouterr().err
     assert f"needs an estimated {estimate} of memory" in err, err
     assert "(max_memory)" in err and "--max-memory" in err and err.count("\n") == 1
 
 
-def test_the_default_memory_limit_is_what_is_available_at_most_half_of_the_machine():
-    from exactcl.limits import _meminfo, available_memory
-    info = _meminfo()
-    if "MemTotal" not in info:
-        pytest.skip("no /proc/meminfo")
-    limit = available_memory()
-    assert limit <= info["MemTotal"] // 2 and limit <= info.get("MemAvailable", limit)
-
-
-def test_relu_64_64_64_is_refused_on_a_machine_of_this_size(monkeypatch):
-    """The estimate (17.5 GB) exceeds half of a 24 GB machine: refused by
-    default, with no option, before anything is built."""
+def test_an_expansion_beyond_the_memory_limit_is_refused_before_it_is_built(monkeypatch):
+    """The expanded fields of relu:64,64,64 (17.5 GB) exceed half of a 24 GB
+    machine: asking for them is refused before any is built."""
     from exactcl import limits
     from exactcl.errors import ResourceError
     monkeypatch.setattr(limits, "_meminfo", lambda: {"MemTotal": 24 * 2**30,
                                                      "MemAvailable": 22 * 2**30})
-    _forbid(monkeypatch, "exactcl.models", "Ring")
+    m = exactcl.relu([64, 64, 64])  # the program and its candidate laws only
+    _forbid(monkeypatch, "exactcl.models", "VectorField")
     with pytest.raises(ResourceError, match=r"17\.5 GB of memory .* the limit is 12\.0 GB"):
-        exactcl.relu([64, 64, 64])
+        m.generators
+    with pytest.raises(ResourceError, match=r"17\.5 GB of memory"):
+        exactcl.count(m, engine="expanded")
 
 
 def test_a_count_beyond_the_memory_limit_is_refused_before_the_growth(monkeypatch):

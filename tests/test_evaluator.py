@@ -1,0 +1,130 @@
+"""The evaluator of programs against the expanded fields, and the program engine."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import exactcl
+from exactcl.brackets import bracket
+from exactcl.counting import count
+from exactcl.evaluation import ProgramFields, check_laws
+from exactcl.evaluator import Layout, Words, random_probe
+from exactcl.linalg import BlockBasis, IncrementalBasis, StackBasis
+from exactcl.models import linear, relu
+
+NETS = [("linear", [2, 3, 2]), ("linear", [2, 2, 2, 2]), ("relu", [2, 3, 2]),
+        ("relu-bias", [2, 3, 2, 2]), ("relu", [3, 2, 2, 2]), ("relu-bias", [1, 2, 1])]
+
+
+def _model(family, widths):
+    return linear(widths) if family == "linear" else relu(widths, bias=family == "relu-bias")
+
+
+def _dense(values):
+    return {i: v for i, v in enumerate(values) if v}
+
+
+@pytest.mark.parametrize("family, widths", NETS)
+def test_the_evaluator_gives_the_values_of_the_expanded_fields_and_words(family, widths):
+    m = _model(family, widths)
+    lay = m.program.layout
+    assert lay.parameters == m.parameters and lay.components == len(m.generators)
+    rng, p = random.Random(1), 1_000_003
+    point = [rng.randrange(p) for _ in range(lay.D)]
+    probes = [lay.component_probe(c) for c in range(lay.components)]
+    d = len(probes)
+    words = Words(lay, probes, {d: (0, 1), d + 1: (1, d), d + 2: (d - 1, d + 1)}, point, p)
+    for c, X in enumerate(m.generators):
+        assert words.value(c) == _dense(X.evaluate_mod(point, p))
+    B1 = bracket(m.generators[0], m.generators[1])
+    B2 = bracket(m.generators[1], B1)
+    B3 = bracket(m.generators[d - 1], B2)
+    for node, B in ((d, B1), (d + 1, B2), (d + 2, B3)):
+        assert words.value(node) == _dense(B.evaluate_mod(point, p))
+    assert words.bracket_value(0, 1) == _dense(B1.evaluate_mod(point, p))
+
+
+@pytest.mark.parametrize("family, widths", NETS)
+def test_a_random_probe_field_is_its_combination_of_the_generators(family, widths):
+    m = _model(family, widths)
+    lay = m.program.layout
+    p = 1_000_003
+    point = [random.Random(2).randrange(p) for _ in range(lay.D)]
+    probe = random_probe(lay, "test", 3)
+    value = Words(lay, [probe], {}, point, p).value(0)
+    combo = [0] * lay.D
+    for c, X in enumerate(m.generators):
+        one = lay.component_probe(c)
+        k, column = lay.component(c)
+        # r_c: the product of the probe's entries along the component
+        r = probe.u[k] * (probe.x[one.x.index(1)] if 1 in one.x else
+                          probe.s[one.s.index(1)])
+        for t, sig in enumerate(one.sigma):
+            if sum(sig) == 1:
+                r *= probe.sigma[t][sig.index(1)]
+        for v, x in enumerate(X.evaluate_mod(point, p)):
+            combo[v] = (combo[v] + r * x) % p
+    assert value == _dense(combo)
+    assert random_probe(lay, "test", 3) == probe != random_probe(lay, "test", 4)
+
+
+@pytest.mark.parametrize("family, widths", NETS + [("linear", [3, 4, 5, 2]), ("relu", [3, 4, 5])])
+def test_the_program_engine_counts_what_the_expanded_engine_counts(family, widths):
+    m = _model(family, widths)
+    a, b = count(m, engine="program"), count(m, engine="expanded")
+    assert (a.laws, a.bounds, a.lie_rank, a.proof) == (b.laws, b.bounds, b.lie_rank, b.proof)
+    assert a.engine == "program" and a.identities.mode == "monte-carlo"
+    assert a.identities.error_bound < 2.0 ** -60
+    if a.fields.kind == "components":  # the same generators, point and order: the same words
+        assert a.growth.words() == b.growth.words()
+
+
+def test_probe_fields_replace_very_many_generators():
+    r = count(exactcl.relu([16, 16, 16]), engine="program")
+    assert r.fields.kind == "probes" and r.fields.count <= 2 * r.parameters + 64
+    assert (r.laws, r.proof) == (16, "sandwich")
+    assert r.growth.words()[0].startswith("Y")
+
+
+def test_a_false_law_fails_the_evaluated_identity():
+    m = linear([2, 2, 2])
+    g = m.ring.gens
+    bad, check = check_laws(m.program.layout, [m.candidates[0], g[0] * g[1], m.candidates[1]], 2,
+                            random.Random(0))
+    assert bad == [None, 0, None] and check.rounds == 2
+
+
+def test_the_engine_is_chosen_by_the_size_of_the_expansion_and_can_be_forced():
+    assert count(linear([2, 2, 2])).engine == "expanded"
+    assert count(linear([8] * 6)).engine == "program"
+    with pytest.raises(exactcl.InputError, match="engine"):
+        count(exactcl.product(3), engine="program")
+    with pytest.raises(exactcl.InputError, match="engine"):
+        count(linear([2, 2]), engine="fast")
+
+
+vectors = st.lists(st.dictionaries(st.integers(0, 9), st.integers(0, 6), max_size=3),
+                   min_size=1, max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(vectors, min_size=1, max_size=3), st.one_of(st.none(), st.integers(0, 10)))
+def test_block_and_stack_bases_keep_what_the_incremental_basis_keeps(batches, limit):
+    reference, block, stack = (IncrementalBasis(10, 7), BlockBasis(10, 7), StackBasis(10, 7))
+    for batch in batches:
+        kept = reference.add(batch, limit=limit)
+        assert stack.add(batch, limit=limit) == kept
+        if limit is None:  # with a limit, blocks fill in their own order
+            assert block.add(batch) == kept
+        assert stack.rank == reference.rank
+
+
+def test_layers_that_do_not_chain_are_refused_by_the_layout():
+    with pytest.raises(ValueError, match="layer 2"):
+        Layout([["linear", 2, 3, False], ["linear", 2, 1, False]])
+    with pytest.raises(ValueError, match="must follow a linear layer"):
+        Layout([["relu"], ["linear", 2, 1, False]])
