@@ -107,7 +107,8 @@ def targets(quick: bool, limit: float) -> None:
         if old is not None and old["laws"] != r["laws"]:
             raise SystemExit(f"{spec}: the engines disagree: {old['laws']} != {r['laws']}")
         ratio = f"{old['seconds'] / r['seconds']:.1f}x" if old is not None else ""
-        print(f"{kind if degree is None else 'laws d2':<8} {spec:<32} {r['D']:>5} {r['laws']!s:>5} "
+        label = kind if degree is None else "laws d2"
+        print(f"{label:<8} {spec:<32} {r['D']:>5} {r['laws']!s:>5} "
               f"{r['proof']:<9} {r['seconds']:>8.2f} s {split:>19} {r['peak_mb']:>8.0f} "
               f"{goal:>8} {_time(old, limit) if expanded else 'not run':>10} {ratio:>7}  "
               f"{'ok' if ok else 'MISSED'}")

@@ -33,13 +33,12 @@ from .brackets import (
 )
 from .errors import ExactclError, InputError, bad_argument, plural
 from .fields import check_prime_for, directions_index, gradient_values_mod, terms_gradient_mod
-from .rings import check_prime
 from .growth import Growth, grow
 from .limits import check_memory, growth_bytes, model_bytes, parse_size
 from .linalg import BlockBasis, independent_rows_mod
 from .models import Model
 from .progress import step
-from .rings import DEFAULT_PRIME
+from .rings import DEFAULT_PRIME, check_prime
 from .search import check_search_size, find_laws, search_bytes, verify_law
 
 __all__ = ["DEFAULT_SEARCH_DEGREE", "MAX_DEGREE", "SEARCH_MAX_D", "CountResult",
@@ -525,9 +524,9 @@ def program_paths(model: Model) -> int:
     lay = model.program.layout
     widths = [lay.linears[0][0]] + [n_out for _, n_out, _ in lay.linears]
     total = math.prod(widths)
-    for l, (_, _, bias) in enumerate(lay.linears, 1):
+    for li, (_, _, bias) in enumerate(lay.linears, 1):
         if bias:
-            total += math.prod(widths[l:])
+            total += math.prod(widths[li:])
     return total
 
 

@@ -222,7 +222,7 @@ def check_laws(layout: Layout, laws: Sequence[fmpq_mpoly], rounds: int,
         point = [rng.randrange(prime) for _ in range(layout.D)]
         probe = _random_probe_mod(layout, prime, rng)
         value = Words(layout, [probe], {}, point, prime).value(0)
-        for k, h in enumerate(laws):
+        for k in range(len(laws)):
             if failed[k] is not None:
                 continue
             grad = terms_gradient_mod(terms[k], point, prime)

@@ -124,36 +124,36 @@ class Layout:
                         for a, b, c in [rest]]
         names, offset = [], 0
         self.w_offset, self.b_offset = [], []
-        for l, (n_in, n_out, _) in enumerate(self.linears, 1):
+        for li, (n_in, n_out, _) in enumerate(self.linears, 1):
             self.w_offset.append(offset)
-            names += [f"W{l}_{i}_{j}" for i in range(n_out) for j in range(n_in)]
+            names += [f"W{li}_{i}_{j}" for i in range(n_out) for j in range(n_in)]
             offset += n_in * n_out
-        for l, (_, n_out, bias) in enumerate(self.linears, 1):
+        for li, (_, n_out, bias) in enumerate(self.linears, 1):
             self.b_offset.append(offset if bias else None)
             if bias:
-                names += [f"b{l}_{i}" for i in range(n_out)]
+                names += [f"b{li}_{i}" for i in range(n_out)]
                 offset += n_out
         self.parameters = tuple(names)
         self.D = offset
         self.has_relu = any(kind == "relu" for kind, *_ in self.layers)
-        # sources: (kind, index) = (0, input i) or (1, linear layer l opening a bias source);
+        # sources: (kind, index) = (0, input i) or (1, linear layer li opening a bias source);
         # each with the widths of the ReLUs after it (its columns' tags)
         groups: list[tuple[tuple[int, int], list[int]]] = [((0, i), []) for i in
                                                             range(self.linears[0][0])]
         self.source_of: list[int | None] = []  # per linear layer: the source its bias feeds
         active = None
-        l = 0
+        li = 0
         for kind, *rest in self.layers:
             if kind == "relu":
-                width = self.linears[l - 1][1]
+                width = self.linears[li - 1][1]
                 for _, tags in groups:
                     tags.append(width)
                 active = None
                 continue
-            l += 1
+            li += 1
             if rest[2]:
                 if active is None:
-                    groups.append(((1, l), []))
+                    groups.append(((1, li), []))
                     active = len(groups) - 1
                 self.source_of.append(active)
             else:
@@ -165,12 +165,12 @@ class Layout:
         self.outputs = self.linears[-1][1]
         self.components = self.columns * self.outputs
         self.relu_widths = []
-        l = 0
+        li = 0
         for kind, *_ in self.layers:
             if kind == "linear":
-                l += 1
+                li += 1
             else:
-                self.relu_widths.append(self.linears[l - 1][1])
+                self.relu_widths.append(self.linears[li - 1][1])
 
     def column(self, index: int) -> tuple[int, tuple[int, ...]]:
         """(source, neurons) of column ``index``: one neuron per ReLU met
@@ -357,12 +357,12 @@ class Words:
         self.layout, self.probes, self.brackets, self.prime = layout, probes, brackets, prime
         p = prime
         self.point = []
-        for l, (n_in, n_out, bias) in enumerate(layout.linears):
-            o = layout.w_offset[l]
+        for li, (n_in, n_out, bias) in enumerate(layout.linears):
+            o = layout.w_offset[li]
             W = nmod_mat(n_out, n_in, [v % p for v in point[o:o + n_in * n_out]], p)
             b = None
             if bias:
-                o = layout.b_offset[l]
+                o = layout.b_offset[li]
                 b = {0: nmod_mat(n_out, 1, [v % p for v in point[o:o + n_out]], p)}
             self.point.append(({0: W}, b))
         self._constants: dict[int, tuple] = {}
@@ -392,29 +392,29 @@ class Words:
         """grad F of probe ``node`` at ``point`` (per-layer jets)."""
         x, s, diag, u = self._probe_constants(node)
         lay = self.layout
-        a, inputs, relu, l = x, [], 0, 0
+        a, inputs, relu, li = x, [], 0, 0
         for kind, *_ in lay.layers:  # forward
             if kind == "relu":
                 a = _mul(diag[relu], a)
                 relu += 1
                 continue
-            W, b = point[l]
+            W, b = point[li]
             inputs.append(a)
             a = _mul(W, a)
             if b is not None:
-                a = _add(a, _scale(b, s[lay.source_of[l]]))
-            l += 1
+                a = _add(a, _scale(b, s[lay.source_of[li]]))
+            li += 1
         delta, out = u, [None] * len(lay.linears)
         for kind, *_ in reversed(lay.layers):  # reverse
             if kind == "relu":
                 relu -= 1
                 delta = _mul(diag[relu], delta)
                 continue
-            l -= 1
-            W, b = point[l]
-            gb = None if b is None else _scale(delta, s[lay.source_of[l]])
-            out[l] = (_mul(delta, _transpose(inputs[l])), gb)
-            if l:
+            li -= 1
+            W, b = point[li]
+            gb = None if b is None else _scale(delta, s[lay.source_of[li]])
+            out[li] = (_mul(delta, _transpose(inputs[li])), gb)
+            if li:
                 delta = _mul(_transpose(W), delta)
         return out
 
@@ -460,52 +460,52 @@ class Words:
 
     def _probe_value(self, node: int) -> dict[int, int]:
         """grad F of a probe at the point, from its factors: the gradient of
-        W_l is the outer product delta_l a_(l-1)^T, so only the nonzero rows
+        W_l is the outer product delta_l a_(li-1)^T, so only the nonzero rows
         and columns are read (a probe with one neuron per ReLU is sparse)."""
         x, s, diag, u = self._probe_constants(node)
         lay, p = self.layout, self.prime
-        a, inputs, relu, l = x[0], [], 0, 0
+        a, inputs, relu, li = x[0], [], 0, 0
         for kind, *_ in lay.layers:
             if kind == "relu":
                 a = diag[relu][0] * a
                 relu += 1
                 continue
-            W, b = self.point[l]
+            W, b = self.point[li]
             inputs.append(a)
             a = W[0] * a
             if b is not None:
-                a = a + b[0] * s[lay.source_of[l]]
-            l += 1
+                a = a + b[0] * s[lay.source_of[li]]
+            li += 1
         delta, out = u[0], {}
         for kind, *_ in reversed(lay.layers):
             if kind == "relu":
                 relu -= 1
                 delta = diag[relu][0] * delta
                 continue
-            l -= 1
+            li -= 1
             d = [(i, int(v)) for i, v in enumerate(delta.entries()) if int(v)]
             if d:
-                cols = [(j, int(v)) for j, v in enumerate(inputs[l].entries()) if int(v)]
-                n_in = lay.linears[l][0]
-                o = lay.w_offset[l]
+                cols = [(j, int(v)) for j, v in enumerate(inputs[li].entries()) if int(v)]
+                n_in = lay.linears[li][0]
+                o = lay.w_offset[li]
                 for i, di in d:
                     row = o + i * n_in
                     for j, aj in cols:
                         out[row + j] = di * aj % p
-                if lay.b_offset[l] is not None and s[lay.source_of[l]]:
-                    sb = s[lay.source_of[l]]
+                if lay.b_offset[li] is not None and s[lay.source_of[li]]:
+                    sb = s[lay.source_of[li]]
                     for i, di in d:
-                        out[lay.b_offset[l] + i] = di * sb % p
-            if l:
-                delta = self.point[l][0][0].transpose() * delta
+                        out[lay.b_offset[li] + i] = di * sb % p
+            if li:
+                delta = self.point[li][0][0].transpose() * delta
         return dict(sorted(out.items()))
 
     def flatten(self, fld: list) -> dict[int, int]:
         """A per-layer field with no nilpotent as {parameter: nonzero value}."""
         out: dict[int, int] = {}
         lay = self.layout
-        for l, (W, b) in enumerate(fld):
-            for offset, part in ((lay.w_offset[l], W), (lay.b_offset[l], b)):
+        for li, (W, b) in enumerate(fld):
+            for offset, part in ((lay.w_offset[li], W), (lay.b_offset[li], b)):
                 if part is None or 0 not in part:
                     continue
                 for t, v in enumerate(part[0].entries()):
@@ -533,14 +533,14 @@ def expand(layout: Layout, gens: Sequence, one) -> list:
     ['W1_0_0*W2_0_0', 'W1_1_0*W2_0_1']
     """
     rows: list[dict] = [{(src, ()): one} for src in range(layout.linears[0][0])]
-    l = 0
+    li = 0
     for kind, *_ in layout.layers:
         if kind == "relu":
             rows = [{(src, tags + (j,)): v for (src, tags), v in row.items()}
                     for j, row in enumerate(rows)]
             continue
-        n_in, n_out, bias = layout.linears[l]
-        o = layout.w_offset[l]
+        n_in, n_out, bias = layout.linears[li]
+        o = layout.w_offset[li]
         new = []
         for i in range(n_out):
             row: dict = {}
@@ -549,11 +549,11 @@ def expand(layout: Layout, gens: Sequence, one) -> list:
                 for key, v in rows[j].items():
                     row[key] = row[key] + w * v if key in row else w * v
             if bias:
-                key = (layout.source_of[l], ())
-                b = gens[layout.b_offset[l] + i]
+                key = (layout.source_of[li], ())
+                b = gens[layout.b_offset[li] + i]
                 row[key] = row[key] + b if key in row else b
             new.append(row)
-        rows, l = new, l + 1
+        rows, li = new, li + 1
     starts = [sum(layout.source_columns[:s]) for s in range(len(layout.sources))]
 
     def column(src: int, tags: tuple[int, ...]) -> int:

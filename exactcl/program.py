@@ -176,9 +176,9 @@ def from_family(family: str, widths: tuple[int, ...] | list[int]) -> Program:
     """
     L = len(widths) - 1
     layers: list[Layer] = []
-    for l in range(L):
-        hidden = l < L - 1
-        layers.append(Linear(widths[l], widths[l + 1], bias=family == "relu-bias" and hidden))
+    for li in range(L):
+        hidden = li < L - 1
+        layers.append(Linear(widths[li], widths[li + 1], bias=family == "relu-bias" and hidden))
         if family != "linear" and hidden:
             layers.append(ReLU())
     return net(*layers)

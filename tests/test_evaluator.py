@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import exactcl
 from exactcl.brackets import bracket
 from exactcl.counting import count
-from exactcl.evaluation import ProgramFields, check_laws
+from exactcl.evaluation import check_laws
 from exactcl.evaluator import Layout, Words, random_probe
 from exactcl.linalg import BlockBasis, IncrementalBasis, StackBasis
 from exactcl.models import linear, relu
