@@ -39,7 +39,8 @@ _LAZY = {
     "count": "counting", "CountResult": "counting",
     "VectorField": "fields", "gradient": "fields",
     "grow": "growth", "Growth": "growth",
-    "Model": "models", "linear": "models", "product": "models", "relu": "models",
+    "Model": "models", "from_program": "models", "linear": "models", "product": "models",
+    "relu": "models",
     "Ring": "rings",
     "net": "program", "Linear": "program", "ReLU": "program", "Program": "program",
     "find_laws": "search", "LawSearch": "search",
@@ -54,7 +55,8 @@ __all__ = [
     "Certificate", "CertificateFormatError", "ClosureResult", "CountResult", "ExactclError",
     "Growth", "InputError", "LawSearch", "Linear", "Model", "Program", "ReLU", "Report", "ResourceError", "Ring",
     "UnsupportedError", "VectorField", "VerificationError", "bracket", "certify",
-    "closure_check", "count", "find_laws", "from_fields", "from_phi", "gradient", "grow",
+    "closure_check", "count", "find_laws", "from_fields", "from_phi", "from_program", "gradient",
+    "grow",
     "laws", "linear", "net", "product", "relu", "verify",
 ]
 
@@ -66,7 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .fields import VectorField, gradient
     from .grid import Case, grid_cases, load_config
     from .growth import Growth, grow
-    from .models import Model, linear, product, relu
+    from .models import Model, from_program, linear, product, relu
     from .program import Linear, Program, ReLU, net
     from .rings import Ring
     from .search import LawSearch, find_laws

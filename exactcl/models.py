@@ -15,13 +15,15 @@ from collections.abc import Iterator, Sequence
 
 from flint import fmpq_mpoly
 
+from . import evaluator
 from .errors import InputError, ResourceError, bad_argument
 from .fields import VectorField, gradient
 from .limits import check_memory, growth_bytes, model_bytes
-from .program import from_family
+from .program import Program, from_family
 from .rings import Ring, poly_terms
 
-__all__ = ["Model", "from_fields", "from_polynomials", "linear", "product", "relu"]
+__all__ = ["Model", "from_fields", "from_polynomials", "from_program", "linear", "product",
+           "relu"]
 
 
 class Model:
@@ -408,6 +410,132 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
                  lambda: _gradient_labels([text for _, text in paths()]),
                  program=from_family("relu-bias" if bias else "relu", widths), expand=expand,
                  candidate_terms=terms)
+
+
+def _program_terms(layout: evaluator.Layout) -> int:
+    """Terms of phi and of its gradients, from the layout alone.
+
+    A monomial of phi is a path: from an input through one neuron of every
+    layer to an output, or from the neuron of a bias to an output; every
+    weight names its edge, so the monomials are distinct and none cancels.
+    A monomial has as many gradient terms as factors.
+    """
+    sizes = [layout.linears[0][0]] + [n_out for _, n_out, _ in layout.linears]
+    L = len(layout.linears)
+    terms = math.prod(sizes) * (L + 1)
+    for layer, (_, _, bias) in enumerate(layout.linears, 1):
+        if bias:
+            terms += math.prod(sizes[layer:]) * (L - layer + 2)
+    return terms
+
+
+def _program_candidates(program: Program, ring: Ring) -> tuple[list, list, list[str]]:
+    """The literature's laws for each pair of consecutive linear layers l, l+1,
+    as polynomials, as sparse terms and with their labels.
+
+    Directly adjacent, W_l -> G W_l, b_l -> G b_l, W_{l+1} -> W_{l+1} G^-1
+    leave the network unchanged for every invertible G, which gives the
+    balancedness entries (W_l W_l^T + b_l b_l^T - W_{l+1}^T W_{l+1})[a, b],
+    a <= b (Arora et al. 2018; Marcotte et al. 2023). With a ReLU between
+    them only positive diagonal G commute with it, which gives one law per
+    neuron j: ||W_l[j, :]||^2 (+ b_l[j]^2) - ||W_{l+1}[:, j]||^2 (Du et al.
+    2018).
+    """
+    idx = ring.index
+    linears = program.layout.linears
+    relu_after = []  # per linear layer: is it followed by a ReLU
+    for kind, *_ in program.layout.layers:
+        if kind == "linear":
+            relu_after.append(False)
+        else:
+            relu_after[-1] = True
+
+    candidates, terms, labels = [], [], []
+    for layer in range(1, len(linears)):
+        (n_in, n, bias), (_, n_next, _) = linears[layer - 1], linears[layer]
+        # W_l[a, :] (and b_l[a]), W_{l+1}[:, a]: the variables of neuron a
+        row = [[idx[f"W{layer}_{a}_{i}"] for i in range(n_in)]
+               + ([idx[f"b{layer}_{a}"]] if bias else []) for a in range(n)]
+        column = [[idx[f"W{layer + 1}_{k}_{a}"] for k in range(n_next)] for a in range(n)]
+        if relu_after[layer - 1]:
+            pairs = [(j, j) for j in range(n)]
+        else:
+            pairs = [(a, c) for a in range(n) for c in range(a, n)]
+        plus = f" + b{layer} b{layer}^T" if bias else ""
+        for a, c in pairs:
+            h, t = quadratic_law(ring, list(zip(row[a], row[c])), list(zip(column[a], column[c])))
+            candidates.append(h)
+            terms.append(t)
+            labels.append(f"neuron {a} of hidden layer {layer}" if relu_after[layer - 1] else
+                          f"(W{layer} W{layer}^T{plus} - W{layer + 1}^T W{layer + 1})[{a},{c}]")
+    return candidates, terms, labels
+
+
+def _program_labels(layout: evaluator.Layout) -> tuple[str, ...]:
+    """``"paths x0→2→y1"`` per component: from input x0 (or ``b{l}``, the
+    source the bias of linear layer l opens) through neuron 2 of the ReLU
+    met, to output y1; phi_c sums the products of the weights along them."""
+    texts = []
+    for c in range(layout.components):
+        k, column = layout.component(c)
+        src, neurons = layout.column(column)
+        kind, i = layout.sources[src]
+        start = f"x{i}" if kind == 0 else f"b{i}"
+        texts.append("paths " + "→".join([start, *map(str, neurons), f"y{k}"]))
+    return _gradient_labels(texts)
+
+
+def from_program(program: Program, *, max_memory: int | None = None) -> Model:
+    """The model of a program of layers (:mod:`exactcl.program`).
+
+    A program that a short name gives (``program.family``) is the built-in
+    model of that name, :func:`linear` or :func:`relu`, so its results are
+    theirs. Any other program has phi as :mod:`exactcl.evaluator` defines
+    it, expanded on first access of ``phi`` or ``generators`` (refused
+    before expansion, with its estimate, when too large: ``max_memory`` as
+    for :func:`linear`), and the candidate laws of every pair of
+    consecutive linear layers: the balancedness entries when they are
+    directly adjacent, one per neuron when a ReLU separates them (biases
+    included in both).
+
+    Examples
+    --------
+    >>> from exactcl.program import Linear, ReLU, net
+    >>> from_program(net(Linear(3, 4), ReLU(), Linear(4, 2))).name
+    'relu:3,4,2'
+    >>> m = from_program(net(Linear(2, 3), ReLU(), Linear(3, 2, bias=True), Linear(2, 1)))
+    >>> m
+    Model('net:Linear(2,3),ReLU,Linear(3,2,bias),Linear(2,1)', D=16, generators=7, candidate_laws=6)
+    >>> m.candidate_labels[0], m.candidate_labels[-1]
+    ('neuron 0 of hidden layer 1', '(W2 W2^T + b2 b2^T - W3^T W3)[1,1]')
+    >>> m.generator_labels[0], m.generator_labels[-1]
+    ('∇φ1, φ1 = paths x0→0→y0', '∇φ7, φ7 = paths b2→y0')
+    >>> from_program("relu:3,4,2")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'program' must be an exactcl Program (see exactcl.net), not 'relu:3,4,2'.
+    """
+    if not isinstance(program, Program):
+        raise bad_argument("program", "an exactcl Program (see exactcl.net)", program)
+    family, widths = program.family, program.widths
+    if family == "linear":
+        return linear(widths, max_memory=max_memory)
+    if family is not None:
+        return relu(widths, bias=family == "relu-bias", max_memory=max_memory)
+    name, layout = program.name, program.layout
+    _check_parameters(name, layout.D)
+    ring = Ring(layout.parameters)
+    candidates, candidate_terms, labels = _program_candidates(program, ring)
+    terms = _program_terms(layout) + sum(len(t) for t in candidate_terms)
+
+    def expand() -> tuple[tuple[fmpq_mpoly, ...], tuple[VectorField, ...]]:
+        _check_size(name, layout.D, layout.components, terms, max_memory)
+        phi = tuple(evaluator.expand(layout, ring.gens, ring.constant(1)))
+        return phi, tuple(gradient(ring, p) for p in phi)
+
+    return Model(name, ring, None, None, tuple(candidates), tuple(labels),
+                 lambda: _program_labels(layout), program=program, expand=expand,
+                 candidate_terms=candidate_terms)
 
 
 def product(D: int, *, max_memory: int | None = None) -> Model:
