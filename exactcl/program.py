@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from .errors import InputError, bad_argument
+from .errors import InputError
 from .evaluator import Layout, check_layers
 
 __all__ = ["Linear", "Program", "ReLU", "from_family", "net", "parse_net"]
@@ -152,13 +152,24 @@ class Program:
 
 
 def net(*layers: Layer) -> Program:
-    """The program applying ``layers`` in order (input first)."""
+    """The program applying ``layers`` in order (input first).
+
+    >>> net("relu")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'layers' must be exactcl layers such as Linear(3, 4) or ReLU(), not 'relu' (layer 1, a str).
+    """
     if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
         layers = tuple(layers[0])
     for n, layer in enumerate(layers, 1):
         if not isinstance(layer, (Linear, ReLU)):
-            raise bad_argument("layers", "exactcl layers (Linear, ReLU)",
-                               f"layer {n} of type {type(layer).__name__}")
+            if layer is Linear or layer is ReLU:
+                call = "ReLU()" if layer is ReLU else "Linear(n_in, n_out)"
+                what = f"the class {layer.__name__} (layer {n}; write {call})"
+            else:
+                what = f"{layer!r} (layer {n}, a {type(layer).__name__})"
+            raise InputError(f"Argument 'layers' must be exactcl layers such as Linear(3, 4) "
+                             f"or ReLU(), not {what}.")
     try:
         check_layers([layer.canonical() for layer in layers])
     except ValueError as err:
@@ -188,8 +199,22 @@ _LAYER = re.compile(r"^(linear)\((\s*[^,()]+\s*),(\s*[^,()]+\s*)(?:,\s*(bias)\s*
                     re.IGNORECASE)
 
 
-def parse_net(body: str, spec: str) -> Program:
-    """The program of a ``net:`` spec body, ``Linear(3,4),ReLU,Linear(4,2)``.
+def _split_layers(body: str) -> list[str]:
+    """The layers of a spec body: split at the commas outside parentheses
+    (an empty piece stays, to be refused with its place)."""
+    pieces, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        if ch in "()":
+            depth = max(depth + (1 if ch == "(" else -1), 0)
+        elif ch == "," and depth == 0:
+            pieces.append(body[start:i])
+            start = i + 1
+    return pieces + [body[start:]]
+
+
+def parse_net(body: str, spec: str, where: str = "SPEC") -> Program:
+    """The program of a ``net:`` spec body, ``Linear(3,4),ReLU,Linear(4,2)``
+    (``spec`` is the whole spec and ``where`` the argument, for messages).
 
     >>> parse_net("Linear(3,4),ReLU,Linear(4,2,bias)", "net:...")
     net(Linear(3, 4), ReLU(), Linear(4, 2, bias=True))
@@ -197,33 +222,32 @@ def parse_net(body: str, spec: str) -> Program:
     Traceback (most recent call last):
     ...
     exactcl.errors.InputError: Argument 'SPEC' has an unknown layer 2, 'Conv(2)': expected Linear(n_in,n_out), Linear(n_in,n_out,bias) or ReLU, in 'net:Linear(3,4),Conv(2)'.
+    >>> parse_net("Linear(0,3)", "net:Linear(0,3)")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'SPEC' layer 1, 'Linear(0,3)', must have positive int sizes (n_in, n_out), not (0, 3), in 'net:Linear(0,3)'.
     """
-    pieces = re.findall(r"[^,()]+\([^()]*\)|[^,]+", body)
+    pieces = _split_layers(body) if body.strip() else []
     layers: list[Layer] = []
     for n, piece in enumerate(pieces, 1):
         text = piece.strip()
         m = _LAYER.match(text.replace(" ", ""))
         if m is None:
-            raise InputError(f"Argument 'SPEC' has an unknown layer {n}, {text!r}: expected "
+            raise InputError(f"Argument {where!r} has an unknown layer {n}, {text!r}: expected "
                              f"Linear(n_in,n_out), Linear(n_in,n_out,bias) or ReLU, in {spec!r}.")
         if m.group(5):
             layers.append(ReLU())
             continue
-        sizes = []
-        for part in (m.group(2), m.group(3)):
-            try:
-                sizes.append(int(part))
-            except ValueError:
-                raise InputError(f"Argument 'SPEC' layer {n}, {text!r}, must have int sizes, "
-                                 f"in {spec!r}.") from None
-        if min(sizes) < 1:
-            raise InputError(f"Argument 'SPEC' layer {n}, {text!r}, must have positive sizes, "
-                             f"in {spec!r}.")
+        parts = [m.group(2).strip(), m.group(3).strip()]
+        sizes = [int(p) if re.fullmatch(r"[+-]?[0-9]+", p) else None for p in parts]
+        if None in sizes or min(sizes) < 1:
+            raise InputError(f"Argument {where!r} layer {n}, {text!r}, must have positive int "
+                             f"sizes (n_in, n_out), not ({parts[0]}, {parts[1]}), in {spec!r}.")
         layers.append(Linear(sizes[0], sizes[1], bias=bool(m.group(4))))
     if not layers:
-        raise InputError(f"Argument 'SPEC' must list layers after 'net:', not {spec!r}.")
+        raise InputError(f"Argument {where!r} must list layers after 'net:', not {spec!r}.")
     try:
         check_layers([layer.canonical() for layer in layers])
     except ValueError as err:
-        raise InputError(f"Argument 'SPEC' is not a network: {err}, in {spec!r}.") from None
+        raise InputError(f"Argument {where!r} is not a network: {err}, in {spec!r}.") from None
     return Program(tuple(layers))
