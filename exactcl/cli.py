@@ -41,7 +41,8 @@ __all__ = ["DEFAULT_SPEC", "main"]
 DEFAULT_SPEC = "linear:3,3,3"
 
 SPEC_HELP = ("model: linear:W0,W1,... (deep linear, widths input to output), relu:W0,W1,..., "
-             "relu-bias:W0,W1,... or product:D")
+             "relu-bias:W0,W1,..., product:D or any program of layers "
+             "net:Linear(n_in,n_out),ReLU,Linear(n_in,n_out,bias),...")
 
 
 class _Parser(argparse.ArgumentParser):

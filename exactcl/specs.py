@@ -1,5 +1,7 @@
 """Model specifications as short strings: ``linear:2,3,2``, ``relu:3,4,5``,
-``relu-bias:2,3,3,2``, ``product:4``.
+``relu-bias:2,3,3,2``, ``product:4``, and any program of layers as
+``net:Linear(3,4),ReLU,Linear(4,2,bias)`` (:mod:`exactcl.program`; the
+first three name such programs).
 """
 
 from __future__ import annotations
@@ -7,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .errors import InputError, ResourceError
-from .models import Model, linear, product, relu
+from .models import Model, from_program, linear, product, relu
+from .program import Program, parse_net
 
-__all__ = ["FAMILIES", "parse_spec", "spec_parameters"]
+__all__ = ["FAMILIES", "NET_FORM", "parse_spec", "spec_parameters"]
 
 #: family name -> (builder from a list of ints, minimum count, description)
 FAMILIES: dict[str, tuple[Callable[..., Model], int, str]] = {
@@ -20,6 +23,8 @@ FAMILIES: dict[str, tuple[Callable[..., Model], int, str]] = {
     "relu-bias": (lambda w, **kw: relu(w, bias=True, **kw), 2, "widths, e.g. relu-bias:2,3,3,2"),
     "product": (lambda w, **kw: product(w[0], **kw), 1, "the number of factors, e.g. product:3"),
 }
+#: How a program of layers is written, in the messages that list the forms.
+NET_FORM = "net:Linear(n_in,n_out),ReLU,..."
 
 
 def parse_spec(spec: object, max_memory: int | None = None) -> Model:
@@ -30,10 +35,18 @@ def parse_spec(spec: object, max_memory: int | None = None) -> Model:
     --------
     >>> parse_spec("linear:2,3,2")
     Model('linear:2,3,2', D=12, generators=4, candidate_laws=6)
+    >>> parse_spec("net:Linear(2,3),ReLU,Linear(3,2)")   # the program relu:2,3,2 names
+    Model('relu:2,3,2', D=12, generators=12, candidate_laws=3)
+    >>> parse_spec("net:Linear(2,3,bias),Linear(3,2)")
+    Model('net:Linear(2,3,bias),Linear(3,2)', D=15, generators=6, candidate_laws=6)
     >>> parse_spec("conv:3")
     Traceback (most recent call last):
     ...
-    exactcl.errors.InputError: Argument 'SPEC' must be one of linear:W0,W1,..., relu:W0,W1,..., relu-bias:W0,W1,..., product:D, not 'conv:3'.
+    exactcl.errors.InputError: Argument 'SPEC' must be one of linear:W0,W1,..., relu:W0,W1,..., relu-bias:W0,W1,..., product:D, net:Linear(n_in,n_out),ReLU,..., not 'conv:3'.
+    >>> parse_spec("net:Linear(2,3),ReLU,Linear(4,2)")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'SPEC' is not a network: layer 3 (linear) takes 4 inputs but the layer before it has 3 outputs, in 'net:Linear(2,3),ReLU,Linear(4,2)'.
     >>> parse_spec("linear:0,3")
     Traceback (most recent call last):
     ...
@@ -41,6 +54,8 @@ def parse_spec(spec: object, max_memory: int | None = None) -> Model:
     """
     family, values = _parse(spec)
     try:
+        if isinstance(values, Program):
+            return from_program(values, max_memory=max_memory)
         return FAMILIES[family][0](values, max_memory=max_memory)
     except ResourceError as err:
         raise ResourceError(f"Argument 'SPEC' names a model too large: {err}") from None
@@ -51,19 +66,27 @@ def spec_parameters(spec: object) -> int:
 
     >>> spec_parameters("linear:32,32,32"), spec_parameters("relu-bias:2,3,3,2")
     (2048, 27)
+    >>> spec_parameters("net:Linear(2,3,bias),ReLU,Linear(3,2)")
+    15
     """
     family, values = _parse(spec)
+    if isinstance(values, Program):
+        return values.D
     if family == "product":
         return values[0]
     weights = sum(a * b for a, b in zip(values, values[1:]))
     return weights + (sum(values[1:-1]) if family == "relu-bias" else 0)
 
 
-def _parse(spec: object) -> tuple[str, list[int]]:
+def _parse(spec: object) -> tuple[str, list[int] | Program]:
+    """(family, widths) of a SPEC, or ("net", program) for a ``net:`` spec."""
     forms = ", ".join(("product:D" if f == "product" else f"{f}:W0,W1,...") for f in FAMILIES)
+    forms += f", {NET_FORM}"
     if not isinstance(spec, str) or ":" not in spec:
         raise InputError(f"Argument 'SPEC' must be one of {forms}, not {spec!r}.")
     family, _, body = spec.strip().partition(":")
+    if family == "net":
+        return family, parse_net(body, spec)
     if family not in FAMILIES:
         raise InputError(f"Argument 'SPEC' must be one of {forms}, not {spec!r}.")
     _, minimum, what = FAMILIES[family]
