@@ -78,6 +78,8 @@ class Case:
     True
     >>> Case(name="uv", phi=("u*v1", "u*v2")).id
     'phi_uv'
+    >>> Case(spec="net:Linear(2,3,bias),Linear(3,1)").id
+    'net_linear2-3-bias_linear3-1'
     """
 
     spec: str | None = None
@@ -116,7 +118,13 @@ class Case:
         """A file-name-safe identifier, unique within a sweep."""
         if self.spec is not None:
             family, _, body = self.spec.partition(":")
-            base = f"{family}_{body.replace(',', '-')}"
+            if family == "net":  # net_linear2-3-bias_relu_linear3-1: no parentheses
+                base = "net_" + "_".join(
+                    "relu" if layer.spec() == "ReLU" else
+                    f"linear{layer.in_features}-{layer.out_features}{'-bias' * layer.bias}"
+                    for layer in _program(body, self.spec).layers)
+            else:
+                base = f"{family}_{body.replace(',', '-')}"
         else:
             base = f"phi_{self.name}"
         return base if self.degree is None else f"{base}_deg{self.degree}"
@@ -153,6 +161,9 @@ class Case:
         if self.spec is None:
             return sum(len(p) for p in self.phi or ())
         family, _, body = self.spec.partition(":")
+        if family == "net":
+            prog = _program(body, self.spec)
+            return prog.D * prog.components * len(prog.layout.linears) * (self.degree or 1)
         w = [int(x) for x in body.split(",")]
         if family == "product":
             return w[0] ** 2
@@ -467,14 +478,27 @@ def spec_string(spec: object, where: str) -> str:
 
     >>> spec_string(" relu:2, 3,2", "--spec")
     'relu:2,3,2'
+    >>> spec_string("net:Linear(2,3),ReLU,Linear(3,1)", "--spec")
+    'relu:2,3,1'
+    >>> spec_string("net:Linear(2, 3, bias), Linear(3, 1)", "--spec")
+    'net:Linear(2,3,bias),Linear(3,1)'
     """
     ok = isinstance(spec, str) and ":" in spec
     if ok:
         family, _, body = spec.strip().partition(":")
+        if family == "net":  # the short name when there is one, as the model is named
+            return _program(body, spec, where).name
         parts = [p.strip() for p in body.split(",")]
         ok = (family in FAMILY_NAMES and all(p.isdigit() and int(p) >= 1 for p in parts)
               and (len(parts) == 1 if family == "product" else len(parts) >= 2))
     if not ok:
         raise InputError(f"Argument {where!r} must be a SPEC such as linear:2,3,2, relu:3,4,5, "
-                         f"relu-bias:2,3,3,2 or product:4, not {spec!r}.")
+                         f"relu-bias:2,3,3,2, product:4 or net:Linear(3,4),ReLU,Linear(4,2), "
+                         f"not {spec!r}.")
     return f"{family}:" + ",".join(str(int(p)) for p in parts)
+
+
+def _program(body: str, spec: str, where: str = "spec"):
+    """The program of a ``net:`` spec (no model is built)."""
+    from .program import parse_net
+    return parse_net(body, spec, where)

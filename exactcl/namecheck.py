@@ -7,7 +7,9 @@ name for the model. For the names of the built-in specs (``linear:W0,...``,
 name and requires the model section to be that model: the same variables
 in the same order, and the same components of phi as exact polynomials
 over Q. Any other name is custom and nothing can check it; the verifier
-says so.
+says so. That includes ``net:`` names (a program of layers that no short
+name gives, :mod:`exactcl.program`): they are not rebuilt here, so they
+are reported unchecked like a ``--phi`` model's name.
 
 The order of phi's components is not compared: the components define the
 set of generators grad phi_i, on which the Lie algebra, the laws and the

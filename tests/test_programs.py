@@ -4,11 +4,20 @@ programs refused with one line naming the layer."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import exactcl
+from exactcl.grid import load_config
 from exactcl.models import from_polynomials, from_program, linear, relu
+from exactcl.namecheck import check_name, is_builtin_name
 from exactcl.program import Linear, ReLU, from_family, net
+from exactcl.specs import parse_spec, spec_parameters
+from exactcl.sweep import sweep
+from exactcl.verifier import verify
+
+from .helpers import assert_refused, run_cli
 
 # -------------------------------------------------- short names are the built-in models
 
@@ -107,3 +116,151 @@ def test_a_generic_program_too_large_is_refused_before_it_is_expanded():
     with pytest.raises(exactcl.ResourceError, match="net:Linear"):
         _ = model.generators
     assert not model.expanded
+
+
+# -------------------------------------------------- net: specs
+
+def test_a_net_spec_is_the_model_of_its_program():
+    spec = "net:Linear(2,3),ReLU,Linear(3,2),Linear(2,2)"
+    model = parse_spec(spec)
+    assert model.name == spec and model.program == GENERIC["relu-then-linear"]
+    assert spec_parameters(spec) == model.D == 16
+    # written with spaces and lower case, it is the same program
+    assert parse_spec("net: linear(2, 3), relu, Linear(3,2), Linear(2,2)").name == spec
+
+
+@pytest.mark.parametrize("family, widths", FAMILY_CASES,
+                         ids=[f"{f}:{','.join(map(str, w))}" for f, w in FAMILY_CASES])
+def test_a_net_spec_of_a_short_name_is_the_built_in_model(family, widths):
+    short = f"{family}:" + ",".join(map(str, widths))
+    model = parse_spec(from_family(family, widths).spec)
+    _same_model(model, parse_spec(short))
+    assert spec_parameters(from_family(family, widths).spec) == spec_parameters(short)
+
+
+def test_the_cli_counts_a_net_spec_like_the_python_api(capsys):
+    spec = "net:Linear(2,3,bias),Linear(3,2)"
+    rc, out, err = run_cli(capsys, "count", spec, "--json")
+    assert rc == 0, err
+    record = json.loads(out)
+    reference = exactcl.count(from_program(net(Linear(2, 3, bias=True), Linear(3, 2))))
+    assert (record["model"], record["parameters"], record["laws"], record["rejected_candidates"]
+            ) == (spec, 15, reference.laws, [])
+
+
+def test_a_net_certificate_verifies_with_its_name_unchecked(capsys, tmp_path):
+    spec = "net:Linear(2,2,bias),ReLU,Linear(2,1)"
+    path = tmp_path / "net.json"
+    rc, _, err = run_cli(capsys, "certify", spec, "-o", str(path), "--reproducible")
+    assert rc == 0, err
+    report = verify(str(path))
+    assert report.status == "verified", report.summary
+    assert not is_builtin_name(spec)
+    passed, detail = check_name({"name": spec})
+    assert passed and "not a built-in spec: unchecked" in detail
+
+
+def test_a_sweep_config_with_net_specs_runs_and_verifies(capsys, tmp_path):
+    config = tmp_path / "grid.toml"
+    config.write_text('specs = ["net:Linear(2,3,bias),Linear(3,1)", '
+                      '"net:Linear(1,2),ReLU,Linear(2,1)", "relu:1,2,1"]\n')
+    cases, options = load_config(config)
+    # the program a short name gives is that case (one case, named as the model)
+    assert [c.spec for c in cases] == ["net:Linear(2,3,bias),Linear(3,1)", "relu:1,2,1"]
+    assert [c.id for c in cases] == ["net_linear2-3-bias_linear3-1", "relu_1-2-1"]
+    result = sweep(cases, str(tmp_path / "out"), jobs=1, progress=False, **options)
+    assert result.ok, result.summary()
+    record = result.records["net_linear2-3-bias_linear3-1"]
+    reference = exactcl.count(from_program(net(Linear(2, 3, bias=True), Linear(3, 1))))
+    assert (record["parameters"], record["laws"]) == (12, reference.laws)
+    assert "net:Linear(2,3,bias),Linear(3,1)" in (tmp_path / "out" / "results.md").read_text()
+    rc, out, err = run_cli(capsys, "verify", str(tmp_path / "out"), "-q")
+    assert rc == 0, out + err
+
+
+# -------------------------------------------------- bad programs
+
+#: (argv, fragments of the one line): the layer at fault, what was expected, what came.
+CLI_BAD = [
+    pytest.param(["count", "net:Linear(3,4),ReLU,Linear(5,2)"],
+                 ["'SPEC'", "layer 3 (linear)", "takes 5 inputs", "has 4 outputs",
+                  "'net:Linear(3,4),ReLU,Linear(5,2)'"], id="sizes-do-not-chain"),
+    pytest.param(["count", "net:Linear(3,4),Linear(5,2)"],
+                 ["layer 2 (linear)", "takes 5 inputs", "has 4 outputs"], id="no-relu-chain"),
+    pytest.param(["count", "net:Linear(0,3)"],
+                 ["'SPEC'", "layer 1", "'Linear(0,3)'", "positive int sizes", "(0, 3)"],
+                 id="zero-width"),
+    pytest.param(["count", "net:Linear(2,3),ReLU,Linear(3,-1)"],
+                 ["layer 3", "'Linear(3,-1)'", "positive int sizes", "(3, -1)"],
+                 id="negative-width"),
+    pytest.param(["count", "net:Linear(2,x),ReLU,Linear(3,1)"],
+                 ["layer 1", "'Linear(2,x)'", "positive int sizes", "(2, x)"], id="width-not-int"),
+    pytest.param(["count", "net:Linear(3,4),Conv(2),Linear(4,2)"],
+                 ["'SPEC'", "unknown layer 2", "'Conv(2)'", "expected Linear(n_in,n_out)",
+                  "ReLU"], id="unknown-layer"),
+    pytest.param(["count", "net:Linear(3,4),,Linear(4,2)"], ["unknown layer 2", "''"],
+                 id="empty-layer"),
+    pytest.param(["count", "net:Linear(3,4),ReLU"],
+                 ["the last layer (layer 2) must be linear, not relu"], id="ends-with-relu"),
+    pytest.param(["count", "net:ReLU,Linear(3,4)"],
+                 ["layer 1 (relu) must follow a linear layer"], id="starts-with-relu"),
+    pytest.param(["count", "net:"], ["'SPEC'", "must list layers after 'net:'"], id="no-layer"),
+    pytest.param(["laws", "net:Linear(3,4),Linear(5,2)", "--degree", "2"],
+                 ["layer 2 (linear)", "takes 5 inputs"], id="laws"),
+    pytest.param(["certify", "net:Linear(3,4),Linear(5,2)", "-o", "unused.json"],
+                 ["layer 2 (linear)", "takes 5 inputs"], id="certify"),
+    pytest.param(["sweep", "--spec", "net:Linear(3,4),Linear(5,2)", "--out", "unused"],
+                 ["'--spec'", "layer 2 (linear)", "takes 5 inputs"], id="sweep"),
+    pytest.param(["count", "conv:3"], ["'SPEC'", "net:Linear(n_in,n_out),ReLU,..."],
+                 id="unknown-family-lists-net"),
+]
+
+
+@pytest.mark.parametrize("argv, fragments", CLI_BAD)
+def test_a_bad_program_on_the_command_line_gets_one_line(capsys, tmp_path, monkeypatch, argv,
+                                                          fragments):
+    monkeypatch.chdir(tmp_path)
+    assert_refused(capsys, argv, fragments)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_bad_net_spec_in_a_sweep_config_names_the_file(tmp_path):
+    config = tmp_path / "grid.toml"
+    config.write_text('specs = ["net:Linear(3,4),ReLU,Linear(5,2)"]\n')
+    with pytest.raises(exactcl.InputError, match=r"specs.*layer 3 \(linear\) takes 5 inputs"):
+        load_config(config)
+
+
+#: (call, fragments of the InputError).
+API_BAD = [
+    pytest.param(lambda: net(Linear(3, 4), Linear(5, 2)),
+                 ["'layers'", "layer 2 (linear) takes 5 inputs", "has 4 outputs"],
+                 id="sizes-do-not-chain"),
+    pytest.param(lambda: Linear(0, 3), ["'in_features'", "Linear(0, 3)", "positive int", "0"],
+                 id="zero-width"),
+    pytest.param(lambda: Linear(3, -2), ["'out_features'", "positive int", "-2"],
+                 id="negative-width"),
+    pytest.param(lambda: Linear(3, 2.0), ["'out_features'", "positive int", "2.0"],
+                 id="float-width"),
+    pytest.param(lambda: Linear(3, 2, bias=1), ["'bias'", "a bool", "1"], id="bias-not-bool"),
+    pytest.param(lambda: net("relu"), ["'layers'", "Linear(3, 4) or ReLU()", "'relu'",
+                                       "layer 1", "str"], id="a-string"),
+    pytest.param(lambda: net(Linear(3, 4), ReLU, Linear(4, 1)),
+                 ["'layers'", "the class ReLU", "layer 2", "write ReLU()"], id="the-class"),
+    pytest.param(lambda: net(), ["'layers'", "non-empty"], id="no-layer"),
+    pytest.param(lambda: net(Linear(3, 4), ReLU()), ["the last layer (layer 2) must be linear"],
+                 id="ends-with-relu"),
+    pytest.param(lambda: from_program("relu:3,4,2"), ["'program'", "Program", "'relu:3,4,2'"],
+                 id="from-program-of-a-string"),
+]
+
+
+@pytest.mark.parametrize("call, fragments", API_BAD)
+def test_a_bad_program_in_python_is_an_input_error(call, fragments):
+    with pytest.raises(exactcl.InputError) as info:
+        call()
+    message = str(info.value)
+    assert message.count("\n") == 0
+    for frag in fragments:
+        assert frag in message, (frag, message)
+    assert isinstance(info.value, ValueError)
