@@ -5,6 +5,7 @@ programs refused with one line naming the layer."""
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import pytest
 
@@ -13,6 +14,7 @@ from exactcl.grid import load_config
 from exactcl.models import from_polynomials, from_program, linear, relu
 from exactcl.namecheck import check_name, is_builtin_name
 from exactcl.program import Linear, ReLU, from_family, net
+from exactcl.rings import poly_terms
 from exactcl.specs import parse_spec, spec_parameters
 from exactcl.sweep import sweep
 from exactcl.verifier import verify
@@ -90,14 +92,28 @@ def test_the_expanded_phi_is_the_evaluators():
     assert model.generator_labels == ("∇φ1, φ1 = paths x0→0→y0", "∇φ2, φ2 = paths x0→1→y0")
 
 
+@pytest.mark.parametrize("engine", ["expanded", "program"])
 @pytest.mark.parametrize("key", sorted(GENERIC))
-def test_every_candidate_law_of_a_generic_program_is_conserved(key):
+def test_every_candidate_law_of_a_generic_program_is_conserved(key, engine):
     model = from_program(GENERIC[key])
-    r = exactcl.count(model)
+    r = exactcl.count(model, engine=engine)
     assert r.rejected == ()
     assert r.status == "certified" and len(r.exhibited) == len(model.candidates) == r.laws
     other = exactcl.count(from_polynomials(model.ring, model.phi))
     assert other.laws == r.laws
+
+
+@pytest.mark.parametrize("key", sorted(GENERIC))
+def test_the_sparse_terms_of_the_candidates_are_the_candidates(key):
+    model = from_program(GENERIC[key])
+    for k, h in enumerate(model.candidates):
+        kept = sorted((mono, Fraction(c)) for mono, c in model.candidate_terms(k))
+        assert kept == sorted(poly_terms(h)), model.candidate_labels[k]
+
+
+def test_count_takes_a_program():
+    prog = GENERIC["biased-relu"]
+    assert exactcl.count(prog).laws == exactcl.count(from_program(prog)).laws == 5
 
 
 def test_candidate_labels_name_the_layers_and_the_biases():
