@@ -190,10 +190,13 @@ def _selection(indices: Iterable[int], size: int, prime: int, rows: bool = False
     with ones at (indices[t], t), or its transpose when ``rows``."""
     indices = list(indices)
     k = len(indices)
-    flat = [0] * (size * k)
+    matrix = nmod_mat(k, size, prime) if rows else nmod_mat(size, k, prime)
     for t, i in enumerate(indices):
-        flat[t * size + i if rows else i * k + t] = 1
-    return nmod_mat(k, size, flat, prime) if rows else nmod_mat(size, k, flat, prime)
+        if rows:
+            matrix[t, i] = 1
+        else:
+            matrix[i, t] = 1
+    return matrix
 
 
 def nullity_mod(rows: Sequence[Sequence[int]], ncols: int, prime: int) -> int:

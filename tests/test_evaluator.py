@@ -123,7 +123,7 @@ def test_block_and_stack_bases_keep_what_the_incremental_basis_keeps(batches, li
         assert stack.rank == reference.rank
 
 
-def test_layers_that_do_not_chain_are_refused_by_the_layout():
+def test_layers_that_do_not_stack_are_refused_by_the_layout():
     with pytest.raises(ValueError, match="layer 2"):
         Layout([["linear", 2, 3, False], ["linear", 2, 1, False]])
     with pytest.raises(ValueError, match="must follow a linear layer"):
