@@ -41,7 +41,7 @@ __all__ = ["COMPONENTS_PER_PARAMETER", "IdentityCheck", "ProgramFields", "check_
 #: Components of phi used as generators up to this many per parameter.
 COMPONENTS_PER_PARAMETER = 2
 #: Values decided per rank step (a flint elimination of BATCH x D).
-BATCH = 1024
+BATCH = 4096
 #: Probes beyond 2 D drawn when phi is replaced by probes (twice D so that
 #: the randomly drawn neurons of deep layers cover every weight).
 EXTRA_PROBES = 64
