@@ -84,7 +84,6 @@ how often a block is solved again.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -286,24 +285,34 @@ def sign_flips(layout: Layout) -> list[int]:
     return masks
 
 
+def _graded_monomials(D: int, degree: int, homogeneous: bool) -> list[Mono]:
+    """The candidate monomials in the order of :func:`exactcl.search._order_key`
+    (larger first): degree by degree from the highest; within a degree,
+    :func:`itertools.combinations_with_replacement` order is already that of
+    the exponent vectors, larger first (at the first place two index tuples
+    differ, the smaller index gives the larger exponent there)."""
+    degrees = [degree] if homogeneous else range(degree, 0, -1)
+    return [m for d in degrees for m in _monomials(D, d, True)]
+
+
 def _blocks(layout: Layout, monomials: Sequence[Mono]) -> list[list[Mono]]:
-    """The monomials split by weight and sign character, each block in the
-    graded order of :func:`exactcl.search.find_laws`; blocks in the order of
-    their first monomial."""
+    """The monomials (in graded order) split by weight and sign character;
+    each block keeps their order, blocks in the order of their first monomial."""
     weights = program_grading(layout)
     masks = sign_flips(layout)
-    blocks: dict[tuple, list[Mono]] = defaultdict(list)
+    blocks: dict[tuple, list[Mono]] = {}
     for mono in monomials:
         chi = 0
         for v, e in mono:
             if e & 1:
                 chi ^= masks[v]
         key = (tuple(sum(row[v] * e for v, e in mono) for row in weights), chi)
-        blocks[key].append(mono)
-    key = _order(layout.D)
-    out = [sorted(b, key=key) for b in blocks.values()]
-    out.sort(key=lambda b: key(b[0]))
-    return out
+        block = blocks.get(key)
+        if block is None:
+            blocks[key] = [mono]
+        else:
+            block.append(mono)
+    return list(blocks.values())
 
 
 def _order(D: int):
@@ -350,21 +359,23 @@ class _Pool:
 
 
 class _Block:
-    """One block of monomials: its variables and its conditions at a point."""
+    """One block of monomials and its conditions at a point."""
 
     def __init__(self, monomials: list[Mono]) -> None:
         self.monomials = monomials
-        self.variables = sorted({v for m in monomials for v, _ in m})
-        self._index = {v: r for r, v in enumerate(self.variables)}
 
     def _partials(self, theta: Sequence[int], prime: int) -> list[list[tuple[int, int]]]:
         """Per monomial m, the pairs (v, d_v m(theta) mod p)."""
         p, out = prime, []
         for mono in self.monomials:
-            powers = [pow(theta[v], e, p) for v, e in mono]
+            if len(mono) == 1:
+                v, e = mono[0]
+                out.append([(v, e * pow(theta[v], e - 1, p) % p)])
+                continue
+            powers = [theta[v] if e == 1 else pow(theta[v], e, p) for v, e in mono]
             parts = []
             for a, (v, e) in enumerate(mono):
-                x = e * pow(theta[v], e - 1, p)
+                x = 1 if e == 1 else e * pow(theta[v], e - 1, p)
                 for b, y in enumerate(powers):
                     if b != a:
                         x = x * y % p
@@ -376,59 +387,67 @@ class _Block:
                    prime: int) -> nmod_mat:
         """Row q, column t: grad F_q(theta) . grad m_t(theta) mod p, as the
         product of the probes' gradients and the monomials' Jacobian."""
-        p, V, M = prime, self.variables, len(self.monomials)
+        p, M = prime, len(self.monomials)
+        V = sorted({v for m in self.monomials for v, _ in m})
+        index = {v: r for r, v in enumerate(V)}
         probes = nmod_mat(len(grads), len(V), [g[v] for g in grads for v in V], p)
-        jac = [0] * (len(V) * M)
+        jac = nmod_mat(len(V), M, p)  # a few nonzeros a column: set them only
         for t, parts in enumerate(self._partials(theta, p)):
             for v, x in parts:
-                jac[self._index[v] * M + t] = x
-        return probes * nmod_mat(len(V), M, jac, p)
+                jac[index[v], t] = x
+        return probes * jac
 
     def kernel_mod(self, pool: _Pool, margin: int) -> list[list[int]]:
         """Reduced echelon basis of the kernel of the block's conditions mod
-        the pool's prime, conditions added a point at a time until the rank
-        is settled (module notes); empty at full rank (no law)."""
+        the pool's prime; empty at full rank (no law). The first round takes
+        the points of at least M + ``margin`` conditions, each later round the
+        points that would close the gap to full rank, and the margin, at the
+        rank per point seen so far, until STABLE_ROUNDS rounds in a row leave
+        the rank as it was (module notes)."""
         p, M = pool.prime, len(self.monomials)
         used = min(pool.probes, M + margin)
         small = M <= PYTHON_BLOCK
         echelon: list[tuple[int, list[int]]] = []  # small blocks: (pivot, row with 1 there)
-        flint_echelon = None
-        rank, rows, still, s = 0, 0, 0, 0
-        while True:
-            theta, grads = pool.point(s)
-            s += 1
-            if small:
-                r = self._reduce_python(echelon, theta, grads[:used], p)
-            else:
-                new = self.conditions(theta, grads[:used], p)
-                if flint_echelon is not None:
-                    new = nmod_mat(rank + used, M, flint_echelon.entries() + new.entries(), p)
-                reduced, r = new.rref()
-                r = int(r)
-                if r:
-                    flint_echelon = nmod_mat(r, M, reduced.entries()[:r * M], p)
-            rows += used
+        points = -(-(M + margin) // used)
+        stack = None if small else _Stack(M, points * used, p)
+        rank, still, s = 0, 0, 0
+        while still < STABLE_ROUNDS:
+            for _ in range(points):
+                theta, grads = pool.point(s)
+                s += 1
+                if small:
+                    if self._reduce_python(echelon, theta, grads, used, p) == M:
+                        return []
+                else:
+                    stack.add(self.conditions(theta, grads[:used], p))
+            r = len(echelon) if small else stack.settle()
+            if r == M:
+                return []
             still = still + 1 if r == rank else 0
             rank = r
-            if rank == M:
-                return []
-            if rows >= M + margin and still >= STABLE_ROUNDS:
-                break
+            # enough points to close the gap at the rate seen so far, and a margin
+            points = -(-(M - rank + margin) * s // max(rank, s))
         if rank == 0:
             return [[int(a == b) for b in range(M)] for a in range(M)]
         if small:
-            flint_echelon = nmod_mat(rank, M, [x for _, row in echelon for x in row], p)
-        return _kernel_rref(flint_echelon)
+            return _kernel_rref(nmod_mat(rank, M, [x for _, row in echelon for x in row], p))
+        return stack.kernel()
 
     def _reduce_python(self, echelon: list[tuple[int, list[int]]], theta: Sequence[int],
-                       grads: Sequence[Sequence[int]], prime: int) -> int:
-        """Add the conditions at a point to a small block's echelon rows (in
-        Python: cheaper than flint's calls for a few columns); the new rank,
-        stopping at full rank."""
+                       grads: Sequence[Sequence[int]], used: int, prime: int) -> int:
+        """Add the conditions of the first ``used`` probes at a point to a
+        small block's echelon rows (in Python: cheaper than flint's calls for
+        a few columns); the new rank, stopping at full rank."""
         p, M = prime, len(self.monomials)
         partials = self._partials(theta, p)
-        for g in grads:
-            row = [sum(g[v] * x for v, x in parts) % p for parts in partials]
+        for q in range(used):
+            g = grads[q]
+            row = []
+            for parts in partials:
+                x = 0
+                for v, y in parts:
+                    x += g[v] * y
+                row.append(x % p)
             for pivot, other in echelon:
                 c = row[pivot]
                 if c:
@@ -441,6 +460,77 @@ class _Block:
             if len(echelon) == M:
                 break
         return len(echelon)
+
+
+class _Stack:
+    """The conditions of a larger block, decided by flint: rows are copied
+    into one matrix with spare zero rows (grown by a quarter when full), and
+    :meth:`settle` takes its echelon form. Once it has one, a batch is first
+    reduced by it (two products): a batch that raises no rank, the usual case
+    once the rank has settled, is not kept."""
+
+    def __init__(self, ncols: int, capacity: int, prime: int) -> None:
+        self.ncols, self.prime = ncols, prime
+        self.matrix = nmod_mat(capacity, ncols, prime)
+        self.rows = 0
+        self.rank = 0
+        self.echelon: nmod_mat | None = None  # reduced echelon form, zero rows below
+        self.pivots: list[int] = []
+        self._select: nmod_mat | None = None  # ncols x nrows: pivot column -> its row
+
+    def add(self, batch: nmod_mat) -> None:
+        if self.echelon is not None:
+            reduced = batch - (batch * self._select) * self.echelon
+            if not reduced.rank():
+                return
+        n, M = batch.nrows(), self.ncols
+        if self.rows + n > self.matrix.nrows():
+            capacity = (self.rows + n) * 5 // 4
+            extra = (capacity - self.matrix.nrows()) * M
+            self.matrix = nmod_mat(capacity, M, self.matrix.entries() + [0] * extra, self.prime)
+        flat, matrix, top = batch.entries(), self.matrix, self.rows
+        for i in range(n):
+            for j in range(M):
+                x = flat[i * M + j]
+                if x:
+                    matrix[top + i, j] = x
+        self.rows += n
+        self.echelon = None
+
+    def settle(self) -> int:
+        """The rank of the rows kept (an echelon form when rows came since the last)."""
+        if self.echelon is None:
+            echelon, rank = self.matrix.rref()
+            self.echelon, self.rank = echelon, int(rank)
+            self.pivots, col = [], 0
+            for r in range(self.rank):
+                while not int(echelon[r, col]):
+                    col += 1
+                self.pivots.append(col)
+                col += 1
+            select = nmod_mat(self.ncols, echelon.nrows(), self.prime)
+            for r, c in enumerate(self.pivots):
+                select[c, r] = 1
+            self._select = select
+        return self.rank
+
+    def kernel(self) -> list[list[int]]:
+        """Reduced echelon basis of the kernel, from the echelon form: one
+        vector per free column f (1 at f, minus column f of the echelon rows
+        at their pivots), then brought to reduced echelon form."""
+        self.settle()
+        M, p, echelon = self.ncols, self.prime, self.echelon
+        pivots = set(self.pivots)
+        free = [c for c in range(M) if c not in pivots]
+        basis = nmod_mat(len(free), M, p)
+        for t, f in enumerate(free):
+            basis[t, f] = 1
+            for r, c in enumerate(self.pivots):
+                x = int(echelon[r, f])
+                if x:
+                    basis[t, c] = p - x
+        reduced, rank = basis.rref()
+        return [[int(reduced[r, c]) for c in range(M)] for r in range(int(rank))]
 
 
 def _lift(residues: list[list[int]], modulus: int) -> list[list[int]] | None:
@@ -567,14 +657,14 @@ def find_laws_by_evaluation(
     limit = None if max_memory is None else parse_size(max_memory, "max_memory")
     what = f"degree-{degree} law search by evaluation"
     check_memory(what, {"monomials": 300 * unknowns}, limit)
-    blocks = [_Block(b) for b in _blocks(layout, _monomials(D, degree, homogeneous))]
+    blocks = [_Block(b) for b in _blocks(layout, _graded_monomials(D, degree, homogeneous))]
     largest = max(len(b.monomials) for b in blocks)
     if largest > MAX_BLOCK:
         raise ResourceError(
             f"A degree-{degree} search here has a block of {largest:,} monomials of equal "
             f"weight and signs; solving it needs about {48 * largest**2 / 1e9:.0f} GB (limit "
             f"{MAX_BLOCK:,} monomials a block). Lower 'degree' or use a smaller model.")
-    # a block's conditions and echelon form, as nmod_mat and as Python lists
+    # a block's conditions and their echelon form (nmod_mat), and Python's copies in passing
     check_memory(what, {"monomials": 300 * unknowns, "largest block": 48 * largest**2}, limit)
 
     pools: dict[tuple[int, int], _Pool] = {}
@@ -590,11 +680,14 @@ def find_laws_by_evaluation(
     solved: list[list[list[int]]] = [[] for _ in blocks]
     todo = list(range(len(blocks)))
     check_rng = random.Random(f"exactcl law search by evaluation, identities {seed}")
+    check: IdentityCheck | None = None  # (no law: nothing to check)
     while True:
         for done, b in enumerate(todo):
             step("law search", done, len(todo), "blocks")
             solved[b] = _solve(blocks[b], pool, attempts[b])
         laws, terms, owner = _laws(ring, blocks, solved)
+        if not laws:
+            break
         step("law check", 0, len(laws), "laws")
         failed, check = check_laws(layout, laws, rounds, check_rng, terms)
         todo = sorted({owner[k] for k, bad in enumerate(failed) if bad is not None})
@@ -606,7 +699,7 @@ def find_laws_by_evaluation(
                 raise VerificationError(
                     f"The law search by evaluation lifted a vector that is not a law in a block "
                     f"of {len(blocks[b].monomials)} monomials {ATTEMPTS} times.")
-    identities: IdentityCheck | None = check if laws else None
+    identities = check
     if laws and (model.expanded or program_paths(model) <= EXACT_CHECK_PATHS):
         generators = model.generators
         index = directions_index(generators)
