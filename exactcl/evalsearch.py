@@ -18,10 +18,16 @@ one linear condition on the c_m,
 
     sum_m c_m (grad F(theta_s) . grad m(theta_s)) = 0   (mod p),
 
-the reduction of an exact condition at an integer point. Conditions are
-added in rounds (one point, with up to ``min(components, D)`` probes) until
-the block has at least as many conditions as unknowns plus :data:`MARGIN`
-and :data:`STABLE_ROUNDS` consecutive rounds raised its rank mod p no more.
+the reduction of an exact condition at an integer point. Each point
+brings up to ``min(components, D)`` probes (the dimension of W at a point
+is at most that). Conditions are added in rounds: the first has at least as
+many conditions as the block has unknowns plus :data:`MARGIN`, each later
+one the points that would close the gap to full rank at the rank per point
+seen so far, until :data:`STABLE_ROUNDS` consecutive rounds raised the rank
+mod p no more. Blocks of at most :data:`PYTHON_BLOCK` monomials are reduced
+row by row in Python, larger ones by flint echelon forms, a later batch
+first reduced by the echelon form of the rows kept (kept only when it
+raises the rank).
 
 **Grading.** A law is a sum of laws of two kinds of homogeneity, so blocks
 of monomials are solved separately:
@@ -48,8 +54,9 @@ of monomials are solved separately:
   and h o D is a law with h. Such flips (:func:`sign_flips`) are the
   incoming weights, bias and outgoing weights of a hidden neuron, the first
   layer's weights from one input, the last layer's weights and bias to one
-  output, and the biases of one source: every path crosses each set an
-  even number of times, or every path of a component crosses it once. A
+  output, and the biases of one source: all the paths of a component cross
+  such a set equally often modulo 2 (twice or never for a hidden neuron,
+  once or never for the others), so the flip changes phi_c by a sign. A
   monomial m is an eigenvector, m o D = chi(m) m, and the projection
   h -> (1/|G|) sum_D chi(D) h o D keeps laws, so the laws split by the
   character chi as well, within each weight.
@@ -73,7 +80,8 @@ never returned: its block is solved again with fresh primes and more
 conditions. Completeness holds whenever the returned polynomials are laws:
 the exact conditions A at the integer points satisfy
 laws <= ker_Q(A), and dim ker_Q(A) <= dim ker_p(A mod p), so n laws
-lifted from a kernel mod p of dimension n span every law of the block
+lifted from a kernel mod p of dimension n (independent: their pivots
+differ) span every law of the block
 (the kernel of the evaluated conditions contains the true kernel, it can
 only be larger, never smaller). No law is missed with certainty after the
 exact check, and otherwise with the probability the Monte Carlo bound
