@@ -9,9 +9,11 @@ laws; the ratio is expanded (expansion included) over evaluation.
 
 ``--switch`` also times the evaluation search with several values of
 :data:`exactcl.evalsearch.PYTHON_BLOCK` (blocks reduced in Python up to that
-size, by flint above), the benchmark that chose it.
+size, by flint above), the benchmark that chose it. ``--grading`` times it
+with the sign flips left out (the integer weights alone, the blocks of the
+expanded search): how much of the ratio the finer grading makes.
 
-Usage: python benchmarks/bench_evalsearch.py [--quick] [--switch] [SPEC ...]
+Usage: python benchmarks/bench_evalsearch.py [--quick] [--switch] [--grading] [SPEC ...]
 """
 
 from __future__ import annotations
@@ -69,11 +71,24 @@ def switch(spec: str, degree: int) -> None:
         evalsearch.PYTHON_BLOCK = saved
 
 
+def grading(spec: str, degree: int) -> None:
+    saved = evalsearch.sign_flips
+    try:
+        evalsearch.sign_flips = lambda layout: [0] * layout.D
+        res, t = timed(lambda: find_laws_by_evaluation(parse_spec(spec), degree))
+    finally:
+        evalsearch.sign_flips = saved
+    print(f"{spec:22} deg {degree}  {len(res.laws):4} laws  evaluation without sign flips "
+          f"{t:7.2f} s ({res.blocks:,} blocks)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", metavar="SPEC")
     parser.add_argument("--quick", action="store_true", help="two small models only")
     parser.add_argument("--switch", action="store_true", help="also time PYTHON_BLOCK values")
+    parser.add_argument("--grading", action="store_true",
+                        help="also time the evaluation search without the sign flips")
     parser.add_argument("--degree", type=int, default=2)
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -84,6 +99,9 @@ def main() -> None:
     if not args.specs and not args.quick:
         for spec in LARGE:
             side_by_side(spec, args.degree, expanded=False)
+    if args.grading:
+        for spec in (["linear:4,4,4,4,4", "relu:4,4,4,4"] if not args.quick else QUICK):
+            grading(spec, args.degree)
     if args.switch:
         for spec in (["linear:4,4,4,4,4", "linear:8,8,8,8,8,8"] if not args.quick else QUICK):
             switch(spec, args.degree)
