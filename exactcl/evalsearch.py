@@ -672,8 +672,12 @@ def find_laws_by_evaluation(
             f"A degree-{degree} search here has a block of {largest:,} monomials of equal "
             f"weight and signs; solving it needs about {48 * largest**2 / 1e9:.0f} GB (limit "
             f"{MAX_BLOCK:,} monomials a block). Lower 'degree' or use a smaller model.")
-    # a block's conditions and their echelon form (nmod_mat), and Python's copies in passing
-    check_memory(what, {"monomials": 300 * unknowns, "largest block": 48 * largest**2}, limit)
+    # a block's conditions and their echelon form (nmod_mat), and Python's copies in passing;
+    # the points the largest block takes, each with its probes' gradients as Python ints
+    probes = min(layout.components, D)
+    points = -(-(largest + MARGIN) // min(probes, largest + MARGIN)) + 2 * STABLE_ROUNDS
+    check_memory(what, {"monomials": 300 * unknowns, "largest block": 48 * largest**2,
+                        "points": 40 * points * probes * D}, limit)
 
     pools: dict[tuple[int, int], _Pool] = {}
     primes = random.Random(f"exactcl law search by evaluation, primes {seed}")

@@ -309,3 +309,20 @@ def test_cli_engine_is_checked(capsys):
                    ["'engine'", "not a program of layers"])
     rc, _, err = run_cli(capsys, "count", "linear:2,2,2", "--engine", "jets")
     assert rc == 2 and "invalid choice: 'jets'" in err
+
+
+def test_oversized_searches_are_refused_before_any_evaluation(monkeypatch):
+    from exactcl.errors import ResourceError
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("evaluated before the refusal")
+
+    monkeypatch.setattr(evalsearch._Pool, "point", forbidden)
+    monkeypatch.setattr(evalsearch, "_blocks", forbidden)
+    with pytest.raises(ResourceError, match="unknown coefficients"):
+        find_laws_by_evaluation(parse_spec("linear:8,8,8"), 4)  # 11,716,640 monomials
+    monkeypatch.undo()
+    monkeypatch.setattr(evalsearch._Pool, "point", forbidden)
+    with pytest.raises(ResourceError, match=r"law search by evaluation needs an estimated .*"
+                                            r"largest block .*points"):
+        find_laws_by_evaluation(parse_spec("linear:8,8,8,8,8,8"), 2, max_memory="120M")
