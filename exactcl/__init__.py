@@ -89,19 +89,40 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-def laws(model, degree: int, homogeneous: bool = False, **kwargs):
+def laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto", **kwargs):
     """All polynomial conservation laws of ``model`` of degree <= ``degree``
     (see :func:`exactcl.search.find_laws`); a degree above
     :data:`exactcl.counting.MAX_DEGREE`, or a search of more candidate
     monomials than :data:`exactcl.search.MAX_MONOMIALS`, is refused before
-    any work."""
-    from .counting import check_search_degree
+    any work.
+
+    ``engine`` is chosen as for :func:`exactcl.count`
+    (:func:`exactcl.counting.choose_engine`): ``"program"`` searches by
+    evaluation of the model's program
+    (:func:`exactcl.evalsearch.find_laws_by_evaluation`, which takes
+    ``seed``, ``rounds`` and ``max_memory``), ``"expanded"`` on the expanded
+    generators (:func:`exactcl.search.find_laws`). Both give the same laws.
+
+    >>> from exactcl.models import linear
+    >>> m = linear([2, 2, 2])
+    >>> laws(m, 2, engine="program").strings() == laws(m, 2, engine="expanded").strings()
+    True
+    """
+    from .counting import check_search_degree, choose_engine
     from .models import Model
-    from .search import find_laws
     if not isinstance(model, Model):
         from .errors import bad_argument
         raise bad_argument("model", "an exactcl Model", model)
     check_search_degree(model.D, degree, bool(homogeneous))  # before any work
+    if choose_engine(model, engine) == "program":
+        from .evalsearch import find_laws_by_evaluation
+        for name in kwargs:
+            if name not in ("seed", "rounds", "max_memory"):
+                raise InputError(f"Argument {name!r} applies to the expanded search "
+                                 f"(engine='expanded'); the search of {model.name} by "
+                                 f"evaluation takes seed, rounds and max_memory.")
+        return find_laws_by_evaluation(model, degree, bool(homogeneous), **kwargs)
+    from .search import find_laws
     return find_laws(model.generators, degree, homogeneous, **kwargs)
 
 

@@ -2,10 +2,10 @@
 
 ::
 
-    exactcl count SPEC [--json]
+    exactcl count SPEC [--json] [--engine auto|expanded|program]
     exactcl count --phi 'u*v1' --phi 'u*v2' [--vars u,v1,v2] [--json]
-    exactcl laws SPEC --degree K [--homogeneous] [--json] [--latex]
-    exactcl certify SPEC -o FILE [--reproducible]
+    exactcl laws SPEC --degree K [--homogeneous] [--json] [--latex] [--engine ...]
+    exactcl certify SPEC -o FILE [--reproducible] [--engine ...]
     exactcl verify FILE_OR_FOLDER... [--exact] [--no-fingerprint] [--jobs N]
     exactcl sweep --family F --depth A..B --width A..B --out DIR [--jobs N]
     exactcl sweep --config GRID.toml --out DIR [--engine dask] [--scheduler ADDRESS]
@@ -66,6 +66,15 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                         "physical memory)")
 
 
+def _add_engine_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("auto", "expanded", "program"), default="auto",
+                   help="expanded: expand the generator fields over Q; program: evaluate the "
+                        "network's program at points mod primes, never expanded (law "
+                        "identities by Monte Carlo with a stated bound when the network is "
+                        "too large to expand); auto (default): the program for a network of "
+                        "many paths")
+
+
 def _max_memory(args: argparse.Namespace) -> int | None:
     if args.max_memory is None:
         return None
@@ -92,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also search polynomial laws of degree <= K for the lower bound")
     pc.add_argument("--closure-rounds", type=int, default=2, metavar="R",
                     help="rounds of the Monte Carlo closure check when it is needed")
+    _add_engine_arg(pc)
     _add_quiet_arg(pc)
     pl = sub.add_parser("laws", help="all polynomial conservation laws of bounded degree")
     _add_model_args(pl)
@@ -99,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--homogeneous", action="store_true",
                     help="only laws homogeneous of degree exactly K")
     pl.add_argument("--latex", action="store_true", help="print the laws in LaTeX")
+    _add_engine_arg(pl)
     _add_quiet_arg(pl)
     pcert = sub.add_parser("certify", help="count the laws and write a certificate file")
     _add_model_args(pcert)
@@ -112,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rounds of the Monte Carlo closure check when it is used")
     pcert.add_argument("--reproducible", action="store_true",
                        help="leave the time out, so the same input gives the same bytes")
+    _add_engine_arg(pcert)
     _add_quiet_arg(pcert)
     pv = sub.add_parser("verify", help="re-check certificates from the files alone")
     pv.add_argument("files", nargs="+", metavar="FILE",
@@ -277,7 +289,7 @@ def _run_count(args: argparse.Namespace) -> int:
     model = _model(args)
     with _progress(args):
         result = count(model, search_degree=args.degree, closure_rounds=args.closure_rounds,
-                       seed=args.seed, max_memory=_max_memory(args))
+                       seed=args.seed, max_memory=_max_memory(args), engine=args.engine)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
         return 0
@@ -291,29 +303,46 @@ def _run_count(args: argparse.Namespace) -> int:
             "nothing)", "full": " (full rank)", "max_depth": " (depth limit)"}[result.growth.stop]
     print(f"bounds      {bounds}; Lie rank >= {result.lie_rank}; rank per bracket depth "
           f"{', '.join(map(str, result.growth.profile))}{stop}")
-    print(f"exhibited   {plural(result.explicit_laws, 'independent law')}, each verified exactly")
+    print(f"exhibited   {plural(result.explicit_laws, 'independent law')}, each "
+          f"{result.identity_text}")
     print(f"proof       {result.explanation}")
     print(f"time        {result.seconds:.2f} s")
     return 0
 
 
 def _run_laws(args: argparse.Namespace) -> int:
-    from .search import find_laws
+    from .counting import choose_engine
     if args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
     model = _model(args)
+    engine = choose_engine(model, args.engine)
     start = time.perf_counter()
     with _progress(args):
-        res = find_laws(model.generators, args.degree, args.homogeneous, seed=args.seed,
-                        max_memory=_max_memory(args))
+        if engine == "program":
+            from .evalsearch import find_laws_by_evaluation
+            res = find_laws_by_evaluation(model, args.degree, args.homogeneous, seed=args.seed,
+                                          max_memory=_max_memory(args))
+        else:
+            from .search import find_laws
+            res = find_laws(model.generators, args.degree, args.homogeneous, seed=args.seed,
+                            max_memory=_max_memory(args))
     seconds = time.perf_counter() - start
     strings = res.strings()
     if args.json:
+        if res.exact:
+            verified = "every law checked as an exact identity grad h . X_i = 0"
+        else:
+            verified = (f"every law checked as an identity grad h . X_i = 0 by evaluation: "
+                        f"{res.identities.describe()}")
         out = {"model": model.name, "parameters": model.D, "degree": res.degree,
                "homogeneous": res.homogeneous, "laws": strings,
                "independent": res.independent, "blocks": res.blocks,
-               "verified": "every law checked as an exact identity grad h . X_i = 0",
+               "verified": verified, "engine": res.engine,
                "seconds": round(seconds, 3)}
+        if res.identities is not None:
+            from .brackets import format_probability
+            out["law_identities"] = res.identities.as_dict() | {
+                "error_bound": format_probability(res.identities.error_bound)}
         if args.latex:
             out["latex"] = res.latex()
         print(json.dumps(out, indent=2, sort_keys=True))
@@ -321,7 +350,7 @@ def _run_laws(args: argparse.Namespace) -> int:
     kind = "homogeneous of degree" if res.homogeneous else "of degree <="
     found = plural(len(strings), "polynomial law")
     print(f"{model.name} (D = {model.D}): {found} {kind} {res.degree}, "
-          f"{res.independent} functionally independent; each verified exactly")
+          f"{res.independent} functionally independent; {res.identity_text()}")
     for s in (res.latex() if args.latex else strings):
         print(f"  {s}")
     return 0
@@ -355,7 +384,7 @@ def _run_certify(args: argparse.Namespace) -> int:
         cert, result = certify(model, args.output, reproducible=args.reproducible,
                                search_degree=args.degree, closure=args.closure,
                                closure_rounds=args.closure_rounds, seed=args.seed,
-                               max_memory=_max_memory(args))
+                               max_memory=_max_memory(args), engine=args.engine)
     if args.json:
         print(json.dumps(result.as_dict() | {"certificate": args.output}, indent=2,
                          sort_keys=True))

@@ -20,6 +20,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from flint import fmpq_mpoly
@@ -513,6 +514,31 @@ def _independent(D: int, laws: list[fmpq_mpoly], point: list[int], prime: int) -
 
 
 
+def _merge_checks(first, second):
+    """The :class:`~exactcl.evaluation.IdentityCheck` of two sets of laws
+    checked apart (None or ``"exact"``: each an exact identity): Monte Carlo
+    when either is, with the union of the error bounds.
+
+    >>> from exactcl.evaluation import IdentityCheck
+    >>> a = IdentityCheck("monte-carlo", 2, 5, 9, Fraction(1, 2**90), 3)
+    >>> _merge_checks(a, IdentityCheck("exact", laws=2)).error_bound == a.error_bound
+    True
+    >>> _merge_checks(a, a).error_bound == 2 * a.error_bound, _merge_checks(a, a).laws
+    (True, 6)
+    """
+    from .evaluation import IdentityCheck
+    checks = [c for c in (first, second) if c is not None and c.laws]
+    if not checks:
+        return first if first is not None else second
+    laws = sum(c.laws for c in checks)
+    drawn = [c for c in checks if c.mode != "exact"]
+    if not drawn:
+        return IdentityCheck("exact", laws=laws)
+    return IdentityCheck("monte-carlo", min(c.rounds for c in drawn),
+                         max(c.degree_bound for c in drawn), max(c.height_bits for c in drawn),
+                         min(Fraction(1), sum(c.error_bound for c in drawn)), laws)
+
+
 #: Networks with at most this many paths (terms of phi) are counted on
 #: expanded fields by default: there every law identity is proven exactly
 #: over Q and the exact closure check is available, in at most about a
@@ -569,8 +595,10 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
     layout = model.program.layout
     D = model.D
     fields = ProgramFields.choose(layout, seed)
-    check_memory(f"count of {model.name}", {"growth": program_bytes(layout, fields.count)},
-                 max_memory)
+    parts = {"growth": program_bytes(layout, fields.count)}
+    if search_degree:
+        parts["law search"] = 300 * check_search_size(D, search_degree)  # its monomials
+    check_memory(f"count of {model.name}", parts, max_memory)
     rng = random.Random(seed)
     point = [rng.randrange(prime) for _ in range(D)]
     found: list[tuple[fmpq_mpoly, str]] = []
@@ -588,9 +616,14 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
         else:
             rejected.append(f"{label}: not conserved (grad h . X_c != 0 at a random point)")
     if search_degree:
-        from .errors import UnsupportedError
-        raise UnsupportedError(f"A law search on the program engine is not available for "
-                               f"{model.name}; count with engine='expanded'.")
+        from .evalsearch import find_laws_by_evaluation
+        from .rings import poly_terms
+        search = find_laws_by_evaluation(model, search_degree, seed=seed, rounds=rounds,
+                                         max_memory=max_memory)
+        for h in search.laws:
+            found.append((h, f"found by the degree-{search_degree} search"))
+            found_terms.append(poly_terms(h))
+        identities = _merge_checks(identities, search.identities)
     keep = BlockBasis(D, prime).add([terms_gradient_mod(t, point, prime) for t in found_terms])
     exhibited = tuple(found[i][0] for i in keep)
     exhibited_labels = tuple(found[i][1] for i in keep)

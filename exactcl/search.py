@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from flint import fmpq_mpoly
 
@@ -87,6 +88,13 @@ class LawSearch:
     independence_error : Fraction
     blocks : int
         Number of weight blocks the search split into.
+    identities : IdentityCheck or None
+        How each law was checked as an identity grad h . X_i = 0 (the
+        evaluation search, :mod:`exactcl.evalsearch`: exactly, or by Monte
+        Carlo with its error bound); None when it is an exact identity over Q
+        checked on the expanded generators.
+    engine : str
+        ``"expanded"`` (this module) or ``"program"`` (by evaluation).
     """
 
     ring: Ring
@@ -96,6 +104,20 @@ class LawSearch:
     independent: int
     independence_error: Fraction
     blocks: int
+    identities: Any = None
+    engine: str = "expanded"
+
+    @property
+    def exact(self) -> bool:
+        """Whether every law was checked as an exact identity over Q."""
+        return self.identities is None or self.identities.mode == "exact"
+
+    def identity_text(self) -> str:
+        """How the laws were checked, for sentences: "each verified exactly"
+        or the Monte Carlo check with its error bound."""
+        if self.exact:
+            return "each verified exactly"
+        return self.identities.describe()
 
     def strings(self) -> list[str]:
         """The laws in SymPy syntax."""
