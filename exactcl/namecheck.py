@@ -263,7 +263,7 @@ def check_name(model: dict) -> tuple[bool, str]:
     (True, 'product:2: phi rebuilt from the name is the model in the file (2 variables in order, 1 component of phi equal over Q)')
     >>> check_name(dict(section, phi=[[[[[0, 1], [1, 1]], "2/1"]]]))[1]
     "phi[0] of the file is not a component of product:2's phi (rebuilt from the name)"
-    >>> net = {"name": "relu:2,3,1", "variables": [],
+    >>> net = {"name": "relu:2,3,1", "variables": [f"v{k}" for k in range(9)],
     ...        "program": [["linear", 2, 3, False], ["relu"], ["linear", 3, 1, False]]}
     >>> check_name(net)
     (True, 'relu:2,3,1: the layers rebuilt from the name are the program in the file (3 layers, 2 linear)')
