@@ -247,6 +247,9 @@ def test_schema_2_round_trip_of_a_program_count(tmp_path):
         in detail
     assert "never expanded" in next(c.detail for c in report.checks if c.claim == "model")
     assert "law identities by Monte Carlo (2 rounds, error probability <= 2^-" in report.summary
+    from exactcl.certview import Certificate
+    assert "Law identities: Monte Carlo, 2 rounds at random points modulo random primes, " \
+        "error probability <= 2^-" in Certificate.from_dict(cert).summary()
     more = verify_certificate(cert, rng=random.Random(4), rounds=5)
     assert "at 5 random points" in next(c.detail for c in more.checks
                                         if c.claim == "law identities")
