@@ -720,7 +720,8 @@ def _program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budg
             break
     how = f"mod fresh prime{'s' if len(primes) > 1 else ''} " + ", ".join(map(str, primes))
     if exact:
-        how += " (the words of a program too large to expand are evaluated mod primes only)"
+        how += (" (words of probe fields, or of a program too large to expand, are evaluated "
+                "mod primes only)")
     return max(best, 0), how
 
 

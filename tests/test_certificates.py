@@ -253,6 +253,15 @@ def test_schema_2_round_trip_of_a_program_count(tmp_path):
     more = verify_certificate(cert, rng=random.Random(4), rounds=5)
     assert "at 5 random points" in next(c.detail for c in more.checks
                                         if c.claim == "law identities")
+    flipped = json.loads(dumps(cert))
+    term = flipped["laws"]["polynomials"][7][0]
+    term[1] = "-" + term[1] if not term[1].startswith("-") else term[1][1:]
+    report = verify_certificate(flipped, rng=random.Random(4))
+    assert report.status == "false"
+    assert [c.claim for c in report.checks if not c.passed][0] == "law identities"
+    wider = json.loads(dumps(cert))
+    wider["model"]["program"][-1][2] = 9
+    assert verify_certificate(wider, rng=random.Random(4)).status == "unreadable"
 
 
 @pytest.mark.parametrize("small", [True, False], ids=["expanded", "evaluated"])
