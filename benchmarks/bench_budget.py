@@ -2,9 +2,10 @@
 
 Two parts, both measured in one run:
 
-1. The certificates of data/ (the largest by work) and the hostile files
-   of tests/test_hostile.py: units of work counted (``Report.work``), CPU
-   seconds of the verification, and microseconds per unit. The default
+1. The certificates of data/ (the largest by work), the hostile files of
+   tests/test_hostile.py and certificates of the program engine verified
+   by evaluation (never expanded): units of work counted (``Report.work``),
+   CPU seconds of the verification, and microseconds per unit. The default
    budget (``exactcl.budget.VERIFY_WORK``) times the largest rate seen is
    the most CPU a file from an unknown source can cost.
 2. The memory estimates of exactcl.limits against the peak resident memory
@@ -63,7 +64,7 @@ def budget_part(top: int) -> None:
         report, seconds = cpu(lambda t=text: verify_text(t, rng=random.Random(1)))
         bombs.append((report.work, seconds, f"bomb {name} ({len(text):,} bytes)", report.status))
     rates = []
-    for work, seconds, name, status in rows[:top] + bombs:
+    for work, seconds, name, status in rows[:top] + bombs + program_rows():
         rate = seconds / work * 1e6 if work > 10_000 else float("nan")
         if work > 10_000:
             rates.append(rate)
@@ -76,6 +77,32 @@ def budget_part(top: int) -> None:
     worst = max(rates)
     print(f"  slowest rate {worst:.2f} us/unit: the default budget costs at most "
           f"{VERIFY_WORK * worst / 1e6:.2f} s of CPU at that rate")
+
+
+#: Programs certified on the program engine and verified by evaluation.
+PROGRAMS = [("linear", [8] * 6), ("linear", [6] * 5), ("relu", [2, 4, 4, 4, 2]),
+            ("relu-bias", [3, 6, 6, 3]), ("relu", [1, 24, 24, 1])]
+
+
+def program_rows() -> list[tuple]:
+    """Verifier work and CPU of program-engine certificates, evaluated."""
+    from exactcl import verifier
+    from exactcl.certificate import certify
+    from exactcl.models import linear, relu
+    out = []
+    small, verifier.SMALL_TERMS = verifier.SMALL_TERMS, 0
+    try:
+        for family, widths in PROGRAMS:
+            model = linear(widths) if family == "linear" else relu(widths, family == "relu-bias")
+            cert, _ = certify(model, reproducible=True, engine="program")
+            text = certformat.dumps(cert)
+            report, seconds = cpu(lambda t=text: verify_text(t, rng=random.Random(1),
+                                                             work_limit=10))
+            out.append((report.work, seconds, f"program {model.name}, evaluated",
+                        report.status))
+    finally:
+        verifier.SMALL_TERMS = small
+    return out
 
 
 def peak_rss(argv: list[str]) -> tuple[int, float]:

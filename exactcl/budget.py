@@ -39,6 +39,7 @@ __all__ = [
     "COMPONENT",
     "DENSE",
     "DERIVATIVE",
+    "EXPAND_TERM",
     "VERIFY_WORK",
     "JET_SLACK",
     "verify_budget",
@@ -46,6 +47,8 @@ __all__ = [
     "flint_products",
     "rank_work",
     "evaluation_work",
+    "program_gradient_work",
+    "program_words_work",
 ]
 
 #: Units of work one certificate may cost the verifier at ``work_limit=1``:
@@ -79,6 +82,9 @@ COMPONENT = 4
 #: Units per term and degree of a polynomial evaluated at a point (about
 #: 0.9 us with 61-bit values).
 EVALUATION = 2
+#: Units per term built when a program's phi is expanded, times 1 + D / 16
+#: (0.2 to 5.6 us a term from D = 49 to D = 300).
+EXPAND_TERM = 1
 
 
 def verify_budget(nbytes: int, work_limit: float = 1.0) -> int:
@@ -151,3 +157,76 @@ def rank_work(rows: int, cols: int) -> float:
 def evaluation_work(terms: int, degree: int) -> float:
     """Units of work of evaluating a polynomial at a point."""
     return EVALUATION * terms * max(degree, 1)
+
+
+# -- the evaluator of programs (exactcl.evaluator) ----------------------------------
+
+#: Units per matrix product (nmod_mat) of the evaluator of programs, a flint
+#: call and the bookkeeping of its jets (about 2 us); per multiply-add inside
+#: one; per pair of jet terms visited; per entry of a ReLU's diagonal built
+#: for a probe (``benchmarks/bench_budget.py`` compares them with the time).
+MAT_PRODUCT = 4
+MAT_OP = 1 / 500
+JET_PAIR = 1 / 4
+DIAG_ENTRY = 1 / 2
+
+
+def _matrix(ops: int) -> float:
+    return MAT_PRODUCT + MAT_OP * ops
+
+
+def program_gradient_work(layout, bits: int) -> float:
+    """Units of work of grad F of one probe at a point over ``bits``
+    nilpotents (:meth:`exactcl.evaluator.Words.gradient`): a product of two
+    jets over b nilpotents visits 4^b pairs of terms and multiplies at most
+    3^b of them; per linear layer three such products (forward, outer
+    product, transpose), per ReLU two products by its diagonal. ``layout``
+    is an :class:`exactcl.evaluator.Layout` (its ``linears`` and
+    ``relu_widths``).
+
+    >>> from exactcl.evaluator import Layout
+    >>> lay = Layout([["linear", 2, 3, False], ["relu"], ["linear", 3, 1, False]])
+    >>> program_gradient_work(lay, 0) < program_gradient_work(lay, 1) < program_gradient_work(lay, 2)
+    True
+    """
+    terms, products, pairs = 2 ** bits, 3 ** bits, 4 ** bits
+    work = 0.0
+    for n_in, n_out, _ in layout.linears:
+        work += 3 * (products * _matrix(n_in * n_out) + pairs * JET_PAIR)
+        work += 3 * terms * _matrix(n_in * n_out)  # transposes, the bias, sums
+    for width in layout.relu_widths:
+        work += 2 * terms * _matrix(width * width)
+    return work
+
+
+def program_words_work(layout, brackets, nodes, probes: int) -> float:
+    """Units of work of the values at a point of the words ``nodes``
+    (:class:`exactcl.evaluator.Words`, ``brackets``: node -> (left, right),
+    the other nodes being probe fields) with ``probes`` probe fields built:
+    a bracket over b nilpotents evaluates both operands over b and over
+    b + 1 nilpotents (words are not memoised below the top) and moves the
+    point twice; every probe builds its ReLUs' diagonals once.
+
+    >>> from exactcl.evaluator import Layout
+    >>> lay = Layout([["linear", 2, 2, False], ["linear", 2, 1, False]])
+    >>> one = program_words_work(lay, {}, [0], 1)
+    >>> program_words_work(lay, {2: (0, 1)}, [2], 2) > 4 * one
+    True
+    """
+    memo: dict[tuple[int, int], float] = {}
+    move = sum(_matrix(n_in * n_out + n_out) for n_in, n_out, _ in layout.linears)
+
+    def cost(node: int, bits: int) -> float:
+        key = (node, bits)
+        if key not in memo:
+            if node not in brackets:
+                memo[key] = program_gradient_work(layout, bits)
+            else:
+                left, right = brackets[node]
+                memo[key] = (cost(left, bits) + cost(right, bits) + cost(left, bits + 1)
+                             + cost(right, bits + 1) + 8 * 2 ** bits * move)
+        return memo[key]
+
+    diagonals = sum(width * width for width in layout.relu_widths) * DIAG_ENTRY
+    return (sum(cost(node, 0) for node in nodes) + probes * (diagonals + layout.D * JET_PAIR)
+            + len(nodes) * layout.D * JET_PAIR)

@@ -7,25 +7,41 @@ every other integer as a JSON integer, rationals as ``"p/q"``
 strings, and polynomials as sorted term lists
 ``[[[var, exp], ...], "p/q"]``. The same input gives byte-identical files.
 
-Sections:
+Sections (version 2):
 
 ``model``
-    ``name``, ``variables``, and either ``phi`` (polynomials; the
-    generators are their gradients) or ``fields`` (each a list of
-    ``[component, polynomial]``); ``fingerprint`` is the SHA-256 of the
-    canonical JSON of the rest of the section. A ``name`` that is a
+    ``name``, ``variables``, and one of ``program`` (a network: its
+    canonical layer list ``[["linear", n_in, n_out, bias], ["relu"], ...]``,
+    whose phi, parameters and their order :mod:`exactcl.evaluator`
+    defines; ``variables`` are its parameters, in order), ``phi``
+    (polynomials; the generators are their gradients) or ``fields`` (each a
+    list of ``[component, polynomial]``); ``fingerprint`` is the SHA-256 of
+    the canonical JSON of the rest of the section. A ``name`` that is a
     built-in spec (``linear:2,2,2``) says which model this is, and the
     verifier checks it (:mod:`exactcl.namecheck`); any other name is a label.
 ``claim``
     ``parameters`` (D), ``laws`` (int or null), ``bounds``,
     ``lie_dimension`` (int or null), ``status``, ``proof``.
 ``lie``
-    ``point``, ``prime``, ``words`` (``[id, left, right]``: node ``id`` is
-    the bracket of generator ``left`` with node ``right``; ids below the
-    number of generators are the generators), ``basis`` (the ids whose
-    values at the point are independent), ``rank``.
+    ``point``, ``prime``, ``generators``, ``words`` (``[id, left, right]``:
+    node ``id`` is the bracket of generator field ``left`` with node
+    ``right``; ids below the number of generator fields are those fields),
+    ``basis`` (the ids whose values at the point are independent), ``rank``.
+    ``generators`` says which fields the words are made of:
+    ``{"kind": "components"}``, the generators grad phi_c themselves (or the
+    model's fields), in order; or, for a program only,
+    ``{"kind": "probes", "count": K, "family": "..."}``, the fields grad F
+    of probes ``0 .. K - 1`` of the named family
+    (:func:`exactcl.evaluator.random_probe`): constant combinations of the
+    generators, so their words lie in Lie(W) as well.
 ``laws``
-    ``polynomials``, ``labels``, ``rank`` (of their gradients at the point).
+    ``polynomials``, ``labels``, ``rank`` (of their gradients at the point),
+    ``identities``: how the identities grad h . X_c = 0 were checked,
+    ``{"mode": "exact"}`` (over Q) or, for a program only,
+    ``{"mode": "monte-carlo", "rounds": R, "degree_bound": d,
+    "height_bits": h}``: R evaluations at random points and probes modulo
+    random primes, each missing a false identity with probability at most
+    :func:`exactcl.brackets.round_error_bound` (d, h).
 ``closure``
     null, or ``mode`` (``deterministic`` or ``monte-carlo``), ``passed``,
     ``rounds``, ``degree_bound``, ``height_bits``, ``error_bound``,
@@ -33,10 +49,15 @@ Sections:
 ``software``, ``seconds``
     Versions, and the time spent (null in reproducible files).
 
+Version 1 files (still read) have no ``program``, ``lie.generators`` nor
+``laws.identities``: their generators are the model's, their identities exact.
+
 Parsing is strict and bounded: unknown or missing keys, wrong types,
 oversized numbers, exponents or lists are refused with
-:class:`~exactcl.errors.CertificateFormatError`; nothing in a file is ever
-evaluated as code.
+:class:`~exactcl.errors.CertificateFormatError`, and so is a program whose
+layers are not a network or that has more than :data:`MAX_VARIABLES`
+parameters (refused from its sizes, before anything is built); nothing in
+a file is ever evaluated as code.
 """
 
 from __future__ import annotations
@@ -55,8 +76,9 @@ from typing import Any
 
 from flint import fmpq_mpoly
 
-from .budget import COMPONENT, DENSE, DERIVATIVE, WorkBudget
+from .budget import COMPONENT, DENSE, DERIVATIVE, EXPAND_TERM, WorkBudget
 from .errors import CertificateFormatError, InputError
+from .evaluator import Layout, check_layers
 from .fields import VectorField
 from .rings import Ring, poly_from_terms, poly_terms, support
 
@@ -75,10 +97,13 @@ __all__ = [
     "write_atomic",
     "generators_of",
     "check_structure",
+    "program_layout",
 ]
 
 SCHEMA = "exactcl-certificate"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The versions :func:`loads` reads.
+READ_VERSIONS = (1, 2)
 
 #: Bounds on what a file may ask the verifier to build (hostile files). Parsed
 #: JSON takes about 20 times the bytes of the file; a ring of D variables
@@ -90,14 +115,24 @@ MAX_TERM_DEGREE = 200
 MAX_INT_DIGITS = 400
 MAX_TERMS = 5_000_000
 MAX_ITEMS = 5_000_000
+#: Layers of a program, and the longest probe family name.
+MAX_LAYERS = 1000
+MAX_FAMILY_CHARS = 100
+#: Rounds of a Monte Carlo check of the law identities a file may ask for, and
+#: the largest degree and height bounds it may state.
+MAX_IDENTITY_ROUNDS = 10_000
+MAX_BOUND = 10**6
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 TOP_KEYS = {"schema", "version", "model", "claim", "lie", "laws", "closure", "software",
             "seconds"}
-MODEL_KEYS = {"name", "variables", "phi", "fields", "fingerprint"}
+MODEL_KEYS = {"name", "variables", "phi", "fields", "program", "fingerprint"}
 CLAIM_KEYS = {"parameters", "laws", "bounds", "lie_dimension", "status", "proof"}
+#: The keys of lie and laws in version 1; version 2 adds generators and identities.
 LIE_KEYS = {"point", "prime", "words", "basis", "rank"}
 LAWS_KEYS = {"polynomials", "labels", "rank"}
+GENERATOR_KINDS = ("components", "probes")
+IDENTITY_MODES = ("exact", "monte-carlo")
 SOFTWARE_KEYS = {"exactcl", "python-flint", "python"}
 CLOSURE_KEYS = {"mode", "passed", "rounds", "degree_bound", "height_bits", "error_bound",
                 "identities", "primes"}
@@ -470,14 +505,16 @@ def check_structure(cert: object) -> dict:
     _keys(cert, "The certificate", TOP_KEYS)
     if not isinstance(cert["schema"], str) or cert["schema"] != SCHEMA:
         raise _fail("The key 'schema'", repr(SCHEMA), cert["schema"])
-    if type(cert["version"]) is not int or cert["version"] != SCHEMA_VERSION:
+    version = cert["version"]
+    if type(version) is not int or version not in READ_VERSIONS:
         raise CertificateFormatError(
-            f"Schema version {_short(cert['version'])} is not supported (this exactcl reads "
-            f"version {SCHEMA_VERSION}).")
-    model = _keys(cert["model"], "model", {"name", "variables", "fingerprint"},
-                  {"phi", "fields"})
-    if ("phi" in model) == ("fields" in model):
-        raise CertificateFormatError("model must hold exactly one of 'phi' and 'fields'.")
+            f"Schema version {_short(version)} is not supported (this exactcl reads "
+            f"versions {', '.join(map(str, READ_VERSIONS))}).")
+    sources = ("phi", "fields", "program") if version >= 2 else ("phi", "fields")
+    model = _keys(cert["model"], "model", {"name", "variables", "fingerprint"}, set(sources))
+    if sum(key in model for key in sources) != 1:
+        raise CertificateFormatError(f"model must hold exactly one of "
+                                     f"{', '.join(map(repr, sources))}.")
     names = _list(model["variables"], "model.variables", MAX_VARIABLES)
     if not names or not all(isinstance(n, str) for n in names):
         raise _fail("model.variables", "a non-empty list of names", names)
@@ -487,6 +524,15 @@ def check_structure(cert: object) -> dict:
     for key in ("phi", "fields"):
         if key in model:
             _list(model[key], f"model.{key}")
+    if "program" in model:
+        layout = program_layout(model)
+        if tuple(names) != layout.parameters:
+            k = next((k for k, (a, b) in enumerate(zip(names, layout.parameters)) if a != b),
+                     min(len(names), len(layout.parameters)))
+            raise CertificateFormatError(
+                f"model.variables must be the program's {layout.D} parameters in order "
+                f"({', '.join(layout.parameters[:3])}, ...); the file has {len(names)}, "
+                f"differing first at model.variables[{k}].")
 
     claim = _keys(cert["claim"], "claim", CLAIM_KEYS)
     checked(claim["parameters"], "claim.parameters", "int", lo=0)
@@ -496,7 +542,9 @@ def check_structure(cert: object) -> dict:
     checked(claim["status"], "claim.status", "str")
     checked(claim["proof"], "claim.proof", "str")
 
-    lie = _keys(cert["lie"], "lie", LIE_KEYS)
+    lie = _keys(cert["lie"], "lie", LIE_KEYS | ({"generators"} if version >= 2 else set()))
+    if version >= 2:
+        generator_fields(lie["generators"], "program" in model)
     int_list(lie["point"], "lie.point", decimal=True)
     checked(lie["prime"], "lie.prime", "decimal", lo=2)
     for k, word in enumerate(_list(lie["words"], "lie.words")):
@@ -504,7 +552,9 @@ def check_structure(cert: object) -> dict:
     int_list(lie["basis"], "lie.basis", lo=0)
     checked(lie["rank"], "lie.rank", "int", lo=0)
 
-    laws = _keys(cert["laws"], "laws", LAWS_KEYS)
+    laws = _keys(cert["laws"], "laws", LAWS_KEYS | ({"identities"} if version >= 2 else set()))
+    if version >= 2:
+        identity_check(laws["identities"], "program" in model)
     _list(laws["polynomials"], "laws.polynomials")
     labels = _list(laws["labels"], "laws.labels")
     if not all(isinstance(s, str) for s in labels):
@@ -533,6 +583,69 @@ def check_structure(cert: object) -> dict:
     return cert
 
 
+def program_layout(model: dict) -> Layout:
+    """The :class:`~exactcl.evaluator.Layout` of ``model.program``, refusing
+    layers that are not a network, and a program of more than MAX_LAYERS
+    layers or MAX_VARIABLES parameters from its sizes, before it is built.
+
+    >>> program_layout({"program": [["linear", 2, 3, False], ["relu"], ["linear", 3, 1, False]]}).D
+    9
+    >>> program_layout({"program": [["linear", 10**5, 10**5, False]]})
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.CertificateFormatError: model.program has 10,000,000,000 parameters; a certificate holds at most 10,000.
+    """
+    layers = _list(model["program"], "model.program", MAX_LAYERS)
+    try:
+        canonical = check_layers(layers)
+    except ValueError as err:
+        raise CertificateFormatError(f"model.program: {err}.") from None
+    D = sum(n_in * n_out + (n_out if bias else 0)
+            for kind, *rest in canonical if kind == "linear" for n_in, n_out, bias in [rest])
+    if D > MAX_VARIABLES:
+        raise CertificateFormatError(f"model.program has {D:,} parameters; a certificate "
+                                     f"holds at most {MAX_VARIABLES:,}.")
+    return Layout(canonical)
+
+
+def generator_fields(obj: object, program: bool) -> dict:
+    """The checked ``lie.generators`` section (probes only for a program)."""
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if kind == "probes":
+        gen = _keys(obj, "lie.generators", {"kind", "count", "family"})
+        _int(gen["count"], "lie.generators.count", 1, MAX_ITEMS)
+        family = gen["family"]
+        if not isinstance(family, str) or not 0 < len(family) <= MAX_FAMILY_CHARS:
+            raise _fail("lie.generators.family", f"a name of 1 to {MAX_FAMILY_CHARS} "
+                                                 f"characters", family)
+        if not program:
+            raise CertificateFormatError("lie.generators is 'probes' but the model is not a "
+                                         "program: probe fields exist only for a program.")
+        return gen
+    gen = _keys(obj, "lie.generators", {"kind"})
+    if not isinstance(kind, str) or kind not in GENERATOR_KINDS:
+        raise _fail("lie.generators.kind", " or ".join(map(repr, GENERATOR_KINDS)), kind)
+    return gen
+
+
+def identity_check(obj: object, program: bool) -> dict:
+    """The checked ``laws.identities`` section (Monte Carlo only for a program)."""
+    mode = obj.get("mode") if isinstance(obj, dict) else None
+    if mode == "monte-carlo":
+        ids = _keys(obj, "laws.identities", {"mode", "rounds", "degree_bound", "height_bits"})
+        _int(ids["rounds"], "laws.identities.rounds", 1, MAX_IDENTITY_ROUNDS)
+        _int(ids["degree_bound"], "laws.identities.degree_bound", 0, MAX_BOUND)
+        _int(ids["height_bits"], "laws.identities.height_bits", 0, MAX_BOUND)
+        if not program:
+            raise CertificateFormatError("laws.identities is 'monte-carlo' but the model is not "
+                                         "a program: its identities are checked exactly.")
+        return ids
+    ids = _keys(obj, "laws.identities", {"mode"})
+    if not isinstance(mode, str) or mode not in IDENTITY_MODES:
+        raise _fail("laws.identities.mode", " or ".join(map(repr, IDENTITY_MODES)), mode)
+    return ids
+
+
 def ring_of(cert: dict) -> Ring:
     try:
         return Ring(tuple(cert["model"]["variables"]))
@@ -549,10 +662,9 @@ def decode_work(obj: object, nvars: int) -> float:
 def generators_of(cert: dict, ring: Ring, budget: WorkBudget | None = None
                   ) -> list[VectorField]:
     """The generator fields the model section defines (gradients of phi, or
-    the fields themselves). With ``budget``, the work of each polynomial is
-    estimated and spent before it is decoded and differentiated."""
-    from .fields import gradient
-
+    the fields themselves; for a program, the gradients of its expanded phi,
+    :func:`program_generators`). With ``budget``, the work of each
+    polynomial is estimated and spent before it is decoded and differentiated."""
     def spend(work: float, what: str) -> None:
         if budget is not None:
             budget.require(work, what)
@@ -560,22 +672,16 @@ def generators_of(cert: dict, ring: Ring, budget: WorkBudget | None = None
 
     D = ring.nvars
     model = cert["model"]
+    if "program" in model:
+        return program_generators(program_layout(model), ring, budget)
     if "phi" in model:
         phi = _list(model["phi"], "model.phi")
         if not phi:
             raise _fail("model.phi", "a non-empty list", phi)
         spend(sum(decode_work(p, D) for p in phi), f"decoding the {len(phi)} components of "
                                                      f"model.phi")
-        out = []
-        for k, p in enumerate(phi):
-            where = f"model.phi[{k}]"
-            poly = decode_poly(p, ring, where)
-            s = support(poly)
-            # support by derivatives (with the hint), then one component each
-            spend(len(s) * ((len(s) + 1) * (DERIVATIVE * len(poly) + 1) + COMPONENT),
-                  f"the gradient of {where}")
-            out.append(gradient(ring, poly, s))
-        return out
+        polys = [decode_poly(p, ring, f"model.phi[{k}]") for k, p in enumerate(phi)]
+        return _gradients(ring, polys, "model.phi", spend)
     fields = _list(model["fields"], "model.fields")
     if not fields:
         raise _fail("model.fields", "a non-empty list", fields)
@@ -583,6 +689,80 @@ def generators_of(cert: dict, ring: Ring, budget: WorkBudget | None = None
               for c in f if isinstance(c, list) and len(c) == 2),
           f"decoding the {len(fields)} fields of model.fields")
     return [decode_field(f, ring, f"model.fields[{k}]") for k, f in enumerate(fields)]
+
+
+def _gradients(ring: Ring, polys: Sequence[fmpq_mpoly], where: str, spend) -> list[VectorField]:
+    """The gradient fields of ``polys``, each one's work spent before it is built."""
+    from .fields import gradient
+    out = []
+    for k, poly in enumerate(polys):
+        s = support(poly)
+        spend(gradient_work(poly, s), f"the gradient of {where}[{k}]")
+        out.append(gradient(ring, poly, s))
+    return out
+
+
+def gradient_work(poly: fmpq_mpoly, s: frozenset[int]) -> float:
+    """Units of work of the gradient of ``poly`` (support ``s``): its support by
+    derivatives (with the hint), then one component each."""
+    return len(s) * ((len(s) + 1) * (DERIVATIVE * len(poly) + 1) + COMPONENT)
+
+
+def expansion_terms(layout: Layout) -> int:
+    """The terms :func:`exactcl.evaluator.expand` builds for a program: those of
+    the partial products after every linear layer (phi's terms at the last),
+    from the sizes alone.
+
+    >>> expansion_terms(Layout([["linear", 2, 3, False], ["relu"], ["linear", 3, 4, False]]))
+    30
+    """
+    rows = [1] * layout.linears[0][0]  # terms per row of the running product
+    total = 0
+    for _, n_out, bias in layout.linears:
+        terms = sum(rows)
+        rows = [terms + (1 if bias else 0)] * n_out
+        total += sum(rows)
+    return total
+
+
+def phi_terms(layout: Layout) -> int:
+    """The number of terms of phi (all components) of a program, from the sizes.
+
+    >>> phi_terms(Layout([["linear", 2, 3, True], ["relu"], ["linear", 3, 4, False]]))
+    36
+    """
+    rows = [1] * layout.linears[0][0]
+    for _, n_out, bias in layout.linears:
+        rows = [sum(rows) + (1 if bias else 0)] * n_out
+    return sum(rows)
+
+
+def expansion_work(layout: Layout) -> float:
+    """Units of work of expanding a program's phi (flint terms of D variables:
+    ``EXPAND_TERM`` (1 + D / 16) units each, measured up to D = 300)."""
+    return EXPAND_TERM * (1 + layout.D / 16) * expansion_terms(layout)
+
+
+def program_phi(layout: Layout, ring: Ring, budget: WorkBudget | None = None) -> list:
+    """The program's phi expanded over Q (:func:`exactcl.evaluator.expand`),
+    its estimated work spent first."""
+    from .evaluator import expand
+    if budget is not None:
+        work = expansion_work(layout)
+        what = f"expanding the program's phi ({expansion_terms(layout):,} terms built)"
+        budget.require(work, what)
+        budget.spend(work)
+    return expand(layout, ring.gens, ring.constant(1))
+
+
+def program_generators(layout: Layout, ring: Ring, budget: WorkBudget | None = None
+                       ) -> list[VectorField]:
+    """The generators grad phi_c of a program, expanded, in the order of its components."""
+    def spend(work: float, what: str) -> None:
+        if budget is not None:
+            budget.require(work, what)
+            budget.spend(work)
+    return _gradients(ring, program_phi(layout, ring, budget), "the program's phi", spend)
 
 
 def checked(value: Any, where: str, kind: str, **bounds: Any) -> Any:

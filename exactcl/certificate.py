@@ -32,9 +32,12 @@ __all__ = ["certificate", "certify", "model_section"]
 
 
 def model_section(model: Model) -> dict:
-    """The model as exact data, with its fingerprint."""
+    """The model as exact data, with its fingerprint: a network by its program
+    (never expanded here), any other model by phi or its fields."""
     section: dict = {"name": model.name, "variables": list(model.ring.names)}
-    if model.phi is not None:
+    if model.program is not None:
+        section["program"] = model.program.canonical()
+    elif model.phi is not None:
         section["phi"] = [encode_poly(p) for p in model.phi]
     else:
         section["fields"] = [encode_field(X) for X in model.generators]
@@ -43,7 +46,8 @@ def model_section(model: Model) -> dict:
 
 
 def _words(result: CountResult, ngens: int) -> list[list[int]]:
-    """Bracket words needed to rebuild the basis: [id, left, right], by id."""
+    """Bracket words needed to rebuild the basis: [id, left, right], by id
+    (ids below ``ngens``, the number of generator fields, are those fields)."""
     nodes = result.growth.nodes
     needed, stack = set(), [n for n in result.growth.basis if n >= ngens]
     while stack:
@@ -62,6 +66,16 @@ def certificate(result: CountResult, model: Model, *, reproducible: bool = False
     from . import __version__
     growth = result.growth
     closure = result.closure
+    program = result.engine == "program"
+    if program:
+        generators = result.fields.as_dict()
+        if generators["kind"] == "components":  # their number is the model's
+            generators = {"kind": "components"}
+        ngens = result.fields.count
+    else:
+        generators, ngens = {"kind": "components"}, model.n_generators
+    identities = ({"mode": "exact"} if result.identities is None
+                  else result.identities.as_dict())
     cert = {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
@@ -77,7 +91,8 @@ def certificate(result: CountResult, model: Model, *, reproducible: bool = False
         "lie": {
             "point": encode_ints(growth.point),
             "prime": str(growth.prime),
-            "words": _words(result, len(model.generators)),
+            "generators": generators,
+            "words": _words(result, ngens),
             "basis": list(growth.basis),
             "rank": growth.rank,
         },
@@ -85,6 +100,7 @@ def certificate(result: CountResult, model: Model, *, reproducible: bool = False
             "polynomials": [encode_poly(h) for h in result.exhibited],
             "labels": list(result.exhibited_labels),
             "rank": len(result.exhibited),
+            "identities": identities,
         },
         # only a closure proof carries its check: a failed check proves nothing, and the
         # verifier refuses a closure section beside any other proof

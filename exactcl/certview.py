@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .brackets import format_probability
+from .brackets import format_probability, round_error_bound
 from .certformat import MAX_FILE_BYTES, loads
 from .errors import CertificateFormatError, bad_argument, plural
 from .namecheck import is_builtin_name
@@ -217,6 +217,14 @@ class Certificate:
         lie = self.lie_dimension
         lines = [proof, (f"dim Lie = {lie}" if lie is not None else f"dim Lie >= {K}")
                  + f"; bounds [{low}, {high}]."]
+        identities = self.data["laws"].get("identities", {"mode": "exact"})
+        if identities["mode"] == "monte-carlo" and self.explicit_laws:
+            bound = min(Fraction(1), self.explicit_laws * round_error_bound(
+                identities["degree_bound"], identities["height_bits"]) ** identities["rounds"])
+            lines.append(f"Law identities: Monte Carlo, "
+                         f"{plural(int(identities['rounds']), 'round')} at random points "
+                         f"modulo random primes, error probability <= "
+                         f"{format_probability(bound)} (as the file states).")
         closure = self.data["closure"]
         if closure is not None:
             state = "passed" if closure["passed"] else "failed"

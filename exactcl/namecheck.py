@@ -11,6 +11,14 @@ says so. That includes ``net:`` names (a program of layers that no short
 name gives, :mod:`exactcl.program`): they are not rebuilt here, so they
 are reported unchecked like a ``--phi`` model's name.
 
+A network in a version-2 file is stored as its program of layers; then the
+check builds the layer list the name stands for (``linear:`` no
+activation, ``relu:`` a ReLU after every hidden layer, ``relu-bias:`` and
+a bias on every hidden layer, as :func:`exactcl.program.from_family`
+writes them, rebuilt here from that definition) and requires the file's
+program to be that list; the variables are the program's parameters
+(the file format checks it).
+
 The order of phi's components is not compared: the components define the
 set of generators grad phi_i, on which the Lie algebra, the laws and the
 count depend, so the components are compared as a multiset (a component
@@ -49,7 +57,8 @@ from fractions import Fraction
 from .certformat import MAX_ITEMS, MAX_TERMS, MAX_VARIABLES, checked
 from .errors import CertificateFormatError
 
-__all__ = ["FAMILIES", "check_name", "is_builtin_name", "named_model", "parse_name"]
+__all__ = ["FAMILIES", "check_name", "family_layers", "is_builtin_name", "named_model",
+           "parse_name"]
 
 #: The built-in families, as ``model.name`` writes them before the colon.
 FAMILIES = ("linear", "relu", "relu-bias", "product")
@@ -122,6 +131,41 @@ def _check_limits(name: str, D: int, components: int, terms: int) -> None:
                                ("terms of phi", terms, MAX_TERMS)):
         if value > limit:
             raise _too_large(name, what, f"{value:,}", limit)
+
+
+def family_layers(family: str, widths: tuple[int, ...]) -> list[list]:
+    """The canonical layer list a network name stands for: a linear layer
+    per pair of consecutive widths, a ReLU after every hidden one (not for
+    ``linear``) and a bias on every hidden one (``relu-bias``).
+
+    >>> family_layers("relu-bias", (2, 3, 1))
+    [['linear', 2, 3, True], ['relu'], ['linear', 3, 1, False]]
+    """
+    layers: list[list] = []
+    L = len(widths) - 1
+    for k in range(L):
+        hidden = k < L - 1
+        layers.append(["linear", widths[k], widths[k + 1], family == "relu-bias" and hidden])
+        if family != "linear" and hidden:
+            layers.append(["relu"])
+    return layers
+
+
+def _check_program(name: str, family: str, widths: tuple[int, ...], program: list
+                   ) -> tuple[bool, str]:
+    """A file's program against the layers its name stands for."""
+    if family == "product":
+        return False, f"{name} is given by phi; the file's model is a program of layers"
+    expected = family_layers(family, widths)
+    for k, (ours, theirs) in enumerate(zip(expected, program)):
+        if ours != theirs:
+            return False, (f"layer {k} of {name} is {ours}; the file's model.program[{k}] is "
+                           f"{theirs}")
+    if len(expected) != len(program):
+        return False, (f"{name} has {len(expected)} layers; the file's program has "
+                       f"{len(program)}")
+    return True, (f"{name}: the layers rebuilt from the name are the program in the file "
+                  f"({len(expected)} layers, {len(widths) - 1} linear)")
 
 
 def named_model(family: str, widths: tuple[int, ...]) -> tuple[list[str], list[Poly]]:
@@ -209,7 +253,9 @@ def check_name(model: dict) -> tuple[bool, str]:
 
     A custom name passes, with a detail that says it was not checked.
     Raises CertificateFormatError when the name names a built-in model
-    larger than any readable file holds (nothing is built then).
+    larger than any readable file holds (nothing is built then). A model
+    given by its program is compared layer by layer with the program the
+    name stands for (:func:`family_layers`).
 
     Examples
     --------
@@ -219,6 +265,12 @@ def check_name(model: dict) -> tuple[bool, str]:
     (True, 'product:2: phi rebuilt from the name is the model in the file (2 variables in order, 1 component of phi equal over Q)')
     >>> check_name(dict(section, phi=[[[[[0, 1], [1, 1]], "2/1"]]]))[1]
     "phi[0] of the file is not a component of product:2's phi (rebuilt from the name)"
+    >>> net = {"name": "relu:2,3,1", "variables": [f"v{k}" for k in range(9)],
+    ...        "program": [["linear", 2, 3, False], ["relu"], ["linear", 3, 1, False]]}
+    >>> check_name(net)
+    (True, 'relu:2,3,1: the layers rebuilt from the name are the program in the file (3 layers, 2 linear)')
+    >>> check_name(dict(net, name="linear:2,3,1"))[1]
+    "layer 1 of linear:2,3,1 is ['linear', 3, 1, False]; the file's model.program[1] is ['relu']"
     >>> check_name(dict(section, name="uv"))[1]
     "'uv' is not a built-in spec: unchecked (the claims are about the model in the file, whatever its name says)"
     >>> check_name(dict(section, name="relu:64,64,64,64"))
@@ -238,10 +290,15 @@ def check_name(model: dict) -> tuple[bool, str]:
                        f"{form} (positive ints, no spaces)")
     family, widths = spec
     D, components, terms = _sizes(family, widths)
-    _check_limits(name, D, components, terms)
+    if "program" in model:  # a program's phi is never built: only D must fit a file
+        _check_limits(name, D, 0, 0)
+    else:
+        _check_limits(name, D, components, terms)
     variables = model["variables"]
     if len(variables) != D:
         return False, f"{name} has {D} parameters; the file's model has {len(variables)}"
+    if "program" in model:
+        return _check_program(name, family, widths, model["program"])
     if "phi" not in model:
         return False, f"{name} is given by phi; the file's model is given by fields"
     phi = model["phi"]

@@ -7,14 +7,26 @@ with ``exact``), recomputes the ranks, checks
 every law identity exactly over Q, re-runs the closure check with its own
 randomness, and checks that the claimed count follows.
 
-It also checks that a model named by a built-in spec (``linear:2,2,2``)
-is that model, rebuilding its phi from the name (:mod:`exactcl.namecheck`);
-another name is reported as unchecked.
+A network stored as its program (schema version 2) is expanded when it is
+small (:data:`SMALL_TERMS`, and within the work budget) and then verified
+as above. A larger one is never expanded: its generator fields (the
+components grad phi_c, or the probe fields the file names) and every basis
+word are evaluated from the program at the stored point modulo fresh
+primes (:mod:`exactcl.evaluator`), ranked block by block, and every law
+identity grad h . X_c = 0 is checked by Monte Carlo: at least the file's
+rounds (and ``rounds``) of evaluations at random points and random probes
+modulo random primes, all drawn by the verifier, with the Schwartz-Zippel
+error bound stated in the report. A certificate of the program engine
+carries no closure section.
 
-This module imports only the parsing, ring, field, bracket, jet and
-linear algebra layers and the name check (a test enforces it): never the
-growth or search code that produced the certificate, nor the builders of
-the models, nor SymPy.
+It also checks that a model named by a built-in spec (``linear:2,2,2``)
+is that model, rebuilding its phi (or its layers) from the name
+(:mod:`exactcl.namecheck`); another name is reported as unchecked.
+
+This module imports only the parsing, ring, field, bracket, jet, program
+evaluator and linear algebra layers and the name check (a test enforces
+it): never the growth or search code that produced the certificate, nor
+the builders of the models, nor SymPy.
 
 Exit statuses of ``exactcl verify``: 0 when every claim holds, 1 when a
 claim is false, 3 when a file is unreadable or of an unknown schema.
@@ -25,7 +37,9 @@ from __future__ import annotations
 import math
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from flint import fmpq, fmpq_mat
 
@@ -36,6 +50,7 @@ from .brackets import (
     closure_deterministic,
     deterministic_is_cheap,
     format_probability,
+    round_error_bound,
 )
 from .budget import (
     DERIVATIVE,
@@ -45,6 +60,7 @@ from .budget import (
     WorkBudget,
     evaluation_work,
     flint_products,
+    program_words_work,
     rank_work,
     verify_budget,
 )
@@ -55,22 +71,30 @@ from .certformat import (
     decode_poly,
     decode_work,
     dumps,
+    expansion_terms,
+    expansion_work,
     fingerprint,
     generators_of,
+    gradient_work,
     int_list,
     loads,
+    phi_terms,
+    program_layout,
+    program_phi,
     ring_of,
 )
 from .errors import CertificateFormatError, plural
+from .evaluator import Layout, Probe, Words, random_probe
 from .fields import (
     VectorField,
     directions_index,
     first_violation,
+    gradient,
     gradient_values,
-    gradient_values_mod,
+    terms_gradient_mod,
 )
 from .jets import WordJets, work_bound
-from .linalg import rank_mod
+from .linalg import BlockBasis, rank_mod
 from .namecheck import check_name, is_builtin_name
 from .rings import random_prime, support
 
@@ -95,6 +119,9 @@ class Check:
     claim: str
     passed: bool
     detail: str
+    #: What the summary of a verified file adds (how the law identities were proved,
+    #: when not exactly).
+    note: str = field(default="", compare=False)
 
     def line(self) -> str:
         return f"  {'passed' if self.passed else 'FAILED'}  {self.claim}: {self.detail}"
@@ -230,7 +257,8 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     exact : bool
         Decide ranks exactly over Q instead of modulo fresh primes.
     rounds : int
-        Minimum number of Monte Carlo closure rounds re-run.
+        Minimum number of Monte Carlo rounds re-run: of the closure check,
+        and of the law identities of a program too large to expand.
     rng : random.Random, optional
         Source of the fresh primes and points (default: the system's).
     work_limit : float
@@ -262,6 +290,7 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
             nbytes = len(dumps(cert).encode())
             budget.limit = verify_budget(nbytes, work_limit)
         checks = _run(cert, check_fingerprint, exact, rounds, rng, work_limit, budget)
+        notes = [c.note for c in checks if c.note]
     except CertificateFormatError as err:
         return Report(source, "unreadable", summary=str(err), work=budget.spent)
     except BudgetExceeded as err:
@@ -276,6 +305,7 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
         else:
             summary = (f"VERIFIED: between {claim['bounds'][0]} and {claim['bounds'][1]} "
                        f"independent conservation laws (bounds only)")
+        summary += "".join(f"; {note}" for note in notes)
         if not is_builtin_name(cert["model"]["name"]):
             summary += "; the model's name is not a built-in spec and was not checked"
     else:
@@ -357,19 +387,35 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         ok = fingerprint(model) == model["fingerprint"]
         checks.append(Check("model fingerprint", ok, "matches the model section" if ok else
                             "does not match: the model section was altered"))
-    generators = generators_of(cert, ring, budget)
-    d = len(generators)
-    source = "gradients of phi" if "phi" in model else "fields given directly"
-    checks.append(Check("model", True, f"{d} generator fields rebuilt ({source}), D = {D}"))
+    claim = cert["claim"]
+    proof = checked(claim["proof"], "claim.proof", "str")
+    lie = cert["lie"]
+    law_section = cert["laws"]
+    # version 1: the model's own generators, identities exact
+    kinds = lie.get("generators", {"kind": "components"})
+    stated = law_section.get("identities", {"mode": "exact"})
+    layout = program_layout(model) if "program" in model else None
+    probes = kinds["kind"] == "probes"
+    # what only the program engine writes: such a certificate has no closure section
+    engine = "program" if probes or stated["mode"] == "monte-carlo" else "expanded"
+    if layout is None:
+        generators = generators_of(cert, ring, budget)
+        d = len(generators)
+        source = "gradients of phi" if "phi" in model else "fields given directly"
+        checks.append(Check("model", True, f"{d} generator fields rebuilt ({source}), D = {D}"))
+    else:
+        need = (exact or (proof == "closure" and cert["closure"] is not None)) \
+            and engine == "expanded"
+        generators = _expanded_program(layout, ring, budget, need)
+        d = kinds["count"] if probes else layout.components
+        checks.append(Check("model", True, _program_text(layout, kinds, generators)))
     checks.append(_name_check(model))
 
-    claim = cert["claim"]
     n_params = checked(claim["parameters"], "claim.parameters", "int", lo=0)
     checks.append(Check("parameters", n_params == D,
                         f"claim D = {n_params}, the model has {D} variables"))
 
     # -- Lie side: rank lower bound K ------------------------------------------
-    lie = cert["lie"]
     point = int_list(lie["point"], "lie.point", length=D, decimal=True)
     checked(lie["prime"], "lie.prime", "decimal", lo=2)
     words = checked(lie["words"], "lie.words", "list")
@@ -380,53 +426,31 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
             f"lie holds {len(words)} words and a basis of {len(basis)} for D = {D}; at most "
             f"{MAX_WORDS_PER_PARAMETER * D + 100} words and a basis of at most D are read.")
     triples = [int_list(item, f"lie.words[{k}]", length=3, lo=0) for k, item in enumerate(words)]
-    depth = dict.fromkeys(range(d), 0)
+    depth: dict[int, int] = {}
     for k, (node, left, right) in enumerate(triples):
-        if node < d or node in depth or left >= d or right not in depth:
+        if node < d or node in depth or left >= d or (right >= d and right not in depth):
             raise CertificateFormatError(
                 f"lie.words[{k}] = {[node, left, right]} must name a new id >= {d}, a "
                 f"generator on the left and an earlier id on the right.")
-        depth[node] = depth[right] + 1
+        depth[node] = depth.get(right, 0) + 1
         if depth[node] > MAX_WORD_DEPTH:
             raise CertificateFormatError(
                 f"lie.words[{k}] has bracket depth {depth[node]}; at most {MAX_WORD_DEPTH} "
                 f"is read.")
-    unknown = [b for b in basis if b not in depth]
+    unknown = [b for b in basis if b >= d and b not in depth]
     if unknown:
         raise CertificateFormatError(f"lie.basis names unknown word ids {unknown[:5]}.")
     K = len(basis)
-    symbolic: list[VectorField] = []
-
-    def basis_fields() -> list[VectorField]:
-        """The basis words as exact fields over Q (for --exact and the closure check)."""
-        if not symbolic:
-            fields = _symbolic_words(generators, triples, work_limit, budget)
-            symbolic.extend(fields[b] for b in basis)
-        return symbolic
-
     brackets = {node: (left, right) for node, left, right in triples}
-    jets_what = "evaluating the bracket words at the point"
-    if not exact:
-        # a rigorous but pessimistic bound: the jets are counted as well
-        budget.require(work_bound(generators, brackets, basis), jets_what, slack=JET_SLACK)
-
-    def values_mod(p: int) -> list[dict[int, int]]:
-        # words evaluated by jets mod p: their exact values reduced mod p
-        return WordJets(generators, brackets, point, p, budget=budget).values(basis)
-
-    # exact values over Q grow with the point's digits: a term of degree d at
-    # b-bit values builds numbers of d * b bits (the modular weights assume 61)
-    exact_factor = 1 + max((abs(x).bit_length() for x in point), default=0) // 61
-
-    def values_exact() -> list[list]:
-        fields = basis_fields()
-        work = exact_factor * sum(_evaluation_work(f) for f in fields)
-        budget.require(work, "the exact values of the bracket words")
-        budget.spend(work)
-        return [f.evaluate(point) for f in fields]
-
-    rank, how = _values_rank(values_mod, values_exact, K, D, exact, rng, budget,
-                             "the bracket words")
+    if generators is not None and not probes:
+        rank, how = _words_rank(generators, triples, brackets, basis, point, D, exact, rng,
+                                work_limit, budget)
+        symbolic = rank.fields
+        rank = rank.rank
+    else:
+        symbolic = None
+        rank, how = _program_rank(layout, kinds, brackets, basis, point, rng, budget,
+                                  exact)
     ok = rank == K == claimed_rank and len(set(basis)) == K
     checks.append(Check("Lie rank", ok,
                         f"{K} bracket words recomputed, rank {rank} at the point {how} "
@@ -434,7 +458,6 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
                         f"{D} - {rank} = {D - rank} laws"))
 
     # -- law side: lower bound M -------------------------------------------------
-    law_section = cert["laws"]
     polys = checked(law_section["polynomials"], "laws.polynomials", "list")
     labels = checked(law_section["labels"], "laws.labels", "list")
     claimed_m = checked(law_section["rank"], "laws.rank", "int", lo=0)
@@ -444,45 +467,50 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     laws = [decode_poly(h, ring, f"laws.polynomials[{k}]") for k, h in enumerate(polys)]
     if len(labels) != len(laws) or not all(isinstance(s, str) for s in labels):
         raise CertificateFormatError("laws.labels must hold one string per law.")
-    index = directions_index(generators)
-    work = _identity_work(laws, generators, index)
-    budget.require(work, f"checking the identities of {len(laws)} laws")
-    budget.spend(work)
-    bad = _first_broken_law(laws, generators, index)
-    if bad is None:
-        checks.append(Check("law identities", True,
-                            f"{len(laws)} laws: grad h . X_i = 0 exactly over Q for all "
-                            f"{d} generators"))
-    else:
-        k, i = bad
-        checks.append(Check("law identities", False,
-                            f"law {k} ({labels[k]}) is not conserved by generator X{i + 1}"))
     M = len(laws)
+    # the laws' terms as the file writes them (decode_poly checked them): gradients mod p
+    # in O(terms), whatever D
+    terms = [_file_terms(h) for h in polys]
+    sparse_work = sum(_terms_work(t) for t in terms)
+    if generators is not None:
+        checks.append(_identities_exact(laws, labels, generators, budget))
+    else:
+        minimum = stated.get("rounds", 0)
+        checks.append(_identities_monte_carlo(layout, terms, laws, labels,
+                                              max(rounds, minimum), sparse_work, rng, budget))
     gradient_work = sum(len(support(h)) * (evaluation_work(len(h), int(h.total_degree()))
                                            + DERIVATIVE * len(h)) for h in laws)
 
-    def law_gradients(values, factor=1):
-        budget.require(factor * gradient_work, f"the gradients of {M} laws at the point")
-        budget.spend(factor * gradient_work)
+    def law_gradients(values, work):
+        budget.require(work, f"the gradients of {M} laws at the point")
+        budget.spend(work)
         return values()
 
+    exact_factor = _exact_factor(point)
     grank, how = _values_rank(
-        lambda p: law_gradients(lambda: [gradient_values_mod(h, point, p) for h in laws]),
-        lambda: law_gradients(lambda: [gradient_values(h, point) for h in laws], exact_factor),
-        M, D, exact, rng, budget, f"the gradients of {M} laws")
+        lambda p: law_gradients(lambda: [terms_gradient_mod(t, point, p) for t in terms],
+                                sparse_work),
+        lambda: law_gradients(lambda: [gradient_values(h, point) for h in laws],
+                              exact_factor * gradient_work),
+        M, D, exact and generators is not None, rng, budget, f"the gradients of {M} laws")
     ok = grank == M == claimed_m
     checks.append(Check("laws independent", ok,
                         f"gradients of the {M} laws have rank {grank} at the point {how} "
                         f"(claimed {claimed_m}); so at least {grank} laws"))
 
     # -- closure ------------------------------------------------------------------
-    proof = checked(claim["proof"], "claim.proof", "str")
     closure = cert["closure"]
     closure_ok = None
-    if proof != "closure" and closure is not None:
+    if engine == "program" and closure is not None:
+        checks.append(Check("closure", False, "the certificate is of the program engine ("
+                                              + ("probe fields" if probes else
+                                                 "law identities by Monte Carlo")
+                                              + "), which writes no closure section"))
+        closure_ok = False
+    elif proof != "closure" and closure is not None:
         checks.append(Check("closure", False, f"the proof is {proof!r} but the file holds a "
                                               f"closure section"))
-    if proof == "closure":
+    elif proof == "closure":
         if closure is None:
             checks.append(Check("closure", False, "the proof is 'closure' but the file holds "
                                                   "no closure section"))
@@ -491,7 +519,7 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
             mode = checked(closure["mode"], "closure.mode", "str")
             claimed_rounds = checked(closure["rounds"], "closure.rounds", "int", lo=0,
                                      hi=10_000)
-            closure_ok, detail = _closure(generators, basis_fields(), point, mode,
+            closure_ok, detail = _closure(generators, symbolic(), point, mode,
                                           max(rounds, claimed_rounds), rng, budget)
             checks.append(Check("closure", closure_ok, detail))
 
@@ -518,6 +546,288 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         ok, detail = False, f"unknown proof kind {proof!r}"
     checks.append(Check("count", ok, detail))
     return checks
+
+
+def _exact_factor(point: list[int]) -> int:
+    """Exact values over Q grow with the point's digits: a term of degree d at
+    b-bit values builds numbers of d * b bits (the modular weights assume 61)."""
+    return 1 + max((abs(x).bit_length() for x in point), default=0) // 61
+
+
+@dataclass
+class _Rank:
+    rank: int
+    fields: object  # () -> the basis words as exact fields (for the closure check)
+
+
+def _words_rank(generators, triples, brackets, basis, point, D, exact, rng, work_limit,
+                budget) -> tuple[_Rank, str]:
+    """The rank of the basis words of expanded generators: by jets mod fresh
+    primes, or exactly over Q (``exact``)."""
+    symbolic: list[VectorField] = []
+
+    def basis_fields() -> list[VectorField]:
+        """The basis words as exact fields over Q (for --exact and the closure check)."""
+        if not symbolic:
+            fields = _symbolic_words(generators, triples, work_limit, budget)
+            symbolic.extend(fields[b] for b in basis)
+        return symbolic
+
+    jets_what = "evaluating the bracket words at the point"
+    if not exact:
+        # a rigorous but pessimistic bound: the jets are counted as well
+        budget.require(work_bound(generators, brackets, basis), jets_what, slack=JET_SLACK)
+
+    def values_mod(p: int) -> list[dict[int, int]]:
+        # words evaluated by jets mod p: their exact values reduced mod p
+        return WordJets(generators, brackets, point, p, budget=budget).values(basis)
+
+    exact_factor = _exact_factor(point)
+
+    def values_exact() -> list[list]:
+        fields = basis_fields()
+        work = exact_factor * sum(_evaluation_work(f) for f in fields)
+        budget.require(work, "the exact values of the bracket words")
+        budget.spend(work)
+        return [f.evaluate(point) for f in fields]
+
+    rank, how = _values_rank(values_mod, values_exact, len(basis), D, exact, rng, budget,
+                             "the bracket words")
+    return _Rank(rank, basis_fields), how
+
+
+def _identities_exact(laws, labels, generators, budget) -> Check:
+    """grad h . X_i = 0 for every law and generator, exactly over Q."""
+    index = directions_index(generators)
+    work = _identity_work(laws, generators, index)
+    budget.require(work, f"checking the identities of {len(laws)} laws")
+    budget.spend(work)
+    bad = _first_broken_law(laws, generators, index)
+    if bad is None:
+        return Check("law identities", True,
+                     f"{len(laws)} laws: grad h . X_i = 0 exactly over Q for all "
+                     f"{len(generators)} generators")
+    k, i = bad
+    return Check("law identities", False,
+                 f"law {k} ({labels[k]}) is not conserved by generator X{i + 1}")
+
+
+# -- programs: expanded when small, else evaluated -------------------------------
+
+#: A program is expanded (its generators rebuilt over Q, its law identities
+#: checked exactly, as for a model given by phi) when the expansion builds at
+#: most this many terms and its estimated work, with the gradients, takes at
+#: most EXACT_SHARE of the budget left; otherwise it is evaluated
+#: (:mod:`exactcl.evaluator`). Every network of data/ is expanded.
+SMALL_TERMS = 50_000
+EXACT_SHARE = 1 / 2
+
+
+def _expanded_program(layout: Layout, ring, budget: WorkBudget, need: bool
+                      ) -> list[VectorField] | None:
+    """The generators grad phi_c of a small program, expanded over Q, or None
+    when it is too large to expand here (unless ``need``: the closure check
+    or exact ranks need them, and the budget decides)."""
+    terms = expansion_terms(layout)
+    work = expansion_work(layout)
+    share = None if budget.left is None else EXACT_SHARE * budget.left
+    if not need and (terms > SMALL_TERMS or (share is not None and work > share)):
+        return None
+    if terms > MAX_WORD_TERMS:
+        raise CertificateFormatError(f"model.program expands to {terms:,} terms; at most "
+                                     f"{MAX_WORD_TERMS:,} are built.")
+    phi = program_phi(layout, ring, budget)
+    supports = [support(p) for p in phi]
+    more = sum(gradient_work(p, s) for p, s in zip(phi, supports))
+    if not need and share is not None and work + more > share:
+        return None
+    budget.require(more, f"the gradients of the program's {len(phi):,} components of phi")
+    budget.spend(more)
+    return [gradient(ring, p, s) for p, s in zip(phi, supports)]
+
+
+def _program_text(layout: Layout, kinds: dict, generators) -> str:
+    """What the model check says of a program's generator fields."""
+    L = len(layout.layers)
+    expanded = (f"expanded over Q ({expansion_terms(layout):,} terms built)"
+                if generators is not None else "never expanded")
+    if kinds["kind"] == "components":
+        how = (f"gradients of the program's phi ({L} layers), {expanded}"
+               if generators is not None else f"evaluated from the program ({L} layers), "
+                                              f"{expanded}")
+        return f"{layout.components:,} generator fields: {how}, D = {layout.D}"
+    return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} (constant "
+            f"combinations of the {layout.components:,} generators) evaluated from the "
+            f"program ({L} layers); the generators {expanded}, D = {layout.D}")
+
+
+class _ProbeFields(Sequence):
+    """The probes of a certificate's generator fields, built when first used
+    (:class:`~exactcl.evaluator.Words` reads ``len`` and items)."""
+
+    def __init__(self, layout: Layout, kinds: dict) -> None:
+        self.layout, self.kinds = layout, kinds
+        self.count = kinds["count"] if kinds["kind"] == "probes" else layout.components
+        self.built: dict[int, Probe] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, k):
+        if k not in self.built:
+            if self.kinds["kind"] == "probes":
+                self.built[k] = random_probe(self.layout, self.kinds["family"], k)
+            else:
+                self.built[k] = self.layout.component_probe(k)
+        return self.built[k]
+
+
+def _used_fields(brackets, basis) -> set[int]:
+    """The generator fields the basis words are made of."""
+    used, stack = set(), list(basis)
+    while stack:
+        node = stack.pop()
+        if node in brackets:
+            stack.extend(brackets[node])
+        else:
+            used.add(node)
+    return used
+
+
+def _program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budget,
+                  exact: bool) -> tuple[int, str]:
+    """The rank of the basis words evaluated from the program at the point,
+    modulo fresh primes (each a rigorous lower bound), sparse values ranked
+    block by block (:class:`~exactcl.linalg.BlockBasis`)."""
+    D = layout.D
+    fields = _ProbeFields(layout, kinds)
+    work = program_words_work(layout, brackets, basis, len(_used_fields(brackets, basis)))
+    what = f"evaluating the {len(basis)} bracket words from the program at the point"
+    best, primes = -1, []
+    for _ in range(PRIME_ATTEMPTS):
+        budget.require(work, what)
+        budget.spend(work)
+        p = random_prime(rng)
+        words = Words(layout, fields, dict(brackets), point, p)
+        values = [words.value(b) for b in basis]
+        rank_cost = _blocks_work(values, D)
+        budget.require(rank_cost, "the rank of the bracket words")
+        budget.spend(rank_cost)
+        r = BlockBasis(D, p).add(values) if values else []
+        primes.append(p)
+        best = max(best, len(r))
+        if best == len(basis):
+            break
+    how = f"mod fresh prime{'s' if len(primes) > 1 else ''} " + ", ".join(map(str, primes))
+    if exact:
+        how += (" (words of probe fields, or of a program too large to expand, are evaluated "
+                "mod primes only)")
+    return max(best, 0), how
+
+
+def _blocks_work(values: list[dict[int, int]], D: int) -> float:
+    """Units of work of ranking sparse vectors block by block: one elimination
+    per connected block of columns (union-find over the supports)."""
+    parent: dict[int, int] = {}
+
+    def find(c: int) -> int:
+        while parent.setdefault(c, c) != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for v in values:
+        cols = [find(c) for c in v]
+        for c in cols[1:]:
+            parent[find(c)] = find(cols[0])
+    rows: dict[int, int] = {}
+    cols: dict[int, int] = {}
+    for c in parent:
+        cols[find(c)] = cols.get(find(c), 0) + 1
+    for v in values:
+        if v:
+            root = find(next(iter(v)))
+            rows[root] = rows.get(root, 0) + 1
+    return sum(rank_work(n, cols[root]) for root, n in rows.items()) + sum(map(len, values))
+
+
+def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
+                            law_work: float, rng: random.Random, budget: WorkBudget) -> Check:
+    """grad h . X_c = 0 for every law and every generator c, checked at
+    ``rounds`` random points and probes modulo fresh random primes, as
+    :func:`exactcl.evaluator.identity_residual` (grad F . grad h, every
+    input, source, ReLU neuron and output of the probe random mod p; grad F
+    is evaluated once per round for all the laws), with the Schwartz-Zippel
+    bound of :func:`_identity_bounds`."""
+    M = len(laws)
+    if not M:
+        return Check("law identities", True, "no law to check")
+    per_round = program_words_work(layout, {}, [0], 1) + law_work
+    budget.require(rounds * per_round, f"{rounds} rounds of the law identities")
+    degree, hbits = _identity_bounds(layout, laws)
+    done = attempts = 0
+    while done < rounds and attempts < rounds + PRIME_ATTEMPTS:
+        attempts += 1
+        budget.spend(per_round)
+        p = random_prime(rng)
+        point = [rng.randrange(p) for _ in range(layout.D)]
+        probe = Probe(*(tuple(rng.randrange(p) for _ in range(n)) for n in
+                        (layout.linears[0][0], len(layout.sources))),
+                      [tuple(rng.randrange(p) for _ in range(w)) for w in layout.relu_widths],
+                      tuple(rng.randrange(p) for _ in range(layout.outputs)))
+        try:
+            grads = [terms_gradient_mod(t, point, p) for t in terms]
+        except ZeroDivisionError:  # p divides a denominator: another prime
+            continue
+        value = Words(layout, [probe], {}, point, p).value(0)  # grad F at the point
+        for k, g in enumerate(grads):
+            if sum(x * g.get(v, 0) for v, x in value.items()) % p:
+                return Check("law identities", False,
+                             f"law {k} ({labels[k]}) is not conserved: grad F . grad h != 0 "
+                             f"at a random point and probe mod the fresh prime {p}")
+        done += 1
+    error = min(Fraction(1), M * round_error_bound(degree, hbits) ** done)
+    bound = format_probability(error)
+    return Check("law identities", done == rounds,
+                 f"{M} laws: grad h . X_c = 0 for all {layout.components:,} generators, "
+                 f"checked by Monte Carlo at {done} random points and probes modulo fresh "
+                 f"random primes (Schwartz-Zippel, degree <= {degree}: error probability "
+                 f"<= {bound})",
+                 f"law identities by Monte Carlo ({done} rounds, error probability <= {bound})")
+
+
+def _file_terms(obj: list) -> list:
+    """A law's terms as the file writes them, ``[(((var, exp), ...), Fraction), ...]``
+    (already checked by :func:`~exactcl.certformat.decode_poly`)."""
+    return [(tuple((v, e) for v, e in mono), checked(c, "a law's coefficient", "rational"))
+            for mono, c in obj]
+
+
+def _terms_work(terms: list) -> float:
+    """Units of work of :func:`~exactcl.fields.terms_gradient_mod`: per term, a
+    modular inverse and k^2 products for k variables."""
+    return sum(2 + len(mono) * (len(mono) + 1) for mono, _ in terms) + 1
+
+
+def _identity_bounds(layout: Layout, laws) -> tuple[int, int]:
+    """(degree, coefficient bits) bounds of the polynomials grad F . grad h in
+    theta and the probe's entries, h scaled to integer coefficients: F has
+    degree phi_degree in theta and probe_degree in the probe; a component of
+    phi has at most T terms (all of phi's), each of degree <= L with
+    coefficient 1, so grad phi_c . grad h has coefficients of size at most
+    L T deg(h) |h|_1."""
+    degree = max(int(h.total_degree()) for h in laws)
+    delta = layout.probe_degree() + layout.phi_degree() - 1 + max(degree - 1, 0)
+    T = phi_terms(layout)
+    norm = max(_law_norm(h) for h in laws)
+    return delta, (norm * max(degree, 1) * layout.phi_degree() * T).bit_length()
+
+
+def _law_norm(h) -> int:
+    """The sum of the absolute coefficients of h scaled to integers."""
+    coeffs = [Fraction(int(c.p), int(c.q)) for c in h.coeffs()]
+    den = math.lcm(*(c.denominator for c in coeffs)) if coeffs else 1
+    return int(sum(abs(c * den) for c in coeffs))
 
 
 def _name_check(model: dict) -> Check:

@@ -3,6 +3,7 @@ writes, the command line, and the verifier's isolation from the producer."""
 
 import json
 import os
+import pathlib
 import random
 import subprocess
 import sys
@@ -131,7 +132,7 @@ def test_verifier_imports_neither_the_producer_nor_sympy():
         capture_output=True, text=True, check=True, timeout=60).stdout
     allowed = {"exactcl.errors", "exactcl.rings", "exactcl.fields", "exactcl.brackets",
                "exactcl.jets", "exactcl.linalg", "exactcl.certformat", "exactcl.namecheck",
-               "exactcl.verifier", "exactcl.budget"}
+               "exactcl.verifier", "exactcl.budget", "exactcl.evaluator"}
     assert set(eval(loaded)) <= allowed  # the list printed by the child interpreter
 
 
@@ -194,3 +195,134 @@ def test_a_report_has_one_verdict():
     assert str(bad).splitlines()[0] == "c.json: FALSE"
     unreadable = Report("c.json", "unreadable", summary="not JSON").with_check(failed)
     assert (unreadable.status, unreadable.summary) == ("unreadable", "not JSON")
+
+
+# ------------------------------------------------------------------ schema version 2
+
+FIXTURES = pathlib.Path(__file__).resolve().parent / "data"
+
+
+def test_schema_2_round_trip_of_an_expanded_count():
+    """A network counted on expanded fields: the model section holds its program
+    (no phi), the lie, laws, claim and closure sections are those version 1 wrote
+    (the committed version-1 fixture) but for the two new keys."""
+    cert, result = certify(linear([1, 2, 2, 1]), reproducible=True)
+    assert result.engine == "expanded" and cert["version"] == 2
+    assert set(cert["model"]) == {"name", "variables", "program", "fingerprint"}
+    assert cert["model"]["program"] == [["linear", 1, 2, False], ["linear", 2, 2, False],
+                                        ["linear", 2, 1, False]]
+    assert cert["lie"]["generators"] == {"kind": "components"}
+    assert cert["laws"]["identities"] == {"mode": "exact"}
+    old = json.loads((FIXTURES / "v1_linear_1_2_2_1.json").read_text())
+    assert old["version"] == 1
+    new = loads(dumps(cert))
+    del new["lie"]["generators"], new["laws"]["identities"]
+    for key in ("claim", "lie", "laws", "closure"):
+        assert dumps(new[key]) == dumps(old[key]), key
+    report = verify_certificate(loads(dumps(cert)), rng=random.Random(3))
+    assert report.ok, str(report)
+    assert "expanded over Q" in next(c.detail for c in report.checks if c.claim == "model")
+    assert "exactly over Q" in next(c.detail for c in report.checks
+                                    if c.claim == "law identities")
+
+
+def test_schema_2_round_trip_of_a_program_count(tmp_path):
+    """linear:8,8,8,8,8,8 runs on its program: certified and written without
+    expanding phi, verified by evaluation with the law identities by Monte
+    Carlo and their error bound in the report."""
+    model = linear([8] * 6)
+    path = tmp_path / "deep.json"
+    cert, result = certify(model, path, reproducible=True)
+    assert result.engine == "program" and not model.expanded
+    assert "phi" not in cert["model"] and cert["model"]["program"][0] == ["linear", 8, 8, False]
+    assert cert["lie"]["generators"] == {"kind": "components"}
+    ids = cert["laws"]["identities"]
+    assert ids["mode"] == "monte-carlo" and ids["rounds"] == 2 and cert["closure"] is None
+    assert ids == result.identities.as_dict()
+    assert loads(path.read_text()) == cert
+    report = exactcl.verify(path, rng=random.Random(4))
+    assert report.ok, str(report)
+    detail = next(c.detail for c in report.checks if c.claim == "law identities")
+    assert "checked by Monte Carlo at 2 random points" in detail and "error probability <= 2^-" \
+        in detail
+    assert "never expanded" in next(c.detail for c in report.checks if c.claim == "model")
+    assert "law identities by Monte Carlo (2 rounds, error probability <= 2^-" in report.summary
+    from exactcl.certview import Certificate
+    assert "Law identities: Monte Carlo, 2 rounds at random points modulo random primes, " \
+        "error probability <= 2^-" in Certificate.from_dict(cert).summary()
+    more = verify_certificate(cert, rng=random.Random(4), rounds=5)
+    assert "at 5 random points" in next(c.detail for c in more.checks
+                                        if c.claim == "law identities")
+    flipped = json.loads(dumps(cert))
+    term = flipped["laws"]["polynomials"][7][0]
+    term[1] = "-" + term[1] if not term[1].startswith("-") else term[1][1:]
+    report = verify_certificate(flipped, rng=random.Random(4))
+    assert report.status == "false"
+    assert [c.claim for c in report.checks if not c.passed][0] == "law identities"
+    wider = json.loads(dumps(cert))
+    wider["model"]["program"][-1][2] = 9
+    assert verify_certificate(wider, rng=random.Random(4)).status == "unreadable"
+
+
+@pytest.mark.parametrize("small", [True, False], ids=["expanded", "evaluated"])
+def test_probe_fields_round_trip(monkeypatch, small):
+    """relu:2,4,4,4,2 on the program engine has more components than 2 D: its
+    words are in random probe fields. Verified with the generators expanded
+    (identities exact) or, with the size switch at 0, entirely by evaluation."""
+    from exactcl import verifier
+    cert, result = certify(relu([2, 4, 4, 4, 2]), reproducible=True, engine="program")
+    gen = cert["lie"]["generators"]
+    assert gen == {"kind": "probes", "count": result.fields.count,
+                   "family": result.fields.family}
+    if not small:
+        monkeypatch.setattr(verifier, "SMALL_TERMS", 0)
+    report = verify_certificate(loads(dumps(cert)), rng=random.Random(5))
+    assert report.ok, str(report)
+    identities = next(c.detail for c in report.checks if c.claim == "law identities")
+    assert ("exactly over Q" in identities) == small
+    assert ("Monte Carlo" in identities) != small
+    assert "probe fields of the family 'exactcl-probes-0'" in str(report)
+
+
+@pytest.mark.parametrize("name", ["v1_linear_1_2_2_1.json", "v1_relu_bias_2_2_2.json"])
+def test_version_1_files_still_verify(name):
+    path = FIXTURES / name
+    cert = loads(path.read_text())
+    assert cert["version"] == 1 and "phi" in cert["model"]
+    report = exactcl.verify(path, rng=random.Random(6))
+    assert report.ok, str(report)
+    assert verify_certificate(cert, rng=random.Random(6), exact=True).ok
+    cert["claim"]["laws"] += 1
+    assert verify_certificate(cert, rng=random.Random(6)).status == "false"
+
+
+def test_version_1_files_hold_no_version_2_keys():
+    from exactcl.errors import CertificateFormatError
+    old = loads((FIXTURES / "v1_relu_bias_2_2_2.json").read_text())
+    with pytest.raises(CertificateFormatError, match="unknown key"):
+        loads(json.dumps(dict(old, lie=dict(old["lie"], generators={"kind": "components"}))))
+    new, _ = certify(relu([2, 2, 2], bias=True), reproducible=True)
+    for version, message in ((1, "unknown key"), (3, "versions 1, 2")):
+        with pytest.raises(CertificateFormatError, match=message):
+            loads(json.dumps(dict(new, version=version)))
+    without = json.loads(dumps(new))
+    del without["laws"]["identities"]
+    with pytest.raises(CertificateFormatError, match="laws lacks the key"):
+        loads(json.dumps(without))
+
+
+@pytest.mark.parametrize("make", [lambda: linear([2, 3, 2]), lambda: linear([1, 2, 3, 2]),
+                                  lambda: relu([2, 3, 2], bias=True), lambda: relu([2, 2, 3, 2]),
+                                  lambda: relu([1, 2, 2, 1], bias=True)],
+                         ids=["linear:2,3,2", "linear:1,2,3,2", "relu-bias:2,3,2",
+                              "relu:2,2,3,2", "relu-bias:1,2,2,1"])
+def test_the_verifier_expands_a_program_as_the_builders_do(make):
+    """Word ids name generators by position: the verifier's expansion of a
+    program gives the builders' phi, component by component, in order."""
+    from exactcl.certformat import program_layout, program_phi
+    from exactcl.rings import Ring
+    model = make()
+    section = certify(model, reproducible=True)[0]["model"]
+    ring = Ring(tuple(section["variables"]))
+    phi = program_phi(program_layout(section), ring)
+    assert [p.str() for p in phi] == [p.str() for p in model.phi]

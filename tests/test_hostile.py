@@ -33,7 +33,7 @@ from exactcl import certformat
 from exactcl import verifier as _verifier
 from exactcl.budget import VERIFY_WORK, verify_budget
 from exactcl.certificate import certify
-from exactcl.models import linear, product
+from exactcl.models import from_polynomials, linear, product, relu
 
 verify_text = _verifier.verify_text
 MAX_WORD_DEPTH = getattr(_verifier, "MAX_WORD_DEPTH", 64)
@@ -55,13 +55,20 @@ X3 = sympy.symbols("x0:3")
 
 @pytest.fixture(scope="module")
 def certs() -> dict[str, dict]:
-    """Honest certificates: sandwich without words, with a word, closure by
-    phi, closure by fields."""
+    """Honest certificates: sandwich without words, with a word (a network: its
+    program), closure by phi (linear:1,2,2,1 given by its phi), closure by
+    fields, and two of the program engine: the generators, and probe fields."""
+    deep = linear([1, 2, 2, 1])
     out = {}
-    for name, model in (("product", product(3)), ("words", linear([2, 2, 2])),
-                        ("closure", linear([1, 2, 2, 1])),
-                        ("fields", exactcl.from_fields([[X3[1], X3[0] ** 2, 1]], X3))):
-        out[name], _ = certify(model, reproducible=True)
+    for name, model, options in (
+            ("product", product(3), {}), ("words", linear([2, 2, 2]), {}),
+            ("closure", from_polynomials(deep.ring, deep.phi, name=deep.name), {}),
+            ("fields", exactcl.from_fields([[X3[1], X3[0] ** 2, 1]], X3), {}),
+            ("program", linear([2, 3, 2]), {"engine": "program"}),
+            ("probes", relu([2, 4, 4, 4, 2]), {"engine": "program"})):
+        out[name], _ = certify(model, reproducible=True, **options)
+    assert "program" in out["words"]["model"] and "phi" in out["closure"]["model"]
+    assert out["probes"]["lie"]["generators"]["kind"] == "probes"
     return out
 
 
@@ -307,7 +314,8 @@ KEY_KINDS = {
     "lie": "object", "laws": "object", "closure": "object?", "software": "object",
     "seconds": "number?",
     "model.name": "str", "model.variables": "list", "model.variables.0": "str",
-    "model.phi": "list", "model.fields": "list", "model.fingerprint": "str",
+    "model.phi": "list", "model.fields": "list", "model.program": "list",
+    "model.fingerprint": "str",
     "claim.parameters": "int", "claim.laws": "int?", "claim.bounds": "list",
     "claim.bounds.0": "int", "claim.bounds.1": "int", "claim.lie_dimension": "int?",
     "claim.status": "str", "claim.proof": "str",
@@ -315,6 +323,10 @@ KEY_KINDS = {
     "lie.words": "list", "lie.words.0": "list", "lie.words.0.0": "int",
     "lie.words.0.1": "int", "lie.words.0.2": "int", "lie.basis": "list",
     "lie.basis.0": "int", "lie.rank": "int",
+    "lie.generators": "object", "lie.generators.kind": "str", "lie.generators.count": "int",
+    "lie.generators.family": "str",
+    "laws.identities": "object", "laws.identities.mode": "str", "laws.identities.rounds": "int",
+    "laws.identities.degree_bound": "int", "laws.identities.height_bits": "int",
     "laws.polynomials": "list", "laws.labels": "list", "laws.labels.0": "str",
     "laws.rank": "int",
     "closure.mode": "str", "closure.passed": "bool", "closure.rounds": "int",
@@ -327,16 +339,23 @@ KEY_KINDS = {
 
 @pytest.fixture(scope="module")
 def typed_bases(certs) -> dict[str, dict]:
-    """A sandwich with a bracket word and labelled laws, a Monte Carlo closure with
-    primes, and a model given by fields."""
+    """A sandwich with a bracket word and labelled laws (a program), a Monte Carlo
+    closure with primes, a model given by fields, one given by phi, and probe
+    fields with Monte Carlo identities."""
     mc, _ = certify(exactcl.from_fields([[X3[1], X3[0] ** 2, 1]], X3), reproducible=True,
                     closure="monte-carlo")
-    return {"words": certs["words"], "mc": mc, "fields": certs["fields"]}
+    return {"words": certs["words"], "mc": mc, "fields": certs["fields"],
+            "phi": certs["closure"], "probes": certs["probes"]}
 
 
 def _base_for(path: str) -> str:
     if path.startswith("closure."):
         return "mc"
+    if path.startswith("model.phi"):
+        return "phi"
+    if path.startswith(("lie.generators.", "laws.identities.")) and not path.endswith(
+            (".kind", ".mode")):
+        return "probes"
     return "fields" if path.startswith("model.fields") else "words"
 
 
@@ -378,6 +397,8 @@ def test_key_kinds_cover_every_key(typed_bases):
         for section in ("model", "claim", "lie", "laws", "closure", "software"):
             if cert[section] is not None:
                 seen |= {f"{section}.{k}" for k in cert[section]}
+        for section, key in (("lie", "generators"), ("laws", "identities")):
+            seen |= {f"{section}.{key}.{k}" for k in cert[section][key]}
     assert seen <= set(KEY_KINDS), seen - set(KEY_KINDS)
     assert {k for k in KEY_KINDS if "." not in k or not k.split(".")[-1].isdigit()} <= seen
 
@@ -432,8 +453,8 @@ MISSING = (["schema", "version", "model", "claim", "lie", "laws", "closure", "so
            + [f"model.{k}" for k in ("name", "variables", "fingerprint")]
            + [f"claim.{k}" for k in ("parameters", "laws", "bounds", "lie_dimension",
                                      "status", "proof")]
-           + [f"lie.{k}" for k in ("point", "prime", "words", "basis", "rank")]
-           + [f"laws.{k}" for k in ("polynomials", "labels", "rank")]
+           + [f"lie.{k}" for k in ("point", "prime", "generators", "words", "basis", "rank")]
+           + [f"laws.{k}" for k in ("polynomials", "labels", "rank", "identities")]
            + [f"closure.{k}" for k in ("mode", "passed", "rounds", "degree_bound",
                                        "height_bits", "error_bound", "identities", "primes")])
 
@@ -457,6 +478,15 @@ def test_model_needs_exactly_one_of_phi_and_fields(certs):
     assert_unreadable(text(both), "model", "exactly one")
     neither = removed(certs["closure"], "model.phi")
     assert_unreadable(text(neither), "model", "exactly one")
+    program = certs["words"]["model"]["program"]
+    assert_unreadable(text(changed(certs["closure"], "model.program", program)), "model",
+                      "exactly one of 'phi', 'fields', 'program'")
+    assert_unreadable(text(removed(certs["words"], "model.program")), "model", "exactly one")
+
+
+def test_a_version_1_file_holds_no_program(certs):
+    old = changed(certs["words"], "version", 1)
+    assert_unreadable(text(old), "model", "unknown key", "program")
 
 
 # ------------------------------------------------------------------- NaN, Infinity
@@ -722,6 +752,8 @@ def hostile_files(certs) -> dict[str, tuple[bytes | str, int]]:
         "later-right": (text(changed(certs["words"], "lie.words", [[4, 0, 5], [5, 0, 0]])), 3),
         "truncated": (product_text[: len(product_text) // 2], 3),
         "false-claim": (certformat.dumps(false_claim), 1),
+        "huge-program": (text(changed(certs["words"], "model.program",
+                                      [["linear", 10**6, 10**6, False]])), 3),
     }
     return files
 
@@ -729,7 +761,7 @@ def hostile_files(certs) -> dict[str, tuple[bytes | str, int]]:
 CLI_CASES = ["huge-literal", "huge-string-int", "nested", "non-utf8", "empty", "garbage-1MB",
              "huge-exponent", "index-out-of-range", "zero-denominator", "injection", "nan",
              "wrong-type", "unknown-key", "missing-key", "deep-chain", "duplicate-word",
-             "later-right", "truncated", "false-claim"]
+             "later-right", "truncated", "false-claim", "huge-program"]
 
 
 @pytest.mark.parametrize("case", CLI_CASES)
@@ -814,7 +846,7 @@ def _bomb_files(template: dict) -> dict[str, dict]:
         c["model"]["fingerprint"] = certformat.fingerprint(c["model"])
         c["claim"]["parameters"] = len(names)
         c["lie"]["point"] = [str(r.randrange(10**18)) for _ in names]
-        c["laws"] = {"polynomials": [], "labels": [], "rank": 0}
+        c["laws"] = {"polynomials": [], "labels": [], "rank": 0, "identities": {"mode": "exact"}}
         return c
 
     # (1) one monomial of degree 1000 in each of 200 variables (every exponent within
@@ -876,7 +908,8 @@ def _bomb_files(template: dict) -> dict[str, dict]:
     c["lie"].update(basis=list(range(D)), rank=D, words=[])
     law = [[[[i, 1], [j, 1], [k, 1]], "1/1"] for i, j, k in
            sorted({tuple(sorted(r.sample(range(D), 3))) for _ in range(400)})[:150]]
-    c["laws"] = {"polynomials": [law] * 10, "labels": ["h"] * 10, "rank": 10}
+    c["laws"] = {"polynomials": [law] * 10, "labels": ["h"] * 10, "rank": 10,
+                 "identities": {"mode": "exact"}}
     c["claim"].update(laws=0, lie_dimension=D, bounds=[0, 0], proof="sandwich")
     out["many-laws"] = c
     return out
@@ -921,9 +954,11 @@ BOMB_REASONS = {
 #: What each bomb must get: refused by an estimate before the work (status
 #: unreadable, message with the estimate), or decided (a false claim) within
 #: the budget.
+#: (many-laws: the laws' gradients at the point are taken from their sparse terms,
+#: so the file, refused on the estimate of dense gradients before, is now decided.)
 BOMB_OUTCOMES = {"monomial-degree": "unreadable", "chain-beyond-limit": "unreadable",
                  "chain-depth-20": "refused", "deterministic-closure": "decided",
-                 "wide-ring": "refused", "many-laws": "refused"}
+                 "wide-ring": "refused", "many-laws": "decided"}
 
 
 @pytest.mark.parametrize("name", list(BOMB_REASONS))
@@ -985,3 +1020,127 @@ def test_exact_values_at_a_point_of_huge_integers_are_charged_for_their_size(cer
                       exact=True, check_fingerprint=False)
     assert small.ok and big.status in ("verified", "false"), big.summary
     assert big.work > 2 * small.work and big.work <= VERIFY_WORK
+
+
+# ------------------------------------------------------- programs: refused before work
+
+
+def _as_program(cert: dict, layers: list, *, names: list[str] | None = None,
+                words: list | None = None, basis: list | None = None) -> dict:
+    """``cert`` with its model replaced by the program ``layers`` (variables its
+    parameters unless ``names``), the point, words and basis made to fit."""
+    from exactcl.evaluator import Layout
+    c = copy.deepcopy(cert)
+    if names is None:
+        names = list(Layout(layers).parameters)
+    c["model"] = {"name": "hostile", "variables": names, "program": layers, "fingerprint": ""}
+    c["model"]["fingerprint"] = certformat.fingerprint(c["model"])
+    c["claim"].update(parameters=len(names), laws=len(names) - len(basis or [0]),
+                      lie_dimension=len(basis or [0]), bounds=[0, 0], proof="sandwich")
+    c["lie"].update(point=["3"] * len(names), words=words or [], basis=basis or [0],
+                    rank=len(basis or [0]), generators={"kind": "components"})
+    c["laws"] = {"polynomials": [], "labels": [], "rank": 0, "identities": {"mode": "exact"}}
+    return c
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("work started before the refusal")
+
+
+@pytest.fixture
+def nothing_evaluated(monkeypatch):
+    """The verifier must refuse before it expands or evaluates a program."""
+    monkeypatch.setattr(_verifier, "Words", _forbidden)
+    monkeypatch.setattr(_verifier, "program_phi", _forbidden)
+
+
+@pytest.fixture
+def nothing_built(monkeypatch, nothing_evaluated):
+    """... and before it builds the program's layout."""
+    monkeypatch.setattr(certformat, "Layout", _forbidden)
+
+
+@pytest.mark.parametrize("layers,place", [
+    ([["linear", 100_000, 100_000, False]], "10,000,000,000 parameters"),
+    ([["linear", 10**400, 2, False]], "parameters; a certificate holds at most 10,000"),
+    ([["linear", 2, 2, False]] * 1001, "model.program must be a list of at most 1000 items"),
+    ([["linear", 2, 3, False], ["linear", 4, 1, False]], "layer 2 (linear) takes 4 inputs"),
+    ([["relu"], ["linear", 2, 1, False]], "layer 1 (relu) must follow a linear layer"),
+    ([["linear", 2, 2, 1]], "layer 1 (linear) must be ['linear', n_in, n_out, bias]"),
+    ([["conv", 2, 2]], "layer 1 must be ['linear', n_in, n_out, bias] or ['relu']"),
+    ([], "a program is a non-empty list of layers"),
+], ids=["10^10-weights", "400-digit-width", "1001-layers", "widths-differ", "relu-first",
+        "int-bias", "conv", "empty"])
+def test_a_hostile_program_is_refused_from_its_sizes(certs, nothing_built, layers, place):
+    c = copy.deepcopy(certs["words"])
+    c["model"]["program"] = layers
+    report = assert_unreadable(text(c), place)
+    assert report.work == 0
+
+
+def test_variables_must_be_the_programs_parameters(certs):
+    c = copy.deepcopy(certs["words"])
+    c["model"]["variables"][3] = "W1_9_9"
+    assert_unreadable(text(c), "model.variables must be the program's 8 parameters",
+                      "model.variables[3]")
+    c["model"]["variables"].append("extra")
+    assert_unreadable(text(c), "model.variables")
+
+
+def test_a_program_too_costly_to_evaluate_is_refused_on_its_estimate(certs,
+                                                                     nothing_evaluated):
+    """A ReLU of 4000 neurons: each probe field builds a diagonal of 16 million
+    entries. The program is never expanded nor evaluated; the refusal says
+    what the estimate was for."""
+    layers = [["linear", 1, 4000, False], ["relu"], ["linear", 4000, 1, False]]
+    names = [f"W1_{i}_0" for i in range(4000)] + [f"W2_0_{j}" for j in range(4000)]
+    c = _as_program(certs["words"], layers, names=names, words=[[4000, 0, 1]], basis=[4000])
+    report = verify_text(text(c), rng=rng())
+    assert report.status == "unreadable", report.summary
+    assert report.summary.startswith("refused: evaluating the 1 bracket words from the "
+                                     "program at the point needs an estimated"), report.summary
+
+
+def test_a_deep_word_of_a_program_is_refused_on_its_estimate(certs):
+    """A chain of 30 brackets costs 4^30 passes of the program: refused before
+    the first evaluation."""
+    from exactcl.evaluator import Layout
+    layers = [["linear", 2, 2, False], ["linear", 2, 2, False]]
+    d = Layout(layers).components
+    chain = [[d, 0, 1]] + [[d + k, k % 2, d + k - 1] for k in range(1, 30)]
+    c = _as_program(certs["words"], layers, words=chain, basis=[d + 29])
+    from exactcl import verifier
+    small, verifier.SMALL_TERMS = verifier.SMALL_TERMS, 0  # evaluated, not expanded
+    try:
+        report = verify_text(text(c), rng=rng())
+    finally:
+        verifier.SMALL_TERMS = small
+    assert report.status == "unreadable" and report.summary.startswith("refused: evaluating"), \
+        report.summary
+    assert report.work < VERIFY_WORK
+
+
+def test_a_closure_over_a_program_too_large_to_expand_is_refused(certs):
+    """The closure check needs the expanded generators: a program whose
+    expansion exceeds the budget is refused on the estimate of expanding it."""
+    c = copy.deepcopy(certs["closure"])
+    layers = [["linear", 8, 8, False]] * 6
+    from exactcl.evaluator import Layout
+    lay = Layout(layers)
+    c = _as_program(c, layers, basis=[0])
+    c["claim"].update(proof="closure", laws=lay.D - 1, lie_dimension=1,
+                      bounds=[lay.D - 1, lay.D - 1])
+    c["closure"] = copy.deepcopy(certs["closure"]["closure"])
+    report = verify_text(text(c), rng=rng())
+    assert report.status == "unreadable", report.summary
+    assert report.summary.startswith("refused: expanding the program's phi (2,396,736 "
+                                     "terms built) needs an estimated"), report.summary
+
+
+def test_a_program_engine_certificate_with_a_closure_section_is_false(certs):
+    c = copy.deepcopy(certs["probes"])
+    c["closure"] = copy.deepcopy(certs["closure"]["closure"])
+    report = verify_text(text(c), rng=rng())
+    assert report.status == "false"
+    (check,) = [ch for ch in report.checks if ch.claim == "closure"]
+    assert "program engine (probe fields), which writes no closure section" in check.detail

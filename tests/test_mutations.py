@@ -91,7 +91,16 @@ BASES: dict[str, tuple[Callable, dict, tuple]] = {
     "chain5": (lambda: exactcl.from_fields(
         [[1, 0, 0, 0, 0], [0, YS[0], YS[0] ** 2, YS[0] ** 3, YS[0] ** 4]], YS, name="chain"),
         {}, ("sandwich", 0, 0, None)),
+    # Certificates of the program engine, verified by evaluation (EVALUATED): the
+    # generators themselves, and random probe fields (relu:2,4,4,4,2 has 256
+    # components for D = 48).
+    "linear:2,3,2-program": (lambda: linear([2, 3, 2]), {"engine": "program"},
+                             ("sandwich", 6, 6, None)),
+    "relu:2,4,4,4,2-probes": (lambda: relu([2, 4, 4, 4, 2]), {"engine": "program"},
+                              ("sandwich", 12, 12, None)),
 }
+#: Bases verified by evaluation, never expanded (the verifier's size switch at 0).
+EVALUATED = {"linear:2,3,2-program", "relu:2,4,4,4,2-probes"}
 
 
 @dataclass
@@ -111,8 +120,18 @@ class Base:
 
     @property
     def ngens(self) -> int:
+        """The number of generator fields the words are made of."""
         model = self.cert["model"]
+        kinds = self.cert["lie"]["generators"]
+        if kinds["kind"] == "probes":
+            return kinds["count"]
+        if "program" in model:
+            return certformat.program_layout(model).components
         return len(model["phi"] if "phi" in model else model["fields"])
+
+    @property
+    def program(self) -> bool:
+        return "program" in self.cert["model"]
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +262,9 @@ def vanishes_at_zero(cert: dict) -> bool:
     (a gradient is nonzero there iff phi has a linear term; a field iff it
     has a constant term), so every bracket word is zero there too."""
     model = cert["model"]
+    if "program" in model:  # a linear term: one layer, or a bias on the last one
+        linears = [layer for layer in model["program"] if layer[0] == "linear"]
+        return len(linears) > 1 and not linears[-1][3]
     if "phi" in model:
         return not any(sum(e for _, e in mono) == 1 for p in model["phi"] for mono, _ in p)
     return not any(not mono for f in model["fields"] for _, p in f for mono, _ in p)
@@ -413,10 +435,17 @@ def _word_ids(b: Base) -> set[int]:
     return set(range(b.ngens)) | {w[0] for w in b.cert["lie"]["words"]}
 
 
+def _sample(items: list, n: int = 6) -> list:
+    """At most about ``n`` of ``items``, evenly spread, the first and last included."""
+    step = max(1, len(items) // n)
+    chosen = sorted(set(range(0, len(items), step)) | ({len(items) - 1} if items else set()))
+    return [items[k] for k in chosen]
+
+
 @kind("word left operand changed", MAY_PASS)
 def _(b):
-    for k, (node, left, right) in enumerate(b.cert["lie"]["words"]):
-        for g in range(b.ngens):
+    for k, (node, left, right) in _sample(list(enumerate(b.cert["lie"]["words"])), 8):
+        for g in _sample(list(range(b.ngens)), 12):
             if g != left:
                 yield Instance(f"word {node} = [{left}, {right}]: left -> {g}",
                                mutated(b.cert, _set(("lie", "words", k, 1), g)), expect=MAYBE)
@@ -425,8 +454,8 @@ def _(b):
 @kind("word right operand changed", MAY_PASS)
 def _(b):
     ids = _word_ids(b)
-    for k, (node, left, right) in enumerate(b.cert["lie"]["words"]):
-        for r in sorted(i for i in ids if i < node and i != right):
+    for k, (node, left, right) in _sample(list(enumerate(b.cert["lie"]["words"])), 8):
+        for r in _sample(sorted(i for i in ids if i < node and i != right), 12):
             yield Instance(f"word {node} = [{left}, {right}]: right -> {r}",
                            mutated(b.cert, _set(("lie", "words", k, 2), r)), expect=MAYBE)
 
@@ -539,6 +568,8 @@ def _generator_terms(b: Base) -> Iterator[tuple[str, tuple]]:
     component (at most 6 per base)."""
     model = b.cert["model"]
     out = []
+    if "program" in model:  # no polynomial: the program mutations below
+        return iter(())
     if "phi" in model:
         for i, p in enumerate(model["phi"]):
             out.append((f"phi[{i}] term 0", ("model", "phi", i, 0)))
@@ -571,6 +602,8 @@ def _(b):
     for desc, path in _generator_terms(b):
         yield Instance(desc + " (p+1)/q", mutated(b.cert, _bump_term(path)), expect=MAYBE)
     model = b.cert["model"]
+    if b.program:
+        return
     key = "phi" if "phi" in model else "fields"
 
     def scale(c):  # every coefficient of generator 0 doubled: same Lie algebra
@@ -585,6 +618,8 @@ def _(b):
 @kind("generator component dropped", MAY_PASS)
 def _(b):
     model = b.cert["model"]
+    if b.program:
+        return
     if "phi" in model:
         n = len(model["phi"])
         for i in sorted(set(range(0, n, max(1, n // 5))) | {n - 1}):
@@ -653,17 +688,18 @@ def _(b):
         for i in sorted({0, b.D - 1}):
             yield Instance(f"variables[{i}] -> zz{i}",
                            mutated(b.cert, lambda c, i=i: _renamed(c, i, f"zz{i}")),
-                           claims=("model name",))
+                           expect=UNREADABLE if b.program else REJECT, claims=("model name",))
 
 
 @kind("variables reordered under a built-in name", MUST_REJECT)
 def _(b):
     if builtin_named(b):
+        expect = UNREADABLE if b.program else REJECT
         yield Instance("variables 0 and 1 swapped", mutated(b.cert, lambda c: _swapped(c, 0, 1)),
-                       claims=("model name",))
+                       expect=expect, claims=("model name",))
         yield Instance("variables 0 and D-1 swapped",
                        mutated(b.cert, lambda c: _swapped(c, 0, b.D - 1)),
-                       claims=("model name",))
+                       expect=expect, claims=("model name",))
 
 
 @kind("variables renamed under a custom name", MAY_PASS)
@@ -711,13 +747,174 @@ def _(b):
 
 @kind("schema version changed", MUST_REJECT)
 def _(b):
-    for version in (0, 2, -1, "1", True, None, [1]):
+    for version in (0, 1, 3, -1, "2", True, None, [2]):
         yield Instance(f"version -> {version!r}",
                        mutated(b.cert, _set(("version",), version)), expect=UNREADABLE,
                        dict_ok=False)
     yield Instance("schema -> 'exactcl-certificate-v2'",
                    mutated(b.cert, _set(("schema",), "exactcl-certificate-v2")),
                    expect=UNREADABLE, dict_ok=False)
+
+
+# ------------------------------------------------------- schema 2: programs and their checks
+
+def _linears(cert: dict) -> list[int]:
+    return [k for k, layer in enumerate(cert["model"]["program"]) if layer[0] == "linear"]
+
+
+@kind("program width bumped", MUST_REJECT)
+def _(b):
+    # every width change makes other parameters: the variables are no longer the program's
+    if not b.program:
+        return
+    lin = _linears(b.cert)
+    for t, k in enumerate(lin):
+        def alone(c, k=k):
+            c["model"]["program"][k][2] += 1
+            refit(c)
+        yield Instance(f"layer {k} n_out + 1", mutated(b.cert, alone), expect=UNREADABLE)
+        if t + 1 < len(lin):
+            def both(c, k=k, nxt=lin[t + 1]):
+                c["model"]["program"][k][2] += 1
+                c["model"]["program"][nxt][1] += 1
+                refit(c)
+            yield Instance(f"hidden width after layer {k} + 1, both sides",
+                           mutated(b.cert, both), expect=UNREADABLE)
+
+
+@kind("program bias or ReLU toggled", MUST_REJECT)
+def _(b):
+    if not b.program:
+        return
+    k = _linears(b.cert)[0]
+
+    def bias(c):
+        c["model"]["program"][k][3] = not c["model"]["program"][k][3]
+        refit(c)
+    yield Instance(f"layer {k} bias toggled", mutated(b.cert, bias), expect=UNREADABLE)
+
+
+@kind("program ReLUs removed", MAY_PASS)
+def _(b):
+    # fewer components (word ids out of range) or other fields and another name
+    if b.program and ["relu"] in b.cert["model"]["program"]:
+        def drop(c):
+            c["model"]["program"] = [layer for layer in c["model"]["program"]
+                                     if layer != ["relu"]]
+            refit(c)
+        yield Instance("every ReLU removed", mutated(b.cert, drop), expect=MAYBE)
+
+
+@kind("program removed", MUST_REJECT)
+def _(b):
+    if b.program:
+        def change(c):
+            del c["model"]["program"]
+        yield Instance("model.program deleted", mutated(b.cert, change), expect=UNREADABLE)
+        yield Instance("model.program -> []",
+                       mutated(b.cert, _set(("model", "program"), [])), expect=UNREADABLE)
+
+
+@kind("generator fields changed", MAY_PASS)
+def _(b):
+    # other fields in W: their words may prove the same rank (a valid proof), or not
+    if not b.program:
+        return
+    kinds = b.cert["lie"]["generators"]
+    if kinds["kind"] == "components":
+        yield Instance("components -> probes", mutated(b.cert, _set(
+            ("lie", "generators"), {"kind": "probes", "count": b.ngens,
+                                    "family": "exactcl-probes-0"})), expect=MAYBE)
+        return
+    yield Instance("probes -> components", mutated(b.cert, _set(
+        ("lie", "generators"), {"kind": "components"})), expect=MAYBE)
+    for delta in (-1, 1, 100):
+        yield Instance(f"count {kinds['count']} -> {kinds['count'] + delta}",
+                       mutated(b.cert, _set(("lie", "generators", "count"),
+                                            kinds["count"] + delta)), expect=MAYBE)
+    for family in ("exactcl-probes-1", "other"):
+        yield Instance(f"family -> {family!r}",
+                       mutated(b.cert, _set(("lie", "generators", "family"), family)),
+                       expect=MAYBE)
+
+
+@kind("generator fields malformed", MUST_REJECT)
+def _(b):
+    yield Instance("kind -> 'magic'", mutated(b.cert, _set(("lie", "generators", "kind"),
+                                                           "magic")), expect=UNREADABLE)
+    yield Instance("generators removed",
+                   mutated(b.cert, lambda c: c["lie"].pop("generators")), expect=UNREADABLE)
+    probes = {"kind": "probes", "count": 3, "family": "f"}
+    if not b.program:  # probe fields exist only for a program
+        yield Instance("probes on a model without a program",
+                       mutated(b.cert, _set(("lie", "generators"), probes)), expect=UNREADABLE)
+    for bad in ({"count": 0}, {"family": ""}, {"family": "f" * 101}, {"count": "3"}):
+        yield Instance(f"probes with {bad}", mutated(b.cert, _set(
+            ("lie", "generators"), dict(probes, **bad))), expect=UNREADABLE)
+
+
+def _program_identities(b: Base) -> bool:
+    return b.cert["laws"]["identities"]["mode"] == "monte-carlo"
+
+
+@kind("identities rounds changed", MAY_PASS)
+def _(b):
+    # the verifier runs at least the stated rounds with its own randomness: a valid
+    # claim stays proven (its report names the rounds run), a false law fails
+    if _program_identities(b):
+        for rounds in (1, 3, 7):
+            yield Instance(f"rounds -> {rounds}", mutated(b.cert, _set(
+                ("laws", "identities", "rounds"), rounds)), expect=MAYBE)
+
+
+@kind("identities rounds out of range", MUST_REJECT)
+def _(b):
+    if _program_identities(b):
+        for rounds in (0, -1, 10_001, True, "2"):
+            yield Instance(f"rounds -> {rounds!r}", mutated(b.cert, _set(
+                ("laws", "identities", "rounds"), rounds)), expect=UNREADABLE)
+
+
+@kind("identities mode changed", MAY_PASS)
+def _(b):
+    # a program's identities are re-checked by the verifier, whatever the file says
+    if _program_identities(b):
+        yield Instance("monte-carlo -> exact", mutated(b.cert, _set(
+            ("laws", "identities"), {"mode": "exact"})), expect=MAYBE)
+    elif b.program:
+        yield Instance("exact -> monte-carlo", mutated(b.cert, _set(
+            ("laws", "identities"), {"mode": "monte-carlo", "rounds": 2, "degree_bound": 4,
+                                     "height_bits": 8})), expect=MAYBE)
+
+
+@kind("identities malformed", MUST_REJECT)
+def _(b):
+    yield Instance("mode -> 'magic'", mutated(b.cert, _set(("laws", "identities", "mode"),
+                                                           "magic")), expect=UNREADABLE)
+    yield Instance("identities removed",
+                   mutated(b.cert, lambda c: c["laws"].pop("identities")), expect=UNREADABLE)
+    if not b.program:  # Monte Carlo only for a program
+        yield Instance("monte-carlo on a model without a program", mutated(b.cert, _set(
+            ("laws", "identities"), {"mode": "monte-carlo", "rounds": 2, "degree_bound": 4,
+                                     "height_bits": 8})), expect=UNREADABLE)
+
+
+#: A closure section of the kind the expanded engine writes.
+CLOSURE = {"mode": "deterministic", "passed": True, "rounds": 0, "degree_bound": 0,
+           "height_bits": 0, "error_bound": "0/1", "identities": 0, "primes": []}
+
+
+@kind("closure section added to a program-engine certificate", MUST_REJECT)
+def _(b):
+    if _program_identities(b) or b.cert["lie"]["generators"]["kind"] == "probes":
+        yield Instance("closure added", mutated(b.cert, _set(("closure",), dict(CLOSURE))),
+                       claims=("closure",))
+
+        def as_closure(c):
+            c["closure"] = dict(CLOSURE)
+            c["claim"]["proof"] = "closure"
+        yield Instance("closure added, proof 'closure'", mutated(b.cert, as_closure),
+                       claims=("closure",))
 
 
 @kind("truncated JSON", MUST_REJECT)
@@ -744,6 +941,16 @@ class Outcome:
 
 
 def run_instance(kind_name: str, base: Base, inst: Instance) -> Outcome:
+    from exactcl import verifier
+    small = verifier.SMALL_TERMS
+    verifier.SMALL_TERMS = 0 if base.name in EVALUATED else small
+    try:
+        return _run_instance(kind_name, base, inst)
+    finally:
+        verifier.SMALL_TERMS = small
+
+
+def _run_instance(kind_name: str, base: Base, inst: Instance) -> Outcome:
     rng_seed = (kind_name, base.name, inst.where)
     text = inst.text if inst.text is not None else certformat.dumps(inst.cert)
     try:
@@ -848,7 +1055,8 @@ def test_fingerprint_catches_every_model_byte(bases, name):
     """With check_fingerprint=True, any change of a byte of the model section
     (digits, letters, signs; the fingerprint itself included) that leaves a
     readable file with another model makes the "model fingerprint" check
-    fail. Large sections are sampled at about 400 positions."""
+    fail. Large sections are sampled at about 400 positions. (A program's
+    variables are its parameters: editing them makes the file unreadable.)"""
     base = bases[name]
     text = certformat.dumps(base.cert)
     lo, hi = _model_span(text)
@@ -879,7 +1087,11 @@ def test_fingerprint_catches_every_model_byte(bases, name):
         failed = [c.claim for c in report.checks if not c.passed]
         assert "model fingerprint" in failed, (i, ch, new, str(report))
         caught += 1
-    assert caught >= min(len(positions) // 3, 100), (caught, unreadable, len(positions))
+    if "program" in base.cert["model"]:
+        # the variables must be the program's parameters: an edit of one is unreadable
+        assert caught >= 20, (caught, unreadable, len(positions))
+    else:
+        assert caught >= min(len(positions) // 3, 100), (caught, unreadable, len(positions))
     # and without the alteration the same text passes the fingerprint check
     report = verify_text(text, check_fingerprint=True, rng=seeded("fp", name))
     assert report.status == "verified"

@@ -56,11 +56,18 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120, check=False)
 
 
+def as_phi(model):
+    """The same network given by its phi under its built-in name, as version 1
+    files hold it (certify writes a network's program): the name check then
+    compares phi."""
+    return from_polynomials(model.ring, model.phi, name=model.name)
+
+
 @pytest.fixture(scope="module")
 def honest() -> dict[str, dict]:
     out = {}
-    for name, model in (("linear:2,2,2", linear([2, 2, 2])),
-                        ("relu-bias:2,3,2", relu([2, 3, 2], bias=True)),
+    for name, model in (("linear:2,2,2", as_phi(linear([2, 2, 2]))),
+                        ("relu-bias:2,3,2", as_phi(relu([2, 3, 2], bias=True))),
                         ("product:3", product(3))):
         out[name], _ = certify(model, reproducible=True)
     return out
@@ -76,6 +83,38 @@ def test_rebuilt_phi_is_the_producers(spec):
     names, phi = named_model(*parse_name(spec))
     assert names == list(model.parameters)
     assert Counter(phi) == Counter(tuple(poly_terms(p)) for p in model.phi)
+
+
+@pytest.mark.parametrize("change,expected", [
+    pytest.param(lambda c: c["model"].update(name="relu:2,2,2"),
+                 "layer 1 of relu:2,2,2 is ['relu']", id="same-D-other-family"),
+    pytest.param(lambda c: c["model"].update(name="product:8"),
+                 "product:8 is given by phi; the file's model is a program of layers",
+                 id="product-name"),
+    pytest.param(lambda c: c["model"].update(name="relu-bias:2,2,2"),
+                 "relu-bias:2,2,2 has 10 parameters; the file's model has 8", id="bias-name"),
+])
+def test_a_program_under_another_builtin_name_fails(change, expected):
+    """A network's program is compared layer by layer with the layers its name
+    stands for (the variables are the program's: the file format checks them)."""
+    cert, _ = certify(linear([2, 2, 2]), reproducible=True)
+    assert "program" in cert["model"] and "phi" not in cert["model"]
+    change(cert)
+    refit(cert)
+    report = verified(cert)
+    assert report.status == "false" and "model name" in failed(report), str(report)
+    (line,) = [c for c in report.checks if c.claim == "model name"]
+    assert expected in line.detail, line.detail
+
+
+def test_a_program_name_is_checked_without_building_phi(monkeypatch):
+    """The name of a program is checked from the layers: phi is never built."""
+    import exactcl.namecheck as namecheck
+    cert, _ = certify(relu([2, 3, 3, 2], bias=True), reproducible=True)
+    monkeypatch.setattr(namecheck, "named_model", None)
+    assert check_name(cert["model"]) == (
+        True, "relu-bias:2,3,3,2: the layers rebuilt from the name are the program in the "
+              "file (5 layers, 3 linear)")
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -95,7 +134,8 @@ def test_the_name_check_imports_only_the_file_format():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60).stdout
     assert set(eval(loaded)) <= {"exactcl.errors", "exactcl.rings", "exactcl.fields",
-                                 "exactcl.certformat", "exactcl.budget", "exactcl.namecheck"}
+                                 "exactcl.certformat", "exactcl.budget", "exactcl.namecheck",
+                                 "exactcl.evaluator"}
 
 
 def test_names_that_claim_a_family():
