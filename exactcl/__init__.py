@@ -109,10 +109,13 @@ def laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto",
     True
     """
     from .counting import check_search_degree, choose_engine
-    from .models import Model
+    from .models import Model, from_program
+    from .program import Program
+    if isinstance(model, Program):
+        model = from_program(model)
     if not isinstance(model, Model):
         from .errors import bad_argument
-        raise bad_argument("model", "an exactcl Model", model)
+        raise bad_argument("model", "an exactcl Model or Program", model)
     check_search_degree(model.D, degree, bool(homogeneous))  # before any work
     if choose_engine(model, engine) == "program":
         from .evalsearch import find_laws_by_evaluation

@@ -140,8 +140,12 @@ def certify(model: Model, path: str | os.PathLike | None = None, *,
     >>> cert["claim"]["laws"], cert["claim"]["proof"], len(cert["lie"]["basis"])
     (3, 'sandwich', 5)
     """
+    from .program import Program
+    if isinstance(model, Program):
+        from .models import from_program
+        model = from_program(model, max_memory=count_options.get("max_memory"))
     if not isinstance(model, Model):
-        raise bad_argument("model", "an exactcl Model", model)
+        raise bad_argument("model", "an exactcl Model or Program", model)
     if path is not None:
         check_output(path, "path")  # before the count, not after it
     start = time.perf_counter()

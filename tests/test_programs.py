@@ -280,3 +280,12 @@ def test_a_bad_program_in_python_is_an_input_error(call, fragments):
     for frag in fragments:
         assert frag in message, (frag, message)
     assert isinstance(info.value, ValueError)
+
+
+def test_count_certify_and_laws_take_a_program_directly(tmp_path):
+    prog = exactcl.net(exactcl.Linear(2, 3), exactcl.ReLU(), exactcl.Linear(3, 2))
+    assert exactcl.count(prog).laws == 3
+    cert, result = exactcl.certify(prog, tmp_path / "c.json")
+    assert result.laws == 3 and exactcl.verify(tmp_path / "c.json").ok
+    assert cert["model"]["program"] == prog.canonical()
+    assert exactcl.laws(prog, 2).independent == 3
