@@ -341,6 +341,7 @@ def count(
     max_memory: int | None = None,
     engine: str = "auto",
     identity_rounds: int = 2,
+    identities: str = "auto",
 ) -> CountResult:
     """Count the independent conservation laws of ``model`` and prove the count.
 
@@ -377,6 +378,10 @@ def count(
         (:func:`choose_engine`).
     identity_rounds : int
         Rounds of the program engine's Monte Carlo check of each law.
+    identities : {"auto", "exact", "monte-carlo"}
+        How the program engine checks the candidate laws: exactly over Q on
+        the expanded generators, or by evaluation with its stated bound;
+        "auto" is exact when phi has at most :data:`EXPANDED_PATHS` terms.
 
     Raises
     ------
@@ -401,13 +406,15 @@ def count(
         raise bad_argument("model", "an exactcl Model (see exactcl.models) or Program", model)
     _check_int("closure_rounds", closure_rounds, 1)
     _check_int("identity_rounds", identity_rounds, 1)
+    if identities not in ("auto", "exact", "monte-carlo"):
+        raise bad_argument("identities", "one of 'auto', 'exact', 'monte-carlo'", identities)
     engine = choose_engine(model, engine)
     if engine == "program":
         if search_degree is not None:
             check_search_degree(model.D, search_degree, name="search_degree")
         return _count_program(model, search_degree=search_degree, max_depth=max_depth,
                               prime=check_prime(prime), seed=seed, max_memory=max_memory,
-                              rounds=identity_rounds)
+                              rounds=identity_rounds, identities=identities)
     if closure not in ("auto", "deterministic", "monte-carlo"):
         raise bad_argument("closure", "one of 'auto', 'deterministic', 'monte-carlo'", closure)
     if search_degree is not None:
@@ -587,8 +594,12 @@ def choose_engine(model: Model, engine: object = "auto") -> str:
 
 
 def _count_program(model: Model, *, search_degree: int | None, max_depth: int | None,
-                   prime: int, seed: int, max_memory: int | None, rounds: int) -> CountResult:
-    """:func:`count` by evaluation of the model's program (never expanded)."""
+                   prime: int, seed: int, max_memory: int | None, rounds: int,
+                   identities: str = "auto") -> CountResult:
+    """:func:`count` by evaluation of the model's program: the fields are
+    never expanded, except to prove the candidate laws exactly over Q when
+    phi has at most :data:`EXPANDED_PATHS` terms (else they are checked by
+    evaluation, with the stated bound)."""
     from .evaluation import ProgramFields, check_laws, program_growth
     from .limits import program_bytes
     start = time.perf_counter()
@@ -606,15 +617,25 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
     labels = model.candidate_labels or tuple(h.str() for h in model.candidates)
     step("law check", 0, len(model.candidates), "laws")
     terms = [model.candidate_terms(k) for k in range(len(model.candidates))]
-    failed, identities = check_laws(layout, model.candidates, rounds,
-                                    random.Random(f"law identities {seed}"), terms)
+    if identities == "exact" or (identities == "auto" and
+                                 program_paths(model) <= EXPANDED_PATHS):
+        # small enough to expand (or asked): every identity proven exactly over Q
+        from .evaluation import IdentityCheck
+        index = directions_index(model.generators)
+        failed = [verify_law(h, model.generators, index) for h in model.candidates]
+        check = IdentityCheck("exact", laws=len(model.candidates))
+        why = "not conserved by generator X{}"
+    else:
+        failed, check = check_laws(layout, model.candidates, rounds,
+                                   random.Random(f"law identities {seed}"), terms)
+        why = "not conserved (grad h . X_c != 0 at a random point, round {})"
     found_terms = []
     for h, label, bad, t in zip(model.candidates, labels, failed, terms):
         if bad is None:
             found.append((h, label))
             found_terms.append(t)
         else:
-            rejected.append(f"{label}: not conserved (grad h . X_c != 0 at a random point)")
+            rejected.append(f"{label}: " + why.format(bad + 1))
     if search_degree:
         from .evalsearch import find_laws_by_evaluation
         from .rings import poly_terms
@@ -623,7 +644,7 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
         for h in search.laws:
             found.append((h, f"found by the degree-{search_degree} search"))
             found_terms.append(poly_terms(h))
-        identities = _merge_checks(identities, search.identities)
+        check = _merge_checks(check, search.identities)
     keep = BlockBasis(D, prime).add([terms_gradient_mod(t, point, prime) for t in found_terms])
     exhibited = tuple(found[i][0] for i in keep)
     exhibited_labels = tuple(found[i][1] for i in keep)
@@ -634,7 +655,7 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
         raise ExactclError(f"Internal inconsistency: {M} independent laws but Lie rank {K} "
                            f"in dimension {D}.")
     p_text = f"mod p = {prime}"
-    how = identities.describe() if M else ""
+    how = check.describe() if M else ""
     if M == D - K:
         laws, lie, status, proof = M, K, "certified", "sandwich"
         explanation = (f"Proven by sandwich: {plural(M, 'exhibited law')} ({how}) independent "
@@ -648,4 +669,4 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
     return CountResult(model.name, D, laws, M if laws is None else laws, D - K, lie, K, status,
                        proof, explanation, exhibited, exhibited_labels, tuple(rejected), growth,
                        None, model.ring, time.perf_counter() - start, (), "program", fields,
-                       identities)
+                       check)

@@ -295,7 +295,10 @@ def test_cli_says_what_checked_the_identities(capsys):
     assert rc == 0 and out.splitlines()[0].endswith("; each verified exactly")
     expanded = run_cli(capsys, "laws", "linear:2,2,2", "--degree", "2", "--engine", "expanded")
     assert expanded[1] == out
+    # a small program's laws are proven exactly even on the program engine
     rc, out, _ = run_cli(capsys, "count", "linear:2,2,2", "--engine", "program", "--degree", "2")
+    assert rc == 0 and "exhibited   3 independent laws, each verified exactly" in out
+    rc, out, _ = run_cli(capsys, "count", "linear:8,8,8,8,8,8")
     assert rc == 0
     line = next(x for x in out.splitlines() if x.startswith("exhibited"))
     assert "each checked by evaluation (2 random points and primes, error probability <= 2^-" \

@@ -77,8 +77,8 @@ def test_the_program_engine_counts_what_the_expanded_engine_counts(family, width
     m = _model(family, widths)
     a, b = count(m, engine="program"), count(m, engine="expanded")
     assert (a.laws, a.bounds, a.lie_rank, a.proof) == (b.laws, b.bounds, b.lie_rank, b.proof)
-    assert a.engine == "program" and a.identities.mode == "monte-carlo"
-    assert a.identities.error_bound < 2.0 ** -60
+    # small: the laws are proven exactly over Q on either engine
+    assert a.engine == "program" and a.identities.mode == "exact"
     if a.fields.kind == "components":  # the same generators, point and order: the same words
         assert a.growth.words() == b.growth.words()
 
@@ -88,6 +88,13 @@ def test_probe_fields_replace_very_many_generators():
     assert r.fields.kind == "probes" and r.fields.count <= 2 * r.parameters + 64
     assert (r.laws, r.proof) == (16, "sandwich")
     assert r.growth.words()[0].startswith("Y")
+
+
+def test_a_large_program_checks_its_laws_by_evaluation_with_a_stated_bound():
+    r = count(linear([8] * 6))
+    assert r.engine == "program" and r.identities.mode == "monte-carlo"
+    assert r.identities.rounds == 2 and r.identities.error_bound < 2.0 ** -60
+    assert "Schwartz-Zippel" in r.explanation and r.laws == 144
 
 
 def test_a_false_law_fails_the_evaluated_identity():

@@ -94,9 +94,11 @@ BASES: dict[str, tuple[Callable, dict, tuple]] = {
     # Certificates of the program engine, verified by evaluation (EVALUATED): the
     # generators themselves, and random probe fields (relu:2,4,4,4,2 has 256
     # components for D = 48).
-    "linear:2,3,2-program": (lambda: linear([2, 3, 2]), {"engine": "program"},
+    "linear:2,3,2-program": (lambda: linear([2, 3, 2]),
+                             {"engine": "program", "identities": "monte-carlo"},
                              ("sandwich", 6, 6, None)),
-    "relu:2,4,4,4,2-probes": (lambda: relu([2, 4, 4, 4, 2]), {"engine": "program"},
+    "relu:2,4,4,4,2-probes": (lambda: relu([2, 4, 4, 4, 2]),
+                              {"engine": "program", "identities": "monte-carlo"},
                               ("sandwich", 12, 12, None)),
 }
 #: Bases verified by evaluation, never expanded (the verifier's size switch at 0).
