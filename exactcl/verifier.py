@@ -406,7 +406,9 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     else:
         need = (exact or (proof == "closure" and cert["closure"] is not None)) \
             and engine == "expanded"
-        generators = _expanded_program(layout, ring, budget, need)
+        # a file of the program engine is verified as it was made, by evaluation
+        generators = (_expanded_program(layout, ring, budget, need)
+                      if engine == "expanded" or need else None)
         d = kinds["count"] if probes else layout.components
         checks.append(Check("model", True, _program_text(layout, kinds, generators)))
     checks.append(_name_check(model))
@@ -614,11 +616,14 @@ def _identities_exact(laws, labels, generators, budget) -> Check:
 
 # -- programs: expanded when small, else evaluated -------------------------------
 
-#: A program is expanded (its generators rebuilt over Q, its law identities
-#: checked exactly, as for a model given by phi) when the expansion builds at
-#: most this many terms and its estimated work, with the gradients, takes at
-#: most EXACT_SHARE of the budget left; otherwise it is evaluated
-#: (:mod:`exactcl.evaluator`). Every network of data/ is expanded.
+#: A program whose file states exact identities (the expanded engine's, or
+#: the program engine's on a small network) is expanded (its generators
+#: rebuilt over Q, its law identities checked exactly, as for a model given
+#: by phi) when the expansion builds at most this many terms and its
+#: estimated work, with the gradients, takes at most EXACT_SHARE of the
+#: budget left; otherwise, and for a file whose identities were checked by
+#: Monte Carlo, it is evaluated (:mod:`exactcl.evaluator`). Every network of
+#: data/ is expanded.
 SMALL_TERMS = 50_000
 EXACT_SHARE = 1 / 2
 
