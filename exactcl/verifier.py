@@ -406,9 +406,11 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     else:
         need = (exact or (proof == "closure" and cert["closure"] is not None)) \
             and engine == "expanded"
-        # a file of the program engine is verified as it was made, by evaluation
+        # identities stated exact are checked exactly (expanded when small); a
+        # file whose identities were checked by Monte Carlo is verified as it
+        # was made, by evaluation
         generators = (_expanded_program(layout, ring, budget, need)
-                      if engine == "expanded" or need else None)
+                      if stated["mode"] == "exact" or need else None)
         d = kinds["count"] if probes else layout.components
         checks.append(Check("model", True, _program_text(layout, kinds, generators)))
     checks.append(_name_check(model))
