@@ -36,7 +36,8 @@ from exactcl.verifier import verify, verify_text  # noqa: E402
 
 SPECS = ["relu:16,16,16", "relu:24,24,24", "relu-bias:24,24,24", "relu:16,16,16,16",
          "linear:16,16,16", "linear:24,24,24", "linear:48,48", "relu:32,32,32",
-         "linear:32,32,32"]
+         "linear:32,32,32", "relu-bias:32,32,32", "linear:8,8,8,8,8,8",
+         "relu-bias:16,16,16,16,16,16"]
 QUICK_SPECS = SPECS[:3] + ["linear:16,16,16"]
 
 
@@ -118,12 +119,11 @@ def peak_rss(argv: list[str]) -> tuple[int, float]:
 
 def memory_part(specs: list[str]) -> None:
     from exactcl import limits
-    from exactcl.specs import _parse
     print("2. Memory: estimate of exactcl.limits against the peak resident memory of "
           "`exactcl count SPEC`")
     ratios = []
     for spec in specs:
-        estimate = _estimate(*_parse(spec))
+        estimate = _estimate(spec)
         rss, seconds = peak_rss([sys.executable, "-m", "exactcl.cli", "count", spec, "-q"])
         ratios.append(estimate / rss)
         print(f"  {spec:22} estimate {limits.format_size(estimate):>9}   measured "
@@ -132,31 +132,37 @@ def memory_part(specs: list[str]) -> None:
           f"(below 1 would be an underestimate)")
 
 
-def _estimate(family: str, values: list[int]) -> int:
-    """The estimate the builder checks, without building (its ring is never made)."""
+def _estimate(spec: str) -> int:
+    """The memory estimate the count of ``spec`` checks, without counting:
+    on the program engine that of its evaluation (nothing expanded), on the
+    expanded engine the one its expansion checks before building anything."""
     from exactcl import limits, models
+    from exactcl.counting import choose_engine
+    from exactcl.evaluation import ProgramFields
+    from exactcl.specs import parse_spec
 
     class Stop(Exception):
         pass
 
-    def stop_at_the_ring(*args, **kwargs):
+    model = parse_spec(spec)  # the program and candidate laws only: cheap
+    if choose_engine(model) == "program":
+        layout = model.program.layout
+        fields = ProgramFields.choose(layout)
+        return limits.program_bytes(layout, fields.count, fields.kind) + limits.BASE_BYTES
+    estimates = []
+
+    def record(what, parts, max_memory=None):
+        estimates.append(sum(parts.values()) + limits.BASE_BYTES)
         raise Stop
 
-    original_check, original_ring = models.check_memory, models.Ring
-    estimates = []
-    models.check_memory = lambda what, parts, max_memory=None: estimates.append(
-        sum(parts.values()) + limits.BASE_BYTES)
-    models.Ring = stop_at_the_ring
+    original = models.check_memory
+    models.check_memory = record
     try:
-        build = {"linear": lambda: models.linear(values),
-                 "relu": lambda: models.relu(values),
-                 "relu-bias": lambda: models.relu(values, bias=True)}[family]
-        try:
-            build()
-        except Stop:
-            pass
+        _ = model.generators
+    except Stop:
+        pass
     finally:
-        models.check_memory, models.Ring = original_check, original_ring
+        models.check_memory = original
     return estimates[0]
 
 

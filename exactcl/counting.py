@@ -606,7 +606,7 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
     layout = model.program.layout
     D = model.D
     fields = ProgramFields.choose(layout, seed)
-    parts = {"growth": program_bytes(layout, fields.count)}
+    parts = {"growth": program_bytes(layout, fields.count, fields.kind)}
     if search_degree:
         parts["law search"] = 300 * check_search_size(D, search_degree)  # its monomials
     check_memory(f"count of {model.name}", parts, max_memory)

@@ -75,12 +75,51 @@ def growth_bytes(D: int, target: int, generators: int = 0) -> int:
     return 8 * D * (3 * min(target, D) + BATCH_ROWS) + GENERATOR_BYTES * generators
 
 
-def program_bytes(layout, fields: int) -> int:
-    """Memory of the program engine's growth (:mod:`exactcl.evaluation`):
-    the echelon form, a batch and a value (D entries of 8 bytes) held per
-    generator field and kept word, the target being at most D."""
+def program_bytes(layout, fields: int, kind: str = "components", batch: int = 4096) -> int:
+    """Memory of the program engine's count (:mod:`exactcl.evaluation`), an
+    upper bound calibrated on linear:32,32,32 and linear:64,64,64 (measured
+    316 MB and 4.8 GB; ``benchmarks/bench_budget.py`` compares them): the
+    kept values held dense with the stacked copy and three matrices of an
+    echelon form per batch (assuming one block of D columns, the rank up to
+    D), a value of 8 bytes a parameter per field and kept word, and the
+    sparse values of a batch, each with at most twice the support of a
+    generator field (:func:`field_support`)."""
     D = layout.D
-    return 8 * D * (3 * D + BATCH_ROWS) + 8 * D * (fields + D) + 64 * fields
+    nonzeros = field_support(layout, kind)
+    words = min(D, 2 * nonzeros)
+    # one block of D columns, except a single hidden ReLU layer: every path
+    # runs through one hidden neuron and moves only that neuron's weights,
+    # so the values split into blocks of at most a field's support
+    kinds = [k for k, *_ in layout.layers]
+    block = nonzeros if kinds == ["linear", "relu", "linear"] else D
+    rank, rows = block, min(batch, block)
+    # and 64 MB of imports and temporaries beyond the interpreter's (the laws
+    # of linear:8,8,8,8,8,8 printed by `exactcl count`: 160 MB at peak)
+    return (D * (72 * rank + 64 * rows) + 8 * D * (fields + D) + 100 * min(batch, D) * words
+            + 100 * fields * nonzeros + 64 * 2**20)
+
+
+def field_support(layout, kind: str = "components") -> int:
+    """A bound on the parameters a generator field of the program moves:
+    in layer l, the rows its backward signal reaches times the columns its
+    forward signal reaches (one neuron after a ReLU of a probe or component,
+    one input and one output for a component), and the bias rows."""
+    relu_after, li = set(), 0
+    for kind_of_layer, *_ in layout.layers:
+        if kind_of_layer == "linear":
+            li += 1
+        else:
+            relu_after.add(li - 1)
+    last = len(layout.linears) - 1
+    total = 0
+    for li, (n_in, n_out, bias) in enumerate(layout.linears):
+        if li == 0:
+            cols = 1 if kind == "components" else n_in
+        else:
+            cols = 1 if li - 1 in relu_after else n_in
+        rows = 1 if li in relu_after or (li == last and kind == "components") else n_out
+        total += rows * cols + (rows if bias else 0)
+    return min(total, layout.D)
 
 
 def _meminfo() -> dict[str, int]:

@@ -379,8 +379,8 @@ def test_law_search_size_is_checked_before_the_grading_in_python(monkeypatch):
 
 
 @pytest.mark.parametrize("spec, max_memory, estimate", [
-    ("relu:64,64,64", "2G", "3.1 GB"),
-    ("linear:64,64,64", "2G", "2.4 GB"),
+    ("relu:64,64,64", "1G", "2.1 GB"),
+    ("linear:64,64,64", "2G", "7.6 GB"),
     ("relu:16,16,16", "10M", "135.3 MB"),  # 4,096 paths: expanded, refused before it is built
 ])
 def test_a_program_count_beyond_the_memory_limit_is_refused_before_any_evaluation(
