@@ -725,18 +725,6 @@ def expansion_terms(layout: Layout) -> int:
     return total
 
 
-def phi_terms(layout: Layout) -> int:
-    """The number of terms of phi (all components) of a program, from the sizes.
-
-    >>> phi_terms(Layout([["linear", 2, 3, True], ["relu"], ["linear", 3, 4, False]]))
-    36
-    """
-    rows = [1] * layout.linears[0][0]
-    for _, n_out, bias in layout.linears:
-        rows = [sum(rows) + (1 if bias else 0)] * n_out
-    return sum(rows)
-
-
 def expansion_work(layout: Layout) -> float:
     """Units of work of expanding a program's phi (flint terms of D variables:
     ``EXPAND_TERM`` (1 + D / 16) units each, measured up to D = 300)."""

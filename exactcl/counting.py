@@ -556,13 +556,7 @@ EXPANDED_PATHS = 5_000
 
 def program_paths(model: Model) -> int:
     """The number of terms of phi of a network (its paths), without expanding it."""
-    lay = model.program.layout
-    widths = [lay.linears[0][0]] + [n_out for _, n_out, _ in lay.linears]
-    total = math.prod(widths)
-    for li, (_, _, bias) in enumerate(lay.linears, 1):
-        if bias:
-            total += math.prod(widths[li:])
-    return total
+    return model.program.layout.phi_terms()
 
 
 def choose_engine(model: Model, engine: object = "auto") -> str:

@@ -99,8 +99,8 @@ from flint import fmpq_mpoly, nmod_mat
 
 from .counting import EXPANDED_PATHS, program_paths
 from .errors import ResourceError, VerificationError, bad_argument
-from .evaluation import IdentityCheck, _random_probe_mod, check_laws
-from .evaluator import Layout, Words
+from .evaluation import IdentityCheck, check_laws
+from .evaluator import Layout, Words, random_probe_mod
 from .fields import directions_index, terms_gradient_mod
 from .limits import check_memory, parse_size
 from .linalg import (
@@ -354,7 +354,7 @@ class _Pool:
         lay, p, rng = self.layout, self.prime, self._rng
         while len(self._points) <= s:
             theta = [rng.randrange(p) for _ in range(lay.D)]
-            probes = [_random_probe_mod(lay, p, rng) for _ in range(self.probes)]
+            probes = [random_probe_mod(lay, p, rng) for _ in range(self.probes)]
             words = Words(lay, probes, {}, theta, p)
             grads = []
             for q in range(self.probes):

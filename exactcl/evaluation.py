@@ -29,7 +29,15 @@ from typing import Any
 from flint import fmpq_mpoly
 
 from .brackets import round_error_bound
-from .evaluator import Layout, Probe, Words, component_probes, random_probe
+from .evaluator import (
+    Layout,
+    Probe,
+    Words,
+    component_probes,
+    identity_residual,
+    random_probe,
+    random_probe_mod,
+)
 from .fields import terms_gradient_mod
 from .growth import DEFAULT_BUDGET, Growth, grow_with
 from .linalg import BlockBasis
@@ -190,13 +198,6 @@ def _integer_norm(h: fmpq_mpoly) -> int:
     return sum(abs(c * den) for c in coeffs).__int__()
 
 
-def _random_probe_mod(layout: Layout, prime: int, rng: random.Random) -> Probe:
-    def draw(n: int) -> tuple[int, ...]:
-        return tuple(rng.randrange(prime) for _ in range(n))
-    return Probe(draw(layout.linears[0][0]), draw(len(layout.sources)),
-                 [draw(w) for w in layout.relu_widths], draw(layout.outputs))
-
-
 def check_laws(layout: Layout, laws: Sequence[fmpq_mpoly], rounds: int,
                rng: random.Random, terms: Sequence[list] | None = None
                ) -> tuple[list[int | None], IdentityCheck]:
@@ -220,13 +221,12 @@ def check_laws(layout: Layout, laws: Sequence[fmpq_mpoly], rounds: int,
     for r in range(rounds):
         prime = random_prime(rng)
         point = [rng.randrange(prime) for _ in range(layout.D)]
-        probe = _random_probe_mod(layout, prime, rng)
+        probe = random_probe_mod(layout, prime, rng)
         value = Words(layout, [probe], {}, point, prime).value(0)
         for k in range(len(laws)):
             if failed[k] is not None:
                 continue
-            grad = terms_gradient_mod(terms[k], point, prime)
-            if sum(x * grad.get(v, 0) for v, x in value.items()) % prime:
+            if identity_residual(value, terms_gradient_mod(terms[k], point, prime), prime):
                 failed[k] = r
     per_round = round_error_bound(delta, hbits)
     error = min(Fraction(1), len(laws) * per_round ** rounds)

@@ -64,8 +64,8 @@ from math import prod
 
 from flint import nmod_mat
 
-__all__ = ["Layout", "Probe", "Words", "canonical_layers", "check_layers", "component_probes",
-           "expand", "identity_residual", "random_probe"]
+__all__ = ["Layout", "Probe", "Words", "check_layers", "component_probes", "expand",
+           "identity_residual", "random_probe", "random_probe_mod"]
 
 #: Random probe entries are integers in [1, 2**PROBE_BITS].
 PROBE_BITS = 32
@@ -111,8 +111,6 @@ def check_layers(layers: object) -> tuple[tuple, ...]:
         raise ValueError(f"the last layer (layer {len(out)}) must be linear, not relu")
     return tuple(out)
 
-
-canonical_layers = check_layers
 
 
 class Layout:
@@ -218,6 +216,19 @@ class Layout:
         """Degree of r_c in the probe's entries: source, ReLUs, output."""
         return len(self.relu_widths) + 2
 
+    def phi_terms(self) -> int:
+        """The number of terms of phi (all components), from the sizes: every
+        row of the running product has the terms of all rows before it, and
+        one more when the layer has a bias (the paths, for a network).
+
+        >>> Layout([["linear", 2, 3, True], ["relu"], ["linear", 3, 4, False]]).phi_terms()
+        36
+        """
+        rows = [1] * self.linears[0][0]
+        for _, n_out, bias in self.linears:
+            rows = [sum(rows) + (1 if bias else 0)] * n_out
+        return sum(rows)
+
     def phi_degree(self) -> int:
         """Degree of every phi_c in theta: at most the number of linear layers."""
         return len(self.linears)
@@ -278,25 +289,33 @@ def random_probe(layout: Layout, seed: str, k: int) -> Probe:
     return Probe(values[:n_x], values[n_x:n_x + n_s], sigma, values[n_x + n_s:])
 
 
-def identity_residual(layout: Layout, grad_h: Mapping[int, int], probe: Probe,
-                      point: Sequence[int], prime: int) -> int:
-    """grad F(theta) . grad h(theta) mod p for the probe's F, ``grad_h`` the
-    values of grad h at ``point`` mod p ({parameter: value}).
+def random_probe_mod(layout: Layout, prime: int, rng) -> Probe:
+    """A probe with every entry (inputs, bias multipliers, every ReLU neuron,
+    outputs, in that order) uniform mod ``prime`` from ``rng``: the random
+    point of the probe's variables for :func:`identity_residual`."""
+    def draw(n: int) -> tuple[int, ...]:
+        return tuple(rng.randrange(prime) for _ in range(n))
+    return Probe(draw(layout.linears[0][0]), draw(len(layout.sources)),
+                 [draw(w) for w in layout.relu_widths], draw(layout.outputs))
+
+
+def identity_residual(grad_f: Mapping[int, int], grad_h: Mapping[int, int], prime: int) -> int:
+    """grad F(theta) . grad h(theta) mod p, from their values at theta
+    ({parameter: value}), F the function of a probe.
 
     With every probe entry a variable, grad F . grad h is the polynomial
     sum_c r_c (grad phi_c . grad h) in theta and the probe, the r_c distinct
     monomials: it is zero exactly when h is a law of every generator. Its
-    value at a random point and probe is the Schwartz-Zippel test of that
-    identity (degree :meth:`Layout.probe_degree` + :meth:`Layout.phi_degree`
-    - 1 + deg h - 1).
+    value at a random point and probe (:func:`random_probe_mod`) is the
+    Schwartz-Zippel test of that identity (degree
+    :meth:`Layout.probe_degree` + :meth:`Layout.phi_degree` - 1 + deg h - 1).
 
     >>> lay = Layout([["linear", 1, 1, False], ["linear", 1, 1, False]])
-    >>> # h = W1^2 - W2^2 is a law of phi = W2 W1
-    >>> identity_residual(lay, {0: 2 * 3, 1: -2 * 5}, Probe((7,), (), (), (11,)), [3, 5], 101)
+    >>> grad_f = Words(lay, [Probe((7,), (), (), (11,))], {}, [3, 5], 101).value(0)
+    >>> identity_residual(grad_f, {0: 2 * 3, 1: -2 * 5}, 101)  # h = W1^2 - W2^2, phi = W2 W1
     0
     """
-    value = Words(layout, [probe], {}, point, prime).value(0)
-    return sum(x * grad_h.get(v, 0) for v, x in value.items()) % prime
+    return sum(x * grad_h.get(v, 0) for v, x in grad_f.items()) % prime
 
 
 # -- truncated multilinear jets of matrices: {bit mask: nmod_mat} -------------------------
@@ -426,9 +445,13 @@ class Words:
         if node < len(self.probes):
             return self.gradient(node, point)
         left, right = self.brackets[node]
+        return self._bracket(left, right, point, bits, self.field(left, point, bits),
+                             self.field(right, point, bits))
+
+    def _bracket(self, left: int, right: int, point: list, bits: int, a: list, b: list) -> list:
+        """[left, right] at ``point`` from the operands' fields ``a``, ``b`` there:
+        the coefficient of a new nilpotent e in right(P + e a) - left(P + e b)."""
         e = 1 << bits
-        a = self.field(left, point, bits)
-        b = self.field(right, point, bits)
         one = self.field(right, _move(point, a, e), bits + 1)
         two = self.field(left, _move(point, b, e), bits + 1)
         return [(_coefficient(_add(W1, W2, -1), e),
@@ -447,16 +470,11 @@ class Words:
     def bracket_value(self, left: int, right: int) -> dict[int, int]:
         """The value of [left, right] at the point, without registering it;
         the operands' values are reused."""
-        e = 1
         for node in (left, right):
             if node not in self._values:
                 self._values[node] = self.field(node, self.point, 0)
-        a, b = self._values[left], self._values[right]
-        one = self.field(right, _move(self.point, a, e), 1)
-        two = self.field(left, _move(self.point, b, e), 1)
-        return self.flatten([(_coefficient(_add(W1, W2, -1), e),
-                              None if b1 is None else _coefficient(_add(b1, b2, -1), e))
-                             for (W1, b1), (W2, b2) in zip(one, two)])
+        return self.flatten(self._bracket(left, right, self.point, 0, self._values[left],
+                                          self._values[right]))
 
     def _probe_value(self, node: int) -> dict[int, int]:
         """grad F of a probe at the point, from its factors: the gradient of

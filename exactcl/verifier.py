@@ -78,13 +78,12 @@ from .certformat import (
     gradient_work,
     int_list,
     loads,
-    phi_terms,
     program_layout,
     program_phi,
     ring_of,
 )
 from .errors import CertificateFormatError, plural
-from .evaluator import Layout, Probe, Words, random_probe
+from .evaluator import Layout, Probe, Words, identity_residual, random_probe, random_probe_mod
 from .fields import (
     VectorField,
     directions_index,
@@ -778,17 +777,14 @@ def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
         budget.spend(per_round)
         p = random_prime(rng)
         point = [rng.randrange(p) for _ in range(layout.D)]
-        probe = Probe(*(tuple(rng.randrange(p) for _ in range(n)) for n in
-                        (layout.linears[0][0], len(layout.sources))),
-                      [tuple(rng.randrange(p) for _ in range(w)) for w in layout.relu_widths],
-                      tuple(rng.randrange(p) for _ in range(layout.outputs)))
+        probe = random_probe_mod(layout, p, rng)
         try:
             grads = [terms_gradient_mod(t, point, p) for t in terms]
         except ZeroDivisionError:  # p divides a denominator: another prime
             continue
         value = Words(layout, [probe], {}, point, p).value(0)  # grad F at the point
         for k, g in enumerate(grads):
-            if sum(x * g.get(v, 0) for v, x in value.items()) % p:
+            if identity_residual(value, g, p):
                 return Check("law identities", False,
                              f"law {k} ({labels[k]}) is not conserved: grad F . grad h != 0 "
                              f"at a random point and probe mod the fresh prime {p}")
@@ -825,7 +821,7 @@ def _identity_bounds(layout: Layout, laws) -> tuple[int, int]:
     L T deg(h) |h|_1."""
     degree = max(int(h.total_degree()) for h in laws)
     delta = layout.probe_degree() + layout.phi_degree() - 1 + max(degree - 1, 0)
-    T = phi_terms(layout)
+    T = layout.phi_terms()
     norm = max(_law_norm(h) for h in laws)
     return delta, (norm * max(degree, 1) * layout.phi_degree() * T).bit_length()
 
