@@ -1,0 +1,240 @@
+"""The block evaluator (exactcl.blocks) against an independent SymPy model
+of each layer: convolutions by explicit loops, residual sums, attention by
+its matrix formulas; values, brackets and the expansion."""
+
+import random
+
+import pytest
+import sympy
+
+from exactcl.blocks import BlockLayout, Words, check_blocks, expand, random_probe, random_probe_mod
+from exactcl.evaluator import Layout, Probe
+from exactcl.evaluator import Words as ChainWords
+
+P = 1_000_003
+
+
+def _symbols(lay):
+    return sympy.symbols(lay.parameters)
+
+
+def _tensor(lay, syms, t):
+    _, rows, cols, o = lay.tensors[t]
+    return sympy.Matrix(rows, cols, syms[o:o + rows * cols])
+
+
+def _reference_output(layers, lay, syms, x, sigma):
+    """The program's output as a SymPy column, written from the layer
+    definitions (not from the evaluator's ops)."""
+    counter = {"w": 0, "b": 0, "relu": 0}
+    weights = [t for t, (prefix, *_rest) in enumerate(lay.tensors) if not prefix.startswith("b")]
+    biases = [t for t, (prefix, *_rest) in enumerate(lay.tensors) if prefix.startswith("b")]
+
+    def run(seq, a, shape):
+        for layer in seq:
+            if layer[0] == "linear":
+                _, n_in, n_out, bias = layer
+                W = _tensor(lay, syms, weights[counter["w"]])
+                counter["w"] += 1
+                a = W * sympy.Matrix(a).reshape(n_in, 1)
+                if bias:
+                    a = a + _tensor(lay, syms, biases[counter["b"]])
+                    counter["b"] += 1
+                shape = None
+            elif layer[0] == "relu":
+                s = sigma[counter["relu"]]
+                counter["relu"] += 1
+                a = sympy.Matrix(len(a), 1, [v * s[i] for i, v in enumerate(a)])
+            elif layer[0] == "conv":
+                _, c_in, c_out, kernel, stride, bias, size = layer
+                Kt = _tensor(lay, syms, weights[counter["w"]])
+                counter["w"] += 1
+                b = None
+                if bias:
+                    b = _tensor(lay, syms, biases[counter["b"]])
+                    counter["b"] += 1
+                dims = len(size)
+                out_size = [(s - k) // t + 1 for s, k, t in zip(size, kernel, stride)]
+                offsets = ([(t,) for t in range(kernel[0])] if dims == 1 else
+                           [(r, c) for r in range(kernel[0]) for c in range(kernel[1])])
+                positions = ([(q,) for q in range(out_size[0])] if dims == 1 else
+                             [(q, r) for q in range(out_size[0]) for r in range(out_size[1])])
+                P_in = 1
+                for s in size:
+                    P_in *= s
+                out = []
+                for o in range(c_out):
+                    for pos in positions:
+                        acc = b[o] if b is not None else 0
+                        for i in range(c_in):
+                            for ti, t in enumerate(offsets):
+                                flat = 0
+                                for ax in range(dims):
+                                    flat = flat * size[ax] + pos[ax] * stride[ax] + t[ax]
+                                acc += Kt[o, i * len(offsets) + ti] * a[i * P_in + flat]
+                        out.append(acc)
+                a = sympy.Matrix(len(out), 1, out)
+            else:
+                a = sympy.Matrix(a) + run(layer[1], a, shape)
+        return sympy.Matrix(a)
+
+    return run(layers, sympy.Matrix(len(x), 1, list(x)), None)
+
+
+def _reference_F(layers, lay, syms, probe):
+    if lay.attention is not None:
+        _, kind, d, heads, k, N = lay.attention
+        F = 0
+        for h in range(heads):
+            Q, K, V, O = (_tensor(lay, syms, 4 * h + t) for t in range(4))  # noqa: E741
+            A, B = Q.T * K, V.T * O
+            if kind == "factors":
+                Ph = sympy.Matrix(d, d, probe.x[h * d * d:(h + 1) * d * d])
+                Rh = sympy.Matrix(d, d, probe.u[h * d * d:(h + 1) * d * d])
+                F += sum(Ph.multiply_elementwise(A)) + sum(Rh.multiply_elementwise(B))
+                continue
+            X = sympy.Matrix(N, d, probe.x)
+            if kind == "linear":
+                U = sympy.Matrix(N, d, probe.u)
+                F += sum(U.multiply_elementwise(X * A * X.T * X * B))
+            else:
+                U1 = sympy.Matrix(N, d, probe.u[:N * d])
+                U3 = sympy.Matrix(N, d, probe.u[N * d:])
+                J = sympy.ones(N, N)
+                # N * (order 1) and N^2 * (order 3) of softmax(X A X^T) X B in X
+                # (test_softmax_taylor_coefficients checks these formulas)
+                S = X * A * X.T
+                C = N * sympy.eye(N) - J
+                F += sum(U1.multiply_elementwise(J * X * B))
+                F += sum(U3.multiply_elementwise(S * C * X * B))
+        return F
+    out = _reference_output(layers, lay, syms, probe.x, probe.sigma)
+    return sum(u * v for u, v in zip(probe.u, out))
+
+
+PROGRAMS = {
+    "chain": [["linear", 2, 3, True], ["relu"], ["linear", 3, 2, False]],
+    "residual-relu": [["linear", 2, 3, False],
+                      ["residual", [["linear", 3, 2, True], ["relu"], ["linear", 2, 3, True]]]],
+    "residual-chain": [["linear", 2, 2, False], ["residual", [["linear", 2, 2, False]]],
+                       ["relu"], ["residual", [["linear", 2, 3, False], ["relu"],
+                                               ["linear", 3, 2, False]]]],
+    "conv1d": [["conv", 2, 2, [2], [1], True, [4]], ["relu"],
+               ["conv", 2, 1, [2], [1], False, [3]]],
+    "conv1d-stride-dense": [["conv", 1, 2, [2], [2], False, [5]], ["relu"],
+                            ["linear", 4, 2, False]],
+    "conv2d": [["conv", 1, 2, [2, 2], [1, 1], True, [3, 3]], ["relu"], ["linear", 8, 1, False]],
+    "residual-conv": [["conv", 1, 2, [2], [1], False, [4]],
+                      ["residual", [["conv", 2, 2, [1], [1], False, [3]], ["relu"],
+                                    ["conv", 2, 2, [1], [1], False, [3]]]]],
+    "attention-factors": [["attention", "factors", 2, 2, 1, 3]],
+    "attention-linear": [["attention", "linear", 2, 2, 1, 3]],
+    "attention-softmax": [["attention", "softmax", 2, 1, 2, 3]],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_probe_gradient_matches_an_independent_model(name):
+    layers = PROGRAMS[name]
+    lay = BlockLayout(layers)
+    syms = _symbols(lay)
+    rng = random.Random(name)
+    point = [rng.randrange(1, 50) for _ in range(lay.D)]
+    for k in range(3):
+        probe = random_probe_mod(lay, 97, rng) if k else random_probe(lay, "test", k)
+        F = _reference_F(layers, lay, syms, probe)
+        subs = dict(zip(syms, point))
+        want = {i: int(sympy.diff(F, s).subs(subs)) % P for i, s in enumerate(syms)}
+        want = {i: v for i, v in want.items() if v}
+        assert Words(lay, [probe], {}, point, P).value(0) == want
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_bracket_matches_the_jacobian_formula(name):
+    """[X, Y] = DY X - DX Y from SymPy gradients of two probes' F."""
+    layers = PROGRAMS[name]
+    lay = BlockLayout(layers)
+    syms = _symbols(lay)
+    rng = random.Random(name + "b")
+    point = [rng.randrange(1, 50) for _ in range(lay.D)]
+    probes = [random_probe_mod(lay, 89, rng) for _ in range(2)]
+    X, Y = (sympy.Matrix([sympy.diff(_reference_F(layers, lay, syms, pr), s) for s in syms])
+            for pr in probes)
+    v = sympy.Matrix(syms)
+    br = Y.jacobian(v) * X - X.jacobian(v) * Y
+    subs = dict(zip(syms, point))
+    want = {i: int(e.subs(subs)) % P for i, e in enumerate(br)}
+    want = {i: x for i, x in want.items() if x}
+    assert Words(lay, probes, {2: (0, 1)}, point, P).value(2) == want
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_expansion_spans_the_probe_fields(name):
+    """grad F of a probe is a combination of the expanded components' gradients."""
+    from flint import fmpq_mpoly_ctx
+    layers = PROGRAMS[name]
+    lay = BlockLayout(layers)
+    ctx = fmpq_mpoly_ctx.get(lay.parameters, "lex")
+    phi = expand(lay, ctx.gens(), ctx.from_dict({}) + 1)
+    syms = _symbols(lay)
+    rng = random.Random(name + "e")
+    point = [rng.randrange(1, 50) for _ in range(lay.D)]
+    grads = sympy.Matrix([[sympy.sympify(str(c.derivative(i))).subs(dict(zip(syms, point)))
+                           for i in range(lay.D)] for c in phi])
+    probe = random_probe_mod(lay, 101, rng)
+    F = _reference_F(layers, lay, syms, probe)
+    g = sympy.Matrix([[sympy.diff(F, s).subs(dict(zip(syms, point))) for s in syms]])
+    assert grads.rank() == grads.col_join(g).rank()
+    # and F itself is a combination of phi's components with constant coefficients
+    assert len(phi) <= lay.phi_terms()
+
+
+def test_chain_programs_agree_with_the_chain_evaluator():
+    layers = [["linear", 2, 3, True], ["relu"], ["linear", 3, 3, True], ["relu"],
+              ["linear", 3, 2, False]]
+    bl, cl = BlockLayout(layers), Layout(layers)
+    assert bl.parameters == cl.parameters and bl.phi_terms() == cl.phi_terms()
+    rng = random.Random(3)
+    point = [rng.randrange(P) for _ in range(bl.D)]
+    probes = [random_probe(bl, "agree", k) for k in range(4)]
+    chain = [Probe(q.x, [1] * len(cl.sources), q.sigma, q.u) for q in probes]
+    brackets = {4: (0, 1), 5: (4, 2), 6: (5, 3)}
+    a = Words(bl, probes, dict(brackets), point, P)
+    b = ChainWords(cl, chain, dict(brackets), point, P)
+    assert all(a.value(n) == b.value(n) for n in range(7))
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([["conv", 1, 2, [5], [1], False, [4]]], "kernel 5 larger than its input"),
+    ([["conv", 1, 2, [2], [0], False, [4]]], "positive stride"),
+    ([["linear", 2, 2, False], ["residual", [["linear", 2, 3, False]]]], "same shape"),
+    ([["residual", [["linear", 2, 2, False]]]], "needs the size of its input"),
+    ([["attention", "softmax", 2, 1, 1, 3], ["linear", 2, 2, False]], "model by itself"),
+    ([["attention", "cosine", 2, 1, 1, 3]], "kind one of"),
+    ([["linear", 4, 2, False], ["conv", 2, 2, [1], [1], False, [2]]], "gives a vector"),
+])
+def test_bad_programs_are_refused_naming_the_layer(layers, message):
+    with pytest.raises(ValueError, match=message):
+        check_blocks(layers)
+
+
+def test_softmax_taylor_coefficients():
+    """The orders 1 and 3 in eps of softmax(eps^2 X A X^T) eps X B are
+    (1/N) J X B and (1/N^2) S (N I - J) X B, S = X A X^T (the formulas the
+    softmax attention probes use), from SymPy's series of the exponentials."""
+    N, d = 3, 2
+    eps = sympy.Symbol("eps")
+    X = sympy.Matrix(N, d, sympy.symbols(f"x0:{N * d}"))
+    A = sympy.Matrix(d, d, sympy.symbols(f"a0:{d * d}"))
+    B = sympy.Matrix(d, d, sympy.symbols(f"b0:{d * d}"))
+    S = X * A * X.T
+    E = (eps ** 2 * S).applyfunc(lambda z: sympy.series(sympy.exp(z), eps, 0, 4).removeO())
+    soft = sympy.Matrix(N, N, lambda i, j: E[i, j] / sum(E[i, k] for k in range(N)))
+    g = soft * (eps * X) * B
+    J = sympy.ones(N, N)
+    want1 = J * X * B / N
+    want3 = S * (N * sympy.eye(N) - J) * X * B / N ** 2
+    for (i, j) in [(0, 0), (1, 1), (2, 0)]:
+        series = sympy.series(g[i, j], eps, 0, 4).removeO()
+        assert sympy.expand(series.coeff(eps, 1) - want1[i, j]) == 0
+        assert sympy.expand(series.coeff(eps, 3) - want3[i, j]) == 0
