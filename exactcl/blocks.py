@@ -119,6 +119,8 @@ def check_blocks(layers: object) -> tuple[tuple, ...]:
     Traceback (most recent call last):
     ...
     ValueError: layer 1 (residual) must map its input to the same shape: its block takes 2 x 1 and gives 3 x 1
+    >>> check_blocks([["residual", [["linear", 2, 2, False]]]])
+    (('residual', (('linear', 2, 2, False),)),)
     """
     if not isinstance(layers, (list, tuple)) or not layers:
         raise ValueError("a program is a non-empty list of layers")
@@ -182,10 +184,9 @@ def _check_sequence(layers, shape, where: str, depth: int):
             if len(layer) != 2:
                 raise ValueError(f"{at} (residual) must be ['residual', [layers]], not "
                                  f"{list(layer)!r}")
-            if shape is None:
-                raise ValueError(f"{at} (residual) needs the size of its input: put a "
-                                 f"linear layer or a convolution before it")
             inner, got = _check_sequence(layer[1], shape, f"{at} (residual) ", depth + 1)
+            if shape is None:  # the program starts with the block: its input is the block's
+                shape = _input_shape(inner)
             if got[:2] != shape[:2]:
                 raise ValueError(f"{at} (residual) must map its input to the same shape: its "
                                  f"block takes {shape[0]} x {shape[1]} and gives "
@@ -198,6 +199,16 @@ def _check_sequence(layers, shape, where: str, depth: int):
             raise ValueError(f"{at} must be a linear, relu, conv or residual layer, not "
                              f"{layer!r}")
     return tuple(out), shape
+
+
+def _input_shape(layers) -> tuple:
+    """The input shape (rows, cols, spatial size or None) of a checked sequence."""
+    first = layers[0]
+    if first[0] == "linear":
+        return (first[1], 1, None)
+    if first[0] == "conv":
+        return (first[1], prod(first[6]), first[6])
+    return _input_shape(first[1])
 
 
 def _check_conv(layer, shape, at: str):

@@ -208,7 +208,6 @@ def test_chain_programs_agree_with_the_chain_evaluator():
     ([["conv", 1, 2, [5], [1], False, [4]]], "kernel 5 larger than its input"),
     ([["conv", 1, 2, [2], [0], False, [4]]], "positive stride"),
     ([["linear", 2, 2, False], ["residual", [["linear", 2, 3, False]]]], "same shape"),
-    ([["residual", [["linear", 2, 2, False]]]], "needs the size of its input"),
     ([["attention", "softmax", 2, 1, 1, 3], ["linear", 2, 2, False]], "model by itself"),
     ([["attention", "cosine", 2, 1, 1, 3]], "kind one of"),
     ([["linear", 4, 2, False], ["conv", 2, 2, [1], [1], False, [2]]], "gives a vector"),
