@@ -28,15 +28,14 @@ from typing import Any
 
 from flint import fmpq_mpoly
 
+from . import blocks, evaluator
+from .blocks import BlockLayout
 from .brackets import round_error_bound
 from .evaluator import (
     Layout,
     Probe,
-    Words,
     component_probes,
     identity_residual,
-    random_probe,
-    random_probe_mod,
 )
 from .fields import terms_gradient_mod
 from .growth import DEFAULT_BUDGET, Growth, grow_with
@@ -69,8 +68,9 @@ class ProgramFields:
     family: str = ""
 
     @classmethod
-    def choose(cls, layout: Layout, seed: int = 0) -> ProgramFields:
-        if layout.components <= COMPONENTS_PER_PARAMETER * layout.D:
+    def choose(cls, layout: Layout | BlockLayout, seed: int = 0) -> ProgramFields:
+        if (not isinstance(layout, BlockLayout)
+                and layout.components <= COMPONENTS_PER_PARAMETER * layout.D):
             return cls(layout, "components", layout.components)
         return cls(layout, "probes", min(layout.components, 2 * layout.D + EXTRA_PROBES),
                    f"exactcl-probes-{seed}")
@@ -78,7 +78,8 @@ class ProgramFields:
     def probes(self) -> list[Probe]:
         if self.kind == "components":
             return component_probes(self.layout)
-        return [random_probe(self.layout, self.family, k) for k in range(self.count)]
+        ev = evaluator_of(self.layout)
+        return [ev.random_probe(self.layout, self.family, k) for k in range(self.count)]
 
     @property
     def letter(self) -> str:
@@ -94,14 +95,22 @@ class ProgramFields:
     def describe(self) -> str:
         if self.kind == "components":
             return f"the {self.count:,} generator fields grad phi_c"
-        return (f"{self.count:,} random probe fields (constant combinations of the "
-                f"{self.layout.components:,} generators, family {self.family!r})")
+        many = ("of phi's generators" if isinstance(self.layout, BlockLayout) else
+                f"of the {self.layout.components:,} generators")
+        return (f"{self.count:,} random probe fields (constant combinations {many}, "
+                f"family {self.family!r})")
+
+
+def evaluator_of(layout):
+    """The evaluator module of a layout: :mod:`exactcl.blocks` for block
+    programs, :mod:`exactcl.evaluator` for chains (the same functions)."""
+    return blocks if isinstance(layout, BlockLayout) else evaluator
 
 
 class _ProgramEvaluator:
     """The growth's evaluator protocol on :class:`~exactcl.evaluator.Words`."""
 
-    def __init__(self, words: Words, nodes: dict[int, dict[str, Any]]) -> None:
+    def __init__(self, words, nodes: dict[int, dict[str, Any]]) -> None:
         self.words, self.nodes = words, nodes
 
     def value(self, node: int) -> dict[int, int]:
@@ -135,7 +144,8 @@ def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
     ((4, 5, 5), ['X1', 'X2', 'X3', 'X4', '[X2,X4]'])
     """
     brackets: dict[int, tuple[int, int]] = {}
-    words = Words(fields.layout, fields.probes(), brackets, point, prime)
+    words = evaluator_of(fields.layout).Words(fields.layout, fields.probes(), brackets, point,
+                                              prime)
     nodes = {i: {"word": f"{fields.letter}{i + 1}", "depth": 0, "raised": False,
                  "generator": i, "moves": None, "involves": None} for i in range(fields.count)}
     return grow_with(_ProgramEvaluator(words, nodes), nodes, fields.count, fields.layout.D, point, prime,
@@ -185,7 +195,10 @@ def identity_bounds(layout: Layout, laws: Sequence[fmpq_mpoly]) -> tuple[int, in
         return 0, 0
     degree = max(int(h.total_degree()) for h in laws)
     delta = layout.probe_degree() + layout.phi_degree() - 1 + max(degree - 1, 0)
-    paths = math.prod(n_out for _, n_out, _ in layout.linears) * layout.linears[0][0] + 1
+    if isinstance(layout, BlockLayout):
+        paths = layout.coefficient_bound()
+    else:
+        paths = math.prod(n_out for _, n_out, _ in layout.linears) * layout.linears[0][0] + 1
     norm = max(_integer_norm(h) for h in laws)
     height = norm * max(degree, 1) * layout.phi_degree() * paths
     return delta, height.bit_length()
@@ -221,8 +234,9 @@ def check_laws(layout: Layout, laws: Sequence[fmpq_mpoly], rounds: int,
     for r in range(rounds):
         prime = random_prime(rng)
         point = [rng.randrange(prime) for _ in range(layout.D)]
-        probe = random_probe_mod(layout, prime, rng)
-        value = Words(layout, [probe], {}, point, prime).value(0)
+        ev = evaluator_of(layout)
+        probe = ev.random_probe_mod(layout, prime, rng)
+        value = ev.Words(layout, [probe], {}, point, prime).value(0)
         for k in range(len(laws)):
             if failed[k] is not None:
                 continue

@@ -104,6 +104,8 @@ def field_support(layout, kind: str = "components") -> int:
     in layer l, the rows its backward signal reaches times the columns its
     forward signal reaches (one neuron after a ReLU of a probe or component,
     one input and one output for a component), and the bias rows."""
+    if not all(kind in ("linear", "relu") for kind, *_ in layout.layers):
+        return layout.D  # a block program: at most every parameter
     relu_after, li = set(), 0
     for kind_of_layer, *_ in layout.layers:
         if kind_of_layer == "linear":

@@ -517,6 +517,9 @@ def from_program(program: Program, *, max_memory: int | None = None) -> Model:
     """
     if not isinstance(program, Program):
         raise bad_argument("program", "an exactcl Program (see exactcl.net)", program)
+    if program.blocks:
+        from .blockmodels import block_model
+        return block_model(program, max_memory=max_memory)
     family, widths = program.family, program.widths
     if family == "linear":
         return linear(widths, max_memory=max_memory)

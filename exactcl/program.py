@@ -25,10 +25,12 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from .blocks import BlockLayout, check_blocks
 from .errors import InputError
 from .evaluator import Layout, check_layers
 
-__all__ = ["Linear", "Program", "ReLU", "from_family", "net", "parse_net"]
+__all__ = ["Attention", "Conv1d", "Conv2d", "Linear", "LinearAttention", "Program", "ReLU",
+           "Residual", "from_family", "net", "parse_net"]
 
 
 def _size(layer: str, what: str, value: object) -> int:
@@ -63,7 +65,7 @@ class Linear:
         extra = ", bias=True" if self.bias else ""
         return f"Linear({self.in_features}, {self.out_features}{extra})"
 
-    def canonical(self) -> list:
+    def canonical(self, size=None) -> list:
         return ["linear", self.in_features, self.out_features, self.bias]
 
     def spec(self) -> str:
@@ -78,14 +80,251 @@ class ReLU:
     def __repr__(self) -> str:
         return "ReLU()"
 
-    def canonical(self) -> list:
+    def canonical(self, size=None) -> list:
         return ["relu"]
 
     def spec(self) -> str:
         return "ReLU"
 
 
-Layer = Linear | ReLU
+def _pair(layer: str, what: str, value: object, dims: int) -> tuple[int, ...]:
+    """A size of a convolution: one positive int, or ``dims`` of them."""
+    values = (value,) * dims if isinstance(value, int) and not isinstance(value, bool) else value
+    if (not isinstance(values, (tuple, list)) or len(values) != dims
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values)):
+        want = "a positive int" if dims == 1 else "a positive int or a pair of them"
+        raise InputError(f"Argument {what!r} of {layer} must be {want}, not {value!r}.")
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class _Conv:
+    in_channels: int
+    out_channels: int
+    kernel_size: int | tuple[int, ...]
+    stride: int | tuple[int, ...] = 1
+    bias: bool = False
+    size: int | tuple[int, ...] | None = None
+
+    dims = 1
+    label = "Conv1d"
+    size_name = "size"
+
+    def __post_init__(self) -> None:
+        text = f"{self.label}({self.in_channels!r}, {self.out_channels!r}, {self.kernel_size!r})"
+        _size(text, "in_channels", self.in_channels)
+        _size(text, "out_channels", self.out_channels)
+        object.__setattr__(self, "kernel_size", _pair(text, "kernel_size", self.kernel_size,
+                                                      self.dims))
+        object.__setattr__(self, "stride", _pair(text, "stride", self.stride, self.dims))
+        if self.size is not None:
+            object.__setattr__(self, "size", _pair(text, self.size_name, self.size, self.dims))
+        if not isinstance(self.bias, bool):
+            raise InputError(f"Argument 'bias' of {text} must be a bool, not {self.bias!r}.")
+
+    def _one(self, values: tuple[int, ...]):
+        return values[0] if self.dims == 1 else values
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.stride != (1,) * self.dims:
+            extra += f", stride={self._one(self.stride)}"
+        if self.bias:
+            extra += ", bias=True"
+        if self.size is not None:
+            extra += f", {self.size_name}={self._one(self.size)}"
+        return (f"{self.label}({self.in_channels}, {self.out_channels}, "
+                f"{self._one(self.kernel_size)}{extra})")
+
+    def canonical(self, size: tuple[int, ...] | None = None) -> list:
+        size = self.size if size is None else size
+        return ["conv", self.in_channels, self.out_channels, list(self.kernel_size),
+                list(self.stride), self.bias, list(size) if size is not None else None]
+
+    def spec(self) -> str:
+        def text(values):
+            return "x".join(map(str, values))
+        out = f"{self.label}({self.in_channels},{self.out_channels},{text(self.kernel_size)}"
+        if self.stride != (1,) * self.dims:
+            out += f",stride={text(self.stride)}"
+        if self.bias:
+            out += ",bias"
+        if self.size is not None:
+            out += f",{self.size_name}={text(self.size)}"
+        return out + ")"
+
+
+class Conv1d(_Conv):
+    """A 1-D convolution with weight sharing and valid padding: channels x
+    positions in, the kernel ``K{l}_{o}_{i}_{t}`` (out channel, in
+    channel, offset), one bias per output channel. The first convolution
+    of a program names its input ``length``.
+
+    >>> Conv1d(1, 8, 3, length=16)
+    Conv1d(1, 8, 3, length=16)
+    >>> Conv1d(1, 8, 0)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'kernel_size' of Conv1d(1, 8, 0) must be a positive int, not 0.
+    """
+
+    size_name = "length"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 bias: bool = False, length: int | None = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, bias, length)
+
+
+class Conv2d(_Conv):
+    """A 2-D convolution (kernel ``K{l}_{o}_{i}_{r}_{c}``); the first of a
+    program names its input ``size`` (height, width).
+
+    >>> Conv2d(1, 2, 2, size=(3, 3))
+    Conv2d(1, 2, (2, 2), size=(3, 3))
+    """
+
+    dims = 2
+    label = "Conv2d"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 bias: bool = False, size=None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, bias, size)
+
+
+@dataclass(frozen=True, init=False)
+class Residual:
+    """x -> x + block(x): the block must give its input's shape.
+
+    >>> Residual(Linear(4, 4), ReLU(), Linear(4, 4))
+    Residual(Linear(4, 4), ReLU(), Linear(4, 4))
+    """
+
+    layers: tuple
+
+    def __init__(self, *layers) -> None:
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        _check_layer_objects(layers, "Residual")
+        object.__setattr__(self, "layers", tuple(layers))
+
+    def __repr__(self) -> str:
+        return "Residual(" + ", ".join(map(repr, self.layers)) + ")"
+
+    def canonical(self, size=None) -> list:
+        return ["residual", _canonical(self.layers)]
+
+    def spec(self) -> str:
+        return "Residual(" + ",".join(layer.spec() for layer in self.layers) + ")"
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Multi-head attention as a model of its own: per head h,
+    Q_h, K_h, V_h, O_h of shape ``head_dim`` x ``d`` (``Q{h}_{a}_{b}``...),
+    A_h = Q_h^T K_h and B_h = V_h^T O_h. ``kind`` is ``"softmax"``
+    (softmax attention through its Taylor terms of orders 1 and 3 on
+    ``tokens`` tokens), ``"factors"`` (phi = (A_h, B_h)_h) or ``"linear"``
+    (softmax-free attention, see :class:`LinearAttention`); the default
+    head dimension is d / heads. See :mod:`exactcl.blocks`.
+
+    >>> Attention(8, 4).head_dim
+    2
+    >>> Attention(8, 3)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'heads' of Attention(8, 3) must divide the model dimension d = 8 when head_dim is not given, not 3.
+    """
+
+    d: int
+    heads: int = 1
+    head_dim: int | None = None
+    tokens: int = 3
+    kind: str = "softmax"
+
+    def __post_init__(self) -> None:
+        text = f"{type(self).__name__}({self.d!r}, {self.heads!r})"
+        _size(text, "d", self.d)
+        _size(text, "heads", self.heads)
+        _size(text, "tokens", self.tokens)
+        if self.head_dim is None:
+            if self.d % self.heads:
+                raise InputError(f"Argument 'heads' of {text} must divide the model dimension "
+                                 f"d = {self.d} when head_dim is not given, not {self.heads}.")
+            object.__setattr__(self, "head_dim", self.d // self.heads)
+        _size(text, "head_dim", self.head_dim)
+        from .blocks import ATTENTION_KINDS
+        if self.kind not in ATTENTION_KINDS:
+            raise InputError(f"Argument 'kind' of {text} must be one of "
+                             f"{', '.join(ATTENTION_KINDS)}, not {self.kind!r}.")
+
+    def __repr__(self) -> str:
+        extra = "" if self.tokens == 3 else f", tokens={self.tokens}"
+        if type(self) is Attention and self.kind != "softmax":
+            extra += f", kind={self.kind!r}"
+        return f"{type(self).__name__}({self.d}, {self.heads}, {self.head_dim}{extra})"
+
+    def canonical(self, size=None) -> list:
+        return ["attention", self.kind, self.d, self.heads, self.head_dim, self.tokens]
+
+    def spec(self) -> str:
+        extra = "" if self.tokens == 3 else f",tokens={self.tokens}"
+        if type(self) is Attention and self.kind != "softmax":
+            extra += f",{self.kind}"
+        return f"{type(self).__name__}({self.d},{self.heads},{self.head_dim}{extra})"
+
+
+class LinearAttention(Attention):
+    """Softmax-free attention, g(X) = sum_h X A_h X^T X B_h: polynomial end
+    to end, a model of its own.
+
+    >>> LinearAttention(4, 2)
+    LinearAttention(4, 2, 2)
+    """
+
+    def __init__(self, d: int, heads: int = 1, head_dim: int | None = None,
+                 tokens: int = 3) -> None:
+        super().__init__(d, heads, head_dim, tokens, "linear")
+
+
+Layer = Linear | ReLU | Conv1d | Conv2d | Residual | Attention
+_LAYER_TYPES = (Linear, ReLU, _Conv, Residual, Attention)
+
+
+def _check_layer_objects(layers, where: str) -> None:
+    for n, layer in enumerate(layers, 1):
+        if not isinstance(layer, _LAYER_TYPES):
+            if isinstance(layer, type) and issubclass(layer, _LAYER_TYPES):
+                what = f"the class {layer.__name__} (layer {n}; call it, e.g. {layer.__name__}(...))"
+            else:
+                what = f"{layer!r} (layer {n}, a {type(layer).__name__})"
+            raise InputError(f"Argument 'layers' of {where} must be exactcl layers such as "
+                             f"Linear(3, 4) or ReLU(), not {what}.")
+
+
+def _canonical(layers, shape=None) -> list[list]:
+    """The canonical layers, with each convolution's input size filled in from
+    the layers before it (a size a layer names is kept, and checked)."""
+    out = []
+    for layer in layers:
+        if isinstance(layer, _Conv):
+            size = layer.size
+            if size is None and shape is not None and shape[1] is not None:
+                size = shape[1]
+            if size is None:
+                raise InputError(f"Argument '{layer.size_name}' of {layer!r} is needed: the "
+                                 f"first convolution of a program must name its input's "
+                                 f"{layer.size_name}.")
+            out.append(layer.canonical(size))
+            shape = (layer.out_channels, tuple((s - k) // t + 1 for s, k, t in
+                                               zip(size, layer.kernel_size, layer.stride)))
+        elif isinstance(layer, Linear):
+            out.append(layer.canonical())
+            shape = (layer.out_features, None)
+        elif isinstance(layer, Residual):
+            out.append(["residual", _canonical(layer.layers, shape)])
+        else:
+            out.append(layer.canonical())
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,12 +334,20 @@ class Program:
     layers: tuple[Layer, ...]
 
     @cached_property
-    def layout(self) -> Layout:
-        return Layout(self.canonical())
+    def layout(self) -> Layout | BlockLayout:
+        """The chain evaluator's :class:`~exactcl.evaluator.Layout` for dense
+        layers and ReLUs, else the :class:`~exactcl.blocks.BlockLayout`."""
+        canonical = self.canonical()
+        return BlockLayout(canonical) if self.blocks else Layout(canonical)
+
+    @property
+    def blocks(self) -> bool:
+        """Whether the program has residual, convolutional or attention layers."""
+        return any(not isinstance(layer, (Linear, ReLU)) for layer in self.layers)
 
     def canonical(self) -> list[list]:
         """The layers as certificates store them."""
-        return [layer.canonical() for layer in self.layers]
+        return _canonical(self.layers)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Program) and self.layers == other.layers
@@ -123,6 +370,9 @@ class Program:
 
     @property
     def widths(self) -> tuple[int, ...]:
+        """Input width and every dense layer's output width (chains only)."""
+        if self.blocks:
+            return ()
         lin = self.layout.linears
         return (lin[0][0],) + tuple(n_out for _, n_out, _ in lin)
 
@@ -157,24 +407,23 @@ def net(*layers: Layer) -> Program:
     >>> net("relu")
     Traceback (most recent call last):
     ...
-    exactcl.errors.InputError: Argument 'layers' must be exactcl layers such as Linear(3, 4) or ReLU(), not 'relu' (layer 1, a str).
+    exactcl.errors.InputError: Argument 'layers' of net must be exactcl layers such as Linear(3, 4) or ReLU(), not 'relu' (layer 1, a str).
+    >>> net(Conv1d(1, 2, 3, length=8), ReLU(), Linear(12, 1)).parameters[:2]
+    ('K1_0_0_0', 'K1_0_0_1')
     """
     if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
         layers = tuple(layers[0])
-    for n, layer in enumerate(layers, 1):
-        if not isinstance(layer, (Linear, ReLU)):
-            if layer is Linear or layer is ReLU:
-                call = "ReLU()" if layer is ReLU else "Linear(n_in, n_out)"
-                what = f"the class {layer.__name__} (layer {n}; write {call})"
-            else:
-                what = f"{layer!r} (layer {n}, a {type(layer).__name__})"
-            raise InputError(f"Argument 'layers' must be exactcl layers such as Linear(3, 4) "
-                             f"or ReLU(), not {what}.")
+    _check_layer_objects(layers, "net")
+    prog = Program(tuple(layers))
+    canonical = prog.canonical()
     try:
-        check_layers([layer.canonical() for layer in layers])
+        if prog.blocks:
+            check_blocks(canonical)
+        else:
+            check_layers(canonical)
     except ValueError as err:
         raise InputError(f"Argument 'layers' is not a network: {err}.") from None
-    return Program(tuple(layers))
+    return prog
 
 
 def from_family(family: str, widths: tuple[int, ...] | list[int]) -> Program:
@@ -195,8 +444,10 @@ def from_family(family: str, widths: tuple[int, ...] | list[int]) -> Program:
     return net(*layers)
 
 
-_LAYER = re.compile(r"^(linear)\((\s*[^,()]+\s*),(\s*[^,()]+\s*)(?:,\s*(bias)\s*)?\)$|^(relu)(?:\(\))?$",
-                    re.IGNORECASE)
+_SPEC_LAYERS = ("Linear(n_in,n_out[,bias]), ReLU, Conv1d(c_in,c_out,k[,stride=s][,bias]"
+                "[,length=n]), Conv2d(c_in,c_out,kxk[,stride=s][,bias][,size=hxw]), "
+                "Residual(layers...), Attention(d,heads[,head_dim][,tokens=n][,factors|linear]) "
+                "or LinearAttention(d,heads[,head_dim][,tokens=n])")
 
 
 def _split_layers(body: str) -> list[str]:
@@ -212,42 +463,129 @@ def _split_layers(body: str) -> list[str]:
     return pieces + [body[start:]]
 
 
+def _spec_int(text: str) -> int | None:
+    return int(text) if re.fullmatch(r"[0-9]+", text) else None
+
+
+def _spec_sizes(text: str) -> tuple[int, ...] | None:
+    parts = [_spec_int(p) for p in text.lower().split("x")]
+    return None if None in parts or len(parts) > 2 else tuple(parts)
+
+
+def _parse_layer(text: str, n: str, spec: str, where: str) -> Layer:
+    def fail(why: str) -> InputError:
+        return InputError(f"Argument {where!r} layer {n}, {text!r}, {why}, in {spec!r}.")
+
+    m = re.fullmatch(r"([A-Za-z0-9]+)(?:\((.*)\))?", text.replace(" ", ""), re.DOTALL)
+    if m is None:
+        raise InputError(f"Argument {where!r} has an unknown layer {n}, {text!r}: expected "
+                         f"{_SPEC_LAYERS}, in {spec!r}.")
+    name, body = m.group(1).lower(), m.group(2)
+    if name == "relu" and not body:
+        return ReLU()
+    if name == "residual":
+        if not body:
+            raise fail("must list the layers of its block")
+        return Residual(*[_parse_layer(piece.strip(), f"{n}.{k}", spec, where)
+                          for k, piece in enumerate(_split_layers(body), 1)])
+    args = _split_layers(body) if body else []
+    plain = [a for a in args if "=" not in a]
+    keys = dict(a.split("=", 1) for a in args if "=" in a)
+    if name == "linear":
+        if len(plain) not in (2, 3) or keys or (len(plain) == 3 and plain[2].lower() != "bias"):
+            raise InputError(f"Argument {where!r} has an unknown layer {n}, {text!r}: expected "
+                             f"{_SPEC_LAYERS}, in {spec!r}.")
+        sizes = [_spec_int(p) for p in plain[:2]]
+        if None in sizes or min(sizes) < 1:
+            raise fail(f"must have positive int sizes (n_in, n_out), not ({plain[0]}, {plain[1]})")
+        return Linear(sizes[0], sizes[1], bias=len(plain) == 3)
+    if name in ("conv1d", "conv2d"):
+        dims = 1 if name == "conv1d" else 2
+        flags = [a.lower() for a in plain[3:]]
+        size_key = "length" if dims == 1 else "size"
+        unknown = [k for k in keys if k.lower() not in ("stride", size_key)]
+        if len(plain) < 3 or any(f != "bias" for f in flags) or unknown:
+            raise fail(f"must be {'Conv1d(c_in,c_out,k' if dims == 1 else 'Conv2d(c_in,c_out,kxk'}"
+                       f"[,stride=s][,bias][,{size_key}=...])")
+        values = {}
+        for label, raw in (("c_in", plain[0]), ("c_out", plain[1]), ("kernel", plain[2])) + tuple(
+                (k.lower(), v) for k, v in keys.items()):
+            got = _spec_sizes(raw)
+            if got is None or min(got) < 1 or (label in ("c_in", "c_out") and len(got) != 1):
+                raise fail(f"must have a positive int {label}, not {raw!r}")
+            values[label] = got if len(got) > 1 else got[0]
+        if values.get("stride") == 0:
+            raise fail("must have a positive stride, not 0")
+        kwargs = {"stride": values.get("stride", 1), "bias": bool(flags)}
+        kwargs["length" if dims == 1 else "size"] = values.get(size_key)
+        cls = Conv1d if dims == 1 else Conv2d
+        return cls(values["c_in"], values["c_out"], values["kernel"], **kwargs)
+    if name in ("attention", "linearattention"):
+        flags = [a.lower() for a in plain if _spec_int(a) is None]
+        sizes = [_spec_int(a) for a in plain if _spec_int(a) is not None]
+        kinds = ("factors", "linear", "softmax") if name == "attention" else ()
+        unknown = [k for k in keys if k.lower() != "tokens"]
+        if not 1 <= len(sizes) <= 3 or len(flags) > 1 or any(f not in kinds for f in flags) or unknown:
+            raise fail(f"must be {'Attention' if kinds else 'LinearAttention'}(d,heads[,head_dim]"
+                       f"[,tokens=n]{'[,factors|linear]' if kinds else ''})")
+        tokens = _spec_int(keys.get("tokens", "3"))
+        if tokens is None or tokens < 1:
+            raise fail(f"must have a positive int tokens, not {keys.get('tokens')!r}")
+        d, heads, head = (sizes + [1, None])[:3] if len(sizes) == 1 else (sizes + [None])[:3]
+        if name == "linearattention":
+            return LinearAttention(d, heads, head, tokens)
+        return Attention(d, heads, head, tokens, flags[0] if flags else "softmax")
+    raise InputError(f"Argument {where!r} has an unknown layer {n}, {text!r}: expected "
+                     f"{_SPEC_LAYERS}, in {spec!r}.")
+
+
 def parse_net(body: str, spec: str, where: str = "SPEC") -> Program:
     """The program of a ``net:`` spec body, ``Linear(3,4),ReLU,Linear(4,2)``
     (``spec`` is the whole spec and ``where`` the argument, for messages).
 
     >>> parse_net("Linear(3,4),ReLU,Linear(4,2,bias)", "net:...")
     net(Linear(3, 4), ReLU(), Linear(4, 2, bias=True))
+    >>> parse_net("Conv1d(1,8,3,length=16),ReLU,Conv1d(8,8,3,stride=2,bias)", "net:...")
+    net(Conv1d(1, 8, 3, length=16), ReLU(), Conv1d(8, 8, 3, stride=2, bias=True))
+    >>> parse_net("Linear(4,4),Residual(Linear(4,4),ReLU,Linear(4,4))", "net:...")
+    net(Linear(4, 4), Residual(Linear(4, 4), ReLU(), Linear(4, 4)))
+    >>> parse_net("Attention(8,4,tokens=4)", "net:...")
+    net(Attention(8, 4, 2, tokens=4))
     >>> parse_net("Linear(3,4),Conv(2)", "net:Linear(3,4),Conv(2)")
     Traceback (most recent call last):
     ...
-    exactcl.errors.InputError: Argument 'SPEC' has an unknown layer 2, 'Conv(2)': expected Linear(n_in,n_out), Linear(n_in,n_out,bias) or ReLU, in 'net:Linear(3,4),Conv(2)'.
+    exactcl.errors.InputError: Argument 'SPEC' has an unknown layer 2, 'Conv(2)': expected Linear(n_in,n_out[,bias]), ReLU, Conv1d(c_in,c_out,k[,stride=s][,bias][,length=n]), Conv2d(c_in,c_out,kxk[,stride=s][,bias][,size=hxw]), Residual(layers...), Attention(d,heads[,head_dim][,tokens=n][,factors|linear]) or LinearAttention(d,heads[,head_dim][,tokens=n]), in 'net:Linear(3,4),Conv(2)'.
     >>> parse_net("Linear(0,3)", "net:Linear(0,3)")
     Traceback (most recent call last):
     ...
     exactcl.errors.InputError: Argument 'SPEC' layer 1, 'Linear(0,3)', must have positive int sizes (n_in, n_out), not (0, 3), in 'net:Linear(0,3)'.
+    >>> parse_net("Conv1d(1,2,5,length=4)", "net:Conv1d(1,2,5,length=4)")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'SPEC' is not a network: layer 1 (conv) has kernel 5 larger than its input (size 4), in 'net:Conv1d(1,2,5,length=4)'.
     """
     pieces = _split_layers(body) if body.strip() else []
     layers: list[Layer] = []
     for n, piece in enumerate(pieces, 1):
         text = piece.strip()
-        m = _LAYER.match(text.replace(" ", ""))
-        if m is None:
-            raise InputError(f"Argument {where!r} has an unknown layer {n}, {text!r}: expected "
-                             f"Linear(n_in,n_out), Linear(n_in,n_out,bias) or ReLU, in {spec!r}.")
-        if m.group(5):
-            layers.append(ReLU())
-            continue
-        parts = [m.group(2).strip(), m.group(3).strip()]
-        sizes = [int(p) if re.fullmatch(r"[+-]?[0-9]+", p) else None for p in parts]
-        if None in sizes or min(sizes) < 1:
-            raise InputError(f"Argument {where!r} layer {n}, {text!r}, must have positive int "
-                             f"sizes (n_in, n_out), not ({parts[0]}, {parts[1]}), in {spec!r}.")
-        layers.append(Linear(sizes[0], sizes[1], bias=bool(m.group(4))))
+        try:
+            layers.append(_parse_layer(text, str(n), spec, where))
+        except InputError as err:
+            message = str(err)
+            if message.startswith(f"Argument {where!r}"):
+                raise
+            raise InputError(f"Argument {where!r} layer {n}, {text!r}: {message}") from None
     if not layers:
         raise InputError(f"Argument {where!r} must list layers after 'net:', not {spec!r}.")
+    prog = Program(tuple(layers))
     try:
-        check_layers([layer.canonical() for layer in layers])
+        canonical = prog.canonical()
+        if prog.blocks:
+            check_blocks(canonical)
+        else:
+            check_layers(canonical)
+    except InputError as err:
+        raise InputError(f"Argument {where!r}: {err}") from None
     except ValueError as err:
         raise InputError(f"Argument {where!r} is not a network: {err}, in {spec!r}.") from None
-    return Program(tuple(layers))
+    return prog

@@ -1,0 +1,175 @@
+"""Models of block programs (residual, convolutional and attention layers):
+phi expanded on first use, and the candidate laws the symmetries of the
+layers give.
+
+**Candidate laws.** Two parametrised layers l, l+1 of the same sequence
+(the same residual block, or the top level), the output of l feeding l+1
+directly or through a ReLU, admit a group of rescalings of the units
+between them: any invertible G on the channels (dense neurons) when
+directly adjacent, positive diagonal G across a ReLU. A convolution
+mixes positions with its kernel and channels with its weights, so G acts
+on channels; a dense layer after a convolution reads channel c at every
+position. Each group gives the quadratic laws of its Lie algebra (Noether
+for the symmetric part): per unit or pair of units (a, b),
+
+    <in_a, in_b> + b_a b_b - <out_a, out_b>,
+
+with in_a the weights into unit a (a kernel row: every input channel and
+offset) and out_a those reading it (every output and offset or
+position). A skip connection gives nothing: x + block(x) ties the block's
+output to its input, and no rescaling passes it.
+
+Attention head h has, for any invertible G_h, H_h, the symmetry
+Q_h -> G_h Q_h, K_h -> G_h^-T K_h (and likewise V_h, O_h with H_h), which
+gives (Q_h Q_h^T - K_h K_h^T)[a, b] and (V_h V_h^T - O_h O_h^T)[a, b],
+a <= b (Marcotte, Peyre, Gribonval, ICML 2025). Softmax-free attention
+is also unchanged by A_h -> c A_h, B_h -> B_h / c, which gives one more
+law per head, |Q_h|^2 + |K_h|^2 - |V_h|^2 - |O_h|^2.
+"""
+
+from __future__ import annotations
+
+from .blocks import BlockLayout, expand
+from .fields import gradient
+from .rings import Ring
+
+__all__ = ["block_candidates", "block_model"]
+
+#: Generator labels show a component's polynomial up to this many characters.
+LABEL_POLY_CHARS = 60
+
+
+def _tensor_index(lay: BlockLayout, prefix: str) -> int:
+    return next(t for t, (name, *_) in enumerate(lay.tensors) if name == prefix)
+
+
+def _entries(lay: BlockLayout, prefix: str) -> tuple[int, int, int]:
+    """(rows, cols, offset) of the tensor named ``prefix``."""
+    _, rows, cols, o = lay.tensors[_tensor_index(lay, prefix)]
+    return rows, cols, o
+
+
+def _units(lay: BlockLayout, layer: tuple, number: int) -> list[list[int]]:
+    """Per output unit (neuron or channel) of parametrised layer ``number``,
+    the parameters of its incoming weights and bias."""
+    prefix = ("W" if layer[0] == "linear" else "K") + str(number)
+    rows, cols, o = _entries(lay, prefix)
+    units = [[o + i * cols + j for j in range(cols)] for i in range(rows)]
+    bias = f"b{number}"
+    if any(name == bias for name, *_ in lay.tensors):
+        _, _, ob = _entries(lay, bias)
+        for i in range(rows):
+            units[i].append(ob + i)
+    return units
+
+
+def _readers(lay: BlockLayout, layer: tuple, number: int, channels: int) -> list[list[int]]:
+    """Per unit of the layer before, the weights of parametrised layer
+    ``number`` that read it (every output and offset, or position)."""
+    prefix = ("W" if layer[0] == "linear" else "K") + str(number)
+    rows, cols, o = _entries(lay, prefix)
+    if layer[0] == "conv":
+        offsets = cols // layer[1]
+        return [[o + r * cols + c * offsets + t for r in range(rows) for t in range(offsets)]
+                for c in range(channels)]
+    per = cols // channels  # positions of a flattened convolution (1 after a dense layer)
+    return [[o + r * cols + c * per + q for r in range(rows) for q in range(per)]
+            for c in range(channels)]
+
+
+def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str]]:
+    """The candidate laws of a block program: polynomials, sparse terms, labels."""
+    from .models import quadratic_law
+    candidates, terms, labels = [], [], []
+
+    def add(plus, minus, label):
+        h, t = quadratic_law(ring, plus, minus)
+        candidates.append(h)
+        terms.append(t)
+        labels.append(label)
+
+    if lay.attention is not None:
+        _, kind, d, heads, k, _ = lay.attention
+        for h in range(heads):
+            for first, second in (("Q", "K"), ("V", "O")):
+                _, _, o1 = _entries(lay, f"{first}{h}")
+                _, _, o2 = _entries(lay, f"{second}{h}")
+                for a in range(k):
+                    for b in range(a, k):
+                        add([(o1 + a * d + j, o1 + b * d + j) for j in range(d)],
+                            [(o2 + a * d + j, o2 + b * d + j) for j in range(d)],
+                            f"({first}{h} {first}{h}^T - {second}{h} {second}{h}^T)[{a},{b}]")
+            if kind == "linear":
+                plus, minus = [], []
+                for letter, side in (("Q", plus), ("K", plus), ("V", minus), ("O", minus)):
+                    _, _, o = _entries(lay, f"{letter}{h}")
+                    side += [(o + i, o + i) for i in range(k * d)]
+                add(plus, minus, f"scaling of head {h}: |Q{h}|^2 + |K{h}|^2 - |V{h}|^2 - |O{h}|^2")
+        return candidates, terms, labels
+
+    counter = [0]
+
+    def walk(layers):
+        previous = None  # (layer, number, relu between)
+        for layer in layers:
+            kind = layer[0]
+            if kind in ("linear", "conv"):
+                counter[0] += 1
+                number = counter[0]
+                if previous is not None:
+                    before, n_before, relu = previous
+                    units = _units(lay, before, n_before)
+                    readers = _readers(lay, layer, number, len(units))
+                    pairs = ([(a, a) for a in range(len(units))] if relu else
+                             [(a, b) for a in range(len(units)) for b in range(a, len(units))])
+                    what = "channel" if before[0] == "conv" else "neuron"
+                    for a, b in pairs:
+                        if relu:
+                            label = f"{what} {a} of layer {n_before}"
+                        else:
+                            label = f"balancedness of layers {n_before}, {number} [{a},{b}]"
+                        add(list(zip(units[a], units[b])), list(zip(readers[a], readers[b])),
+                            label)
+                previous = (layer, number, False)
+            elif kind == "relu":
+                if previous is not None:
+                    previous = (previous[0], previous[1], True)
+            else:
+                walk(layer[1])
+                previous = None
+
+    walk(lay.layers)
+    return candidates, terms, labels
+
+
+def block_model(program, *, max_memory: int | None = None):
+    """The :class:`~exactcl.models.Model` of a block program: phi expanded on
+    first use (:func:`exactcl.blocks.expand`), candidate laws from the
+    layers' symmetries.
+
+    >>> from exactcl.program import Linear, ReLU, Residual, net
+    >>> m = block_model(net(Linear(2, 2), Residual(Linear(2, 3), ReLU(), Linear(3, 2))))
+    >>> m.D, m.candidate_labels
+    (16, ('neuron 0 of layer 2', 'neuron 1 of layer 2', 'neuron 2 of layer 2'))
+    """
+    from .models import Model, _check_parameters, _check_size, _gradient_labels
+    name, layout = program.name, program.layout
+    _check_parameters(name, layout.D)
+    ring = Ring(layout.parameters)
+    candidates, candidate_terms, labels = block_candidates(layout, ring)
+    terms = layout.phi_terms() * (layout.phi_degree() + 1) + sum(len(t) for t in candidate_terms)
+    phi_box: list = []
+
+    def expand_model():
+        _check_size(name, layout.D, layout.components, terms, max_memory)
+        phi = tuple(expand(layout, ring.gens, ring.constant(1)))
+        phi_box.append(phi)
+        return phi, tuple(gradient(ring, p) for p in phi)
+
+    def generator_labels():
+        phi = phi_box[0] if phi_box else expand_model()[0]
+        return _gradient_labels([p.str() if len(p.str()) <= LABEL_POLY_CHARS else
+                                 f"a coefficient of the output ({len(p)} terms)" for p in phi])
+
+    return Model(name, ring, None, None, tuple(candidates), tuple(labels), generator_labels,
+                 program=program, expand=expand_model, candidate_terms=candidate_terms)
