@@ -76,6 +76,7 @@ from typing import Any
 
 from flint import fmpq_mpoly
 
+from .blocks import BlockLayout, check_blocks, is_block_program
 from .budget import COMPONENT, DENSE, DERIVATIVE, EXPAND_TERM, WorkBudget
 from .errors import CertificateFormatError, InputError
 from .evaluator import Layout, check_layers
@@ -596,6 +597,8 @@ def program_layout(model: dict) -> Layout:
     exactcl.errors.CertificateFormatError: model.program has 10,000,000,000 parameters; a certificate holds at most 10,000.
     """
     layers = _list(model["program"], "model.program", MAX_LAYERS)
+    if is_block_program(layers):
+        return _block_layout(layers)
     try:
         canonical = check_layers(layers)
     except ValueError as err:
@@ -606,6 +609,57 @@ def program_layout(model: dict) -> Layout:
         raise CertificateFormatError(f"model.program has {D:,} parameters; a certificate "
                                      f"holds at most {MAX_VARIABLES:,}.")
     return Layout(canonical)
+
+
+#: A block program's convolution reads at most this many input positions,
+#: and an attention model at most this many tokens.
+MAX_POSITIONS = 4096
+MAX_TOKENS = 64
+
+
+def _block_layout(layers: list) -> BlockLayout:
+    """The :class:`~exactcl.blocks.BlockLayout` of a block program, refused
+    from its sizes (parameters, positions, tokens) before it is built.
+
+    >>> _block_layout([["conv", 1, 1, [2], [1], False, [10**6]]])
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.CertificateFormatError: model.program: layer 1 (conv) reads 1,000,000 positions; a certificate holds at most 4,096.
+    """
+    try:
+        canonical = check_blocks(layers)
+    except ValueError as err:
+        raise CertificateFormatError(f"model.program: {err}.") from None
+    D = 0
+
+    def walk(seq, where):
+        nonlocal D
+        for n, layer in enumerate(seq, 1):
+            if layer[0] == "linear":
+                D += layer[1] * layer[2] + (layer[2] if layer[3] else 0)
+            elif layer[0] == "conv":
+                _, c_in, c_out, kernel, _, bias, size = layer
+                if math.prod(size) > MAX_POSITIONS:
+                    raise CertificateFormatError(
+                        f"model.program: {where}layer {n} (conv) reads {math.prod(size):,} "
+                        f"positions; a certificate holds at most {MAX_POSITIONS:,}.")
+                D += c_in * c_out * math.prod(kernel) + (c_out if bias else 0)
+            elif layer[0] == "residual":
+                walk(layer[1], f"{where}layer {n} (residual) ")
+            elif layer[0] == "attention":
+                _, _, d, heads, k, tokens = layer
+                if tokens > MAX_TOKENS:
+                    raise CertificateFormatError(
+                        f"model.program: the attention has {tokens:,} tokens; a certificate "
+                        f"holds at most {MAX_TOKENS}.")
+                D += 4 * heads * k * d
+            if D > MAX_VARIABLES:
+                raise CertificateFormatError(f"model.program has more than {MAX_VARIABLES:,} "
+                                             f"parameters; a certificate holds at most "
+                                             f"{MAX_VARIABLES:,}.")
+
+    walk(canonical, "")
+    return BlockLayout(canonical)
 
 
 def generator_fields(obj: object, program: bool) -> dict:
@@ -716,6 +770,8 @@ def expansion_terms(layout: Layout) -> int:
     >>> expansion_terms(Layout([["linear", 2, 3, False], ["relu"], ["linear", 3, 4, False]]))
     30
     """
+    if isinstance(layout, BlockLayout):
+        return layout.phi_terms()
     rows = [1] * layout.linears[0][0]  # terms per row of the running product
     total = 0
     for _, n_out, bias in layout.linears:
@@ -734,7 +790,10 @@ def expansion_work(layout: Layout) -> float:
 def program_phi(layout: Layout, ring: Ring, budget: WorkBudget | None = None) -> list:
     """The program's phi expanded over Q (:func:`exactcl.evaluator.expand`),
     its estimated work spent first."""
+    from .blocks import expand as expand_blocks
     from .evaluator import expand
+    if isinstance(layout, BlockLayout):
+        expand = expand_blocks
     if budget is not None:
         work = expansion_work(layout)
         what = f"expanding the program's phi ({expansion_terms(layout):,} terms built)"

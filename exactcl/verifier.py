@@ -43,6 +43,8 @@ from fractions import Fraction
 
 from flint import fmpq, fmpq_mat
 
+from . import blocks, evaluator
+from .blocks import BlockLayout
 from .brackets import (
     POINT_ATTEMPTS,
     bracket,
@@ -83,7 +85,7 @@ from .certformat import (
     ring_of,
 )
 from .errors import CertificateFormatError, plural
-from .evaluator import Layout, Probe, Words, identity_residual, random_probe, random_probe_mod
+from .evaluator import Layout, Probe, identity_residual
 from .fields import (
     VectorField,
     directions_index,
@@ -405,12 +407,15 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     else:
         need = (exact or (proof == "closure" and cert["closure"] is not None)) \
             and engine == "expanded"
+        if isinstance(layout, BlockLayout) and not probes:
+            need = True  # a block program's generators are its expanded components
         # identities stated exact are checked exactly (expanded when small); a
         # file whose identities were checked by Monte Carlo is verified as it
         # was made, by evaluation
         generators = (_expanded_program(layout, ring, budget, need)
                       if stated["mode"] == "exact" or need else None)
-        d = kinds["count"] if probes else layout.components
+        d = kinds["count"] if probes else (len(generators) if generators is not None
+                                            else layout.components)
         checks.append(Check("model", True, _program_text(layout, kinds, generators)))
     checks.append(_name_check(model))
 
@@ -662,9 +667,16 @@ def _program_text(layout: Layout, kinds: dict, generators) -> str:
                if generators is not None else f"evaluated from the program ({L} layers), "
                                               f"{expanded}")
         return f"{layout.components:,} generator fields: {how}, D = {layout.D}"
+    many = ("of phi's generators" if isinstance(layout, BlockLayout) else
+            f"of the {layout.components:,} generators")
     return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} (constant "
-            f"combinations of the {layout.components:,} generators) evaluated from the "
+            f"combinations {many}) evaluated from the "
             f"program ({L} layers); the generators {expanded}, D = {layout.D}")
+
+
+def _evaluator(layout):
+    """:mod:`exactcl.blocks` for a block program, :mod:`exactcl.evaluator` for a chain."""
+    return blocks if isinstance(layout, BlockLayout) else evaluator
 
 
 class _ProbeFields(Sequence):
@@ -682,7 +694,8 @@ class _ProbeFields(Sequence):
     def __getitem__(self, k):
         if k not in self.built:
             if self.kinds["kind"] == "probes":
-                self.built[k] = random_probe(self.layout, self.kinds["family"], k)
+                self.built[k] = _evaluator(self.layout).random_probe(self.layout,
+                                                                     self.kinds["family"], k)
             else:
                 self.built[k] = self.layout.component_probe(k)
         return self.built[k]
@@ -714,7 +727,7 @@ def _program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budg
         budget.require(work, what)
         budget.spend(work)
         p = random_prime(rng)
-        words = Words(layout, fields, dict(brackets), point, p)
+        words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
         values = [words.value(b) for b in basis]
         rank_cost = _blocks_work(values, D)
         budget.require(rank_cost, "the rank of the bracket words")
@@ -777,12 +790,12 @@ def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
         budget.spend(per_round)
         p = random_prime(rng)
         point = [rng.randrange(p) for _ in range(layout.D)]
-        probe = random_probe_mod(layout, p, rng)
+        probe = _evaluator(layout).random_probe_mod(layout, p, rng)
         try:
             grads = [terms_gradient_mod(t, point, p) for t in terms]
         except ZeroDivisionError:  # p divides a denominator: another prime
             continue
-        value = Words(layout, [probe], {}, point, p).value(0)  # grad F at the point
+        value = _evaluator(layout).Words(layout, [probe], {}, point, p).value(0)  # grad F
         for k, g in enumerate(grads):
             if identity_residual(value, g, p):
                 return Check("law identities", False,
@@ -792,7 +805,7 @@ def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
     error = min(Fraction(1), M * round_error_bound(degree, hbits) ** done)
     bound = format_probability(error)
     return Check("law identities", done == rounds,
-                 f"{M} laws: grad h . X_c = 0 for all {layout.components:,} generators, "
+                 f"{M} laws: grad h . X_c = 0 for all the generators, "
                  f"checked by Monte Carlo at {done} random points and probes modulo fresh "
                  f"random primes (Schwartz-Zippel, degree <= {degree}: error probability "
                  f"<= {bound})",
