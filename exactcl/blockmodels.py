@@ -33,7 +33,7 @@ from .blocks import BlockLayout, expand
 from .fields import gradient
 from .rings import Ring
 
-__all__ = ["block_candidates", "block_model"]
+__all__ = ["block_candidates", "block_model", "unit_grading"]
 
 #: Generator labels show a component's polynomial up to this many characters.
 LABEL_POLY_CHARS = 60
@@ -77,36 +77,21 @@ def _readers(lay: BlockLayout, layer: tuple, number: int, channels: int) -> list
             for c in range(channels)]
 
 
-def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str]]:
-    """The candidate laws of a block program: polynomials, sparse terms, labels."""
-    from .models import quadratic_law
-    candidates, terms, labels = [], [], []
-
-    def add(plus, minus, label):
-        h, t = quadratic_law(ring, plus, minus)
-        candidates.append(h)
-        terms.append(t)
-        labels.append(label)
-
+def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]], bool, str]]:
+    """The rescalings of the program's units: per pair of layers (or head
+    factor), (incoming parameters per unit, reading parameters per unit,
+    diagonal only, what the units are), as the module notes say."""
+    out = []
     if lay.attention is not None:
         _, kind, d, heads, k, _ = lay.attention
         for h in range(heads):
             for first, second in (("Q", "K"), ("V", "O")):
                 _, _, o1 = _entries(lay, f"{first}{h}")
                 _, _, o2 = _entries(lay, f"{second}{h}")
-                for a in range(k):
-                    for b in range(a, k):
-                        add([(o1 + a * d + j, o1 + b * d + j) for j in range(d)],
-                            [(o2 + a * d + j, o2 + b * d + j) for j in range(d)],
-                            f"({first}{h} {first}{h}^T - {second}{h} {second}{h}^T)[{a},{b}]")
-            if kind == "linear":
-                plus, minus = [], []
-                for letter, side in (("Q", plus), ("K", plus), ("V", minus), ("O", minus)):
-                    _, _, o = _entries(lay, f"{letter}{h}")
-                    side += [(o + i, o + i) for i in range(k * d)]
-                add(plus, minus, f"scaling of head {h}: |Q{h}|^2 + |K{h}|^2 - |V{h}|^2 - |O{h}|^2")
-        return candidates, terms, labels
-
+                out.append(([[o1 + a * d + j for j in range(d)] for a in range(k)],
+                            [[o2 + a * d + j for j in range(d)] for a in range(k)], False,
+                            f"{first}{h}"))
+        return out
     counter = [0]
 
     def walk(layers):
@@ -119,17 +104,9 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
                 if previous is not None:
                     before, n_before, relu = previous
                     units = _units(lay, before, n_before)
-                    readers = _readers(lay, layer, number, len(units))
-                    pairs = ([(a, a) for a in range(len(units))] if relu else
-                             [(a, b) for a in range(len(units)) for b in range(a, len(units))])
-                    what = "channel" if before[0] == "conv" else "neuron"
-                    for a, b in pairs:
-                        if relu:
-                            label = f"{what} {a} of layer {n_before}"
-                        else:
-                            label = f"balancedness of layers {n_before}, {number} [{a},{b}]"
-                        add(list(zip(units[a], units[b])), list(zip(readers[a], readers[b])),
-                            label)
+                    out.append((units, _readers(lay, layer, number, len(units)), relu,
+                                f"{'channel' if before[0] == 'conv' else 'neuron'}:"
+                                f"{n_before}:{number}"))
                 previous = (layer, number, False)
             elif kind == "relu":
                 if previous is not None:
@@ -139,7 +116,76 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
                 previous = None
 
     walk(lay.layers)
+    return out
+
+
+def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str]]:
+    """The candidate laws of a block program: polynomials, sparse terms, labels."""
+    from .models import quadratic_law
+    candidates, terms, labels = [], [], []
+
+    def add(plus, minus, label):
+        h, t = quadratic_law(ring, plus, minus)
+        candidates.append(h)
+        terms.append(t)
+        labels.append(label)
+
+    for units, readers, relu, what in _symmetries(lay):
+        pairs = ([(a, a) for a in range(len(units))] if relu else
+                 [(a, b) for a in range(len(units)) for b in range(a, len(units))])
+        for a, b in pairs:
+            if lay.attention is not None:
+                first, second = what, {"Q": "K", "V": "O"}[what[0]] + what[1:]
+                label = f"({first} {first}^T - {second} {second}^T)[{a},{b}]"
+            elif relu:
+                unit, n_before, _ = what.split(":")
+                label = f"{unit} {a} of layer {n_before}"
+            else:
+                _, n_before, number = what.split(":")
+                label = f"balancedness of layers {n_before}, {number} [{a},{b}]"
+            add(list(zip(units[a], units[b])), list(zip(readers[a], readers[b])), label)
+    if lay.attention is not None and lay.attention[1] == "linear":
+        _, _, d, heads, k, _ = lay.attention
+        for h in range(heads):
+            plus, minus = [], []
+            for letter, side in (("Q", plus), ("K", plus), ("V", minus), ("O", minus)):
+                _, _, o = _entries(lay, f"{letter}{h}")
+                side += [(o + i, o + i) for i in range(k * d)]
+            add(plus, minus, f"scaling of head {h}: |Q{h}|^2 + |K{h}|^2 - |V{h}|^2 - |O{h}|^2")
     return candidates, terms, labels
+
+
+def unit_grading(lay: BlockLayout) -> tuple[list[list[int]], list[int]]:
+    """Gradings for which every generator is homogeneous (see
+    :func:`exactcl.search._grading`): (integer weight vectors, per
+    parameter the bit mask of the sign characters that negate it).
+
+    * **Sign flips of units.** A term of phi holds one incoming and one
+      reading parameter of a unit when its path crosses the unit, none
+      otherwise, so flipping the signs of both sets keeps every term: each
+      unit gives a sign character.
+    * **Weights.** Attention's components are homogeneous (total degree); a
+      head factor's terms hold only one unit's parameters, so with phi =
+      (A_h, B_h) each unit also gives a weight (1 on its parameters). Other
+      block programs get none: a linear residual block x + W x mixes degrees.
+
+    >>> from exactcl.program import Linear, ReLU, Residual, net
+    >>> unit_grading(net(Residual(Linear(1, 1), ReLU(), Linear(1, 1))).layout)
+    ([], [1, 1])
+    """
+    masks = [0] * lay.D
+    weights = []
+    bit = 0
+    for units, readers, _, _ in _symmetries(lay):
+        for into, read in zip(units, readers):
+            for v in into + read:
+                masks[v] |= 1 << bit
+            bit += 1
+            if lay.attention is not None and lay.attention[1] == "factors":
+                weights.append([int(masks[v] >> (bit - 1) & 1) for v in range(lay.D)])
+    if lay.attention is not None:
+        weights.append([1] * lay.D)
+    return weights, masks
 
 
 def block_model(program, *, max_memory: int | None = None):

@@ -97,10 +97,11 @@ from fractions import Fraction
 
 from flint import fmpq_mpoly, nmod_mat
 
+from .blocks import BlockLayout
 from .counting import EXPANDED_PATHS, program_paths
 from .errors import ResourceError, VerificationError, bad_argument
-from .evaluation import IdentityCheck, check_laws
-from .evaluator import Layout, Words, random_probe_mod
+from .evaluation import IdentityCheck, check_laws, evaluator_of
+from .evaluator import Layout
 from .fields import directions_index, terms_gradient_mod
 from .limits import check_memory, parse_size
 from .linalg import (
@@ -306,8 +307,12 @@ def _graded_monomials(D: int, degree: int, homogeneous: bool) -> list[Mono]:
 def _blocks(layout: Layout, monomials: Sequence[Mono]) -> list[list[Mono]]:
     """The monomials (in graded order) split by weight and sign character;
     each block keeps their order, blocks in the order of their first monomial."""
-    weights = program_grading(layout)
-    masks = sign_flips(layout)
+    if isinstance(layout, BlockLayout):
+        from .blockmodels import unit_grading
+        weights, masks = unit_grading(layout)
+    else:
+        weights = program_grading(layout)
+        masks = sign_flips(layout)
     blocks: dict[tuple, list[Mono]] = {}
     for mono in monomials:
         chi = 0
@@ -354,8 +359,9 @@ class _Pool:
         lay, p, rng = self.layout, self.prime, self._rng
         while len(self._points) <= s:
             theta = [rng.randrange(p) for _ in range(lay.D)]
-            probes = [random_probe_mod(lay, p, rng) for _ in range(self.probes)]
-            words = Words(lay, probes, {}, theta, p)
+            ev = evaluator_of(lay)
+            probes = [ev.random_probe_mod(lay, p, rng) for _ in range(self.probes)]
+            words = ev.Words(lay, probes, {}, theta, p)
             grads = []
             for q in range(self.probes):
                 dense = [0] * lay.D

@@ -237,3 +237,125 @@ def test_softmax_taylor_coefficients():
         series = sympy.series(g[i, j], eps, 0, 4).removeO()
         assert sympy.expand(series.coeff(eps, 1) - want1[i, j]) == 0
         assert sympy.expand(series.coeff(eps, 3) - want3[i, j]) == 0
+
+
+# -- models, gradings and counts of block programs -----------------------------------------
+
+def _program(layers):
+    from exactcl.program import net
+    return net(*layers)
+
+
+def test_unit_gradings_are_gradings_of_the_expanded_generators():
+    """Every expanded generator is homogeneous for unit_grading: for each
+    weight row one shift weight per generator, and one sign character (the
+    shift of a term of grad phi_c . d/d theta_v is its monomial minus e_v)."""
+    import exactcl
+    from exactcl.blockmodels import unit_grading
+    from exactcl.program import Attention, Conv1d, Linear, LinearAttention, ReLU, Residual
+    from exactcl.search import _sparse_terms
+    programs = [
+        (Linear(2, 2), Residual(Linear(2, 3, bias=True), ReLU(), Linear(3, 2)), ReLU(),
+         Linear(2, 1)),
+        (Linear(2, 2), Residual(Linear(2, 2)), Residual(Linear(2, 2))),
+        (Conv1d(1, 2, 2, length=4, bias=True), ReLU(), Conv1d(2, 2, 2), Linear(4, 1)),
+        (Attention(2, 2, 1, kind="factors"),), (Attention(2, 2, 1),), (LinearAttention(2, 2, 1),),
+    ]
+    for layers in programs:
+        prog = _program(layers)
+        weights, masks = unit_grading(prog.layout)
+        assert any(masks) or not weights
+        for g in exactcl.from_program(prog).generators:
+            shifts = set()
+            for v, terms in _sparse_terms(g):
+                for mono, _ in terms:
+                    s = dict(mono)
+                    s[v] = s.get(v, 0) - 1
+                    chi = 0
+                    for k, e in s.items():
+                        if e % 2:
+                            chi ^= masks[k]
+                    shifts.add((tuple(sum(row[k] * e for k, e in s.items()) for row in weights),
+                                chi))
+            assert len(shifts) == 1, prog.name
+
+
+def _count(layers, **options):
+    import exactcl
+    return exactcl.count(_program(layers), **options)
+
+
+def _relu_block(n, h, bias=False):
+    from exactcl.program import Linear, ReLU, Residual
+    return Residual(Linear(n, h, bias=bias), ReLU(), Linear(h, n, bias=bias))
+
+
+# (layers, laws): residual blocks have the laws of their branch, one per hidden
+# neuron (Marcotte, Peyre, Gribonval 2025); convolutional ReLU blocks one per
+# hidden channel; attention k(k+1) per head for k <= 2 d (two two-layer linear
+# factors, Corollary 4.4 of the NeurIPS paper); softmax-free attention one more
+# per head (A_h -> c A_h, B_h -> B_h / c).
+def _table():
+    from exactcl.program import Attention, Conv1d, Conv2d, Linear, LinearAttention, ReLU
+    return {
+        "residual relu 3-4-3": ([_relu_block(3, 4)], 4),
+        "residual relu 3-4-3 with bias": ([_relu_block(3, 4, True)], 4),
+        "two residual relu blocks": ([Linear(2, 3), _relu_block(3, 2), _relu_block(3, 2)], 4),
+        "conv relu 2 channels": ([Conv1d(1, 2, 2, length=5), ReLU(), Conv1d(2, 1, 2)], 2),
+        "conv relu 3 channels, dense head": ([Conv1d(2, 3, 2, length=4, bias=True), ReLU(),
+                                              Linear(9, 2)], 3),
+        "conv2d relu 2 channels": ([Conv2d(1, 2, 2, size=(3, 3)), ReLU(), Linear(8, 1)], 2),
+        "attention factors d=2 k=1": ([Attention(2, 1, 1, kind="factors")], 2),
+        "attention factors d=2 k=2, 2 heads": ([Attention(2, 2, 2, kind="factors")], 12),
+        "softmax attention d=2 k=1, 2 heads": ([Attention(2, 2, 1)], 4),
+        "linear attention d=2 k=1": ([LinearAttention(2, 1, 1)], 3),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_table()))
+def test_block_counts_from_the_papers(name):
+    layers, want = _table()[name]
+    for engine in ("expanded", "program"):
+        r = _count(layers, engine=engine)
+        assert (r.laws, r.proof) == (want, "sandwich"), (engine, r.explanation)
+
+
+def test_linear_residual_blocks_couple_across_the_skip():
+    """x -> (I + W3)(I + W2) W1 x is a deep linear net in the shifted
+    matrices, so its balancedness laws couple the blocks: 6 quadratic laws,
+    W1 W1^T - (I + W2)^T (I + W2) among them."""
+    import exactcl
+    from exactcl.program import Linear, Residual, net
+    prog = net(Linear(2, 2), Residual(Linear(2, 2)), Residual(Linear(2, 2)))
+    found = exactcl.laws(prog, 2)
+    assert found.independent == 6
+    assert ("W1_1_0**2 + W1_1_1**2 - W2_0_1**2 - W2_1_1**2 - 2*W2_1_1"
+            in found.strings())
+
+
+def test_one_channel_linear_convolutions_have_an_antisymmetric_law():
+    """1 -> 2 -> 1 channels, kernels 2 and 2: besides the three balancedness
+    entries, <K1_0, K2_1> - <K1_1, K2_0> (the composition is a sum of products
+    of polynomials, symmetric in each pair)."""
+    import exactcl
+    from exactcl.program import Conv1d, net
+    prog = net(Conv1d(1, 2, 2, length=4), Conv1d(2, 1, 2))
+    r = exactcl.count(prog, search_degree=2)
+    assert (r.laws, r.proof) == (4, "sandwich")
+    assert ("K1_0_0_0*K2_0_1_0 + K1_0_0_1*K2_0_1_1 - K1_1_0_0*K2_0_0_0 - K1_1_0_1*K2_0_0_1"
+            in exactcl.laws(prog, 2).strings())
+
+
+@pytest.mark.parametrize("layers", [
+    "Linear(2,2),Residual(Linear(2,2)),Residual(Linear(2,2))",
+    "Conv1d(1,2,2,length=4),Conv1d(2,1,2)",
+    "LinearAttention(2,2,1)", "Attention(2,2,1)", "Attention(2,1,2,factors)",
+    "Conv1d(2,2,3,length=5),ReLU,Conv1d(2,2,3,bias)",
+])
+def test_law_search_by_evaluation_agrees_with_the_expanded_search(layers):
+    import exactcl
+    from exactcl.program import parse_net
+    prog = parse_net(layers, "net:" + layers)
+    a = exactcl.laws(prog, 2, engine="expanded")
+    b = exactcl.laws(prog, 2, engine="program")
+    assert a.strings() == b.strings() and a.independent == b.independent
