@@ -43,6 +43,8 @@ _LAZY = {
     "relu": "models",
     "Ring": "rings",
     "net": "program", "Linear": "program", "ReLU": "program", "Program": "program",
+    "Residual": "program", "Conv1d": "program", "Conv2d": "program", "Attention": "program",
+    "LinearAttention": "program",
     "find_laws": "search", "LawSearch": "search",
     "certify": "certificate", "Certificate": "certview",
     "verify": "verifier", "Report": "verifier",
@@ -51,7 +53,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "Case", "SweepResult", "grid_cases", "load_config",
+    "Attention", "Case", "Conv1d", "Conv2d", "LinearAttention", "Residual", "SweepResult",
+    "grid_cases", "load_config",
     "Certificate", "CertificateFormatError", "ClosureResult", "CountResult", "ExactclError",
     "Growth", "InputError", "LawSearch", "Linear", "Model", "Program", "ReLU", "Report", "ResourceError", "Ring",
     "UnsupportedError", "VectorField", "VerificationError", "bracket", "certify",

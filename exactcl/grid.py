@@ -119,10 +119,7 @@ class Case:
         if self.spec is not None:
             family, _, body = self.spec.partition(":")
             if family == "net":  # net_linear2-3-bias_relu_linear3-1: no parentheses
-                base = "net_" + "_".join(
-                    "relu" if layer.spec() == "ReLU" else
-                    f"linear{layer.in_features}-{layer.out_features}{'-bias' * layer.bias}"
-                    for layer in _program(body, self.spec).layers)
+                base = "net_" + "_".join(map(_layer_id, _program(body, self.spec).layers))
             else:
                 base = f"{family}_{body.replace(',', '-')}"
         else:
@@ -496,6 +493,22 @@ def spec_string(spec: object, where: str) -> str:
                          f"relu-bias:2,3,3,2, product:4 or net:Linear(3,4),ReLU,Linear(4,2), "
                          f"not {spec!r}.")
     return f"{family}:" + ",".join(str(int(p)) for p in parts)
+
+
+def _layer_id(layer) -> str:
+    """A layer in a file name: ``relu``, ``linear2-3-bias``, or its spec with
+    every run of other characters a dash (``residual-linear2-3-relu-linear3-2``).
+
+    >>> from exactcl.program import Conv1d
+    >>> _layer_id(Conv1d(1, 2, 3, length=8))
+    'conv1d-1-2-3-length-8'
+    """
+    from .program import Linear
+    if layer.spec() == "ReLU":
+        return "relu"
+    if isinstance(layer, Linear):
+        return f"linear{layer.in_features}-{layer.out_features}{'-bias' * layer.bias}"
+    return re.sub(r"[^0-9a-z]+", "-", layer.spec().lower()).strip("-")
 
 
 def _program(body: str, spec: str, where: str = "spec"):

@@ -359,3 +359,150 @@ def test_law_search_by_evaluation_agrees_with_the_expanded_search(layers):
     a = exactcl.laws(prog, 2, engine="expanded")
     b = exactcl.laws(prog, 2, engine="program")
     assert a.strings() == b.strings() and a.independent == b.independent
+
+
+def test_the_block_evaluator_imports_only_flint_and_the_chain_evaluator():
+    """Part of the verifier's trusted base: readable alone."""
+    import ast
+    import pathlib
+    source = pathlib.Path(__file__).parents[1] / "exactcl" / "blocks.py"
+    tree = ast.parse(source.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add("." * node.level + (node.module or ""))
+    assert imported <= {"__future__", "hashlib", "collections.abc", "math", "flint",
+                        ".evaluator"}
+
+
+# -- certificates of block programs: the verifier rejects what was changed ----------------
+
+def _block_bases():
+    from exactcl.program import Attention, Conv1d, Linear, ReLU, Residual, net
+    return {
+        "residual": (net(Linear(2, 2, bias=True), Residual(Linear(2, 2), ReLU(), Linear(2, 2))),
+                     {}),
+        "conv-probes": (net(Conv1d(1, 2, 2, length=4), ReLU(), Conv1d(2, 1, 2)),
+                        {"engine": "program", "identities": "monte-carlo"}),
+        "softmax-attention": (net(Attention(2, 2, 1)),
+                              {"engine": "program", "identities": "monte-carlo"}),
+    }
+
+
+@pytest.fixture(scope="module")
+def block_certs():
+    import exactcl
+    out = {}
+    for name, (prog, options) in _block_bases().items():
+        cert, _ = exactcl.certify(prog, reproducible=True, **options)
+        out[name] = cert
+    return out
+
+
+def _refit(c):
+    from exactcl import certformat
+    c["model"]["fingerprint"] = certformat.fingerprint(c["model"])
+
+
+def _mutations():
+    def attention_kind(c):
+        c["model"]["program"][0][1] = "linear"
+
+    def tokens_huge(c):
+        c["model"]["program"][0][5] = 10 ** 6
+
+    def heads(c):
+        c["model"]["program"][0][3] += 1
+
+    def kernel(c):
+        c["model"]["program"][0][3] = [3]
+
+    def kernel_past_input(c):
+        c["model"]["program"][0][3] = [5]
+        c["model"]["program"][0][6] = [4]
+
+    def positions(c):  # refused on its sizes, before the chain is checked further
+        c["model"]["program"] = [["conv", 1, 1, [2], [1], False, [10 ** 6]]]
+
+    def channels(c):
+        c["model"]["program"][0][2] += 1
+
+    def residual_width(c):
+        c["model"]["program"][1][1][0][2] += 1
+
+    def law(c):
+        mono, coeff = c["laws"]["polynomials"][0][0]
+        p, _, q = coeff.partition("/")
+        c["laws"]["polynomials"][0][0] = [mono, f"{int(p) + 1}/{q}"]
+
+    def rank(c):
+        c["lie"]["rank"] += 1
+
+    def laws_claimed(c):
+        c["claim"]["laws"] += 1
+
+    def generators_components(c):
+        c["lie"]["generators"] = {"kind": "components", "count": c["lie"]["generators"].get(
+            "count", 1)}
+
+    return {
+        ("softmax-attention", "kind softmax -> linear"): attention_kind,
+        ("softmax-attention", "tokens 10^6"): tokens_huge,
+        ("softmax-attention", "one more head"): heads,
+        ("softmax-attention", "a law's coefficient"): law,
+        ("softmax-attention", "the Lie rank"): rank,
+        ("conv-probes", "kernel 2 -> 3"): kernel,
+        ("conv-probes", "kernel past the input"): kernel_past_input,
+        ("conv-probes", "10^6 positions"): positions,
+        ("conv-probes", "one more channel"): channels,
+        ("conv-probes", "the claimed count"): laws_claimed,
+        ("conv-probes", "probe fields said to be components"): generators_components,
+        ("residual", "the block's width"): residual_width,
+        ("residual", "a law's coefficient"): law,
+        ("residual", "the Lie rank"): rank,
+    }
+
+
+@pytest.mark.parametrize("base, what", sorted(_mutations()))
+def test_a_changed_block_certificate_is_not_verified(block_certs, base, what):
+    import copy
+
+    from exactcl import certformat
+    from exactcl.verifier import verify_text
+    cert = copy.deepcopy(block_certs[base])
+    assert verify_text(certformat.dumps(cert)).ok
+    _mutations()[(base, what)](cert)
+    _refit(cert)
+    report = verify_text(certformat.dumps(cert))
+    assert not report.ok, report
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("net:Conv1d(1,2,5,length=4)", "kernel 5 larger than its input (size 4)"),
+    ("net:Conv2d(1,2,4x1,size=3x3),ReLU,Linear(2,1)", "kernel 4x1 larger than its input"),
+    ("net:Conv1d(1,2,2,stride=0,length=4)", "positive int stride"),
+    ("net:Attention(8,3)", "'heads' of Attention(8, 3) must divide the model dimension d = 8"),
+    ("net:LinearAttention(6,4)", "must divide the model dimension d = 6"),
+    ("net:Conv1d(1,2,2)", "the first convolution of a program must name its input's length"),
+    ("net:Residual(Linear(2,3))", "must map its input to the same shape"),
+    ("net:Attention(2,1),Linear(2,2)", "model by itself"),
+    ("net:Residual()", "must list the layers of its block"),
+])
+def test_cli_refuses_bad_blocks_in_one_line(spec, message, capsys):
+    from exactcl.cli import main
+    assert main(["count", spec]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "'SPEC'" in err and len(err.splitlines()) == 1, err
+
+
+def test_cli_counts_and_certifies_a_block_program(tmp_path, capsys):
+    from exactcl.cli import main
+    spec = "net:Linear(2,2),Residual(Linear(2,3),ReLU,Linear(3,2))"
+    assert main(["count", spec]) == 0
+    assert "laws        3   (certified: sandwich)" in capsys.readouterr().out
+    out = tmp_path / "c.json"
+    assert main(["certify", spec, "-o", str(out)]) == 0
+    assert main(["verify", str(out)]) == 0
+    assert "VERIFIED: exactly 3 independent" in capsys.readouterr().out
