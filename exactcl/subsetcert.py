@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import time
 
-from .certformat import SUBSET_VERSION, check_output, dumps, encode_ints, encode_poly, write_atomic
-from .certificate import certificate
+from .certformat import SUBSET_VERSION, check_output, encode_ints, encode_poly
+from .certificate import certificate, finish
 from .subsets import SubsetResult, _as_model, subset_laws
 
 __all__ = ["certify_subset", "subset_certificate", "subset_section"]
@@ -77,8 +77,5 @@ def certify_subset(model, subset: object, path: str | os.PathLike | None = None,
     start = time.perf_counter()
     result = subset_laws(model, subset, **options)
     cert = subset_certificate(result, model, reproducible=reproducible)
-    if not reproducible:
-        cert["seconds"] = round(time.perf_counter() - start, 3)
-    if path is not None:
-        write_atomic(path, dumps(cert))
+    finish(cert, path, start, reproducible)
     return cert, result

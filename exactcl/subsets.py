@@ -83,7 +83,7 @@ def _tensor(name: str) -> str:
     return name.split("_", 1)[0]
 
 
-def parse_subset(model, subset: object) -> tuple[int, ...]:
+def parse_subset(model, subset: object, name: str = "subset") -> tuple[int, ...]:
     """The indices of the parameters named by ``subset``, in the model's order.
 
     ``subset`` is a comma-separated string or a sequence of strings; each
@@ -95,7 +95,7 @@ def parse_subset(model, subset: object) -> tuple[int, ...]:
     ------
     InputError
         A token naming no parameter, or no token at all, naming the
-        argument ``subset``.
+        argument ``name``.
 
     Examples
     --------
@@ -122,11 +122,11 @@ def parse_subset(model, subset: object) -> tuple[int, ...]:
     elif isinstance(subset, (list, tuple)) and all(isinstance(t, str) for t in subset):
         tokens = [t.strip() for t in subset]
     else:
-        raise bad_argument("subset", "a comma-separated string or a list of parameter names",
+        raise bad_argument(name, "a comma-separated string or a list of parameter names",
                            subset)
     tokens = [t for t in tokens if t]
     if not tokens:
-        raise InputError(f"Argument 'subset' must name at least one parameter {where}, "
+        raise InputError(f"Argument {name!r} must name at least one parameter {where}, "
                          f"not {subset!r}.")
     index = model.ring.index
     chosen: set[int] = set()
@@ -137,7 +137,7 @@ def parse_subset(model, subset: object) -> tuple[int, ...]:
         prefix = token + "_"
         matched = [k for k, n in enumerate(names) if n.startswith(prefix)]
         if not matched:
-            raise InputError(f"Argument 'subset' must be parameter names or tensor prefixes "
+            raise InputError(f"Argument {name!r} must be parameter names or tensor prefixes "
                              f"{where}, not {token!r}: no parameter is named {token} or starts "
                              f"with {prefix}.")
         chosen.update(matched)
