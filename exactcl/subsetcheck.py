@@ -112,6 +112,7 @@ def subset_checks(cert: dict, ring, generators, layout: Layout | None, probes,
         _identities_exact,
         _identities_monte_carlo,
         _terms_work,
+        _used_fields,
     )
     section = cert["subset"]
     names = list(ring.names)
@@ -140,7 +141,8 @@ def subset_checks(cert: dict, ring, generators, layout: Layout | None, probes,
 
     # -- upper bound: K_S --------------------------------------------------------------
     if layout is not None:
-        per_point = program_words_work(layout, brackets, words, n_fields)
+        per_point = program_words_work(layout, brackets, words,
+                                       len(_used_fields(brackets, words)))
     else:
         per_point = work_bound(generators, brackets, words) if words else 0
     best, primes = -1, []

@@ -58,7 +58,14 @@ from typing import Any
 from flint import fmpq_mpoly
 
 from .brackets import bracket
-from .counting import DEFAULT_SEARCH_DEGREE, SEARCH_MAX_D, CountResult, choose_engine, count
+from .counting import (
+    DEFAULT_SEARCH_DEGREE,
+    SEARCH_MAX_D,
+    CountResult,
+    check_search_degree,
+    choose_engine,
+    count,
+)
 from .errors import ExactclError, InputError, bad_argument, plural
 from .fields import VectorField, gradient_values_mod
 from .linalg import IncrementalBasis, independent_rows_mod, kernel_Q
@@ -475,6 +482,8 @@ def subset_laws(model, subset: object, *, degree: int | None = None, seed: int =
     S = parse_subset(model, subset)
     prime = check_prime(prime)
     D, size = model.D, len(S)
+    if degree is not None:
+        check_search_degree(D, degree, name="degree")
     if degree is None and not model.candidates and D <= SEARCH_MAX_D:
         degree = DEFAULT_SEARCH_DEGREE
     if count_result is None:
