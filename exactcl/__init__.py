@@ -50,6 +50,7 @@ _LAZY = {
     "verify": "verifier", "Report": "verifier",
     "Case": "grid", "grid_cases": "grid", "load_config": "grid",
     "SweepResult": "sweep",
+    "subset_laws": "subsets", "SubsetResult": "subsets", "parse_subset": "subsets",
 }
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "closure_check", "count", "find_laws", "from_fields", "from_phi", "from_program", "gradient",
     "grow",
     "laws", "linear", "net", "product", "relu", "verify",
+    "SubsetResult", "parse_subset", "subset_laws",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +77,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .program import Linear, Program, ReLU, net
     from .rings import Ring
     from .search import LawSearch, find_laws
+    from .subsets import SubsetResult, parse_subset, subset_laws
     from .sweep import SweepResult
     from .verifier import Report, verify
 

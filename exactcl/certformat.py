@@ -48,6 +48,17 @@ Sections (version 2):
     ``identities``, ``primes``.
 ``software``, ``seconds``
     Versions, and the time spent (null in reproducible files).
+``subset`` (version 3 only, required there)
+    The laws that depend only on a parameter subset S
+    (:mod:`exactcl.subsets`): ``parameters`` (the names of S, in the
+    model's order), ``point`` (theta_S*, their values), ``complements``
+    (the points theta'_j: values of the other parameters, in order),
+    ``words`` (ids of the generator fields or of ``lie.words`` evaluated at
+    every (theta_S*, theta'_j)), ``rank`` (K_S, the rank of those values
+    restricted to S), ``polynomials`` and ``labels`` (laws involving only S),
+    ``laws_rank`` (M_S, the rank of their gradients at theta_S*), ``laws``
+    (int or null), ``bounds`` and ``proof`` (``sandwich``, ``bounds only``,
+    or ``closure`` when S is every parameter and the count is proven so).
 
 Version 1 files (still read) have no ``program``, ``lie.generators`` nor
 ``laws.identities``: their generators are the model's, their identities exact.
@@ -103,8 +114,11 @@ __all__ = [
 
 SCHEMA = "exactcl-certificate"
 SCHEMA_VERSION = 2
+#: The version of a certificate that also holds a ``subset`` section (a count
+#: of the laws on a parameter subset); a file without one keeps SCHEMA_VERSION.
+SUBSET_VERSION = 3
 #: The versions :func:`loads` reads.
-READ_VERSIONS = (1, 2)
+READ_VERSIONS = (1, 2, 3)
 
 #: Bounds on what a file may ask the verifier to build (hostile files). Parsed
 #: JSON takes about 20 times the bytes of the file; a ring of D variables
@@ -137,6 +151,8 @@ IDENTITY_MODES = ("exact", "monte-carlo")
 SOFTWARE_KEYS = {"exactcl", "python-flint", "python"}
 CLOSURE_KEYS = {"mode", "passed", "rounds", "degree_bound", "height_bits", "error_bound",
                 "identities", "primes"}
+SUBSET_KEYS = {"parameters", "point", "complements", "words", "rank", "polynomials", "labels",
+               "laws_rank", "laws", "bounds", "proof"}
 
 
 # -- encoding -----------------------------------------------------------------
@@ -503,7 +519,7 @@ def check_structure(cert: object) -> dict:
     ...
     exactcl.errors.CertificateFormatError: The certificate lacks the key(s) claim, closure, laws, lie, model, seconds, software, version.
     """
-    _keys(cert, "The certificate", TOP_KEYS)
+    _keys(cert, "The certificate", TOP_KEYS, {"subset"})
     if not isinstance(cert["schema"], str) or cert["schema"] != SCHEMA:
         raise _fail("The key 'schema'", repr(SCHEMA), cert["schema"])
     version = cert["version"]
@@ -511,6 +527,12 @@ def check_structure(cert: object) -> dict:
         raise CertificateFormatError(
             f"Schema version {_short(version)} is not supported (this exactcl reads "
             f"versions {', '.join(map(str, READ_VERSIONS))}).")
+    if (version >= SUBSET_VERSION) != ("subset" in cert):
+        raise CertificateFormatError(
+            f"A certificate of version {version} must {'' if version >= SUBSET_VERSION else 'not '}"
+            f"hold a 'subset' section (version {SUBSET_VERSION} is the one that does).")
+    if "subset" in cert:
+        subset_structure(cert["subset"])
     sources = ("phi", "fields", "program") if version >= 2 else ("phi", "fields")
     model = _keys(cert["model"], "model", {"name", "variables", "fingerprint"}, set(sources))
     if sum(key in model for key in sources) != 1:
@@ -582,6 +604,35 @@ def check_structure(cert: object) -> dict:
                                 or not math.isfinite(seconds) or seconds < 0):
         raise _fail("seconds", "null or a non-negative number", seconds)
     return cert
+
+
+def subset_structure(obj: object) -> dict:
+    """The checked types of a ``subset`` section (what it claims is checked by
+    :func:`exactcl.subsetcheck.subset_checks`).
+
+    >>> subset_structure({"parameters": ["u"]})
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.CertificateFormatError: subset lacks the key(s) bounds, complements, labels, laws, laws_rank, point, polynomials, proof, rank, words.
+    """
+    section = _keys(obj, "subset", SUBSET_KEYS)
+    names = _list(section["parameters"], "subset.parameters", MAX_VARIABLES)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise _fail("subset.parameters", "a non-empty list of names", names)
+    int_list(section["point"], "subset.point", decimal=True)
+    for j, c in enumerate(_list(section["complements"], "subset.complements", 1000)):
+        int_list(c, f"subset.complements[{j}]", decimal=True)
+    int_list(section["words"], "subset.words", lo=0)
+    checked(section["rank"], "subset.rank", "int", lo=0)
+    _list(section["polynomials"], "subset.polynomials")
+    labels = _list(section["labels"], "subset.labels")
+    if not all(isinstance(s, str) for s in labels):
+        raise _fail("subset.labels", "a list of strings", labels)
+    checked(section["laws_rank"], "subset.laws_rank", "int", lo=0)
+    checked(section["laws"], "subset.laws", "int?", lo=0)
+    int_list(section["bounds"], "subset.bounds", length=2)
+    checked(section["proof"], "subset.proof", "str")
+    return section
 
 
 def program_layout(model: dict) -> Layout:

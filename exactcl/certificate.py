@@ -125,13 +125,17 @@ def certificate(result: CountResult, model: Model, *, reproducible: bool = False
 
 
 def certify(model: Model, path: str | os.PathLike | None = None, *,
-            reproducible: bool = False, **count_options) -> tuple[dict, CountResult]:
+            reproducible: bool = False, subset: object = None,
+            **count_options) -> tuple[dict, CountResult]:
     """Count the laws of ``model``, build the certificate and, with ``path``,
     write it atomically.
 
     ``reproducible`` leaves out the time spent, so that the same input
-    gives a byte-identical file. Other keyword arguments go to
-    :func:`exactcl.count`.
+    gives a byte-identical file. With ``subset`` (parameter names and
+    tensor prefixes), the laws that depend only on those parameters are
+    counted and certified too (:func:`exactcl.subsetcert.certify_subset`,
+    which returns the :class:`~exactcl.subsets.SubsetResult`). Other
+    keyword arguments go to :func:`exactcl.count`.
 
     Examples
     --------
@@ -140,6 +144,9 @@ def certify(model: Model, path: str | os.PathLike | None = None, *,
     >>> cert["claim"]["laws"], cert["claim"]["proof"], len(cert["lie"]["basis"])
     (3, 'sandwich', 5)
     """
+    if subset is not None:
+        from .subsetcert import certify_subset
+        return certify_subset(model, subset, path, reproducible=reproducible, **count_options)
     from .program import Program
     if isinstance(model, Program):
         from .models import from_program
@@ -151,8 +158,15 @@ def certify(model: Model, path: str | os.PathLike | None = None, *,
     start = time.perf_counter()
     result = count(model, **count_options)
     cert = certificate(result, model, reproducible=reproducible)
+    finish(cert, path, start, reproducible)
+    return cert, result
+
+
+def finish(cert: dict, path: str | os.PathLike | None, start: float,
+           reproducible: bool) -> None:
+    """Record the time since ``start`` (unless ``reproducible``) and, with
+    ``path``, write the certificate atomically."""
     if not reproducible:
         cert["seconds"] = round(time.perf_counter() - start, 3)
     if path is not None:
         write_atomic(path, dumps(cert))
-    return cert, result

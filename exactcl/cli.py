@@ -75,6 +75,11 @@ def _add_engine_arg(p: argparse.ArgumentParser) -> None:
                         "many paths")
 
 
+def _add_subset_arg(p: argparse.ArgumentParser) -> None:
+    from .subsetcli import add_subset_arg
+    add_subset_arg(p)
+
+
 def _max_memory(args: argparse.Namespace) -> int | None:
     if args.max_memory is None:
         return None
@@ -103,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rounds of the Monte Carlo closure check when it is needed")
     _add_engine_arg(pc)
     _add_quiet_arg(pc)
+    _add_subset_arg(pc)
     pl = sub.add_parser("laws", help="all polynomial conservation laws of bounded degree")
     _add_model_args(pl)
     pl.add_argument("--degree", type=int, required=True, metavar="K", help="degree bound")
@@ -111,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--latex", action="store_true", help="print the laws in LaTeX")
     _add_engine_arg(pl)
     _add_quiet_arg(pl)
+    _add_subset_arg(pl)
     pcert = sub.add_parser("certify", help="count the laws and write a certificate file")
     _add_model_args(pcert)
     pcert.add_argument("-o", "--output", required=True, metavar="FILE",
@@ -125,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="leave the time out, so the same input gives the same bytes")
     _add_engine_arg(pcert)
     _add_quiet_arg(pcert)
+    _add_subset_arg(pcert)
     pv = sub.add_parser("verify", help="re-check certificates from the files alone")
     pv.add_argument("files", nargs="+", metavar="FILE",
                     help="certificate files, or folders: a sweep folder (every certificate of "
@@ -284,6 +292,9 @@ def _model(args: argparse.Namespace):
 
 
 def _run_count(args: argparse.Namespace) -> int:
+    if args.subset is not None:
+        from .subsetcli import run_subset
+        return run_subset(args)
     from .counting import count
     _check_count_options(args)
     model = _model(args)
@@ -311,6 +322,9 @@ def _run_count(args: argparse.Namespace) -> int:
 
 
 def _run_laws(args: argparse.Namespace) -> int:
+    if args.subset is not None:
+        from .subsetcli import run_subset
+        return run_subset(args)
     from .counting import choose_engine
     if args.degree < 0:
         raise InputError(f"Argument '--degree' must be a non-negative int, not {args.degree}.")
@@ -375,6 +389,9 @@ def _check_count_options(args: argparse.Namespace) -> None:
 
 
 def _run_certify(args: argparse.Namespace) -> int:
+    if args.subset is not None:
+        from .subsetcli import run_subset
+        return run_subset(args)
     from .certificate import certify
     _check_count_options(args)
     from .certformat import check_output

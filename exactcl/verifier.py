@@ -553,6 +553,11 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     else:
         ok, detail = False, f"unknown proof kind {proof!r}"
     checks.append(Check("count", ok, detail))
+    if "subset" in cert:  # version 3: the laws on a parameter subset
+        from .subsetcheck import subset_checks
+        checks += subset_checks(cert, ring, generators, layout,
+                                None if layout is None else _ProbeFields(layout, kinds),
+                                brackets, d, rounds, rng, budget)
     return checks
 
 

@@ -302,7 +302,8 @@ def test_version_1_files_hold_no_version_2_keys():
     with pytest.raises(CertificateFormatError, match="unknown key"):
         loads(json.dumps(dict(old, lie=dict(old["lie"], generators={"kind": "components"}))))
     new, _ = certify(relu([2, 2, 2], bias=True), reproducible=True)
-    for version, message in ((1, "unknown key"), (3, "versions 1, 2")):
+    for version, message in ((1, "unknown key"), (3, "must hold a 'subset' section"),
+                             (4, "versions 1, 2, 3")):
         with pytest.raises(CertificateFormatError, match=message):
             loads(json.dumps(dict(new, version=version)))
     without = json.loads(dumps(new))

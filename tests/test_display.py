@@ -368,7 +368,7 @@ def test_certificate_refuses_bad_input(tmp_path, monkeypatch):
     for change, message in [
             (lambda c: c["claim"].update(laws="two"), "claim.laws must be an integer"),
             (lambda c: c["claim"].update(bounds=[1]), "claim.bounds must be a list of 2"),
-            (lambda c: c.update(version=3), "Schema version 3 is not supported"),
+            (lambda c: c.update(version=4), "Schema version 4 is not supported"),
             (lambda c: c["claim"].update(parameters=object()), "not JSON data")]:
         broken = json.loads(json.dumps(cert))
         change(broken)
