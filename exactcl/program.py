@@ -290,11 +290,18 @@ Layer = Linear | ReLU | Conv1d | Conv2d | Residual | Attention
 _LAYER_TYPES = (Linear, ReLU, _Conv, Residual, Attention)
 
 
+_CALLS = {"ReLU": "ReLU()", "Linear": "Linear(n_in, n_out)",
+          "Conv1d": "Conv1d(c_in, c_out, k)", "Conv2d": "Conv2d(c_in, c_out, k)",
+          "Residual": "Residual(layers...)", "Attention": "Attention(d, heads)",
+          "LinearAttention": "LinearAttention(d, heads)"}
+
+
 def _check_layer_objects(layers, where: str) -> None:
     for n, layer in enumerate(layers, 1):
         if not isinstance(layer, _LAYER_TYPES):
             if isinstance(layer, type) and issubclass(layer, _LAYER_TYPES):
-                what = f"the class {layer.__name__} (layer {n}; call it, e.g. {layer.__name__}(...))"
+                call = _CALLS.get(layer.__name__, f"{layer.__name__}(...)")
+                what = f"the class {layer.__name__} (layer {n}; write {call})"
             else:
                 what = f"{layer!r} (layer {n}, a {type(layer).__name__})"
             raise InputError(f"Argument 'layers' of {where} must be exactcl layers such as "

@@ -22,10 +22,12 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from . import blocks, evaluator
+from .blocks import BlockLayout
 from .budget import program_words_work
 from .certformat import checked, decode_poly, decode_work, int_list
 from .errors import CertificateFormatError, plural
-from .evaluator import Layout, Words
+from .evaluator import Layout
 from .fields import VectorField, terms_gradient_mod
 from .jets import WordJets, work_bound
 from .linalg import IncrementalBasis, rank_mod
@@ -76,8 +78,9 @@ def word_values(words: Sequence[int], brackets: Mapping[int, tuple[int, int]],
     [{0: 5, 1: 3}]
     """
     if layout is not None:
-        evaluator = Words(layout, probes, dict(brackets), point, prime)
-        return [evaluator.value(w) for w in words]
+        module = blocks if isinstance(layout, BlockLayout) else evaluator
+        values = module.Words(layout, probes, dict(brackets), point, prime)
+        return [values.value(w) for w in words]
     return WordJets(generators, brackets, point, prime, budget=budget).values(list(words))
 
 

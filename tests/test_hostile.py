@@ -1050,7 +1050,9 @@ def _forbidden(*args, **kwargs):
 @pytest.fixture
 def nothing_evaluated(monkeypatch):
     """The verifier must refuse before it expands or evaluates a program."""
-    monkeypatch.setattr(_verifier, "Words", _forbidden)
+    from exactcl import blocks, evaluator
+    monkeypatch.setattr(evaluator, "Words", _forbidden)
+    monkeypatch.setattr(blocks, "Words", _forbidden)
     monkeypatch.setattr(_verifier, "program_phi", _forbidden)
 
 
@@ -1058,6 +1060,7 @@ def nothing_evaluated(monkeypatch):
 def nothing_built(monkeypatch, nothing_evaluated):
     """... and before it builds the program's layout."""
     monkeypatch.setattr(certformat, "Layout", _forbidden)
+    monkeypatch.setattr(certformat, "BlockLayout", _forbidden)
 
 
 @pytest.mark.parametrize("layers,place", [
@@ -1067,10 +1070,16 @@ def nothing_built(monkeypatch, nothing_evaluated):
     ([["linear", 2, 3, False], ["linear", 4, 1, False]], "layer 2 (linear) takes 4 inputs"),
     ([["relu"], ["linear", 2, 1, False]], "layer 1 (relu) must follow a linear layer"),
     ([["linear", 2, 2, 1]], "layer 1 (linear) must be ['linear', n_in, n_out, bias]"),
-    ([["conv", 2, 2]], "layer 1 must be ['linear', n_in, n_out, bias] or ['relu']"),
+    ([["conv", 2, 2]], "layer 1 (conv) must be ['conv', c_in, c_out, kernel, stride, bias, size]"),
     ([], "a program is a non-empty list of layers"),
+    ([["conv", 1, 1, [2], [1], False, [10**6]]], "reads 1,000,000 positions"),
+    ([["attention", "softmax", 2, 1, 1, 10**6]], "the attention has 1,000,000 tokens"),
+    ([["attention", "softmax", 10**4, 10**4, 10**4, 3]], "more than 10,000 parameters"),
+    ([["residual", [["linear", 2, 3, False]]]], "must map its input to the same shape"),
+    ([["linear", 2, 2, False], ["attention", "linear", 2, 1, 1, 3]], "a model by itself"),
 ], ids=["10^10-weights", "400-digit-width", "1001-layers", "widths-differ", "relu-first",
-        "int-bias", "conv", "empty"])
+        "int-bias", "conv-without-sizes", "empty", "10^6-positions", "10^6-tokens",
+        "huge-attention", "residual-reshapes", "attention-after-a-layer"])
 def test_a_hostile_program_is_refused_from_its_sizes(certs, nothing_built, layers, place):
     c = copy.deepcopy(certs["words"])
     c["model"]["program"] = layers

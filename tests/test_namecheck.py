@@ -135,7 +135,7 @@ def test_the_name_check_imports_only_the_file_format():
                             check=True, timeout=60).stdout
     assert set(eval(loaded)) <= {"exactcl.errors", "exactcl.rings", "exactcl.fields",
                                  "exactcl.certformat", "exactcl.budget", "exactcl.namecheck",
-                                 "exactcl.evaluator"}
+                                 "exactcl.evaluator", "exactcl.blocks"}
 
 
 def test_names_that_claim_a_family():

@@ -212,7 +212,7 @@ CLI_BAD = [
     pytest.param(["count", "net:Linear(2,x),ReLU,Linear(3,1)"],
                  ["layer 1", "'Linear(2,x)'", "positive int sizes", "(2, x)"], id="width-not-int"),
     pytest.param(["count", "net:Linear(3,4),Conv(2),Linear(4,2)"],
-                 ["'SPEC'", "unknown layer 2", "'Conv(2)'", "expected Linear(n_in,n_out)",
+                 ["'SPEC'", "unknown layer 2", "'Conv(2)'", "expected Linear(n_in,n_out[,bias])",
                   "ReLU"], id="unknown-layer"),
     pytest.param(["count", "net:Linear(3,4),,Linear(4,2)"], ["unknown layer 2", "''"],
                  id="empty-layer"),
