@@ -95,7 +95,8 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-def laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto", **kwargs):
+def laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto",
+         subset=None, **kwargs):
     """All polynomial conservation laws of ``model`` of degree <= ``degree``
     (see :func:`exactcl.search.find_laws`); a degree above
     :data:`exactcl.counting.MAX_DEGREE`, or a search of more candidate
@@ -109,11 +110,24 @@ def laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto",
     ``seed``, ``rounds`` and ``max_memory``), ``"expanded"`` on the expanded
     generators (:func:`exactcl.search.find_laws`). Both give the same laws.
 
+    With ``subset`` (parameter names and tensor prefixes, ``"W1,W2"``), the
+    laws that depend only on those parameters, with their certified number
+    (:func:`exactcl.subsets.subset_laws`, which takes the other keywords).
+
     >>> from exactcl.models import linear
     >>> m = linear([2, 2, 2])
     >>> laws(m, 2, engine="program").strings() == laws(m, 2, engine="expanded").strings()
     True
+    >>> r = laws(linear([2, 2, 2, 2]), 2, subset="W1,W2")
+    >>> r.laws, r.proof, len(r.exhibited)
+    (3, 'sandwich', 3)
     """
+    if subset is not None:
+        if homogeneous:
+            raise InputError("Argument 'homogeneous' does not apply with 'subset': the laws "
+                             "of a subset come from every degree up to 'degree'.")
+        from .subsets import subset_laws
+        return subset_laws(model, subset, degree=degree, engine=engine, **kwargs)
     from .counting import check_search_degree, choose_engine
     from .models import Model, from_program
     from .program import Program

@@ -152,7 +152,10 @@ def run_claim(claim_id: str, title: str, source: str, cases: Sequence[Case], *,
         verified = verify_certificate(loads(text), rng=rng, work_limit=VERIFY_WORK_LIMIT).ok
         agrees = None if case.expected is None else result.laws == case.expected
         note = case.follow_up(result) if case.follow_up else ""
-        outcome = Outcome(case, result.model, result.parameters, result.laws,
+        # a subset's count lives in |S| dimensions: the subset goes with the model's name
+        label = (f"{result.model} on {result.subset_text()}" if hasattr(result, "subset_text")
+                 else result.model)
+        outcome = Outcome(case, label, result.parameters, result.laws,
                           (result.lower, result.upper), result.proof, result.explicit_laws,
                           agrees, verified, file_status, note, time.perf_counter() - start)
         outcomes.append(outcome)
@@ -178,8 +181,10 @@ def summary_markdown(report: ClaimReport) -> str:
              "certificate re-verified by `exactcl verify`.", ""]
     if report.finding:
         lines += [f"**Finding.** {report.finding}", ""]
-    lines += ["| model | D | the paper / literature | certified laws | proof | exhibited "
-              "| agrees | certificate |", "|---|---|---|---|---|---|---|---|"]
+    subsets = any(" on " in o.model for o in report.outcomes)
+    lines += [f"| model | {'parameters (D, or the subset)' if subsets else 'D'} | the paper / "
+              f"literature | certified laws | proof | exhibited | agrees | certificate |",
+              "|---|---|---|---|---|---|---|---|"]
     for o in report.outcomes:
         laws = o.laws if o.laws is not None else f"{o.bounds[0]}..{o.bounds[1]}"
         agree = {True: "yes", False: "**no**", None: "-"}[o.agrees]

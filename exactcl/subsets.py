@@ -233,6 +233,16 @@ class SubsetResult:
     def bounds(self) -> tuple[int, int]:
         return (self.lower, self.upper)
 
+    @property
+    def parameters(self) -> int:
+        """|S|, the number of chosen parameters (the dimension the count lives in)."""
+        return self.size
+
+    @property
+    def explicit_laws(self) -> int:
+        """The exhibited subset laws (independent at the point)."""
+        return len(self.exhibited)
+
     def laws_strings(self) -> list[str]:
         """The exhibited subset laws in SymPy syntax."""
         from .symbolic import poly_to_string

@@ -555,8 +555,11 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     checks.append(Check("count", ok, detail))
     if "subset" in cert:  # version 3: the laws on a parameter subset
         from .subsetcheck import subset_checks
-        checks += subset_checks(cert, ring, generators, layout,
-                                None if layout is None else _ProbeFields(layout, kinds),
+        # a block program's components exist only expanded: its words by jets
+        by_program = layout is not None and not (isinstance(layout, BlockLayout)
+                                                  and kinds["kind"] == "components")
+        checks += subset_checks(cert, ring, generators, layout if by_program else None,
+                                _ProbeFields(layout, kinds) if by_program else None,
                                 brackets, d, rounds, rng, budget)
     return checks
 
