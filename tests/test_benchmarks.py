@@ -31,3 +31,14 @@ def test_startup_benchmark_runs_against_a_baseline_directory():
     out = proc.stdout
     assert out.count("ratio baseline / current") == 2
     assert out.count("count loads []") == 2
+
+
+def test_block_benchmark_runs_and_both_evaluators_agree():
+    # the quick set: one target on both engines, the chain and block evaluators
+    # on one chain (the answers are compared; the timings are not tested)
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_blocks.py"),
+                           "--quick"], capture_output=True, text=True, timeout=600,
+                          check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "all targets met, answers agree" in proc.stdout
+    assert "blocks / chain" in proc.stdout
