@@ -42,7 +42,10 @@ DEFAULT_SPEC = "linear:3,3,3"
 
 SPEC_HELP = ("model: linear:W0,W1,... (deep linear, widths input to output), relu:W0,W1,..., "
              "relu-bias:W0,W1,..., product:D or any program of layers "
-             "net:Linear(n_in,n_out),ReLU,Linear(n_in,n_out,bias),...")
+             "net:Linear(n_in,n_out),ReLU,Linear(n_in,n_out,bias),... (also "
+             "Residual(layers...), Conv1d(c_in,c_out,k,length=n), Conv2d(c_in,c_out,kxk,"
+             "size=hxw), Attention(d,heads) and LinearAttention(d,heads); README.md lists "
+             "their options)")
 
 
 class _Parser(argparse.ArgumentParser):
