@@ -410,9 +410,11 @@ class BlockLayout:
         work and memory estimates): (columns, rows, bias) per product."""
         out = []
         if self.attention is not None:
+            # per head: the chain's prefix and suffix products and the gradients,
+            # each at most a d x d by d x max(d, k, N) product
             _, kind, d, heads, k, N = self.attention
-            for _ in range(heads * 4):
-                out.append((d, max(k, N), False))
+            for _ in range(heads * 12):
+                out.append((d * d, max(d, k, N), False))
             return out
         for op in _walk(self.ops):
             if op[0] == "linear":

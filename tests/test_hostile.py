@@ -1153,3 +1153,23 @@ def test_a_program_engine_certificate_with_a_closure_section_is_false(certs):
     assert report.status == "false"
     (check,) = [ch for ch in report.checks if ch.claim == "closure"]
     assert "program engine (probe fields), which writes no closure section" in check.detail
+
+
+@pytest.mark.parametrize("layers", [
+    [["attention", "softmax", 2500, 1, 1, 3]],  # d x d products of d = 2500
+    [["conv", 32, 32, [3], [1], False, [4096]], ["relu"], ["conv", 32, 32, [3], [1], False,
+                                                           [4094]]],
+], ids=["wide-attention", "long-convolution"])
+def test_a_block_program_too_costly_to_evaluate_is_refused_on_its_estimate(
+        certs, nothing_evaluated, layers):
+    """A block program within the size limits whose probe fields would cost
+    minutes each: refused on the estimate, never evaluated."""
+    from exactcl.blocks import BlockLayout
+    names = list(BlockLayout(layers).parameters)
+    c = _as_program(certs["words"], layers, names=names, words=[[2, 0, 1]], basis=[2])
+    c["lie"]["generators"] = {"kind": "probes", "count": 2, "family": "hostile"}
+    c["model"]["fingerprint"] = certformat.fingerprint(c["model"])
+    report = verify_text(text(c), rng=rng())
+    assert report.status == "unreadable", report.summary
+    assert report.summary.startswith("refused: evaluating the 1 bracket words from the "
+                                     "program at the point needs an estimated"), report.summary
