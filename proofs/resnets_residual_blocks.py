@@ -97,7 +97,8 @@ def _coupling_note(result):
     laws = result.laws_strings()
     if not laws:
         return "no polynomial law exhibited"
-    return (f"{len(laws)} quadratic laws found by the degree-2 search, e.g. `{laws[-1]}` "
+    return (f"{len(laws)} quadratic law{'s' if len(laws) > 1 else ''} found by the degree-2 "
+            f"search, e.g. `{laws[-1]}` "
             f"(balancedness of the shifted factors I + W_l, coupling consecutive blocks)")
 
 
