@@ -74,6 +74,7 @@ from math import prod
 
 from flint import nmod_mat
 
+from . import evaluator
 from .evaluator import (
     PROBE_BITS,
     Probe,
@@ -82,6 +83,7 @@ from .evaluator import (
     _mul,
     _shift,
     _transpose,
+    check_linear,
 )
 
 __all__ = ["ATTENTION_KINDS", "BlockLayout", "Words", "check_blocks", "expand", "is_block_program",
@@ -158,13 +160,7 @@ def _check_sequence(layers, shape, where: str, depth: int):
         at = f"{where}layer {n}"
         kind = layer[0] if isinstance(layer, (list, tuple)) and layer else None
         if kind == "linear":
-            if len(layer) != 4 or not _ints(layer[1:3]) or not isinstance(layer[3], bool):
-                raise ValueError(f"{at} (linear) must be ['linear', n_in, n_out, bias] with "
-                                 f"positive int sizes and a bool, not {list(layer)!r}")
-            _, n_in, n_out, bias = layer
-            if n_in < 1 or n_out < 1:
-                raise ValueError(f"{at} (linear) must have positive sizes, not {n_in} inputs "
-                                 f"and {n_out} outputs")
+            _, n_in, n_out, bias = check_linear(layer, at)
             if shape is not None and shape[0] * shape[1] != n_in:
                 raise ValueError(f"{at} (linear) takes {n_in} inputs but the layer before it "
                                  f"has {shape[0] * shape[1]} outputs")
@@ -533,10 +529,10 @@ def _const(rows: int, cols: int, values, p: int) -> dict:
     return {0: nmod_mat(rows, cols, [v % p for v in values], p)}
 
 
-class Words:
+class Words(evaluator.Words):
     """Values at one point mod p of the fields grad F of ``probes`` and of
-    bracket words in them, with the interface of
-    :class:`exactcl.evaluator.Words`. A field is a list of jets, one per
+    bracket words in them: :class:`exactcl.evaluator.Words` (its words and
+    brackets) on block programs, a field being a list of jets, one per
     parameter tensor."""
 
     def __init__(self, layout: BlockLayout, probes: Sequence[Probe], brackets, point: Sequence[int],
@@ -675,20 +671,7 @@ class Words:
                 _chain_gradient(L, chain, point, grads)
         return [g if g is not None else {} for g in grads]
 
-    # -- words ------------------------------------------------------------------------
-
-    def field(self, node: int, point: list, bits: int) -> list:
-        if node < len(self.probes):
-            return self.gradient(node, point)
-        left, right = self.brackets[node]
-        return self._bracket(left, right, point, bits, self.field(left, point, bits),
-                             self.field(right, point, bits))
-
-    def _bracket(self, left: int, right: int, point: list, bits: int, a: list, b: list) -> list:
-        e = 1 << bits
-        one = self.field(right, _move(point, a, e), bits + 1)
-        two = self.field(left, _move(point, b, e), bits + 1)
-        return [_coefficient(_add(x, y, -1), e) for x, y in zip(one, two)]
+    # -- words: field, brackets and values as the chain evaluator's, on per-tensor jets
 
     def value(self, node: int) -> dict[int, int]:
         got = self._values.get(node)
@@ -696,12 +679,13 @@ class Words:
             got = self._values[node] = self.field(node, self.point, 0)
         return self.flatten(got)
 
-    def bracket_value(self, left: int, right: int) -> dict[int, int]:
-        for node in (left, right):
-            if node not in self._values:
-                self._values[node] = self.field(node, self.point, 0)
-        return self.flatten(self._bracket(left, right, self.point, 0, self._values[left],
-                                          self._values[right]))
+    @staticmethod
+    def _move(point: list, fld: list, bit: int) -> list:
+        return [_shift(P, F, bit) for P, F in zip(point, fld)]
+
+    @staticmethod
+    def _difference(one: list, two: list, e: int) -> list:
+        return [_coefficient(_add(x, y, -1), e) for x, y in zip(one, two)]
 
     def flatten(self, fld: list) -> dict[int, int]:
         out: dict[int, int] = {}
@@ -738,10 +722,6 @@ def _chain_gradient(L: dict, chain: list, point: list, grads: list) -> None:
         if i < n - 1:
             g = _mul(g, _transpose(suffix[i + 1]))
         _acc(grads, m[0], _transpose(g) if m[1] else g)
-
-
-def _move(point: list, fld: list, bit: int) -> list:
-    return [_shift(P, F, bit) for P, F in zip(point, fld)]
 
 
 # -- expansion over Q (small programs) ----------------------------------------------------

@@ -94,14 +94,7 @@ def check_layers(layers: object) -> tuple[tuple, ...]:
                 raise ValueError(f"layer {n} (relu) must follow a linear layer")
             out.append(("relu",))
             continue
-        if len(layer) != 4 or not isinstance(layer[3], bool) or any(
-                isinstance(x, bool) or not isinstance(x, int) for x in layer[1:3]):
-            raise ValueError(f"layer {n} (linear) must be ['linear', n_in, n_out, bias] with "
-                             f"positive int sizes and a bool, not {list(layer)!r}")
-        _, n_in, n_out, bias = layer
-        if n_in < 1 or n_out < 1:
-            raise ValueError(f"layer {n} (linear) must have positive sizes, not "
-                             f"{n_in} inputs and {n_out} outputs")
+        _, n_in, n_out, bias = check_linear(layer, f"layer {n}")
         if width is not None and n_in != width:
             raise ValueError(f"layer {n} (linear) takes {n_in} inputs but the layer before it "
                              f"has {width} outputs")
@@ -111,6 +104,20 @@ def check_layers(layers: object) -> tuple[tuple, ...]:
         raise ValueError(f"the last layer (layer {len(out)}) must be linear, not relu")
     return tuple(out)
 
+
+
+def check_linear(layer, at: str) -> tuple:
+    """The canonical dense layer ``("linear", n_in, n_out, bias)``, or
+    ValueError naming ``at``, the layer's place."""
+    if len(layer) != 4 or not isinstance(layer[3], bool) or any(
+            isinstance(x, bool) or not isinstance(x, int) for x in layer[1:3]):
+        raise ValueError(f"{at} (linear) must be ['linear', n_in, n_out, bias] with "
+                         f"positive int sizes and a bool, not {list(layer)!r}")
+    _, n_in, n_out, bias = layer
+    if n_in < 1 or n_out < 1:
+        raise ValueError(f"{at} (linear) must have positive sizes, not {n_in} inputs and "
+                         f"{n_out} outputs")
+    return ("linear", n_in, n_out, bias)
 
 
 class Layout:
@@ -452,8 +459,21 @@ class Words:
         """[left, right] at ``point`` from the operands' fields ``a``, ``b`` there:
         the coefficient of a new nilpotent e in right(P + e a) - left(P + e b)."""
         e = 1 << bits
-        one = self.field(right, _move(point, a, e), bits + 1)
-        two = self.field(left, _move(point, b, e), bits + 1)
+        one = self.field(right, self._move(point, a, e), bits + 1)
+        two = self.field(left, self._move(point, b, e), bits + 1)
+        return self._difference(one, two, e)
+
+    # the layout of a field: a (W, b) pair of jets per linear layer (b None without bias)
+
+    @staticmethod
+    def _move(point: list, fld: list, bit: int) -> list:
+        """point + e field, per layer."""
+        return [(_shift(W, dW, bit), None if b is None else _shift(b, db, bit))
+                for (W, b), (dW, db) in zip(point, fld)]
+
+    @staticmethod
+    def _difference(one: list, two: list, e: int) -> list:
+        """The coefficient of the nilpotent ``e`` in one - two, per layer."""
         return [(_coefficient(_add(W1, W2, -1), e),
                  None if b1 is None else _coefficient(_add(b1, b2, -1), e))
                 for (W1, b1), (W2, b2) in zip(one, two)]
@@ -531,12 +551,6 @@ class Words:
                     if v:
                         out[offset + t] = v
         return out
-
-
-def _move(point: list, fld: list, bit: int) -> list:
-    """point + e field, per layer."""
-    return [(_shift(W, dW, bit), None if b is None else _shift(b, db, bit))
-            for (W, b), (dW, db) in zip(point, fld)]
 
 
 def expand(layout: Layout, gens: Sequence, one) -> list:
