@@ -61,7 +61,7 @@ class Model:
     """
 
     __slots__ = ("name", "ring", "_generators", "_phi", "candidates", "candidate_labels",
-                 "_generator_labels", "program", "_expand", "_candidate_terms")
+                 "_generator_labels", "program", "_expand", "_candidate_terms", "flow", "base")
 
     def __init__(self, name: str, ring: Ring, generators: tuple[VectorField, ...] | None,
                  phi: tuple[fmpq_mpoly, ...] | None = None, candidates: tuple = (),
@@ -73,6 +73,8 @@ class Model:
         self._generator_labels = generator_labels
         self.program, self._expand = program, expand
         self._candidate_terms = None if candidate_terms is None else tuple(candidate_terms)
+        # under a flow (exactcl.flows): the flow, and the model whose generators it maps
+        self.flow, self.base = None, None
         if generators is None and expand is None:
             raise bad_argument("generators", "a tuple of vector fields (or an expansion)", None)
 

@@ -1,0 +1,406 @@
+"""Flows beyond the Euclidean gradient flow, as transformations of the
+generator fields (Marcotte, Gribonval, Peyre, "Keep the Momentum:
+Conservation Laws beyond Euclidean Gradient Flows", ICML 2024).
+
+A model gives the generators X_i = grad phi_i on the parameters theta
+(D of them). A flow maps them to the fields whose Lie algebra decides the
+laws; every law is a function annihilated by all of them:
+
+* ``gradient``: theta' = -grad E; the fields X_i.
+* ``metric``: theta' = -M(theta) grad E for a polynomial matrix M; the
+  fields M X_i. ``metric:diag`` is M = diag(theta) (the mirror geometry of
+  NMF: multiplicative updates), ``metric:diag:U,W2`` the same on those
+  tensors only (the identity elsewhere); in Python any D x D SymPy matrix.
+* ``momentum:TAU``: heavy ball theta'' + tau theta' = -grad E, tau >= 0
+  rational, lifted to the phase space (s, theta, v = theta') of dimension
+  2 D + 1 with s = exp(tau t) (s = t when tau = 0), so that the flow is
+  polynomial: z' = drift(z) + sum_i c_i Z_i(z), the drift
+  (tau s, v, -tau v) ((1, v, 0) when tau = 0) and the data fields
+  Z_i = (0, 0, M X_i). Since the coefficients c_i range over every value
+  (every data set and loss), a law is annihilated by the drift and by
+  every Z_i: the generators are those 1 + d fields. Laws may depend on s,
+  that is on time: exactcl prints s as exp(tau*t), or t.
+* ``nesterov``: theta'' + (3/t) theta' = -grad E, lifted likewise to
+  (t, theta, v) with the drift multiplied by t, (t, t v, -3 v): a
+  nonvanishing factor changes neither the functions a field annihilates
+  nor the distribution its Lie algebra spans (for t > 0).
+* A metric combines with momentum or Nesterov (``momentum:1/2+metric:diag``).
+
+A model under a flow is a model given by its fields (:func:`apply_flow`),
+counted, certified and verified as such; the certificate also records the
+flow and the model it came from, and the verifier rebuilds the fields
+from them (:func:`flow_fields`).
+
+>>> from exactcl.models import linear
+>>> m = apply_flow(linear([1, 1, 1]), parse_flow("momentum:1"))
+>>> m.parameters
+('s', 'W1_0_0', 'W2_0_0', 'W1_0_0_dot', 'W2_0_0_dot')
+>>> m.generators[0]
+VectorField(s: s, W1_0_0: W1_0_0_dot, W2_0_0: W2_0_0_dot, W1_0_0_dot: -W1_0_0_dot, W2_0_0_dot: -W2_0_0_dot)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import InputError
+from .fields import VectorField
+from .rings import Ring, poly_from_terms, poly_terms
+
+__all__ = ["FLOW_KINDS", "Flow", "apply_flow", "flow_fields", "parse_flow"]
+
+FLOW_KINDS = ("gradient", "metric", "momentum", "nesterov")
+#: The name of the time variable s in the phase space, and the suffix of velocities.
+TIME, VELOCITY = "s", "_dot"
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A flow: ``kind`` (``"gradient"``, ``"momentum"``, ``"nesterov"``;
+    a metric alone is ``"gradient"`` with a metric), the damping ``tau`` of
+    momentum, and the metric: None (the identity), ``("diag", prefixes)``
+    (diag(theta) on the tensors named, every parameter when empty) or
+    ``("matrix", rows)`` (rows of polynomial terms, as certificates store
+    laws).
+
+    >>> parse_flow("momentum:1/2+metric:diag").text
+    'momentum tau=1/2, metric diag(theta)'
+    """
+
+    kind: str = "gradient"
+    tau: Fraction | None = None
+    metric: tuple | None = None
+
+    @property
+    def lifted(self) -> bool:
+        """Whether the flow lives on the phase space (s, theta, v)."""
+        return self.kind in ("momentum", "nesterov")
+
+    @property
+    def text(self) -> str:
+        parts = []
+        if self.kind == "momentum":
+            parts.append(f"momentum tau={self.tau}")
+        elif self.kind == "nesterov":
+            parts.append("nesterov (damping 3/t)")
+        if self.metric is not None:
+            if self.metric[0] == "diag":
+                where = f" on {', '.join(self.metric[1])}" if self.metric[1] else ""
+                parts.append(f"metric diag(theta){where}")
+            else:
+                parts.append("metric M(theta)")
+        return ", ".join(parts) or "gradient"
+
+    @property
+    def spec(self) -> str:
+        """The ``--flow`` text that gives this flow back (a matrix metric has none)."""
+        parts = []
+        if self.kind == "momentum":
+            parts.append(f"momentum:{self.tau}")
+        elif self.kind == "nesterov":
+            parts.append("nesterov")
+        if self.metric is not None and self.metric[0] == "diag":
+            parts.append("metric:diag" + (":" + ",".join(self.metric[1]) if self.metric[1] else ""))
+        elif self.metric is not None:
+            parts.append("metric:matrix")
+        return "+".join(parts) or "gradient"
+
+    def time(self) -> str | None:
+        """What s stands for in printed laws: ``exp(tau*t)``, ``t``, or None."""
+        if not self.lifted:
+            return None
+        if self.kind == "nesterov" or self.tau == 0:
+            return "t"
+        return "exp(t)" if self.tau == 1 else f"exp({self.tau}*t)"
+
+    def as_dict(self) -> dict:
+        """The flow as certificates store it."""
+        out: dict = {"kind": self.kind}
+        if self.tau is not None:
+            out["tau"] = f"{self.tau.numerator}/{self.tau.denominator}"
+        if self.metric is not None:
+            if self.metric[0] == "diag":
+                out["metric"] = {"kind": "diag", "tensors": list(self.metric[1])}
+            else:
+                rows = [[_terms_json(entry) for entry in row] for row in self.metric[1]]
+                out["metric"] = {"kind": "matrix", "rows": rows}
+        return out
+
+
+def _terms_json(terms) -> list:
+    """A polynomial's terms as certificates store laws: [[[var, exp], ...], "p/q"]."""
+    return [[[list(x) for x in mono], f"{Fraction(c).numerator}/{Fraction(c).denominator}"]
+            for mono, c in terms]
+
+
+def _tau(text: str, where: str) -> Fraction:
+    if not re.fullmatch(r"\s*[+-]?[0-9]+(\s*/\s*[0-9]+)?\s*", text):
+        raise InputError(f"Argument {where!r} must give momentum a rational damping tau >= 0 "
+                         f"such as momentum:0, momentum:1 or momentum:1/2, not {text!r}"
+                         + (" (a decimal is not exact: write it as a fraction)"
+                            if re.fullmatch(r"\s*[+-]?[0-9]*\.[0-9]+\s*", text) else "") + ".")
+    num, _, den = text.replace(" ", "").partition("/")
+    if den and int(den) == 0:
+        raise InputError(f"Argument {where!r} has a damping with denominator 0: {text!r}.")
+    tau = Fraction(int(num), int(den or 1))
+    if tau < 0:
+        raise InputError(f"Argument {where!r} must give momentum a damping tau >= 0, not {tau}.")
+    return tau
+
+
+def parse_flow(text: object, where: str = "flow") -> Flow:
+    """The flow of a ``--flow`` text: ``gradient``, ``metric:diag[:T1,T2]``,
+    ``momentum:TAU``, ``nesterov``, or momentum (or Nesterov) and a metric
+    joined by ``+``.
+
+    >>> parse_flow("momentum:0").time(), parse_flow("nesterov").time()
+    ('t', 't')
+    >>> parse_flow("momentum:-1")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'flow' must give momentum a damping tau >= 0, not -1.
+    >>> parse_flow("momentum:0.5")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'flow' must give momentum a rational damping tau >= 0 such as momentum:0, momentum:1 or momentum:1/2, not '0.5' (a decimal is not exact: write it as a fraction).
+    """
+    if isinstance(text, Flow):
+        return text
+    expected = ("gradient, metric:diag, metric:diag:TENSORS, momentum:TAU, nesterov, or "
+                "momentum:TAU+metric:diag")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"Argument {where!r} must be a flow ({expected}), not {text!r}.")
+    kind, tau, metric = "gradient", None, None
+    for part in text.strip().split("+"):
+        name, _, rest = part.strip().partition(":")
+        name = name.lower()
+        if name == "gradient" and not rest:
+            continue
+        if name == "momentum" and kind == "gradient":
+            kind, tau = "momentum", _tau(rest, where)
+        elif name == "nesterov" and not rest and kind == "gradient":
+            kind = "nesterov"
+        elif name == "metric" and metric is None:
+            how, _, tensors = rest.partition(":")
+            if how.lower() != "diag":
+                raise InputError(f"Argument {where!r} must give the metric as metric:diag or "
+                                 f"metric:diag:TENSORS (a matrix metric is given in Python), "
+                                 f"not {part.strip()!r}.")
+            names = tuple(t.strip() for t in tensors.split(",") if t.strip()) if tensors else ()
+            metric = ("diag", names)
+        else:
+            raise InputError(f"Argument {where!r} must be a flow ({expected}), not {text!r}.")
+    return Flow(kind, tau, metric)
+
+
+def flow_from_dict(obj: dict) -> Flow:
+    """The flow of a certificate's ``flow`` section (already type-checked)."""
+    tau = None
+    if "tau" in obj:
+        num, _, den = obj["tau"].partition("/")
+        tau = Fraction(int(num), int(den or 1))
+    metric = None
+    if "metric" in obj:
+        m = obj["metric"]
+        if m["kind"] == "diag":
+            metric = ("diag", tuple(m["tensors"]))
+        else:
+            metric = ("matrix", tuple(tuple(tuple((tuple(tuple(x) for x in mono), Fraction(c))
+                                                  for mono, c in entry) for entry in row)
+                                            for row in m["rows"]))
+    return Flow(obj["kind"], tau, metric)
+
+
+def metric_from_sympy(matrix, model) -> tuple:
+    """A D x D SymPy matrix of polynomials in the model's parameters, as a flow's metric."""
+    import sympy
+
+    from .symbolic import poly_from_sympy
+    D = model.D
+    symbols = sympy.symbols(model.parameters)
+    shape = getattr(matrix, "shape", None)
+    if shape != (D, D):
+        raise InputError(f"Argument 'metric' must be a {D} x {D} matrix (one row and column "
+                         f"per parameter of {model.name}), not {shape or type(matrix).__name__}.")
+    rows = []
+    for i in range(D):
+        row = []
+        for j in range(D):
+            try:
+                poly = poly_from_sympy(matrix[i, j], symbols, model.ring, f"metric[{i}, {j}]")
+            except InputError as err:
+                raise InputError(f"Argument 'metric' must hold polynomials in the parameters: "
+                                 f"{err}") from None
+            row.append(tuple(poly_terms(poly)))
+        rows.append(tuple(row))
+    return ("matrix", tuple(rows))
+
+
+def _diagonal_indices(names: Sequence[str], tensors: Sequence[str], where: str) -> list[int]:
+    if not tensors:
+        return list(range(len(names)))
+    out = set()
+    for t in tensors:
+        hit = [k for k, n in enumerate(names) if n == t or n.startswith(t + "_")]
+        if not hit:
+            raise InputError(f"Argument {where!r} names the tensor {t!r} for the metric, but "
+                             f"no parameter is named {t} or starts with {t}_.")
+        out.update(hit)
+    return sorted(out)
+
+
+def _lift(poly, ring: Ring, offset: int):
+    """A polynomial of the parameters as one of the phase space (variables shifted)."""
+    return poly_from_terms(ring, [([(v + offset, e) for v, e in mono], c)
+                                  for mono, c in poly_terms(poly)])
+
+
+def flow_fields(generators: Sequence[VectorField], names: Sequence[str], flow: Flow,
+                where: str = "flow") -> tuple[Ring, list[VectorField], list[str]]:
+    """(ring, fields, labels) of the flow applied to the generators X_i on the
+    parameters ``names``: M X_i, or the drift and the lifted (0, 0, M X_i).
+    This is what the verifier rebuilds from a certificate's flow section."""
+    D = len(names)
+    base = generators[0].ring if generators else Ring(tuple(names))
+
+    def metric_times(X: VectorField, ring: Ring, offset: int) -> dict[int, object]:
+        comps = X.as_dict
+        if flow.metric is None:
+            return {v: _lift(p, ring, offset) if offset else p for v, p in comps.items()}
+        if flow.metric[0] == "diag":
+            diag = set(_diagonal_indices(names, flow.metric[1], where))
+            out = {}
+            for v, p in comps.items():
+                q = p * base.gens[v] if v in diag else p
+                out[v] = _lift(q, ring, offset) if offset else q
+            return out
+        rows = flow.metric[1]
+        out = {}
+        for i in range(D):
+            acc = base.zero()
+            for j, p in comps.items():
+                if rows[i][j]:
+                    acc += poly_from_terms(base, rows[i][j]) * p
+            if not acc.is_zero():
+                out[i] = _lift(acc, ring, offset) if offset else acc
+        return out
+
+    if not flow.lifted:
+        if flow.metric is None:
+            return base, list(generators), [f"X{i + 1}" for i in range(len(generators))]
+        fields = [VectorField.from_components(base, metric_times(X, base, 0)) for X in generators]
+        return base, fields, [f"M X{i + 1}" for i in range(len(generators))]
+    ring = Ring((TIME,) + tuple(names) + tuple(n + VELOCITY for n in names))
+    g = ring.gens
+    s, vel = g[0], g[D + 1:]
+    drift: dict[int, object] = {}
+    if flow.kind == "nesterov":
+        drift[0] = s
+        for j in range(D):
+            drift[1 + j] = s * vel[j]
+            drift[1 + D + j] = -3 * vel[j]
+    else:
+        tau = flow.tau
+        drift[0] = ring.constant(1) if tau == 0 else ring.constant(tau) * s
+        for j in range(D):
+            drift[1 + j] = vel[j]
+            if tau:
+                drift[1 + D + j] = ring.constant(-tau) * vel[j]
+    fields = [VectorField.from_components(ring, drift)]
+    for X in generators:
+        comps = metric_times(X, ring, 1)
+        fields.append(VectorField.from_components(ring, {1 + D + v: p
+                                                         for v, p in comps.items()}))
+    labels = ["drift"] + [f"(0, 0, {'M ' if flow.metric else ''}X{i + 1})"
+                          for i in range(len(generators))]
+    return ring, fields, labels
+
+
+def apply_flow(model, flow: Flow | str, metric=None):
+    """The model of ``model``'s generators under ``flow`` (a :class:`Flow` or
+    a ``--flow`` text; ``metric``: a D x D SymPy matrix for a metric flow,
+    instead of ``metric:diag``), a model given by its fields named
+    ``"{model} under {flow}"``, with the candidate laws the flow keeps
+    (:func:`flow_candidates`).
+
+    >>> from exactcl.models import linear
+    >>> m = apply_flow(linear([2, 2, 2]), "metric:diag")
+    >>> m.name, len(m.generators)
+    ('linear:2,2,2 under metric diag(theta)', 4)
+    """
+    from .models import Model
+    flow = parse_flow(flow)
+    if metric is not None:
+        if flow.metric is not None:
+            raise InputError("Argument 'metric' is given twice: in the flow text and as a "
+                             "matrix; give one.")
+        flow = Flow(flow.kind, flow.tau, metric_from_sympy(metric, model))
+    if flow.kind == "gradient" and flow.metric is None:
+        return model
+    ring, fields, labels = flow_fields(model.generators, model.parameters, flow)
+    if flow.metric is not None and all(f.is_zero for f in fields[1 if flow.lifted else 0:]):
+        raise InputError(f"Argument 'metric' makes every generator of {model.name} vanish: "
+                         f"the metric is singular at every point.")
+    candidates, cand_labels = flow_candidates(model, flow, ring)
+    out = Model(f"{model.name} under {flow.text}", ring, tuple(fields), None,
+                tuple(candidates), tuple(cand_labels), tuple(labels))
+    out.flow = flow
+    out.base = model
+    return out
+
+
+def flow_candidates(model, flow: Flow, ring: Ring) -> tuple[list, list[str]]:
+    """Candidate laws under a flow, from the base model's: under a metric
+    none (they are found by the law search); under momentum, for a chain of
+    dense layers without ReLUs, s ((W_l v_l^T - v_l W_l^T) + (W_{l+1}^T
+    v_{l+1} - v_{l+1}^T W_{l+1}))[a, b], a < b, per hidden layer: e^(tau t)
+    times the antisymmetric part of the balancedness momentum. For the
+    generator A of GL(n_l) (W_l -> A W_l, W_{l+1} -> -W_{l+1} A, which
+    leaves phi unchanged), d/dt <v, xi_A(theta)> = -tau <v, xi_A> + v . A v,
+    and the quadratic form vanishes when A is antisymmetric: then
+    e^(tau t) <v, xi_A(theta)> is conserved."""
+    if not flow.lifted or flow.metric is not None:
+        return [], []
+    program = getattr(model, "program", None)
+    if program is None or program.blocks:
+        return [], []
+    layers = program.layout.layers
+    if any(kind == "relu" for kind, *_ in layers) or any(layer[3] for layer in layers):
+        return [], []
+    D = model.D
+    idx = {name: k for k, name in enumerate(model.parameters)}
+    g = ring.gens
+    # the factor that makes <v, xi_A> conserved: e^(tau t) = s, 1 without damping,
+    # t^3 for Nesterov's 3/t (d/dt <v, xi_A> = -(3/t) <v, xi_A>)
+    s = g[0] if flow.kind == "momentum" and flow.tau else ring.constant(1)
+    if flow.kind == "nesterov":
+        s = g[0] ** 3
+    prefix = ("s " if flow.kind == "momentum" and flow.tau else
+              "t^3 " if flow.kind == "nesterov" else "")
+
+    def w(name):
+        return g[1 + idx[name]]
+
+    def v(name):
+        return g[1 + D + idx[name]]
+
+    linears = [layer for layer in layers if layer[0] == "linear"]
+    out, labels = [], []
+    for li in range(1, len(linears)):
+        n_in, n, _ = linears[li - 1][1:]
+        n_next = linears[li][2]
+        for a in range(n):
+            for b in range(a + 1, n):
+                h = ring.zero()
+                for j in range(n_in):  # (W_l v_l^T - v_l W_l^T)[a, b]
+                    h += w(f"W{li}_{a}_{j}") * v(f"W{li}_{b}_{j}") - v(f"W{li}_{a}_{j}") * w(f"W{li}_{b}_{j}")
+                for k in range(n_next):  # + (W_{l+1}^T v_{l+1} - v_{l+1}^T W_{l+1})[a, b]
+                    h += (w(f"W{li + 1}_{k}_{a}") * v(f"W{li + 1}_{k}_{b}")
+                          - v(f"W{li + 1}_{k}_{a}") * w(f"W{li + 1}_{k}_{b}"))
+                out.append(s * h)
+                labels.append(f"{prefix}(W{li} W{li}'^T - W{li}' W{li}^T + W{li + 1}^T W{li + 1}' - "
+                              f"W{li + 1}'^T W{li + 1})[{a},{b}]")
+    return out, labels
