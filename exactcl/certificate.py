@@ -153,6 +153,11 @@ def certify(model: Model, path: str | os.PathLike | None = None, *,
         model = from_program(model, max_memory=count_options.get("max_memory"))
     if not isinstance(model, Model):
         raise bad_argument("model", "an exactcl Model or Program", model)
+    flow, metric = count_options.pop("flow", None), count_options.pop("metric", None)
+    if (flow is not None or metric is not None or model.default_flow is not None) and \
+            model.flow is None:  # the file holds the fields under the flow
+        from .flows import apply_flow
+        model = apply_flow(model, flow, metric)
     if path is not None:
         check_output(path, "path")  # before the count, not after it
     start = time.perf_counter()

@@ -158,6 +158,7 @@ class CountResult:
     engine: str = "expanded"
     fields: Any = field(default=None, repr=False)
     identities: Any = field(default=None, repr=False)
+    flow: Any = field(default=None, repr=False)
 
     @property
     def identity_text(self) -> str:
@@ -176,12 +177,23 @@ class CountResult:
         return len(self.exhibited)
 
     def laws_sympy(self) -> list:
-        """The exhibited laws as SymPy expressions."""
+        """The exhibited laws as SymPy expressions; under momentum or Nesterov
+        the time variable s is written as what it stands for, exp(tau*t) or t
+        (``exhibited`` keeps the polynomials in s)."""
         from .symbolic import poly_to_sympy
-        return [poly_to_sympy(h, self.ring) for h in self.exhibited]
+        laws = [poly_to_sympy(h, self.ring) for h in self.exhibited]
+        time = None if self.flow is None else self.flow.time()
+        if time is None:
+            return laws
+        import sympy
+        s = sympy.Symbol(self.ring.names[0])
+        value = sympy.sympify(time, locals={"t": sympy.Symbol("t")})
+        return [sympy.factor_terms(h.subs(s, value)) for h in laws]
 
     def laws_strings(self) -> list[str]:
         from .symbolic import poly_to_string
+        if self.flow is not None and self.flow.time() is not None:
+            return [str(h) for h in self.laws_sympy()]
         return [poly_to_string(h, self.ring) for h in self.exhibited]
 
     def as_dict(self) -> dict:
@@ -342,6 +354,8 @@ def count(
     engine: str = "auto",
     identity_rounds: int = 2,
     identities: str = "auto",
+    flow=None,
+    metric=None,
 ) -> CountResult:
     """Count the independent conservation laws of ``model`` and prove the count.
 
@@ -382,6 +396,14 @@ def count(
         How the program engine checks the candidate laws: exactly over Q on
         the expanded generators, or by evaluation with its stated bound;
         "auto" is exact when phi has at most :data:`EXPANDED_PATHS` terms.
+    flow : str or Flow, optional
+        The flow whose laws are counted (:mod:`exactcl.flows`): ``"gradient"``
+        (the default), ``"metric:diag"``, ``"momentum:1/2"``, ``"nesterov"``,
+        ``"momentum:1+metric:diag"``; the model under it is counted on the
+        expanded engine.
+    metric : SymPy Matrix, optional
+        A D x D polynomial metric M(theta) for the flow, instead of
+        ``metric:diag``.
 
     Raises
     ------
@@ -404,6 +426,10 @@ def count(
         model = from_program(model, max_memory=max_memory)
     if not isinstance(model, Model):
         raise bad_argument("model", "an exactcl Model (see exactcl.models) or Program", model)
+    if (flow is not None or metric is not None or model.default_flow is not None) and \
+            model.flow is None:
+        from .flows import apply_flow
+        model = apply_flow(model, flow, metric)
     _check_int("closure_rounds", closure_rounds, 1)
     _check_int("identity_rounds", identity_rounds, 1)
     if identities not in ("auto", "exact", "monte-carlo"):
@@ -486,7 +512,7 @@ def count(
     return CountResult(model.name, D, laws, M if laws is None else laws,
                        D - K, lie, K, status, proof, explanation, exhibited, exhibited_labels,
                        tuple(rejected), growth, closure_result, model.ring,
-                       time.perf_counter() - start, model.generator_labels)
+                       time.perf_counter() - start, model.generator_labels, flow=model.flow)
 
 
 def _check_count_size(model: Model, search_degree: int | None, max_memory: int | None) -> None:
@@ -663,4 +689,4 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
     return CountResult(model.name, D, laws, M if laws is None else laws, D - K, lie, K, status,
                        proof, explanation, exhibited, exhibited_labels, tuple(rejected), growth,
                        None, model.ring, time.perf_counter() - start, (), "program", fields,
-                       check)
+                       check, flow=model.flow)

@@ -293,7 +293,14 @@ def flow_fields(generators: Sequence[VectorField], names: Sequence[str], flow: F
             return base, list(generators), [f"X{i + 1}" for i in range(len(generators))]
         fields = [VectorField.from_components(base, metric_times(X, base, 0)) for X in generators]
         return base, fields, [f"M X{i + 1}" for i in range(len(generators))]
-    ring = Ring((TIME,) + tuple(names) + tuple(n + VELOCITY for n in names))
+    taken = set(names)
+    time = next(t for t in (TIME, TIME + "_time", TIME + "_t0", "time_s") if t not in taken)
+    velocities = tuple(n + VELOCITY for n in names)
+    if taken & set(velocities):
+        raise InputError(f"Argument 'model' has a parameter named like a velocity "
+                         f"({sorted(taken & set(velocities))[0]!r}): rename it to lift the flow "
+                         f"to the phase space.")
+    ring = Ring((time,) + tuple(names) + velocities)
     g = ring.gens
     s, vel = g[0], g[D + 1:]
     drift: dict[int, object] = {}
@@ -319,7 +326,7 @@ def flow_fields(generators: Sequence[VectorField], names: Sequence[str], flow: F
     return ring, fields, labels
 
 
-def apply_flow(model, flow: Flow | str, metric=None):
+def apply_flow(model, flow: Flow | str | None, metric=None):
     """The model of ``model``'s generators under ``flow`` (a :class:`Flow` or
     a ``--flow`` text; ``metric``: a D x D SymPy matrix for a metric flow,
     instead of ``metric:diag``), a model given by its fields named
@@ -332,7 +339,12 @@ def apply_flow(model, flow: Flow | str, metric=None):
     ('linear:2,2,2 under metric diag(theta)', 4)
     """
     from .models import Model
-    flow = parse_flow(flow)
+    given = flow
+    flow = parse_flow("gradient" if flow is None else flow)
+    default = getattr(model, "default_flow", None)
+    if default is not None and metric is None and flow.metric is None and (
+            given is None or flow.lifted):  # the model's own geometry, under momentum too
+        flow = Flow(flow.kind, flow.tau, default.metric)
     if metric is not None:
         if flow.metric is not None:
             raise InputError("Argument 'metric' is given twice: in the flow text and as a "
@@ -362,6 +374,8 @@ def flow_candidates(model, flow: Flow, ring: Ring) -> tuple[list, list[str]]:
     leaves phi unchanged), d/dt <v, xi_A(theta)> = -tau <v, xi_A> + v . A v,
     and the quadratic form vanishes when A is antisymmetric: then
     e^(tau t) <v, xi_A(theta)> is conserved."""
+    if not flow.lifted and flow.metric is not None and flow.metric[0] == "diag":
+        return _mirror_candidates(model, flow, ring)
     if not flow.lifted or flow.metric is not None:
         return [], []
     program = getattr(model, "program", None)
@@ -404,3 +418,89 @@ def flow_candidates(model, flow: Flow, ring: Ring) -> tuple[list, list[str]]:
                 labels.append(f"{prefix}(W{li} W{li}'^T - W{li}' W{li}^T + W{li + 1}^T W{li + 1}' - "
                               f"W{li + 1}'^T W{li + 1})[{a},{b}]")
     return out, labels
+
+
+def _mirror_candidates(model, flow: Flow, ring: Ring) -> tuple[list, list[str]]:
+    """Under M = diag(theta) on some tensors: each candidate law of the model
+    of the form sum_in theta_v^2 - sum_out theta_v^2 (a unit's rescaling,
+    which leaves phi unchanged: sum_in theta_v d_v E = sum_out theta_v d_v E)
+    becomes sum_in c_v - sum_out c_v, c_v = 2 theta_v where the metric is
+    diagonal and theta_v^2 elsewhere: d/dt c_v = -2 theta_v d_v E in both
+    geometries. NMF's becomes sum_i U_ik - sum_j V_jk."""
+    diag = set(_diagonal_indices(model.parameters, flow.metric[1], "flow"))
+    labels = model.candidate_labels or tuple(str(h) for h in model.candidates)
+    out, names = [], []
+    g = ring.gens
+    for h, label in zip(model.candidates, labels):
+        terms = poly_terms(h)
+        if not terms or any(len(mono) != 1 or mono[0][1] != 2 or abs(c) != 1
+                            for mono, c in terms):
+            continue
+        new = ring.zero()
+        linear = all(mono[0][0] in diag for mono, _ in terms)  # then sum_in theta - sum_out theta
+        for ((v, _),), c in terms:
+            new += int(c) * ((1 if linear else 2) * g[v] if v in diag else g[v] ** 2)
+        out.append(new)
+        names.append(f"{label}, under the metric")
+    return out, names
+
+
+# -- the models of the paper -------------------------------------------------------------
+
+def nmf(n: int, m: int, r: int, *, max_memory: int | None = None):
+    """Non-negative matrix factorisation U V^T, U of shape n x r (``U{i}_{k}``)
+    and V of shape m x r (``V{j}_{k}``), trained with the mirror geometry
+    M = diag(theta) (multiplicative updates keep the factors positive): its
+    default flow is ``metric:diag`` (``momentum:TAU`` adds momentum to it;
+    ``gradient`` gives the Euclidean flow).
+
+    >>> m = nmf(2, 2, 1)
+    >>> m.name, m.parameters, m.default_flow.text
+    ('nmf:2,2,1', ('U0_0', 'U1_0', 'V0_0', 'V1_0'), 'metric diag(theta)')
+    """
+    from .fields import gradient
+    from .models import Model, _check_size, _check_widths, _gradient_labels
+    n, m, r = _check_widths([n, m, r], 2)
+    D = (n + m) * r
+    _check_size(f"nmf:{n},{m},{r}", D, n * m, n * m * r * 3, max_memory)
+    ring = Ring(tuple(f"U{i}_{k}" for i in range(n) for k in range(r))
+                + tuple(f"V{j}_{k}" for j in range(m) for k in range(r)))
+    g = ring.gens
+    phi = []
+    for i in range(n):
+        for j in range(m):
+            p = ring.zero()
+            for k in range(r):
+                p += g[i * r + k] * g[n * r + j * r + k]
+            phi.append(p)
+    # the rescaling of each rank-one component: |U[:, k]|^2 - |V[:, k]|^2
+    candidates = [sum((g[i * r + k] ** 2 for i in range(n)), ring.zero())
+                  - sum((g[n * r + j * r + k] ** 2 for j in range(m)), ring.zero())
+                  for k in range(r)]
+    model = Model(f"nmf:{n},{m},{r}", ring, tuple(gradient(ring, p) for p in phi), tuple(phi),
+                  tuple(candidates), tuple(f"component {k}" for k in range(r)),
+                  _gradient_labels([f"(U V^T)[{i},{j}]" for i in range(n) for j in range(m)]))
+    model.default_flow = Flow(metric=("diag", ()))
+    return model
+
+
+def icnn(widths, *, bias: bool = False, max_memory: int | None = None):
+    """The two-layer input convex network x -> W2 relu(W1 x (+ b1)), whose
+    output weights W2 stay non-negative by the mirror geometry on them:
+    the ReLU network of :func:`exactcl.models.relu` with the default flow
+    ``metric:diag:W2`` (momentum adds to it). Our reading of the paper's
+    ICNN: the constraint is carried by the metric, not by the model.
+
+    >>> m = icnn([2, 3, 1])
+    >>> m.name, m.default_flow.text
+    ('icnn:2,3,1', 'metric diag(theta) on W2')
+    """
+    from .models import _check_widths, relu
+    widths = _check_widths(widths, 2)
+    if len(widths) != 3:
+        raise InputError(f"Argument 'widths' must give a two-layer network (input, hidden, "
+                         f"output), not {len(widths)} widths {list(widths)}.")
+    model = relu(list(widths), bias=bias, max_memory=max_memory)
+    model.name = f"icnn{'-bias' if bias else ''}:" + ",".join(map(str, widths))
+    model.default_flow = Flow(metric=("diag", ("W2",)))
+    return model

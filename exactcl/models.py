@@ -61,7 +61,8 @@ class Model:
     """
 
     __slots__ = ("name", "ring", "_generators", "_phi", "candidates", "candidate_labels",
-                 "_generator_labels", "program", "_expand", "_candidate_terms", "flow", "base")
+                 "_generator_labels", "program", "_expand", "_candidate_terms", "flow", "base",
+                 "default_flow")
 
     def __init__(self, name: str, ring: Ring, generators: tuple[VectorField, ...] | None,
                  phi: tuple[fmpq_mpoly, ...] | None = None, candidates: tuple = (),
@@ -75,6 +76,8 @@ class Model:
         self._candidate_terms = None if candidate_terms is None else tuple(candidate_terms)
         # under a flow (exactcl.flows): the flow, and the model whose generators it maps
         self.flow, self.base = None, None
+        # the flow the model is trained with when none is given (NMF: its mirror metric)
+        self.default_flow = None
         if generators is None and expand is None:
             raise bad_argument("generators", "a tuple of vector fields (or an expansion)", None)
 

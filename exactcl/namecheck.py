@@ -78,7 +78,8 @@ def is_builtin_name(name: str) -> bool:
     >>> is_builtin_name("linear:2,2,2"), is_builtin_name("linear: 2,2"), is_builtin_name("uv")
     (True, True, False)
     """
-    return isinstance(name, str) and _FAMILY.fullmatch(name) is not None
+    # "linear:2,2,2 under momentum tau=1" names the fields of a flow, not the built-in
+    return isinstance(name, str) and " under " not in name and _FAMILY.fullmatch(name) is not None
 
 
 def parse_name(name: str) -> tuple[str, tuple[int, ...]] | None:
