@@ -42,19 +42,19 @@ VectorField(s: s, W1_0_0: W1_0_0_dot, W2_0_0: W2_0_0_dot, W1_0_0_dot: -W1_0_0_do
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import InputError
-from .fields import VectorField
-from .rings import Ring, poly_from_terms, poly_terms
+
+# the pure map from generators to the fields of a flow is in the verifier's trusted base
+from .flowfields import TIME, VELOCITY, flow_fields  # noqa: F401 (re-exported)
+from .flowfields import diagonal_indices as _diagonal_indices
+from .rings import Ring, poly_terms
 
 __all__ = ["FLOW_KINDS", "Flow", "apply_flow", "flow_fields", "parse_flow"]
 
 FLOW_KINDS = ("gradient", "metric", "momentum", "nesterov")
-#: The name of the time variable s in the phase space, and the suffix of velocities.
-TIME, VELOCITY = "s", "_dot"
 
 
 @dataclass(frozen=True)
@@ -237,93 +237,6 @@ def metric_from_sympy(matrix, model) -> tuple:
             row.append(tuple(poly_terms(poly)))
         rows.append(tuple(row))
     return ("matrix", tuple(rows))
-
-
-def _diagonal_indices(names: Sequence[str], tensors: Sequence[str], where: str) -> list[int]:
-    if not tensors:
-        return list(range(len(names)))
-    out = set()
-    for t in tensors:
-        hit = [k for k, n in enumerate(names) if n == t or n.startswith(t + "_")]
-        if not hit:
-            raise InputError(f"Argument {where!r} names the tensor {t!r} for the metric, but "
-                             f"no parameter is named {t} or starts with {t}_.")
-        out.update(hit)
-    return sorted(out)
-
-
-def _lift(poly, ring: Ring, offset: int):
-    """A polynomial of the parameters as one of the phase space (variables shifted)."""
-    return poly_from_terms(ring, [([(v + offset, e) for v, e in mono], c)
-                                  for mono, c in poly_terms(poly)])
-
-
-def flow_fields(generators: Sequence[VectorField], names: Sequence[str], flow: Flow,
-                where: str = "flow") -> tuple[Ring, list[VectorField], list[str]]:
-    """(ring, fields, labels) of the flow applied to the generators X_i on the
-    parameters ``names``: M X_i, or the drift and the lifted (0, 0, M X_i).
-    This is what the verifier rebuilds from a certificate's flow section."""
-    D = len(names)
-    base = generators[0].ring if generators else Ring(tuple(names))
-
-    def metric_times(X: VectorField, ring: Ring, offset: int) -> dict[int, object]:
-        comps = X.as_dict
-        if flow.metric is None:
-            return {v: _lift(p, ring, offset) if offset else p for v, p in comps.items()}
-        if flow.metric[0] == "diag":
-            diag = set(_diagonal_indices(names, flow.metric[1], where))
-            out = {}
-            for v, p in comps.items():
-                q = p * base.gens[v] if v in diag else p
-                out[v] = _lift(q, ring, offset) if offset else q
-            return out
-        rows = flow.metric[1]
-        out = {}
-        for i in range(D):
-            acc = base.zero()
-            for j, p in comps.items():
-                if rows[i][j]:
-                    acc += poly_from_terms(base, rows[i][j]) * p
-            if not acc.is_zero():
-                out[i] = _lift(acc, ring, offset) if offset else acc
-        return out
-
-    if not flow.lifted:
-        if flow.metric is None:
-            return base, list(generators), [f"X{i + 1}" for i in range(len(generators))]
-        fields = [VectorField.from_components(base, metric_times(X, base, 0)) for X in generators]
-        return base, fields, [f"M X{i + 1}" for i in range(len(generators))]
-    taken = set(names)
-    time = next(t for t in (TIME, TIME + "_time", TIME + "_t0", "time_s") if t not in taken)
-    velocities = tuple(n + VELOCITY for n in names)
-    if taken & set(velocities):
-        raise InputError(f"Argument 'model' has a parameter named like a velocity "
-                         f"({sorted(taken & set(velocities))[0]!r}): rename it to lift the flow "
-                         f"to the phase space.")
-    ring = Ring((time,) + tuple(names) + velocities)
-    g = ring.gens
-    s, vel = g[0], g[D + 1:]
-    drift: dict[int, object] = {}
-    if flow.kind == "nesterov":
-        drift[0] = s
-        for j in range(D):
-            drift[1 + j] = s * vel[j]
-            drift[1 + D + j] = -3 * vel[j]
-    else:
-        tau = flow.tau
-        drift[0] = ring.constant(1) if tau == 0 else ring.constant(tau) * s
-        for j in range(D):
-            drift[1 + j] = vel[j]
-            if tau:
-                drift[1 + D + j] = ring.constant(-tau) * vel[j]
-    fields = [VectorField.from_components(ring, drift)]
-    for X in generators:
-        comps = metric_times(X, ring, 1)
-        fields.append(VectorField.from_components(ring, {1 + D + v: p
-                                                         for v, p in comps.items()}))
-    labels = ["drift"] + [f"(0, 0, {'M ' if flow.metric else ''}X{i + 1})"
-                          for i in range(len(generators))]
-    return ring, fields, labels
 
 
 def apply_flow(model, flow: Flow | str | None, metric=None):
