@@ -19,6 +19,12 @@ Sections (version 2):
     the canonical JSON of the rest of the section. A ``name`` that is a
     built-in spec (``linear:2,2,2``) says which model this is, and the
     verifier checks it (:mod:`exactcl.namecheck`); any other name is a label.
+    A model under a flow (:mod:`exactcl.flows`) is given by its fields and
+    also holds ``flow`` (the kind, damping and metric) and ``base`` (the
+    model section it came from, without fingerprint or flow), both or
+    neither (:mod:`exactcl.flowcheck`); the fingerprint covers them. They
+    are optional keys of version 2 (a file without them is unchanged), and
+    a reader older than them refuses such a file, naming the keys.
 ``claim``
     ``parameters`` (D), ``laws`` (int or null), ``bounds``,
     ``lie_dimension`` (int or null), ``status``, ``proof``.
@@ -142,6 +148,9 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 TOP_KEYS = {"schema", "version", "model", "claim", "lie", "laws", "closure", "software",
             "seconds"}
 MODEL_KEYS = {"name", "variables", "phi", "fields", "program", "fingerprint"}
+#: The keys of a model under a flow (version 2 and later, both or neither): the flow
+#: and the model section it came from (:mod:`exactcl.flowcheck`).
+FLOW_KEYS = {"flow", "base"}
 CLAIM_KEYS = {"parameters", "laws", "bounds", "lie_dimension", "status", "proof"}
 #: The keys of lie and laws in version 1; version 2 adds generators and identities.
 LIE_KEYS = {"point", "prime", "words", "basis", "rank"}
@@ -533,29 +542,7 @@ def check_structure(cert: object) -> dict:
             f"hold a 'subset' section (version {SUBSET_VERSION} is the one that does).")
     if "subset" in cert:
         subset_structure(cert["subset"])
-    sources = ("phi", "fields", "program") if version >= 2 else ("phi", "fields")
-    model = _keys(cert["model"], "model", {"name", "variables", "fingerprint"}, set(sources))
-    if sum(key in model for key in sources) != 1:
-        raise CertificateFormatError(f"model must hold exactly one of "
-                                     f"{', '.join(map(repr, sources))}.")
-    names = _list(model["variables"], "model.variables", MAX_VARIABLES)
-    if not names or not all(isinstance(n, str) for n in names):
-        raise _fail("model.variables", "a non-empty list of names", names)
-    for key in ("name", "fingerprint"):
-        if not isinstance(model[key], str):
-            raise _fail(f"model.{key}", "a string", model[key])
-    for key in ("phi", "fields"):
-        if key in model:
-            _list(model[key], f"model.{key}")
-    if "program" in model:
-        layout = program_layout(model)
-        if tuple(names) != layout.parameters:
-            k = next((k for k, (a, b) in enumerate(zip(names, layout.parameters)) if a != b),
-                     min(len(names), len(layout.parameters)))
-            raise CertificateFormatError(
-                f"model.variables must be the program's {layout.D} parameters in order "
-                f"({', '.join(layout.parameters[:3])}, ...); the file has {len(names)}, "
-                f"differing first at model.variables[{k}].")
+    model = model_structure(cert["model"], version)
 
     claim = _keys(cert["claim"], "claim", CLAIM_KEYS)
     checked(claim["parameters"], "claim.parameters", "int", lo=0)
@@ -604,6 +591,61 @@ def check_structure(cert: object) -> dict:
                                 or not math.isfinite(seconds) or seconds < 0):
         raise _fail("seconds", "null or a non-negative number", seconds)
     return cert
+
+
+def model_structure(obj: object, version: int, where: str = "model") -> dict:
+    """The checked keys and types of a model section (``where``: ``model``, or
+    ``model.base``, the model a flow came from, which holds no fingerprint
+    and no flow of its own: one level only). A ``flow`` section
+    (version 2 and later) is checked by :func:`exactcl.flowcheck.flow_structure`.
+
+    >>> model_structure({"name": "uv", "variables": ["u"], "phi": [], "fingerprint": "",
+    ...                  "flow": {"kind": "momentum", "tau": "1/1"}}, 2)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.CertificateFormatError: model holds a flow but no base: a flow's fields are checked against the model they came from, so both or neither.
+    """
+    base = where != "model"
+    sources = ("phi", "fields", "program") if version >= 2 else ("phi", "fields")
+    required = {"name", "variables"} | (set() if base else {"fingerprint"})
+    optional = set(sources) | (FLOW_KEYS if version >= 2 and not base else set())
+    model = _keys(obj, where, required, optional)
+    if sum(key in model for key in sources) != 1:
+        raise CertificateFormatError(f"{where} must hold exactly one of "
+                                     f"{', '.join(map(repr, sources))}.")
+    names = _list(model["variables"], f"{where}.variables", MAX_VARIABLES)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise _fail(f"{where}.variables", "a non-empty list of names", names)
+    for key in sorted(required - {"variables"}):
+        if not isinstance(model[key], str):
+            raise _fail(f"{where}.{key}", "a string", model[key])
+    for key in ("phi", "fields"):
+        if key in model:
+            _list(model[key], f"{where}.{key}")
+    if "program" in model:
+        layout = program_layout(model)
+        if tuple(names) != layout.parameters:
+            k = next((k for k, (a, b) in enumerate(zip(names, layout.parameters)) if a != b),
+                     min(len(names), len(layout.parameters)))
+            raise CertificateFormatError(
+                f"{where}.variables must be the program's {layout.D} parameters in order "
+                f"({', '.join(layout.parameters[:3])}, ...); the file has {len(names)}, "
+                f"differing first at {where}.variables[{k}].")
+    present = sorted(FLOW_KEYS & set(model))
+    if present and len(present) != len(FLOW_KEYS):
+        missing = sorted(FLOW_KEYS - set(model))[0]
+        raise CertificateFormatError(
+            f"{where} holds a {present[0]} but no {missing}: a flow's fields are checked "
+            f"against the model they came from, so both or neither.")
+    if present:
+        if "fields" not in model:
+            raise CertificateFormatError(f"{where} holds a flow, so it must be given by the "
+                                         f"flow's fields ({where}.fields), not by "
+                                         f"{'phi' if 'phi' in model else 'a program'}.")
+        base_section = model_structure(model["base"], version, f"{where}.base")
+        from .flowcheck import flow_structure
+        flow_structure(model["flow"], base_section["variables"], f"{where}.flow")
+    return model
 
 
 def subset_structure(obj: object) -> dict:
@@ -764,36 +806,38 @@ def decode_work(obj: object, nvars: int) -> float:
     return DENSE * nvars * (len(obj) + 1) if isinstance(obj, list) else 0.0
 
 
-def generators_of(cert: dict, ring: Ring, budget: WorkBudget | None = None
-                  ) -> list[VectorField]:
+def generators_of(cert: dict, ring: Ring, budget: WorkBudget | None = None, *,
+                  section: dict | None = None, where: str = "model") -> list[VectorField]:
     """The generator fields the model section defines (gradients of phi, or
     the fields themselves; for a program, the gradients of its expanded phi,
     :func:`program_generators`). With ``budget``, the work of each
-    polynomial is estimated and spent before it is decoded and differentiated."""
+    polynomial is estimated and spent before it is decoded and differentiated.
+    ``section`` (named ``where`` in messages) replaces ``cert["model"]``: the
+    base section of a model under a flow."""
     def spend(work: float, what: str) -> None:
         if budget is not None:
             budget.require(work, what)
             budget.spend(work)
 
     D = ring.nvars
-    model = cert["model"]
+    model = cert["model"] if section is None else section
     if "program" in model:
         return program_generators(program_layout(model), ring, budget)
     if "phi" in model:
-        phi = _list(model["phi"], "model.phi")
+        phi = _list(model["phi"], f"{where}.phi")
         if not phi:
-            raise _fail("model.phi", "a non-empty list", phi)
+            raise _fail(f"{where}.phi", "a non-empty list", phi)
         spend(sum(decode_work(p, D) for p in phi), f"decoding the {len(phi)} components of "
-                                                     f"model.phi")
-        polys = [decode_poly(p, ring, f"model.phi[{k}]") for k, p in enumerate(phi)]
-        return _gradients(ring, polys, "model.phi", spend)
-    fields = _list(model["fields"], "model.fields")
+                                                     f"{where}.phi")
+        polys = [decode_poly(p, ring, f"{where}.phi[{k}]") for k, p in enumerate(phi)]
+        return _gradients(ring, polys, f"{where}.phi", spend)
+    fields = _list(model["fields"], f"{where}.fields")
     if not fields:
-        raise _fail("model.fields", "a non-empty list", fields)
+        raise _fail(f"{where}.fields", "a non-empty list", fields)
     spend(sum(decode_work(c[1], D) for f in fields if isinstance(f, list)
               for c in f if isinstance(c, list) and len(c) == 2),
-          f"decoding the {len(fields)} fields of model.fields")
-    return [decode_field(f, ring, f"model.fields[{k}]") for k, f in enumerate(fields)]
+          f"decoding the {len(fields)} fields of {where}.fields")
+    return [decode_field(f, ring, f"{where}.fields[{k}]") for k, f in enumerate(fields)]
 
 
 def _gradients(ring: Ring, polys: Sequence[fmpq_mpoly], where: str, spend) -> list[VectorField]:

@@ -33,15 +33,36 @@ __all__ = ["certificate", "certify", "model_section"]
 
 def model_section(model: Model) -> dict:
     """The model as exact data, with its fingerprint: a network by its program
-    (never expanded here), any other model by phi or its fields."""
+    (never expanded here), any other model by phi or its fields.
+
+    A model under a flow (:func:`exactcl.flows.apply_flow`) is written by its
+    fields, with the flow (``flow``) and the model it came from (``base``,
+    its own section without a fingerprint: the fingerprint of the whole
+    section covers it), from which the verifier rebuilds the fields.
+
+    >>> from exactcl.flows import apply_flow
+    >>> from exactcl.models import linear
+    >>> section = model_section(apply_flow(linear([1, 1, 1]), "momentum:1/2"))
+    >>> sorted(section), section["flow"], section["base"]["name"]
+    (['base', 'fields', 'fingerprint', 'flow', 'name', 'variables'], {'kind': 'momentum', 'tau': '1/2'}, 'linear:1,1,1')
+    """
+    section = _source(model)
+    if model.flow is not None:
+        section["flow"] = model.flow.as_dict()
+        section["base"] = _source(model.base)
+    section["fingerprint"] = fingerprint(section)
+    return section
+
+
+def _source(model: Model) -> dict:
+    """Name, variables and what defines the generators: program, phi or fields."""
     section: dict = {"name": model.name, "variables": list(model.ring.names)}
-    if model.program is not None:
+    if model.program is not None and model.flow is None:
         section["program"] = model.program.canonical()
-    elif model.phi is not None:
+    elif model.phi is not None and model.flow is None:
         section["phi"] = [encode_poly(p) for p in model.phi]
     else:
         section["fields"] = [encode_field(X) for X in model.generators]
-    section["fingerprint"] = fingerprint(section)
     return section
 
 

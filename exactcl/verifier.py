@@ -307,7 +307,10 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
             summary = (f"VERIFIED: between {claim['bounds'][0]} and {claim['bounds'][1]} "
                        f"independent conservation laws (bounds only)")
         summary += "".join(f"; {note}" for note in notes)
-        if not is_builtin_name(cert["model"]["name"]):
+        if "flow" in cert["model"]:
+            if not is_builtin_name(cert["model"]["base"]["name"]):
+                summary += "; the base model's name is not a built-in spec and was not checked"
+        elif not is_builtin_name(cert["model"]["name"]):
             summary += "; the model's name is not a built-in spec and was not checked"
     else:
         summary = not_verified(checks)
@@ -418,6 +421,8 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
                                             else layout.components)
         checks.append(Check("model", True, _program_text(layout, kinds, generators)))
     checks.append(_name_check(model))
+    if "flow" in model:  # the fields of a flow: rebuilt from the base model
+        checks += _flow_checks(model, generators, ring, budget)
 
     n_params = checked(claim["parameters"], "claim.parameters", "int", lo=0)
     checks.append(Check("parameters", n_params == D,
@@ -859,6 +864,22 @@ def _name_check(model: dict) -> Check:
     spec (exactcl.namecheck); a custom name passes, saying it is unchecked."""
     ok, detail = check_name(model)
     return Check("model name", ok, detail)
+
+
+def _flow_checks(model: dict, fields, ring, budget: WorkBudget) -> list[Check]:
+    """The fields of a model under a flow are the flow of its base
+    (:mod:`exactcl.flowcheck`), and the base is the model its name says."""
+    from .flowcheck import flow_check
+
+    def base_generators(base: dict, base_ring) -> list[VectorField]:
+        if "program" in base:  # expanded over Q, within the budget
+            return _expanded_program(program_layout(base), base_ring, budget, True)
+        return generators_of({}, base_ring, budget, section=base, where="model.base")
+
+    outcome = flow_check(model, fields, ring, base_generators, budget)
+    ok, detail = check_name(model["base"])
+    return [Check("flow", outcome.passed, outcome.detail, outcome.note),
+            Check("base model name", ok, detail)]
 
 
 def _evaluation_work(X: VectorField) -> float:
