@@ -129,6 +129,29 @@ class Certificate:
         return "unchecked name"
 
     @property
+    def flow(self) -> str | None:
+        """The flow whose fields the model holds, and the model it came from,
+        in words (``"momentum tau=1/2 of linear:2,2,2"``), or None for a
+        model not under a flow. The verifier rebuilds the fields from them.
+
+        >>> from exactcl.certificate import certify
+        >>> from exactcl.models import linear
+        >>> cert, _ = certify(linear([1, 1, 1]), flow="momentum:1/2", reproducible=True)
+        >>> Certificate.from_dict(cert).flow
+        'momentum tau=1/2 of linear:1,1,1'
+        """
+        model = self.data["model"]
+        if "flow" not in model:
+            return None
+        from .flowcheck import FileFlow, flow_text
+        flow = model["flow"]
+        metric = flow.get("metric")
+        tau = Fraction(flow["tau"]) if "tau" in flow else None
+        shown = FileFlow(flow["kind"], tau, None if metric is None else
+                         (metric["kind"], tuple(metric.get("tensors", ()))))
+        return f"{flow_text(shown)} of {model['base']['name']}"
+
+    @property
     def parameters(self) -> int:
         """D, the number of parameters."""
         return int(self.data["claim"]["parameters"])
@@ -217,6 +240,9 @@ class Certificate:
         lie = self.lie_dimension
         lines = [proof, (f"dim Lie = {lie}" if lie is not None else f"dim Lie >= {K}")
                  + f"; bounds [{low}, {high}]."]
+        if self.flow is not None:
+            lines.insert(0, f"Flow: the fields of {self.flow} (rebuilt and compared by the "
+                            f"verifier).")
         identities = self.data["laws"].get("identities", {"mode": "exact"})
         if identities["mode"] == "monte-carlo" and self.explicit_laws:
             bound = min(Fraction(1), self.explicit_laws * round_error_bound(
