@@ -175,8 +175,9 @@ def certify(model: Model, path: str | os.PathLike | None = None, *,
     if not isinstance(model, Model):
         raise bad_argument("model", "an exactcl Model or Program", model)
     flow, metric = count_options.pop("flow", None), count_options.pop("metric", None)
-    if (flow is not None or metric is not None or model.default_flow is not None) and \
-            model.flow is None:  # the file holds the fields under the flow
+    if flow is not None or metric is not None or (model.default_flow is not None
+                                                  and model.flow is None):
+        # the file holds the fields under the flow (a second flow is refused)
         from .flows import apply_flow
         model = apply_flow(model, flow, metric)
     if path is not None:

@@ -426,8 +426,8 @@ def count(
         model = from_program(model, max_memory=max_memory)
     if not isinstance(model, Model):
         raise bad_argument("model", "an exactcl Model (see exactcl.models) or Program", model)
-    if (flow is not None or metric is not None or model.default_flow is not None) and \
-            model.flow is None:
+    if flow is not None or metric is not None or (model.default_flow is not None
+                                                  and model.flow is None):
         from .flows import apply_flow
         model = apply_flow(model, flow, metric)
     _check_int("closure_rounds", closure_rounds, 1)

@@ -252,6 +252,10 @@ def apply_flow(model, flow: Flow | str | None, metric=None):
     ('linear:2,2,2 under metric diag(theta)', 4)
     """
     from .models import Model
+    if getattr(model, "flow", None) is not None and (flow is not None or metric is not None):
+        raise InputError(f"Argument 'flow' is given for {model.name!r}, a model already under "
+                         f"a flow: give the flow of the model it came from "
+                         f"({model.base.name!r}) instead.")
     given = flow
     flow = parse_flow("gradient" if flow is None else flow)
     default = getattr(model, "default_flow", None)
@@ -263,6 +267,7 @@ def apply_flow(model, flow: Flow | str | None, metric=None):
             raise InputError("Argument 'metric' is given twice: in the flow text and as a "
                              "matrix; give one.")
         flow = Flow(flow.kind, flow.tau, metric_from_sympy(metric, model))
+        _check_regular(flow.metric[1], model)
     if flow.kind == "gradient" and flow.metric is None:
         return model
     ring, fields, labels = flow_fields(model.generators, model.parameters, flow)
@@ -274,6 +279,55 @@ def apply_flow(model, flow: Flow | str | None, metric=None):
                 tuple(candidates), tuple(cand_labels), tuple(labels))
     out.flow = flow
     out.base = model
+    return out
+
+
+#: Points at which a matrix metric is tried before it counts as singular everywhere.
+REGULAR_ATTEMPTS = 3
+
+
+def _check_regular(rows: tuple, model) -> None:
+    """Refuse a matrix metric singular at every point. Its determinant is
+    evaluated at seeded random points modulo primes near 2^62: a nonzero
+    value proves M(theta) invertible on a dense open set (the value is the
+    reduction of the exact one); REGULAR_ATTEMPTS zero values refuse it, and a
+    nonzero determinant of degree d passes that wrongly with probability at
+    most (d / 2^61)^REGULAR_ATTEMPTS (Schwartz-Zippel).
+
+    >>> import sympy
+    >>> from exactcl.models import linear
+    >>> apply_flow(linear([1, 1, 1]), None, metric=sympy.ones(2, 2))
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'metric' is singular at every point (its determinant vanished at 3 random points modulo large primes): give an invertible metric M(theta).
+    """
+    import random
+
+    from flint import nmod_mat
+
+    from .rings import next_prime
+    rng = random.Random(len(rows))
+    D = len(rows)
+    for _ in range(REGULAR_ATTEMPTS):
+        p = next_prime(2**62 - rng.randrange(2**60))
+        point = [rng.randrange(p) for _ in range(D)]
+        try:
+            values = [sum(c.numerator * pow(c.denominator, -1, p)
+                          * _monomial_mod(mono, point, p) for mono, c in entry) % p
+                      for row in rows for entry in row]
+        except ValueError:  # p divides a denominator: another prime
+            continue
+        if nmod_mat(D, D, values, p).rank() == D:
+            return
+    raise InputError(f"Argument 'metric' is singular at every point (its determinant "
+                     f"vanished at {REGULAR_ATTEMPTS} random points modulo large primes): give "
+                     f"an invertible metric M(theta).")
+
+
+def _monomial_mod(mono, point: list[int], p: int) -> int:
+    out = 1
+    for v, e in mono:
+        out = out * pow(point[v], e, p) % p
     return out
 
 
