@@ -326,7 +326,7 @@ def flow_fields(generators: Sequence[VectorField], names: Sequence[str], flow: F
     return ring, fields, labels
 
 
-def apply_flow(model, flow: Flow | str | None, metric=None):
+def apply_flow(model, flow: Flow | str | None, metric=None, where: str = "flow"):
     """The model of ``model``'s generators under ``flow`` (a :class:`Flow` or
     a ``--flow`` text; ``metric``: a D x D SymPy matrix for a metric flow,
     instead of ``metric:diag``), a model given by its fields named
@@ -340,7 +340,7 @@ def apply_flow(model, flow: Flow | str | None, metric=None):
     """
     from .models import Model
     given = flow
-    flow = parse_flow("gradient" if flow is None else flow)
+    flow = parse_flow("gradient" if flow is None else flow, where)
     default = getattr(model, "default_flow", None)
     if default is not None and metric is None and flow.metric is None and (
             given is None or flow.lifted):  # the model's own geometry, under momentum too
@@ -352,7 +352,7 @@ def apply_flow(model, flow: Flow | str | None, metric=None):
         flow = Flow(flow.kind, flow.tau, metric_from_sympy(metric, model))
     if flow.kind == "gradient" and flow.metric is None:
         return model
-    ring, fields, labels = flow_fields(model.generators, model.parameters, flow)
+    ring, fields, labels = flow_fields(model.generators, model.parameters, flow, where)
     if flow.metric is not None and all(f.is_zero for f in fields[1 if flow.lifted else 0:]):
         raise InputError(f"Argument 'metric' makes every generator of {model.name} vanish: "
                          f"the metric is singular at every point.")
@@ -362,6 +362,26 @@ def apply_flow(model, flow: Flow | str | None, metric=None):
     out.flow = flow
     out.base = model
     return out
+
+
+def time_strings(polys, ring: Ring, flow: Flow | None) -> list[str]:
+    """Laws in SymPy syntax, the time variable (the first of a phase space)
+    written as what it stands for, exp(tau*t) or t, its powers factored out.
+
+    >>> from exactcl.models import linear
+    >>> m = apply_flow(linear([1, 1, 1]), "momentum:1/2")
+    >>> s, w1, w2, v1, v2 = m.ring.gens
+    >>> time_strings([s * (w1 * v1 - w2 * v2)], m.ring, m.flow)
+    ['(W1_0_0*W1_0_0_dot - W2_0_0*W2_0_0_dot)*exp(t/2)']
+    """
+    from .symbolic import poly_to_string, poly_to_sympy
+    time = None if flow is None else flow.time()
+    if time is None:
+        return [poly_to_string(h, ring) for h in polys]
+    import sympy
+    s = sympy.Symbol(ring.names[0])
+    value = sympy.sympify(time, locals={"t": sympy.Symbol("t")})
+    return [str(sympy.factor_terms(poly_to_sympy(h, ring).subs(s, value))) for h in polys]
 
 
 def flow_candidates(model, flow: Flow, ring: Ring) -> tuple[list, list[str]]:
