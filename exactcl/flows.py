@@ -412,7 +412,8 @@ def flow_candidates(model, flow: Flow, ring: Ring) -> tuple[list, list[str]]:
     s = g[0] if flow.kind == "momentum" and flow.tau else ring.constant(1)
     if flow.kind == "nesterov":
         s = g[0] ** 3
-    prefix = ("s " if flow.kind == "momentum" and flow.tau else
+    # the label in the paper's matrix form, ' the time derivative, the factor as time
+    prefix = (f"{flow.time()} " if flow.kind == "momentum" and flow.tau else
               "t^3 " if flow.kind == "nesterov" else "")
 
     def w(name):
