@@ -86,7 +86,7 @@ def main() -> int:
         ok &= met
         both = f"{out['seconds']:.2f} s ({out['certify']:.2f} + {out['verify']:.2f})"
         print(f"{label:42s} {out['model']:48s} {out['D']:4d} {out['laws']!s:>5s} "
-              f"{out['proof']:9s} {both:>24s} {out['peak_mb']:8.0f} {'< ' + str(target) + ' s':>7s}"
+              f"{out['proof']:9s} {both:>24s} {out['peak_mb']:8.0f} {f'< {target} s':>7s}"
               f"  {'ok' if met else 'MISSED'}")
     print("\nD: dimension of the space the laws live in (2 D + 1 for momentum: s, theta, theta')")
     print("\nall targets met" if ok else "\nSOME TARGET MISSED")

@@ -16,7 +16,6 @@ fields M(theta) grad phi_i:
 Run: python proofs/mirror_nmf_icnn.py [--check] [--quick]
 """
 
-import exactcl
 from exactcl.flows import icnn, nmf
 from exactcl.reproduce import Case, script_main
 

@@ -82,7 +82,8 @@ def _note(widths, tau: Fraction):
             dependent = (f"; only {len(listed)} of the {entries} entries are independent"
                          if len(listed) < entries else "")
             shown = f", e.g. `{listed[0]}`" if listed else ""
-            parts.append(f"{len(listed)} exhibited law{'s' if len(listed) != 1 else ''} of the form "
+            plural = "s" if len(listed) != 1 else ""
+            parts.append(f"{len(listed)} exhibited law{plural} of the form "
                          f"{matrix_form(widths, tau)}{dependent}{shown}")
         if found:
             parts.append(f"the polynomial search adds {len(found)}, the antisymmetric part of "
@@ -125,8 +126,9 @@ def dampings():
 def shapes():
     out = [case(w, 1) for w in [(2, 1, 2), (1, 3, 2), (3, 2, 1), (2, 4, 2)]]
     # over-parameterised: a hidden layer wider than input + output
-    out += [case(w, tau) for w, tau in [((1, 4, 2), 1), ((2, 5, 2), 1), ((2, 5, 2), Fraction(1, 2)),
-                                        ((2, 7, 2), 1), ((2, 9, 2), 0), ((3, 5, 1), 1)]]
+    wide = [((1, 4, 2), 1), ((2, 5, 2), 1), ((2, 5, 2), Fraction(1, 2)), ((2, 7, 2), 1),
+            ((2, 9, 2), 0), ((3, 5, 1), 1)]
+    out += [case(w, tau) for w, tau in wide]
     return out
 
 

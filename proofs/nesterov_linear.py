@@ -29,7 +29,8 @@ def predicted(widths) -> int:
 
 def _form(widths) -> str:
     if len(widths) == 3:
-        return "t^3 (W1 W1'^T - W1' W1^T + W2^T W2' - W2'^T W2), antisymmetric part, per hidden layer"
+        return ("t^3 (W1 W1'^T - W1' W1^T + W2^T W2' - W2'^T W2), antisymmetric part, "
+                "per hidden layer")
     return ("t^3 (W_l W_l'^T - W_l' W_l^T + W_(l+1)^T W_(l+1)' - W_(l+1)'^T W_(l+1)), "
             f"antisymmetric part, per hidden layer l = 1..{len(widths) - 2}")
 
