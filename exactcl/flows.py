@@ -351,7 +351,12 @@ def apply_flow(model, flow: Flow | str | None, metric=None, where: str = "flow")
                              "matrix; give one.")
         flow = Flow(flow.kind, flow.tau, metric_from_sympy(metric, model))
     if flow.kind == "gradient" and flow.metric is None:
-        return model
+        if getattr(model, "default_flow", None) is None:
+            return model
+        import copy  # the Euclidean flow of a model with its own geometry (NMF, ICNN)
+        plain = copy.copy(model)
+        plain.default_flow, plain.name = None, f"{model.name} under gradient"
+        return plain
     ring, fields, labels = flow_fields(model.generators, model.parameters, flow, where)
     if flow.metric is not None and all(f.is_zero for f in fields[1 if flow.lifted else 0:]):
         raise InputError(f"Argument 'metric' makes every generator of {model.name} vanish: "

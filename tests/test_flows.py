@@ -146,3 +146,13 @@ def test_flow_text_round_trips():
         assert parse_flow(parse_flow(text).spec) == parse_flow(text)
     assert parse_flow("momentum:2/4").tau == Fraction(1, 2)
     assert Flow().text == "gradient"
+
+
+def test_the_euclidean_flow_of_a_model_with_its_own_geometry_is_certified_as_such(tmp_path):
+    """nmf: and icnn: default to their mirror metric; flow='gradient' gives the
+    Euclidean flow, in the count, the certificate and the verification."""
+    for model, want in ((nmf(2, 2, 1), 1), (icnn([2, 2, 1]), 2)):
+        path = tmp_path / "c.json"
+        cert, r = exactcl.certify(model, path, flow="gradient")
+        assert r.laws == want and r.model.endswith("under gradient")
+        assert exactcl.verify(path).ok
