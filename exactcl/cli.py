@@ -67,6 +67,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="refuse before any work a request whose memory estimate exceeds SIZE, "
                         "e.g. 800M or 4G (default: the memory available, at most half of the "
                         "physical memory)")
+    p.add_argument("--flow", metavar="FLOW", default=None,
+                   help="the flow whose laws are counted: gradient (default; nmf: and icnn: "
+                        "use their mirror metric), metric:diag (M = diag(theta)), "
+                        "metric:diag:T1,T2 (on those tensors), momentum:TAU (heavy ball, "
+                        "rational damping TAU >= 0), nesterov (damping 3/t), or "
+                        "momentum:TAU+metric:diag")
 
 
 def _add_engine_arg(p: argparse.ArgumentParser) -> None:
@@ -218,6 +224,8 @@ def _add_sweep_parser(sub) -> None:
     g.add_argument("--degree", metavar="K",
                    help="also search polynomial laws of degree <= K (an int or a range)")
     g.add_argument("--config", metavar="FILE.toml", help="a TOML grid (format: README.md, section Sweeps)")
+    g.add_argument("--flow", metavar="FLOW", default=None,
+                   help="the flow of every case, as for count (e.g. momentum:1/2)")
     r = ps.add_argument_group("run")
     r.add_argument("--out", "-o", required=True, metavar="DIR",
                    help="the sweep folder (created; an earlier sweep there is resumed; the "
@@ -280,7 +288,7 @@ def _model(args: argparse.Namespace):
         exprs = [parse(e, "--phi", names, "--vars") for e in args.phi]
         model = model_from_phi(exprs, symbols)
         _check_degree(args, model.D)
-        return model
+        return _with_flow(args, model)
     if args.vars is not None:
         raise InputError("Argument '--vars' goes with --phi, not with a SPEC.")
     spec = args.spec
@@ -291,7 +299,19 @@ def _model(args: argparse.Namespace):
         spec = DEFAULT_SPEC
     from .specs import spec_parameters
     _check_degree(args, spec_parameters(spec))  # before the model is built
-    return parse_spec(spec, max_memory=_max_memory(args))
+    return _with_flow(args, parse_spec(spec, max_memory=_max_memory(args)))
+
+
+def _with_flow(args: argparse.Namespace, model):
+    """The model under ``--flow`` (or its own default flow: NMF's mirror metric)."""
+    flow = getattr(args, "flow", None)
+    if flow is None and model.default_flow is None:
+        return model
+    if getattr(args, "kind", None) == "drift":
+        raise InputError("Argument '--flow' applies to count, laws, certify and the growth "
+                         "and graph pictures; 'plot drift' follows gradient descent on phi.")
+    from .flows import apply_flow
+    return apply_flow(model, flow, where="--flow")
 
 
 def _run_count(args: argparse.Namespace) -> int:
@@ -345,6 +365,9 @@ def _run_laws(args: argparse.Namespace) -> int:
                             max_memory=_max_memory(args))
     seconds = time.perf_counter() - start
     strings = res.strings()
+    if model.flow is not None and model.flow.time() is not None:  # s is time: say so
+        from .flows import time_strings
+        strings = time_strings(res.laws, model.ring, model.flow)
     if args.json:
         if res.exact:
             verified = "every law checked as an exact identity grad h . X_i = 0"
@@ -452,6 +475,12 @@ def _run_sweep(args: argparse.Namespace) -> int:
                          "'--factors' go with '--family'.")
     if args.spec:
         cases += spec_cases(args.spec, args.degree)
+    if args.flow is not None:
+        import dataclasses
+
+        from .flows import parse_flow
+        flow = parse_flow(args.flow, "--flow").spec
+        cases = [dataclasses.replace(c, flow=flow) for c in cases]
     for key in ("seed", "closure"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)

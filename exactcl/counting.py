@@ -180,21 +180,14 @@ class CountResult:
         """The exhibited laws as SymPy expressions; under momentum or Nesterov
         the time variable s is written as what it stands for, exp(tau*t) or t
         (``exhibited`` keeps the polynomials in s)."""
-        from .symbolic import poly_to_sympy
-        laws = [poly_to_sympy(h, self.ring) for h in self.exhibited]
-        time = None if self.flow is None else self.flow.time()
-        if time is None:
-            return laws
         import sympy
-        s = sympy.Symbol(self.ring.names[0])
-        value = sympy.sympify(time, locals={"t": sympy.Symbol("t")})
-        return [sympy.factor_terms(h.subs(s, value)) for h in laws]
+        return [sympy.sympify(text) for text in self.laws_strings()] \
+            if self.flow is not None and self.flow.time() is not None else \
+            [_poly_to_sympy(h, self.ring) for h in self.exhibited]
 
     def laws_strings(self) -> list[str]:
-        from .symbolic import poly_to_string
-        if self.flow is not None and self.flow.time() is not None:
-            return [str(h) for h in self.laws_sympy()]
-        return [poly_to_string(h, self.ring) for h in self.exhibited]
+        from .flows import time_strings
+        return time_strings(self.exhibited, self.ring, self.flow)
 
     def as_dict(self) -> dict:
         """The JSON summary printed by ``exactcl count --json``."""
@@ -333,6 +326,11 @@ class CountResult:
                    if self.laws is not None else
                    f"between {self.lower} and {self.upper} independent conservation laws"))
         return f"{head}\n{self.explanation}"
+
+
+def _poly_to_sympy(h, ring):
+    from .symbolic import poly_to_sympy
+    return poly_to_sympy(h, ring)
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

@@ -239,7 +239,7 @@ def metric_from_sympy(matrix, model) -> tuple:
     return ("matrix", tuple(rows))
 
 
-def apply_flow(model, flow: Flow | str | None, metric=None):
+def apply_flow(model, flow: Flow | str | None, metric=None, where: str = "flow"):
     """The model of ``model``'s generators under ``flow`` (a :class:`Flow` or
     a ``--flow`` text; ``metric``: a D x D SymPy matrix for a metric flow,
     instead of ``metric:diag``), a model given by its fields named
@@ -257,7 +257,7 @@ def apply_flow(model, flow: Flow | str | None, metric=None):
                          f"a flow: give the flow of the model it came from "
                          f"({model.base.name!r}) instead.")
     given = flow
-    flow = parse_flow("gradient" if flow is None else flow)
+    flow = parse_flow("gradient" if flow is None else flow, where)
     default = getattr(model, "default_flow", None)
     if default is not None and metric is None and flow.metric is None and (
             given is None or flow.lifted):  # the model's own geometry, under momentum too
@@ -269,8 +269,13 @@ def apply_flow(model, flow: Flow | str | None, metric=None):
         flow = Flow(flow.kind, flow.tau, metric_from_sympy(metric, model))
         _check_regular(flow.metric[1], model)
     if flow.kind == "gradient" and flow.metric is None:
-        return model
-    ring, fields, labels = flow_fields(model.generators, model.parameters, flow)
+        if getattr(model, "default_flow", None) is None:
+            return model
+        import copy  # the Euclidean flow of a model with its own geometry (NMF, ICNN)
+        plain = copy.copy(model)
+        plain.default_flow, plain.name = None, f"{model.name} under gradient"
+        return plain
+    ring, fields, labels = flow_fields(model.generators, model.parameters, flow, where)
     if flow.metric is not None and all(f.is_zero for f in fields[1 if flow.lifted else 0:]):
         raise InputError(f"Argument 'metric' makes every generator of {model.name} vanish: "
                          f"the metric is singular at every point.")
@@ -331,6 +336,26 @@ def _monomial_mod(mono, point: list[int], p: int) -> int:
     return out
 
 
+def time_strings(polys, ring: Ring, flow: Flow | None) -> list[str]:
+    """Laws in SymPy syntax, the time variable (the first of a phase space)
+    written as what it stands for, exp(tau*t) or t, its powers factored out.
+
+    >>> from exactcl.models import linear
+    >>> m = apply_flow(linear([1, 1, 1]), "momentum:1/2")
+    >>> s, w1, w2, v1, v2 = m.ring.gens
+    >>> time_strings([s * (w1 * v1 - w2 * v2)], m.ring, m.flow)
+    ['(W1_0_0*W1_0_0_dot - W2_0_0*W2_0_0_dot)*exp(t/2)']
+    """
+    from .symbolic import poly_to_string, poly_to_sympy
+    time = None if flow is None else flow.time()
+    if time is None:
+        return [poly_to_string(h, ring) for h in polys]
+    import sympy
+    s = sympy.Symbol(ring.names[0])
+    value = sympy.sympify(time, locals={"t": sympy.Symbol("t")})
+    return [str(sympy.factor_terms(poly_to_sympy(h, ring).subs(s, value))) for h in polys]
+
+
 def flow_candidates(model, flow: Flow, ring: Ring) -> tuple[list, list[str]]:
     """Candidate laws under a flow, from the base model's: under a metric
     none (they are found by the law search); under momentum, for a chain of
@@ -359,7 +384,8 @@ def flow_candidates(model, flow: Flow, ring: Ring) -> tuple[list, list[str]]:
     s = g[0] if flow.kind == "momentum" and flow.tau else ring.constant(1)
     if flow.kind == "nesterov":
         s = g[0] ** 3
-    prefix = ("s " if flow.kind == "momentum" and flow.tau else
+    # the label in the paper's matrix form, ' the time derivative, the factor as time
+    prefix = (f"{flow.time()} " if flow.kind == "momentum" and flow.tau else
               "t^3 " if flow.kind == "nesterov" else "")
 
     def w(name):

@@ -87,6 +87,7 @@ class Case:
     variables: tuple[str, ...] | None = None
     name: str | None = None
     degree: int | None = None
+    flow: str | None = None
 
     def __post_init__(self) -> None:
         if (self.spec is None) == (self.phi is None):
@@ -103,6 +104,12 @@ class Case:
             if not isinstance(self.phi, tuple) or not all(isinstance(p, str) for p in self.phi):
                 raise InputError(f"Argument 'phi' must be a tuple of polynomials as strings, "
                                  f"not {self.phi!r}.")
+        if self.flow is not None:
+            from .flows import parse_flow
+            canonical = parse_flow(self.flow, "flow").spec
+            if canonical != self.flow:
+                raise InputError(f"Argument 'flow' must be a flow in canonical form such as "
+                                 f"{canonical!r}, not {self.flow!r}.")
         if self.degree is not None and (isinstance(self.degree, bool)
                                         or not isinstance(self.degree, int) or self.degree < 0):
             raise InputError(f"Argument 'degree' must be None or a non-negative int, not "
@@ -111,7 +118,8 @@ class Case:
     @property
     def label(self) -> str:
         """The model's name in tables."""
-        return self.spec if self.spec is not None else str(self.name)
+        label = self.spec if self.spec is not None else str(self.name)
+        return label if self.flow is None else f"{label} --flow {self.flow}"
 
     @property
     def id(self) -> str:
@@ -124,13 +132,18 @@ class Case:
                 base = f"{family}_{body.replace(',', '-')}"
         else:
             base = f"phi_{self.name}"
+        if self.flow is not None:
+            base += "_" + re.sub(r"[^0-9a-z]+", "-", self.flow.lower()).strip("-")
         return base if self.degree is None else f"{base}_deg{self.degree}"
 
     def as_dict(self) -> dict:
         """Plain JSON data (the inverse of :meth:`from_dict`)."""
-        return {"spec": self.spec, "phi": None if self.phi is None else list(self.phi),
-                "variables": None if self.variables is None else list(self.variables),
-                "name": self.name, "degree": self.degree}
+        out = {"spec": self.spec, "phi": None if self.phi is None else list(self.phi),
+               "variables": None if self.variables is None else list(self.variables),
+               "name": self.name, "degree": self.degree}
+        if self.flow is not None:
+            out["flow"] = self.flow
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> Case:
@@ -138,20 +151,25 @@ class Case:
             return None if v is None else tuple(v)
         return cls(spec=data.get("spec"), phi=tup(data.get("phi")),
                    variables=tup(data.get("variables")), name=data.get("name"),
-                   degree=data.get("degree"))
+                   degree=data.get("degree"), flow=data.get("flow"))
 
     def model(self):
         """Build the model (raises :class:`~exactcl.errors.InputError` or
         :class:`~exactcl.errors.ResourceError` for a bad or oversized case)."""
         if self.spec is not None:
             from .specs import parse_spec
-            return parse_spec(self.spec)
-        from .symbolic import model_from_phi, parse, to_symbols
-        exprs = [parse(e, f"phi of {self.name}", self.variables or (), "vars")
-                 for e in self.phi or ()]
-        symbols = None if self.variables is None else to_symbols(list(self.variables),
-                                                                 f"vars of {self.name}")
-        return model_from_phi(exprs, symbols, name=str(self.name))
+            model = parse_spec(self.spec)
+        else:
+            from .symbolic import model_from_phi, parse, to_symbols
+            exprs = [parse(e, f"phi of {self.name}", self.variables or (), "vars")
+                     for e in self.phi or ()]
+            symbols = None if self.variables is None else to_symbols(list(self.variables),
+                                                                     f"vars of {self.name}")
+            model = model_from_phi(exprs, symbols, name=str(self.name))
+        if self.flow is None and model.default_flow is None:
+            return model
+        from .flows import apply_flow
+        return apply_flow(model, self.flow)
 
     def cost(self) -> int:
         """A rough estimate of the work, used only to start big cases first."""
@@ -486,7 +504,9 @@ def spec_string(spec: object, where: str) -> str:
         if family == "net":  # the short name when there is one, as the model is named
             return _program(body, spec, where).name
         parts = [p.strip() for p in body.split(",")]
-        ok = (family in FAMILY_NAMES and all(p.isdigit() and int(p) >= 1 for p in parts)
+        from .specs import FAMILIES
+        ok = ((family in FAMILY_NAMES or family in FAMILIES)
+              and all(p.isdigit() and int(p) >= 1 for p in parts)
               and (len(parts) == 1 if family == "product" else len(parts) >= 2))
     if not ok:
         raise InputError(f"Argument {where!r} must be a SPEC such as linear:2,3,2, relu:3,4,5, "

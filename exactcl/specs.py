@@ -22,7 +22,25 @@ FAMILIES: dict[str, tuple[Callable[..., Model], int, str]] = {
              "widths from input to output, e.g. relu:3,4,5"),
     "relu-bias": (lambda w, **kw: relu(w, bias=True, **kw), 2, "widths, e.g. relu-bias:2,3,3,2"),
     "product": (lambda w, **kw: product(w[0], **kw), 1, "the number of factors, e.g. product:3"),
+    "nmf": (lambda w, **kw: _nmf(w, **kw), 3,
+            "n,m,r: U (n x r) V^T (m x r) under the mirror metric, e.g. nmf:2,2,1"),
+    "icnn": (lambda w, **kw: _icnn(w, False, **kw), 3,
+             "input, hidden, output widths of a two-layer ICNN, e.g. icnn:2,3,1"),
+    "icnn-bias": (lambda w, **kw: _icnn(w, True, **kw), 3, "the same with a hidden bias"),
 }
+
+
+def _nmf(w, **kw):
+    from .flows import nmf
+    if len(w) != 3:
+        raise InputError(f"Argument 'SPEC' must give nmf three sizes n,m,r (U is n x r, V is "
+                         f"m x r), not {len(w)}: nmf:{','.join(map(str, w))}.")
+    return nmf(*w, **kw)
+
+
+def _icnn(w, bias, **kw):
+    from .flows import icnn
+    return icnn(list(w), bias=bias, **kw)
 #: How a program of layers is written, in the messages that list the forms.
 NET_FORM = "net:Linear(n_in,n_out),ReLU,..."
 
@@ -42,7 +60,7 @@ def parse_spec(spec: object, max_memory: int | None = None) -> Model:
     >>> parse_spec("conv:3")
     Traceback (most recent call last):
     ...
-    exactcl.errors.InputError: Argument 'SPEC' must be one of linear:W0,W1,..., relu:W0,W1,..., relu-bias:W0,W1,..., product:D, net:Linear(n_in,n_out),ReLU,..., not 'conv:3'.
+    exactcl.errors.InputError: Argument 'SPEC' must be one of linear:W0,W1,..., relu:W0,W1,..., relu-bias:W0,W1,..., product:D, nmf:n,m,r, icnn:n,h,m, icnn-bias:n,h,m, net:Linear(n_in,n_out),ReLU,..., not 'conv:3'.
     >>> parse_spec("net:Linear(2,3),ReLU,Linear(4,2)")
     Traceback (most recent call last):
     ...
@@ -74,13 +92,17 @@ def spec_parameters(spec: object) -> int:
         return values.D
     if family == "product":
         return values[0]
+    if family == "nmf":
+        return (values[0] + values[1]) * values[2] if len(values) == 3 else 0
     weights = sum(a * b for a, b in zip(values, values[1:]))
-    return weights + (sum(values[1:-1]) if family == "relu-bias" else 0)
+    return weights + (sum(values[1:-1]) if family in ("relu-bias", "icnn-bias") else 0)
 
 
 def _parse(spec: object) -> tuple[str, list[int] | Program]:
     """(family, widths) of a SPEC, or ("net", program) for a ``net:`` spec."""
-    forms = ", ".join(("product:D" if f == "product" else f"{f}:W0,W1,...") for f in FAMILIES)
+    shapes = {"product": "product:D", "nmf": "nmf:n,m,r", "icnn": "icnn:n,h,m",
+              "icnn-bias": "icnn-bias:n,h,m"}
+    forms = ", ".join(shapes.get(f, f"{f}:W0,W1,...") for f in FAMILIES)
     forms += f", {NET_FORM}"
     if not isinstance(spec, str) or ":" not in spec:
         raise InputError(f"Argument 'SPEC' must be one of {forms}, not {spec!r}.")
