@@ -167,6 +167,9 @@ def _tensor_names(variables: Sequence[str]) -> set[str]:
             continue
         out.add(name)
         out.update(name[:k] for k, ch in enumerate(name) if ch == "_")
+        letters = len(name) - len(name.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+        if 0 < letters < len(name) and name[letters].isdigit():  # U0_1: the tensor U
+            out.add(name[:letters])
     return out
 
 

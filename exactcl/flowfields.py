@@ -39,6 +39,20 @@ TIME, VELOCITY = "s", "_dot"
 LIFTED_KINDS = ("momentum", "nesterov")
 
 
+def in_tensor(name: str, tensor: str) -> bool:
+    """Whether parameter ``name`` belongs to ``tensor``: the name itself,
+    ``tensor_...``, or, for a tensor named by letters, the letters followed by
+    an index (``U0_1`` is in ``U``, ``W10_0`` is not in ``W1``).
+
+    >>> in_tensor("U0_1", "U"), in_tensor("W2_0_1", "W2"), in_tensor("W10_0", "W1")
+    (True, True, False)
+    """
+    if name == tensor or name.startswith(tensor + "_"):
+        return True
+    return (tensor.isalpha() and name.startswith(tensor) and len(name) > len(tensor)
+            and name[len(tensor)].isdigit())
+
+
 def diagonal_indices(names: Sequence[str], tensors: Sequence[str], where: str) -> list[int]:
     """The indices of the parameters of the tensors named (a parameter named
     ``T`` or ``T_...``); every parameter when ``tensors`` is empty.
@@ -50,7 +64,7 @@ def diagonal_indices(names: Sequence[str], tensors: Sequence[str], where: str) -
         return list(range(len(names)))
     out = set()
     for t in tensors:
-        hit = [k for k, n in enumerate(names) if n == t or n.startswith(t + "_")]
+        hit = [k for k, n in enumerate(names) if in_tensor(n, t)]
         if not hit:
             raise InputError(f"Argument {where!r} names the tensor {t!r} for the metric, but "
                              f"no parameter is named {t} or starts with {t}_.")

@@ -489,6 +489,12 @@ def subset_laws(model, subset: object, *, degree: int | None = None, seed: int =
     """
     start = time.perf_counter()
     model = _as_model(model)
+    if (count_options.get("flow") is not None or count_options.get("metric") is not None
+            or model.flow is not None or model.default_flow is not None):
+        from .errors import UnsupportedError
+        raise UnsupportedError(f"Laws of a parameter subset are counted for the gradient flow; "
+                               f"{model.name} with a flow (or its own metric) is not supported "
+                               f"with 'subset' yet.")
     S = parse_subset(model, subset)
     prime = check_prime(prime)
     D, size = model.D, len(S)

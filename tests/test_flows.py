@@ -156,3 +156,16 @@ def test_the_euclidean_flow_of_a_model_with_its_own_geometry_is_certified_as_suc
         cert, r = exactcl.certify(model, path, flow="gradient")
         assert r.laws == want and r.model.endswith("under gradient")
         assert exactcl.verify(path).ok
+
+
+def test_a_subset_under_a_flow_is_refused_plainly():
+    from exactcl.errors import UnsupportedError
+    with pytest.raises(UnsupportedError, match="gradient flow"):
+        exactcl.certify(linear([2, 2, 2]), subset="W1", flow="momentum:1")
+    with pytest.raises(UnsupportedError, match="gradient flow"):
+        exactcl.subset_laws(nmf(2, 2, 1), "U")
+
+
+def test_a_letter_tensor_takes_its_indexed_parameters():
+    r = exactcl.count(nmf(2, 2, 1), flow="metric:diag:U")
+    assert r.model.endswith("on U") and r.laws == 1
