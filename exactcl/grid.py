@@ -11,6 +11,7 @@ file (:func:`load_config`)::
     degree = 2               # polynomial law search of degree <= 2
     seed = 0
     timeout = 600            # seconds per case (local pool)
+    # flow = "momentum:1/2"  # the flow of every case (as --flow)
 
     [[grid]]
     family = ["relu", "relu-bias"]
@@ -349,7 +350,7 @@ def unique(cases: Sequence[Case]) -> list[Case]:
 
 # -- TOML ------------------------------------------------------------------------
 
-_SWEEP_KEYS = {"degree", "seed", "timeout", "closure", "closure_rounds"}
+_SWEEP_KEYS = {"degree", "seed", "timeout", "closure", "closure_rounds", "flow"}
 _GRID_KEYS = {"family", "depth", "width", "input", "output", "widths", "factors", "degree"}
 _PHI_KEYS = {"name", "phi", "vars", "degree"}
 
@@ -407,7 +408,13 @@ def load_config(path: str | os.PathLike) -> tuple[list[Case], dict]:
         cases += _phi_cases(_table(block, f"phi[{i}]", _PHI_KEYS, where), i, where,
                             default_degree)
     _check_count(len(cases), where)
-    return unique(cases), {k: v for k, v in options.items() if k != "degree"}
+    if "flow" in options:  # the flow of every case, as --flow
+        import dataclasses
+
+        from .flows import parse_flow
+        flow = parse_flow(options["flow"], f"{where}: [sweep].flow").spec
+        cases = [dataclasses.replace(c, flow=flow) for c in cases]
+    return unique(cases), {k: v for k, v in options.items() if k not in ("degree", "flow")}
 
 
 def _is_int(v: object) -> bool:

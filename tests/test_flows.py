@@ -169,3 +169,16 @@ def test_a_subset_under_a_flow_is_refused_plainly():
 def test_a_letter_tensor_takes_its_indexed_parameters():
     r = exactcl.count(nmf(2, 2, 1), flow="metric:diag:U")
     assert r.model.endswith("on U") and r.laws == 1
+
+
+def test_a_sweep_config_gives_every_case_its_flow(tmp_path):
+    from exactcl.grid import load_config
+    path = tmp_path / "g.toml"
+    path.write_text('specs = ["linear:2,2,2", "nmf:2,2,1"]\n[sweep]\nflow = "momentum:1/2"\n')
+    cases, options = load_config(path)
+    assert [c.id for c in cases] == ["linear_2-2-2_momentum-1-2", "nmf_2-2-1_momentum-1-2"]
+    assert "flow" not in options
+    assert cases[0].model().name == "linear:2,2,2 under momentum tau=1/2"
+    path.write_text('specs = ["linear:2,2,2"]\n[sweep]\nflow = "momentum:0.5"\n')
+    with pytest.raises(InputError, match=r"\[sweep\].flow"):
+        load_config(path)
