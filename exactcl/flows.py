@@ -81,18 +81,9 @@ class Flow:
 
     @property
     def text(self) -> str:
-        parts = []
-        if self.kind == "momentum":
-            parts.append(f"momentum tau={self.tau}")
-        elif self.kind == "nesterov":
-            parts.append("nesterov (damping 3/t)")
-        if self.metric is not None:
-            if self.metric[0] == "diag":
-                where = f" on {', '.join(self.metric[1])}" if self.metric[1] else ""
-                parts.append(f"metric diag(theta){where}")
-            else:
-                parts.append("metric M(theta)")
-        return ", ".join(parts) or "gradient"
+        """The flow in words, as reports and model names write it."""
+        from .flowcheck import flow_text
+        return flow_text(self)
 
     @property
     def spec(self) -> str:
