@@ -153,20 +153,31 @@ class _LawSet:
             self._cache[key] = got
         return got
 
+    def _tensors(self, dtype):
+        """The terms' index, exponent, coefficient and owner tensors (built once)."""
+        got = self._cache.get(("terms", dtype))
+        if got is None:
+            torch = _torch()
+            got = (torch.tensor(self.vars, dtype=torch.long),
+                   torch.tensor(self.exps, dtype=dtype),
+                   torch.tensor(self.coeffs, dtype=dtype),
+                   torch.tensor(self.owner, dtype=torch.long),
+                   torch.ones(1, dtype=dtype))
+            self._cache[("terms", dtype)] = got
+        return got
+
     def values(self, module):
         torch = _torch()
         names, index = self._layout(module)
         params = dict(module.named_parameters())
-        flat = torch.cat([params[n].reshape(-1) for n in names])
         dtype = self.dtype or torch.float64
-        theta = torch.cat([flat[index].to(dtype), torch.ones(1, dtype=dtype)])
         if not self.coeffs:
             return torch.zeros(self.n, dtype=dtype)
-        v = torch.tensor(self.vars, dtype=torch.long)
-        e = torch.tensor(self.exps, dtype=dtype)
-        terms = torch.prod(theta[v] ** e, dim=1) * torch.tensor(self.coeffs, dtype=dtype)
-        out = torch.zeros(self.n, dtype=dtype)
-        return out.index_add(0, torch.tensor(self.owner, dtype=torch.long), terms)
+        v, e, c, owner, one = self._tensors(dtype)
+        flat = torch.cat([params[n].reshape(-1) for n in names])
+        theta = torch.cat([flat[index].to(dtype), one])
+        terms = torch.prod(theta[v] ** e, dim=1) * c
+        return torch.zeros(self.n, dtype=dtype).index_add(0, owner, terms)
 
 
 class TorchLaw:
