@@ -1,0 +1,367 @@
+"""PyTorch modules in: the exactcl program of a module's architecture, a map
+between its parameters and exactcl's, and the certified laws as torch
+functions of the module's parameters.
+
+Translated layers (anything else is refused with one line naming the layer
+and its type, never a partial model):
+
+* ``nn.Sequential`` (nested too), ``nn.Linear`` (with or without bias),
+  ``nn.ReLU``, ``nn.Flatten`` (before a dense layer after a convolution);
+* ``nn.Conv1d`` / ``nn.Conv2d`` with valid padding (``padding=0``),
+  ``dilation=1``, ``groups=1``, any stride, with or without bias;
+* residual blocks: :class:`Residual` (``x + block(x)``), or any module whose
+  ``forward`` is ``x + f(x)`` for a chain f of its submodules, found by
+  tracing it with ``torch.fx``;
+* ``nn.MultiheadAttention`` without biases (``bias=False``, equal key,
+  query and value dimensions), alone: its projections give
+  Q_h, K_h, V_h (rows of ``in_proj_weight``) and O_h (columns of
+  ``out_proj.weight``), the factorisation of :class:`exactcl.program.Attention`.
+
+The parameter map follows exactcl's names (:mod:`exactcl.blocks`): the
+weight ``W{l}_{i}_{j}`` of the l-th parametrised layer is
+``weight[i, j]`` of that ``nn.Linear``, a kernel ``K{l}_{o}_{i}_{t}`` is
+``weight[o, i, t]``, a bias ``b{l}_{i}`` is ``bias[i]``.
+
+Laws as torch functions evaluate the exact polynomials in floating point
+(float64 by default): they measure, they decide nothing.
+
+torch is imported only when a function here is called; ``import exactcl``
+never needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import InputError
+
+__all__ = ["TorchLaw", "TorchModel", "from_torch"]  # and Residual, built on first use
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise InputError("exactcl.from_torch needs PyTorch, which is not installed: "
+                         "pip install 'exactcl[torch]'.") from None
+    return torch
+
+
+def _residual_class():
+    torch = _torch()
+
+    class Residual(torch.nn.Module):
+        """x -> x + block(x): the residual pattern :func:`from_torch` reads."""
+
+        def __init__(self, *layers):
+            super().__init__()
+            self.block = layers[0] if len(layers) == 1 else torch.nn.Sequential(*layers)
+
+        def forward(self, x):
+            return x + self.block(x)
+
+    return Residual
+
+
+_RESIDUAL = None
+
+
+def __getattr__(name: str):
+    if name == "Residual":
+        global _RESIDUAL
+        if _RESIDUAL is None:
+            _RESIDUAL = _residual_class()
+        return _RESIDUAL
+    raise AttributeError(name)
+
+
+@dataclass(frozen=True)
+class TorchModel:
+    """A torch module's architecture as an exactcl program.
+
+    ``parameter_map`` lists, per exactcl parameter (in exactcl's order),
+    ``(exactcl name, torch parameter name, index)``.
+    """
+
+    program: object
+    parameter_map: tuple[tuple[str, str, tuple[int, ...]], ...]
+
+    def count(self, **options):
+        """The certified count of the program (:func:`exactcl.count`)."""
+        from .counting import count
+        return count(self.program, **options)
+
+    def certify(self, path=None, **options):
+        """Count and certify the program (:func:`exactcl.certify`)."""
+        from .certificate import certify
+        return certify(self.program, path, **options)
+
+    def laws(self, result=None, *, dtype=None) -> list[TorchLaw]:
+        """The exhibited laws of ``result`` (default: a new count) as functions
+        of a module's parameters."""
+        if result is None:
+            result = self.count()
+        if result.flow is not None:
+            raise InputError("Argument 'result' is a count under a flow; laws as torch "
+                             "functions of the parameters are made for the gradient flow.")
+        shared = _LawSet(self.parameter_map, result.exhibited, result.ring, dtype)
+        labels = result.exhibited_labels or tuple("" for _ in result.exhibited)
+        return [TorchLaw(shared, k, label, text)
+                for k, (label, text) in enumerate(zip(labels, result.laws_strings()))]
+
+
+class _LawSet:
+    """Every law at once, vectorised: the parameters gathered in exactcl's
+    order, each term a product of powers, summed per law."""
+
+    def __init__(self, pmap, laws, ring, dtype) -> None:
+        from .rings import poly_terms
+        self.pmap, self.dtype = pmap, dtype
+        terms = [(k, mono, c) for k, h in enumerate(laws) for mono, c in poly_terms(h)]
+        self.width = max((len(mono) for _, mono, _ in terms), default=1) or 1
+        D = len(pmap)
+        self.vars = [[v for v, _ in mono] + [D] * (self.width - len(mono)) for _, mono, _ in terms]
+        self.exps = [[e for _, e in mono] + [0] * (self.width - len(mono)) for _, mono, _ in terms]
+        self.coeffs = [float(c) for _, _, c in terms]
+        self.owner = [k for k, _, _ in terms]
+        self.n = len(laws)
+        self._cache: dict = {}
+
+    def _layout(self, module):
+        key = id(module)
+        got = self._cache.get(key)
+        if got is None:
+            torch = _torch()
+            names = [name for name, _ in module.named_parameters()]
+            params = dict(module.named_parameters())
+            offsets, start = {}, 0
+            for name in names:
+                offsets[name] = start
+                start += params[name].numel()
+            index = []
+            for ex, tname, idx in self.pmap:
+                if tname not in params:
+                    raise InputError(f"Argument 'module' has no parameter {tname!r} (exactcl's "
+                                     f"{ex}); laws apply to the module they were made from.")
+                p = params[tname]
+                flat = 0
+                for size, i in zip(p.shape, idx):
+                    flat = flat * size + i
+                index.append(offsets[tname] + flat)
+            got = (names, torch.tensor(index, dtype=torch.long))
+            self._cache[key] = got
+        return got
+
+    def values(self, module):
+        torch = _torch()
+        names, index = self._layout(module)
+        params = dict(module.named_parameters())
+        flat = torch.cat([params[n].reshape(-1) for n in names])
+        dtype = self.dtype or torch.float64
+        theta = torch.cat([flat[index].to(dtype), torch.ones(1, dtype=dtype)])
+        if not self.coeffs:
+            return torch.zeros(self.n, dtype=dtype)
+        v = torch.tensor(self.vars, dtype=torch.long)
+        e = torch.tensor(self.exps, dtype=dtype)
+        terms = torch.prod(theta[v] ** e, dim=1) * torch.tensor(self.coeffs, dtype=dtype)
+        out = torch.zeros(self.n, dtype=dtype)
+        return out.index_add(0, torch.tensor(self.owner, dtype=torch.long), terms)
+
+
+class TorchLaw:
+    """One law as a torch function: ``law(module)`` is a 0-dim tensor,
+    differentiable in the module's parameters; ``label`` says where it comes
+    from, ``text`` is the polynomial as exactcl prints it. ``law.all(module)``
+    gives every law of the same count at once (cheaper than one by one)."""
+
+    def __init__(self, shared: _LawSet, k: int, label: str, text: str) -> None:
+        self._shared, self._k, self.label, self.text = shared, k, label, text
+
+    def __call__(self, module):
+        return self._shared.values(module)[self._k]
+
+    def all(self, module):
+        return self._shared.values(module)
+
+    def __repr__(self) -> str:
+        return f"TorchLaw({self.label or self.text!r})"
+
+
+# -- translation ----------------------------------------------------------------------
+
+def from_torch(module, example_input_shape: Sequence[int]) -> TorchModel:
+    """The exactcl program of ``module`` and the map of its parameters.
+
+    ``example_input_shape`` is the shape of one input without the batch:
+    ``(n,)`` for a dense network, ``(channels, length)`` or ``(channels,
+    height, width)`` for a convolutional one, ``(tokens, d)`` for attention.
+
+    >>> import torch  # doctest: +SKIP
+    >>> tm = from_torch(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
+    ...                                     torch.nn.Linear(4, 2)), (3,))  # doctest: +SKIP
+    >>> tm.program.spec, tm.count().laws  # doctest: +SKIP
+    ('net:Linear(3,4,bias),ReLU,Linear(4,2,bias)', 4)
+    """
+    torch = _torch()
+    nn = torch.nn
+    if not isinstance(module, nn.Module):
+        raise InputError(f"Argument 'module' must be a torch.nn.Module, not "
+                         f"{type(module).__name__}.")
+    shape = _shape(example_input_shape)
+    from .program import net
+    if isinstance(module, nn.MultiheadAttention):
+        return _attention(module, shape)
+    layers, owners = [], []
+    _walk(module, "", shape, layers, owners, nn)
+    if not layers:
+        raise InputError("Argument 'module' has no layer exactcl can translate.")
+    program = net(*layers)
+    return TorchModel(program, tuple(_parameter_map(program, owners)))
+
+
+def _shape(shape) -> tuple[int, ...]:
+    if (not isinstance(shape, (tuple, list)) or not shape
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape)):
+        raise InputError(f"Argument 'example_input_shape' must be the shape of one input "
+                         f"without the batch, a tuple of positive ints such as (3,) or "
+                         f"(1, 16), not {shape!r}.")
+    return tuple(shape)
+
+
+def _refuse(path: str, child) -> InputError:
+    where = path or "(the module itself)"
+    return InputError(f"Argument 'module' has a layer exactcl cannot express: {where} is a "
+                      f"{type(child).__name__}.")
+
+
+def _walk(m, path: str, shape, layers: list, owners: list, nn, inside=None) -> None:
+    """Append the layers of module ``m`` (at ``path``) and, per parametrised
+    layer, its torch module path; ``shape`` is the running input shape
+    (a list, updated), or None once unknown."""
+    from .program import Conv1d, Conv2d, Linear, ReLU
+    target = layers if inside is None else inside
+    if isinstance(m, nn.Sequential):
+        for name, child in m.named_children():
+            _walk(child, f"{path}.{name}" if path else name, shape, layers, owners, nn, inside)
+        return
+    if isinstance(m, nn.Linear):
+        target.append(Linear(m.in_features, m.out_features, bias=m.bias is not None))
+        owners.append(path)
+        return
+    if isinstance(m, nn.ReLU):
+        target.append(ReLU())
+        return
+    if isinstance(m, nn.Flatten):
+        if m.start_dim != 1 or m.end_dim != -1:
+            raise InputError(f"Argument 'module' has a Flatten at {path} over dimensions "
+                             f"{m.start_dim}..{m.end_dim}; only the default (all but the "
+                             f"batch) is translated.")
+        return
+    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+        dims = 1 if isinstance(m, nn.Conv1d) else 2
+        if (any(p != 0 for p in m.padding) if not isinstance(m.padding, str) else
+                m.padding != "valid") or any(d != 1 for d in m.dilation) or m.groups != 1:
+            raise InputError(f"Argument 'module' has a {type(m).__name__} at {path} with "
+                             f"padding {m.padding}, dilation {m.dilation}, groups {m.groups}; "
+                             f"exactcl translates valid convolutions (padding 0, dilation 1, "
+                             f"groups 1).")
+        size = None
+        if not any(isinstance(x, (Conv1d, Conv2d)) for x in layers) and inside is None:
+            if len(shape) != dims + 1 or shape[0] != m.in_channels:
+                raise InputError(f"Argument 'example_input_shape' must be (channels, "
+                                 f"{'length' if dims == 1 else 'height, width'}) = "
+                                 f"({m.in_channels}, ...) for the {type(m).__name__} at {path}, "
+                                 f"not {shape}.")
+            size = shape[1] if dims == 1 else tuple(shape[1:])
+        cls = Conv1d if dims == 1 else Conv2d
+        kernel = m.kernel_size[0] if dims == 1 else tuple(m.kernel_size)
+        stride = m.stride[0] if dims == 1 else tuple(m.stride)
+        target.append(cls(m.in_channels, m.out_channels, kernel, stride, m.bias is not None,
+                          size))
+        owners.append(path)
+        return
+    inner = _residual_children(m, nn)
+    if inner is not None:
+        from .program import Residual
+        block: list = []
+        for name, child in inner:
+            _walk(child, f"{path}.{name}" if path else name, shape, layers, owners, nn, block)
+        target.append(Residual(*block))
+        return
+    raise _refuse(path, m)
+
+
+def _residual_children(m, nn):
+    """The chain f of a module whose forward is ``x + f(x)`` (or ``f(x) + x``),
+    as (name, submodule) pairs, or None."""
+    import operator
+    try:
+        import torch.fx as fx
+        graph = fx.symbolic_trace(m).graph
+    except Exception:  # not traceable: not this pattern
+        return None
+    nodes = list(graph.nodes)
+    placeholders = [n for n in nodes if n.op == "placeholder"]
+    outputs = [n for n in nodes if n.op == "output"]
+    if len(placeholders) != 1 or len(outputs) != 1:
+        return None
+    x, result = placeholders[0], outputs[0].args[0]
+    if not (getattr(result, "op", None) == "call_function"
+            and result.target in (operator.add, _torch().add) and len(result.args) == 2):
+        return None
+    a, b = result.args
+    other = b if a is x else a if b is x else None
+    if other is None:
+        return None
+    chain = []
+    node = other
+    while node is not x:
+        if node.op != "call_module" or len(node.args) != 1:
+            return None
+        chain.append(node.target)
+        node = node.args[0]
+    if not chain:
+        return None
+    named = dict(m.named_modules())
+    return [(name, named[name]) for name in reversed(chain)]
+
+
+def _parameter_map(program, owners: list[str]) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(exactcl name, torch name, index) per exactcl parameter, in order."""
+    out = []
+    for name in program.parameters:
+        head, *idx = name.split("_")
+        kind, layer = head[0], int(head[1:])
+        owner = owners[layer - 1]
+        prefix = f"{owner}." if owner else ""
+        tname = f"{prefix}{'bias' if kind == 'b' else 'weight'}"
+        out.append((name, tname, tuple(int(i) for i in idx)))
+    return out
+
+
+def _attention(m, shape) -> TorchModel:
+    from .program import Attention, net
+    if (m.in_proj_bias is not None or m.out_proj.bias is not None or m.bias_k is not None
+            or not m._qkv_same_embed_dim):
+        raise InputError("Argument 'module' is a MultiheadAttention with biases or separate "
+                         "key and value dimensions; exactcl translates bias=False, "
+                         "kdim = vdim = embed_dim (its factorisation through Q_h^T K_h and "
+                         "V_h^T O_h is then polynomial).")
+    if len(shape) != 2 or shape[1] != m.embed_dim:
+        raise InputError(f"Argument 'example_input_shape' must be (tokens, {m.embed_dim}) for "
+                         f"the MultiheadAttention, not {shape}.")
+    d, heads = m.embed_dim, m.num_heads
+    k = d // heads
+    program = net(Attention(d, heads, k, tokens=shape[0]))
+    out = []
+    for name in program.parameters:
+        head, a, b = name.split("_")
+        letter, h = head[0], int(head[1:])
+        a, b = int(a), int(b)
+        if letter in "QKV":
+            row = "QKV".index(letter) * d + h * k + a
+            out.append((name, "in_proj_weight", (row, b)))
+        else:  # O_h[a, b] = out_proj.weight[b, h k + a]
+            out.append((name, "out_proj.weight", (b, h * k + a)))
+    return TorchModel(program, tuple(out))
