@@ -47,6 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .errors import InputError, bad_argument
+from .torchbridge import TorchLaw  # imports no torch
 
 __all__ = ["LawMonitor", "drift_scale", "runs_figure"]
 
@@ -163,7 +164,7 @@ class LawMonitor:
         torch = sys.modules.get("torch")  # never imported here: see the module's notes
         quiet = torch.no_grad() if torch is not None else contextlib.nullcontext()
         with quiet:
-            got = [law(self.module) for law in self.laws]
+            got = self._evaluate()
         for i, value in enumerate(got):
             try:
                 x = float(value)
@@ -175,6 +176,24 @@ class LawMonitor:
                                  f"not {x} at step {self._taken}.")
             self.values[i].append(x)
         self.steps.append(self._taken)
+
+    def _evaluate(self) -> list:
+        """Every law's value now. Laws of one count made by
+        :func:`exactcl.from_torch` are evaluated together, in one vectorised
+        call (:meth:`exactcl.torchbridge.TorchLaw.all`), instead of once per
+        law: a sixteenth of the time for the 16 laws of a 64-16-10 net."""
+        got: list = [None] * len(self.laws)
+        together: dict[int, list[tuple[int, Any]]] = {}
+        for i, law in enumerate(self.laws):
+            if isinstance(law, TorchLaw):
+                together.setdefault(id(law._shared), []).append((i, law))
+            else:
+                got[i] = law(self.module)
+        for members in together.values():
+            values = members[0][1].all(self.module).tolist()
+            for i, law in members:
+                got[i] = values[law._k]
+        return got
 
     @property
     def drift(self) -> list[list[float]]:

@@ -145,3 +145,17 @@ def test_readme_and_ci_install_the_same_extras():
     command = command.split("```", 1)[0].strip()
     assert "'.[test,torch]'" in command
     assert command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_laws_of_the_bridge_are_recorded_together_and_alike():
+    torch = pytest.importorskip("torch")
+    import exactcl
+    nn = torch.nn
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+    laws = exactcl.from_torch(net, (3,)).laws()
+    picked = [laws[2], laws[0]]  # a subset, out of order
+    mon = LawMonitor(net, picked)
+    with torch.no_grad():
+        assert [v[0] for v in mon.values] == [float(law(net)) for law in picked]
+    assert mon.labels == [laws[2].label, laws[0].label]
