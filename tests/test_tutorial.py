@@ -18,6 +18,8 @@ TUTORIAL = DOCS / "tutorial.md"
 #: RMS difference (0-255 grey levels) under which a redrawn picture matches
 #: the embedded one: rough on purpose (fonts and anti-aliasing may differ).
 PICTURE_TOLERANCE = 8
+#: The section that needs the torch extra, run by its own test (skipped without torch).
+TORCH_SECTION = "## 8. Laws along real training with PyTorch"
 
 
 def blocks(text: str) -> list[tuple[str, str]]:
@@ -82,7 +84,7 @@ def test_every_command_prints_what_the_tutorial_shows(tmp_path):
     assert shown == made
     # the pictures embedded are the pictures the commands draw
     from matplotlib.testing.compare import compare_images
-    embedded = re.findall(r"!\[[^\]]*\]\((img/[^)]+)\)", text)
+    embedded = re.findall(r"!\[[^\]]*\]\((img/[^)]+)\)", text.split(TORCH_SECTION, 1)[0])
     assert sorted(embedded) == ["img/drift.png", "img/graph.png", "img/growth.png"]
     for name in embedded:
         assert (DOCS / name).exists(), name
@@ -109,10 +111,35 @@ def test_tutorial_text_states_the_drift_it_prints():
         assert abs(float(f"{printed:.{digits - 1}e}") - stated) < 1e-9 * stated, (printed, claim)
 
 
+def _doctest_text(text: str, name: str) -> tuple[int, int]:
+    test = doctest.DocTestParser().get_doctest(text, {}, name, str(TUTORIAL), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    return runner.failures, runner.tries
+
+
 def test_tutorial_python_session():
-    failures, tried = doctest.testfile(str(TUTORIAL), module_relative=False,
-                                       optionflags=doctest.NORMALIZE_WHITESPACE)
+    failures, tried = _doctest_text(TUTORIAL.read_text().split(TORCH_SECTION, 1)[0], "tutorial")
     assert tried >= 5 and failures == 0
+
+
+def test_tutorial_torch_section(tmp_path, monkeypatch):
+    """The PyTorch section (the torch extra) runs where a reader made img/, prints
+    what it shows and redraws the picture it embeds."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    section = TORCH_SECTION + TUTORIAL.read_text().split(TORCH_SECTION, 1)[1]
+    (tmp_path / "img").mkdir()
+    monkeypatch.chdir(tmp_path)
+    failures, tried = _doctest_text(section, "tutorial, PyTorch section")
+    assert tried >= 10 and failures == 0
+    from matplotlib.testing.compare import compare_images
+    embedded = re.findall(r"!\[[^\]]*\]\((img/[^)]+)\)", section)
+    assert embedded == ["img/torch_drift.png"]
+    diff = compare_images(str(DOCS / embedded[0]), str(tmp_path / embedded[0]),
+                          tol=PICTURE_TOLERANCE)
+    assert diff is None, diff
 
 
 @pytest.mark.parametrize("kind, spec", [("growth", "linear:2,2,2"), ("graph", "linear:2,3,2"),
