@@ -195,6 +195,16 @@ class TorchLaw:
     def all(self, module):
         return self._shared.values(module)
 
+    @property
+    def group(self) -> object:
+        """What the laws of one count share: ``law.all`` evaluates them together."""
+        return self._shared
+
+    @property
+    def index(self) -> int:
+        """This law's place in ``law.all(module)``."""
+        return self._k
+
     def __repr__(self) -> str:
         return f"TorchLaw({self.label or self.text!r})"
 

@@ -186,13 +186,13 @@ class LawMonitor:
         together: dict[int, list[tuple[int, Any]]] = {}
         for i, law in enumerate(self.laws):
             if isinstance(law, TorchLaw):
-                together.setdefault(id(law._shared), []).append((i, law))
+                together.setdefault(id(law.group), []).append((i, law))
             else:
                 got[i] = law(self.module)
         for members in together.values():
             values = members[0][1].all(self.module).tolist()
             for i, law in members:
-                got[i] = values[law._k]
+                got[i] = values[law.index]
         return got
 
     @property
