@@ -149,7 +149,7 @@ class _LawSet:
                 for size, i in zip(p.shape, idx):
                     flat = flat * size + i
                 index.append(offsets[tname] + flat)
-            got = (names, torch.tensor(index, dtype=torch.long))
+            got = (names, torch.tensor(index, dtype=torch.long), None)
             self._cache[key] = got
         return got
 
@@ -168,13 +168,14 @@ class _LawSet:
 
     def values(self, module):
         torch = _torch()
-        names, index = self._layout(module)
-        params = dict(module.named_parameters())
+        _, index, _ = self._layout(module)
         dtype = self.dtype or torch.float64
         if not self.coeffs:
             return torch.zeros(self.n, dtype=dtype)
         v, e, c, owner, one = self._tensors(dtype)
-        flat = torch.cat([params[n].reshape(-1) for n in names])
+        # the module's parameters now, in named_parameters order (a parameter replaced
+        # since the first call is read as it is now)
+        flat = torch.cat([p.reshape(-1) for p in module.parameters()])
         theta = torch.cat([flat[index].to(dtype), one])
         terms = torch.prod(theta[v] ** e, dim=1) * c
         return torch.zeros(self.n, dtype=dtype).index_add(0, owner, terms)
