@@ -151,3 +151,16 @@ def test_the_core_package_imports_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout
     assert out.splitlines()[0] == "3" and "pip install 'exactcl[torch]'" in out
+
+
+def test_the_readme_torch_example_runs_and_says_what_it_gives():
+    import pathlib
+    import re
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## PyTorch modules", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert (scope["result"].laws, scope["result"].proof) == (16, "sandwich")
+    assert scope["laws"][0](scope["net"]).dim() == 0
+    assert len(scope["monitor"].drift) == 16
