@@ -67,9 +67,14 @@ QUICK = ("net:Attention(8,4,4,factors)",)
 
 
 def run(spec: str, engine: str, timeout: float) -> dict:
-    job = json.dumps({"spec": spec, "engine": engine})
+    return run_child(CHILD, {"spec": spec, "engine": engine}, timeout)
+
+
+def run_child(code: str, job: dict, timeout: float) -> dict:
+    """Run ``code`` in a fresh interpreter with ``job`` (JSON) as its argument;
+    its last line of output, read as JSON, or what went wrong."""
     try:
-        proc = subprocess.run([sys.executable, "-c", CHILD, job], check=False,
+        proc = subprocess.run([sys.executable, "-c", code, json.dumps(job)], check=False,
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"timeout": timeout}

@@ -15,10 +15,7 @@ Usage: python benchmarks/bench_flows.py [--quick]
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import subprocess
-import sys
 
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
@@ -53,15 +50,8 @@ QUICK = ("momentum on linear:4,4,4",)
 
 
 def run(model, flow, timeout: float) -> dict:
-    job = json.dumps({"model": model, "flow": flow})
-    try:
-        proc = subprocess.run([sys.executable, "-c", CHILD, job], check=False,
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"timeout": timeout}
-    if proc.returncode:
-        return {"error": proc.stderr.strip().splitlines()[-1]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    from bench_blocks import run_child  # a fresh interpreter per case, as there
+    return run_child(CHILD, {"model": model, "flow": flow}, timeout)
 
 
 def main() -> int:

@@ -81,6 +81,7 @@ from .evaluator import (
     _add,
     _coefficient,
     _mul,
+    _nonzeros,
     _shift,
     _transpose,
     check_linear,
@@ -254,10 +255,12 @@ class BlockLayout:
             self.ops = []
             self.relus: list[int] = []
             self.input_shape = (tokens, d)
+            self.output_shape = None  # probes of attention size their outputs themselves
         else:
             self.relus = []
             self.ops, shape = self._compile(self.layers, None, weights, biases)
             self.input_shape = self._input
+            self.output_shape = tuple(shape[:2])  # a network's; attention has its probes
         self.parameters = tuple(name for group in (weights, biases) for *_, names in group
                                 for name in names)
         offset = 0
@@ -269,7 +272,8 @@ class BlockLayout:
         self.relu_widths = list(self.relus)
 
     def _compile(self, layers, shape, weights, biases):
-        """Ops of a sequence: ("linear", w, b, flatten), ("relu", index, size),
+        """Ops of a sequence: ("linear", w, b, flattened input shape or None),
+        ("relu", index, size),
         ("conv", w, b, gather, rows, cols), ("residual", ops); tensor indices
         are filled in after the weights (biases come after every weight)."""
         ops = []
@@ -279,7 +283,7 @@ class BlockLayout:
                 _, n_in, n_out, bias = layer
                 if shape is None:
                     self._input = (n_in, 1)
-                flatten = shape is not None and shape[1] != 1
+                flatten = tuple(shape) if shape is not None and shape[1] != 1 else None
                 n = len(weights) + 1
                 weights.append((f"W{n}", n_out, n_in,
                                 [f"W{n}_{i}_{j}" for i in range(n_out) for j in range(n_in)]))
@@ -324,8 +328,9 @@ class BlockLayout:
                             len(positions), c_in * P_in, c_in])
                 shape = (c_out, len(positions))
             else:
-                inner = self._compile(layer[1], shape, weights, biases)[0]
+                inner, inner_shape = self._compile(layer[1], shape, weights, biases)
                 ops.append(["residual", inner])
+                shape = inner_shape if shape is None else shape  # x + block(x): x's shape
         return ops, shape
 
     # -- sizes -------------------------------------------------------------------------
@@ -337,20 +342,6 @@ class BlockLayout:
     @property
     def _n_biases(self) -> int:
         return sum(1 for prefix, *_ in self.tensors if prefix.startswith("b"))
-
-    @property
-    def output_shape(self) -> tuple[int, int]:
-        if self.attention is not None:
-            _, kind, d, heads, k, tokens = self.attention
-            return (heads, 2 * d * d) if kind == "factors" else (
-                (2 if kind == "softmax" else 1) * tokens, d)
-        shape = self.input_shape
-        for op in _walk(self.ops):
-            if op[0] == "linear":
-                shape = (self.tensors[op[1]][1], 1)
-            elif op[0] == "conv":
-                shape = (self.tensors[op[1]][1], op[5])
-        return shape
 
     def probe_sizes(self) -> tuple[int, list[int], int]:
         """(entries of x, entries per ReLU, entries of u)."""
@@ -397,8 +388,6 @@ class BlockLayout:
         return sum(_ones(self.ops, [1] * (self.input_shape[0] * self.input_shape[1]), self))
 
     components = property(phi_terms, doc="A bound on phi's components (its terms).")
-
-    coefficient_bound = phi_terms
 
     @property
     def linears(self) -> list[tuple[int, int, bool]]:
@@ -628,8 +617,7 @@ class Words(evaluator.Words):
                     _acc(grads, self._bias0 + op[2], delta)
                 delta = _mul(_transpose(point[op[1]]), delta)
                 if op[3]:
-                    rows = self._shape_before(ops, op)
-                    delta = _reshape(delta, rows[0], rows[1], p)
+                    delta = _reshape(delta, op[3][0], op[3][1], p)
             elif kind == "relu":
                 delta = _hadamard(delta, sigma[op[1]], p)
             elif kind == "conv":
@@ -641,18 +629,6 @@ class Words(evaluator.Words):
             else:
                 delta = _add(delta, self._backward(op[1], delta, saved, point, sigma, grads))
         return delta
-
-    def _shape_before(self, ops, target) -> tuple[int, int]:
-        """The activation shape entering op ``target`` (a flattening linear layer)."""
-        shape = self.layout.input_shape
-        for op in _walk(self.layout.ops):
-            if op is target:
-                return shape
-            if op[0] == "linear":
-                shape = (self.layout.tensors[op[1]][1], 1)
-            elif op[0] == "conv":
-                shape = (self.layout.tensors[op[1]][1], op[5])
-        raise AssertionError("op not in the program")
 
     def _attention_gradient(self, consts, point) -> list:
         _, kind, d, heads, k, N = self.layout.attention
@@ -690,12 +666,7 @@ class Words(evaluator.Words):
     def flatten(self, fld: list) -> dict[int, int]:
         out: dict[int, int] = {}
         for (_, _, _, offset), part in zip(self.layout.tensors, fld):
-            if 0 not in part:
-                continue
-            for t, v in enumerate(part[0].entries()):
-                v = int(v)
-                if v:
-                    out[offset + t] = v
+            _nonzeros(part, offset, out)
         return out
 
 

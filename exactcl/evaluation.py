@@ -196,7 +196,7 @@ def identity_bounds(layout: Layout, laws: Sequence[fmpq_mpoly]) -> tuple[int, in
     degree = max(int(h.total_degree()) for h in laws)
     delta = layout.probe_degree() + layout.phi_degree() - 1 + max(degree - 1, 0)
     if isinstance(layout, BlockLayout):
-        paths = layout.coefficient_bound()
+        paths = layout.phi_terms()  # a bound on F's absolute coefficients
     else:
         paths = math.prod(n_out for _, n_out, _ in layout.linears) * layout.linears[0][0] + 1
     norm = max(_integer_norm(h) for h in laws)

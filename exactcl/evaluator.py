@@ -543,14 +543,21 @@ class Words:
         out: dict[int, int] = {}
         lay = self.layout
         for li, (W, b) in enumerate(fld):
-            for offset, part in ((lay.w_offset[li], W), (lay.b_offset[li], b)):
-                if part is None or 0 not in part:
-                    continue
-                for t, v in enumerate(part[0].entries()):
-                    v = int(v)
-                    if v:
-                        out[offset + t] = v
+            _nonzeros(W, lay.w_offset[li], out)
+            if b is not None:
+                _nonzeros(b, lay.b_offset[li], out)
         return out
+
+
+def _nonzeros(part: Jet, offset: int, out: dict[int, int]) -> None:
+    """The nonzero entries of a jet's constant term, at ``offset`` + their
+    flat index, into ``out``."""
+    if 0 not in part:
+        return
+    for t, v in enumerate(part[0].entries()):
+        v = int(v)
+        if v:
+            out[offset + t] = v
 
 
 def expand(layout: Layout, gens: Sequence, one) -> list:

@@ -187,24 +187,6 @@ def parse_flow(text: object, where: str = "flow") -> Flow:
     return Flow(kind, tau, metric)
 
 
-def flow_from_dict(obj: dict) -> Flow:
-    """The flow of a certificate's ``flow`` section (already type-checked)."""
-    tau = None
-    if "tau" in obj:
-        num, _, den = obj["tau"].partition("/")
-        tau = Fraction(int(num), int(den or 1))
-    metric = None
-    if "metric" in obj:
-        m = obj["metric"]
-        if m["kind"] == "diag":
-            metric = ("diag", tuple(m["tensors"]))
-        else:
-            metric = ("matrix", tuple(tuple(tuple((tuple(tuple(x) for x in mono), Fraction(c))
-                                                  for mono, c in entry) for entry in row)
-                                            for row in m["rows"]))
-    return Flow(obj["kind"], tau, metric)
-
-
 def metric_from_sympy(matrix, model) -> tuple:
     """A D x D SymPy matrix of polynomials in the model's parameters, as a flow's metric."""
     import sympy

@@ -149,7 +149,7 @@ class _LawSet:
                 for size, i in zip(p.shape, idx):
                     flat = flat * size + i
                 index.append(offsets[tname] + flat)
-            got = (names, torch.tensor(index, dtype=torch.long), None)
+            got = (names, torch.tensor(index, dtype=torch.long))
             self._cache[key] = got
         return got
 
@@ -168,7 +168,7 @@ class _LawSet:
 
     def values(self, module):
         torch = _torch()
-        _, index, _ = self._layout(module)
+        _, index = self._layout(module)
         dtype = self.dtype or torch.float64
         if not self.coeffs:
             return torch.zeros(self.n, dtype=dtype)
