@@ -103,9 +103,18 @@ def field_support(layout, kind: str = "components") -> int:
     """A bound on the parameters a generator field of the program moves:
     in layer l, the rows its backward signal reaches times the columns its
     forward signal reaches (one neuron after a ReLU of a probe or component,
-    one input and one output for a component), and the bias rows."""
-    if not all(kind in ("linear", "relu") for kind, *_ in layout.layers):
-        return layout.D  # a block program: at most every parameter
+    one input and one output for a component), and the bias rows; every
+    parameter for attention.
+
+    >>> from exactcl.program import net, Linear, ReLU, Residual
+    >>> field_support(net(Linear(4, 3), ReLU(), Residual(Linear(3, 3), ReLU(), Linear(3, 3)),
+    ...                   ReLU(), Linear(3, 2)).layout, "probes")
+    8
+    """
+    if hasattr(layout, "ops"):  # a block program
+        if layout.attention is not None:
+            return layout.D
+        return min(layout.D, _block_support(layout, layout.ops, False, False))
     relu_after, li = set(), 0
     for kind_of_layer, *_ in layout.layers:
         if kind_of_layer == "linear":
@@ -122,6 +131,27 @@ def field_support(layout, kind: str = "components") -> int:
         rows = 1 if li in relu_after or (li == last and kind == "components") else n_out
         total += rows * cols + (rows if bias else 0)
     return min(total, layout.D)
+
+
+def _block_support(layout, ops, after_relu: bool, before_relu: bool) -> int:
+    """:func:`field_support` of the ops of a block program (a probe field): a
+    dense layer right after a ReLU reads one input, right before one feeds
+    one output (the ops of a residual block see what surrounds the block);
+    a convolution's kernel is shared by every position, so all of it."""
+    total = 0
+    for i, op in enumerate(ops):
+        prev = ops[i - 1][0] == "relu" if i else after_relu
+        nxt = ops[i + 1][0] == "relu" if i + 1 < len(ops) else before_relu
+        if op[0] == "linear":
+            _, rows, cols, _ = layout.tensors[op[1]]
+            rows, cols = (1 if nxt else rows), (1 if prev else cols)
+            total += rows * cols + (rows if op[2] is not None else 0)
+        elif op[0] == "conv":
+            _, rows, cols, _ = layout.tensors[op[1]]
+            total += rows * cols + (rows if op[2] is not None else 0)
+        elif op[0] == "residual":
+            total += _block_support(layout, op[1], prev, nxt)
+    return total
 
 
 def _meminfo() -> dict[str, int]:
@@ -184,12 +214,14 @@ def parse_size(value: object, name: str) -> int:
     return size
 
 
-def check_memory(what: str, parts: dict[str, int], max_memory: int | None = None) -> int:
+def check_memory(what: str, parts: dict[str, int], max_memory: int | str | None = None) -> int:
     """Refuse (:class:`ResourceError`) a request whose estimated memory, the
     sum of ``parts``, exceeds ``max_memory`` (default: the memory available).
     Returns the estimate.
 
     >>> check_memory("count of m", {"model": 10 * 2**20}, max_memory=2**30) > 0
+    True
+    >>> check_memory("count of m", {"model": 10 * 2**20}, max_memory="2G") > 0
     True
     >>> check_memory("count of m", {"model": 3 * 2**30, "growth": 2**30}, max_memory=2**30)
     Traceback (most recent call last):
@@ -198,7 +230,8 @@ def check_memory(what: str, parts: dict[str, int], max_memory: int | None = None
     """
     parts = dict(parts) | {"interpreter": BASE_BYTES}
     total = sum(parts.values())
-    limit, source = max_memory, "max_memory"
+    limit, source = None if max_memory is None else parse_size(max_memory, "max_memory"), \
+        "max_memory"
     if limit is None:
         limit, source = available_memory(), "the memory available, at most half of the physical"
     if limit is not None and total > limit:
