@@ -480,6 +480,7 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
         evaluated = 0
         batch_pairs: list[tuple[int, int]] = []
         batch_values: list[dict[int, int]] = []
+        fruitless = 0
 
         for i, j in pairs:
             if basis_vectors.rank >= limit or evaluated >= budget:
@@ -493,9 +494,14 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
             batch_pairs.append((i, j))
             batch_values.append(value)
             missing = limit - basis_vectors.rank
-            if len(batch_values) >= min(batch_size, max(8, 2 * missing)):
+            if len(batch_values) >= min(batch_size, max(8, 2 * missing) << fruitless):
+                before = basis_vectors.rank
                 next_id = _record(nodes, basis_vectors, basis, kept_here, ev, depth,
                                   batch_pairs, batch_values, limit, next_id)
+                # batches that keep nothing double, up to batch_size: a rank
+                # stuck below the target costs few decisions, not one per 8
+                # candidates (which candidates are kept does not change)
+                fruitless = 0 if basis_vectors.rank > before else min(fruitless + 1, 20)
                 step(label, basis_vectors.rank, limit, "rank", estimate=False)
         if batch_values:
             next_id = _record(nodes, basis_vectors, basis, kept_here, ev, depth,

@@ -417,11 +417,26 @@ def poly_det(matrix: Sequence[Sequence[fmpq_mpoly]],
 STACK_ABOVE = 512
 
 
+#: Echelon blocks kept before they are merged into one.
+ECHELON_BLOCKS = 32
+
+
 class StackBasis:
-    """:class:`IncrementalBasis` by one echelon form of the kept vectors and
-    the batch stacked, per batch: for a few large batches (the program
-    engine's), cheaper than maintaining an echelon basis by products, at the
-    price of holding the kept vectors (dense) and re-reducing them.
+    """:class:`IncrementalBasis` for wide dense blocks (the program engine's).
+
+    The first batch is reduced by one echelon form of its transpose (its
+    pivots are the first independent rows). Later batches are reduced in
+    the quotient by the kept vectors: an echelon form E of the kept vectors
+    with pivot columns P leaves the free columns C, and a vector v raises
+    the rank exactly when v[C] - v[P] E[:, C] is independent of the others'.
+    Near the end of a growth C is small (a few columns beyond the rank), so
+    a batch costs its size times the rank times |C|, not the rank squared.
+    The form is made once and extended by a block per batch that keeps
+    something (in the columns still free), merged after
+    :data:`ECHELON_BLOCKS` blocks.
+
+    Both keep the first vectors of the batch that raise the rank, the
+    choice :class:`IncrementalBasis` makes.
 
     >>> B = StackBasis(3, 101)
     >>> B.add([[1, 0, 0], [2, 0, 0], [0, 1, 0]]), B.add([[1, 1, 0], [0, 0, 5]])
@@ -431,33 +446,89 @@ class StackBasis:
     def __init__(self, ncols: int, prime: int) -> None:
         self.ncols, self.prime = ncols, prime
         self._flat: list[int] = []  # kept vectors, dense, one after the other
+        # blocks (F^T, pivots, free) of an echelon form of the kept vectors:
+        # each on the columns its predecessors left free, F = E[:, free]
+        self._echelon: list[tuple[nmod_mat, list[int], list[int]]] | None = None
 
     @property
     def rank(self) -> int:
         return len(self._flat) // self.ncols if self.ncols else 0
 
-    def add(self, batch: Sequence[Sequence[int] | Mapping[int, int]],
-            limit: int | None = None) -> list[int]:
-        n, p, rank = self.ncols, self.prime, self.rank
-        room = n - rank if limit is None else min(n, limit) - rank
-        if not batch or room <= 0:
-            return []
-        flat = list(self._flat)
+    def _dense(self, batch) -> list[list[int]]:
+        n, p = self.ncols, self.prime
+        out = []
         for v in batch:
             if isinstance(v, Mapping):
                 row = [0] * n
                 for c, x in v.items():
                     row[c] = x % p
-                flat += row
+                out.append(row)
             else:
-                flat += [x % p for x in v]
-        rows = rank + len(batch)
-        transposed = nmod_mat(rows, n, flat, p).transpose()
-        reduced, k = transposed.rref()
-        # the kept vectors are independent, so they are the first pivots
-        kept = [c - rank for c in _pivots(reduced, int(k))[rank:]][:room]
+                out.append([x % p for x in v])
+        return out
+
+    def adopt(self, batch: Sequence[Sequence[int] | Mapping[int, int]]) -> None:
+        """Keep vectors known to be independent of each other and of the kept
+        ones (the bases of disjoint blocks merged), without reducing them."""
+        for row in self._dense(batch):
+            self._flat += row
+        self._echelon = None
+
+    def add(self, batch: Sequence[Sequence[int] | Mapping[int, int]],
+            limit: int | None = None) -> list[int]:
+        n, rank = self.ncols, self.rank
+        room = n - rank if limit is None else min(n, limit) - rank
+        if not batch or room <= 0:
+            return []
+        rows = self._dense(batch)
+        kept = self._add_reduced(rows, room) if rank else self._add_first(rows, room)
         for c in kept:
-            self._flat += flat[(rank + c) * n:(rank + c + 1) * n]
+            self._flat += rows[c]
+        return kept
+
+    def _add_first(self, rows: list[list[int]], room: int) -> list[int]:
+        flat = [x for row in rows for x in row]
+        reduced, k = nmod_mat(len(rows), self.ncols, flat, self.prime).transpose().rref()
+        return _pivots(reduced, int(k))[:room]
+
+    def _block(self, rows: list[list[int]], columns: list[int]) -> tuple:
+        """The echelon block of ``rows`` (given on ``columns``): (F^T, pivots, free)."""
+        p = self.prime
+        E, k = nmod_mat(len(rows), len(columns), [x for r in rows for x in r], p).rref()
+        local = _pivots(E, int(k))
+        pivots = [columns[t] for t in local]
+        taken = set(local)
+        rest = [t for t in range(len(columns)) if t not in taken]
+        Ft = nmod_mat(len(rest), len(local), [int(E[r, t]) for t in rest
+                                              for r in range(len(local))], p)
+        return Ft, pivots, [columns[t] for t in rest]
+
+    def _blocks(self) -> list[tuple[nmod_mat, list[int], list[int]]]:
+        if self._echelon is None or len(self._echelon) > ECHELON_BLOCKS:
+            n = self.ncols
+            kept = [self._flat[i * n:(i + 1) * n] for i in range(self.rank)]
+            self._echelon = [self._block(kept, list(range(n)))]
+        return self._echelon
+
+    def _add_reduced(self, rows: list[list[int]], room: int) -> list[int]:
+        p, b = self.prime, len(rows)
+        # the batch by columns: column c of the batch (its rows' entries c)
+        column = {c: [r[c] for r in rows] for c in range(self.ncols)}
+        residue = None
+        for Ft, pivots, free in self._blocks():
+            on_pivots = nmod_mat(len(pivots), b, [x for c in pivots for x in column[c]], p)
+            residue = (nmod_mat(len(free), b, [x for c in free for x in column[c]], p)
+                       - Ft * on_pivots)
+            flat = [int(x) for x in residue.entries()]
+            column = {c: flat[t * b:(t + 1) * b] for t, c in enumerate(free)}
+        if not column:
+            return []
+        pivoted, k = residue.rref()
+        kept = _pivots(pivoted, int(k))[:room]
+        if kept:
+            free = self._echelon[-1][2]
+            self._echelon.append(self._block([[column[c][i] for c in free] for i in kept],
+                                             free))
         return kept
 
 
@@ -526,11 +597,16 @@ class BlockBasis:
         basis = self._basis.get(block)
         if basis is None:
             size = len(self._columns[block])
-            basis = self._basis[block] = (
-                StackBasis(size, self.prime) if size > STACK_ABOVE else
-                IncrementalBasis(size, self.prime, keep_rows=False))
-            if self._rows[block]:
-                basis.add(self._local(block, self._rows[block]))
+            if size > STACK_ABOVE:
+                # the kept rows of the blocks merged into this one are independent
+                # (their supports are disjoint): adopted, not reduced again
+                basis = self._basis[block] = StackBasis(size, self.prime)
+                basis.adopt(self._local(block, self._rows[block]))
+            else:
+                basis = self._basis[block] = IncrementalBasis(size, self.prime,
+                                                              keep_rows=False)
+                if self._rows[block]:
+                    basis.add(self._local(block, self._rows[block]))
         return basis
 
     def _local(self, block: int, rows: Sequence[Mapping[int, int]]) -> list:

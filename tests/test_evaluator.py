@@ -90,6 +90,29 @@ def test_probe_fields_replace_very_many_generators():
     assert r.growth.words()[0].startswith("Y")
 
 
+@pytest.mark.parametrize("widths", [[3, 8, 8, 2], [2, 6, 5, 7, 3]])
+def test_covering_probes_move_every_weight_random_neurons_may_not(widths):
+    """Between two ReLU layers a probe moves only the weight of its active
+    pair: the covering family visits every pair in its first sum n_t n_(t+1)
+    probes, so every parameter is moved (random neurons leave some out)."""
+    from exactcl.evaluation import ProgramFields
+    from exactcl.evaluator import COVERING
+    lay = relu(widths, bias=True).program.layout
+    fields = ProgramFields.choose(lay)
+    assert fields.kind == "probes" and fields.family.startswith(COVERING)
+    pairs = sum(a * b for a, b in zip(lay.relu_widths, lay.relu_widths[1:]))
+    p = 1_000_003
+    point = [random.Random(5).randrange(1, p) for _ in range(lay.D)]
+
+    def moved(family, count):
+        probes = [random_probe(lay, family, k) for k in range(count)]
+        words = Words(lay, probes, {}, point, p)
+        return set().union(*(words.value(k) for k in range(count)))
+
+    assert moved(fields.family, max(pairs, lay.relu_widths[0])) == set(range(lay.D))
+    assert moved("exactcl-probes-0", max(pairs, lay.relu_widths[0])) != set(range(lay.D))
+
+
 def test_a_large_program_checks_its_laws_by_evaluation_with_a_stated_bound():
     r = count(linear([8] * 6))
     assert r.engine == "program" and r.identities.mode == "monte-carlo"
@@ -128,6 +151,30 @@ def test_block_and_stack_bases_keep_what_the_incremental_basis_keeps(batches, li
         if limit is None:  # with a limit, blocks fill in their own order
             assert block.add(batch) == kept
         assert stack.rank == reference.rank
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(vectors, min_size=1, max_size=4), st.one_of(st.none(), st.integers(0, 10)),
+       st.sampled_from(["blocks kept", "blocks merged"]))
+def test_every_path_of_the_stack_basis_keeps_what_the_incremental_basis_keeps(
+        batches, limit, path):
+    """Reduced in the quotient by the kept vectors (by echelon blocks, kept
+    or merged after each batch), in bases of blocks that merge: the same
+    vectors kept, in any order of batches."""
+    from unittest import mock
+
+    from exactcl import linalg
+    blocks = {"blocks kept": 32, "blocks merged": 0}[path]
+    with mock.patch.multiple(linalg, STACK_ABOVE=0, ECHELON_BLOCKS=blocks):
+        reference, block, stack = (IncrementalBasis(10, 7), BlockBasis(10, 7), StackBasis(10, 7))
+        for batch in batches:
+            kept = reference.add(batch, limit=limit)
+            assert stack.add(batch, limit=limit) == kept
+            if limit is None:
+                assert block.add(batch) == kept
+            assert stack.rank == reference.rank
+        if limit is None:
+            assert block.rank == reference.rank
 
 
 def test_layers_that_do_not_stack_are_refused_by_the_layout():
