@@ -84,6 +84,7 @@ from .evaluator import (
     _nonzeros,
     _shift,
     _transpose,
+    active_neurons,
     check_linear,
 )
 
@@ -454,7 +455,9 @@ def random_probe(layout: BlockLayout, seed: str, k: int) -> Probe:
     stream of ``"{seed}/{k}"``, 8 bytes (big-endian) each, in the order x,
     u (each reduced to [1, 2**PROBE_BITS]), then one draw per ReLU after the
     first; every ReLU has one active unit, unit k mod n for the first and
-    the draw mod n for the others, as :func:`exactcl.evaluator.random_probe`.
+    the draw mod n for the others, after the covering probes of a covering
+    family (:func:`exactcl.evaluator.active_neurons`), as
+    :func:`exactcl.evaluator.random_probe`.
 
     >>> lay = BlockLayout([["linear", 2, 2, False], ["relu"], ["residual", [["linear", 2, 2, False]]]])
     >>> [random_probe(lay, "demo", k).sigma for k in range(2)]
@@ -465,10 +468,8 @@ def random_probe(layout: BlockLayout, seed: str, k: int) -> Probe:
     stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(8 * count)
     draws = [int.from_bytes(stream[8 * i:8 * i + 8], "big") for i in range(count)]
     values = [d % (1 << PROBE_BITS) + 1 for d in draws[:n_x + n_u]]
-    sigma = []
-    for t, width in enumerate(relus):
-        j = k % width if t == 0 else draws[n_x + n_u + t - 1] % width
-        sigma.append(tuple(int(i == j) for i in range(width)))
+    sigma = [tuple(int(i == j) for i in range(width))
+             for j, width in zip(active_neurons(relus, seed, k, draws[n_x + n_u:]), relus)]
     return Probe(values[:n_x], (), sigma, values[n_x:])
 
 

@@ -36,6 +36,7 @@ from .evaluator import (
     Probe,
     component_probes,
     identity_residual,
+    probe_family,
 )
 from .fields import terms_gradient_mod
 from .growth import DEFAULT_BUDGET, Growth, grow_with
@@ -72,8 +73,10 @@ class ProgramFields:
         if (not isinstance(layout, BlockLayout)
                 and layout.components <= COMPONENTS_PER_PARAMETER * layout.D):
             return cls(layout, "components", layout.components)
+        relus = (layout.probe_sizes()[1] if isinstance(layout, BlockLayout)
+                 else layout.relu_widths)
         return cls(layout, "probes", min(layout.components, 2 * layout.D + EXTRA_PROBES),
-                   f"exactcl-probes-{seed}")
+                   probe_family(relus, seed))
 
     def probes(self) -> list[Probe]:
         if self.kind == "components":

@@ -65,7 +65,8 @@ from math import prod
 from flint import nmod_mat
 
 __all__ = ["Layout", "Probe", "Words", "check_layers", "component_probes", "expand",
-           "identity_residual", "random_probe", "random_probe_mod"]
+           "active_neurons", "identity_residual", "probe_family", "random_probe",
+           "random_probe_mod"]
 
 #: Random probe entries are integers in [1, 2**PROBE_BITS].
 PROBE_BITS = 32
@@ -266,14 +267,59 @@ def component_probes(layout: Layout) -> list[Probe]:
     return [layout.component_probe(c) for c in range(layout.components)]
 
 
+#: Families of probes whose active neurons first cover every pair of
+#: neurons of consecutive ReLU layers (:func:`active_neurons`).
+COVERING = "exactcl-cover-"
+
+
+def probe_family(relus: Sequence[int], seed: int) -> str:
+    """The probe family of a program with ReLU layers of widths ``relus``:
+    :data:`COVERING` with two ReLU layers or more (where random active
+    neurons would leave some weights between them unmoved by every probe,
+    and the rank short of its target), else ``exactcl-probes-``.
+
+    >>> probe_family([4], 0), probe_family([4, 3], 0)
+    ('exactcl-probes-0', 'exactcl-cover-0')
+    """
+    return f"{COVERING if len(relus) >= 2 else 'exactcl-probes-'}{seed}"
+
+
+def active_neurons(relus: Sequence[int], family: str, k: int, draws: Sequence[int]) -> list:
+    """The active neuron of each ReLU layer in probe ``k``: neuron k mod n
+    of the first, ``draws[t - 1]`` mod n of layer t after it. A probe moves
+    the weights between layers t and t + 1 only on its active pair, so in a
+    :data:`COVERING` family the first n_0 n_1 probes run over every pair of
+    layers 0 and 1 (layer 0 fastest), the next n_1 n_2 over every pair of
+    layers 1 and 2, and so on (the other layers drawn), before the draws
+    take over: every weight is moved by some probe once there are
+    sum n_t n_(t+1) of them (fewer than D).
+
+    >>> [active_neurons([2, 2], "exactcl-cover-0", k, [0]) for k in range(5)]
+    [[0, 0], [1, 0], [0, 1], [1, 1], [0, 0]]
+    """
+    out = [k % relus[0]] if relus else []
+    out += [d % n for d, n in zip(draws, relus[1:])]
+    if family.startswith(COVERING):
+        start = 0
+        for t in range(len(relus) - 1):
+            size = relus[t] * relus[t + 1]
+            if k < start + size:
+                m = k - start
+                out[t], out[t + 1] = m % relus[t], m // relus[t]
+                break
+            start += size
+    return out
+
+
 def random_probe(layout: Layout, seed: str, k: int) -> Probe:
     """Probe ``k`` of the family named ``seed``. The entries come from the
     SHAKE-256 stream of ``"{seed}/{k}"``, 8 bytes (big-endian) each, in the
     order: inputs, bias multipliers, outputs (each reduced to [1,
     2**PROBE_BITS]), then one draw per ReLU after the first. Every ReLU has
-    one active neuron (indicator 1, the others 0): neuron k mod n for the
-    first ReLU, so that consecutive probes visit its neurons in turn, and
-    the draw mod n for the others. The probe's field then lives on the
+    one active neuron (indicator 1, the others 0), :func:`active_neurons`:
+    neuron k mod n for the first ReLU, so that consecutive probes visit its
+    neurons in turn, and the draw mod n for the others, after the covering
+    probes of a covering family. The probe's field then lives on the
     weights of the paths through its neurons. The same name gives the same
     fields on every machine and for every prime.
 
@@ -289,10 +335,8 @@ def random_probe(layout: Layout, seed: str, k: int) -> Probe:
     stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(8 * count)
     draws = [int.from_bytes(stream[8 * i:8 * i + 8], "big") for i in range(count)]
     values = [d % (1 << PROBE_BITS) + 1 for d in draws[:n_x + n_s + n_u]]
-    sigma = []
-    for t, width in enumerate(relus):
-        j = k % width if t == 0 else draws[n_x + n_s + n_u + t - 1] % width
-        sigma.append(tuple(int(i == j) for i in range(width)))
+    sigma = [tuple(int(i == j) for i in range(width))
+             for j, width in zip(active_neurons(relus, seed, k, draws[n_x + n_s + n_u:]), relus)]
     return Probe(values[:n_x], values[n_x:n_x + n_s], sigma, values[n_x + n_s:])
 
 
