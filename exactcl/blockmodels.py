@@ -16,8 +16,18 @@ for the symmetric part): per unit or pair of units (a, b),
 
 with in_a the weights into unit a (a kernel row: every input channel and
 offset) and out_a those reading it (every output and offset or
-position). A skip connection gives nothing: x + block(x) ties the block's
-output to its input, and no rescaling passes it.
+position).
+
+A skip connection ties a block's output to its input: no rescaling of a
+block's own units passes it. The residual stream as a whole does rescale,
+though, when a parametrised layer writes it and a later one reads it: G on
+the stream's units (positive diagonal when a ReLU acts on the stream, any
+invertible G otherwise) multiplies the writer's rows and those of each
+block's last layer, and divides the columns of each block's first layer
+and of the reader, since G (x + f(x)) = G x + (G f G^-1)(G x). Its laws
+have the same form, in the writer and the blocks' last layers against the
+blocks' first layers and the reader (a block whose branch does not begin
+and end with a parametrised layer ends the stream).
 
 Attention head h has, for any invertible G_h, H_h, the symmetry
 Q_h -> G_h Q_h, K_h -> G_h^-T K_h (and likewise V_h, O_h with H_h), which
@@ -96,6 +106,7 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
 
     def walk(layers):
         previous = None  # (layer, number, relu between)
+        stream = None  # the residual stream a layer writes: see _stream
         for layer in layers:
             kind = layer[0]
             if kind in ("linear", "conv"):
@@ -107,13 +118,36 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
                     out.append((units, _readers(lay, layer, number, len(units)), relu,
                                 f"{'channel' if before[0] == 'conv' else 'neuron'}:"
                                 f"{n_before}:{number}"))
+                if stream is not None and stream["blocks"]:
+                    readers = _readers(lay, layer, number, len(stream["plus"]))
+                    out.append((stream["plus"], [m + r for m, r in zip(stream["minus"], readers)],
+                                stream["relu"], f"stream:{stream['writer']}:{number}"))
                 previous = (layer, number, False)
+                units = _units(lay, layer, number)
+                stream = {"writer": number, "plus": units, "minus": [[] for _ in units],
+                          "relu": False, "blocks": 0}
             elif kind == "relu":
                 if previous is not None:
                     previous = (previous[0], previous[1], True)
+                if stream is not None:
+                    stream["relu"] = True
             else:
+                first = counter[0] + 1
                 walk(layer[1])
+                stream = _stream(stream, layer[1], first, counter[0])
                 previous = None
+
+    def _stream(stream, branch, first, last):
+        """The stream after the residual block x + branch(x): its first layer
+        reads the stream and its last writes it (any other branch ends it)."""
+        ends = ("linear", "conv")
+        if stream is None or branch[0][0] not in ends or branch[-1][0] not in ends:
+            return None
+        readers = _readers(lay, branch[0], first, len(stream["plus"]))
+        units = _units(lay, branch[-1], last)
+        return {**stream, "plus": [p + u for p, u in zip(stream["plus"], units)],
+                "minus": [m + r for m, r in zip(stream["minus"], readers)],
+                "blocks": stream["blocks"] + 1}
 
     walk(lay.layers)
     return out
@@ -137,6 +171,10 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
             if lay.attention is not None:
                 first, second = what, {"Q": "K", "V": "O"}[what[0]] + what[1:]
                 label = f"({first} {first}^T - {second} {second}^T)[{a},{b}]"
+            elif what.startswith("stream:"):
+                _, writer, head = what.split(":")
+                label = (f"residual stream unit {a} from layer {writer} to {head}" if relu else
+                         f"residual stream balancedness from layer {writer} to {head} [{a},{b}]")
             elif relu:
                 unit, n_before, _ = what.split(":")
                 label = f"{unit} {a} of layer {n_before}"

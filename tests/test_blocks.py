@@ -320,6 +320,27 @@ def test_block_counts_from_the_papers(name):
         assert (r.laws, r.proof) == (want, "sandwich"), (engine, r.explanation)
 
 
+@pytest.mark.parametrize("stream_relu", [True, False])
+def test_a_residual_stream_between_a_stem_and_a_head_rescales(stream_relu):
+    """A stem writes the stream, each block's last layer adds to it, each
+    block's first layer and the head read it: G on the stream's units is a
+    symmetry (diagonal across a ReLU on the stream), one law per unit (per
+    pair a <= b without the ReLU) beyond the blocks' own; found as well by
+    the degree-2 search, and the count certified by sandwich."""
+    import exactcl
+    from exactcl.program import Linear, ReLU, net
+    act = [ReLU()] if stream_relu else []
+    prog = net(Linear(2, 2, bias=True), *act, _relu_block(2, 2, True), *act,
+               _relu_block(2, 2, True), *act, Linear(2, 1))
+    r = exactcl.count(prog)
+    stream = [lab for lab in r.exhibited_labels if lab.startswith("residual stream")]
+    assert len(stream) == (2 if stream_relu else 3)
+    assert r.laws == 4 + len(stream) and r.proof == "sandwich", r.explanation
+    assert exactcl.laws(prog, 2).independent == r.laws
+    if stream_relu:
+        assert stream[0] == "residual stream unit 0 from layer 1 to 6"
+
+
 def test_linear_residual_blocks_couple_across_the_skip():
     """x -> (I + W3)(I + W2) W1 x is a deep linear net in the shifted
     matrices, so its balancedness laws couple the blocks: 6 quadratic laws,
