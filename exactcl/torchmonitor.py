@@ -138,6 +138,16 @@ class LawMonitor:
         self.values: list[list[float]] = [[] for _ in self.laws]
         self._taken = 0
         self._closed = False
+        # laws of one count made by exactcl.from_torch, evaluated together
+        together: dict[int, list] = {}
+        self._alone = []
+        for i, law in enumerate(self.laws):
+            if isinstance(law, TorchLaw):
+                together.setdefault(id(law.group), []).append((i, law))
+            else:
+                self._alone.append((i, law))
+        self._together = [(members[0][1], [(i, law.index) for i, law in members])
+                          for members in together.values()]
         self._record()
         self.scale = drift_scale([v[0] for v in self.values])
 
@@ -165,6 +175,7 @@ class LawMonitor:
         quiet = torch.no_grad() if torch is not None else contextlib.nullcontext()
         with quiet:
             got = self._evaluate()
+        row = []
         for i, value in enumerate(got):
             try:
                 x = float(value)
@@ -174,7 +185,10 @@ class LawMonitor:
             if not math.isfinite(x):
                 raise InputError(f"Law {i} ({self.labels[i]}) must give a finite number, "
                                  f"not {x} at step {self._taken}.")
-            self.values[i].append(x)
+            row.append(x)
+        # a refused record leaves the earlier ones as they were
+        for column, x in zip(self.values, row):
+            column.append(x)
         self.steps.append(self._taken)
 
     def _evaluate(self) -> list:
@@ -183,16 +197,12 @@ class LawMonitor:
         call (:meth:`exactcl.torchbridge.TorchLaw.all`), instead of once per
         law: a sixteenth of the time for the 16 laws of a 64-16-10 net."""
         got: list = [None] * len(self.laws)
-        together: dict[int, list[tuple[int, Any]]] = {}
-        for i, law in enumerate(self.laws):
-            if isinstance(law, TorchLaw):
-                together.setdefault(id(law.group), []).append((i, law))
-            else:
-                got[i] = law(self.module)
-        for members in together.values():
-            values = members[0][1].all(self.module).tolist()
-            for i, law in members:
-                got[i] = values[law.index]
+        for i, law in self._alone:
+            got[i] = law(self.module)
+        for first, members in self._together:
+            values = first.all(self.module).tolist()
+            for i, k in members:
+                got[i] = values[k]
         return got
 
     @property

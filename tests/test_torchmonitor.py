@@ -127,6 +127,16 @@ def test_bad_input_is_refused_by_name():
     assert mon.steps == [0, 1]
 
 
+def test_a_refused_record_leaves_the_earlier_ones_whole():
+    state = {"x": 1.0}
+    mon = LawMonitor(state, [lambda m: 2.0, lambda m: m["x"]])
+    state["x"] = math.inf
+    with pytest.raises(InputError, match=r"Law 1 \(law 1\) must give a finite number, not inf "
+                                         r"at step 1"):
+        mon.step()
+    assert mon.steps == [0] and mon.values == [[2.0], [1.0]]
+
+
 def test_imports_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import exactcl, exactcl.torchmonitor\n"
