@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-__all__ = ["TorchLaw", "TorchModel", "from_torch"]  # and Residual, built on first use
+__all__ = ["HeavyBall", "TorchLaw", "TorchModel", "from_torch"]  # and Residual, built on first use
 
 
 def _torch():
@@ -97,48 +97,187 @@ class TorchModel:
         from .certificate import certify
         return certify(self.program, path, **options)
 
-    def laws(self, result=None, *, dtype=None) -> list[TorchLaw]:
+    def laws(self, result=None, *, optimizer=None, dtype=None) -> list[TorchLaw]:
         """The exhibited laws of ``result`` (default: a new count) as functions
-        of a module's parameters."""
+        of a module's parameters.
+
+        A count under a metric (``flow="metric:diag"``) gives laws in the
+        parameters alone, as the gradient flow's. A count under the heavy
+        ball (``flow="momentum:TAU"``) gives laws in (s, theta, theta') and
+        needs ``optimizer``, the ``torch.optim.SGD`` that trains the module
+        with heavy-ball momentum (:class:`HeavyBall` says how its steps
+        discretise the flow and which settings it accepts); the laws must
+        be made before its first step, since they count the steps from
+        there.
+        """
         if result is None:
             result = self.count()
-        if result.flow is not None:
-            raise InputError("Argument 'result' is a count under a flow; laws as torch "
-                             "functions of the parameters are made for the gradient flow.")
-        shared = _LawSet(self.parameter_map, result.exhibited, result.ring, dtype)
+        flow = result.flow
+        clock = None
+        if flow is not None and flow.lifted:
+            if flow.kind != "momentum":
+                raise InputError(f"Argument 'result' is a count under {flow.text}; no torch "
+                                 f"optimizer runs that flow (torch's Nesterov option is the "
+                                 f"heavy ball with a look-ahead, not the damping 3/t).")
+            clock = HeavyBall(optimizer, flow.tau, self.parameter_map)
+        elif optimizer is not None:
+            raise InputError("Argument 'optimizer' is for a count under momentum; these laws "
+                             "are functions of the parameters alone.")
+        shared = _LawSet(self.parameter_map, result.exhibited, result.ring, dtype, clock)
         labels = result.exhibited_labels or tuple("" for _ in result.exhibited)
         return [TorchLaw(shared, k, label, text)
                 for k, (label, text) in enumerate(zip(labels, result.laws_strings()))]
 
 
-class _LawSet:
-    """Every law at once, vectorised: the parameters gathered in exactcl's
-    order, each term a product of powers, summed per law."""
+class HeavyBall:
+    """The phase-space point (s, theta, theta') of the heavy-ball flow
+    theta'' + tau theta' = -grad E along torch's SGD with momentum.
 
-    def __init__(self, pmap, laws, ring, dtype) -> None:
+    torch's step ``b <- mu b + g``, ``theta <- theta - lr b`` is the
+    discretisation (theta_(k+1) - 2 theta_k + theta_(k-1)) / h^2
+    + tau (theta_k - theta_(k-1)) / h = -g_k of the flow with time step
+    h = sqrt(lr) and damping tau = (1 - mu) / sqrt(lr). So after k steps the
+    time is t = k h, the velocity theta' = (theta_k - theta_(k-1)) / h =
+    -sqrt(lr) b (zero before the first step), and s = exp(tau t) (s = t
+    when tau = 0). The optimizer must be ``torch.optim.SGD`` with
+    momentum, no dampening, no Nesterov look-ahead, no weight decay, one
+    learning rate and momentum for every parameter, matching the count's
+    tau (to 1e-9, relatively): mu = 1 - tau sqrt(lr). Steps are counted by a
+    hook on the optimizer from when the laws are made.
+    """
+
+    #: Relative tolerance on (1 - mu) / sqrt(lr) = tau (floats in, tau rational).
+    TOLERANCE = 1e-9
+
+    def __init__(self, optimizer, tau, pmap) -> None:
+        torch = _torch()
+        if not isinstance(optimizer, torch.optim.SGD):
+            raise InputError(f"Argument 'optimizer' must be the torch.optim.SGD with momentum "
+                             f"that trains the module (the laws of a count under momentum "
+                             f"read its velocity), not {_name(optimizer)}.")
+        groups = optimizer.param_groups
+        settings = {(g["lr"], g["momentum"], g["dampening"], bool(g["nesterov"]),
+                     g["weight_decay"]) for g in groups}
+        if len(settings) != 1:
+            raise InputError("Argument 'optimizer' must use one learning rate and momentum "
+                             "for every parameter group (one time step and damping).")
+        lr, mu, dampening, nesterov, decay = settings.pop()
+        lr = float(lr)
+        for bad, what in ((nesterov, "nesterov=True (a look-ahead step)"),
+                          (dampening != 0, f"dampening={dampening}"),
+                          (decay != 0, f"weight_decay={decay} (another loss)"),
+                          (mu == 0, "momentum=0 (plain gradient descent)")):
+            if bad:
+                raise InputError(f"Argument 'optimizer' must run the heavy ball: SGD with "
+                                 f"momentum > 0, dampening=0, nesterov=False, "
+                                 f"weight_decay=0, not {what}.")
+        damping = (1 - mu) / lr ** 0.5
+        if abs(damping - float(tau)) > self.TOLERANCE * max(1.0, float(tau)):
+            raise InputError(
+                f"Argument 'optimizer' runs the heavy ball with damping (1 - momentum) / "
+                f"sqrt(lr) = {damping:.6g} (lr={lr:g}, momentum={mu:g}), but the count is "
+                f"under momentum tau={tau}: choose momentum = 1 - tau*sqrt(lr) = "
+                f"{1 - float(tau) * lr ** 0.5:.6g}, or count with flow='momentum:...' of "
+                f"that damping.")
+        self.optimizer, self.lr, self.momentum, self.tau = optimizer, lr, mu, tau
+        self.h = lr ** 0.5
+        self.steps = 0
+        self._settings = (lr, mu)
+        self._checked: tuple = ()
+        optimizer.register_step_post_hook(self._count)
+
+    def _count(self, optimizer, args, kwargs) -> None:
+        self.steps += 1
+
+    @property
+    def time(self) -> float:
+        """t = steps * sqrt(lr)."""
+        return self.steps * self.h
+
+    def check(self, params) -> None:
+        """Refuse a module the optimizer does not train, or settings changed
+        since the laws were made (a new step or damping: another flow)."""
+        now = {(float(g["lr"]), g["momentum"]) for g in self.optimizer.param_groups}
+        if now != {self._settings}:
+            raise InputError(f"Argument 'optimizer' changed its learning rate or momentum "
+                             f"since the laws were made (lr={self.lr:g}, "
+                             f"momentum={self.momentum:g}); the laws are those of one flow.")
+        key = tuple(map(id, params))
+        if key != self._checked:
+            trained = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+            if any(id(p) not in trained for p in params):
+                raise InputError("Argument 'optimizer' does not train every parameter of "
+                                 "the module the laws were asked of.")
+            self._checked = key
+
+    def velocities(self, params) -> list:
+        """theta' = -sqrt(lr) b per parameter (zero before the first step)."""
+        torch = _torch()
+        out = []
+        for p in params:
+            buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+            out.append(torch.zeros_like(p).reshape(-1) if buf is None
+                       else (-self.h) * buf.reshape(-1))
+        return out
+
+    def s(self, like):
+        """s = exp(tau t) (t when tau = 0), as a one-element tensor."""
+        import math
+        t = self.time
+        try:
+            value = t if self.tau == 0 else math.exp(float(self.tau) * t)
+        except OverflowError:  # past float64: the laws read inf, and a monitor says so
+            value = math.inf
+        return _torch().full((1,), value, dtype=like.dtype, device=like.device)
+
+
+def _name(value) -> str:
+    return f"a {type(value).__module__}.{type(value).__qualname__}" if value is not None \
+        else "None"
+
+
+#: Largest laws x terms matrix of coefficients kept dense (8 MB in float64);
+#: beyond it the terms are summed per law by index.
+DENSE_ENTRIES = 2**20
+
+
+class _LawSet:
+    """Every law at once, vectorised: the module's parameters flattened in
+    their order with a 1 after them, each term the product of its variables
+    gathered with their multiplicities (x^2 y as x, x, y, padded with the 1),
+    and the laws the matrix of coefficients times the terms: four torch
+    operations, whatever the number of laws (the terms summed by index
+    instead when that matrix would be large)."""
+
+    def __init__(self, pmap, laws, ring, dtype, clock=None) -> None:
         from .rings import poly_terms
-        self.pmap, self.dtype = pmap, dtype
+        self.pmap, self.dtype, self.clock = pmap, dtype, clock
         terms = [(k, mono, c) for k, h in enumerate(laws) for mono, c in poly_terms(h)]
-        self.width = max((len(mono) for _, mono, _ in terms), default=1) or 1
-        D = len(pmap)
-        self.vars = [[v for v, _ in mono] + [D] * (self.width - len(mono)) for _, mono, _ in terms]
-        self.exps = [[e for _, e in mono] + [0] * (self.width - len(mono)) for _, mono, _ in terms]
-        self.coeffs = [float(c) for _, _, c in terms]
-        self.owner = [k for k, _, _ in terms]
-        self.n = len(laws)
+        # each term's variables repeated by their exponents; D stands for the 1
+        factors = [[v for v, e in mono for _ in range(e)] for _, mono, _ in terms]
+        self.width = max(map(len, factors), default=1) or 1
+        nvars = len(pmap) if clock is None else 2 * len(pmap) + 1  # (s, theta, theta')
+        self.factors = [f + [nvars] * (self.width - len(f)) for f in factors]
+        self.coeffs = [(k, t, float(c)) for t, (k, _, c) in enumerate(terms)]
+        self.n, self.nterms = len(laws), len(terms)
         self._cache: dict = {}
 
     def _layout(self, module):
+        """Where the module's parameters are (each as its submodule and
+        attribute, so that a parameter replaced later is read as it is then)
+        and where each term's factors lie in them flattened, the 1 at the
+        end; built once per module."""
         key = id(module)
         got = self._cache.get(key)
         if got is None:
             torch = _torch()
-            names = [name for name, _ in module.named_parameters()]
             params = dict(module.named_parameters())
-            offsets, start = {}, 0
-            for name in names:
+            offsets, start, owners = {}, 0, []
+            for name, p in params.items():
                 offsets[name] = start
-                start += params[name].numel()
+                start += p.numel()
+                path, _, attr = name.rpartition(".")
+                owners.append((module.get_submodule(path), attr))
             index = []
             for ex, tname, idx in self.pmap:
                 if tname not in params:
@@ -149,36 +288,69 @@ class _LawSet:
                 for size, i in zip(p.shape, idx):
                     flat = flat * size + i
                 index.append(offsets[tname] + flat)
-            got = (names, torch.tensor(index, dtype=torch.long))
-            self._cache[key] = got
+            if self.clock is not None:
+                # the ring's (s, theta, theta'): s and the velocities follow the
+                # parameters in the flattened vector, velocities in the same order
+                index = [2 * start] + index + [start + i for i in index]
+                index.append(2 * start + 1)  # the 1
+            else:
+                index.append(start)  # the 1
+            where = torch.tensor(index, dtype=torch.long)[torch.tensor(self.factors,
+                                                                        dtype=torch.long)]
+            got = self._cache[key] = (owners, where)
         return got
 
-    def _tensors(self, dtype):
-        """The terms' index, exponent, coefficient and owner tensors (built once)."""
-        got = self._cache.get(("terms", dtype))
+    def _one(self, like):
+        """A 1 of the parameters' dtype and device, made once."""
+        key = ("one", like.dtype, like.device)
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = _torch().ones(1, dtype=like.dtype, device=like.device)
+        return got
+
+    def _combine(self, dtype, device):
+        """How the terms sum to the laws (built once per dtype and device): the
+        laws x terms matrix of coefficients, or, when that matrix would pass
+        :data:`DENSE_ENTRIES`, the coefficients and the law of each term."""
+        key = ("coefficients", dtype, device)
+        got = self._cache.get(key)
         if got is None:
             torch = _torch()
-            got = (torch.tensor(self.vars, dtype=torch.long),
-                   torch.tensor(self.exps, dtype=dtype),
-                   torch.tensor(self.coeffs, dtype=dtype),
-                   torch.tensor(self.owner, dtype=torch.long),
-                   torch.ones(1, dtype=dtype))
-            self._cache[("terms", dtype)] = got
+            if self.n * self.nterms <= DENSE_ENTRIES:
+                got = torch.zeros(self.n, self.nterms, dtype=dtype)
+                for k, t, c in self.coeffs:
+                    got[k, t] = c
+                got = got.to(device)
+            else:
+                got = (torch.tensor([c for _, _, c in self.coeffs], dtype=dtype, device=device),
+                       torch.tensor([k for k, _, _ in self.coeffs], dtype=torch.long,
+                                    device=device))
+            self._cache[key] = got
         return got
 
     def values(self, module):
         torch = _torch()
-        _, index = self._layout(module)
         dtype = self.dtype or torch.float64
         if not self.coeffs:
             return torch.zeros(self.n, dtype=dtype)
-        v, e, c, owner, one = self._tensors(dtype)
-        # the module's parameters now, in named_parameters order (a parameter replaced
-        # since the first call is read as it is now)
-        flat = torch.cat([p.reshape(-1) for p in module.parameters()])
-        theta = torch.cat([flat[index].to(dtype), one])
-        terms = torch.prod(theta[v] ** e, dim=1) * c
-        return torch.zeros(self.n, dtype=dtype).index_add(0, owner, terms)
+        owners, where = self._layout(module)
+        params = [getattr(sub, attr) for sub, attr in owners]
+        parts = [p.reshape(-1) for p in params]
+        if self.clock is not None:
+            self.clock.check(params)
+            parts += self.clock.velocities(params) + [self.clock.s(params[0])]
+        flat = torch.cat(parts + [self._one(params[0])])
+        if flat.dtype != dtype:
+            flat = flat.to(dtype)
+        if where.device != flat.device:
+            where = where.to(flat.device)
+        terms = torch.prod(torch.take(flat, where), dim=1)
+        combine = self._combine(dtype, flat.device)
+        if isinstance(combine, tuple):
+            coefficients, owner = combine
+            return torch.zeros(self.n, dtype=dtype, device=flat.device).index_add(
+                0, owner, terms * coefficients)
+        return combine @ terms
 
 
 class TorchLaw:

@@ -164,3 +164,140 @@ def test_the_readme_torch_example_runs_and_says_what_it_gives():
     assert (scope["result"].laws, scope["result"].proof) == (16, "sandwich")
     assert scope["laws"][0](scope["net"]).dim() == 0
     assert len(scope["monitor"].drift) == 16
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_laws_of_any_degree_are_evaluated_exactly_dense_or_by_index(dense, monkeypatch):
+    """Terms with powers, constants and rational coefficients, summed by the
+    matrix of coefficients or by index (large law sets): the same values and
+    gradients as the polynomials."""
+    from flint import fmpq
+
+    from exactcl import torchbridge
+    from exactcl.rings import Ring
+    if not dense:
+        monkeypatch.setattr(torchbridge, "DENSE_ENTRIES", 0)
+    torch.manual_seed(3)
+    module = nn.Sequential(nn.Linear(2, 1)).double()
+    tm = from_torch(module, (2,))
+    ring = Ring(tuple(ex for ex, _, _ in tm.parameter_map))
+    a, b, c = ring.gens
+    laws = [a ** 3 * b - fmpq(2, 3) * c ** 2 + 5, a * b * c, a * 0 + 7]
+    shared = torchbridge._LawSet(tm.parameter_map, laws, ring, None)
+    values = shared.values(module)
+    params = dict(module.named_parameters())
+    x = [params[t][idx].item() for _, t, idx in tm.parameter_map]
+    assert values.tolist() == pytest.approx([x[0] ** 3 * x[1] - 2 / 3 * x[2] ** 2 + 5,
+                                             x[0] * x[1] * x[2], 7.0], rel=1e-12)
+    values[0].backward()
+    weight, bias = module[0].weight.grad[0].tolist(), module[0].bias.grad.item()
+    assert [weight[0], weight[1], bias] == pytest.approx(
+        [3 * x[0] ** 2 * x[1], x[0] ** 3, -4 / 3 * x[2]], rel=1e-12)
+
+
+def _linear_pair():
+    return nn.Sequential(nn.Linear(3, 3, bias=False), nn.Linear(3, 2, bias=False)).double()
+
+
+def test_momentum_laws_read_time_and_velocity_from_the_optimizer():
+    """After k steps of SGD(lr, momentum=1 - tau sqrt(lr)) the law is its
+    polynomial at s = exp(tau k sqrt(lr)), theta, theta' = -sqrt(lr) b."""
+    import math
+    torch.manual_seed(4)
+    module = _linear_pair()
+    tm = from_torch(module, (3,))
+    result = tm.count(flow="momentum:1")
+    h = 0.05
+    opt = torch.optim.SGD(module.parameters(), lr=h * h, momentum=1 - h)
+    laws = tm.laws(result, optimizer=opt)
+    assert len(laws) == result.laws == 3 and laws[0].group.clock.steps == 0
+    x, y = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
+    for _ in range(5):
+        opt.zero_grad()
+        ((module(x) - y) ** 2).mean().backward()
+        opt.step()
+    params = dict(module.named_parameters())
+    theta = [params[t].detach()[idx].item() for _, t, idx in tm.parameter_map]
+    speed = [-h * opt.state[params[t]]["momentum_buffer"][idx].item()
+             for _, t, idx in tm.parameter_map]
+    point = [Fraction(v) for v in [math.exp(5 * h)] + theta + speed]
+    from exactcl.rings import poly_terms
+    for law, poly in zip(laws, result.exhibited):
+        exact = float(sum(c * _power(point, mono) for mono, c in poly_terms(poly)))
+        assert abs(law(module).item() - exact) <= 1e-12 * (1 + abs(exact))
+
+
+def _heavy_ball(tm, result, h, steps):
+    """Heavy ball at damping 1 from a fixed start and initial velocity."""
+    torch.manual_seed(5)
+    module = _linear_pair()
+    opt = torch.optim.SGD(module.parameters(), lr=h * h, momentum=1 - h)
+    torch.manual_seed(6)
+    for p in module.parameters():  # theta'(0) = -h b: a start that moves
+        opt.state[p]["momentum_buffer"] = -torch.randn_like(p) / h
+    momentum, gradient = tm.laws(result[0], optimizer=opt), tm.laws(result[1])
+    x, y = torch.randn(16, 3, dtype=torch.float64), torch.randn(16, 2, dtype=torch.float64)
+    start = [momentum[0].all(module), gradient[0].all(module)]
+    for _ in range(steps):
+        opt.zero_grad()
+        ((module(x) - y) ** 2).mean().backward()
+        opt.step()
+    return [(law[0].all(module) - s).abs().max().item() for law, s in
+            zip((momentum, gradient), start)]
+
+
+def test_under_heavy_ball_the_momentum_laws_hold_and_balancedness_does_not():
+    """At a fixed time T = 1: the antisymmetric momentum laws drift like the
+    step h (torch's heavy ball is first order in its damping), balancedness
+    moves O(1) whatever h (the momentum flow does not conserve it)."""
+    torch.manual_seed(5)
+    tm = from_torch(_linear_pair(), (3,))
+    result = (tm.count(flow="momentum:1"), tm.count())
+    coarse, fine = _heavy_ball(tm, result, 0.04, 25), _heavy_ball(tm, result, 0.02, 50)
+    assert 1.6 < coarse[0] / fine[0] < 2.5, (coarse, fine)  # halving h halves the drift
+    assert fine[1] > 50 * fine[0] and 0.8 < coarse[1] / fine[1] < 1.25
+
+
+@pytest.mark.parametrize("make, flow, message", [
+    (lambda ps: torch.optim.Adam(ps, lr=1e-3), "momentum:1",
+     "must be the torch.optim.SGD with momentum .* not a torch.optim.adam.Adam"),
+    (lambda ps: torch.optim.SGD(ps, lr=0.01), "momentum:1", r"not momentum=0 \(plain"),
+    (lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True), "momentum:1",
+     "not nesterov=True"),
+    (lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=1e-4), "momentum:1",
+     "not weight_decay=0.0001"),
+    (lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.8), "momentum:1",
+     r"damping \(1 - momentum\) / sqrt\(lr\) = 2 .* tau=1: choose momentum = "
+     r"1 - tau\*sqrt\(lr\) = 0.9"),
+    (lambda ps: None, "momentum:1", "not None"),
+    (lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9), "nesterov",
+     "no torch optimizer runs that flow"),
+    (lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9), "gradient",
+     "'optimizer' is for a count under momentum"),
+])
+def test_the_optimizer_of_momentum_laws_is_checked(make, flow, message):
+    module = _linear_pair()
+    tm = from_torch(module, (3,))
+    with pytest.raises(InputError, match=message):
+        tm.laws(tm.count(flow=flow), optimizer=make(module.parameters()))
+
+
+def test_laws_under_a_metric_are_functions_of_the_parameters():
+    module = _linear_pair()
+    tm = from_torch(module, (3,))
+    result = tm.count(flow="metric:diag")
+    laws = tm.laws(result)
+    assert len(laws) == result.laws > 0 and laws[0](module).dim() == 0
+
+
+def test_momentum_laws_refuse_a_changed_learning_rate_or_another_module():
+    module = _linear_pair()
+    tm = from_torch(module, (3,))
+    opt = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9)
+    law = tm.laws(tm.count(flow="momentum:1"), optimizer=opt)[0]
+    with pytest.raises(InputError, match="does not train every parameter"):
+        law(_linear_pair())
+    law(module)
+    opt.param_groups[0]["lr"] = 0.02
+    with pytest.raises(InputError, match="changed its learning rate or momentum"):
+        law(module)
