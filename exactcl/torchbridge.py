@@ -31,6 +31,7 @@ never needs it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -183,7 +184,8 @@ class HeavyBall:
         self.h = lr ** 0.5
         self.steps = 0
         self._settings = (lr, mu)
-        self._checked: tuple = ()
+        # the optimizer holds its parameters, so their ids stay theirs
+        self._trained = {id(p) for g in optimizer.param_groups for p in g["params"]}
         optimizer.register_step_post_hook(self._count)
 
     def _count(self, optimizer, args, kwargs) -> None:
@@ -202,13 +204,9 @@ class HeavyBall:
             raise InputError(f"Argument 'optimizer' changed its learning rate or momentum "
                              f"since the laws were made (lr={self.lr:g}, "
                              f"momentum={self.momentum:g}); the laws are those of one flow.")
-        key = tuple(map(id, params))
-        if key != self._checked:
-            trained = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
-            if any(id(p) not in trained for p in params):
-                raise InputError("Argument 'optimizer' does not train every parameter of "
-                                 "the module the laws were asked of.")
-            self._checked = key
+        if any(id(p) not in self._trained for p in params):
+            raise InputError("Argument 'optimizer' does not train every parameter of the "
+                             "module the laws were asked of.")
 
     def velocities(self, params) -> list:
         """theta' = -sqrt(lr) b per parameter (zero before the first step)."""
@@ -261,14 +259,15 @@ class _LawSet:
         self.coeffs = [(k, t, float(c)) for t, (k, _, c) in enumerate(terms)]
         self.n, self.nterms = len(laws), len(terms)
         self._cache: dict = {}
+        # per module, kept while it lives (an id could name a later module)
+        self._layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _layout(self, module):
         """Where the module's parameters are (each as its submodule and
         attribute, so that a parameter replaced later is read as it is then)
         and where each term's factors lie in them flattened, the 1 at the
         end; built once per module."""
-        key = id(module)
-        got = self._cache.get(key)
+        got = self._layouts.get(module)
         if got is None:
             torch = _torch()
             params = dict(module.named_parameters())
@@ -297,7 +296,7 @@ class _LawSet:
                 index.append(start)  # the 1
             where = torch.tensor(index, dtype=torch.long)[torch.tensor(self.factors,
                                                                         dtype=torch.long)]
-            got = self._cache[key] = (owners, where)
+            got = self._layouts[module] = (owners, where)
         return got
 
     def _one(self, like):

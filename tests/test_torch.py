@@ -301,3 +301,16 @@ def test_momentum_laws_refuse_a_changed_learning_rate_or_another_module():
     opt.param_groups[0]["lr"] = 0.02
     with pytest.raises(InputError, match="changed its learning rate or momentum"):
         law(module)
+
+
+def test_laws_read_each_module_they_are_given_even_one_made_after_another_died():
+    """Laws made once are evaluated on many modules (a new net per run): each
+    is read as it is, never through what was kept of an earlier one."""
+    law = from_torch(_linear_pair(), (3,)).laws()[0]
+    for seed in range(5):
+        torch.manual_seed(seed)
+        module = _linear_pair()
+        w1, w2 = module[0].weight.detach(), module[1].weight.detach()
+        exact = (w1[0] @ w1[0] - w2[:, 0] @ w2[:, 0]).item()
+        assert law(module).item() == pytest.approx(exact, rel=1e-12)
+        del module
