@@ -136,10 +136,11 @@ def test_tutorial_torch_section(tmp_path, monkeypatch):
     assert tried >= 10 and failures == 0
     from matplotlib.testing.compare import compare_images
     embedded = re.findall(r"!\[[^\]]*\]\((img/[^)]+)\)", section)
-    assert embedded == ["img/torch_drift.png"]
-    diff = compare_images(str(DOCS / embedded[0]), str(tmp_path / embedded[0]),
-                          tol=PICTURE_TOLERANCE)
-    assert diff is None, diff
+    assert embedded == ["img/torch_drift.png", "img/torch_momentum.png"]
+    for picture in embedded:
+        diff = compare_images(str(DOCS / picture), str(tmp_path / picture),
+                              tol=PICTURE_TOLERANCE)
+        assert diff is None, diff
 
 
 @pytest.mark.parametrize("kind, spec", [("growth", "linear:2,2,2"), ("graph", "linear:2,3,2"),
