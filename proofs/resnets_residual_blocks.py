@@ -10,6 +10,13 @@ Cases:
 * chains of 2 and 3 residual ReLU blocks, with a dense stem where the
   input width differs from the blocks' width: the claim predicts the sum
   of the per-block laws;
+* chains of residual ReLU blocks between a dense stem and a dense head
+  (with a ReLU on the stream after the stem and each block, or none).
+  There the claim fails: the residual stream rescales as a whole, G on its
+  units (positive diagonal across a ReLU) multiplying the stem's rows and
+  each block's last layer and dividing each block's first layer and the
+  head, which gives n laws for a stream of width n across a ReLU, n(n+1)/2
+  without one, coupling parameters across every skip;
 * chains of linear residual blocks x -> (I + W_L) ... (I + W_1) x (a
   dense stem in front or not). There the claim fails: (I + W_l) are the
   factors of a deep linear network, and their balancedness laws couple
@@ -82,6 +89,53 @@ def relu_chains():
             for stem, n, hidden, bias in RELU_CHAINS]
 
 
+#: (stem input width, block width, hidden widths of the blocks, bias, ReLU on the stream)
+HEADED_CHAINS = [(2, 2, (2,), False, True), (2, 2, (2, 2), True, True),
+                 (3, 2, (1, 2), False, True), (1, 3, (2, 2), False, True),
+                 (2, 2, (2,), True, False), (3, 2, (1, 1), False, False)]
+
+
+def headed_chain(stem, n, hidden, bias, relu):
+    """Stem, residual ReLU blocks (a ReLU after the stem and after each block
+    when ``relu``), and a dense head of one output."""
+    act = [ReLU()] if relu else []
+    layers = [Linear(stem, n, bias=bias), *act]
+    for h in hidden:
+        layers += [Residual(*block(n, h, bias)), *act]
+    return net(*layers, Linear(n, 1))
+
+
+def stream_laws(n: int, relu: bool) -> int:
+    """The laws of the residual stream: one per unit across a ReLU, else the
+    n(n+1)/2 of G in GL(n)."""
+    return n if relu else n * (n + 1) // 2
+
+
+def _headed_name(stem, n, hidden, bias, relu):
+    return (f"{_tag(bias)}headed_chain_stem{stem}_n{n}_h{'_'.join(map(str, hidden))}"
+            f"{'_relu' if relu else ''}")
+
+
+def _stream_note(result):
+    stream = [text for text, label in zip(result.laws_strings(), result.exhibited_labels)
+              if label.startswith("residual stream")]
+    if not stream:
+        return "no law of the residual stream exhibited"
+    return (f"{len(stream)} laws of the residual stream exhibited, e.g. `{stream[0]}` "
+            f"(the stem's and the blocks' last layers against the blocks' first layers "
+            f"and the head)")
+
+
+def headed_chains():
+    return [Case(_headed_name(*c),
+                 lambda c=c: headed_chain(*c),
+                 f"{sum(c[2])} (sum of the blocks' laws, none across a skip); the residual "
+                 f"stream between the stem and the head gives "
+                 f"{stream_laws(c[1], c[4])} more", sum(c[2]),
+                 quick=c == (2, 2, (2,), False, True), follow_up=_stream_note)
+            for c in HEADED_CHAINS]
+
+
 #: (stem input width or None, block width, number of linear residual blocks)
 LINEAR_CHAINS = [(None, 1, 2), (None, 1, 3), (None, 2, 1), (None, 2, 2), (None, 2, 3),
                  (None, 3, 2), (1, 2, 2), (3, 2, 2), (2, 3, 1)]
@@ -147,7 +201,7 @@ def scalar_cases():
 
 
 def cases():
-    return single_blocks() + relu_chains() + linear_chains() + scalar_cases()
+    return single_blocks() + relu_chains() + headed_chains() + linear_chains() + scalar_cases()
 
 
 def finding(outcomes):
@@ -171,6 +225,19 @@ def finding(outcomes):
     if relu:
         parts.append(f"{sum(o.agrees is True for o in relu)} of {len(relu)} chains of residual "
                      f"ReLU blocks have exactly the sum of the per-block laws.")
+    headed = group(lambda s: "headed_chain" in s)
+    if headed:
+        extra = sum(o.laws == sum(c[2]) + stream_laws(c[1], c[4])
+                    for o in headed for c in HEADED_CHAINS if _headed_name(*c) == o.case.name)
+        parts.append(f"The statement also FAILS for ReLU residual blocks between a dense stem "
+                     f"and a dense head: {sum(o.agrees is False for o in headed)} of "
+                     f"{len(headed)} such networks have more laws than the sum of the "
+                     f"blocks'. The residual stream rescales as a whole (G x + (G f G^-1)(G x) "
+                     f"= G (x + f(x)), G positive diagonal across a ReLU on the stream, any "
+                     f"invertible G without): {extra} of {len(headed)} certified counts equal "
+                     f"the blocks' laws plus n (ReLU on the stream) or n(n+1)/2 (none) for a "
+                     f"stream of width n, laws that couple the stem, every block and the head "
+                     f"across the skips.")
     if lin:
         fails = [o for o in lin if o.agrees is False]
         formula = sum(o.laws == _linear_formula(o.case.name) for o in lin)
