@@ -417,26 +417,22 @@ def poly_det(matrix: Sequence[Sequence[fmpq_mpoly]],
 STACK_ABOVE = 512
 
 
-#: Echelon blocks kept before they are merged into one.
-ECHELON_BLOCKS = 32
-
-
 class StackBasis:
-    """:class:`IncrementalBasis` for wide dense blocks (the program engine's).
+    """:class:`IncrementalBasis` for wide dense blocks (the program engine's),
+    by the quotient by the kept vectors.
 
-    The first batch is reduced by one echelon form of its transpose (its
-    pivots are the first independent rows). Later batches are reduced in
-    the quotient by the kept vectors: an echelon form E of the kept vectors
-    with pivot columns P leaves the free columns C, and a vector v raises
-    the rank exactly when v[C] - v[P] E[:, C] is independent of the others'.
-    Near the end of a growth C is small (a few columns beyond the rank), so
-    a batch costs its size times the rank times |C|, not the rank squared.
-    The form is made once and extended by a block per batch that keeps
-    something (in the columns still free), merged after
-    :data:`ECHELON_BLOCKS` blocks.
+    The kept vectors have a reduced echelon form E with pivot columns P and
+    free columns C (F = E[:, C], kept transposed); a vector v raises the
+    rank exactly when its residue v[C] - v[P] F is independent of the other
+    residues. The first batch makes E by one echelon form (and the first
+    independent vectors are the pivots of its transpose's, unless it has
+    full rank); a later batch costs its size times the rank times |C|, and
+    the vectors it keeps extend E by back-substitution on the free columns
+    alone. Near the end of a growth C holds a few columns beyond the rank,
+    so the many short batches there cost little.
 
-    Both keep the first vectors of the batch that raise the rank, the
-    choice :class:`IncrementalBasis` makes.
+    It keeps the first vectors of the batch that raise the rank, the choice
+    :class:`IncrementalBasis` makes.
 
     >>> B = StackBasis(3, 101)
     >>> B.add([[1, 0, 0], [2, 0, 0], [0, 1, 0]]), B.add([[1, 1, 0], [0, 0, 5]])
@@ -445,14 +441,14 @@ class StackBasis:
 
     def __init__(self, ncols: int, prime: int) -> None:
         self.ncols, self.prime = ncols, prime
-        self._flat: list[int] = []  # kept vectors, dense, one after the other
-        # blocks (F^T, pivots, free) of an echelon form of the kept vectors:
-        # each on the columns its predecessors left free, F = E[:, free]
-        self._echelon: list[tuple[nmod_mat, list[int], list[int]]] | None = None
+        self._kept: list[list[int]] = []  # the kept vectors, dense
+        # the echelon form of the kept vectors (made on first need): F^T (the
+        # free columns by the kept vectors), the pivots, the free columns
+        self._form: tuple[nmod_mat, list[int], list[int]] | None = None
 
     @property
     def rank(self) -> int:
-        return len(self._flat) // self.ncols if self.ncols else 0
+        return len(self._kept)
 
     def _dense(self, batch) -> list[list[int]]:
         n, p = self.ncols, self.prime
@@ -470,9 +466,31 @@ class StackBasis:
     def adopt(self, batch: Sequence[Sequence[int] | Mapping[int, int]]) -> None:
         """Keep vectors known to be independent of each other and of the kept
         ones (the bases of disjoint blocks merged), without reducing them."""
-        for row in self._dense(batch):
-            self._flat += row
-        self._echelon = None
+        self._kept += self._dense(batch)
+        self._form = None
+
+    def widen(self, ncols: int, batch: Sequence[Sequence[int] | Mapping[int, int]] = ()) -> None:
+        """Grow to ``ncols`` columns, the new ones after the old (zero in the
+        kept vectors: free columns of the echelon form, with zero entries),
+        and adopt ``batch``: vectors supported on the new columns, independent
+        of each other."""
+        old, p = self.ncols, self.prime
+        if ncols < old:
+            raise ValueError(f"widen: {ncols} columns, fewer than {old}")
+        pad = [0] * (ncols - old)
+        for row in self._kept:
+            row.extend(pad)
+        self.ncols = ncols
+        if self._form is not None:
+            Ft, pivots, free = self._form
+            self._form = (nmod_mat(Ft.nrows() + len(pad), len(pivots),
+                                   [int(x) for x in Ft.entries()] + pad * len(pivots), p),
+                          pivots, free + list(range(old, ncols)))
+        rows = self._dense(batch)
+        self._kept += rows
+        if rows and self._form is not None:
+            # zero on the pivots: their residues are themselves
+            self._extend([[r[c] for c in self._form[2]] for r in rows])
 
     def add(self, batch: Sequence[Sequence[int] | Mapping[int, int]],
             limit: int | None = None) -> list[int]:
@@ -482,54 +500,79 @@ class StackBasis:
             return []
         rows = self._dense(batch)
         kept = self._add_reduced(rows, room) if rank else self._add_first(rows, room)
-        for c in kept:
-            self._flat += rows[c]
+        self._kept += [rows[c] for c in kept]
         return kept
 
     def _add_first(self, rows: list[list[int]], room: int) -> list[int]:
-        flat = [x for row in rows for x in row]
-        reduced, k = nmod_mat(len(rows), self.ncols, flat, self.prime).transpose().rref()
-        return _pivots(reduced, int(k))[:room]
+        # the echelon form of the batch is that of the vectors it keeps (they
+        # span its rows), made here once; when the batch has full rank they
+        # are all kept, else its transpose's pivots are the first independent
+        n, p = self.ncols, self.prime
+        batch = nmod_mat(len(rows), n, [x for row in rows for x in row], p)
+        E, k = batch.rref()
+        k = int(k)
+        if k == len(rows):
+            kept = list(range(len(rows)))
+        else:
+            reduced, r = batch.transpose().rref()
+            kept = _pivots(reduced, int(r))
+        kept = kept[:room]
+        if len(kept) == k:
+            self._form = self._split(E, k, list(range(n)))
+        return kept
 
-    def _block(self, rows: list[list[int]], columns: list[int]) -> tuple:
-        """The echelon block of ``rows`` (given on ``columns``): (F^T, pivots, free)."""
-        p = self.prime
-        E, k = nmod_mat(len(rows), len(columns), [x for r in rows for x in r], p).rref()
-        local = _pivots(E, int(k))
-        pivots = [columns[t] for t in local]
+    def _split(self, E: nmod_mat, k: int, columns: list[int]) -> tuple:
+        """(F^T, pivots, free) of the echelon form E (rank k) on ``columns``."""
+        local = _pivots(E, k)
         taken = set(local)
         rest = [t for t in range(len(columns)) if t not in taken]
-        Ft = nmod_mat(len(rest), len(local), [int(E[r, t]) for t in rest
-                                              for r in range(len(local))], p)
-        return Ft, pivots, [columns[t] for t in rest]
+        Ft = nmod_mat(len(rest), k, [int(E[r, t]) for t in rest for r in range(k)], self.prime)
+        return Ft, [columns[t] for t in local], [columns[t] for t in rest]
 
-    def _blocks(self) -> list[tuple[nmod_mat, list[int], list[int]]]:
-        if self._echelon is None or len(self._echelon) > ECHELON_BLOCKS:
-            n = self.ncols
-            kept = [self._flat[i * n:(i + 1) * n] for i in range(self.rank)]
-            self._echelon = [self._block(kept, list(range(n)))]
-        return self._echelon
+    def _echelon(self) -> tuple[nmod_mat, list[int], list[int]]:
+        if self._form is None:
+            E, k = nmod_mat(self.rank, self.ncols, [x for r in self._kept for x in r],
+                            self.prime).rref()
+            self._form = self._split(E, int(k), list(range(self.ncols)))
+        return self._form
 
     def _add_reduced(self, rows: list[list[int]], room: int) -> list[int]:
         p, b = self.prime, len(rows)
-        # the batch by columns: column c of the batch (its rows' entries c)
-        column = {c: [r[c] for r in rows] for c in range(self.ncols)}
-        residue = None
-        for Ft, pivots, free in self._blocks():
-            on_pivots = nmod_mat(len(pivots), b, [x for c in pivots for x in column[c]], p)
-            residue = (nmod_mat(len(free), b, [x for c in free for x in column[c]], p)
-                       - Ft * on_pivots)
-            flat = [int(x) for x in residue.entries()]
-            column = {c: flat[t * b:(t + 1) * b] for t, c in enumerate(free)}
-        if not column:
+        Ft, pivots, free = self._echelon()
+        if not free:
             return []
+        # the batch's residues, by columns (one column of the result per vector)
+        on_pivots = nmod_mat(len(pivots), b, [r[c] for c in pivots for r in rows], p)
+        residue = nmod_mat(len(free), b, [r[c] for c in free for r in rows], p) - Ft * on_pivots
         pivoted, k = residue.rref()
         kept = _pivots(pivoted, int(k))[:room]
         if kept:
-            free = self._echelon[-1][2]
-            self._echelon.append(self._block([[column[c][i] for c in free] for i in kept],
-                                             free))
+            flat = [int(x) for x in residue.entries()]
+            self._extend([[flat[t * b + i] for t in range(len(free))] for i in kept])
         return kept
+
+    def _extend(self, residues: list[list[int]]) -> None:
+        """Extend the echelon form by independent residues (on the free
+        columns): their echelon form E2 takes pivots P2 among the free
+        columns, and the old rows are cleared on P2 by back-substitution,
+        F1 <- F1[C2] - F2 F1[P2] (transposed), on the columns left free."""
+        p = self.prime
+        Ft, pivots, free = self._form
+        k1 = len(pivots)
+        E2, k2 = nmod_mat(len(residues), len(free), [x for r in residues for x in r], p).rref()
+        Ft2, new, rest_free = self._split(E2, int(k2), list(range(len(free))))
+        entries = [int(x) for x in Ft.entries()]  # row t: free column t, k1 entries
+
+        def rows_of(ts):
+            return nmod_mat(len(ts), k1, [x for t in ts for x in entries[t * k1:(t + 1) * k1]], p)
+
+        Ft1 = rows_of(rest_free) - Ft2 * rows_of(new)
+        left, right = Ft1.entries(), Ft2.entries()
+        k2 = len(new)
+        merged = [int(x) for t in range(len(rest_free))
+                  for x in left[t * k1:(t + 1) * k1] + right[t * k2:(t + 1) * k2]]
+        self._form = (nmod_mat(len(rest_free), k1 + k2, merged, p),
+                      pivots + [free[t] for t in new], [free[t] for t in rest_free])
 
 
 class BlockBasis:
@@ -558,6 +601,7 @@ class BlockBasis:
         self._columns: dict[int, list[int]] = {}  # block id -> its columns, in order of joining
         self._rows: dict[int, list[dict[int, int]]] = {}  # block id -> kept rows
         self._basis: dict[int, IncrementalBasis] = {}
+        self._widen: dict[int, list[dict[int, int]]] = {}  # block -> rows joined, to adopt
         self._next = 0
         self._rank = 0
 
@@ -570,7 +614,8 @@ class BlockBasis:
         return [sorted(cols) for cols in self._columns.values()]
 
     def _join(self, vector: Mapping[int, int]) -> int:
-        """The block of ``vector``'s support, merging blocks (their bases are rebuilt)."""
+        """The block of ``vector``'s support, merging blocks (their bases are
+        rebuilt, or widened when they are a :class:`StackBasis`)."""
         ids = {self._block[c] for c in vector if c in self._block}
         new = [c for c in vector if c not in self._block]
         if len(ids) == 1 and not new:
@@ -581,20 +626,30 @@ class BlockBasis:
             self._next += 1
             self._columns[target], self._rows[target] = [], []
         merged = [b for b in ids if b != target]
+        joined: list[dict[int, int]] = []  # the kept rows of the merged blocks
         for b in merged:
             for c in self._columns.pop(b):
                 self._block[c] = target
                 self._columns[target].append(c)
-            self._rows[target] += self._rows.pop(b)
+            joined += self._rows.pop(b)
             self._basis.pop(b, None)
+            self._widen.pop(b, None)
+        self._rows[target] += joined
         for c in new:
             self._block[c] = target
             self._columns[target].append(c)
-        self._basis.pop(target, None)  # its columns changed: rebuilt on demand
+        if isinstance(self._basis.get(target), StackBasis):
+            # the columns joined come after the block's own: widened when next
+            # used (once for a whole batch), not rebuilt
+            self._widen.setdefault(target, []).extend(joined)
+        else:
+            self._basis.pop(target, None)  # its columns changed: rebuilt on demand
         return target
 
     def _basis_of(self, block: int) -> IncrementalBasis | StackBasis:
         basis = self._basis.get(block)
+        if block in self._widen:
+            basis.widen(len(self._columns[block]), self._local(block, self._widen.pop(block)))
         if basis is None:
             size = len(self._columns[block])
             if size > STACK_ABOVE:

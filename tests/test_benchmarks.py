@@ -42,3 +42,16 @@ def test_block_benchmark_runs_and_both_evaluators_agree():
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "all targets met, answers agree" in proc.stdout
     assert "blocks / chain" in proc.stdout
+
+
+def test_torch_benchmark_runs_its_overhead_section():
+    # a few rounds of each monitor kind, the bridge left out (timings are not tested)
+    import pytest
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_torch.py"),
+                           "--rounds", "3", "--skip-bridge"], capture_output=True, text=True,
+                          timeout=300, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count(": ratio ") == 5
+    assert "no monitor on either (the noise floor)" in proc.stdout
