@@ -281,7 +281,19 @@ def test_probe_fields_round_trip(monkeypatch, small):
     identities = next(c.detail for c in report.checks if c.claim == "law identities")
     assert ("exactly over Q" in identities) == small
     assert ("Monte Carlo" in identities) != small
-    assert "probe fields of the family 'exactcl-probes-0'" in str(report)
+    assert "probe fields of the family 'exactcl-cover-0'" in str(report)
+
+
+def test_certificates_of_random_active_neurons_still_verify(monkeypatch):
+    """Deep ReLU programs used to draw every active neuron after the first
+    (family exactcl-probes-): their certificates verify as they were written."""
+    from exactcl import evaluation
+    monkeypatch.setattr(evaluation, "probe_family", lambda relus, seed: f"exactcl-probes-{seed}")
+    cert, result = certify(relu([2, 4, 4, 4, 2]), reproducible=True, engine="program")
+    assert cert["lie"]["generators"]["family"] == "exactcl-probes-0"
+    monkeypatch.undo()
+    report = verify_certificate(loads(dumps(cert)), rng=random.Random(5))
+    assert report.ok and "probe fields of the family 'exactcl-probes-0'" in str(report)
 
 
 @pytest.mark.parametrize("name", ["v1_linear_1_2_2_1.json", "v1_relu_bias_2_2_2.json"])
