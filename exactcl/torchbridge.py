@@ -263,48 +263,58 @@ class _LawSet:
         self._layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _layout(self, module):
-        """Where the module's parameters are (each as its submodule and
-        attribute, so that a parameter replaced later is read as it is then)
+        """Where the module's parameters are (each as its submodule's table
+        and name, so that a parameter replaced later is read as it is then)
         and where each term's factors lie in them flattened, the 1 at the
         end; built once per module."""
         got = self._layouts.get(module)
         if got is None:
             torch = _torch()
-            params = dict(module.named_parameters())
-            offsets, start, owners = {}, 0, []
-            for name, p in params.items():
-                offsets[name] = start
-                start += p.numel()
-                path, _, attr = name.rpartition(".")
-                owners.append((module.get_submodule(path), attr))
-            index = []
-            for ex, tname, idx in self.pmap:
-                if tname not in params:
-                    raise InputError(f"Argument 'module' has no parameter {tname!r} (exactcl's "
-                                     f"{ex}); laws apply to the module they were made from.")
-                p = params[tname]
-                flat = 0
-                for size, i in zip(p.shape, idx):
-                    flat = flat * size + i
-                index.append(offsets[tname] + flat)
-            if self.clock is not None:
-                # the ring's (s, theta, theta'): s and the velocities follow the
-                # parameters in the flattened vector, velocities in the same order
-                index = [2 * start] + index + [start + i for i in index]
-                index.append(2 * start + 1)  # the 1
-            else:
-                index.append(start)  # the 1
-            where = torch.tensor(index, dtype=torch.long)[torch.tensor(self.factors,
-                                                                        dtype=torch.long)]
-            got = self._layouts[module] = (owners, where)
+            with torch.inference_mode(False):  # kept for calls that autograd records
+                got = self._layouts[module] = self._locate(module)
         return got
+
+    def _locate(self, module):
+        """The tables of the module's parameters, and where the factors lie."""
+        torch = _torch()
+        params = dict(module.named_parameters())
+        offsets, start, owners = {}, 0, []
+        for name, p in params.items():
+            offsets[name] = start
+            start += p.numel()
+            path, _, attr = name.rpartition(".")
+            # the submodule's table of parameters, which assigning a new
+            # parameter updates: read as cheaply as a dict
+            owners.append((module.get_submodule(path)._parameters, attr))
+        index = []
+        for ex, tname, idx in self.pmap:
+            if tname not in params:
+                raise InputError(f"Argument 'module' has no parameter {tname!r} (exactcl's "
+                                 f"{ex}); laws apply to the module they were made from.")
+            p = params[tname]
+            flat = 0
+            for size, i in zip(p.shape, idx):
+                flat = flat * size + i
+            index.append(offsets[tname] + flat)
+        if self.clock is not None:
+            # the ring's (s, theta, theta'): s and the velocities follow the
+            # parameters in the flattened vector, velocities in the same order
+            index = [2 * start] + index + [start + i for i in index]
+            index.append(2 * start + 1)  # the 1
+        else:
+            index.append(start)  # the 1
+        where = torch.tensor(index, dtype=torch.long)[torch.tensor(self.factors,
+                                                                    dtype=torch.long)]
+        return owners, where
 
     def _one(self, like):
         """A 1 of the parameters' dtype and device, made once."""
         key = ("one", like.dtype, like.device)
         got = self._cache.get(key)
         if got is None:
-            got = self._cache[key] = _torch().ones(1, dtype=like.dtype, device=like.device)
+            torch = _torch()
+            with torch.inference_mode(False):  # kept for calls that autograd records
+                got = self._cache[key] = torch.ones(1, dtype=like.dtype, device=like.device)
         return got
 
     def _combine(self, dtype, device):
@@ -315,17 +325,19 @@ class _LawSet:
         got = self._cache.get(key)
         if got is None:
             torch = _torch()
-            if self.n * self.nterms <= DENSE_ENTRIES:
-                got = torch.zeros(self.n, self.nterms, dtype=dtype)
-                for k, t, c in self.coeffs:
-                    got[k, t] = c
-                got = got.to(device)
-            else:
-                got = (torch.tensor([c for _, _, c in self.coeffs], dtype=dtype, device=device),
-                       torch.tensor([k for k, _, _ in self.coeffs], dtype=torch.long,
-                                    device=device))
-            self._cache[key] = got
+            with torch.inference_mode(False):  # kept for calls that autograd records
+                got = self._cache[key] = self._coefficients(dtype, device)
         return got
+
+    def _coefficients(self, dtype, device):
+        torch = _torch()
+        if self.n * self.nterms <= DENSE_ENTRIES:
+            matrix = torch.zeros(self.n, self.nterms, dtype=dtype)
+            for k, t, c in self.coeffs:
+                matrix[k, t] = c
+            return matrix.to(device)
+        return (torch.tensor([c for _, _, c in self.coeffs], dtype=dtype, device=device),
+                torch.tensor([k for k, _, _ in self.coeffs], dtype=torch.long, device=device))
 
     def values(self, module):
         torch = _torch()
@@ -333,7 +345,7 @@ class _LawSet:
         if not self.coeffs:
             return torch.zeros(self.n, dtype=dtype)
         owners, where = self._layout(module)
-        params = [getattr(sub, attr) for sub, attr in owners]
+        params = [table[attr] for table, attr in owners]
         parts = [p.reshape(-1) for p in params]
         if self.clock is not None:
             self.clock.check(params)

@@ -11,7 +11,7 @@ A law is any callable ``law(module)`` returning a number or a one-element
 tensor, ideally with the attributes ``label`` (a short name, e.g.
 ``"neuron 0 of hidden layer 1"``) and ``text`` (the polynomial as exactcl
 prints it), as ``exactcl.from_torch(...).laws(result)`` gives them. The
-laws are evaluated under ``torch.no_grad()`` (nothing is recorded for
+laws are evaluated under ``torch.inference_mode()`` (nothing is recorded for
 autograd), and torch is never imported here: if it is not loaded, the laws
 cannot be torch computations and they are simply called.
 
@@ -172,7 +172,7 @@ class LawMonitor:
 
     def _record(self) -> None:
         torch = sys.modules.get("torch")  # never imported here: see the module's notes
-        quiet = torch.no_grad() if torch is not None else contextlib.nullcontext()
+        quiet = torch.inference_mode() if torch is not None else contextlib.nullcontext()
         with quiet:
             got = self._evaluate()
         row = []

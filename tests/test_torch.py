@@ -314,3 +314,12 @@ def test_laws_read_each_module_they_are_given_even_one_made_after_another_died()
         exact = (w1[0] @ w1[0] - w2[:, 0] @ w2[:, 0]).item()
         assert law(module).item() == pytest.approx(exact, rel=1e-12)
         del module
+
+
+def test_a_parameter_replaced_after_the_first_call_is_read_as_it_is_now():
+    module = _linear_pair()
+    law = from_torch(module, (3,)).laws()[0]
+    law(module)
+    module[0].weight = nn.Parameter(torch.ones(3, 3, dtype=torch.float64))
+    w2 = module[1].weight.detach()
+    assert law(module).item() == pytest.approx(3.0 - (w2[:, 0] @ w2[:, 0]).item(), rel=1e-12)

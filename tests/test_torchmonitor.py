@@ -137,6 +137,19 @@ def test_a_refused_record_leaves_the_earlier_ones_whole():
     assert mon.steps == [0] and mon.values == [[2.0], [1.0]]
 
 
+def test_laws_recorded_by_a_monitor_stay_differentiable():
+    """The monitor evaluates in inference mode; what the laws keep from that
+    first call must still serve a call that autograd records."""
+    torch = pytest.importorskip("torch")
+    import exactcl
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(),
+                              torch.nn.Linear(2, 1)).double()
+    laws = exactcl.from_torch(net, (3,)).laws()
+    LawMonitor(net, laws)
+    laws[0](net).backward()
+    assert net[0].weight.grad is not None
+
+
 def test_imports_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import exactcl, exactcl.torchmonitor\n"
