@@ -73,10 +73,8 @@ class ProgramFields:
         if (not isinstance(layout, BlockLayout)
                 and layout.components <= COMPONENTS_PER_PARAMETER * layout.D):
             return cls(layout, "components", layout.components)
-        relus = (layout.probe_sizes()[1] if isinstance(layout, BlockLayout)
-                 else layout.relu_widths)
         return cls(layout, "probes", min(layout.components, 2 * layout.D + EXTRA_PROBES),
-                   probe_family(relus, seed))
+                   probe_family(layout.relu_widths, seed))
 
     def probes(self) -> list[Probe]:
         if self.kind == "components":

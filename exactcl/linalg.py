@@ -559,8 +559,9 @@ class StackBasis:
         p = self.prime
         Ft, pivots, free = self._form
         k1 = len(pivots)
-        E2, k2 = nmod_mat(len(residues), len(free), [x for r in residues for x in r], p).rref()
-        Ft2, new, rest_free = self._split(E2, int(k2), list(range(len(free))))
+        E2, rank2 = nmod_mat(len(residues), len(free), [x for r in residues for x in r],
+                             p).rref()
+        Ft2, new, rest_free = self._split(E2, int(rank2), list(range(len(free))))
         entries = [int(x) for x in Ft.entries()]  # row t: free column t, k1 entries
 
         def rows_of(ts):

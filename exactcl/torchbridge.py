@@ -31,6 +31,7 @@ never needs it.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,7 +121,7 @@ class TorchModel:
                 raise InputError(f"Argument 'result' is a count under {flow.text}; no torch "
                                  f"optimizer runs that flow (torch's Nesterov option is the "
                                  f"heavy ball with a look-ahead, not the damping 3/t).")
-            clock = HeavyBall(optimizer, flow.tau, self.parameter_map)
+            clock = HeavyBall(optimizer, flow.tau)
         elif optimizer is not None:
             raise InputError("Argument 'optimizer' is for a count under momentum; these laws "
                              "are functions of the parameters alone.")
@@ -150,7 +151,7 @@ class HeavyBall:
     #: Relative tolerance on (1 - mu) / sqrt(lr) = tau (floats in, tau rational).
     TOLERANCE = 1e-9
 
-    def __init__(self, optimizer, tau, pmap) -> None:
+    def __init__(self, optimizer, tau) -> None:
         torch = _torch()
         if not isinstance(optimizer, torch.optim.SGD):
             raise InputError(f"Argument 'optimizer' must be the torch.optim.SGD with momentum "
@@ -183,7 +184,6 @@ class HeavyBall:
         self.optimizer, self.lr, self.momentum, self.tau = optimizer, lr, mu, tau
         self.h = lr ** 0.5
         self.steps = 0
-        self._settings = (lr, mu)
         # the optimizer holds its parameters, so their ids stay theirs
         self._trained = {id(p) for g in optimizer.param_groups for p in g["params"]}
         optimizer.register_step_post_hook(self._count)
@@ -200,7 +200,7 @@ class HeavyBall:
         """Refuse a module the optimizer does not train, or settings changed
         since the laws were made (a new step or damping: another flow)."""
         now = {(float(g["lr"]), g["momentum"]) for g in self.optimizer.param_groups}
-        if now != {self._settings}:
+        if now != {(self.lr, self.momentum)}:
             raise InputError(f"Argument 'optimizer' changed its learning rate or momentum "
                              f"since the laws were made (lr={self.lr:g}, "
                              f"momentum={self.momentum:g}); the laws are those of one flow.")
@@ -220,7 +220,6 @@ class HeavyBall:
 
     def s(self, like):
         """s = exp(tau t) (t when tau = 0), as a one-element tensor."""
-        import math
         t = self.time
         try:
             value = t if self.tau == 0 else math.exp(float(self.tau) * t)
