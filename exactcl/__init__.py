@@ -130,13 +130,8 @@ def laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto",
         from .subsets import subset_laws
         return subset_laws(model, subset, degree=degree, engine=engine, **kwargs)
     from .counting import check_search_degree, choose_engine
-    from .models import Model, from_program
-    from .program import Program
-    if isinstance(model, Program):
-        model = from_program(model)
-    if not isinstance(model, Model):
-        from .errors import bad_argument
-        raise bad_argument("model", "an exactcl Model or Program", model)
+    from .models import as_model
+    model = as_model(model)
     check_search_degree(model.D, degree, bool(homogeneous))  # before any work
     if choose_engine(model, engine) == "program":
         from .evalsearch import find_laws_by_evaluation

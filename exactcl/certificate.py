@@ -25,7 +25,6 @@ from .certformat import (
     write_atomic,
 )
 from .counting import CountResult, count
-from .errors import bad_argument
 from .models import Model
 
 __all__ = ["certificate", "certify", "model_section"]
@@ -168,12 +167,8 @@ def certify(model: Model, path: str | os.PathLike | None = None, *,
     if subset is not None:
         from .subsetcert import certify_subset
         return certify_subset(model, subset, path, reproducible=reproducible, **count_options)
-    from .program import Program
-    if isinstance(model, Program):
-        from .models import from_program
-        model = from_program(model, max_memory=count_options.get("max_memory"))
-    if not isinstance(model, Model):
-        raise bad_argument("model", "an exactcl Model or Program", model)
+    from .models import as_model
+    model = as_model(model, max_memory=count_options.get("max_memory"))
     flow, metric = count_options.pop("flow", None), count_options.pop("metric", None)
     if flow is not None or metric is not None or (model.default_flow is not None
                                                   and model.flow is None):

@@ -418,12 +418,8 @@ def count(
     >>> r.laws, r.bounds, r.lie_dimension
     (2, (2, 2), 1)
     """
-    from .program import Program
-    if isinstance(model, Program):
-        from .models import from_program
-        model = from_program(model, max_memory=max_memory)
-    if not isinstance(model, Model):
-        raise bad_argument("model", "an exactcl Model (see exactcl.models) or Program", model)
+    from .models import as_model
+    model = as_model(model, max_memory=max_memory)
     if flow is not None or metric is not None or (model.default_flow is not None
                                                   and model.flow is None):
         from .flows import apply_flow

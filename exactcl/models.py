@@ -22,7 +22,7 @@ from .limits import check_memory, growth_bytes, model_bytes
 from .program import Program, from_family
 from .rings import Ring, poly_terms
 
-__all__ = ["Model", "from_fields", "from_polynomials", "from_program", "linear", "product",
+__all__ = ["Model", "as_model", "from_fields", "from_polynomials", "from_program", "linear", "product",
            "relu"]
 
 
@@ -544,6 +544,31 @@ def from_program(program: Program, *, max_memory: int | None = None) -> Model:
     return Model(name, ring, None, None, tuple(candidates), tuple(labels),
                  lambda: _program_labels(layout), program=program, expand=expand,
                  candidate_terms=candidate_terms)
+
+
+def as_model(model, *, max_memory: int | None = None) -> Model:
+    """``model`` as a :class:`Model`: a Model itself, the model of a
+    :class:`~exactcl.program.Program`, or of any object that says which
+    model it is by a method ``__exactcl_model__(max_memory)`` (such as what
+    :func:`exactcl.from_torch` returns).
+
+    >>> from exactcl.program import Linear, net
+    >>> as_model(net(Linear(2, 2), Linear(2, 2))).name
+    'linear:2,2,2'
+    >>> as_model("linear:2,2,2")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'model' must be an exactcl Model, Program or the result of exactcl.from_torch, not 'linear:2,2,2'.
+    """
+    if isinstance(model, Program):
+        model = from_program(model, max_memory=max_memory)
+    elif not isinstance(model, Model) and callable(getattr(type(model), "__exactcl_model__",
+                                                           None)):
+        model = model.__exactcl_model__(max_memory=max_memory)
+    if not isinstance(model, Model):
+        raise bad_argument("model", "an exactcl Model, Program or the result of "
+                           "exactcl.from_torch", model)
+    return model
 
 
 def product(D: int, *, max_memory: int | None = None) -> Model:

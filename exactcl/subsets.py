@@ -152,13 +152,8 @@ def parse_subset(model, subset: object, name: str = "subset") -> tuple[int, ...]
 
 
 def _as_model(model) -> Model:
-    from .program import Program
-    if isinstance(model, Program):
-        from .models import from_program
-        model = from_program(model)
-    if not isinstance(model, Model):
-        raise bad_argument("model", "an exactcl Model or Program", model)
-    return model
+    from .models import as_model
+    return as_model(model)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,26 +1,21 @@
-"""PyTorch modules in: the exactcl program of a module's architecture, a map
+"""PyTorch modules in: the exactcl program of what a module computes, a map
 between its parameters and exactcl's, and the certified laws as torch
 functions of the module's parameters.
 
-Translated layers (anything else is refused with one line naming the layer
-and its type, never a partial model):
-
-* ``nn.Sequential`` (nested too), ``nn.Linear`` (with or without bias),
-  ``nn.ReLU``, ``nn.Flatten`` (before a dense layer after a convolution);
-* ``nn.Conv1d`` / ``nn.Conv2d`` with valid padding (``padding=0``),
-  ``dilation=1``, ``groups=1``, any stride, with or without bias;
-* residual blocks: :class:`Residual` (``x + block(x)``), or any module whose
-  ``forward`` is ``x + f(x)`` for a chain f of its submodules, found by
-  tracing it with ``torch.fx``;
-* ``nn.MultiheadAttention`` without biases (``bias=False``, equal key,
-  query and value dimensions), alone: its projections give
-  Q_h, K_h, V_h (rows of ``in_proj_weight``) and O_h (columns of
-  ``out_proj.weight``), the factorisation of :class:`exactcl.program.Attention`.
+:func:`from_torch` traces the module with ``torch.fx`` and reads its graph
+node by node (:mod:`exactcl.torchcapture` says what is read and what is
+refused; nothing is skipped), then checks the program against the module
+itself: the program's exact output at the module's parameters against the
+module's own forward, on random inputs. A module that exactcl cannot read
+faithfully is refused in one line, never counted as another model.
 
 The parameter map follows exactcl's names (:mod:`exactcl.blocks`): the
 weight ``W{l}_{i}_{j}`` of the l-th parametrised layer is
-``weight[i, j]`` of that ``nn.Linear``, a kernel ``K{l}_{o}_{i}_{t}`` is
-``weight[o, i, t]``, a bias ``b{l}_{i}`` is ``bias[i]``.
+``weight[i, j]`` of the torch parameter that layer reads, a kernel
+``K{l}_{o}_{i}_{t}`` is ``weight[o, i, t]``, a bias ``b{l}_{i}`` is
+``bias[i]``; attention's Q_h, K_h, V_h are rows of ``in_proj_weight`` and
+O_h columns of ``out_proj.weight``. Each parameter is named as
+``module.named_parameters()`` names it.
 
 Laws as torch functions evaluate the exact polynomials in floating point
 (float64 by default): they measure, they decide nothing.
@@ -31,6 +26,7 @@ never needs it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import weakref
 from collections.abc import Sequence
@@ -80,24 +76,51 @@ def __getattr__(name: str):
 
 @dataclass(frozen=True)
 class TorchModel:
-    """A torch module's architecture as an exactcl program.
+    """What a torch module computes, as an exactcl program.
 
-    ``parameter_map`` lists, per exactcl parameter (in exactcl's order),
-    ``(exactcl name, torch parameter name, index)``.
+    ``program`` is the :class:`~exactcl.program.Program`; ``parameter_map``
+    lists, per exactcl parameter (in exactcl's order), ``(exactcl name,
+    torch parameter name, index)``, and is the single truth of which torch
+    entry each exactcl parameter is; ``nodes`` says how each node of the
+    traced graph was read, ``(fx node, module path, what it became)``;
+    ``checked`` says whether and how the program was compared with the
+    module's own forward; ``logit_scale`` is the constant attention scales
+    its logits by (torch: 1/sqrt(head_dim); it changes no law).
+
+    :func:`exactcl.count`, :func:`exactcl.certify` and :func:`exactcl.laws`
+    take a ``TorchModel`` as they take a program.
     """
 
     program: object
     parameter_map: tuple[tuple[str, str, tuple[int, ...]], ...]
+    nodes: tuple = ()
+    checked: str = "not checked against the module"
+    logit_scale: float = 1.0
+
+    def __exactcl_model__(self, max_memory=None):
+        """The :class:`~exactcl.models.Model` the functions of exactcl count."""
+        from .models import from_program
+        return from_program(self.program, max_memory=max_memory)
 
     def count(self, **options):
-        """The certified count of the program (:func:`exactcl.count`)."""
+        """The certified count (:func:`exactcl.count`)."""
         from .counting import count
-        return count(self.program, **options)
+        return count(self, **options)
 
     def certify(self, path=None, **options):
-        """Count and certify the program (:func:`exactcl.certify`)."""
+        """Count and certify (:func:`exactcl.certify`)."""
         from .certificate import certify
-        return certify(self.program, path, **options)
+        return certify(self, path, **options)
+
+    def describe(self) -> str:
+        """How the module was read: one line per node, then the check.
+
+        >>> print(TorchModel(None, (), (("_0", "0", "Linear(2, 1)"),), "not checked").describe())
+        _0 (0): Linear(2, 1)
+        not checked
+        """
+        lines = [f"{node} ({where}): {what}" for node, where, what in self.nodes]
+        return "\n".join(lines + [self.checked])
 
     def laws(self, result=None, *, optimizer=None, dtype=None) -> list[TorchLaw]:
         """The exhibited laws of ``result`` (default: a new count) as functions
@@ -394,12 +417,37 @@ class TorchLaw:
 
 # -- translation ----------------------------------------------------------------------
 
-def from_torch(module, example_input_shape: Sequence[int]) -> TorchModel:
-    """The exactcl program of ``module`` and the map of its parameters.
+#: The output check of :func:`from_torch` runs by default when one exact
+#: forward pass costs at most this many multiply-adds (about a second each
+#: in rationals); ``check=True`` runs it at any size.
+CHECK_MAX_COST = 2**19
+#: Random inputs the output check compares the program and the module on.
+CHECK_INPUTS = 3
+#: Largest difference allowed between the module's forward in float64 and
+#: the exact output, relative to the exact output's largest entry (or 1).
+CHECK_TOLERANCE = 1e-8
+
+
+def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None = None
+               ) -> TorchModel:
+    """The exactcl program of what ``module`` computes, and the map of its
+    parameters.
 
     ``example_input_shape`` is the shape of one input without the batch:
     ``(n,)`` for a dense network, ``(channels, length)`` or ``(channels,
     height, width)`` for a convolutional one, ``(tokens, d)`` for attention.
+    The module is traced with ``torch.fx`` and read node by node
+    (:mod:`exactcl.torchcapture` lists what is translated; anything else is
+    refused in one line that names the node).
+
+    ``check`` compares the program with the module itself: the program's
+    exact output at the module's parameters (the rationals their floats
+    are) against the module's forward in float64, on
+    :data:`CHECK_INPUTS` random inputs; a difference is a refusal, never a
+    certificate of another model. By default (None) it runs when an exact
+    forward pass costs at most :data:`CHECK_MAX_COST` multiply-adds;
+    ``True`` runs it whatever the size, ``False`` skips it. The result says
+    which (``checked``).
 
     >>> import torch  # doctest: +SKIP
     >>> tm = from_torch(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
@@ -408,20 +456,24 @@ def from_torch(module, example_input_shape: Sequence[int]) -> TorchModel:
     ('net:Linear(3,4,bias),ReLU,Linear(4,2,bias)', 4)
     """
     torch = _torch()
-    nn = torch.nn
-    if not isinstance(module, nn.Module):
+    if not isinstance(module, torch.nn.Module):
         raise InputError(f"Argument 'module' must be a torch.nn.Module, not "
                          f"{type(module).__name__}.")
     shape = _shape(example_input_shape)
-    from .program import net
-    if isinstance(module, nn.MultiheadAttention):
-        return _attention(module, shape)
-    layers, owners = [], []
-    _walk(module, "", shape, layers, owners, nn)
-    if not layers:
-        raise InputError("Argument 'module' has no layer exactcl can translate.")
-    program = net(*layers)
-    return TorchModel(program, tuple(_parameter_map(program, owners)))
+    if check is not None and not isinstance(check, bool):
+        raise InputError(f"Argument 'check' must be True, False or None (automatic), not "
+                         f"{check!r}.")
+    from .torchcapture import capture
+    got = capture(torch, module, shape)
+    program, owners = _program(got)
+    tm = TorchModel(program, tuple(_parameter_map(program, owners)), tuple(got.nodes),
+                    logit_scale=got.logit_scale)
+    cost = got.cost * CHECK_INPUTS
+    if check is False or (check is None and cost > CHECK_MAX_COST):
+        why = ("check=False" if check is False else
+               f"{cost} exact multiply-adds, above {CHECK_MAX_COST}: check=True runs it")
+        return dataclasses.replace(tm, checked=f"not checked against the module ({why})")
+    return dataclasses.replace(tm, checked=_check_output(torch, module, tm, shape))
 
 
 def _shape(shape) -> tuple[int, ...]:
@@ -433,139 +485,114 @@ def _shape(shape) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _refuse(path: str, child) -> InputError:
-    where = path or "(the module itself)"
-    return InputError(f"Argument 'module' has a layer exactcl cannot express: {where} is a "
-                      f"{type(child).__name__}.")
+def _program(got):
+    """The program of the captured steps, and per parametrised layer (in the
+    program's order) its torch parameters ``{role: name}``."""
+    from .program import Conv1d, Conv2d, Residual, net
+    from .program import _Conv as Conv
+    owners: list[dict] = []
+    first_conv = [True]
 
+    def layers(steps) -> list:
+        out = []
+        for step in steps:
+            layer = step.layer
+            if step.inner:
+                out.append(Residual(*layers(step.inner)))
+                continue
+            if step.reads:
+                owners.append({role: name for role, _, name in step.reads})
+            if isinstance(layer, Conv):
+                # the first convolution names its input size; later ones get it
+                # from the layers before them, as a program written by hand does
+                if not first_conv[0]:
+                    cls = Conv1d if layer.dims == 1 else Conv2d
+                    one = (lambda v: v[0]) if layer.dims == 1 else (lambda v: v)
+                    layer = cls(layer.in_channels, layer.out_channels, one(layer.kernel_size),
+                                one(layer.stride), layer.bias, None)
+                first_conv[0] = False
+            out.append(layer)
+        return out
 
-def _walk(m, path: str, shape, layers: list, owners: list, nn, inside=None) -> None:
-    """Append the layers of module ``m`` (at ``path``) and, per parametrised
-    layer, its torch module path; ``shape`` is the running input shape
-    (a list, updated), or None once unknown."""
-    from .program import Conv1d, Conv2d, Linear, ReLU
-    target = layers if inside is None else inside
-    if isinstance(m, nn.Sequential):
-        for name, child in m.named_children():
-            _walk(child, f"{path}.{name}" if path else name, shape, layers, owners, nn, inside)
-        return
-    if isinstance(m, nn.Linear):
-        target.append(Linear(m.in_features, m.out_features, bias=m.bias is not None))
-        owners.append(path)
-        return
-    if isinstance(m, nn.ReLU):
-        target.append(ReLU())
-        return
-    if isinstance(m, nn.Flatten):
-        if m.start_dim != 1 or m.end_dim != -1:
-            raise InputError(f"Argument 'module' has a Flatten at {path} over dimensions "
-                             f"{m.start_dim}..{m.end_dim}; only the default (all but the "
-                             f"batch) is translated.")
-        return
-    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-        dims = 1 if isinstance(m, nn.Conv1d) else 2
-        if (any(p != 0 for p in m.padding) if not isinstance(m.padding, str) else
-                m.padding != "valid") or any(d != 1 for d in m.dilation) or m.groups != 1:
-            raise InputError(f"Argument 'module' has a {type(m).__name__} at {path} with "
-                             f"padding {m.padding}, dilation {m.dilation}, groups {m.groups}; "
-                             f"exactcl translates valid convolutions (padding 0, dilation 1, "
-                             f"groups 1).")
-        size = None
-        if not any(isinstance(x, (Conv1d, Conv2d)) for x in layers) and inside is None:
-            if len(shape) != dims + 1 or shape[0] != m.in_channels:
-                raise InputError(f"Argument 'example_input_shape' must be (channels, "
-                                 f"{'length' if dims == 1 else 'height, width'}) = "
-                                 f"({m.in_channels}, ...) for the {type(m).__name__} at {path}, "
-                                 f"not {shape}.")
-            size = shape[1] if dims == 1 else tuple(shape[1:])
-        cls = Conv1d if dims == 1 else Conv2d
-        kernel = m.kernel_size[0] if dims == 1 else tuple(m.kernel_size)
-        stride = m.stride[0] if dims == 1 else tuple(m.stride)
-        target.append(cls(m.in_channels, m.out_channels, kernel, stride, m.bias is not None,
-                          size))
-        owners.append(path)
-        return
-    inner = _residual_children(m, nn)
-    if inner is not None:
-        from .program import Residual
-        block: list = []
-        for name, child in inner:
-            _walk(child, f"{path}.{name}" if path else name, shape, layers, owners, nn, block)
-        target.append(Residual(*block))
-        return
-    raise _refuse(path, m)
-
-
-def _residual_children(m, nn):
-    """The chain f of a module whose forward is ``x + f(x)`` (or ``f(x) + x``),
-    as (name, submodule) pairs, or None."""
-    import operator
+    built = layers(got.steps)
     try:
-        import torch.fx as fx
-        graph = fx.symbolic_trace(m).graph
-    except Exception:  # not traceable: not this pattern
-        return None
-    nodes = list(graph.nodes)
-    placeholders = [n for n in nodes if n.op == "placeholder"]
-    outputs = [n for n in nodes if n.op == "output"]
-    if len(placeholders) != 1 or len(outputs) != 1:
-        return None
-    x, result = placeholders[0], outputs[0].args[0]
-    if not (getattr(result, "op", None) == "call_function"
-            and result.target in (operator.add, _torch().add) and len(result.args) == 2):
-        return None
-    a, b = result.args
-    other = b if a is x else a if b is x else None
-    if other is None:
-        return None
-    chain = []
-    node = other
-    while node is not x:
-        if node.op != "call_module" or len(node.args) != 1:
-            return None
-        chain.append(node.target)
-        node = node.args[0]
-    if not chain:
-        return None
-    named = dict(m.named_modules())
-    return [(name, named[name]) for name in reversed(chain)]
+        program = net(*built)
+    except InputError as err:
+        spec = ",".join(layer.spec() for layer in built)
+        raise InputError(f"Argument 'module' computes {spec}, which exactcl cannot express: "
+                         f"{str(err).removeprefix('Argument ' + repr('layers') + ' ')}") from None
+    return program, owners
 
 
-def _parameter_map(program, owners: list[str]) -> list[tuple[str, str, tuple[int, ...]]]:
+def _parameter_map(program, owners: list[dict]) -> list[tuple[str, str, tuple[int, ...]]]:
     """(exactcl name, torch name, index) per exactcl parameter, in order."""
     out = []
+    if owners and "in_proj_weight" in owners[0]:
+        layer = program.layers[0]
+        d, k = layer.d, layer.head_dim
+        names = owners[0]
+        for name in program.parameters:
+            head, a, b = name.split("_")
+            letter, h = head[0], int(head[1:])
+            a, b = int(a), int(b)
+            if letter in "QKV":  # rows of in_proj_weight: Q, K, V, head after head
+                out.append((name, names["in_proj_weight"],
+                            ("QKV".index(letter) * d + h * k + a, b)))
+            else:  # O_h[a, b] = out_proj.weight[b, h k + a]
+                out.append((name, names["out_proj.weight"], (b, h * k + a)))
+        return out
     for name in program.parameters:
         head, *idx = name.split("_")
         kind, layer = head[0], int(head[1:])
-        owner = owners[layer - 1]
-        prefix = f"{owner}." if owner else ""
-        tname = f"{prefix}{'bias' if kind == 'b' else 'weight'}"
-        out.append((name, tname, tuple(int(i) for i in idx)))
+        role = "bias" if kind == "b" else "weight"
+        out.append((name, owners[layer - 1][role], tuple(int(i) for i in idx)))
     return out
 
 
-def _attention(m, shape) -> TorchModel:
-    from .program import Attention, net
-    if (m.in_proj_bias is not None or m.out_proj.bias is not None or m.bias_k is not None
-            or not m._qkv_same_embed_dim):
-        raise InputError("Argument 'module' is a MultiheadAttention with biases or separate "
-                         "key and value dimensions; exactcl translates bias=False, "
-                         "kdim = vdim = embed_dim (its factorisation through Q_h^T K_h and "
-                         "V_h^T O_h is then polynomial).")
-    if len(shape) != 2 or shape[1] != m.embed_dim:
-        raise InputError(f"Argument 'example_input_shape' must be (tokens, {m.embed_dim}) for "
-                         f"the MultiheadAttention, not {shape}.")
-    d, heads = m.embed_dim, m.num_heads
-    k = d // heads
-    program = net(Attention(d, heads, k, tokens=shape[0]))
-    out = []
-    for name in program.parameters:
-        head, a, b = name.split("_")
-        letter, h = head[0], int(head[1:])
-        a, b = int(a), int(b)
-        if letter in "QKV":
-            row = "QKV".index(letter) * d + h * k + a
-            out.append((name, "in_proj_weight", (row, b)))
-        else:  # O_h[a, b] = out_proj.weight[b, h k + a]
-            out.append((name, "out_proj.weight", (b, h * k + a)))
-    return TorchModel(program, tuple(out))
+def _check_output(torch, module, tm: TorchModel, shape) -> str:
+    """Compare the program's exact output with the module's forward on random
+    inputs; refuse on a difference. Returns what was checked."""
+    from fractions import Fraction
+
+    from .forward import output
+    params = dict(module.named_parameters())
+    values = {}
+    cache: dict = {}
+    for ex, tname, idx in tm.parameter_map:
+        flat = cache.get(tname)
+        if flat is None:
+            flat = cache[tname] = params[tname].detach().to("cpu", torch.float64)
+        values[ex] = Fraction(float(flat[idx]))
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn((CHECK_INPUTS,) + tuple(shape), generator=generator, dtype=torch.float64)
+    state = {name: t.detach().to(torch.float64) if t.is_floating_point() else t
+             for name, t in list(module.named_parameters()) + list(module.named_buffers())}
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        if isinstance(module, torch.nn.MultiheadAttention):
+            got = torch.stack([torch.func.functional_call(
+                module, state, (s.to(device), s.to(device), s.to(device)))[0] for s in x])
+        else:
+            got = torch.func.functional_call(module, {k: v.to(device) for k, v in state.items()},
+                                             (x.to(device),))
+    got = got.reshape(CHECK_INPUTS, -1).to("cpu")
+    canonical = tm.program.canonical()
+    worst = 0.0
+    for n in range(CHECK_INPUTS):
+        exact = output(canonical, values, [Fraction(v) for v in x[n].reshape(-1).tolist()],
+                       logit_scale=tm.logit_scale)
+        if len(exact) != got.shape[1]:
+            raise InputError(f"Argument 'module' gives {got.shape[1]} outputs per input but its "
+                             f"translation {tm.program.spec} gives {len(exact)}: refused rather "
+                             f"than counted as another model.")
+        scale = max(1.0, max(abs(float(v)) for v in exact))
+        for k, (e, t) in enumerate(zip(exact, got[n].tolist())):
+            gap = abs(float(e) - t) / scale
+            if not gap <= CHECK_TOLERANCE:
+                raise InputError(f"Argument 'module' is not what exactcl read: on a random "
+                                 f"input, output entry {k} of the module is {t:.17g} and of "
+                                 f"its translation {tm.program.spec} {float(e):.17g}; refused "
+                                 f"rather than counted as another model.")
+            worst = max(worst, gap)
+    return (f"output equals the module's forward on {CHECK_INPUTS} random inputs (largest "
+            f"relative difference {worst:.1e}, float64 against exact)")

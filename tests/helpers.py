@@ -25,3 +25,48 @@ def assert_refused(capsys, argv, fragments) -> str:
     for frag in fragments:
         assert frag in err, (frag, err)
     return err
+
+
+def translated(module, shape, *, entries: int = 64):
+    """``from_torch(module, shape)``, checked against the module itself: the
+    translation's own output check must have run and passed, and the
+    parameter map is checked entry by entry (up to ``entries`` of them, spread
+    over every tensor): moving one torch entry moves the module's output as
+    moving its exactcl parameter moves the program's exact output. Returns
+    the TorchModel."""
+    from fractions import Fraction
+
+    import torch
+
+    from exactcl.forward import output
+    from exactcl.torchbridge import from_torch
+
+    tm = from_torch(module, shape, check=True)
+    assert tm.checked.startswith("output equals the module's forward"), tm.checked
+    torch.manual_seed(1234)
+    x = torch.randn((1,) + tuple(shape), dtype=torch.float64)
+    state = {n: p.detach().to(torch.float64).clone() for n, p in module.named_parameters()}
+    values = {ex: Fraction(float(state[t][idx])) for ex, t, idx in tm.parameter_map}
+    canonical = tm.program.canonical()
+    inputs = [Fraction(v) for v in x.reshape(-1).tolist()]
+    attention = isinstance(module, torch.nn.MultiheadAttention)
+
+    def module_output(params):
+        with torch.no_grad():
+            if attention:
+                got = torch.func.functional_call(module, params, (x[0], x[0], x[0]))[0]
+            else:
+                got = torch.func.functional_call(module, params, (x,))
+        return got.reshape(-1).tolist()
+
+    step = max(1, len(tm.parameter_map) // entries)
+    for ex, tname, idx in tm.parameter_map[::step]:
+        moved = {n: t.clone() for n, t in state.items()}
+        moved[tname][idx] += 0.75
+        exact = output(canonical, {**values, ex: values[ex] + Fraction(3, 4)}, inputs,
+                       logit_scale=tm.logit_scale)
+        got = module_output(moved)
+        scale = max(1.0, max(abs(float(v)) for v in exact))
+        assert all(abs(float(e) - g) <= 1e-9 * scale for e, g in zip(exact, got)), (
+            ex, tname, idx, [float(e) for e in exact], got)
+    return tm

@@ -1,6 +1,8 @@
-"""PyTorch modules in (exactcl.torchbridge): the translated program is the
-architecture written by hand, the parameter map covers every entry once,
-and the laws as torch functions are the exact laws, differentiable."""
+"""PyTorch modules in (exactcl.torchbridge): the translated program computes
+what the module computes (checked against the module's own forward, entry
+by entry of the parameter map) and is the architecture written by hand, the
+parameter map covers every entry once, and the laws as torch functions are
+the exact laws, differentiable."""
 
 from fractions import Fraction
 
@@ -14,6 +16,8 @@ from exactcl import Attention, Conv1d, Linear, ReLU, Residual, net  # noqa: E402
 from exactcl.certformat import dumps  # noqa: E402
 from exactcl.errors import InputError  # noqa: E402
 from exactcl.torchbridge import from_torch  # noqa: E402
+
+from .helpers import translated  # noqa: E402
 
 
 class Skip(nn.Module):
@@ -53,7 +57,7 @@ def _cases():
 def test_the_translation_is_the_architecture_written_by_hand(name):
     build, shape, by_hand = _cases()[name]
     torch.manual_seed(0)
-    tm = from_torch(build(), shape)
+    tm = translated(build(), shape)
     assert tm.program == by_hand
     a, ra = exactcl.certify(tm.program, reproducible=True)
     b, rb = exactcl.certify(by_hand, reproducible=True)
@@ -121,12 +125,15 @@ def test_a_law_is_conserved_along_small_gradient_steps():
 
 
 @pytest.mark.parametrize("build, shape, message", [
-    (lambda: nn.Sequential(nn.Linear(3, 3), nn.Tanh()), (3,), "1 is a Tanh"),
-    (lambda: nn.Sequential(nn.Conv1d(1, 2, 3, padding=1)), (1, 5), "valid convolutions"),
+    (lambda: nn.Sequential(nn.Linear(3, 3), nn.Tanh()), (3,), "_1 (in 1) is a torch.nn.Tanh"),
+    (lambda: nn.Sequential(nn.Conv1d(1, 2, 3, padding=1)), (1, 5), "a valid convolution"),
     (lambda: nn.MultiheadAttention(4, 2), (3, 4), "bias=False"),
-    (lambda: nn.Sequential(nn.Conv1d(2, 2, 3)), (1, 5), "'example_input_shape'"),
+    (lambda: nn.Sequential(nn.Conv1d(2, 2, 3)), (1, 5),
+     "'example_input_shape' must be (2, length) for the Conv1d at 0"),
     (lambda: nn.Sequential(nn.Linear(3, 3)), (0,), "'example_input_shape'"),
-    (lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2)), (3,), "is not a network"),
+    (lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2)), (3,),
+     "_1 (in 1) gets its input of shape (4,)"),
+    (lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU()), (3,), "cannot express"),
 ])
 def test_a_module_exactcl_cannot_express_is_refused_in_one_line(build, shape, message):
     with pytest.raises(InputError) as err:

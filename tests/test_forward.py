@@ -1,0 +1,69 @@
+"""The exact forward interpreter (exactcl.forward) computes what the engine's
+programs mean: at integer points and inputs, its output is the output of the
+block evaluator's own forward pass (the one phi and every generator come
+from) modulo p, on the activation pattern it decides exactly. Together with
+the output check of from_torch (the interpreter against a module's forward),
+this ties a torch module to the phi that exactcl counts."""
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exactcl import blocks
+from exactcl.forward import output, relu_patterns
+
+PRIME = 1_000_003
+
+PROGRAMS = {
+    "mlp": [["linear", 3, 4, True], ["relu"], ["linear", 4, 2, True]],
+    "deep": [["linear", 2, 3, False], ["relu"], ["linear", 3, 3, True], ["relu"],
+             ["linear", 3, 1, False]],
+    "residual": [["linear", 2, 3, True], ["residual", [["linear", 3, 2, True], ["relu"],
+                                                        ["linear", 2, 3, False]]],
+                 ["relu"], ["linear", 3, 2, False]],
+    "nested": [["residual", [["linear", 2, 2, False], ["residual", [["linear", 2, 2, True]]]]]],
+    "conv1d": [["conv", 2, 3, [2], [2], True, [7]], ["relu"], ["conv", 3, 2, [2], [1], False, [3]],
+               ["linear", 4, 2, True]],
+    "conv2d": [["conv", 1, 2, [2, 2], [1, 2], True, [3, 4]], ["relu"], ["linear", 8, 1, False]],
+}
+
+
+def _engine_output(layers, point, x, sigma):
+    lay = blocks.BlockLayout(layers)
+    words = blocks.Words(lay, [], {}, point, PRIME)
+    rows, cols = lay.input_shape
+    out, _ = words._forward(lay.ops, blocks._const(rows, cols, x, PRIME), words.point,
+                            [[v % PRIME for v in s] for s in sigma])
+    return [int(v) for v in out[0].entries()]
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_the_exact_forward_is_the_engines_forward(name, data):
+    layers = PROGRAMS[name]
+    lay = blocks.BlockLayout(layers)
+    point = data.draw(st.lists(st.integers(-3, 3), min_size=lay.D, max_size=lay.D))
+    n_in = lay.input_shape[0] * lay.input_shape[1]
+    x = data.draw(st.lists(st.integers(-3, 3), min_size=n_in, max_size=n_in))
+    values = dict(zip(lay.parameters, point))
+    exact = output(layers, values, x)
+    sigma = relu_patterns(layers, values, x)
+    assert [len(s) for s in sigma] == lay.relu_widths
+    assert [v % PRIME for v in exact] == _engine_output(layers, point, x, sigma)
+
+
+def test_rationals_stay_exact_and_units_switch_on_the_sign():
+    layers = [["linear", 1, 2, True], ["relu"], ["linear", 2, 1, False]]
+    values = {"W1_0_0": 1, "W1_1_0": -1, "b1_0": Fraction(-1, 3), "b1_1": Fraction(1, 3),
+              "W2_0_0": 3, "W2_0_1": 5}
+    assert output(layers, values, [Fraction(1, 2)]) == [Fraction(1, 2)]
+    assert relu_patterns(layers, values, [Fraction(1, 2)]) == [[1, 0]]
+    assert relu_patterns(layers, values, [Fraction(1, 3)]) == [[0, 0]]  # zero is off
+
+
+def test_a_missing_parameter_is_named():
+    with pytest.raises(ValueError, match="no value for the parameter 'b1_0'"):
+        output([["linear", 1, 1, True]], {"W1_0_0": 1}, [1])
