@@ -20,7 +20,7 @@ from .errors import InputError, ResourceError, bad_argument
 from .fields import VectorField, gradient
 from .limits import check_memory, growth_bytes, model_bytes
 from .program import Program, from_family
-from .rings import Ring, poly_terms
+from .rings import Ring, poly_from_terms, poly_terms, to_rational
 
 __all__ = ["Model", "as_model", "from_fields", "from_polynomials", "from_program", "linear", "product",
            "relu"]
@@ -569,6 +569,54 @@ def as_model(model, *, max_memory: int | None = None) -> Model:
         raise bad_argument("model", "an exactcl Model, Program or the result of "
                            "exactcl.from_torch", model)
     return model
+
+
+def with_constants(model: Model, constants: dict[str, object], name: str) -> Model:
+    """The model of the flow that moves only the parameters not in
+    ``constants``, the others held at the given rationals: phi with those
+    values substituted, a polynomial in the moved parameters (expanded, so
+    refused with its estimate when too large, as ``model.phi`` is).
+
+    The gradients of the substituted components span, at each point, what
+    the gradients in the moved parameters of the model's output span, so the
+    count of this model is the count of that flow at those values.
+
+    >>> m = with_constants(linear([1, 1, 1]), {"W1_0_0": 2}, "frozen")
+    >>> m.parameters, [p.str() for p in m.phi]
+    (('W2_0_0',), ['2*W2_0_0'])
+    """
+    phi = model.phi
+    if phi is None:
+        raise InputError(f"Model {model.name} is given by its fields, not phi: its parameters "
+                         f"cannot be held constant.")
+    unknown = sorted(set(constants) - set(model.parameters))
+    if unknown:
+        raise InputError(f"Argument 'constants' names {unknown[0]!r}, which is not a parameter "
+                         f"of {model.name}.")
+    kept = [v for v in model.parameters if v not in constants]
+    if not kept:
+        raise InputError(f"Argument 'constants' holds every parameter of {model.name}: nothing "
+                         f"moves.")
+    ring = Ring(tuple(kept))
+    where = {v: k for k, v in enumerate(kept)}
+    value = {model.ring.index[v]: to_rational(c, f"constants[{v!r}]")
+             for v, c in constants.items()}
+    out = []
+    for p in phi:
+        terms: dict = {}
+        for mono, c in poly_terms(p):
+            moved = []
+            for var, e in mono:
+                if var in value:
+                    c *= value[var] ** e
+                else:
+                    moved.append((where[model.parameters[var]], e))
+            terms[tuple(moved)] = terms.get(tuple(moved), 0) + c
+        if any(c and mono for mono, c in terms.items()):  # a constant moves nothing
+            out.append(poly_from_terms(ring, terms.items()))
+    if not out:
+        out = [ring.zero()]
+    return from_polynomials(ring, out, name)
 
 
 def product(D: int, *, max_memory: int | None = None) -> Model:

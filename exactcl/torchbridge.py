@@ -31,6 +31,7 @@ import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .errors import InputError
 
@@ -85,7 +86,11 @@ class TorchModel:
     traced graph was read, ``(fx node, module path, what it became)``;
     ``checked`` says whether and how the program was compared with the
     module's own forward; ``logit_scale`` is the constant attention scales
-    its logits by (torch: 1/sqrt(head_dim); it changes no law).
+    its logits by (torch: 1/sqrt(head_dim); it changes no law). ``frozen``
+    lists the parameters with ``requires_grad=False``, ``(exactcl name,
+    torch name, index, value)``, each value the rational the float was
+    when the module was read: the flow does not move them, the count holds
+    them at those values, and ``parameter_map`` lists the trained ones.
 
     :func:`exactcl.count`, :func:`exactcl.certify` and :func:`exactcl.laws`
     take a ``TorchModel`` as they take a program.
@@ -96,11 +101,27 @@ class TorchModel:
     nodes: tuple = ()
     checked: str = "not checked against the module"
     logit_scale: float = 1.0
+    frozen: tuple = ()
+
+    @property
+    def name(self) -> str:
+        """The model's name: the program's, or with frozen parameters
+        ``"frozen T1, T2 of SPEC"`` (T the frozen tensors)."""
+        if not self.frozen:
+            return self.program.name
+        tensors = list(dict.fromkeys(t for _, t, _, _ in self.frozen))
+        return f"frozen {', '.join(tensors)} of {self.program.spec}"
 
     def __exactcl_model__(self, max_memory=None):
-        """The :class:`~exactcl.models.Model` the functions of exactcl count."""
-        from .models import from_program
-        return from_program(self.program, max_memory=max_memory)
+        """The :class:`~exactcl.models.Model` the functions of exactcl count:
+        the program's, or, with frozen parameters, the flow of the trained
+        ones with the frozen ones held at their values
+        (:func:`exactcl.models.with_constants`, phi expanded)."""
+        from .models import from_program, with_constants
+        model = from_program(self.program, max_memory=max_memory)
+        if not self.frozen:
+            return model
+        return with_constants(model, {ex: value for ex, _, _, value in self.frozen}, self.name)
 
     def count(self, **options):
         """The certified count (:func:`exactcl.count`)."""
@@ -120,6 +141,9 @@ class TorchModel:
         not checked
         """
         lines = [f"{node} ({where}): {what}" for node, where, what in self.nodes]
+        if self.frozen:
+            tensors = list(dict.fromkeys(t for _, t, _, _ in self.frozen))
+            lines.append(f"frozen (held at their values when read): {', '.join(tensors)}")
         return "\n".join(lines + [self.checked])
 
     def laws(self, result=None, *, optimizer=None, dtype=None) -> list[TorchLaw]:
@@ -466,8 +490,13 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
     from .torchcapture import capture
     got = capture(torch, module, shape)
     program, owners = _program(got)
-    tm = TorchModel(program, tuple(_parameter_map(program, owners)), tuple(got.nodes),
-                    logit_scale=got.logit_scale)
+    full = _parameter_map(program, owners)
+    frozen = set(got.frozen)
+    params = dict(module.named_parameters())
+    held = tuple((ex, t, idx, Fraction(float(params[t].detach()[idx].item())))
+                 for ex, t, idx in full if t in frozen)
+    tm = TorchModel(program, tuple(e for e in full if e[1] not in frozen), tuple(got.nodes),
+                    logit_scale=got.logit_scale, frozen=held)
     cost = got.cost * CHECK_INPUTS
     if check is False or (check is None and cost > CHECK_MAX_COST):
         why = ("check=False" if check is False else
@@ -552,11 +581,9 @@ def _parameter_map(program, owners: list[dict]) -> list[tuple[str, str, tuple[in
 def _check_output(torch, module, tm: TorchModel, shape) -> str:
     """Compare the program's exact output with the module's forward on random
     inputs; refuse on a difference. Returns what was checked."""
-    from fractions import Fraction
-
     from .forward import output
     params = dict(module.named_parameters())
-    values = {}
+    values = {ex: value for ex, _, _, value in tm.frozen}
     cache: dict = {}
     for ex, tname, idx in tm.parameter_map:
         flat = cache.get(tname)

@@ -30,9 +30,10 @@ Every node is translated or refused, never skipped:
 Parameters are tensors, not names: a parameter read by two layers (a
 ``nn.Linear`` called twice, tied weights) is refused naming every node
 that reads it, since exactcl's programs give each layer parameters of its
-own; a parameter with ``requires_grad=False`` is refused naming it (the
-flow does not move it, and a count treats every parameter as moved); a
-parameter ``forward`` never reads, a parametrised layer (``weight_norm``,
+own; a parameter with ``requires_grad=False`` is frozen: training does not
+move it, so it is a constant of the model, held at the value it has when
+the module is read (:func:`exactcl.from_torch`); a parameter ``forward``
+never reads, a parametrised layer (``weight_norm``,
 ``torch.nn.utils.parametrize``), and any module or parameter hook (which
 may change the output or the gradient) are refused by name.
 
@@ -117,6 +118,7 @@ class Capture:
     steps: tuple
     nodes: list = field(default_factory=list)
     logit_scale: float = 1.0
+    frozen: tuple = ()
 
     def flat(self, steps=None):
         """Every step in program order (residual blocks opened)."""
@@ -647,7 +649,8 @@ def _attention_alone(reader: _Reader, module, shape) -> Capture:
 
 
 def _check_parameters(module, got: Capture, names: dict) -> None:
-    """Each parameter read once, by a layer, trained; and every parameter read."""
+    """Each parameter read once, by a layer, and every parameter read; the
+    frozen ones are recorded."""
     seen: dict = {}
     for step in got.flat():
         for _, tensor, _ in step.reads:
@@ -665,10 +668,7 @@ def _check_parameters(module, got: Capture, names: dict) -> None:
             raise InputError(f"Argument 'module' has the parameter {name!r}, which its forward "
                              f"never reads (each of its entries would be a law of its own); "
                              f"remove it or read it.")
-    frozen = [name for name, p in module.named_parameters() if not p.requires_grad]
-    if frozen:
-        raise InputError(f"Argument 'module' has frozen parameters (requires_grad=False): "
-                         f"{', '.join(frozen)}; training does not move them, and exactcl "
-                         f"counts the laws of a flow that moves every parameter the model "
-                         f"reads (the flow with frozen tensors as constants is not counted "
-                         f"yet): unfreeze them to count the laws of training them all.")
+    got.frozen = tuple(name for name, p in module.named_parameters() if not p.requires_grad)
+    if len(got.frozen) == len(list(module.parameters())):
+        raise InputError("Argument 'module' has every parameter frozen (requires_grad=False): "
+                         "training moves nothing, so there is no flow to count.")

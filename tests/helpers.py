@@ -47,6 +47,8 @@ def translated(module, shape, *, entries: int = 64):
     x = torch.randn((1,) + tuple(shape), dtype=torch.float64)
     state = {n: p.detach().to(torch.float64).clone() for n, p in module.named_parameters()}
     values = {ex: Fraction(float(state[t][idx])) for ex, t, idx in tm.parameter_map}
+    values.update((ex, value) for ex, _, _, value in tm.frozen)
+    assert all(value == Fraction(float(state[t][idx])) for _, t, idx, value in tm.frozen)
     canonical = tm.program.canonical()
     inputs = [Fraction(v) for v in x.reshape(-1).tolist()]
     attention = isinstance(module, torch.nn.MultiheadAttention)

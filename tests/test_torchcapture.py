@@ -16,6 +16,7 @@ import exactcl  # noqa: E402
 from exactcl import Conv1d, Conv2d, Linear, ReLU, Residual, net  # noqa: E402
 from exactcl.certformat import dumps  # noqa: E402
 from exactcl.errors import InputError  # noqa: E402
+from exactcl.models import from_program, with_constants  # noqa: E402
 from exactcl.torchbridge import from_torch  # noqa: E402
 
 from .helpers import translated  # noqa: E402
@@ -66,10 +67,65 @@ def test_a_weight_shared_inside_a_residual_or_tied_is_refused():
     refused(Tied(), (3,), "'a.weight' (also registered as b.weight) 2 times (nodes a, b)")
 
 
-def test_frozen_parameters_are_refused_by_name():
+def _sgd_drift(module, laws, lr, steps=20):
+    """Largest change of the laws along ``steps`` of SGD at step ``lr`` on a
+    copy of ``module`` (fixed data)."""
+    import copy
+    net_ = copy.deepcopy(module)
+    torch.manual_seed(7)
+    x, y = torch.randn(16, 2, dtype=torch.float64), torch.randn(16, 2, dtype=torch.float64)
+    start = laws[0].all(net_)
+    opt = torch.optim.SGD([p for p in net_.parameters() if p.requires_grad], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        ((net_(x) - y) ** 2).mean().backward()
+        opt.step()
+    return (laws[0].all(net_) - start).abs().max().item()
+
+
+def test_frozen_parameters_are_constants_held_at_their_values():
+    """The frozen first layer of Linear(4,5), ReLU, Linear(5,3): 5 laws if it
+    were trained, none when it is not (the per-neuron laws move along SGD)."""
     module = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
     module[0].requires_grad_(False)
-    refused(module, (4,), "frozen parameters (requires_grad=False): 0.weight, 0.bias")
+    tm = translated(module, (4,))
+    assert {t for _, t, _, _ in tm.frozen} == {"0.weight", "0.bias"} and len(tm.frozen) == 25
+    assert {t for _, t, _ in tm.parameter_map} == {"2.weight", "2.bias"}
+    result = exactcl.count(tm)
+    assert (result.parameters, result.laws, result.proof) == (18, 0, "sandwich")
+    assert result.model == "frozen 0.weight, 0.bias of net:Linear(4,5,bias),ReLU,Linear(5,3,bias)"
+    assert "frozen (held at their values when read): 0.weight, 0.bias" in tm.describe()
+
+
+def test_a_frozen_bias_of_the_last_layer_is_no_bias_for_the_flow():
+    module = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    module[2].bias.requires_grad_(False)
+    tm = translated(module, (3,))
+    no_bias = net(Linear(3, 4, bias=True), ReLU(), Linear(4, 2))
+    assert exactcl.count(tm).laws == exactcl.count(no_bias).laws == 4
+
+
+def test_laws_through_a_frozen_layer_hold_along_real_training_and_verify(tmp_path):
+    """W3 C W1 with C frozen: 2 laws that involve C's values, certified,
+    verified from the file, and conserved by SGD up to O(step^2)."""
+    from exactcl.verifier import verify
+    torch.manual_seed(5)
+    module = nn.Sequential(*(nn.Linear(2, 2, bias=False) for _ in range(3))).double()
+    module[1].requires_grad_(False)
+    tm = translated(module, (2,))
+    cert, result = exactcl.certify(tm, tmp_path / "frozen.json")
+    assert (result.laws, result.proof) == (2, "sandwich")
+    assert verify(tmp_path / "frozen.json").status == "verified"
+    laws = tm.laws(result)
+    coarse, fine = _sgd_drift(module, laws, 2e-3), _sgd_drift(module, laws, 1e-3)
+    assert 3.0 < coarse / fine < 5.0, (coarse, fine)  # half the step: a quarter of the drift
+    assert module[1].weight.grad is None
+
+
+def test_a_module_with_every_parameter_frozen_is_refused():
+    module = nn.Sequential(nn.Linear(2, 2))
+    module.requires_grad_(False)
+    refused(module, (2,), "every parameter frozen")
 
 
 class ResSeq(nn.Sequential):
@@ -370,13 +426,19 @@ def test_random_modules_are_read_faithfully_or_refused_by_name(case):
     if shared:
         refused(module, (n,), "uses the parameter", "times (nodes")
         return
-    if frozen:
-        refused(module, (n,), "frozen parameters (requires_grad=False)")
+    if not any(p.requires_grad for p in module.parameters()):
+        refused(module, (n,), "every parameter frozen")
         return
     tm = translated(module, (n,))
     by_hand = net(*built)
     assert tm.program == by_hand
-    assert exactcl.count(tm).laws == exactcl.count(by_hand).laws
+    if frozen:  # the same program, with the frozen entries held at their values
+        assert tm.frozen
+        model = with_constants(from_program(by_hand), {ex: v for ex, _, _, v in tm.frozen},
+                               "by hand")
+        assert exactcl.count(tm).laws == exactcl.count(model).laws
+    else:
+        assert exactcl.count(tm).laws == exactcl.count(by_hand).laws
 
 
 def test_a_relu_program_counts_the_laws_of_every_activation_pattern():
