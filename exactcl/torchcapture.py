@@ -555,8 +555,12 @@ def _describe(arg, got) -> str:
 
 
 def _function_name(fn) -> str:
+    """``torch.tanh``, ``operator.mul``, ``torch.nn.functional.gelu``."""
     module = getattr(fn, "__module__", None) or ""
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    if "_VariableFunctionsClass" in name or module in ("torch._C._nn", "torch._C"):
+        return f"torch.{getattr(fn, '__name__', name)}"
+    module = "operator" if module == "_operator" else module
     return f"{module}.{name}" if module else name
 
 
