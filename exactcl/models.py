@@ -22,8 +22,8 @@ from .limits import check_memory, growth_bytes, model_bytes
 from .program import Program, from_family
 from .rings import Ring, poly_from_terms, poly_terms, to_rational
 
-__all__ = ["Model", "as_model", "from_fields", "from_polynomials", "from_program", "linear", "product",
-           "relu"]
+__all__ = ["Model", "as_model", "from_fields", "from_polynomials", "from_program", "linear",
+           "product", "relu", "with_constants"]
 
 
 class Model:
