@@ -503,13 +503,70 @@ def loads(text: str | bytes) -> dict:
     if len(text) > MAX_FILE_BYTES:
         raise CertificateFormatError(f"The certificate has {len(text)} characters; at most "
                                      f"{MAX_FILE_BYTES} are read.")
+    return check_structure(strict_json(text))
+
+
+class _Repeated(dict):
+    """An object whose key ``repeated`` appears twice (see :func:`strict_json`)."""
+
+    repeated = ""
+
+
+def _object(pairs: list) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            marked = _Repeated(out)
+            marked.repeated = key
+            return marked
+        out[key] = value
+    return out
+
+
+def _constant(name: str):
+    raise ValueError(f"the non-finite number {name} (JSON has none)")
+
+
+def _repeated_at(obj: object, where: str) -> str | None:
+    """The path of the first object holding a key twice, with that key."""
+    stack = [(obj, where)]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, _Repeated):
+            return f"{at}.{node.repeated}" if at else node.repeated
+        if isinstance(node, dict):
+            stack.extend((v, f"{at}.{k}" if at else str(k)) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in reversed(list(enumerate(node))))
+    return None
+
+
+def strict_json(text: str | bytes, what: str = "The file") -> Any:
+    """JSON as exactcl reads it: strict. A key repeated in an object (which
+    readers resolve differently: Python's ``json`` keeps the last, a person
+    or ``grep`` sees the first) and the non-finite numbers ``NaN``,
+    ``Infinity`` and ``-Infinity`` (not JSON) make the text unreadable.
+
+    >>> strict_json('{"claim": {"laws": 5, "laws": 3}}')
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.CertificateFormatError: The file repeats the key 'claim.laws': a reader could take either value.
+    >>> strict_json('[1, NaN]')
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.CertificateFormatError: The file is not valid JSON: the non-finite number NaN (JSON has none).
+    """
     try:
-        cert = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_object, parse_constant=_constant)
     except RecursionError as err:
-        raise CertificateFormatError("The file nests JSON too deeply.") from err
-    except ValueError as err:  # JSONDecodeError, oversized integer literals
-        raise CertificateFormatError(f"The file is not valid JSON: {err}.") from err
-    return check_structure(cert)
+        raise CertificateFormatError(f"{what} nests JSON too deeply.") from err
+    except ValueError as err:  # JSONDecodeError, oversized integer literals, constants
+        raise CertificateFormatError(f"{what} is not valid JSON: {err}.") from err
+    repeated = _repeated_at(data, "")
+    if repeated is not None:
+        raise CertificateFormatError(f"{what} repeats the key {repeated!r}: a reader could "
+                                     f"take either value.")
+    return data
 
 
 def check_structure(cert: object) -> dict:

@@ -31,6 +31,7 @@ format, ring, field and flow-field layers only.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -252,6 +253,8 @@ class FlowOutcome:
     passed: bool
     detail: str
     note: str
+    #: the name the model has under this flow: its base's name, " under ", the flow's text
+    name: str = ""
 
 
 def flow_check(model: dict, fields: Sequence[VectorField], ring: Ring,
@@ -269,6 +272,13 @@ def flow_check(model: dict, fields: Sequence[VectorField], ring: Ring,
         raise CertificateFormatError(f"model.base.variables: {err}") from err
     flow = read_flow(model["flow"], base_ring, budget)
     text = flow_text(flow)
+    outcome = _rebuilt(model, fields, ring, base, base_ring, flow, text, base_generators,
+                       budget)
+    return dataclasses.replace(outcome, name=f"{base['name']} under {text}")
+
+
+def _rebuilt(model, fields, ring, base, base_ring, flow, text, base_generators, budget
+             ) -> FlowOutcome:
     generators = base_generators(base, base_ring)
     budget.require(flow_work(generators, flow), f"applying the flow {text} to the "
                                                 f"{len(generators)} generators of the base")

@@ -57,12 +57,18 @@ from fractions import Fraction
 from .certformat import MAX_ITEMS, MAX_TERMS, MAX_VARIABLES, checked
 from .errors import CertificateFormatError
 
-__all__ = ["FAMILIES", "check_name", "family_layers", "is_builtin_name", "named_model",
-           "parse_name"]
+__all__ = ["FAMILIES", "check_name", "check_net_name", "family_layers", "is_builtin_name",
+           "named_model", "parse_name"]
 
 #: The built-in families, as ``model.name`` writes them before the colon.
-FAMILIES = ("linear", "relu", "relu-bias", "product")
-_FAMILY = re.compile(r"(linear|relu-bias|relu|product):(.*)", re.S)
+FAMILIES = ("linear", "relu", "relu-bias", "product", "nmf", "icnn", "icnn-bias")
+_FAMILY = re.compile(r"(linear|relu-bias|relu|product|nmf|icnn-bias|icnn):(.*)", re.S)
+#: Families with three sizes, and the network an ICNN is (its metric is its flow's).
+_THREE = ("nmf", "icnn", "icnn-bias")
+_NETWORK = {"icnn": "relu", "icnn-bias": "relu-bias"}
+#: The families whose models have a flow of their own: ``NAME under gradient``
+#: names such a model under the Euclidean flow, with no flow section.
+_OWN_FLOW = ("nmf", "icnn", "icnn-bias")
 _WIDTHS = re.compile(r"[1-9][0-9]*(,[1-9][0-9]*)*")
 #: Widths with more digits give a model beyond MAX_VARIABLES whatever the others.
 _MAX_WIDTH_DIGITS = 9
@@ -73,13 +79,15 @@ Poly = tuple[Term, ...]
 
 def is_builtin_name(name: str) -> bool:
     """Whether ``name`` claims a built-in model: it starts with a family and a
-    colon (``linear:``, ``relu:``, ``relu-bias:``, ``product:``).
+    colon (``linear:``, ``relu:``, ``relu-bias:``, ``product:``, ``nmf:``,
+    ``icnn:``, ``icnn-bias:``) or is a program of layers (``net:``).
 
     >>> is_builtin_name("linear:2,2,2"), is_builtin_name("linear: 2,2"), is_builtin_name("uv")
     (True, True, False)
     """
     # "linear:2,2,2 under momentum tau=1" names the fields of a flow, not the built-in
-    return isinstance(name, str) and " under " not in name and _FAMILY.fullmatch(name) is not None
+    return isinstance(name, str) and " under " not in name and (
+        _FAMILY.fullmatch(name) is not None or name.startswith("net:"))
 
 
 def parse_name(name: str) -> tuple[str, tuple[int, ...]] | None:
@@ -97,7 +105,7 @@ def parse_name(name: str) -> tuple[str, tuple[int, ...]] | None:
     if match is None or not _WIDTHS.fullmatch(match.group(2)):
         return None
     family, parts = match.group(1), match.group(2).split(",")
-    if (family == "product") != (len(parts) == 1):
+    if (family == "product") != (len(parts) == 1) or (family in _THREE and len(parts) != 3):
         return None
     if len(parts) > MAX_VARIABLES + 1 or any(len(p) > _MAX_WIDTH_DIGITS for p in parts):
         raise _too_large(name, "parameters", f"more than {MAX_VARIABLES:,}", MAX_VARIABLES)
@@ -115,6 +123,10 @@ def _sizes(family: str, widths: tuple[int, ...]) -> tuple[int, int, int]:
     """(parameters, components of phi, terms of phi) of the model named."""
     if family == "product":
         return widths[0], 1, 1
+    if family == "nmf":
+        n, m, r = widths
+        return (n + m) * r, n * m, n * m * r
+    family = _NETWORK.get(family, family)
     L = len(widths) - 1
     weights = sum(widths[k] * widths[k - 1] for k in range(1, L + 1))
     paths = math.prod(widths)
@@ -155,9 +167,9 @@ def family_layers(family: str, widths: tuple[int, ...]) -> list[list]:
 def _check_program(name: str, family: str, widths: tuple[int, ...], program: list
                    ) -> tuple[bool, str]:
     """A file's program against the layers its name stands for."""
-    if family == "product":
+    if family in ("product", "nmf"):
         return False, f"{name} is given by phi; the file's model is a program of layers"
-    expected = family_layers(family, widths)
+    expected = family_layers(_NETWORK.get(family, family), widths)
     for k, (ours, theirs) in enumerate(zip(expected, program)):
         if ours != theirs:
             return False, (f"layer {k} of {name} is {ours}; the file's model.program[{k}] is "
@@ -186,6 +198,14 @@ def named_model(family: str, widths: tuple[int, ...]) -> tuple[list[str], list[P
         D = widths[0]
         everything = tuple((v, 1) for v in range(D))
         return [f"t{i}" for i in range(1, D + 1)], [((everything, one),)]
+    if family == "nmf":  # U (n x r) V^T (m x r): U{i}_{k}, then V{j}_{k}
+        n, m, r = widths
+        names = [f"U{i}_{k}" for i in range(n) for k in range(r)]
+        names += [f"V{j}_{k}" for j in range(m) for k in range(r)]
+        return names, [tuple(sorted((((i * r + k, 1), (n * r + j * r + k, 1)), one)
+                                    for k in range(r)))
+                       for i in range(n) for j in range(m)]
+    family = _NETWORK.get(family, family)
     L = len(widths) - 1
     names: list[str] = []
     first: dict[int, int] = {}  # layer -> index of its first weight
@@ -227,6 +247,158 @@ def named_model(family: str, widths: tuple[int, ...]) -> tuple[list[str], list[P
                     variables = [bias[layer, i]] + path((i, *rest), layer + 1)
                     phi.append(((monomial(variables), one),))
     return names, phi
+
+
+# -- net: names ------------------------------------------------------------------------
+
+#: The longest ``net:`` name read, and the deepest nesting of residual blocks.
+MAX_NET_NAME = 10_000
+MAX_NET_NESTING = 8
+_INT = r"[1-9][0-9]{0,8}"
+_SIZES = rf"{_INT}(?:x{_INT})?"
+_LAYER = {
+    "Linear": re.compile(rf"({_INT}),({_INT})(,bias)?"),
+    "Conv1d": re.compile(rf"({_INT}),({_INT}),({_INT})(?:,stride=({_INT}))?(,bias)?"
+                         rf"(?:,length=({_INT}))?"),
+    "Conv2d": re.compile(rf"({_INT}),({_INT}),({_SIZES})(?:,stride=({_SIZES}))?(,bias)?"
+                         rf"(?:,size=({_SIZES}))?"),
+    "Attention": re.compile(rf"({_INT}),({_INT}),({_INT})(?:,tokens=({_INT}))?"
+                            rf"(?:,(factors|linear))?"),
+    "LinearAttention": re.compile(rf"({_INT}),({_INT}),({_INT})(?:,tokens=({_INT}))?"),
+}
+
+
+def _pieces(body: str) -> list[str] | None:
+    """The layers of a spec body split at the commas outside parentheses."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif ch == "," and depth == 0:
+            out.append(body[start:i])
+            start = i + 1
+    return out + [body[start:]] if depth == 0 else None
+
+
+def _sizes_of(text: str, dims: int) -> list[int]:
+    values = [int(v) for v in text.split("x")]
+    return values * dims if len(values) == 1 else values
+
+
+def _net_layers(body: str, depth: int) -> list | None:
+    """The layers a ``net:`` body names, as the file format writes them but
+    with each convolution's size as named (None when not), or None when the
+    body is not in the form exactcl writes names in."""
+    if depth > MAX_NET_NESTING:
+        return None
+    pieces = _pieces(body)
+    if not pieces:
+        return None
+    layers: list = []
+    for piece in pieces:
+        if piece == "ReLU":
+            layers.append(["relu"])
+            continue
+        head, _, rest = piece.partition("(")
+        if not rest.endswith(")"):
+            return None
+        inner = rest[:-1]
+        if head == "Residual":
+            block = _net_layers(inner, depth + 1)
+            if block is None:
+                return None
+            layers.append(["residual", block])
+            continue
+        pattern = _LAYER.get(head)
+        m = pattern.fullmatch(inner) if pattern is not None else None
+        if m is None:
+            return None
+        g = m.groups()
+        if head == "Linear":
+            layers.append(["linear", int(g[0]), int(g[1]), g[2] is not None])
+        elif head in ("Conv1d", "Conv2d"):
+            dims = 1 if head == "Conv1d" else 2
+            layers.append(["conv", int(g[0]), int(g[1]), _sizes_of(g[2], dims),
+                           _sizes_of(g[3], dims) if g[3] else [1] * dims, g[4] is not None,
+                           _sizes_of(g[5], dims) if g[5] else None])
+        else:
+            kind = "linear" if head == "LinearAttention" else (g[4] if len(g) > 4 and g[4]
+                                                               else "softmax")
+            layers.append(["attention", kind, int(g[0]), int(g[1]), int(g[2]),
+                           int(g[3]) if g[3] else 3])
+    return layers
+
+
+def _fill_sizes(layers: list, shape) -> tuple[list, object]:
+    """Each convolution's input size from the layers before it (as a program
+    fills it in), and the shape after the layers: (channels, size) after a
+    convolution, None after a dense layer or at the input."""
+    out = []
+    for layer in layers:
+        if layer[0] == "conv":
+            size = layer[6] if layer[6] is not None else (shape[1] if shape else None)
+            if size is None:
+                return out + [layer], shape
+            out.append(layer[:6] + [size])
+            shape = (layer[2], [(s - k) // t + 1 for s, k, t in zip(size, layer[3], layer[4])])
+        elif layer[0] == "residual":
+            inner, _ = _fill_sizes(layer[1], shape)
+            out.append(["residual", inner])
+        else:
+            out.append(layer)
+            shape = None if layer[0] == "linear" else shape
+    return out, shape
+
+
+def check_net_name(name: str, model: dict) -> tuple[bool, str]:
+    """A ``net:`` name against the program in the file: the name is parsed
+    here, independently of the spec parser that made it, into the layers it
+    names (each convolution's size filled in from the layers before it) and
+    compared layer by layer with ``model.program``.
+
+    >>> check_net_name("net:Linear(2,3,bias),ReLU,Linear(3,1)", {"program": [
+    ...     ["linear", 2, 3, True], ["relu"], ["linear", 3, 1, False]]})[0]
+    True
+    >>> check_net_name("net:Linear(2,3),ReLU,Linear(3,1)", {"program": [
+    ...     ["linear", 2, 3, True], ["relu"], ["linear", 3, 1, False]]})[1]
+    "layer 0 of net:Linear(2,3),ReLU,Linear(3,1) is ['linear', 2, 3, False]; the file's model.program[0] is ['linear', 2, 3, True]"
+    """
+    if len(name) > MAX_NET_NAME:
+        return False, f"the net: name has {len(name)} characters, more than {MAX_NET_NAME} read"
+    layers = _net_layers(name[len("net:"):], 0)
+    if layers is None:
+        return False, (f"{_shown(name)} starts like a program of layers but is not one in the "
+                       f"form exactcl writes (net:Linear(n_in,n_out[,bias]),ReLU,...)")
+    if "program" not in model:
+        return False, f"{_shown(name)} is a program of layers; the file's model is not"
+    expected, _ = _fill_sizes(layers, None)
+    ok, detail = _same_layers(expected, model["program"], "model.program", _shown(name))
+    if not ok:
+        return False, detail
+    return True, (f"{_shown(name)}: the layers parsed from the name are the program in the "
+                  f"file ({len(expected)} layers)")
+
+
+def _same_layers(ours: list, theirs: object, where: str, name: str) -> tuple[bool, str]:
+    if not isinstance(theirs, list) or len(ours) != len(theirs):
+        count = len(theirs) if isinstance(theirs, list) else "no"
+        return False, f"{name} has {len(ours)} layers at {where}; the file has {count}"
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        if a[0] == "residual" and isinstance(b, list) and b and b[0] == "residual" and len(b) == 2:
+            ok, detail = _same_layers(a[1], b[1], f"{where}[{k}][1]", name)
+            if not ok:
+                return ok, detail
+        elif a != b:
+            return False, f"layer {k} of {name} is {a}; the file's {where}[{k}] is {b}"
+    return True, ""
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= 80 else name[:77] + "..."
 
 
 def _file_poly(obj: list, where: str) -> Poly:
@@ -280,6 +452,20 @@ def check_name(model: dict) -> tuple[bool, str]:
     exactcl.errors.CertificateFormatError: model.name 'relu:64,64,64,64' names a model of 12,288 parameters; a certificate holds at most 10,000, so this name cannot be checked against the file.
     """
     name = model["name"]
+    if isinstance(name, str) and name.endswith(" under gradient") and "flow" not in model:
+        base = name[:-len(" under gradient")]
+        match = _FAMILY.fullmatch(base)
+        if match is None or match.group(1) not in _OWN_FLOW:
+            return False, (f"{name!r} names a model under the Euclidean flow, which only the "
+                           f"models with a flow of their own ({', '.join(_OWN_FLOW)}) are "
+                           f"named so")
+        ok, detail = check_name(dict(model, name=base))
+        return ok, f"{detail}, under the Euclidean flow" if ok else detail
+    if isinstance(name, str) and " under " in name and "flow" not in model:
+        return False, (f"{name!r} names a model under a flow, but the file holds no flow "
+                       f"section")
+    if isinstance(name, str) and name.startswith("net:"):
+        return check_net_name(name, model)
     if not is_builtin_name(name):
         return True, (f"{name!r} is not a built-in spec: unchecked (the claims are about the "
                       f"model in the file, whatever its name says)")

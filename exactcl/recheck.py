@@ -3,7 +3,10 @@
 ``exactcl verify`` takes files and folders. A sweep folder (one with
 ``sweep.json``) contributes the certificate of every case its records say
 succeeded, and each certificate's claim is compared with what its record
-shows of it; a missing certificate is an unreadable file. Its tables
+shows of it, and its model with the model the record's case (spec or phi,
+flow) gives: a certificate of another model does not back a row, whatever
+its own claim; a missing certificate, or a record or manifest that cannot
+be read (a repeated key, another case's record), is an unreadable file. Its tables
 (``results.md``, ``results.tex``, ``results.csv``) are files with a verdict
 too: each is rebuilt in memory from the manifest, the records and the
 verified certificates, as the sweep writes it, and must be the file byte
@@ -71,11 +74,40 @@ def _against_table(report: Report, path: str, record: dict | None,
     if cert is None:
         return report.with_check(Check("sweep table", False, "the certificate cannot be read "
                                                              "again after its verification"))
+    problem = case_matches(record, cert)
+    if problem is not None:  # it backs no row: the tables showing it are false too
+        return report.with_check(Check("sweep case", False, problem))
     verified[path] = cert
     problem = table_matches(record, cert)
     if problem is not None:
         return report.with_check(Check("sweep table", False, problem))
     return report
+
+
+def case_matches(record: dict, cert: dict) -> str | None:
+    """None when the certificate proves the case of its sweep record (the
+    model its spec or phi gives, under its flow: the same model section,
+    name, variables, program, phi or fields, flow and base), else what
+    differs. A certificate of another model, even with a true claim of its
+    own, does not back the row."""
+    from .certificate import model_section
+    from .errors import ExactclError
+    from .grid import Case
+    try:
+        case = Case.from_dict(record["case"])
+        expected = model_section(case.model())
+    except (ExactclError, KeyError, TypeError, ValueError, AttributeError) as err:
+        return f"the record's case cannot be rebuilt to compare ({err})"
+    got = cert["model"]
+    if got == expected:
+        return None
+    for key in ("name", "variables", "program", "phi", "fields", "flow", "base"):
+        if got.get(key) != expected.get(key):
+            return (f"the certificate is not of the record's case {case.label}: its model's "
+                    f"{key} differs from the one {case.label} gives (the certificate names "
+                    f"{got.get('name')!r})")
+    return (f"the certificate is not of the record's case {case.label}: its model section "
+            f"differs from the one {case.label} gives")
 
 
 #: Characters of a table line shown in a report.
@@ -110,8 +142,12 @@ def _table_reports(folder: str, verified: dict[str, dict]) -> list[Report]:
     """One report per table file of a sweep folder: its bytes are those of the
     tables rebuilt from the verified certificates and the records, and every
     row showing a certificate shows one that verified."""
+    from .errors import ExactclError
     from .sweep import TABLE_FILES, rebuilt_tables
-    tables, backed = rebuilt_tables(folder, verified)
+    try:
+        tables, backed = rebuilt_tables(folder, verified)
+    except (ExactclError, TypeError, KeyError, AttributeError):
+        return []  # the manifest is unreadable: reported so as a file
     unbacked = [label for label, path in backed if path not in verified]
     out = []
     for name in TABLE_FILES:

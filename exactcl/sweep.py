@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .certformat import check_output, write_atomic
+from .certformat import check_output, strict_json, write_atomic
 from .engines import (
     DaskEngine,
     Failure,
@@ -438,7 +438,7 @@ def _finished(folder: str, case: Case, opts: dict, retry_failed: bool) -> dict |
     """The record of a case already done in this folder, else None."""
     try:
         with open(record_path(folder, case), encoding="utf-8") as fh:
-            record = json.load(fh)
+            record = strict_json(fh.read())
     except (OSError, ValueError):
         return None
     if (not isinstance(record, dict) or record.get("case") != case.as_dict()
@@ -470,7 +470,7 @@ def _with_other_grids(folder: str, grid: Sequence[Case]) -> tuple[list[Case], di
             continue
         try:
             with open(os.path.join(where, name), encoding="utf-8") as fh:
-                data = json.load(fh)
+                data = strict_json(fh.read())
             case = Case.from_dict(data["case"])
             options = data["options"]
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
@@ -547,7 +547,7 @@ def read_manifest(folder: str) -> dict:
     path = os.path.join(folder, MANIFEST)
     try:
         with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+            data = strict_json(fh.read(), path)
     except (OSError, ValueError) as err:
         raise InputError(f"{path} is not a readable sweep manifest ({err}).") from None
     if not isinstance(data, dict) or data.get("schema") != SWEEP_SCHEMA \
@@ -574,18 +574,31 @@ def folder_certificates(folder: str | os.PathLike) -> tuple[list[tuple[str, dict
             found += [(os.path.join(root, f), None) for f in sorted(files)
                       if f.endswith(".json") and not f.startswith(".")]
         return found, []
-    manifest = read_manifest(folder)
+    try:
+        manifest = read_manifest(folder)
+        cases = [Case.from_dict(data) for data in manifest["cases"]]
+    except (InputError, TypeError, KeyError, AttributeError):
+        # verified as a file, the manifest is reported unreadable with the reason
+        return [(os.path.join(folder, MANIFEST), None)], []
     out, notes = [], []
-    for data in manifest["cases"]:
-        case = Case.from_dict(data)
+    for case in cases:
+        path = record_path(folder, case)
         try:
-            with open(record_path(folder, case), encoding="utf-8") as fh:
-                record = json.load(fh)
-        except (OSError, ValueError):
+            with open(path, encoding="utf-8") as fh:
+                record = strict_json(fh.read())
+        except OSError:
             notes.append(f"{case.label}: not run yet")
             continue
+        except ValueError:  # verified as a file: unreadable, with the reason
+            out.append((path, None))
+            continue
+        if not isinstance(record, dict) or record.get("case") != case.as_dict():
+            out.append((path, None))  # not the record of its row: unreadable as it is
+            notes.append(f"{case.label}: its record is not the record of this case")
+            continue
         if record.get("status") == "failed":
-            notes.append(f"{case.label}: failed in the sweep ({record['error']['kind']})")
+            notes.append(f"{case.label}: failed in the sweep "
+                         f"({(record.get('error') or {}).get('kind')})")
             continue
         out.append((certificate_path(folder, case), record))
     return out, notes

@@ -307,11 +307,12 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
             summary = (f"VERIFIED: between {claim['bounds'][0]} and {claim['bounds'][1]} "
                        f"independent conservation laws (bounds only)")
         summary += "".join(f"; {note}" for note in notes)
-        if "flow" in cert["model"]:
-            if not is_builtin_name(cert["model"]["base"]["name"]):
-                summary += "; the base model's name is not a built-in spec and was not checked"
-        elif not is_builtin_name(cert["model"]["name"]):
-            summary += "; the model's name is not a built-in spec and was not checked"
+        model = cert["model"]
+        named = model["base"]["name"] if "flow" in model else model["name"]
+        if not _checked_name(named):
+            whose = "the base model's" if "flow" in model else "the model's"
+            summary += (f"; name not checked: {whose} name {_short_name(named)!r} is not a "
+                        f"built-in spec")
     else:
         summary = not_verified(checks)
     return Report(source, "verified" if ok else "false", tuple(checks), summary, budget.spent)
@@ -420,9 +421,10 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         d = kinds["count"] if probes else (len(generators) if generators is not None
                                             else layout.components)
         checks.append(Check("model", True, _program_text(layout, kinds, generators)))
-    checks.append(_name_check(model))
-    if "flow" in model:  # the fields of a flow: rebuilt from the base model
+    if "flow" in model:  # the fields of a flow, and its name: rebuilt from the base model
         checks += _flow_checks(model, generators, ring, budget)
+    else:
+        checks.append(_name_check(model))
 
     n_params = checked(claim["parameters"], "claim.parameters", "int", lo=0)
     checks.append(Check("parameters", n_params == D,
@@ -859,6 +861,12 @@ def _law_norm(h) -> int:
     return int(sum(abs(c * den) for c in coeffs))
 
 
+def _checked_name(name: str) -> bool:
+    """Whether a verified model's name was rebuilt and compared (a built-in
+    spec, a ``net:`` program, or one of them ``under gradient``)."""
+    return is_builtin_name(name.removesuffix(" under gradient"))
+
+
 def _name_check(model: dict) -> Check:
     """Is the model the one its name says? Rebuilt from the name for a built-in
     spec (exactcl.namecheck); a custom name passes, saying it is unchecked."""
@@ -878,8 +886,18 @@ def _flow_checks(model: dict, fields, ring, budget: WorkBudget) -> list[Check]:
 
     outcome = flow_check(model, fields, ring, base_generators, budget)
     ok, detail = check_name(model["base"])
+    named = model["name"] == outcome.name
     return [Check("flow", outcome.passed, outcome.detail, outcome.note),
+            Check("model name", named,
+                  f"{model['name']!r} is the base's name and the flow's text" if named else
+                  f"model.name {_short_name(model['name'])!r} is not the name of the flow of "
+                  f"its base, {_short_name(outcome.name)!r}"),
             Check("base model name", ok, detail)]
+
+
+def _short_name(name: object) -> str:
+    text = str(name)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def _evaluation_work(X: VectorField) -> float:

@@ -83,10 +83,13 @@ def test_the_base_of_a_builtin_network_is_checked_by_its_name():
     report = verify(cert)
     assert check(report, "base model name").passed
     assert "layers rebuilt from the name" in check(report, "base model name").detail
-    assert "was not checked" not in report.summary
-    # nmf is no built-in spec of the name check: unchecked, and the summary says so
-    report = verify(certify(nmf(2, 2, 1), reproducible=True)[0])
-    assert "base model's name is not a built-in spec" in report.summary
+    assert "name not checked" not in report.summary
+    # nmf, icnn and icnn-bias are built-in specs: rebuilt from the name and compared
+    for model in (nmf(2, 2, 1), icnn([2, 2, 1]), icnn([2, 2, 1], bias=True)):
+        cert, _ = certify(model, reproducible=True)
+        report = verify(cert)
+        assert report.ok and "name not checked" not in report.summary, report.summary
+        assert check(report, "model name").passed and check(report, "base model name").passed
 
 
 def test_nmf_under_its_mirror_metric_keeps_the_rescaling_in_its_linear_form():
@@ -197,17 +200,30 @@ def test_a_changed_flow_is_rejected_by_the_flow_check(which, change, momentum, m
 def test_a_base_named_for_another_builtin_fails_the_name_check(momentum):
     cert = mutated(momentum, lambda m: m["base"].update(name="relu:2,2,2"))
     report = verify(cert, check_fingerprint=False)
-    assert failed(report) == ["base model name"]
+    assert failed(report) == ["model name", "base model name"]
 
 
-def test_a_flow_removed_with_its_fields_kept_is_a_fields_model(momentum):
-    # documented: without flow and base the file is a model given by its fields,
-    # and its claims hold of those fields; its name is then an unchecked label
+def test_a_flow_removed_with_its_fields_kept_is_false_by_its_name(momentum):
+    # without flow and base the file is a model given by its fields, and its
+    # claims hold of those fields; but its name still says it is a flow's
     cert = mutated(momentum, lambda m: (m.pop("flow"), m.pop("base")))
     report = verify(cert, check_fingerprint=False)
+    assert report.status == "false" and failed(report) == ["model name"]
+    assert "holds no flow section" in check(report, "model name").detail
+    cert = mutated(momentum, lambda m: (m.pop("flow"), m.pop("base"), m.update(name="fields")))
+    report = verify(cert, check_fingerprint=False)
     assert report.status == "verified"
-    assert not any(c.claim == "flow" for c in report.checks)
-    assert "model's name is not a built-in spec" in report.summary
+    assert "name not checked: the model's name 'fields'" in report.summary
+
+
+@pytest.mark.parametrize("name", ["relu:2,2,2 under momentum tau=1/2",
+                                  "linear:2,2,2 under momentum tau=3",
+                                  "linear:2,2,2 under nesterov (damping 3/t)",
+                                  "net:Linear(2,2),Linear(2,2) under momentum tau=1/2",
+                                  "linear:2,2,2"])
+def test_a_flow_certificate_renamed_is_false(momentum, name):
+    report = verify(mutated(momentum, lambda m: m.update(name=name)), check_fingerprint=False)
+    assert report.status == "false" and failed(report) == ["model name"], str(report)
 
 
 UNREADABLE = {

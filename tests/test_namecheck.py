@@ -275,8 +275,8 @@ def test_a_custom_name_is_reported_unchecked(tmp_path):
     assert line.passed
     assert line.detail == ("'phi = u v^2' is not a built-in spec: unchecked (the claims are "
                            "about the model in the file, whatever its name says)")
-    assert report.summary.endswith("; the model's name is not a built-in spec and was not "
-                                   "checked")
+    assert report.summary.endswith("; name not checked: the model's name 'phi = u v^2' is "
+                                   "not a built-in spec")
     assert "model name: 'phi = u v^2' is not a built-in spec: unchecked" in str(report)
     shown = Certificate.from_dict(cert)
     assert shown.name_note == "unchecked name"

@@ -164,16 +164,23 @@ def test_the_cli_counts_a_net_spec_like_the_python_api(capsys):
             ) == (spec, 15, reference.laws, [])
 
 
-def test_a_net_certificate_verifies_with_its_name_unchecked(capsys, tmp_path):
-    spec = "net:Linear(2,2,bias),ReLU,Linear(2,1)"
+def test_a_net_certificate_verifies_with_its_name_checked(capsys, tmp_path):
+    spec = "net:Linear(2,2,bias),ReLU,Linear(2,1,bias)"
     path = tmp_path / "net.json"
     rc, _, err = run_cli(capsys, "certify", spec, "-o", str(path), "--reproducible")
     assert rc == 0, err
     report = verify(str(path))
     assert report.status == "verified", report.summary
-    assert not is_builtin_name(spec)
-    passed, detail = check_name({"name": spec})
-    assert passed and "not a built-in spec: unchecked" in detail
+    assert "name not checked" not in report.summary
+    assert is_builtin_name(spec)
+    cert = json.loads(path.read_text())
+    passed, detail = check_name(cert["model"])
+    assert passed and "the layers parsed from the name are the program in the file" in detail
+    assert cert["model"]["name"] == spec
+    for other in ("net:Linear(2,2),ReLU,Linear(2,1,bias)", "net:Linear(2,2,bias),Linear(2,1)",
+                  "net:Linear(2,2,bias),ReLU,Linear(2,1,bias),ReLU", "net:Linear(2, 2,bias)",
+                  "relu-bias:2,2,1"):
+        assert not check_name(dict(cert["model"], name=other))[0], other
 
 
 def test_a_sweep_config_with_net_specs_runs_and_verifies(capsys, tmp_path):
