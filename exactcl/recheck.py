@@ -178,6 +178,82 @@ def _table_reports(folder: str, verified: dict[str, dict]) -> list[Report]:
     return out
 
 
+#: The table of a proofs/ claim's folder (:func:`exactcl.reproduce.summary_markdown`).
+SUMMARY = "SUMMARY.md"
+
+
+def _row_claims(cert: dict) -> dict:
+    """What a summary row shows of its certificate: model, D (or the
+    subset's size), laws (or bounds lo..hi), proof, exhibited."""
+    part = cert.get("subset") or cert["claim"]
+    laws = part["laws"] if part["laws"] is not None else "{}..{}".format(*part["bounds"])
+    if "subset" in cert:
+        return {"parameters": str(len(part["parameters"])), "laws": str(laws),
+                "proof": part["proof"], "exhibited": str(part["laws_rank"])}
+    return {"parameters": str(cert["claim"]["parameters"]), "laws": str(laws),
+            "proof": part["proof"], "exhibited": str(cert["laws"]["rank"])}
+
+
+def _summary_report(folder: str, ok: set[str]) -> Report:
+    """The SUMMARY.md of a proofs/ claim's folder against the certificates its
+    rows link to: every linked certificate verified, and each row shows that
+    certificate's model and claim (D or the subset's size, laws, proof,
+    exhibited)."""
+    import re
+    path = os.path.join(folder, SUMMARY)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        return Report(path, "unreadable", summary=f"not verified: cannot read it ({err})")
+    row = re.compile(r"\| `(?P<model>[^`]*)` \| (?P<parameters>[^|]*) \|.*\| (?P<laws>[^|]*) \| "
+                     r"(?P<proof>[^|]*) \| (?P<exhibited>[^|]*) \| [^|]* \| "
+                     r"\[[^\]]*\]\((?P<file>[^)]*)\) \|")
+    problems, rows = [], 0
+    for n, line in enumerate(lines, 1):
+        m = row.fullmatch(line)
+        if m is None:
+            continue
+        rows += 1
+        target = os.path.normpath(os.path.join(folder, m["file"]))
+        if os.path.dirname(target) != os.path.normpath(folder) or target not in ok:
+            problems.append(f"line {n} shows {m['file']}, which is not a certificate of this "
+                            f"folder that verified")
+            continue
+        cert = _read_certificate(target)
+        if cert is None:
+            problems.append(f"line {n}: {m['file']} cannot be read again")
+            continue
+        name = cert["model"]["name"]
+        if not (m["model"] == name or ("subset" in cert and m["model"].startswith(f"{name} on "))):
+            problems.append(f"line {n} names the model {m['model']!r}; {m['file']} is of {name!r}")
+            continue
+        for key, value in _row_claims(cert).items():
+            if m[key].strip() != value:
+                problems.append(f"line {n} ({m['model']}) shows {key} {m[key].strip()!r}; "
+                                f"{m['file']} claims {value!r}")
+                break
+    checks = (Check("summary rows", not problems and rows > 0,
+                    f"{rows} rows, each the claim of the verified certificate it links to"
+                    if not problems and rows else
+                    (problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1
+                                    else "") if problems else "no row links a certificate")),)
+    if checks[0].passed:
+        return Report(path, "verified", checks, "VERIFIED: every row is the claim of the "
+                                                "verified certificate it links to")
+    return Report(path, "false", checks, not_verified(checks))
+
+
+def _summaries(folder: str) -> list[str]:
+    """The folders below ``folder`` (itself included) holding a SUMMARY.md."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        if SUMMARY in files:
+            out.append(root)
+    return out
+
+
 def _is_sweep(folder: str) -> bool:
     from .sweep import MANIFEST
     return os.path.isdir(folder) and os.path.exists(os.path.join(folder, MANIFEST))
@@ -234,18 +310,21 @@ def verify_paths(paths: Sequence[str], *, exact: bool = False, fingerprint: bool
         runner.close()
         bar.close()
     tables: dict[str, list[Report]] = {}
+    ok = {os.path.normpath(items[i][0]) for i, r in reports.items() if r.ok}
     for folder in notes:
         if _is_sweep(folder):
             tables[folder] = _table_reports(folder, verified)
-            for report in tables[folder]:
-                _print(report, as_json, quiet)
+        else:  # every proofs/ claim's summary below the folder
+            tables[folder] = [_summary_report(root, ok) for root in _summaries(folder)]
+        for report in tables.get(folder, []):
+            _print(report, as_json, quiet)
     for folder, folder_notes in notes.items():
         mine = [reports[i] for i, (_, _, src) in enumerate(items) if src == folder]
         counts = {s: sum(r.status == s for r in mine) for s in ("verified", "false",
                                                                  "unreadable")}
         line = (f"{folder}: {len(mine)} certificates: {counts['verified']} verified, "
                 f"{counts['false']} false, {counts['unreadable']} unreadable")
-        if folder in tables:
+        if tables.get(folder):
             good = sum(r.ok for r in tables[folder])
             line += f"; {len(tables[folder])} tables: {good} verified, " \
                     f"{len(tables[folder]) - good} false"

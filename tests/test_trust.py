@@ -155,3 +155,29 @@ def test_a_net_name_is_compared_with_the_program():
         cert2["model"]["name"] = other
         report = verify_text(dumps(cert2), check_fingerprint=False)
         assert report.status == "false", other
+
+
+@pytest.fixture
+def claim_folder(tmp_path) -> Path:
+    root = Path(__file__).parents[1] / "data" / "corollary_4_4_two_layer_linear"
+    return Path(shutil.copytree(root, tmp_path / "claim"))
+
+
+@pytest.mark.parametrize("change", ["count", "link", "model"])
+def test_a_proofs_summary_row_must_show_the_certificate_it_links(claim_folder, capsys, change):
+    summary = claim_folder / "SUMMARY.md"
+    lines = summary.read_text().splitlines(keepends=True)
+    rows = [k for k, line in enumerate(lines) if line.startswith("| `")]
+    first, second = lines[rows[0]], lines[rows[1]]
+    if change == "count":  # the exhibited laws of the first row
+        cells = first.split(" | ")
+        cells[5] = str(int(cells[5]) + 1)
+        lines[rows[0]] = " | ".join(cells)
+    elif change == "link":  # the first row backed by the second's certificate
+        lines[rows[0]] = first.split(" | [")[0] + " | [" + second.split(" | [")[1]
+    else:
+        lines[rows[0]] = first.replace("`linear:", "`relu:", 1)
+    summary.write_text("".join(lines))
+    rc, out, _ = run_cli(capsys, "verify", str(claim_folder), "-q")
+    assert rc == 1 and "FAILED  summary rows: line" in out, out
+    assert "1 tables: 0 verified, 1 false" in out
