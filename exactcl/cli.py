@@ -67,12 +67,24 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="refuse before any work a request whose memory estimate exceeds SIZE, "
                         "e.g. 800M or 4G (default: the memory available, at most half of the "
                         "physical memory)")
-    p.add_argument("--flow", metavar="FLOW", default=None,
+    p.add_argument("--flow", metavar="FLOW", default=None, action=_Once,
                    help="the flow whose laws are counted: gradient (default; nmf: and icnn: "
                         "use their mirror metric), metric:diag (M = diag(theta)), "
                         "metric:diag:T1,T2 (on those tensors), momentum:TAU (heavy ball, "
                         "rational damping TAU >= 0), nesterov (damping 3/t), or "
                         "momentum:TAU+metric:diag")
+
+
+class _Once(argparse.Action):
+    """An option given at most once: a second value is refused, never kept
+    silently in place of the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        before = getattr(namespace, self.dest, None)
+        if before is not None:
+            raise InputError(f"Argument {option_string!r} is given twice ({before!r} and "
+                             f"{values!r}); give it once.")
+        setattr(namespace, self.dest, values)
 
 
 def _add_engine_arg(p: argparse.ArgumentParser) -> None:
@@ -224,7 +236,7 @@ def _add_sweep_parser(sub) -> None:
     g.add_argument("--degree", metavar="K",
                    help="also search polynomial laws of degree <= K (an int or a range)")
     g.add_argument("--config", metavar="FILE.toml", help="a TOML grid (format: README.md, section Sweeps)")
-    g.add_argument("--flow", metavar="FLOW", default=None,
+    g.add_argument("--flow", metavar="FLOW", default=None, action=_Once,
                    help="the flow of every case, as for count (e.g. momentum:1/2)")
     r = ps.add_argument_group("run")
     r.add_argument("--out", "-o", required=True, metavar="DIR",
@@ -300,6 +312,22 @@ def _model(args: argparse.Namespace):
     from .specs import spec_parameters
     _check_degree(args, spec_parameters(spec))  # before the model is built
     return _with_flow(args, parse_spec(spec, max_memory=_max_memory(args)))
+
+
+def _check_flow_tensors(cases, flow) -> None:
+    """Refuse a metric on tensors that some case does not have, naming the
+    case, before a sweep writes anything."""
+    if flow.metric is None or flow.metric[0] != "diag" or not flow.metric[1]:
+        return
+    import dataclasses
+
+    from .flowfields import diagonal_indices
+    for case in cases:
+        base = case if case.flow is None else dataclasses.replace(case, flow=None)
+        try:
+            diagonal_indices(base.model().parameters, flow.metric[1], "--flow")
+        except InputError as err:
+            raise InputError(f"{err} (case {case.label})") from None
 
 
 def _with_flow(args: argparse.Namespace, model):
@@ -479,8 +507,9 @@ def _run_sweep(args: argparse.Namespace) -> int:
         import dataclasses
 
         from .flows import parse_flow
-        flow = parse_flow(args.flow, "--flow").spec
-        cases = [dataclasses.replace(c, flow=flow) for c in cases]
+        flow = parse_flow(args.flow, "--flow")
+        _check_flow_tensors(cases, flow)  # before any folder is written
+        cases = [dataclasses.replace(c, flow=flow.spec) for c in cases]
     for key in ("seed", "closure"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
@@ -583,7 +612,11 @@ def _discard_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``exactcl`` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except InputError as err:  # an option's own check (given twice)
+        print(f"exactcl: error: {err}", file=sys.stderr)
+        return 2
     if args.command is None:
         parser.print_help()
         return 2

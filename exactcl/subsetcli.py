@@ -29,7 +29,15 @@ def run_subset(args: argparse.Namespace) -> int:
     if args.command == "certify":
         from .certformat import check_output
         check_output(args.output, "--output")  # before any computation
+    if getattr(args, "flow", None) not in (None, "gradient"):
+        raise InputError(f"Arguments '--subset' and '--flow' do not go together: the laws of "
+                         f"a parameter subset are counted under the gradient flow, not "
+                         f"{args.flow!r}.")
     model = _model(args)
+    if model.flow is not None:  # a model with a geometry of its own (nmf:, icnn:)
+        raise InputError(f"Argument '--subset' is for the gradient flow; {model.name} is "
+                         f"counted under its own metric (add --flow gradient for the "
+                         f"Euclidean flow).")
     parse_subset(model, args.subset, "--subset")  # the message names the option
     options = {"degree": args.degree, "seed": args.seed, "max_memory": _max_memory(args),
                "engine": args.engine}

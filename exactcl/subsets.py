@@ -94,9 +94,12 @@ def parse_subset(model, subset: object, name: str = "subset") -> tuple[int, ...]
     """The indices of the parameters named by ``subset``, in the model's order.
 
     ``subset`` is a comma-separated string or a sequence of strings; each
-    token is a parameter name (``W1_0_1``) or a tensor prefix: ``W1``
-    matches exactly the names that start with ``W1_`` (never ``W10_...``),
-    ``b2`` the biases of layer 2. Duplicates are merged.
+    token is a parameter name (``W1_0_1``) or a tensor prefix, read as
+    ``metric:diag:TENSORS`` reads it (:func:`exactcl.flowfields.in_tensor`):
+    ``W1`` matches exactly the names that start with ``W1_`` (never
+    ``W10_...``), ``b2`` the biases of layer 2, and a prefix of letters
+    alone every tensor it starts (``W``: every weight). Duplicates are
+    merged.
 
     Raises
     ------
@@ -110,6 +113,8 @@ def parse_subset(model, subset: object, name: str = "subset") -> tuple[int, ...]
     >>> m = linear([2, 2, 2])
     >>> parse_subset(m, "W2"), parse_subset(m, ["W1_0_1", "W2_0_0", "W1_0_1"])
     ((4, 5, 6, 7), (1, 4))
+    >>> parse_subset(m, "W") == tuple(range(8))
+    True
     >>> parse_subset(m, "W3")
     Traceback (most recent call last):
     ...
@@ -141,12 +146,12 @@ def parse_subset(model, subset: object, name: str = "subset") -> tuple[int, ...]
         if token in index:
             chosen.add(index[token])
             continue
-        prefix = token + "_"
-        matched = [k for k, n in enumerate(names) if n.startswith(prefix)]
+        from .flowfields import in_tensor  # the rule of metric:diag:TENSORS too
+        matched = [k for k, n in enumerate(names) if in_tensor(n, token)]
         if not matched:
             raise InputError(f"Argument {name!r} must be parameter names or tensor prefixes "
                              f"{where}, not {token!r}: no parameter is named {token} or starts "
-                             f"with {prefix}.")
+                             f"with {token}_.")
         chosen.update(matched)
     return tuple(sorted(chosen))
 

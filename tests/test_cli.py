@@ -24,6 +24,8 @@ from sympy.parsing.sympy_parser import parse_expr
 
 from exactcl.cli import DEFAULT_SPEC, main
 
+from .helpers import assert_refused
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -430,3 +432,31 @@ def test_no_command_prints_usage_and_exits_2(capsys):
     assert rc == 2
     assert "usage" in (out + err).lower()
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["count", "linear:2,2,2", "--flow", "momentum:1", "--flow", "nesterov"],
+     ["'--flow' is given twice ('momentum:1' and 'nesterov')"]),
+    (["count", "linear:2,2,2", "--flow", "momentum:1", "--subset", "W1"],
+     ["'--subset' and '--flow' do not go together"]),
+    (["certify", "linear:2,2,2", "--flow", "metric:diag", "--subset", "W1", "-o", "x.json"],
+     ["'--subset' and '--flow' do not go together"]),
+    (["laws", "nmf:2,2,1", "--subset", "U", "--degree", "2"],
+     ["'--subset' is for the gradient flow", "add --flow gradient"]),
+], ids=["flow-twice", "flow-and-subset", "certify-flow-and-subset", "own-metric-and-subset"])
+def test_flow_and_subset_options_are_refused_up_front(capsys, tmp_path, monkeypatch, argv,
+                                                      fragments):
+    monkeypatch.chdir(tmp_path)
+    assert_refused(capsys, argv, fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_with_a_bad_flow_writes_nothing(capsys, tmp_path):
+    out = tmp_path / "sweep"
+    assert_refused(capsys, ["sweep", "--spec", "linear:2,2,2", "--spec", "relu:2,2,2",
+                            "--flow", "metric:diag:W9", "-o", str(out)],
+                   ["'--flow' names the tensor 'W9'", "(case linear:2,2,2)"])
+    assert not out.exists()
+    assert_refused(capsys, ["sweep", "--spec", "linear:2,2,2", "--flow", "momentum:1",
+                            "--flow", "gradient", "-o", str(out)], ["given twice"])
+    assert not out.exists()

@@ -169,9 +169,16 @@ def test_biases_by_layer():
     assert got == ["b2_0", "b2_1", "b2_2"]
 
 
+def test_a_tensor_prefix_means_the_same_in_a_subset_and_a_metric():
+    from exactcl.flowfields import diagonal_indices
+    m = exactcl.relu([2, 2, 2], bias=True)
+    for token in ("W", "W1", "b", "b1", "W2_0_1"):
+        assert parse_subset(m, token) == tuple(diagonal_indices(m.parameters, (token,), "t"))
+
+
 @pytest.mark.parametrize("subset, words", [
     ("W4", ["'subset'", "W1, W2, W3", "'W4'", "W4_"]),
-    ("W1,W", ["'subset'", "'W'"]),
+    ("W1,Q", ["'subset'", "'Q'"]),
     ("", ["'subset'", "at least one parameter"]),
     (" , ,", ["'subset'", "at least one parameter"]),
     ([], ["'subset'", "at least one parameter"]),
