@@ -64,7 +64,7 @@ def test_every_command_prints_what_the_tutorial_shows(tmp_path):
     text = TUTORIAL.read_text()
     pairs = commands_with_output(text)
     installs = [c for c, _ in pairs if not c.startswith(("exactcl ", "mkdir "))]
-    assert installs == ["python3 -m pip install '.[plot]'"]  # the one command not run here
+    assert installs == ["python3 -m pip install '.[plot,torch]'"]  # the one command not run here
     runs = [(c, e) for c, e in pairs if c.startswith("exactcl ")]
     assert len(runs) >= 8 and all(e is not None for _, e in runs)
     assert not list(tmp_path.iterdir())  # a reader starts in an empty folder
