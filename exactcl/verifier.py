@@ -492,7 +492,8 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     else:
         minimum = stated.get("rounds", 0)
         checks.append(_identities_monte_carlo(layout, terms, laws, labels,
-                                              max(rounds, minimum), sparse_work, rng, budget))
+                                              max(rounds, minimum), sparse_work, rng, budget,
+                                              stated))
     gradient_work = sum(len(support(h)) * (evaluation_work(len(h), int(h.total_degree()))
                                            + DERIVATIVE * len(h)) for h in laws)
 
@@ -534,8 +535,12 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
             mode = checked(closure["mode"], "closure.mode", "str")
             claimed_rounds = checked(closure["rounds"], "closure.rounds", "int", lo=0,
                                      hi=10_000)
-            closure_ok, detail = _closure(generators, symbolic(), point, mode,
-                                          max(rounds, claimed_rounds), rng, budget)
+            closure_ok, detail, res = _closure(generators, symbolic(), point, mode,
+                                               max(rounds, claimed_rounds), rng, budget)
+            understated = _understated(closure, res, claimed_rounds) if mode == "monte-carlo" \
+                else None
+            if understated is not None:
+                closure_ok, detail = False, understated
             checks.append(Check("closure", closure_ok, detail))
 
     # -- the count follows ----------------------------------------------------------
@@ -786,7 +791,8 @@ def _blocks_work(values: list[dict[int, int]], D: int) -> float:
 
 
 def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
-                            law_work: float, rng: random.Random, budget: WorkBudget) -> Check:
+                            law_work: float, rng: random.Random, budget: WorkBudget,
+                            stated: dict | None = None) -> Check:
     """grad h . X_c = 0 for every law and every generator c, checked at
     ``rounds`` random points and probes modulo fresh random primes, as
     :func:`exactcl.evaluator.identity_residual` (grad F . grad h, every
@@ -799,6 +805,14 @@ def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
     per_round = program_words_work(layout, {}, [0], 1) + law_work
     budget.require(rounds * per_round, f"{rounds} rounds of the law identities")
     degree, hbits = _identity_bounds(layout, laws)
+    stated = stated or {}
+    if stated.get("mode") == "monte-carlo" and (stated["degree_bound"] < degree
+                                                or stated["height_bits"] < hbits):
+        # the file's error probability rests on these: stated too small, it is false
+        return Check("law identities", False,
+                     f"the file states the identities' degree <= {stated['degree_bound']} and "
+                     f"height <= {stated['height_bits']} bits, but they reach degree {degree} "
+                     f"and {hbits} bits: its error probability is understated")
     done = attempts = 0
     while done < rounds and attempts < rounds + PRIME_ATTEMPTS:
         attempts += 1
@@ -970,21 +984,43 @@ def _monte_carlo(generators, words, rounds, rng, budget: WorkBudget):
     return closure_check(generators, words, rounds, rng)
 
 
+def _understated(closure: dict, res, rounds: int) -> str | None:
+    """What the file's closure section understates of the Monte Carlo check
+    (its degree and height bounds, or its error probability for its rounds,
+    against the verifier's own), or None."""
+    stated_degree = checked(closure["degree_bound"], "closure.degree_bound", "int", lo=0)
+    stated_bits = checked(closure["height_bits"], "closure.height_bits", "int", lo=0)
+    stated_error = checked(closure["error_bound"], "closure.error_bound", "rational")
+    if res is None or not res.passed:
+        return None
+    if stated_degree < res.degree_bound or stated_bits < res.height_bits:
+        return (f"the file states minors of degree <= {stated_degree} and height <= "
+                f"{stated_bits} bits, but they reach degree {res.degree_bound} and "
+                f"{res.height_bits} bits: its error probability is understated")
+    true = min(Fraction(1), round_error_bound(res.degree_bound, res.height_bits) ** rounds)
+    if stated_error < true:
+        return (f"the file states an error probability <= {format_probability(stated_error)} "
+                f"for {rounds} rounds, but {rounds} rounds give only <= "
+                f"{format_probability(true)}")
+    return None
+
+
 def _closure(generators, words, point, mode, rounds, rng, budget: WorkBudget
-             ) -> tuple[bool, str]:
+             ) -> tuple[bool, str, object]:
+    """(passed, detail, the Monte Carlo result or None)."""
     if mode == "deterministic" and not deterministic_is_cheap(generators, words):
         res = _monte_carlo(generators, words, rounds, rng, budget)
         return res.passed, ("the deterministic check is too large to repeat here; "
-                            + res.describe())
+                            + res.describe()), None
     if mode == "deterministic":
         for _ in range(PRIME_ATTEMPTS):
             res = closure_deterministic(generators, words, point, random_prime(rng),
                                         spend=budget.spend)
             if res is not None:
-                return res.passed, res.describe()
-        return False, "deterministic closure: the words are not independent at the point"
+                return res.passed, res.describe(), None
+        return False, "deterministic closure: the words are not independent at the point", None
     if mode == "monte-carlo":
         res = _monte_carlo(generators, words, rounds, rng, budget)
         bound = format_probability(res.error_bound)
-        return res.passed, res.describe() + ("" if res.passed else f" (bound {bound})")
-    return False, f"unknown closure mode {mode!r}"
+        return res.passed, res.describe() + ("" if res.passed else f" (bound {bound})"), res
+    return False, f"unknown closure mode {mode!r}", None
