@@ -45,14 +45,15 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import InputError
+from .errors import InputError, ResourceError
 
 # the pure map from generators to the fields of a flow is in the verifier's trusted base
 from .flowfields import TIME, VELOCITY, flow_fields  # noqa: F401 (re-exported)
 from .flowfields import diagonal_indices as _diagonal_indices
 from .rings import Ring, poly_terms
 
-__all__ = ["FLOW_KINDS", "Flow", "apply_flow", "flow_fields", "parse_flow"]
+__all__ = ["FLOW_FIELDS", "FLOW_KINDS", "FLOW_TERMS", "Flow", "apply_flow", "check_flow_size",
+           "flow_fields", "flow_size", "parse_flow"]
 
 FLOW_KINDS = ("gradient", "metric", "momentum", "nesterov")
 
@@ -248,6 +249,7 @@ def apply_flow(model, flow: Flow | str | None, metric=None, where: str = "flow")
         plain = copy.copy(model)
         plain.default_flow, plain.name = None, f"{model.name} under gradient"
         return plain
+    check_flow_size(model, flow, where)
     ring, fields, labels = flow_fields(model.generators, model.parameters, flow, where)
     if flow.metric is not None and all(f.is_zero for f in fields[1 if flow.lifted else 0:]):
         raise InputError(f"Argument 'metric' makes every generator of {model.name} vanish: "
@@ -258,6 +260,67 @@ def apply_flow(model, flow: Flow | str | None, metric=None, where: str = "flow")
     out.flow = flow
     out.base = model
     return out
+
+
+#: Largest model under a flow other than the Euclidean gradient flow: a flow
+#: maps the expanded generators to fields that are counted expanded (brackets
+#: by jets, laws checked exactly), whose cost grows with their terms and, under
+#: momentum, with the square of their number (bracket pairs). Chosen on
+#: `exactcl count SPEC --flow momentum:1`: relu:16,16,16 (4,097 fields, 9,217
+#: terms) and linear:8,8,8,8 (65 fields, 12,673 terms) take about 12 and 7 s,
+#: relu:20,20,20 (8,001 fields) 54 s, linear:10,10,10,10 (30,601 terms) 21 s,
+#: linear:6,6,6,6,6,6 (233,641 terms) 100 s and 1.5 GB: the limits keep every
+#: count that finishes in about two minutes, and refuse linear:7,7,7,7,7,7
+#: (588,736 terms) and linear:8,8,8,8,8,8 (1,311,361), which ran for hours.
+FLOW_TERMS = 250_000
+FLOW_FIELDS = 10_000
+
+
+def flow_size(model, flow: Flow) -> tuple[int, int]:
+    """(fields, terms) of ``model``'s generators under ``flow``, from the
+    model's sizes alone (a network is not expanded): terms is an upper
+    bound, the generators' terms (:func:`exactcl.limits.field_terms`) times
+    the most terms a column of a matrix metric holds, plus the drift's
+    2 D + 1 on a phase space.
+
+    >>> from exactcl.models import linear, relu
+    >>> flow_size(linear([8] * 6), parse_flow("momentum:1"))
+    (65, 1311361)
+    >>> flow_size(relu([16, 16, 16]), parse_flow("momentum:1/2"))
+    (4097, 9217)
+    """
+    from .limits import field_terms
+    if model.expanded or model.program is None:
+        fields, terms = len(model.generators), sum(X.size for X in model.generators)
+    else:
+        fields, terms = model.n_generators, field_terms(model.program.layout)
+    if flow.metric is not None and flow.metric[0] == "matrix":
+        rows = flow.metric[1]
+        terms *= max(1, max(sum(len(row[j]) for row in rows) for j in range(len(rows))))
+    if flow.lifted:
+        fields, terms = fields + 1, terms + 2 * model.D + 1
+    return fields, terms
+
+
+def check_flow_size(model, flow: Flow, where: str = "flow") -> None:
+    """Refuse (:class:`~exactcl.errors.ResourceError`), before anything is
+    expanded, a model whose fields under ``flow`` exceed :data:`FLOW_FIELDS`
+    fields or :data:`FLOW_TERMS` terms (:func:`flow_size`).
+
+    >>> from exactcl.models import linear
+    >>> check_flow_size(linear([8] * 6), parse_flow("momentum:1"), "--flow")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.ResourceError: Argument '--flow' puts linear:8,8,8,8,8,8 under momentum tau=1: its 65 fields on 641 variables would have an estimated 1,311,361 terms, counted expanded (limit 250,000 terms and 10,000 fields); count a smaller model under the flow, or this one under the gradient flow.
+    """
+    fields, terms = flow_size(model, flow)
+    if terms > FLOW_TERMS or fields > FLOW_FIELDS:
+        variables = 2 * model.D + 1 if flow.lifted else model.D
+        raise ResourceError(
+            f"Argument {where!r} puts {model.name} under {flow.text}: its {fields:,} fields on "
+            f"{variables:,} variables would have an estimated {terms:,} terms, counted expanded "
+            f"(limit {FLOW_TERMS:,} terms and {FLOW_FIELDS:,} fields); count a smaller model "
+            f"under the flow, or this one under the gradient flow.")
 
 
 #: Points at which a matrix metric is tried before it counts as singular everywhere.

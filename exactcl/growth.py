@@ -240,11 +240,19 @@ def word_string(nodes: Mapping[int, dict[str, Any]] | nx.DiGraph, node: int) -> 
 
 
 def _candidate_pairs(depth: int, frontier: list[int], ngens: int, budget: int,
-                     rng: random.Random) -> tuple[Iterator[tuple[int, int]], int]:
+                     rng: random.Random, nodes: Mapping[int, dict[str, Any]] | None = None,
+                     tight: Mapping[int, tuple] | None = None
+                     ) -> tuple[Iterator[tuple[int, int]], int]:
     """Candidate (generator, word) pairs of one depth in a seeded random order.
 
-    Small pools are listed and shuffled; a pool far larger than the budget
-    is sampled without replacement instead of being listed.
+    Small pools are listed and shuffled. In a pool far larger than the
+    budget, the pairs that may interact are listed from an index of the
+    variables the generators move and involve (``nodes``, or ``tight`` where
+    it holds a node) when there are few of them (the other pairs bracket to
+    zero: every generator of a lifted flow but the drift moves only
+    velocities and involves only positions, and a word [drift, Z] only what
+    Z's path holds); otherwise the pool is sampled without replacement,
+    each draw in constant time (:func:`_sample_indices`).
     """
     if depth == 1:
         total = len(frontier) * (len(frontier) - 1) // 2
@@ -262,15 +270,85 @@ def _candidate_pairs(depth: int, frontier: list[int], ngens: int, budget: int,
         order = list(range(total))
         rng.shuffle(order)
         return (pair(k) for k in order), total
+    if nodes is not None:
+        listed = _interacting_pairs(depth, frontier, ngens, nodes, 4 * budget, tight)
+        if listed is not None:
+            rng.shuffle(listed)
+            return (pair(k) for k in listed), total
+    return (pair(k) for k in _sample_indices(total, rng)), total
 
-    def sample() -> Iterator[tuple[int, int]]:
-        seen: set[int] = set()
-        while len(seen) < total:
-            k = rng.randrange(total)
-            if k not in seen:
-                seen.add(k)
-                yield pair(k)
-    return sample(), total
+
+#: Most (variable, field) incidences the index of :func:`_interacting_pairs`
+#: walks, per pair it may list.
+INDEX_WORK = 8
+
+
+def _interacting_pairs(depth: int, frontier: list[int], ngens: int,
+                       nodes: Mapping[int, dict[str, Any]], most: int,
+                       tight: Mapping[int, tuple] | None = None) -> list[int] | None:
+    """The indices k (numbered as in :func:`_candidate_pairs`) of the pairs of
+    a depth that may interact (:func:`_interact`: one moves a variable the
+    other involves), sorted, from an index of the variables the generators
+    move and involve; None when a support is unknown, or when the index would
+    walk more than INDEX_WORK * ``most`` incidences or list more than
+    ``most`` pairs."""
+    gens = frontier if depth == 1 else range(ngens)
+    movers: dict[int, list[int]] = {}
+    involvers: dict[int, list[int]] = {}
+    for position, node in enumerate(gens):
+        moves, involves = _supports(nodes, tight, node)
+        if moves is None or involves is None:
+            return None
+        for v in moves:
+            movers.setdefault(v, []).append(position)
+        for v in involves:
+            involvers.setdefault(v, []).append(position)
+    work = 0
+    found: set[int] = set()
+    if depth == 1:
+        work = sum(len(a) * len(involvers.get(v, ())) for v, a in movers.items())
+        if work > INDEX_WORK * most:
+            return None
+        for v, moving in movers.items():
+            for a in moving:
+                for b in involvers.get(v, ()):
+                    if a != b:
+                        i, j = (a, b) if a < b else (b, a)
+                        found.add(j * (j - 1) // 2 + i)
+            if len(found) > most:
+                return None
+        return sorted(found)
+    for q, node in enumerate(frontier):
+        moves, involves = _supports(nodes, tight, node)
+        if moves is None or involves is None:
+            return None
+        partners: set[int] = set()
+        for index, variables in ((movers, involves), (involvers, moves)):
+            for v in variables:
+                hit = index.get(v)
+                if hit:
+                    work += len(hit)
+                    partners.update(hit)
+        if work > INDEX_WORK * most:
+            return None
+        found.update(q * ngens + i for i in partners)
+        if len(found) > most:
+            return None
+    return sorted(found)
+
+
+def _sample_indices(total: int, rng: random.Random) -> Iterator[int]:
+    """range(total) in a seeded random order, drawn lazily: Fisher-Yates with
+    the swapped entries kept in a dict, so each draw costs constant time and
+    memory grows only with the draws made."""
+    swapped: dict[int, int] = {}
+    for n in range(total):
+        r = rng.randrange(n, total)
+        drawn = swapped.get(r, r)
+        head = swapped.pop(n, n)
+        if r != n:
+            swapped[r] = head
+        yield drawn
 
 
 class _Evaluator:
@@ -308,19 +386,32 @@ class _Evaluator:
         self.brackets[node] = (i, j)
 
 
-def _interact(nodes: dict[int, dict[str, Any]], i: int, j: int) -> bool:
+def _supports(nodes: Mapping[int, dict[str, Any]], tight: Mapping[int, tuple] | None,
+              node: int) -> tuple[frozenset[int] | None, frozenset[int] | None]:
+    """(moves, involves) of a node: from ``tight`` (the supports that
+    :func:`_bracket_parts` bounds component by component) when it holds the
+    node, else the provenance's (None when unknown)."""
+    if tight is not None and node in tight:
+        return tight[node][0], tight[node][1]
+    data = nodes[node]
+    return data["moves"], data["involves"]
+
+
+def _interact(nodes: dict[int, dict[str, Any]], i: int, j: int,
+              tight: Mapping[int, tuple] | None = None) -> bool:
     """False when [X_i, word j] is zero because neither moves a variable the
     other involves (judged on supersets for words, so a False is always right)."""
-    a, b = nodes[i], nodes[j]
-    if a["moves"] is None or b["moves"] is None:  # unknown supports (a program's fields)
+    moves_a, involves_a = _supports(nodes, tight, i)
+    moves_b, involves_b = _supports(nodes, tight, j)
+    if moves_a is None or moves_b is None:  # unknown supports (a program's fields)
         return True
-    return interact(a["moves"], a["involves"], b["moves"], b["involves"])
+    return interact(moves_a, involves_a, moves_b, involves_b)
 
 
 def _record(nodes: dict[int, dict[str, Any]], basis_vectors: IncrementalBasis, basis: list[int],
             kept_here: list[int], ev: Any, depth: int,
             batch_pairs: list[tuple[int, int]], batch_values: list[dict[int, int]], limit: int,
-            next_id: int) -> int:
+            next_id: int, parts_cap: int = 0, tight: dict[int, tuple] | None = None) -> int:
     """Decide a batch of candidate brackets: add them to the provenance and
     register the kept ones for evaluation by jets; empty the batch and
     return the next free node id."""
@@ -335,12 +426,56 @@ def _record(nodes: dict[int, dict[str, Any]], basis_vectors: IncrementalBasis, b
             known = left["moves"] is not None and right["moves"] is not None
             data["moves"] = left["moves"] | right["moves"] if known else None
             data["involves"] = left["involves"] | right["involves"] if known else None
+            if tight is not None and i in tight and j in tight:
+                parts = _bracket_parts(tight[i][2], tight[j][2], parts_cap)
+                if parts is not None:
+                    tight[node] = (frozenset(parts), frozenset().union(*parts.values()), parts)
             ev.keep(node, i, j)
             basis.append(node)
             kept_here.append(node)
     batch_pairs.clear()
     batch_values.clear()
     return next_id
+
+
+#: Growth bounds the variables each component of a kept word involves (a
+#: superset per component, :func:`_bracket_parts`) while these hold at most
+#: this many entries per variable of the ring in all; beyond, the word's
+#: ``moves`` and ``involves`` (the unions over its operands) are used.
+PARTS_PER_VARIABLE = 4
+
+
+def _bracket_parts(a: Mapping[int, frozenset[int]] | None, b: Mapping[int, frozenset[int]] | None,
+                   cap: int) -> dict[int, frozenset[int]] | None:
+    """Per component v, a superset of the variables [X, Z]_v involves, from
+    those of X (``a``) and Z (``b``): [X, Z]_v = sum_w X_w d_w Z_v - Z_w d_w X_v,
+    and X_w d_w Z_v is zero unless X moves w and Z_v involves w, and then
+    involves only what X_w and Z_v involve (likewise with X and Z swapped).
+    None when an operand's are unknown or the result holds more than
+    ``cap`` entries.
+
+    >>> a = {0: frozenset({1})}                      # X = x1 d/dx0
+    >>> b = {1: frozenset({0, 2}), 2: frozenset()}   # Z = x0 x2 d/dx1 + d/dx2
+    >>> sorted((v, sorted(s)) for v, s in _bracket_parts(a, b, 10).items())
+    [(0, [0, 1, 2]), (1, [0, 1, 2])]
+    """
+    if a is None or b is None:
+        return None
+    out: dict[int, frozenset[int]] = {}
+    size = 0
+    for x, z in ((a, b), (b, a)):
+        for v, involved in z.items():
+            hit = [w for w in involved if w in x]
+            if not hit:
+                continue
+            new = out.get(v, frozenset()) | involved
+            for w in hit:
+                new |= x[w]
+            size += len(new) - len(out.get(v, ()))
+            if size > cap:
+                return None
+            out[v] = new
+    return out
 
 
 def word_field(nodes: Mapping[int, dict[str, Any]] | nx.DiGraph,
@@ -420,24 +555,32 @@ def grow(
     nodes = {i: {"word": f"X{i + 1}", "depth": 0, "raised": False, "generator": i,
                  "moves": X.directions, "involves": X.variables}
              for i, X in enumerate(generators)}
+    cap = PARTS_PER_VARIABLE * D
+    tight = {i: (X.directions, X.variables, X.support_of) for i, X in enumerate(generators)
+             if sum(map(len, X.supports)) <= cap}
     ev = _Evaluator(generators, point, prime)
     return grow_with(ev, nodes, len(generators), D, point, prime, target=target,
                      max_depth=max_depth, budget=budget, seed=seed,
                      basis_vectors=IncrementalBasis(D, prime, keep_rows=False),
-                     generators=tuple(generators))
+                     generators=tuple(generators), tight=tight)
 
 
 def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
               point: Sequence[int], prime: int, *, target: int | None, max_depth: int | None,
               budget: int, seed: int, basis_vectors: Any,
-              generators: tuple[VectorField, ...] = (), batch_size: int = BATCH_SIZE) -> Growth:
+              generators: tuple[VectorField, ...] = (), batch_size: int = BATCH_SIZE,
+              tight: dict[int, tuple] | None = None) -> Growth:
     """The growth loop of :func:`grow` on any evaluator of words: ``ev``
     gives ``value(node)`` and ``bracket(i, j)`` (the value of [X_i, word j])
     at the point mod p and ``keep(node, i, j)`` registers a kept word;
     ``nodes`` holds the generators' provenance (``moves`` None when their
     supports are unknown); ``basis_vectors`` decides ranks (``add``, ``rank``)
-    on batches of at most ``batch_size`` values."""
+    on batches of at most ``batch_size`` values; ``tight`` maps generators
+    to (moves, involves, the variables each component involves) when known,
+    and growth adds its kept words' (:func:`_bracket_parts`), to skip more
+    brackets that vanish identically."""
     limit = D if target is None else min(D, target)
+    parts_cap = PARTS_PER_VARIABLE * D
     rng = random.Random(seed)
     basis: list[int] = []
     depths: list[DepthStats] = []
@@ -474,7 +617,7 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
             stop = "max_depth"
             break
         depth += 1
-        pairs, total = _candidate_pairs(depth, frontier, ngens, budget, rng)
+        pairs, total = _candidate_pairs(depth, frontier, ngens, budget, rng, nodes, tight)
         label = f"growth depth {depth}"
         kept_here: list[int] = []
         evaluated = 0
@@ -485,7 +628,7 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
         for i, j in pairs:
             if basis_vectors.rank >= limit or evaluated >= budget:
                 break
-            if not _interact(nodes, i, j):
+            if not _interact(nodes, i, j, tight):
                 continue
             value = ev.bracket(i, j)
             evaluated += 1
@@ -497,7 +640,7 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
             if len(batch_values) >= min(batch_size, max(8, 2 * missing) << fruitless):
                 before = basis_vectors.rank
                 next_id = _record(nodes, basis_vectors, basis, kept_here, ev, depth,
-                                  batch_pairs, batch_values, limit, next_id)
+                                  batch_pairs, batch_values, limit, next_id, parts_cap, tight)
                 # batches that keep nothing double, up to batch_size: a rank
                 # stuck below the target costs few decisions, not one per 8
                 # candidates (which candidates are kept does not change)
@@ -505,7 +648,7 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
                 step(label, basis_vectors.rank, limit, "rank", estimate=False)
         if batch_values:
             next_id = _record(nodes, basis_vectors, basis, kept_here, ev, depth,
-                              batch_pairs, batch_values, limit, next_id)
+                              batch_pairs, batch_values, limit, next_id, parts_cap, tight)
         step(label, basis_vectors.rank, limit, "rank", estimate=False)
         exhaustive = evaluated < budget or basis_vectors.rank >= limit
         depths.append(DepthStats(depth, basis_vectors.rank, len(kept_here), evaluated,

@@ -37,8 +37,26 @@ from fractions import Fraction
 
 from .errors import ResourceError, bad_argument
 
-__all__ = ["available_memory", "check_memory", "format_size", "growth_bytes", "model_bytes",
-           "parse_size"]
+__all__ = ["MAX_INT_DIGITS", "MAX_PARAMETERS", "MAX_SPEC_CHARS", "available_memory",
+           "build_bytes", "check_memory", "field_terms", "format_size", "growth_bytes",
+           "model_bytes", "parse_size"]
+
+#: Parameters of a model, checked before any is named. No count of more fits
+#: in half of a 24 GB machine: the cheapest model of D parameters, product:D,
+#: holds 3 D terms of D bytes (7.5 D^2 bytes with flint's temporaries, 12 GB
+#: at 40,000), and a program's count keeps at least 12 D^2 bytes of values
+#: (program_bytes, for relu:1,H,1).
+MAX_PARAMETERS = 40_000
+#: Characters of a SPEC: a thousand layers (exactcl.blocks.MAX_LAYERS) of
+#: up to 64 characters each.
+MAX_SPEC_CHARS = 2**16
+#: Digits of an integer of a SPEC or of a sweep's grid, checked before int()
+#: reads it: every size limit is far below 10^18, so a longer one is refused
+#: whatever it is, and products of a few shorter ones stay cheap to compute.
+MAX_INT_DIGITS = 18
+#: A term of a candidate law as sparse terms (tuples of its monomial and its
+#: coefficient), besides its flint term.
+SPARSE_TERM_BYTES = 300
 
 #: The interpreter with flint and the package loaded.
 BASE_BYTES = 100 * 2**20
@@ -69,6 +87,18 @@ def model_bytes(D: int, generators: int, terms: int, polynomials: int | None = N
                + GENERATOR_BYTES * generators)
 
 
+def build_bytes(D: int, laws: int, terms: int) -> int:
+    """Memory of building a model of D parameters: the ring's generators and
+    ``laws`` candidate laws of ``terms`` terms in all, as flint polynomials
+    and as sparse terms (estimated 230.5 MB and 1.59 GB for linear:40,40,40 and
+    linear:60,60,60; measured 231.5 MB and 1.59 GB beyond the interpreter).
+
+    >>> format_size(build_bytes(3200, 820, 65600))
+    '230.5 MB'
+    """
+    return (D + terms) * term_bytes(D) + SPARSE_TERM_BYTES * terms + POLY_BYTES * laws
+
+
 def growth_bytes(D: int, target: int, generators: int = 0) -> int:
     """Memory of the growth of the Lie algebra up to rank ``target``: the
     echelon form, a batch, and the jets of the generators at the point."""
@@ -97,6 +127,19 @@ def program_bytes(layout, fields: int, kind: str = "components", batch: int = 40
     # of linear:8,8,8,8,8,8 printed by `exactcl count`: 160 MB at peak)
     return (D * (72 * rank + 64 * rows) + 8 * D * (fields + D) + 100 * min(batch, D) * words
             + 100 * fields * nonzeros + 64 * 2**20)
+
+
+def field_terms(layout) -> int:
+    """A bound on the terms of all the generator fields grad phi_c of a
+    program, without expanding them: a term of phi of degree k gives k
+    terms of the gradients (one per parameter it holds), and each term has
+    degree at most :meth:`phi_degree`, so at most ``phi_terms`` times that.
+
+    >>> from exactcl.program import from_family
+    >>> field_terms(from_family("linear", [8, 8, 8, 8, 8, 8]).layout)
+    1310720
+    """
+    return layout.phi_terms() * layout.phi_degree()
 
 
 def field_support(layout, kind: str = "components") -> int:

@@ -53,9 +53,10 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
-from flint import fmpq_mpoly
+from flint import fmpq_mpoly, fmpq_mpoly_ctx
 
 from .brackets import bracket
 from .counting import (
@@ -68,9 +69,9 @@ from .counting import (
 )
 from .errors import ExactclError, InputError, bad_argument, plural
 from .fields import VectorField, gradient_values_mod
-from .linalg import IncrementalBasis, independent_rows_mod, kernel_Q
+from .linalg import BlockBasis, independent_rows_mod, kernel_Q
 from .models import Model
-from .rings import DEFAULT_PRIME, check_prime, poly_terms
+from .rings import DEFAULT_PRIME, check_prime, fmpq_to_fraction, poly_terms, support
 from .subsetcheck import full_point, restricted, word_values
 
 __all__ = ["MAX_COMPLEMENTS", "RESTRICTED_DEPTH", "STALL_COMPLEMENTS", "SubsetResult",
@@ -349,7 +350,7 @@ def laws_on(laws: Sequence[fmpq_mpoly], labels: Sequence[str], subset: Sequence[
     inside = set(subset)
     kept, names, others = [], [], []
     for h, label in zip(laws, labels):
-        out = {v for mono, _ in poly_terms(h) for v, _ in mono} - inside
+        out = support(h) - inside
         (others if out else kept).append(h)
         if not out:
             names.append(label)
@@ -358,7 +359,7 @@ def laws_on(laws: Sequence[fmpq_mpoly], labels: Sequence[str], subset: Sequence[
     scaled = [_integer_law(h) for h in others]
     columns: dict[tuple, dict[int, int]] = {}
     for j, h in enumerate(scaled):
-        for mono, c in poly_terms(h):
+        for mono, c in sparse_terms(h):
             if any(v not in inside for v, _ in mono):
                 columns.setdefault(mono, {})[j] = int(c)
     rows = [[col.get(j, 0) for j in range(len(scaled))] for _, col in sorted(columns.items())]
@@ -372,6 +373,32 @@ def laws_on(laws: Sequence[fmpq_mpoly], labels: Sequence[str], subset: Sequence[
             kept.append(combo)
             names.append(f"a combination of {len(used)} laws")
     return kept, names
+
+
+def sparse_terms(poly: fmpq_mpoly) -> list[tuple[tuple[tuple[int, int], ...], Fraction]]:
+    """:func:`~exactcl.rings.poly_terms` of ``poly`` (the same list), read in a
+    ring of only the variables it involves: flint lists each term with an
+    exponent for every variable of its ring, which costs O(D) a term in a
+    ring of D variables; here the O(D) work is done once per polynomial.
+
+    >>> from exactcl.rings import Ring
+    >>> R = Ring(tuple(f"x{i}" for i in range(50)))
+    >>> h = 3 * R.gens[40] ** 2 * R.gens[7] - R.gens[2] / 2
+    >>> sparse_terms(h) == poly_terms(h)
+    True
+    """
+    names = poly.context().names()
+    involved = sorted(support(poly))
+    if len(involved) == len(names):
+        return poly_terms(poly)
+    small = poly.project_to_context(fmpq_mpoly_ctx.get(tuple(names[v] for v in involved) or
+                                                       ("_",), "lex"))
+    out = []
+    for exps, coeff in small.terms():
+        mono = tuple((v, int(e)) for v, e in zip(involved, exps) if e)
+        out.append((mono, fmpq_to_fraction(coeff)))
+    out.sort()
+    return out
 
 
 # -- upper bound: restricted word values ------------------------------------------------
@@ -411,7 +438,7 @@ def _restricted_field(Z: VectorField, subset: Sequence[int], values: dict[int, i
     return VectorField.from_components(Z.ring, comps)
 
 
-def _extend(fields: list[VectorField], point: list[int], prime: int, basis: IncrementalBasis,
+def _extend(fields: list[VectorField], point: list[int], prime: int, basis: BlockBasis,
             position: dict[int, int], target: int) -> int:
     """Bracket restricted fields level by level, keeping those whose value at
     the point raises the rank; returns the number kept."""
@@ -537,7 +564,9 @@ def subset_laws(model, subset: object, *, degree: int | None = None, seed: int =
     target = size - M
     evaluator = _WordPoints(count_result, model)
     rng = random.Random(f"subset complements {seed}")
-    basis = IncrementalBasis(size, prime, keep_rows=False)
+    # the values of a word split into blocks of the parameters its fields connect
+    # (a neuron's weights, in a two-layer ReLU network): one small elimination each
+    basis = BlockBasis(size, prime)
     complements: list[tuple[int, ...]] = []
     sources: list[tuple[int, int]] = []  # (word, complement) of each kept value
     stall = 0
