@@ -128,13 +128,24 @@ def _terms_json(terms) -> list:
             for mono, c in terms]
 
 
+#: Digits of a damping's numerator or denominator, checked before int() reads it.
+MAX_TAU_DIGITS = 100
+
+
 def _tau(text: str, where: str) -> Fraction:
+    if len(text) > 2 * MAX_TAU_DIGITS + 8:
+        raise InputError(f"Argument {where!r} gives momentum a damping of {len(text)} "
+                         f"characters; at most {MAX_TAU_DIGITS} digits above and below the "
+                         f"fraction bar are read.")
     if not re.fullmatch(r"\s*[+-]?[0-9]+(\s*/\s*[0-9]+)?\s*", text):
         raise InputError(f"Argument {where!r} must give momentum a rational damping tau >= 0 "
                          f"such as momentum:0, momentum:1 or momentum:1/2, not {text!r}"
                          + (" (a decimal is not exact: write it as a fraction)"
                             if re.fullmatch(r"\s*[+-]?[0-9]*\.[0-9]+\s*", text) else "") + ".")
     num, _, den = text.replace(" ", "").partition("/")
+    if max(len(num.lstrip("+-")), len(den)) > MAX_TAU_DIGITS:
+        raise InputError(f"Argument {where!r} gives momentum a damping with more than "
+                         f"{MAX_TAU_DIGITS} digits above or below the fraction bar.")
     if den and int(den) == 0:
         raise InputError(f"Argument {where!r} has a damping with denominator 0: {text!r}.")
     tau = Fraction(int(num), int(den or 1))
@@ -166,6 +177,10 @@ def parse_flow(text: object, where: str = "flow") -> Flow:
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"Argument {where!r} must be a flow ({expected}), not {text!r}.")
     kind, tau, metric = "gradient", None, None
+    if re.search(r"momentum:\s*\+", text, re.IGNORECASE):
+        raise InputError(f"Argument {where!r} must give momentum its damping as momentum:TAU "
+                         f"with TAU >= 0 unsigned ('+' joins two flows, as in "
+                         f"momentum:1+metric:diag), not {text!r}.")
     for part in text.strip().split("+"):
         name, _, rest = part.strip().partition(":")
         name = name.lower()

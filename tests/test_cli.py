@@ -443,7 +443,14 @@ def test_no_command_prints_usage_and_exits_2(capsys):
      ["'--subset' and '--flow' do not go together"]),
     (["laws", "nmf:2,2,1", "--subset", "U", "--degree", "2"],
      ["'--subset' is for the gradient flow", "add --flow gradient"]),
-], ids=["flow-twice", "flow-and-subset", "certify-flow-and-subset", "own-metric-and-subset"])
+    (["count", "linear:2,2,2", "--flow", "momentum:+1"],
+     ["'--flow' must give momentum its damping as momentum:TAU", "not 'momentum:+1'"]),
+    (["count", "linear:2,2,2", "--flow", "momentum:" + "1" * 5000],
+     ["'--flow' gives momentum a damping of 5000 characters"]),
+    (["count", "linear:2,2,2", "--flow", "momentum:1/" + "7" * 101],
+     ["more than 100 digits"]),
+], ids=["flow-twice", "flow-and-subset", "certify-flow-and-subset", "own-metric-and-subset",
+        "signed-damping", "damping-of-5000-digits", "denominator-of-101-digits"])
 def test_flow_and_subset_options_are_refused_up_front(capsys, tmp_path, monkeypatch, argv,
                                                       fragments):
     monkeypatch.chdir(tmp_path)
