@@ -193,6 +193,21 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
     return candidates, terms, labels
 
 
+def candidate_sizes(lay: BlockLayout) -> tuple[int, int]:
+    """(laws, terms) of :func:`block_candidates`, from the lengths of the
+    units alone (at most, for pairs of units of different lengths)."""
+    laws = terms = 0
+    for units, readers, relu, _ in _symmetries(lay):
+        n = len(units)
+        widest = max((len(u) + len(r) for u, r in zip(units, readers)), default=0)
+        pairs = n if relu else n * (n + 1) // 2
+        laws, terms = laws + pairs, terms + pairs * widest
+    if lay.attention is not None and lay.attention[1] == "linear":
+        _, _, d, heads, k, _ = lay.attention
+        laws, terms = laws + heads, terms + heads * 4 * k * d
+    return laws, terms
+
+
 def unit_grading(lay: BlockLayout) -> tuple[list[list[int]], list[int]]:
     """Gradings for which every generator is homogeneous (see
     :func:`exactcl.search._grading`): (integer weight vectors, per
@@ -236,9 +251,10 @@ def block_model(program, *, max_memory: int | None = None):
     >>> m.D, m.candidate_labels
     (16, ('neuron 0 of layer 2', 'neuron 1 of layer 2', 'neuron 2 of layer 2'))
     """
-    from .models import Model, _check_parameters, _check_size, _gradient_labels
+    from .models import Model, _check_build, _check_parameters, _check_size, _gradient_labels
     name, layout = program.name, program.layout
     _check_parameters(name, layout.D)
+    _check_build(name, layout.D, *candidate_sizes(layout))
     ring = Ring(layout.parameters)
     candidates, candidate_terms, labels = block_candidates(layout, ring)
     terms = layout.phi_terms() * (layout.phi_degree() + 1) + sum(len(t) for t in candidate_terms)

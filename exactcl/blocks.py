@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from math import prod
+from math import log10, prod
 
 from flint import nmod_mat
 
@@ -88,12 +88,152 @@ from .evaluator import (
     check_linear,
 )
 
-__all__ = ["ATTENTION_KINDS", "BlockLayout", "Words", "check_blocks", "expand", "is_block_program",
-           "random_probe", "random_probe_mod"]
+__all__ = ["ATTENTION_KINDS", "MAX_ACTIVATIONS", "MAX_LAYERS", "MAX_NESTING", "MAX_PATCH_ENTRIES",
+           "MAX_POSITIONS", "MAX_TOKENS", "BlockLayout", "Words", "check_blocks", "count_layers",
+           "count_text", "expand", "is_block_program", "random_probe", "random_probe_mod",
+           "size_problem"]
 
 ATTENTION_KINDS = ("softmax", "factors", "linear")
 #: Residual blocks nest at most this deep.
 MAX_NESTING = 8
+# Sizes of a program, checked from its numbers alone (size_problem) before a
+# layout is built; the certificate reader (exactcl.certformat) reads no more.
+#: Layers in all, those of residual blocks included: as many as a
+#: certificate's program may list.
+MAX_LAYERS = 1000
+#: Positions of a convolution's input: 64 x 64. On a 2-core machine the count
+#: of one 3 x 3 convolution on it takes 7 s, and a ReLU network of two such
+#: convolutions did not end within two minutes.
+MAX_POSITIONS = 4096
+#: Tokens of attention: the evaluator builds N x N matrices for every probe;
+#: Attention(2, 1) on 64 tokens counts in 0.2 s.
+MAX_TOKENS = 64
+#: Entries of the program's input and of every layer's output (ReLUs
+#: included), in all, and of the d x d matrices of attention: more than
+#: three times the parameters a model may have (exactcl.limits), so that no
+#: chain of dense layers is refused by it (its input, outputs and ReLU
+#: indicators never exceed three times its parameters).
+MAX_ACTIVATIONS = 2**17
+#: Entries of the unfolded inputs of every convolution (input channels x
+#: kernel entries x output positions), in all: the evaluator holds their
+#: index, about 150 MB of Python ints at this size (as many as
+#: exactcl.torchcapture lets one convolution unfold).
+MAX_PATCH_ENTRIES = 2**22
+
+
+def count_text(n: int) -> str:
+    """An integer for messages: with thousands separators, or its order of
+    magnitude when it has more than 18 digits (printing one of more than
+    4300 digits is an error in Python).
+
+    >>> count_text(10**10), count_text(10**5000)
+    ('10,000,000,000', 'about 10^5000')
+    """
+    if abs(n) < 10**18:
+        return f"{n:,}"
+    return f"{'-' if n < 0 else ''}about 10^{int(log10(abs(n)))}"
+
+
+def count_layers(layers: object, limit: int = MAX_LAYERS) -> int:
+    """The layers of a program in canonical form, those of its residual
+    blocks included, counted level by level (no recursion) before anything
+    else reads them; ValueError beyond ``limit`` layers or MAX_NESTING
+    levels of residual blocks.
+
+    >>> count_layers([["linear", 2, 2, False], ["residual", [["relu"], ["relu"]]]])
+    4
+    >>> count_layers([["relu"]] * 1001)
+    Traceback (most recent call last):
+    ...
+    ValueError: the program has more than 1,000 layers (those of residual blocks included)
+    """
+    total, level, depth = 0, [layers], 0
+    while level:
+        inner = []
+        for seq in level:
+            if not isinstance(seq, (list, tuple)):
+                continue
+            total += len(seq)
+            if total > limit:
+                raise ValueError(f"the program has more than {limit:,} layers (those of "
+                                 f"residual blocks included)")
+            inner += [layer[1] for layer in seq if isinstance(layer, (list, tuple))
+                      and len(layer) == 2 and layer[0] == "residual"]
+        if inner and depth >= MAX_NESTING:
+            raise ValueError(f"residual blocks nest deeper than {MAX_NESTING}")
+        level, depth = inner, depth + 1
+    return total
+
+
+def size_problem(layers: Sequence, max_parameters: int) -> str | None:
+    """What makes a checked program (:func:`check_blocks`, or a chain of
+    :func:`~exactcl.evaluator.check_layers`) too large to lay out, from its
+    numbers alone, or None: more than ``max_parameters`` parameters, or more
+    than MAX_LAYERS layers, MAX_POSITIONS positions of a convolution's input,
+    MAX_TOKENS tokens, MAX_ACTIVATIONS activations or MAX_PATCH_ENTRIES
+    entries of unfolded patches.
+
+    >>> size_problem(check_blocks([["conv", 1, 1, [3, 3], [1, 1], False, [1000, 1000]]]), 10**4)
+    'layer 1 (conv) reads an input of 1,000,000 positions; the limit is 4,096'
+    >>> size_problem(check_blocks([["linear", 2, 2, False], ["relu"], ["linear", 2, 1, False]]), 6)
+    >>> size_problem(check_blocks([["attention", "softmax", 4, 2, 2, 10**6]]), 10**4)
+    'the attention has 1,000,000 tokens; the limit is 64'
+    """
+    if layers[0][0] == "attention":
+        _, kind, d, heads, k, tokens = layers[0]
+        if tokens > MAX_TOKENS:
+            return f"the attention has {count_text(tokens)} tokens; the limit is {MAX_TOKENS}"
+        D = 4 * heads * k * d
+        if D > max_parameters:
+            return (f"the attention has {count_text(D)} parameters (4 x heads x head_dim x d); "
+                    f"the limit is {max_parameters:,}")
+        entries = 3 * tokens * d + 2 * heads * d * d  # X, U and the d x d A_h, B_h (P_h, R_h)
+        if entries > MAX_ACTIVATIONS:
+            return (f"the attention has {count_text(entries)} activations (3 x tokens x d, and "
+                    f"2 x heads x d x d); the limit is {MAX_ACTIVATIONS:,}")
+        return None
+    shape = _input_shape(layers)
+    totals = {"layers": 0, "parameters": 0, "activations": shape[0] * shape[1], "patches": 0}
+    return _sizes(layers, shape[0] * shape[1], "", totals, max_parameters)
+
+
+def _sizes(layers, entries: int, where: str, totals: dict, max_parameters: int) -> str | None:
+    """:func:`size_problem` of a sequence whose input has ``entries`` entries."""
+    for n, layer in enumerate(layers, 1):
+        kind = layer[0]
+        at = f"{where}layer {n} ({kind})"
+        totals["layers"] += 1
+        if totals["layers"] > MAX_LAYERS:
+            return (f"the program has more than {MAX_LAYERS:,} layers (those of residual blocks "
+                    f"included); the limit is {MAX_LAYERS:,}")
+        if kind == "linear":
+            _, n_in, n_out, bias = layer
+            totals["parameters"] += n_in * n_out + (n_out if bias else 0)
+            entries = n_out
+        elif kind == "conv":
+            _, c_in, c_out, kernel, stride, bias, size = layer
+            if prod(size) > MAX_POSITIONS:
+                return (f"{at} reads an input of {count_text(prod(size))} positions; the limit "
+                        f"is {MAX_POSITIONS:,}")
+            out = prod((s - k) // t + 1 for s, k, t in zip(size, kernel, stride))
+            totals["parameters"] += c_in * c_out * prod(kernel) + (c_out if bias else 0)
+            totals["patches"] += c_in * prod(kernel) * out
+            entries = c_out * out
+        elif kind == "residual":
+            problem = _sizes(layer[1], entries, f"{at} ", totals, max_parameters)
+            if problem is not None:
+                return problem
+        totals["activations"] += entries
+        for what, limit, phrase in (
+                ("parameters", max_parameters, "parameters"),
+                ("activations", MAX_ACTIVATIONS, "activations (the entries of the input and of "
+                                                 "every layer's output)"),
+                ("patches", MAX_PATCH_ENTRIES, "entries of unfolded convolution patches (input "
+                                               "channels x kernel entries x output positions)")):
+            if totals[what] > limit:
+                return (f"{at} brings the {phrase} to {count_text(totals[what])}; the limit is "
+                        f"{limit:,}")
+    return None
 
 
 def is_block_program(layers: object) -> bool:

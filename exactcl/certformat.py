@@ -523,17 +523,22 @@ def _object(pairs: list) -> dict:
     return out
 
 
-def _constant(name: str):
-    raise ValueError(f"the non-finite number {name} (JSON has none)")
+class _NonFinite(str):
+    """``NaN``, ``Infinity`` or ``-Infinity`` where a JSON value stands (no
+    JSON number is; see :func:`strict_json`)."""
 
 
-def _repeated_at(obj: object, where: str) -> str | None:
-    """The path of the first object holding a key twice, with that key."""
-    stack = [(obj, where)]
+def _problem_at(obj: object) -> str | None:
+    """What makes parsed JSON not strict, at its path: the first object
+    holding a key twice, or the first non-finite number."""
+    stack: list = [(obj, "")]
     while stack:
         node, at = stack.pop()
         if isinstance(node, _Repeated):
-            return f"{at}.{node.repeated}" if at else node.repeated
+            key = f"{at}.{node.repeated}" if at else node.repeated
+            return f"repeats the key {key!r}: a reader could take either value"
+        if isinstance(node, _NonFinite):
+            return f"holds the non-finite number {node} at {at or 'the top'} (JSON has none)"
         if isinstance(node, dict):
             stack.extend((v, f"{at}.{k}" if at else str(k)) for k, v in reversed(node.items()))
         elif isinstance(node, list):
@@ -551,21 +556,20 @@ def strict_json(text: str | bytes, what: str = "The file") -> Any:
     Traceback (most recent call last):
     ...
     exactcl.errors.CertificateFormatError: The file repeats the key 'claim.laws': a reader could take either value.
-    >>> strict_json('[1, NaN]')
+    >>> strict_json('{"lie": {"point": [1, NaN]}}')
     Traceback (most recent call last):
     ...
-    exactcl.errors.CertificateFormatError: The file is not valid JSON: the non-finite number NaN (JSON has none).
+    exactcl.errors.CertificateFormatError: The file holds the non-finite number NaN at lie.point[1] (JSON has none).
     """
     try:
-        data = json.loads(text, object_pairs_hook=_object, parse_constant=_constant)
+        data = json.loads(text, object_pairs_hook=_object, parse_constant=_NonFinite)
     except RecursionError as err:
         raise CertificateFormatError(f"{what} nests JSON too deeply.") from err
-    except ValueError as err:  # JSONDecodeError, oversized integer literals, constants
+    except ValueError as err:  # JSONDecodeError, oversized integer literals
         raise CertificateFormatError(f"{what} is not valid JSON: {err}.") from err
-    repeated = _repeated_at(data, "")
-    if repeated is not None:
-        raise CertificateFormatError(f"{what} repeats the key {repeated!r}: a reader could "
-                                     f"take either value.")
+    problem = _problem_at(data)
+    if problem is not None:
+        raise CertificateFormatError(f"{what} {problem}.")
     return data
 
 
@@ -746,6 +750,7 @@ def program_layout(model: dict) -> Layout:
     ...
     exactcl.errors.CertificateFormatError: model.program has 10,000,000,000 parameters; a certificate holds at most 10,000.
     """
+    from .blocks import count_text
     layers = _list(model["program"], "model.program", MAX_LAYERS)
     if is_block_program(layers):
         return _block_layout(layers)
@@ -756,8 +761,8 @@ def program_layout(model: dict) -> Layout:
     D = sum(n_in * n_out + (n_out if bias else 0)
             for kind, *rest in canonical if kind == "linear" for n_in, n_out, bias in [rest])
     if D > MAX_VARIABLES:
-        raise CertificateFormatError(f"model.program has {D:,} parameters; a certificate "
-                                     f"holds at most {MAX_VARIABLES:,}.")
+        raise CertificateFormatError(f"model.program has {count_text(D)} parameters; a "
+                                     f"certificate holds at most {MAX_VARIABLES:,}.")
     return Layout(canonical)
 
 
@@ -769,21 +774,30 @@ MAX_TOKENS = 64
 
 def _block_layout(layers: list) -> BlockLayout:
     """The :class:`~exactcl.blocks.BlockLayout` of a block program, refused
-    from its sizes (parameters, positions, tokens) before it is built.
+    from its sizes before it is built: layers (those of residual blocks
+    included, counted before they are checked), nesting, parameters,
+    positions, tokens, and the entries its convolutions unfold (the layout
+    holds their index); what evaluating it costs is the verifier's estimate.
 
     >>> _block_layout([["conv", 1, 1, [2], [1], False, [10**6]]])
     Traceback (most recent call last):
     ...
     exactcl.errors.CertificateFormatError: model.program: layer 1 (conv) reads 1,000,000 positions; a certificate holds at most 4,096.
+    >>> _block_layout([["conv", 4, 1, [2048], [1], False, [4096]]])
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.CertificateFormatError: model.program: layer 1 (conv) brings the entries its convolutions unfold to 16,785,408; a certificate holds at most 4,194,304.
     """
+    from .blocks import MAX_PATCH_ENTRIES, count_layers, count_text
     try:
+        count_layers(layers)
         canonical = check_blocks(layers)
     except ValueError as err:
         raise CertificateFormatError(f"model.program: {err}.") from None
-    D = 0
+    D = patches = 0
 
     def walk(seq, where):
-        nonlocal D
+        nonlocal D, patches
         for n, layer in enumerate(seq, 1):
             if layer[0] == "linear":
                 D += layer[1] * layer[2] + (layer[2] if layer[3] else 0)
@@ -791,17 +805,25 @@ def _block_layout(layers: list) -> BlockLayout:
                 _, c_in, c_out, kernel, _, bias, size = layer
                 if math.prod(size) > MAX_POSITIONS:
                     raise CertificateFormatError(
-                        f"model.program: {where}layer {n} (conv) reads {math.prod(size):,} "
-                        f"positions; a certificate holds at most {MAX_POSITIONS:,}.")
+                        f"model.program: {where}layer {n} (conv) reads "
+                        f"{count_text(math.prod(size))} positions; a certificate holds at most "
+                        f"{MAX_POSITIONS:,}.")
                 D += c_in * c_out * math.prod(kernel) + (c_out if bias else 0)
+                patches += c_in * math.prod(kernel) * math.prod(
+                    (s - k) // t + 1 for s, k, t in zip(size, kernel, layer[4]))
+                if patches > MAX_PATCH_ENTRIES:
+                    raise CertificateFormatError(
+                        f"model.program: {where}layer {n} (conv) brings the entries its "
+                        f"convolutions unfold to {count_text(patches)}; a certificate holds at "
+                        f"most {MAX_PATCH_ENTRIES:,}.")
             elif layer[0] == "residual":
                 walk(layer[1], f"{where}layer {n} (residual) ")
             elif layer[0] == "attention":
                 _, _, d, heads, k, tokens = layer
                 if tokens > MAX_TOKENS:
                     raise CertificateFormatError(
-                        f"model.program: the attention has {tokens:,} tokens; a certificate "
-                        f"holds at most {MAX_TOKENS}.")
+                        f"model.program: the attention has {count_text(tokens)} tokens; a "
+                        f"certificate holds at most {MAX_TOKENS}.")
                 D += 4 * heads * k * d
             if D > MAX_VARIABLES:
                 raise CertificateFormatError(f"model.program has more than {MAX_VARIABLES:,} "

@@ -38,6 +38,7 @@ included) or ``"a,b,c"``.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import os
@@ -47,6 +48,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import InputError
+from .limits import MAX_INT_DIGITS, MAX_PARAMETERS
 
 __all__ = ["MAX_CASES", "Case", "degrees", "grid_cases", "load_config", "parse_range",
            "spec_cases", "spec_string", "unique"]
@@ -54,6 +56,10 @@ __all__ = ["MAX_CASES", "Case", "degrees", "grid_cases", "load_config", "parse_r
 #: Largest number of cases a grid may expand to (a sweep of more is almost
 #: surely a typo in a range).
 MAX_CASES = 100_000
+#: Longest case id: a longer one keeps this many characters, the last 17 of
+#: them a dash and a hash of the whole, so that ``<id>.json`` and the
+#: temporary files beside it stay far within the 255 bytes of a file name.
+MAX_ID_CHARS = 120
 #: Families a grid can name, with the number of weight layers read from depth.
 LAYERED = ("linear", "relu", "relu-bias")
 #: How a sweep's closure checks may be made (see :func:`exactcl.count`).
@@ -81,6 +87,9 @@ class Case:
     'phi_uv'
     >>> Case(spec="net:Linear(2,3,bias),Linear(3,1)").id
     'net_linear2-3-bias_linear3-1'
+    >>> long = Case(spec="linear:" + ",".join(["2"] * 100)).id  # it names a file
+    >>> len(long), long[:14], long[-17:]
+    (119, 'linear_2-2-2-2', '-a119b4a42064bbe3')
     """
 
     spec: str | None = None
@@ -135,7 +144,11 @@ class Case:
             base = f"phi_{self.name}"
         if self.flow is not None:
             base += "_" + re.sub(r"[^0-9a-z]+", "-", self.flow.lower()).strip("-")
-        return base if self.degree is None else f"{base}_deg{self.degree}"
+        full = base if self.degree is None else f"{base}_deg{self.degree}"
+        if len(full) <= MAX_ID_CHARS:
+            return full
+        digest = hashlib.sha256(full.encode()).hexdigest()[:16]
+        return f"{full[:MAX_ID_CHARS - 17].rstrip('-_')}-{digest}"
 
     def as_dict(self) -> dict:
         """Plain JSON data (the inverse of :meth:`from_dict`)."""
@@ -191,8 +204,11 @@ class Case:
 
 # -- ranges ----------------------------------------------------------------------
 
-def parse_range(value: object, name: str, minimum: int = 1) -> tuple[int, ...]:
-    """Ints from ``3``, ``[1, 2]``, ``"2..4"`` or ``"1,3"`` (sorted, unique).
+def parse_range(value: object, name: str, minimum: int = 1,
+                maximum: int = MAX_PARAMETERS) -> tuple[int, ...]:
+    """Ints from ``3``, ``[1, 2]``, ``"2..4"`` or ``"1,3"`` (sorted, unique),
+    each from ``minimum`` to ``maximum`` (by default the parameters a model
+    may have: a larger width or number of factors is refused anyway).
 
     Examples
     --------
@@ -202,15 +218,21 @@ def parse_range(value: object, name: str, minimum: int = 1) -> tuple[int, ...]:
     Traceback (most recent call last):
     ...
     exactcl.errors.InputError: Argument 'width' must be an int >= 1, a list of them or a range 'a..b' with a <= b, not '3..1'.
+    >>> parse_range("1..99999999999999999999", "width")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'width' has an integer of 20 digits; the limit is 18, in '1..99999999999999999999'.
     """
+    from .program import check_spec_text, show_value
     wrong = InputError(f"Argument {name!r} must be an int >= {minimum}, a list of them or a "
-                       f"range 'a..b' with a <= b, not {value!r}.")
+                       f"range 'a..b' with a <= b, not {show_value(value)}.")
     if isinstance(value, bool):
         raise wrong
     if isinstance(value, int):
         values = [value]
     elif isinstance(value, str):
         text = value.strip()
+        check_spec_text(text, name)
         try:
             if ".." in text:
                 lo, hi = (int(x) for x in text.split(".."))
@@ -232,6 +254,9 @@ def parse_range(value: object, name: str, minimum: int = 1) -> tuple[int, ...]:
         raise wrong
     if not values or min(values) < minimum:
         raise wrong
+    if max(values) > maximum:
+        raise InputError(f"Argument {name!r} has {show_value(max(values))}; the limit is "
+                         f"{maximum:,}.")
     return tuple(sorted(set(values)))
 
 
@@ -304,20 +329,27 @@ def _width_tuples(depth, width, input, output, widths, arg) -> Iterable[tuple[in
         if not isinstance(widths, (list, tuple)) or not widths:
             raise InputError(f"Argument {arg('widths')!r} must be a list of width lists such "
                              f"as [[2, 3, 2]], not {widths!r}.")
+        from .blocks import MAX_LAYERS
+        from .program import show_value
         for tup in widths:
-            ok = (isinstance(tup, (list, tuple)) and len(tup) >= 2
+            ok = (isinstance(tup, (list, tuple)) and 2 <= len(tup) <= MAX_LAYERS + 1
                   and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                           for v in tup))
             if not ok:
-                raise InputError(f"Argument {arg('widths')!r} must list at least two positive "
-                                 f"ints per model, not {tup!r}.")
+                raise InputError(f"Argument {arg('widths')!r} must list from two to "
+                                 f"{MAX_LAYERS + 1:,} positive ints per model, not "
+                                 f"{show_value(tup)}.")
+            if max(tup) > MAX_PARAMETERS:
+                raise InputError(f"Argument {arg('widths')!r} has a width of "
+                                 f"{show_value(max(tup))}; the limit is {MAX_PARAMETERS:,}.")
             yield tuple(tup)
         return
     if depth is None or width is None:
         missing = arg("depth") if depth is None else arg("width")
         raise InputError(f"Argument {missing!r} is required for a layered family (or give "
                          f"explicit {arg('widths')!r}).")
-    depths = parse_range(depth, arg("depth"))
+    from .blocks import MAX_LAYERS
+    depths = parse_range(depth, arg("depth"), maximum=MAX_LAYERS)
     inner = parse_range(width, arg("width"))
     first = inner if input is None else parse_range(input, arg("input"))
     last = inner if output is None else parse_range(output, arg("output"))
@@ -384,6 +416,9 @@ def load_config(path: str | os.PathLike) -> tuple[list[Case], dict]:
                          f"({err.strerror}).") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"Argument '--config' must be a TOML file; {where}: {err}.") from None
+    except ValueError:  # an integer of more digits than Python converts (4300)
+        raise InputError(f"Argument '--config' has an integer of more digits than are read "
+                         f"(sizes have at most {MAX_INT_DIGITS}); {where}.") from None
     top = set(data) - {"sweep", "grid", "phi", "specs"}
     if top:
         raise InputError(f"{where}: unknown key {sorted(top)[0]!r} at the top level (expected "
@@ -505,20 +540,24 @@ def spec_string(spec: object, where: str) -> str:
     >>> spec_string("net:Linear(2, 3, bias), Linear(3, 1)", "--spec")
     'net:Linear(2,3,bias),Linear(3,1)'
     """
+    from .program import check_spec_text, clip_text, show_value
     ok = isinstance(spec, str) and ":" in spec
     if ok:
+        check_spec_text(spec, where)
         family, _, body = spec.strip().partition(":")
         if family == "net":  # the short name when there is one, as the model is named
             return _program(body, spec, where).name
         parts = [p.strip() for p in body.split(",")]
+        from .blocks import MAX_LAYERS
         from .specs import FAMILIES
         ok = ((family in FAMILY_NAMES or family in FAMILIES)
-              and all(p.isdigit() and int(p) >= 1 for p in parts)
-              and (len(parts) == 1 if family == "product" else len(parts) >= 2))
+              and all(p.isascii() and p.isdigit() and int(p) >= 1 for p in parts)
+              and (len(parts) == 1 if family == "product" else 2 <= len(parts) <= MAX_LAYERS + 1))
     if not ok:
+        shown = repr(clip_text(spec)) if isinstance(spec, str) else show_value(spec)
         raise InputError(f"Argument {where!r} must be a SPEC such as linear:2,3,2, relu:3,4,5, "
-                         f"relu-bias:2,3,3,2, product:4 or net:Linear(3,4),ReLU,Linear(4,2), "
-                         f"not {spec!r}.")
+                         f"relu-bias:2,3,3,2, product:4 or net:Linear(3,4),ReLU,Linear(4,2) "
+                         f"(of at most {MAX_LAYERS:,} layers), not {shown}.")
     return f"{family}:" + ",".join(str(int(p)) for p in parts)
 
 

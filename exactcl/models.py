@@ -16,10 +16,19 @@ from collections.abc import Iterator, Sequence
 from flint import fmpq_mpoly
 
 from . import evaluator
+from .blocks import MAX_LAYERS, count_text
 from .errors import InputError, ResourceError, bad_argument
 from .fields import VectorField, gradient
-from .limits import check_memory, growth_bytes, model_bytes
-from .program import Program, from_family
+from .limits import (
+    MAX_PARAMETERS,
+    available_memory,
+    build_bytes,
+    check_memory,
+    format_size,
+    growth_bytes,
+    model_bytes,
+)
+from .program import Program, from_family, show_value
 from .rings import Ring, poly_from_terms, poly_terms, to_rational
 
 __all__ = ["Model", "as_model", "from_fields", "from_polynomials", "from_program", "linear",
@@ -137,8 +146,8 @@ class Model:
 
 
 #: Limits on the size of a built-in model, checked before anything is built
-#: (a few GB of memory at most; far beyond what the engine is meant for).
-MAX_PARAMETERS = 100_000
+#: (a few GB of memory at most; far beyond what the engine is meant for);
+#: MAX_PARAMETERS (exactcl.limits) says why no count of more parameters fits.
 MAX_GENERATORS = 2_000_000
 MAX_TERMS = 20_000_000
 
@@ -192,14 +201,35 @@ def _check_parameters(name: str, D: int) -> None:
                             f"{MAX_PARAMETERS:,}); choose smaller widths.")
 
 
+def _check_build(name: str, D: int, laws: int, terms: int) -> None:
+    """Refuse, before the ring's generators and the candidate laws are built,
+    a model whose estimate of them (:func:`~exactcl.limits.build_bytes`)
+    exceeds the memory available, at most half of the physical: building it
+    would exhaust the machine whatever the count asks. A ``max_memory`` given
+    bounds the count (its estimate covers the model) and expansions."""
+    need, limit = build_bytes(D, laws, terms), available_memory()
+    if limit is not None and need > limit:
+        raise ResourceError(f"Model {name} would take an estimated {format_size(need)} to build "
+                            f"(its {D:,} parameters and {laws:,} candidate laws of {terms:,} "
+                            f"terms); the memory available is {format_size(limit)} (at most half "
+                            f"of the physical). Choose smaller widths.")
+
+
 def _check_widths(widths: object, minimum_layers: int = 1) -> tuple[int, ...]:
     expected = f"a sequence of at least {minimum_layers + 1} positive ints"
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
         raise bad_argument("widths", expected, widths)
+    if len(widths) - 1 > MAX_LAYERS:
+        raise ResourceError(f"Argument 'widths' gives {len(widths) - 1:,} layers; the limit is "
+                            f"{MAX_LAYERS:,}.")
     out = []
     for w in widths:
         if isinstance(w, bool) or not isinstance(w, int) or w < 1:
-            raise bad_argument("widths", expected, list(widths))
+            raise InputError(f"Argument 'widths' must be {expected}, not "
+                             f"{show_value(list(widths))}.")
+        if w > MAX_PARAMETERS:  # a layer has at least as many weights as its widths
+            raise ResourceError(f"Argument 'widths' has a width of {count_text(w)}; the limit is "
+                                f"{MAX_PARAMETERS:,} (the parameters a model may have).")
         out.append(int(w))
     if len(out) < minimum_layers + 1:
         raise bad_argument("widths", expected, list(widths))
@@ -267,6 +297,8 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
     balance = sum(widths[k] * (widths[k] + 1) // 2 * (widths[k - 1] + widths[k + 1])
                   for k in range(1, len(widths) - 1))
     _check_parameters(name, _n_weights(widths))
+    _check_build(name, _n_weights(widths),
+                 sum(w * (w + 1) // 2 for w in widths[1:-1]), balance)
     ring = Ring(tuple(_weight_names(widths)))
     g, idx = ring.gens, ring.index
 
@@ -348,6 +380,7 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
     neurons = sum(widths[k] * (widths[k - 1] + widths[k + 1] + 1) for k in range(1, L))
     name = _spec("relu-bias" if bias else "relu", widths)
     _check_parameters(name, n_params)
+    _check_build(name, n_params, sum(widths[1:-1]), neurons)
     names = _weight_names(widths)
     if bias:
         names += [f"b{layer}_{i}" for layer in range(1, L) for i in range(widths[layer])]
@@ -476,6 +509,22 @@ def _program_candidates(program: Program, ring: Ring) -> tuple[list, list, list[
     return candidates, terms, labels
 
 
+def _program_candidate_sizes(layout: evaluator.Layout) -> tuple[int, int]:
+    """(laws, terms) of :func:`_program_candidates`, from the sizes alone."""
+    relu_after = []
+    for kind, *_ in layout.layers:
+        if kind == "linear":
+            relu_after.append(False)
+        else:
+            relu_after[-1] = True
+    laws = terms = 0
+    for layer in range(1, len(layout.linears)):
+        (n_in, n, bias), (_, n_next, _) = layout.linears[layer - 1], layout.linears[layer]
+        pairs = n if relu_after[layer - 1] else n * (n + 1) // 2
+        laws, terms = laws + pairs, terms + pairs * (n_in + bias + n_next)
+    return laws, terms
+
+
 def _program_labels(layout: evaluator.Layout) -> tuple[str, ...]:
     """``"paths x0→2→y1"`` per component: from input x0 (or ``b{l}``, the
     source the bias of linear layer l opens) through neuron 2 of the ReLU
@@ -532,6 +581,7 @@ def from_program(program: Program, *, max_memory: int | None = None) -> Model:
         return relu(widths, bias=family == "relu-bias", max_memory=max_memory)
     name, layout = program.name, program.layout
     _check_parameters(name, layout.D)
+    _check_build(name, layout.D, *_program_candidate_sizes(layout))
     ring = Ring(layout.parameters)
     candidates, candidate_terms, labels = _program_candidates(program, ring)
     terms = _program_terms(layout) + sum(len(t) for t in candidate_terms)

@@ -24,19 +24,65 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from math import prod
 
-from .blocks import BlockLayout, check_blocks
-from .errors import InputError
+from .blocks import (
+    MAX_LAYERS,
+    MAX_NESTING,
+    MAX_POSITIONS,
+    MAX_TOKENS,
+    BlockLayout,
+    check_blocks,
+    count_text,
+    size_problem,
+)
+from .errors import InputError, ResourceError
 from .evaluator import Layout, check_layers
+from .limits import MAX_INT_DIGITS, MAX_PARAMETERS, MAX_SPEC_CHARS
 
 __all__ = ["Attention", "Conv1d", "Conv2d", "Linear", "LinearAttention", "Program", "ReLU",
-           "Residual", "from_family", "net", "parse_net"]
+           "Residual", "check_spec_text", "from_family", "net", "parse_net"]
+
+#: Quoted text (a layer, a spec) in messages is cut to this many characters.
+QUOTE_CHARS = 100
+
+
+def show_value(value: object) -> str:
+    """repr of a value for messages, but an int of more than 40 digits (which
+    Python may refuse to print) or a list of more than 20 items as its size.
+
+    >>> show_value((3, 10**5000)), show_value([1] * 10**6)
+    ('(3, about 10^5000)', 'a list of 1,000,000 items')
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return count_text(value)
+    if isinstance(value, (list, tuple)):
+        if len(value) > 20:
+            return f"a {type(value).__name__} of {len(value):,} items"
+        inner = ", ".join(map(show_value, value))
+        if isinstance(value, list):
+            return f"[{inner}]"
+        return f"({inner}{',' if len(value) == 1 else ''})"
+    return repr(value)
+
+
+def clip_text(text: str) -> str:
+    """``text`` for a message, cut to QUOTE_CHARS characters."""
+    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS - 1] + "\u2026"
 
 
 def _size(layer: str, what: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"Argument {what!r} of {layer} must be a positive int, not {value!r}.")
+        raise InputError(f"Argument {what!r} of {layer} must be a positive int, not "
+                         f"{show_value(value)}.")
     return value
+
+
+def _check_parameters(layer: str, arguments: str, D: int, detail: str = "") -> None:
+    """Refuse a layer whose own parameters pass MAX_PARAMETERS."""
+    if D > MAX_PARAMETERS:
+        raise ResourceError(f"Arguments {arguments} of {layer} give {count_text(D)} parameters"
+                            f"{detail}; the limit is {MAX_PARAMETERS:,}.")
 
 
 @dataclass(frozen=True)
@@ -55,11 +101,14 @@ class Linear:
     bias: bool = False
 
     def __post_init__(self) -> None:
-        text = f"Linear({self.in_features!r}, {self.out_features!r})"
+        text = f"Linear({show_value(self.in_features)}, {show_value(self.out_features)})"
         _size(text, "in_features", self.in_features)
         _size(text, "out_features", self.out_features)
         if not isinstance(self.bias, bool):
-            raise InputError(f"Argument 'bias' of {text} must be a bool, not {self.bias!r}.")
+            raise InputError(f"Argument 'bias' of {text} must be a bool, not "
+                             f"{show_value(self.bias)}.")
+        _check_parameters(text, "'in_features' and 'out_features'",
+                          self.in_features * self.out_features + self.bias * self.out_features)
 
     def __repr__(self) -> str:
         extra = ", bias=True" if self.bias else ""
@@ -93,7 +142,7 @@ def _pair(layer: str, what: str, value: object, dims: int) -> tuple[int, ...]:
     if (not isinstance(values, (tuple, list)) or len(values) != dims
             or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values)):
         want = "a positive int" if dims == 1 else "a positive int or a pair of them"
-        raise InputError(f"Argument {what!r} of {layer} must be {want}, not {value!r}.")
+        raise InputError(f"Argument {what!r} of {layer} must be {want}, not {show_value(value)}.")
     return tuple(values)
 
 
@@ -111,7 +160,8 @@ class _Conv:
     size_name = "size"
 
     def __post_init__(self) -> None:
-        text = f"{self.label}({self.in_channels!r}, {self.out_channels!r}, {self.kernel_size!r})"
+        text = (f"{self.label}({show_value(self.in_channels)}, {show_value(self.out_channels)}, "
+                f"{show_value(self.kernel_size)})")
         _size(text, "in_channels", self.in_channels)
         _size(text, "out_channels", self.out_channels)
         object.__setattr__(self, "kernel_size", _pair(text, "kernel_size", self.kernel_size,
@@ -120,7 +170,19 @@ class _Conv:
         if self.size is not None:
             object.__setattr__(self, "size", _pair(text, self.size_name, self.size, self.dims))
         if not isinstance(self.bias, bool):
-            raise InputError(f"Argument 'bias' of {text} must be a bool, not {self.bias!r}.")
+            raise InputError(f"Argument 'bias' of {text} must be a bool, not "
+                             f"{show_value(self.bias)}.")
+        if max(self.stride) > MAX_POSITIONS:  # an input has at most as many positions
+            raise ResourceError(f"Argument 'stride' of {text} is "
+                                f"{show_value(self._one(self.stride))}; the limit is "
+                                f"{MAX_POSITIONS:,}.")
+        if self.size is not None and prod(self.size) > MAX_POSITIONS:
+            raise ResourceError(f"Argument {self.size_name!r} of {text} gives an input of "
+                                f"{count_text(prod(self.size))} positions; the limit is "
+                                f"{MAX_POSITIONS:,}.")
+        _check_parameters(text, "'in_channels', 'out_channels' and 'kernel_size'",
+                          self.in_channels * self.out_channels * prod(self.kernel_size)
+                          + self.bias * self.out_channels)
 
     def _one(self, values: tuple[int, ...]):
         return values[0] if self.dims == 1 else values
@@ -204,7 +266,16 @@ class Residual:
     def __init__(self, *layers) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
+        _check_layer_count(layers, "Argument 'layers' of Residual")
         _check_layer_objects(layers, "Residual")
+        depth, count = _tree_sizes(layers)
+        if depth + 1 > MAX_NESTING:
+            raise InputError(f"Argument 'layers' of Residual nests residual blocks {depth + 1} "
+                             f"deep; the limit is {MAX_NESTING}.")
+        if count + 1 > MAX_LAYERS:
+            raise ResourceError(f"Argument 'layers' of Residual makes a block of {count + 1:,} "
+                                f"layers (itself and those of nested blocks included); the limit "
+                                f"is {MAX_LAYERS:,}.")
         object.__setattr__(self, "layers", tuple(layers))
 
     def __repr__(self) -> str:
@@ -242,20 +313,26 @@ class Attention:
     kind: str = "softmax"
 
     def __post_init__(self) -> None:
-        text = f"{type(self).__name__}({self.d!r}, {self.heads!r})"
+        text = f"{type(self).__name__}({show_value(self.d)}, {show_value(self.heads)})"
         _size(text, "d", self.d)
         _size(text, "heads", self.heads)
         _size(text, "tokens", self.tokens)
         if self.head_dim is None:
             if self.d % self.heads:
                 raise InputError(f"Argument 'heads' of {text} must divide the model dimension "
-                                 f"d = {self.d} when head_dim is not given, not {self.heads}.")
+                                 f"d = {show_value(self.d)} when head_dim is not given, not "
+                                 f"{show_value(self.heads)}.")
             object.__setattr__(self, "head_dim", self.d // self.heads)
         _size(text, "head_dim", self.head_dim)
+        if self.tokens > MAX_TOKENS:
+            raise ResourceError(f"Argument 'tokens' of {text} is {count_text(self.tokens)}; the "
+                                f"limit is {MAX_TOKENS}.")
+        _check_parameters(text, "'d', 'heads' and 'head_dim'",
+                          4 * self.heads * self.head_dim * self.d, " (4 x heads x head_dim x d)")
         from .blocks import ATTENTION_KINDS
         if self.kind not in ATTENTION_KINDS:
             raise InputError(f"Argument 'kind' of {text} must be one of "
-                             f"{', '.join(ATTENTION_KINDS)}, not {self.kind!r}.")
+                             f"{', '.join(ATTENTION_KINDS)}, not {show_value(self.kind)}.")
 
     def __repr__(self) -> str:
         extra = "" if self.tokens == 3 else f", tokens={self.tokens}"
@@ -308,6 +385,25 @@ def _check_layer_objects(layers, where: str) -> None:
                              f"Linear(3, 4) or ReLU(), not {what}.")
 
 
+def _check_layer_count(layers, where: str) -> None:
+    """Refuse more than MAX_LAYERS layers before any is looked at (``where``
+    names the argument)."""
+    if len(layers) > MAX_LAYERS:
+        raise ResourceError(f"{where} has {len(layers):,} layers; the limit is {MAX_LAYERS:,}.")
+
+
+def _tree_sizes(layers) -> tuple[int, int]:
+    """(nesting depth of residual blocks, number of layers, those of residual
+    blocks included) of checked layers: each Residual was refused when built
+    if it nests deeper than MAX_NESTING, so this recursion is that shallow."""
+    depth, count = 0, len(layers)
+    for layer in layers:
+        if isinstance(layer, Residual):
+            inner_depth, inner_count = _tree_sizes(layer.layers)
+            depth, count = max(depth, inner_depth + 1), count + inner_count
+    return depth, count
+
+
 def _canonical(layers, shape=None) -> list[list]:
     """The canonical layers, with each convolution's input size filled in from
     the layers before it (a size a layer names is kept, and checked)."""
@@ -344,8 +440,8 @@ class Program:
     def layout(self) -> Layout | BlockLayout:
         """The chain evaluator's :class:`~exactcl.evaluator.Layout` for dense
         layers and ReLUs, else the :class:`~exactcl.blocks.BlockLayout`."""
-        canonical = self.canonical()
-        return BlockLayout(canonical) if self.blocks else Layout(canonical)
+        checked = _checked(self, "Argument 'layers' of Program", "Argument 'layers'")
+        return BlockLayout(checked) if self.blocks else Layout(checked)
 
     @property
     def blocks(self) -> bool:
@@ -408,6 +504,27 @@ class Program:
         return "net(" + ", ".join(map(repr, self.layers)) + ")"
 
 
+def _checked(prog: Program, where: str, network: str) -> tuple[tuple, ...]:
+    """The checked canonical layers of ``prog``, refused when more than
+    MAX_LAYERS or too large to lay out (:func:`exactcl.blocks.size_problem`;
+    ``where`` names the argument) or not a network (``network`` names it),
+    before any name is built."""
+    _check_layer_count(prog.layers, where)
+    count = _tree_sizes(prog.layers)[1]
+    if count > MAX_LAYERS:
+        raise ResourceError(f"{where} has {count:,} layers (those of residual blocks included); "
+                            f"the limit is {MAX_LAYERS:,}.")
+    canonical = prog.canonical()
+    try:
+        checked = check_blocks(canonical) if prog.blocks else check_layers(canonical)
+    except ValueError as err:
+        raise InputError(f"{network} is not a network: {err}.") from None
+    problem = size_problem(checked, MAX_PARAMETERS)
+    if problem is not None:
+        raise ResourceError(f"{where} is too large: {problem}.")
+    return checked
+
+
 def net(*layers: Layer) -> Program:
     """The program applying ``layers`` in order (input first).
 
@@ -417,19 +534,17 @@ def net(*layers: Layer) -> Program:
     exactcl.errors.InputError: Argument 'layers' of net must be exactcl layers such as Linear(3, 4) or ReLU(), not 'relu' (layer 1, a str).
     >>> net(Conv1d(1, 2, 3, length=8), ReLU(), Linear(12, 1)).parameters[:2]
     ('K1_0_0_0', 'K1_0_0_1')
+    >>> net(Conv1d(32, 32, 1, length=4096), ReLU(), Conv1d(32, 1, 1))
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.ResourceError: Argument 'layers' of net is too large: layer 1 (conv) brings the activations (the entries of the input and of every layer's output) to 262,144; the limit is 131,072.
     """
     if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
         layers = tuple(layers[0])
+    _check_layer_count(layers, "Argument 'layers' of net")
     _check_layer_objects(layers, "net")
     prog = Program(tuple(layers))
-    canonical = prog.canonical()
-    try:
-        if prog.blocks:
-            check_blocks(canonical)
-        else:
-            check_layers(canonical)
-    except ValueError as err:
-        raise InputError(f"Argument 'layers' is not a network: {err}.") from None
+    _checked(prog, "Argument 'layers' of net", "Argument 'layers'")
     return prog
 
 
@@ -441,6 +556,9 @@ def from_family(family: str, widths: tuple[int, ...] | list[int]) -> Program:
     >>> from_family("relu-bias", [2, 3, 1])
     net(Linear(2, 3, bias=True), ReLU(), Linear(3, 1))
     """
+    if len(widths) - 1 > MAX_LAYERS:
+        raise ResourceError(f"Argument 'widths' gives {len(widths) - 1:,} layers; the limit is "
+                            f"{MAX_LAYERS:,}.")
     L = len(widths) - 1
     layers: list[Layer] = []
     for li in range(L):
@@ -471,7 +589,31 @@ def _split_layers(body: str) -> list[str]:
 
 
 def _spec_int(text: str) -> int | None:
+    # check_spec_text has refused every integer of more than MAX_INT_DIGITS digits
     return int(text) if re.fullmatch(r"[0-9]+", text) else None
+
+
+_LONG_INT = re.compile(rf"(?<![0-9])0*([1-9][0-9]{{{MAX_INT_DIGITS},}})")
+
+
+def check_spec_text(text: str, where: str = "SPEC", spec: str | None = None) -> None:
+    """Refuse, before anything parses it, a spec ``text`` of more than
+    MAX_SPEC_CHARS characters or holding an integer of more than
+    MAX_INT_DIGITS digits (``spec``, the whole spec, is quoted).
+
+    >>> check_spec_text("relu:2,12345678901234567890,2", "SPEC")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'SPEC' has an integer of 20 digits; the limit is 18, in 'relu:2,12345678901234567890,2'.
+    """
+    spec = text if spec is None else spec
+    if len(text) > MAX_SPEC_CHARS:
+        raise InputError(f"Argument {where!r} has {len(text):,} characters; the limit is "
+                         f"{MAX_SPEC_CHARS:,}, in {clip_text(spec)!r}.")
+    long = _LONG_INT.search(text)
+    if long is not None:
+        raise InputError(f"Argument {where!r} has an integer of {len(long.group(1)):,} digits; "
+                         f"the limit is {MAX_INT_DIGITS}, in {clip_text(spec)!r}.")
 
 
 def _spec_sizes(text: str) -> tuple[int, ...] | None:
@@ -479,29 +621,40 @@ def _spec_sizes(text: str) -> tuple[int, ...] | None:
     return None if None in parts or len(parts) > 2 else tuple(parts)
 
 
-def _parse_layer(text: str, n: str, spec: str, where: str) -> Layer:
+def _parse_layer(text: str, n: str, spec: str, where: str, layers: list[int],
+                 depth: int = 0) -> Layer:
+    """The layer of spec ``text``, layer ``n``; ``layers`` counts the layers
+    parsed (one item), ``depth`` the residual blocks around this one."""
     def fail(why: str) -> InputError:
-        return InputError(f"Argument {where!r} layer {n}, {text!r}, {why}, in {spec!r}.")
+        return InputError(f"Argument {where!r} layer {n}, {clip_text(text)!r}, {why}, in "
+                          f"{clip_text(spec)!r}.")
 
+    layers[0] += 1
+    if layers[0] > MAX_LAYERS:
+        raise ResourceError(f"Argument {where!r} has more than {MAX_LAYERS:,} layers (those of "
+                            f"residual blocks included); the limit is {MAX_LAYERS:,}, in "
+                            f"{clip_text(spec)!r}.")
     m = re.fullmatch(r"([A-Za-z0-9]+)(?:\((.*)\))?", text.replace(" ", ""), re.DOTALL)
     if m is None:
-        raise InputError(f"Argument {where!r} has an unknown layer {n}, {text!r}: expected "
-                         f"{_SPEC_LAYERS}, in {spec!r}.")
+        raise InputError(f"Argument {where!r} has an unknown layer {n}, {clip_text(text)!r}: "
+                         f"expected {_SPEC_LAYERS}, in {clip_text(spec)!r}.")
     name, body = m.group(1).lower(), m.group(2)
     if name == "relu" and not body:
         return ReLU()
     if name == "residual":
         if not body:
             raise fail("must list the layers of its block")
-        return Residual(*[_parse_layer(piece.strip(), f"{n}.{k}", spec, where)
+        if depth >= MAX_NESTING:
+            raise fail(f"nests residual blocks {depth + 1} deep; the limit is {MAX_NESTING}")
+        return Residual(*[_parse_layer(piece.strip(), f"{n}.{k}", spec, where, layers, depth + 1)
                           for k, piece in enumerate(_split_layers(body), 1)])
     args = _split_layers(body) if body else []
     plain = [a for a in args if "=" not in a]
     keys = dict(a.split("=", 1) for a in args if "=" in a)
     if name == "linear":
         if len(plain) not in (2, 3) or keys or (len(plain) == 3 and plain[2].lower() != "bias"):
-            raise InputError(f"Argument {where!r} has an unknown layer {n}, {text!r}: expected "
-                             f"{_SPEC_LAYERS}, in {spec!r}.")
+            raise InputError(f"Argument {where!r} has an unknown layer {n}, {clip_text(text)!r}: "
+                             f"expected {_SPEC_LAYERS}, in {clip_text(spec)!r}.")
         sizes = [_spec_int(p) for p in plain[:2]]
         if None in sizes or min(sizes) < 1:
             raise fail(f"must have positive int sizes (n_in, n_out), not ({plain[0]}, {plain[1]})")
@@ -542,8 +695,8 @@ def _parse_layer(text: str, n: str, spec: str, where: str) -> Layer:
         if name == "linearattention":
             return LinearAttention(d, heads, head, tokens)
         return Attention(d, heads, head, tokens, flags[0] if flags else "softmax")
-    raise InputError(f"Argument {where!r} has an unknown layer {n}, {text!r}: expected "
-                     f"{_SPEC_LAYERS}, in {spec!r}.")
+    raise InputError(f"Argument {where!r} has an unknown layer {n}, {clip_text(text)!r}: expected "
+                     f"{_SPEC_LAYERS}, in {clip_text(spec)!r}.")
 
 
 def parse_net(body: str, spec: str, where: str = "SPEC") -> Program:
@@ -571,28 +724,36 @@ def parse_net(body: str, spec: str, where: str = "SPEC") -> Program:
     ...
     exactcl.errors.InputError: Argument 'SPEC' is not a network: layer 1 (conv) has kernel 5 larger than its input (size 4), in 'net:Conv1d(1,2,5,length=4)'.
     """
+    check_spec_text(body, where, spec)
     pieces = _split_layers(body) if body.strip() else []
+    if len(pieces) > MAX_LAYERS:
+        raise ResourceError(f"Argument {where!r} has {len(pieces):,} layers; the limit is "
+                            f"{MAX_LAYERS:,}, in {clip_text(spec)!r}.")
     layers: list[Layer] = []
+    parsed = [0]
     for n, piece in enumerate(pieces, 1):
         text = piece.strip()
         try:
-            layers.append(_parse_layer(text, str(n), spec, where))
-        except InputError as err:
+            layers.append(_parse_layer(text, str(n), spec, where, parsed))
+        except (InputError, ResourceError) as err:
             message = str(err)
             if message.startswith(f"Argument {where!r}"):
                 raise
-            raise InputError(f"Argument {where!r} layer {n}, {text!r}: {message}") from None
+            raise type(err)(f"Argument {where!r} layer {n}, {clip_text(text)!r}: "
+                            f"{message}") from None
     if not layers:
-        raise InputError(f"Argument {where!r} must list layers after 'net:', not {spec!r}.")
+        raise InputError(f"Argument {where!r} must list layers after 'net:', not "
+                         f"{clip_text(spec)!r}.")
     prog = Program(tuple(layers))
     try:
         canonical = prog.canonical()
-        if prog.blocks:
-            check_blocks(canonical)
-        else:
-            check_layers(canonical)
+        checked = check_blocks(canonical) if prog.blocks else check_layers(canonical)
     except InputError as err:
         raise InputError(f"Argument {where!r}: {err}") from None
     except ValueError as err:
-        raise InputError(f"Argument {where!r} is not a network: {err}, in {spec!r}.") from None
+        raise InputError(f"Argument {where!r} is not a network: {err}, in "
+                         f"{clip_text(spec)!r}.") from None
+    problem = size_problem(checked, MAX_PARAMETERS)
+    if problem is not None:
+        raise ResourceError(f"Argument {where!r} is too large: {problem}, in {clip_text(spec)!r}.")
     return prog

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .blocks import MAX_LAYERS
 from .errors import InputError, ResourceError
 from .models import Model, from_program, linear, product, relu
-from .program import Program, parse_net
+from .program import Program, check_spec_text, clip_text, parse_net, show_value
 
 __all__ = ["FAMILIES", "NET_FORM", "parse_spec", "spec_parameters"]
 
@@ -105,16 +106,21 @@ def _parse(spec: object) -> tuple[str, list[int] | Program]:
     forms = ", ".join(shapes.get(f, f"{f}:W0,W1,...") for f in FAMILIES)
     forms += f", {NET_FORM}"
     if not isinstance(spec, str) or ":" not in spec:
-        raise InputError(f"Argument 'SPEC' must be one of {forms}, not {spec!r}.")
+        shown = repr(clip_text(spec)) if isinstance(spec, str) else show_value(spec)
+        raise InputError(f"Argument 'SPEC' must be one of {forms}, not {shown}.")
+    check_spec_text(spec)
     family, _, body = spec.strip().partition(":")
     if family == "net":
         return family, parse_net(body, spec)
     if family not in FAMILIES:
-        raise InputError(f"Argument 'SPEC' must be one of {forms}, not {spec!r}.")
+        raise InputError(f"Argument 'SPEC' must be one of {forms}, not {clip_text(spec)!r}.")
     _, minimum, what = FAMILIES[family]
     parts = [p.strip() for p in body.split(",")] if body.strip() else []
+    if len(parts) > MAX_LAYERS + 1:
+        raise ResourceError(f"Argument 'SPEC' gives {len(parts) - 1:,} layers; the limit is "
+                            f"{MAX_LAYERS:,}, in {clip_text(spec)!r}.")
     wrong = InputError(f"Argument 'SPEC' must list positive ints after '{family}:' ({what}), "
-                       f"not {spec!r}.")
+                       f"not {clip_text(spec)!r}.")
     if len(parts) < minimum or (family == "product" and len(parts) != 1):
         raise wrong
     try:

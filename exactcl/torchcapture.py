@@ -341,6 +341,11 @@ class _Reader:
         if any(k > s for k, s in zip(kernel, size)):
             raise self.refuse(node, f"a kernel no larger than the input {size}",
                               f"has kernel {tuple(kernel)}")
+        from .blocks import MAX_POSITIONS
+        if prod(size) > MAX_POSITIONS:
+            raise InputError(f"Argument 'example_input_shape' gives the {name} at "
+                             f"{_where(node)} an input of {prod(size)} positions, more than the "
+                             f"{MAX_POSITIONS} exactcl counts on; not {self.shape}.")
         out = tuple((s - k) // t + 1 for s, k, t in zip(size, kernel, stride))
         patches = c_in * prod(kernel) * prod(out)
         if patches > MAX_PATCH_ENTRIES:
@@ -410,6 +415,7 @@ class _Reader:
             raise InputError(f"Argument 'example_input_shape' must be (tokens, "
                              f"{sub.embed_dim}) for the MultiheadAttention at {node.target}, "
                              f"not {self.shape}.")
+        _check_tokens(x.shape[0], self.shape)
         layer = Attention(sub.embed_dim, sub.num_heads, sub.head_dim, tokens=x.shape[0])
         self.record(node, repr(layer))
         prefix = f"{node.target}." if node.target else ""
@@ -640,6 +646,7 @@ def _attention_alone(reader: _Reader, module, shape) -> Capture:
     if len(shape) != 2 or shape[1] != module.embed_dim:
         raise InputError(f"Argument 'example_input_shape' must be (tokens, {module.embed_dim}) "
                          f"for the MultiheadAttention, not {shape}.")
+    _check_tokens(shape[0], shape)
     from .program import Attention
     layer = Attention(module.embed_dim, module.num_heads, module.head_dim, tokens=shape[0])
     reads = (("in_proj_weight", module.in_proj_weight, "in_proj_weight"),
@@ -650,6 +657,13 @@ def _attention_alone(reader: _Reader, module, shape) -> Capture:
                   [("self_attention", "(the module itself)", repr(layer))], k ** -0.5)
     _check_parameters(module, got, reader.names)
     return got
+
+
+def _check_tokens(tokens: int, shape) -> None:
+    from .blocks import MAX_TOKENS
+    if tokens > MAX_TOKENS:
+        raise InputError(f"Argument 'example_input_shape' gives attention {tokens} tokens, "
+                         f"more than the {MAX_TOKENS} exactcl counts on; not {shape}.")
 
 
 def _check_parameters(module, got: Capture, names: dict) -> None:

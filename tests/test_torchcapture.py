@@ -470,3 +470,10 @@ def test_a_layer_registered_twice_and_called_once_is_one_layer_named_as_torch_na
     assert {t for _, t, _ in tm.parameter_map} == {n for n, _ in Aliased().named_parameters()}
     law = tm.laws()[0]
     assert law(Aliased()).dim() == 0
+
+
+def test_inputs_beyond_what_a_program_holds_name_the_example_input_shape():
+    refused(nn.Sequential(nn.Conv2d(1, 1, 3)), (1, 65, 65), "'example_input_shape' gives",
+            "4225 positions")
+    refused(nn.MultiheadAttention(4, 2, bias=False), (65, 4), "'example_input_shape' gives "
+            "attention 65 tokens")
