@@ -322,7 +322,7 @@ class CountResult:
 
     def __str__(self) -> str:
         head = (f"{self.model}: D = {self.parameters}, "
-                + (f"{self.laws} independent conservation laws"
+                + (plural(self.laws, "independent conservation law")
                    if self.laws is not None else
                    f"between {self.lower} and {self.upper} independent conservation laws"))
         return f"{head}\n{self.explanation}"

@@ -470,7 +470,7 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     checks.append(Check("Lie rank", ok,
                         f"{K} bracket words recomputed, rank {rank} at the point {how} "
                         f"(claimed {claimed_rank}); so dim Lie >= {rank} and at most "
-                        f"{D} - {rank} = {D - rank} laws"))
+                        f"{D} - {rank} = {plural(D - rank, 'law')}"))
 
     # -- law side: lower bound M -------------------------------------------------
     polys = checked(law_section["polynomials"], "laws.polynomials", "list")
@@ -512,7 +512,7 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     ok = grank == M == claimed_m
     checks.append(Check("laws independent", ok,
                         f"gradients of the {M} laws have rank {grank} at the point {how} "
-                        f"(claimed {claimed_m}); so at least {grank} laws"))
+                        f"(claimed {claimed_m}); so at least {plural(grank, 'law')}"))
 
     # -- closure ------------------------------------------------------------------
     closure = cert["closure"]
@@ -556,7 +556,7 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     elif proof == "closure":
         ok = (bool(closure_ok) and laws_claim == D - K and lie_claim == K
               and bounds == [D - K, D - K] and M <= D - K and status == "certified")
-        detail = (f"closure gives dim Lie = {K}, so {D} - {K} = {D - K} laws: claimed "
+        detail = (f"closure gives dim Lie = {K}, so {D} - {K} = {plural(D - K, 'law')}: claimed "
                   f"{laws_claim} laws, dim Lie {lie_claim}, bounds {bounds}")
     elif proof == "bounds only":
         ok = (laws_claim is None and lie_claim is None and bounds == [M, D - K]
@@ -633,7 +633,7 @@ def _identities_exact(laws, labels, generators, budget) -> Check:
     bad = _first_broken_law(laws, generators, index)
     if bad is None:
         return Check("law identities", True,
-                     f"{len(laws)} laws: grad h . X_i = 0 exactly over Q for all "
+                     f"{plural(len(laws), 'law')}: grad h . X_i = 0 exactly over Q for all "
                      f"{len(generators)} generators")
     k, i = bad
     return Check("law identities", False,
@@ -834,7 +834,7 @@ def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
     error = min(Fraction(1), M * round_error_bound(degree, hbits) ** done)
     bound = format_probability(error)
     return Check("law identities", done == rounds,
-                 f"{M} laws: grad h . X_c = 0 for all the generators, "
+                 f"{plural(M, 'law')}: grad h . X_c = 0 for all the generators, "
                  f"checked by Monte Carlo at {done} random points and probes modulo fresh "
                  f"random primes (Schwartz-Zippel, degree <= {degree}: error probability "
                  f"<= {bound})",
