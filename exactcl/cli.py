@@ -309,8 +309,16 @@ def _model(args: argparse.Namespace):
             raise InputError("Argument 'SPEC' is required (or give --phi).")
         print(f"(no SPEC given: counting the built-in default {DEFAULT_SPEC})", file=sys.stderr)
         spec = DEFAULT_SPEC
-    from .specs import spec_parameters
+    from .specs import spec_parameters, spec_program
     _check_degree(args, spec_parameters(spec))  # before the model is built
+    try:
+        program = spec_program(spec)
+    except ExactclError:
+        program = None  # parse_spec below refuses it, naming 'SPEC'
+    if program is not None and args.command in ("count", "certify") and args.flow is None:
+        from .counting import check_program_count  # before its ring and laws are built
+        check_program_count(program, search_degree=args.degree, max_memory=_max_memory(args),
+                            seed=args.seed, engine=args.engine)
     return _with_flow(args, parse_spec(spec, max_memory=_max_memory(args)))
 
 

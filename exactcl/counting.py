@@ -607,6 +607,35 @@ def choose_engine(model: Model, engine: object = "auto") -> str:
     return "program" if program_paths(model) > EXPANDED_PATHS else "expanded"
 
 
+def check_program_count(program, *, search_degree: int | None = None,
+                        max_memory: int | str | None = None, seed: int = 0,
+                        engine: str = "auto"):
+    """Refuse (:class:`~exactcl.errors.ResourceError`), from the program
+    alone and before its model is built, a count that the program engine
+    would run and whose memory estimate exceeds the limit; returns the
+    fields the program engine would use (None when the count is expanded).
+
+    >>> from exactcl.program import from_family
+    >>> check_program_count(from_family("relu", [96, 96, 96, 96]), max_memory="1G")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.ResourceError: The count of relu:96,96,96,96 needs an estimated 76.4 GB of memory (growth 76.3 GB, interpreter 100.0 MB); the limit is 1.0 GB (max_memory). Choose a smaller model or give a larger limit (--max-memory SIZE, or max_memory in Python).
+    """
+    from .evaluation import ProgramFields
+    from .limits import program_bytes
+    layout = program.layout
+    if engine == "expanded" or (engine == "auto" and layout.phi_terms() <= EXPANDED_PATHS):
+        return None
+    if max_memory is not None:
+        max_memory = parse_size(max_memory, "max_memory")
+    fields = ProgramFields.choose(layout, seed)
+    parts = {"growth": program_bytes(layout, fields.count, fields.kind)}
+    if search_degree:
+        parts["law search"] = 300 * check_search_size(layout.D, search_degree)  # its monomials
+    check_memory(f"count of {program.name}", parts, max_memory)
+    return fields
+
+
 def _count_program(model: Model, *, search_degree: int | None, max_depth: int | None,
                    prime: int, seed: int, max_memory: int | None, rounds: int,
                    identities: str = "auto") -> CountResult:
@@ -614,16 +643,12 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
     never expanded, except to prove the candidate laws exactly over Q when
     phi has at most :data:`EXPANDED_PATHS` terms (else they are checked by
     evaluation, with the stated bound)."""
-    from .evaluation import ProgramFields, check_laws, program_growth
-    from .limits import program_bytes
+    from .evaluation import check_laws, program_growth
     start = time.perf_counter()
     layout = model.program.layout
     D = model.D
-    fields = ProgramFields.choose(layout, seed)
-    parts = {"growth": program_bytes(layout, fields.count, fields.kind)}
-    if search_degree:
-        parts["law search"] = 300 * check_search_size(D, search_degree)  # its monomials
-    check_memory(f"count of {model.name}", parts, max_memory)
+    fields = check_program_count(model.program, search_degree=search_degree,
+                                 max_memory=max_memory, seed=seed, engine="program")
     rng = random.Random(seed)
     point = [rng.randrange(prime) for _ in range(D)]
     found: list[tuple[fmpq_mpoly, str]] = []

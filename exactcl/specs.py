@@ -80,6 +80,25 @@ def parse_spec(spec: object, max_memory: int | None = None) -> Model:
         raise ResourceError(f"Argument 'SPEC' names a model too large: {err}") from None
 
 
+def spec_program(spec: object):
+    """The :class:`~exactcl.program.Program` a network SPEC names
+    (``linear:``, ``relu:``, ``relu-bias:``, ``net:``), without building its
+    model; None for any other SPEC.
+
+    >>> spec_program("relu:2,3,1")
+    net(Linear(2, 3), ReLU(), Linear(3, 1))
+    >>> spec_program("product:3") is None
+    True
+    """
+    from .program import from_family
+    family, values = _parse(spec)
+    if family == "net":
+        return values
+    if family in ("linear", "relu", "relu-bias"):
+        return from_family(family, values)
+    return None
+
+
 def spec_parameters(spec: object) -> int:
     """The number of parameters D of the model a SPEC names, without building it.
 

@@ -365,3 +365,20 @@ def test_size_problem_names_the_first_size_over_its_limit():
     assert "brings the parameters to 80,000" in size_problem(relus, MAX_PARAMETERS)
     assert size_problem(check_blocks([["linear", 1, 20000, False], ["relu"],
                                       ["linear", 20000, 1, False]]), MAX_PARAMETERS) is None
+
+
+@pytest.mark.parametrize("spec", ["relu:96,96,96,96", "relu:1,19999,1"])
+def test_a_count_too_large_for_memory_is_refused_before_its_model_is_built(spec, monkeypatch,
+                                                                          capsys):
+    """The program engine's estimate is read from the program: neither the
+    ring nor the candidate laws of the model are built."""
+    from exactcl import models
+    from exactcl.cli import main
+
+    def built(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(models, "relu", built)
+    rc = main(["count", spec, "--max-memory", "2G"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and f"The count of {spec} needs an estimated" in err
