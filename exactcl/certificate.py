@@ -3,6 +3,17 @@
 :func:`certify` counts the laws of a model and writes the certificate
 described in :mod:`exactcl.certformat`; :func:`exactcl.verifier.verify`
 re-derives every claim from the file alone.
+
+A count of the laws on a parameter subset (:func:`certify_subset`) writes
+the full count's certificate with schema version
+:data:`~exactcl.certformat.SUBSET_VERSION` and a ``subset`` section that
+records the subset, theta_S*, the complements theta'_j, the words evaluated
+there (ids of the certificate's own ``lie`` section), the rank K_S and the
+laws on the subset (:mod:`exactcl.subsetcheck` re-derives it). The section
+claims what the word values prove: brackets of restricted fields
+(:data:`exactcl.subsets.RESTRICTED_DEPTH`) are not recorded, so a count
+that needed them is written with the rank of the word values alone
+(bounds only when the sandwich no longer closes).
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import flint
 from .certformat import (
     SCHEMA,
     SCHEMA_VERSION,
+    SUBSET_VERSION,
     check_output,
     dumps,
     encode_field,
@@ -25,9 +37,11 @@ from .certformat import (
     write_atomic,
 )
 from .counting import CountResult, count
-from .models import Model
+from .growth import basis_words
+from .models import Model, as_model
 
-__all__ = ["certificate", "certify", "model_section"]
+__all__ = ["certificate", "certify", "certify_subset", "model_section", "subset_certificate",
+           "subset_section"]
 
 
 def model_section(model: Model) -> dict:
@@ -65,22 +79,6 @@ def _source(model: Model) -> dict:
     return section
 
 
-def _words(result: CountResult, ngens: int) -> list[list[int]]:
-    """Bracket words needed to rebuild the basis: [id, left, right], by id
-    (ids below ``ngens``, the number of generator fields, are those fields)."""
-    nodes = result.growth.nodes
-    needed, stack = set(), [n for n in result.growth.basis if n >= ngens]
-    while stack:
-        node = stack.pop()
-        if node in needed:
-            continue
-        needed.add(node)
-        right = nodes[node]["right"]
-        if right >= ngens:
-            stack.append(right)
-    return [[n, nodes[n]["left"], nodes[n]["right"]] for n in sorted(needed)]
-
-
 def certificate(result: CountResult, model: Model, *, reproducible: bool = False) -> dict:
     """The certificate of a count of ``model`` (see :mod:`exactcl.certformat`)."""
     from . import __version__
@@ -112,7 +110,7 @@ def certificate(result: CountResult, model: Model, *, reproducible: bool = False
             "point": encode_ints(growth.point),
             "prime": str(growth.prime),
             "generators": generators,
-            "words": _words(result, ngens),
+            "words": basis_words(result.growth, ngens),
             "basis": list(growth.basis),
             "rank": growth.rank,
         },
@@ -153,7 +151,7 @@ def certify(model: Model, path: str | os.PathLike | None = None, *,
     ``reproducible`` leaves out the time spent, so that the same input
     gives a byte-identical file. With ``subset`` (parameter names and
     tensor prefixes), the laws that depend only on those parameters are
-    counted and certified too (:func:`exactcl.subsetcert.certify_subset`,
+    counted and certified too (:func:`certify_subset`,
     which returns the :class:`~exactcl.subsets.SubsetResult`). Other
     keyword arguments go to :func:`exactcl.count`.
 
@@ -165,7 +163,6 @@ def certify(model: Model, path: str | os.PathLike | None = None, *,
     (3, 'sandwich', 5)
     """
     if subset is not None:
-        from .subsetcert import certify_subset
         return certify_subset(model, subset, path, reproducible=reproducible, **count_options)
     from .models import as_model
     model = as_model(model, max_memory=count_options.get("max_memory"))
@@ -192,3 +189,62 @@ def finish(cert: dict, path: str | os.PathLike | None, start: float,
         cert["seconds"] = round(time.perf_counter() - start, 3)
     if path is not None:
         write_atomic(path, dumps(cert))
+
+
+# -- a count on a parameter subset -------------------------------------------------------
+
+def subset_section(result) -> dict:
+    """The ``subset`` section of a certificate of ``result``."""
+    size, M, K = result.size, len(result.exhibited), result.word_rank
+    if result.proof == "closure":  # every parameter: the count's own proof
+        laws, bounds, proof = result.laws, [result.laws, result.laws], "closure"
+    elif M == size - K:
+        laws, bounds, proof = M, [M, M], "sandwich"
+    else:
+        laws, bounds, proof = None, [M, size - K], "bounds only"
+    return {
+        "parameters": list(result.subset),
+        "point": encode_ints(result.point),
+        "complements": [encode_ints(c) for c in result.complements],
+        "words": list(result.words),
+        "rank": K,
+        "polynomials": [encode_poly(h) for h in result.exhibited],
+        "labels": list(result.exhibited_labels),
+        "laws_rank": M,
+        "laws": laws,
+        "bounds": bounds,
+        "proof": proof,
+    }
+
+
+def subset_certificate(result, model, *, reproducible: bool = False) -> dict:
+    """The certificate of the count ``result.count`` with its subset section."""
+    cert = certificate(result.count, model, reproducible=reproducible)
+    cert["version"] = SUBSET_VERSION
+    cert["subset"] = subset_section(result)
+    return cert
+
+
+def certify_subset(model, subset: object, path: str | os.PathLike | None = None, *,
+                   reproducible: bool = False, **options) -> tuple[dict, object]:
+    """Count the laws of ``model`` on ``subset`` (:func:`exactcl.subset_laws`,
+    which takes the other keyword arguments), build the certificate and,
+    with ``path``, write it atomically.
+
+    >>> from exactcl.models import linear
+    >>> from exactcl.verifier import verify_certificate
+    >>> cert, r = certify_subset(linear([2, 2, 2]), "W1", reproducible=True)
+    >>> cert["version"], cert["subset"]["laws"], cert["subset"]["proof"]
+    (3, 0, 'sandwich')
+    >>> verify_certificate(cert).status
+    'verified'
+    """
+    from .subsets import subset_laws
+    model = as_model(model)
+    if path is not None:
+        check_output(path, "path")  # before the count, not after it
+    start = time.perf_counter()
+    result = subset_laws(model, subset, **options)
+    cert = subset_certificate(result, model, reproducible=reproducible)
+    finish(cert, path, start, reproducible)
+    return cert, result

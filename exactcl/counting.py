@@ -33,6 +33,7 @@ from .brackets import (
     format_probability,
 )
 from .errors import ExactclError, InputError, bad_argument, plural
+from .evaluation import EXPANDED_PATHS, program_paths
 from .fields import check_prime_for, directions_index, gradient_values_mod, terms_gradient_mod
 from .growth import Growth, grow
 from .limits import check_memory, growth_bytes, model_bytes, parse_size
@@ -566,17 +567,6 @@ def _merge_checks(first, second):
                          min(Fraction(1), sum(c.error_bound for c in drawn)), laws)
 
 
-#: Networks with at most this many paths (terms of phi) are counted on
-#: expanded fields by default: there every law identity is proven exactly
-#: over Q and the exact closure check is available, in at most about a
-#: second; larger ones by evaluation (``benchmarks/bench_programs.py``
-#: times both engines).
-EXPANDED_PATHS = 5_000
-
-
-def program_paths(model: Model) -> int:
-    """The number of terms of phi of a network (its paths), without expanding it."""
-    return model.program.layout.phi_terms()
 
 
 def choose_engine(model: Model, engine: object = "auto") -> str:

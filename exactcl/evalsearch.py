@@ -98,9 +98,8 @@ from fractions import Fraction
 from flint import fmpq_mpoly, nmod_mat
 
 from .blocks import BlockLayout
-from .counting import EXPANDED_PATHS, program_paths
 from .errors import ResourceError, VerificationError, bad_argument
-from .evaluation import IdentityCheck, check_laws, evaluator_of
+from .evaluation import EXPANDED_PATHS, IdentityCheck, check_laws, evaluator_of, program_paths
 from .evaluator import Layout
 from .fields import directions_index, terms_gradient_mod
 from .limits import check_memory, parse_size
@@ -134,7 +133,7 @@ MAX_PRIMES = 8
 ATTEMPTS = 4
 #: Models with at most this many terms of phi (paths) are expanded to check
 #: each law exactly: the threshold below which the expanded engine is the
-#: faster one (:data:`exactcl.counting.EXPANDED_PATHS`), so expansion is cheap.
+#: faster one (:data:`exactcl.evaluation.EXPANDED_PATHS`), so expansion is cheap.
 EXACT_CHECK_PATHS = EXPANDED_PATHS
 
 Mono = tuple[tuple[int, int], ...]

@@ -43,8 +43,21 @@ from .growth import DEFAULT_BUDGET, Growth, grow_with
 from .linalg import BlockBasis
 from .rings import poly_terms, random_prime
 
-__all__ = ["COMPONENTS_PER_PARAMETER", "IdentityCheck", "ProgramFields", "check_laws",
-           "identity_bounds", "program_growth"]
+__all__ = ["COMPONENTS_PER_PARAMETER", "EXPANDED_PATHS", "IdentityCheck", "ProgramFields",
+           "check_laws", "identity_bounds", "program_growth", "program_paths"]
+
+#: Networks with at most this many paths (terms of phi) are counted on
+#: expanded fields by default: there every law identity is proven exactly
+#: over Q and the exact closure check is available, in at most about a
+#: second; larger ones by evaluation (``benchmarks/bench_programs.py``
+#: times both engines).
+EXPANDED_PATHS = 5_000
+
+
+def program_paths(model) -> int:
+    """The number of terms of phi of a network (its paths), without expanding it."""
+    return model.program.layout.phi_terms()
+
 
 #: Components of phi used as generators up to this many per parameter.
 COMPONENTS_PER_PARAMETER = 2

@@ -49,7 +49,7 @@ from .progress import step
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
-__all__ = ["DepthStats", "Growth", "grow", "word_field", "word_string"]
+__all__ = ["DepthStats", "Growth", "basis_words", "grow", "word_field", "word_string"]
 
 #: Candidates evaluated before each rank decision; a batch also stops
 #: early once it holds twice the rank still missing.
@@ -232,6 +232,23 @@ def _provenance_graph(nodes: dict[int, dict[str, Any]]) -> nx.DiGraph:
             graph.add_edge(data["right"], node)
         nodes[node] = graph.nodes[node]
     return graph
+
+
+def basis_words(growth: Growth, ngens: int) -> list[list[int]]:
+    """The bracket words needed to rebuild the basis of ``growth``, as
+    certificates write them: [id, left, right], by id (ids below ``ngens``,
+    the number of generator fields, are those fields)."""
+    nodes = growth.nodes
+    needed, stack = set(), [n for n in growth.basis if n >= ngens]
+    while stack:
+        node = stack.pop()
+        if node in needed:
+            continue
+        needed.add(node)
+        right = nodes[node]["right"]
+        if right >= ngens:
+            stack.append(right)
+    return [[n, nodes[n]["left"], nodes[n]["right"]] for n in sorted(needed)]
 
 
 def word_string(nodes: Mapping[int, dict[str, Any]] | nx.DiGraph, node: int) -> str:

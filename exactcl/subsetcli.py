@@ -45,7 +45,7 @@ def run_subset(args: argparse.Namespace) -> int:
         options["closure_rounds"] = args.closure_rounds
     with _progress(args):
         if args.command == "certify":
-            from .subsetcert import certify_subset
+            from .certificate import certify_subset
             cert, result = certify_subset(model, args.subset, args.output,
                                           reproducible=args.reproducible,
                                           closure=args.closure, **options)

@@ -407,12 +407,12 @@ class _WordPoints:
     """The count's basis words evaluated at points mod p, by the count's engine."""
 
     def __init__(self, result: CountResult, model: Model) -> None:
-        from .certificate import _words
+        from .growth import basis_words
         self.result, self.model = result, model
         growth = result.growth
         self.program = result.engine == "program"
         ngens = result.fields.count if self.program else model.n_generators
-        self.brackets = {n: (left, right) for n, left, right in _words(result, ngens)}
+        self.brackets = {n: (left, right) for n, left, right in basis_words(growth, ngens)}
         self.words = tuple(growth.basis)
         self.probes = result.fields.probes() if self.program else None
 

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 import exactcl
 from exactcl import certformat
+from exactcl.certificate import certify_subset
 from exactcl.cli import main
 from exactcl.errors import InputError
 from exactcl.models import linear, product, relu
-from exactcl.subsetcert import certify_subset
 from exactcl.subsets import laws_on, parse_subset, subset_laws
 from exactcl.verifier import verify_certificate, verify_text
 
