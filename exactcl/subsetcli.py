@@ -19,7 +19,7 @@ def add_subset_arg(p: argparse.ArgumentParser) -> None:
 
 def run_subset(args: argparse.Namespace) -> int:
     """Run ``args.command`` on the subset ``args.subset``; the exit status."""
-    from .cli import _check_count_options, _max_memory, _model, _progress
+    from .cliargs import _check_count_options, _max_memory, _model, _progress
     from .subsets import parse_subset
     if args.command == "laws" and args.homogeneous:
         raise InputError("Argument '--homogeneous' does not go with --subset (the subset "
