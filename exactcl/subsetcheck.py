@@ -108,7 +108,7 @@ def subset_checks(cert: dict, ring, generators, layout: Layout | None, probes,
     law supported on the subset and a law (as the file's laws are checked),
     their gradients' rank M_S at theta_S*, and the claimed count (sandwich
     M_S = |S| - K_S, or the bounds)."""
-    from .verifier import (
+    from .lawchecks import (
         PRIME_ATTEMPTS,
         Check,
         _file_terms,

@@ -140,7 +140,7 @@ def test_verifying_a_flow_imports_neither_the_producer_nor_sympy(tmp_path):
     allowed = {"exactcl.errors", "exactcl.rings", "exactcl.fields", "exactcl.brackets",
                "exactcl.jets", "exactcl.linalg", "exactcl.certformat", "exactcl.namecheck",
                "exactcl.verifier", "exactcl.budget", "exactcl.evaluator", "exactcl.blocks",
-               "exactcl.flowcheck", "exactcl.flowfields"}
+               "exactcl.flowcheck", "exactcl.flowfields", "exactcl.lawchecks"}
     assert set(eval(out)) <= allowed
 
 
