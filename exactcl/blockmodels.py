@@ -155,7 +155,7 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
 
 def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str]]:
     """The candidate laws of a block program: polynomials, sparse terms, labels."""
-    from .models import quadratic_law
+    from .modelbase import quadratic_law
     candidates, terms, labels = [], [], []
 
     def add(plus, minus, label):
@@ -251,7 +251,7 @@ def block_model(program, *, max_memory: int | None = None):
     >>> m.D, m.candidate_labels
     (16, ('neuron 0 of layer 2', 'neuron 1 of layer 2', 'neuron 2 of layer 2'))
     """
-    from .models import Model, _check_build, _check_parameters, _check_size, _gradient_labels
+    from .modelbase import Model, _check_build, _check_parameters, _check_size, _gradient_labels
     name, layout = program.name, program.layout
     _check_parameters(name, layout.D)
     _check_build(name, layout.D, *candidate_sizes(layout))

@@ -503,7 +503,8 @@ def nmf(n: int, m: int, r: int, *, max_memory: int | None = None):
     ('nmf:2,2,1', ('U0_0', 'U1_0', 'V0_0', 'V1_0'), 'metric diag(theta)')
     """
     from .fields import gradient
-    from .models import Model, _check_size, _check_widths, _gradient_labels
+    from .modelbase import Model, _check_size, _gradient_labels
+    from .models import _check_widths
     n, m, r = _check_widths([n, m, r], 2)
     D = (n + m) * r
     _check_size(f"nmf:{n},{m},{r}", D, n * m, n * m * r * 3, max_memory)
