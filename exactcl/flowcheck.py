@@ -38,15 +38,11 @@ from fractions import Fraction
 
 from .budget import COMPONENT, DENSE, FLINT_PRODUCT, WorkBudget
 from .certformat import (
-    MAX_ITEMS,
-    MAX_TERMS,
-    MAX_VARIABLES,
-    _fail,
-    _keys,
-    _list,
+    FILE_FLOW_KINDS,
     _rational,
     decode_poly,
     decode_work,
+    flow_structure,
 )
 from .errors import CertificateFormatError, InputError
 from .fields import VectorField
@@ -55,14 +51,6 @@ from .rings import Ring, poly_terms
 
 __all__ = ["FILE_FLOW_KINDS", "FileFlow", "flow_check", "flow_structure", "flow_text",
            "read_flow"]
-
-#: The kinds of flow a certificate may name (a metric alone is ``gradient``).
-FILE_FLOW_KINDS = ("gradient", "momentum", "nesterov")
-#: The longest tensor name of a diagonal metric.
-MAX_TENSOR_CHARS = 200
-#: The largest matrix metric a file may hold: D x D entries, D at most this.
-MAX_MATRIX_SIDE = 1000
-
 
 @dataclass(frozen=True)
 class FileFlow:
@@ -74,104 +62,6 @@ class FileFlow:
     kind: str
     tau: Fraction | None
     metric: tuple | None
-
-
-def flow_structure(obj: object, base_variables: Sequence[str], where: str = "model.flow"
-                   ) -> dict:
-    """Check the keys, types and sizes of a flow section against the base's
-    variables; raises CertificateFormatError naming the first wrong place.
-
-    Examples
-    --------
-    >>> flow_structure({"kind": "momentum", "tau": "1/2"}, ["u", "v"])
-    {'kind': 'momentum', 'tau': '1/2'}
-    >>> flow_structure({"kind": "momentum", "tau": "-1/2"}, ["u", "v"])
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.CertificateFormatError: model.flow.tau must be a damping tau >= 0, not '-1/2'.
-    >>> flow_structure({"kind": "adam"}, ["u"])
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.CertificateFormatError: model.flow.kind must be 'gradient', 'momentum' or 'nesterov', not 'adam'.
-    >>> flow_structure({"kind": "gradient", "metric": {"kind": "diag", "tensors": ["W9"]}},
-    ...                ["W1_0_0", "W2_0_0"])
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.CertificateFormatError: model.flow.metric.tensors[0] must be a tensor of the base model (a parameter W9 or W9_...), not 'W9'.
-    """
-    kind = obj.get("kind") if isinstance(obj, dict) else None
-    flow = _keys(obj, where, {"kind"}, {"tau", "metric"})
-    if not isinstance(kind, str) or kind not in FILE_FLOW_KINDS:
-        raise _fail(f"{where}.kind", "'gradient', 'momentum' or 'nesterov'", kind)
-    if kind == "momentum":
-        if "tau" not in flow:
-            raise CertificateFormatError(f"{where} is momentum but holds no damping tau.")
-        if _rational(flow["tau"], f"{where}.tau") < 0:
-            raise _fail(f"{where}.tau", "a damping tau >= 0", flow["tau"])
-    elif "tau" in flow:
-        raise CertificateFormatError(f"{where} is {kind} and holds a damping tau: only "
-                                     f"momentum has one.")
-    if "metric" not in flow:
-        if kind == "gradient":
-            raise CertificateFormatError(f"{where} is the gradient flow without a metric: "
-                                         f"that is the base model itself, with no flow.")
-        return flow
-    metric = flow["metric"]
-    mkind = metric.get("kind") if isinstance(metric, dict) else None
-    if mkind == "diag":
-        _keys(metric, f"{where}.metric", {"kind", "tensors"})
-        tensors = _list(metric["tensors"], f"{where}.metric.tensors", MAX_VARIABLES)
-        known = _tensor_names(base_variables)
-        for k, t in enumerate(tensors):
-            if not isinstance(t, str) or not 0 < len(t) <= MAX_TENSOR_CHARS:
-                raise _fail(f"{where}.metric.tensors[{k}]", f"a name of 1 to "
-                                                           f"{MAX_TENSOR_CHARS} characters", t)
-            if t not in known:
-                raise _fail(f"{where}.metric.tensors[{k}]", f"a tensor of the base model (a "
-                                                           f"parameter {t} or {t}_...)", t)
-        if len(set(tensors)) != len(tensors):
-            raise _fail(f"{where}.metric.tensors", "distinct names", tensors)
-    elif mkind == "matrix":
-        _keys(metric, f"{where}.metric", {"kind", "rows"})
-        D = len(base_variables)
-        if D > MAX_MATRIX_SIDE:
-            raise CertificateFormatError(f"{where}.metric is a matrix of side {D:,} (the base "
-                                         f"has {D:,} variables); at most {MAX_MATRIX_SIDE:,} "
-                                         f"is read.")
-        rows = _list(metric["rows"], f"{where}.metric.rows", D)
-        if len(rows) != D:
-            raise _fail(f"{where}.metric.rows", f"{D} rows (one per variable of the base)",
-                        f"{len(rows)} rows")
-        terms = 0
-        for i, row in enumerate(rows):
-            row = _list(row, f"{where}.metric.rows[{i}]", D)
-            if len(row) != D:
-                raise _fail(f"{where}.metric.rows[{i}]", f"{D} entries", f"{len(row)} entries")
-            for j, entry in enumerate(row):
-                terms += len(_list(entry, f"{where}.metric.rows[{i}][{j}]", MAX_TERMS))
-            if terms > MAX_TERMS:
-                raise CertificateFormatError(f"{where}.metric holds more than {MAX_TERMS:,} "
-                                             f"terms.")
-        if D * D > MAX_ITEMS:
-            raise CertificateFormatError(f"{where}.metric has more than {MAX_ITEMS:,} entries.")
-    else:
-        raise _fail(f"{where}.metric.kind", "'diag' or 'matrix'", mkind)
-    return flow
-
-
-def _tensor_names(variables: Sequence[str]) -> set[str]:
-    """Every name a diagonal metric may give for these variables: a variable,
-    or one of its prefixes before an underscore."""
-    out = set()
-    for name in variables:
-        if not isinstance(name, str):
-            continue
-        out.add(name)
-        out.update(name[:k] for k, ch in enumerate(name) if ch == "_")
-        letters = len(name) - len(name.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
-        if 0 < letters < len(name) and name[letters].isdigit():  # U0_1: the tensor U
-            out.add(name[:letters])
-    return out
 
 
 def flow_text(flow: FileFlow) -> str:
