@@ -1103,16 +1103,21 @@ def _mc(b: Base) -> bool:
     return b.identities["mode"] == "monte-carlo"
 
 
-def _own_bound(degree: int) -> Callable[[Report], str | None]:
-    """The law identities of a verified file are stated with the verifier's
-    own degree bound, whatever the file says."""
+def _identities_say(text: str, what: str) -> Callable[[Report], str | None]:
+    """A verified file's law identities checked by Monte Carlo must say
+    ``text`` (the verifier states its own rounds and bounds, whatever the
+    file says); else what is missing."""
     def check(report: Report) -> str | None:
         for c in report.checks:
             if c.claim == "law identities" and "Monte Carlo" in c.detail \
-                    and f"degree <= {degree}:" not in c.detail:
-                return f"{c.claim}: {c.detail!r} does not state the degree bound {degree}"
+                    and text not in c.detail:
+                return f"{c.claim}: {c.detail!r} does not state {what}"
         return None
     return check
+
+
+def _own_bound(degree: int) -> Callable[[Report], str | None]:
+    return _identities_say(f"degree <= {degree}:", f"the degree bound {degree}")
 
 
 @kind("identities.mode changed", "identities", "identities.mode", MAY_PASS)
@@ -1156,14 +1161,8 @@ def _(b):
 
 
 def _rounds_run(rounds: int) -> Callable[[Report], str | None]:
-    def check(report: Report) -> str | None:
-        needed = max(rounds, 2)
-        for c in report.checks:
-            if c.claim == "law identities" and "Monte Carlo" in c.detail \
-                    and f"at {needed} random points" not in c.detail:
-                return f"{c.claim}: {c.detail!r} is not {needed} rounds"
-        return None
-    return check
+    needed = max(rounds, 2)
+    return _identities_say(f"at {needed} random points", f"{needed} rounds")
 
 
 @kind("identities.rounds out of range", "identities", "identities.rounds", MUST_REJECT)
