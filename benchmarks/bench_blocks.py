@@ -26,7 +26,7 @@ import time
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
 job = json.loads(sys.argv[1])
-import exactcl, exactcl.certificate, exactcl.verifier
+import exactcl, exactcl.certificate, exactcl.kernel.verifier
 from exactcl.specs import parse_spec
 start = time.perf_counter()
 model = parse_spec(job["spec"])
@@ -41,7 +41,7 @@ with tempfile.TemporaryDirectory() as tmp:
     path = os.path.join(tmp, "c.json")
     cert, result = exactcl.certificate.certify(model, path, engine=job["engine"])
     made = time.perf_counter()
-    report = exactcl.verifier.verify(path, work_limit=100)
+    report = exactcl.kernel.verifier.verify(path, work_limit=100)
     assert report.ok, str(report)
     out.update(certify=made - start, verify=time.perf_counter() - made,
                bytes=os.path.getsize(path))
@@ -125,7 +125,7 @@ def evaluators(quick: bool) -> bool:
     """The same words on a chain, by both evaluators."""
     import random
 
-    from exactcl import blocks, evaluator
+    from exactcl.kernel import blocks, evaluator
     print("\n2. Chains: the chain evaluator against the block evaluator (same probes, words, "
           "point)\n")
     cases = [[["linear", 8, 8, True], ["relu"]] * 5 + [["linear", 8, 8, False]],

@@ -6,7 +6,7 @@ Two parts, both measured in one run:
    tests/test_hostile.py and certificates of the program engine verified
    by evaluation (never expanded): units of work counted (``Report.work``),
    CPU seconds of the verification, and microseconds per unit. The default
-   budget (``exactcl.budget.VERIFY_WORK``) times the largest rate seen is
+   budget (``exactcl.kernel.budget.VERIFY_WORK``) times the largest rate seen is
    the most CPU a file from an unknown source can cost.
 2. The memory estimates of exactcl.limits against the peak resident memory
    of ``exactcl count SPEC`` measured in a child process, for a range of
@@ -30,9 +30,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from exactcl import certformat  # noqa: E402
-from exactcl.budget import VERIFY_WORK  # noqa: E402
-from exactcl.verifier import verify, verify_text  # noqa: E402
+from exactcl.kernel import certformat  # noqa: E402
+from exactcl.kernel.budget import VERIFY_WORK  # noqa: E402
+from exactcl.kernel.verifier import verify, verify_text  # noqa: E402
 
 SPECS = ["relu:16,16,16", "relu:24,24,24", "relu-bias:24,24,24", "relu:16,16,16,16",
          "linear:16,16,16", "linear:24,24,24", "linear:48,48", "relu:32,32,32",
@@ -87,8 +87,8 @@ PROGRAMS = [("linear", [8] * 6), ("linear", [6] * 5), ("relu", [2, 4, 4, 4, 2]),
 
 def program_rows() -> list[tuple]:
     """Verifier work and CPU of program-engine certificates, evaluated."""
-    from exactcl import verifier
     from exactcl.certificate import certify
+    from exactcl.kernel import verifier
     from exactcl.models import linear, relu
     out = []
     small, verifier.SMALL_TERMS = verifier.SMALL_TERMS, 0

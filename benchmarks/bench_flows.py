@@ -20,7 +20,7 @@ import platform
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
 job = json.loads(sys.argv[1])
-import exactcl, exactcl.certificate, exactcl.flows, exactcl.verifier
+import exactcl, exactcl.certificate, exactcl.flows, exactcl.kernel.verifier
 start = time.perf_counter()
 kind, args = job["model"]
 model = {"linear": lambda w: exactcl.linear(w), "relu-bias": lambda w: exactcl.relu(w, bias=True),
@@ -30,7 +30,7 @@ with tempfile.TemporaryDirectory() as tmp:
     path = os.path.join(tmp, "c.json")
     cert, result = exactcl.certificate.certify(model, path, **options)
     made = time.perf_counter()
-    report = exactcl.verifier.verify(path, work_limit=100)
+    report = exactcl.kernel.verifier.verify(path, work_limit=100)
     assert report.ok, str(report)
     out = {"certify": made - start, "verify": time.perf_counter() - made,
            "bytes": os.path.getsize(path)}

@@ -33,7 +33,7 @@ import sys
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
 job = json.loads(sys.argv[1])
-import exactcl, exactcl.counting, exactcl.certificate, exactcl.verifier
+import exactcl, exactcl.counting, exactcl.certificate, exactcl.kernel.verifier
 from exactcl.specs import parse_spec
 start = time.perf_counter()
 model = parse_spec(job["spec"])
@@ -52,7 +52,7 @@ if job["kind"] == "certify":
         made = time.perf_counter()
         # its own certificate: trusted, verified with a work limit of 100 (a file
         # from an unknown source gets 1, a budget bounded by its size)
-        report = exactcl.verifier.verify(path, work_limit=100)
+        report = exactcl.kernel.verifier.verify(path, work_limit=100)
         assert report.ok, str(report)
         out.update(certify=made - start, verify=time.perf_counter() - made,
                    bytes=os.path.getsize(path))

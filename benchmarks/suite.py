@@ -43,7 +43,7 @@ import time
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
 job = json.loads(sys.argv[1])
-import exactcl, exactcl.counting, exactcl.search, exactcl.certificate, exactcl.verifier
+import exactcl, exactcl.counting, exactcl.search, exactcl.certificate, exactcl.kernel.verifier
 from exactcl.specs import parse_spec
 start = time.perf_counter()
 model = parse_spec(job["spec"])
@@ -53,7 +53,7 @@ if job["kind"] == "certify":
         path = os.path.join(tmp, "c.json")
         cert, result = exactcl.certificate.certify(model, path)
         made = time.perf_counter()
-        report = exactcl.verifier.verify(path)
+        report = exactcl.kernel.verifier.verify(path)
         assert report.ok, str(report)
         out.update(certify=made - start, verify=time.perf_counter() - made,
                    result=f"{result.laws} laws ({result.proof})", laws=result.laws)
@@ -172,17 +172,17 @@ def switches(quick: bool) -> None:
 
     import exactcl
     import exactcl.growth as growth_module
-    from exactcl.fields import MODULAR_TERMS, modular_image
     from exactcl.growth import grow
-    from exactcl.jets import WordJets
-    from exactcl.linalg import (
+    from exactcl.kernel.fields import MODULAR_TERMS, modular_image
+    from exactcl.kernel.jets import WordJets
+    from exactcl.kernel.linalg import (
         IncrementalBasis,
         independent_rows_mod,
         kernel_Q,
         kernel_Q_modular,
         rank_mod,
     )
-    from exactcl.rings import DEFAULT_PRIME, evaluate, rational_mod, support
+    from exactcl.kernel.rings import DEFAULT_PRIME, evaluate, rational_mod, support
     from exactcl.search import _block_rows, _by_direction, _grading, _monomials, _sparse_terms
     from exactcl.specs import parse_spec
 

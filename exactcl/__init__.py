@@ -6,7 +6,7 @@ generic parameters (Marcotte, Gribonval, Peyre, NeurIPS 2023). exactcl
 computes that number over Q, proves it (modular rank lower bounds, exact
 law identities, Frobenius closure) and returns the laws.
 
-Names are loaded on first use, so that ``import exactcl.verifier`` pulls in
+Names are loaded on first use, so that ``import exactcl.kernel.verifier`` pulls in
 only the layers the verifier needs.
 
 >>> import exactcl
@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import (
+from .kernel.errors import (
     CertificateFormatError,
     ExactclError,
     InputError,
@@ -35,19 +35,19 @@ __version__ = "0.1.0"
 
 #: public name -> module that defines it
 _LAZY = {
-    "bracket": "brackets", "closure_check": "brackets", "ClosureResult": "brackets",
+    "bracket": "kernel.brackets", "closure_check": "kernel.brackets", "ClosureResult": "kernel.brackets",
     "count": "counting", "CountResult": "counting",
-    "VectorField": "fields", "gradient": "fields",
+    "VectorField": "kernel.fields", "gradient": "kernel.fields",
     "grow": "growth", "Growth": "growth",
     "Model": "models", "from_program": "models", "linear": "models", "product": "models",
     "relu": "models",
-    "Ring": "rings",
+    "Ring": "kernel.rings",
     "net": "program", "Linear": "program", "ReLU": "program", "Program": "program",
     "Residual": "program", "Conv1d": "program", "Conv2d": "program", "Attention": "program",
     "LinearAttention": "program", "from_torch": "torchbridge",
     "find_laws": "search", "LawSearch": "search",
     "certify": "certificate", "Certificate": "certview",
-    "verify": "verifier", "Report": "verifier",
+    "verify": "kernel.verifier", "Report": "kernel.verifier",
     "Case": "grid", "grid_cases": "grid", "load_config": "grid",
     "SweepResult": "sweep",
     "subset_laws": "subsets", "SubsetResult": "subsets", "parse_subset": "subsets",
@@ -67,20 +67,20 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .brackets import ClosureResult, bracket, closure_check
     from .certificate import certify
     from .certview import Certificate
     from .counting import CountResult, count
-    from .fields import VectorField, gradient
     from .grid import Case, grid_cases, load_config
     from .growth import Growth, grow
+    from .kernel.brackets import ClosureResult, bracket, closure_check
+    from .kernel.fields import VectorField, gradient
+    from .kernel.rings import Ring
+    from .kernel.verifier import Report, verify
     from .models import Model, from_program, linear, product, relu
     from .program import Linear, Program, ReLU, net
-    from .rings import Ring
     from .search import LawSearch, find_laws
     from .subsets import SubsetResult, parse_subset, subset_laws
     from .sweep import SweepResult
-    from .verifier import Report, verify
 
 
 def __getattr__(name: str):

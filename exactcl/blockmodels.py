@@ -39,9 +39,9 @@ law per head, |Q_h|^2 + |K_h|^2 - |V_h|^2 - |O_h|^2.
 
 from __future__ import annotations
 
-from .blocks import BlockLayout, expand
-from .fields import gradient
-from .rings import Ring
+from .kernel.blocks import BlockLayout, expand
+from .kernel.fields import gradient
+from .kernel.rings import Ring
 
 __all__ = ["block_candidates", "block_model", "unit_grading"]
 
@@ -243,7 +243,7 @@ def unit_grading(lay: BlockLayout) -> tuple[list[list[int]], list[int]]:
 
 def block_model(program, *, max_memory: int | None = None):
     """The :class:`~exactcl.models.Model` of a block program: phi expanded on
-    first use (:func:`exactcl.blocks.expand`), candidate laws from the
+    first use (:func:`exactcl.kernel.blocks.expand`), candidate laws from the
     layers' symmetries.
 
     >>> from exactcl.program import Linear, ReLU, Residual, net

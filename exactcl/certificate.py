@@ -1,15 +1,15 @@
 """Certificates: a count and everything needed to re-check it, in one file.
 
 :func:`certify` counts the laws of a model and writes the certificate
-described in :mod:`exactcl.certformat`; :func:`exactcl.verifier.verify`
+described in :mod:`exactcl.kernel.certformat`; :func:`exactcl.kernel.verifier.verify`
 re-derives every claim from the file alone.
 
 A count of the laws on a parameter subset (:func:`certify_subset`) writes
 the full count's certificate with schema version
-:data:`~exactcl.certformat.SUBSET_VERSION` and a ``subset`` section that
+:data:`~exactcl.kernel.certformat.SUBSET_VERSION` and a ``subset`` section that
 records the subset, theta_S*, the complements theta'_j, the words evaluated
 there (ids of the certificate's own ``lie`` section), the rank K_S and the
-laws on the subset (:mod:`exactcl.subsetcheck` re-derives it). The section
+laws on the subset (:mod:`exactcl.kernel.subsetcheck` re-derives it). The section
 claims what the word values prove: brackets of restricted fields
 (:data:`exactcl.subsets.RESTRICTED_DEPTH`) are not recorded, so a count
 that needed them is written with the rank of the word values alone
@@ -24,7 +24,9 @@ import time
 
 import flint
 
-from .certformat import (
+from .counting import CountResult, count
+from .growth import basis_words
+from .kernel.certformat import (
     SCHEMA,
     SCHEMA_VERSION,
     SUBSET_VERSION,
@@ -36,8 +38,6 @@ from .certformat import (
     fingerprint,
     write_atomic,
 )
-from .counting import CountResult, count
-from .growth import basis_words
 from .models import Model, as_model
 
 __all__ = ["certificate", "certify", "certify_subset", "model_section", "subset_certificate",
@@ -80,7 +80,7 @@ def _source(model: Model) -> dict:
 
 
 def certificate(result: CountResult, model: Model, *, reproducible: bool = False) -> dict:
-    """The certificate of a count of ``model`` (see :mod:`exactcl.certformat`)."""
+    """The certificate of a count of ``model`` (see :mod:`exactcl.kernel.certformat`)."""
     from . import __version__
     growth = result.growth
     closure = result.closure
@@ -232,7 +232,7 @@ def certify_subset(model, subset: object, path: str | os.PathLike | None = None,
     with ``path``, write it atomically.
 
     >>> from exactcl.models import linear
-    >>> from exactcl.verifier import verify_certificate
+    >>> from exactcl.kernel.verifier import verify_certificate
     >>> cert, r = certify_subset(linear([2, 2, 2]), "W1", reproducible=True)
     >>> cert["version"], cert["subset"]["laws"], cert["subset"]["proof"]
     (3, 0, 'sandwich')

@@ -1,6 +1,6 @@
 """A certificate read back: its claims and how they are proven, to look at.
 
-:class:`Certificate` wraps a parsed certificate (:mod:`exactcl.certformat`)
+:class:`Certificate` wraps a parsed certificate (:mod:`exactcl.kernel.certformat`)
 and shows what it claims, in a sentence or as Markdown in Jupyter. It
 checks the structure of the file, never the claims: that is the work of
 :func:`exactcl.verify`, which re-derives every claim from the file, and
@@ -19,10 +19,10 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .brackets import format_probability, round_error_bound
-from .certformat import MAX_FILE_BYTES, loads
-from .errors import CertificateFormatError, bad_argument, plural
-from .namecheck import is_builtin_name
+from .kernel.brackets import format_probability, round_error_bound
+from .kernel.certformat import MAX_FILE_BYTES, loads
+from .kernel.errors import CertificateFormatError, bad_argument, plural
+from .kernel.namecheck import is_builtin_name
 
 __all__ = ["Certificate"]
 
@@ -104,7 +104,7 @@ class Certificate:
 
     @classmethod
     def _checked(cls, cert: dict, source: str | None) -> Certificate:
-        """Wrap a certificate that :func:`~exactcl.certformat.loads` accepted (it
+        """Wrap a certificate that :func:`~exactcl.kernel.certformat.loads` accepted (it
         checks every key and the type of every value)."""
         return cls(cert, source)
 
@@ -143,7 +143,7 @@ class Certificate:
         model = self.data["model"]
         if "flow" not in model:
             return None
-        from .flowcheck import FileFlow, flow_text
+        from .kernel.flowcheck import FileFlow, flow_text
         flow = model["flow"]
         metric = flow.get("metric")
         tau = Fraction(flow["tau"]) if "tau" in flow else None

@@ -41,7 +41,7 @@ from .cliargs import (
     _model,
     _progress,
 )
-from .errors import ExactclError, InputError, ResourceError, plural
+from .kernel.errors import ExactclError, InputError, ResourceError, plural
 
 __all__ = ["DEFAULT_SPEC", "main"]
 
@@ -350,7 +350,7 @@ def _run_laws(args: argparse.Namespace) -> int:
                "verified": verified, "engine": res.engine,
                "seconds": round(seconds, 3)}
         if res.identities is not None:
-            from .brackets import format_probability
+            from .kernel.brackets import format_probability
             out["law_identities"] = res.identities.as_dict() | {
                 "error_bound": format_probability(res.identities.error_bound)}
         if args.latex:
@@ -372,7 +372,7 @@ def _run_certify(args: argparse.Namespace) -> int:
         return run_subset(args)
     from .certificate import certify
     _check_count_options(args)
-    from .certformat import check_output
+    from .kernel.certformat import check_output
     check_output(args.output, "--output")  # before any computation
     model = _model(args)
     with _progress(args):
@@ -398,7 +398,7 @@ def _run_verify(args: argparse.Namespace) -> int:
 
 def _check_dask(argument: str) -> None:
     from .engines import require_dask
-    from .errors import UnsupportedError
+    from .kernel.errors import UnsupportedError
     try:
         require_dask()
     except UnsupportedError:
@@ -411,7 +411,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     from .grid import grid_cases, load_config, option_problem, spec_cases
     from .sweep import SweepInterrupted, sweep
     if not args.list:  # before any work: a folder that can be created or written
-        from .certformat import check_output
+        from .kernel.certformat import check_output
         check_output(args.out, "--out", folder=True)
         if args.engine == "dask" or args.scheduler:
             _check_dask("--engine" if args.engine == "dask" else "--scheduler")

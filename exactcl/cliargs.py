@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import ExactclError, InputError
+from .kernel.errors import ExactclError, InputError
 
 __all__ = ["DEFAULT_SPEC"]
 
@@ -69,7 +69,7 @@ def _check_flow_tensors(cases, flow) -> None:
         return
     import dataclasses
 
-    from .flowfields import diagonal_indices
+    from .kernel.flowfields import diagonal_indices
     for case in cases:
         base = case if case.flow is None else dataclasses.replace(case, flow=None)
         try:

@@ -9,7 +9,7 @@ parameters, N = D - dim Lie(W)(theta):
 * upper bound D - K: K bracket words independent at the point (modular
   rank of exact values);
 * when M = D - K the count is proven by this sandwich; otherwise the
-  closure check (:mod:`exactcl.brackets`) proves dim Lie(W) = K and so
+  closure check (:mod:`exactcl.kernel.brackets`) proves dim Lie(W) = K and so
   N = D - K, with its stated error probability; if it fails, only the
   bounds are reported.
 """
@@ -25,22 +25,27 @@ from typing import Any
 
 from flint import fmpq_mpoly
 
-from .brackets import (
+from .evaluation import EXPANDED_PATHS, program_paths
+from .growth import Growth, grow
+from .kernel.brackets import (
     ClosureResult,
     closure_check,
     closure_deterministic,
     deterministic_is_cheap,
     format_probability,
 )
-from .errors import ExactclError, InputError, bad_argument, plural
-from .evaluation import EXPANDED_PATHS, program_paths
-from .fields import check_prime_for, directions_index, gradient_values_mod, terms_gradient_mod
-from .growth import Growth, grow
+from .kernel.errors import ExactclError, InputError, bad_argument, plural
+from .kernel.fields import (
+    check_prime_for,
+    directions_index,
+    gradient_values_mod,
+    terms_gradient_mod,
+)
+from .kernel.linalg import BlockBasis, independent_rows_mod
+from .kernel.rings import DEFAULT_PRIME, check_prime
 from .limits import check_memory, growth_bytes, model_bytes, parse_size
-from .linalg import BlockBasis, independent_rows_mod
 from .models import Model
 from .progress import step
-from .rings import DEFAULT_PRIME, check_prime
 from .search import check_search_size, find_laws, search_bytes, verify_law
 
 __all__ = ["DEFAULT_SEARCH_DEGREE", "MAX_DEGREE", "SEARCH_MAX_D", "CountResult",
@@ -370,7 +375,7 @@ def count(
     closure : {"auto", "deterministic", "monte-carlo"}
         How the closure check, when needed, is made: "auto" proves it
         exactly by cofactor identities when that is cheap
-        (:func:`~exactcl.brackets.deterministic_is_cheap`), else by Monte
+        (:func:`~exactcl.kernel.brackets.deterministic_is_cheap`), else by Monte
         Carlo with its stated error bound.
     max_depth : int, optional
         Deepest bracket depth of the growth.
@@ -667,7 +672,7 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
             rejected.append(f"{label}: " + why.format(bad + 1))
     if search_degree:
         from .evalsearch import find_laws_by_evaluation
-        from .rings import poly_terms
+        from .kernel.rings import poly_terms
         search = find_laws_by_evaluation(model, search_degree, seed=seed, rounds=rounds,
                                          max_memory=max_memory)
         for h in search.laws:

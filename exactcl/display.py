@@ -10,7 +10,7 @@ the pieces they share: escaping, laws as LaTeX with a cap on how many and
 how long, a probability as math. It imports nothing at import time; SymPy
 is imported only when laws are rendered.
 
-(:class:`~exactcl.verifier.Report` escapes its text itself: the verifier
+(:class:`~exactcl.kernel.verifier.Report` escapes its text itself: the verifier
 imports no module outside its layers.)
 """
 
@@ -47,12 +47,12 @@ def markdown_escape(text: str) -> str:
 
 def probability_math(q: Fraction, relation: str = "") -> str:
     r"""An error bound as inline math, rounded like
-    :func:`exactcl.brackets.format_probability`, after ``relation``.
+    :func:`exactcl.kernel.brackets.format_probability`, after ``relation``.
 
     >>> probability_math(Fraction(3, 2**120)), probability_math(Fraction(0), r"\leq ")
     ('$2^{-118}$', '$\\leq 0$')
     """
-    from .brackets import format_probability
+    from .kernel.brackets import format_probability
     text = format_probability(q)
     if text.startswith("2^"):
         text = f"2^{{{text[2:]}}}"
@@ -106,7 +106,7 @@ def law_items(polys: Sequence, ring, labels: Sequence[str] | None = None,
     >>> law_items([t1**2 - t2**2, t1**2 - t3**2], m.ring, limit=1)
     ['1. $t_{1}^{2} - t_{2}^{2}$', '', '... and 1 more.']
     """
-    from .rings import poly_from_terms, poly_terms
+    from .kernel.rings import poly_from_terms, poly_terms
     from .symbolic import poly_to_sympy
     lines = []
     for k, h in enumerate(polys[:limit]):

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from .errors import InputError, UnsupportedError
+from .kernel.errors import InputError, UnsupportedError
 
 __all__ = ["DaskEngine", "Failure", "InProcess", "ProcessPool", "default_jobs",
            "require_dask"]

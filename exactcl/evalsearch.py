@@ -10,7 +10,7 @@ Notes
 **Unknowns and conditions.** A polynomial h = sum_m c_m m (m a monomial of
 degree 1..k, or exactly k when homogeneous; a constant is never a law) is a
 law iff grad h . X_c = 0 for every generator c. For a probe with entries
-(x, s, sigma, u) (:mod:`exactcl.evaluator`), grad F . grad h =
+(x, s, sigma, u) (:mod:`exactcl.kernel.evaluator`), grad F . grad h =
 sum_c r_c (X_c . grad h) with r_c distinct monomials in the probe's
 entries, so h is a law iff this polynomial in theta and the probe vanishes.
 Its value at a point theta_s and a probe with every entry random mod p is
@@ -97,13 +97,12 @@ from fractions import Fraction
 
 from flint import fmpq_mpoly, nmod_mat
 
-from .blocks import BlockLayout
-from .errors import ResourceError, VerificationError, bad_argument
 from .evaluation import EXPANDED_PATHS, IdentityCheck, check_laws, evaluator_of, program_paths
-from .evaluator import Layout
-from .fields import directions_index, terms_gradient_mod
-from .limits import check_memory, parse_size
-from .linalg import (
+from .kernel.blocks import BlockLayout
+from .kernel.errors import ResourceError, VerificationError, bad_argument
+from .kernel.evaluator import Layout
+from .kernel.fields import directions_index, terms_gradient_mod
+from .kernel.linalg import (
     _kernel_rref,
     canonical_rows,
     kernel_Q,
@@ -111,8 +110,9 @@ from .linalg import (
     rank_mod,
     rational_reconstruction,
 )
+from .kernel.rings import DEFAULT_PRIME, poly_from_terms, random_prime
+from .limits import check_memory, parse_size
 from .progress import step
-from .rings import DEFAULT_PRIME, poly_from_terms, random_prime
 from .search import MAX_BLOCK, LawSearch, _monomials, check_search_size, verify_law
 
 __all__ = ["EXACT_CHECK_PATHS", "MARGIN", "STABLE_ROUNDS", "find_laws_by_evaluation",

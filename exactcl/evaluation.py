@@ -5,12 +5,12 @@ and law identities at points mod primes, never expanded.
   times D components, the generators are the fields grad phi_c themselves
   (``"components"``, the same fields and order as the expanded path). A
   wider phi (a deep ReLU network has a component per path) is replaced by
-  the fields of random probes (``"probes"``, :func:`exactcl.evaluator.random_probe`):
+  the fields of random probes (``"probes"``, :func:`exactcl.kernel.evaluator.random_probe`):
   each a combination of generators with constant integer coefficients, so
   it lies in W and every word in them lies in Lie(W): ranks of their values
   stay rigorous lower bounds; randomness affects only how tight they are.
 * **Ranks.** Values are sparse vectors mod p, kept by
-  :class:`~exactcl.linalg.BlockBasis` (one elimination per block of
+  :class:`~exactcl.kernel.linalg.BlockBasis` (one elimination per block of
   parameters the fields connect).
 * **Law identities.** grad h . X_c = 0 for every c is checked at random
   points and random probes modulo random primes (Schwartz-Zippel), with the
@@ -28,20 +28,20 @@ from typing import Any
 
 from flint import fmpq_mpoly
 
-from . import blocks, evaluator
-from .blocks import BlockLayout
-from .brackets import round_error_bound
-from .evaluator import (
+from .growth import DEFAULT_BUDGET, Growth, grow_with
+from .kernel import blocks, evaluator
+from .kernel.blocks import BlockLayout
+from .kernel.brackets import round_error_bound
+from .kernel.evaluator import (
     Layout,
     Probe,
     component_probes,
     identity_residual,
     probe_family,
 )
-from .fields import terms_gradient_mod
-from .growth import DEFAULT_BUDGET, Growth, grow_with
-from .linalg import BlockBasis
-from .rings import poly_terms, random_prime
+from .kernel.fields import terms_gradient_mod
+from .kernel.linalg import BlockBasis
+from .kernel.rings import poly_terms, random_prime
 
 __all__ = ["COMPONENTS_PER_PARAMETER", "EXPANDED_PATHS", "IdentityCheck", "ProgramFields",
            "check_laws", "identity_bounds", "program_growth", "program_paths"]
@@ -116,13 +116,13 @@ class ProgramFields:
 
 
 def evaluator_of(layout):
-    """The evaluator module of a layout: :mod:`exactcl.blocks` for block
-    programs, :mod:`exactcl.evaluator` for chains (the same functions)."""
+    """The evaluator module of a layout: :mod:`exactcl.kernel.blocks` for block
+    programs, :mod:`exactcl.kernel.evaluator` for chains (the same functions)."""
     return blocks if isinstance(layout, BlockLayout) else evaluator
 
 
 class _ProgramEvaluator:
-    """The growth's evaluator protocol on :class:`~exactcl.evaluator.Words`."""
+    """The growth's evaluator protocol on :class:`~exactcl.kernel.evaluator.Words`."""
 
     def __init__(self, words, nodes: dict[int, dict[str, Any]]) -> None:
         self.words, self.nodes = words, nodes
@@ -151,7 +151,7 @@ def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
     """:func:`~exactcl.growth.grow` on a program's fields, by evaluation.
 
     >>> from exactcl.program import from_family
-    >>> from exactcl.rings import DEFAULT_PRIME
+    >>> from exactcl.kernel.rings import DEFAULT_PRIME
     >>> lay = from_family("linear", [2, 2, 2]).layout
     >>> g = program_growth(ProgramFields.choose(lay), [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME)
     >>> g.profile, g.words()
@@ -196,14 +196,14 @@ class IdentityCheck:
     def describe(self) -> str:
         if self.mode == "exact":
             return "each an exact identity over Q"
-        from .brackets import format_probability
+        from .kernel.brackets import format_probability
         return (f"each checked at {self.rounds} random points modulo random primes "
                 f"(Schwartz-Zippel: error probability <= {format_probability(self.error_bound)})")
 
 
 def identity_bounds(layout: Layout, laws: Sequence[fmpq_mpoly]) -> tuple[int, int]:
     """(degree bound, height bits) of the polynomials grad F . grad h of
-    :func:`~exactcl.evaluator.identity_residual` over every law ``h`` (each
+    :func:`~exactcl.kernel.evaluator.identity_residual` over every law ``h`` (each
     scaled to integer coefficients)."""
     if not laws:
         return 0, 0

@@ -45,12 +45,12 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import InputError, ResourceError
+from .kernel.errors import InputError, ResourceError
 
 # the pure map from generators to the fields of a flow is in the verifier's trusted base
-from .flowfields import TIME, VELOCITY, flow_fields  # noqa: F401 (re-exported)
-from .flowfields import diagonal_indices as _diagonal_indices
-from .rings import Ring, poly_terms
+from .kernel.flowfields import TIME, VELOCITY, flow_fields  # noqa: F401 (re-exported)
+from .kernel.flowfields import diagonal_indices as _diagonal_indices
+from .kernel.rings import Ring, poly_terms
 
 __all__ = ["FLOW_FIELDS", "FLOW_KINDS", "FLOW_TERMS", "Flow", "apply_flow", "check_flow_size",
            "flow_fields", "flow_size", "parse_flow"]
@@ -83,7 +83,7 @@ class Flow:
     @property
     def text(self) -> str:
         """The flow in words, as reports and model names write it."""
-        from .flowcheck import flow_text
+        from .kernel.flowcheck import flow_text
         return flow_text(self)
 
     @property
@@ -361,7 +361,7 @@ def _check_regular(rows: tuple, model) -> None:
 
     from flint import nmod_mat
 
-    from .rings import next_prime
+    from .kernel.rings import next_prime
     rng = random.Random(len(rows))
     D = len(rows)
     for _ in range(REGULAR_ATTEMPTS):
@@ -502,7 +502,7 @@ def nmf(n: int, m: int, r: int, *, max_memory: int | None = None):
     >>> m.name, m.parameters, m.default_flow.text
     ('nmf:2,2,1', ('U0_0', 'U1_0', 'V0_0', 'V1_0'), 'metric diag(theta)')
     """
-    from .fields import gradient
+    from .kernel.fields import gradient
     from .modelbase import Model, _check_size, _gradient_labels
     from .models import _check_widths
     n, m, r = _check_widths([n, m, r], 2)

@@ -3,14 +3,14 @@ exact rational arithmetic.
 
 The count of a program never needs its output (it works with phi, the
 coefficients of the output as a polynomial in the input and in one
-indicator per ReLU unit, :mod:`exactcl.blocks`); this interpreter is how a
+indicator per ReLU unit, :mod:`exactcl.kernel.blocks`); this interpreter is how a
 translation is checked against the thing it translates. Given the exact
 rationals that a torch module's float parameters are, and an input, it
 gives the program's output exactly, each ReLU deciding its unit by the
 sign of an exact rational, so that a translated module and its program
 can be compared on the same inputs (:mod:`exactcl.torchcapture`).
 
-Layers are the canonical layers certificates store (:mod:`exactcl.blocks`
+Layers are the canonical layers certificates store (:mod:`exactcl.kernel.blocks`
 describes them and how their parameters are named and ordered):
 
 * ``linear``: ``W{l}_{i}_{j}`` and ``b{l}_{i}``; the input is read

@@ -47,7 +47,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .errors import InputError
+from .kernel.errors import InputError
 from .limits import MAX_INT_DIGITS, MAX_PARAMETERS
 
 __all__ = ["MAX_CASES", "Case", "degrees", "grid_cases", "load_config", "parse_range",
@@ -329,7 +329,7 @@ def _width_tuples(depth, width, input, output, widths, arg) -> Iterable[tuple[in
         if not isinstance(widths, (list, tuple)) or not widths:
             raise InputError(f"Argument {arg('widths')!r} must be a list of width lists such "
                              f"as [[2, 3, 2]], not {widths!r}.")
-        from .blocks import MAX_LAYERS
+        from .kernel.blocks import MAX_LAYERS
         from .program import show_value
         for tup in widths:
             ok = (isinstance(tup, (list, tuple)) and 2 <= len(tup) <= MAX_LAYERS + 1
@@ -348,7 +348,7 @@ def _width_tuples(depth, width, input, output, widths, arg) -> Iterable[tuple[in
         missing = arg("depth") if depth is None else arg("width")
         raise InputError(f"Argument {missing!r} is required for a layered family (or give "
                          f"explicit {arg('widths')!r}).")
-    from .blocks import MAX_LAYERS
+    from .kernel.blocks import MAX_LAYERS
     depths = parse_range(depth, arg("depth"), maximum=MAX_LAYERS)
     inner = parse_range(width, arg("width"))
     first = inner if input is None else parse_range(input, arg("input"))
@@ -548,7 +548,7 @@ def spec_string(spec: object, where: str) -> str:
         if family == "net":  # the short name when there is one, as the model is named
             return _program(body, spec, where).name
         parts = [p.strip() for p in body.split(",")]
-        from .blocks import MAX_LAYERS
+        from .kernel.blocks import MAX_LAYERS
         from .specs import FAMILIES
         ok = ((family in FAMILY_NAMES or family in FAMILIES)
               and all(p.isascii() and p.isdigit() and int(p) >= 1 for p in parts)

@@ -5,7 +5,7 @@ k + 1 the candidates are the brackets [X_i, Z] of every generator X_i with
 every word Z kept at depth k (at depth 1, with every generator). A
 candidate is evaluated at an integer point modulo a prime and kept when it
 raises the rank of the kept values. Words are evaluated by jets
-(:mod:`exactcl.jets`), never expanded; the exact field of a kept word is
+(:mod:`exactcl.kernel.jets`), never expanded; the exact field of a kept word is
 computed only on request (:meth:`Growth.fields`). Every rank is a modular
 rank of exact values, hence a rigorous lower bound on dim Lie(W)(theta)
 at that point and on a dense open set.
@@ -27,7 +27,7 @@ Stopping when a depth adds nothing, or when the rank reaches a known
 upper bound (D minus the number of proven laws), is sound for the lower
 bound; whether the final rank is dim Lie(W) is a separate claim, proven
 by a sandwich with exhibited laws or by the closure check
-(:mod:`exactcl.brackets`).
+(:mod:`exactcl.kernel.brackets`).
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ from functools import cached_property
 from math import isqrt
 from typing import TYPE_CHECKING, Any
 
-from .brackets import bracket, bracket_value_mod, interact
-from .errors import bad_argument
-from .fields import VectorField, check_prime_for
-from .jets import WordJets
-from .linalg import IncrementalBasis
+from .kernel.brackets import bracket, bracket_value_mod, interact
+from .kernel.errors import bad_argument
+from .kernel.fields import VectorField, check_prime_for
+from .kernel.jets import WordJets
+from .kernel.linalg import IncrementalBasis
 from .progress import step
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,7 +118,7 @@ class Growth:
         """The provenance as a ``networkx.DiGraph`` (imports networkx).
 
         >>> from exactcl.models import linear
-        >>> from exactcl.rings import DEFAULT_PRIME
+        >>> from exactcl.kernel.rings import DEFAULT_PRIME
         >>> g = grow(linear([2, 2, 2]).generators, [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME)
         >>> G = g.graph
         >>> sorted(G.predecessors(g.basis[-1])), G.nodes[g.basis[-1]]["word"]
@@ -156,7 +156,7 @@ class Growth:
         """Why growth stopped, in words.
 
         >>> from exactcl.models import product
-        >>> from exactcl.rings import DEFAULT_PRIME
+        >>> from exactcl.kernel.rings import DEFAULT_PRIME
         >>> grow(product(2).generators, [1, 2], DEFAULT_PRIME).stop_text()
         'a depth added nothing'
         """
@@ -169,7 +169,7 @@ class Growth:
         """The rank per bracket depth, and which depths were only sampled.
 
         >>> from exactcl.models import linear
-        >>> from exactcl.rings import DEFAULT_PRIME
+        >>> from exactcl.kernel.rings import DEFAULT_PRIME
         >>> grow(linear([2, 2, 2]).generators, [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME
         ...      ).profile_text()
         '4, 5, 5 (depths 0 to 2)'
@@ -188,7 +188,7 @@ class Growth:
         stopped and the size of the provenance graph.
 
         >>> from exactcl.models import product
-        >>> from exactcl.rings import DEFAULT_PRIME
+        >>> from exactcl.kernel.rings import DEFAULT_PRIME
         >>> print(grow(product(2).generators, [1, 2], DEFAULT_PRIME)._repr_markdown_())
         **Lie algebra growth**: rank 1 at the point (mod p = 4611686018427387847), a lower bound on $\\dim \\mathrm{Lie}(W)$
         <BLANKLINE>
@@ -370,7 +370,7 @@ def _sample_indices(total: int, rng: random.Random) -> Iterator[int]:
 
 class _Evaluator:
     """Values and Jacobians mod p at the point, cached per node, from jets
-    (:mod:`exactcl.jets`): bracket words are never expanded."""
+    (:mod:`exactcl.kernel.jets`): bracket words are never expanded."""
 
     def __init__(self, generators: Sequence[VectorField], point: Sequence[int],
                  prime: int) -> None:
@@ -552,7 +552,7 @@ def grow(
     Examples
     --------
     >>> from exactcl.models import linear
-    >>> from exactcl.rings import DEFAULT_PRIME
+    >>> from exactcl.kernel.rings import DEFAULT_PRIME
     >>> m = linear([2, 2, 2])
     >>> g = grow(m.generators, [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME)
     >>> g.profile, g.stop

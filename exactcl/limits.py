@@ -35,7 +35,7 @@ import os
 import re
 from fractions import Fraction
 
-from .errors import ResourceError, bad_argument
+from .kernel.errors import ResourceError, bad_argument
 
 __all__ = ["MAX_INT_DIGITS", "MAX_PARAMETERS", "MAX_SPEC_CHARS", "available_memory",
            "build_bytes", "check_memory", "field_terms", "format_size", "growth_bytes",
@@ -47,7 +47,7 @@ __all__ = ["MAX_INT_DIGITS", "MAX_PARAMETERS", "MAX_SPEC_CHARS", "available_memo
 #: at 40,000), and a program's count keeps at least 12 D^2 bytes of values
 #: (program_bytes, for relu:1,H,1).
 MAX_PARAMETERS = 40_000
-#: Characters of a SPEC: a thousand layers (exactcl.blocks.MAX_LAYERS) of
+#: Characters of a SPEC: a thousand layers (exactcl.kernel.blocks.MAX_LAYERS) of
 #: up to 64 characters each.
 MAX_SPEC_CHARS = 2**16
 #: Digits of an integer of a SPEC or of a sweep's grid, checked before int()

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from flint import fmpq_mpoly
 
-from .errors import ResourceError, bad_argument
-from .fields import VectorField
+from .kernel.errors import ResourceError, bad_argument
+from .kernel.fields import VectorField
+from .kernel.rings import Ring, poly_terms
 from .limits import (
     MAX_PARAMETERS,
     available_memory,
@@ -23,7 +24,6 @@ from .limits import (
     growth_bytes,
     model_bytes,
 )
-from .rings import Ring, poly_terms
 
 __all__ = ["LABEL_CHARS", "MAX_GENERATORS", "MAX_TERMS", "Model", "quadratic_law"]
 

@@ -15,10 +15,11 @@ from collections.abc import Iterator, Sequence
 
 from flint import fmpq_mpoly
 
-from . import evaluator
-from .blocks import MAX_LAYERS, count_text
-from .errors import InputError, ResourceError, bad_argument
-from .fields import VectorField, gradient
+from .kernel import evaluator
+from .kernel.blocks import MAX_LAYERS, count_text
+from .kernel.errors import InputError, ResourceError, bad_argument
+from .kernel.fields import VectorField, gradient
+from .kernel.rings import Ring, poly_from_terms, poly_terms, to_rational
 from .limits import (
     MAX_PARAMETERS,
 )
@@ -31,7 +32,6 @@ from .modelbase import (
     quadratic_law,
 )
 from .program import Program, from_family, show_value
-from .rings import Ring, poly_from_terms, poly_terms, to_rational
 
 __all__ = ["Model", "as_model", "from_fields", "from_polynomials", "from_program", "linear",
            "product", "relu", "with_constants"]
@@ -352,7 +352,7 @@ def from_program(program: Program, *, max_memory: int | None = None) -> Model:
 
     A program that a short name gives (``program.family``) is the built-in
     model of that name, :func:`linear` or :func:`relu`, so its results are
-    theirs. Any other program has phi as :mod:`exactcl.evaluator` defines
+    theirs. Any other program has phi as :mod:`exactcl.kernel.evaluator` defines
     it, expanded on first access of ``phi`` or ``generators`` (refused
     before expansion, with its estimate, when too large: ``max_memory`` as
     for :func:`linear`), and the candidate laws of every pair of

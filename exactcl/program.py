@@ -16,7 +16,7 @@ The same program in the spec language of the command line and sweeps is
 with a bias); the short names ``linear:``, ``relu:`` and ``relu-bias:``
 name the usual programs (:func:`from_family`). What phi a program defines,
 how its parameters are named and ordered and how it is evaluated at a
-point without expansion is :mod:`exactcl.evaluator`.
+point without expansion is :mod:`exactcl.kernel.evaluator`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from math import prod
 
-from .blocks import (
+from .kernel.blocks import (
     MAX_LAYERS,
     MAX_NESTING,
     MAX_POSITIONS,
@@ -36,8 +36,8 @@ from .blocks import (
     count_text,
     size_problem,
 )
-from .errors import InputError, ResourceError
-from .evaluator import Layout, check_layers
+from .kernel.errors import InputError, ResourceError
+from .kernel.evaluator import Layout, check_layers
 from .limits import MAX_INT_DIGITS, MAX_PARAMETERS, MAX_SPEC_CHARS
 
 __all__ = ["Attention", "Conv1d", "Conv2d", "Linear", "LinearAttention", "Program", "ReLU",
@@ -124,7 +124,7 @@ class Linear:
 @dataclass(frozen=True)
 class ReLU:
     """A ReLU on a fixed activation pattern: phi keeps one indicator per
-    neuron (the path-lifting), see :mod:`exactcl.evaluator`."""
+    neuron (the path-lifting), see :mod:`exactcl.kernel.evaluator`."""
 
     def __repr__(self) -> str:
         return "ReLU()"
@@ -296,7 +296,7 @@ class Attention:
     (softmax attention through its Taylor terms of orders 1 and 3 on
     ``tokens`` tokens), ``"factors"`` (phi = (A_h, B_h)_h) or ``"linear"``
     (softmax-free attention, see :class:`LinearAttention`); the default
-    head dimension is d / heads. See :mod:`exactcl.blocks`.
+    head dimension is d / heads. See :mod:`exactcl.kernel.blocks`.
 
     >>> Attention(8, 4).head_dim
     2
@@ -329,7 +329,7 @@ class Attention:
                                 f"limit is {MAX_TOKENS}.")
         _check_parameters(text, "'d', 'heads' and 'head_dim'",
                           4 * self.heads * self.head_dim * self.d, " (4 x heads x head_dim x d)")
-        from .blocks import ATTENTION_KINDS
+        from .kernel.blocks import ATTENTION_KINDS
         if self.kind not in ATTENTION_KINDS:
             raise InputError(f"Argument 'kind' of {text} must be one of "
                              f"{', '.join(ATTENTION_KINDS)}, not {show_value(self.kind)}.")
@@ -438,8 +438,8 @@ class Program:
 
     @cached_property
     def layout(self) -> Layout | BlockLayout:
-        """The chain evaluator's :class:`~exactcl.evaluator.Layout` for dense
-        layers and ReLUs, else the :class:`~exactcl.blocks.BlockLayout`."""
+        """The chain evaluator's :class:`~exactcl.kernel.evaluator.Layout` for dense
+        layers and ReLUs, else the :class:`~exactcl.kernel.blocks.BlockLayout`."""
         checked = _checked(self, "Argument 'layers' of Program", "Argument 'layers'")
         return BlockLayout(checked) if self.blocks else Layout(checked)
 
@@ -506,7 +506,7 @@ class Program:
 
 def _checked(prog: Program, where: str, network: str) -> tuple[tuple, ...]:
     """The checked canonical layers of ``prog``, refused when more than
-    MAX_LAYERS or too large to lay out (:func:`exactcl.blocks.size_problem`;
+    MAX_LAYERS or too large to lay out (:func:`exactcl.kernel.blocks.size_problem`;
     ``where`` names the argument) or not a network (``network`` names it),
     before any name is built."""
     _check_layer_count(prog.layers, where)

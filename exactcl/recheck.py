@@ -13,7 +13,7 @@ verified certificates, as the sweep writes it, and must be the file byte
 for byte (else the report names the first line that differs), every row
 that shows a certificate showing one that verified. Any other folder
 contributes every ``*.json`` file below it. Each certificate is verified by
-:func:`exactcl.verifier.verify`, in worker processes with ``jobs > 1``.
+:func:`exactcl.kernel.verifier.verify`, in worker processes with ``jobs > 1``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .kernel.verifier import Check, Report, not_verified, verify
 from .progress import Progress
-from .verifier import Check, Report, not_verified, verify
 
 __all__ = ["verify_paths"]
 
@@ -53,8 +53,8 @@ def _expand(paths: Sequence[str]):
 def _read_certificate(path: str) -> dict | None:
     """The parsed certificate of a file just verified (None if it cannot be read
     now)."""
-    from .certformat import MAX_FILE_BYTES, loads
-    from .errors import CertificateFormatError
+    from .kernel.certformat import MAX_FILE_BYTES, loads
+    from .kernel.errors import CertificateFormatError
     try:
         with open(path, "rb") as fh:
             return loads(fh.read(MAX_FILE_BYTES + 1))
@@ -91,8 +91,8 @@ def case_matches(record: dict, cert: dict) -> str | None:
     differs. A certificate of another model, even with a true claim of its
     own, does not back the row."""
     from .certificate import model_section
-    from .errors import ExactclError
     from .grid import Case
+    from .kernel.errors import ExactclError
     try:
         case = Case.from_dict(record["case"])
         expected = model_section(case.model())
@@ -142,7 +142,7 @@ def _table_reports(folder: str, verified: dict[str, dict]) -> list[Report]:
     """One report per table file of a sweep folder: its bytes are those of the
     tables rebuilt from the verified certificates and the records, and every
     row showing a certificate shows one that verified."""
-    from .errors import ExactclError
+    from .kernel.errors import ExactclError
     from .sweep import TABLE_FILES, rebuilt_tables
     try:
         tables, backed = rebuilt_tables(folder, verified)
@@ -276,7 +276,7 @@ def verify_paths(paths: Sequence[str], *, exact: bool = False, fingerprint: bool
     per folder); return the exit status (0 all verified, 1 a claim is
     false, 3 a file is unreadable)."""
     from .engines import InProcess, ProcessPool
-    from .errors import InputError
+    from .kernel.errors import InputError
     if rounds < 1:
         raise InputError(f"Argument '--rounds' must be an int >= 1, not {rounds}.")
     if not work_limit > 0:

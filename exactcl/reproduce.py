@@ -26,13 +26,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .certformat import dumps, loads, write_atomic
 from .certificate import certify
-from .errors import InputError
+from .kernel.certformat import dumps, loads, write_atomic
+from .kernel.errors import InputError
+from .kernel.verifier import verify_certificate
 from .models import Model
 from .progress import clear as clear_progress
 from .progress import step
-from .verifier import verify_certificate
 
 #: The certificates of proofs/ come from this repository's own scripts, so the
 #: verifier's budget of work (meant for files of unknown origin) is raised;

@@ -36,24 +36,24 @@ from typing import Any
 
 from flint import fmpq_mpoly
 
-from .errors import ResourceError, VerificationError, bad_argument
-from .fields import (
+from .kernel.errors import ResourceError, VerificationError, bad_argument
+from .kernel.fields import (
     VectorField,
     check_prime_for,
     directions_index,
     first_violation,
     gradient_values_mod,
 )
-from .limits import check_memory, parse_size
-from .linalg import kernel_Q, kernel_Q_modular, rank_mod
-from .progress import step
-from .rings import (
+from .kernel.linalg import kernel_Q, kernel_Q_modular, rank_mod
+from .kernel.rings import (
     DEFAULT_PRIME,
     Ring,
     check_prime,
     poly_from_terms,
     poly_terms,
 )
+from .limits import check_memory, parse_size
+from .progress import step
 
 __all__ = ["MAX_MONOMIALS", "LawSearch", "check_search_size", "find_laws", "gradient_rank",
            "search_bytes", "verify_law"]
@@ -172,7 +172,7 @@ def verify_law(h: fmpq_mpoly, generators: Sequence[VectorField],
                index: dict[int, list[int]] | None = None) -> int | None:
     """Index of the first generator X with X(h) != 0, checked exactly; None if h is a law.
 
-    ``index`` (from :func:`exactcl.fields.directions_index`) speeds up
+    ``index`` (from :func:`exactcl.kernel.fields.directions_index`) speeds up
     checking many laws against the same generators.
 
     >>> from exactcl.models import product

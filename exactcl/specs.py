@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .blocks import MAX_LAYERS
-from .errors import InputError, ResourceError
+from .kernel.blocks import MAX_LAYERS
+from .kernel.errors import InputError, ResourceError
 from .models import Model, from_program, linear, product, relu
 from .program import Program, check_spec_text, clip_text, parse_net, show_value
 

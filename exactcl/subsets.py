@@ -58,7 +58,6 @@ from typing import Any
 
 from flint import fmpq_mpoly, fmpq_mpoly_ctx
 
-from .brackets import bracket
 from .counting import (
     DEFAULT_SEARCH_DEGREE,
     SEARCH_MAX_D,
@@ -67,12 +66,13 @@ from .counting import (
     choose_engine,
     count,
 )
-from .errors import ExactclError, InputError, bad_argument, plural
-from .fields import VectorField, gradient_values_mod
-from .linalg import BlockBasis, independent_rows_mod, kernel_Q
+from .kernel.brackets import bracket
+from .kernel.errors import ExactclError, InputError, bad_argument, plural
+from .kernel.fields import VectorField, gradient_values_mod
+from .kernel.linalg import BlockBasis, independent_rows_mod, kernel_Q
+from .kernel.rings import DEFAULT_PRIME, check_prime, fmpq_to_fraction, poly_terms, support
+from .kernel.subsetcheck import full_point, restricted, word_values
 from .models import Model
-from .rings import DEFAULT_PRIME, check_prime, fmpq_to_fraction, poly_terms, support
-from .subsetcheck import full_point, restricted, word_values
 
 __all__ = ["MAX_COMPLEMENTS", "RESTRICTED_DEPTH", "STALL_COMPLEMENTS", "SubsetResult",
            "parse_subset", "subset_laws"]
@@ -96,7 +96,7 @@ def parse_subset(model, subset: object, name: str = "subset") -> tuple[int, ...]
 
     ``subset`` is a comma-separated string or a sequence of strings; each
     token is a parameter name (``W1_0_1``) or a tensor prefix, read as
-    ``metric:diag:TENSORS`` reads it (:func:`exactcl.flowfields.in_tensor`):
+    ``metric:diag:TENSORS`` reads it (:func:`exactcl.kernel.flowfields.in_tensor`):
     ``W1`` matches exactly the names that start with ``W1_`` (never
     ``W10_...``), ``b2`` the biases of layer 2, and a prefix of letters
     alone every tensor it starts (``W``: every weight). Duplicates are
@@ -147,7 +147,7 @@ def parse_subset(model, subset: object, name: str = "subset") -> tuple[int, ...]
         if token in index:
             chosen.add(index[token])
             continue
-        from .flowfields import in_tensor  # the rule of metric:diag:TENSORS too
+        from .kernel.flowfields import in_tensor  # the rule of metric:diag:TENSORS too
         matched = [k for k, n in enumerate(names) if in_tensor(n, token)]
         if not matched:
             raise InputError(f"Argument {name!r} must be parameter names or tensor prefixes "
@@ -338,9 +338,9 @@ def laws_on(laws: Sequence[fmpq_mpoly], labels: Sequence[str], subset: Sequence[
     involve only the variables of ``subset``: the laws that already do, and
     the combinations of the others that cancel every monomial involving a
     variable outside the subset (the kernel of their coefficient matrix on
-    those monomials, :func:`~exactcl.linalg.kernel_Q`).
+    those monomials, :func:`~exactcl.kernel.linalg.kernel_Q`).
 
-    >>> from exactcl.rings import Ring
+    >>> from exactcl.kernel.rings import Ring
     >>> R = Ring(("x", "y", "z"))
     >>> x, y, z = R.gens
     >>> got, why = laws_on([x**2 - z**2, y**2 - z**2, x * z], ["a", "b", "c"], [0, 1])
@@ -376,12 +376,12 @@ def laws_on(laws: Sequence[fmpq_mpoly], labels: Sequence[str], subset: Sequence[
 
 
 def sparse_terms(poly: fmpq_mpoly) -> list[tuple[tuple[tuple[int, int], ...], Fraction]]:
-    """:func:`~exactcl.rings.poly_terms` of ``poly`` (the same list), read in a
+    """:func:`~exactcl.kernel.rings.poly_terms` of ``poly`` (the same list), read in a
     ring of only the variables it involves: flint lists each term with an
     exponent for every variable of its ring, which costs O(D) a term in a
     ring of D variables; here the O(D) work is done once per polynomial.
 
-    >>> from exactcl.rings import Ring
+    >>> from exactcl.kernel.rings import Ring
     >>> R = Ring(tuple(f"x{i}" for i in range(50)))
     >>> h = 3 * R.gens[40] ** 2 * R.gens[7] - R.gens[2] / 2
     >>> sparse_terms(h) == poly_terms(h)
@@ -518,7 +518,7 @@ def subset_laws(model, subset: object, *, degree: int | None = None, seed: int =
     model = _as_model(model)
     if (count_options.get("flow") is not None or count_options.get("metric") is not None
             or model.flow is not None or model.default_flow is not None):
-        from .errors import UnsupportedError
+        from .kernel.errors import UnsupportedError
         raise UnsupportedError(f"Laws of a parameter subset are counted for the gradient flow; "
                                f"{model.name} with a flow (or its own metric) is not supported "
                                f"with 'subset' yet.")

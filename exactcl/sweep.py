@@ -41,7 +41,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .certformat import check_output, strict_json, write_atomic
 from .engines import (
     DaskEngine,
     Failure,
@@ -50,8 +49,9 @@ from .engines import (
     default_jobs,
     require_dask,
 )
-from .errors import ExactclError, InputError, plural
 from .grid import Case, option_problem, unique
+from .kernel.certformat import check_output, strict_json, write_atomic
+from .kernel.errors import ExactclError, InputError, plural
 from .progress import Progress, format_duration
 
 __all__ = ["SWEEP_SCHEMA", "SweepInterrupted", "SweepResult", "folder_certificates",
@@ -97,8 +97,8 @@ def run_case(task: dict) -> dict:
     ...           "options": {"seed": 0, "closure": "auto", "closure_rounds": 2}})["record"]["error"]["kind"]
     'ResourceError'
     """
-    from .certformat import dumps
     from .certificate import certify
+    from .kernel.certformat import dumps
 
     start = time.perf_counter()
     record: dict = {"case": task["case"], "options": task["options"]}
@@ -135,7 +135,7 @@ def claim_summary(cert: dict) -> dict:
     if bound is not None:  # "p/q" in the certificate; "2^-k" (rounded up) in tables
         from fractions import Fraction
 
-        from .brackets import format_probability
+        from .kernel.brackets import format_probability
         bound = format_probability(Fraction(bound))
     return {"model": cert["model"]["name"], "parameters": claim["parameters"],
             "laws": claim["laws"], "bounds": list(claim["bounds"]),

@@ -18,10 +18,10 @@ import sympy
 from flint import fmpq, fmpq_mpoly
 from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
-from .errors import InputError, bad_argument
-from .fields import VectorField
+from .kernel.errors import InputError, bad_argument
+from .kernel.fields import VectorField
+from .kernel.rings import Ring, is_variable_name, poly_terms
 from .models import Model, from_fields, from_polynomials
-from .rings import Ring, is_variable_name, poly_terms
 
 __all__ = [
     "model_from_fields",
@@ -158,7 +158,7 @@ def parse(text: str, name: str = "phi", variables: Iterable[str] = (),
           declare: str = "the variables") -> sympy.Expr:
     """Parse a string into a SymPy expression; every identifier that is not
     called as a function is a plain symbol, and may be any Unicode name such
-    as ``θ`` (see :func:`exactcl.rings.is_variable_name`).
+    as ``θ`` (see :func:`exactcl.kernel.rings.is_variable_name`).
 
     A name SymPy reads as a constant or one of its objects (``pi``, ``E``,
     ``I``, ``oo``, ``S``, ``N``, ``O``, ``Q``, ...; see

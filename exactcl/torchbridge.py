@@ -9,7 +9,7 @@ itself: the program's exact output at the module's parameters against the
 module's own forward, on random inputs. A module that exactcl cannot read
 faithfully is refused in one line, never counted as another model.
 
-The parameter map follows exactcl's names (:mod:`exactcl.blocks`): the
+The parameter map follows exactcl's names (:mod:`exactcl.kernel.blocks`): the
 weight ``W{l}_{i}_{j}`` of the l-th parametrised layer is
 ``weight[i, j]`` of the torch parameter that layer reads, a kernel
 ``K{l}_{o}_{i}_{t}`` is ``weight[o, i, t]``, a bias ``b{l}_{i}`` is
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import InputError
+from .kernel.errors import InputError
 
 __all__ = ["HeavyBall", "TorchLaw", "TorchModel", "from_torch"]  # and Residual, built on first use
 
@@ -294,7 +294,7 @@ class _LawSet:
     instead when that matrix would be large)."""
 
     def __init__(self, pmap, laws, ring, dtype, clock=None) -> None:
-        from .rings import poly_terms
+        from .kernel.rings import poly_terms
         self.pmap, self.dtype, self.clock = pmap, dtype, clock
         terms = [(k, mono, c) for k, h in enumerate(laws) for mono, c in poly_terms(h)]
         # each term's variables repeated by their exponents; D stands for the 1

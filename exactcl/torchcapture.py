@@ -48,7 +48,7 @@ import operator
 from dataclasses import dataclass, field
 from math import prod
 
-from .errors import InputError
+from .kernel.errors import InputError
 
 __all__ = ["MAX_INPUT_ENTRIES", "MAX_PATCH_ENTRIES", "Capture", "capture"]
 
@@ -341,7 +341,7 @@ class _Reader:
         if any(k > s for k, s in zip(kernel, size)):
             raise self.refuse(node, f"a kernel no larger than the input {size}",
                               f"has kernel {tuple(kernel)}")
-        from .blocks import MAX_POSITIONS
+        from .kernel.blocks import MAX_POSITIONS
         if prod(size) > MAX_POSITIONS:
             raise InputError(f"Argument 'example_input_shape' gives the {name} at "
                              f"{_where(node)} an input of {prod(size)} positions, more than the "
@@ -660,7 +660,7 @@ def _attention_alone(reader: _Reader, module, shape) -> Capture:
 
 
 def _check_tokens(tokens: int, shape) -> None:
-    from .blocks import MAX_TOKENS
+    from .kernel.blocks import MAX_TOKENS
     if tokens > MAX_TOKENS:
         raise InputError(f"Argument 'example_input_shape' gives attention {tokens} tokens, "
                          f"more than the {MAX_TOKENS} exactcl counts on; not {shape}.")

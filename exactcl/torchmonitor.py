@@ -46,7 +46,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .errors import InputError, bad_argument
+from .kernel.errors import InputError, bad_argument
 from .torchbridge import TorchLaw  # imports no torch
 
 __all__ = ["LawMonitor", "drift_scale", "runs_figure"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import InputError, UnsupportedError, bad_argument
+from .kernel.errors import InputError, UnsupportedError, bad_argument
 
 __all__ = ["DEFAULT_STEP_SIZES", "DEFAULT_STEPS", "MAX_STEPS", "MAX_STEP_SIZES", "Drift",
            "drift"]

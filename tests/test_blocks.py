@@ -1,4 +1,4 @@
-"""The block evaluator (exactcl.blocks) against an independent SymPy model
+"""The block evaluator (exactcl.kernel.blocks) against an independent SymPy model
 of each layer: convolutions by explicit loops, residual sums, attention by
 its matrix formulas; values, brackets and the expansion."""
 
@@ -7,9 +7,16 @@ import random
 import pytest
 import sympy
 
-from exactcl.blocks import BlockLayout, Words, check_blocks, expand, random_probe, random_probe_mod
-from exactcl.evaluator import Layout, Probe
-from exactcl.evaluator import Words as ChainWords
+from exactcl.kernel.blocks import (
+    BlockLayout,
+    Words,
+    check_blocks,
+    expand,
+    random_probe,
+    random_probe_mod,
+)
+from exactcl.kernel.evaluator import Layout, Probe
+from exactcl.kernel.evaluator import Words as ChainWords
 
 P = 1_000_003
 
@@ -386,7 +393,7 @@ def test_the_block_evaluator_imports_only_flint_and_the_chain_evaluator():
     """Part of the verifier's trusted base: readable alone."""
     import ast
     import pathlib
-    source = pathlib.Path(__file__).parents[1] / "exactcl" / "blocks.py"
+    source = pathlib.Path(__file__).parents[1] / "exactcl" / "kernel" / "blocks.py"
     tree = ast.parse(source.read_text())
     imported = set()
     for node in ast.walk(tree):
@@ -423,7 +430,7 @@ def block_certs():
 
 
 def _refit(c):
-    from exactcl import certformat
+    from exactcl.kernel import certformat
     c["model"]["fingerprint"] = certformat.fingerprint(c["model"])
 
 
@@ -490,8 +497,8 @@ def _mutations():
 def test_a_changed_block_certificate_is_not_verified(block_certs, base, what):
     import copy
 
-    from exactcl import certformat
-    from exactcl.verifier import verify_text
+    from exactcl.kernel import certformat
+    from exactcl.kernel.verifier import verify_text
     cert = copy.deepcopy(block_certs[base])
     assert verify_text(certformat.dumps(cert)).ok
     _mutations()[(base, what)](cert)

@@ -150,7 +150,7 @@ BAD_PRIMES = ["4", "1", "9", "2**62", "0", "-7", "10**30 + 57", "2**64 + 13", "T
 PRIME_CALLS = """
 import sys
 import exactcl
-from exactcl.brackets import closure_deterministic
+from exactcl.kernel.brackets import closure_deterministic
 from exactcl.search import gradient_rank
 m = exactcl.product(2)
 call = {
@@ -268,7 +268,7 @@ def test_a_unicode_name_round_trips_through_a_certificate(capsys, tmp_path):
                                       ("θ_2", True), ("x\u0661", False), ("\ufb01", False),
                                       ("e\u0301", False), ("_x", False), ("for", False)])
 def test_ring_names_are_unicode_letters_and_ascii_digits(name, ok):
-    from exactcl.rings import Ring
+    from exactcl.kernel.rings import Ring
     if ok:
         assert Ring((name, "z")).names == (name, "z")
     else:

@@ -17,16 +17,17 @@ import sys
 import pytest
 
 import exactcl
-import exactcl.blocks
-import exactcl.evaluator
 import exactcl.grid
+import exactcl.kernel.blocks
+import exactcl.kernel.evaluator
+import exactcl.kernel.rings
 import exactcl.limits
 import exactcl.models
 import exactcl.program
-import exactcl.rings
 import exactcl.sweep
 from exactcl import Attention, Conv1d, Conv2d, Linear, ReLU, Residual, net
-from exactcl.blocks import (
+from exactcl.errors import CertificateFormatError, InputError, ResourceError
+from exactcl.kernel.blocks import (
     MAX_ACTIVATIONS,
     MAX_LAYERS,
     MAX_NESTING,
@@ -37,7 +38,6 @@ from exactcl.blocks import (
     count_layers,
     size_problem,
 )
-from exactcl.errors import CertificateFormatError, InputError, ResourceError
 from exactcl.limits import MAX_INT_DIGITS, MAX_PARAMETERS, MAX_SPEC_CHARS
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs RLIMIT_AS")
@@ -51,16 +51,17 @@ LAYERS_9000 = "net:" + ",".join(["Linear(2,2)"] * 9000)
 CHILD = r"""
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-import exactcl.blocks, exactcl.evaluator, exactcl.models, exactcl.program, exactcl.rings
+import exactcl.models, exactcl.program
+import exactcl.kernel.blocks, exactcl.kernel.evaluator, exactcl.kernel.rings
 
 def forbidden(*args, **kwargs):
     raise SystemExit("allocating step reached")
 
-exactcl.blocks.BlockLayout.__init__ = forbidden
-exactcl.evaluator.Layout.__init__ = forbidden
-exactcl.rings.Ring.__init__ = forbidden
+exactcl.kernel.blocks.BlockLayout.__init__ = forbidden
+exactcl.kernel.evaluator.Layout.__init__ = forbidden
+exactcl.kernel.rings.Ring.__init__ = forbidden
 exactcl.models._weight_names = forbidden
-exactcl.blocks.Words._build_constants = forbidden
+exactcl.kernel.blocks.Words._build_constants = forbidden
 from exactcl.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -197,9 +198,9 @@ def nothing_built(monkeypatch):
     """Layouts, rings and weight names raise if reached."""
     def forbidden(*args, **kwargs):
         raise AssertionError("an allocating step was reached before the size check")
-    monkeypatch.setattr(exactcl.blocks.BlockLayout, "__init__", forbidden)
-    monkeypatch.setattr(exactcl.evaluator.Layout, "__init__", forbidden)
-    monkeypatch.setattr(exactcl.rings.Ring, "__init__", forbidden)
+    monkeypatch.setattr(exactcl.kernel.blocks.BlockLayout, "__init__", forbidden)
+    monkeypatch.setattr(exactcl.kernel.evaluator.Layout, "__init__", forbidden)
+    monkeypatch.setattr(exactcl.kernel.rings.Ring, "__init__", forbidden)
     monkeypatch.setattr(exactcl.models, "_weight_names", forbidden)
 
 
@@ -286,7 +287,7 @@ def test_a_program_model_whose_candidate_laws_exceed_the_memory_is_refused_befor
     """Its layout (the parameters' names) is built, not its ring."""
     def forbidden(*args, **kwargs):
         raise AssertionError("the ring was built before the size check")
-    monkeypatch.setattr(exactcl.rings.Ring, "__init__", forbidden)
+    monkeypatch.setattr(exactcl.kernel.rings.Ring, "__init__", forbidden)
     with pytest.raises(ResourceError, match=r"Linear\(100,100,bias\),Linear\(100,100\) would "
                                             r"take an estimated 19\.\d GB"):
         exactcl.models.from_program(net(Linear(100, 100, bias=True), Linear(100, 100)))
@@ -339,7 +340,7 @@ def _nested(depth: int) -> list:
 ], ids=["nested-1000", "1200-layers-in-blocks", "5000-digit-width", "8000-digit-parameters",
         "5000-digit-size", "5000-digit-tokens", "patches"])
 def test_a_certificate_program_is_sized_before_it_is_laid_out(monkeypatch, layers, fragment):
-    from exactcl import certformat
+    from exactcl.kernel import certformat
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the layout was built before the size check")

@@ -15,8 +15,8 @@ import pytest
 
 from exactcl.errors import InputError
 from exactcl.grid import grid_cases
+from exactcl.kernel.verifier import verify
 from exactcl.sweep import sweep
-from exactcl.verifier import verify
 
 distributed = pytest.importorskip("distributed", reason="the 'dask' extra is part of 'test'")
 

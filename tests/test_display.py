@@ -20,8 +20,7 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl import certformat, certview, from_fields, from_phi, linear, product
-from exactcl.brackets import format_probability
+from exactcl import certview, from_fields, from_phi, linear, product
 from exactcl.certview import Certificate
 from exactcl.display import (
     MAX_LAW_CHARS,
@@ -32,10 +31,12 @@ from exactcl.display import (
 )
 from exactcl.errors import CertificateFormatError, InputError
 from exactcl.grid import Case
-from exactcl.rings import Ring
+from exactcl.kernel import certformat
+from exactcl.kernel.brackets import format_probability
+from exactcl.kernel.rings import Ring
+from exactcl.kernel.verifier import verify, verify_certificate, verify_text
 from exactcl.sweep import SweepResult, sweep
 from exactcl.tables import markdown_table
-from exactcl.verifier import verify, verify_certificate, verify_text
 
 x, y, z = sympy.symbols("x y z")
 t1, t2, t3 = sympy.symbols("t1 t2 t3")

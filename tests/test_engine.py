@@ -10,12 +10,12 @@ import sympy
 
 import exactcl
 from exactcl import count, from_fields, from_phi, linear, product, relu
-from exactcl.brackets import closure_check, closure_deterministic
 from exactcl.errors import ResourceError
 from exactcl.growth import grow, word_field
-from exactcl.linalg import rank_mod
+from exactcl.kernel.brackets import closure_check, closure_deterministic
+from exactcl.kernel.linalg import rank_mod
+from exactcl.kernel.rings import DEFAULT_PRIME
 from exactcl.models import Model
-from exactcl.rings import DEFAULT_PRIME
 from exactcl.search import find_laws, verify_law
 
 

@@ -23,12 +23,12 @@ from exactcl.evalsearch import (
     program_grading,
     sign_flips,
 )
-from exactcl.evaluator import Layout, expand
-from exactcl.fields import gradient
-from exactcl.linalg import canonical_rows
+from exactcl.kernel.evaluator import Layout, expand
+from exactcl.kernel.fields import gradient
+from exactcl.kernel.linalg import canonical_rows
+from exactcl.kernel.rings import Ring
 from exactcl.models import Model, product
 from exactcl.program import Linear, Program, ReLU, from_family
-from exactcl.rings import Ring
 from exactcl.search import _grading, _order_key, _sparse_terms, find_laws
 from exactcl.specs import parse_spec
 

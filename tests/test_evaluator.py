@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import exactcl
-from exactcl.brackets import bracket
 from exactcl.counting import count
 from exactcl.evaluation import check_laws
-from exactcl.evaluator import Layout, Words, random_probe
-from exactcl.linalg import BlockBasis, IncrementalBasis, StackBasis
+from exactcl.kernel.brackets import bracket
+from exactcl.kernel.evaluator import Layout, Words, random_probe
+from exactcl.kernel.linalg import BlockBasis, IncrementalBasis, StackBasis
 from exactcl.models import linear, relu
 
 NETS = [("linear", [2, 3, 2]), ("linear", [2, 2, 2, 2]), ("relu", [2, 3, 2]),
@@ -96,7 +96,7 @@ def test_covering_probes_move_every_weight_random_neurons_may_not(widths):
     pair: the covering family visits every pair in its first sum n_t n_(t+1)
     probes, so every parameter is moved (random neurons leave some out)."""
     from exactcl.evaluation import ProgramFields
-    from exactcl.evaluator import COVERING
+    from exactcl.kernel.evaluator import COVERING
     lay = relu(widths, bias=True).program.layout
     fields = ProgramFields.choose(lay)
     assert fields.kind == "probes" and fields.family.startswith(COVERING)
@@ -162,7 +162,7 @@ def test_every_path_of_the_stack_basis_keeps_what_the_incremental_basis_keeps(ba
     order of batches."""
     from unittest import mock
 
-    from exactcl import linalg
+    from exactcl.kernel import linalg
     with mock.patch.object(linalg, "STACK_ABOVE", 0):
         reference, block, stack = (IncrementalBasis(10, 7), BlockBasis(10, 7), StackBasis(10, 7))
         for batch in batches:

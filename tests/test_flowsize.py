@@ -12,8 +12,7 @@ import exactcl
 import exactcl.counting
 import exactcl.flows
 import exactcl.growth
-import exactcl.linalg
-from exactcl.brackets import bracket
+import exactcl.kernel.linalg
 from exactcl.cli import main
 from exactcl.errors import ResourceError
 from exactcl.flows import (
@@ -25,11 +24,12 @@ from exactcl.flows import (
     parse_flow,
 )
 from exactcl.growth import _bracket_parts, _interact, _interacting_pairs, _sample_indices, grow
-from exactcl.linalg import IncrementalBasis
+from exactcl.kernel.brackets import bracket
+from exactcl.kernel.linalg import IncrementalBasis
+from exactcl.kernel.rings import DEFAULT_PRIME, poly_terms
+from exactcl.kernel.subsetcheck import full_point, restricted, stacked_rank
 from exactcl.models import Model, linear, relu
-from exactcl.rings import DEFAULT_PRIME, poly_terms
 from exactcl.specs import parse_spec
-from exactcl.subsetcheck import full_point, restricted, stacked_rank
 from exactcl.subsets import sparse_terms, subset_laws
 
 
@@ -283,7 +283,7 @@ def test_subset_ranks_split_into_the_neurons_blocks(monkeypatch):
         widths.append(ncols)
         init(self, ncols, prime, keep_rows)
 
-    monkeypatch.setattr(exactcl.linalg.IncrementalBasis, "__init__", recorded)
+    monkeypatch.setattr(exactcl.kernel.linalg.IncrementalBasis, "__init__", recorded)
     r = subset_laws(model, "W1", count_result=counted)
     assert (r.laws, r.proof, r.size) == (0, "sandwich", 64)
     assert widths and max(widths) <= 8

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exactcl import blocks
 from exactcl.forward import output, relu_patterns
+from exactcl.kernel import blocks
 
 PRIME = 1_000_003
 

@@ -6,7 +6,7 @@ traceback, never code execution. Most cases run in-process through
 ``verify_text``; a representative subset runs ``python -m exactcl.cli
 verify`` in a subprocess under a 2 GiB address-space cap. No test here
 asserts a duration: the work a file buys is bounded by the verifier's
-deterministic budget (exactcl.budget), which the tests read from
+deterministic budget (exactcl.kernel.budget), which the tests read from
 ``Report.work``; subprocesses run under a CPU-time limit that holds on a
 machine many times slower than these.
 
@@ -29,10 +29,10 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl import certformat
-from exactcl import verifier as _verifier
-from exactcl.budget import VERIFY_WORK, verify_budget
 from exactcl.certificate import certify
+from exactcl.kernel import certformat
+from exactcl.kernel import verifier as _verifier
+from exactcl.kernel.budget import VERIFY_WORK, verify_budget
 from exactcl.models import from_polynomials, linear, product, relu
 
 verify_text = _verifier.verify_text
@@ -307,7 +307,7 @@ def test_wrong_type_is_refused_naming_the_place(certs, base, path, value):
 # ------------------------------------------- every key, its own value in the wrong type
 
 #: Every key of every section and what the format writes there (written here from
-#: the format's description, not read from exactcl.certformat). "decimal" is an
+#: the format's description, not read from exactcl.kernel.certformat). "decimal" is an
 #: integer written as a decimal string; "rational" a "p/q" string; "?" allows null.
 KEY_KINDS = {
     "schema": "str", "version": "int", "model": "object", "claim": "object",
@@ -1029,7 +1029,7 @@ def _as_program(cert: dict, layers: list, *, names: list[str] | None = None,
                 words: list | None = None, basis: list | None = None) -> dict:
     """``cert`` with its model replaced by the program ``layers`` (variables its
     parameters unless ``names``), the point, words and basis made to fit."""
-    from exactcl.evaluator import Layout
+    from exactcl.kernel.evaluator import Layout
     c = copy.deepcopy(cert)
     if names is None:
         names = list(Layout(layers).parameters)
@@ -1050,7 +1050,7 @@ def _forbidden(*args, **kwargs):
 @pytest.fixture
 def nothing_evaluated(monkeypatch):
     """The verifier must refuse before it expands or evaluates a program."""
-    from exactcl import blocks, evaluator
+    from exactcl.kernel import blocks, evaluator
     monkeypatch.setattr(evaluator, "Words", _forbidden)
     monkeypatch.setattr(blocks, "Words", _forbidden)
     monkeypatch.setattr(_verifier, "program_phi", _forbidden)
@@ -1113,12 +1113,12 @@ def test_a_program_too_costly_to_evaluate_is_refused_on_its_estimate(certs,
 def test_a_deep_word_of_a_program_is_refused_on_its_estimate(certs):
     """A chain of 30 brackets costs 4^30 passes of the program: refused before
     the first evaluation."""
-    from exactcl.evaluator import Layout
+    from exactcl.kernel.evaluator import Layout
     layers = [["linear", 2, 2, False], ["linear", 2, 2, False]]
     d = Layout(layers).components
     chain = [[d, 0, 1]] + [[d + k, k % 2, d + k - 1] for k in range(1, 30)]
     c = _as_program(certs["words"], layers, words=chain, basis=[d + 29])
-    from exactcl import verifier
+    from exactcl.kernel import verifier
     small, verifier.SMALL_TERMS = verifier.SMALL_TERMS, 0  # evaluated, not expanded
     try:
         report = verify_text(text(c), rng=rng())
@@ -1134,7 +1134,7 @@ def test_a_closure_over_a_program_too_large_to_expand_is_refused(certs):
     expansion exceeds the budget is refused on the estimate of expanding it."""
     c = copy.deepcopy(certs["closure"])
     layers = [["linear", 8, 8, False]] * 6
-    from exactcl.evaluator import Layout
+    from exactcl.kernel.evaluator import Layout
     lay = Layout(layers)
     c = _as_program(c, layers, basis=[0])
     c["claim"].update(proof="closure", laws=lay.D - 1, lie_dimension=1,
@@ -1164,7 +1164,7 @@ def test_a_block_program_too_costly_to_evaluate_is_refused_on_its_estimate(
         certs, nothing_evaluated, layers):
     """A block program within the size limits whose probe fields would cost
     minutes each: refused on the estimate, never evaluated."""
-    from exactcl.blocks import BlockLayout
+    from exactcl.kernel.blocks import BlockLayout
     names = list(BlockLayout(layers).parameters)
     c = _as_program(certs["words"], layers, names=names, words=[[2, 0, 1]], basis=[2])
     c["lie"]["generators"] = {"kind": "probes", "count": 2, "family": "hostile"}

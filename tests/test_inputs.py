@@ -22,8 +22,8 @@ import pytest
 import sympy
 
 import exactcl
-import exactcl.rings
 from exactcl.cli import main
+from exactcl.kernel.rings import Ring
 
 # --------------------------------------------------------------------------- helpers
 
@@ -277,26 +277,26 @@ API_BAD = [
     pytest.param(lambda: exactcl.laws("product:2", 2), ["'model'", "'product:2'"],
                  id="laws('product:2')"),
     # rationals
-    pytest.param(lambda: exactcl.rings.to_rational(0.1),
+    pytest.param(lambda: exactcl.kernel.rings.to_rational(0.1),
                  ["'value'", "0.1", "Fraction(1, 10)", '"1/10"'], id="to_rational(0.1)"),
-    pytest.param(lambda: exactcl.rings.to_rational(0.3, "coefficient"),
+    pytest.param(lambda: exactcl.kernel.rings.to_rational(0.3, "coefficient"),
                  ["'coefficient'", "0.3", "Fraction(3, 10)", '"3/10"'], id="to_rational(0.3)"),
-    pytest.param(lambda: exactcl.rings.to_rational(sympy.Float("0.25")),
+    pytest.param(lambda: exactcl.kernel.rings.to_rational(sympy.Float("0.25")),
                  ["'value'", "Fraction(1, 4)", '"1/4"'], id="to_rational(Float)"),
-    pytest.param(lambda: exactcl.rings.to_rational("abc", "coefficient"),
+    pytest.param(lambda: exactcl.kernel.rings.to_rational("abc", "coefficient"),
                  ["'coefficient'", "'abc'"], id="to_rational('abc')"),
-    pytest.param(lambda: exactcl.rings.to_rational(True), ["'value'", "True"],
+    pytest.param(lambda: exactcl.kernel.rings.to_rational(True), ["'value'", "True"],
                  id="to_rational(True)"),
-    pytest.param(lambda: exactcl.rings.to_rational(1e-20),
+    pytest.param(lambda: exactcl.kernel.rings.to_rational(1e-20),
                  ["'value'", "1e-20", '"1/100000000000000000000"'], id="to_rational(1e-20)"),
-    pytest.param(lambda: exactcl.rings.to_rational(float("nan")), ["'value'", "nan"],
+    pytest.param(lambda: exactcl.kernel.rings.to_rational(float("nan")), ["'value'", "nan"],
                  id="to_rational(nan)"),
     # rings
-    pytest.param(lambda: exactcl.rings.Ring(("u", "u")), ["'names'", "('u', 'u')"],
+    pytest.param(lambda: Ring(("u", "u")), ["'names'", "('u', 'u')"],
                  id="Ring(('u','u'))"),
-    pytest.param(lambda: exactcl.rings.Ring(()), ["'names'", "()"], id="Ring(())"),
-    pytest.param(lambda: exactcl.rings.Ring(("1u",)), ["'names'", "'1u'"], id="Ring(('1u',))"),
-    pytest.param(lambda: exactcl.rings.Ring("uv"), ["'names'", "'uv'"], id="Ring('uv')"),
+    pytest.param(lambda: Ring(()), ["'names'", "()"], id="Ring(())"),
+    pytest.param(lambda: Ring(("1u",)), ["'names'", "'1u'"], id="Ring(('1u',))"),
+    pytest.param(lambda: Ring("uv"), ["'names'", "'uv'"], id="Ring('uv')"),
 ]
 
 
@@ -321,11 +321,11 @@ def test_input_error_is_a_value_error():
 
 def test_to_rational_accepts_the_exact_form_it_suggests():
     with pytest.raises(exactcl.InputError) as info:
-        exactcl.rings.to_rational(0.1)
+        exactcl.kernel.rings.to_rational(0.1)
     assert '"1/10"' in str(info.value)
-    assert exactcl.rings.to_rational("1/10") == Fraction(1, 10)
-    assert exactcl.rings.to_rational(Fraction(1, 10)) == Fraction(1, 10)
-    assert exactcl.rings.to_rational(sympy.Rational(1, 10)) == Fraction(1, 10)
+    assert exactcl.kernel.rings.to_rational("1/10") == Fraction(1, 10)
+    assert exactcl.kernel.rings.to_rational(Fraction(1, 10)) == Fraction(1, 10)
+    assert exactcl.kernel.rings.to_rational(sympy.Rational(1, 10)) == Fraction(1, 10)
 
 
 def test_from_phi_accepts_the_exact_form_of_a_refused_float():

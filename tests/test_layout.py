@@ -90,3 +90,25 @@ def test_the_circle_finder_finds_a_circle():
 def test_the_graph_reads_imports_inside_functions():
     graph = import_graph()
     assert "exactcl.subsets" in graph["exactcl.subsetcli"]  # imported inside run_subset
+
+
+def _third_party(path: Path) -> set[str]:
+    """The top-level packages outside exactcl a module imports."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out - {"exactcl"}
+
+
+def test_the_kernel_imports_nothing_of_exactcl_outside_it_nor_sympy_networkx_torch():
+    graph = import_graph()
+    kernel = sorted(m for m in graph if m.startswith("exactcl.kernel"))
+    assert "exactcl.kernel.verifier" in kernel and "exactcl.kernel.certformat" in kernel
+    for module in kernel:
+        outside = sorted(t for t in graph[module] if not t.startswith("exactcl.kernel"))
+        assert outside == [], (module, outside)
+        path = _modules()[module]
+        assert not _third_party(path) & {"sympy", "networkx", "torch"}, module

@@ -1,7 +1,7 @@
 """Mutation tests of the certificate verifier.
 
 Honest certificates are built once per module; each mutation is applied to
-a deep copy, serialised with :func:`exactcl.certformat.dumps` and verified
+a deep copy, serialised with :func:`exactcl.kernel.certformat.dumps` and verified
 from the text (the path a file takes) with ``check_fingerprint=False``: the
 fingerprint is an integrity check, so a false claim must be caught by
 recomputation alone. Instances that need no parsing step are also verified
@@ -38,11 +38,11 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl import certformat
 from exactcl.certificate import certify
+from exactcl.kernel import certformat
+from exactcl.kernel.verifier import verify_certificate, verify_text
 from exactcl.models import from_fields as fields_model
 from exactcl.models import linear, product, relu
-from exactcl.verifier import verify_certificate, verify_text
 
 MUST_REJECT = "MUST-REJECT"
 MAY_PASS = "MAY-PASS"
@@ -943,7 +943,7 @@ class Outcome:
 
 
 def run_instance(kind_name: str, base: Base, inst: Instance) -> Outcome:
-    from exactcl import verifier
+    from exactcl.kernel import verifier
     small = verifier.SMALL_TERMS
     verifier.SMALL_TERMS = 0 if base.name in EVALUATED else small
     try:

@@ -28,7 +28,7 @@ section kind and changes, one at a time, each field that carries meaning:
 * ``json``: a key written twice in the text (a reader could take either).
 
 Each mutation is applied to a deep copy, serialised with
-:func:`exactcl.certformat.dumps` (or written by hand when JSON itself is
+:func:`exactcl.kernel.certformat.dumps` (or written by hand when JSON itself is
 the point) and verified from the text with ``check_fingerprint=False``: a
 false claim must be caught by recomputation. Every instance has one of
 four expectations:
@@ -66,16 +66,16 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl import certformat
 from exactcl.certificate import certify, model_section
-from exactcl.flowcheck import flow_text, read_flow
 from exactcl.flows import apply_flow
+from exactcl.kernel import certformat
+from exactcl.kernel.flowcheck import flow_text, read_flow
+from exactcl.kernel.rings import Ring
+from exactcl.kernel.verifier import Report, verify_text
 from exactcl.models import from_fields as fields_model
 from exactcl.models import linear, product, relu
 from exactcl.program import Attention, Conv1d, Conv2d, Linear, ReLU, Residual, net
-from exactcl.rings import Ring
 from exactcl.specs import parse_spec, spec_parameters
-from exactcl.verifier import Report, verify_text
 
 MUST_REJECT = "MUST-REJECT"
 MAY_PASS = "MAY-PASS"

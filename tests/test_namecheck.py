@@ -1,7 +1,7 @@
 """The model's name is checked: a certificate named by a built-in spec must hold
 that spec's model.
 
-The verifier rebuilds phi from a built-in name (exactcl.namecheck, its own
+The verifier rebuilds phi from a built-in name (exactcl.kernel.namecheck, its own
 builder) and compares it with the file's model; a custom name is reported as
 unchecked, and the display of a certificate never passes a name off as checked.
 References here: exactcl.models (the producer's builder) for the rebuilt phi,
@@ -20,15 +20,15 @@ from collections import Counter
 import pytest
 
 import exactcl
-from exactcl import certformat
 from exactcl.certificate import certify
 from exactcl.certview import Certificate
 from exactcl.errors import CertificateFormatError
+from exactcl.kernel import certformat
+from exactcl.kernel.namecheck import check_name, is_builtin_name, named_model, parse_name
+from exactcl.kernel.rings import Ring, poly_terms
+from exactcl.kernel.verifier import verify_certificate, verify_text
 from exactcl.models import from_polynomials, linear, product, relu
-from exactcl.namecheck import check_name, is_builtin_name, named_model, parse_name
-from exactcl.rings import Ring, poly_terms
 from exactcl.specs import parse_spec
-from exactcl.verifier import verify_certificate, verify_text
 
 SPECS = ["linear:1,1", "linear:2,3", "linear:2,3,2", "linear:2,2,2,2", "linear:1,2,3,1",
          "linear:3,1,2", "relu:2,2", "relu:2,3,2", "relu:3,2,2,2", "relu:1,1,1,1",
@@ -109,7 +109,7 @@ def test_a_program_under_another_builtin_name_fails(change, expected):
 
 def test_a_program_name_is_checked_without_building_phi(monkeypatch):
     """The name of a program is checked from the layers: phi is never built."""
-    import exactcl.namecheck as namecheck
+    import exactcl.kernel.namecheck as namecheck
     cert, _ = certify(relu([2, 3, 3, 2], bias=True), reproducible=True)
     monkeypatch.setattr(namecheck, "named_model", None)
     assert check_name(cert["model"]) == (
@@ -129,13 +129,14 @@ def test_every_honest_builtin_certificate_passes_the_name_check(spec):
 
 
 def test_the_name_check_imports_only_the_file_format():
-    code = ("import sys, exactcl.namecheck\n"
+    code = ("import sys, exactcl.kernel.namecheck\n"
             "print(sorted(m for m in sys.modules if m.startswith('exactcl.')))\n")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60).stdout
-    assert set(eval(loaded)) <= {"exactcl.errors", "exactcl.rings", "exactcl.fields",
-                                 "exactcl.certformat", "exactcl.budget", "exactcl.namecheck",
-                                 "exactcl.evaluator", "exactcl.blocks"}
+    assert set(eval(loaded)) <= {
+        "exactcl.errors", "exactcl.kernel", "exactcl.kernel.errors", "exactcl.kernel.rings",
+        "exactcl.kernel.fields", "exactcl.kernel.certformat", "exactcl.kernel.budget",
+        "exactcl.kernel.namecheck", "exactcl.kernel.evaluator", "exactcl.kernel.blocks"}
 
 
 def test_names_that_claim_a_family():

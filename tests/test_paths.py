@@ -1,7 +1,7 @@
 """Files and paths: where exactcl writes and what it reads.
 
 Output paths are checked before any work by one function
-(:func:`exactcl.certformat.check_output`), used by ``certify``, ``plot``
+(:func:`exactcl.kernel.certformat.check_output`), used by ``certify``, ``plot``
 and ``sweep --out``; the atomic write never renames over anything but a
 regular file. Devices are tested on copies made with ``mknod`` in a
 temporary folder (never on the real ``/dev/null``: before these checks,
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 import exactcl
-from exactcl import certformat
-from exactcl.certformat import atomic_path, write_atomic
 from exactcl.cli import main
 from exactcl.errors import InputError
+from exactcl.kernel import certformat
+from exactcl.kernel.certformat import atomic_path, write_atomic
 from tests.helpers import assert_refused, run_cli
 
 # --------------------------------------------------------------------------- helpers

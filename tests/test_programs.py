@@ -11,13 +11,13 @@ import pytest
 
 import exactcl
 from exactcl.grid import load_config
+from exactcl.kernel.namecheck import check_name, is_builtin_name
+from exactcl.kernel.rings import poly_terms
+from exactcl.kernel.verifier import verify
 from exactcl.models import from_polynomials, from_program, linear, relu
-from exactcl.namecheck import check_name, is_builtin_name
 from exactcl.program import Linear, ReLU, from_family, net
-from exactcl.rings import poly_terms
 from exactcl.specs import parse_spec, spec_parameters
 from exactcl.sweep import sweep
-from exactcl.verifier import verify
 
 from .helpers import assert_refused, run_cli
 

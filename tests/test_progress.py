@@ -15,13 +15,13 @@ import pytest
 
 import exactcl
 from exactcl import progress
-from exactcl.brackets import closure_check, closure_deterministic
-from exactcl.certformat import dumps
 from exactcl.certificate import certify
 from exactcl.cli import main
+from exactcl.kernel.brackets import closure_check, closure_deterministic
+from exactcl.kernel.certformat import dumps
+from exactcl.kernel.rings import DEFAULT_PRIME
 from exactcl.progress import Reporter, reporting, step
 from exactcl.reproduce import reproduce_all
-from exactcl.rings import DEFAULT_PRIME
 from exactcl.search import find_laws
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -73,8 +73,8 @@ def test_every_committed_certificate_verifies_within_the_default_budget():
     must be accepted by the budget meant for files of unknown origin."""
     import random
 
-    from exactcl.budget import verify_budget
-    from exactcl.verifier import verify
+    from exactcl.kernel.budget import verify_budget
+    from exactcl.kernel.verifier import verify
     files = sorted((ROOT / "data").rglob("*.json"))
     assert len(files) > 400
     rng = random.Random(5)

@@ -1,7 +1,7 @@
 """Property tests (hypothesis) for the exact algebra.
 
 Lie brackets of random sparse polynomial fields, exact and modular
-evaluation, the linear algebra of :mod:`exactcl.linalg`, round trips
+evaluation, the linear algebra of :mod:`exactcl.kernel.linalg`, round trips
 SymPy <-> flint <-> strings / keys, and the law search against a dense
 reference. Every check is exact: rationals, integers and residues only.
 
@@ -24,11 +24,11 @@ from flint import fmpq, fmpq_mat, fmpz_mat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exactcl.brackets import bracket, bracket_value_mod, could_bracket
 from exactcl.errors import InputError
-from exactcl.fields import VectorField
-from exactcl.jets import WordJets, work_bound
-from exactcl.linalg import (
+from exactcl.kernel.brackets import bracket, bracket_value_mod, could_bracket
+from exactcl.kernel.fields import VectorField
+from exactcl.kernel.jets import WordJets, work_bound
+from exactcl.kernel.linalg import (
     IncrementalBasis,
     independent_rows_mod,
     kernel_mod,
@@ -37,8 +37,7 @@ from exactcl.linalg import (
     rank_mod,
     rational_reconstruction,
 )
-from exactcl.models import linear, product
-from exactcl.rings import (
+from exactcl.kernel.rings import (
     DEFAULT_PRIME,
     Ring,
     poly_from_key,
@@ -48,6 +47,7 @@ from exactcl.rings import (
     rational_mod,
     support,
 )
+from exactcl.models import linear, product
 from exactcl.search import find_laws
 from exactcl.symbolic import SYMPY_NAMES, parse, poly_from_sympy, poly_to_string, poly_to_sympy
 

@@ -20,13 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import exactcl
-from exactcl import certformat
 from exactcl.certificate import certify_subset
 from exactcl.cli import main
 from exactcl.errors import InputError
+from exactcl.kernel import certformat
+from exactcl.kernel.verifier import verify_certificate, verify_text
 from exactcl.models import linear, product, relu
 from exactcl.subsets import laws_on, parse_subset, subset_laws
-from exactcl.verifier import verify_certificate, verify_text
 
 
 def _custom():
@@ -99,8 +99,8 @@ def test_subset_table(make, subset, expected, degree):
     assert len(r.exhibited) == r.lower
     S = set(r.indices)
     for h in r.exhibited:  # supported on S, and a law of every generator
-        assert {v for mono, _ in exactcl.rings.poly_terms(h) for v, _ in mono} <= S
-        assert exactcl.fields.first_violation(h, model.generators) is None
+        assert {v for mono, _ in exactcl.kernel.rings.poly_terms(h) for v, _ in mono} <= S
+        assert exactcl.kernel.fields.first_violation(h, model.generators) is None
 
 
 def test_the_restricted_brackets_close_what_word_values_leave_open():
@@ -170,7 +170,7 @@ def test_biases_by_layer():
 
 
 def test_a_tensor_prefix_means_the_same_in_a_subset_and_a_metric():
-    from exactcl.flowfields import diagonal_indices
+    from exactcl.kernel.flowfields import diagonal_indices
     m = exactcl.relu([2, 2, 2], bias=True)
     for token in ("W", "W1", "b", "b1", "W2_0_1"):
         assert parse_subset(m, token) == tuple(diagonal_indices(m.parameters, (token,), "t"))
@@ -366,8 +366,8 @@ def test_verifying_a_subset_certificate_loads_no_producer_code(honest, tmp_path)
     import sys
     path = tmp_path / "s.json"
     path.write_text(certformat.dumps(honest[0]))
-    code = ("import sys, exactcl.verifier\n"
-            f"assert exactcl.verifier.verify({str(path)!r}).ok\n"
+    code = ("import sys, exactcl.kernel.verifier\n"
+            f"assert exactcl.kernel.verifier.verify({str(path)!r}).ok\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sympy', 'networkx')"
             " or m in ('exactcl.growth', 'exactcl.search', 'exactcl.counting', "
             "'exactcl.subsets', 'exactcl.models', 'exactcl.symbolic')))\n")

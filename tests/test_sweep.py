@@ -5,7 +5,7 @@ command line's errors, the three tables and the progress bar.
 
 Independent references: law counts come from :func:`exactcl.count` on models
 built with the Python API (not through SPEC strings or the sweep); every
-certificate is re-checked by :func:`exactcl.verifier.verify`; expected case
+certificate is re-checked by :func:`exactcl.kernel.verifier.verify`; expected case
 lists are enumerated here with plain loops; the tables are parsed back (the
 ``csv`` module, Markdown cells split by hand).
 """
@@ -31,14 +31,14 @@ from pathlib import Path
 import pytest
 
 import exactcl
-from exactcl import certformat
 from exactcl.engines import Failure, ProcessPool
 from exactcl.errors import InputError
 from exactcl.grid import MAX_CASES, Case, grid_cases, load_config, parse_range, unique
+from exactcl.kernel import certformat
+from exactcl.kernel.verifier import verify
 from exactcl.progress import Progress
 from exactcl.sweep import LOCK, folder_certificates, sweep, write_tables
 from exactcl.tables import CSV_COLUMNS, csv_table, latex_table, markdown_table
-from exactcl.verifier import verify
 from tests.helpers import run_cli
 
 DATA = Path(__file__).resolve().parent.parent / "data"

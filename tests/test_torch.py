@@ -13,8 +13,8 @@ nn = torch.nn
 
 import exactcl  # noqa: E402
 from exactcl import Attention, Conv1d, Linear, ReLU, Residual, net  # noqa: E402
-from exactcl.certformat import dumps  # noqa: E402
 from exactcl.errors import InputError  # noqa: E402
+from exactcl.kernel.certformat import dumps  # noqa: E402
 from exactcl.torchbridge import from_torch  # noqa: E402
 
 from .helpers import translated  # noqa: E402
@@ -86,7 +86,7 @@ def test_laws_as_torch_functions_are_the_exact_laws(name):
     assert len(laws) == result.laws > 0
     params = dict(module.named_parameters())
     point = [Fraction(float(params[t][idx].item())) for _, t, idx in tm.parameter_map]
-    from exactcl.rings import poly_terms
+    from exactcl.kernel.rings import poly_terms
     for law, h in zip(laws, result.exhibited):
         exact = sum(c * _power(point, mono) for mono, c in poly_terms(h))
         assert abs(law(module).detach().item() - float(exact)) <= 1e-9 * (1 + abs(float(exact)))
@@ -181,7 +181,7 @@ def test_laws_of_any_degree_are_evaluated_exactly_dense_or_by_index(dense, monke
     from flint import fmpq
 
     from exactcl import torchbridge
-    from exactcl.rings import Ring
+    from exactcl.kernel.rings import Ring
     if not dense:
         monkeypatch.setattr(torchbridge, "DENSE_ENTRIES", 0)
     torch.manual_seed(3)
@@ -228,7 +228,7 @@ def test_momentum_laws_read_time_and_velocity_from_the_optimizer():
     speed = [-h * opt.state[params[t]]["momentum_buffer"][idx].item()
              for _, t, idx in tm.parameter_map]
     point = [Fraction(v) for v in [math.exp(5 * h)] + theta + speed]
-    from exactcl.rings import poly_terms
+    from exactcl.kernel.rings import poly_terms
     for law, poly in zip(laws, result.exhibited):
         exact = float(sum(c * _power(point, mono) for mono, c in poly_terms(poly)))
         assert abs(law(module).item() - exact) <= 1e-12 * (1 + abs(exact))

@@ -14,8 +14,8 @@ F = torch.nn.functional
 
 import exactcl  # noqa: E402
 from exactcl import Conv1d, Conv2d, Linear, ReLU, Residual, net  # noqa: E402
-from exactcl.certformat import dumps  # noqa: E402
 from exactcl.errors import InputError  # noqa: E402
+from exactcl.kernel.certformat import dumps  # noqa: E402
 from exactcl.models import from_program, with_constants  # noqa: E402
 from exactcl.torchbridge import from_torch  # noqa: E402
 
@@ -108,7 +108,7 @@ def test_a_frozen_bias_of_the_last_layer_is_no_bias_for_the_flow():
 def test_laws_through_a_frozen_layer_hold_along_real_training_and_verify(tmp_path):
     """W3 C W1 with C frozen: 2 laws that involve C's values, certified,
     verified from the file, and conserved by SGD up to O(step^2)."""
-    from exactcl.verifier import verify
+    from exactcl.kernel.verifier import verify
     torch.manual_seed(5)
     module = nn.Sequential(*(nn.Linear(2, 2, bias=False) for _ in range(3))).double()
     module[1].requires_grad_(False)

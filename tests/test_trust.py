@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from exactcl.certformat import dumps, strict_json
 from exactcl.certificate import certify
 from exactcl.errors import CertificateFormatError
 from exactcl.flows import icnn, nmf
 from exactcl.grid import Case
+from exactcl.kernel.certformat import dumps, strict_json
+from exactcl.kernel.verifier import verify_text
 from exactcl.models import linear
 from exactcl.sweep import claim_summary, sweep, write_tables
-from exactcl.verifier import verify_text
 
 from .helpers import run_cli
 

@@ -12,17 +12,17 @@ Sections (version 2):
 ``model``
     ``name``, ``variables``, and one of ``program`` (a network: its
     canonical layer list ``[["linear", n_in, n_out, bias], ["relu"], ...]``,
-    whose phi, parameters and their order :mod:`exactcl.evaluator`
+    whose phi, parameters and their order :mod:`exactcl.kernel.evaluator`
     defines; ``variables`` are its parameters, in order), ``phi``
     (polynomials; the generators are their gradients) or ``fields`` (each a
     list of ``[component, polynomial]``); ``fingerprint`` is the SHA-256 of
     the canonical JSON of the rest of the section. A ``name`` that is a
     built-in spec (``linear:2,2,2``) says which model this is, and the
-    verifier checks it (:mod:`exactcl.namecheck`); any other name is a label.
+    verifier checks it (:mod:`exactcl.kernel.namecheck`); any other name is a label.
     A model under a flow (:mod:`exactcl.flows`) is given by its fields and
     also holds ``flow`` (the kind, damping and metric) and ``base`` (the
     model section it came from, without fingerprint or flow), both or
-    neither (:mod:`exactcl.flowcheck`); the fingerprint covers them. They
+    neither (:mod:`exactcl.kernel.flowcheck`); the fingerprint covers them. They
     are optional keys of version 2 (a file without them is unchanged), and
     a reader older than them refuses such a file, naming the keys.
 ``claim``
@@ -38,7 +38,7 @@ Sections (version 2):
     model's fields), in order; or, for a program only,
     ``{"kind": "probes", "count": K, "family": "..."}``, the fields grad F
     of probes ``0 .. K - 1`` of the named family
-    (:func:`exactcl.evaluator.random_probe`): constant combinations of the
+    (:func:`exactcl.kernel.evaluator.random_probe`): constant combinations of the
     generators, so their words lie in Lie(W) as well.
 ``laws``
     ``polynomials``, ``labels``, ``rank`` (of their gradients at the point),
@@ -47,7 +47,7 @@ Sections (version 2):
     ``{"mode": "monte-carlo", "rounds": R, "degree_bound": d,
     "height_bits": h}``: R evaluations at random points and probes modulo
     random primes, each missing a false identity with probability at most
-    :func:`exactcl.brackets.round_error_bound` (d, h).
+    :func:`exactcl.kernel.brackets.round_error_bound` (d, h).
 ``closure``
     null, or ``mode`` (``deterministic`` or ``monte-carlo``), ``passed``,
     ``rounds``, ``degree_bound``, ``height_bits``, ``error_bound``,
@@ -150,7 +150,7 @@ TOP_KEYS = {"schema", "version", "model", "claim", "lie", "laws", "closure", "so
             "seconds"}
 MODEL_KEYS = {"name", "variables", "phi", "fields", "program", "fingerprint"}
 #: The keys of a model under a flow (version 2 and later, both or neither): the flow
-#: and the model section it came from (:mod:`exactcl.flowcheck`).
+#: and the model section it came from (:mod:`exactcl.kernel.flowcheck`).
 FLOW_KEYS = {"flow", "base"}
 CLAIM_KEYS = {"parameters", "laws", "bounds", "lie_dimension", "status", "proof"}
 #: The keys of lie and laws in version 1; version 2 adds generators and identities.
@@ -659,7 +659,7 @@ def model_structure(obj: object, version: int, where: str = "model") -> dict:
     """The checked keys and types of a model section (``where``: ``model``, or
     ``model.base``, the model a flow came from, which holds no fingerprint
     and no flow of its own: one level only). A ``flow`` section
-    (version 2 and later) is checked by :func:`exactcl.flowcheck.flow_structure`.
+    (version 2 and later) is checked by :func:`exactcl.kernel.flowcheck.flow_structure`.
 
     >>> model_structure({"name": "uv", "variables": ["u"], "phi": [], "fingerprint": "",
     ...                  "flow": {"kind": "momentum", "tau": "1/1"}}, 2)
@@ -819,7 +819,7 @@ def _tensor_names(variables: Sequence[str]) -> set[str]:
 
 def subset_structure(obj: object) -> dict:
     """The checked types of a ``subset`` section (what it claims is checked by
-    :func:`exactcl.subsetcheck.subset_checks`).
+    :func:`exactcl.kernel.subsetcheck.subset_checks`).
 
     >>> subset_structure({"parameters": ["u"]})
     Traceback (most recent call last):
@@ -847,7 +847,7 @@ def subset_structure(obj: object) -> dict:
 
 
 def program_layout(model: dict) -> Layout:
-    """The :class:`~exactcl.evaluator.Layout` of ``model.program``, refusing
+    """The :class:`~exactcl.kernel.evaluator.Layout` of ``model.program``, refusing
     layers that are not a network, and a program of more than MAX_LAYERS
     layers or MAX_VARIABLES parameters from its sizes, before it is built.
 
@@ -881,7 +881,7 @@ MAX_TOKENS = 64
 
 
 def _block_layout(layers: list) -> BlockLayout:
-    """The :class:`~exactcl.blocks.BlockLayout` of a block program, refused
+    """The :class:`~exactcl.kernel.blocks.BlockLayout` of a block program, refused
     from its sizes before it is built: layers (those of residual blocks
     included, counted before they are checked), nesting, parameters,
     positions, tokens, and the entries its convolutions unfold (the layout
@@ -988,7 +988,7 @@ def ring_of(cert: dict) -> Ring:
 
 
 def decode_work(obj: object, nvars: int) -> float:
-    """Units of work (:mod:`exactcl.budget`) of decoding the encoded
+    """Units of work (:mod:`exactcl.kernel.budget`) of decoding the encoded
     polynomial ``obj`` in ``nvars`` variables and scanning its support."""
     return DENSE * nvars * (len(obj) + 1) if isinstance(obj, list) else 0.0
 
@@ -1045,7 +1045,7 @@ def gradient_work(poly: fmpq_mpoly, s: frozenset[int]) -> float:
 
 
 def expansion_terms(layout: Layout) -> int:
-    """The terms :func:`exactcl.evaluator.expand` builds for a program: those of
+    """The terms :func:`exactcl.kernel.evaluator.expand` builds for a program: those of
     the partial products after every linear layer (phi's terms at the last),
     from the sizes alone.
 
@@ -1070,7 +1070,7 @@ def expansion_work(layout: Layout) -> float:
 
 
 def program_phi(layout: Layout, ring: Ring, budget: WorkBudget | None = None) -> list:
-    """The program's phi expanded over Q (:func:`exactcl.evaluator.expand`),
+    """The program's phi expanded over Q (:func:`exactcl.kernel.evaluator.expand`),
     its estimated work spent first."""
     from .blocks import expand as expand_blocks
     from .evaluator import expand

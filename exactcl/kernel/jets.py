@@ -20,7 +20,7 @@ variable indices of the shift y = x - theta, with repetition ((1, 1, 3) is
 y1^2 y3); a jet maps a component index to its series.
 
 >>> from exactcl.models import linear
->>> from exactcl.brackets import bracket
+>>> from exactcl.kernel.brackets import bracket
 >>> m = linear([2, 2, 2])
 >>> X, Y = m.generators[0], m.generators[3]
 >>> point, p = [3, 1, 4, 1, 5, 9, 2, 6], 101
@@ -86,7 +86,7 @@ def field_jet(X: VectorField, point: Sequence[int], order: int, prime: int,
               budget: WorkBudget | None = None) -> Jet:
     """The Taylor expansion of ``X`` at ``point`` to ``order``, mod ``prime``.
 
-    >>> from exactcl.rings import Ring
+    >>> from exactcl.kernel.rings import Ring
     >>> R = Ring(("u", "v"))
     >>> u, v = R.gens
     >>> X = VectorField.from_components(R, {0: u * v, 1: 3 * v})
@@ -333,7 +333,7 @@ class WordJets:
     point, prime
     work_limit : int, optional
         Largest number of units of work (term products, see
-        :mod:`exactcl.budget`) spent in all; beyond it
+        :mod:`exactcl.kernel.budget`) spent in all; beyond it
         :class:`~exactcl.errors.ResourceError` is raised.
     budget : WorkBudget, optional
         A budget shared with other work, instead of ``work_limit``.
@@ -369,7 +369,7 @@ class WordJets:
 
     @property
     def work(self) -> int:
-        """Units of work spent so far (:mod:`exactcl.budget`)."""
+        """Units of work spent so far (:mod:`exactcl.kernel.budget`)."""
         return self._budget.spent
 
     def values(self, nodes: Sequence[int]) -> list[dict[int, int]]:

@@ -40,7 +40,7 @@ a new nilpotent e (e^2 = 0),
 
     [A, B](P) = coefficient of e in  B(P + e A(P)) - A(P + e B(P)),
 
-the convention [X, Y] = DY . X - DX . Y of :mod:`exactcl.brackets`. A
+the convention [X, Y] = DY . X - DX . Y of :mod:`exactcl.kernel.brackets`. A
 point over k nilpotents is a dict from a bit mask to a matrix; a word of
 depth k costs 2^O(k) passes of the program, polynomial in the layer sizes.
 Every value is the exact value reduced mod p, so ranks are lower bounds.

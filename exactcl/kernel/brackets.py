@@ -76,7 +76,7 @@ def could_bracket(X: VectorField, Y: VectorField) -> bool:
     [X, Y] can be nonzero only if X moves a variable that Y involves or
     Y moves a variable that X involves.
 
-    >>> from exactcl.rings import Ring
+    >>> from exactcl.kernel.rings import Ring
     >>> R = Ring(("a", "b", "c", "d"))
     >>> a, b, c, d = R.gens
     >>> X = VectorField.from_components(R, {0: b})
@@ -99,7 +99,7 @@ def bracket(X: VectorField, Y: VectorField) -> VectorField:
 
     Examples
     --------
-    >>> from exactcl.rings import Ring
+    >>> from exactcl.kernel.rings import Ring
     >>> R = Ring(("x", "y"))
     >>> x, y = R.gens
     >>> X = VectorField.from_components(R, {0: R.constant(1)})   # d/dx
@@ -295,7 +295,7 @@ def closure_check(
     A single field spans a closed distribution ([X, X] = 0), so one field
     in D variables has D - 1 laws:
 
-    >>> from exactcl.rings import Ring
+    >>> from exactcl.kernel.rings import Ring
     >>> R = Ring(("x", "y", "z"))
     >>> x, y, z = R.gens
     >>> X = VectorField.from_components(R, {0: y * z, 1: x**2 + z, 2: x})
@@ -367,11 +367,11 @@ def closure_deterministic(
     given, is called before each identity with the identities checked (for
     a progress bar; see :func:`exactcl.progress.step`). ``spend(units)``,
     if given, is called with the work of each determinant, bracket and
-    identity before it is computed (:mod:`exactcl.budget`).
+    identity before it is computed (:mod:`exactcl.kernel.budget`).
 
     Examples
     --------
-    >>> from exactcl.rings import Ring, DEFAULT_PRIME
+    >>> from exactcl.kernel.rings import Ring, DEFAULT_PRIME
     >>> R = Ring(("x", "y", "z"))
     >>> x, y, z = R.gens
     >>> X = VectorField.from_components(R, {0: y * z, 1: x**2 + z, 2: x})

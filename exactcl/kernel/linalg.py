@@ -378,10 +378,10 @@ def poly_det(matrix: Sequence[Sequence[fmpq_mpoly]],
     Fraction-free Bareiss elimination: every division is exact (flint
     raises if it were not), and a zero pivot is replaced by a row below
     with a nonzero entry in that column. ``spend(units)``, if given, is
-    called before each step with its work (:mod:`exactcl.budget`), so a
+    called before each step with its work (:mod:`exactcl.kernel.budget`), so a
     budget can stop it.
 
-    >>> from exactcl.rings import Ring
+    >>> from exactcl.kernel.rings import Ring
     >>> R = Ring(("a", "b", "c", "d"))
     >>> a, b, c, d = R.gens
     >>> str(poly_det([[a, b], [c, d]]))

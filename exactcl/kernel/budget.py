@@ -12,7 +12,7 @@ stopped when the budget is spent. Every figure is a deterministic count,
 never a clock: the same file gets the same verdict on a fast or a busy
 machine.
 
-The unit of work is one product of two jet terms (:mod:`exactcl.jets`),
+The unit of work is one product of two jet terms (:mod:`exactcl.kernel.jets`),
 about half a microsecond of CPU on the machines the benchmarks run on
 (``benchmarks/bench_budget.py`` measures it). Other operations are
 converted with the weights below, measured on the same machines.
@@ -25,7 +25,7 @@ converted with the weights below, measured on the same machines.
 >>> budget.require(10**6, "the Lie rank")
 Traceback (most recent call last):
 ...
-exactcl.budget.BudgetExceeded: the Lie rank needs an estimated 1,000,000 units of work and 600 of the 1,000 allowed are left
+exactcl.kernel.budget.BudgetExceeded: the Lie rank needs an estimated 1,000,000 units of work and 600 of the 1,000 allowed are left
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def evaluation_work(terms: int, degree: int) -> float:
     return EVALUATION * terms * max(degree, 1)
 
 
-# -- the evaluator of programs (exactcl.evaluator) ----------------------------------
+# -- the evaluator of programs (exactcl.kernel.evaluator) ----------------------------------
 
 #: Units per matrix product (nmod_mat) of the evaluator of programs, a flint
 #: call and the bookkeeping of its jets (about 2 us); per multiply-add inside
@@ -177,14 +177,14 @@ def _matrix(ops: int) -> float:
 
 def program_gradient_work(layout, bits: int) -> float:
     """Units of work of grad F of one probe at a point over ``bits``
-    nilpotents (:meth:`exactcl.evaluator.Words.gradient`): a product of two
+    nilpotents (:meth:`exactcl.kernel.evaluator.Words.gradient`): a product of two
     jets over b nilpotents visits 4^b pairs of terms and multiplies at most
     3^b of them; per linear layer three such products (forward, outer
     product, transpose), per ReLU two products by its diagonal. ``layout``
-    is an :class:`exactcl.evaluator.Layout` (its ``linears`` and
+    is an :class:`exactcl.kernel.evaluator.Layout` (its ``linears`` and
     ``relu_widths``).
 
-    >>> from exactcl.evaluator import Layout
+    >>> from exactcl.kernel.evaluator import Layout
     >>> lay = Layout([["linear", 2, 3, False], ["relu"], ["linear", 3, 1, False]])
     >>> program_gradient_work(lay, 0) < program_gradient_work(lay, 1) < program_gradient_work(lay, 2)
     True
@@ -201,13 +201,13 @@ def program_gradient_work(layout, bits: int) -> float:
 
 def program_words_work(layout, brackets, nodes, probes: int) -> float:
     """Units of work of the values at a point of the words ``nodes``
-    (:class:`exactcl.evaluator.Words`, ``brackets``: node -> (left, right),
+    (:class:`exactcl.kernel.evaluator.Words`, ``brackets``: node -> (left, right),
     the other nodes being probe fields) with ``probes`` probe fields built:
     a bracket over b nilpotents evaluates both operands over b and over
     b + 1 nilpotents (words are not memoised below the top) and moves the
     point twice; every probe builds its ReLUs' diagonals once.
 
-    >>> from exactcl.evaluator import Layout
+    >>> from exactcl.kernel.evaluator import Layout
     >>> lay = Layout([["linear", 2, 2, False], ["linear", 2, 1, False]])
     >>> one = program_words_work(lay, {}, [0], 1)
     >>> program_words_work(lay, {2: (0, 1)}, [2], 2) > 4 * one

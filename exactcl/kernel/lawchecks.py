@@ -1,5 +1,5 @@
 """The checks of laws a verifier runs, shared by the certificate verifier
-(:mod:`exactcl.verifier`) and the subset check (:mod:`exactcl.subsetcheck`):
+(:mod:`exactcl.kernel.verifier`) and the subset check (:mod:`exactcl.kernel.subsetcheck`):
 one claim and its verdict (:class:`Check`), the law identities
 grad h . X_i = 0 proven exactly over Q on expanded generators or checked by
 Monte Carlo on a program with the Schwartz-Zippel bound the verifier
@@ -81,7 +81,7 @@ def _identities_exact(laws, labels, generators, budget) -> Check:
 
 
 def _evaluator(layout):
-    """:mod:`exactcl.blocks` for a block program, :mod:`exactcl.evaluator` for a chain."""
+    """:mod:`exactcl.kernel.blocks` for a block program, :mod:`exactcl.kernel.evaluator` for a chain."""
     return blocks if isinstance(layout, BlockLayout) else evaluator
 
 
@@ -102,7 +102,7 @@ def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
                             stated: dict | None = None) -> Check:
     """grad h . X_c = 0 for every law and every generator c, checked at
     ``rounds`` random points and probes modulo fresh random primes, as
-    :func:`exactcl.evaluator.identity_residual` (grad F . grad h, every
+    :func:`exactcl.kernel.evaluator.identity_residual` (grad F . grad h, every
     input, source, ReLU neuron and output of the probe random mod p; grad F
     is evaluated once per round for all the laws), with the Schwartz-Zippel
     bound of :func:`_identity_bounds`."""
@@ -150,13 +150,13 @@ def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
 
 def _file_terms(obj: list) -> list:
     """A law's terms as the file writes them, ``[(((var, exp), ...), Fraction), ...]``
-    (already checked by :func:`~exactcl.certformat.decode_poly`)."""
+    (already checked by :func:`~exactcl.kernel.certformat.decode_poly`)."""
     return [(tuple((v, e) for v, e in mono), checked(c, "a law's coefficient", "rational"))
             for mono, c in obj]
 
 
 def _terms_work(terms: list) -> float:
-    """Units of work of :func:`~exactcl.fields.terms_gradient_mod`: per term, a
+    """Units of work of :func:`~exactcl.kernel.fields.terms_gradient_mod`: per term, a
     modular inverse and k^2 products for k variables."""
     return sum(2 + len(mono) * (len(mono) + 1) for mono, _ in terms) + 1
 

@@ -20,10 +20,10 @@ its fields (``model.fields``), and its section also holds:
 
 :func:`flow_structure` checks the types and sizes when the file is read;
 :func:`flow_check` rebuilds the base's generators, applies the flow
-(:func:`exactcl.flowfields.flow_fields`) and requires the result to be the
+(:func:`exactcl.kernel.flowfields.flow_fields`) and requires the result to be the
 file's fields exactly: the same variables in the same order and the same
 fields, component by component, over Q. The base's name is then checked
-like any model's (:mod:`exactcl.namecheck`).
+like any model's (:mod:`exactcl.kernel.namecheck`).
 
 This module belongs to the verifier's trusted base: it imports the file
 format, ring, field and flow-field layers only.
@@ -57,7 +57,7 @@ class FileFlow:
     """A flow as a certificate states it: ``kind``, ``tau`` (a Fraction for
     momentum, else None) and ``metric`` (None, ``("diag", tensors)`` or
     ``("matrix", rows)``, each entry its sorted terms), the attributes
-    :func:`~exactcl.flowfields.flow_fields` reads."""
+    :func:`~exactcl.kernel.flowfields.flow_fields` reads."""
 
     kind: str
     tau: Fraction | None
@@ -112,7 +112,7 @@ def read_flow(obj: dict, base_ring: Ring, budget: WorkBudget | None = None,
 
 
 def flow_work(generators: Sequence[VectorField], flow: FileFlow) -> float:
-    """Units of work (:mod:`exactcl.budget`) of :func:`~exactcl.flowfields.flow_fields`
+    """Units of work (:mod:`exactcl.kernel.budget`) of :func:`~exactcl.kernel.flowfields.flow_fields`
     and of comparing its fields with the file's: each component multiplied
     by the metric's entries, lifted to the phase space (built term by term
     in its 2 D + 1 variables) and compared."""

@@ -70,9 +70,9 @@ def word_values(words: Sequence[int], brackets: Mapping[int, tuple[int, int]],
     """The values at ``point`` mod ``prime`` of the words ``words`` (node ids;
     ``brackets`` maps a bracket's id to ``(left, right)``), sparse: by jets of
     the expanded ``generators``, or from the program ``layout`` and its
-    generator ``probes`` (:class:`~exactcl.evaluator.Words`).
+    generator ``probes`` (:class:`~exactcl.kernel.evaluator.Words`).
 
-    >>> from exactcl.evaluator import Layout, component_probes
+    >>> from exactcl.kernel.evaluator import Layout, component_probes
     >>> lay = Layout([["linear", 1, 1, False], ["linear", 1, 1, False]])
     >>> word_values([0], {}, [3, 5], 101, layout=lay, probes=component_probes(lay))
     [{0: 5, 1: 3}]

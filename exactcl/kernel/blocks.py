@@ -3,7 +3,7 @@ attention, besides dense layers and ReLUs; values at a point mod p, never
 expanded (and an exact expansion for small programs).
 
 A block program is a list of layers in the canonical form certificates
-store (:mod:`exactcl.evaluator` evaluates the plain chains of dense layers
+store (:mod:`exactcl.kernel.evaluator` evaluates the plain chains of dense layers
 and ReLUs, faster; this module evaluates chains too, and tests check that
 both agree)::
 
@@ -57,7 +57,7 @@ Probes of attention: x holds X (``factors``: the matrices P_h), u holds U
 + N^2 <U_3, order 3>).
 
 This module is part of the verifier's trusted base: it imports only flint
-and :mod:`exactcl.evaluator`.
+and :mod:`exactcl.kernel.evaluator`.
 
 >>> lay = BlockLayout([["residual", [["linear", 2, 2, False]]]])
 >>> lay.D, lay.parameters[:2]
@@ -97,7 +97,7 @@ ATTENTION_KINDS = ("softmax", "factors", "linear")
 #: Residual blocks nest at most this deep.
 MAX_NESTING = 8
 # Sizes of a program, checked from its numbers alone (size_problem) before a
-# layout is built; the certificate reader (exactcl.certformat) reads no more.
+# layout is built; the certificate reader (exactcl.kernel.certformat) reads no more.
 #: Layers in all, those of residual blocks included: as many as a
 #: certificate's program may list.
 MAX_LAYERS = 1000
@@ -167,7 +167,7 @@ def count_layers(layers: object, limit: int = MAX_LAYERS) -> int:
 
 def size_problem(layers: Sequence, max_parameters: int) -> str | None:
     """What makes a checked program (:func:`check_blocks`, or a chain of
-    :func:`~exactcl.evaluator.check_layers`) too large to lay out, from its
+    :func:`~exactcl.kernel.evaluator.check_layers`) too large to lay out, from its
     numbers alone, or None: more than ``max_parameters`` parameters, or more
     than MAX_LAYERS layers, MAX_POSITIONS positions of a convolution's input,
     MAX_TOKENS tokens, MAX_ACTIVATIONS activations or MAX_PATCH_ENTRIES
@@ -596,8 +596,8 @@ def random_probe(layout: BlockLayout, seed: str, k: int) -> Probe:
     u (each reduced to [1, 2**PROBE_BITS]), then one draw per ReLU after the
     first; every ReLU has one active unit, unit k mod n for the first and
     the draw mod n for the others, after the covering probes of a covering
-    family (:func:`exactcl.evaluator.active_neurons`), as
-    :func:`exactcl.evaluator.random_probe`.
+    family (:func:`exactcl.kernel.evaluator.active_neurons`), as
+    :func:`exactcl.kernel.evaluator.random_probe`.
 
     >>> lay = BlockLayout([["linear", 2, 2, False], ["relu"], ["residual", [["linear", 2, 2, False]]]])
     >>> [random_probe(lay, "demo", k).sigma for k in range(2)]
@@ -661,7 +661,7 @@ def _const(rows: int, cols: int, values, p: int) -> dict:
 
 class Words(evaluator.Words):
     """Values at one point mod p of the fields grad F of ``probes`` and of
-    bracket words in them: :class:`exactcl.evaluator.Words` (its words and
+    bracket words in them: :class:`exactcl.kernel.evaluator.Words` (its words and
     brackets) on block programs, a field being a list of jets, one per
     parameter tensor."""
 

@@ -12,7 +12,7 @@ small (:data:`SMALL_TERMS`, and within the work budget) and then verified
 as above. A larger one is never expanded: its generator fields (the
 components grad phi_c, or the probe fields the file names) and every basis
 word are evaluated from the program at the stored point modulo fresh
-primes (:mod:`exactcl.evaluator`), ranked block by block, and every law
+primes (:mod:`exactcl.kernel.evaluator`), ranked block by block, and every law
 identity grad h . X_c = 0 is checked by Monte Carlo: at least the file's
 rounds (and ``rounds``) of evaluations at random points and random probes
 modulo random primes, all drawn by the verifier, with the Schwartz-Zippel
@@ -21,7 +21,7 @@ carries no closure section.
 
 It also checks that a model named by a built-in spec (``linear:2,2,2``)
 is that model, rebuilding its phi (or its layers) from the name
-(:mod:`exactcl.namecheck`); another name is reported as unchecked.
+(:mod:`exactcl.kernel.namecheck`); another name is reported as unchecked.
 
 This module imports only the parsing, ring, field, bracket, jet, program
 evaluator and linear algebra layers and the name check (a test enforces
@@ -112,7 +112,7 @@ __all__ = ["Check", "Report", "not_verified", "verify", "verify_text", "verify_c
 #: Bounds on the bracket words a file may ask for (hostile files): their
 #: number, their depth (the degree of a word grows with it), and the terms
 #: of all words expanded exactly (memory). The work of every phase is
-#: bounded by the budget of :mod:`exactcl.budget` (VERIFY_WORK units times
+#: bounded by the budget of :mod:`exactcl.kernel.budget` (VERIFY_WORK units times
 #: ``work_limit``), estimated before each phase and counted during it.
 MAX_WORDS_PER_PARAMETER = 8
 MAX_WORD_DEPTH = 64
@@ -131,7 +131,7 @@ class Report:
     status: str
     checks: tuple[Check, ...] = field(default=())
     summary: str = ""
-    #: Units of work spent (:mod:`exactcl.budget`), a deterministic count.
+    #: Units of work spent (:mod:`exactcl.kernel.budget`), a deterministic count.
     work: int = 0
 
     def __post_init__(self) -> None:
@@ -242,7 +242,7 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     Parameters
     ----------
     cert : dict
-        As returned by :func:`exactcl.certformat.loads`.
+        As returned by :func:`exactcl.kernel.certformat.loads`.
     check_fingerprint : bool
         Also compare the model's fingerprint (an integrity check only: the
         claims are verified by recomputation either way).
@@ -254,7 +254,7 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
     rng : random.Random, optional
         Source of the fresh primes and points (default: the system's).
     work_limit : float
-        Multiplies the budget of work (:func:`exactcl.budget.verify_budget`:
+        Multiplies the budget of work (:func:`exactcl.kernel.budget.verify_budget`:
         ``VERIFY_WORK`` units, at most a second, for a file of up to 100 kB,
         and more in proportion to the size of a larger one) and the bound
         on the terms of exactly expanded words. A file whose estimated or
@@ -621,7 +621,7 @@ def _words_rank(generators, triples, brackets, basis, point, D, exact, rng, work
 #: by phi) when the expansion builds at most this many terms and its
 #: estimated work, with the gradients, takes at most EXACT_SHARE of the
 #: budget left; otherwise, and for a file whose identities were checked by
-#: Monte Carlo, it is evaluated (:mod:`exactcl.evaluator`). Every network of
+#: Monte Carlo, it is evaluated (:mod:`exactcl.kernel.evaluator`). Every network of
 #: data/ is expanded.
 SMALL_TERMS = 50_000
 EXACT_SHARE = 1 / 2
@@ -669,7 +669,7 @@ def _program_text(layout: Layout, kinds: dict, generators) -> str:
 
 class _ProbeFields(Sequence):
     """The probes of a certificate's generator fields, built when first used
-    (:class:`~exactcl.evaluator.Words` reads ``len`` and items)."""
+    (:class:`~exactcl.kernel.evaluator.Words` reads ``len`` and items)."""
 
     def __init__(self, layout: Layout, kinds: dict) -> None:
         self.layout, self.kinds = layout, kinds
@@ -693,7 +693,7 @@ def _program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budg
                   exact: bool) -> tuple[int, str]:
     """The rank of the basis words evaluated from the program at the point,
     modulo fresh primes (each a rigorous lower bound), sparse values ranked
-    block by block (:class:`~exactcl.linalg.BlockBasis`)."""
+    block by block (:class:`~exactcl.kernel.linalg.BlockBasis`)."""
     D = layout.D
     fields = _ProbeFields(layout, kinds)
     work = program_words_work(layout, brackets, basis, len(_used_fields(brackets, basis)))
@@ -754,14 +754,14 @@ def _checked_name(name: str) -> bool:
 
 def _name_check(model: dict) -> Check:
     """Is the model the one its name says? Rebuilt from the name for a built-in
-    spec (exactcl.namecheck); a custom name passes, saying it is unchecked."""
+    spec (exactcl.kernel.namecheck); a custom name passes, saying it is unchecked."""
     ok, detail = check_name(model)
     return Check("model name", ok, detail)
 
 
 def _flow_checks(model: dict, fields, ring, budget: WorkBudget) -> list[Check]:
     """The fields of a model under a flow are the flow of its base
-    (:mod:`exactcl.flowcheck`), and the base is the model its name says."""
+    (:mod:`exactcl.kernel.flowcheck`), and the base is the model its name says."""
     from .flowcheck import flow_check
 
     def base_generators(base: dict, base_ring) -> list[VectorField]:

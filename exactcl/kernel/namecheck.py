@@ -403,7 +403,7 @@ def _shown(name: str) -> str:
 
 def _file_poly(obj: list, where: str) -> Poly:
     """A polynomial of the file as its sorted terms, like terms summed and zero
-    terms dropped (the polynomial :func:`exactcl.certformat.decode_poly` builds)."""
+    terms dropped (the polynomial :func:`exactcl.kernel.certformat.decode_poly` builds)."""
     terms: dict[tuple[tuple[int, int], ...], Fraction] = {}
     for k, term in enumerate(checked(obj, where, "list")):
         if not isinstance(term, list) or len(term) != 2:

@@ -9,8 +9,8 @@ Nesterov, the drift on the phase space (s, theta, v) and the data fields
 imports only the ring and field layers, and holds no parsing, no model and
 no text for people.
 
->>> from exactcl.fields import gradient
->>> from exactcl.rings import Ring
+>>> from exactcl.kernel.fields import gradient
+>>> from exactcl.kernel.rings import Ring
 >>> from fractions import Fraction
 >>> from types import SimpleNamespace
 >>> R = Ring(("u", "v"))

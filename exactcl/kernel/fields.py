@@ -1,6 +1,6 @@
 """Polynomial vector fields over Q, stored sparsely.
 
-A :class:`VectorField` on a :class:`~exactcl.rings.Ring` with D variables
+A :class:`VectorField` on a :class:`~exactcl.kernel.rings.Ring` with D variables
 keeps only its nonzero components, each an ``fmpq_mpoly`` together with the
 set of variables it involves. Evaluation, Jacobians and the action on
 functions then touch only what is there: the gradient of a path product of
@@ -261,7 +261,7 @@ class VectorField:
 
 def check_prime_for(fields: Iterable[VectorField], prime: object, name: str = "prime") -> int:
     """``prime`` if it is a prime FLINT's modular arithmetic takes
-    (:func:`~exactcl.rings.check_prime`) and divides no denominator of the
+    (:func:`~exactcl.kernel.rings.check_prime`) and divides no denominator of the
     fields' coefficients (their images mod ``prime`` exist), else
     :class:`InputError` naming ``name``."""
     p = check_prime(prime, name)
