@@ -141,13 +141,13 @@ def parse_subset(model, subset: object, name: str = "subset") -> tuple[int, ...]
     if not tokens:
         raise InputError(f"Argument {name!r} must name at least one parameter {where}, "
                          f"not {subset!r}.")
+    from .kernel.flowfields import in_tensor  # the rule of metric:diag:TENSORS too
     index = model.ring.index
     chosen: set[int] = set()
     for token in tokens:
         if token in index:
             chosen.add(index[token])
             continue
-        from .kernel.flowfields import in_tensor  # the rule of metric:diag:TENSORS too
         matched = [k for k, n in enumerate(names) if in_tensor(n, token)]
         if not matched:
             raise InputError(f"Argument {name!r} must be parameter names or tensor prefixes "

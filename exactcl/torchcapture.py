@@ -404,7 +404,7 @@ class _Reader:
                 continue
             if value is not None and value is not False:
                 raise self.refuse(node, "attention without masks", f"passes {key}")
-        if not sub.batch_first:
+        if node.target and not sub.batch_first:  # alone, it is called on one sequence
             raise self.refuse(node, "batch_first=True (inputs batch x tokens x d)",
                               "has batch_first=False, which reads the batch as tokens")
         self.check_attention(node, sub)
@@ -413,7 +413,7 @@ class _Reader:
                               "a model by itself)", "is applied after other layers")
         if len(x.shape) != 2 or x.shape[1] != sub.embed_dim:
             raise InputError(f"Argument 'example_input_shape' must be (tokens, "
-                             f"{sub.embed_dim}) for the MultiheadAttention at {node.target}, "
+                             f"{sub.embed_dim}) for the MultiheadAttention at {_where(node)}, "
                              f"not {self.shape}.")
         _check_tokens(x.shape[0], self.shape)
         layer = Attention(sub.embed_dim, sub.num_heads, sub.head_dim, tokens=x.shape[0])
@@ -636,25 +636,13 @@ def capture(torch, module, shape: tuple[int, ...]) -> Capture:
 
 def _attention_alone(reader: _Reader, module, shape) -> Capture:
     """A ``nn.MultiheadAttention`` given by itself: self-attention on one
-    sequence of ``shape`` = (tokens, d)."""
+    sequence of ``shape`` = (tokens, d), read as the graph ``attn(x, x, x)[0]``."""
     import torch.fx as fx
     graph = fx.Graph()
     x = graph.placeholder("x")
     call = graph.call_module("", (x, x, x))
     graph.output(graph.call_function(operator.getitem, (call, 0)))
-    reader.check_attention(call, module)
-    if len(shape) != 2 or shape[1] != module.embed_dim:
-        raise InputError(f"Argument 'example_input_shape' must be (tokens, {module.embed_dim}) "
-                         f"for the MultiheadAttention, not {shape}.")
-    _check_tokens(shape[0], shape)
-    from .program import Attention
-    layer = Attention(module.embed_dim, module.num_heads, module.head_dim, tokens=shape[0])
-    reads = (("in_proj_weight", module.in_proj_weight, "in_proj_weight"),
-             ("out_proj.weight", module.out_proj.weight, "out_proj.weight"))
-    d, k = module.embed_dim, module.head_dim
-    cost = module.num_heads * shape[0] * (4 * d * k + 2 * shape[0] * k)
-    got = Capture((Step("self_attention", "(the module itself)", layer, reads, cost=cost),),
-                  [("self_attention", "(the module itself)", repr(layer))], k ** -0.5)
+    got = reader.read(graph)
     _check_parameters(module, got, reader.names)
     return got
 

@@ -371,15 +371,15 @@ def check_net_name(name: str, model: dict) -> tuple[bool, str]:
         return False, f"the net: name has {len(name)} characters, more than {MAX_NET_NAME} read"
     layers = _net_layers(name[len("net:"):], 0)
     if layers is None:
-        return False, (f"{_shown(name)} starts like a program of layers but is not one in the "
+        return False, (f"{shown_name(name)} starts like a program of layers but is not one in the "
                        f"form exactcl writes (net:Linear(n_in,n_out[,bias]),ReLU,...)")
     if "program" not in model:
-        return False, f"{_shown(name)} is a program of layers; the file's model is not"
+        return False, f"{shown_name(name)} is a program of layers; the file's model is not"
     expected, _ = _fill_sizes(layers, None)
-    ok, detail = _same_layers(expected, model["program"], "model.program", _shown(name))
+    ok, detail = _same_layers(expected, model["program"], "model.program", shown_name(name))
     if not ok:
         return False, detail
-    return True, (f"{_shown(name)}: the layers parsed from the name are the program in the "
+    return True, (f"{shown_name(name)}: the layers parsed from the name are the program in the "
                   f"file ({len(expected)} layers)")
 
 
@@ -397,8 +397,10 @@ def _same_layers(ours: list, theirs: object, where: str, name: str) -> tuple[boo
     return True, ""
 
 
-def _shown(name: str) -> str:
-    return name if len(name) <= 80 else name[:77] + "..."
+def shown_name(name: object, limit: int = 80) -> str:
+    """A model's name as messages show it: cut to ``limit`` characters."""
+    text = str(name)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _file_poly(obj: list, where: str) -> Poly:

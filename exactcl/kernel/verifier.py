@@ -104,7 +104,7 @@ from .lawchecks import (
     _used_fields,
 )
 from .linalg import BlockBasis, rank_mod
-from .namecheck import check_name, is_builtin_name
+from .namecheck import check_name, is_builtin_name, shown_name
 from .rings import random_prime, support
 
 __all__ = ["Check", "Report", "not_verified", "verify", "verify_text", "verify_certificate"]
@@ -302,7 +302,7 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
         named = model["base"]["name"] if "flow" in model else model["name"]
         if not _checked_name(named):
             whose = "the base model's" if "flow" in model else "the model's"
-            summary += (f"; name not checked: {whose} name {_short_name(named)!r} is not a "
+            summary += (f"; name not checked: {whose} name {shown_name(named, 100)!r} is not a "
                         f"built-in spec")
     else:
         summary = not_verified(checks)
@@ -775,14 +775,12 @@ def _flow_checks(model: dict, fields, ring, budget: WorkBudget) -> list[Check]:
     return [Check("flow", outcome.passed, outcome.detail, outcome.note),
             Check("model name", named,
                   f"{model['name']!r} is the base's name and the flow's text" if named else
-                  f"model.name {_short_name(model['name'])!r} is not the name of the flow of "
-                  f"its base, {_short_name(outcome.name)!r}"),
+                  f"model.name {shown_name(model['name'], 100)!r} is not the name of the flow of "
+                  f"its base, {shown_name(outcome.name, 100)!r}"),
             Check("base model name", ok, detail)]
 
 
-def _short_name(name: object) -> str:
-    text = str(name)
-    return text if len(text) <= 100 else text[:97] + "..."
+
 
 
 def _symbolic_words(generators, triples, work_limit: float, budget: WorkBudget
