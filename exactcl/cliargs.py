@@ -70,10 +70,16 @@ def _check_flow_tensors(cases, flow) -> None:
     import dataclasses
 
     from .kernel.flowfields import diagonal_indices
+    from .specs import spec_program
     for case in cases:
-        base = case if case.flow is None else dataclasses.replace(case, flow=None)
+        # a network's parameter names come from its layers; no model is built for them
+        program = spec_program(case.spec) if case.spec is not None else None
+        if program is not None:
+            names = program.parameters
+        else:
+            names = dataclasses.replace(case, flow=None).model().parameters
         try:
-            diagonal_indices(base.model().parameters, flow.metric[1], "--flow")
+            diagonal_indices(names, flow.metric[1], "--flow")
         except InputError as err:
             raise InputError(f"{err} (case {case.label})") from None
 
