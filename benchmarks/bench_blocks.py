@@ -26,8 +26,8 @@ import time
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
 job = json.loads(sys.argv[1])
-import exactcl, exactcl.certificate, exactcl.kernel.verifier
-from exactcl.specs import parse_spec
+import exactcl, exactcl.certificates.build, exactcl.kernel.verifier
+from exactcl.models.specs import parse_spec
 start = time.perf_counter()
 model = parse_spec(job["spec"])
 out = {"D": model.D}
@@ -39,7 +39,7 @@ except exactcl.ResourceError as err:
     raise SystemExit(0)
 with tempfile.TemporaryDirectory() as tmp:
     path = os.path.join(tmp, "c.json")
-    cert, result = exactcl.certificate.certify(model, path, engine=job["engine"])
+    cert, result = exactcl.certificates.build.certify(model, path, engine=job["engine"])
     made = time.perf_counter()
     report = exactcl.kernel.verifier.verify(path, work_limit=100)
     assert report.ok, str(report)

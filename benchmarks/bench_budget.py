@@ -56,8 +56,8 @@ def budget_part(top: int) -> None:
     rows.sort(reverse=True)
     import test_hostile
 
-    from exactcl.certificate import certify
-    from exactcl.models import product
+    from exactcl.certificates.build import certify
+    from exactcl.models.builtin import product
     template, _ = certify(product(3), reproducible=True)
     bombs = []
     for name, cert in test_hostile._bomb_files(template).items():
@@ -87,9 +87,9 @@ PROGRAMS = [("linear", [8] * 6), ("linear", [6] * 5), ("relu", [2, 4, 4, 4, 2]),
 
 def program_rows() -> list[tuple]:
     """Verifier work and CPU of program-engine certificates, evaluated."""
-    from exactcl.certificate import certify
+    from exactcl.certificates.build import certify
     from exactcl.kernel import verifier
-    from exactcl.models import linear, relu
+    from exactcl.models.builtin import linear, relu
     out = []
     small, verifier.SMALL_TERMS = verifier.SMALL_TERMS, 0
     try:
@@ -124,7 +124,7 @@ def memory_part(specs: list[str]) -> None:
     ratios = []
     for spec in specs:
         estimate = _estimate(spec)
-        rss, seconds = peak_rss([sys.executable, "-m", "exactcl.cli", "count", spec, "-q"])
+        rss, seconds = peak_rss([sys.executable, "-m", "exactcl", "count", spec, "-q"])
         ratios.append(estimate / rss)
         print(f"  {spec:22} estimate {limits.format_size(estimate):>9}   measured "
               f"{limits.format_size(rss):>9}   ratio {estimate / rss:5.2f}   ({seconds:.1f} s)")
@@ -136,10 +136,11 @@ def _estimate(spec: str) -> int:
     """The memory estimate the count of ``spec`` checks, without counting:
     on the program engine that of its evaluation (nothing expanded), on the
     expanded engine the one its expansion checks before building anything."""
-    from exactcl import limits, models
-    from exactcl.counting import choose_engine
-    from exactcl.evaluation import ProgramFields
-    from exactcl.specs import parse_spec
+    from exactcl import limits
+    from exactcl.engine.counting import choose_engine
+    from exactcl.engine.evaluation import ProgramFields
+    from exactcl.models import builtin as models
+    from exactcl.models.specs import parse_spec
 
     class Stop(Exception):
         pass

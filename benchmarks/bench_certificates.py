@@ -17,10 +17,10 @@ import random
 import time
 
 import exactcl
-from exactcl.certificate import certify
+from exactcl.certificates.build import certify
 from exactcl.kernel.certformat import dumps, loads
 from exactcl.kernel.verifier import verify_certificate
-from exactcl.specs import parse_spec
+from exactcl.models.specs import parse_spec
 
 MODELS = ["product:6", "product:6+deg4", "linear:4,4,4+deg2", "relu:3,4,5+deg2",
           "linear:2,2,2", "linear:3,3,3", "linear:2,3,3,2", "linear:4,4,4,4",

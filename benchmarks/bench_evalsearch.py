@@ -1,14 +1,14 @@
 """The law search by evaluation against the expanded search, side by side.
 
-For each model, in one process: :func:`exactcl.evalsearch.find_laws_by_evaluation`
+For each model, in one process: :func:`exactcl.engine.evalsearch.find_laws_by_evaluation`
 on a freshly built model (its exact check expands the model when that is
 cheap, and the expansion is part of its time) and
-:func:`exactcl.search.find_laws` on the expanded generators of another
+:func:`exactcl.engine.search.find_laws` on the expanded generators of another
 freshly built one (the expansion is timed apart). Both must return the same
 laws; the ratio is expanded (expansion included) over evaluation.
 
 ``--switch`` also times the evaluation search with several values of
-:data:`exactcl.evalsearch.PYTHON_BLOCK` (blocks reduced in Python up to that
+:data:`exactcl.engine.evalsearch.PYTHON_BLOCK` (blocks reduced in Python up to that
 size, by flint above), the benchmark that chose it. ``--grading`` times it
 with the sign flips left out (the integer weights alone, the blocks of the
 expanded search): how much of the ratio the finer grading makes.
@@ -23,10 +23,10 @@ import os
 import platform
 import time
 
-from exactcl import evalsearch
-from exactcl.evalsearch import find_laws_by_evaluation
-from exactcl.search import find_laws
-from exactcl.specs import parse_spec
+from exactcl.engine import evalsearch
+from exactcl.engine.evalsearch import find_laws_by_evaluation
+from exactcl.engine.search import find_laws
+from exactcl.models.specs import parse_spec
 
 MODELS = ["linear:4,4,4,4,4", "linear:3,3,3,3", "relu:3,3,3", "relu:4,4,4,4",
           "relu-bias:3,4,3"]

@@ -20,15 +20,15 @@ import platform
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
 job = json.loads(sys.argv[1])
-import exactcl, exactcl.certificate, exactcl.flows, exactcl.kernel.verifier
+import exactcl, exactcl.certificates.build, exactcl.models.flows, exactcl.kernel.verifier
 start = time.perf_counter()
 kind, args = job["model"]
 model = {"linear": lambda w: exactcl.linear(w), "relu-bias": lambda w: exactcl.relu(w, bias=True),
-         "nmf": lambda a: exactcl.flows.nmf(*a)}[kind](args)
+         "nmf": lambda a: exactcl.models.flows.nmf(*a)}[kind](args)
 options = {"flow": job["flow"]} if job["flow"] else {}
 with tempfile.TemporaryDirectory() as tmp:
     path = os.path.join(tmp, "c.json")
-    cert, result = exactcl.certificate.certify(model, path, **options)
+    cert, result = exactcl.certificates.build.certify(model, path, **options)
     made = time.perf_counter()
     report = exactcl.kernel.verifier.verify(path, work_limit=100)
     assert report.ok, str(report)

@@ -33,8 +33,8 @@ import sys
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
 job = json.loads(sys.argv[1])
-import exactcl, exactcl.counting, exactcl.certificate, exactcl.kernel.verifier
-from exactcl.specs import parse_spec
+import exactcl, exactcl.engine.counting, exactcl.certificates.build, exactcl.kernel.verifier
+from exactcl.models.specs import parse_spec
 start = time.perf_counter()
 model = parse_spec(job["spec"])
 engine = job["engine"]
@@ -48,7 +48,7 @@ except exactcl.ResourceError as err:
 if job["kind"] == "certify":
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "c.json")
-        cert, result = exactcl.certificate.certify(model, path, engine=engine)
+        cert, result = exactcl.certificates.build.certify(model, path, engine=engine)
         made = time.perf_counter()
         # its own certificate: trusted, verified with a work limit of 100 (a file
         # from an unknown source gets 1, a budget bounded by its size)
@@ -164,8 +164,8 @@ def growth(quick: bool) -> None:
 
 
 def crossover(quick: bool) -> None:
-    from exactcl.counting import choose_engine
-    from exactcl.specs import parse_spec
+    from exactcl.engine.counting import choose_engine
+    from exactcl.models.specs import parse_spec
     print("3. Small networks: both engines, certify + verify (engine='auto' takes the marked one)")
     for spec in CROSSOVER[:3] if quick else CROSSOVER:
         runs = {e: child({"kind": "certify", "spec": spec, "engine": e, "degree": None})

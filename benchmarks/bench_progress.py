@@ -22,9 +22,9 @@ import time
 import timeit
 
 import exactcl
-from exactcl import progress
-from exactcl.search import find_laws
-from exactcl.specs import parse_spec
+from exactcl.engine import progress
+from exactcl.engine.search import find_laws
+from exactcl.models.specs import parse_spec
 
 
 class FakeTTY(io.StringIO):

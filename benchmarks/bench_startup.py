@@ -1,6 +1,6 @@
 """Start-up of ``exactcl count product:3``: this tree against a baseline tree.
 
-Each round runs ``python -m exactcl.cli count product:3`` once per tree in
+Each round runs ``python -m exactcl count product:3`` once per tree in
 a fresh interpreter, the order of the trees alternating from round to
 round, with ``PYTHONPATH=<tree>`` and a neutral working directory (so the
 tree on the path is the one imported; the script checks it). Wall times
@@ -12,9 +12,9 @@ tree compiles once into a cache of its own, warmed before timing) and
 compiled from source at every start (``PYTHONDONTWRITEBYTECODE=1``, the
 setting of some development shells). Then the import time of the package
 as ``python -X importtime`` reports it (cumulative, median of the runs):
-``import exactcl`` and ``import exactcl.counting, exactcl.specs`` (what
-``count`` on a built-in spec loads), and whether networkx or SymPy was
-loaded by the count.
+``import exactcl`` and ``import exactcl.__main__`` (the command line, the
+same path in every tree whatever the package's layout), and whether networkx
+or SymPy was loaded by the count.
 
 The baseline is a directory (``--baseline DIR``) or a git revision
 (``--rev REV``), extracted with ``git archive`` into a temporary folder
@@ -38,9 +38,8 @@ import time
 from collections.abc import Iterator
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-COMMAND = ["-m", "exactcl.cli", "count", "product:3"]
-IMPORTS = {"import exactcl": "exactcl",
-           "import exactcl.counting, exactcl.specs": "exactcl, exactcl.counting, exactcl.specs"}
+COMMAND = ["-m", "exactcl", "count", "product:3"]
+IMPORTS = {"import exactcl": "exactcl", "import exactcl.__main__": "exactcl, exactcl.__main__"}
 HEAVY = ("networkx", "sympy")
 
 
@@ -137,7 +136,7 @@ def main() -> None:
                     stderr = run(["-X", "importtime", "-c", code], env, tmp).stderr
                     ms.append(sum(cumulative_ms(stderr, m) for m in name.split(", ")))
                 parts.append(f"{code}: {statistics.median(ms):6.1f}")
-            loaded = run(["-c", "import sys, exactcl.cli; exactcl.cli.main(['count', "
+            loaded = run(["-c", "import sys; from exactcl.__main__ import main; main(['count', "
                           "'product:3']); print(sorted({m.split('.')[0] for m in sys.modules} "
                           f"& {set(HEAVY)!r}))"], env, tmp).stdout.splitlines()[-1]
             print(f"    {label:<34} {'; '.join(parts)}; count loads {loaded}")

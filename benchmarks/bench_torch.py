@@ -46,7 +46,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 from torch import nn  # noqa: E402
 
 import exactcl  # noqa: E402
-from exactcl.torchmonitor import LawMonitor  # noqa: E402
+from exactcl.torch.monitor import LawMonitor  # noqa: E402
 
 #: Overhead the monitor may add to a training step of the digits MLP.
 TARGET_OVERHEAD = 0.10
@@ -107,7 +107,7 @@ def overhead(rounds: int) -> None:
 
 
 def _bridge_cases():
-    from exactcl.torchbridge import Residual
+    from exactcl.torch.bridge import Residual
     torch.manual_seed(0)
     deep = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
                          nn.Linear(32, 10))

@@ -13,7 +13,7 @@ import random
 import numpy as np
 import sympy
 
-from exactcl.symbolic import poly_to_sympy
+from exactcl.models.symbolic import poly_to_sympy
 
 
 def naive_count(model, seed: int = 0) -> int:

@@ -43,15 +43,16 @@ import time
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
 job = json.loads(sys.argv[1])
-import exactcl, exactcl.counting, exactcl.search, exactcl.certificate, exactcl.kernel.verifier
-from exactcl.specs import parse_spec
+import exactcl, exactcl.engine.counting, exactcl.engine.search
+import exactcl.certificates.build, exactcl.kernel.verifier
+from exactcl.models.specs import parse_spec
 start = time.perf_counter()
 model = parse_spec(job["spec"])
 out = {"D": model.D}
 if job["kind"] == "certify":
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "c.json")
-        cert, result = exactcl.certificate.certify(model, path)
+        cert, result = exactcl.certificates.build.certify(model, path)
         made = time.perf_counter()
         report = exactcl.kernel.verifier.verify(path)
         assert report.ok, str(report)
@@ -171,8 +172,15 @@ def switches(quick: bool) -> None:
     from flint import fmpq, fmpq_mat
 
     import exactcl
-    import exactcl.growth as growth_module
-    from exactcl.growth import grow
+    import exactcl.engine.growth as growth_module
+    from exactcl.engine.growth import grow
+    from exactcl.engine.search import (
+        _block_rows,
+        _by_direction,
+        _grading,
+        _monomials,
+        _sparse_terms,
+    )
     from exactcl.kernel.fields import MODULAR_TERMS, modular_image
     from exactcl.kernel.jets import WordJets
     from exactcl.kernel.linalg import (
@@ -183,8 +191,7 @@ def switches(quick: bool) -> None:
         rank_mod,
     )
     from exactcl.kernel.rings import DEFAULT_PRIME, evaluate, rational_mod, support
-    from exactcl.search import _block_rows, _by_direction, _grading, _monomials, _sparse_terms
-    from exactcl.specs import parse_spec
+    from exactcl.models.specs import parse_spec
 
     p = DEFAULT_PRIME
     print("3. Switches: the way exactcl uses against the other way, same inputs, same answer")
@@ -294,8 +301,8 @@ def switches(quick: bool) -> None:
     for spec, degree in [("linear:4,4,4", 2), ("product:6", 4), ("linear:1,2,2,1", 3)]:
         model = parse_spec(spec)
         t_g, a = timed(lambda: exactcl.laws(model, degree), 1)
-        t_u, b = timed(lambda: exactcl.search.find_laws(model.generators, degree, graded=False),
-                       1)
+        t_u, b = timed(lambda: exactcl.engine.search.find_laws(model.generators, degree,
+                                                               graded=False), 1)
         assert a.laws == b.laws
         ratio_row("search: graded", f"{spec} d{degree} ({a.blocks} blocks)", "graded    ", t_g,
                   "one block ", t_u)
@@ -379,7 +386,7 @@ def sweeps(quick: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         def run(name: str, extra: list[str]) -> float:
             start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "sweep", *grid, "--out",
+            proc = subprocess.run([sys.executable, "-m", "exactcl", "sweep", *grid, "--out",
                                    os.path.join(tmp, name), "-q", *extra], capture_output=True,
                                   text=True, check=False)
             seconds = time.perf_counter() - start

@@ -30,27 +30,26 @@ from .kernel.errors import (
     UnsupportedError,
     VerificationError,
 )
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 #: public name -> module that defines it
 _LAZY = {
     "bracket": "kernel.brackets", "closure_check": "kernel.brackets", "ClosureResult": "kernel.brackets",
-    "count": "counting", "CountResult": "counting",
+    "count": "engine.counting", "CountResult": "engine.counting",
     "VectorField": "kernel.fields", "gradient": "kernel.fields",
-    "grow": "growth", "Growth": "growth",
-    "Model": "models", "from_program": "models", "linear": "models", "product": "models",
-    "relu": "models",
+    "grow": "engine.growth", "Growth": "engine.growth",
+    "Model": "models.builtin", "from_program": "models.builtin", "linear": "models.builtin", "product": "models.builtin",
+    "relu": "models.builtin",
     "Ring": "kernel.rings",
-    "net": "program", "Linear": "program", "ReLU": "program", "Program": "program",
-    "Residual": "program", "Conv1d": "program", "Conv2d": "program", "Attention": "program",
-    "LinearAttention": "program", "from_torch": "torchbridge",
-    "find_laws": "search", "LawSearch": "search",
-    "certify": "certificate", "Certificate": "certview",
+    "net": "layers.program", "Linear": "layers.program", "ReLU": "layers.program", "Program": "layers.program",
+    "Residual": "layers.program", "Conv1d": "layers.program", "Conv2d": "layers.program", "Attention": "layers.program",
+    "LinearAttention": "layers.program", "from_torch": "torch.bridge",
+    "find_laws": "engine.search", "LawSearch": "engine.search",
+    "certify": "certificates.build", "Certificate": "certificates.view",
     "verify": "kernel.verifier", "Report": "kernel.verifier",
-    "Case": "grid", "grid_cases": "grid", "load_config": "grid",
-    "SweepResult": "sweep",
-    "subset_laws": "subsets", "SubsetResult": "subsets", "parse_subset": "subsets",
+    "Case": "workflows.grid", "grid_cases": "workflows.grid", "load_config": "workflows.grid",
+    "SweepResult": "workflows.sweep",
+    "subset_laws": "engine.subsets", "SubsetResult": "engine.subsets", "parse_subset": "engine.subsets",
 }
 
 __all__ = [
@@ -67,20 +66,20 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .certificate import certify
-    from .certview import Certificate
-    from .counting import CountResult, count
-    from .grid import Case, grid_cases, load_config
-    from .growth import Growth, grow
+    from .certificates.build import certify
+    from .certificates.view import Certificate
+    from .engine.counting import CountResult, count
+    from .engine.growth import Growth, grow
+    from .engine.search import LawSearch, find_laws
+    from .engine.subsets import SubsetResult, parse_subset, subset_laws
     from .kernel.brackets import ClosureResult, bracket, closure_check
     from .kernel.fields import VectorField, gradient
     from .kernel.rings import Ring
     from .kernel.verifier import Report, verify
-    from .models import Model, from_program, linear, product, relu
-    from .program import Linear, Program, ReLU, net
-    from .search import LawSearch, find_laws
-    from .subsets import SubsetResult, parse_subset, subset_laws
-    from .sweep import SweepResult
+    from .layers.program import Linear, Program, ReLU, net
+    from .models.builtin import Model, from_program, linear, product, relu
+    from .workflows.grid import Case, grid_cases, load_config
+    from .workflows.sweep import SweepResult
 
 
 def __getattr__(name: str):
@@ -99,23 +98,23 @@ def __dir__() -> list[str]:
 def laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto",
          subset=None, **kwargs):
     """All polynomial conservation laws of ``model`` of degree <= ``degree``
-    (see :func:`exactcl.search.find_laws`); a degree above
-    :data:`exactcl.counting.MAX_DEGREE`, or a search of more candidate
-    monomials than :data:`exactcl.search.MAX_MONOMIALS`, is refused before
+    (see :func:`exactcl.engine.search.find_laws`); a degree above
+    :data:`exactcl.engine.counting.MAX_DEGREE`, or a search of more candidate
+    monomials than :data:`exactcl.engine.search.MAX_MONOMIALS`, is refused before
     any work.
 
     ``engine`` is chosen as for :func:`exactcl.count`
-    (:func:`exactcl.counting.choose_engine`): ``"program"`` searches by
+    (:func:`exactcl.engine.counting.choose_engine`): ``"program"`` searches by
     evaluation of the model's program
-    (:func:`exactcl.evalsearch.find_laws_by_evaluation`, which takes
+    (:func:`exactcl.engine.evalsearch.find_laws_by_evaluation`, which takes
     ``seed``, ``rounds`` and ``max_memory``), ``"expanded"`` on the expanded
-    generators (:func:`exactcl.search.find_laws`). Both give the same laws.
+    generators (:func:`exactcl.engine.search.find_laws`). Both give the same laws.
 
     With ``subset`` (parameter names and tensor prefixes, ``"W1,W2"``), the
     laws that depend only on those parameters, with their certified number
-    (:func:`exactcl.subsets.subset_laws`, which takes the other keywords).
+    (:func:`exactcl.engine.subsets.subset_laws`, which takes the other keywords).
 
-    >>> from exactcl.models import linear
+    >>> from exactcl.models.builtin import linear
     >>> m = linear([2, 2, 2])
     >>> laws(m, 2, engine="program").strings() == laws(m, 2, engine="expanded").strings()
     True
@@ -127,39 +126,27 @@ def laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto",
         if homogeneous:
             raise InputError("Argument 'homogeneous' does not apply with 'subset': the laws "
                              "of a subset come from every degree up to 'degree'.")
-        from .subsets import subset_laws
+        from .engine.subsets import subset_laws
         return subset_laws(model, subset, degree=degree, engine=engine, **kwargs)
-    from .counting import check_search_degree, choose_engine
-    from .models import as_model
-    model = as_model(model)
-    check_search_degree(model.D, degree, bool(homogeneous))  # before any work
-    if choose_engine(model, engine) == "program":
-        from .evalsearch import find_laws_by_evaluation
-        for name in kwargs:
-            if name not in ("seed", "rounds", "max_memory"):
-                raise InputError(f"Argument {name!r} applies to the expanded search "
-                                 f"(engine='expanded'); the search of {model.name} by "
-                                 f"evaluation takes seed, rounds and max_memory.")
-        return find_laws_by_evaluation(model, degree, bool(homogeneous), **kwargs)
-    from .search import find_laws
-    return find_laws(model.generators, degree, homogeneous, **kwargs)
+    from .engine.counting import polynomial_laws
+    return polynomial_laws(model, degree, homogeneous, engine=engine, **kwargs)
 
 
 def from_phi(phi, symbols=None, name: str = "custom"):
     """A model from the components of phi as SymPy expressions or strings
-    (see :func:`exactcl.symbolic.model_from_phi`).
+    (see :func:`exactcl.models.symbolic.model_from_phi`).
 
     >>> import sympy
     >>> u, v = sympy.symbols("u v")
     >>> count(from_phi([u * v**2], [u, v])).laws
     1
     """
-    from .symbolic import model_from_phi
+    from .models.symbolic import model_from_phi
     return model_from_phi(phi, symbols, name)
 
 
 def from_fields(fields, symbols, name: str = "custom"):
     """A model from polynomial vector fields given as lists of D SymPy
-    expressions (see :func:`exactcl.symbolic.model_from_fields`)."""
-    from .symbolic import model_from_fields
+    expressions (see :func:`exactcl.models.symbolic.model_from_fields`)."""
+    from .models.symbolic import model_from_fields
     return model_from_fields(fields, symbols, name)

@@ -1,8 +1,8 @@
-"""``python -m exactcl ...``: the ``exactcl`` command (:mod:`exactcl.cli`)."""
+"""``python -m exactcl ...``: the ``exactcl`` command (:mod:`exactcl.interfaces.cli`)."""
 
 import sys
 
-from .cli import main
+from .interfaces.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

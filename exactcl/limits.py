@@ -106,7 +106,7 @@ def growth_bytes(D: int, target: int, generators: int = 0) -> int:
 
 
 def program_bytes(layout, fields: int, kind: str = "components", batch: int = 4096) -> int:
-    """Memory of the program engine's count (:mod:`exactcl.evaluation`), an
+    """Memory of the program engine's count (:mod:`exactcl.engine.evaluation`), an
     upper bound calibrated on linear:32,32,32 and linear:64,64,64 (measured
     316 MB and 4.8 GB; ``benchmarks/bench_budget.py`` compares them): the
     kept values held dense with the stacked copy and three matrices of an
@@ -135,7 +135,7 @@ def field_terms(layout) -> int:
     terms of the gradients (one per parameter it holds), and each term has
     degree at most :meth:`phi_degree`, so at most ``phi_terms`` times that.
 
-    >>> from exactcl.program import from_family
+    >>> from exactcl.layers.program import from_family
     >>> field_terms(from_family("linear", [8, 8, 8, 8, 8, 8]).layout)
     1310720
     """
@@ -149,7 +149,7 @@ def field_support(layout, kind: str = "components") -> int:
     one input and one output for a component), and the bias rows; every
     parameter for attention.
 
-    >>> from exactcl.program import net, Linear, ReLU, Residual
+    >>> from exactcl.layers.program import net, Linear, ReLU, Residual
     >>> field_support(net(Linear(4, 3), ReLU(), Residual(Linear(3, 3), ReLU(), Linear(3, 3)),
     ...                   ReLU(), Linear(3, 2)).layout, "probes")
     8

@@ -25,7 +25,7 @@ Run: python proofs/attention_heads.py [--check] [--quick]
 
 import exactcl
 from exactcl import Attention, LinearAttention, net
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "attention_heads"
 TITLE = "Attention heads: the laws of Q Q^T - K K^T and V V^T - O O^T, one head and several"

@@ -14,7 +14,7 @@ Run: python proofs/convolutional_blocks.py [--check] [--quick]
 
 import exactcl
 from exactcl import Conv1d, Conv2d, Linear, ReLU, net
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "convolutional_blocks"
 TITLE = "Convolutional blocks: one law per hidden channel; balancedness of linear convolutions"

@@ -7,7 +7,7 @@ Run: python proofs/corollary_4_4_two_layer_linear.py [--check] [--quick]
 """
 
 import exactcl
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "corollary_4_4_two_layer_linear"
 TITLE = "Corollary 4.4: two-layer linear networks have r(r+1)/2 laws (r <= n + m)"

@@ -6,7 +6,7 @@ Run: python proofs/corollary_4_4_two_layer_relu.py [--check] [--quick]
 """
 
 import exactcl
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "corollary_4_4_two_layer_relu"
 TITLE = "Corollary 4.4: two-layer ReLU networks have one law per hidden neuron"

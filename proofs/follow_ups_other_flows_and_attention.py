@@ -12,7 +12,7 @@ Run: python proofs/follow_ups_other_flows_and_attention.py [--check] [--quick]
 import sympy
 
 import exactcl
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "follow_ups_other_flows_and_attention"
 TITLE = "Follow-ups: NMF under the mirror metric diag(theta), and single-head attention"

@@ -16,8 +16,8 @@ fields M(theta) grad phi_i:
 Run: python proofs/mirror_nmf_icnn.py [--check] [--quick]
 """
 
-from exactcl.flows import icnn, nmf
-from exactcl.reproduce import Case, script_main
+from exactcl.models.flows import icnn, nmf
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "mirror_nmf_icnn"
 TITLE = "NMF and the ICNN under their mirror flow: one law per component, one per neuron"

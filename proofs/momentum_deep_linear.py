@@ -32,7 +32,7 @@ Run: python proofs/momentum_deep_linear.py [--check] [--quick]
 from fractions import Fraction
 
 import exactcl
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "momentum_deep_linear"
 TITLE = "Deep linear networks under momentum: the antisymmetric part of balancedness"

@@ -25,8 +25,8 @@ Run: python proofs/momentum_relu_nmf_icnn.py [--check] [--quick]
 from fractions import Fraction
 
 import exactcl
-from exactcl.flows import icnn, nmf
-from exactcl.reproduce import Case, script_main
+from exactcl.models.flows import icnn, nmf
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "momentum_relu_nmf_icnn"
 TITLE = "ReLU networks, NMF and the ICNN under momentum"

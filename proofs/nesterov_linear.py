@@ -15,7 +15,7 @@ Run: python proofs/nesterov_linear.py [--check] [--quick]
 """
 
 import exactcl
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "nesterov_linear"
 TITLE = "Linear networks under Nesterov's flow: t^3 times the antisymmetric part of balancedness"

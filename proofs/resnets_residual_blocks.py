@@ -30,7 +30,7 @@ Run: python proofs/resnets_residual_blocks.py [--check] [--quick]
 """
 
 from exactcl import Linear, ReLU, Residual, net
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "resnets_residual_blocks"
 TITLE = "Residual blocks: the laws of the branch, none across a skip"

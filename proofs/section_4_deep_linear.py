@@ -13,7 +13,7 @@ import itertools
 import random
 
 import exactcl
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "section_4_deep_linear"
 TITLE = "Section 4: deep linear networks and their balancedness laws"

@@ -17,7 +17,7 @@ Run: python proofs/subset_laws.py [--check] [--quick]
 
 import exactcl
 from exactcl import Attention, Linear, LinearAttention, ReLU, Residual, net
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "subset_laws"
 TITLE = "Laws of a parameter subset: a block's laws inside a deep network and across skips"

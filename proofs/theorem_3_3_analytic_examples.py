@@ -11,7 +11,7 @@ import random
 import sympy
 
 import exactcl
-from exactcl.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "theorem_3_3_analytic_examples"
 TITLE = "Theorem 3.3: N = D - dim Lie(W_phi) on the analytic examples"

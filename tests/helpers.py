@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exactcl.cli import main
+from exactcl.interfaces.cli import main
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -38,8 +38,8 @@ def translated(module, shape, *, entries: int = 64):
 
     import torch
 
-    from exactcl.forward import output
-    from exactcl.torchbridge import from_torch
+    from exactcl.layers.forward import output
+    from exactcl.torch.bridge import from_torch
 
     tm = from_torch(module, shape, check=True)
     assert tm.checked.startswith("output equals the module's forward"), tm.checked

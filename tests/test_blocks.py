@@ -249,7 +249,7 @@ def test_softmax_taylor_coefficients():
 # -- models, gradings and counts of block programs -----------------------------------------
 
 def _program(layers):
-    from exactcl.program import net
+    from exactcl.layers.program import net
     return net(*layers)
 
 
@@ -258,9 +258,9 @@ def test_unit_gradings_are_gradings_of_the_expanded_generators():
     weight row one shift weight per generator, and one sign character (the
     shift of a term of grad phi_c . d/d theta_v is its monomial minus e_v)."""
     import exactcl
-    from exactcl.blockmodels import unit_grading
-    from exactcl.program import Attention, Conv1d, Linear, LinearAttention, ReLU, Residual
-    from exactcl.search import _sparse_terms
+    from exactcl.engine.search import _sparse_terms
+    from exactcl.layers.program import Attention, Conv1d, Linear, LinearAttention, ReLU, Residual
+    from exactcl.models.blocks import unit_grading
     programs = [
         (Linear(2, 2), Residual(Linear(2, 3, bias=True), ReLU(), Linear(3, 2)), ReLU(),
          Linear(2, 1)),
@@ -293,7 +293,7 @@ def _count(layers, **options):
 
 
 def _relu_block(n, h, bias=False):
-    from exactcl.program import Linear, ReLU, Residual
+    from exactcl.layers.program import Linear, ReLU, Residual
     return Residual(Linear(n, h, bias=bias), ReLU(), Linear(h, n, bias=bias))
 
 
@@ -303,7 +303,7 @@ def _relu_block(n, h, bias=False):
 # factors, Corollary 4.4 of the NeurIPS paper); softmax-free attention one more
 # per head (A_h -> c A_h, B_h -> B_h / c).
 def _table():
-    from exactcl.program import Attention, Conv1d, Conv2d, Linear, LinearAttention, ReLU
+    from exactcl.layers.program import Attention, Conv1d, Conv2d, Linear, LinearAttention, ReLU
     return {
         "residual relu 3-4-3": ([_relu_block(3, 4)], 4),
         "residual relu 3-4-3 with bias": ([_relu_block(3, 4, True)], 4),
@@ -335,7 +335,7 @@ def test_a_residual_stream_between_a_stem_and_a_head_rescales(stream_relu):
     pair a <= b without the ReLU) beyond the blocks' own; found as well by
     the degree-2 search, and the count certified by sandwich."""
     import exactcl
-    from exactcl.program import Linear, ReLU, net
+    from exactcl.layers.program import Linear, ReLU, net
     act = [ReLU()] if stream_relu else []
     prog = net(Linear(2, 2, bias=True), *act, _relu_block(2, 2, True), *act,
                _relu_block(2, 2, True), *act, Linear(2, 1))
@@ -353,7 +353,7 @@ def test_linear_residual_blocks_couple_across_the_skip():
     matrices, so its balancedness laws couple the blocks: 6 quadratic laws,
     W1 W1^T - (I + W2)^T (I + W2) among them."""
     import exactcl
-    from exactcl.program import Linear, Residual, net
+    from exactcl.layers.program import Linear, Residual, net
     prog = net(Linear(2, 2), Residual(Linear(2, 2)), Residual(Linear(2, 2)))
     found = exactcl.laws(prog, 2)
     assert found.independent == 6
@@ -366,7 +366,7 @@ def test_one_channel_linear_convolutions_have_an_antisymmetric_law():
     entries, <K1_0, K2_1> - <K1_1, K2_0> (the composition is a sum of products
     of polynomials, symmetric in each pair)."""
     import exactcl
-    from exactcl.program import Conv1d, net
+    from exactcl.layers.program import Conv1d, net
     prog = net(Conv1d(1, 2, 2, length=4), Conv1d(2, 1, 2))
     r = exactcl.count(prog, search_degree=2)
     assert (r.laws, r.proof) == (4, "sandwich")
@@ -382,7 +382,7 @@ def test_one_channel_linear_convolutions_have_an_antisymmetric_law():
 ])
 def test_law_search_by_evaluation_agrees_with_the_expanded_search(layers):
     import exactcl
-    from exactcl.program import parse_net
+    from exactcl.layers.program import parse_net
     prog = parse_net(layers, "net:" + layers)
     a = exactcl.laws(prog, 2, engine="expanded")
     b = exactcl.laws(prog, 2, engine="program")
@@ -408,7 +408,7 @@ def test_the_block_evaluator_imports_only_flint_and_the_chain_evaluator():
 # -- certificates of block programs: the verifier rejects what was changed ----------------
 
 def _block_bases():
-    from exactcl.program import Attention, Conv1d, Linear, ReLU, Residual, net
+    from exactcl.layers.program import Attention, Conv1d, Linear, ReLU, Residual, net
     return {
         "residual": (net(Linear(2, 2, bias=True), Residual(Linear(2, 2), ReLU(), Linear(2, 2))),
                      {}),
@@ -519,14 +519,14 @@ def test_a_changed_block_certificate_is_not_verified(block_certs, base, what):
     ("net:Residual()", "must list the layers of its block"),
 ])
 def test_cli_refuses_bad_blocks_in_one_line(spec, message, capsys):
-    from exactcl.cli import main
+    from exactcl.interfaces.cli import main
     assert main(["count", spec]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "'SPEC'" in err and len(err.splitlines()) == 1, err
 
 
 def test_cli_counts_and_certifies_a_block_program(tmp_path, capsys):
-    from exactcl.cli import main
+    from exactcl.interfaces.cli import main
     spec = "net:Linear(2,2),Residual(Linear(2,3),ReLU,Linear(3,2))"
     assert main(["count", spec]) == 0
     assert "laws        3   (certified: sandwich)" in capsys.readouterr().out

@@ -16,9 +16,9 @@ import sys
 import pytest
 
 import exactcl
-import exactcl.symbolic
-from exactcl.cli import main
+import exactcl.models.symbolic
 from exactcl.errors import InputError, ResourceError
+from exactcl.interfaces.cli import main
 from tests.helpers import assert_refused, run_cli
 
 # --------------------------------------------------------------------------- helpers
@@ -35,7 +35,7 @@ def run_child(argv: list[str], timeout: float = 120) -> subprocess.CompletedProc
     """The command line in a child with 1 GiB of address space."""
     preexec = _limit_memory if sys.platform.startswith("linux") else None
     try:
-        return subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "exactcl", *argv], capture_output=True,
                               text=True, check=False, timeout=timeout, preexec_fn=preexec)
     except subprocess.TimeoutExpired:
         pytest.fail(f"exactcl {' '.join(argv)} was still running after {timeout} s")
@@ -71,14 +71,14 @@ def test_cli_refuses_huge_powers_before_evaluating_them(phi, fragments):
 ])
 def test_parse_names_the_piece_that_is_too_large(text, piece):
     with pytest.raises(InputError) as info:
-        exactcl.symbolic.parse(text, "--phi")
+        exactcl.models.symbolic.parse(text, "--phi")
     assert "'--phi'" in str(info.value) and piece in str(info.value)
 
 
 @pytest.mark.parametrize("text", ["u**1000*v", "2**1000*u*v", "(u+v)**3", "u**(1/2)", "u**v",
                                   "(10**999)**4*u"])
 def test_parse_keeps_what_is_within_the_bounds(text):
-    exactcl.symbolic.parse(text, "--phi")  # refused later, if at all, for what it is
+    exactcl.models.symbolic.parse(text, "--phi")  # refused later, if at all, for what it is
 
 
 def test_api_from_phi_bounds_powers_in_strings():
@@ -106,7 +106,7 @@ def test_cli_refuses_a_search_of_too_many_monomials(capsys):
 
 
 def test_api_refuses_a_law_search_beyond_max_degree():
-    from exactcl.counting import MAX_DEGREE
+    from exactcl.engine.counting import MAX_DEGREE
     m = exactcl.product(2)
     with pytest.raises(InputError, match=f"'degree' must be at most {MAX_DEGREE}"):
         exactcl.laws(m, MAX_DEGREE + 1)
@@ -122,9 +122,9 @@ def test_api_refuses_a_law_search_beyond_max_degree():
 
 def test_drift_refuses_too_many_steps_before_any_work(monkeypatch):
     pytest.importorskip("numpy")
-    import exactcl.counting
-    from exactcl.training import MAX_STEP_SIZES, MAX_STEPS, drift
-    monkeypatch.setattr(exactcl.counting, "count", None)  # no count may start
+    import exactcl.engine.counting
+    from exactcl.workflows.training import MAX_STEP_SIZES, MAX_STEPS, drift
+    monkeypatch.setattr(exactcl.engine.counting, "count", None)  # no count may start
     m = exactcl.linear([2, 2, 2])
     with pytest.raises(InputError, match=f"'steps'.*{MAX_STEPS:,}.*100000000"):
         drift(m, steps=100_000_000)
@@ -134,7 +134,7 @@ def test_drift_refuses_too_many_steps_before_any_work(monkeypatch):
 
 def test_cli_plot_drift_refuses_too_many_steps(tmp_path):
     pytest.importorskip("matplotlib")
-    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "plot", "drift", "linear:2,2,2",
+    proc = subprocess.run([sys.executable, "-m", "exactcl", "plot", "drift", "linear:2,2,2",
                            "-o", "d.png", "--steps", "100000000"], cwd=tmp_path,
                           capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc
@@ -151,7 +151,7 @@ PRIME_CALLS = """
 import sys
 import exactcl
 from exactcl.kernel.brackets import closure_deterministic
-from exactcl.search import gradient_rank
+from exactcl.engine.search import gradient_rank
 m = exactcl.product(2)
 call = {
     "count": lambda p: exactcl.count(m, prime=p),
@@ -235,7 +235,7 @@ def test_cli_and_api_agree_on_sympy_names(capsys):
 
 
 def test_sweep_config_names_follow_the_same_rule():
-    from exactcl.grid import Case
+    from exactcl.workflows.grid import Case
     assert Case(name="c", phi=("pi*u",), variables=("pi", "u")).model().D == 2
     with pytest.raises(InputError, match="'pi'.*vars"):
         Case(name="c", phi=("pi*u",)).model()

@@ -17,14 +17,14 @@ import sys
 import pytest
 
 import exactcl
-import exactcl.grid
 import exactcl.kernel.blocks
 import exactcl.kernel.evaluator
 import exactcl.kernel.rings
+import exactcl.layers.program
 import exactcl.limits
-import exactcl.models
-import exactcl.program
-import exactcl.sweep
+import exactcl.models.builtin
+import exactcl.workflows.grid
+import exactcl.workflows.sweep
 from exactcl import Attention, Conv1d, Conv2d, Linear, ReLU, Residual, net
 from exactcl.errors import CertificateFormatError, InputError, ResourceError
 from exactcl.kernel.blocks import (
@@ -51,7 +51,7 @@ LAYERS_9000 = "net:" + ",".join(["Linear(2,2)"] * 9000)
 CHILD = r"""
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-import exactcl.models, exactcl.program
+import exactcl.models.builtin, exactcl.layers.program
 import exactcl.kernel.blocks, exactcl.kernel.evaluator, exactcl.kernel.rings
 
 def forbidden(*args, **kwargs):
@@ -60,9 +60,9 @@ def forbidden(*args, **kwargs):
 exactcl.kernel.blocks.BlockLayout.__init__ = forbidden
 exactcl.kernel.evaluator.Layout.__init__ = forbidden
 exactcl.kernel.rings.Ring.__init__ = forbidden
-exactcl.models._weight_names = forbidden
+exactcl.models.builtin._weight_names = forbidden
 exactcl.kernel.blocks.Words._build_constants = forbidden
-from exactcl.cli import main
+from exactcl.interfaces.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -135,11 +135,11 @@ def test_an_oversized_spec_is_refused_before_anything_is_built(name):
 
 
 def test_a_net_spec_at_the_limits_is_still_read():
-    prog = exactcl.program.parse_net(",".join(["Linear(2,2)"] * MAX_LAYERS), "net:...")
+    prog = exactcl.layers.program.parse_net(",".join(["Linear(2,2)"] * MAX_LAYERS), "net:...")
     assert prog.D == 4 * MAX_LAYERS
     deepest = "Residual(" * MAX_NESTING + "Linear(2,2)" + ")" * MAX_NESTING
-    assert exactcl.program.parse_net(deepest, "net:...").D == 4
-    conv = exactcl.program.parse_net("Conv2d(1,1,3x3,size=64x64)", "net:...")
+    assert exactcl.layers.program.parse_net(deepest, "net:...").D == 4
+    conv = exactcl.layers.program.parse_net("Conv2d(1,1,3x3,size=64x64)", "net:...")
     assert conv.D == 9 and conv.layout.probe_sizes()[0] == MAX_POSITIONS
 
 
@@ -149,7 +149,7 @@ def test_nesting_is_bounded_by_a_counter_not_by_the_recursion_limit():
     deep = "net:" + "Residual(" * 5000 + "Linear(2,2)" + ")" * 5000
     assert 5000 > sys.getrecursionlimit()
     with pytest.raises(InputError, match="nests residual blocks 9 deep; the limit is 8"):
-        exactcl.program.parse_net(deep[4:], deep)
+        exactcl.layers.program.parse_net(deep[4:], deep)
 
 
 # -- sweeps ---------------------------------------------------------------------------------
@@ -184,9 +184,9 @@ def test_an_oversized_sweep_config_is_refused_before_the_folder_is_made(tmp_path
 
 def test_a_long_case_id_names_a_file_that_can_be_written(tmp_path):
     spec = "net:" + ",".join(["Linear(1,1,bias)"] * 12)
-    case = exactcl.grid.Case(spec=spec)
-    assert len(case.id) <= exactcl.grid.MAX_ID_CHARS < 255 - len(".json")
-    result = exactcl.sweep.sweep([case], tmp_path / "s", jobs=1, progress=False)
+    case = exactcl.workflows.grid.Case(spec=spec)
+    assert len(case.id) <= exactcl.workflows.grid.MAX_ID_CHARS < 255 - len(".json")
+    result = exactcl.workflows.sweep.sweep([case], tmp_path / "s", jobs=1, progress=False)
     assert result.ok, result.records
     assert os.listdir(tmp_path / "s" / "certificates") == [case.id + ".json"]
 
@@ -201,7 +201,7 @@ def nothing_built(monkeypatch):
     monkeypatch.setattr(exactcl.kernel.blocks.BlockLayout, "__init__", forbidden)
     monkeypatch.setattr(exactcl.kernel.evaluator.Layout, "__init__", forbidden)
     monkeypatch.setattr(exactcl.kernel.rings.Ring, "__init__", forbidden)
-    monkeypatch.setattr(exactcl.models, "_weight_names", forbidden)
+    monkeypatch.setattr(exactcl.models.builtin, "_weight_names", forbidden)
 
 
 @pytest.mark.parametrize("build, error, fragments", [
@@ -233,7 +233,7 @@ def nothing_built(monkeypatch):
       f"{MAX_PATCH_ENTRIES:,}"]),
     (lambda: exactcl.linear([2] * 9001), ResourceError, ["'widths'", "9,000 layers"]),
     (lambda: exactcl.relu([2, 10**5000, 2]), ResourceError, ["'widths'", "about 10^5000"]),
-    (lambda: exactcl.program.from_family("linear", [2] * 9001), ResourceError,
+    (lambda: exactcl.layers.program.from_family("linear", [2] * 9001), ResourceError,
      ["'widths'", "9,000 layers"]),
 ], ids=["Conv2d-10^10-positions", "Conv1d-10^9-positions", "Linear(99999,99999)",
         "Attention(100000,1)", "Attention-10^6-tokens", "Conv2d-10^6-positions",
@@ -262,7 +262,7 @@ def test_residual_blocks_nest_at_most_max_nesting_deep_in_python():
 
 
 def test_a_program_built_without_net_is_checked_before_its_layout(nothing_built):
-    prog = exactcl.program.Program((Linear(2, 2),) * 5000)
+    prog = exactcl.layers.program.Program((Linear(2, 2),) * 5000)
     with pytest.raises(ResourceError, match="'layers' of Program has 5,000 layers"):
         _ = prog.layout
 
@@ -290,10 +290,10 @@ def test_a_program_model_whose_candidate_laws_exceed_the_memory_is_refused_befor
     monkeypatch.setattr(exactcl.kernel.rings.Ring, "__init__", forbidden)
     with pytest.raises(ResourceError, match=r"Linear\(100,100,bias\),Linear\(100,100\) would "
                                             r"take an estimated 19\.\d GB"):
-        exactcl.models.from_program(net(Linear(100, 100, bias=True), Linear(100, 100)))
+        exactcl.models.builtin.from_program(net(Linear(100, 100, bias=True), Linear(100, 100)))
     prog = net(Conv1d(1, 150, 1, length=4), Conv1d(150, 150, 1))
     with pytest.raises(ResourceError, match=r"would take an estimated .* 11,325 candidate laws"):
-        exactcl.models.from_program(prog)
+        exactcl.models.builtin.from_program(prog)
 
 
 @pytest.mark.parametrize("prog", [
@@ -303,8 +303,8 @@ def test_a_program_model_whose_candidate_laws_exceed_the_memory_is_refused_befor
     net(Attention(4, 2)), net(exactcl.LinearAttention(4, 2)),
 ], ids=["residual", "conv1d", "conv2d-residual", "attention", "linear-attention"])
 def test_the_candidate_estimate_of_a_block_program_bounds_its_laws(prog):
-    from exactcl.blockmodels import block_candidates, candidate_sizes
-    model = exactcl.models.from_program(prog)
+    from exactcl.models.blocks import block_candidates, candidate_sizes
+    model = exactcl.models.builtin.from_program(prog)
     laws, terms = candidate_sizes(prog.layout)
     assert laws >= len(model.candidates)
     assert terms >= sum(len(model.candidate_terms(k)) for k in range(len(model.candidates)))
@@ -312,9 +312,9 @@ def test_the_candidate_estimate_of_a_block_program_bounds_its_laws(prog):
 
 
 def test_the_candidate_estimate_of_a_chain_is_its_laws():
-    from exactcl.models import _program_candidate_sizes
+    from exactcl.models.builtin import _program_candidate_sizes
     prog = net(Linear(2, 3), ReLU(), Linear(3, 2, bias=True), Linear(2, 4), ReLU(), Linear(4, 1))
-    model = exactcl.models.from_program(prog)
+    model = exactcl.models.builtin.from_program(prog)
     assert _program_candidate_sizes(prog.layout) == (
         len(model.candidates),
         sum(len(model.candidate_terms(k)) for k in range(len(model.candidates))))
@@ -373,8 +373,8 @@ def test_a_count_too_large_for_memory_is_refused_before_its_model_is_built(spec,
                                                                           capsys):
     """The program engine's estimate is read from the program: neither the
     ring nor the candidate laws of the model are built."""
-    from exactcl import models
-    from exactcl.cli import main
+    from exactcl.interfaces.cli import main
+    from exactcl.models import builtin as models
 
     def built(*args, **kwargs):
         raise AssertionError("the model was built")

@@ -1,7 +1,7 @@
 """The ``exactcl`` command line on good input.
 
-Most cases run in-process through :func:`exactcl.cli.main` with ``capsys``;
-a few go through a real interpreter (``python -m exactcl.cli`` and the
+Most cases run in-process through :func:`exactcl.interfaces.cli.main` with ``capsys``;
+a few go through a real interpreter (``python -m exactcl`` and the
 installed console script) to prove the entry point works end to end.
 
 Law strings printed by the CLI are checked independently with SymPy: each
@@ -22,7 +22,7 @@ import pytest
 import sympy
 from sympy.parsing.sympy_parser import parse_expr
 
-from exactcl.cli import DEFAULT_SPEC, main
+from exactcl.interfaces.cli import DEFAULT_SPEC, main
 
 from .helpers import assert_refused
 
@@ -48,7 +48,7 @@ def run_json(capsys, *argv: str) -> dict:
 
 
 def run_module(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exactcl.cli", *argv],
+    return subprocess.run([sys.executable, "-m", "exactcl", *argv],
                           capture_output=True, text=True, check=False, timeout=timeout)
 
 
@@ -331,8 +331,8 @@ LOADED_HEAVY = ("import sys; print(sorted({m.split('.')[0] for m in sys.modules}
 
 
 @pytest.mark.parametrize("code", [
-    "import exactcl.cli; exactcl.cli.main(['count', 'product:3'])",
-    "import exactcl.cli; exactcl.cli.main(['count', 'linear:2,2,2', '--json'])",
+    "from exactcl.interfaces.cli import main; main(['count', 'product:3'])",
+    "from exactcl.interfaces.cli import main; main(['count', 'linear:2,2,2', '--json'])",
     "import exactcl; exactcl.count(exactcl.product(3))",
     "import exactcl; exactcl.certify(exactcl.linear([2, 2, 2]), {path!r}, reproducible=True)",
 ], ids=["cli-count", "cli-count-json", "api-count", "api-certify"])
@@ -347,7 +347,7 @@ def test_count_on_a_built_in_spec_imports_neither_networkx_nor_sympy(code, tmp_p
 
 
 def test_module_entry_point_count_imports_neither_networkx_nor_sympy():
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exactcl.cli", "count",
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exactcl", "count",
                            "product:3"], capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     imported = {line.rsplit("|", 1)[1].strip().split(".")[0]
@@ -370,7 +370,7 @@ HEAVY = ("flint", "sympy", "networkx", "matplotlib", "numpy")
 
 VERSION_PROBE = """
 import sys
-from exactcl.cli import main
+from exactcl.interfaces.cli import main
 try:
     main(["--version"])
 except SystemExit as exc:

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from exactcl.errors import InputError
-from exactcl.grid import grid_cases
 from exactcl.kernel.verifier import verify
-from exactcl.sweep import sweep
+from exactcl.workflows.grid import grid_cases
+from exactcl.workflows.sweep import sweep
 
 distributed = pytest.importorskip("distributed", reason="the 'dask' extra is part of 'test'")
 
@@ -127,8 +127,8 @@ def test_dask_and_local_pool_give_identical_certificates(cluster, tmp_path):
 
 
 def test_unreachable_scheduler_is_an_input_error(tmp_path, monkeypatch):
-    import exactcl.engines
-    monkeypatch.setattr(exactcl.engines, "CONNECT_SECONDS", 1)
+    import exactcl.workflows.engines
+    monkeypatch.setattr(exactcl.workflows.engines, "CONNECT_SECONDS", 1)
     with pytest.raises(InputError, match="--scheduler.*tcp://127.0.0.1:9"):
         sweep(CASES[:1], tmp_path / "x", scheduler="tcp://127.0.0.1:9", progress=False)
 
@@ -136,8 +136,8 @@ def test_unreachable_scheduler_is_an_input_error(tmp_path, monkeypatch):
 ISOLATED = """
 import sys
 sys.modules["distributed"] = None   # as if the dask extra were not installed
-from exactcl.grid import Case
-from exactcl.sweep import sweep
+from exactcl.workflows.grid import Case
+from exactcl.workflows.sweep import sweep
 r = sweep([Case(spec="linear:2,2,2")], sys.argv[1], jobs=1, progress=False)
 assert r.ok, r.summary()
 assert not any(m == "dask" or m.startswith(("dask.", "distributed.")) for m in sys.modules)

@@ -20,9 +20,10 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl import certview, from_fields, from_phi, linear, product
-from exactcl.certview import Certificate
-from exactcl.display import (
+from exactcl import from_fields, from_phi, linear, product
+from exactcl.certificates import view as certview
+from exactcl.certificates.view import Certificate
+from exactcl.engine.display import (
     MAX_LAW_CHARS,
     MAX_LAW_TERMS,
     MAX_LAWS_SHOWN,
@@ -30,13 +31,13 @@ from exactcl.display import (
     markdown_escape,
 )
 from exactcl.errors import CertificateFormatError, InputError
-from exactcl.grid import Case
 from exactcl.kernel import certformat
 from exactcl.kernel.brackets import format_probability
 from exactcl.kernel.rings import Ring
 from exactcl.kernel.verifier import verify, verify_certificate, verify_text
-from exactcl.sweep import SweepResult, sweep
-from exactcl.tables import markdown_table
+from exactcl.workflows.grid import Case
+from exactcl.workflows.sweep import SweepResult, sweep
+from exactcl.workflows.tables import markdown_table
 
 x, y, z = sympy.symbols("x y z")
 t1, t2, t3 = sympy.symbols("t1 t2 t3")
@@ -387,12 +388,13 @@ def test_certificate_is_exported_lazily_and_reads_without_the_producer(certifica
     assert exactcl.Certificate is Certificate and "Certificate" in exactcl.__all__
     path = certificates["sandwich"][1]
     code = ("import sys, exactcl\n"
-            "assert 'exactcl.certview' not in sys.modules\n"
+            "assert 'exactcl.certificates.view' not in sys.modules\n"
             f"c = exactcl.Certificate.load({str(path)!r})\n"
             "c._repr_markdown_(); c.summary()\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sympy', 'networkx')"
-            " or m in ('exactcl.growth', 'exactcl.search', 'exactcl.counting',"
-            " 'exactcl.symbolic', 'exactcl.certificate')))\n")
+            " or m in ('exactcl.engine.growth', 'exactcl.engine.search',"
+            " 'exactcl.engine.counting', 'exactcl.models.symbolic',"
+            " 'exactcl.certificates.build')))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)
     assert proc.stdout.strip() == "[]"

@@ -16,7 +16,7 @@ def test_readme_python_examples():
 
 
 def test_readme_main_job_runs_on_the_default():
-    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "count"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "exactcl", "count"], capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "laws        6   (certified: sandwich)" in proc.stdout
@@ -39,7 +39,7 @@ def test_readme_cli_commands_run(tmp_path):
             if "--quick" not in argv:
                 continue  # the full run is CI's last step
             cwd = ROOT
-        proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "exactcl", *argv], capture_output=True,
                               text=True, timeout=300, check=False, cwd=cwd)
         assert proc.returncode == 0, (cmd, proc.stderr)
 
@@ -59,7 +59,7 @@ def reproduce_times(text: str) -> dict[str, list[str]]:
 
 
 def test_reproduce_help_and_readmes_give_the_same_measured_times():
-    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "reproduce", "--help"],
+    proc = subprocess.run([sys.executable, "-m", "exactcl", "reproduce", "--help"],
                           capture_output=True, text=True, timeout=60, check=True)
     text = " ".join(proc.stdout.split())
     found = {"--quick": re.search(r"--quick only the quick cases \((about \d+ seconds?)\)", text),

@@ -10,13 +10,13 @@ import sympy
 
 import exactcl
 from exactcl import count, from_fields, from_phi, linear, product, relu
+from exactcl.engine.growth import grow, word_field
+from exactcl.engine.search import find_laws, verify_law
 from exactcl.errors import ResourceError
-from exactcl.growth import grow, word_field
 from exactcl.kernel.brackets import closure_check, closure_deterministic
 from exactcl.kernel.linalg import rank_mod
 from exactcl.kernel.rings import DEFAULT_PRIME
-from exactcl.models import Model
-from exactcl.search import find_laws, verify_law
+from exactcl.models.builtin import Model
 
 
 def point(model, seed=0):

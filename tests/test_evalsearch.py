@@ -1,4 +1,4 @@
-"""The law search by evaluation (exactcl.evalsearch) against the expanded
+"""The law search by evaluation (exactcl.engine.evalsearch) against the expanded
 search: the same laws in the same order, gradings read from the layout
 equal to the ones found on the expanded generators, and the safeguards
 (a spurious kernel is solved again, never returned; a law failing its exact
@@ -15,22 +15,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import exactcl
-from exactcl import evalsearch
-from exactcl.errors import InputError, VerificationError
-from exactcl.evalsearch import (
+from exactcl.engine import evalsearch
+from exactcl.engine.evalsearch import (
     _graded_monomials,
     find_laws_by_evaluation,
     program_grading,
     sign_flips,
 )
+from exactcl.engine.search import _grading, _order_key, _sparse_terms, find_laws
+from exactcl.errors import InputError, VerificationError
 from exactcl.kernel.evaluator import Layout, expand
 from exactcl.kernel.fields import gradient
 from exactcl.kernel.linalg import canonical_rows
 from exactcl.kernel.rings import Ring
-from exactcl.models import Model, product
-from exactcl.program import Linear, Program, ReLU, from_family
-from exactcl.search import _grading, _order_key, _sparse_terms, find_laws
-from exactcl.specs import parse_spec
+from exactcl.layers.program import Linear, Program, ReLU, from_family
+from exactcl.models.builtin import Model, product
+from exactcl.models.specs import parse_spec
 
 from .helpers import assert_refused, run_cli
 

@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import exactcl
-from exactcl.counting import count
-from exactcl.evaluation import check_laws
+from exactcl.engine.counting import count
+from exactcl.engine.evaluation import check_laws
 from exactcl.kernel.brackets import bracket
 from exactcl.kernel.evaluator import Layout, Words, random_probe
 from exactcl.kernel.linalg import BlockBasis, IncrementalBasis, StackBasis
-from exactcl.models import linear, relu
+from exactcl.models.builtin import linear, relu
 
 NETS = [("linear", [2, 3, 2]), ("linear", [2, 2, 2, 2]), ("relu", [2, 3, 2]),
         ("relu-bias", [2, 3, 2, 2]), ("relu", [3, 2, 2, 2]), ("relu-bias", [1, 2, 1])]
@@ -95,7 +95,7 @@ def test_covering_probes_move_every_weight_random_neurons_may_not(widths):
     """Between two ReLU layers a probe moves only the weight of its active
     pair: the covering family visits every pair in its first sum n_t n_(t+1)
     probes, so every parameter is moved (random neurons leave some out)."""
-    from exactcl.evaluation import ProgramFields
+    from exactcl.engine.evaluation import ProgramFields
     from exactcl.kernel.evaluator import COVERING
     lay = relu(widths, bias=True).program.layout
     fields = ProgramFields.choose(lay)

@@ -21,13 +21,13 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl.certificate import certify, model_section
-from exactcl.certview import Certificate
+from exactcl.certificates.build import certify, model_section
+from exactcl.certificates.view import Certificate
 from exactcl.errors import InputError
-from exactcl.flows import apply_flow, icnn, nmf
 from exactcl.kernel import certformat
 from exactcl.kernel.verifier import verify_certificate, verify_text
-from exactcl.models import linear, relu
+from exactcl.models.builtin import linear, relu
+from exactcl.models.flows import apply_flow, icnn, nmf
 
 
 def verify(cert: dict, seed: int = 0, **options):

@@ -1,4 +1,4 @@
-"""Flows beyond the gradient flow (exactcl.flows): counts from the papers,
+"""Flows beyond the gradient flow (exactcl.models.flows): counts from the papers,
 the lifted fields, the time-dependent laws and bad input."""
 
 from fractions import Fraction
@@ -7,10 +7,10 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl.cli import main
 from exactcl.errors import InputError
-from exactcl.flows import Flow, apply_flow, icnn, nmf, parse_flow
-from exactcl.models import linear, relu
+from exactcl.interfaces.cli import main
+from exactcl.models.builtin import linear, relu
+from exactcl.models.flows import Flow, apply_flow, icnn, nmf, parse_flow
 
 
 def _count(model, flow=None):
@@ -172,7 +172,7 @@ def test_a_letter_tensor_takes_its_indexed_parameters():
 
 
 def test_a_sweep_config_gives_every_case_its_flow(tmp_path):
-    from exactcl.grid import load_config
+    from exactcl.workflows.grid import load_config
     path = tmp_path / "g.toml"
     path.write_text('specs = ["linear:2,2,2", "nmf:2,2,1"]\n[sweep]\nflow = "momentum:1/2"\n')
     cases, options = load_config(path)

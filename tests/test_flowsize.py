@@ -9,13 +9,26 @@ import tracemalloc
 import pytest
 
 import exactcl
-import exactcl.counting
-import exactcl.flows
-import exactcl.growth
+import exactcl.engine.counting
+import exactcl.engine.growth
 import exactcl.kernel.linalg
-from exactcl.cli import main
+import exactcl.models.flows
+from exactcl.engine.growth import (
+    _bracket_parts,
+    _interact,
+    _interacting_pairs,
+    _sample_indices,
+    grow,
+)
+from exactcl.engine.subsets import sparse_terms, subset_laws
 from exactcl.errors import ResourceError
-from exactcl.flows import (
+from exactcl.interfaces.cli import main
+from exactcl.kernel.brackets import bracket
+from exactcl.kernel.linalg import IncrementalBasis
+from exactcl.kernel.rings import DEFAULT_PRIME, poly_terms
+from exactcl.kernel.subsetcheck import full_point, restricted, stacked_rank
+from exactcl.models.builtin import Model, linear, relu
+from exactcl.models.flows import (
     FLOW_FIELDS,
     FLOW_TERMS,
     apply_flow,
@@ -23,14 +36,7 @@ from exactcl.flows import (
     flow_size,
     parse_flow,
 )
-from exactcl.growth import _bracket_parts, _interact, _interacting_pairs, _sample_indices, grow
-from exactcl.kernel.brackets import bracket
-from exactcl.kernel.linalg import IncrementalBasis
-from exactcl.kernel.rings import DEFAULT_PRIME, poly_terms
-from exactcl.kernel.subsetcheck import full_point, restricted, stacked_rank
-from exactcl.models import Model, linear, relu
-from exactcl.specs import parse_spec
-from exactcl.subsets import sparse_terms, subset_laws
+from exactcl.models.specs import parse_spec
 
 
 def _no_expansion(monkeypatch):
@@ -43,7 +49,7 @@ def _no_expansion(monkeypatch):
         raise AssertionError("the flow's fields were built before the refusal")
 
     monkeypatch.setattr(Model, "_expanded", expanded)
-    monkeypatch.setattr(exactcl.flows, "flow_fields", fields)
+    monkeypatch.setattr(exactcl.models.flows, "flow_fields", fields)
 
 
 # -- refusals of flows, before anything is expanded ----------------------------------------
@@ -180,8 +186,8 @@ class _Counted:
 
     def __init__(self, monkeypatch):
         self.evaluated = self.looked = 0
-        bracket_of = exactcl.growth._Evaluator.bracket
-        interact = exactcl.growth._interact
+        bracket_of = exactcl.engine.growth._Evaluator.bracket
+        interact = exactcl.engine.growth._interact
 
         def counted_bracket(ev, i, j):
             self.evaluated += 1
@@ -191,8 +197,8 @@ class _Counted:
             self.looked += 1
             return interact(*args)
 
-        monkeypatch.setattr(exactcl.growth._Evaluator, "bracket", counted_bracket)
-        monkeypatch.setattr(exactcl.growth, "_interact", counted_interact)
+        monkeypatch.setattr(exactcl.engine.growth._Evaluator, "bracket", counted_bracket)
+        monkeypatch.setattr(exactcl.engine.growth, "_interact", counted_interact)
 
 
 def test_a_lifted_relu_net_looks_only_at_pairs_that_interact(monkeypatch):
@@ -227,7 +233,7 @@ def test_deeper_words_of_a_lifted_relu_net_skip_pairs_that_bracket_to_zero(monke
 
 
 def _small_budget(monkeypatch, budget):
-    monkeypatch.setattr(exactcl.counting, "grow", functools.partial(grow, budget=budget))
+    monkeypatch.setattr(exactcl.engine.counting, "grow", functools.partial(grow, budget=budget))
 
 
 @pytest.mark.parametrize("build, flow, want, budget", [
@@ -244,8 +250,8 @@ def test_counts_through_the_listed_and_sampled_pools_match_the_papers(monkeypatc
     the same."""
     full = exactcl.count(build(), flow=flow)
     sampled = []
-    draw = exactcl.growth._sample_indices
-    monkeypatch.setattr(exactcl.growth, "_sample_indices",
+    draw = exactcl.engine.growth._sample_indices
+    monkeypatch.setattr(exactcl.engine.growth, "_sample_indices",
                         lambda total, rng: sampled.append(total) or draw(total, rng))
     _small_budget(monkeypatch, budget)
     small = exactcl.count(build(), flow=flow)
@@ -288,7 +294,7 @@ def test_subset_ranks_split_into_the_neurons_blocks(monkeypatch):
     assert (r.laws, r.proof, r.size) == (0, "sandwich", 64)
     assert widths and max(widths) <= 8
     monkeypatch.undo()
-    from exactcl.subsets import _WordPoints
+    from exactcl.engine.subsets import _WordPoints
     values = _WordPoints(counted, model)
     theta = list(counted.growth.point)
     S = r.indices

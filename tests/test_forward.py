@@ -1,4 +1,4 @@
-"""The exact forward interpreter (exactcl.forward) computes what the engine's
+"""The exact forward interpreter (exactcl.layers.forward) computes what the engine's
 programs mean: at integer points and inputs, its output is the output of the
 block evaluator's own forward pass (the one phi and every generator come
 from) modulo p, on the activation pattern it decides exactly. Together with
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exactcl.forward import output, relu_patterns
 from exactcl.kernel import blocks
+from exactcl.layers.forward import output, relu_patterns
 
 PRIME = 1_000_003
 

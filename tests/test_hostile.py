@@ -3,7 +3,7 @@
 A file that is malformed must give a clear "unreadable" (exit 3 from the
 command line) naming the place, in bounded work and memory: never a
 traceback, never code execution. Most cases run in-process through
-``verify_text``; a representative subset runs ``python -m exactcl.cli
+``verify_text``; a representative subset runs ``python -m exactcl
 verify`` in a subprocess under a 2 GiB address-space cap. No test here
 asserts a duration: the work a file buys is bounded by the verifier's
 deterministic budget (exactcl.kernel.budget), which the tests read from
@@ -29,11 +29,11 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl.certificate import certify
+from exactcl.certificates.build import certify
 from exactcl.kernel import certformat
 from exactcl.kernel import verifier as _verifier
 from exactcl.kernel.budget import VERIFY_WORK, verify_budget
-from exactcl.models import from_polynomials, linear, product, relu
+from exactcl.models.builtin import from_polynomials, linear, product, relu
 
 verify_text = _verifier.verify_text
 MAX_WORD_DEPTH = getattr(_verifier, "MAX_WORD_DEPTH", 64)
@@ -409,7 +409,7 @@ def test_every_key_refuses_its_value_in_a_wrong_type(typed_bases, path, kind):
     there ("6" for 6, true for 1, 6.0, 6 for "6", null where null is not allowed)
     makes the file unreadable, naming the key, through every reader: the text,
     the dict given to verify_certificate, and Certificate.from_dict."""
-    from exactcl.certview import Certificate
+    from exactcl.certificates.view import Certificate
     base = typed_bases[_base_for(path)]
     for value in _wrong_values(kind, _get(base, path)):
         cert = changed(base, path, value)
@@ -699,7 +699,7 @@ def _limit_memory():  # runs in the child before exec
 def run_cli(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.pop("EXACTCL_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "exactcl.cli", "verify", *args],
+    return subprocess.run([sys.executable, "-m", "exactcl", "verify", *args],
                           capture_output=True, text=True, timeout=timeout,
                           preexec_fn=_limit_memory, env=env, check=False)
 
@@ -999,7 +999,7 @@ def test_bombs_from_the_command_line_under_a_cpu_limit(bomb_texts, tmp_path):
         path = tmp_path / f"{name}.json"
         path.write_text(body)
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "exactcl.cli", "verify", str(path)],
+            [sys.executable, "-m", "exactcl", "verify", str(path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=_limit_memory)
     for name, proc in procs.items():

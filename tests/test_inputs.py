@@ -22,7 +22,7 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl.cli import main
+from exactcl.interfaces.cli import main
 from exactcl.kernel.rings import Ring
 
 # --------------------------------------------------------------------------- helpers
@@ -181,7 +181,7 @@ def test_cli_refuses_oversized_input_quickly(argv, fragments):
     """A request far too large is refused up front (ResourceError, exit 2),
     not attempted; the child runs with 1 GiB of address space and 30 s of
     CPU (it needs well under one: a limit, not a measurement)."""
-    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "exactcl", *argv], capture_output=True,
                           text=True, check=False, timeout=600, preexec_fn=_limit_memory)
     assert "Traceback" not in proc.stderr
     assert proc.returncode == 2, proc.stderr
@@ -191,7 +191,7 @@ def test_cli_refuses_oversized_input_quickly(argv, fragments):
 
 
 def test_cli_bad_input_through_a_real_interpreter():
-    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "count", "--phi", "exp(u)"],
+    proc = subprocess.run([sys.executable, "-m", "exactcl", "count", "--phi", "exp(u)"],
                           capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -224,9 +224,9 @@ API_BAD = [
     pytest.param(lambda: exactcl.product(0), ["'D'", "0"], id="product(0)"),
     pytest.param(lambda: exactcl.product("3"), ["'D'", "'3'"], id="product('3')"),
     pytest.param(lambda: exactcl.product(True), ["'D'", "True"], id="product(True)"),
-    pytest.param(lambda: exactcl.specs.parse_spec("conv:3"), ["'SPEC'", "'conv:3'"],
+    pytest.param(lambda: exactcl.models.specs.parse_spec("conv:3"), ["'SPEC'", "'conv:3'"],
                  id="parse_spec('conv:3')"),
-    pytest.param(lambda: exactcl.specs.parse_spec(3), ["'SPEC'", "3"], id="parse_spec(3)"),
+    pytest.param(lambda: exactcl.models.specs.parse_spec(3), ["'SPEC'", "3"], id="parse_spec(3)"),
     # from_phi
     pytest.param(lambda: exactcl.from_phi([]), ["'phi'", "[]"], id="from_phi([])"),
     pytest.param(lambda: exactcl.from_phi(["1/u"]), ["Component 1 of phi", "1/u"],
@@ -338,7 +338,7 @@ def test_from_phi_accepts_the_exact_form_of_a_refused_float():
 def test_translated_errors_keep_their_cause():
     # SymPy's parse error is translated at the edge with `raise ... from err`
     with pytest.raises(exactcl.InputError) as info:
-        exactcl.symbolic.parse("u*(v", "--phi")
+        exactcl.models.symbolic.parse("u*(v", "--phi")
     assert info.value.__cause__ is not None
 
 
@@ -355,9 +355,9 @@ def _forbid(monkeypatch, target: str, name: str) -> None:
 def test_law_search_too_large_is_refused_before_the_model_and_the_grading(monkeypatch, capsys):
     """linear:32,32,32 has D = 2048: a degree-2 search has 2,100,224 unknowns,
     over MAX_MONOMIALS; neither the model nor the grading is ever built."""
-    from exactcl.cli import main
-    _forbid(monkeypatch, "exactcl.search", "_grading")
-    _forbid(monkeypatch, "exactcl.specs", "parse_spec")
+    from exactcl.interfaces.cli import main
+    _forbid(monkeypatch, "exactcl.engine.search", "_grading")
+    _forbid(monkeypatch, "exactcl.models.specs", "parse_spec")
     for argv in (["laws", "linear:32,32,32", "--degree", "2"],
                  ["count", "linear:32,32,32", "--degree", "2"],
                  ["certify", "linear:32,32,32", "--degree", "2", "-o", "/tmp/unused.json"]):
@@ -368,10 +368,10 @@ def test_law_search_too_large_is_refused_before_the_model_and_the_grading(monkey
 
 def test_law_search_size_is_checked_before_the_grading_in_python(monkeypatch):
     from exactcl.errors import ResourceError
-    from exactcl.models import linear
+    from exactcl.models.builtin import linear
     m = linear([8, 8, 8])  # D = 128: degree 4 has 11,716,640 unknowns
-    _forbid(monkeypatch, "exactcl.search", "_grading")
-    _forbid(monkeypatch, "exactcl.search", "_sparse_terms")
+    _forbid(monkeypatch, "exactcl.engine.search", "_grading")
+    _forbid(monkeypatch, "exactcl.engine.search", "_sparse_terms")
     with pytest.raises(ResourceError, match="unknown coefficients"):
         exactcl.find_laws(m.generators, 4)
     with pytest.raises(ResourceError, match="unknown coefficients"):
@@ -387,9 +387,9 @@ def test_a_program_count_beyond_the_memory_limit_is_refused_before_any_evaluatio
         monkeypatch, capsys, spec, max_memory, estimate):
     """Large networks are counted on their program (never expanded); the
     estimate of that count is checked before any field is evaluated."""
-    from exactcl.cli import main
-    _forbid(monkeypatch, "exactcl.evaluation", "program_growth")
-    _forbid(monkeypatch, "exactcl.evaluation", "check_laws")
+    from exactcl.interfaces.cli import main
+    _forbid(monkeypatch, "exactcl.engine.evaluation", "program_growth")
+    _forbid(monkeypatch, "exactcl.engine.evaluation", "check_laws")
     assert main(["count", spec, "--max-memory", max_memory]) == 2
     err = capsys.readouterr().err
     assert f"needs an estimated {estimate} of memory" in err, err
@@ -404,7 +404,7 @@ def test_an_expansion_beyond_the_memory_limit_is_refused_before_it_is_built(monk
     monkeypatch.setattr(limits, "_meminfo", lambda: {"MemTotal": 24 * 2**30,
                                                      "MemAvailable": 22 * 2**30})
     m = exactcl.relu([64, 64, 64])  # the program and its candidate laws only
-    _forbid(monkeypatch, "exactcl.models", "VectorField")
+    _forbid(monkeypatch, "exactcl.models.builtin", "VectorField")
     with pytest.raises(ResourceError, match=r"17\.5 GB of memory .* the limit is 12\.0 GB"):
         _ = m.generators
     with pytest.raises(ResourceError, match=r"17\.5 GB of memory"):
@@ -413,10 +413,10 @@ def test_an_expansion_beyond_the_memory_limit_is_refused_before_it_is_built(monk
 
 def test_a_count_beyond_the_memory_limit_is_refused_before_the_growth(monkeypatch):
     from exactcl.errors import ResourceError
-    from exactcl.models import linear
+    from exactcl.models.builtin import linear
     m = linear([4, 4, 4])
-    _forbid(monkeypatch, "exactcl.counting", "grow")
-    _forbid(monkeypatch, "exactcl.counting", "verify_law")
+    _forbid(monkeypatch, "exactcl.engine.counting", "grow")
+    _forbid(monkeypatch, "exactcl.engine.counting", "verify_law")
     with pytest.raises(ResourceError, match="count of linear:4,4,4 needs an estimated"):
         exactcl.count(m, max_memory="1M")
     with pytest.raises(exactcl.InputError, match="'max_memory'"):

@@ -38,11 +38,11 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl.certificate import certify
+from exactcl.certificates.build import certify
 from exactcl.kernel import certformat
 from exactcl.kernel.verifier import verify_certificate, verify_text
-from exactcl.models import from_fields as fields_model
-from exactcl.models import linear, product, relu
+from exactcl.models.builtin import from_fields as fields_model
+from exactcl.models.builtin import linear, product, relu
 
 MUST_REJECT = "MUST-REJECT"
 MAY_PASS = "MAY-PASS"

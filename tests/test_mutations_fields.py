@@ -43,9 +43,9 @@ four expectations:
   weaker claim). If it is verified, an oracle that does not trust the
   verifier must agree: it recounts the model the file defines with
   ``exactcl.count`` (as ``tests/test_mutations.py`` does), rebuilds a
-  flow's fields from its base with :func:`exactcl.flows.apply_flow`,
+  flow's fields from its base with :func:`exactcl.models.flows.apply_flow`,
   recounts a subset with :func:`exactcl.subset_laws`, and compares a
-  built-in name with the model :func:`exactcl.specs.parse_spec` builds.
+  built-in name with the model :func:`exactcl.models.specs.parse_spec` builds.
 
 A kind of mutation that the verifier does not catch yet is marked
 ``xfail(strict=True)`` with the reason (``Kind.hole``). The verifier must
@@ -66,16 +66,16 @@ import pytest
 import sympy
 
 import exactcl
-from exactcl.certificate import certify, model_section
-from exactcl.flows import apply_flow
+from exactcl.certificates.build import certify, model_section
 from exactcl.kernel import certformat
 from exactcl.kernel.flowcheck import flow_text, read_flow
 from exactcl.kernel.rings import Ring
 from exactcl.kernel.verifier import Report, verify_text
-from exactcl.models import from_fields as fields_model
-from exactcl.models import linear, product, relu
-from exactcl.program import Attention, Conv1d, Conv2d, Linear, ReLU, Residual, net
-from exactcl.specs import parse_spec, spec_parameters
+from exactcl.layers.program import Attention, Conv1d, Conv2d, Linear, ReLU, Residual, net
+from exactcl.models.builtin import from_fields as fields_model
+from exactcl.models.builtin import linear, product, relu
+from exactcl.models.flows import apply_flow
+from exactcl.models.specs import parse_spec, spec_parameters
 
 MUST_REJECT = "MUST-REJECT"
 MAY_PASS = "MAY-PASS"

@@ -4,7 +4,7 @@ that spec's model.
 The verifier rebuilds phi from a built-in name (exactcl.kernel.namecheck, its own
 builder) and compares it with the file's model; a custom name is reported as
 unchecked, and the display of a certificate never passes a name off as checked.
-References here: exactcl.models (the producer's builder) for the rebuilt phi,
+References here: exactcl.models.builtin (the producer's builder) for the rebuilt phi,
 and certificates edited by hand with their fingerprint recomputed, so that
 only the name check can catch them.
 """
@@ -20,15 +20,15 @@ from collections import Counter
 import pytest
 
 import exactcl
-from exactcl.certificate import certify
-from exactcl.certview import Certificate
+from exactcl.certificates.build import certify
+from exactcl.certificates.view import Certificate
 from exactcl.errors import CertificateFormatError
 from exactcl.kernel import certformat
 from exactcl.kernel.namecheck import check_name, is_builtin_name, named_model, parse_name
 from exactcl.kernel.rings import Ring, poly_terms
 from exactcl.kernel.verifier import verify_certificate, verify_text
-from exactcl.models import from_polynomials, linear, product, relu
-from exactcl.specs import parse_spec
+from exactcl.models.builtin import from_polynomials, linear, product, relu
+from exactcl.models.specs import parse_spec
 
 SPECS = ["linear:1,1", "linear:2,3", "linear:2,3,2", "linear:2,2,2,2", "linear:1,2,3,1",
          "linear:3,1,2", "relu:2,2", "relu:2,3,2", "relu:3,2,2,2", "relu:1,1,1,1",
@@ -52,7 +52,7 @@ def failed(report) -> list[str]:
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "exactcl", *argv], capture_output=True,
                           text=True, timeout=120, check=False)
 
 
@@ -77,7 +77,7 @@ def honest() -> dict[str, dict]:
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_rebuilt_phi_is_the_producers(spec):
-    """namecheck's builder and exactcl.models give the same variables, in order,
+    """namecheck's builder and exactcl.models.builtin give the same variables, in order,
     and the same components of phi (as a multiset)."""
     model = parse_spec(spec)
     names, phi = named_model(*parse_name(spec))

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 import exactcl
-from exactcl.cli import main
 from exactcl.errors import InputError
+from exactcl.interfaces.cli import main
 from exactcl.kernel import certformat
 from exactcl.kernel.certformat import atomic_path, write_atomic
 from tests.helpers import assert_refused, run_cli
@@ -98,8 +98,8 @@ def test_atomic_path_checks_again_before_the_rename(tmp_path):
 
 
 def test_cli_certify_refuses_a_device_before_any_work(capsys, special, monkeypatch):
-    import exactcl.counting
-    monkeypatch.setattr(exactcl.counting, "grow", None)  # any count would fail loudly
+    import exactcl.engine.counting
+    monkeypatch.setattr(exactcl.engine.counting, "grow", None)  # any count would fail loudly
     before = _kind(special)
     assert_refused(capsys, ["certify", "linear:2,2", "-o", str(special)],
                    ["'--output'", str(special), "regular file"])
@@ -107,8 +107,8 @@ def test_cli_certify_refuses_a_device_before_any_work(capsys, special, monkeypat
 
 
 def test_api_certify_refuses_a_device_before_the_count(special, monkeypatch):
-    import exactcl.certificate
-    monkeypatch.setattr(exactcl.certificate, "count", None)
+    import exactcl.certificates.build
+    monkeypatch.setattr(exactcl.certificates.build, "count", None)
     with pytest.raises(InputError, match="'path'"):
         exactcl.certify(exactcl.product(2), special)
 
@@ -136,8 +136,8 @@ def test_check_output_refuses_every_bad_file_path(tmp_path):
 @pytest.mark.parametrize("index", range(5), ids=["empty", "dir", "dir/", "under-a-file",
                                                   "missing-folder"])
 def test_cli_certify_refuses_a_bad_output_before_any_work(capsys, tmp_path, index, monkeypatch):
-    import exactcl.counting
-    monkeypatch.setattr(exactcl.counting, "grow", None)
+    import exactcl.engine.counting
+    monkeypatch.setattr(exactcl.engine.counting, "grow", None)
     path, needle = _bad_file_outputs(tmp_path)[index]
     assert_refused(capsys, ["certify", "linear:2,2", "-o", path], ["'--output'", needle])
     assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == []
@@ -160,7 +160,7 @@ def test_cli_plot_refuses_a_bad_output(capsys, tmp_path, name, readonly_folder):
 
 
 def test_plots_check_output_is_the_shared_check(tmp_path):
-    plots = pytest.importorskip("exactcl.plots")
+    plots = pytest.importorskip("exactcl.interfaces.plots")
     os.mkfifo(tmp_path / "p.svg")
     with pytest.raises(InputError, match="'-o'.*named pipe"):
         plots.check_output(str(tmp_path / "p.svg"))
@@ -185,8 +185,8 @@ def test_cli_sweep_refuses_a_device_and_a_folder_it_cannot_write(capsys, special
 
 
 def test_api_sweep_refuses_an_empty_out(tmp_path, monkeypatch):
-    from exactcl.grid import Case
-    from exactcl.sweep import sweep
+    from exactcl.workflows.grid import Case
+    from exactcl.workflows.sweep import sweep
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="'--out'"):
         sweep([Case(spec="product:2")], "", progress=False)
@@ -205,8 +205,8 @@ def _table_models(folder: Path) -> list[str]:
 def test_a_second_grid_is_merged_and_every_table_lists_the_folder(tmp_path):
     import json
 
-    from exactcl.grid import Case
-    from exactcl.sweep import folder_certificates, sweep
+    from exactcl.workflows.grid import Case
+    from exactcl.workflows.sweep import folder_certificates, sweep
     out = tmp_path / "s"
     p2, p3, p4 = (Case(spec=f"product:{d}") for d in (2, 3, 4))
     first = sweep([p2, p3], out, jobs=1, progress=False)
@@ -262,7 +262,7 @@ def test_sweep_help_describes_the_merge(capsys):
 ], ids=["count-json", "laws", "sweep-list"])
 def test_a_closed_pipe_ends_the_command_quietly(argv, tmp_path):
     """`exactcl ... | head`: the reader is gone before anything is printed."""
-    proc = subprocess.Popen([sys.executable, "-m", "exactcl.cli", *argv], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "exactcl", *argv], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # as head does after its lines
     try:
@@ -279,7 +279,7 @@ def test_a_closed_pipe_ends_the_command_quietly(argv, tmp_path):
 
 def test_verify_refuses_a_pipe_or_a_device_without_blocking(special, tmp_path):
     """A named pipe with no writer used to block verify forever."""
-    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "verify", str(special)],
+    proc = subprocess.run([sys.executable, "-m", "exactcl", "verify", str(special)],
                           capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 3, proc
     assert str(special) in proc.stdout + proc.stderr
@@ -297,7 +297,7 @@ def test_verify_of_a_folder_path_given_as_a_file_is_unreadable(tmp_path):
 WITHOUT_DASK = """
 import sys
 sys.modules["distributed"] = None   # as if the dask extra were not installed
-from exactcl.cli import main
+from exactcl.interfaces.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -318,7 +318,7 @@ def test_cli_dask_without_the_extra_is_refused_and_leaves_nothing(tmp_path, engi
 
 def test_api_dask_without_the_extra_leaves_no_folder(tmp_path):
     code = ("import sys\nsys.modules['distributed'] = None\n"
-            "from exactcl.grid import Case\nfrom exactcl.sweep import sweep\n"
+            "from exactcl.workflows.grid import Case\nfrom exactcl.workflows.sweep import sweep\n"
             "try:\n    sweep([Case(spec='product:2')], sys.argv[1], engine='dask', "
             "progress=False)\nexcept Exception as err:\n    print(type(err).__name__)\n")
     out = tmp_path / "s"

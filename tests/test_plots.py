@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import exactcl
-from exactcl import plots
 from exactcl.errors import InputError, UnsupportedError
-from exactcl.specs import parse_spec
-from exactcl.training import drift, slope
+from exactcl.interfaces import plots
+from exactcl.models.specs import parse_spec
+from exactcl.workflows.training import drift, slope
 
 
 @pytest.mark.parametrize("spec", ["linear:2,2,2", "linear:3,3,3", "relu:3,4,2",
@@ -33,7 +33,7 @@ def test_drift_shrinks_like_the_square_of_the_step_size(spec):
 
 
 def test_network_gradient_matches_finite_differences():
-    from exactcl.training import _problem
+    from exactcl.workflows.training import _problem
     model = parse_spec("relu-bias:2,3,3,2")
     loss_and_grad, theta0 = _problem(model, np.random.default_rng(1), np)
     loss, grad = loss_and_grad(theta0)
@@ -47,7 +47,7 @@ def test_network_gradient_matches_finite_differences():
 
 def test_laws_are_conserved_by_the_exact_flow_direction():
     # the gradient of the loss is orthogonal to the gradient of every law
-    from exactcl.training import _numeric_poly, _problem
+    from exactcl.workflows.training import _numeric_poly, _problem
     model = parse_spec("relu:2,3,2")
     result = exactcl.count(model)
     loss_and_grad, theta0 = _problem(model, np.random.default_rng(0), np)
@@ -131,14 +131,14 @@ def test_figures_refuse_what_is_not_a_model():
     (["plot", "cloud", "linear:2,2,2", "-o", "x.png"], "invalid choice"),
 ])
 def test_plot_command_errors(tmp_path, argv, needle):
-    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", *argv], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "exactcl", *argv], cwd=tmp_path,
                           capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 2 and not list(tmp_path.iterdir())
 
 
 def test_plot_drift_prints_the_exponent(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "exactcl.cli", "plot", "drift", "relu:2,3,2",
+    proc = subprocess.run([sys.executable, "-m", "exactcl", "plot", "drift", "relu:2,3,2",
                            "-o", "d.svg"], cwd=tmp_path, capture_output=True, text=True,
                           check=True, timeout=300)
     line = [ln for ln in proc.stdout.splitlines() if "fitted exponent" in ln][0]
@@ -177,7 +177,7 @@ def test_save_writes_pdf_with_embedded_fonts_and_png_at_a_resolution(tmp_path):
 
 def test_plot_command_writes_pdf_and_png_at_dpi(tmp_path):
     for name, extra in [("g.pdf", []), ("g.png", ["--dpi", "200"])]:
-        subprocess.run([sys.executable, "-m", "exactcl.cli", "plot", "graph", "linear:2,2,2",
+        subprocess.run([sys.executable, "-m", "exactcl", "plot", "graph", "linear:2,2,2",
                         "-o", name, *extra], cwd=tmp_path, check=True, capture_output=True,
                        timeout=120)
     assert (tmp_path / "g.pdf").read_bytes().startswith(b"%PDF")
@@ -363,7 +363,7 @@ def model_width(model, layer: int) -> int:
 
 def fake_drift(n_laws: int):
     """A Drift of ``n_laws`` made-up laws, without training."""
-    from exactcl.training import Drift
+    from exactcl.workflows.training import Drift
     sizes, steps = (0.1, 0.2), 5
     t = np.arange(steps + 1)[:, None]
     values = {e: e**2 * t * np.arange(1, n_laws + 1) for e in sizes}

@@ -10,14 +10,14 @@ from fractions import Fraction
 import pytest
 
 import exactcl
-from exactcl.grid import load_config
 from exactcl.kernel.namecheck import check_name, is_builtin_name
 from exactcl.kernel.rings import poly_terms
 from exactcl.kernel.verifier import verify
-from exactcl.models import from_polynomials, from_program, linear, relu
-from exactcl.program import Linear, ReLU, from_family, net
-from exactcl.specs import parse_spec, spec_parameters
-from exactcl.sweep import sweep
+from exactcl.layers.program import Linear, ReLU, from_family, net
+from exactcl.models.builtin import from_polynomials, from_program, linear, relu
+from exactcl.models.specs import parse_spec, spec_parameters
+from exactcl.workflows.grid import load_config
+from exactcl.workflows.sweep import sweep
 
 from .helpers import assert_refused, run_cli
 

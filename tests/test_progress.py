@@ -14,15 +14,15 @@ import time
 import pytest
 
 import exactcl
-from exactcl import progress
-from exactcl.certificate import certify
-from exactcl.cli import main
+from exactcl.certificates.build import certify
+from exactcl.engine import progress
+from exactcl.engine.progress import Reporter, reporting, step
+from exactcl.engine.search import find_laws
+from exactcl.interfaces.cli import main
 from exactcl.kernel.brackets import closure_check, closure_deterministic
 from exactcl.kernel.certformat import dumps
 from exactcl.kernel.rings import DEFAULT_PRIME
-from exactcl.progress import Reporter, reporting, step
-from exactcl.reproduce import reproduce_all
-from exactcl.search import find_laws
+from exactcl.workflows.reproduce import reproduce_all
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LABEL = re.compile(r"\r(law check|law search|growth depth \d+|closure check) \[")
@@ -242,7 +242,7 @@ def test_cli_certify_quiet_writes_the_same_certificate(tmp_path, capsys):
 
 
 def test_quiet_is_an_option_of_count_laws_certify_and_reproduce():
-    from exactcl.cli import build_parser
+    from exactcl.interfaces.cli import build_parser
     parser = build_parser()
     for argv in (["count", "-q"], ["laws", "--degree", "1", "--quiet"],
                  ["certify", "-o", "x.json", "-q"], ["reproduce", "--quiet"]):
@@ -251,7 +251,7 @@ def test_quiet_is_an_option_of_count_laws_certify_and_reproduce():
 
 def test_reproduce_quick_prints_the_same_with_and_without_quiet():
     # a child process: reproduce_all prints to the sys.stdout of its import time
-    runs = [subprocess.run([sys.executable, "-m", "exactcl.cli", "reproduce", "--quick", *q],
+    runs = [subprocess.run([sys.executable, "-m", "exactcl", "reproduce", "--quick", *q],
                            capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
             for q in ([], ["--quiet"])]
     for proc in runs:
@@ -276,11 +276,11 @@ def test_reproduce_on_a_terminal_shows_each_claim_and_its_lines_start_clean(ever
 
 
 def run_on_a_terminal(argv: list[str], timeout: float = 120.0) -> tuple[int, str]:
-    """Run ``python -m exactcl.cli argv`` with standard output and error on a
+    """Run ``python -m exactcl argv`` with standard output and error on a
     pseudo-terminal; return its status and everything it wrote."""
     pty = pytest.importorskip("pty")
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "exactcl.cli", *argv],
+    proc = subprocess.Popen([sys.executable, "-m", "exactcl", *argv],
                             stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=ROOT)
     os.close(slave)
     chunks, deadline = [], time.monotonic() + timeout

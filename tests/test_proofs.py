@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from exactcl.reproduce import find_root, load_script, reproduce_all
+from exactcl.workflows.reproduce import find_root, load_script, reproduce_all
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p for p in (ROOT / "proofs").glob("*.py") if not p.name.startswith("_"))

@@ -24,6 +24,7 @@ from flint import fmpq, fmpq_mat, fmpz_mat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exactcl.engine.search import find_laws
 from exactcl.errors import InputError
 from exactcl.kernel.brackets import bracket, bracket_value_mod, could_bracket
 from exactcl.kernel.fields import VectorField
@@ -47,9 +48,14 @@ from exactcl.kernel.rings import (
     rational_mod,
     support,
 )
-from exactcl.models import linear, product
-from exactcl.search import find_laws
-from exactcl.symbolic import SYMPY_NAMES, parse, poly_from_sympy, poly_to_string, poly_to_sympy
+from exactcl.models.builtin import linear, product
+from exactcl.models.symbolic import (
+    SYMPY_NAMES,
+    parse,
+    poly_from_sympy,
+    poly_to_string,
+    poly_to_sympy,
+)
 
 # -- settings ---------------------------------------------------------------
 

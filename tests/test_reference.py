@@ -8,7 +8,7 @@ import sympy
 
 import exactcl
 from exactcl import count, from_phi, linear, product, relu
-from exactcl.reproduce import load_script
+from exactcl.workflows.reproduce import load_script
 
 u, v, v1, v2, t1, t2, t3 = sympy.symbols("u v v1 v2 t1 t2 t3")
 

@@ -31,14 +31,14 @@ from pathlib import Path
 import pytest
 
 import exactcl
-from exactcl.engines import Failure, ProcessPool
+from exactcl.engine.progress import Progress
 from exactcl.errors import InputError
-from exactcl.grid import MAX_CASES, Case, grid_cases, load_config, parse_range, unique
 from exactcl.kernel import certformat
 from exactcl.kernel.verifier import verify
-from exactcl.progress import Progress
-from exactcl.sweep import LOCK, folder_certificates, sweep, write_tables
-from exactcl.tables import CSV_COLUMNS, csv_table, latex_table, markdown_table
+from exactcl.workflows.engines import Failure, ProcessPool
+from exactcl.workflows.grid import MAX_CASES, Case, grid_cases, load_config, parse_range, unique
+from exactcl.workflows.sweep import LOCK, folder_certificates, sweep, write_tables
+from exactcl.workflows.tables import CSV_COLUMNS, csv_table, latex_table, markdown_table
 from tests.helpers import run_cli
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -298,7 +298,7 @@ def test_grid_refuses_more_than_max_cases_without_expanding():
 
 
 def test_grid_limit_applies_to_families_and_degrees_together(monkeypatch):
-    monkeypatch.setattr("exactcl.grid.MAX_CASES", 10)
+    monkeypatch.setattr("exactcl.workflows.grid.MAX_CASES", 10)
     assert len(grid_cases("linear", depth=2, width="1..2")) == 8  # at the limit: fine
     with pytest.raises(InputError, match="16 cases"):
         grid_cases("linear", depth=2, width="1..2", degree="1..2")
@@ -1000,7 +1000,7 @@ SWEEP_QUICK = ["--family", "relu", "--depth", "4", "--width", "4..5"]
 
 
 def cli_command() -> list[str]:
-    return [sys.executable, "-m", "exactcl.cli"]
+    return [sys.executable, "-m", "exactcl"]
 
 
 def default_sigint() -> None:

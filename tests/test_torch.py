@@ -1,4 +1,4 @@
-"""PyTorch modules in (exactcl.torchbridge): the translated program computes
+"""PyTorch modules in (exactcl.torch.bridge): the translated program computes
 what the module computes (checked against the module's own forward, entry
 by entry of the parameter map) and is the architecture written by hand, the
 parameter map covers every entry once, and the laws as torch functions are
@@ -15,7 +15,7 @@ import exactcl  # noqa: E402
 from exactcl import Attention, Conv1d, Linear, ReLU, Residual, net  # noqa: E402
 from exactcl.errors import InputError  # noqa: E402
 from exactcl.kernel.certformat import dumps  # noqa: E402
-from exactcl.torchbridge import from_torch  # noqa: E402
+from exactcl.torch.bridge import from_torch  # noqa: E402
 
 from .helpers import translated  # noqa: E402
 
@@ -32,7 +32,7 @@ class Skip(nn.Module):
 
 
 def _cases():
-    from exactcl.torchbridge import Residual as TorchResidual
+    from exactcl.torch.bridge import Residual as TorchResidual
     return {
         "mlp": (lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2, bias=False)),
                 (3,), net(Linear(3, 4, bias=True), ReLU(), Linear(4, 2))),
@@ -151,7 +151,7 @@ def test_the_core_package_imports_without_torch():
     import subprocess
     import sys
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import exactcl, exactcl.torchbridge\n"
+            "import exactcl, exactcl.torch.bridge\n"
             "print(exactcl.count(exactcl.linear([2, 2, 2])).laws)\n"
             "try:\n    exactcl.from_torch(None, (2,))\n"
             "except exactcl.InputError as e:\n    print(e)\n")
@@ -180,8 +180,8 @@ def test_laws_of_any_degree_are_evaluated_exactly_dense_or_by_index(dense, monke
     gradients as the polynomials."""
     from flint import fmpq
 
-    from exactcl import torchbridge
     from exactcl.kernel.rings import Ring
+    from exactcl.torch import bridge as torchbridge
     if not dense:
         monkeypatch.setattr(torchbridge, "DENSE_ENTRIES", 0)
     torch.manual_seed(3)

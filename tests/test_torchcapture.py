@@ -1,4 +1,4 @@
-"""Certify only the model the user has (exactcl.torchcapture): a module is read
+"""Certify only the model the user has (exactcl.torch.capture): a module is read
 from what its forward computes, with every parameter's identity; what cannot
 be read faithfully is refused in one line naming the node or parameter.
 
@@ -16,8 +16,8 @@ import exactcl  # noqa: E402
 from exactcl import Conv1d, Conv2d, Linear, ReLU, Residual, net  # noqa: E402
 from exactcl.errors import InputError  # noqa: E402
 from exactcl.kernel.certformat import dumps  # noqa: E402
-from exactcl.models import from_program, with_constants  # noqa: E402
-from exactcl.torchbridge import from_torch  # noqa: E402
+from exactcl.models.builtin import from_program, with_constants  # noqa: E402
+from exactcl.torch.bridge import from_torch  # noqa: E402
 
 from .helpers import translated  # noqa: E402
 
@@ -313,7 +313,7 @@ def test_an_untraceable_forward_is_refused_naming_the_error():
 def test_a_translation_that_differs_from_the_module_is_refused(monkeypatch):
     """A map that reads a weight transposed gives another model: the output
     check refuses it instead of certifying it."""
-    from exactcl import torchbridge
+    from exactcl.torch import bridge as torchbridge
     original = torchbridge._parameter_map
 
     def transposed(program, owners):
@@ -387,7 +387,7 @@ def modules(draw):
                 nn.Linear(width, width, bias=bias)
             shared |= any(lin is other for other in linears)
             linears.append(lin)
-            from exactcl.torchbridge import Residual as TorchResidual
+            from exactcl.torch.bridge import Residual as TorchResidual
             layers.append(TorchResidual(lin))
             name = f"r{k}"
             tensors[f"{name}w"] = lin.weight

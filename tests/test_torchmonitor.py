@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from exactcl.errors import InputError
-from exactcl.torchmonitor import LawMonitor, drift_scale
+from exactcl.torch.monitor import LawMonitor, drift_scale
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEP_SIZES = (0.0025, 0.005, 0.01, 0.02)
@@ -152,8 +152,8 @@ def test_laws_recorded_by_a_monitor_stay_differentiable():
 
 def test_imports_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import exactcl, exactcl.torchmonitor\n"
-            "m = exactcl.torchmonitor.LawMonitor({'u': 2.0}, [lambda m: m['u'] ** 2])\n"
+            "import exactcl, exactcl.torch.monitor\n"
+            "m = exactcl.torch.monitor.LawMonitor({'u': 2.0}, [lambda m: m['u'] ** 2])\n"
             "m.step(); print(m.steps, m.values)\n"
             "assert sys.modules['torch'] is None\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from exactcl.certificate import certify
+from exactcl.certificates.build import certify
 from exactcl.errors import CertificateFormatError
-from exactcl.flows import icnn, nmf
-from exactcl.grid import Case
 from exactcl.kernel.certformat import dumps, strict_json
 from exactcl.kernel.verifier import verify_text
-from exactcl.models import linear
-from exactcl.sweep import claim_summary, sweep, write_tables
+from exactcl.models.builtin import linear
+from exactcl.models.flows import icnn, nmf
+from exactcl.workflows.grid import Case
+from exactcl.workflows.sweep import claim_summary, sweep, write_tables
 
 from .helpers import run_cli
 
@@ -141,7 +141,7 @@ def test_a_model_of_its_own_flow_under_gradient_is_checked_by_its_base_name():
 
 
 def test_a_net_name_is_compared_with_the_program():
-    from exactcl.program import Conv1d, Linear, ReLU, Residual, net
+    from exactcl.layers.program import Conv1d, Linear, ReLU, Residual, net
     prog = net(Conv1d(1, 2, 2, stride=2, bias=True, length=7), ReLU(), Conv1d(2, 1, 2),
                Linear(2, 2), Residual(Linear(2, 2), ReLU(), Linear(2, 2, bias=True)))
     cert = certify(prog, reproducible=True)[0]

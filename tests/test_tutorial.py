@@ -73,7 +73,7 @@ def test_every_command_prints_what_the_tutorial_shows(tmp_path):
             continue
         argv = shlex.split(command)
         if argv[0] == "exactcl":
-            argv = [sys.executable, "-m", "exactcl.cli", *argv[1:]]
+            argv = [sys.executable, "-m", "exactcl", *argv[1:]]
         proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                               check=False)
         assert proc.returncode == 0, (command, proc.stderr)
@@ -150,7 +150,7 @@ def test_pictures_are_deterministic(tmp_path, kind, spec, ext):
     files = []
     for i in (1, 2):
         path = tmp_path / f"{i}.{ext}"
-        subprocess.run([sys.executable, "-m", "exactcl.cli", "plot", kind, spec, "-o",
+        subprocess.run([sys.executable, "-m", "exactcl", "plot", kind, spec, "-o",
                         str(path)], check=True, capture_output=True, timeout=300)
         files.append(path.read_bytes())
     assert files[0] == files[1]

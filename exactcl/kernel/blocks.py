@@ -117,7 +117,7 @@ MAX_ACTIVATIONS = 2**17
 #: Entries of the unfolded inputs of every convolution (input channels x
 #: kernel entries x output positions), in all: the evaluator holds their
 #: index, about 150 MB of Python ints at this size (as many as
-#: exactcl.torchcapture lets one convolution unfold).
+#: exactcl.torch.capture lets one convolution unfold).
 MAX_PATCH_ENTRIES = 2**22
 
 

@@ -288,7 +288,7 @@ def closure_check(
     bracketing with them, at fresh random points modulo fresh random primes.
 
     ``report(done, total)``, if given, is called before each round with
-    the rounds done (for a progress bar; see :func:`exactcl.progress.step`).
+    the rounds done (for a progress bar; see :func:`exactcl.engine.progress.step`).
 
     Examples
     --------
@@ -365,7 +365,7 @@ def closure_deterministic(
     Returns None when the words are not independent at ``point`` mod
     ``prime`` (no rows R can be chosen there). ``report(done, total)``, if
     given, is called before each identity with the identities checked (for
-    a progress bar; see :func:`exactcl.progress.step`). ``spend(units)``,
+    a progress bar; see :func:`exactcl.engine.progress.step`). ``spend(units)``,
     if given, is called with the work of each determinant, bracket and
     identity before it is computed (:mod:`exactcl.kernel.budget`).
 

@@ -19,7 +19,7 @@ Sections (version 2):
     the canonical JSON of the rest of the section. A ``name`` that is a
     built-in spec (``linear:2,2,2``) says which model this is, and the
     verifier checks it (:mod:`exactcl.kernel.namecheck`); any other name is a label.
-    A model under a flow (:mod:`exactcl.flows`) is given by its fields and
+    A model under a flow (:mod:`exactcl.models.flows`) is given by its fields and
     also holds ``flow`` (the kind, damping and metric) and ``base`` (the
     model section it came from, without fingerprint or flow), both or
     neither (:mod:`exactcl.kernel.flowcheck`); the fingerprint covers them. They
@@ -56,7 +56,7 @@ Sections (version 2):
     Versions, and the time spent (null in reproducible files).
 ``subset`` (version 3 only, required there)
     The laws that depend only on a parameter subset S
-    (:mod:`exactcl.subsets`): ``parameters`` (the names of S, in the
+    (:mod:`exactcl.engine.subsets`): ``parameters`` (the names of S, in the
     model's order), ``point`` (theta_S*, their values), ``complements``
     (the points theta'_j: values of the other parameters, in order),
     ``words`` (ids of the generator fields or of ``lie.words`` evaluated at

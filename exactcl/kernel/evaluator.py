@@ -1,7 +1,7 @@
 """The evaluator of model programs: phi, its generator fields and their
 bracket words, at a point, modulo a prime, never expanded.
 
-A program is a list of layers (:mod:`exactcl.program` is the user-facing
+A program is a list of layers (:mod:`exactcl.layers.program` is the user-facing
 side) in the canonical form certificates store::
 
     [["linear", n_in, n_out, bias], ["relu"], ["linear", n_in, n_out, bias], ...]

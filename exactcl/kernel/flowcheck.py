@@ -1,7 +1,7 @@
 """A certificate's flow, read strictly and checked: are the model's fields
 the flow of the model they came from?
 
-A model under a flow (:mod:`exactcl.flows`) is certified as the model of
+A model under a flow (:mod:`exactcl.models.flows`) is certified as the model of
 its fields (``model.fields``), and its section also holds:
 
 ``flow``

@@ -1,7 +1,7 @@
 """The fields of a flow, built from a model's generators: the pure map that
-:mod:`exactcl.flows` applies and the verifier re-applies to a certificate.
+:mod:`exactcl.models.flows` applies and the verifier re-applies to a certificate.
 
-A flow (see :mod:`exactcl.flows` for the mathematics) maps the generators
+A flow (see :mod:`exactcl.models.flows` for the mathematics) maps the generators
 X_i = grad phi_i on the parameters theta to the fields whose Lie algebra
 decides the laws: M X_i under a metric M(theta); under momentum or
 Nesterov, the drift on the phase space (s, theta, v) and the data fields
@@ -87,7 +87,7 @@ def flow_fields(generators: Sequence[VectorField], names: Sequence[str], flow,
     ``flow`` is read through its attributes ``kind`` (``"gradient"``,
     ``"momentum"`` or ``"nesterov"``), ``tau`` (a Fraction, for momentum) and
     ``metric`` (None, ``("diag", tensors)`` or ``("matrix", rows)``), as
-    :class:`exactcl.flows.Flow` holds them."""
+    :class:`exactcl.models.flows.Flow` holds them."""
     D = len(names)
     base = generators[0].ring if generators else Ring(tuple(names))
 

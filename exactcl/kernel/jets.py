@@ -19,7 +19,7 @@ Representation: a series is a list indexed by degree of dicts
 variable indices of the shift y = x - theta, with repetition ((1, 1, 3) is
 y1^2 y3); a jet maps a component index to its series.
 
->>> from exactcl.models import linear
+>>> from exactcl.models.builtin import linear
 >>> from exactcl.kernel.brackets import bracket
 >>> m = linear([2, 2, 2])
 >>> X, Y = m.generators[0], m.generators[3]

@@ -3,18 +3,18 @@
 A certificate names its model (``model.name``), and a reader takes the
 name for the model. For the names of the built-in specs (``linear:W0,...``,
 ``relu:W0,...``, ``relu-bias:W0,...``, ``product:D``, as
-:mod:`exactcl.specs` writes them) :func:`check_name` rebuilds phi from the
+:mod:`exactcl.models.specs` writes them) :func:`check_name` rebuilds phi from the
 name and requires the model section to be that model: the same variables
 in the same order, and the same components of phi as exact polynomials
 over Q. Any other name is custom and nothing can check it; the verifier
 says so. That includes ``net:`` names (a program of layers that no short
-name gives, :mod:`exactcl.program`): they are not rebuilt here, so they
+name gives, :mod:`exactcl.layers.program`): they are not rebuilt here, so they
 are reported unchecked like a ``--phi`` model's name.
 
 A network in a version-2 file is stored as its program of layers; then the
 check builds the layer list the name stands for (``linear:`` no
 activation, ``relu:`` a ReLU after every hidden layer, ``relu-bias:`` and
-a bias on every hidden layer, as :func:`exactcl.program.from_family`
+a bias on every hidden layer, as :func:`exactcl.layers.program.from_family`
 writes them, rebuilt here from that definition) and requires the file's
 program to be that list; the variables are the program's parameters
 (the file format checks it).
@@ -26,7 +26,7 @@ repeated must be repeated in the file too).
 
 This module belongs to the verifier's trusted base. It imports only the
 file format layer and rebuilds phi from the definitions (background.md),
-independently of :mod:`exactcl.models`, which built the certificate:
+independently of :mod:`exactcl.models.builtin`, which built the certificate:
 
 * deep linear ``[n_0, ..., n_L]``: parameters ``W{l}_{i}_{j}`` (layer l,
   row i < n_l, column j < n_{l-1}), layer by layer, row by row; phi is the
@@ -91,7 +91,7 @@ def is_builtin_name(name: str) -> bool:
 
 
 def parse_name(name: str) -> tuple[str, tuple[int, ...]] | None:
-    """(family, widths) of a built-in name in the form :mod:`exactcl.specs`
+    """(family, widths) of a built-in name in the form :mod:`exactcl.models.specs`
     writes (``linear:2,3,2``; ``product:4`` gives ``("product", (4,))``), or
     None when the name claims a built-in family but is not a spec of it.
 

@@ -1,14 +1,14 @@
 """Word values restricted to a parameter subset, and the verifier's checks of
 a certificate's ``subset`` section.
 
-Both sides of a subset count (:mod:`exactcl.subsets` produces it, the
+Both sides of a subset count (:mod:`exactcl.engine.subsets` produces it, the
 verifier re-derives it) evaluate the same thing: bracket words Z_a of the
 generator fields at points (theta_S*, theta'_j) that share the coordinates
 on the subset S and differ outside it, keeping only the S-coordinates.
 Every such vector is the value at theta_S* of a field of the family
 F = {theta_S -> Z_S(theta_S, theta'_j)}, so the rank of the stacked vectors
 modulo a prime is a lower bound on dim Lie(F)(theta_S*), hence an upper
-bound |S| - rank on the laws that depend only on S (:mod:`exactcl.subsets`
+bound |S| - rank on the laws that depend only on S (:mod:`exactcl.engine.subsets`
 states the argument).
 
 This module belongs to the verifier's trusted base: it imports only the

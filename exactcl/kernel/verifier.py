@@ -193,7 +193,7 @@ class Report:
 
 
 #: Markdown's special characters outside math, escaped in a rich display
-#: (as exactcl.display.markdown_escape does: the verifier imports nothing
+#: (as exactcl.engine.display.markdown_escape does: the verifier imports nothing
 #: outside its layers).
 _MARKDOWN = str.maketrans({ch: "\\" + ch for ch in "\\`*_<>#|$~&"})
 
@@ -267,8 +267,8 @@ def verify_certificate(cert: dict, source: str = "<certificate>", *,
 
     Examples
     --------
-    >>> from exactcl.certificate import certify
-    >>> from exactcl.models import product
+    >>> from exactcl.certificates.build import certify
+    >>> from exactcl.models.builtin import product
     >>> cert, _ = certify(product(3), reproducible=True)
     >>> report = verify_certificate(cert)
     >>> report.status, report.exit_code

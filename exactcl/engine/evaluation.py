@@ -1,0 +1,262 @@
+"""The count of a program from evaluations: generator fields, bracket words
+and law identities at points mod primes, never expanded.
+
+* **Generators.** When phi has at most :data:`COMPONENTS_PER_PARAMETER`
+  times D components, the generators are the fields grad phi_c themselves
+  (``"components"``, the same fields and order as the expanded path). A
+  wider phi (a deep ReLU network has a component per path) is replaced by
+  the fields of random probes (``"probes"``, :func:`exactcl.kernel.evaluator.random_probe`):
+  each a combination of generators with constant integer coefficients, so
+  it lies in W and every word in them lies in Lie(W): ranks of their values
+  stay rigorous lower bounds; randomness affects only how tight they are.
+* **Ranks.** Values are sparse vectors mod p, kept by
+  :class:`~exactcl.kernel.linalg.BlockBasis` (one elimination per block of
+  parameters the fields connect).
+* **Law identities.** grad h . X_c = 0 for every c is checked at random
+  points and random probes modulo random primes (Schwartz-Zippel), with the
+  error bound stated, or exactly by expansion when the model is small.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from flint import fmpq_mpoly
+
+from ..kernel import blocks, evaluator
+from ..kernel.blocks import BlockLayout
+from ..kernel.brackets import round_error_bound
+from ..kernel.evaluator import (
+    Layout,
+    Probe,
+    component_probes,
+    identity_residual,
+    probe_family,
+)
+from ..kernel.fields import terms_gradient_mod
+from ..kernel.linalg import BlockBasis
+from ..kernel.rings import poly_terms, random_prime
+from .growth import DEFAULT_BUDGET, Growth, grow_with
+
+__all__ = ["COMPONENTS_PER_PARAMETER", "EXPANDED_PATHS", "IdentityCheck", "ProgramFields",
+           "check_laws", "identity_bounds", "program_growth", "program_paths"]
+
+#: Networks with at most this many paths (terms of phi) are counted on
+#: expanded fields by default: there every law identity is proven exactly
+#: over Q and the exact closure check is available, in at most about a
+#: second; larger ones by evaluation (``benchmarks/bench_programs.py``
+#: times both engines).
+EXPANDED_PATHS = 5_000
+
+
+def program_paths(model) -> int:
+    """The number of terms of phi of a network (its paths), without expanding it."""
+    return model.program.layout.phi_terms()
+
+
+#: Components of phi used as generators up to this many per parameter.
+COMPONENTS_PER_PARAMETER = 2
+#: Values decided per rank step (a flint elimination of BATCH x D).
+BATCH = 4096
+#: Probes beyond 2 D drawn when phi is replaced by probes (twice D so that
+#: the randomly drawn neurons of deep layers cover every weight).
+EXTRA_PROBES = 64
+
+
+@dataclass(frozen=True)
+class ProgramFields:
+    """The generator fields of a program's growth.
+
+    ``kind`` is ``"components"`` (field c is grad phi_c) or ``"probes"``
+    (field k is grad F of probe k of the family ``family``); ``count`` fields.
+    """
+
+    layout: Layout
+    kind: str
+    count: int
+    family: str = ""
+
+    @classmethod
+    def choose(cls, layout: Layout | BlockLayout, seed: int = 0) -> ProgramFields:
+        if (not isinstance(layout, BlockLayout)
+                and layout.components <= COMPONENTS_PER_PARAMETER * layout.D):
+            return cls(layout, "components", layout.components)
+        return cls(layout, "probes", min(layout.components, 2 * layout.D + EXTRA_PROBES),
+                   probe_family(layout.relu_widths, seed))
+
+    def probes(self) -> list[Probe]:
+        if self.kind == "components":
+            return component_probes(self.layout)
+        ev = evaluator_of(self.layout)
+        return [ev.random_probe(self.layout, self.family, k) for k in range(self.count)]
+
+    @property
+    def letter(self) -> str:
+        """X for the generators themselves, Y for probe fields."""
+        return "X" if self.kind == "components" else "Y"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "count": self.count}
+        if self.kind == "probes":
+            out["family"] = self.family
+        return out
+
+    def describe(self) -> str:
+        if self.kind == "components":
+            return f"the {self.count:,} generator fields grad phi_c"
+        many = ("of phi's generators" if isinstance(self.layout, BlockLayout) else
+                f"of the {self.layout.components:,} generators")
+        return (f"{self.count:,} random probe fields (constant combinations {many}, "
+                f"family {self.family!r})")
+
+
+def evaluator_of(layout):
+    """The evaluator module of a layout: :mod:`exactcl.kernel.blocks` for block
+    programs, :mod:`exactcl.kernel.evaluator` for chains (the same functions)."""
+    return blocks if isinstance(layout, BlockLayout) else evaluator
+
+
+class _ProgramEvaluator:
+    """The growth's evaluator protocol on :class:`~exactcl.kernel.evaluator.Words`."""
+
+    def __init__(self, words, nodes: dict[int, dict[str, Any]]) -> None:
+        self.words, self.nodes = words, nodes
+
+    def value(self, node: int) -> dict[int, int]:
+        value = self.words.value(node)
+        data = self.nodes[node]
+        if data.get("generator") is not None and data["moves"] is None:
+            # grad F moves a parameter exactly when F involves it: the support
+            # of the value at the point (a support lost to a vanishing value,
+            # with probability about D / p, only skips a bracket: tightness,
+            # not soundness)
+            data["moves"] = data["involves"] = frozenset(value)
+        return value
+
+    def bracket(self, i: int, j: int) -> dict[int, int]:
+        return self.words.bracket_value(i, j)
+
+    def keep(self, node: int, i: int, j: int) -> None:
+        self.words.brackets[node] = (i, j)
+
+
+def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
+                   target: int | None = None, max_depth: int | None = None,
+                   budget: int = DEFAULT_BUDGET, seed: int = 0) -> Growth:
+    """:func:`~exactcl.engine.growth.grow` on a program's fields, by evaluation.
+
+    >>> from exactcl.layers.program import from_family
+    >>> from exactcl.kernel.rings import DEFAULT_PRIME
+    >>> lay = from_family("linear", [2, 2, 2]).layout
+    >>> g = program_growth(ProgramFields.choose(lay), [3, 1, 4, 1, 5, 9, 2, 6], DEFAULT_PRIME)
+    >>> g.profile, g.words()
+    ((4, 5, 5), ['X1', 'X2', 'X3', 'X4', '[X2,X4]'])
+    """
+    brackets: dict[int, tuple[int, int]] = {}
+    words = evaluator_of(fields.layout).Words(fields.layout, fields.probes(), brackets, point,
+                                              prime)
+    nodes = {i: {"word": f"{fields.letter}{i + 1}", "depth": 0, "raised": False,
+                 "generator": i, "moves": None, "involves": None} for i in range(fields.count)}
+    return grow_with(_ProgramEvaluator(words, nodes), nodes, fields.count, fields.layout.D, point, prime,
+                     target=target, max_depth=max_depth, budget=budget, seed=seed,
+                     basis_vectors=BlockBasis(fields.layout.D, prime), batch_size=BATCH)
+
+
+# -- law identities by evaluation ---------------------------------------------------
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    """How the law identities grad h . X_c = 0 were checked.
+
+    ``mode`` is ``"exact"`` (expanded over Q) or ``"monte-carlo"``: ``rounds``
+    evaluations per law at random points and probes modulo random primes,
+    each failing to see a false identity with probability at most
+    ``round_error_bound(degree_bound, height_bits)``; ``error_bound`` bounds
+    the probability that any false law passed (a union over the laws).
+    """
+
+    mode: str
+    rounds: int = 0
+    degree_bound: int = 0
+    height_bits: int = 0
+    error_bound: Fraction = Fraction(0)
+    laws: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.mode == "exact":
+            return {"mode": "exact"}
+        return {"mode": self.mode, "rounds": self.rounds, "degree_bound": self.degree_bound,
+                "height_bits": self.height_bits}
+
+    def describe(self) -> str:
+        if self.mode == "exact":
+            return "each an exact identity over Q"
+        from ..kernel.brackets import format_probability
+        return (f"each checked at {self.rounds} random points modulo random primes "
+                f"(Schwartz-Zippel: error probability <= {format_probability(self.error_bound)})")
+
+
+def identity_bounds(layout: Layout, laws: Sequence[fmpq_mpoly]) -> tuple[int, int]:
+    """(degree bound, height bits) of the polynomials grad F . grad h of
+    :func:`~exactcl.kernel.evaluator.identity_residual` over every law ``h`` (each
+    scaled to integer coefficients)."""
+    if not laws:
+        return 0, 0
+    degree = max(int(h.total_degree()) for h in laws)
+    delta = layout.probe_degree() + layout.phi_degree() - 1 + max(degree - 1, 0)
+    if isinstance(layout, BlockLayout):
+        paths = layout.phi_terms()  # a bound on F's absolute coefficients
+    else:
+        paths = math.prod(n_out for _, n_out, _ in layout.linears) * layout.linears[0][0] + 1
+    norm = max(_integer_norm(h) for h in laws)
+    height = norm * max(degree, 1) * layout.phi_degree() * paths
+    return delta, height.bit_length()
+
+
+def _integer_norm(h: fmpq_mpoly) -> int:
+    """The sum of the absolute coefficients of h scaled to integers."""
+    coeffs = [Fraction(int(c.p), int(c.q)) for c in h.coeffs()]
+    den = math.lcm(*(c.denominator for c in coeffs)) if coeffs else 1
+    return sum(abs(c * den) for c in coeffs).__int__()
+
+
+def check_laws(layout: Layout, laws: Sequence[fmpq_mpoly], rounds: int,
+               rng: random.Random, terms: Sequence[list] | None = None
+               ) -> tuple[list[int | None], IdentityCheck]:
+    """Check every law by ``rounds`` evaluations at random points and probes
+    modulo random primes (``terms``: the laws as sparse terms, when known,
+    see :meth:`~exactcl.models.builtin.Model.candidate_terms`); returns, per law, None when it passed every round
+    (else the round that failed), and the check with its error bound.
+
+    >>> from exactcl.layers.program import from_family
+    >>> from exactcl.models.builtin import linear
+    >>> m = linear([2, 2, 2])
+    >>> bad, check = check_laws(m.program.layout, list(m.candidates) + [m.ring.gens[0]], 2,
+    ...                         random.Random(0))
+    >>> bad, check.mode, check.error_bound < Fraction(1, 2**60)
+    ([None, None, None, 0], 'monte-carlo', True)
+    """
+    delta, hbits = identity_bounds(layout, laws)
+    if terms is None:
+        terms = [poly_terms(h) for h in laws]
+    failed: list[int | None] = [None] * len(laws)
+    for r in range(rounds):
+        prime = random_prime(rng)
+        point = [rng.randrange(prime) for _ in range(layout.D)]
+        ev = evaluator_of(layout)
+        probe = ev.random_probe_mod(layout, prime, rng)
+        value = ev.Words(layout, [probe], {}, point, prime).value(0)
+        for k in range(len(laws)):
+            if failed[k] is not None:
+                continue
+            if identity_residual(value, terms_gradient_mod(terms[k], point, prime), prime):
+                failed[k] = r
+    per_round = round_error_bound(delta, hbits)
+    error = min(Fraction(1), len(laws) * per_round ** rounds)
+    return failed, IdentityCheck("monte-carlo", rounds, delta, hbits, error, len(laws))
+

@@ -1,0 +1,680 @@
+"""Reading a torch module: what its forward computes, node by node, with the
+identity of every parameter it reads.
+
+A module is traced with ``torch.fx`` (symbolic tracing: the graph of what
+``forward`` does, recorded without running it on data). The torch layers
+exactcl knows are kept whole as graph nodes (``call_module``); every other
+module, a user's subclass of ``nn.Linear`` or ``nn.Sequential`` included,
+is traced through, so its own ``forward`` is what is read. ``torch.export``
+would give the same graph for these modules, but it runs the module on
+example data, specialises shapes and lowers layers to ATen operations,
+which would lose the layer structure the program is made of; ``torch.fx``
+keeps it and needs no data.
+
+Every node is translated or refused, never skipped:
+
+* layers: ``nn.Linear``, ``nn.Conv1d`` / ``nn.Conv2d`` (valid padding,
+  dilation 1, groups 1, any stride), ``nn.ReLU`` (in place or not),
+  ``nn.Flatten`` (all but the batch), ``nn.Identity``, ``nn.Dropout`` in
+  eval mode (or with p = 0), ``nn.MultiheadAttention`` (self-attention,
+  no biases, as a model by itself);
+* functions and methods: ``F.relu`` / ``torch.relu`` / ``x.relu()``,
+  ``F.linear`` and ``F.conv1d`` / ``F.conv2d`` on the module's own
+  parameters, ``torch.flatten(x, 1)`` / ``x.flatten(1)``,
+  ``x.view(x.size(0), -1)`` (or ``reshape``), ``F.dropout`` with
+  ``training=False``, ``x.contiguous()``;
+* ``a + b`` (``torch.add``, ``+=``): a residual connection, when one of
+  a and b is a value and the other is that value carried further by
+  layers (``x + f(x)``).
+
+Parameters are tensors, not names: a parameter read by two layers (a
+``nn.Linear`` called twice, tied weights) is refused naming every node
+that reads it, since exactcl's programs give each layer parameters of its
+own; a parameter with ``requires_grad=False`` is frozen: training does not
+move it, so it is a constant of the model, held at the value it has when
+the module is read (:func:`exactcl.from_torch`); a parameter ``forward``
+never reads, a parametrised layer (``weight_norm``,
+``torch.nn.utils.parametrize``), and any module or parameter hook (which
+may change the output or the gradient) are refused by name.
+
+Sizes are bounded before anything is allocated: the example input, and
+the patches of every convolution (:data:`MAX_INPUT_ENTRIES`,
+:data:`MAX_PATCH_ENTRIES`).
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from math import prod
+
+from ..kernel.errors import InputError
+
+__all__ = ["MAX_INPUT_ENTRIES", "MAX_PATCH_ENTRIES", "Capture", "capture"]
+
+#: Largest example input, in entries (3 x 128 x 128 is 49,152).
+MAX_INPUT_ENTRIES = 2**16
+#: Largest unfolded input of one convolution (input channels x kernel
+#: entries x output positions); the program's evaluator holds its index.
+MAX_PATCH_ENTRIES = 2**22
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One layer of the program: the fx node that made it, where in the
+    module it is, the exactcl layer (a residual's inner steps in ``inner``),
+    the parameters it reads as (role, tensor, torch name), and its
+    multiply-adds per input."""
+
+    node: str
+    where: str
+    layer: object
+    reads: tuple = ()
+    inner: tuple = ()
+    cost: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Value:
+    """A tensor of the forward: the program's steps from the input to it,
+    and its shape without the batch."""
+
+    steps: tuple
+    shape: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class _Tensor:
+    """A tensor read from the module by name (``get_attr``)."""
+
+    tensor: object
+    name: str
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The batch size (``x.size(0)``, ``x.shape[0]``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Shape:
+    """``x.shape`` of a value."""
+
+    value: Value
+
+
+@dataclass(frozen=True, eq=False)
+class _AttentionCall:
+    """The (output, weights) pair of a ``nn.MultiheadAttention`` call."""
+
+    value: Value
+
+
+@dataclass
+class Capture:
+    """What :func:`capture` read: the steps, in order, and how each node
+    was read (``nodes``: fx node name, module path, what it became)."""
+
+    steps: tuple
+    nodes: list = field(default_factory=list)
+    logit_scale: float = 1.0
+    frozen: tuple = ()
+
+    def flat(self, steps=None):
+        """Every step in program order (residual blocks opened)."""
+        for s in self.steps if steps is None else steps:
+            yield s
+            yield from self.flat(s.inner)
+
+    @property
+    def cost(self) -> int:
+        """Multiply-adds of one exact forward pass."""
+        return sum(s.cost for s in self.flat())
+
+
+def _where(node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    if node.op == "call_module":
+        return str(node.target) or "(the module itself)"
+    return next(reversed(stack)) if stack else "(the module itself)"
+
+
+class _Reader:
+    def __init__(self, torch, module, shape) -> None:
+        self.torch, self.nn, self.module, self.shape = torch, torch.nn, module, shape
+        self.F = torch.nn.functional
+        self.names = _parameter_names(module)
+        self.nodes: list = []
+        self.logit_scale = 1.0
+
+    # -- messages ------------------------------------------------------------------------
+
+    def refuse(self, node, expected: str, found: str) -> InputError:
+        return InputError(f"Argument 'module' has a node exactcl cannot translate: "
+                          f"{node.name} (in {_where(node)}) {found}; exactcl expected "
+                          f"{expected}.")
+
+    def value(self, node, arg, what: str = "its input") -> Value:
+        got = self.env.get(arg) if hasattr(arg, "op") else None
+        if not isinstance(got, Value):
+            raise self.refuse(node, f"{what} to be a tensor computed from the input",
+                              f"reads {_describe(arg, got)}")
+        return got
+
+    # -- the graph -----------------------------------------------------------------------
+
+    def read(self, graph) -> Capture:
+        self.env: dict = {}
+        result = None
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                if any(isinstance(v, Value) for v in self.env.values()):
+                    raise self.refuse(node, "a forward of one input",
+                                      f"is a second input, {node.target!r}")
+                self.env[node] = Value((), self.shape)
+            elif node.op == "get_attr":
+                self.env[node] = self.attribute(node)
+            elif node.op == "call_module":
+                self.env[node] = self.call_module(node)
+            elif node.op == "call_function":
+                self.env[node] = self.call_function(node)
+            elif node.op == "call_method":
+                self.env[node] = self.call_method(node)
+            elif node.op == "output":
+                out = node.args[0]
+                result = self.value(node, out, "the output")
+            else:  # pragma: no cover - fx has no other node kinds
+                raise self.refuse(node, "a node of a traced forward", f"is a {node.op}")
+        if not result.steps:
+            raise InputError("Argument 'module' computes no layer from its input (its output "
+                             "is its input).")
+        return Capture(result.steps, self.nodes, self.logit_scale)
+
+    def attribute(self, node):
+        obj = self.module
+        for part in str(node.target).split("."):
+            obj = getattr(obj, part)
+        if isinstance(obj, self.torch.Tensor):
+            return _Tensor(obj, str(node.target))
+        raise self.refuse(node, "a parameter of the module", f"reads {type(obj).__name__} "
+                          f"{node.target!r}")
+
+    def shape_error(self, node, x: Value, want: str, layer: str) -> None:
+        """Refuse an example input the first layer cannot take."""
+        if not x.steps:
+            raise InputError(f"Argument 'example_input_shape' must be {want} for the {layer} "
+                             f"at {_where(node)} (node {node.name}), the first layer, not "
+                             f"{self.shape}.")
+
+    def record(self, node, what: str) -> None:
+        self.nodes.append((node.name, _where(node), what))
+
+    # -- modules -------------------------------------------------------------------------
+
+    def call_module(self, node):
+        nn = self.nn
+        sub = self.module.get_submodule(node.target)
+        kind = type(sub)
+        path = str(node.target)
+        if kind is nn.MultiheadAttention:
+            return self.attention(node, sub)
+        if len(node.args) != 1 or node.kwargs:
+            raise self.refuse(node, f"the {kind.__name__} called on one tensor",
+                              f"calls it with {len(node.args)} arguments and keywords "
+                              f"{sorted(node.kwargs)}")
+        x = self.value(node, node.args[0])
+        if kind is nn.Linear:
+            weight, bias = self.own(node, sub, path, ("weight", "bias"))
+            return self.linear(node, x, weight, bias)
+        if kind in (nn.Conv1d, nn.Conv2d):
+            weight, bias = self.own(node, sub, path, ("weight", "bias"))
+            if sub.padding_mode != "zeros" and any(sub.padding):
+                raise self.refuse(node, "zero padding", f"pads with {sub.padding_mode!r}")
+            return self.conv(node, x, weight, bias, sub.stride, sub.padding, sub.dilation,
+                             sub.groups, kind is nn.Conv2d)
+        if kind is nn.ReLU:
+            return self.relu(node, x)
+        if kind is nn.Identity:
+            self.record(node, "identity")
+            return x
+        if kind is nn.Dropout:
+            if sub.training and sub.p > 0:
+                raise self.refuse(node, "dropout in eval mode (call module.eval()) or p=0",
+                                  f"is a Dropout(p={sub.p}) in training mode, which drops "
+                                  f"units at random")
+            self.record(node, "identity (dropout in eval mode)")
+            return x
+        if kind is nn.Flatten:
+            if sub.start_dim != 1 or sub.end_dim != -1:
+                raise self.refuse(node, "a Flatten of every dimension but the batch",
+                                  f"flattens dimensions {sub.start_dim}..{sub.end_dim}")
+            return self.flatten(node, x)
+        extra = (" (a parametrised layer: weight_norm or torch.nn.utils.parametrize)"
+                 if "parametriz" in kind.__module__ or kind.__name__.startswith("Parametrized")
+                 else "")
+        qualified = (f"torch.nn.{kind.__qualname__}" if kind.__module__.startswith("torch.nn.modules")
+                     else f"{kind.__module__}.{kind.__qualname__}")
+        raise self.refuse(node, "one of Linear, Conv1d, Conv2d, ReLU, Flatten, Identity, "
+                          "Dropout, MultiheadAttention", f"is a {qualified}{extra}")
+
+    def own(self, node, sub, path: str, roles):
+        """The parameters ``roles`` of a layer module, each a real parameter
+        of it (not a tensor a hook or a parametrisation recomputes)."""
+        out = []
+        for role in roles:
+            got = getattr(sub, role, None)
+            if got is None:
+                out.append(None)
+                continue
+            if role not in sub._parameters:
+                raise self.refuse(node, f"{role} to be a parameter of the layer",
+                                  f"has a {role} that is recomputed at every call (a "
+                                  f"parametrisation such as the old weight_norm)")
+            out.append(_Tensor(got, f"{path}.{role}" if path else role))
+        return out
+
+    # -- layers --------------------------------------------------------------------------
+
+    def param(self, node, arg, role: str):
+        if arg is None:
+            return None
+        got = self.env.get(arg) if hasattr(arg, "op") else None
+        if not isinstance(got, _Tensor) or not isinstance(got.tensor, self.nn.Parameter):
+            raise self.refuse(node, f"the {role} to be a parameter of the module",
+                              f"takes as {role} {_describe(arg, got)}")
+        return got
+
+    def canonical(self, tensor, name: str) -> str:
+        """The name ``module.named_parameters()`` gives a parameter (the first
+        of its aliases), which the parameter map and the laws use."""
+        return self.names.get(id(tensor), [name])[0]
+
+    def reads(self, weight, bias) -> tuple:
+        out = (("weight", weight.tensor, self.canonical(weight.tensor, weight.name)),)
+        if bias is not None:
+            out += (("bias", bias.tensor, self.canonical(bias.tensor, bias.name)),)
+        return out
+
+    def linear(self, node, x: Value, weight: _Tensor, bias) -> Value:
+        from ..layers.program import Linear
+        w = weight.tensor
+        if w.dim() != 2 or (bias is not None and tuple(bias.tensor.shape) != (w.shape[0],)):
+            raise self.refuse(node, "a weight of shape (out, in) and a bias of shape (out,)",
+                              f"has weight {tuple(w.shape)}")
+        n_out, n_in = (int(s) for s in w.shape)
+        if x.shape != (n_in,):
+            self.shape_error(node, x, f"({n_in},)", "Linear")
+            raise self.refuse(
+                node, f"its input to be a vector of {n_in} entries (torch applies a Linear to "
+                      f"the last dimension, exactcl to the whole input: flatten first)",
+                f"gets its input of shape {x.shape}")
+        layer = Linear(n_in, n_out, bias=bias is not None)
+        self.record(node, repr(layer))
+        step = Step(node.name, _where(node), layer, self.reads(weight, bias), cost=n_in * n_out)
+        return Value(x.steps + (step,), (n_out,))
+
+    def conv(self, node, x: Value, weight, bias, stride, padding, dilation, groups,
+             two: bool) -> Value:
+        from ..layers.program import Conv1d, Conv2d
+        dims = 2 if two else 1
+        name = f"Conv{dims}d"
+
+        def sizes(value):
+            return (value,) * dims if isinstance(value, int) else tuple(value)
+        stride, dilation = sizes(stride), sizes(dilation)
+        zero = padding == "valid" or (not isinstance(padding, str)
+                                      and all(p == 0 for p in sizes(padding)))
+        if not zero or any(d != 1 for d in dilation) or groups != 1:
+            raise self.refuse(node, "a valid convolution (padding 0, dilation 1, groups 1)",
+                              f"is a {name} with padding {padding}, dilation {dilation}, "
+                              f"groups {groups}")
+        w = weight.tensor
+        if w.dim() != dims + 2:
+            raise self.refuse(node, f"a {name} kernel", f"has weight {tuple(w.shape)}")
+        c_out, c_in, *kernel = (int(s) for s in w.shape)
+        if len(x.shape) != dims + 1 or x.shape[0] != c_in:
+            want = f"({c_in}, {'length' if dims == 1 else 'height, width'})"
+            self.shape_error(node, x, want, name)
+            raise self.refuse(node, f"its input of shape {want}",
+                              f"gets its input of shape {x.shape}")
+        size = x.shape[1:]
+        if any(k > s for k, s in zip(kernel, size)):
+            raise self.refuse(node, f"a kernel no larger than the input {size}",
+                              f"has kernel {tuple(kernel)}")
+        from ..kernel.blocks import MAX_POSITIONS
+        if prod(size) > MAX_POSITIONS:
+            raise InputError(f"Argument 'example_input_shape' gives the {name} at "
+                             f"{_where(node)} an input of {prod(size)} positions, more than the "
+                             f"{MAX_POSITIONS} exactcl counts on; not {self.shape}.")
+        out = tuple((s - k) // t + 1 for s, k, t in zip(size, kernel, stride))
+        patches = c_in * prod(kernel) * prod(out)
+        if patches > MAX_PATCH_ENTRIES:
+            raise InputError(f"Argument 'example_input_shape' makes the {name} at "
+                             f"{_where(node)} unfold {patches} input entries, more than the "
+                             f"{MAX_PATCH_ENTRIES} exactcl reads; not {self.shape}.")
+        cls = Conv1d if dims == 1 else Conv2d
+        one = (lambda v: v[0]) if dims == 1 else (lambda v: v)
+        layer = cls(c_in, c_out, one(tuple(kernel)), one(stride), bias is not None,
+                    one(size))
+        self.record(node, repr(layer))
+        step = Step(node.name, _where(node), layer, self.reads(weight, bias),
+                    cost=patches * c_out)
+        return Value(x.steps + (step,), (c_out,) + out)
+
+    def relu(self, node, x: Value) -> Value:
+        from ..layers.program import ReLU
+        if x.steps and isinstance(x.steps[-1].layer, ReLU):
+            self.record(node, "ReLU after a ReLU (the same function)")
+            return x
+        self.record(node, "ReLU()")
+        return Value(x.steps + (Step(node.name, _where(node), ReLU()),), x.shape)
+
+    def flatten(self, node, x: Value) -> Value:
+        self.record(node, "flatten (the order exactcl reads a convolution's output in)")
+        return Value(x.steps, (prod(x.shape),))
+
+    def add(self, node, a, b) -> Value:
+        from ..layers.program import Residual
+        x, y = self.value(node, a, "a residual's terms"), self.value(node, b, "a residual's terms")
+        short, long = (x, y) if len(x.steps) <= len(y.steps) else (y, x)
+        n = len(short.steps)
+        if ([s.node for s in long.steps[:n]] != [s.node for s in short.steps]
+                or n == len(long.steps)):
+            raise self.refuse(node, "a residual connection x + f(x), f made of layers",
+                              "adds two tensors neither of which is the other carried "
+                              "further by layers")
+        if short.shape != long.shape:
+            raise self.refuse(node, "a residual connection between tensors of one shape",
+                              f"adds shapes {short.shape} and {long.shape}")
+        inner = long.steps[n:]
+        layer = Residual(*[s.layer for s in inner])
+        self.record(node, "Residual (x + f(x))")
+        return Value(short.steps + (Step(node.name, _where(node), layer, inner=inner),),
+                     short.shape)
+
+    def attention(self, node, sub) -> _AttentionCall:
+        from ..layers.program import Attention
+        args = list(node.args)
+        x = self.value(node, args[0] if args else None, "the query")
+        if len(args) < 3 or not (args[0] is args[1] is args[2]):
+            raise self.refuse(node, "self-attention, attn(x, x, x)",
+                              "is called with different query, key and value")
+        for key, value in node.kwargs.items():
+            if key in ("need_weights", "average_attn_weights"):
+                continue
+            if value is not None and value is not False:
+                raise self.refuse(node, "attention without masks", f"passes {key}")
+        if node.target and not sub.batch_first:  # alone, it is called on one sequence
+            raise self.refuse(node, "batch_first=True (inputs batch x tokens x d)",
+                              "has batch_first=False, which reads the batch as tokens")
+        self.check_attention(node, sub)
+        if x.steps:
+            raise self.refuse(node, "attention on the module's input (exactcl's attention is "
+                              "a model by itself)", "is applied after other layers")
+        if len(x.shape) != 2 or x.shape[1] != sub.embed_dim:
+            raise InputError(f"Argument 'example_input_shape' must be (tokens, "
+                             f"{sub.embed_dim}) for the MultiheadAttention at {_where(node)}, "
+                             f"not {self.shape}.")
+        _check_tokens(x.shape[0], self.shape)
+        layer = Attention(sub.embed_dim, sub.num_heads, sub.head_dim, tokens=x.shape[0])
+        self.record(node, repr(layer))
+        prefix = f"{node.target}." if node.target else ""
+        reads = (("in_proj_weight", sub.in_proj_weight,
+                  self.canonical(sub.in_proj_weight, f"{prefix}in_proj_weight")),
+                 ("out_proj.weight", sub.out_proj.weight,
+                  self.canonical(sub.out_proj.weight, f"{prefix}out_proj.weight")))
+        self.logit_scale = sub.head_dim ** -0.5
+        d, k = sub.embed_dim, sub.head_dim
+        cost = sub.num_heads * x.shape[0] * (4 * d * k + 2 * x.shape[0] * k)
+        return _AttentionCall(Value((Step(node.name, _where(node), layer, reads, cost=cost),),
+                                    x.shape))
+
+    def check_attention(self, node, sub) -> None:
+        if (sub.in_proj_bias is not None or sub.out_proj.bias is not None
+                or sub.bias_k is not None or not sub._qkv_same_embed_dim or sub.add_zero_attn):
+            raise self.refuse(node, "bias=False, kdim = vdim = embed_dim, no add_zero_attn "
+                              "(the factorisation through Q_h^T K_h and V_h^T O_h is then "
+                              "polynomial)", "is a MultiheadAttention with biases or "
+                              "separate key and value dimensions")
+        if sub.training and sub.dropout > 0:
+            raise self.refuse(node, "attention dropout in eval mode (call module.eval())",
+                              f"drops attention weights at random (dropout={sub.dropout})")
+        for role in ("in_proj_weight",):
+            if role not in sub._parameters:
+                raise self.refuse(node, f"{role} to be a parameter",
+                                  f"recomputes {role} at every call")
+
+    # -- functions and methods -----------------------------------------------------------
+
+    def call_function(self, node):
+        torch, F = self.torch, self.F
+        fn, args, kwargs = node.target, node.args, dict(node.kwargs)
+        if fn in (operator.add, operator.iadd, torch.add) and len(args) == 2 and not kwargs:
+            return self.add(node, *args)
+        if fn in (F.relu, torch.relu, torch.relu_, F.relu_) and len(args) == 1:
+            return self.relu(node, self.value(node, args[0]))
+        if fn is F.linear:
+            bound = _bind(node, ("input", "weight", "bias"), {"bias": None}, self)
+            return self.linear(node, self.value(node, bound["input"]),
+                               self.param(node, bound["weight"], "weight"),
+                               self.param(node, bound["bias"], "bias"))
+        if fn in (torch.conv1d, torch.conv2d):
+            bound = _bind(node, ("input", "weight", "bias", "stride", "padding", "dilation",
+                                 "groups"), {"bias": None, "stride": 1, "padding": 0,
+                                             "dilation": 1, "groups": 1}, self)
+            return self.conv(node, self.value(node, bound["input"]),
+                             self.param(node, bound["weight"], "weight"),
+                             self.param(node, bound["bias"], "bias"), bound["stride"],
+                             bound["padding"], bound["dilation"], bound["groups"],
+                             fn is torch.conv2d)
+        if fn is torch.flatten:
+            bound = _bind(node, ("input", "start_dim", "end_dim"),
+                          {"start_dim": 0, "end_dim": -1}, self)
+            return self.flatten_call(node, bound)
+        if fn is F.dropout:
+            bound = _bind(node, ("input", "p", "training", "inplace"),
+                          {"p": 0.5, "training": True, "inplace": False}, self)
+            if bound["training"] and bound["p"] > 0:
+                raise self.refuse(node, "dropout with training=False or p=0",
+                                  f"drops units at random (p={bound['p']}, training=True)")
+            self.record(node, "identity (dropout off)")
+            return self.value(node, bound["input"])
+        if fn is getattr and len(args) == 2 and args[1] == "shape":
+            return _Shape(self.value(node, args[0]))
+        if fn is operator.getitem and len(args) == 2:
+            got = self.env.get(args[0]) if hasattr(args[0], "op") else None
+            if isinstance(got, _Shape) and args[1] == 0:
+                return _Batch()
+            if isinstance(got, _AttentionCall) and args[1] == 0:
+                return got.value
+            raise self.refuse(node, "the batch size x.shape[0] or attention's output attn(...)[0]",
+                              f"indexes {_describe(args[0], got)} with {args[1]!r}")
+        raise self.refuse(node, "a layer, F.relu, F.linear, F.conv1d/2d, torch.flatten or a "
+                          "residual +", f"calls {_function_name(fn)}")
+
+    def flatten_call(self, node, bound) -> Value:
+        x = self.value(node, bound["input"])
+        if bound["start_dim"] != 1 or bound["end_dim"] not in (-1, len(x.shape)):
+            raise self.refuse(node, "a flatten of every dimension but the batch (start_dim=1)",
+                              f"flattens dimensions {bound['start_dim']}..{bound['end_dim']}")
+        return self.flatten(node, x)
+
+    def call_method(self, node):
+        name, args = node.target, node.args
+        x = self.value(node, args[0])
+        if name in ("relu", "relu_") and len(args) == 1 and not node.kwargs:
+            return self.relu(node, x)
+        if name == "contiguous" and len(args) == 1:
+            return x
+        if name == "size" and len(args) == 2 and args[1] == 0:
+            return _Batch()
+        if name == "add" and len(args) == 2 and not node.kwargs:
+            return self.add(node, args[0], args[1])
+        if name == "flatten":
+            bound = _bind(node, ("input", "start_dim", "end_dim"),
+                          {"start_dim": 0, "end_dim": -1}, self)
+            return self.flatten_call(node, bound)
+        if name in ("view", "reshape"):
+            sizes = list(args[1:])
+            if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+                sizes = list(sizes[0])
+            first = self.env.get(sizes[0]) if sizes and hasattr(sizes[0], "op") else None
+            if len(sizes) == 2 and isinstance(first, _Batch) and sizes[1] in (-1, prod(x.shape)):
+                return self.flatten(node, x)
+            if len(sizes) == 2 and sizes[0] == -1 and sizes[1] == prod(x.shape):
+                return self.flatten(node, x)
+            raise self.refuse(node, f"{name}(x.size(0), -1), a flatten of all but the batch",
+                              f"calls {name} with sizes {_sizes_text(sizes, self)}")
+        raise self.refuse(node, "relu, flatten, view/reshape(x.size(0), -1), add or "
+                          "contiguous", f"calls the tensor method {name!r}")
+
+
+def _bind(node, names, defaults, reader) -> dict:
+    """Arguments of a call by name, defaults filled in; unknown keywords refused."""
+    bound = dict(defaults)
+    if len(node.args) > len(names):
+        raise reader.refuse(node, f"at most {len(names)} arguments",
+                            f"passes {len(node.args)}")
+    bound.update(zip(names, node.args))
+    for key, value in node.kwargs.items():
+        if key not in names:
+            raise reader.refuse(node, f"the arguments {', '.join(names)}", f"passes {key}=")
+        bound[key] = value
+    if "input" not in bound:
+        raise reader.refuse(node, "an input tensor", "passes none")
+    return bound
+
+
+def _sizes_text(sizes, reader) -> str:
+    return "(" + ", ".join("x.size(0)" if isinstance(reader.env.get(s) if hasattr(s, "op")
+                                                     else None, _Batch) else repr(s)
+                           for s in sizes) + ")"
+
+
+def _describe(arg, got) -> str:
+    if isinstance(got, _Tensor):
+        return f"the tensor {got.name!r}" + ("" if type(got.tensor).__name__ == "Parameter"
+                                             else " (not a parameter)")
+    if hasattr(arg, "op"):
+        return f"node {arg.name}"
+    return f"the constant {arg!r}"
+
+
+def _function_name(fn) -> str:
+    """``torch.tanh``, ``operator.mul``, ``torch.nn.functional.gelu``."""
+    module = getattr(fn, "__module__", None) or ""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    if "_VariableFunctionsClass" in name or module in ("torch._C._nn", "torch._C"):
+        return f"torch.{getattr(fn, '__name__', name)}"
+    module = "operator" if module == "_operator" else module
+    return f"{module}.{name}" if module else name
+
+
+def _parameter_names(module) -> dict:
+    """id of each parameter -> its names (the first is the one
+    ``named_parameters()`` gives, then its aliases)."""
+    names: dict = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), []).append(name)
+    return names
+
+
+def _check_hooks(torch, module) -> None:
+    from torch.nn.modules import module as mm
+    for kind in ("_global_forward_hooks", "_global_forward_pre_hooks",
+                 "_global_backward_hooks", "_global_backward_pre_hooks"):
+        if getattr(mm, kind, None):
+            raise InputError(f"Argument 'module' runs under a global module hook "
+                             f"({kind.strip('_').replace('_', ' ')}), which may change its "
+                             f"output or gradients; remove it to count the module's laws.")
+    for path, sub in module.named_modules():
+        for kind in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
+                     "_backward_pre_hooks"):
+            if getattr(sub, kind, None):
+                where = path or "(the module itself)"
+                raise InputError(f"Argument 'module' has a {kind.strip('_').replace('_', ' ')[:-1]} "
+                                 f"on {where} ({type(sub).__name__}), which may change its "
+                                 f"output or gradients (weight_norm and other hooks); remove "
+                                 f"it to count the module's laws.")
+    for name, p in module.named_parameters():
+        if getattr(p, "_backward_hooks", None) or getattr(p, "_post_accumulate_grad_hooks",
+                                                           None):
+            raise InputError(f"Argument 'module' has a gradient hook on the parameter "
+                             f"{name!r}, which changes the flow; remove it to count the "
+                             f"module's laws.")
+
+
+def capture(torch, module, shape: tuple[int, ...]) -> Capture:
+    """Trace ``module`` and read its graph (see the module's docstring)."""
+    import torch.fx as fx
+    nn = torch.nn
+    if prod(shape) > MAX_INPUT_ENTRIES:
+        raise InputError(f"Argument 'example_input_shape' has {prod(shape)} entries, more than "
+                         f"the {MAX_INPUT_ENTRIES} exactcl reads; not {shape}.")
+    _check_hooks(torch, module)
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname) -> bool:
+            # torch's own layers stay whole (and are translated or refused by
+            # their type); a user's module, subclasses included, is traced through
+            return type(m).__module__.startswith("torch.") and type(m) is not nn.Sequential
+
+    reader = _Reader(torch, module, shape)
+    if type(module) is nn.MultiheadAttention:
+        return _attention_alone(reader, module, shape)
+    try:
+        graph = Tracer().trace(module)
+    except Exception as err:  # user code: any error means "cannot be read"
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise InputError(f"Argument 'module' cannot be traced by torch.fx, so exactcl cannot "
+                         f"read what its forward computes: {type(err).__name__}: "
+                         f"{first[:200]}") from None
+    got = reader.read(graph)
+    _check_parameters(module, got, reader.names)
+    return got
+
+
+def _attention_alone(reader: _Reader, module, shape) -> Capture:
+    """A ``nn.MultiheadAttention`` given by itself: self-attention on one
+    sequence of ``shape`` = (tokens, d), read as the graph ``attn(x, x, x)[0]``."""
+    import torch.fx as fx
+    graph = fx.Graph()
+    x = graph.placeholder("x")
+    call = graph.call_module("", (x, x, x))
+    graph.output(graph.call_function(operator.getitem, (call, 0)))
+    got = reader.read(graph)
+    _check_parameters(module, got, reader.names)
+    return got
+
+
+def _check_tokens(tokens: int, shape) -> None:
+    from ..kernel.blocks import MAX_TOKENS
+    if tokens > MAX_TOKENS:
+        raise InputError(f"Argument 'example_input_shape' gives attention {tokens} tokens, "
+                         f"more than the {MAX_TOKENS} exactcl counts on; not {shape}.")
+
+
+def _check_parameters(module, got: Capture, names: dict) -> None:
+    """Each parameter read once, by a layer, and every parameter read; the
+    frozen ones are recorded."""
+    seen: dict = {}
+    for step in got.flat():
+        for _, tensor, _ in step.reads:
+            seen.setdefault(id(tensor), []).append(step.node)
+    for pid, nodes in seen.items():
+        if len(nodes) > 1:
+            aliases = names.get(pid, ["?"])
+            also = f" (also registered as {', '.join(aliases[1:])})" if len(aliases) > 1 else ""
+            raise InputError(f"Argument 'module' uses the parameter {aliases[0]!r}{also} "
+                             f"{len(nodes)} times (nodes {', '.join(nodes)}): exactcl's programs "
+                             f"give each layer parameters of its own, so shared weights cannot "
+                             f"be counted yet.")
+    for name, p in module.named_parameters():
+        if id(p) not in seen:
+            raise InputError(f"Argument 'module' has the parameter {name!r}, which its forward "
+                             f"never reads (each of its entries would be a law of its own); "
+                             f"remove it or read it.")
+    got.frozen = tuple(name for name, p in module.named_parameters() if not p.requires_grad)
+    if len(got.frozen) == len(list(module.parameters())):
+        raise InputError("Argument 'module' has every parameter frozen (requires_grad=False): "
+                         "training moves nothing, so there is no flow to count.")

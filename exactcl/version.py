@@ -1,0 +1,3 @@
+"""The version of exactcl, recorded in every certificate it writes."""
+
+__version__ = "0.1.0"
