@@ -128,13 +128,16 @@ def test_every_honest_builtin_certificate_passes_the_name_check(spec):
     assert line.passed and "rebuilt from the name" in line.detail
 
 
-def test_the_name_check_imports_only_the_file_format():
+def test_the_name_check_imports_only_the_file_format_and_the_layer_rules():
     code = ("import sys, exactcl.kernel.namecheck\n"
             "print(sorted(m for m in sys.modules if m.startswith('exactcl.')))\n")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60).stdout
-    assert set(eval(loaded)) <= {
-        "exactcl.errors", "exactcl.kernel", "exactcl.kernel.errors", "exactcl.kernel.rings",
+    layers = {m for m in eval(loaded) if m.startswith("exactcl.kernel.layers")}
+    assert "exactcl.kernel.layers.conv" in layers  # how a name's layers are read
+    assert set(eval(loaded)) - layers <= {
+        "exactcl.errors", "exactcl.version", "exactcl.kernel", "exactcl.kernel.errors",
+        "exactcl.kernel.rings",
         "exactcl.kernel.fields", "exactcl.kernel.certformat", "exactcl.kernel.budget",
         "exactcl.kernel.namecheck", "exactcl.kernel.evaluator", "exactcl.kernel.blocks"}
 

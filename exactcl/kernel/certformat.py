@@ -93,11 +93,12 @@ from typing import Any
 
 from flint import fmpq_mpoly
 
-from .blocks import BlockLayout, check_blocks, is_block_program
+from .blocks import BlockLayout, check_blocks, count_layers, count_text, is_block_program
 from .budget import COMPONENT, DENSE, DERIVATIVE, EXPAND_TERM, WorkBudget
 from .errors import CertificateFormatError, InputError
 from .evaluator import Layout, check_layers
 from .fields import VectorField
+from .layers import RULES
 from .rings import Ring, poly_from_terms, poly_terms, support
 
 __all__ = [
@@ -858,7 +859,6 @@ def program_layout(model: dict) -> Layout:
     ...
     exactcl.errors.CertificateFormatError: model.program has 10,000,000,000 parameters; a certificate holds at most 10,000.
     """
-    from .blocks import count_text
     layers = _list(model["program"], "model.program", MAX_LAYERS)
     if is_block_program(layers):
         return _block_layout(layers)
@@ -874,18 +874,13 @@ def program_layout(model: dict) -> Layout:
     return Layout(canonical)
 
 
-#: A block program's convolution reads at most this many input positions,
-#: and an attention model at most this many tokens.
-MAX_POSITIONS = 4096
-MAX_TOKENS = 64
-
-
 def _block_layout(layers: list) -> BlockLayout:
     """The :class:`~exactcl.kernel.blocks.BlockLayout` of a block program, refused
     from its sizes before it is built: layers (those of residual blocks
-    included, counted before they are checked), nesting, parameters,
-    positions, tokens, and the entries its convolutions unfold (the layout
-    holds their index); what evaluating it costs is the verifier's estimate.
+    included, counted before they are checked), nesting, parameters, and
+    what each layer's rule bounds (a convolution's positions and the entries
+    its convolutions unfold, attention's tokens: the layout holds their
+    index); what evaluating it costs is the verifier's estimate.
 
     >>> _block_layout([["conv", 1, 1, [2], [1], False, [10**6]]])
     Traceback (most recent call last):
@@ -896,47 +891,26 @@ def _block_layout(layers: list) -> BlockLayout:
     ...
     exactcl.errors.CertificateFormatError: model.program: layer 1 (conv) brings the entries its convolutions unfold to 16,785,408; a certificate holds at most 4,194,304.
     """
-    from .blocks import MAX_PATCH_ENTRIES, count_layers, count_text
     try:
         count_layers(layers)
         canonical = check_blocks(layers)
     except ValueError as err:
         raise CertificateFormatError(f"model.program: {err}.") from None
-    D = patches = 0
+    totals = {"parameters": 0, "patches": 0}
 
     def walk(seq, where):
-        nonlocal D, patches
         for n, layer in enumerate(seq, 1):
-            if layer[0] == "linear":
-                D += layer[1] * layer[2] + (layer[2] if layer[3] else 0)
-            elif layer[0] == "conv":
-                _, c_in, c_out, kernel, _, bias, size = layer
-                if math.prod(size) > MAX_POSITIONS:
-                    raise CertificateFormatError(
-                        f"model.program: {where}layer {n} (conv) reads "
-                        f"{count_text(math.prod(size))} positions; a certificate holds at most "
-                        f"{MAX_POSITIONS:,}.")
-                D += c_in * c_out * math.prod(kernel) + (c_out if bias else 0)
-                patches += c_in * math.prod(kernel) * math.prod(
-                    (s - k) // t + 1 for s, k, t in zip(size, kernel, layer[4]))
-                if patches > MAX_PATCH_ENTRIES:
-                    raise CertificateFormatError(
-                        f"model.program: {where}layer {n} (conv) brings the entries its "
-                        f"convolutions unfold to {count_text(patches)}; a certificate holds at "
-                        f"most {MAX_PATCH_ENTRIES:,}.")
-            elif layer[0] == "residual":
-                walk(layer[1], f"{where}layer {n} (residual) ")
-            elif layer[0] == "attention":
-                _, _, d, heads, k, tokens = layer
-                if tokens > MAX_TOKENS:
-                    raise CertificateFormatError(
-                        f"model.program: the attention has {count_text(tokens)} tokens; a "
-                        f"certificate holds at most {MAX_TOKENS}.")
-                D += 4 * heads * k * d
-            if D > MAX_VARIABLES:
+            rule = RULES[layer[0]]
+            problem = rule.file_bounds(layer, f"{where}layer {n}", totals)
+            if problem is not None:
+                raise CertificateFormatError(f"model.program: {problem}.")
+            totals["parameters"] += rule.parameters(layer)
+            if totals["parameters"] > MAX_VARIABLES:
                 raise CertificateFormatError(f"model.program has more than {MAX_VARIABLES:,} "
                                              f"parameters; a certificate holds at most "
                                              f"{MAX_VARIABLES:,}.")
+            if rule.nested is not None:
+                walk(layer[rule.nested], f"{where}layer {n} ({rule.kind}) ")
 
     walk(canonical, "")
     return BlockLayout(canonical)

@@ -56,6 +56,7 @@ from fractions import Fraction
 
 from .certformat import MAX_ITEMS, MAX_TERMS, MAX_VARIABLES, checked
 from .errors import CertificateFormatError
+from .layers import NAME_HEADS, RULES
 
 __all__ = ["FAMILIES", "check_name", "check_net_name", "family_layers", "is_builtin_name",
            "named_model", "parse_name"]
@@ -254,20 +255,6 @@ def named_model(family: str, widths: tuple[int, ...]) -> tuple[list[str], list[P
 #: The longest ``net:`` name read, and the deepest nesting of residual blocks.
 MAX_NET_NAME = 10_000
 MAX_NET_NESTING = 8
-_INT = r"[1-9][0-9]{0,8}"
-_SIZES = rf"{_INT}(?:x{_INT})?"
-_LAYER = {
-    "Linear": re.compile(rf"({_INT}),({_INT})(,bias)?"),
-    "Conv1d": re.compile(rf"({_INT}),({_INT}),({_INT})(?:,stride=({_INT}))?(,bias)?"
-                         rf"(?:,length=({_INT}))?"),
-    "Conv2d": re.compile(rf"({_INT}),({_INT}),({_SIZES})(?:,stride=({_SIZES}))?(,bias)?"
-                         rf"(?:,size=({_SIZES}))?"),
-    "Attention": re.compile(rf"({_INT}),({_INT}),({_INT})(?:,tokens=({_INT}))?"
-                            rf"(?:,(factors|linear))?"),
-    "LinearAttention": re.compile(rf"({_INT}),({_INT}),({_INT})(?:,tokens=({_INT}))?"),
-}
-
-
 def _pieces(body: str) -> list[str] | None:
     """The layers of a spec body split at the commas outside parentheses."""
     out, depth, start = [], 0, 0
@@ -284,15 +271,11 @@ def _pieces(body: str) -> list[str] | None:
     return out + [body[start:]] if depth == 0 else None
 
 
-def _sizes_of(text: str, dims: int) -> list[int]:
-    values = [int(v) for v in text.split("x")]
-    return values * dims if len(values) == 1 else values
-
-
 def _net_layers(body: str, depth: int) -> list | None:
     """The layers a ``net:`` body names, as the file format writes them but
     with each convolution's size as named (None when not), or None when the
-    body is not in the form exactcl writes names in."""
+    body is not in the form exactcl writes names in. Each piece is read by
+    the rule of its head (:attr:`~exactcl.kernel.layers.base.LayerRule.heads`)."""
     if depth > MAX_NET_NESTING:
         return None
     pieces = _pieces(body)
@@ -300,36 +283,15 @@ def _net_layers(body: str, depth: int) -> list | None:
         return None
     layers: list = []
     for piece in pieces:
-        if piece == "ReLU":
-            layers.append(["relu"])
-            continue
-        head, _, rest = piece.partition("(")
-        if not rest.endswith(")"):
+        head, paren, rest = piece.partition("(")
+        if paren and not rest.endswith(")"):
             return None
-        inner = rest[:-1]
-        if head == "Residual":
-            block = _net_layers(inner, depth + 1)
-            if block is None:
-                return None
-            layers.append(["residual", block])
-            continue
-        pattern = _LAYER.get(head)
-        m = pattern.fullmatch(inner) if pattern is not None else None
-        if m is None:
+        rule = NAME_HEADS.get(head)
+        layer = None if rule is None else rule.read_name(
+            head, rest[:-1] if paren else None, lambda inner: _net_layers(inner, depth + 1))
+        if layer is None:
             return None
-        g = m.groups()
-        if head == "Linear":
-            layers.append(["linear", int(g[0]), int(g[1]), g[2] is not None])
-        elif head in ("Conv1d", "Conv2d"):
-            dims = 1 if head == "Conv1d" else 2
-            layers.append(["conv", int(g[0]), int(g[1]), _sizes_of(g[2], dims),
-                           _sizes_of(g[3], dims) if g[3] else [1] * dims, g[4] is not None,
-                           _sizes_of(g[5], dims) if g[5] else None])
-        else:
-            kind = "linear" if head == "LinearAttention" else (g[4] if len(g) > 4 and g[4]
-                                                               else "softmax")
-            layers.append(["attention", kind, int(g[0]), int(g[1]), int(g[2]),
-                           int(g[3]) if g[3] else 3])
+        layers.append(layer)
     return layers
 
 
@@ -339,18 +301,8 @@ def _fill_sizes(layers: list, shape) -> tuple[list, object]:
     convolution, None after a dense layer or at the input."""
     out = []
     for layer in layers:
-        if layer[0] == "conv":
-            size = layer[6] if layer[6] is not None else (shape[1] if shape else None)
-            if size is None:
-                return out + [layer], shape
-            out.append(layer[:6] + [size])
-            shape = (layer[2], [(s - k) // t + 1 for s, k, t in zip(size, layer[3], layer[4])])
-        elif layer[0] == "residual":
-            inner, _ = _fill_sizes(layer[1], shape)
-            out.append(["residual", inner])
-        else:
-            out.append(layer)
-            shape = None if layer[0] == "linear" else shape
+        layer, shape = RULES[layer[0]].fill_size(layer, shape, _fill_sizes)
+        out.append(layer)
     return out, shape
 
 
@@ -388,8 +340,10 @@ def _same_layers(ours: list, theirs: object, where: str, name: str) -> tuple[boo
         count = len(theirs) if isinstance(theirs, list) else "no"
         return False, f"{name} has {len(ours)} layers at {where}; the file has {count}"
     for k, (a, b) in enumerate(zip(ours, theirs)):
-        if a[0] == "residual" and isinstance(b, list) and b and b[0] == "residual" and len(b) == 2:
-            ok, detail = _same_layers(a[1], b[1], f"{where}[{k}][1]", name)
+        nested = RULES[a[0]].nested
+        if (nested is not None and isinstance(b, list) and b and b[0] == a[0]
+                and len(b) == nested + 1):
+            ok, detail = _same_layers(a[nested], b[nested], f"{where}[{k}][{nested}]", name)
             if not ok:
                 return ok, detail
         elif a != b:

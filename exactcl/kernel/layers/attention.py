@@ -1,0 +1,256 @@
+"""Multi-head attention as a model by itself,
+``["attention", kind, d, heads, head, tokens]`` (Marcotte, Peyre,
+Gribonval, ICML 2025): heads h, model dimension d, head dimension k, on N
+tokens X (N x d); head h has Q, K, V, O of shape k x d (``Q{h}_{a}_{b}``
+..., head after head, Q, K, V, O within a head), A_h = Q_h^T K_h and
+B_h = V_h^T O_h (d x d).
+
+* ``factors``: phi = (A_h, B_h)_h, the factorisation of attention;
+* ``linear``: softmax-free attention, g(X) = sum_h X A_h X^T X B_h,
+  polynomial end to end; phi its coefficients in X;
+* ``softmax``: g(X) = sum_h softmax(X A_h X^T) X B_h. Its Taylor
+  coefficients in X are polynomials in theta whose gradients lie in W_g
+  (limits of combinations of gradients at data): phi is the coefficients
+  of those of orders 1 and 3, (1/N) J X sum_h B_h and
+  (1/N) sum_h X A_h X^T (I - J/N) X B_h (J the all-ones N x N). Ranks of
+  their words are lower bounds on dim Lie(W_g); the model depends on theta
+  only through (A_h, B_h), so the laws of ``factors`` are laws of it.
+
+Probes: x holds X (``factors``: the matrices P_h), u holds U
+(``softmax``: U_1 then U_3; ``factors``: R_h) and F = <U, g(X)>
+(``factors``: sum_h <P_h, A_h> + <R_h, B_h>; ``softmax``: N <U_1, order 1>
++ N^2 <U_3, order 3>).
+"""
+
+from __future__ import annotations
+
+import re
+
+from flint import nmod_mat
+
+from ..evaluator import _mul, _transpose
+from .base import (
+    MAX_ACTIVATIONS,
+    LayerRule,
+    accumulate,
+    constant,
+    count_text,
+    positive,
+    put,
+    sym_matmul,
+    sym_times,
+)
+
+ATTENTION_KINDS = ("softmax", "factors", "linear")
+#: Tokens of attention: the evaluator builds N x N matrices for every probe;
+#: Attention(2, 1) on 64 tokens counts in 0.2 s.
+MAX_TOKENS = 64
+
+_INT = r"[1-9][0-9]{0,8}"
+_NAMES = {
+    "Attention": re.compile(rf"({_INT}),({_INT}),({_INT})(?:,tokens=({_INT}))?"
+                            rf"(?:,(factors|linear))?"),
+    "LinearAttention": re.compile(rf"({_INT}),({_INT}),({_INT})(?:,tokens=({_INT}))?"),
+}
+
+
+class Attention(LayerRule):
+    kind = "attention"
+    heads = ("Attention", "LinearAttention")
+    alone = True
+
+    # -- checks and sizes ---------------------------------------------------------------
+
+    def check(self, layer, shape, at, checker):
+        raise ValueError(f"{at} (attention) is a model by itself: it cannot be combined with "
+                         f"other layers")
+
+    def check_alone(self, layer) -> tuple:
+        if (not isinstance(layer, (list, tuple)) or len(layer) != 6
+                or layer[1] not in ATTENTION_KINDS or not all(positive(v) for v in layer[2:])):
+            shown = list(layer) if isinstance(layer, (list, tuple)) else layer
+            raise ValueError(f"layer 1 (attention) must be ['attention', kind, d, heads, head, "
+                             f"tokens] with kind one of {', '.join(ATTENTION_KINDS)} and positive "
+                             f"int sizes, not {shown!r}")
+        return ("attention",) + tuple(layer[1:])
+
+    def parameters(self, layer) -> int:
+        _, _, d, heads, k, _ = layer
+        return 4 * heads * k * d
+
+    def size_problem(self, layer, max_parameters: int) -> str | None:
+        _, kind, d, heads, k, tokens = layer
+        if tokens > MAX_TOKENS:
+            return f"the attention has {count_text(tokens)} tokens; the limit is {MAX_TOKENS}"
+        D = self.parameters(layer)
+        if D > max_parameters:
+            return (f"the attention has {count_text(D)} parameters (4 x heads x head_dim x d); "
+                    f"the limit is {max_parameters:,}")
+        entries = 3 * tokens * d + 2 * heads * d * d  # X, U and the d x d A_h, B_h (P_h, R_h)
+        if entries > MAX_ACTIVATIONS:
+            return (f"the attention has {count_text(entries)} activations (3 x tokens x d, and "
+                    f"2 x heads x d x d); the limit is {MAX_ACTIVATIONS:,}")
+        return None
+
+    def file_bounds(self, layer, at, totals):
+        if layer[5] > MAX_TOKENS:
+            return (f"the attention has {count_text(layer[5])} tokens; a certificate holds at "
+                    f"most {MAX_TOKENS}")
+        return None
+
+    # -- the layout of the model ------------------------------------------------------
+
+    def tensors(self, layer) -> list[tuple[str, int, int, list[str]]]:
+        _, kind, d, heads, k, tokens = layer
+        return [(f"{letter}{h}", k, d, [f"{letter}{h}_{a}_{b}" for a in range(k)
+                                        for b in range(d)])
+                for h in range(heads) for letter in "QKVO"]
+
+    def input_shape_alone(self, layer) -> tuple[int, int]:
+        return (layer[5], layer[2])
+
+    def probe_sizes(self, layer) -> tuple[int, list[int], int]:
+        _, kind, d, heads, k, tokens = layer
+        if kind == "factors":
+            return heads * d * d, [], heads * d * d
+        return tokens * d, [], (2 if kind == "softmax" else 1) * tokens * d
+
+    def probe_degree(self, layer) -> int:
+        return 1 if layer[1] == "factors" else 4
+
+    def phi_degree(self, layer) -> int:
+        return 2 if layer[1] == "factors" else 4
+
+    def phi_terms(self, layer) -> int:
+        # at ones: A_h = Q^T K has entries k, X^T X and X^T U entries N, X^T |C| X
+        # entries 2 N^2 (|C| = N I + J), X^T J U entries N^2
+        _, kind, d, heads, k, N = layer
+        if kind == "factors":
+            return heads * 2 * d * d * k
+        if kind == "linear":
+            return heads * N * N * k * k * d ** 4
+        return heads * (N * N * k * d * d + 2 * N ** 3 * k * k * d ** 4)
+
+    def products_alone(self, layer) -> list[tuple[int, int, bool]]:
+        # per head: the chain's prefix and suffix products and the gradients,
+        # each at most a d x d by d x max(d, k, N) product
+        _, kind, d, heads, k, N = layer
+        return [(d * d, max(d, k, N), False)] * (heads * 12)
+
+    # -- semantics ----------------------------------------------------------------------
+
+    def constants(self, layer, pr, p: int) -> tuple:
+        """What a probe contributes to F, as matrices mod p."""
+        _, kind, d, heads, k, N = layer
+        if kind == "factors":
+            P = [constant(d, d, pr.x[h * d * d:(h + 1) * d * d], p) for h in range(heads)]
+            R = [constant(d, d, pr.u[h * d * d:(h + 1) * d * d], p) for h in range(heads)]
+            return ("factors", P, R)
+        X = nmod_mat(N, d, [v % p for v in pr.x], p)
+        Xt = X.transpose()
+        if kind == "linear":
+            U = nmod_mat(N, d, [v % p for v in pr.u], p)
+            return ("linear", {0: Xt * U}, {0: Xt * X})
+        U1 = nmod_mat(N, d, [v % p for v in pr.u[:N * d]], p)
+        U3 = nmod_mat(N, d, [v % p for v in pr.u[N * d:]], p)
+        J = nmod_mat(N, N, [1] * (N * N), p)
+        C = nmod_mat(N, N, [(N if i == j else 0) - 1 for i in range(N) for j in range(N)], p)
+        return ("softmax", {0: Xt * J * U1}, {0: Xt * U3}, {0: Xt * C * X})
+
+    def gradient(self, layer, consts, point) -> list:
+        """grad F of a probe (its :meth:`constants`) at ``point``."""
+        _, kind, d, heads, k, N = layer
+        grads: list = [None] * len(point)
+        for h in range(heads):
+            q, kk, v, o = (4 * h + t for t in range(4))
+            if kind == "factors":
+                terms = [(consts[1][h], [(q, True), (kk, False)]),
+                         (consts[2][h], [(v, True), (o, False)])]
+            elif kind == "linear":
+                terms = [(consts[1], [(q, True), (kk, False), consts[2], (v, True), (o, False)])]
+            else:
+                terms = [(consts[1], [(v, True), (o, False)]),
+                         (consts[2], [(q, True), (kk, False), consts[3], (v, True), (o, False)])]
+            for L, chain in terms:
+                _chain_gradient(L, chain, point, grads)
+        return [g if g is not None else {} for g in grads]
+
+    def expand_alone(self, layer, tensor, one, u_base: int) -> dict:
+        """F as {probe monomial: poly}."""
+        _, kind, d, heads, k, N = layer
+        F: dict = {}
+
+        def T(M):
+            return [list(col) for col in zip(*M)]
+
+        def const(rows, cols, f):
+            return [[{(): one * f(i, j)} if f(i, j) else {} for j in range(cols)]
+                    for i in range(rows)]
+
+        def inner(L, M):
+            for i, row in enumerate(M):
+                for j, e in enumerate(row):
+                    for key, v in sym_times(e, L[i][j]).items():
+                        put(F, key, v)
+
+        if kind == "factors":
+            for h in range(heads):
+                Q, K, V, O = (tensor(4 * h + t) for t in range(4))  # noqa: E741 (the paper's names)
+                P = [[{(h * d * d + i * d + j,): one} for j in range(d)] for i in range(d)]
+                R = [[{(u_base + h * d * d + i * d + j,): one} for j in range(d)] for i in range(d)]
+                inner(P, sym_matmul(T(Q), K))
+                inner(R, sym_matmul(T(V), O))
+            return F
+        X = [[{(i * d + j,): one} for j in range(d)] for i in range(N)]
+        U1 = [[{(u_base + i * d + j,): one} for j in range(d)] for i in range(N)]
+        Xt = T(X)
+        if kind == "linear":
+            L, G = sym_matmul(Xt, U1), sym_matmul(Xt, X)
+        else:
+            U3 = [[{(u_base + N * d + i * d + j,): one} for j in range(d)] for i in range(N)]
+            J = const(N, N, lambda i, j: 1)
+            C = const(N, N, lambda i, j: (N if i == j else 0) - 1)
+            L1 = sym_matmul(sym_matmul(Xt, J), U1)
+            L, G = sym_matmul(Xt, U3), sym_matmul(sym_matmul(Xt, C), X)
+        for h in range(heads):
+            Q, K, V, O = (tensor(4 * h + t) for t in range(4))  # noqa: E741 (the paper's names)
+            B = sym_matmul(T(V), O)
+            inner(L, sym_matmul(sym_matmul(sym_matmul(T(Q), K), G), B))
+            if kind == "softmax":
+                inner(L1, B)
+        return F
+
+    # -- net: names ---------------------------------------------------------------------
+
+    def read_name(self, head, inner, block):
+        m = _NAMES[head].fullmatch(inner) if inner is not None else None
+        if m is None:
+            return None
+        g = m.groups()
+        kind = "linear" if head == "LinearAttention" else (g[4] if len(g) > 4 and g[4]
+                                                           else "softmax")
+        return ["attention", kind, int(g[0]), int(g[1]), int(g[2]), int(g[3]) if g[3] else 3]
+
+
+def _chain_gradient(L: dict, chain: list, point: list, grads: list) -> None:
+    """Add the gradient of <L, M_1 ... M_n> to ``grads``: M_i a tensor
+    (index, transposed) or a constant jet; d/dM_i = (M_1..M_{i-1})^T L (M_{i+1}..M_n)^T."""
+    mats = [(_transpose(point[m[0]]) if m[1] else point[m[0]]) if isinstance(m, tuple) else m
+            for m in chain]
+    n = len(mats)
+    prefix = [None] * (n + 1)  # prefix[i] = M_1 .. M_i
+    for i in range(n):
+        prefix[i + 1] = mats[0] if i == 0 else _mul(prefix[i], mats[i])
+    suffix = [None] * (n + 1)  # suffix[i] = M_{i+1} .. M_n
+    for i in range(n - 1, -1, -1):
+        suffix[i] = mats[i] if i == n - 1 else _mul(mats[i], suffix[i + 1])
+    for i, m in enumerate(chain):
+        if not isinstance(m, tuple):
+            continue
+        g = L if i == 0 else _mul(_transpose(prefix[i]), L)
+        if i < n - 1:
+            g = _mul(g, _transpose(suffix[i + 1]))
+        accumulate(grads, m[0], _transpose(g) if m[1] else g)
+
+
+ATTENTION = Attention()
