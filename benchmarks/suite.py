@@ -173,6 +173,8 @@ def switches(quick: bool) -> None:
 
     import exactcl
     import exactcl.engine.growth as growth_module
+    from exactcl.engine.bases import IncrementalBasis
+    from exactcl.engine.exactlinalg import kernel_Q, kernel_Q_modular
     from exactcl.engine.growth import grow
     from exactcl.engine.search import (
         _block_rows,
@@ -183,13 +185,7 @@ def switches(quick: bool) -> None:
     )
     from exactcl.kernel.fields import MODULAR_TERMS, modular_image
     from exactcl.kernel.jets import WordJets
-    from exactcl.kernel.linalg import (
-        IncrementalBasis,
-        independent_rows_mod,
-        kernel_Q,
-        kernel_Q_modular,
-        rank_mod,
-    )
+    from exactcl.kernel.linalg import independent_rows_mod, rank_mod
     from exactcl.kernel.rings import DEFAULT_PRIME, evaluate, rational_mod, support
     from exactcl.models.specs import parse_spec
 

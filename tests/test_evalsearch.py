@@ -22,11 +22,11 @@ from exactcl.engine.evalsearch import (
     program_grading,
     sign_flips,
 )
+from exactcl.engine.exactlinalg import canonical_rows
 from exactcl.engine.search import _grading, _order_key, _sparse_terms, find_laws
 from exactcl.errors import InputError, VerificationError
 from exactcl.kernel.evaluator import Layout, expand
 from exactcl.kernel.fields import gradient
-from exactcl.kernel.linalg import canonical_rows
 from exactcl.kernel.rings import Ring
 from exactcl.layers.program import Linear, Program, ReLU, from_family
 from exactcl.models.builtin import Model, product

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import exactcl
+from exactcl.engine.bases import BlockBasis, IncrementalBasis, StackBasis
 from exactcl.engine.counting import count
 from exactcl.engine.evaluation import check_laws
 from exactcl.kernel.brackets import bracket
 from exactcl.kernel.evaluator import Layout, Words, random_probe
-from exactcl.kernel.linalg import BlockBasis, IncrementalBasis, StackBasis
 from exactcl.models.builtin import linear, relu
 
 NETS = [("linear", [2, 3, 2]), ("linear", [2, 2, 2, 2]), ("relu", [2, 3, 2]),
@@ -162,8 +162,8 @@ def test_every_path_of_the_stack_basis_keeps_what_the_incremental_basis_keeps(ba
     order of batches."""
     from unittest import mock
 
-    from exactcl.kernel import linalg
-    with mock.patch.object(linalg, "STACK_ABOVE", 0):
+    from exactcl.engine import bases
+    with mock.patch.object(bases, "STACK_ABOVE", 0):
         reference, block, stack = (IncrementalBasis(10, 7), BlockBasis(10, 7), StackBasis(10, 7))
         for batch in batches:
             kept = reference.add(batch, limit=limit)

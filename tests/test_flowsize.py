@@ -9,10 +9,11 @@ import tracemalloc
 import pytest
 
 import exactcl
+import exactcl.engine.bases
 import exactcl.engine.counting
 import exactcl.engine.growth
-import exactcl.kernel.linalg
 import exactcl.models.flows
+from exactcl.engine.bases import IncrementalBasis
 from exactcl.engine.growth import (
     _bracket_parts,
     _interact,
@@ -24,7 +25,6 @@ from exactcl.engine.subsets import sparse_terms, subset_laws
 from exactcl.errors import ResourceError
 from exactcl.interfaces.cli import main
 from exactcl.kernel.brackets import bracket
-from exactcl.kernel.linalg import IncrementalBasis
 from exactcl.kernel.rings import DEFAULT_PRIME, poly_terms
 from exactcl.kernel.subsetcheck import full_point, restricted, stacked_rank
 from exactcl.models.builtin import Model, linear, relu
@@ -289,7 +289,7 @@ def test_subset_ranks_split_into_the_neurons_blocks(monkeypatch):
         widths.append(ncols)
         init(self, ncols, prime, keep_rows)
 
-    monkeypatch.setattr(exactcl.kernel.linalg.IncrementalBasis, "__init__", recorded)
+    monkeypatch.setattr(exactcl.engine.bases.IncrementalBasis, "__init__", recorded)
     r = subset_laws(model, "W1", count_result=counted)
     assert (r.laws, r.proof, r.size) == (0, "sandwich", 64)
     assert widths and max(widths) <= 8

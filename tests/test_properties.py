@@ -1,9 +1,10 @@
 """Property tests (hypothesis) for the exact algebra.
 
 Lie brackets of random sparse polynomial fields, exact and modular
-evaluation, the linear algebra of :mod:`exactcl.kernel.linalg`, round trips
-SymPy <-> flint <-> strings / keys, and the law search against a dense
-reference. Every check is exact: rationals, integers and residues only.
+evaluation, the linear algebra of :mod:`exactcl.kernel.linalg` and
+:mod:`exactcl.engine.exactlinalg`, round trips SymPy <-> flint <-> strings /
+keys, and the law search against a dense reference. Every check is exact:
+rationals, integers and residues only.
 
 References written here (dense Jacobian formula for the bracket, greedy
 rank scan, kernel read off an ``fmpq_mat`` RREF) use python-flint
@@ -24,20 +25,19 @@ from flint import fmpq, fmpq_mat, fmpz_mat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exactcl.engine.bases import IncrementalBasis
+from exactcl.engine.exactlinalg import (
+    kernel_mod,
+    kernel_Q,
+    kernel_Q_modular,
+    rational_reconstruction,
+)
 from exactcl.engine.search import find_laws
 from exactcl.errors import InputError
 from exactcl.kernel.brackets import bracket, bracket_value_mod, could_bracket
 from exactcl.kernel.fields import VectorField
 from exactcl.kernel.jets import WordJets, work_bound
-from exactcl.kernel.linalg import (
-    IncrementalBasis,
-    independent_rows_mod,
-    kernel_mod,
-    kernel_Q,
-    kernel_Q_modular,
-    rank_mod,
-    rational_reconstruction,
-)
+from exactcl.kernel.linalg import independent_rows_mod, rank_mod
 from exactcl.kernel.rings import (
     DEFAULT_PRIME,
     Ring,

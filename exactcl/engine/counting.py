@@ -39,10 +39,11 @@ from ..kernel.fields import (
     gradient_values_mod,
     terms_gradient_mod,
 )
-from ..kernel.linalg import BlockBasis, independent_rows_mod
+from ..kernel.linalg import independent_rows_mod
 from ..kernel.rings import DEFAULT_PRIME, check_prime
 from ..limits import check_memory, growth_bytes, model_bytes, parse_size
 from ..models.builtin import Model
+from .bases import BlockBasis
 from .evaluation import EXPANDED_PATHS, program_paths
 from .growth import Growth, grow
 from .progress import step

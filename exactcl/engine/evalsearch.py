@@ -101,17 +101,17 @@ from ..kernel.blocks import BlockLayout
 from ..kernel.errors import ResourceError, VerificationError, bad_argument
 from ..kernel.evaluator import Layout
 from ..kernel.fields import directions_index, terms_gradient_mod
-from ..kernel.linalg import (
-    _kernel_rref,
-    canonical_rows,
-    kernel_Q,
-    primitive,
-    rank_mod,
-    rational_reconstruction,
-)
+from ..kernel.linalg import rank_mod
 from ..kernel.rings import DEFAULT_PRIME, poly_from_terms, random_prime
 from ..limits import check_memory, parse_size
 from .evaluation import EXPANDED_PATHS, IdentityCheck, check_laws, evaluator_of, program_paths
+from .exactlinalg import (
+    canonical_rows,
+    kernel_Q,
+    matrix_kernel_mod,
+    primitive,
+    rational_reconstruction,
+)
 from .progress import step
 from .search import MAX_BLOCK, LawSearch, _monomials, check_search_size, verify_law
 
@@ -443,7 +443,7 @@ class _Block:
         if rank == 0:
             return [[int(a == b) for b in range(M)] for a in range(M)]
         if small:
-            return _kernel_rref(nmod_mat(rank, M, [x for _, row in echelon for x in row], p))
+            return matrix_kernel_mod(nmod_mat(rank, M, [x for _, row in echelon for x in row], p))
         return stack.kernel()
 
     def _reduce_python(self, echelon: list[tuple[int, list[int]]], theta: Sequence[int],

@@ -10,7 +10,7 @@ and law identities at points mod primes, never expanded.
   it lies in W and every word in them lies in Lie(W): ranks of their values
   stay rigorous lower bounds; randomness affects only how tight they are.
 * **Ranks.** Values are sparse vectors mod p, kept by
-  :class:`~exactcl.kernel.linalg.BlockBasis` (one elimination per block of
+  :class:`~exactcl.engine.bases.BlockBasis` (one elimination per block of
   parameters the fields connect).
 * **Law identities.** grad h . X_c = 0 for every c is checked at random
   points and random probes modulo random primes (Schwartz-Zippel), with the
@@ -39,8 +39,8 @@ from ..kernel.evaluator import (
     probe_family,
 )
 from ..kernel.fields import terms_gradient_mod
-from ..kernel.linalg import BlockBasis
 from ..kernel.rings import poly_terms, random_prime
+from .bases import BlockBasis
 from .growth import DEFAULT_BUDGET, Growth, grow_with
 
 __all__ = ["COMPONENTS_PER_PARAMETER", "EXPANDED_PATHS", "IdentityCheck", "ProgramFields",

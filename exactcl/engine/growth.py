@@ -43,7 +43,7 @@ from ..kernel.brackets import bracket, bracket_value_mod, interact
 from ..kernel.errors import bad_argument
 from ..kernel.fields import VectorField, check_prime_for
 from ..kernel.jets import WordJets
-from ..kernel.linalg import IncrementalBasis
+from .bases import IncrementalBasis
 from .progress import step
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -44,7 +44,7 @@ from ..kernel.fields import (
     first_violation,
     gradient_values_mod,
 )
-from ..kernel.linalg import kernel_Q, kernel_Q_modular, rank_mod
+from ..kernel.linalg import rank_mod
 from ..kernel.rings import (
     DEFAULT_PRIME,
     Ring,
@@ -53,6 +53,7 @@ from ..kernel.rings import (
     poly_terms,
 )
 from ..limits import check_memory, parse_size
+from .exactlinalg import kernel_Q, kernel_Q_modular
 from .progress import step
 
 __all__ = ["MAX_MONOMIALS", "LawSearch", "check_search_size", "find_laws", "gradient_rank",

@@ -61,10 +61,11 @@ from flint import fmpq_mpoly, fmpq_mpoly_ctx
 from ..kernel.brackets import bracket
 from ..kernel.errors import ExactclError, InputError, bad_argument, plural
 from ..kernel.fields import VectorField, gradient_values_mod
-from ..kernel.linalg import BlockBasis, independent_rows_mod, kernel_Q
+from ..kernel.linalg import independent_rows_mod
 from ..kernel.rings import DEFAULT_PRIME, check_prime, fmpq_to_fraction, poly_terms, support
 from ..kernel.subsetcheck import full_point, restricted, word_values
 from ..models.builtin import Model
+from .bases import BlockBasis
 from .counting import (
     DEFAULT_SEARCH_DEGREE,
     SEARCH_MAX_D,
@@ -73,6 +74,7 @@ from .counting import (
     choose_engine,
     count,
 )
+from .exactlinalg import kernel_Q
 
 __all__ = ["MAX_COMPLEMENTS", "RESTRICTED_DEPTH", "STALL_COMPLEMENTS", "SubsetResult",
            "parse_subset", "subset_laws"]
@@ -338,7 +340,7 @@ def laws_on(laws: Sequence[fmpq_mpoly], labels: Sequence[str], subset: Sequence[
     involve only the variables of ``subset``: the laws that already do, and
     the combinations of the others that cancel every monomial involving a
     variable outside the subset (the kernel of their coefficient matrix on
-    those monomials, :func:`~exactcl.kernel.linalg.kernel_Q`).
+    those monomials, :func:`~exactcl.engine.exactlinalg.kernel_Q`).
 
     >>> from exactcl.kernel.rings import Ring
     >>> R = Ring(("x", "y", "z"))

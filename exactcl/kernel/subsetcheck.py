@@ -30,7 +30,7 @@ from .errors import CertificateFormatError, plural
 from .evaluator import Layout
 from .fields import VectorField, terms_gradient_mod
 from .jets import WordJets, work_bound
-from .linalg import IncrementalBasis, rank_mod
+from .linalg import rank_mod, stacked_rank_mod
 from .rings import random_prime, support
 
 __all__ = ["full_point", "restricted", "subset_checks", "word_values"]
@@ -88,10 +88,8 @@ def stacked_rank(values_at, complements: Sequence[Sequence[int]], position: Mapp
                  prime: int) -> int:
     """The rank mod ``prime`` of the restricted word values at every
     complement (``values_at(j)``: the full values at complement j)."""
-    basis = IncrementalBasis(len(position), prime, keep_rows=False)
-    for j in range(len(complements)):
-        basis.add(restricted(values_at(j), position))
-    return basis.rank
+    batches = (restricted(values_at(j), position) for j in range(len(complements)))
+    return stacked_rank_mod(batches, len(position), prime)
 
 
 # -- the verifier's checks ----------------------------------------------------------

@@ -103,7 +103,7 @@ from .lawchecks import (
     _terms_work,
     _used_fields,
 )
-from .linalg import BlockBasis, rank_mod
+from .linalg import block_rank_mod, column_blocks, rank_mod
 from .namecheck import check_name, is_builtin_name, shown_name
 from .rings import random_prime, support
 
@@ -693,7 +693,7 @@ def _program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budg
                   exact: bool) -> tuple[int, str]:
     """The rank of the basis words evaluated from the program at the point,
     modulo fresh primes (each a rigorous lower bound), sparse values ranked
-    block by block (:class:`~exactcl.kernel.linalg.BlockBasis`)."""
+    block by block (:func:`~exactcl.kernel.linalg.block_rank_mod`)."""
     D = layout.D
     fields = _ProbeFields(layout, kinds)
     work = program_words_work(layout, brackets, basis, len(_used_fields(brackets, basis)))
@@ -708,9 +708,9 @@ def _program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budg
         rank_cost = _blocks_work(values, D)
         budget.require(rank_cost, "the rank of the bracket words")
         budget.spend(rank_cost)
-        r = BlockBasis(D, p).add(values) if values else []
+        r = block_rank_mod(values, p)
         primes.append(p)
-        best = max(best, len(r))
+        best = max(best, r)
         if best == len(basis):
             break
     how = f"mod fresh prime{'s' if len(primes) > 1 else ''} " + ", ".join(map(str, primes))
@@ -722,28 +722,10 @@ def _program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budg
 
 def _blocks_work(values: list[dict[int, int]], D: int) -> float:
     """Units of work of ranking sparse vectors block by block: one elimination
-    per connected block of columns (union-find over the supports)."""
-    parent: dict[int, int] = {}
-
-    def find(c: int) -> int:
-        while parent.setdefault(c, c) != c:
-            parent[c] = parent[parent[c]]
-            c = parent[c]
-        return c
-
-    for v in values:
-        cols = [find(c) for c in v]
-        for c in cols[1:]:
-            parent[find(c)] = find(cols[0])
-    rows: dict[int, int] = {}
-    cols: dict[int, int] = {}
-    for c in parent:
-        cols[find(c)] = cols.get(find(c), 0) + 1
-    for v in values:
-        if v:
-            root = find(next(iter(v)))
-            rows[root] = rows.get(root, 0) + 1
-    return sum(rank_work(n, cols[root]) for root, n in rows.items()) + sum(map(len, values))
+    per connected block of columns (:func:`~exactcl.kernel.linalg.column_blocks`)."""
+    work = sum(rank_work(len(block), len({c for r in block for c in values[r]}))
+               for block in column_blocks(values))
+    return work + sum(map(len, values))
 
 
 def _checked_name(name: str) -> bool:
