@@ -340,16 +340,16 @@ def _nested(depth: int) -> list:
 ], ids=["nested-1000", "1200-layers-in-blocks", "5000-digit-width", "8000-digit-parameters",
         "5000-digit-size", "5000-digit-tokens", "patches"])
 def test_a_certificate_program_is_sized_before_it_is_laid_out(monkeypatch, layers, fragment):
-    from exactcl.kernel import certformat
+    from exactcl.kernel import programs
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the layout was built before the size check")
-    monkeypatch.setattr(certformat, "Layout", forbidden)
-    monkeypatch.setattr(certformat, "BlockLayout", forbidden)
+    monkeypatch.setattr(programs, "Layout", forbidden)
+    monkeypatch.setattr(programs, "BlockLayout", forbidden)
     if "nest" in fragment or "layers" in fragment:  # counted before they are checked
-        monkeypatch.setattr(certformat, "check_blocks", forbidden)
+        monkeypatch.setattr(programs, "check_blocks", forbidden)
     with pytest.raises(CertificateFormatError) as info:
-        certformat.program_layout({"program": layers})
+        programs.program_layout({"program": layers})
     assert fragment in str(info.value) and "\n" not in str(info.value), str(info.value)
 
 

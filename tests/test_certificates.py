@@ -331,7 +331,8 @@ def test_version_1_files_hold_no_version_2_keys():
 def test_the_verifier_expands_a_program_as_the_builders_do(make):
     """Word ids name generators by position: the verifier's expansion of a
     program gives the builders' phi, component by component, in order."""
-    from exactcl.kernel.certformat import program_layout, program_phi
+    from exactcl.kernel.programs import program_layout
+    from exactcl.kernel.rebuild import program_phi
     from exactcl.kernel.rings import Ring
     model = make()
     section = certify(model, reproducible=True)[0]["model"]

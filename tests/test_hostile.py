@@ -30,7 +30,7 @@ import sympy
 
 import exactcl
 from exactcl.certificates.build import certify
-from exactcl.kernel import certformat
+from exactcl.kernel import certformat, programs
 from exactcl.kernel import verifier as _verifier
 from exactcl.kernel.budget import VERIFY_WORK, verify_budget
 from exactcl.models.builtin import from_polynomials, linear, product, relu
@@ -1059,8 +1059,8 @@ def nothing_evaluated(monkeypatch):
 @pytest.fixture
 def nothing_built(monkeypatch, nothing_evaluated):
     """... and before it builds the program's layout."""
-    monkeypatch.setattr(certformat, "Layout", _forbidden)
-    monkeypatch.setattr(certformat, "BlockLayout", _forbidden)
+    monkeypatch.setattr(programs, "Layout", _forbidden)
+    monkeypatch.setattr(programs, "BlockLayout", _forbidden)
 
 
 @pytest.mark.parametrize("layers,place", [

@@ -39,7 +39,7 @@ import sympy
 
 import exactcl
 from exactcl.certificates.build import certify
-from exactcl.kernel import certformat
+from exactcl.kernel import certformat, programs, rebuild
 from exactcl.kernel.verifier import verify_certificate, verify_text
 from exactcl.models.builtin import from_fields as fields_model
 from exactcl.models.builtin import linear, product, relu
@@ -128,7 +128,7 @@ class Base:
         if kinds["kind"] == "probes":
             return kinds["count"]
         if "program" in model:
-            return certformat.program_layout(model).components
+            return programs.program_layout(model).components
         return len(model["phi"] if "phi" in model else model["fields"])
 
     @property
@@ -178,8 +178,8 @@ def true_count(cert: dict):
     body = {k: v for k, v in cert["model"].items() if k != "fingerprint"}
     key = json.dumps(body, sort_keys=True)
     if key not in _ORACLE:
-        ring = certformat.ring_of(cert)
-        generators = certformat.generators_of(cert, ring)
+        ring = rebuild.ring_of(cert)
+        generators = rebuild.generators_of(cert, ring)
         _ORACLE[key] = exactcl.count(fields_model(ring, generators, name="oracle"))
     return _ORACLE[key]
 
@@ -423,7 +423,7 @@ def _(b):
     polys = b.cert["laws"]["polynomials"]
     if len(polys) < 2:
         return
-    ring = certformat.ring_of(b.cert)
+    ring = rebuild.ring_of(b.cert)
     h0 = certformat.decode_poly(polys[0], ring, "law 0")
     h1 = certformat.decode_poly(polys[1], ring, "law 1")
     for label, h in (("h0 + h1", h0 + h1), ("h0 * h1", h0 * h1), ("2 h0", 2 * h0)):

@@ -67,7 +67,7 @@ import sympy
 
 import exactcl
 from exactcl.certificates.build import certify, model_section
-from exactcl.kernel import certformat
+from exactcl.kernel import certformat, programs, rebuild
 from exactcl.kernel.flowcheck import flow_text, read_flow
 from exactcl.kernel.rings import Ring
 from exactcl.kernel.verifier import Report, verify_text
@@ -255,8 +255,8 @@ def _model_key(section: dict) -> str:
 
 
 def _fields_of(cert: dict):
-    ring = certformat.ring_of(cert)
-    return ring, certformat.generators_of(cert, ring)
+    ring = rebuild.ring_of(cert)
+    return ring, rebuild.generators_of(cert, ring)
 
 
 def _recount(cert: dict):
@@ -296,7 +296,7 @@ def _builtin(name: object) -> bool:
 
 
 def _generator_set(section: dict, ring: Ring) -> list[str]:
-    gens = certformat.generators_of({}, ring, section=section)
+    gens = rebuild.generators_of({}, ring, section=section)
     return sorted(json.dumps(certformat.encode_field(X)) for X in gens)
 
 
@@ -369,7 +369,7 @@ def flow_truth(cert: dict) -> str | None:
         return None
     base = model["base"]
     ring = Ring(tuple(base["variables"]))
-    generators = certformat.generators_of({}, ring, section=base)
+    generators = rebuild.generators_of({}, ring, section=base)
     file_ring, file_fields = _fields_of(cert)
     theirs = [certformat.encode_field(X) for X in file_fields]
     flow = model["flow"]
@@ -529,7 +529,7 @@ def reprogram(c: dict, program: list) -> None:
     set), the laws (variables renumbered by name, terms of removed ones
     dropped) and claim.parameters."""
     old = list(c["model"]["variables"])
-    layout = certformat.program_layout({"program": program})
+    layout = programs.program_layout({"program": program})
     new = list(layout.parameters)
     values = dict(zip(old, c["lie"]["point"]))
     c["model"]["program"] = program
@@ -738,9 +738,9 @@ def _needs_program(b: Base) -> bool:
 
 
 def _as_phi(b: Base) -> dict:
-    ring = certformat.ring_of(b.cert)
-    layout = certformat.program_layout(b.model)
-    phi = [certformat.encode_poly(p) for p in certformat.program_phi(layout, ring)]
+    ring = rebuild.ring_of(b.cert)
+    layout = programs.program_layout(b.model)
+    phi = [certformat.encode_poly(p) for p in rebuild.program_phi(layout, ring)]
 
     def change(c):
         del c["model"]["program"]
@@ -1456,7 +1456,7 @@ def _(b):
     base = b.model["base"]
     ring = Ring(tuple(base["variables"]))
     phi = [certformat.encode_poly(p) for p in
-           certformat.program_phi(certformat.program_layout(base), ring)]
+           rebuild.program_phi(programs.program_layout(base), ring)]
 
     def as_phi(c):
         del c["model"]["base"]["program"]

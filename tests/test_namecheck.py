@@ -139,7 +139,8 @@ def test_the_name_check_imports_only_the_file_format_and_the_layer_rules():
         "exactcl.errors", "exactcl.version", "exactcl.kernel", "exactcl.kernel.errors",
         "exactcl.kernel.rings",
         "exactcl.kernel.fields", "exactcl.kernel.certformat", "exactcl.kernel.budget",
-        "exactcl.kernel.namecheck", "exactcl.kernel.evaluator", "exactcl.kernel.blocks"}
+        "exactcl.kernel.namecheck", "exactcl.kernel.evaluator", "exactcl.kernel.blocks",
+        "exactcl.kernel.reading", "exactcl.kernel.programs"}
 
 
 def test_names_that_claim_a_family():

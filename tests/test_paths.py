@@ -1,7 +1,7 @@
 """Files and paths: where exactcl writes and what it reads.
 
 Output paths are checked before any work by one function
-(:func:`exactcl.kernel.certformat.check_output`), used by ``certify``, ``plot``
+(:func:`exactcl.certificates.files.check_output`), used by ``certify``, ``plot``
 and ``sweep --out``; the atomic write never renames over anything but a
 regular file. Devices are tested on copies made with ``mknod`` in a
 temporary folder (never on the real ``/dev/null``: before these checks,
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 import exactcl
+from exactcl.certificates import files
+from exactcl.certificates.files import atomic_path, write_atomic
 from exactcl.errors import InputError
 from exactcl.interfaces.cli import main
-from exactcl.kernel import certformat
-from exactcl.kernel.certformat import atomic_path, write_atomic
 from tests.helpers import assert_refused, run_cli
 
 # --------------------------------------------------------------------------- helpers
@@ -127,10 +127,10 @@ def _bad_file_outputs(tmp_path: Path) -> list[tuple[str, str]]:
 def test_check_output_refuses_every_bad_file_path(tmp_path):
     for path, needle in _bad_file_outputs(tmp_path):
         with pytest.raises(InputError) as info:
-            certformat.check_output(path, "-o")
+            files.check_output(path, "-o")
         assert "'-o'" in str(info.value) and needle in str(info.value), (path, info.value)
-    assert certformat.check_output(str(tmp_path / "new.json"), "-o") == str(tmp_path / "new.json")
-    assert certformat.check_output(str(tmp_path / "file"), "-o") == str(tmp_path / "file")
+    assert files.check_output(str(tmp_path / "new.json"), "-o") == str(tmp_path / "new.json")
+    assert files.check_output(str(tmp_path / "file"), "-o") == str(tmp_path / "file")
 
 
 @pytest.mark.parametrize("index", range(5), ids=["empty", "dir", "dir/", "under-a-file",

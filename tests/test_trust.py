@@ -19,7 +19,8 @@ import pytest
 
 from exactcl.certificates.build import certify
 from exactcl.errors import CertificateFormatError
-from exactcl.kernel.certformat import dumps, strict_json
+from exactcl.kernel.certformat import dumps
+from exactcl.kernel.reading import strict_json
 from exactcl.kernel.verifier import verify_text
 from exactcl.models.builtin import linear
 from exactcl.models.flows import icnn, nmf

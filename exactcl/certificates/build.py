@@ -24,19 +24,18 @@ import time
 
 import flint
 
+from ..certificates.files import check_output, write_atomic
 from ..engine.counting import CountResult, count
 from ..engine.growth import basis_words
 from ..kernel.certformat import (
     SCHEMA,
     SCHEMA_VERSION,
     SUBSET_VERSION,
-    check_output,
     dumps,
     encode_field,
     encode_ints,
     encode_poly,
     fingerprint,
-    write_atomic,
 )
 from ..models.builtin import Model, as_model
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..kernel.brackets import format_probability, round_error_bound
-from ..kernel.certformat import MAX_FILE_BYTES, loads
+from ..kernel.certformat import loads
 from ..kernel.errors import CertificateFormatError, bad_argument, plural
 from ..kernel.namecheck import is_builtin_name
+from ..kernel.reading import MAX_FILE_BYTES
 
 __all__ = ["Certificate"]
 

@@ -372,7 +372,7 @@ def _run_certify(args: argparse.Namespace) -> int:
         return run_subset(args)
     from ..certificates.build import certify
     _check_count_options(args)
-    from ..kernel.certformat import check_output
+    from ..certificates.files import check_output
     check_output(args.output, "--output")  # before any computation
     model = _model(args)
     with _progress(args):
@@ -411,7 +411,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     from ..workflows.grid import grid_cases, load_config, option_problem, spec_cases
     from ..workflows.sweep import SweepInterrupted, sweep
     if not args.list:  # before any work: a folder that can be created or written
-        from ..kernel.certformat import check_output
+        from ..certificates.files import check_output
         check_output(args.out, "--out", folder=True)
         if args.engine == "dask" or args.scheduler:
             _check_dask("--engine" if args.engine == "dask" else "--scheduler")

@@ -528,7 +528,7 @@ def check_output(path: str) -> str:
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
         raise InputError(f"Argument '-o' must name a .png, .svg or .pdf file, not {path!r}.")
-    from ..kernel.certformat import check_output as check_path
+    from ..certificates.files import check_output as check_path
     check_path(path, "-o")  # a regular file or a new name, in a folder that can be written
     return ext
 
@@ -581,7 +581,7 @@ def save(fig, path: str | os.PathLike, dpi: int | None = None) -> str:
     resolution = check_dpi(dpi, ext)
     import matplotlib
 
-    from ..kernel.certformat import atomic_path
+    from ..certificates.files import atomic_path
     metadata = {".png": {"Software": None}, ".svg": {"Date": None},
                 ".pdf": {"CreationDate": None, "ModDate": None}}[ext]
     rc = {"svg.hashsalt": "exactcl", "svg.fonttype": "path", "pdf.fonttype": 42}

@@ -27,7 +27,7 @@ def run_subset(args: argparse.Namespace) -> int:
     if args.command != "laws":
         _check_count_options(args)
     if args.command == "certify":
-        from ..kernel.certformat import check_output
+        from ..certificates.files import check_output
         check_output(args.output, "--output")  # before any computation
     if getattr(args, "flow", None) not in (None, "gradient"):
         raise InputError(f"Arguments '--subset' and '--flow' do not go together: the laws of "

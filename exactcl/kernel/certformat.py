@@ -79,27 +79,38 @@ a file is ever evaluated as code.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
-import re
-import stat
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any
 
 from flint import fmpq_mpoly
 
-from .blocks import BlockLayout, check_blocks, count_layers, count_text, is_block_program
-from .budget import COMPONENT, DENSE, DERIVATIVE, EXPAND_TERM, WorkBudget
-from .errors import CertificateFormatError, InputError
-from .evaluator import Layout, check_layers
+from .errors import CertificateFormatError
 from .fields import VectorField
-from .layers import RULES
-from .rings import Ring, poly_from_terms, poly_terms, support
+from .programs import program_layout
+from .reading import (
+    MAX_BOUND,
+    MAX_EXPONENT,
+    MAX_FAMILY_CHARS,
+    MAX_FILE_BYTES,
+    MAX_IDENTITY_ROUNDS,
+    MAX_ITEMS,
+    MAX_TERM_DEGREE,
+    MAX_TERMS,
+    MAX_VARIABLES,
+    _fail,
+    _int,
+    _keys,
+    _list,
+    _rational,
+    _short,
+    checked,
+    int_list,
+    strict_json,
+)
+from .rings import Ring, poly_from_terms, poly_terms
 
 __all__ = [
     "SCHEMA",
@@ -112,12 +123,7 @@ __all__ = [
     "fingerprint",
     "dumps",
     "loads",
-    "atomic_path",
-    "check_output",
-    "write_atomic",
-    "generators_of",
     "check_structure",
-    "program_layout",
 ]
 
 SCHEMA = "exactcl-certificate"
@@ -127,25 +133,6 @@ SCHEMA_VERSION = 2
 SUBSET_VERSION = 3
 #: The versions :func:`loads` reads.
 READ_VERSIONS = (1, 2, 3)
-
-#: Bounds on what a file may ask the verifier to build (hostile files). Parsed
-#: JSON takes about 20 times the bytes of the file; a ring of D variables
-#: about D^2 / 8 bytes.
-MAX_FILE_BYTES = 32 * 2**20
-MAX_VARIABLES = 10_000
-MAX_EXPONENT = 1000
-MAX_TERM_DEGREE = 200
-MAX_INT_DIGITS = 400
-MAX_TERMS = 5_000_000
-MAX_ITEMS = 5_000_000
-#: Layers of a program, and the longest probe family name.
-MAX_LAYERS = 1000
-MAX_FAMILY_CHARS = 100
-#: Rounds of a Monte Carlo check of the law identities a file may ask for, and
-#: the largest degree and height bounds it may state.
-MAX_IDENTITY_ROUNDS = 10_000
-MAX_BOUND = 10**6
-_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 TOP_KEYS = {"schema", "version", "model", "claim", "lie", "laws", "closure", "software",
             "seconds"}
@@ -241,218 +228,6 @@ def dumps(cert: dict) -> str:
     return "".join(out) + "\n"
 
 
-#: What ``os.stat`` says a path is, for messages.
-_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISCHR, "character device"),
-          (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "named pipe"),
-          (stat.S_ISSOCK, "socket"))
-
-
-def _not_a_file(path: str) -> str | None:
-    """What ``path`` is when it exists and is not a regular file (following
-    symbolic links), else None."""
-    try:
-        mode = os.stat(path).st_mode
-    except (OSError, ValueError):  # missing, a dangling link, unreadable, a NUL byte
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    return next((kind for test, kind in _KINDS if test(mode)), "special file")
-
-
-def _probe(folder: str) -> str | None:
-    """Why no file can be created in ``folder``, or None when one can (a
-    temporary file is created and removed: permission bits say nothing for
-    root or on a read-only mount)."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".exactcl-", suffix=".tmp", dir=folder)
-    except OSError as err:
-        return err.strerror or type(err).__name__
-    os.close(fd)
-    os.unlink(tmp)
-    return None
-
-
-def check_output(path: object, argument: str = "path", *, folder: bool = False) -> str:
-    """Refuse, before any work, an output path that cannot be written.
-
-    A file output must be a regular file or a new name, in an existing
-    folder where this process can create files; a folder output
-    (``folder=True``, e.g. a sweep) must be an existing folder or a new
-    name below one, writable. Files are written by renaming a new file
-    over the target (:func:`atomic_path`), so devices, pipes and folders
-    are refused rather than replaced.
-
-    Returns the path as a string; raises :class:`InputError` naming
-    ``argument``, what was expected and what came.
-
-    Examples
-    --------
-    >>> check_output("/dev/null", "-o")
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.InputError: Argument '-o' must be a regular file or a new file name, not the character device '/dev/null' (exactcl replaces files by renaming a new one over them).
-    >>> check_output("", "--out", folder=True)
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.InputError: Argument '--out' must name a folder, not ''.
-    """
-    if isinstance(path, os.PathLike):
-        path = os.fspath(path)
-    what = "folder" if folder else "file"
-    if not isinstance(path, str) or not path or "\0" in path:
-        raise InputError(f"Argument {argument!r} must name a {what}, not {path!r}.")
-    kind = _not_a_file(path)
-    if folder:
-        if kind is None and os.path.exists(path):
-            raise InputError(f"Argument {argument!r} must be a folder, not the file {path!r}.")
-        if kind not in (None, "folder"):
-            raise InputError(f"Argument {argument!r} must be a folder, not the {kind} {path!r}.")
-        where = os.path.abspath(path)
-        while not os.path.isdir(where):  # the nearest existing folder, where one is created
-            parent = os.path.dirname(where)
-            if parent == where or os.path.lexists(where):
-                raise InputError(f"Argument {argument!r} must be a folder that can be created, "
-                                 f"not {path!r} ({where!r} is not a folder).")
-            where = parent
-    else:
-        if path.endswith(("/", os.sep)) or (os.altsep and path.endswith(os.altsep)):
-            raise InputError(f"Argument {argument!r} must name a file, not the folder path "
-                             f"{path!r}.")
-        if kind == "folder":
-            raise InputError(f"Argument {argument!r} must name a file, not the folder {path!r}.")
-        if kind is not None:
-            raise InputError(f"Argument {argument!r} must be a regular file or a new file name, "
-                             f"not the {kind} {path!r} (exactcl replaces files by renaming a "
-                             f"new one over them).")
-        where = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(where):
-            raise InputError(f"Argument {argument!r} must be a file in an existing folder, not "
-                             f"{path!r}.")
-    problem = _probe(where)
-    if problem is not None:
-        raise InputError(f"Argument {argument!r} must be in a folder this process can write, "
-                         f"not {path!r} (creating a file in {where!r}: {problem}).")
-    return path
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
-    """A temporary path in the folder of ``path`` for the caller to write;
-    when the block ends, the file is synced and renamed over ``path``
-    (on an error it is removed and ``path`` is untouched).
-
-    Only a regular file (or a missing path) is ever replaced: a folder, a
-    device such as ``/dev/null``, a pipe or a socket at ``path`` raises
-    :class:`InputError`, checked before the temporary file is made and
-    again just before the rename.
-    """
-    path = os.fspath(path)
-    _refuse_special(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".exactcl-", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        _refuse_special(path)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _refuse_special(path: str) -> None:
-    kind = _not_a_file(path)
-    if kind is not None:
-        raise InputError(f"{path!r} is a {kind}, not a regular file: exactcl writes files by "
-                         f"renaming a new file over them and never replaces a {kind}.")
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same
-    folder, flushed and synced, then renamed over the target."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-
-
-# -- strict decoding ------------------------------------------------------------
-
-def _short(value: object, limit: int = 60) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
-
-
-def _fail(where: str, expected: str, got: object) -> CertificateFormatError:
-    return CertificateFormatError(f"{where} must be {expected}, not {_short(got)}.")
-
-
-def _keys(obj: object, where: str, required: set[str], optional: set[str] = frozenset()
-          ) -> dict:
-    if not isinstance(obj, dict):
-        raise _fail(where, "an object", obj)
-    missing = sorted(required - set(obj))
-    unknown = sorted(set(obj) - required - optional)
-    if missing:
-        raise CertificateFormatError(f"{where} lacks the key(s) {', '.join(missing)}.")
-    if unknown:
-        shown = ", ".join(_short(k, 40) for k in unknown[:5])
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise CertificateFormatError(f"{where} has unknown key(s) {shown}{more}.")
-    return obj
-
-
-def _int(obj: object, where: str, lo: int | None = None, hi: int | None = None) -> int:
-    """A JSON integer (not a bool, a float or a string)."""
-    if isinstance(obj, bool) or not isinstance(obj, int):
-        raise _fail(where, "an integer", obj)
-    return _in_range(obj, where, lo, hi)
-
-
-def _decimal(obj: object, where: str, lo: int | None = None, hi: int | None = None) -> int:
-    """An integer written as a decimal string (the format's way for integers that
-    may exceed 2**53), not a JSON number."""
-    if not isinstance(obj, str):
-        raise _fail(where, "an integer as a decimal string", obj)
-    if not _INTEGER.fullmatch(obj) or len(obj) > MAX_INT_DIGITS + 1:
-        raise _fail(where, f"an integer of at most {MAX_INT_DIGITS} decimal digits", obj)
-    return _in_range(int(obj), where, lo, hi)
-
-
-def _in_range(obj: int, where: str, lo: int | None, hi: int | None) -> int:
-    if obj.bit_length() > 3.33 * MAX_INT_DIGITS:
-        raise _fail(where, f"an integer of at most {MAX_INT_DIGITS} decimal digits",
-                    f"{obj.bit_length()} bits")
-    if lo is not None and obj < lo:
-        raise _fail(where, f"an integer >= {lo}", obj)
-    if hi is not None and obj > hi:
-        raise _fail(where, f"an integer <= {hi}", obj)
-    return obj
-
-
-def _list(obj: object, where: str, max_len: int = MAX_ITEMS) -> list:
-    if not isinstance(obj, list):
-        raise _fail(where, "a list", obj)
-    if len(obj) > max_len:
-        raise _fail(where, f"a list of at most {max_len} items", f"{len(obj)} items")
-    return obj
-
-
-def _rational(obj: object, where: str) -> Fraction:
-    if not isinstance(obj, str) or "/" not in obj:
-        raise _fail(where, 'a rational "p/q"', obj)
-    num, _, den = obj.partition("/")
-    n = _decimal(num, where)
-    d = _decimal(den, where)
-    if d < 1:
-        raise _fail(where, 'a rational "p/q" with q >= 1', obj)
-    return Fraction(n, d)
-
-
 def decode_poly(obj: object, ring: Ring, where: str) -> fmpq_mpoly:
     """Parse an encoded polynomial, refusing anything malformed or oversized."""
     terms = []
@@ -506,73 +281,6 @@ def loads(text: str | bytes) -> dict:
         raise CertificateFormatError(f"The certificate has {len(text)} characters; at most "
                                      f"{MAX_FILE_BYTES} are read.")
     return check_structure(strict_json(text))
-
-
-class _Repeated(dict):
-    """An object whose key ``repeated`` appears twice (see :func:`strict_json`)."""
-
-    repeated = ""
-
-
-def _object(pairs: list) -> dict:
-    out: dict = {}
-    for key, value in pairs:
-        if key in out:
-            marked = _Repeated(out)
-            marked.repeated = key
-            return marked
-        out[key] = value
-    return out
-
-
-class _NonFinite(str):
-    """``NaN``, ``Infinity`` or ``-Infinity`` where a JSON value stands (no
-    JSON number is; see :func:`strict_json`)."""
-
-
-def _problem_at(obj: object) -> str | None:
-    """What makes parsed JSON not strict, at its path: the first object
-    holding a key twice, or the first non-finite number."""
-    stack: list = [(obj, "")]
-    while stack:
-        node, at = stack.pop()
-        if isinstance(node, _Repeated):
-            key = f"{at}.{node.repeated}" if at else node.repeated
-            return f"repeats the key {key!r}: a reader could take either value"
-        if isinstance(node, _NonFinite):
-            return f"holds the non-finite number {node} at {at or 'the top'} (JSON has none)"
-        if isinstance(node, dict):
-            stack.extend((v, f"{at}.{k}" if at else str(k)) for k, v in reversed(node.items()))
-        elif isinstance(node, list):
-            stack.extend((v, f"{at}[{i}]") for i, v in reversed(list(enumerate(node))))
-    return None
-
-
-def strict_json(text: str | bytes, what: str = "The file") -> Any:
-    """JSON as exactcl reads it: strict. A key repeated in an object (which
-    readers resolve differently: Python's ``json`` keeps the last, a person
-    or ``grep`` sees the first) and the non-finite numbers ``NaN``,
-    ``Infinity`` and ``-Infinity`` (not JSON) make the text unreadable.
-
-    >>> strict_json('{"claim": {"laws": 5, "laws": 3}}')
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.CertificateFormatError: The file repeats the key 'claim.laws': a reader could take either value.
-    >>> strict_json('{"lie": {"point": [1, NaN]}}')
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.CertificateFormatError: The file holds the non-finite number NaN at lie.point[1] (JSON has none).
-    """
-    try:
-        data = json.loads(text, object_pairs_hook=_object, parse_constant=_NonFinite)
-    except RecursionError as err:
-        raise CertificateFormatError(f"{what} nests JSON too deeply.") from err
-    except ValueError as err:  # JSONDecodeError, oversized integer literals
-        raise CertificateFormatError(f"{what} is not valid JSON: {err}.") from err
-    problem = _problem_at(data)
-    if problem is not None:
-        raise CertificateFormatError(f"{what} {problem}.")
-    return data
 
 
 def check_structure(cert: object) -> dict:
@@ -847,75 +555,6 @@ def subset_structure(obj: object) -> dict:
     return section
 
 
-def program_layout(model: dict) -> Layout:
-    """The :class:`~exactcl.kernel.evaluator.Layout` of ``model.program``, refusing
-    layers that are not a network, and a program of more than MAX_LAYERS
-    layers or MAX_VARIABLES parameters from its sizes, before it is built.
-
-    >>> program_layout({"program": [["linear", 2, 3, False], ["relu"], ["linear", 3, 1, False]]}).D
-    9
-    >>> program_layout({"program": [["linear", 10**5, 10**5, False]]})
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.CertificateFormatError: model.program has 10,000,000,000 parameters; a certificate holds at most 10,000.
-    """
-    layers = _list(model["program"], "model.program", MAX_LAYERS)
-    if is_block_program(layers):
-        return _block_layout(layers)
-    try:
-        canonical = check_layers(layers)
-    except ValueError as err:
-        raise CertificateFormatError(f"model.program: {err}.") from None
-    D = sum(n_in * n_out + (n_out if bias else 0)
-            for kind, *rest in canonical if kind == "linear" for n_in, n_out, bias in [rest])
-    if D > MAX_VARIABLES:
-        raise CertificateFormatError(f"model.program has {count_text(D)} parameters; a "
-                                     f"certificate holds at most {MAX_VARIABLES:,}.")
-    return Layout(canonical)
-
-
-def _block_layout(layers: list) -> BlockLayout:
-    """The :class:`~exactcl.kernel.blocks.BlockLayout` of a block program, refused
-    from its sizes before it is built: layers (those of residual blocks
-    included, counted before they are checked), nesting, parameters, and
-    what each layer's rule bounds (a convolution's positions and the entries
-    its convolutions unfold, attention's tokens: the layout holds their
-    index); what evaluating it costs is the verifier's estimate.
-
-    >>> _block_layout([["conv", 1, 1, [2], [1], False, [10**6]]])
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.CertificateFormatError: model.program: layer 1 (conv) reads 1,000,000 positions; a certificate holds at most 4,096.
-    >>> _block_layout([["conv", 4, 1, [2048], [1], False, [4096]]])
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.CertificateFormatError: model.program: layer 1 (conv) brings the entries its convolutions unfold to 16,785,408; a certificate holds at most 4,194,304.
-    """
-    try:
-        count_layers(layers)
-        canonical = check_blocks(layers)
-    except ValueError as err:
-        raise CertificateFormatError(f"model.program: {err}.") from None
-    totals = {"parameters": 0, "patches": 0}
-
-    def walk(seq, where):
-        for n, layer in enumerate(seq, 1):
-            rule = RULES[layer[0]]
-            problem = rule.file_bounds(layer, f"{where}layer {n}", totals)
-            if problem is not None:
-                raise CertificateFormatError(f"model.program: {problem}.")
-            totals["parameters"] += rule.parameters(layer)
-            if totals["parameters"] > MAX_VARIABLES:
-                raise CertificateFormatError(f"model.program has more than {MAX_VARIABLES:,} "
-                                             f"parameters; a certificate holds at most "
-                                             f"{MAX_VARIABLES:,}.")
-            if rule.nested is not None:
-                walk(layer[rule.nested], f"{where}layer {n} ({rule.kind}) ")
-
-    walk(canonical, "")
-    return BlockLayout(canonical)
-
-
 def generator_fields(obj: object, program: bool) -> dict:
     """The checked ``lie.generators`` section (probes only for a program)."""
     kind = obj.get("kind") if isinstance(obj, dict) else None
@@ -952,155 +591,6 @@ def identity_check(obj: object, program: bool) -> dict:
     if not isinstance(mode, str) or mode not in IDENTITY_MODES:
         raise _fail("laws.identities.mode", " or ".join(map(repr, IDENTITY_MODES)), mode)
     return ids
-
-
-def ring_of(cert: dict) -> Ring:
-    try:
-        return Ring(tuple(cert["model"]["variables"]))
-    except ValueError as err:
-        raise CertificateFormatError(f"model.variables: {err}") from err
-
-
-def decode_work(obj: object, nvars: int) -> float:
-    """Units of work (:mod:`exactcl.kernel.budget`) of decoding the encoded
-    polynomial ``obj`` in ``nvars`` variables and scanning its support."""
-    return DENSE * nvars * (len(obj) + 1) if isinstance(obj, list) else 0.0
-
-
-def generators_of(cert: dict, ring: Ring, budget: WorkBudget | None = None, *,
-                  section: dict | None = None, where: str = "model") -> list[VectorField]:
-    """The generator fields the model section defines (gradients of phi, or
-    the fields themselves; for a program, the gradients of its expanded phi,
-    :func:`program_generators`). With ``budget``, the work of each
-    polynomial is estimated and spent before it is decoded and differentiated.
-    ``section`` (named ``where`` in messages) replaces ``cert["model"]``: the
-    base section of a model under a flow."""
-    def spend(work: float, what: str) -> None:
-        if budget is not None:
-            budget.require(work, what)
-            budget.spend(work)
-
-    D = ring.nvars
-    model = cert["model"] if section is None else section
-    if "program" in model:
-        return program_generators(program_layout(model), ring, budget)
-    if "phi" in model:
-        phi = _list(model["phi"], f"{where}.phi")
-        if not phi:
-            raise _fail(f"{where}.phi", "a non-empty list", phi)
-        spend(sum(decode_work(p, D) for p in phi), f"decoding the {len(phi)} components of "
-                                                     f"{where}.phi")
-        polys = [decode_poly(p, ring, f"{where}.phi[{k}]") for k, p in enumerate(phi)]
-        return _gradients(ring, polys, f"{where}.phi", spend)
-    fields = _list(model["fields"], f"{where}.fields")
-    if not fields:
-        raise _fail(f"{where}.fields", "a non-empty list", fields)
-    spend(sum(decode_work(c[1], D) for f in fields if isinstance(f, list)
-              for c in f if isinstance(c, list) and len(c) == 2),
-          f"decoding the {len(fields)} fields of {where}.fields")
-    return [decode_field(f, ring, f"{where}.fields[{k}]") for k, f in enumerate(fields)]
-
-
-def _gradients(ring: Ring, polys: Sequence[fmpq_mpoly], where: str, spend) -> list[VectorField]:
-    """The gradient fields of ``polys``, each one's work spent before it is built."""
-    from .fields import gradient
-    out = []
-    for k, poly in enumerate(polys):
-        s = support(poly)
-        spend(gradient_work(poly, s), f"the gradient of {where}[{k}]")
-        out.append(gradient(ring, poly, s))
-    return out
-
-
-def gradient_work(poly: fmpq_mpoly, s: frozenset[int]) -> float:
-    """Units of work of the gradient of ``poly`` (support ``s``): its support by
-    derivatives (with the hint), then one component each."""
-    return len(s) * ((len(s) + 1) * (DERIVATIVE * len(poly) + 1) + COMPONENT)
-
-
-def expansion_terms(layout: Layout) -> int:
-    """The terms :func:`exactcl.kernel.evaluator.expand` builds for a program: those of
-    the partial products after every linear layer (phi's terms at the last),
-    from the sizes alone.
-
-    >>> expansion_terms(Layout([["linear", 2, 3, False], ["relu"], ["linear", 3, 4, False]]))
-    30
-    """
-    if isinstance(layout, BlockLayout):
-        return layout.phi_terms()
-    rows = [1] * layout.linears[0][0]  # terms per row of the running product
-    total = 0
-    for _, n_out, bias in layout.linears:
-        terms = sum(rows)
-        rows = [terms + (1 if bias else 0)] * n_out
-        total += sum(rows)
-    return total
-
-
-def expansion_work(layout: Layout) -> float:
-    """Units of work of expanding a program's phi (flint terms of D variables:
-    ``EXPAND_TERM`` (1 + D / 16) units each, measured up to D = 300)."""
-    return EXPAND_TERM * (1 + layout.D / 16) * expansion_terms(layout)
-
-
-def program_phi(layout: Layout, ring: Ring, budget: WorkBudget | None = None) -> list:
-    """The program's phi expanded over Q (:func:`exactcl.kernel.evaluator.expand`),
-    its estimated work spent first."""
-    from .blocks import expand as expand_blocks
-    from .evaluator import expand
-    if isinstance(layout, BlockLayout):
-        expand = expand_blocks
-    if budget is not None:
-        work = expansion_work(layout)
-        what = f"expanding the program's phi ({expansion_terms(layout):,} terms built)"
-        budget.require(work, what)
-        budget.spend(work)
-    return expand(layout, ring.gens, ring.constant(1))
-
-
-def program_generators(layout: Layout, ring: Ring, budget: WorkBudget | None = None
-                       ) -> list[VectorField]:
-    """The generators grad phi_c of a program, expanded, in the order of its components."""
-    def spend(work: float, what: str) -> None:
-        if budget is not None:
-            budget.require(work, what)
-            budget.spend(work)
-    return _gradients(ring, program_phi(layout, ring, budget), "the program's phi", spend)
-
-
-def checked(value: Any, where: str, kind: str, **bounds: Any) -> Any:
-    """Type-check a value of a parsed certificate: "int" (a JSON integer), "int?"
-    (or null), "decimal" (an integer as a decimal string), "bool", "str",
-    "list", "rational" (a "p/q" string)."""
-    if kind == "int":
-        return _int(value, where, bounds.get("lo"), bounds.get("hi"))
-    if kind == "int?":
-        return None if value is None else _int(value, where, bounds.get("lo"), bounds.get("hi"))
-    if kind == "decimal":
-        return _decimal(value, where, bounds.get("lo"), bounds.get("hi"))
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise _fail(where, "true or false", value)
-        return value
-    if kind == "str":
-        if not isinstance(value, str):
-            raise _fail(where, "a string", value)
-        return value
-    if kind == "list":
-        return _list(value, where, bounds.get("max_len", MAX_ITEMS))
-    if kind == "rational":
-        return _rational(value, where)
-    raise ValueError(kind)
-
-
-def int_list(value: Any, where: str, length: int | None = None, lo: int | None = None,
-             hi: int | None = None, *, decimal: bool = False) -> list[int]:
-    """A list of JSON integers (of decimal strings with ``decimal``)."""
-    items = _list(value, where)
-    if length is not None and len(items) != length:
-        raise _fail(where, f"a list of {length} integers", f"{len(items)} items")
-    read = _decimal if decimal else _int
-    return [read(x, f"{where}[{k}]", lo, hi) for k, x in enumerate(items)]
 
 
 def encode_ints(values: Sequence[int]) -> list[str]:

@@ -37,16 +37,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .budget import COMPONENT, DENSE, FLINT_PRODUCT, WorkBudget
-from .certformat import (
-    FILE_FLOW_KINDS,
-    _rational,
-    decode_poly,
-    decode_work,
-    flow_structure,
-)
+from .certformat import FILE_FLOW_KINDS, decode_poly, flow_structure
 from .errors import CertificateFormatError, InputError
 from .fields import VectorField
 from .flowfields import flow_fields
+from .reading import _rational
+from .rebuild import decode_work
 from .rings import Ring, poly_terms
 
 __all__ = ["FILE_FLOW_KINDS", "FileFlow", "flow_check", "flow_structure", "flow_text",

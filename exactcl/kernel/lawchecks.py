@@ -27,9 +27,6 @@ from .budget import (
     flint_products,
     program_words_work,
 )
-from .certformat import (
-    checked,
-)
 from .errors import plural
 from .evaluator import Layout, identity_residual
 from .fields import (
@@ -38,6 +35,7 @@ from .fields import (
     first_violation,
     terms_gradient_mod,
 )
+from .reading import checked
 from .rings import random_prime, support
 
 __all__ = ["PRIME_ATTEMPTS", "Check"]

@@ -54,9 +54,9 @@ import re
 from collections import Counter
 from fractions import Fraction
 
-from .certformat import MAX_ITEMS, MAX_TERMS, MAX_VARIABLES, checked
 from .errors import CertificateFormatError
 from .layers import NAME_HEADS, RULES
+from .reading import MAX_ITEMS, MAX_TERMS, MAX_VARIABLES, checked
 
 __all__ = ["FAMILIES", "check_name", "check_net_name", "family_layers", "is_builtin_name",
            "named_model", "parse_name"]

@@ -25,12 +25,14 @@ from dataclasses import replace
 from . import blocks, evaluator
 from .blocks import BlockLayout
 from .budget import program_words_work
-from .certformat import checked, decode_poly, decode_work, int_list
+from .certformat import decode_poly
 from .errors import CertificateFormatError, plural
 from .evaluator import Layout
 from .fields import VectorField, terms_gradient_mod
 from .jets import WordJets, work_bound
 from .linalg import rank_mod, stacked_rank_mod
+from .reading import checked, int_list
+from .rebuild import decode_work
 from .rings import random_prime, support
 
 __all__ = ["full_point", "restricted", "subset_checks", "word_values"]

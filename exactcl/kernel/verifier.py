@@ -65,24 +65,7 @@ from .budget import (
     rank_work,
     verify_budget,
 )
-from .certformat import (
-    MAX_FILE_BYTES,
-    check_structure,
-    checked,
-    decode_poly,
-    decode_work,
-    dumps,
-    expansion_terms,
-    expansion_work,
-    fingerprint,
-    generators_of,
-    gradient_work,
-    int_list,
-    loads,
-    program_layout,
-    program_phi,
-    ring_of,
-)
+from .certformat import check_structure, decode_poly, dumps, fingerprint, loads
 from .errors import CertificateFormatError, plural
 from .evaluator import Layout, Probe
 from .fields import (
@@ -105,6 +88,17 @@ from .lawchecks import (
 )
 from .linalg import block_rank_mod, column_blocks, rank_mod
 from .namecheck import check_name, is_builtin_name, shown_name
+from .programs import program_layout
+from .reading import MAX_FILE_BYTES, checked, int_list
+from .rebuild import (
+    decode_work,
+    expansion_terms,
+    expansion_work,
+    generators_of,
+    gradient_work,
+    program_phi,
+    ring_of,
+)
 from .rings import random_prime, support
 
 __all__ = ["Check", "Report", "not_verified", "verify", "verify_text", "verify_certificate"]

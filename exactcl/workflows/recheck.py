@@ -53,8 +53,9 @@ def _expand(paths: Sequence[str]):
 def _read_certificate(path: str) -> dict | None:
     """The parsed certificate of a file just verified (None if it cannot be read
     now)."""
-    from ..kernel.certformat import MAX_FILE_BYTES, loads
+    from ..kernel.certformat import loads
     from ..kernel.errors import CertificateFormatError
+    from ..kernel.reading import MAX_FILE_BYTES
     try:
         with open(path, "rb") as fh:
             return loads(fh.read(MAX_FILE_BYTES + 1))

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..certificates.build import certify
+from ..certificates.files import write_atomic
 from ..engine.progress import clear as clear_progress
 from ..engine.progress import step
-from ..kernel.certformat import dumps, loads, write_atomic
+from ..kernel.certformat import dumps, loads
 from ..kernel.errors import InputError
 from ..kernel.verifier import verify_certificate
 from ..models.builtin import Model

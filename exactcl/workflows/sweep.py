@@ -41,9 +41,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..certificates.files import check_output, write_atomic
 from ..engine.progress import Progress, format_duration
-from ..kernel.certformat import check_output, strict_json, write_atomic
 from ..kernel.errors import ExactclError, InputError, plural
+from ..kernel.reading import strict_json
 from .engines import (
     DaskEngine,
     Failure,
