@@ -268,13 +268,13 @@ def test_probe_fields_round_trip(monkeypatch, small):
     """relu:2,4,4,4,2 on the program engine has more components than 2 D: its
     words are in random probe fields. Verified with the generators expanded
     (identities exact) or, with the size switch at 0, entirely by evaluation."""
-    from exactcl.kernel import verifier
+    from exactcl.kernel import rankcheck
     cert, result = certify(relu([2, 4, 4, 4, 2]), reproducible=True, engine="program")
     gen = cert["lie"]["generators"]
     assert gen == {"kind": "probes", "count": result.fields.count,
                    "family": result.fields.family}
     if not small:
-        monkeypatch.setattr(verifier, "SMALL_TERMS", 0)
+        monkeypatch.setattr(rankcheck, "SMALL_TERMS", 0)
     report = verify_certificate(loads(dumps(cert)), rng=random.Random(5))
     assert report.ok, str(report)
     identities = next(c.detail for c in report.checks if c.claim == "law identities")

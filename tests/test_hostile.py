@@ -30,7 +30,7 @@ import sympy
 
 import exactcl
 from exactcl.certificates.build import certify
-from exactcl.kernel import certformat, programs
+from exactcl.kernel import certformat, programs, rankcheck
 from exactcl.kernel import verifier as _verifier
 from exactcl.kernel.budget import VERIFY_WORK, verify_budget
 from exactcl.models.builtin import from_polynomials, linear, product, relu
@@ -1053,7 +1053,7 @@ def nothing_evaluated(monkeypatch):
     from exactcl.kernel import blocks, evaluator
     monkeypatch.setattr(evaluator, "Words", _forbidden)
     monkeypatch.setattr(blocks, "Words", _forbidden)
-    monkeypatch.setattr(_verifier, "program_phi", _forbidden)
+    monkeypatch.setattr(rankcheck, "program_phi", _forbidden)
 
 
 @pytest.fixture
@@ -1118,12 +1118,12 @@ def test_a_deep_word_of_a_program_is_refused_on_its_estimate(certs):
     d = Layout(layers).components
     chain = [[d, 0, 1]] + [[d + k, k % 2, d + k - 1] for k in range(1, 30)]
     c = _as_program(certs["words"], layers, words=chain, basis=[d + 29])
-    from exactcl.kernel import verifier
-    small, verifier.SMALL_TERMS = verifier.SMALL_TERMS, 0  # evaluated, not expanded
+    from exactcl.kernel import rankcheck
+    small, rankcheck.SMALL_TERMS = rankcheck.SMALL_TERMS, 0  # evaluated, not expanded
     try:
         report = verify_text(text(c), rng=rng())
     finally:
-        verifier.SMALL_TERMS = small
+        rankcheck.SMALL_TERMS = small
     assert report.status == "unreadable" and report.summary.startswith("refused: evaluating"), \
         report.summary
     assert report.work < VERIFY_WORK

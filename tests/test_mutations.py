@@ -943,13 +943,13 @@ class Outcome:
 
 
 def run_instance(kind_name: str, base: Base, inst: Instance) -> Outcome:
-    from exactcl.kernel import verifier
-    small = verifier.SMALL_TERMS
-    verifier.SMALL_TERMS = 0 if base.name in EVALUATED else small
+    from exactcl.kernel import rankcheck
+    small = rankcheck.SMALL_TERMS
+    rankcheck.SMALL_TERMS = 0 if base.name in EVALUATED else small
     try:
         return _run_instance(kind_name, base, inst)
     finally:
-        verifier.SMALL_TERMS = small
+        rankcheck.SMALL_TERMS = small
 
 
 def _run_instance(kind_name: str, base: Base, inst: Instance) -> Outcome:

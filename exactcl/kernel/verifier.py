@@ -8,7 +8,7 @@ every law identity exactly over Q, re-runs the closure check with its own
 randomness, and checks that the claimed count follows.
 
 A network stored as its program (schema version 2) is expanded when it is
-small (:data:`SMALL_TERMS`, and within the work budget) and then verified
+small (:data:`exactcl.kernel.rankcheck.SMALL_TERMS`, and within the work budget) and then verified
 as above. A larger one is never expanded: its generator fields (the
 components grad phi_c, or the probe fields the file names) and every basis
 word are evaluated from the program at the stored point modulo fresh
@@ -37,69 +37,50 @@ from __future__ import annotations
 import math
 import os
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
-
-from flint import fmpq, fmpq_mat
 
 from .blocks import BlockLayout
-from .brackets import (
-    POINT_ATTEMPTS,
-    bracket,
-    closure_check,
-    closure_deterministic,
-    deterministic_is_cheap,
-    format_probability,
-    round_error_bound,
-)
 from .budget import (
     DERIVATIVE,
-    JET_SLACK,
     VERIFY_WORK,
     BudgetExceeded,
     WorkBudget,
     evaluation_work,
-    flint_products,
-    program_words_work,
-    rank_work,
     verify_budget,
 )
 from .certformat import check_structure, decode_poly, dumps, fingerprint, loads
+from .closurecheck import closure_claim, understated
 from .errors import CertificateFormatError, plural
-from .evaluator import Layout, Probe
 from .fields import (
     VectorField,
-    gradient,
     gradient_values,
     terms_gradient_mod,
 )
-from .jets import WordJets, work_bound
 from .lawchecks import (
-    PRIME_ATTEMPTS,
     Check,
-    _evaluation_work,
-    _evaluator,
     _file_terms,
     _identities_exact,
     _identities_monte_carlo,
     _terms_work,
-    _used_fields,
 )
-from .linalg import block_rank_mod, column_blocks, rank_mod
 from .namecheck import check_name, is_builtin_name, shown_name
 from .programs import program_layout
+from .rankcheck import (
+    ProbeFields,
+    exact_factor,
+    expanded_program,
+    program_rank,
+    program_text,
+    values_rank,
+    words_rank,
+)
 from .reading import MAX_FILE_BYTES, checked, int_list
 from .rebuild import (
     decode_work,
-    expansion_terms,
-    expansion_work,
     generators_of,
-    gradient_work,
-    program_phi,
     ring_of,
 )
-from .rings import random_prime, support
+from .rings import support
 
 __all__ = ["Check", "Report", "not_verified", "verify", "verify_text", "verify_certificate"]
 
@@ -110,7 +91,6 @@ __all__ = ["Check", "Report", "not_verified", "verify", "verify_text", "verify_c
 #: ``work_limit``), estimated before each phase and counted during it.
 MAX_WORDS_PER_PARAMETER = 8
 MAX_WORD_DEPTH = 64
-MAX_WORD_TERMS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -328,45 +308,6 @@ def _round_up(x: float) -> str:
     return f"{math.ceil(x / scale - 1e-9) * scale:g}"
 
 
-# -- the checks ------------------------------------------------------------------
-
-#: Units of work of an exact rank over Q, per unit of a modular one (the
-#: entries grow; measured on the words of data/ with --exact).
-EXACT_RANK_FACTOR = 100
-
-
-def _values_rank(rows_mod, rows_exact, n_rows: int, D: int, exact: bool, rng: random.Random,
-                 budget: WorkBudget, what: str) -> tuple[int, str]:
-    """Rank of vectors at the point: exactly over Q (``rows_exact()``), or the
-    best over a few fresh primes p of ``rows_mod(p)`` (each a lower bound).
-    ``n_rows`` vectors; the rank work is estimated before it is done."""
-    if exact:
-        rows = rows_exact()
-        if not rows:
-            return 0, "over Q"
-        work = EXACT_RANK_FACTOR * rank_work(n_rows, D)
-        budget.require(work, f"the exact rank of {what}")
-        budget.spend(work)
-        m = fmpq_mat(len(rows), D, [fmpq(x.numerator, x.denominator) for r in rows for x in r])
-        return int(m.rank()), "exactly over Q"
-    best, primes = -1, []
-    for _ in range(PRIME_ATTEMPTS):
-        p = random_prime(rng)
-        try:
-            rows = rows_mod(p)
-        except ZeroDivisionError:
-            continue
-        budget.require(rank_work(n_rows, D), f"the rank of {what}")
-        budget.spend(rank_work(n_rows, D))
-        r = rank_mod(rows, D, p) if rows else 0
-        primes.append(p)
-        best = max(best, r)
-        if best == len(rows):
-            break
-    return max(best, 0), f"mod fresh prime{'s' if len(primes) > 1 else ''} " + \
-        ", ".join(map(str, primes))
-
-
 def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
          rng: random.Random, work_limit: float, budget: WorkBudget) -> list[Check]:
     checks: list[Check] = []
@@ -401,11 +342,11 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         # identities stated exact are checked exactly (expanded when small); a
         # file whose identities were checked by Monte Carlo is verified as it
         # was made, by evaluation
-        generators = (_expanded_program(layout, ring, budget, need)
+        generators = (expanded_program(layout, ring, budget, need)
                       if stated["mode"] == "exact" or need else None)
         d = kinds["count"] if probes else (len(generators) if generators is not None
                                             else layout.components)
-        checks.append(Check("model", True, _program_text(layout, kinds, generators)))
+        checks.append(Check("model", True, program_text(layout, kinds, generators)))
     if "flow" in model:  # the fields of a flow, and its name: rebuilt from the base model
         checks += _flow_checks(model, generators, ring, budget)
     else:
@@ -443,13 +384,13 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     K = len(basis)
     brackets = {node: (left, right) for node, left, right in triples}
     if generators is not None and not probes:
-        rank, how = _words_rank(generators, triples, brackets, basis, point, D, exact, rng,
+        rank, how = words_rank(generators, triples, brackets, basis, point, D, exact, rng,
                                 work_limit, budget)
         symbolic = rank.fields
         rank = rank.rank
     else:
         symbolic = None
-        rank, how = _program_rank(layout, kinds, brackets, basis, point, rng, budget,
+        rank, how = program_rank(layout, kinds, brackets, basis, point, rng, budget,
                                   exact)
     ok = rank == K == claimed_rank and len(set(basis)) == K
     checks.append(Check("Lie rank", ok,
@@ -487,12 +428,12 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         budget.spend(work)
         return values()
 
-    exact_factor = _exact_factor(point)
-    grank, how = _values_rank(
+    factor = exact_factor(point)
+    grank, how = values_rank(
         lambda p: law_gradients(lambda: [terms_gradient_mod(t, point, p) for t in terms],
                                 sparse_work),
         lambda: law_gradients(lambda: [gradient_values(h, point) for h in laws],
-                              exact_factor * gradient_work),
+                              factor * gradient_work),
         M, D, exact and generators is not None, rng, budget, f"the gradients of {M} laws")
     ok = grank == M == claimed_m
     checks.append(Check("laws independent", ok,
@@ -520,12 +461,11 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
             mode = checked(closure["mode"], "closure.mode", "str")
             claimed_rounds = checked(closure["rounds"], "closure.rounds", "int", lo=0,
                                      hi=10_000)
-            closure_ok, detail, res = _closure(generators, symbolic(), point, mode,
-                                               max(rounds, claimed_rounds), rng, budget)
-            understated = _understated(closure, res, claimed_rounds) if mode == "monte-carlo" \
-                else None
-            if understated is not None:
-                closure_ok, detail = False, understated
+            closure_ok, detail, res = closure_claim(generators, symbolic(), point, mode,
+                                                    max(rounds, claimed_rounds), rng, budget)
+            short = understated(closure, res, claimed_rounds) if mode == "monte-carlo" else None
+            if short is not None:
+                closure_ok, detail = False, short
             checks.append(Check("closure", closure_ok, detail))
 
     # -- the count follows ----------------------------------------------------------
@@ -556,170 +496,9 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         by_program = layout is not None and not (isinstance(layout, BlockLayout)
                                                   and kinds["kind"] == "components")
         checks += subset_checks(cert, ring, generators, layout if by_program else None,
-                                _ProbeFields(layout, kinds) if by_program else None,
+                                ProbeFields(layout, kinds) if by_program else None,
                                 brackets, d, rounds, rng, budget)
     return checks
-
-
-def _exact_factor(point: list[int]) -> int:
-    """Exact values over Q grow with the point's digits: a term of degree d at
-    b-bit values builds numbers of d * b bits (the modular weights assume 61)."""
-    return 1 + max((abs(x).bit_length() for x in point), default=0) // 61
-
-
-@dataclass
-class _Rank:
-    rank: int
-    fields: object  # () -> the basis words as exact fields (for the closure check)
-
-
-def _words_rank(generators, triples, brackets, basis, point, D, exact, rng, work_limit,
-                budget) -> tuple[_Rank, str]:
-    """The rank of the basis words of expanded generators: by jets mod fresh
-    primes, or exactly over Q (``exact``)."""
-    symbolic: list[VectorField] = []
-
-    def basis_fields() -> list[VectorField]:
-        """The basis words as exact fields over Q (for --exact and the closure check)."""
-        if not symbolic:
-            fields = _symbolic_words(generators, triples, work_limit, budget)
-            symbolic.extend(fields[b] for b in basis)
-        return symbolic
-
-    jets_what = "evaluating the bracket words at the point"
-    if not exact:
-        # a rigorous but pessimistic bound: the jets are counted as well
-        budget.require(work_bound(generators, brackets, basis), jets_what, slack=JET_SLACK)
-
-    def values_mod(p: int) -> list[dict[int, int]]:
-        # words evaluated by jets mod p: their exact values reduced mod p
-        return WordJets(generators, brackets, point, p, budget=budget).values(basis)
-
-    exact_factor = _exact_factor(point)
-
-    def values_exact() -> list[list]:
-        fields = basis_fields()
-        work = exact_factor * sum(_evaluation_work(f) for f in fields)
-        budget.require(work, "the exact values of the bracket words")
-        budget.spend(work)
-        return [f.evaluate(point) for f in fields]
-
-    rank, how = _values_rank(values_mod, values_exact, len(basis), D, exact, rng, budget,
-                             "the bracket words")
-    return _Rank(rank, basis_fields), how
-
-
-#: A program whose file states exact identities (the expanded engine's, or
-#: the program engine's on a small network) is expanded (its generators
-#: rebuilt over Q, its law identities checked exactly, as for a model given
-#: by phi) when the expansion builds at most this many terms and its
-#: estimated work, with the gradients, takes at most EXACT_SHARE of the
-#: budget left; otherwise, and for a file whose identities were checked by
-#: Monte Carlo, it is evaluated (:mod:`exactcl.kernel.evaluator`). Every network of
-#: data/ is expanded.
-SMALL_TERMS = 50_000
-EXACT_SHARE = 1 / 2
-
-
-def _expanded_program(layout: Layout, ring, budget: WorkBudget, need: bool
-                      ) -> list[VectorField] | None:
-    """The generators grad phi_c of a small program, expanded over Q, or None
-    when it is too large to expand here (unless ``need``: the closure check
-    or exact ranks need them, and the budget decides)."""
-    terms = expansion_terms(layout)
-    work = expansion_work(layout)
-    share = None if budget.left is None else EXACT_SHARE * budget.left
-    if not need and (terms > SMALL_TERMS or (share is not None and work > share)):
-        return None
-    if terms > MAX_WORD_TERMS:
-        raise CertificateFormatError(f"model.program expands to {terms:,} terms; at most "
-                                     f"{MAX_WORD_TERMS:,} are built.")
-    phi = program_phi(layout, ring, budget)
-    supports = [support(p) for p in phi]
-    more = sum(gradient_work(p, s) for p, s in zip(phi, supports))
-    if not need and share is not None and work + more > share:
-        return None
-    budget.require(more, f"the gradients of the program's {len(phi):,} components of phi")
-    budget.spend(more)
-    return [gradient(ring, p, s) for p, s in zip(phi, supports)]
-
-
-def _program_text(layout: Layout, kinds: dict, generators) -> str:
-    """What the model check says of a program's generator fields."""
-    L = len(layout.layers)
-    expanded = (f"expanded over Q ({expansion_terms(layout):,} terms built)"
-                if generators is not None else "never expanded")
-    if kinds["kind"] == "components":
-        how = (f"gradients of the program's phi ({L} layers), {expanded}"
-               if generators is not None else f"evaluated from the program ({L} layers), "
-                                              f"{expanded}")
-        return f"{layout.components:,} generator fields: {how}, D = {layout.D}"
-    many = ("of phi's generators" if isinstance(layout, BlockLayout) else
-            f"of the {layout.components:,} generators")
-    return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} (constant "
-            f"combinations {many}) evaluated from the "
-            f"program ({L} layers); the generators {expanded}, D = {layout.D}")
-
-
-class _ProbeFields(Sequence):
-    """The probes of a certificate's generator fields, built when first used
-    (:class:`~exactcl.kernel.evaluator.Words` reads ``len`` and items)."""
-
-    def __init__(self, layout: Layout, kinds: dict) -> None:
-        self.layout, self.kinds = layout, kinds
-        self.count = kinds["count"] if kinds["kind"] == "probes" else layout.components
-        self.built: dict[int, Probe] = {}
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, k):
-        if k not in self.built:
-            if self.kinds["kind"] == "probes":
-                self.built[k] = _evaluator(self.layout).random_probe(self.layout,
-                                                                     self.kinds["family"], k)
-            else:
-                self.built[k] = self.layout.component_probe(k)
-        return self.built[k]
-
-
-def _program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budget,
-                  exact: bool) -> tuple[int, str]:
-    """The rank of the basis words evaluated from the program at the point,
-    modulo fresh primes (each a rigorous lower bound), sparse values ranked
-    block by block (:func:`~exactcl.kernel.linalg.block_rank_mod`)."""
-    D = layout.D
-    fields = _ProbeFields(layout, kinds)
-    work = program_words_work(layout, brackets, basis, len(_used_fields(brackets, basis)))
-    what = f"evaluating the {len(basis)} bracket words from the program at the point"
-    best, primes = -1, []
-    for _ in range(PRIME_ATTEMPTS):
-        budget.require(work, what)
-        budget.spend(work)
-        p = random_prime(rng)
-        words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
-        values = [words.value(b) for b in basis]
-        rank_cost = _blocks_work(values, D)
-        budget.require(rank_cost, "the rank of the bracket words")
-        budget.spend(rank_cost)
-        r = block_rank_mod(values, p)
-        primes.append(p)
-        best = max(best, r)
-        if best == len(basis):
-            break
-    how = f"mod fresh prime{'s' if len(primes) > 1 else ''} " + ", ".join(map(str, primes))
-    if exact:
-        how += (" (words of probe fields, or of a program too large to expand, are evaluated "
-                "mod primes only)")
-    return max(best, 0), how
-
-
-def _blocks_work(values: list[dict[int, int]], D: int) -> float:
-    """Units of work of ranking sparse vectors block by block: one elimination
-    per connected block of columns (:func:`~exactcl.kernel.linalg.column_blocks`)."""
-    work = sum(rank_work(len(block), len({c for r in block for c in values[r]}))
-               for block in column_blocks(values))
-    return work + sum(map(len, values))
 
 
 def _checked_name(name: str) -> bool:
@@ -742,7 +521,7 @@ def _flow_checks(model: dict, fields, ring, budget: WorkBudget) -> list[Check]:
 
     def base_generators(base: dict, base_ring) -> list[VectorField]:
         if "program" in base:  # expanded over Q, within the budget
-            return _expanded_program(program_layout(base), base_ring, budget, True)
+            return expanded_program(program_layout(base), base_ring, budget, True)
         return generators_of({}, base_ring, budget, section=base, where="model.base")
 
     outcome = flow_check(model, fields, ring, base_generators, budget)
@@ -758,87 +537,3 @@ def _flow_checks(model: dict, fields, ring, budget: WorkBudget) -> list[Check]:
 
 
 
-
-def _symbolic_words(generators, triples, work_limit: float, budget: WorkBudget
-                    ) -> dict[int, VectorField]:
-    """Every word as an exact field over Q, within the work budget and the
-    bound on the terms of all words (memory)."""
-    fields: dict[int, VectorField] = dict(enumerate(generators))
-    size = {i: X.size for i, X in fields.items()}
-    max_terms = MAX_WORD_TERMS * work_limit
-    terms_left = max_terms
-    for k, (node, left, right) in enumerate(triples):
-        # [X, Z] = DZ.X - DX.Z: at most two products of every pair of terms
-        work = flint_products(2 * size[left], size[right])
-        budget.require(work, f"the exact expansion of lie.words[{k}] (fields of "
-                             f"{size[left]} and {size[right]} terms)")
-        budget.spend(work)
-        fields[node] = bracket(generators[left], fields[right])
-        size[node] = fields[node].size
-        terms_left -= size[node]
-        if terms_left < 0:
-            raise CertificateFormatError(
-                f"the bracket words grow beyond {max_terms:.0f} terms in all (at "
-                f"lie.words[{k}]); such a certificate is not read without a larger work "
-                f"limit.")
-    return fields
-
-
-def _monte_carlo_work(generators, words, rounds: int) -> float:
-    """Units of work of :func:`closure_check`: per round, the words' values
-    at up to POINT_ATTEMPTS points, every field's value and Jacobian, and
-    the ranks."""
-    D, K = generators[0].ring.nvars, len(words)
-    values = sum(_evaluation_work(w) for w in words)
-    per_round = (POINT_ATTEMPTS * (values + rank_work(K, D)) + values
-                 + sum(_evaluation_work(X) for X in generators) + rank_work(K + 2, D))
-    return rounds * per_round
-
-
-def _monte_carlo(generators, words, rounds, rng, budget: WorkBudget):
-    work = _monte_carlo_work(generators, words, rounds)
-    budget.require(work, f"{rounds} rounds of the closure check")
-    budget.spend(work)
-    return closure_check(generators, words, rounds, rng)
-
-
-def _understated(closure: dict, res, rounds: int) -> str | None:
-    """What the file's closure section understates of the Monte Carlo check
-    (its degree and height bounds, or its error probability for its rounds,
-    against the verifier's own), or None."""
-    stated_degree = checked(closure["degree_bound"], "closure.degree_bound", "int", lo=0)
-    stated_bits = checked(closure["height_bits"], "closure.height_bits", "int", lo=0)
-    stated_error = checked(closure["error_bound"], "closure.error_bound", "rational")
-    if res is None or not res.passed:
-        return None
-    if stated_degree < res.degree_bound or stated_bits < res.height_bits:
-        return (f"the file states minors of degree <= {stated_degree} and height <= "
-                f"{stated_bits} bits, but they reach degree {res.degree_bound} and "
-                f"{res.height_bits} bits: its error probability is understated")
-    true = min(Fraction(1), round_error_bound(res.degree_bound, res.height_bits) ** rounds)
-    if stated_error < true:
-        return (f"the file states an error probability <= {format_probability(stated_error)} "
-                f"for {rounds} rounds, but {rounds} rounds give only <= "
-                f"{format_probability(true)}")
-    return None
-
-
-def _closure(generators, words, point, mode, rounds, rng, budget: WorkBudget
-             ) -> tuple[bool, str, object]:
-    """(passed, detail, the Monte Carlo result or None)."""
-    if mode == "deterministic" and not deterministic_is_cheap(generators, words):
-        res = _monte_carlo(generators, words, rounds, rng, budget)
-        return res.passed, ("the deterministic check is too large to repeat here; "
-                            + res.describe()), None
-    if mode == "deterministic":
-        for _ in range(PRIME_ATTEMPTS):
-            res = closure_deterministic(generators, words, point, random_prime(rng),
-                                        spend=budget.spend)
-            if res is not None:
-                return res.passed, res.describe(), None
-        return False, "deterministic closure: the words are not independent at the point", None
-    if mode == "monte-carlo":
-        res = _monte_carlo(generators, words, rounds, rng, budget)
-        bound = format_probability(res.error_bound)
-        return res.passed, res.describe() + ("" if res.passed else f" (bound {bound})"), res
-    return False, f"unknown closure mode {mode!r}", None

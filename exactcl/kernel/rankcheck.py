@@ -1,0 +1,277 @@
+"""The Lie rank a certificate claims, recomputed by the verifier: its basis
+words expanded exactly over Q when small, else evaluated by jets at the
+stored point modulo fresh primes (each rank a rigorous lower bound), and,
+for a program of layers, its probe fields and words evaluated from the
+program, ranked block by block."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flint import fmpq, fmpq_mat
+
+from .blocks import BlockLayout
+from .brackets import (
+    bracket,
+)
+from .budget import (
+    JET_SLACK,
+    WorkBudget,
+    flint_products,
+    program_words_work,
+    rank_work,
+)
+from .errors import CertificateFormatError
+from .evaluator import Layout, Probe
+from .fields import (
+    VectorField,
+    gradient,
+)
+from .jets import WordJets, work_bound
+from .lawchecks import (
+    PRIME_ATTEMPTS,
+    _evaluation_work,
+    _evaluator,
+    _used_fields,
+)
+from .linalg import block_rank_mod, column_blocks, rank_mod
+from .rebuild import (
+    expansion_terms,
+    expansion_work,
+    gradient_work,
+    program_phi,
+)
+from .rings import random_prime, support
+
+__all__ = ["RankResult", "ProbeFields", "exact_factor", "expanded_program", "program_rank", "program_text", "symbolic_words", "values_rank", "words_rank"]
+
+
+#: The terms of all basis words expanded exactly over Q, in all (memory).
+MAX_WORD_TERMS = 20_000_000
+
+
+# -- the checks ------------------------------------------------------------------
+
+#: Units of work of an exact rank over Q, per unit of a modular one (the
+#: entries grow; measured on the words of data/ with --exact).
+EXACT_RANK_FACTOR = 100
+
+
+def values_rank(rows_mod, rows_exact, n_rows: int, D: int, exact: bool, rng: random.Random,
+                 budget: WorkBudget, what: str) -> tuple[int, str]:
+    """Rank of vectors at the point: exactly over Q (``rows_exact()``), or the
+    best over a few fresh primes p of ``rows_mod(p)`` (each a lower bound).
+    ``n_rows`` vectors; the rank work is estimated before it is done."""
+    if exact:
+        rows = rows_exact()
+        if not rows:
+            return 0, "over Q"
+        work = EXACT_RANK_FACTOR * rank_work(n_rows, D)
+        budget.require(work, f"the exact rank of {what}")
+        budget.spend(work)
+        m = fmpq_mat(len(rows), D, [fmpq(x.numerator, x.denominator) for r in rows for x in r])
+        return int(m.rank()), "exactly over Q"
+    best, primes = -1, []
+    for _ in range(PRIME_ATTEMPTS):
+        p = random_prime(rng)
+        try:
+            rows = rows_mod(p)
+        except ZeroDivisionError:
+            continue
+        budget.require(rank_work(n_rows, D), f"the rank of {what}")
+        budget.spend(rank_work(n_rows, D))
+        r = rank_mod(rows, D, p) if rows else 0
+        primes.append(p)
+        best = max(best, r)
+        if best == len(rows):
+            break
+    return max(best, 0), f"mod fresh prime{'s' if len(primes) > 1 else ''} " + \
+        ", ".join(map(str, primes))
+
+
+def exact_factor(point: list[int]) -> int:
+    """Exact values over Q grow with the point's digits: a term of degree d at
+    b-bit values builds numbers of d * b bits (the modular weights assume 61)."""
+    return 1 + max((abs(x).bit_length() for x in point), default=0) // 61
+
+
+@dataclass
+class RankResult:
+    rank: int
+    fields: object  # () -> the basis words as exact fields (for the closure check)
+
+
+def words_rank(generators, triples, brackets, basis, point, D, exact, rng, work_limit,
+                budget) -> tuple[RankResult, str]:
+    """The rank of the basis words of expanded generators: by jets mod fresh
+    primes, or exactly over Q (``exact``)."""
+    symbolic: list[VectorField] = []
+
+    def basis_fields() -> list[VectorField]:
+        """The basis words as exact fields over Q (for --exact and the closure check)."""
+        if not symbolic:
+            fields = symbolic_words(generators, triples, work_limit, budget)
+            symbolic.extend(fields[b] for b in basis)
+        return symbolic
+
+    jets_what = "evaluating the bracket words at the point"
+    if not exact:
+        # a rigorous but pessimistic bound: the jets are counted as well
+        budget.require(work_bound(generators, brackets, basis), jets_what, slack=JET_SLACK)
+
+    def values_mod(p: int) -> list[dict[int, int]]:
+        # words evaluated by jets mod p: their exact values reduced mod p
+        return WordJets(generators, brackets, point, p, budget=budget).values(basis)
+
+    factor = exact_factor(point)
+
+    def values_exact() -> list[list]:
+        fields = basis_fields()
+        work = factor * sum(_evaluation_work(f) for f in fields)
+        budget.require(work, "the exact values of the bracket words")
+        budget.spend(work)
+        return [f.evaluate(point) for f in fields]
+
+    rank, how = values_rank(values_mod, values_exact, len(basis), D, exact, rng, budget,
+                             "the bracket words")
+    return RankResult(rank, basis_fields), how
+
+
+#: A program whose file states exact identities (the expanded engine's, or
+#: the program engine's on a small network) is expanded (its generators
+#: rebuilt over Q, its law identities checked exactly, as for a model given
+#: by phi) when the expansion builds at most this many terms and its
+#: estimated work, with the gradients, takes at most EXACT_SHARE of the
+#: budget left; otherwise, and for a file whose identities were checked by
+#: Monte Carlo, it is evaluated (:mod:`exactcl.kernel.evaluator`). Every network of
+#: data/ is expanded.
+SMALL_TERMS = 50_000
+EXACT_SHARE = 1 / 2
+
+
+def expanded_program(layout: Layout, ring, budget: WorkBudget, need: bool
+                      ) -> list[VectorField] | None:
+    """The generators grad phi_c of a small program, expanded over Q, or None
+    when it is too large to expand here (unless ``need``: the closure check
+    or exact ranks need them, and the budget decides)."""
+    terms = expansion_terms(layout)
+    work = expansion_work(layout)
+    share = None if budget.left is None else EXACT_SHARE * budget.left
+    if not need and (terms > SMALL_TERMS or (share is not None and work > share)):
+        return None
+    if terms > MAX_WORD_TERMS:
+        raise CertificateFormatError(f"model.program expands to {terms:,} terms; at most "
+                                     f"{MAX_WORD_TERMS:,} are built.")
+    phi = program_phi(layout, ring, budget)
+    supports = [support(p) for p in phi]
+    more = sum(gradient_work(p, s) for p, s in zip(phi, supports))
+    if not need and share is not None and work + more > share:
+        return None
+    budget.require(more, f"the gradients of the program's {len(phi):,} components of phi")
+    budget.spend(more)
+    return [gradient(ring, p, s) for p, s in zip(phi, supports)]
+
+
+def program_text(layout: Layout, kinds: dict, generators) -> str:
+    """What the model check says of a program's generator fields."""
+    L = len(layout.layers)
+    expanded = (f"expanded over Q ({expansion_terms(layout):,} terms built)"
+                if generators is not None else "never expanded")
+    if kinds["kind"] == "components":
+        how = (f"gradients of the program's phi ({L} layers), {expanded}"
+               if generators is not None else f"evaluated from the program ({L} layers), "
+                                              f"{expanded}")
+        return f"{layout.components:,} generator fields: {how}, D = {layout.D}"
+    many = ("of phi's generators" if isinstance(layout, BlockLayout) else
+            f"of the {layout.components:,} generators")
+    return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} (constant "
+            f"combinations {many}) evaluated from the "
+            f"program ({L} layers); the generators {expanded}, D = {layout.D}")
+
+
+class ProbeFields(Sequence):
+    """The probes of a certificate's generator fields, built when first used
+    (:class:`~exactcl.kernel.evaluator.Words` reads ``len`` and items)."""
+
+    def __init__(self, layout: Layout, kinds: dict) -> None:
+        self.layout, self.kinds = layout, kinds
+        self.count = kinds["count"] if kinds["kind"] == "probes" else layout.components
+        self.built: dict[int, Probe] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, k):
+        if k not in self.built:
+            if self.kinds["kind"] == "probes":
+                self.built[k] = _evaluator(self.layout).random_probe(self.layout,
+                                                                     self.kinds["family"], k)
+            else:
+                self.built[k] = self.layout.component_probe(k)
+        return self.built[k]
+
+
+def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budget,
+                  exact: bool) -> tuple[int, str]:
+    """The rank of the basis words evaluated from the program at the point,
+    modulo fresh primes (each a rigorous lower bound), sparse values ranked
+    block by block (:func:`~exactcl.kernel.linalg.block_rank_mod`)."""
+    D = layout.D
+    fields = ProbeFields(layout, kinds)
+    work = program_words_work(layout, brackets, basis, len(_used_fields(brackets, basis)))
+    what = f"evaluating the {len(basis)} bracket words from the program at the point"
+    best, primes = -1, []
+    for _ in range(PRIME_ATTEMPTS):
+        budget.require(work, what)
+        budget.spend(work)
+        p = random_prime(rng)
+        words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
+        values = [words.value(b) for b in basis]
+        rank_cost = blocks_work(values, D)
+        budget.require(rank_cost, "the rank of the bracket words")
+        budget.spend(rank_cost)
+        r = block_rank_mod(values, p)
+        primes.append(p)
+        best = max(best, r)
+        if best == len(basis):
+            break
+    how = f"mod fresh prime{'s' if len(primes) > 1 else ''} " + ", ".join(map(str, primes))
+    if exact:
+        how += (" (words of probe fields, or of a program too large to expand, are evaluated "
+                "mod primes only)")
+    return max(best, 0), how
+
+
+def blocks_work(values: list[dict[int, int]], D: int) -> float:
+    """Units of work of ranking sparse vectors block by block: one elimination
+    per connected block of columns (:func:`~exactcl.kernel.linalg.column_blocks`)."""
+    work = sum(rank_work(len(block), len({c for r in block for c in values[r]}))
+               for block in column_blocks(values))
+    return work + sum(map(len, values))
+
+
+def symbolic_words(generators, triples, work_limit: float, budget: WorkBudget
+                    ) -> dict[int, VectorField]:
+    """Every word as an exact field over Q, within the work budget and the
+    bound on the terms of all words (memory)."""
+    fields: dict[int, VectorField] = dict(enumerate(generators))
+    size = {i: X.size for i, X in fields.items()}
+    max_terms = MAX_WORD_TERMS * work_limit
+    terms_left = max_terms
+    for k, (node, left, right) in enumerate(triples):
+        # [X, Z] = DZ.X - DX.Z: at most two products of every pair of terms
+        work = flint_products(2 * size[left], size[right])
+        budget.require(work, f"the exact expansion of lie.words[{k}] (fields of "
+                             f"{size[left]} and {size[right]} terms)")
+        budget.spend(work)
+        fields[node] = bracket(generators[left], fields[right])
+        size[node] = fields[node].size
+        terms_left -= size[node]
+        if terms_left < 0:
+            raise CertificateFormatError(
+                f"the bracket words grow beyond {max_terms:.0f} terms in all (at "
+                f"lie.words[{k}]); such a certificate is not read without a larger work "
+                f"limit.")
+    return fields
