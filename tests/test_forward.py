@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exactcl.kernel import blocks
+from exactcl.kernel.layers.base import constant
 from exactcl.layers.forward import output, relu_patterns
 
 PRIME = 1_000_003
@@ -34,8 +35,8 @@ def _engine_output(layers, point, x, sigma):
     lay = blocks.BlockLayout(layers)
     words = blocks.Words(lay, [], {}, point, PRIME)
     rows, cols = lay.input_shape
-    out, _ = words._forward(lay.ops, blocks._const(rows, cols, x, PRIME), words.point,
-                            [[v % PRIME for v in s] for s in sigma])
+    out, _ = words.forward_sequence(lay.ops, constant(rows, cols, x, PRIME), words.point,
+                                    [[v % PRIME for v in s] for s in sigma])
     return [int(v) for v in out[0].entries()]
 
 

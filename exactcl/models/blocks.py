@@ -4,7 +4,8 @@ layers give.
 
 **Candidate laws.** Two parametrised layers l, l+1 of the same sequence
 (the same residual block, or the top level), the output of l feeding l+1
-directly or through a ReLU, admit a group of rescalings of the units
+directly or through a ReLU (an activation letting positive diagonal
+rescalings pass), admit a group of rescalings of the units
 between them: any invertible G on the channels (dense neurons) when
 directly adjacent, positive diagonal G across a ReLU. A convolution
 mixes positions with its kernel and channels with its weights, so G acts
@@ -29,12 +30,13 @@ have the same form, in the writer and the blocks' last layers against the
 blocks' first layers and the reader (a block whose branch does not begin
 and end with a parametrised layer ends the stream).
 
-Attention head h has, for any invertible G_h, H_h, the symmetry
-Q_h -> G_h Q_h, K_h -> G_h^-T K_h (and likewise V_h, O_h with H_h), which
-gives (Q_h Q_h^T - K_h K_h^T)[a, b] and (V_h V_h^T - O_h O_h^T)[a, b],
-a <= b (Marcotte, Peyre, Gribonval, ICML 2025). Softmax-free attention
-is also unchanged by A_h -> c A_h, B_h -> B_h / c, which gives one more
-law per head, |Q_h|^2 + |K_h|^2 - |V_h|^2 - |O_h|^2.
+Each layer type says its part through its role
+(:mod:`exactcl.layers.base`, found by the layer's kind in
+:mod:`exactcl.layers.registry`): a parametrised layer (dense, convolution)
+has units and readers, an activation passing positive diagonal rescalings
+(ReLU) makes G diagonal, a block (residual) holds a sequence of its own,
+any other layer ends every rescaling, and a layer that is a model by itself
+(attention) gives its own candidate laws (:mod:`exactcl.layers.attention`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from __future__ import annotations
 from ..kernel.blocks import BlockLayout, expand
 from ..kernel.fields import gradient
 from ..kernel.rings import Ring
+from ..layers.base import ALONE, BLOCK, PARAMETRISED, PASSES_RESCALING, tensor_entries
+from ..layers.registry import layer_type
 
 __all__ = ["block_candidates", "block_model", "unit_grading"]
 
@@ -49,25 +53,14 @@ __all__ = ["block_candidates", "block_model", "unit_grading"]
 LABEL_POLY_CHARS = 60
 
 
-def _tensor_index(lay: BlockLayout, prefix: str) -> int:
-    return next(t for t, (name, *_) in enumerate(lay.tensors) if name == prefix)
-
-
-def _entries(lay: BlockLayout, prefix: str) -> tuple[int, int, int]:
-    """(rows, cols, offset) of the tensor named ``prefix``."""
-    _, rows, cols, o = lay.tensors[_tensor_index(lay, prefix)]
-    return rows, cols, o
-
-
 def _units(lay: BlockLayout, layer: tuple, number: int) -> list[list[int]]:
     """Per output unit (neuron or channel) of parametrised layer ``number``,
     the parameters of its incoming weights and bias."""
-    prefix = ("W" if layer[0] == "linear" else "K") + str(number)
-    rows, cols, o = _entries(lay, prefix)
+    rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
     units = [[o + i * cols + j for j in range(cols)] for i in range(rows)]
     bias = f"b{number}"
     if any(name == bias for name, *_ in lay.tensors):
-        _, _, ob = _entries(lay, bias)
+        _, _, ob = tensor_entries(lay, bias)
         for i in range(rows):
             units[i].append(ob + i)
     return units
@@ -75,73 +68,84 @@ def _units(lay: BlockLayout, layer: tuple, number: int) -> list[list[int]]:
 
 def _readers(lay: BlockLayout, layer: tuple, number: int, channels: int) -> list[list[int]]:
     """Per unit of the layer before, the weights of parametrised layer
-    ``number`` that read it (every output and offset, or position)."""
-    prefix = ("W" if layer[0] == "linear" else "K") + str(number)
-    rows, cols, o = _entries(lay, prefix)
-    if layer[0] == "conv":
-        offsets = cols // layer[1]
-        return [[o + r * cols + c * offsets + t for r in range(rows) for t in range(offsets)]
-                for c in range(channels)]
-    per = cols // channels  # positions of a flattened convolution (1 after a dense layer)
-    return [[o + r * cols + c * per + q for r in range(rows) for q in range(per)]
-            for c in range(channels)]
+    ``number`` that read it (its type's rule)."""
+    rule = layer_type(layer[0])
+    return rule.readers(tensor_entries(lay, rule.weights + str(number)), layer, channels)
+
+
+def _role(layer) -> str:
+    return layer_type(layer[0]).role
+
+
+def _alone(lay: BlockLayout):
+    """The layer type of a program that is one model by itself, else None."""
+    rule = layer_type(lay.layers[0][0])
+    return rule if rule.role == ALONE else None
 
 
 def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]], bool, str]]:
     """The rescalings of the program's units: per pair of layers (or head
     factor), (incoming parameters per unit, reading parameters per unit,
-    diagonal only, what the units are), as the module notes say."""
+    diagonal only, the label of the law of units a, b as a format string),
+    as the module notes say."""
+    alone = _alone(lay)
+    if alone is not None:
+        return alone.symmetries(lay)
     out = []
-    if lay.attention is not None:
-        _, kind, d, heads, k, _ = lay.attention
-        for h in range(heads):
-            for first, second in (("Q", "K"), ("V", "O")):
-                _, _, o1 = _entries(lay, f"{first}{h}")
-                _, _, o2 = _entries(lay, f"{second}{h}")
-                out.append(([[o1 + a * d + j for j in range(d)] for a in range(k)],
-                            [[o2 + a * d + j for j in range(d)] for a in range(k)], False,
-                            f"{first}{h}"))
-        return out
     counter = [0]
 
     def walk(layers):
-        previous = None  # (layer, number, relu between)
+        previous = None  # (layer, number, rescaling passes diagonal only)
         stream = None  # the residual stream a layer writes: see _stream
         for layer in layers:
-            kind = layer[0]
-            if kind in ("linear", "conv"):
+            role = _role(layer)
+            if role == PARAMETRISED:
                 counter[0] += 1
                 number = counter[0]
                 if previous is not None:
-                    before, n_before, relu = previous
-                    units = _units(lay, before, n_before)
-                    out.append((units, _readers(lay, layer, number, len(units)), relu,
-                                f"{'channel' if before[0] == 'conv' else 'neuron'}:"
-                                f"{n_before}:{number}"))
+                    out.append(between(previous, layer, number))
                 if stream is not None and stream["blocks"]:
-                    readers = _readers(lay, layer, number, len(stream["plus"]))
-                    out.append((stream["plus"], [m + r for m, r in zip(stream["minus"], readers)],
-                                stream["relu"], f"stream:{stream['writer']}:{number}"))
+                    out.append(through(stream, layer, number))
                 previous = (layer, number, False)
                 units = _units(lay, layer, number)
                 stream = {"writer": number, "plus": units, "minus": [[] for _ in units],
                           "relu": False, "blocks": 0}
-            elif kind == "relu":
+            elif role == PASSES_RESCALING:
                 if previous is not None:
                     previous = (previous[0], previous[1], True)
                 if stream is not None:
                     stream["relu"] = True
-            else:
+            elif role == BLOCK:
                 first = counter[0] + 1
-                walk(layer[1])
-                stream = _stream(stream, layer[1], first, counter[0])
+                branch = layer_type(layer[0]).inner(layer)
+                walk(branch)
+                stream = _stream(stream, branch, first, counter[0])
                 previous = None
+            else:
+                previous = stream = None
+
+    def between(previous, layer, number):
+        """Units of the layer before, rescaled against ``layer``'s readers."""
+        before, n_before, diagonal = previous
+        units = _units(lay, before, n_before)
+        unit = layer_type(before[0]).unit_name
+        label = (f"{unit} {{a}} of layer {n_before}" if diagonal else
+                 f"balancedness of layers {n_before}, {number} [{{a}},{{b}}]")
+        return units, _readers(lay, layer, number, len(units)), diagonal, label
+
+    def through(stream, layer, number):
+        """The residual stream's units, read by ``layer``."""
+        readers = _readers(lay, layer, number, len(stream["plus"]))
+        writer = stream["writer"]
+        label = (f"residual stream unit {{a}} from layer {writer} to {number}" if stream["relu"]
+                 else f"residual stream balancedness from layer {writer} to {number} [{{a}},{{b}}]")
+        return (stream["plus"], [m + r for m, r in zip(stream["minus"], readers)],
+                stream["relu"], label)
 
     def _stream(stream, branch, first, last):
         """The stream after the residual block x + branch(x): its first layer
         reads the stream and its last writes it (any other branch ends it)."""
-        ends = ("linear", "conv")
-        if stream is None or branch[0][0] not in ends or branch[-1][0] not in ends:
+        if stream is None or _role(branch[0]) != PARAMETRISED or _role(branch[-1]) != PARAMETRISED:
             return None
         readers = _readers(lay, branch[0], first, len(stream["plus"]))
         units = _units(lay, branch[-1], last)
@@ -164,32 +168,15 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
         terms.append(t)
         labels.append(label)
 
-    for units, readers, relu, what in _symmetries(lay):
-        pairs = ([(a, a) for a in range(len(units))] if relu else
+    for units, readers, diagonal, label in _symmetries(lay):
+        pairs = ([(a, a) for a in range(len(units))] if diagonal else
                  [(a, b) for a in range(len(units)) for b in range(a, len(units))])
         for a, b in pairs:
-            if lay.attention is not None:
-                first, second = what, {"Q": "K", "V": "O"}[what[0]] + what[1:]
-                label = f"({first} {first}^T - {second} {second}^T)[{a},{b}]"
-            elif what.startswith("stream:"):
-                _, writer, head = what.split(":")
-                label = (f"residual stream unit {a} from layer {writer} to {head}" if relu else
-                         f"residual stream balancedness from layer {writer} to {head} [{a},{b}]")
-            elif relu:
-                unit, n_before, _ = what.split(":")
-                label = f"{unit} {a} of layer {n_before}"
-            else:
-                _, n_before, number = what.split(":")
-                label = f"balancedness of layers {n_before}, {number} [{a},{b}]"
-            add(list(zip(units[a], units[b])), list(zip(readers[a], readers[b])), label)
-    if lay.attention is not None and lay.attention[1] == "linear":
-        _, _, d, heads, k, _ = lay.attention
-        for h in range(heads):
-            plus, minus = [], []
-            for letter, side in (("Q", plus), ("K", plus), ("V", minus), ("O", minus)):
-                _, _, o = _entries(lay, f"{letter}{h}")
-                side += [(o + i, o + i) for i in range(k * d)]
-            add(plus, minus, f"scaling of head {h}: |Q{h}|^2 + |K{h}|^2 - |V{h}|^2 - |O{h}|^2")
+            add(list(zip(units[a], units[b])), list(zip(readers[a], readers[b])),
+                label.format(a=a, b=b))
+    alone = _alone(lay)
+    for plus, minus, label in alone.extra_laws(lay) if alone is not None else ():
+        add(plus, minus, label)
     return candidates, terms, labels
 
 
@@ -197,15 +184,14 @@ def candidate_sizes(lay: BlockLayout) -> tuple[int, int]:
     """(laws, terms) of :func:`block_candidates`, from the lengths of the
     units alone (at most, for pairs of units of different lengths)."""
     laws = terms = 0
-    for units, readers, relu, _ in _symmetries(lay):
+    for units, readers, diagonal, _ in _symmetries(lay):
         n = len(units)
         widest = max((len(u) + len(r) for u, r in zip(units, readers)), default=0)
-        pairs = n if relu else n * (n + 1) // 2
+        pairs = n if diagonal else n * (n + 1) // 2
         laws, terms = laws + pairs, terms + pairs * widest
-    if lay.attention is not None and lay.attention[1] == "linear":
-        _, _, d, heads, k, _ = lay.attention
-        laws, terms = laws + heads, terms + heads * 4 * k * d
-    return laws, terms
+    alone = _alone(lay)
+    extra_laws, extra_terms = alone.extra_sizes(lay) if alone is not None else (0, 0)
+    return laws + extra_laws, terms + extra_terms
 
 
 def unit_grading(lay: BlockLayout) -> tuple[list[list[int]], list[int]]:
@@ -226,6 +212,8 @@ def unit_grading(lay: BlockLayout) -> tuple[list[list[int]], list[int]]:
     >>> unit_grading(net(Residual(Linear(1, 1), ReLU(), Linear(1, 1))).layout)
     ([], [1, 1])
     """
+    alone = _alone(lay)
+    unit_weights, total = alone.gradings(lay) if alone is not None else (False, False)
     masks = [0] * lay.D
     weights = []
     bit = 0
@@ -234,9 +222,9 @@ def unit_grading(lay: BlockLayout) -> tuple[list[list[int]], list[int]]:
             for v in into + read:
                 masks[v] |= 1 << bit
             bit += 1
-            if lay.attention is not None and lay.attention[1] == "factors":
+            if unit_weights:
                 weights.append([int(masks[v] >> (bit - 1) & 1) for v in range(lay.D)])
-    if lay.attention is not None:
+    if total:
         weights.append([1] * lay.D)
     return weights, masks
 

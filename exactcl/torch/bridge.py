@@ -517,10 +517,9 @@ def _shape(shape) -> tuple[int, ...]:
 def _program(got):
     """The program of the captured steps, and per parametrised layer (in the
     program's order) its torch parameters ``{role: name}``."""
-    from ..layers.program import Conv1d, Conv2d, Residual, net
-    from ..layers.program import _Conv as Conv
+    from ..layers.program import Residual, net
     owners: list[dict] = []
-    first_conv = [True]
+    first_sized = [True]
 
     def layers(steps) -> list:
         out = []
@@ -531,15 +530,12 @@ def _program(got):
                 continue
             if step.reads:
                 owners.append({role: name for role, _, name in step.reads})
-            if isinstance(layer, Conv):
+            if layer.size_name is not None:
                 # the first convolution names its input size; later ones get it
                 # from the layers before them, as a program written by hand does
-                if not first_conv[0]:
-                    cls = Conv1d if layer.dims == 1 else Conv2d
-                    one = (lambda v: v[0]) if layer.dims == 1 else (lambda v: v)
-                    layer = cls(layer.in_channels, layer.out_channels, one(layer.kernel_size),
-                                one(layer.stride), layer.bias, None)
-                first_conv[0] = False
+                if not first_sized[0]:
+                    layer = layer.without_size()
+                first_sized[0] = False
             out.append(layer)
         return out
 

@@ -11,18 +11,22 @@ example data, specialises shapes and lowers layers to ATen operations,
 which would lose the layer structure the program is made of; ``torch.fx``
 keeps it and needs no data.
 
-Every node is translated or refused, never skipped:
+Every node is translated or refused, never skipped. The torch layers,
+functions and methods of exactcl's layer types are read by the layer
+type's own module (:mod:`exactcl.layers.registry` lists them; this
+reader gives them its messages, parameters and steps); the rest is read
+here:
 
-* layers: ``nn.Linear``, ``nn.Conv1d`` / ``nn.Conv2d`` (valid padding,
-  dilation 1, groups 1, any stride), ``nn.ReLU`` (in place or not),
-  ``nn.Flatten`` (all but the batch), ``nn.Identity``, ``nn.Dropout`` in
-  eval mode (or with p = 0), ``nn.MultiheadAttention`` (self-attention,
-  no biases, as a model by itself);
-* functions and methods: ``F.relu`` / ``torch.relu`` / ``x.relu()``,
-  ``F.linear`` and ``F.conv1d`` / ``F.conv2d`` on the module's own
-  parameters, ``torch.flatten(x, 1)`` / ``x.flatten(1)``,
-  ``x.view(x.size(0), -1)`` (or ``reshape``), ``F.dropout`` with
-  ``training=False``, ``x.contiguous()``;
+* layer types: ``nn.Linear`` and ``F.linear``, ``nn.Conv1d`` /
+  ``nn.Conv2d`` and ``F.conv1d`` / ``F.conv2d`` (valid padding, dilation
+  1, groups 1, any stride) on the module's own parameters, ``nn.ReLU``,
+  ``F.relu`` / ``torch.relu`` / ``x.relu()`` (in place or not),
+  ``nn.MultiheadAttention`` (self-attention, no biases, as a model by
+  itself);
+* generic: ``nn.Flatten`` / ``torch.flatten(x, 1)`` / ``x.flatten(1)``
+  (all but the batch), ``x.view(x.size(0), -1)`` (or ``reshape``),
+  ``nn.Identity``, ``x.contiguous()``, ``nn.Dropout`` in eval mode (or
+  with p = 0) and ``F.dropout`` with ``training=False``;
 * ``a + b`` (``torch.add``, ``+=``): a residual connection, when one of
   a and b is a value and the other is that value carried further by
   layers (``x + f(x)``).
@@ -49,14 +53,16 @@ from dataclasses import dataclass, field
 from math import prod
 
 from ..kernel.errors import InputError
+from ..layers import registry
+from ..layers.base import ALONE, PARAMETRISED, PASSES_RESCALING
+from ..layers.conv import MAX_PATCH_ENTRIES
+from ..layers.registry import torch_functions, torch_methods, torch_modules
+from ..layers.residual import Residual
 
 __all__ = ["MAX_INPUT_ENTRIES", "MAX_PATCH_ENTRIES", "Capture", "capture"]
 
 #: Largest example input, in entries (3 x 128 x 128 is 49,152).
 MAX_INPUT_ENTRIES = 2**16
-#: Largest unfolded input of one convolution (input channels x kernel
-#: entries x output positions); the program's evaluator holds its index.
-MAX_PATCH_ENTRIES = 2**22
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,8 +110,8 @@ class _Shape:
 
 
 @dataclass(frozen=True, eq=False)
-class _AttentionCall:
-    """The (output, weights) pair of a ``nn.MultiheadAttention`` call."""
+class _Pair:
+    """The (output, weights) pair of a call (``nn.MultiheadAttention``)."""
 
     value: Value
 
@@ -140,12 +146,24 @@ def _where(node) -> str:
 
 
 class _Reader:
+    """The state of one reading: the values of the nodes read so far, the
+    nodes' records, and what the layer types' translations use (their
+    messages, parameters, arguments and steps; :class:`exactcl.layers.base.Layer`)."""
+
     def __init__(self, torch, module, shape) -> None:
         self.torch, self.nn, self.module, self.shape = torch, torch.nn, module, shape
         self.F = torch.nn.functional
         self.names = _parameter_names(module)
         self.nodes: list = []
         self.logit_scale = 1.0
+        self.modules = {getattr(torch.nn, name): t for name, t in torch_modules().items()
+                        if hasattr(torch.nn, name)}
+        self.functions = [(self._function(name), t) for name, t in torch_functions().items()]
+
+    def _function(self, name: str):
+        """The torch function ``"F.name"`` or ``"torch.name"`` names."""
+        where, _, attr = name.partition(".")
+        return getattr(self.F if where == "F" else self.torch, attr, None)
 
     # -- messages ------------------------------------------------------------------------
 
@@ -153,6 +171,26 @@ class _Reader:
         return InputError(f"Argument 'module' has a node exactcl cannot translate: "
                           f"{node.name} (in {_where(node)}) {found}; exactcl expected "
                           f"{expected}.")
+
+    def unknown_module(self, node, sub) -> InputError:
+        kind = type(sub)
+        extra = (" (a parametrised layer: weight_norm or torch.nn.utils.parametrize)"
+                 if "parametriz" in kind.__module__ or kind.__name__.startswith("Parametrized")
+                 else "")
+        qualified = (f"torch.nn.{kind.__qualname__}" if kind.__module__.startswith("torch.nn.modules")
+                     else f"{kind.__module__}.{kind.__qualname__}")
+        return self.refuse(node, f"one of {_expected_modules()}", f"is a {qualified}{extra}")
+
+    def unknown_function(self, node, fn) -> InputError:
+        return self.refuse(node, _expected_functions(), f"calls {_function_name(fn)}")
+
+    def unknown_method(self, node) -> InputError:
+        return self.refuse(node, _expected_methods(),
+                           f"calls the tensor method {node.target!r}")
+
+    def where(self, node) -> str:
+        """Where in the module ``node`` is, for messages."""
+        return _where(node)
 
     def value(self, node, arg, what: str = "its input") -> Value:
         got = self.env.get(arg) if hasattr(arg, "op") else None
@@ -209,31 +247,27 @@ class _Reader:
     def record(self, node, what: str) -> None:
         self.nodes.append((node.name, _where(node), what))
 
+    def append(self, node, x: Value, layer, shape: tuple, reads: tuple = (),
+               cost: int = 0) -> Value:
+        """``x`` carried further by ``layer``, giving a tensor of ``shape``:
+        ``layer`` reads the parameters ``reads`` (role, tensor, torch name)."""
+        self.record(node, repr(layer))
+        return Value(x.steps + (Step(node.name, _where(node), layer, reads, cost=cost),), shape)
+
+    def pair(self, value: Value) -> _Pair:
+        """The (output, weights) pair of a call whose output is ``value``."""
+        return _Pair(value)
+
     # -- modules -------------------------------------------------------------------------
 
     def call_module(self, node):
         nn = self.nn
         sub = self.module.get_submodule(node.target)
         kind = type(sub)
-        path = str(node.target)
-        if kind is nn.MultiheadAttention:
-            return self.attention(node, sub)
-        if len(node.args) != 1 or node.kwargs:
-            raise self.refuse(node, f"the {kind.__name__} called on one tensor",
-                              f"calls it with {len(node.args)} arguments and keywords "
-                              f"{sorted(node.kwargs)}")
-        x = self.value(node, node.args[0])
-        if kind is nn.Linear:
-            weight, bias = self.own(node, sub, path, ("weight", "bias"))
-            return self.linear(node, x, weight, bias)
-        if kind in (nn.Conv1d, nn.Conv2d):
-            weight, bias = self.own(node, sub, path, ("weight", "bias"))
-            if sub.padding_mode != "zeros" and any(sub.padding):
-                raise self.refuse(node, "zero padding", f"pads with {sub.padding_mode!r}")
-            return self.conv(node, x, weight, bias, sub.stride, sub.padding, sub.dilation,
-                             sub.groups, kind is nn.Conv2d)
-        if kind is nn.ReLU:
-            return self.relu(node, x)
+        layer = self.modules.get(kind)
+        if layer is not None:
+            return layer.from_torch_module(self, node, sub)
+        x = self.single_input(node, sub)
         if kind is nn.Identity:
             self.record(node, "identity")
             return x
@@ -249,17 +283,20 @@ class _Reader:
                 raise self.refuse(node, "a Flatten of every dimension but the batch",
                                   f"flattens dimensions {sub.start_dim}..{sub.end_dim}")
             return self.flatten(node, x)
-        extra = (" (a parametrised layer: weight_norm or torch.nn.utils.parametrize)"
-                 if "parametriz" in kind.__module__ or kind.__name__.startswith("Parametrized")
-                 else "")
-        qualified = (f"torch.nn.{kind.__qualname__}" if kind.__module__.startswith("torch.nn.modules")
-                     else f"{kind.__module__}.{kind.__qualname__}")
-        raise self.refuse(node, "one of Linear, Conv1d, Conv2d, ReLU, Flatten, Identity, "
-                          "Dropout, MultiheadAttention", f"is a {qualified}{extra}")
+        raise self.unknown_module(node, sub)
 
-    def own(self, node, sub, path: str, roles):
+    def single_input(self, node, sub) -> Value:
+        """The one tensor the module ``sub`` is called on at ``node``."""
+        if len(node.args) != 1 or node.kwargs:
+            raise self.refuse(node, f"the {type(sub).__name__} called on one tensor",
+                              f"calls it with {len(node.args)} arguments and keywords "
+                              f"{sorted(node.kwargs)}")
+        return self.value(node, node.args[0])
+
+    def own(self, node, sub, roles):
         """The parameters ``roles`` of a layer module, each a real parameter
         of it (not a tensor a hook or a parametrisation recomputes)."""
+        path = str(node.target)
         out = []
         for role in roles:
             got = getattr(sub, role, None)
@@ -273,7 +310,7 @@ class _Reader:
             out.append(_Tensor(got, f"{path}.{role}" if path else role))
         return out
 
-    # -- layers --------------------------------------------------------------------------
+    # -- parameters ----------------------------------------------------------------------
 
     def param(self, node, arg, role: str):
         if arg is None:
@@ -295,86 +332,17 @@ class _Reader:
             out += (("bias", bias.tensor, self.canonical(bias.tensor, bias.name)),)
         return out
 
-    def linear(self, node, x: Value, weight: _Tensor, bias) -> Value:
-        from ..layers.program import Linear
-        w = weight.tensor
-        if w.dim() != 2 or (bias is not None and tuple(bias.tensor.shape) != (w.shape[0],)):
-            raise self.refuse(node, "a weight of shape (out, in) and a bias of shape (out,)",
-                              f"has weight {tuple(w.shape)}")
-        n_out, n_in = (int(s) for s in w.shape)
-        if x.shape != (n_in,):
-            self.shape_error(node, x, f"({n_in},)", "Linear")
-            raise self.refuse(
-                node, f"its input to be a vector of {n_in} entries (torch applies a Linear to "
-                      f"the last dimension, exactcl to the whole input: flatten first)",
-                f"gets its input of shape {x.shape}")
-        layer = Linear(n_in, n_out, bias=bias is not None)
-        self.record(node, repr(layer))
-        step = Step(node.name, _where(node), layer, self.reads(weight, bias), cost=n_in * n_out)
-        return Value(x.steps + (step,), (n_out,))
+    def bind(self, node, names, defaults) -> dict:
+        """Arguments of a call by name, defaults filled in; unknown keywords refused."""
+        return _bind(node, names, defaults, self)
 
-    def conv(self, node, x: Value, weight, bias, stride, padding, dilation, groups,
-             two: bool) -> Value:
-        from ..layers.program import Conv1d, Conv2d
-        dims = 2 if two else 1
-        name = f"Conv{dims}d"
-
-        def sizes(value):
-            return (value,) * dims if isinstance(value, int) else tuple(value)
-        stride, dilation = sizes(stride), sizes(dilation)
-        zero = padding == "valid" or (not isinstance(padding, str)
-                                      and all(p == 0 for p in sizes(padding)))
-        if not zero or any(d != 1 for d in dilation) or groups != 1:
-            raise self.refuse(node, "a valid convolution (padding 0, dilation 1, groups 1)",
-                              f"is a {name} with padding {padding}, dilation {dilation}, "
-                              f"groups {groups}")
-        w = weight.tensor
-        if w.dim() != dims + 2:
-            raise self.refuse(node, f"a {name} kernel", f"has weight {tuple(w.shape)}")
-        c_out, c_in, *kernel = (int(s) for s in w.shape)
-        if len(x.shape) != dims + 1 or x.shape[0] != c_in:
-            want = f"({c_in}, {'length' if dims == 1 else 'height, width'})"
-            self.shape_error(node, x, want, name)
-            raise self.refuse(node, f"its input of shape {want}",
-                              f"gets its input of shape {x.shape}")
-        size = x.shape[1:]
-        if any(k > s for k, s in zip(kernel, size)):
-            raise self.refuse(node, f"a kernel no larger than the input {size}",
-                              f"has kernel {tuple(kernel)}")
-        from ..kernel.blocks import MAX_POSITIONS
-        if prod(size) > MAX_POSITIONS:
-            raise InputError(f"Argument 'example_input_shape' gives the {name} at "
-                             f"{_where(node)} an input of {prod(size)} positions, more than the "
-                             f"{MAX_POSITIONS} exactcl counts on; not {self.shape}.")
-        out = tuple((s - k) // t + 1 for s, k, t in zip(size, kernel, stride))
-        patches = c_in * prod(kernel) * prod(out)
-        if patches > MAX_PATCH_ENTRIES:
-            raise InputError(f"Argument 'example_input_shape' makes the {name} at "
-                             f"{_where(node)} unfold {patches} input entries, more than the "
-                             f"{MAX_PATCH_ENTRIES} exactcl reads; not {self.shape}.")
-        cls = Conv1d if dims == 1 else Conv2d
-        one = (lambda v: v[0]) if dims == 1 else (lambda v: v)
-        layer = cls(c_in, c_out, one(tuple(kernel)), one(stride), bias is not None,
-                    one(size))
-        self.record(node, repr(layer))
-        step = Step(node.name, _where(node), layer, self.reads(weight, bias),
-                    cost=patches * c_out)
-        return Value(x.steps + (step,), (c_out,) + out)
-
-    def relu(self, node, x: Value) -> Value:
-        from ..layers.program import ReLU
-        if x.steps and isinstance(x.steps[-1].layer, ReLU):
-            self.record(node, "ReLU after a ReLU (the same function)")
-            return x
-        self.record(node, "ReLU()")
-        return Value(x.steps + (Step(node.name, _where(node), ReLU()),), x.shape)
+    # -- generic steps -------------------------------------------------------------------
 
     def flatten(self, node, x: Value) -> Value:
         self.record(node, "flatten (the order exactcl reads a convolution's output in)")
         return Value(x.steps, (prod(x.shape),))
 
     def add(self, node, a, b) -> Value:
-        from ..layers.program import Residual
         x, y = self.value(node, a, "a residual's terms"), self.value(node, b, "a residual's terms")
         short, long = (x, y) if len(x.steps) <= len(y.steps) else (y, x)
         n = len(short.steps)
@@ -392,58 +360,6 @@ class _Reader:
         return Value(short.steps + (Step(node.name, _where(node), layer, inner=inner),),
                      short.shape)
 
-    def attention(self, node, sub) -> _AttentionCall:
-        from ..layers.program import Attention
-        args = list(node.args)
-        x = self.value(node, args[0] if args else None, "the query")
-        if len(args) < 3 or not (args[0] is args[1] is args[2]):
-            raise self.refuse(node, "self-attention, attn(x, x, x)",
-                              "is called with different query, key and value")
-        for key, value in node.kwargs.items():
-            if key in ("need_weights", "average_attn_weights"):
-                continue
-            if value is not None and value is not False:
-                raise self.refuse(node, "attention without masks", f"passes {key}")
-        if node.target and not sub.batch_first:  # alone, it is called on one sequence
-            raise self.refuse(node, "batch_first=True (inputs batch x tokens x d)",
-                              "has batch_first=False, which reads the batch as tokens")
-        self.check_attention(node, sub)
-        if x.steps:
-            raise self.refuse(node, "attention on the module's input (exactcl's attention is "
-                              "a model by itself)", "is applied after other layers")
-        if len(x.shape) != 2 or x.shape[1] != sub.embed_dim:
-            raise InputError(f"Argument 'example_input_shape' must be (tokens, "
-                             f"{sub.embed_dim}) for the MultiheadAttention at {_where(node)}, "
-                             f"not {self.shape}.")
-        _check_tokens(x.shape[0], self.shape)
-        layer = Attention(sub.embed_dim, sub.num_heads, sub.head_dim, tokens=x.shape[0])
-        self.record(node, repr(layer))
-        prefix = f"{node.target}." if node.target else ""
-        reads = (("in_proj_weight", sub.in_proj_weight,
-                  self.canonical(sub.in_proj_weight, f"{prefix}in_proj_weight")),
-                 ("out_proj.weight", sub.out_proj.weight,
-                  self.canonical(sub.out_proj.weight, f"{prefix}out_proj.weight")))
-        self.logit_scale = sub.head_dim ** -0.5
-        d, k = sub.embed_dim, sub.head_dim
-        cost = sub.num_heads * x.shape[0] * (4 * d * k + 2 * x.shape[0] * k)
-        return _AttentionCall(Value((Step(node.name, _where(node), layer, reads, cost=cost),),
-                                    x.shape))
-
-    def check_attention(self, node, sub) -> None:
-        if (sub.in_proj_bias is not None or sub.out_proj.bias is not None
-                or sub.bias_k is not None or not sub._qkv_same_embed_dim or sub.add_zero_attn):
-            raise self.refuse(node, "bias=False, kdim = vdim = embed_dim, no add_zero_attn "
-                              "(the factorisation through Q_h^T K_h and V_h^T O_h is then "
-                              "polynomial)", "is a MultiheadAttention with biases or "
-                              "separate key and value dimensions")
-        if sub.training and sub.dropout > 0:
-            raise self.refuse(node, "attention dropout in eval mode (call module.eval())",
-                              f"drops attention weights at random (dropout={sub.dropout})")
-        for role in ("in_proj_weight",):
-            if role not in sub._parameters:
-                raise self.refuse(node, f"{role} to be a parameter",
-                                  f"recomputes {role} at every call")
-
     # -- functions and methods -----------------------------------------------------------
 
     def call_function(self, node):
@@ -451,22 +367,9 @@ class _Reader:
         fn, args, kwargs = node.target, node.args, dict(node.kwargs)
         if fn in (operator.add, operator.iadd, torch.add) and len(args) == 2 and not kwargs:
             return self.add(node, *args)
-        if fn in (F.relu, torch.relu, torch.relu_, F.relu_) and len(args) == 1:
-            return self.relu(node, self.value(node, args[0]))
-        if fn is F.linear:
-            bound = _bind(node, ("input", "weight", "bias"), {"bias": None}, self)
-            return self.linear(node, self.value(node, bound["input"]),
-                               self.param(node, bound["weight"], "weight"),
-                               self.param(node, bound["bias"], "bias"))
-        if fn in (torch.conv1d, torch.conv2d):
-            bound = _bind(node, ("input", "weight", "bias", "stride", "padding", "dilation",
-                                 "groups"), {"bias": None, "stride": 1, "padding": 0,
-                                             "dilation": 1, "groups": 1}, self)
-            return self.conv(node, self.value(node, bound["input"]),
-                             self.param(node, bound["weight"], "weight"),
-                             self.param(node, bound["bias"], "bias"), bound["stride"],
-                             bound["padding"], bound["dilation"], bound["groups"],
-                             fn is torch.conv2d)
+        layer = next((t for f, t in self.functions if f is fn), None)
+        if layer is not None:
+            return layer.from_torch_function(self, node, fn)
         if fn is torch.flatten:
             bound = _bind(node, ("input", "start_dim", "end_dim"),
                           {"start_dim": 0, "end_dim": -1}, self)
@@ -485,12 +388,11 @@ class _Reader:
             got = self.env.get(args[0]) if hasattr(args[0], "op") else None
             if isinstance(got, _Shape) and args[1] == 0:
                 return _Batch()
-            if isinstance(got, _AttentionCall) and args[1] == 0:
+            if isinstance(got, _Pair) and args[1] == 0:
                 return got.value
             raise self.refuse(node, "the batch size x.shape[0] or attention's output attn(...)[0]",
                               f"indexes {_describe(args[0], got)} with {args[1]!r}")
-        raise self.refuse(node, "a layer, F.relu, F.linear, F.conv1d/2d, torch.flatten or a "
-                          "residual +", f"calls {_function_name(fn)}")
+        raise self.unknown_function(node, fn)
 
     def flatten_call(self, node, bound) -> Value:
         x = self.value(node, bound["input"])
@@ -502,8 +404,9 @@ class _Reader:
     def call_method(self, node):
         name, args = node.target, node.args
         x = self.value(node, args[0])
-        if name in ("relu", "relu_") and len(args) == 1 and not node.kwargs:
-            return self.relu(node, x)
+        layer = torch_methods().get(name)
+        if layer is not None:
+            return layer.from_torch_method(self, node, x)
         if name == "contiguous" and len(args) == 1:
             return x
         if name == "size" and len(args) == 2 and args[1] == 0:
@@ -525,8 +428,38 @@ class _Reader:
                 return self.flatten(node, x)
             raise self.refuse(node, f"{name}(x.size(0), -1), a flatten of all but the batch",
                               f"calls {name} with sizes {_sizes_text(sizes, self)}")
-        raise self.refuse(node, "relu, flatten, view/reshape(x.size(0), -1), add or "
-                          "contiguous", f"calls the tensor method {name!r}")
+        raise self.unknown_method(node)
+
+
+def _expected_modules() -> str:
+    """The torch modules the reader takes: the layer types' (parametrised
+    layers first), the generic ones, then the models by themselves."""
+    order = sorted(registry.LAYER_TYPES, key=lambda t: {PARAMETRISED: 0, ALONE: 2}.get(t.role, 1))
+    layers = [name for t in order if t.role != ALONE for name in t.torch_modules]
+    alone = [name for t in order if t.role == ALONE for name in t.torch_modules]
+    return ", ".join(layers + ["Flatten", "Identity", "Dropout"] + alone)
+
+
+def _texts(attribute: str, names: str) -> list[str]:
+    """How each layer type names its torch functions or methods in a
+    refusal (activations first), the empty ones left out."""
+    out = []
+    for t in sorted(registry.LAYER_TYPES, key=lambda t: t.role != PASSES_RESCALING):
+        text = getattr(t, attribute)
+        text = text if text is not None else next(iter(getattr(t, names)), "")
+        if text:
+            out.append(text)
+    return out
+
+
+def _expected_functions() -> str:
+    return ("a layer, " + ", ".join(_texts("torch_function_text", "torch_functions"))
+            + ", torch.flatten or a residual +")
+
+
+def _expected_methods() -> str:
+    return (", ".join(_texts("torch_method_text", "torch_methods")
+                      + ["flatten", "view/reshape(x.size(0), -1), add"]) + " or contiguous")
 
 
 def _bind(node, names, defaults, reader) -> dict:
@@ -620,38 +553,19 @@ def capture(torch, module, shape: tuple[int, ...]) -> Capture:
             return type(m).__module__.startswith("torch.") and type(m) is not nn.Sequential
 
     reader = _Reader(torch, module, shape)
-    if type(module) is nn.MultiheadAttention:
-        return _attention_alone(reader, module, shape)
-    try:
-        graph = Tracer().trace(module)
-    except Exception as err:  # user code: any error means "cannot be read"
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise InputError(f"Argument 'module' cannot be traced by torch.fx, so exactcl cannot "
-                         f"read what its forward computes: {type(err).__name__}: "
-                         f"{first[:200]}") from None
+    alone = reader.modules.get(type(module))  # a torch layer given by itself
+    graph = alone.torch_graph(fx, module) if alone is not None else None
+    if graph is None:
+        try:
+            graph = Tracer().trace(module)
+        except Exception as err:  # user code: any error means "cannot be read"
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise InputError(f"Argument 'module' cannot be traced by torch.fx, so exactcl "
+                             f"cannot read what its forward computes: {type(err).__name__}: "
+                             f"{first[:200]}") from None
     got = reader.read(graph)
     _check_parameters(module, got, reader.names)
     return got
-
-
-def _attention_alone(reader: _Reader, module, shape) -> Capture:
-    """A ``nn.MultiheadAttention`` given by itself: self-attention on one
-    sequence of ``shape`` = (tokens, d), read as the graph ``attn(x, x, x)[0]``."""
-    import torch.fx as fx
-    graph = fx.Graph()
-    x = graph.placeholder("x")
-    call = graph.call_module("", (x, x, x))
-    graph.output(graph.call_function(operator.getitem, (call, 0)))
-    got = reader.read(graph)
-    _check_parameters(module, got, reader.names)
-    return got
-
-
-def _check_tokens(tokens: int, shape) -> None:
-    from ..kernel.blocks import MAX_TOKENS
-    if tokens > MAX_TOKENS:
-        raise InputError(f"Argument 'example_input_shape' gives attention {tokens} tokens, "
-                         f"more than the {MAX_TOKENS} exactcl counts on; not {shape}.")
 
 
 def _check_parameters(module, got: Capture, names: dict) -> None:
