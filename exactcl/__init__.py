@@ -84,15 +84,26 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def __getattr__(name: str):
     module = _LAZY.get(name)
-    if module is None:
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    elif name[:1].isupper() and not name.startswith("__"):  # a layer type, from its registry line
+        value = _layer_types().get(name)
+        if value is None:
+            raise AttributeError(f"module 'exactcl' has no attribute {name!r}")
+    else:
         raise AttributeError(f"module 'exactcl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 
 
+def _layer_types() -> dict:
+    """Every registered layer type by its name (:mod:`exactcl.layers.registry`)."""
+    from .layers.registry import LAYER_TYPES
+    return {t.__name__: t for t in LAYER_TYPES}
+
+
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_layer_types()))
 
 
 def laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto",

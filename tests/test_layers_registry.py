@@ -179,3 +179,12 @@ def test_a_new_layer_type_is_read_from_torch(scale_registered):
     got = capture(torch, module, (2,))
     assert [repr(s.layer) for s in got.flat()] == ["Linear(2, 2, bias=True)", "Scale(3)",
                                                    "Linear(2, 1, bias=True)"]
+
+
+def test_every_layer_type_is_public_at_the_top_of_the_package():
+    import exactcl
+    for layer_cls in registry.LAYER_TYPES:
+        assert getattr(exactcl, layer_cls.__name__) is layer_cls
+        assert layer_cls.__name__ in dir(exactcl)
+    with pytest.raises(AttributeError, match="no attribute 'Pool'"):
+        exactcl.Pool  # noqa: B018 (the attribute access is the test)
