@@ -295,10 +295,10 @@ def parse_net(body: str, spec: str, where: str = "SPEC") -> Program:
     net(Linear(4, 4), Residual(Linear(4, 4), ReLU(), Linear(4, 4)))
     >>> parse_net("Attention(8,4,tokens=4)", "net:...")
     net(Attention(8, 4, 2, tokens=4))
-    >>> parse_net("Linear(3,4),Conv(2)", "net:Linear(3,4),Conv(2)")
+    >>> parse_net("Linear(3,4),Conv(2)", "net:Linear(3,4),Conv(2)")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    exactcl.errors.InputError: Argument 'SPEC' has an unknown layer 2, 'Conv(2)': expected Linear(n_in,n_out[,bias]), ReLU, Conv1d(c_in,c_out,k[,stride=s][,bias][,length=n]), Conv2d(c_in,c_out,kxk[,stride=s][,bias][,size=hxw]), Residual(layers...), Attention(d,heads[,head_dim][,tokens=n][,factors|linear]) or LinearAttention(d,heads[,head_dim][,tokens=n]), in 'net:Linear(3,4),Conv(2)'.
+    exactcl.errors.InputError: Argument 'SPEC' has an unknown layer 2, 'Conv(2)': expected Linear(n_in,n_out[,bias]), ReLU, ..., in 'net:Linear(3,4),Conv(2)'.
     >>> parse_net("Linear(0,3)", "net:Linear(0,3)")
     Traceback (most recent call last):
     ...
