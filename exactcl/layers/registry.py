@@ -7,8 +7,8 @@ canonical form, forward rule, candidate-law role, torch translation); its
 line here is all that makes it known to the spec parser, the forward
 interpreter, the candidate laws and the torch capture.
 
->>> sorted(by_head())
-['attention', 'conv1d', 'conv2d', 'linear', 'linearattention', 'relu', 'residual']
+>>> by_head()["conv2d"].__name__, by_head()["relu"].kinds
+('Conv2d', ('relu',))
 >>> layer_type("conv").__name__, layer_type("pool")
 ('Conv1d', None)
 """
