@@ -28,6 +28,8 @@ PROGRAMS = {
     "conv1d": [["conv", 2, 3, [2], [2], True, [7]], ["relu"], ["conv", 3, 2, [2], [1], False, [3]],
                ["linear", 4, 2, True]],
     "conv2d": [["conv", 1, 2, [2, 2], [1, 2], True, [3, 4]], ["relu"], ["linear", 8, 1, False]],
+    "leaky": [["linear", 3, 4, True], ["leaky_relu", "1/5"], ["residual", [["linear", 4, 4, True],
+              ["leaky_relu", "-3/2"], ["linear", 4, 4, False]]], ["linear", 4, 2, False]],
 }
 
 
@@ -53,7 +55,9 @@ def test_the_exact_forward_is_the_engines_forward(name, data):
     exact = output(layers, values, x)
     sigma = relu_patterns(layers, values, x)
     assert [len(s) for s in sigma] == lay.relu_widths
-    assert [v % PRIME for v in exact] == _engine_output(layers, point, x, sigma)
+    # a rational (a LeakyReLU's slope) reduced mod p as numerator / denominator
+    assert [Fraction(v).numerator * pow(Fraction(v).denominator, -1, PRIME) % PRIME
+            for v in exact] == _engine_output(layers, point, x, sigma)
 
 
 def test_rationals_stay_exact_and_units_switch_on_the_sign():

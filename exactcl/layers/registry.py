@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .activations import ReLU
+from .activations import LeakyReLU, ReLU
 from .attention import Attention, LinearAttention
 from .base import Layer
 from .conv import Conv1d, Conv2d
@@ -37,6 +37,7 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     Residual,
     Attention,
     LinearAttention,
+    LeakyReLU,
 )
 
 

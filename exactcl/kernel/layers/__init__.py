@@ -7,7 +7,7 @@ one line below.
 
 from __future__ import annotations
 
-from .activations import RELU
+from .activations import LEAKY_RELU, RELU
 from .attention import ATTENTION
 from .base import LayerRule
 from .conv import CONV
@@ -21,6 +21,7 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     CONV,
     RESIDUAL,
     ATTENTION,
+    LEAKY_RELU,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs
