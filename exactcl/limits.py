@@ -35,7 +35,7 @@ import os
 import re
 from fractions import Fraction
 
-from .kernel.errors import ResourceError, bad_argument
+from .kernel.errors import InputError, ResourceError, bad_argument, clip_text
 
 __all__ = ["MAX_INT_DIGITS", "MAX_PARAMETERS", "MAX_SPEC_CHARS", "available_memory",
            "build_bytes", "check_memory", "field_terms", "format_size", "growth_bytes",
@@ -284,3 +284,26 @@ def check_memory(what: str, parts: dict[str, int], max_memory: int | str | None 
             f"limit is {format_size(limit)} ({source}). Choose a smaller model or give a "
             f"larger limit (--max-memory SIZE, or max_memory in Python).")
     return total
+
+
+_LONG_INT = re.compile(rf"(?<![0-9])0*([1-9][0-9]{{{MAX_INT_DIGITS},}})")
+
+
+def check_spec_text(text: str, where: str = "SPEC", spec: str | None = None) -> None:
+    """Refuse, before anything parses it, a spec ``text`` of more than
+    MAX_SPEC_CHARS characters or holding an integer of more than
+    MAX_INT_DIGITS digits (``spec``, the whole spec, is quoted).
+
+    >>> check_spec_text("relu:2,12345678901234567890,2", "SPEC")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'SPEC' has an integer of 20 digits; the limit is 18, in 'relu:2,12345678901234567890,2'.
+    """
+    spec = text if spec is None else spec
+    if len(text) > MAX_SPEC_CHARS:
+        raise InputError(f"Argument {where!r} has {len(text):,} characters; the limit is "
+                         f"{MAX_SPEC_CHARS:,}, in {clip_text(spec)!r}.")
+    long = _LONG_INT.search(text)
+    if long is not None:
+        raise InputError(f"Argument {where!r} has an integer of {len(long.group(1)):,} digits; "
+                         f"the limit is {MAX_INT_DIGITS}, in {clip_text(spec)!r}.")

@@ -28,8 +28,7 @@ from typing import Any
 
 from flint import fmpq_mpoly
 
-from ..kernel import blocks, evaluator
-from ..kernel.blocks import BlockLayout
+from ..kernel import evaluator
 from ..kernel.brackets import round_error_bound
 from ..kernel.evaluator import (
     Layout,
@@ -82,8 +81,8 @@ class ProgramFields:
     family: str = ""
 
     @classmethod
-    def choose(cls, layout: Layout | BlockLayout, seed: int = 0) -> ProgramFields:
-        if (not isinstance(layout, BlockLayout)
+    def choose(cls, layout, seed: int = 0) -> ProgramFields:
+        if (isinstance(layout, Layout)
                 and layout.components <= COMPONENTS_PER_PARAMETER * layout.D):
             return cls(layout, "components", layout.components)
         return cls(layout, "probes", min(layout.components, 2 * layout.D + EXTRA_PROBES),
@@ -109,16 +108,21 @@ class ProgramFields:
     def describe(self) -> str:
         if self.kind == "components":
             return f"the {self.count:,} generator fields grad phi_c"
-        many = ("of phi's generators" if isinstance(self.layout, BlockLayout) else
-                f"of the {self.layout.components:,} generators")
+        many = (f"of the {self.layout.components:,} generators"
+                if isinstance(self.layout, Layout) else "of phi's generators")
         return (f"{self.count:,} random probe fields (constant combinations {many}, "
                 f"family {self.family!r})")
 
 
 def evaluator_of(layout):
-    """The evaluator module of a layout: :mod:`exactcl.kernel.blocks` for block
-    programs, :mod:`exactcl.kernel.evaluator` for chains (the same functions)."""
-    return blocks if isinstance(layout, BlockLayout) else evaluator
+    """The evaluator module of a layout: :mod:`exactcl.kernel.evaluator` for
+    chains (a :class:`~exactcl.kernel.evaluator.Layout`), else
+    :mod:`exactcl.kernel.blocks` (the same functions; loaded when a block
+    program is counted)."""
+    if isinstance(layout, Layout):
+        return evaluator
+    from ..kernel import blocks
+    return blocks
 
 
 class _ProgramEvaluator:
@@ -209,10 +213,10 @@ def identity_bounds(layout: Layout, laws: Sequence[fmpq_mpoly]) -> tuple[int, in
         return 0, 0
     degree = max(int(h.total_degree()) for h in laws)
     delta = layout.probe_degree() + layout.phi_degree() - 1 + max(degree - 1, 0)
-    if isinstance(layout, BlockLayout):
-        paths = layout.phi_terms()  # a bound on F's absolute coefficients
-    else:
+    if isinstance(layout, Layout):
         paths = math.prod(n_out for _, n_out, _ in layout.linears) * layout.linears[0][0] + 1
+    else:
+        paths = layout.phi_terms()  # a bound on F's absolute coefficients
     norm = max(_integer_norm(h) for h in laws)
     height = norm * max(degree, 1) * layout.phi_degree() * paths
     return delta, height.bit_length()

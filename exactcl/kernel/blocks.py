@@ -48,6 +48,7 @@ import hashlib
 from collections.abc import Sequence
 
 from . import evaluator
+from .errors import count_text
 from .evaluator import (
     PROBE_BITS,
     Probe,
@@ -59,20 +60,16 @@ from .evaluator import (
 )
 from .layers import CHAIN_KINDS, RULES, rule_of, sequence_kinds
 from .layers.attention import ATTENTION_KINDS, MAX_TOKENS
-from .layers.base import MAX_ACTIVATIONS, constant, count_text, put
+from .layers.base import MAX_ACTIVATIONS, constant, put
 from .layers.conv import MAX_PATCH_ENTRIES, MAX_POSITIONS
 from .layers.residual import MAX_NESTING
+from .reading import MAX_LAYERS
 
 __all__ = ["ATTENTION_KINDS", "MAX_ACTIVATIONS", "MAX_LAYERS", "MAX_NESTING", "MAX_PATCH_ENTRIES",
            "MAX_POSITIONS", "MAX_TOKENS", "BlockLayout", "Words", "check_blocks", "count_layers",
            "count_text", "expand", "is_block_program", "random_probe", "random_probe_mod",
            "size_problem"]
 
-# Sizes of a program, checked from its numbers alone (size_problem) before a
-# layout is built; the certificate reader (exactcl.kernel.certformat) reads no more.
-#: Layers in all, those of residual blocks included: as many as a
-#: certificate's program may list.
-MAX_LAYERS = 1000
 
 
 def count_layers(layers: object, limit: int = MAX_LAYERS) -> int:

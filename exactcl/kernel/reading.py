@@ -23,8 +23,11 @@ MAX_TERM_DEGREE = 200
 MAX_INT_DIGITS = 400
 MAX_TERMS = 5_000_000
 MAX_ITEMS = 5_000_000
-#: Layers of a program, and the longest probe family name.
+#: Layers of a program in all, those of residual blocks included: as many as
+#: a certificate's program may list, and as a spec or a program may have
+#: (exactcl.kernel.blocks checks them from their numbers before any layout).
 MAX_LAYERS = 1000
+#: The longest probe family name.
 MAX_FAMILY_CHARS = 100
 #: Rounds of a Monte Carlo check of the law identities a file may ask for, and
 #: the largest degree and height bounds it may state.

@@ -36,17 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..kernel.blocks import MAX_LAYERS, count_text
-from ..kernel.errors import InputError, ResourceError
+from ..kernel.errors import InputError, ResourceError, clip_text, count_text, show_value
+from ..kernel.reading import MAX_LAYERS
 from ..limits import MAX_PARAMETERS
 
 __all__ = ["ALONE", "BARRIER", "BLOCK", "PARAMETRISED", "PASSES_RESCALING", "ROLES", "Layer",
            "SpecCall", "canonical_layers", "check_bool", "check_layer_count", "check_layer_objects",
            "check_pair", "check_parameters", "check_size", "clip_text", "show_value",
            "split_layers", "spec_int", "spec_sizes", "tensor_entries", "tree_sizes"]
-
-#: Quoted text (a layer, a spec) in messages is cut to this many characters.
-QUOTE_CHARS = 100
 
 #: Roles of a layer type for candidate laws (:mod:`exactcl.models.blocks`).
 #: A parametrised layer has units (neurons, channels), weights into them and
@@ -62,30 +59,6 @@ ALONE = "alone"
 #: A layer no rescaling passes: the units before and after it are unrelated.
 BARRIER = "barrier"
 ROLES = (PARAMETRISED, PASSES_RESCALING, BLOCK, ALONE, BARRIER)
-
-
-def show_value(value: object) -> str:
-    """repr of a value for messages, but an int of more than 40 digits (which
-    Python may refuse to print) or a list of more than 20 items as its size.
-
-    >>> show_value((3, 10**5000)), show_value([1] * 10**6)
-    ('(3, about 10^5000)', 'a list of 1,000,000 items')
-    """
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
-        return count_text(value)
-    if isinstance(value, (list, tuple)):
-        if len(value) > 20:
-            return f"a {type(value).__name__} of {len(value):,} items"
-        inner = ", ".join(map(show_value, value))
-        if isinstance(value, list):
-            return f"[{inner}]"
-        return f"({inner}{',' if len(value) == 1 else ''})"
-    return repr(value)
-
-
-def clip_text(text: str) -> str:
-    """``text`` for a message, cut to QUOTE_CHARS characters."""
-    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS - 1] + "\u2026"
 
 
 def check_size(layer: str, what: str, value: object) -> int:

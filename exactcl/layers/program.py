@@ -40,7 +40,7 @@ from ..kernel.blocks import (
 )
 from ..kernel.errors import InputError, ResourceError
 from ..kernel.evaluator import Layout, check_layers
-from ..limits import MAX_INT_DIGITS, MAX_PARAMETERS, MAX_SPEC_CHARS
+from ..limits import MAX_PARAMETERS, check_spec_text
 from .activations import ReLU
 from .attention import Attention, LinearAttention
 from .base import (
@@ -206,29 +206,6 @@ def from_family(family: str, widths: tuple[int, ...] | list[int]) -> Program:
 
 #: The spec syntax of every layer type, for the message refusing an unknown layer.
 _SPEC_LAYERS = spec_help()
-
-_LONG_INT = re.compile(rf"(?<![0-9])0*([1-9][0-9]{{{MAX_INT_DIGITS},}})")
-
-
-def check_spec_text(text: str, where: str = "SPEC", spec: str | None = None) -> None:
-    """Refuse, before anything parses it, a spec ``text`` of more than
-    MAX_SPEC_CHARS characters or holding an integer of more than
-    MAX_INT_DIGITS digits (``spec``, the whole spec, is quoted).
-
-    >>> check_spec_text("relu:2,12345678901234567890,2", "SPEC")
-    Traceback (most recent call last):
-    ...
-    exactcl.errors.InputError: Argument 'SPEC' has an integer of 20 digits; the limit is 18, in 'relu:2,12345678901234567890,2'.
-    """
-    spec = text if spec is None else spec
-    if len(text) > MAX_SPEC_CHARS:
-        raise InputError(f"Argument {where!r} has {len(text):,} characters; the limit is "
-                         f"{MAX_SPEC_CHARS:,}, in {clip_text(spec)!r}.")
-    long = _LONG_INT.search(text)
-    if long is not None:
-        raise InputError(f"Argument {where!r} has an integer of {len(long.group(1)):,} digits; "
-                         f"the limit is {MAX_INT_DIGITS}, in {clip_text(spec)!r}.")
-
 
 def _parse_layer(text: str, n: str, spec: str, where: str, layers: list[int],
                  depth: int = 0) -> Layer:

@@ -16,11 +16,10 @@ from collections.abc import Iterator, Sequence
 from flint import fmpq_mpoly
 
 from ..kernel import evaluator
-from ..kernel.blocks import MAX_LAYERS, count_text
-from ..kernel.errors import InputError, ResourceError, bad_argument
+from ..kernel.errors import InputError, ResourceError, bad_argument, count_text, show_value
 from ..kernel.fields import VectorField, gradient
+from ..kernel.reading import MAX_LAYERS
 from ..kernel.rings import Ring, poly_from_terms, poly_terms, to_rational
-from ..layers.program import Program, from_family, show_value
 from ..limits import (
     MAX_PARAMETERS,
 )
@@ -35,6 +34,13 @@ from .base import (
 
 __all__ = ["Model", "as_model", "from_fields", "from_polynomials", "from_program", "linear",
            "product", "relu", "with_constants"]
+
+
+def _family_program(family: str, widths: tuple[int, ...]):
+    """The program of a built-in family, built when the model is (a product
+    or a SymPy model never loads the layers)."""
+    from ..layers.program import from_family
+    return from_family(family, widths)
 
 
 def _check_widths(widths: object, minimum_layers: int = 1) -> tuple[int, ...]:
@@ -155,7 +161,8 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
                 terms.append(t)
                 labels.append(f"(W{layer} W{layer}^T - W{layer + 1}^T W{layer + 1})[{a},{b}]")
     return Model(name, ring, None, None, tuple(candidates), tuple(labels), entries,
-                 program=from_family("linear", widths), expand=expand, candidate_terms=terms)
+                 program=_family_program("linear", widths), expand=expand,
+                 candidate_terms=terms)
 
 
 def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = None) -> Model:
@@ -254,7 +261,7 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
             labels.append(f"neuron {j} of hidden layer {layer}")
     return Model(name, ring, None, None, tuple(candidates), tuple(labels),
                  lambda: _gradient_labels([text for _, text in paths()]),
-                 program=from_family("relu-bias" if bias else "relu", widths), expand=expand,
+                 program=_family_program("relu-bias" if bias else "relu", widths), expand=expand,
                  candidate_terms=terms)
 
 
@@ -275,7 +282,7 @@ def _program_terms(layout: evaluator.Layout) -> int:
     return terms
 
 
-def _program_candidates(program: Program, ring: Ring) -> tuple[list, list, list[str]]:
+def _program_candidates(program, ring: Ring) -> tuple[list, list, list[str]]:
     """The literature's laws for each pair of consecutive linear layers l, l+1,
     as polynomials, as sparse terms and with their labels.
 
@@ -347,7 +354,7 @@ def _program_labels(layout: evaluator.Layout) -> tuple[str, ...]:
     return _gradient_labels(texts)
 
 
-def from_program(program: Program, *, max_memory: int | None = None) -> Model:
+def from_program(program, *, max_memory: int | None = None) -> Model:
     """The model of a program of layers (:mod:`exactcl.layers.program`).
 
     A program that a short name gives (``program.family``) is the built-in
@@ -377,6 +384,7 @@ def from_program(program: Program, *, max_memory: int | None = None) -> Model:
     ...
     exactcl.errors.InputError: Argument 'program' must be an exactcl Program (see exactcl.net), not 'relu:3,4,2'.
     """
+    from ..layers.program import Program  # (not at import: a built-in model needs no layers)
     if not isinstance(program, Program):
         raise bad_argument("program", "an exactcl Program (see exactcl.net)", program)
     if program.blocks:
@@ -418,10 +426,12 @@ def as_model(model, *, max_memory: int | None = None) -> Model:
     ...
     exactcl.errors.InputError: Argument 'model' must be an exactcl Model, Program or the result of exactcl.from_torch, not 'linear:2,2,2'.
     """
+    if isinstance(model, Model):
+        return model
+    from ..layers.program import Program
     if isinstance(model, Program):
         model = from_program(model, max_memory=max_memory)
-    elif not isinstance(model, Model) and callable(getattr(type(model), "__exactcl_model__",
-                                                           None)):
+    elif callable(getattr(type(model), "__exactcl_model__", None)):
         model = model.__exactcl_model__(max_memory=max_memory)
     if not isinstance(model, Model):
         raise bad_argument("model", "an exactcl Model, Program or the result of "

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..kernel.blocks import MAX_LAYERS
-from ..kernel.errors import InputError, ResourceError
-from ..layers.program import Program, check_spec_text, clip_text, parse_net, show_value
+from ..kernel.errors import InputError, ResourceError, clip_text, show_value
+from ..kernel.reading import MAX_LAYERS
+from ..limits import check_spec_text
 from .builtin import Model, from_program, linear, product, relu
 
 __all__ = ["FAMILIES", "NET_FORM", "parse_spec", "spec_parameters"]
@@ -73,7 +73,7 @@ def parse_spec(spec: object, max_memory: int | None = None) -> Model:
     """
     family, values = _parse(spec)
     try:
-        if isinstance(values, Program):
+        if family == "net":
             return from_program(values, max_memory=max_memory)
         return FAMILIES[family][0](values, max_memory=max_memory)
     except ResourceError as err:
@@ -90,11 +90,11 @@ def spec_program(spec: object):
     >>> spec_program("product:3") is None
     True
     """
-    from ..layers.program import from_family
     family, values = _parse(spec)
     if family == "net":
         return values
     if family in ("linear", "relu", "relu-bias"):
+        from ..layers.program import from_family
         return from_family(family, values)
     return None
 
@@ -108,7 +108,7 @@ def spec_parameters(spec: object) -> int:
     15
     """
     family, values = _parse(spec)
-    if isinstance(values, Program):
+    if family == "net":
         return values.D
     if family == "product":
         return values[0]
@@ -118,8 +118,9 @@ def spec_parameters(spec: object) -> int:
     return weights + (sum(values[1:-1]) if family in ("relu-bias", "icnn-bias") else 0)
 
 
-def _parse(spec: object) -> tuple[str, list[int] | Program]:
-    """(family, widths) of a SPEC, or ("net", program) for a ``net:`` spec."""
+def _parse(spec: object) -> tuple[str, list[int] | object]:
+    """(family, widths) of a SPEC, or ("net", program) for a ``net:`` spec
+    (the layers are loaded for a ``net:`` spec only)."""
     shapes = {"product": "product:D", "nmf": "nmf:n,m,r", "icnn": "icnn:n,h,m",
               "icnn-bias": "icnn-bias:n,h,m"}
     forms = ", ".join(shapes.get(f, f"{f}:W0,W1,...") for f in FAMILIES)
@@ -130,6 +131,7 @@ def _parse(spec: object) -> tuple[str, list[int] | Program]:
     check_spec_text(spec)
     family, _, body = spec.strip().partition(":")
     if family == "net":
+        from ..layers.program import parse_net
         return family, parse_net(body, spec)
     if family not in FAMILIES:
         raise InputError(f"Argument 'SPEC' must be one of {forms}, not {clip_text(spec)!r}.")

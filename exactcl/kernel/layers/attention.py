@@ -28,13 +28,13 @@ import re
 
 from flint import nmod_mat
 
+from ..errors import count_text
 from ..evaluator import _mul, _transpose
 from .base import (
     MAX_ACTIVATIONS,
     LayerRule,
     accumulate,
     constant,
-    count_text,
     positive,
     put,
     sym_matmul,

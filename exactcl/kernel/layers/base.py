@@ -25,8 +25,6 @@ None); None is the program's input before its first layer.
 
 from __future__ import annotations
 
-from math import log10
-
 from flint import nmod_mat
 
 from ..evaluator import _add
@@ -37,19 +35,6 @@ from ..evaluator import _add
 #: chain of dense layers is refused by it (its input, outputs and ReLU
 #: indicators never exceed three times its parameters).
 MAX_ACTIVATIONS = 2**17
-
-
-def count_text(n: int) -> str:
-    """An integer for messages: with thousands separators, or its order of
-    magnitude when it has more than 18 digits (printing one of more than
-    4300 digits is an error in Python).
-
-    >>> count_text(10**10), count_text(10**5000)
-    ('10,000,000,000', 'about 10^5000')
-    """
-    if abs(n) < 10**18:
-        return f"{n:,}"
-    return f"{'-' if n < 0 else ''}about 10^{int(log10(abs(n)))}"
 
 
 def ints(value: object, n: int | None = None) -> bool:

@@ -14,12 +14,12 @@ from math import prod
 
 from flint import nmod_mat
 
+from ..errors import count_text
 from ..evaluator import _add, _mul, _transpose
 from .base import (
     LayerRule,
     accumulate,
     constant,
-    count_text,
     ints,
     positive,
     sym_matmul,
