@@ -223,7 +223,8 @@ def parse_range(value: object, name: str, minimum: int = 1,
     ...
     exactcl.errors.InputError: Argument 'width' has an integer of 20 digits; the limit is 18, in '1..99999999999999999999'.
     """
-    from ..layers.program import check_spec_text, show_value
+    from ..kernel.errors import show_value
+    from ..limits import check_spec_text
     wrong = InputError(f"Argument {name!r} must be an int >= {minimum}, a list of them or a "
                        f"range 'a..b' with a <= b, not {show_value(value)}.")
     if isinstance(value, bool):
@@ -330,7 +331,7 @@ def _width_tuples(depth, width, input, output, widths, arg) -> Iterable[tuple[in
             raise InputError(f"Argument {arg('widths')!r} must be a list of width lists such "
                              f"as [[2, 3, 2]], not {widths!r}.")
         from ..kernel.blocks import MAX_LAYERS
-        from ..layers.program import show_value
+        from ..kernel.errors import show_value
         for tup in widths:
             ok = (isinstance(tup, (list, tuple)) and 2 <= len(tup) <= MAX_LAYERS + 1
                   and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
@@ -540,7 +541,8 @@ def spec_string(spec: object, where: str) -> str:
     >>> spec_string("net:Linear(2, 3, bias), Linear(3, 1)", "--spec")
     'net:Linear(2,3,bias),Linear(3,1)'
     """
-    from ..layers.program import check_spec_text, clip_text, show_value
+    from ..kernel.errors import clip_text, show_value
+    from ..limits import check_spec_text
     ok = isinstance(spec, str) and ":" in spec
     if ok:
         check_spec_text(spec, where)
