@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from flint import nmod_mat
 
-from ..kernel.linalg import matrix_mod, pivot_columns
+from ..kernel.linalg import dense_rows, matrix_mod, pivot_columns
 
 __all__ = ["STACK_ABOVE", "BlockBasis", "IncrementalBasis", "StackBasis"]
 
@@ -389,15 +389,9 @@ class BlockBasis:
         """Rows in the block's columns: sparse, or dense lists when they fill
         a quarter of them (flint reads dense rows faster)."""
         columns = self._columns[block]
-        index = {c: i for i, c in enumerate(columns)}
         if rows and sum(map(len, rows)) * 4 >= len(rows) * len(columns):
-            dense = []
-            for row in rows:
-                out = [0] * len(columns)
-                for c, x in row.items():
-                    out[index[c]] = x
-                dense.append(out)
-            return dense
+            return dense_rows(rows, columns)
+        index = {c: i for i, c in enumerate(columns)}
         return [{index[c]: x for c, x in row.items()} for row in rows]
 
     def add(self, batch: Sequence[Mapping[int, int]], limit: int | None = None) -> list[int]:

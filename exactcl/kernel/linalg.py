@@ -20,6 +20,7 @@ __all__ = [
     "STACK_SLACK",
     "block_rank_mod",
     "column_blocks",
+    "dense_rows",
     "independent_rows_mod",
     "matrix_mod",
     "pivot_columns",
@@ -162,6 +163,15 @@ def _block_rank(rows: list[dict[int, int]], prime: int) -> int:
     columns = sorted(set().union(*rows))
     if len(rows) == 1 or len(columns) == 1:
         return 1
+    return rank_mod(dense_rows(rows, columns), len(columns), prime)
+
+
+def dense_rows(rows: Sequence[Mapping[int, int]], columns: Sequence[int]) -> list[list[int]]:
+    """Sparse rows as dense ones on ``columns`` (every column a row uses).
+
+    >>> dense_rows([{7: 2}, {3: 1, 7: 5}], [3, 7])
+    [[0, 2], [1, 5]]
+    """
     index = {c: k for k, c in enumerate(columns)}
     dense = []
     for row in rows:
@@ -169,7 +179,7 @@ def _block_rank(rows: list[dict[int, int]], prime: int) -> int:
         for c, x in row.items():
             line[index[c]] = x
         dense.append(line)
-    return rank_mod(dense, len(columns), prime)
+    return dense
 
 
 #: Rows :func:`stacked_rank_mod` holds beyond ``2 * ncols`` before it keeps
