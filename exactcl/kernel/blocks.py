@@ -215,6 +215,8 @@ class _Checker:
             if rule.activation and (not out or not RULES[out[-1][0]].ends):
                 raise ValueError(f"{at} ({rule.kind}) must follow a linear layer, a convolution "
                                  f"or a residual block")
+            if rule.final and (where or n != len(layers)):
+                raise ValueError(f"{at} ({rule.kind}) must be the last layer of the program")
             canonical, shape = rule.check(layer, shape, at, self)
             out.append(canonical)
         self.depth -= 1

@@ -56,7 +56,8 @@ class LayerRule:
     writes it with; ``ends`` whether it may end a program (and be followed
     by an activation); ``activation`` whether it must follow such a layer
     (it then holds one indicator per unit, a pattern of probes); ``alone``
-    whether it is a model by itself (no other layer beside it).
+    whether it is a model by itself (no other layer beside it); ``final``
+    whether it must be the program's last layer.
     """
 
     kind = ""
@@ -66,6 +67,8 @@ class LayerRule:
     alone = False
     #: Index of the nested layer list in the canonical form (residual blocks).
     nested: int | None = None
+    #: Whether it must be the program's last layer (a head such as log-softmax).
+    final = False
 
     # -- checks and sizes, from the numbers alone ---------------------------------------
 
