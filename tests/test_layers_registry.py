@@ -25,6 +25,7 @@ from exactcl.layers.base import (
     spec_int,
 )
 from exactcl.layers.forward import output
+from exactcl.layers.heads import LogSoftmax, Softmax
 from exactcl.layers.program import (
     Attention,
     Conv1d,
@@ -42,6 +43,8 @@ EXAMPLES = {
     Linear: [Linear(3, 4), Linear(3, 4, bias=True)],
     ReLU: [ReLU()],
     LeakyReLU: [LeakyReLU(), LeakyReLU("1/5"), LeakyReLU(-1), LeakyReLU(Fraction(0))],
+    LogSoftmax: [LogSoftmax()],
+    Softmax: [Softmax()],
     Conv1d: [Conv1d(1, 8, 3, length=16), Conv1d(2, 3, 2, stride=2, bias=True), Conv1d(1, 1, 1)],
     Conv2d: [Conv2d(1, 2, 2, size=(3, 3)), Conv2d(1, 2, (2, 3), stride=(1, 2), bias=True)],
     Residual: [Residual(Linear(4, 4), ReLU(), Linear(4, 4)),
@@ -55,7 +58,8 @@ EXAMPLES = {
 HELP = ("Linear(n_in,n_out[,bias]), ReLU, Conv1d(c_in,c_out,k[,stride=s][,bias][,length=n]), "
         "Conv2d(c_in,c_out,kxk[,stride=s][,bias][,size=hxw]), Residual(layers...), "
         "Attention(d,heads[,head_dim][,tokens=n][,factors|linear]), "
-        "LinearAttention(d,heads[,head_dim][,tokens=n]) or LeakyReLU[(a/b)]")
+        "LinearAttention(d,heads[,head_dim][,tokens=n]), LeakyReLU[(a/b)], LogSoftmax or "
+        "Softmax")
 
 
 def test_every_registered_type_has_examples():
@@ -84,7 +88,7 @@ def test_every_kind_has_a_forward_rule_and_a_candidate_law_role():
     # every kind the user side builds has its semantics in the kernel, and only those
     from exactcl.kernel.layers import RULES
     assert set(registry.by_kind()) == set(RULES) == {"linear", "relu", "leaky_relu", "conv",
-                                                     "residual", "attention"}
+                                                     "residual", "attention", "softmax_head"}
 
 
 def test_the_help_text_lists_every_spec_head_in_registry_order():
@@ -106,12 +110,14 @@ def test_no_two_types_share_a_head_or_a_torch_name():
 
 def test_the_torch_refusals_list_what_the_registry_reads():
     from exactcl.torch import capture
-    assert capture._expected_modules() == ("Linear, Conv1d, Conv2d, ReLU, LeakyReLU, Flatten, "
-                                           "Identity, Dropout, MultiheadAttention")
+    assert capture._expected_modules() == ("Linear, Conv1d, Conv2d, ReLU, LeakyReLU, LogSoftmax, "
+                                           "Softmax, Flatten, Identity, Dropout, "
+                                           "MultiheadAttention")
     assert capture._expected_functions() == ("a layer, F.relu, F.leaky_relu, F.linear, "
-                                             "F.conv1d/2d, torch.flatten or a residual +")
-    assert capture._expected_methods() == ("relu, flatten, view/reshape(x.size(0), -1), add or "
-                                           "contiguous")
+                                             "F.conv1d/2d, F.log_softmax, F.softmax, "
+                                             "torch.flatten or a residual +")
+    assert capture._expected_methods() == ("relu, log_softmax, softmax, flatten, "
+                                           "view/reshape(x.size(0), -1), add or contiguous")
 
 
 # -- a layer type registered by itself ---------------------------------------------------

@@ -297,6 +297,12 @@ class Layer:
         return 0, 0
 
     @staticmethod
+    def linear_laws(lay) -> list:
+        """The last layer's rule: candidate laws linear in the parameters, as
+        (parameter indices summed, label); a head's translation symmetry."""
+        return []
+
+    @staticmethod
     def gradings(lay) -> tuple[bool, bool]:
         """A model by itself's rule: (whether each unit is a weight of a
         grading of its generators, whether total degree is)."""

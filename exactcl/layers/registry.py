@@ -23,6 +23,7 @@ from .attention import Attention, LinearAttention
 from .base import Layer
 from .conv import Conv1d, Conv2d
 from .dense import Linear
+from .heads import LogSoftmax, Softmax
 from .residual import Residual
 
 __all__ = ["LAYER_TYPES", "by_head", "by_kind", "layer_type", "spec_help", "torch_functions",
@@ -38,6 +39,8 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     Attention,
     LinearAttention,
     LeakyReLU,
+    LogSoftmax,
+    Softmax,
 )
 
 

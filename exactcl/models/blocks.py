@@ -177,6 +177,10 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
     alone = _alone(lay)
     for plus, minus, label in alone.extra_laws(lay) if alone is not None else ():
         add(plus, minus, label)
+    for variables, label in layer_type(lay.layers[-1][0]).linear_laws(lay):
+        candidates.append(sum((ring.gens[v] for v in variables), ring.zero()))
+        terms.append([(((v, 1),), 1) for v in variables])
+        labels.append(label)
     return candidates, terms, labels
 
 
@@ -191,7 +195,8 @@ def candidate_sizes(lay: BlockLayout) -> tuple[int, int]:
         laws, terms = laws + pairs, terms + pairs * widest
     alone = _alone(lay)
     extra_laws, extra_terms = alone.extra_sizes(lay) if alone is not None else (0, 0)
-    return laws + extra_laws, terms + extra_terms
+    linear = layer_type(lay.layers[-1][0]).linear_laws(lay)
+    return laws + extra_laws + len(linear), terms + extra_terms + sum(len(v) for v, _ in linear)
 
 
 def unit_grading(lay: BlockLayout) -> tuple[list[list[int]], list[int]]:

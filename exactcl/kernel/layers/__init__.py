@@ -12,6 +12,7 @@ from .attention import ATTENTION
 from .base import LayerRule
 from .conv import CONV
 from .dense import LINEAR
+from .heads import SOFTMAX_HEAD
 from .residual import RESIDUAL
 
 #: The registered layer rules, in the order messages list them.
@@ -22,6 +23,7 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     RESIDUAL,
     ATTENTION,
     LEAKY_RELU,
+    SOFTMAX_HEAD,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs
