@@ -55,8 +55,10 @@ EXAMPLES = {
     LinearAttention: [LinearAttention(4, 2), LinearAttention(4, 2, 3, tokens=5)],
 }
 
-HELP = ("Linear(n_in,n_out[,bias]), ReLU, Conv1d(c_in,c_out,k[,stride=s][,bias][,length=n]), "
-        "Conv2d(c_in,c_out,kxk[,stride=s][,bias][,size=hxw]), Residual(layers...), "
+HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
+        "Conv1d(c_in,c_out,k[,stride=s][,padding=p][,dilation=d][,groups=g][,bias][,length=n]), "
+        "Conv2d(c_in,c_out,kxk[,stride=s][,padding=p][,dilation=d][,groups=g][,bias][,size=hxw]), "
+        "Residual(layers...), "
         "Attention(d,heads[,head_dim][,tokens=n][,factors|linear]), "
         "LinearAttention(d,heads[,head_dim][,tokens=n]), LeakyReLU[(a/b)], LogSoftmax or "
         "Softmax")

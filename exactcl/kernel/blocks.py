@@ -14,6 +14,9 @@ that both agree)::
     ["conv", c_in, c_out, kernel, stride, bias, size]
                                         a convolution with valid padding;
                                         kernel, stride, size: lists of 1 or 2 ints
+    ["conv", ..., size, padding, dilation, groups]
+                                        any other (zero padding, a [low, high]
+                                        pair per axis: layers.conv)
     ["residual", [layers]]              x + block(x)
     ["attention", kind, d, heads, head, tokens]
                                         a whole attention model (alone)

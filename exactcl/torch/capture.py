@@ -18,8 +18,9 @@ reader gives them its messages, parameters and steps); the rest is read
 here:
 
 * layer types: ``nn.Linear`` and ``F.linear``, ``nn.Conv1d`` /
-  ``nn.Conv2d`` and ``F.conv1d`` / ``F.conv2d`` (valid padding, dilation
-  1, groups 1, any stride) on the module's own parameters, ``nn.ReLU``,
+  ``nn.Conv2d`` and ``F.conv1d`` / ``F.conv2d`` (zero padding, ``'same'``
+  and ``'valid'`` included, any stride, dilation and groups) on the
+  module's own parameters, ``nn.ReLU``,
   ``F.relu`` / ``torch.relu`` / ``x.relu()`` (in place or not),
   ``nn.MultiheadAttention`` (self-attention, no biases, as a model by
   itself);
