@@ -3,7 +3,9 @@ negative slope q != 1 has exactly the laws of its ReLU twin, one per hidden
 neuron (||W_l[j,:]||^2 + b_l[j]^2 - ||W_(l+1)[:,j]||^2), since positive
 rescalings of a unit commute with it; with q = 1 it is the identity and the
 network is linear, with the balancedness laws of Corollary 4.4 (NeurIPS
-2023). Folklore (Kunin et al., Neural Mechanics, ICLR 2021, derive the
+2023). Convolutions with zero padding, dilation or groups keep one law per
+hidden channel across a ReLU, and the balancedness of their hidden channels
+without one. Folklore (Kunin et al., Neural Mechanics, ICLR 2021, derive the
 rescaling laws by hand for homogeneous activations); here each count is
 certified, so the list is proven complete for each case.
 
@@ -12,7 +14,7 @@ Run: python proofs/piecewise_linear_layers.py [--check] [--quick]
 
 from fractions import Fraction
 
-from exactcl import Conv1d, LeakyReLU, Linear, net
+from exactcl import Conv1d, Conv2d, LeakyReLU, Linear, ReLU, net
 from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "piecewise_linear_layers"
@@ -77,8 +79,37 @@ def identity_cases():
             for a, b, c in [(2, 2, 2), (3, 4, 2), (2, 3, 3)]]
 
 
+#: (name, layers, hidden channels, ReLU between): padded, 'same', dilated, grouped.
+PADDED = [
+    ("conv1d_pad1", lambda: [Conv1d(1, 2, 3, padding=1, length=4), ReLU(), Linear(8, 1)], 2, True),
+    ("conv1d_same_bias", lambda: [Conv1d(2, 3, 3, padding="same", bias=True, length=4), ReLU(),
+                                  Linear(12, 2)], 3, True),
+    ("conv1d_same_even", lambda: [Conv1d(1, 2, 2, padding="same", length=4), ReLU(),
+                                  Linear(8, 1)], 2, True),
+    ("conv1d_dilation2", lambda: [Conv1d(1, 2, 2, dilation=2, length=5), ReLU(), Linear(6, 1)],
+     2, True),
+    ("conv1d_groups2", lambda: [Conv1d(2, 4, 2, groups=2, length=4), ReLU(), Linear(12, 2)], 4,
+     True),
+    ("conv2d_pad1", lambda: [Conv2d(1, 2, 3, padding=1, size=(3, 3)), ReLU(), Linear(18, 1)], 2,
+     True),
+    ("conv1d_pad1_leaky", lambda: [Conv1d(1, 3, 3, padding=1, bias=True, length=3),
+                                   LeakyReLU(), Linear(9, 2)], 3, True),
+    ("linear_conv1d_pad1", lambda: [Conv1d(1, 2, 3, padding=1, length=4),
+                                    Conv1d(2, 1, 3, padding=1)], 2, False),
+]
+
+
+def padded_cases():
+    out = []
+    for name, layers, c, relu in PADDED:
+        n = c if relu else c * (c + 1) // 2
+        what = "one per hidden channel" if relu else "balancedness of the hidden channels"
+        out.append(Case(name, lambda layers=layers: net(*layers()), f"{n} ({what})", n))
+    return out
+
+
 def cases():
-    return mlp_cases() + conv_cases() + identity_cases()
+    return mlp_cases() + conv_cases() + identity_cases() + padded_cases()
 
 
 def finding(outcomes):
@@ -88,6 +119,7 @@ def finding(outcomes):
     mlps = group(lambda n: "leaky_mlp" in n)
     convs = group(lambda n: n.startswith("conv1d_leaky"))
     ones = group(lambda n: n.startswith("slope_one"))
+    padded = group(lambda n: n in {name for name, *_ in PADDED})
     parts = []
     if mlps:
         sandwich = sum(o.proof == "sandwich" for o in mlps)
@@ -104,6 +136,11 @@ def finding(outcomes):
                      f"networks have the two-layer linear network's "
                      f"n1(n1+1)/2 balancedness laws (proof: "
                      f"{', '.join(sorted({o.proof for o in ones}))}).")
+    if padded:
+        parts.append(f"{sum(o.agrees is True for o in padded)} of {len(padded)} convolutions with "
+                     f"zero padding ('same' included), dilation or groups have one law per "
+                     f"hidden channel across a ReLU or LeakyReLU, and the balancedness of the "
+                     f"hidden channels without one.")
     return " ".join(parts)
 
 
