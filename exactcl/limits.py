@@ -155,7 +155,7 @@ def field_support(layout, kind: str = "components") -> int:
     8
     """
     if hasattr(layout, "ops"):  # a block program
-        if layout.attention is not None:
+        if layout.attention is not None or layout.dense_probes:  # (dense probes move all)
             return layout.D
         return min(layout.D, _block_support(layout, layout.ops, False, False))
     relu_after, li = set(), 0

@@ -30,6 +30,15 @@ PROGRAMS = {
     "conv2d": [["conv", 1, 2, [2, 2], [1, 2], True, [3, 4]], ["relu"], ["linear", 8, 1, False]],
     "leaky": [["linear", 3, 4, True], ["leaky_relu", "1/5"], ["residual", [["linear", 4, 4, True],
               ["leaky_relu", "-3/2"], ["linear", 4, 4, False]]], ["linear", 4, 2, False]],
+    "avgpool1d": [["conv", 1, 2, [2], [1], True, [7]], ["avgpool", 2, [2], [2], [6]], ["relu"],
+                  ["linear", 6, 1, False]],
+    "maxpool2d": [["conv", 1, 2, [2, 2], [1, 1], False, [4, 5]], ["relu"],
+                  ["maxpool", 2, [2, 2], [1, 2], [3, 4]], ["linear", 8, 2, True]],
+    "overlapping": [["conv", 2, 2, [2], [1], False, [6]], ["maxpool", 2, [3], [1], [5]],
+                    ["maxpool", 2, [2], [1], [3]], ["avgpool", 2, [2], [1], [2]],
+                    ["linear", 2, 1, True]],
+    "global": [["conv", 1, 3, [2, 2], [1, 1], True, [3, 5]], ["relu"],
+               ["avgpool", 3, [2, 4], [2, 4], [2, 4]], ["linear", 3, 2, False]],
 }
 
 

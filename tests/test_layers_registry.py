@@ -26,6 +26,14 @@ from exactcl.layers.base import (
 )
 from exactcl.layers.forward import output
 from exactcl.layers.heads import LogSoftmax, Softmax
+from exactcl.layers.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from exactcl.layers.program import (
     Attention,
     Conv1d,
@@ -53,6 +61,12 @@ EXAMPLES = {
     Attention: [Attention(8, 4), Attention(8, 2, 2, tokens=4, kind="factors"),
                 Attention(6, 3, kind="linear")],
     LinearAttention: [LinearAttention(4, 2), LinearAttention(4, 2, 3, tokens=5)],
+    AvgPool1d: [AvgPool1d(2), AvgPool1d(3, stride=1)],
+    AvgPool2d: [AvgPool2d(2), AvgPool2d((2, 3), stride=(1, 2))],
+    MaxPool1d: [MaxPool1d(2), MaxPool1d(3, stride=2)],
+    MaxPool2d: [MaxPool2d(2), MaxPool2d(2, stride=1), MaxPool2d((3, 2))],
+    AdaptiveAvgPool1d: [AdaptiveAvgPool1d(1), AdaptiveAvgPool1d(4)],
+    AdaptiveAvgPool2d: [AdaptiveAvgPool2d(1), AdaptiveAvgPool2d((2, 3))],
 }
 
 HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
@@ -60,8 +74,9 @@ HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
         "Conv2d(c_in,c_out,kxk[,stride=s][,padding=p][,dilation=d][,groups=g][,bias][,size=hxw]), "
         "Residual(layers...), "
         "Attention(d,heads[,head_dim][,tokens=n][,factors|linear]), "
-        "LinearAttention(d,heads[,head_dim][,tokens=n]), LeakyReLU[(a/b)], LogSoftmax or "
-        "Softmax")
+        "LinearAttention(d,heads[,head_dim][,tokens=n]), LeakyReLU[(a/b)], LogSoftmax, "
+        "Softmax, AvgPool1d(k[,stride=s]), AvgPool2d(kxk[,stride=s]), MaxPool1d(k[,stride=s]), "
+        "MaxPool2d(kxk[,stride=s]), AdaptiveAvgPool1d(n) or AdaptiveAvgPool2d(hxw)")
 
 
 def test_every_registered_type_has_examples():
@@ -90,7 +105,8 @@ def test_every_kind_has_a_forward_rule_and_a_candidate_law_role():
     # every kind the user side builds has its semantics in the kernel, and only those
     from exactcl.kernel.layers import RULES
     assert set(registry.by_kind()) == set(RULES) == {"linear", "relu", "leaky_relu", "conv",
-                                                     "residual", "attention", "softmax_head"}
+                                                     "residual", "attention", "softmax_head",
+                                                     "avgpool", "maxpool"}
 
 
 def test_the_help_text_lists_every_spec_head_in_registry_order():
@@ -113,10 +129,12 @@ def test_no_two_types_share_a_head_or_a_torch_name():
 def test_the_torch_refusals_list_what_the_registry_reads():
     from exactcl.torch import capture
     assert capture._expected_modules() == ("Linear, Conv1d, Conv2d, ReLU, LeakyReLU, LogSoftmax, "
-                                           "Softmax, Flatten, Identity, Dropout, "
-                                           "MultiheadAttention")
-    assert capture._expected_functions() == ("a layer, F.relu, F.leaky_relu, F.linear, "
-                                             "F.conv1d/2d, F.log_softmax, F.softmax, "
+                                           "Softmax, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, "
+                                           "AdaptiveAvgPool1d, AdaptiveAvgPool2d, Flatten, "
+                                           "Identity, Dropout, MultiheadAttention")
+    assert capture._expected_functions() == ("a layer, F.relu, F.leaky_relu, F.max_pool1d/2d, "
+                                             "F.linear, F.conv1d/2d, F.log_softmax, F.softmax, "
+                                             "F.avg_pool1d/2d, F.adaptive_avg_pool1d/2d, "
                                              "torch.flatten or a residual +")
     assert capture._expected_methods() == ("relu, log_softmax, softmax, flatten, "
                                            "view/reshape(x.size(0), -1), add or contiguous")

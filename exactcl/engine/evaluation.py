@@ -85,8 +85,12 @@ class ProgramFields:
         if (isinstance(layout, Layout)
                 and layout.components <= COMPONENTS_PER_PARAMETER * layout.D):
             return cls(layout, "components", layout.components)
-        return cls(layout, "probes", min(layout.components, 2 * layout.D + EXTRA_PROBES),
-                   probe_family(layout.relu_widths, seed))
+        if getattr(layout, "dense_probes", False):  # a block program with pooling
+            from ..kernel.blocks import DENSE
+            family = f"{DENSE}{seed}"
+        else:
+            family = probe_family(layout.relu_widths, seed)
+        return cls(layout, "probes", min(layout.components, 2 * layout.D + EXTRA_PROBES), family)
 
     def probes(self) -> list[Probe]:
         if self.kind == "components":

@@ -17,6 +17,10 @@ that both agree)::
     ["conv", ..., size, padding, dilation, groups]
                                         any other (zero padding, a [low, high]
                                         pair per axis: layers.conv)
+    ["avgpool", channels, kernel, stride, size]
+    ["maxpool", channels, kernel, stride, size]
+                                        pooling of windows fixed by the shape
+                                        (layers.pooling)
     ["residual", [layers]]              x + block(x)
     ["attention", kind, d, heads, head, tokens]
                                         a whole attention model (alone)
@@ -29,7 +33,8 @@ layer after layer.
 
 **phi** is the list of coefficients of the output as a polynomial in the
 input and in one indicator per ReLU unit (a convolution's ReLU has one per
-channel and position), as for chains. A probe (input x, indicators sigma,
+channel and position; a max pooling one per channel, window element and
+output position), as for chains. A probe (input x, indicators sigma,
 outputs u) gives F(theta) = u . net(x; sigma) = sum_c r_c phi_c, so grad F
 is a constant combination of generators: it lies in W. A model alone
 (attention, :mod:`~exactcl.kernel.layers.attention`) defines its own phi
@@ -68,10 +73,10 @@ from .layers.conv import MAX_PATCH_ENTRIES, MAX_POSITIONS
 from .layers.residual import MAX_NESTING
 from .reading import MAX_LAYERS
 
-__all__ = ["ATTENTION_KINDS", "MAX_ACTIVATIONS", "MAX_LAYERS", "MAX_NESTING", "MAX_PATCH_ENTRIES",
-           "MAX_POSITIONS", "MAX_TOKENS", "BlockLayout", "Words", "check_blocks", "count_layers",
-           "count_text", "expand", "is_block_program", "random_probe", "random_probe_mod",
-           "size_problem"]
+__all__ = ["ATTENTION_KINDS", "DENSE", "MAX_ACTIVATIONS", "MAX_LAYERS", "MAX_NESTING",
+           "MAX_PATCH_ENTRIES", "MAX_POSITIONS", "MAX_TOKENS", "BlockLayout", "Words",
+           "check_blocks", "count_layers", "count_text", "expand", "is_block_program",
+           "random_probe", "random_probe_mod", "size_problem"]
 
 
 
@@ -342,6 +347,11 @@ class BlockLayout:
     components = property(phi_terms, doc="A bound on phi's components (its terms).")
 
     @property
+    def dense_probes(self) -> bool:
+        """Whether a layer's rule asks for dense probes (:data:`DENSE`)."""
+        return any(RULES[op[0]].dense_probes for op in _walk(self.ops))
+
+    @property
     def linears(self) -> list[tuple[int, int, bool]]:
         """Dense-equivalent sizes of the matrix products of one pass (for the
         work and memory estimates): (columns, rows, bias) per product."""
@@ -373,6 +383,26 @@ def _ones(ops, a: list[int], lay: BlockLayout) -> list[int]:
 
 # -- probes -----------------------------------------------------------------------------
 
+#: Families of dense probes: every indicator drawn like an input entry. The
+#: engine takes one for a program with a pooling layer
+#: (:attr:`BlockLayout.dense_probes`), a convolutional network whose
+#: activation layers are wider than the weights between them, where
+#: probes with one active unit per layer leave most fields zero
+#: (docs/design.md, pooling).
+DENSE = "exactcl-dense-"
+
+
+def _little_endian_words() -> bool:
+    """Whether this machine's unsigned ints are 4-byte little-endian words."""
+    try:
+        return memoryview(b"\x01\x00\x00\x00").cast("I").tolist() == [1]
+    except TypeError:  # ints of another size
+        return False
+
+
+_LITTLE_ENDIAN_WORDS = _little_endian_words()
+
+
 def random_probe(layout: BlockLayout, seed: str, k: int) -> Probe:
     """Probe ``k`` of the family named ``seed``: entries from the SHAKE-256
     stream of ``"{seed}/{k}"``, 8 bytes (big-endian) each, in the order x,
@@ -380,13 +410,30 @@ def random_probe(layout: BlockLayout, seed: str, k: int) -> Probe:
     first; every ReLU has one active unit, unit k mod n for the first and
     the draw mod n for the others, after the covering probes of a covering
     family (:func:`exactcl.kernel.evaluator.active_neurons`), as
-    :func:`exactcl.kernel.evaluator.random_probe`.
+    :func:`exactcl.kernel.evaluator.random_probe`. In a :data:`DENSE`
+    family every entry is drawn, x, u, then every indicator layer after
+    layer, from the stream read as 4-byte little-endian words w, the entry
+    w + 1 (in [1, 2**32] as x and u are).
 
     >>> lay = BlockLayout([["linear", 2, 2, False], ["relu"], ["residual", [["linear", 2, 2, False]]]])
     >>> [random_probe(lay, "demo", k).sigma for k in range(2)]
     [((1, 0),), ((0, 1),)]
+    >>> dense = random_probe(lay, DENSE + "0", 0)
+    >>> [len(s) for s in dense.sigma], all(1 <= v <= 2**PROBE_BITS for v in dense.sigma[0])
+    ([2], True)
     """
     n_x, relus, n_u = layout.probe_sizes()
+    if seed.startswith(DENSE):
+        count = n_x + n_u + sum(relus)
+        stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(4 * count)
+        if _LITTLE_ENDIAN_WORDS:  # the machine's own words are those words: read at C speed
+            values = [w + 1 for w in memoryview(stream).cast("I").tolist()]
+        else:
+            values = [int.from_bytes(stream[4 * i:4 * i + 4], "little") + 1
+                      for i in range(count)]
+        starts = [n_x + n_u + sum(relus[:t]) for t in range(len(relus))]
+        sigma = [tuple(values[s:s + width]) for s, width in zip(starts, relus)]
+        return Probe(values[:n_x], (), sigma, values[n_x:n_x + n_u])
     count = n_x + n_u + max(len(relus) - 1, 0)
     stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(8 * count)
     draws = [int.from_bytes(stream[8 * i:8 * i + 8], "big") for i in range(count)]

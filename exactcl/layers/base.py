@@ -40,10 +40,11 @@ from ..kernel.errors import InputError, ResourceError, clip_text, count_text, sh
 from ..kernel.reading import MAX_LAYERS
 from ..limits import MAX_PARAMETERS
 
-__all__ = ["ALONE", "BARRIER", "BLOCK", "PARAMETRISED", "PASSES_RESCALING", "ROLES", "Layer",
-           "SpecCall", "canonical_layers", "check_bool", "check_layer_count", "check_layer_objects",
-           "check_pair", "check_parameters", "check_size", "clip_text", "show_value",
-           "split_layers", "spec_int", "spec_sizes", "tensor_entries", "tree_sizes"]
+__all__ = ["ALONE", "BARRIER", "BLOCK", "PARAMETRISED", "PASSES_LINEAR", "PASSES_RESCALING",
+           "ROLES", "Layer", "SpecCall", "canonical_layers", "check_bool", "check_layer_count",
+           "check_layer_objects", "check_pair", "check_parameters", "check_size", "clip_text",
+           "show_value", "split_layers", "spec_int", "spec_sizes", "tensor_entries",
+           "tree_sizes"]
 
 #: Roles of a layer type for candidate laws (:mod:`exactcl.models.blocks`).
 #: A parametrised layer has units (neurons, channels), weights into them and
@@ -52,13 +53,17 @@ __all__ = ["ALONE", "BARRIER", "BLOCK", "PARAMETRISED", "PASSES_RESCALING", "ROL
 PARAMETRISED = "parametrised"
 #: An activation that lets positive diagonal rescalings of its units pass.
 PASSES_RESCALING = "passes positive rescalings"
+#: A fixed linear map acting alike on every unit (channel), positions mixed
+#: within each: it commutes with every invertible map of the units, so the
+#: layers on either side rescale as if adjacent (average pooling).
+PASSES_LINEAR = "passes invertible maps of units"
 #: A block holding a sequence of layers of its own (a residual block).
 BLOCK = "block"
 #: A model by itself, with candidate laws of its own (attention).
 ALONE = "alone"
 #: A layer no rescaling passes: the units before and after it are unrelated.
 BARRIER = "barrier"
-ROLES = (PARAMETRISED, PASSES_RESCALING, BLOCK, ALONE, BARRIER)
+ROLES = (PARAMETRISED, PASSES_RESCALING, BLOCK, ALONE, BARRIER, PASSES_LINEAR)
 
 
 def check_size(layer: str, what: str, value: object) -> int:

@@ -24,6 +24,14 @@ from .base import Layer
 from .conv import Conv1d, Conv2d
 from .dense import Linear
 from .heads import LogSoftmax, Softmax
+from .pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from .residual import Residual
 
 __all__ = ["LAYER_TYPES", "by_head", "by_kind", "layer_type", "spec_help", "torch_functions",
@@ -41,6 +49,12 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     LeakyReLU,
     LogSoftmax,
     Softmax,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
 )
 
 

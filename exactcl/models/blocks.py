@@ -34,9 +34,11 @@ Each layer type says its part through its role
 (:mod:`exactcl.layers.base`, found by the layer's kind in
 :mod:`exactcl.layers.registry`): a parametrised layer (dense, convolution)
 has units and readers, an activation passing positive diagonal rescalings
-(ReLU) makes G diagonal, a block (residual) holds a sequence of its own,
-any other layer ends every rescaling, and a layer that is a model by itself
-(attention) gives its own candidate laws (:mod:`exactcl.layers.attention`).
+(ReLU, max pooling) makes G diagonal, a fixed linear map acting alike on
+every channel (average pooling) lets any G pass, a block (residual) holds
+a sequence of its own, any other layer ends every rescaling, and a layer
+that is a model by itself (attention) gives its own candidate laws
+(:mod:`exactcl.layers.attention`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,14 @@ from __future__ import annotations
 from ..kernel.blocks import BlockLayout, expand
 from ..kernel.fields import gradient
 from ..kernel.rings import Ring
-from ..layers.base import ALONE, BLOCK, PARAMETRISED, PASSES_RESCALING, tensor_entries
+from ..layers.base import (
+    ALONE,
+    BLOCK,
+    PARAMETRISED,
+    PASSES_LINEAR,
+    PASSES_RESCALING,
+    tensor_entries,
+)
 from ..layers.registry import layer_type
 
 __all__ = ["block_candidates", "block_model", "unit_grading"]
@@ -115,6 +124,8 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
                     previous = (previous[0], previous[1], True)
                 if stream is not None:
                     stream["relu"] = True
+            elif role == PASSES_LINEAR:
+                pass  # it commutes with every map of the units: previous and stream go on
             elif role == BLOCK:
                 first = counter[0] + 1
                 branch = layer_type(layer[0]).inner(layer)

@@ -13,6 +13,7 @@ from .base import LayerRule
 from .conv import CONV
 from .dense import LINEAR
 from .heads import SOFTMAX_HEAD
+from .pooling import AVG_POOL, MAX_POOL
 from .residual import RESIDUAL
 
 #: The registered layer rules, in the order messages list them.
@@ -24,6 +25,8 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     ATTENTION,
     LEAKY_RELU,
     SOFTMAX_HEAD,
+    AVG_POOL,
+    MAX_POOL,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs

@@ -69,6 +69,9 @@ class LayerRule:
     nested: int | None = None
     #: Whether it must be the program's last layer (a head such as log-softmax).
     final = False
+    #: Whether a program holding it draws dense probes, every indicator like
+    #: an input entry (:data:`exactcl.kernel.blocks.DENSE`; pooling).
+    dense_probes = False
 
     # -- checks and sizes, from the numbers alone ---------------------------------------
 
