@@ -137,8 +137,9 @@ def size_problem(layers: Sequence, max_parameters: int) -> str | None:
 _TOTALS = (("parameters", None, "parameters"),
            ("activations", MAX_ACTIVATIONS, "activations (the entries of the input and of every "
                                             "layer's output)"),
-           ("patches", MAX_PATCH_ENTRIES, "entries of unfolded convolution patches (input "
-                                          "channels x kernel entries x output positions)"))
+           ("patches", MAX_PATCH_ENTRIES, "entries of unfolded convolution patches and pooling "
+                                          "windows (input channels x kernel entries x output "
+                                          "positions)"))
 
 
 def _sizes(layers, entries: int, where: str, totals: dict, max_parameters: int) -> str | None:
