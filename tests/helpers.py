@@ -1,4 +1,5 @@
-"""Helpers shared by the test modules: the command line run in-process."""
+"""Helpers shared by the test modules: the command line run in-process, a
+translated torch module, the block interpreter's forward mod p."""
 
 from __future__ import annotations
 
@@ -72,3 +73,18 @@ def translated(module, shape, *, entries: int = 64):
         assert all(abs(float(e) - g) <= 1e-9 * scale for e, g in zip(exact, got)), (
             ex, tname, idx, [float(e) for e in exact], got)
     return tm
+
+
+def engine_output(layers, point, x, sigma, prime: int) -> list[int]:
+    """The block interpreter's output mod ``prime`` of the program ``layers``
+    at the parameter values ``point`` on the input ``x`` and the activation
+    pattern ``sigma`` (one list of indicators per indicator layer)."""
+    from exactcl.kernel import blocks
+    from exactcl.kernel.layers.base import constant
+
+    lay = blocks.BlockLayout(layers)
+    words = blocks.Words(lay, [], {}, point, prime)
+    rows, cols = lay.input_shape
+    out, _ = words.forward_sequence(lay.ops, constant(rows, cols, x, prime), words.point,
+                                    [[v % prime for v in s] for s in sigma])
+    return [int(v) for v in out[0].entries()]

@@ -32,10 +32,11 @@ from exactcl.certificates.build import certify
 from exactcl.errors import InputError, ResourceError
 from exactcl.kernel import blocks, certformat
 from exactcl.kernel.blocks import BlockLayout, Words, check_blocks, random_probe_mod
-from exactcl.kernel.layers.base import constant
 from exactcl.kernel.verifier import verify_text
 from exactcl.layers.forward import output, relu_patterns
 from exactcl.layers.program import parse_layers, parse_net
+
+from .helpers import engine_output
 
 P = 1_000_003
 
@@ -300,15 +301,6 @@ def test_a_grouped_convolution_is_two_convolutions_side_by_side():
 
 # -- the exact forward is the engine's forward ------------------------------------------
 
-def _engine_output(layers, point, x, sigma):
-    lay = blocks.BlockLayout(layers)
-    words = blocks.Words(lay, [], {}, point, P)
-    rows, cols = lay.input_shape
-    out, _ = words.forward_sequence(lay.ops, constant(rows, cols, x, P), words.point,
-                                    [[v % P for v in s] for s in sigma])
-    return [int(v) for v in out[0].entries()]
-
-
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
@@ -321,7 +313,7 @@ def test_the_exact_forward_is_the_engines_forward(name, data):
     values = dict(zip(lay.parameters, point))
     exact = output(layers, values, x)
     sigma = relu_patterns(layers, values, x)
-    assert [v % P for v in exact] == _engine_output(layers, point, x, sigma)
+    assert [v % P for v in exact] == engine_output(layers, point, x, sigma, P)
     # and both are the padded-list model's
     syms = sympy.symbols(lay.parameters)
     for k in range(len(exact)):

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exactcl.kernel import blocks
-from exactcl.kernel.layers.base import constant
 from exactcl.layers.forward import output, relu_patterns
+
+from .helpers import engine_output
 
 PRIME = 1_000_003
 
@@ -42,15 +43,6 @@ PROGRAMS = {
 }
 
 
-def _engine_output(layers, point, x, sigma):
-    lay = blocks.BlockLayout(layers)
-    words = blocks.Words(lay, [], {}, point, PRIME)
-    rows, cols = lay.input_shape
-    out, _ = words.forward_sequence(lay.ops, constant(rows, cols, x, PRIME), words.point,
-                                    [[v % PRIME for v in s] for s in sigma])
-    return [int(v) for v in out[0].entries()]
-
-
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @settings(max_examples=15, deadline=None)
 @given(data=st.data())
@@ -66,7 +58,7 @@ def test_the_exact_forward_is_the_engines_forward(name, data):
     assert [len(s) for s in sigma] == lay.relu_widths
     # a rational (a LeakyReLU's slope) reduced mod p as numerator / denominator
     assert [Fraction(v).numerator * pow(Fraction(v).denominator, -1, PRIME) % PRIME
-            for v in exact] == _engine_output(layers, point, x, sigma)
+            for v in exact] == engine_output(layers, point, x, sigma, PRIME)
 
 
 def test_rationals_stay_exact_and_units_switch_on_the_sign():
