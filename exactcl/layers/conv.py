@@ -170,20 +170,30 @@ class _Conv(Layer):
             return "same"
         return self.padding
 
-    def __repr__(self) -> str:
-        extra = ""
+    def _options(self) -> list[tuple[str, str, str]]:
+        """The options away from their defaults, in order: (name, value as
+        Python shows it, value as the spec writes it; "" for a flag)."""
+        def text(values):
+            return "x".join(map(str, values))
+        out = []
         if self.stride != (1,) * self.dims:
-            extra += f", stride={self._one(self.stride)}"
+            out.append(("stride", str(self._one(self.stride)), text(self.stride)))
         if self.padding != ((0, 0),) * self.dims:
-            extra += f", padding={self._padding_value()!r}"
+            padding = self._padding_value()
+            out.append(("padding", repr(padding), "same" if padding == "same" else text(
+                f"{low}" if low == high else f"{low}:{high}" for low, high in self.padding)))
         if self.dilation != (1,) * self.dims:
-            extra += f", dilation={self._one(self.dilation)}"
+            out.append(("dilation", str(self._one(self.dilation)), text(self.dilation)))
         if self.groups != 1:
-            extra += f", groups={self.groups}"
+            out.append(("groups", str(self.groups), str(self.groups)))
         if self.bias:
-            extra += ", bias=True"
+            out.append(("bias", "True", ""))
         if self.size is not None:
-            extra += f", {self.size_name}={self._one(self.size)}"
+            out.append((self.size_name, str(self._one(self.size)), text(self.size)))
+        return out
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {name}={shown}" for name, shown, _ in self._options())
         return (f"{self.label}({self.in_channels}, {self.out_channels}, "
                 f"{self._one(self.kernel_size)}{extra})")
 
@@ -196,24 +206,10 @@ class _Conv(Layer):
         return out
 
     def spec(self) -> str:
-        def text(values):
-            return "x".join(map(str, values))
-        out = f"{self.label}({self.in_channels},{self.out_channels},{text(self.kernel_size)}"
-        if self.stride != (1,) * self.dims:
-            out += f",stride={text(self.stride)}"
-        if self.padding != ((0, 0),) * self.dims:
-            padding = self._padding_value()
-            out += ",padding=" + ("same" if padding == "same" else text(
-                f"{low}" if low == high else f"{low}:{high}" for low, high in self.padding))
-        if self.dilation != (1,) * self.dims:
-            out += f",dilation={text(self.dilation)}"
-        if self.groups != 1:
-            out += f",groups={self.groups}"
-        if self.bias:
-            out += ",bias"
-        if self.size is not None:
-            out += f",{self.size_name}={text(self.size)}"
-        return out + ")"
+        extra = "".join(f",{name}={value}" if value else f",{name}"
+                        for name, _, value in self._options())
+        return (f"{self.label}({self.in_channels},{self.out_channels},"
+                f"{'x'.join(map(str, self.kernel_size))}{extra})")
 
     def _input_size(self, shape) -> tuple[int, ...]:
         """The size it names, else that of the layers before it."""
