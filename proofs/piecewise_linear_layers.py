@@ -5,16 +5,31 @@ rescalings of a unit commute with it; with q = 1 it is the identity and the
 network is linear, with the balancedness laws of Corollary 4.4 (NeurIPS
 2023). Convolutions with zero padding, dilation or groups keep one law per
 hidden channel across a ReLU, and the balancedness of their hidden channels
-without one. Folklore (Kunin et al., Neural Mechanics, ICLR 2021, derive the
-rescaling laws by hand for homogeneous activations); here each count is
-certified, so the list is proven complete for each case.
+without one; a max pooling keeps one law per channel (as a ReLU does), an
+average pooling the balancedness of the channels (it is linear).
+Folklore (Kunin et al., Neural Mechanics, ICLR 2021, derive the rescaling
+laws by hand for homogeneous activations); here each count is certified, so
+the list is proven complete for each case.
 
 Run: python proofs/piecewise_linear_layers.py [--check] [--quick]
 """
 
 from fractions import Fraction
 
-from exactcl import Conv1d, Conv2d, LeakyReLU, Linear, ReLU, net
+from exactcl import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    LeakyReLU,
+    Linear,
+    MaxPool1d,
+    MaxPool2d,
+    ReLU,
+    net,
+)
 from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "piecewise_linear_layers"
@@ -108,8 +123,40 @@ def padded_cases():
     return out
 
 
+#: (name, layers, laws, why): a max pooling passes positive rescalings of the
+#: channels (one law per channel, as across a ReLU); an average pooling passes
+#: every invertible map of them (the balancedness of the channels).
+POOLED = [
+    ("conv1d_relu_maxpool", lambda: [Conv1d(1, 2, 2, length=5), ReLU(), MaxPool1d(2),
+                                     Linear(4, 1)], 2, "one per hidden channel"),
+    ("conv1d_maxpool_overlapping", lambda: [Conv1d(1, 3, 2, bias=True, length=6),
+                                            MaxPool1d(3, stride=1), ReLU(), Linear(9, 2)], 3,
+     "one per hidden channel"),
+    ("conv2d_maxpool_leaky", lambda: [Conv2d(1, 2, 2, bias=True, size=(5, 5)), MaxPool2d(2),
+                                      LeakyReLU(), Linear(8, 2, bias=True)], 2,
+     "one per hidden channel"),
+    ("conv1d_avgpool", lambda: [Conv1d(1, 2, 2, length=5), AvgPool1d(2), Linear(4, 1)], 3,
+     "balancedness of the 2 channels across the linear pooling"),
+    ("conv2d_avgpool_bias", lambda: [Conv2d(1, 3, 2, bias=True, size=(3, 3)), AvgPool2d(2),
+                                     Linear(3, 2, bias=True)], 6,
+     "balancedness of the 3 channels across the linear pooling"),
+    ("conv1d_relu_adaptive_head", lambda: [Conv1d(1, 3, 2, bias=True, length=5), ReLU(),
+                                           AdaptiveAvgPool1d(1), Linear(3, 2)], 3,
+     "one per hidden channel"),
+    ("lenet_like_small", lambda: [Conv2d(1, 2, 3, size=(8, 8)), ReLU(), MaxPool2d(2),
+                                  Conv2d(2, 3, 2), ReLU(), AdaptiveAvgPool2d(1), Linear(3, 2)],
+     5, "one per hidden channel of each convolution"),
+]
+
+
+def pooled_cases():
+    return [Case(name, lambda layers=layers: net(*layers()), f"{n} ({why})", n)
+            for name, layers, n, why in POOLED]
+
+
 def cases():
-    return mlp_cases() + conv_cases() + identity_cases() + padded_cases()
+    return (mlp_cases() + conv_cases() + identity_cases() + padded_cases()
+            + pooled_cases())
 
 
 def finding(outcomes):
@@ -120,6 +167,7 @@ def finding(outcomes):
     convs = group(lambda n: n.startswith("conv1d_leaky"))
     ones = group(lambda n: n.startswith("slope_one"))
     padded = group(lambda n: n in {name for name, *_ in PADDED})
+    pooled = group(lambda n: n in {name for name, *_ in POOLED})
     parts = []
     if mlps:
         sandwich = sum(o.proof == "sandwich" for o in mlps)
@@ -141,6 +189,13 @@ def finding(outcomes):
                      f"zero padding ('same' included), dilation or groups have one law per "
                      f"hidden channel across a ReLU or LeakyReLU, and the balancedness of the "
                      f"hidden channels without one.")
+    if pooled:
+        proofs = ", ".join(sorted({o.proof for o in pooled}))
+        parts.append(f"{sum(o.agrees is True for o in pooled)} of {len(pooled)} networks with "
+                     f"pooling keep one law per hidden channel across a max pooling (it passes "
+                     f"positive rescalings, as a ReLU does) and the balancedness of the "
+                     f"channels across an average pooling (it passes every invertible map of "
+                     f"them); proof: {proofs}.")
     return " ".join(parts)
 
 
