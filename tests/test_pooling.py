@@ -171,15 +171,25 @@ def test_dense_probes_span_what_the_generators_span_and_one_hot_probes_do_not(sp
     assert _probe_rank(program, covering) < expanded.lie_rank // 4
 
 
-def test_a_program_with_pooling_draws_dense_probes_and_others_do_not():
+def test_a_program_with_pooling_or_convolution_draws_dense_probes_and_others_do_not():
     pooled = exactcl.count(net(Conv2d(1, 3, 3, size=(12, 12)), ReLU(), MaxPool2d(2),
                                Linear(75, 8), ReLU(), Linear(8, 3)), engine="program")
     assert pooled.proof == "sandwich" and pooled.laws == 3 + 8
     assert "family 'exactcl-dense-0'" in pooled.explanation
-    plain = exactcl.count(net(Conv1d(1, 2, 2, length=5), ReLU(), Linear(8, 1)),
-                          engine="program")
-    assert "exactcl-dense" not in plain.explanation
-    assert not net(Conv1d(1, 2, 2, length=5), ReLU(), Linear(8, 1)).layout.dense_probes
+    assert net(Conv1d(1, 2, 2, length=5), ReLU(), Linear(8, 1)).layout.dense_probes
+    plain = exactcl.count(net(Linear(3, 4), ReLU(), Residual(Linear(4, 4), ReLU(), Linear(4, 4)),
+                              Linear(4, 2)), engine="program")
+    assert "family 'exactcl-cover-0'" in plain.explanation, plain.explanation
+    assert not getattr(net(Linear(3, 4), ReLU(), Linear(4, 1)).layout, "dense_probes", False)
+
+
+def test_two_padded_convolutions_with_relus_are_counted_by_sandwich():
+    # covering probes (one active unit per layer) left bounds 4 to 82 here
+    r = exactcl.count(net(Conv2d(1, 2, 3, padding=1, bias=True, size=(4, 4)), ReLU(),
+                          Conv2d(2, 2, 3, padding=1, bias=True), ReLU(),
+                          Linear(32, 3, bias=True)), engine="program")
+    assert (r.laws, r.proof) == (4, "sandwich"), r.explanation
+    assert "family 'exactcl-dense-0'" in r.explanation
 
 
 @pytest.mark.parametrize("layers", [

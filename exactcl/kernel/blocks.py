@@ -385,11 +385,11 @@ def _ones(ops, a: list[int], lay: BlockLayout) -> list[int]:
 # -- probes -----------------------------------------------------------------------------
 
 #: Families of dense probes: every indicator drawn like an input entry. The
-#: engine takes one for a program with a pooling layer
-#: (:attr:`BlockLayout.dense_probes`), a convolutional network whose
-#: activation layers are wider than the weights between them, where
-#: probes with one active unit per layer leave most fields zero
-#: (docs/design.md, pooling).
+#: engine takes one for a program with a convolution or a pooling layer
+#: (:attr:`BlockLayout.dense_probes`): in a convolutional network the
+#: activation layers are wider than the weights between them, and probes
+#: with one active unit per layer leave most fields zero (docs/design.md,
+#: pooling).
 DENSE = "exactcl-dense-"
 
 

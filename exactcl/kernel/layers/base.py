@@ -70,7 +70,7 @@ class LayerRule:
     #: Whether it must be the program's last layer (a head such as log-softmax).
     final = False
     #: Whether a program holding it draws dense probes, every indicator like
-    #: an input entry (:data:`exactcl.kernel.blocks.DENSE`; pooling).
+    #: an input entry (:data:`exactcl.kernel.blocks.DENSE`; convolution, pooling).
     dense_probes = False
 
     # -- checks and sizes, from the numbers alone ---------------------------------------

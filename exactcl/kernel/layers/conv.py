@@ -117,6 +117,9 @@ def _padded(size, padding) -> tuple[int, ...]:
 
 class Conv(LayerRule):
     kind = "conv"
+    #: A convolution's activation layers are wider than its weights: probes
+    #: with one active unit per layer leave most fields zero (docs/design.md).
+    dense_probes = True
     heads = ("Conv1d", "Conv2d")
     ends = True
 
