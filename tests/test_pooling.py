@@ -547,3 +547,22 @@ def test_dense_probes_read_the_stream_as_little_endian_words_on_every_machine(mo
     words = [int.from_bytes(stream[4 * i:4 * i + 4], "little") + 1 for i in range(22)]
     assert fast.x == tuple(words[:5]) and fast.u == tuple(words[5:6])
     assert fast.sigma == (tuple(words[6:14]), tuple(words[14:22]))
+
+
+def test_a_block_programs_indicator_layers_are_priced_entry_by_entry():
+    # the block interpreter multiplies an indicator layer entry by entry; pricing it
+    # as a width x width diagonal (the chain evaluator's) refused honest certificates
+    from exactcl.kernel.budget import program_gradient_work, program_words_work
+    from exactcl.kernel.evaluator import Layout
+
+    def words_work(length):
+        lay = blocks.BlockLayout([["conv", 1, 2, [3], [1], False, [length]], ["relu"],
+                                  ["linear", 2 * (length - 2), 1, False]])
+        assert lay.relu_widths == [2 * (length - 2)]
+        return program_words_work(lay, {}, [0], 1)
+
+    small, large = words_work(1002), words_work(2002)
+    assert large < 2.5 * small  # linear in the width, not quadratic
+    assert large < 4000 ** 2 / 100
+    chain = Layout([["linear", 1, 4000, False], ["relu"], ["linear", 4000, 1, False]])
+    assert program_gradient_work(chain, 0) > 4000 ** 2 / 500  # its diagonals stay priced

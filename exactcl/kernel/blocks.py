@@ -248,6 +248,10 @@ class BlockLayout:
     a tensor's entries are its parameters row by row.
     """
 
+    #: An indicator layer multiplies entry by entry (no diagonal matrix):
+    #: how :mod:`exactcl.kernel.budget` prices it.
+    indicator_diagonals = False
+
     def __init__(self, layers: Sequence) -> None:
         self.layers = check_blocks(layers)
         self.tensors: list[tuple[str, int, int, int]] = []

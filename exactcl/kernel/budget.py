@@ -169,6 +169,10 @@ MAT_PRODUCT = 4
 MAT_OP = 1 / 500
 JET_PAIR = 1 / 4
 DIAG_ENTRY = 1 / 2
+#: Units per entry of an indicator layer applied entry by entry (the block
+#: interpreter's ``hadamard``: the entries read, multiplied, a matrix built;
+#: about 1.1 us per entry and jet term).
+HADAMARD_ENTRY = 3
 
 
 def _matrix(ops: int) -> float:
@@ -195,8 +199,17 @@ def program_gradient_work(layout, bits: int) -> float:
         work += 3 * (products * _matrix(n_in * n_out) + pairs * JET_PAIR)
         work += 3 * terms * _matrix(n_in * n_out)  # transposes, the bias, sums
     for width in layout.relu_widths:
-        work += 2 * terms * _matrix(width * width)
+        work += 2 * terms * _indicator(layout, width)
     return work
+
+
+def _indicator(layout, width: int) -> float:
+    """Units of one product by an indicator layer of ``width`` units: a
+    width x width diagonal matrix (:class:`exactcl.kernel.evaluator.Layout`)
+    or entry by entry (a block program's ``indicator_diagonals`` is False)."""
+    if getattr(layout, "indicator_diagonals", True):
+        return _matrix(width * width)
+    return HADAMARD_ENTRY * width
 
 
 def program_words_work(layout, brackets, nodes, probes: int) -> float:
@@ -205,7 +218,8 @@ def program_words_work(layout, brackets, nodes, probes: int) -> float:
     the other nodes being probe fields) with ``probes`` probe fields built:
     a bracket over b nilpotents evaluates both operands over b and over
     b + 1 nilpotents (words are not memoised below the top) and moves the
-    point twice; every probe builds its ReLUs' diagonals once.
+    point twice; every probe builds its ReLUs' diagonals (a block program:
+    its indicator vectors) once.
 
     >>> from exactcl.kernel.evaluator import Layout
     >>> lay = Layout([["linear", 2, 2, False], ["linear", 2, 1, False]])
@@ -227,6 +241,8 @@ def program_words_work(layout, brackets, nodes, probes: int) -> float:
                              + cost(right, bits + 1) + 8 * 2 ** bits * move)
         return memo[key]
 
-    diagonals = sum(width * width for width in layout.relu_widths) * DIAG_ENTRY
+    square = getattr(layout, "indicator_diagonals", True)
+    diagonals = sum(width * width if square else width
+                    for width in layout.relu_widths) * DIAG_ENTRY
     return (sum(cost(node, 0) for node in nodes) + probes * (diagonals + layout.D * JET_PAIR)
             + len(nodes) * layout.D * JET_PAIR)
