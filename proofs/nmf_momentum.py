@@ -81,9 +81,10 @@ def finding(outcomes):
                      f"({sum(o.proof == 'sandwich' for o in mirror)} proven by sandwich: the "
                      f"Lie algebra spans the whole phase space).")
     if metric:
+        two = sum(o.agrees is True for o in metric)
         parts.append(f"Under theta'' + tau theta' = -diag(theta) grad E (the metric applied to "
-                     f"the force, `momentum:TAU+metric:diag`), {sum(o.agrees is True for o in metric)} "
-                     f"of {len(metric)} keep exactly two laws per rank-one component "
+                     f"the force, `momentum:TAU+metric:diag`), {two} of {len(metric)} keep "
+                     f"exactly two laws per rank-one component "
                      f"({sum(o.proof == 'sandwich' for o in metric)} proven by sandwich): the "
                      f"mirror flow's linear law sum_i U_ik - sum_j V_jk moved to the phase space.")
     return " ".join(parts)

@@ -59,8 +59,13 @@ from fractions import Fraction
 from ..kernel.errors import InputError, ResourceError
 
 # the pure map from generators to the fields of a flow is in the verifier's trusted base
-from ..kernel.flowfields import LIFTED_KINDS, MIRROR_MOMENTUM
-from ..kernel.flowfields import TIME, VELOCITY, flow_fields  # noqa: F401 (re-exported)
+from ..kernel.flowfields import (
+    LIFTED_KINDS,
+    MIRROR_MOMENTUM,
+    TIME,  # noqa: F401 (re-exported)
+    VELOCITY,  # noqa: F401 (re-exported)
+    flow_fields,
+)
 from ..kernel.flowfields import diagonal_indices as _diagonal_indices
 from ..kernel.rings import Ring, poly_terms
 
