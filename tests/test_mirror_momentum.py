@@ -273,3 +273,19 @@ def test_the_proofs_script_reproduces_its_certificates():
     assert report.ok, [(o.case.name, o.file_status, o.verified) for o in report.outcomes]
     assert all(o.agrees is True and o.proof == "sandwich" for o in report.outcomes)
     assert len(report.outcomes) == 20
+
+
+def test_no_torch_optimizer_is_taken_for_the_mirror_momentum():
+    """torch's SGD runs the heavy ball, not this flow: the laws of a count
+    under it are refused in one line, without the Nesterov remark."""
+    torch = pytest.importorskip("torch")
+    from exactcl.torch.bridge import from_torch
+    module = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False),
+                                 torch.nn.Linear(2, 1, bias=False)).double()
+    tm = from_torch(module, (2,))
+    with pytest.raises(InputError) as err:
+        tm.laws(tm.count(flow="mirror-momentum:1"),
+                optimizer=torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9))
+    text = str(err.value)
+    assert "no torch optimizer runs that flow." in text and "Nesterov" not in text, text
+    assert "\n" not in text
