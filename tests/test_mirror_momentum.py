@@ -289,3 +289,13 @@ def test_no_torch_optimizer_is_taken_for_the_mirror_momentum():
     text = str(err.value)
     assert "no torch optimizer runs that flow." in text and "Nesterov" not in text, text
     assert "\n" not in text
+
+
+def test_the_size_estimate_bounds_the_fields():
+    """Each term of a generator becomes two (tau theta_v X + v_v X), plus the drift."""
+    from exactcl.models.flows import flow_size
+    model = nmf(2, 2, 1)
+    fields, terms = flow_size(model, parse_flow("mirror-momentum:1"))
+    flowed = apply_flow(model, "mirror-momentum:1")
+    assert fields == len(flowed.generators) == 5
+    assert terms == 2 * 8 + 9 == sum(X.size for X in flowed.generators)
