@@ -78,8 +78,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="the flow whose laws are counted: gradient (default; nmf: and icnn: "
                         "use their mirror metric), metric:diag (M = diag(theta)), "
                         "metric:diag:T1,T2 (on those tensors), momentum:TAU (heavy ball, "
-                        "rational damping TAU >= 0), nesterov (damping 3/t), or "
-                        "momentum:TAU+metric:diag")
+                        "rational damping TAU >= 0), nesterov (damping 3/t), "
+                        "momentum:TAU+metric:diag (theta'' + tau theta' = -diag(theta) grad E), "
+                        "or mirror-momentum:TAU (NMF's momentum in its mirror geometry: "
+                        "theta'' + tau theta' = -diag(tau theta + theta') grad E)")
 
 
 class _Once(argparse.Action):

@@ -421,7 +421,9 @@ def model_structure(obj: object, version: int, where: str = "model") -> dict:
 # -- the flow section ---------------------------------------------------------------
 
 #: The kinds of flow a certificate may name (a metric alone is ``gradient``).
-FILE_FLOW_KINDS = ("gradient", "momentum", "nesterov")
+FILE_FLOW_KINDS = ("gradient", "momentum", "nesterov", "mirror-momentum")
+#: The kinds that hold a damping tau.
+_DAMPED = ("momentum", "mirror-momentum")
 #: The longest tensor name of a diagonal metric.
 MAX_TENSOR_CHARS = 200
 #: The largest matrix metric a file may hold: D x D entries, D at most this.
@@ -444,7 +446,11 @@ def flow_structure(obj: object, base_variables: Sequence[str], where: str = "mod
     >>> flow_structure({"kind": "adam"}, ["u"])
     Traceback (most recent call last):
     ...
-    exactcl.errors.CertificateFormatError: model.flow.kind must be 'gradient', 'momentum' or 'nesterov', not 'adam'.
+    exactcl.errors.CertificateFormatError: model.flow.kind must be 'gradient', 'momentum', 'nesterov' or 'mirror-momentum', not 'adam'.
+    >>> flow_structure({"kind": "mirror-momentum", "tau": "1/1"}, ["u"])
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.CertificateFormatError: model.flow is the mirror momentum but holds no metric: its force diag(tau theta + theta') grad E is stated on the tensors of a diagonal metric ({"kind": "diag", "tensors": []} for every parameter).
     >>> flow_structure({"kind": "gradient", "metric": {"kind": "diag", "tensors": ["W9"]}},
     ...                ["W1_0_0", "W2_0_0"])
     Traceback (most recent call last):
@@ -454,15 +460,23 @@ def flow_structure(obj: object, base_variables: Sequence[str], where: str = "mod
     kind = obj.get("kind") if isinstance(obj, dict) else None
     flow = _keys(obj, where, {"kind"}, {"tau", "metric"})
     if not isinstance(kind, str) or kind not in FILE_FLOW_KINDS:
-        raise _fail(f"{where}.kind", "'gradient', 'momentum' or 'nesterov'", kind)
-    if kind == "momentum":
+        raise _fail(f"{where}.kind", "'gradient', 'momentum', 'nesterov' or "
+                                     "'mirror-momentum'", kind)
+    if kind in _DAMPED:
         if "tau" not in flow:
-            raise CertificateFormatError(f"{where} is momentum but holds no damping tau.")
+            raise CertificateFormatError(f"{where} is {kind} but holds no damping tau.")
         if _rational(flow["tau"], f"{where}.tau") < 0:
             raise _fail(f"{where}.tau", "a damping tau >= 0", flow["tau"])
     elif "tau" in flow:
         raise CertificateFormatError(f"{where} is {kind} and holds a damping tau: only "
-                                     f"momentum has one.")
+                                     f"momentum and mirror-momentum have one.")
+    if kind == "mirror-momentum" and (not isinstance(flow.get("metric"), dict)
+                                      or flow["metric"].get("kind") != "diag"):
+        raise CertificateFormatError(
+            f"{where} is the mirror momentum but holds no "
+            f"{'metric' if 'metric' not in flow else 'diagonal metric'}: its force "
+            f"diag(tau theta + theta') grad E is stated on the tensors of a diagonal metric "
+            f'({{"kind": "diag", "tensors": []}} for every parameter).')
     if "metric" not in flow:
         if kind == "gradient":
             raise CertificateFormatError(f"{where} is the gradient flow without a metric: "

@@ -5,9 +5,12 @@ A model under a flow (:mod:`exactcl.models.flows`) is certified as the model of
 its fields (``model.fields``), and its section also holds:
 
 ``flow``
-    ``kind`` (``gradient``, ``momentum`` or ``nesterov``); ``tau``, the
-    damping of momentum as a ``"p/q"`` string >= 0 (momentum only, and
-    required there); ``metric`` (optional, required for ``gradient``):
+    ``kind`` (``gradient``, ``momentum``, ``nesterov`` or
+    ``mirror-momentum``); ``tau``, the damping as a ``"p/q"`` string >= 0
+    (momentum and mirror-momentum only, and required there); ``metric``
+    (optional, required for ``gradient`` and, diagonal, for
+    ``mirror-momentum``, where it says on which tensors the force is
+    diag(tau theta + theta') grad E):
     ``{"kind": "diag", "tensors": [...]}``, M = diag(theta) on the
     parameters of the tensors named (a parameter ``T`` or ``T_...`` of the
     base; every parameter when the list is empty), or
@@ -40,7 +43,7 @@ from .budget import COMPONENT, DENSE, FLINT_PRODUCT, WorkBudget
 from .certformat import FILE_FLOW_KINDS, decode_poly, flow_structure
 from .errors import CertificateFormatError, InputError
 from .fields import VectorField
-from .flowfields import flow_fields
+from .flowfields import LIFTED_KINDS, MIRROR_MOMENTUM, flow_fields
 from .reading import _rational
 from .rebuild import decode_work
 from .rings import Ring, poly_terms
@@ -67,7 +70,15 @@ def flow_text(flow: FileFlow) -> str:
     'momentum tau=1/2, metric diag(theta) on W2'
     >>> flow_text(FileFlow("nesterov", None, None))
     'nesterov (damping 3/t)'
+    >>> flow_text(FileFlow("mirror-momentum", Fraction(1), ("diag", ())))
+    "mirror momentum tau=1, diag(tau theta + theta')"
     """
+    if flow.kind == MIRROR_MOMENTUM:  # theta'' + tau theta' = -diag(tau theta + theta') grad E
+        text = f"mirror momentum tau={flow.tau}"
+        if flow.metric is not None and flow.metric[0] == "diag":
+            where = f" on {', '.join(flow.metric[1])}" if flow.metric[1] else ""
+            text += f", diag(tau theta + theta'){where}"
+        return text
     parts = []
     if flow.kind == "momentum":
         parts.append(f"momentum tau={flow.tau}")
@@ -113,8 +124,10 @@ def flow_work(generators: Sequence[VectorField], flow: FileFlow) -> float:
     by the metric's entries, lifted to the phase space (built term by term
     in its 2 D + 1 variables) and compared."""
     D = generators[0].ring.nvars if generators else 0
-    lifted = flow.kind in ("momentum", "nesterov")
+    lifted = flow.kind in LIFTED_KINDS
     nvars = 2 * D + 1 if lifted else D
+    # the mirror momentum lifts each component, then multiplies it by tau theta_v + v_v
+    grow = 2 if flow.kind == MIRROR_MOMENTUM else 1
     work = float(COMPONENT * 3 * D)  # the drift
     for X in generators:
         for v, p in X.components:
@@ -127,7 +140,7 @@ def flow_work(generators: Sequence[VectorField], flow: FileFlow) -> float:
                         t_out = len(e) * t
                         work += DENSE * nvars * (t_out + 1) + COMPONENT
             else:
-                work += FLINT_PRODUCT * t + DENSE * nvars * (t + 1) + COMPONENT
+                work += FLINT_PRODUCT * t * grow + DENSE * nvars * (grow * t + 1) + COMPONENT
     return work
 
 

@@ -5,7 +5,8 @@ A flow (see :mod:`exactcl.models.flows` for the mathematics) maps the generators
 X_i = grad phi_i on the parameters theta to the fields whose Lie algebra
 decides the laws: M X_i under a metric M(theta); under momentum or
 Nesterov, the drift on the phase space (s, theta, v) and the data fields
-(0, 0, M X_i). This module belongs to the verifier's trusted base: it
+(0, 0, M X_i); under the mirror momentum of NMF, the same drift and the data
+fields (0, 0, diag(tau theta + v) X_i). This module belongs to the verifier's trusted base: it
 imports only the ring and field layers, and holds no parsing, no model and
 no text for people.
 
@@ -31,12 +32,15 @@ from .errors import InputError
 from .fields import VectorField
 from .rings import Ring, poly_from_terms, poly_terms
 
-__all__ = ["LIFTED_KINDS", "TIME", "VELOCITY", "diagonal_indices", "flow_fields"]
+__all__ = ["LIFTED_KINDS", "MIRROR_MOMENTUM", "TIME", "VELOCITY", "diagonal_indices", "flow_fields"]
 
 #: The name of the time variable s in the phase space, and the suffix of velocities.
 TIME, VELOCITY = "s", "_dot"
 #: The flow kinds that live on the phase space (s, theta, v).
-LIFTED_KINDS = ("momentum", "nesterov")
+LIFTED_KINDS = ("momentum", "nesterov", "mirror-momentum")
+#: The flow whose data fields carry the velocity: theta'' + tau theta' =
+#: -diag(tau theta + theta') grad E, its diagonal on the tensors of ``metric``.
+MIRROR_MOMENTUM = "mirror-momentum"
 
 
 def in_tensor(name: str, tensor: str) -> bool:
@@ -81,15 +85,44 @@ def _lift(poly, ring: Ring, offset: int):
 def flow_fields(generators: Sequence[VectorField], names: Sequence[str], flow,
                 where: str = "flow") -> tuple[Ring, list[VectorField], list[str]]:
     """(ring, fields, labels) of the flow applied to the generators X_i on the
-    parameters ``names``: M X_i, or the drift and the lifted (0, 0, M X_i).
+    parameters ``names``: M X_i, or the drift and the lifted (0, 0, M X_i), or
+    for the mirror momentum the drift and (0, 0, diag(tau theta + v) X_i).
     This is what the verifier rebuilds from a certificate's flow section.
 
     ``flow`` is read through its attributes ``kind`` (``"gradient"``,
-    ``"momentum"`` or ``"nesterov"``), ``tau`` (a Fraction, for momentum) and
-    ``metric`` (None, ``("diag", tensors)`` or ``("matrix", rows)``), as
-    :class:`exactcl.models.flows.Flow` holds them."""
+    ``"momentum"``, ``"nesterov"`` or ``"mirror-momentum"``), ``tau`` (a
+    Fraction, for momentum and the mirror momentum) and ``metric`` (None,
+    ``("diag", tensors)`` or ``("matrix", rows)``; the mirror momentum
+    requires ``("diag", tensors)``: where its multiplier applies), as
+    :class:`exactcl.models.flows.Flow` holds them.
+
+    >>> from fractions import Fraction
+    >>> from types import SimpleNamespace
+    >>> from exactcl.kernel.fields import gradient
+    >>> R = Ring(("u", "w"))
+    >>> u, w = R.gens
+    >>> mirror = SimpleNamespace(kind="mirror-momentum", tau=Fraction(2), metric=("diag", ()))
+    >>> ring, fields, labels = flow_fields([gradient(R, u * w)], ["u", "w"], mirror)
+    >>> fields[1], labels[1]
+    (VectorField(u_dot: 2*u*w + w*u_dot, w_dot: 2*u*w + u*w_dot), '(0, 0, diag(tau theta + v) X1)')
+    """
     D = len(names)
     base = generators[0].ring if generators else Ring(tuple(names))
+    mirror = flow.kind == MIRROR_MOMENTUM
+    if mirror and (flow.metric is None or flow.metric[0] != "diag"):
+        raise InputError(f"Argument {where!r} is the mirror momentum, whose force is "
+                         f"diag(tau theta + theta') grad E: it takes a diagonal on some or all "
+                         f"tensors (metric:diag[:TENSORS]), not a matrix metric.")
+
+    def mirror_times(X: VectorField, ring: Ring) -> dict[int, object]:
+        """diag(tau theta + v) X on the diagonal's parameters, X elsewhere, lifted."""
+        diag = set(diagonal_indices(names, flow.metric[1], where))
+        tau = ring.constant(flow.tau)
+        out = {}
+        for v, p in X.as_dict.items():
+            q = _lift(p, ring, 1)
+            out[v] = q * (tau * ring.gens[1 + v] + ring.gens[1 + D + v]) if v in diag else q
+        return out
 
     def metric_times(X: VectorField, ring: Ring, offset: int) -> dict[int, object]:
         comps = X.as_dict
@@ -144,11 +177,11 @@ def flow_fields(generators: Sequence[VectorField], names: Sequence[str], flow,
                 drift[1 + D + j] = ring.constant(-tau) * vel[j]
     fields = [VectorField.from_components(ring, drift)]
     for X in generators:
-        comps = metric_times(X, ring, 1)
+        comps = mirror_times(X, ring) if mirror else metric_times(X, ring, 1)
         fields.append(VectorField.from_components(ring, {1 + D + v: p
                                                          for v, p in comps.items()}))
-    labels = ["drift"] + [f"(0, 0, {'M ' if flow.metric else ''}X{i + 1})"
-                          for i in range(len(generators))]
+    times = "diag(tau theta + v) " if mirror else "M " if flow.metric else ""
+    labels = ["drift"] + [f"(0, 0, {times}X{i + 1})" for i in range(len(generators))]
     return ring, fields, labels
 
 

@@ -24,7 +24,18 @@ laws; every law is a function annihilated by all of them:
   (t, theta, v) with the drift multiplied by t, (t, t v, -3 v): a
   nonvanishing factor changes neither the functions a field annihilates
   nor the distribution its Lie algebra spans (for t > 0).
-* A metric combines with momentum or Nesterov (``momentum:1/2+metric:diag``).
+* A metric combines with momentum or Nesterov (``momentum:1/2+metric:diag``):
+  theta'' + tau theta' = -M(theta) grad E, the data fields (0, 0, M X_i).
+* ``mirror-momentum:TAU``: the NMF flow of the paper,
+  theta'' + tau theta' = -diag(tau theta + theta') grad E (tau >= 0
+  rational), whose force depends on the velocity: on (s, theta, v) the same
+  drift as ``momentum:TAU`` and the data fields
+  Z_i = (0, 0, diag(tau theta + v) X_i), polynomial in (theta, v).
+  ``mirror-momentum:TAU+metric:diag:W2`` takes the multiplier on W2 only
+  (1 elsewhere); a model with a geometry of its own (``icnn:``) takes it on
+  its tensors. It is not ``momentum:TAU+metric:diag``, whose force
+  diag(theta) grad E ignores the velocity: on ``nmf:n,m,r`` that flow keeps
+  2 r laws, this one none.
 
 A model under a flow is a model given by its fields (:func:`apply_flow`),
 counted, certified and verified as such; the certificate also records the
@@ -48,21 +59,28 @@ from fractions import Fraction
 from ..kernel.errors import InputError, ResourceError
 
 # the pure map from generators to the fields of a flow is in the verifier's trusted base
-from ..kernel.flowfields import TIME, VELOCITY, flow_fields  # noqa: F401 (re-exported)
+from ..kernel.flowfields import (
+    LIFTED_KINDS,
+    MIRROR_MOMENTUM,
+    TIME,  # noqa: F401 (re-exported)
+    VELOCITY,  # noqa: F401 (re-exported)
+    flow_fields,
+)
 from ..kernel.flowfields import diagonal_indices as _diagonal_indices
 from ..kernel.rings import Ring, poly_terms
 
 __all__ = ["FLOW_FIELDS", "FLOW_KINDS", "FLOW_TERMS", "Flow", "apply_flow", "check_flow_size",
            "flow_fields", "flow_size", "parse_flow"]
 
-FLOW_KINDS = ("gradient", "metric", "momentum", "nesterov")
+FLOW_KINDS = ("gradient", "metric", "momentum", "nesterov", "mirror-momentum")
 
 
 @dataclass(frozen=True)
 class Flow:
-    """A flow: ``kind`` (``"gradient"``, ``"momentum"``, ``"nesterov"``;
-    a metric alone is ``"gradient"`` with a metric), the damping ``tau`` of
-    momentum, and the metric: None (the identity), ``("diag", prefixes)``
+    """A flow: ``kind`` (``"gradient"``, ``"momentum"``, ``"nesterov"``,
+    ``"mirror-momentum"``; a metric alone is ``"gradient"`` with a metric),
+    the damping ``tau`` of momentum, and the metric (for the mirror momentum,
+    the tensors of its diagonal; None until a model gives it): None (the identity), ``("diag", prefixes)``
     (diag(theta) on the tensors named, every parameter when empty) or
     ``("matrix", rows)`` (rows of polynomial terms, as certificates store
     laws).
@@ -78,7 +96,7 @@ class Flow:
     @property
     def lifted(self) -> bool:
         """Whether the flow lives on the phase space (s, theta, v)."""
-        return self.kind in ("momentum", "nesterov")
+        return self.kind in LIFTED_KINDS
 
     @property
     def text(self) -> str:
@@ -90,8 +108,8 @@ class Flow:
     def spec(self) -> str:
         """The ``--flow`` text that gives this flow back (a matrix metric has none)."""
         parts = []
-        if self.kind == "momentum":
-            parts.append(f"momentum:{self.tau}")
+        if self.kind in ("momentum", MIRROR_MOMENTUM):
+            parts.append(f"{self.kind}:{self.tau}")
         elif self.kind == "nesterov":
             parts.append("nesterov")
         if self.metric is not None and self.metric[0] == "diag":
@@ -132,32 +150,32 @@ def _terms_json(terms) -> list:
 MAX_TAU_DIGITS = 100
 
 
-def _tau(text: str, where: str) -> Fraction:
+def _tau(text: str, where: str, kind: str = "momentum") -> Fraction:
     if len(text) > 2 * MAX_TAU_DIGITS + 8:
-        raise InputError(f"Argument {where!r} gives momentum a damping of {len(text)} "
+        raise InputError(f"Argument {where!r} gives {kind} a damping of {len(text)} "
                          f"characters; at most {MAX_TAU_DIGITS} digits above and below the "
                          f"fraction bar are read.")
     if not re.fullmatch(r"\s*[+-]?[0-9]+(\s*/\s*[0-9]+)?\s*", text):
-        raise InputError(f"Argument {where!r} must give momentum a rational damping tau >= 0 "
-                         f"such as momentum:0, momentum:1 or momentum:1/2, not {text!r}"
+        raise InputError(f"Argument {where!r} must give {kind} a rational damping tau >= 0 "
+                         f"such as {kind}:0, {kind}:1 or {kind}:1/2, not {text!r}"
                          + (" (a decimal is not exact: write it as a fraction)"
                             if re.fullmatch(r"\s*[+-]?[0-9]*\.[0-9]+\s*", text) else "") + ".")
     num, _, den = text.replace(" ", "").partition("/")
     if max(len(num.lstrip("+-")), len(den)) > MAX_TAU_DIGITS:
-        raise InputError(f"Argument {where!r} gives momentum a damping with more than "
+        raise InputError(f"Argument {where!r} gives {kind} a damping with more than "
                          f"{MAX_TAU_DIGITS} digits above or below the fraction bar.")
     if den and int(den) == 0:
         raise InputError(f"Argument {where!r} has a damping with denominator 0: {text!r}.")
     tau = Fraction(int(num), int(den or 1))
     if tau < 0:
-        raise InputError(f"Argument {where!r} must give momentum a damping tau >= 0, not {tau}.")
+        raise InputError(f"Argument {where!r} must give {kind} a damping tau >= 0, not {tau}.")
     return tau
 
 
 def parse_flow(text: object, where: str = "flow") -> Flow:
     """The flow of a ``--flow`` text: ``gradient``, ``metric:diag[:T1,T2]``,
-    ``momentum:TAU``, ``nesterov``, or momentum (or Nesterov) and a metric
-    joined by ``+``.
+    ``momentum:TAU``, ``nesterov``, ``mirror-momentum:TAU``, or one of the
+    last three and a diagonal metric joined by ``+``.
 
     >>> parse_flow("momentum:0").time(), parse_flow("nesterov").time()
     ('t', 't')
@@ -169,25 +187,33 @@ def parse_flow(text: object, where: str = "flow") -> Flow:
     Traceback (most recent call last):
     ...
     exactcl.errors.InputError: Argument 'flow' must give momentum a rational damping tau >= 0 such as momentum:0, momentum:1 or momentum:1/2, not '0.5' (a decimal is not exact: write it as a fraction).
+    >>> parse_flow("mirror-momentum:1/2").spec
+    'mirror-momentum:1/2'
+    >>> parse_flow("mirror-momentum:-1")
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'flow' must give mirror-momentum a damping tau >= 0, not -1.
     """
     if isinstance(text, Flow):
         return text
-    expected = ("gradient, metric:diag, metric:diag:TENSORS, momentum:TAU, nesterov, or "
-                "momentum:TAU+metric:diag")
+    expected = ("gradient, metric:diag, metric:diag:TENSORS, momentum:TAU, nesterov, "
+                "momentum:TAU+metric:diag, or mirror-momentum:TAU")
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"Argument {where!r} must be a flow ({expected}), not {text!r}.")
     kind, tau, metric = "gradient", None, None
-    if re.search(r"momentum:\s*\+", text, re.IGNORECASE):
-        raise InputError(f"Argument {where!r} must give momentum its damping as momentum:TAU "
+    signed = re.search(r"((?:mirror-)?momentum):\s*\+", text, re.IGNORECASE)
+    if signed:
+        name = signed.group(1).lower()
+        raise InputError(f"Argument {where!r} must give {name} its damping as {name}:TAU "
                          f"with TAU >= 0 unsigned ('+' joins two flows, as in "
-                         f"momentum:1+metric:diag), not {text!r}.")
+                         f"{name}:1+metric:diag), not {text!r}.")
     for part in text.strip().split("+"):
         name, _, rest = part.strip().partition(":")
         name = name.lower()
         if name == "gradient" and not rest:
             continue
-        if name == "momentum" and kind == "gradient":
-            kind, tau = "momentum", _tau(rest, where)
+        if name in ("momentum", MIRROR_MOMENTUM) and kind == "gradient":
+            kind, tau = name, _tau(rest, where, name)
         elif name == "nesterov" and not rest and kind == "gradient":
             kind = "nesterov"
         elif name == "metric" and metric is None:
@@ -255,8 +281,15 @@ def apply_flow(model, flow: Flow | str | None, metric=None, where: str = "flow")
         if flow.metric is not None:
             raise InputError("Argument 'metric' is given twice: in the flow text and as a "
                              "matrix; give one.")
+        if flow.kind == MIRROR_MOMENTUM:
+            raise InputError("Argument 'metric' is a matrix, but the mirror momentum's force "
+                             "is diag(tau theta + theta') grad E: give its tensors as "
+                             "mirror-momentum:TAU+metric:diag:TENSORS, or the matrix with "
+                             "momentum:TAU.")
         flow = Flow(flow.kind, flow.tau, metric_from_sympy(metric, model))
         _check_regular(flow.metric[1], model)
+    if flow.kind == MIRROR_MOMENTUM and flow.metric is None:  # on every parameter
+        flow = Flow(flow.kind, flow.tau, ("diag", ()))
     if flow.kind == "gradient" and flow.metric is None:
         if getattr(model, "default_flow", None) is None:
             return model
@@ -312,6 +345,8 @@ def flow_size(model, flow: Flow) -> tuple[int, int]:
     if flow.metric is not None and flow.metric[0] == "matrix":
         rows = flow.metric[1]
         terms *= max(1, max(sum(len(row[j]) for row in rows) for j in range(len(rows))))
+    if flow.kind == MIRROR_MOMENTUM:  # each term times tau theta_v + v_v
+        terms *= 2
     if flow.lifted:
         fields, terms = fields + 1, terms + 2 * model.D + 1
     return fields, terms
@@ -495,8 +530,10 @@ def nmf(n: int, m: int, r: int, *, max_memory: int | None = None):
     """Non-negative matrix factorisation U V^T, U of shape n x r (``U{i}_{k}``)
     and V of shape m x r (``V{j}_{k}``), trained with the mirror geometry
     M = diag(theta) (multiplicative updates keep the factors positive): its
-    default flow is ``metric:diag`` (``momentum:TAU`` adds momentum to it;
-    ``gradient`` gives the Euclidean flow).
+    default flow is ``metric:diag`` (``momentum:TAU`` adds momentum to it,
+    theta'' + tau theta' = -diag(theta) grad E; ``mirror-momentum:TAU`` is
+    the paper's momentum, theta'' + tau theta' = -diag(tau theta + theta')
+    grad E; ``gradient`` gives the Euclidean flow).
 
     >>> m = nmf(2, 2, 1)
     >>> m.name, m.parameters, m.default_flow.text

@@ -165,9 +165,10 @@ class TorchModel:
         clock = None
         if flow is not None and flow.lifted:
             if flow.kind != "momentum":
+                why = (" (torch's Nesterov option is the heavy ball with a look-ahead, not "
+                       "the damping 3/t)" if flow.kind == "nesterov" else "")
                 raise InputError(f"Argument 'result' is a count under {flow.text}; no torch "
-                                 f"optimizer runs that flow (torch's Nesterov option is the "
-                                 f"heavy ball with a look-ahead, not the damping 3/t).")
+                                 f"optimizer runs that flow{why}.")
             clock = HeavyBall(optimizer, flow.tau)
         elif optimizer is not None:
             raise InputError("Argument 'optimizer' is for a count under momentum; these laws "
