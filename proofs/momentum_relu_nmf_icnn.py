@@ -142,7 +142,9 @@ def finding(outcomes):
                      f"sum_i U_ik d_U E - sum_j V_jk d_V E = 0 makes the force "
                      f"diag(theta) grad E orthogonal to it. This is the flow "
                      f"theta'' + tau theta' = -diag(theta) grad E (the metric applied to the "
-                     f"force); the paper's momentum for NMF may be another one.")
+                     f"force), not the paper's: its NMF momentum, theta'' + tau theta' = "
+                     f"-diag(tau theta + theta') grad E (--flow mirror-momentum:TAU), keeps no "
+                     f"law (data/nmf_momentum).")
     if euclid:
         parts.append(f"With the Euclidean heavy ball U V^T is a linear network: "
                      f"{sum(o.agrees is True for o in euclid)} of {len(euclid)} cases have "
