@@ -270,3 +270,17 @@ def test_train_mode_dropout_is_refused():
     m = nn.MultiheadAttention(4, 2, dropout=0.1, batch_first=True)
     with pytest.raises(InputError, match="dropout=0.1"):
         exactcl.from_torch(m, (3, 4))
+
+
+@pytest.mark.parametrize("build", [
+    lambda: nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0,
+                                       batch_first=True).eval(),
+    lambda: nn.Sequential(nn.Linear(4, 4), nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(4, 2, 8, 0.0, batch_first=True), 1,
+        enable_nested_tensor=False)).eval(),
+])
+def test_a_transformer_layer_is_refused_naming_layernorm(build):
+    with pytest.raises(InputError) as err:
+        exactcl.from_torch(build(), (3, 4))
+    text = str(err.value)
+    assert "torch.nn.Transformer" in text and "LayerNorm" in text and "\n" not in text
