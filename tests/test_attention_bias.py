@@ -284,3 +284,37 @@ def test_a_transformer_layer_is_refused_naming_layernorm(build):
         exactcl.from_torch(build(), (3, 4))
     text = str(err.value)
     assert "torch.nn.Transformer" in text and "LayerNorm" in text and "\n" not in text
+
+
+def test_the_laws_hold_for_torch_s_own_model_along_small_gradient_steps():
+    """The laws are symmetries of the real model, not only of its Taylor
+    coefficients: under SGD each drifts like the square of the step (far less
+    than the squared norm of the parameters moves), and torch's gradient of
+    the key bias is zero."""
+    base = _mha(bias=True).double()
+    tm = exactcl.from_torch(base, (3, 4))
+    laws = tm.laws()
+    assert len(laws) == 16
+    x, y = torch.randn(8, 3, 4, dtype=torch.float64), torch.randn(8, 3, 4, dtype=torch.float64)
+
+    def norm(m):
+        return sum((p.detach() ** 2).sum() for p in m.parameters())
+
+    drifts, moves = [], []
+    for lr in (1e-3, 2e-3):
+        m = _mha(bias=True).double()
+        m.load_state_dict(base.state_dict())
+        start, start_norm = torch.stack([law(m).detach() for law in laws]), norm(m)
+        opt = torch.optim.SGD(m.parameters(), lr=lr)
+        for _ in range(20):
+            opt.zero_grad()
+            ((m(x, x, x)[0] - y) ** 2).mean().backward()
+            opt.step()
+        assert m.in_proj_bias.grad[4:8].abs().max().item() < 1e-14  # b_k of both heads
+        drifts.append((torch.stack([law(m).detach() for law in laws]) - start).abs())
+        moves.append(abs(norm(m) - start_norm).item())
+    assert drifts[0].max().item() < 1e-2 * moves[0]
+    clear = drifts[0] > 1e-8  # away from rounding and cancellations
+    assert clear.sum().item() >= 8
+    ratio = drifts[1][clear] / drifts[0][clear]
+    assert ((ratio > 3.0) & (ratio < 5.0)).all(), ratio  # twice the step: four times the drift
