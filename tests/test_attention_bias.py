@@ -214,6 +214,38 @@ def test_bad_arguments_are_refused_in_one_line():
         spec_program("net:Attention(2,1,1,bias,bias)")
 
 
+# -- certificates -------------------------------------------------------------------------
+
+def _certificate():
+    import json
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "data" / "attention_layers"
+    return json.loads((path / "bias_d2_k2.json").read_text())
+
+
+def _verify(cert):
+    from exactcl.kernel import certformat
+    from exactcl.kernel.verifier import verify_text
+    return verify_text(certformat.dumps(cert), check_fingerprint=False, rng=random.Random(1))
+
+
+def test_the_committed_certificate_verifies_and_mutations_are_rejected():
+    cert = _certificate()
+    assert cert["model"]["program"] == [["attention", "softmax", 2, 1, 2, 3, True]]
+    assert _verify(cert).status == "verified"
+    # the bias-free program: other parameters, refused
+    bad = _certificate()
+    bad["model"]["program"] = [["attention", "softmax", 2, 1, 2, 3]]
+    assert _verify(bad).status != "verified"
+    # the value bias in place of the key bias: not a law
+    bad = _certificate()
+    variables = bad["model"]["variables"]
+    assert bad["laws"]["polynomials"][-1] == [[[[variables.index("bk0_1"), 1]], "1/1"]]
+    bad["laws"]["polynomials"][-1] = [[[[variables.index("bv0_1"), 1]], "1/1"]]
+    report = _verify(bad)
+    assert report.status != "verified" and "law identities" in str(report)
+
+
 # -- torch --------------------------------------------------------------------------------
 
 torch = pytest.importorskip("torch")
