@@ -103,7 +103,7 @@ def _reference_F(lay, syms, probe):
 
 
 BIASED = {
-    "one head": ["attention", "softmax", 2, 1, 2, 3, True],
+    "one head": ["attention", "softmax", 2, 1, 1, 3, True],
     "two heads": ["attention", "softmax", 2, 2, 1, 2, True],
 }
 
