@@ -13,8 +13,9 @@ The parameter map follows exactcl's names (:mod:`exactcl.kernel.blocks`): the
 weight ``W{l}_{i}_{j}`` of the l-th parametrised layer is
 ``weight[i, j]`` of the torch parameter that layer reads, a kernel
 ``K{l}_{o}_{i}_{t}`` is ``weight[o, i, t]``, a bias ``b{l}_{i}`` is
-``bias[i]``; attention's Q_h, K_h, V_h are rows of ``in_proj_weight`` and
-O_h columns of ``out_proj.weight``. Each parameter is named as
+``bias[i]``; attention's Q_h, K_h, V_h are rows of ``in_proj_weight``,
+O_h columns of ``out_proj.weight``, its biases b_q, b_k, b_v entries of
+``in_proj_bias`` and b_o ``out_proj.bias``. Each parameter is named as
 ``module.named_parameters()`` names it.
 
 Laws as torch functions evaluate the exact polynomials in floating point

@@ -22,8 +22,8 @@ here:
   and ``'valid'`` included, any stride, dilation and groups) on the
   module's own parameters, ``nn.ReLU``,
   ``F.relu`` / ``torch.relu`` / ``x.relu()`` (in place or not),
-  ``nn.MultiheadAttention`` (self-attention, no biases, as a model by
-  itself);
+  ``nn.MultiheadAttention`` (self-attention, with or without biases, as a
+  model by itself; a Transformer layer is refused naming LayerNorm);
 * generic: ``nn.Flatten`` / ``torch.flatten(x, 1)`` / ``x.flatten(1)``
   (all but the batch), ``x.view(x.size(0), -1)`` (or ``reshape``),
   ``nn.Identity``, ``x.contiguous()``, ``nn.Dropout`` in eval mode (or
