@@ -73,7 +73,7 @@ HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
         "Conv1d(c_in,c_out,k[,stride=s][,padding=p][,dilation=d][,groups=g][,bias][,length=n]), "
         "Conv2d(c_in,c_out,kxk[,stride=s][,padding=p][,dilation=d][,groups=g][,bias][,size=hxw]), "
         "Residual(layers...), "
-        "Attention(d,heads[,head_dim][,tokens=n][,factors|linear]), "
+        "Attention(d,heads[,head_dim][,tokens=n][,factors|linear][,bias]), "
         "LinearAttention(d,heads[,head_dim][,tokens=n]), LeakyReLU[(a/b)], LogSoftmax, "
         "Softmax, AvgPool1d(k[,stride=s]), AvgPool2d(kxk[,stride=s]), MaxPool1d(k[,stride=s]), "
         "MaxPool2d(kxk[,stride=s]), AdaptiveAvgPool1d(n) or AdaptiveAvgPool2d(hxw)")

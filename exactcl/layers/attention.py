@@ -25,6 +25,7 @@ from .base import (
     ALONE,
     Layer,
     SpecCall,
+    check_bool,
     check_parameters,
     check_size,
     show_value,
@@ -43,10 +44,19 @@ class Attention(Layer):
     (softmax attention through its Taylor terms of orders 1 and 3 on
     ``tokens`` tokens), ``"factors"`` (phi = (A_h, B_h)_h) or ``"linear"``
     (softmax-free attention, see :class:`LinearAttention`); the default
-    head dimension is d / heads. See :mod:`exactcl.kernel.blocks`.
+    head dimension is d / heads. With ``bias=True`` (softmax attention
+    only, ``nn.MultiheadAttention(bias=True)``) head h also has the biases
+    b_q, b_k, b_v of its queries, keys and values (``bq{h}_{a}``...) and
+    the output a bias ``bo_{c}``. See :mod:`exactcl.kernel.blocks`.
 
     >>> Attention(8, 4).head_dim
     2
+    >>> Attention(4, 2, bias=True).spec()
+    'Attention(4,2,2,bias)'
+    >>> Attention(4, 2, kind="linear", bias=True)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'bias' of Attention(4, 2) may be True only for kind 'softmax', not for 'linear' (the biases of nn.MultiheadAttention, whose key bias softmax ignores).
     >>> Attention(8, 3)
     Traceback (most recent call last):
     ...
@@ -58,10 +68,11 @@ class Attention(Layer):
     head_dim: int | None = None
     tokens: int = 3
     kind: str = "softmax"
+    bias: bool = False
 
     kinds = ("attention",)
     spec_heads = ("attention",)
-    spec_help = "Attention(d,heads[,head_dim][,tokens=n][,factors|linear])"
+    spec_help = "Attention(d,heads[,head_dim][,tokens=n][,factors|linear][,bias])"
     example = "Attention(d, heads)"
     role = ALONE
     torch_modules = ("MultiheadAttention",)
@@ -88,42 +99,58 @@ class Attention(Layer):
         if self.kind not in ATTENTION_KINDS:
             raise InputError(f"Argument 'kind' of {text} must be one of "
                              f"{', '.join(ATTENTION_KINDS)}, not {show_value(self.kind)}.")
+        check_bool(text, "bias", self.bias)
+        if self.bias and self.kind != "softmax":
+            raise InputError(f"Argument 'bias' of {text} may be True only for kind 'softmax', "
+                             f"not for {self.kind!r} (the biases of nn.MultiheadAttention, "
+                             f"whose key bias softmax ignores).")
 
     def __repr__(self) -> str:
         extra = "" if self.tokens == 3 else f", tokens={self.tokens}"
         if type(self) is Attention and self.kind != "softmax":
             extra += f", kind={self.kind!r}"
+        if self.bias:
+            extra += ", bias=True"
         return f"{type(self).__name__}({self.d}, {self.heads}, {self.head_dim}{extra})"
 
     def canonical(self, size=None) -> list:
-        return ["attention", self.kind, self.d, self.heads, self.head_dim, self.tokens]
+        return ["attention", self.kind, self.d, self.heads, self.head_dim, self.tokens] + (
+            [True] if self.bias else [])
 
     def spec(self) -> str:
         extra = "" if self.tokens == 3 else f",tokens={self.tokens}"
         if type(self) is Attention and self.kind != "softmax":
             extra += f",{self.kind}"
+        if self.bias:
+            extra += ",bias"
         return f"{type(self).__name__}({self.d},{self.heads},{self.head_dim}{extra})"
 
     @classmethod
     def from_spec(cls, call: SpecCall) -> Attention:
-        """``Attention(8,4[,2][,tokens=4][,factors|linear])``: one to three
-        sizes (d, heads, head_dim), a kind among ``spec_flags``."""
+        """``Attention(8,4[,2][,tokens=4][,factors|linear][,bias])``: one to
+        three sizes (d, heads, head_dim), a kind among ``spec_flags``, and
+        ``bias`` for biased softmax attention."""
         plain, keys, kinds = call.plain, call.keys, cls.spec_flags
         flags = [a.lower() for a in plain if spec_int(a) is None]
+        bias = bool(kinds) and "bias" in flags
+        if bias:  # at most once
+            flags.remove("bias")
         sizes = [spec_int(a) for a in plain if spec_int(a) is not None]
         unknown = [k for k in keys if k.lower() != "tokens"]
         if not 1 <= len(sizes) <= 3 or len(flags) > 1 or any(f not in kinds for f in flags) or unknown:
             raise call.fail(f"must be {cls.__name__}(d,heads[,head_dim][,tokens=n]"
-                            f"{'[,factors|linear]' if kinds else ''})")
+                            f"{'[,factors|linear][,bias]' if kinds else ''})")
         tokens = spec_int(keys.get("tokens", "3"))
         if tokens is None or tokens < 1:
             raise call.fail(f"must have a positive int tokens, not {keys.get('tokens')!r}")
         d, heads, head = (sizes + [1, None])[:3] if len(sizes) == 1 else (sizes + [None])[:3]
-        return cls._of(d, heads, head, tokens, flags[0] if flags else "softmax")
+        kind = flags[0] if flags else "softmax"
+        return cls._of(d, heads, head, tokens, kind, bias) if bias else cls._of(
+            d, heads, head, tokens, kind)
 
     @classmethod
-    def _of(cls, d, heads, head, tokens, kind) -> Attention:
-        return cls(d, heads, head, tokens, kind)
+    def _of(cls, d, heads, head, tokens, kind, bias=False) -> Attention:
+        return cls(d, heads, head, tokens, kind, bias)
 
     # -- rules on canonical layers ---------------------------------------------------
 
@@ -135,18 +162,23 @@ class Attention(Layer):
         theta through s A_h and B_h, whose gradients span what those of A_h
         and B_h span), and torch scales by 1/sqrt(head_dim). The softmax is
         not rational: this output is in floating point (every value before
-        the exponentials is exact). Softmax-free attention is exact."""
-        _, kind, d, heads, k, tokens = layer
+        the exponentials is exact). Softmax-free attention is exact. With
+        biases, queries, keys and values are X M^T + 1 b^T and b_o is added
+        to every token, as torch computes them."""
+        _, kind, d, heads, k, tokens = layer[:6]
+        bias = len(layer) == 7 and layer[6] is True
         if len(x) != tokens * d:
             raise ValueError(f"attention takes {tokens} x {d} inputs, not {len(x)}")
         X = [x[r * d:(r + 1) * d] for r in range(tokens)]
 
-        def project(letter: str, h: int) -> list[list]:  # X M^T, tokens x k
+        def project(letter: str, h: int) -> list[list]:  # X M^T (+ 1 b^T), tokens x k
             return [[sum(run.value(f"{letter}{h}_{a}_{b}") * row[b] for b in range(d))
+                     + (run.value(f"b{letter.lower()}{h}_{a}") if bias else 0)
                      for a in range(k)] for row in X]
 
         exact = kind == "linear"  # softmax-free attention stays rational
-        out = [[0 if exact else 0.0] * d for _ in range(tokens)]
+        out = [[(float(run.value(f"bo_{c}")) if bias else 0.0) if not exact else 0
+                for c in range(d)] for _ in range(tokens)]
         for h in range(heads):
             q, kk, v = project("Q", h), project("K", h), project("V", h)
             logits = [[sum(qr[a] * kr[a] for a in range(k)) for kr in kk] for qr in q]
@@ -169,23 +201,46 @@ class Attention(Layer):
     def symmetries(lay) -> list[tuple[list[list[int]], list[list[int]], bool, str]]:
         """Per head and factor pair (Q, K), (V, O): the rows of the first and
         of the second (the units G_h acts on), not diagonal only, and the
-        label of the law of units a, b (a format string)."""
-        _, kind, d, heads, k, _ = lay.layers[0]
+        label of the law of units a, b (a format string). With biases, row a
+        of Q_h and of V_h carries b_q[a] and b_v[a] ([Q_h | b_q] acts as
+        one factor)."""
+        layer = lay.layers[0]
+        _, kind, d, heads, k, _ = layer[:6]
+        bias = len(layer) == 7 and layer[6] is True
         out = []
         for h in range(heads):
             for first, second in (("Q", "K"), ("V", "O")):
                 _, _, o1 = tensor_entries(lay, f"{first}{h}")
                 _, _, o2 = tensor_entries(lay, f"{second}{h}")
-                out.append(([[o1 + a * d + j for j in range(d)] for a in range(k)],
-                            [[o2 + a * d + j for j in range(d)] for a in range(k)], False,
-                            f"({first}{h} {first}{h}^T - {second}{h} {second}{h}^T)[{{a}},{{b}}]"))
+                units = [[o1 + a * d + j for j in range(d)] for a in range(k)]
+                label = f"{first}{h} {first}{h}^T"
+                if bias:
+                    _, _, ob = tensor_entries(lay, f"b{first.lower()}{h}")
+                    units = [row + [ob + a] for a, row in enumerate(units)]
+                    label += f" + b{first.lower()}{h} b{first.lower()}{h}^T"
+                out.append((units, [[o2 + a * d + j for j in range(d)] for a in range(k)], False,
+                            f"({label} - {second}{h} {second}{h}^T)[{{a}},{{b}}]"))
+        return out
+
+    @staticmethod
+    def linear_laws(lay) -> list[tuple[list[int], str]]:
+        """Each entry of a key bias: softmax ignores it (docs/design.md,
+        attention), so it has no gradient."""
+        layer = lay.layers[0]
+        if not (len(layer) == 7 and layer[6] is True):
+            return []
+        out = []
+        for h in range(layer[3]):
+            _, _, o = tensor_entries(lay, f"bk{h}")
+            out += [([o + a], f"key bias bk{h}_{a} (softmax ignores it)")
+                    for a in range(layer[4])]
         return out
 
     @staticmethod
     def extra_laws(lay) -> list[tuple[list, list, str]]:
         """The scaling law of each head of softmax-free attention: (pairs of
         parameters added, pairs subtracted, label)."""
-        _, kind, d, heads, k, _ = lay.layers[0]
+        _, kind, d, heads, k, _ = lay.layers[0][:6]
         if kind != "linear":
             return []
         out = []
@@ -201,22 +256,28 @@ class Attention(Layer):
     @staticmethod
     def extra_sizes(lay) -> tuple[int, int]:
         """(laws, terms) of :meth:`extra_laws`, from the sizes alone."""
-        _, kind, d, heads, k, _ = lay.layers[0]
+        _, kind, d, heads, k, _ = lay.layers[0][:6]
         return (heads, heads * 4 * k * d) if kind == "linear" else (0, 0)
 
     @staticmethod
     def gradings(lay) -> tuple[bool, bool]:
         """(whether each unit is a weight of a grading, whether total degree
         is): phi is homogeneous, and with phi = (A_h, B_h) a term holds one
-        unit's parameters."""
-        return lay.layers[0][1] == "factors", True
+        unit's parameters. Biases mix degrees (u_0 . e has terms of degree 1
+        and 2): none then."""
+        layer = lay.layers[0]
+        if len(layer) == 7 and layer[6] is True:
+            return False, False
+        return layer[1] == "factors", True
 
     # -- torch translation -----------------------------------------------------------
 
     @classmethod
     def from_torch_module(cls, reader, node, sub):
-        """Self-attention ``attn(x, x, x)`` on the module's input, without
-        biases or masks, in eval mode; the (output, weights) pair."""
+        """Self-attention ``attn(x, x, x)`` on the module's input, with or
+        without biases (``bias=True`` gives both in_proj_bias and
+        out_proj.bias), without masks, in eval mode; the (output, weights)
+        pair."""
         args = list(node.args)
         x = reader.value(node, args[0] if args else None, "the query")
         if len(args) < 3 or not (args[0] is args[1] is args[2]):
@@ -242,16 +303,38 @@ class Attention(Layer):
             raise InputError(f"Argument 'example_input_shape' gives attention {x.shape[0]} "
                              f"tokens, more than the {MAX_TOKENS} exactcl counts on; not "
                              f"{reader.shape}.")
-        layer = cls(sub.embed_dim, sub.num_heads, sub.head_dim, tokens=x.shape[0])
+        bias = sub.in_proj_bias is not None
+        layer = cls(sub.embed_dim, sub.num_heads, sub.head_dim, tokens=x.shape[0], bias=bias)
         prefix = f"{node.target}." if node.target else ""
-        reads = (("in_proj_weight", sub.in_proj_weight,
-                  reader.canonical(sub.in_proj_weight, f"{prefix}in_proj_weight")),
-                 ("out_proj.weight", sub.out_proj.weight,
-                  reader.canonical(sub.out_proj.weight, f"{prefix}out_proj.weight")))
+        roles = (("in_proj_weight", sub.in_proj_weight), ("out_proj.weight", sub.out_proj.weight))
+        if bias:
+            roles += (("in_proj_bias", sub.in_proj_bias), ("out_proj.bias", sub.out_proj.bias))
+        reads = tuple((role, t, reader.canonical(t, prefix + role)) for role, t in roles)
         reader.logit_scale = sub.head_dim ** -0.5
         d, k = sub.embed_dim, sub.head_dim
         cost = sub.num_heads * x.shape[0] * (4 * d * k + 2 * x.shape[0] * k)
         return reader.pair(reader.append(node, x, layer, x.shape, reads, cost=cost))
+
+    def torch_parameter_map(self, parameters, names: dict) -> list[tuple[str, str, tuple]]:
+        """(exactcl name, torch name, index) per parameter: Q_h, K_h, V_h are
+        rows of ``in_proj_weight`` (Q, K, V, head after head), O_h[a, c] is
+        ``out_proj.weight[c, h k + a]``; b_q, b_k, b_v are entries of
+        ``in_proj_bias`` in the same order and b_o is ``out_proj.bias``."""
+        d, k, out = self.d, self.head_dim, []
+        for name in parameters:
+            head, *idx = name.split("_")
+            if head == "bo":
+                out.append((name, names["out_proj.bias"], (int(idx[0]),)))
+            elif head[0] == "b":  # bq{h}, bk{h}, bv{h}
+                row = "qkv".index(head[1]) * d + int(head[2:]) * k + int(idx[0])
+                out.append((name, names["in_proj_bias"], (row,)))
+            elif head[0] in "QKV":
+                row = "QKV".index(head[0]) * d + int(head[1:]) * k + int(idx[0])
+                out.append((name, names["in_proj_weight"], (row, int(idx[1]))))
+            else:
+                out.append((name, names["out_proj.weight"],
+                            (int(idx[1]), int(head[1:]) * k + int(idx[0]))))
+        return out
 
     @classmethod
     def torch_graph(cls, fx, module):
@@ -294,18 +377,26 @@ def _softmax(row: list[float]) -> list[float]:
 
 
 def _check_module(reader, node, sub) -> None:
-    """Refuse a MultiheadAttention whose factorisation is not polynomial or
-    that drops weights at random."""
-    if (sub.in_proj_bias is not None or sub.out_proj.bias is not None
-            or sub.bias_k is not None or not sub._qkv_same_embed_dim or sub.add_zero_attn):
-        raise reader.refuse(node, "bias=False, kdim = vdim = embed_dim, no add_zero_attn "
-                            "(the factorisation through Q_h^T K_h and V_h^T O_h is then "
-                            "polynomial)", "is a MultiheadAttention with biases or "
-                            "separate key and value dimensions")
+    """Refuse a MultiheadAttention option exactcl does not express, naming it:
+    a bias on keys and values (add_bias_kv), a zero token (add_zero_attn),
+    key or value sizes other than embed_dim, one of the two projection biases
+    without the other, dropout in train mode."""
+    if sub.bias_k is not None or sub.bias_v is not None:
+        raise reader.refuse(node, "add_bias_kv=False (exactcl reads the in_proj and out_proj "
+                            "biases of bias=True)", "has add_bias_kv=True")
+    if sub.add_zero_attn:
+        raise reader.refuse(node, "add_zero_attn=False", "has add_zero_attn=True")
+    if not sub._qkv_same_embed_dim:
+        raise reader.refuse(node, f"kdim = vdim = embed_dim = {sub.embed_dim} (self-attention)",
+                            f"has kdim={sub.kdim}, vdim={sub.vdim}")
+    if (sub.in_proj_bias is None) != (sub.out_proj.bias is None):
+        raise reader.refuse(node, "both projection biases or neither (bias=True or False)",
+                            "has only one of in_proj_bias and out_proj.bias")
     if sub.training and sub.dropout > 0:
         raise reader.refuse(node, "attention dropout in eval mode (call module.eval())",
                             f"drops attention weights at random (dropout={sub.dropout})")
-    for role in ("in_proj_weight",):
+    for role in ("in_proj_weight",) + (("in_proj_bias",) if sub.in_proj_bias is not None
+                                       else ()):
         if role not in sub._parameters:
             raise reader.refuse(node, f"{role} to be a parameter",
                                 f"recomputes {role} at every call")

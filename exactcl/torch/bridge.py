@@ -13,8 +13,9 @@ The parameter map follows exactcl's names (:mod:`exactcl.kernel.blocks`): the
 weight ``W{l}_{i}_{j}`` of the l-th parametrised layer is
 ``weight[i, j]`` of the torch parameter that layer reads, a kernel
 ``K{l}_{o}_{i}_{t}`` is ``weight[o, i, t]``, a bias ``b{l}_{i}`` is
-``bias[i]``; attention's Q_h, K_h, V_h are rows of ``in_proj_weight`` and
-O_h columns of ``out_proj.weight``. Each parameter is named as
+``bias[i]``; attention's Q_h, K_h, V_h are rows of ``in_proj_weight``,
+O_h columns of ``out_proj.weight``, its biases b_q, b_k, b_v entries of
+``in_proj_bias`` and b_o ``out_proj.bias``. Each parameter is named as
 ``module.named_parameters()`` names it.
 
 Laws as torch functions evaluate the exact polynomials in floating point
@@ -553,20 +554,8 @@ def _program(got):
 def _parameter_map(program, owners: list[dict]) -> list[tuple[str, str, tuple[int, ...]]]:
     """(exactcl name, torch name, index) per exactcl parameter, in order."""
     out = []
-    if owners and "in_proj_weight" in owners[0]:
-        layer = program.layers[0]
-        d, k = layer.d, layer.head_dim
-        names = owners[0]
-        for name in program.parameters:
-            head, a, b = name.split("_")
-            letter, h = head[0], int(head[1:])
-            a, b = int(a), int(b)
-            if letter in "QKV":  # rows of in_proj_weight: Q, K, V, head after head
-                out.append((name, names["in_proj_weight"],
-                            ("QKV".index(letter) * d + h * k + a, b)))
-            else:  # O_h[a, b] = out_proj.weight[b, h k + a]
-                out.append((name, names["out_proj.weight"], (b, h * k + a)))
-        return out
+    if owners and "in_proj_weight" in owners[0]:  # attention, a model by itself
+        return program.layers[0].torch_parameter_map(program.parameters, owners[0])
     for name in program.parameters:
         head, *idx = name.split("_")
         kind, layer = head[0], int(head[1:])
