@@ -2,10 +2,15 @@
 
 A law of the gradient flow is exactly constant only along the flow; an
 optimizer takes finite steps (and may not follow the gradient at all), so
-along training a law moves. :class:`LawMonitor` measures how much: after
-each optimizer step call :meth:`LawMonitor.step`, and it records every
-law's value at steps 0, ``every``, ``2 * every``, ... and its relative
-drift since step 0.
+along training a law moves. :class:`LawMonitor` measures how much: it
+records every law's value at steps 0, ``every``, ``2 * every``, ... and its
+relative drift since step 0. The steps are counted either by
+:meth:`LawMonitor.attach`, which hooks the monitor to a
+``torch.optim.Optimizer`` (``register_step_post_hook``: every
+``optimizer.step()`` counts, nothing else to call), or by calling
+:meth:`LawMonitor.step` after each step by hand. With PyTorch Lightning,
+:class:`exactcl.torch.callbacks.LawMonitorCallback` attaches one to the
+trainer's optimizer.
 
 A law is any callable ``law(module)`` returning a number or a one-element
 tensor, ideally with the attributes ``label`` (a short name, e.g.
@@ -35,6 +40,18 @@ changes v:
 ([0, 2, 4], [[3.0, 3.0, 0.0]])
 >>> mon.drift, mon.max_drift()
 ([[0.0, 0.0, 1.0]], 1.0)
+
+Attached to an optimizer, the monitor counts its steps by itself:
+
+>>> import torch  # doctest: +SKIP
+>>> net = torch.nn.Linear(2, 1)  # doctest: +SKIP
+>>> opt = torch.optim.SGD(net.parameters(), lr=0.1)  # doctest: +SKIP
+>>> mon = LawMonitor(net, [lambda m: m.weight.pow(2).sum()])  # doctest: +SKIP
+>>> handle = mon.attach(opt)  # doctest: +SKIP
+>>> opt.step(); opt.step()  # doctest: +SKIP
+>>> mon.steps  # doctest: +SKIP
+[0, 1, 2]
+>>> handle.remove()  # the optimizer is as it was  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -49,7 +66,25 @@ from typing import Any
 from ..kernel.errors import InputError, bad_argument
 from .bridge import TorchLaw  # imports no torch
 
-__all__ = ["LawMonitor", "drift_scale", "runs_figure"]
+__all__ = ["Attachment", "LawMonitor", "check_laws", "drift_scale", "runs_figure"]
+
+
+def check_laws(laws: object, every: object) -> None:
+    """Refuse ``laws`` that are not a non-empty sequence of callables, or
+    ``every`` that is not a positive int (what :class:`LawMonitor` takes).
+
+    >>> check_laws([abs], 0)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'every' must be a positive int, not 0.
+    """
+    if isinstance(laws, (str, bytes)) or not isinstance(laws, Sequence) or not laws:
+        raise bad_argument("laws", "a non-empty sequence of callables", laws)
+    for i, law in enumerate(laws):
+        if not callable(law):
+            raise InputError(f"Law {i} of argument 'laws' must be callable, not {law!r}.")
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise bad_argument("every", "a positive int", every)
 
 
 def drift_scale(initial: Sequence[float]) -> float:
@@ -115,20 +150,21 @@ class LawMonitor:
     Notes
     -----
     Step 0 is recorded when the monitor is made: make it after the
-    parameters are initialised and before the first optimizer step. As a
-    context manager (``with LawMonitor(...) as mon:``) the monitor is
-    closed when the block ends and refuses further steps; what it recorded
-    stays readable.
+    parameters are initialised and before the first optimizer step. Steps
+    are then counted by :meth:`attach` (each ``optimizer.step()``) or by
+    :meth:`step`, not both. As a context manager (``with LawMonitor(...) as
+    mon:``) the monitor is detached and closed when the block ends and
+    refuses further steps; what it recorded stays readable.
+
+    Recording costs one evaluation of the laws every ``every`` steps: the
+    laws of one count of :func:`exactcl.from_torch` are evaluated together
+    from the parameter tensors (a gather, a product and a matrix product,
+    no SymPy), under ``torch.inference_mode()``.
+    ``benchmarks/bench_torch.py`` measures the cost against a training step.
     """
 
     def __init__(self, module: Any, laws: Sequence[Callable[[Any], Any]], *, every: int = 1):
-        if isinstance(laws, (str, bytes)) or not isinstance(laws, Sequence) or not laws:
-            raise bad_argument("laws", "a non-empty sequence of callables", laws)
-        for i, law in enumerate(laws):
-            if not callable(law):
-                raise InputError(f"Law {i} of argument 'laws' must be callable, not {law!r}.")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise bad_argument("every", "a positive int", every)
+        check_laws(laws, every)
         self.module = module
         self.laws = tuple(laws)
         self.every = every
@@ -138,6 +174,7 @@ class LawMonitor:
         self.values: list[list[float]] = [[] for _ in self.laws]
         self._taken = 0
         self._closed = False
+        self._attachment: Attachment | None = None
         # laws of one count made by exactcl.from_torch, evaluated together
         together: dict[int, list] = {}
         self._alone = []
@@ -155,6 +192,7 @@ class LawMonitor:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.detach()
         self._closed = True
 
     def __repr__(self) -> str:
@@ -162,13 +200,83 @@ class LawMonitor:
                 f"{self._taken}, max drift {self.max_drift():.3e})")
 
     def step(self) -> None:
-        """Count one optimizer step; record the laws if it is a multiple of ``every``."""
+        """Count one optimizer step; record the laws if it is a multiple of ``every``.
+
+        Refused while the monitor is attached to an optimizer (which counts
+        the steps itself: a step counted twice would be recorded at the
+        wrong step) and after its ``with`` block ended.
+        """
+        if self._attachment is not None:
+            raise InputError("This LawMonitor is attached to an optimizer, which counts its "
+                             "steps: call step() only on a monitor that is not attached.")
+        self._count()
+
+    def _count(self) -> None:
         if self._closed:
             raise InputError("This LawMonitor was closed when its 'with' block ended; "
                              "make a new one to go on watching.")
         self._taken += 1
         if self._taken % self.every == 0:
             self._record()
+
+    def attach(self, optimizer: Any) -> Attachment:
+        """Count the steps of ``optimizer`` (each ``optimizer.step()``), through
+        its ``register_step_post_hook``, instead of calling :meth:`step`.
+
+        Parameters
+        ----------
+        optimizer : torch.optim.Optimizer
+            The optimizer that trains the module the laws are evaluated on.
+
+        Returns
+        -------
+        Attachment
+            Its ``remove()`` (or :meth:`detach`) removes the hook, leaving the
+            optimizer's hooks as they were before; what was recorded stays.
+
+        Raises
+        ------
+        InputError
+            When ``optimizer`` is not a ``torch.optim.Optimizer``, when the
+            monitor is already attached (to this optimizer or another: a
+            monitor counts one sequence of steps, so a second attach is
+            refused, never ignored) or closed.
+
+        Notes
+        -----
+        The hook runs after the optimizer's own step, so the values recorded
+        at step t are those of the parameters the t-th step left. A step the
+        optimizer skips without calling ``step()`` (a mixed-precision scaler
+        skipping an overflow) is not counted.
+        """
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(optimizer, torch.optim.Optimizer):
+            raise bad_argument("optimizer", "a torch.optim.Optimizer", optimizer)
+        if self._closed:
+            raise InputError("This LawMonitor was closed when its 'with' block ended; "
+                             "make a new one to go on watching.")
+        if self._attachment is not None:
+            same = "this" if self._attachment.optimizer is optimizer else "another"
+            raise InputError(f"Argument 'optimizer': this LawMonitor is already attached to "
+                             f"{same} optimizer; detach it first (a monitor counts one "
+                             f"sequence of steps).")
+
+        def hook(opt, args, kwargs) -> None:  # the optimizer keeps the monitor while attached
+            self._count()
+
+        self._attachment = Attachment(self, optimizer, optimizer.register_step_post_hook(hook))
+        return self._attachment
+
+    def detach(self) -> None:
+        """Remove the hook :meth:`attach` put on the optimizer (nothing when not
+        attached)."""
+        if self._attachment is not None:
+            self._attachment.remove()
+
+    @property
+    def optimizer(self) -> Any:
+        """The optimizer the monitor is attached to, or None."""
+        return None if self._attachment is None else self._attachment.optimizer
 
     def _record(self) -> None:
         torch = sys.modules.get("torch")  # never imported here: see the module's notes
@@ -274,6 +382,32 @@ class LawMonitor:
         from ..interfaces.plots import check_dpi, check_output, save
         check_dpi(dpi, check_output(os.fspath(path)))  # before any drawing
         return save(self.figure(title), path, dpi=dpi)
+
+
+class Attachment:
+    """A monitor's hook on an optimizer (:meth:`LawMonitor.attach`):
+    ``remove()`` takes it off, leaving the optimizer's step hooks as they
+    were; removing twice does nothing."""
+
+    def __init__(self, monitor: LawMonitor, optimizer: Any, handle: Any) -> None:
+        self.monitor, self.optimizer, self._handle = monitor, optimizer, handle
+
+    def remove(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+            if self.monitor._attachment is self:
+                self.monitor._attachment = None
+
+    def __enter__(self) -> Attachment:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        state = "removed" if self._handle is None else "attached"
+        return f"Attachment({state}, {type(self.optimizer).__name__})"
 
 
 _DRIFT_LABEL = r"relative drift $|h(\theta_t) - h(\theta_0)|\ /\ \max(|h(\theta_0)|, s)$"

@@ -1,0 +1,131 @@
+"""A LawMonitor attached to an optimizer: every optimizer step is counted by
+the optimizer's own post-step hook, the values are those a monitor stepped
+by hand records, and detaching leaves the optimizer as it was."""
+
+from __future__ import annotations
+
+import pytest
+
+from exactcl.errors import InputError
+from exactcl.torch.monitor import Attachment, LawMonitor
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+
+
+def _laws():
+    import exactcl
+    return exactcl.from_torch(_net(), (4,)).laws()
+
+
+def _data():
+    g = torch.Generator().manual_seed(1)
+    return (torch.randn(16, 4, generator=g, dtype=torch.float64),
+            torch.randn(16, 2, generator=g, dtype=torch.float64))
+
+
+def _step(net, opt, x, y):
+    opt.zero_grad()
+    nn.functional.mse_loss(net(x), y).backward()
+    opt.step()
+
+
+def _hooks(opt):
+    return dict(opt._optimizer_step_post_hooks)
+
+
+def test_attached_records_what_a_monitor_stepped_by_hand_records():
+    laws, (x, y) = _laws(), _data()
+    runs = []
+    for attached in (True, False):
+        net = _net()
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.5)
+        mon = LawMonitor(net, laws, every=2)
+        if attached:
+            mon.attach(opt)
+        for _ in range(7):
+            _step(net, opt, x, y)
+            if not attached:
+                mon.step()
+        runs.append(mon)
+    assert runs[0].steps == runs[1].steps == [0, 2, 4, 6]
+    assert runs[0].values == runs[1].values
+    assert runs[0].max_drift() > 0
+
+
+def test_detaching_restores_the_optimizer_and_keeps_the_records():
+    net, (x, y) = _net(), _data()
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    other = opt.register_step_post_hook(lambda o, a, k: None)  # someone else's hook stays
+    before = _hooks(opt)
+    mon = LawMonitor(net, _laws())
+    handle = mon.attach(opt)
+    assert isinstance(handle, Attachment) and mon.optimizer is opt
+    assert len(_hooks(opt)) == len(before) + 1
+    _step(net, opt, x, y)
+    handle.remove()
+    assert _hooks(opt) == before and mon.optimizer is None
+    handle.remove()  # twice: nothing more
+    _step(net, opt, x, y)
+    assert mon.steps == [0, 1]
+    mon.step()  # counted by hand again once detached
+    assert mon.steps == [0, 1, 2]
+    # detach() does the same, and the monitor may be attached again
+    mon.attach(opt)
+    mon.detach()
+    assert _hooks(opt) == before
+    other.remove()
+
+
+def test_attaching_twice_is_refused_and_steps_by_hand_while_attached_too():
+    net = _net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    mon = LawMonitor(net, _laws())
+    mon.attach(opt)
+    before = _hooks(opt)
+    with pytest.raises(InputError, match="Argument 'optimizer': this LawMonitor is already "
+                                         "attached to this optimizer; detach it first"):
+        mon.attach(opt)
+    second = torch.optim.SGD(net.parameters(), lr=0.01)
+    with pytest.raises(InputError, match="already attached to another optimizer"):
+        mon.attach(second)
+    assert _hooks(opt) == before and _hooks(second) == {}
+    with pytest.raises(InputError, match="attached to an optimizer, which counts its steps"):
+        mon.step()
+    assert mon.steps == [0]
+
+
+def test_bad_optimizer_is_refused_by_name():
+    mon = LawMonitor(_net(), _laws())
+    with pytest.raises(InputError, match="Argument 'optimizer' must be a "
+                                         "torch.optim.Optimizer, not 'sgd'"):
+        mon.attach("sgd")
+
+
+def test_a_with_block_detaches_and_closes():
+    net, (x, y) = _net(), _data()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    with LawMonitor(net, _laws()) as mon:
+        mon.attach(opt)
+        _step(net, opt, x, y)
+    assert _hooks(opt) == {}
+    _step(net, opt, x, y)  # not counted, and no error from the optimizer
+    assert mon.steps == [0, 1]
+    with pytest.raises(InputError, match="closed"):
+        mon.attach(opt)
+
+
+def test_an_attachment_is_a_context_manager():
+    net, (x, y) = _net(), _data()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    mon = LawMonitor(net, _laws(), every=3)
+    with mon.attach(opt):
+        for _ in range(6):
+            _step(net, opt, x, y)
+    assert _hooks(opt) == {} and mon.steps == [0, 3, 6]
+    assert repr(mon).startswith("LawMonitor(3 laws, 3 records to step 6")
