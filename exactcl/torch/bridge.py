@@ -109,8 +109,17 @@ class TorchModel:
         ``"frozen T1, T2 of SPEC"`` (T the frozen tensors)."""
         if not self.frozen:
             return self.program.name
-        tensors = list(dict.fromkeys(t for _, t, _, _ in self.frozen))
-        return f"frozen {', '.join(tensors)} of {self.program.spec}"
+        return f"frozen {', '.join(self._frozen_tensors())} of {self.program.spec}"
+
+    def _frozen_tensors(self) -> list[str]:
+        """The frozen tensors by name; a tensor only some rows of which are
+        frozen (an embedding's padding_idx) as ``name[row, ...]``."""
+        trained = {t for _, t, _ in self.parameter_map}
+        out: dict = {}
+        for _, t, idx, _ in self.frozen:
+            out.setdefault(t, {})[idx[0]] = None
+        return [t if t not in trained else f"{t}[{', '.join(map(str, rows))}]"
+                for t, rows in out.items()]
 
     def __exactcl_model__(self, max_memory=None):
         """The :class:`~exactcl.models.builtin.Model` the functions of exactcl count:
@@ -142,8 +151,8 @@ class TorchModel:
         """
         lines = [f"{node} ({where}): {what}" for node, where, what in self.nodes]
         if self.frozen:
-            tensors = list(dict.fromkeys(t for _, t, _, _ in self.frozen))
-            lines.append(f"frozen (held at their values when read): {', '.join(tensors)}")
+            lines.append(f"frozen (held at their values when read): "
+                         f"{', '.join(self._frozen_tensors())}")
         return "\n".join(lines + [self.checked])
 
     def laws(self, result=None, *, optimizer=None, dtype=None) -> list[TorchLaw]:
@@ -491,11 +500,15 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
     got = capture(torch, module, shape)
     program, owners = _program(got)
     full = _parameter_map(program, owners)
-    frozen = set(got.frozen)
+    frozen, rows = set(got.frozen), set(got.frozen_rows)
+
+    def still(t, idx) -> bool:  # frozen: a whole tensor, or a row of it (padding_idx)
+        return t in frozen or (t, idx[0]) in rows
+
     params = dict(module.named_parameters())
     held = tuple((ex, t, idx, Fraction(float(params[t].detach()[idx].item())))
-                 for ex, t, idx in full if t in frozen)
-    tm = TorchModel(program, tuple(e for e in full if e[1] not in frozen), tuple(got.nodes),
+                 for ex, t, idx in full if still(t, idx))
+    tm = TorchModel(program, tuple(e for e in full if not still(e[1], e[2])), tuple(got.nodes),
                     logit_scale=got.logit_scale, frozen=held)
     cost = got.cost * CHECK_INPUTS
     if check is False or (check is None and cost > CHECK_MAX_COST):
@@ -506,11 +519,11 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
 
 
 def _shape(shape) -> tuple[int, ...]:
-    if (not isinstance(shape, (tuple, list)) or not shape
+    if (not isinstance(shape, (tuple, list))
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape)):
         raise InputError(f"Argument 'example_input_shape' must be the shape of one input "
                          f"without the batch, a tuple of positive ints such as (3,) or "
-                         f"(1, 16), not {shape!r}.")
+                         f"(1, 16) (or () for one token), not {shape!r}.")
     return tuple(shape)
 
 
@@ -569,8 +582,12 @@ def _parameter_map(program, owners: list[dict]) -> list[tuple[str, str, tuple[in
     for name in program.parameters:
         head, *idx = name.split("_")
         kind, layer = head[0], int(head[1:])
+        names, index = owners[layer - 1], tuple(int(i) for i in idx)
+        if kind != "b" and "embedding" in names:  # W{l}_{j}_{i} is weight[i, j]
+            out.append((name, names["embedding"], index[::-1]))
+            continue
         role = "bias" if kind == "b" else "weight"
-        out.append((name, owners[layer - 1][role], tuple(int(i) for i in idx)))
+        out.append((name, names[role], index))
     return out
 
 
@@ -587,7 +604,13 @@ def _check_output(torch, module, tm: TorchModel, shape) -> str:
             flat = cache[tname] = params[tname].detach().to("cpu", torch.float64)
         values[ex] = Fraction(float(flat[idx]))
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn((CHECK_INPUTS,) + tuple(shape), generator=generator, dtype=torch.float64)
+    first = tm.program.layers[0]
+    tokens = getattr(first, "check_inputs", None)  # a layer reading token indices
+    if tokens is not None:
+        x = tokens(torch, generator, CHECK_INPUTS, shape, first)
+    else:
+        x = torch.randn((CHECK_INPUTS,) + tuple(shape), generator=generator,
+                        dtype=torch.float64)
     state = {name: t.detach().to(torch.float64) if t.is_floating_point() else t
              for name, t in list(module.named_parameters()) + list(module.named_buffers())}
     device = next(module.parameters()).device
@@ -602,8 +625,9 @@ def _check_output(torch, module, tm: TorchModel, shape) -> str:
     canonical = tm.program.canonical()
     worst = 0.0
     for n in range(CHECK_INPUTS):
-        exact = output(canonical, values, [Fraction(v) for v in x[n].reshape(-1).tolist()],
-                       logit_scale=tm.logit_scale)
+        entries = x[n].reshape(-1).tolist()
+        exact = output(canonical, values, first.exact_input(entries, first) if tokens else
+                       [Fraction(v) for v in entries], logit_scale=tm.logit_scale)
         if len(exact) != got.shape[1]:
             raise InputError(f"Argument 'module' gives {got.shape[1]} outputs per input but its "
                              f"translation {tm.program.spec} gives {len(exact)}: refused rather "

@@ -23,7 +23,7 @@ here:
   module's own parameters, ``nn.ReLU``,
   ``F.relu`` / ``torch.relu`` / ``x.relu()`` (in place or not),
   ``nn.MultiheadAttention`` (self-attention, no biases, as a model by
-  itself);
+  itself), ``nn.Embedding`` as the first layer (one token per example);
 * generic: ``nn.Flatten`` / ``torch.flatten(x, 1)`` / ``x.flatten(1)``
   (all but the batch), ``x.view(x.size(0), -1)`` (or ``reshape``),
   ``nn.Identity``, ``x.contiguous()``, ``nn.Dropout`` in eval mode (or
@@ -37,7 +37,8 @@ Parameters are tensors, not names: a parameter read by two layers (a
 that reads it, since exactcl's programs give each layer parameters of its
 own; a parameter with ``requires_grad=False`` is frozen: training does not
 move it, so it is a constant of the model, held at the value it has when
-the module is read (:func:`exactcl.from_torch`); a parameter ``forward``
+the module is read (:func:`exactcl.from_torch`), and so is the row
+``padding_idx`` of an ``nn.Embedding`` (its gradient is zeroed); a parameter ``forward``
 never reads, a parametrised layer (``weight_norm``,
 ``torch.nn.utils.parametrize``), and any module or parameter hook (which
 may change the output or the gradient) are refused by name.
@@ -126,6 +127,8 @@ class Capture:
     nodes: list = field(default_factory=list)
     logit_scale: float = 1.0
     frozen: tuple = ()
+    #: (torch name, row) of rows training never moves (an embedding's padding_idx)
+    frozen_rows: tuple = ()
 
     def flat(self, steps=None):
         """Every step in program order (residual blocks opened)."""
@@ -157,6 +160,7 @@ class _Reader:
         self.names = _parameter_names(module)
         self.nodes: list = []
         self.logit_scale = 1.0
+        self.frozen_rows: list = []
         self.modules = {getattr(torch.nn, name): t for name, t in torch_modules().items()
                         if hasattr(torch.nn, name)}
         self.functions = [(self._function(name), t) for name, t in torch_functions().items()]
@@ -227,7 +231,8 @@ class _Reader:
         if not result.steps:
             raise InputError("Argument 'module' computes no layer from its input (its output "
                              "is its input).")
-        return Capture(result.steps, self.nodes, self.logit_scale)
+        return Capture(result.steps, self.nodes, self.logit_scale,
+                       frozen_rows=tuple(self.frozen_rows))
 
     def attribute(self, node):
         obj = self.module
@@ -332,6 +337,11 @@ class _Reader:
         if bias is not None:
             out += (("bias", bias.tensor, self.canonical(bias.tensor, bias.name)),)
         return out
+
+    def freeze_row(self, name: str, row: int) -> None:
+        """Record that training never moves row ``row`` of the parameter
+        ``name`` (an embedding's padding_idx): a frozen parameter."""
+        self.frozen_rows.append((name, row))
 
     def bind(self, node, names, defaults) -> dict:
         """Arguments of a call by name, defaults filled in; unknown keywords refused."""
