@@ -375,3 +375,21 @@ def test_several_tokens_and_an_embedding_after_a_layer_are_refused():
 
     with pytest.raises(InputError, match="an Embedding reading the module's input"):
         exactcl.from_torch(nn.Sequential(nn.Linear(1, 1), nn.Embedding(3, 2)), (1,))
+
+
+def test_the_proofs_script_reproduces_its_committed_certificates():
+    """proofs/embedding_layers.py in check mode, every case: each certificate
+    recomputed byte for byte (software versions aside) and verified."""
+    import io
+    import pathlib
+
+    from exactcl.workflows.reproduce import load_script, run_claim
+    root = pathlib.Path(__file__).resolve().parents[1]
+    module = load_script(root / "proofs" / "embedding_layers.py")
+    out = io.StringIO()
+    report = run_claim(module.CLAIM_ID, module.TITLE, module.SOURCE, module.cases(),
+                       data_dir=root / "data", check=True, quick=False,
+                       progress=lambda s: print(s, file=out), finding=module.finding)
+    assert report.ok, out.getvalue()
+    assert len(report.outcomes) == 16 and all(o.agrees for o in report.outcomes)
+    assert "(4 against 3)" in report.finding
