@@ -393,3 +393,27 @@ def test_the_proofs_script_reproduces_its_committed_certificates():
     assert report.ok, out.getvalue()
     assert len(report.outcomes) == 16 and all(o.agrees for o in report.outcomes)
     assert "(4 against 3)" in report.finding
+
+
+def test_the_functional_embedding_and_a_bare_module_are_read():
+    class Functional(nn.Module):
+        def __init__(self, **options):
+            super().__init__()
+            torch.manual_seed(2)
+            self.E, self.lin = nn.Parameter(torch.randn(4, 3)), nn.Linear(3, 2)
+            self.options = options
+
+        def forward(self, x):
+            return self.lin(nn.functional.embedding(x, self.E, **self.options))
+
+    module = Functional(padding_idx=-1).double()
+    tm = exactcl.from_torch(module, ())
+    assert tm.name == "frozen E[3] of net:Embedding(4,3),Linear(3,2,bias)"
+    assert tm.checked.startswith("output equals the module's forward")
+    # the row F.embedding reads as padding_idx=-1, held at its (nonzero) values
+    assert [v for *_, v in tm.frozen] == [Fraction(v) for v in module.E[3].tolist()]
+    with pytest.raises(InputError, match="has max_norm=2.0"):
+        exactcl.from_torch(Functional(max_norm=2.0), ())
+    bare = exactcl.from_torch(nn.Embedding(3, 2), ())
+    assert bare.program.spec == "net:Embedding(3,2)" and bare.count().laws == 0
+

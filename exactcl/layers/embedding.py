@@ -65,6 +65,7 @@ class Embedding(Layer):
     unit_name = "embedding coordinate"
     weights = "W"
     torch_modules = ("Embedding",)
+    torch_functions = ("F.embedding",)
 
     def __post_init__(self) -> None:
         text = (f"Embedding({show_value(self.num_embeddings)}, "
@@ -130,33 +131,23 @@ class Embedding(Layer):
     @classmethod
     def from_torch_module(cls, reader, node, sub):
         x = reader.single_input(node, sub)
-        for option, value, default in (("max_norm", sub.max_norm, None),
-                                       ("scale_grad_by_freq", sub.scale_grad_by_freq, False),
-                                       ("sparse", sub.sparse, False)):
-            if value != default:
-                why = {"max_norm": "renormalises the rows it reads, in place",
-                       "scale_grad_by_freq": "scales the gradient by token counts, not the "
-                                             "gradient flow of the loss",
-                       "sparse": "sparse gradients"}[option]
-                raise reader.refuse(node, f"an Embedding with {option}={default} (padding_idx "
-                                          f"is read)",
-                                    f"has {option}={value} ({why})")
-        if x.steps:
-            raise reader.refuse(node, "an Embedding reading the module's input (token "
-                                      "indices)", "reads a tensor computed by layers")
-        if x.shape not in ((), (1,)):
-            reader.shape_error(node, x, "() (one token per example, inputs of shape (batch,)) "
-                               "or (1,): several tokens would read the embedding once each, "
-                               "shared weights exactcl cannot count yet", "Embedding")
-            raise reader.refuse(node, "one token per example", f"gets the shape {x.shape}")
         (weight,) = reader.own(node, sub, ("weight",))
-        V, d = (int(s) for s in weight.tensor.shape)
-        layer = cls(V, d)
-        name = reader.canonical(weight.tensor, weight.name)
-        if sub.padding_idx is not None:
-            reader.freeze_row(name, int(sub.padding_idx))
-        return reader.append(node, x, layer, x.shape + (d,),
-                             (("embedding", weight.tensor, name),), cost=V * d)
+        return _from_torch(cls, reader, node, x, weight, sub.padding_idx, sub.max_norm,
+                           sub.scale_grad_by_freq, sub.sparse)
+
+    @classmethod
+    def from_torch_function(cls, reader, node, fn):
+        bound = reader.bind(node, ("input", "weight", "padding_idx", "max_norm", "norm_type",
+                                   "scale_grad_by_freq", "sparse"),
+                            {"padding_idx": None, "max_norm": None, "norm_type": 2.0,
+                             "scale_grad_by_freq": False, "sparse": False})
+        weight = reader.param(node, bound["weight"], "weight")
+        padding = bound["padding_idx"]
+        if isinstance(padding, int) and padding < 0:  # as F.embedding reads it
+            padding += int(weight.tensor.shape[0])
+        return _from_torch(cls, reader, node, reader.value(node, bound["input"]), weight,
+                           padding, bound["max_norm"], bound["scale_grad_by_freq"],
+                           bound["sparse"])
 
     @staticmethod
     def check_inputs(torch, generator, count: int, shape, layer) -> object:
@@ -170,3 +161,37 @@ class Embedding(Layer):
         """The one-hot vector of the one token of an input."""
         (token,) = tokens
         return [int(i == token) for i in range(layer.num_embeddings)]
+
+
+_WHY = {"max_norm": "renormalises the rows it reads, in place",
+        "scale_grad_by_freq": "scales the gradient by token counts, not the gradient flow of "
+                              "the loss",
+        "sparse": "sparse gradients"}
+
+
+def _from_torch(cls, reader, node, x, weight, padding_idx, max_norm, scale_grad_by_freq,
+                sparse):
+    """The Embedding a torch weight (V, d) makes, on the token indices ``x``."""
+    for option, value, default in (("max_norm", max_norm, None),
+                                   ("scale_grad_by_freq", scale_grad_by_freq, False),
+                                   ("sparse", sparse, False)):
+        if value != default:
+            raise reader.refuse(node, f"an Embedding with {option}={default} (padding_idx is "
+                                      f"read)", f"has {option}={value} ({_WHY[option]})")
+    if x.steps:
+        raise reader.refuse(node, "an Embedding reading the module's input (token indices)",
+                            "reads a tensor computed by layers")
+    if x.shape not in ((), (1,)):
+        reader.shape_error(node, x, "() (one token per example, inputs of shape (batch,)) "
+                           "or (1,): several tokens would read the embedding once each, "
+                           "shared weights exactcl cannot count yet", "Embedding")
+        raise reader.refuse(node, "one token per example", f"gets the shape {x.shape}")
+    if weight.tensor.dim() != 2:
+        raise reader.refuse(node, "a weight of shape (tokens, dim)",
+                            f"has weight {tuple(weight.tensor.shape)}")
+    V, d = (int(s) for s in weight.tensor.shape)
+    name = reader.canonical(weight.tensor, weight.name)
+    if padding_idx is not None:
+        reader.freeze_row(name, int(padding_idx))
+    return reader.append(node, x, cls(V, d), x.shape + (d,),
+                         (("embedding", weight.tensor, name),), cost=V * d)
