@@ -129,3 +129,31 @@ def test_an_attachment_is_a_context_manager():
             _step(net, opt, x, y)
     assert _hooks(opt) == {} and mon.steps == [0, 3, 6]
     assert repr(mon).startswith("LawMonitor(3 laws, 3 records to step 6")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_padded_table_of_terms_gives_what_the_matrix_of_coefficients_gives(
+        monkeypatch, dtype):
+    """The fast layout of the laws' terms (laws x terms, padded) against the
+    matrix of coefficients, on laws of equal and unequal lengths (a ReLU
+    layer's per-neuron laws, a linear layer's balancedness), values and
+    gradients."""
+    import exactcl
+    from exactcl.torch import bridge
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 3, bias=False),
+                        nn.Linear(3, 2)).to(dtype)
+    tm = exactcl.from_torch(net, (4,))
+    result = tm.count()
+    got = {}
+    for factor in (bridge.PADDED_FACTOR, 0):
+        monkeypatch.setattr(bridge, "PADDED_FACTOR", factor)
+        laws = tm.laws(result)
+        assert laws[0]._shared.padded == (factor > 0)
+        values = laws[0].all(net)
+        net.zero_grad()
+        values.sum().backward()
+        got[factor] = (values.detach(), [p.grad.clone() for p in net.parameters()])
+    (a, ga), (b, gb) = got.values()
+    assert a.dtype == torch.float64 and torch.allclose(a, b, rtol=1e-13, atol=1e-13)
+    assert all(torch.allclose(x, y, rtol=1e-6, atol=1e-6) for x, y in zip(ga, gb))

@@ -292,15 +292,25 @@ def _name(value) -> str:
 #: Largest laws x terms matrix of coefficients kept dense (8 MB in float64);
 #: beyond it the terms are summed per law by index.
 DENSE_ENTRIES = 2**20
+#: The laws' terms are laid out as a laws x (most terms of a law) table, the
+#: shorter laws padded with zero terms, when that table holds at most this
+#: many times the terms (one gather, a product and a sum; the per-neuron laws
+#: of a ReLU network all have the same number of terms): a record of the
+#: tutorial's 16 laws took about two thirds of the time of the matrix product
+#: (benchmarks/bench_torch.py).
+PADDED_FACTOR = 2
 
 
 class _LawSet:
     """Every law at once, vectorised: the module's parameters flattened in
-    their order with a 1 after them, each term the product of its variables
-    gathered with their multiplicities (x^2 y as x, x, y, padded with the 1),
-    and the laws the matrix of coefficients times the terms: four torch
-    operations, whatever the number of laws (the terms summed by index
-    instead when that matrix would be large)."""
+    their order with constants after them (1, each distinct coefficient,
+    0), each term the product of its variables gathered with their
+    multiplicities (x^2 y as x, x, y, padded with the 1) and of its
+    coefficient, and each law the sum of its terms: laid out as a table of
+    laws x terms (:data:`PADDED_FACTOR`), one gather, a product and a sum,
+    whatever the number of laws; otherwise the matrix of coefficients times
+    the terms (the terms summed by index when that matrix would be
+    large)."""
 
     def __init__(self, pmap, laws, ring, dtype, clock=None) -> None:
         from ..kernel.rings import poly_terms
@@ -313,6 +323,18 @@ class _LawSet:
         self.factors = [f + [nvars] * (self.width - len(f)) for f in factors]
         self.coeffs = [(k, t, float(c)) for t, (k, _, c) in enumerate(terms)]
         self.n, self.nterms = len(laws), len(terms)
+        # the padded table: variable nvars + 1 + i is the i-th coefficient, the last the 0
+        rows: list[list] = [[] for _ in laws]
+        for f, (k, _, c) in zip(self.factors, self.coeffs):
+            rows[k].append((f, c))
+        longest = max(map(len, rows), default=0)
+        self.padded = bool(terms) and len(laws) * longest <= PADDED_FACTOR * len(terms)
+        self.constants = sorted({c for _, _, c in self.coeffs})
+        if self.padded:
+            slot = {c: nvars + 1 + i for i, c in enumerate(self.constants)}
+            zero = [nvars + 1 + len(self.constants)] * (self.width + 1)
+            self.table = [[f + [slot[c]] for f, c in row] + [zero] * (longest - len(row))
+                          for row in rows]
         self._cache: dict = {}
         # per module, kept while it lives (an id could name a later module)
         self._layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -355,21 +377,25 @@ class _LawSet:
             # the ring's (s, theta, theta'): s and the velocities follow the
             # parameters in the flattened vector, velocities in the same order
             index = [2 * start] + index + [start + i for i in index]
-            index.append(2 * start + 1)  # the 1
+            one = 2 * start + 1
         else:
-            index.append(start)  # the 1
-        where = torch.tensor(index, dtype=torch.long)[torch.tensor(self.factors,
-                                                                    dtype=torch.long)]
+            one = start
+        # the 1, then (padded table) each coefficient and the 0
+        index += [one + i for i in range(1 + (len(self.constants) + 1) * self.padded)]
+        where = torch.tensor(index, dtype=torch.long)[torch.tensor(
+            self.table if self.padded else self.factors, dtype=torch.long)]
         return owners, where
 
-    def _one(self, like):
-        """A 1 of the parameters' dtype and device, made once."""
-        key = ("one", like.dtype, like.device)
+    def _one(self, dtype, device):
+        """The constants after the parameters, made once per dtype and device:
+        a 1, and for the padded table each coefficient and a 0."""
+        key = ("one", dtype, device)
         got = self._cache.get(key)
         if got is None:
             torch = _torch()
+            values = [1.0] + (self.constants + [0.0] if self.padded else [])
             with torch.inference_mode(False):  # kept for calls that autograd records
-                got = self._cache[key] = torch.ones(1, dtype=like.dtype, device=like.device)
+                got = self._cache[key] = torch.tensor(values, dtype=dtype, device=device)
         return got
 
     def _combine(self, dtype, device):
@@ -405,11 +431,15 @@ class _LawSet:
         if self.clock is not None:
             self.clock.check(params)
             parts += self.clock.velocities(params) + [self.clock.s(params[0])]
-        flat = torch.cat(parts + [self._one(params[0])])
-        if flat.dtype != dtype:
-            flat = flat.to(dtype)
+        like = params[0]
+        if like.dtype == dtype:
+            flat = torch.cat(parts + [self._one(dtype, like.device)])
+        else:  # the coefficients in the laws' dtype, not rounded to the parameters'
+            flat = torch.cat([torch.cat(parts).to(dtype), self._one(dtype, like.device)])
         if where.device != flat.device:
             where = where.to(flat.device)
+        if self.padded:
+            return torch.take(flat, where).prod(2).sum(1)
         terms = torch.prod(torch.take(flat, where), dim=1)
         combine = self._combine(dtype, flat.device)
         if isinstance(combine, tuple):

@@ -283,7 +283,20 @@ class LawMonitor:
         quiet = torch.inference_mode() if torch is not None else contextlib.nullcontext()
         with quiet:
             got = self._evaluate()
-        row = []
+        try:  # the usual case at C speed; a failure is found and named below
+            row = [float(value) for value in got]
+            fine = all(map(math.isfinite, row))
+        except (TypeError, ValueError, RuntimeError):
+            fine = False
+        if not fine:
+            self._refuse(got)
+        # a refused record leaves the earlier ones as they were
+        for column, x in zip(self.values, row):
+            column.append(x)
+        self.steps.append(self._taken)
+
+    def _refuse(self, got: list) -> None:
+        """Raise the error naming the first law that did not give one finite number."""
         for i, value in enumerate(got):
             try:
                 x = float(value)
@@ -293,11 +306,6 @@ class LawMonitor:
             if not math.isfinite(x):
                 raise InputError(f"Law {i} ({self.labels[i]}) must give a finite number, "
                                  f"not {x} at step {self._taken}.")
-            row.append(x)
-        # a refused record leaves the earlier ones as they were
-        for column, x in zip(self.values, row):
-            column.append(x)
-        self.steps.append(self._taken)
 
     def _evaluate(self) -> list:
         """Every law's value now. Laws of one count made by
