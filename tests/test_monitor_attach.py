@@ -145,15 +145,20 @@ def test_the_padded_table_of_terms_gives_what_the_matrix_of_coefficients_gives(
                         nn.Linear(3, 2)).to(dtype)
     tm = exactcl.from_torch(net, (4,))
     result = tm.count()
-    got = {}
-    for factor in (bridge.PADDED_FACTOR, 0):
+    got = []
+    # the padded table, the matrix of coefficients, the terms summed by index
+    for factor, dense in ((bridge.PADDED_FACTOR, bridge.DENSE_ENTRIES),
+                          (0, bridge.DENSE_ENTRIES), (0, 0)):
         monkeypatch.setattr(bridge, "PADDED_FACTOR", factor)
+        monkeypatch.setattr(bridge, "DENSE_ENTRIES", dense)
         laws = tm.laws(result)
         assert laws[0]._shared.padded == (factor > 0)
         values = laws[0].all(net)
         net.zero_grad()
         values.sum().backward()
-        got[factor] = (values.detach(), [p.grad.clone() for p in net.parameters()])
-    (a, ga), (b, gb) = got.values()
-    assert a.dtype == torch.float64 and torch.allclose(a, b, rtol=1e-13, atol=1e-13)
-    assert all(torch.allclose(x, y, rtol=1e-6, atol=1e-6) for x, y in zip(ga, gb))
+        got.append((values.detach(), [p.grad.clone() for p in net.parameters()]))
+    (a, ga) = got[0]
+    assert a.dtype == torch.float64
+    for b, gb in got[1:]:
+        assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
+        assert all(torch.allclose(x, y, rtol=1e-6, atol=1e-6) for x, y in zip(ga, gb))
