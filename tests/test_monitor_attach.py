@@ -162,3 +162,53 @@ def test_the_padded_table_of_terms_gives_what_the_matrix_of_coefficients_gives(
     for b, gb in got[1:]:
         assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
         assert all(torch.allclose(x, y, rtol=1e-6, atol=1e-6) for x, y in zip(ga, gb))
+
+
+def test_records_evaluated_in_batches_are_those_evaluated_one_by_one(monkeypatch):
+    from exactcl.torch import monitor as monitor_module
+    laws, (x, y) = _laws(), _data()
+    runs = []
+    for batch in (monitor_module.BATCH_RECORDS, 1):
+        monkeypatch.setattr(monitor_module, "BATCH_RECORDS", batch)
+        net = _net()
+        opt = torch.optim.SGD(net.parameters(), lr=0.05)
+        mon = LawMonitor(net, laws + [lambda m: m[2].bias.sum()])  # and a law of its own
+        mon.attach(opt)
+        for _ in range(5):
+            _step(net, opt, x, y)
+        assert len(mon._pending) == (5 if batch > 1 else 0)
+        runs.append(mon)
+    assert runs[0].steps == runs[1].steps == [0, 1, 2, 3, 4, 5] and not runs[0]._pending
+    assert runs[0].values == runs[1].values
+
+
+def test_a_batch_is_evaluated_when_full_or_too_large(monkeypatch):
+    from exactcl.torch import monitor as monitor_module
+    net, (x, y) = _net(), _data()
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    monkeypatch.setattr(monitor_module, "BATCH_RECORDS", 3)
+    mon = LawMonitor(net, _laws())
+    mon.attach(opt)
+    for _ in range(4):
+        _step(net, opt, x, y)
+    assert [s for s, _, _ in mon._pending] == [4]
+    monkeypatch.setattr(monitor_module, "BATCH_ENTRIES", 10)  # fewer than the parameters
+    _step(net, opt, x, y)
+    assert mon._pending == [] and mon._steps == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_record_refused_in_a_batch_names_its_step_and_keeps_the_earlier_ones():
+    net, (x, y) = _net(), _data()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    mon = LawMonitor(net, _laws())
+    mon.attach(opt)
+    for t in range(1, 6):
+        if t == 4:
+            with torch.no_grad():
+                net[0].weight[0, 0] = float("inf")
+        _step(net, opt, x, y)
+    with pytest.raises(InputError, match=r"Law 0 \(neuron 0 of hidden layer 1\) must give a "
+                                         r"finite number, not (inf|nan) at step 4"):
+        mon.detach()
+    assert mon.optimizer is None  # detached all the same
+    assert mon.steps == [0, 1, 2, 3]

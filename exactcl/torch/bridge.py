@@ -420,11 +420,14 @@ class _LawSet:
         return (torch.tensor([c for _, _, c in self.coeffs], dtype=dtype, device=device),
                 torch.tensor([k for k, _, _ in self.coeffs], dtype=torch.long, device=device))
 
-    def values(self, module):
+    def snapshot(self, module):
+        """(flat, where): the vector the laws are read from now, a new tensor
+        (the parameters flattened, with the velocities and s under momentum,
+        then the constants, in the laws' dtype), and where each term's
+        factors lie in it. :meth:`evaluate` gives the laws from it, now or
+        later (a monitor evaluates many snapshots at once)."""
         torch = _torch()
         dtype = self.dtype or torch.float64
-        if not self.coeffs:
-            return torch.zeros(self.n, dtype=dtype)
         owners, where = self._layout(module)
         params = [table[attr] for table, attr in owners]
         parts = [p.reshape(-1) for p in params]
@@ -438,15 +441,29 @@ class _LawSet:
             flat = torch.cat([torch.cat(parts).to(dtype), self._one(dtype, like.device)])
         if where.device != flat.device:
             where = where.to(flat.device)
+        return flat, where
+
+    def evaluate(self, flat, where):
+        """The laws at a :meth:`snapshot` ``flat``, or at each row of a stack
+        of snapshots (one more leading dimension)."""
+        torch = _torch()
+        got = flat[..., where]
         if self.padded:
-            return torch.take(flat, where).prod(2).sum(1)
-        terms = torch.prod(torch.take(flat, where), dim=1)
-        combine = self._combine(dtype, flat.device)
+            return got.prod(-1).sum(-1)
+        terms = got.prod(-1)
+        combine = self._combine(flat.dtype, flat.device)
         if isinstance(combine, tuple):
             coefficients, owner = combine
-            return torch.zeros(self.n, dtype=dtype, device=flat.device).index_add(
-                0, owner, terms * coefficients)
-        return combine @ terms
+            return torch.zeros(flat.shape[:-1] + (self.n,), dtype=flat.dtype,
+                               device=flat.device).index_add(terms.dim() - 1, owner,
+                                                             terms * coefficients)
+        return terms @ combine.T
+
+    def values(self, module):
+        torch = _torch()
+        if not self.coeffs:
+            return torch.zeros(self.n, dtype=self.dtype or torch.float64)
+        return self.evaluate(*self.snapshot(module))
 
 
 class TorchLaw:

@@ -66,7 +66,14 @@ from typing import Any
 from ..kernel.errors import InputError, bad_argument
 from .bridge import TorchLaw  # imports no torch
 
-__all__ = ["Attachment", "LawMonitor", "check_laws", "drift_scale", "runs_figure"]
+#: Records of the laws of :func:`exactcl.from_torch` evaluated together, at most
+#: (a record keeps a copy of the parameters until then) ...
+BATCH_RECORDS = 64
+#: ... and at most this many entries of those copies in all (8 MB in float64):
+#: a model of more parameters than this is evaluated at every record.
+BATCH_ENTRIES = 2**20
+
+__all__ = ["BATCH_ENTRIES", "BATCH_RECORDS", "Attachment", "LawMonitor", "check_laws", "drift_scale", "runs_figure"]
 
 
 def check_laws(laws: object, every: object) -> None:
@@ -156,11 +163,17 @@ class LawMonitor:
     mon:``) the monitor is detached and closed when the block ends and
     refuses further steps; what it recorded stays readable.
 
-    Recording costs one evaluation of the laws every ``every`` steps: the
-    laws of one count of :func:`exactcl.from_torch` are evaluated together
-    from the parameter tensors (a gather, a product and a matrix product,
-    no SymPy), under ``torch.inference_mode()``.
-    ``benchmarks/bench_torch.py`` measures the cost against a training step.
+    Recording costs one evaluation of the laws every ``every`` steps, under
+    ``torch.inference_mode()``. The laws of one count of
+    :func:`exactcl.from_torch` are evaluated together from the parameter
+    tensors (no SymPy), and in batches: a record keeps a copy of the
+    parameters (:meth:`~exactcl.torch.bridge._LawSet.snapshot`), and the
+    laws are evaluated at up to :data:`BATCH_RECORDS` copies at once
+    (:data:`BATCH_ENTRIES` entries in all) when the batch is full or what was
+    recorded is read (``steps``, ``values``, ``drift``, ...), detached or
+    closed; a law that gives no finite number is refused then, naming its
+    step. ``benchmarks/bench_torch.py`` measures the cost against a
+    training step.
     """
 
     def __init__(self, module: Any, laws: Sequence[Callable[[Any], Any]], *, every: int = 1):
@@ -170,8 +183,9 @@ class LawMonitor:
         self.every = every
         self.labels = [str(getattr(law, "label", f"law {i}")) for i, law in enumerate(laws)]
         self.texts = [str(getattr(law, "text", "")) for law in laws]
-        self.steps: list[int] = []
-        self.values: list[list[float]] = [[] for _ in self.laws]
+        self._steps: list[int] = []
+        self._values: list[list[float]] = [[] for _ in self.laws]
+        self._pending: list = []  # (step, values of the laws alone, snapshots per group)
         self._taken = 0
         self._closed = False
         self._attachment: Attachment | None = None
@@ -188,12 +202,24 @@ class LawMonitor:
         self._record()
         self.scale = drift_scale([v[0] for v in self.values])
 
+    @property
+    def steps(self) -> list[int]:
+        """The steps recorded: 0, every, 2 * every, ..."""
+        self._flush()
+        return self._steps
+
+    @property
+    def values(self) -> list[list[float]]:
+        """``values[i][k]``: law i at ``steps[k]``."""
+        self._flush()
+        return self._values
+
     def __enter__(self) -> LawMonitor:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.detach()
         self._closed = True
+        self.detach()
 
     def __repr__(self) -> str:
         return (f"LawMonitor({len(self.laws)} laws, {len(self.steps)} records to step "
@@ -269,9 +295,10 @@ class LawMonitor:
 
     def detach(self) -> None:
         """Remove the hook :meth:`attach` put on the optimizer (nothing when not
-        attached)."""
+        attached), and evaluate the records not yet evaluated."""
         if self._attachment is not None:
             self._attachment.remove()
+        self._flush()
 
     @property
     def optimizer(self) -> Any:
@@ -282,20 +309,54 @@ class LawMonitor:
         torch = sys.modules.get("torch")  # never imported here: see the module's notes
         quiet = torch.inference_mode() if torch is not None else contextlib.nullcontext()
         with quiet:
-            got = self._evaluate()
-        try:  # the usual case at C speed; a failure is found and named below
-            row = [float(value) for value in got]
-            fine = all(map(math.isfinite, row))
-        except (TypeError, ValueError, RuntimeError):
-            fine = False
-        if not fine:
-            self._refuse(got)
-        # a refused record leaves the earlier ones as they were
-        for column, x in zip(self.values, row):
-            column.append(x)
-        self.steps.append(self._taken)
+            got: list = [None] * len(self.laws)
+            for i, law in self._alone:
+                got[i] = law(self.module)
+            snaps = [first.group.snapshot(self.module) if first.group.coeffs else None
+                     for first, _ in self._together]
+        if self._pending and any(a is not None and a[0].device != b[0].device for a, b in
+                                 zip(snaps, self._pending[0][2])):
+            self._flush()  # a module moved to another device: batches stay on one
+        self._pending.append((self._taken, got, snaps))
+        entries = sum(snap[0].numel() for snap in snaps if snap is not None)
+        if (not self._together or len(self._pending) >= BATCH_RECORDS
+                or len(self._pending) * entries >= BATCH_ENTRIES):
+            self._flush()
 
-    def _refuse(self, got: list) -> None:
+    def _flush(self) -> None:
+        """Evaluate the pending records (see the class's notes) and keep them,
+        in order; a record whose laws do not give finite numbers is refused
+        (the records before it kept, those after it dropped)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        torch = sys.modules.get("torch")
+        quiet = torch.inference_mode() if torch is not None else contextlib.nullcontext()
+        with quiet:
+            for g, (first, members) in enumerate(self._together):
+                group = first.group
+                if group.coeffs:
+                    where = pending[0][2][g][1]
+                    flats = torch.stack([snaps[g][0] for _, _, snaps in pending])
+                    table = group.evaluate(flats, where).tolist()
+                else:
+                    table = [[0.0] * group.n for _ in pending]
+                for (_, got, _), row in zip(pending, table):
+                    for i, k in members:
+                        got[i] = row[k]
+        for step, got, _ in pending:
+            try:  # the usual case at C speed; a failure is found and named below
+                row = [float(value) for value in got]
+                fine = all(map(math.isfinite, row))
+            except (TypeError, ValueError, RuntimeError):
+                fine = False
+            if not fine:
+                self._refuse(got, step)
+            for column, x in zip(self._values, row):
+                column.append(x)
+            self._steps.append(step)
+
+    def _refuse(self, got: list, step: int) -> None:
         """Raise the error naming the first law that did not give one finite number."""
         for i, value in enumerate(got):
             try:
@@ -305,21 +366,7 @@ class LawMonitor:
                                  f"{_short(value)}.") from None
             if not math.isfinite(x):
                 raise InputError(f"Law {i} ({self.labels[i]}) must give a finite number, "
-                                 f"not {x} at step {self._taken}.")
-
-    def _evaluate(self) -> list:
-        """Every law's value now. Laws of one count made by
-        :func:`exactcl.from_torch` are evaluated together, in one vectorised
-        call (:meth:`exactcl.torch.bridge.TorchLaw.all`), instead of once per
-        law: a sixteenth of the time for the 16 laws of a 64-16-10 net."""
-        got: list = [None] * len(self.laws)
-        for i, law in self._alone:
-            got[i] = law(self.module)
-        for first, members in self._together:
-            values = first.all(self.module).tolist()
-            for i, k in members:
-                got[i] = values[k]
-        return got
+                                 f"not {x} at step {step}.")
 
     @property
     def drift(self) -> list[list[float]]:
