@@ -37,11 +37,11 @@ Parameters are tensors, not names: a parameter read by two layers (a
 that reads it, since exactcl's programs give each layer parameters of its
 own; a parameter with ``requires_grad=False`` is frozen: training does not
 move it, so it is a constant of the model, held at the value it has when
-the module is read (:func:`exactcl.from_torch`), and so is the row
-``padding_idx`` of an ``nn.Embedding`` (its gradient is zeroed); a parameter ``forward``
-never reads, a parametrised layer (``weight_norm``,
-``torch.nn.utils.parametrize``), and any module or parameter hook (which
-may change the output or the gradient) are refused by name.
+the module is read (:func:`exactcl.from_torch`), as is an embedding's row
+``padding_idx``; a parameter ``forward`` never reads, a parametrised layer
+(``weight_norm``, ``torch.nn.utils.parametrize``), and any module or
+parameter hook (which may change the output or the gradient) are refused
+by name.
 
 Sizes are bounded before anything is allocated: the example input, and
 the patches of every convolution (:data:`MAX_INPUT_ENTRIES`,
@@ -127,8 +127,7 @@ class Capture:
     nodes: list = field(default_factory=list)
     logit_scale: float = 1.0
     frozen: tuple = ()
-    #: (torch name, row) of rows training never moves (an embedding's padding_idx)
-    frozen_rows: tuple = ()
+    frozen_rows: tuple = ()  # (torch name, row): an embedding's padding_idx
 
     def flat(self, steps=None):
         """Every step in program order (residual blocks opened)."""
@@ -231,8 +230,7 @@ class _Reader:
         if not result.steps:
             raise InputError("Argument 'module' computes no layer from its input (its output "
                              "is its input).")
-        return Capture(result.steps, self.nodes, self.logit_scale,
-                       frozen_rows=tuple(self.frozen_rows))
+        return Capture(result.steps, self.nodes, self.logit_scale, (), tuple(self.frozen_rows))
 
     def attribute(self, node):
         obj = self.module
@@ -339,8 +337,7 @@ class _Reader:
         return out
 
     def freeze_row(self, name: str, row: int) -> None:
-        """Record that training never moves row ``row`` of the parameter
-        ``name`` (an embedding's padding_idx): a frozen parameter."""
+        """Row ``row`` of ``name`` is frozen (an embedding's padding_idx)."""
         self.frozen_rows.append((name, row))
 
     def bind(self, node, names, defaults) -> dict:
