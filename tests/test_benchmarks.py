@@ -53,5 +53,6 @@ def test_torch_benchmark_runs_its_overhead_section():
                            "--rounds", "3", "--skip-bridge"], capture_output=True, text=True,
                           timeout=300, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count(": ratio ") == 5
+    assert proc.stdout.count(": ratio ") == 7
+    assert "attached to the optimizer" in proc.stdout
     assert "no monitor on either (the noise floor)" in proc.stdout

@@ -23,6 +23,7 @@ from .attention import Attention, LinearAttention
 from .base import Layer
 from .conv import Conv1d, Conv2d
 from .dense import Linear
+from .embedding import Embedding
 from .heads import LogSoftmax, Softmax
 from .pooling import (
     AdaptiveAvgPool1d,
@@ -55,6 +56,7 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     MaxPool2d,
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    Embedding,
 )
 
 

@@ -110,8 +110,17 @@ class TorchModel:
         ``"frozen T1, T2 of SPEC"`` (T the frozen tensors)."""
         if not self.frozen:
             return self.program.name
-        tensors = list(dict.fromkeys(t for _, t, _, _ in self.frozen))
-        return f"frozen {', '.join(tensors)} of {self.program.spec}"
+        return f"frozen {', '.join(self._frozen_tensors())} of {self.program.spec}"
+
+    def _frozen_tensors(self) -> list[str]:
+        """The frozen tensors by name; a tensor only some rows of which are
+        frozen (an embedding's padding_idx) as ``name[row, ...]``."""
+        trained = {t for _, t, _ in self.parameter_map}
+        out: dict = {}
+        for _, t, idx, _ in self.frozen:
+            out.setdefault(t, {})[idx[0]] = None
+        return [t if t not in trained else f"{t}[{', '.join(map(str, rows))}]"
+                for t, rows in out.items()]
 
     def __exactcl_model__(self, max_memory=None):
         """The :class:`~exactcl.models.builtin.Model` the functions of exactcl count:
@@ -143,8 +152,8 @@ class TorchModel:
         """
         lines = [f"{node} ({where}): {what}" for node, where, what in self.nodes]
         if self.frozen:
-            tensors = list(dict.fromkeys(t for _, t, _, _ in self.frozen))
-            lines.append(f"frozen (held at their values when read): {', '.join(tensors)}")
+            lines.append(f"frozen (held at their values when read): "
+                         f"{', '.join(self._frozen_tensors())}")
         return "\n".join(lines + [self.checked])
 
     def laws(self, result=None, *, optimizer=None, dtype=None) -> list[TorchLaw]:
@@ -285,15 +294,25 @@ def _name(value) -> str:
 #: Largest laws x terms matrix of coefficients kept dense (8 MB in float64);
 #: beyond it the terms are summed per law by index.
 DENSE_ENTRIES = 2**20
+#: The laws' terms are laid out as a laws x (most terms of a law) table, the
+#: shorter laws padded with zero terms, when that table holds at most this
+#: many times the terms (one gather, a product and a sum; the per-neuron laws
+#: of a ReLU network all have the same number of terms): a record of the
+#: tutorial's 16 laws took about two thirds of the time of the matrix product
+#: (benchmarks/bench_torch.py).
+PADDED_FACTOR = 2
 
 
 class _LawSet:
     """Every law at once, vectorised: the module's parameters flattened in
-    their order with a 1 after them, each term the product of its variables
-    gathered with their multiplicities (x^2 y as x, x, y, padded with the 1),
-    and the laws the matrix of coefficients times the terms: four torch
-    operations, whatever the number of laws (the terms summed by index
-    instead when that matrix would be large)."""
+    their order with constants after them (1, each distinct coefficient,
+    0), each term the product of its variables gathered with their
+    multiplicities (x^2 y as x, x, y, padded with the 1) and of its
+    coefficient, and each law the sum of its terms: laid out as a table of
+    laws x terms (:data:`PADDED_FACTOR`), one gather, a product and a sum,
+    whatever the number of laws; otherwise the matrix of coefficients times
+    the terms (the terms summed by index when that matrix would be
+    large)."""
 
     def __init__(self, pmap, laws, ring, dtype, clock=None) -> None:
         from ..kernel.rings import poly_terms
@@ -306,6 +325,18 @@ class _LawSet:
         self.factors = [f + [nvars] * (self.width - len(f)) for f in factors]
         self.coeffs = [(k, t, float(c)) for t, (k, _, c) in enumerate(terms)]
         self.n, self.nterms = len(laws), len(terms)
+        # the padded table: variable nvars + 1 + i is the i-th coefficient, the last the 0
+        rows: list[list] = [[] for _ in laws]
+        for f, (k, _, c) in zip(self.factors, self.coeffs):
+            rows[k].append((f, c))
+        longest = max(map(len, rows), default=0)
+        self.padded = bool(terms) and len(laws) * longest <= PADDED_FACTOR * len(terms)
+        self.constants = sorted({c for _, _, c in self.coeffs})
+        if self.padded:
+            slot = {c: nvars + 1 + i for i, c in enumerate(self.constants)}
+            zero = [nvars + 1 + len(self.constants)] * (self.width + 1)
+            self.table = [[f + [slot[c]] for f, c in row] + [zero] * (longest - len(row))
+                          for row in rows]
         self._cache: dict = {}
         # per module, kept while it lives (an id could name a later module)
         self._layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -348,21 +379,25 @@ class _LawSet:
             # the ring's (s, theta, theta'): s and the velocities follow the
             # parameters in the flattened vector, velocities in the same order
             index = [2 * start] + index + [start + i for i in index]
-            index.append(2 * start + 1)  # the 1
+            one = 2 * start + 1
         else:
-            index.append(start)  # the 1
-        where = torch.tensor(index, dtype=torch.long)[torch.tensor(self.factors,
-                                                                    dtype=torch.long)]
+            one = start
+        # the 1, then (padded table) each coefficient and the 0
+        index += [one + i for i in range(1 + (len(self.constants) + 1) * self.padded)]
+        where = torch.tensor(index, dtype=torch.long)[torch.tensor(
+            self.table if self.padded else self.factors, dtype=torch.long)]
         return owners, where
 
-    def _one(self, like):
-        """A 1 of the parameters' dtype and device, made once."""
-        key = ("one", like.dtype, like.device)
+    def _one(self, dtype, device):
+        """The constants after the parameters, made once per dtype and device:
+        a 1, and for the padded table each coefficient and a 0."""
+        key = ("one", dtype, device)
         got = self._cache.get(key)
         if got is None:
             torch = _torch()
+            values = [1.0] + (self.constants + [0.0] if self.padded else [])
             with torch.inference_mode(False):  # kept for calls that autograd records
-                got = self._cache[key] = torch.ones(1, dtype=like.dtype, device=like.device)
+                got = self._cache[key] = torch.tensor(values, dtype=dtype, device=device)
         return got
 
     def _combine(self, dtype, device):
@@ -387,29 +422,50 @@ class _LawSet:
         return (torch.tensor([c for _, _, c in self.coeffs], dtype=dtype, device=device),
                 torch.tensor([k for k, _, _ in self.coeffs], dtype=torch.long, device=device))
 
-    def values(self, module):
+    def snapshot(self, module):
+        """(flat, where): the vector the laws are read from now, a new tensor
+        (the parameters flattened, with the velocities and s under momentum,
+        then the constants, in the laws' dtype), and where each term's
+        factors lie in it. :meth:`evaluate` gives the laws from it, now or
+        later (a monitor evaluates many snapshots at once)."""
         torch = _torch()
         dtype = self.dtype or torch.float64
-        if not self.coeffs:
-            return torch.zeros(self.n, dtype=dtype)
         owners, where = self._layout(module)
         params = [table[attr] for table, attr in owners]
         parts = [p.reshape(-1) for p in params]
         if self.clock is not None:
             self.clock.check(params)
             parts += self.clock.velocities(params) + [self.clock.s(params[0])]
-        flat = torch.cat(parts + [self._one(params[0])])
-        if flat.dtype != dtype:
-            flat = flat.to(dtype)
+        like = params[0]
+        if like.dtype == dtype:
+            flat = torch.cat(parts + [self._one(dtype, like.device)])
+        else:  # the coefficients in the laws' dtype, not rounded to the parameters'
+            flat = torch.cat([torch.cat(parts).to(dtype), self._one(dtype, like.device)])
         if where.device != flat.device:
             where = where.to(flat.device)
-        terms = torch.prod(torch.take(flat, where), dim=1)
-        combine = self._combine(dtype, flat.device)
+        return flat, where
+
+    def evaluate(self, flat, where):
+        """The laws at a :meth:`snapshot` ``flat``, or at each row of a stack
+        of snapshots (one more leading dimension)."""
+        torch = _torch()
+        got = flat[..., where]
+        if self.padded:
+            return got.prod(-1).sum(-1)
+        terms = got.prod(-1)
+        combine = self._combine(flat.dtype, flat.device)
         if isinstance(combine, tuple):
             coefficients, owner = combine
-            return torch.zeros(self.n, dtype=dtype, device=flat.device).index_add(
-                0, owner, terms * coefficients)
-        return combine @ terms
+            return torch.zeros(flat.shape[:-1] + (self.n,), dtype=flat.dtype,
+                               device=flat.device).index_add(terms.dim() - 1, owner,
+                                                             terms * coefficients)
+        return terms @ combine.T
+
+    def values(self, module):
+        torch = _torch()
+        if not self.coeffs:
+            return torch.zeros(self.n, dtype=self.dtype or torch.float64)
+        return self.evaluate(*self.snapshot(module))
 
 
 class TorchLaw:
@@ -493,11 +549,15 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
     got = capture(torch, module, shape)
     program, owners = _program(got)
     full = _parameter_map(program, owners)
-    frozen = set(got.frozen)
+    frozen, rows = set(got.frozen), set(got.frozen_rows)
+
+    def still(t, idx) -> bool:  # frozen: a whole tensor, or a row of it (padding_idx)
+        return t in frozen or (t, idx[0]) in rows
+
     params = dict(module.named_parameters())
     held = tuple((ex, t, idx, Fraction(float(params[t].detach()[idx].item())))
-                 for ex, t, idx in full if t in frozen)
-    tm = TorchModel(program, tuple(e for e in full if e[1] not in frozen), tuple(got.nodes),
+                 for ex, t, idx in full if still(t, idx))
+    tm = TorchModel(program, tuple(e for e in full if not still(e[1], e[2])), tuple(got.nodes),
                     logit_scale=got.logit_scale, frozen=held)
     cost = got.cost * CHECK_INPUTS
     if check is False or (check is None and cost > CHECK_MAX_COST):
@@ -508,11 +568,11 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
 
 
 def _shape(shape) -> tuple[int, ...]:
-    if (not isinstance(shape, (tuple, list)) or not shape
+    if (not isinstance(shape, (tuple, list))
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape)):
         raise InputError(f"Argument 'example_input_shape' must be the shape of one input "
                          f"without the batch, a tuple of positive ints such as (3,) or "
-                         f"(1, 16), not {shape!r}.")
+                         f"(1, 16) (or () for one token), not {shape!r}.")
     return tuple(shape)
 
 
@@ -559,8 +619,12 @@ def _parameter_map(program, owners: list[dict]) -> list[tuple[str, str, tuple[in
     for name in program.parameters:
         head, *idx = name.split("_")
         kind, layer = head[0], int(head[1:])
+        names, index = owners[layer - 1], tuple(int(i) for i in idx)
+        if kind != "b" and "embedding" in names:  # W{l}_{j}_{i} is weight[i, j]
+            out.append((name, names["embedding"], index[::-1]))
+            continue
         role = "bias" if kind == "b" else "weight"
-        out.append((name, owners[layer - 1][role], tuple(int(i) for i in idx)))
+        out.append((name, names[role], index))
     return out
 
 
@@ -577,7 +641,13 @@ def _check_output(torch, module, tm: TorchModel, shape) -> str:
             flat = cache[tname] = params[tname].detach().to("cpu", torch.float64)
         values[ex] = Fraction(float(flat[idx]))
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn((CHECK_INPUTS,) + tuple(shape), generator=generator, dtype=torch.float64)
+    first = tm.program.layers[0]
+    tokens = getattr(first, "check_inputs", None)  # a layer reading token indices
+    if tokens is not None:
+        x = tokens(torch, generator, CHECK_INPUTS, shape, first)
+    else:
+        x = torch.randn((CHECK_INPUTS,) + tuple(shape), generator=generator,
+                        dtype=torch.float64)
     state = {name: t.detach().to(torch.float64) if t.is_floating_point() else t
              for name, t in list(module.named_parameters()) + list(module.named_buffers())}
     device = next(module.parameters()).device
@@ -592,8 +662,9 @@ def _check_output(torch, module, tm: TorchModel, shape) -> str:
     canonical = tm.program.canonical()
     worst = 0.0
     for n in range(CHECK_INPUTS):
-        exact = output(canonical, values, [Fraction(v) for v in x[n].reshape(-1).tolist()],
-                       logit_scale=tm.logit_scale)
+        entries = x[n].reshape(-1).tolist()
+        exact = output(canonical, values, first.exact_input(entries, first) if tokens else
+                       [Fraction(v) for v in entries], logit_scale=tm.logit_scale)
         if len(exact) != got.shape[1]:
             raise InputError(f"Argument 'module' gives {got.shape[1]} outputs per input but its "
                              f"translation {tm.program.spec} gives {len(exact)}: refused rather "

@@ -23,7 +23,8 @@ here:
   module's own parameters, ``nn.ReLU``,
   ``F.relu`` / ``torch.relu`` / ``x.relu()`` (in place or not),
   ``nn.MultiheadAttention`` (self-attention, with or without biases, as a
-  model by itself; a Transformer layer is refused naming LayerNorm);
+  model by itself; a Transformer layer is refused naming LayerNorm),
+  ``nn.Embedding`` as the first layer (one token per example);
 * generic: ``nn.Flatten`` / ``torch.flatten(x, 1)`` / ``x.flatten(1)``
   (all but the batch), ``x.view(x.size(0), -1)`` (or ``reshape``),
   ``nn.Identity``, ``x.contiguous()``, ``nn.Dropout`` in eval mode (or
@@ -37,10 +38,11 @@ Parameters are tensors, not names: a parameter read by two layers (a
 that reads it, since exactcl's programs give each layer parameters of its
 own; a parameter with ``requires_grad=False`` is frozen: training does not
 move it, so it is a constant of the model, held at the value it has when
-the module is read (:func:`exactcl.from_torch`); a parameter ``forward``
-never reads, a parametrised layer (``weight_norm``,
-``torch.nn.utils.parametrize``), and any module or parameter hook (which
-may change the output or the gradient) are refused by name.
+the module is read (:func:`exactcl.from_torch`), as is an embedding's row
+``padding_idx``; a parameter ``forward`` never reads, a parametrised layer
+(``weight_norm``, ``torch.nn.utils.parametrize``), and any module or
+parameter hook (which may change the output or the gradient) are refused
+by name.
 
 Sizes are bounded before anything is allocated: the example input, and
 the patches of every convolution (:data:`MAX_INPUT_ENTRIES`,
@@ -126,6 +128,7 @@ class Capture:
     nodes: list = field(default_factory=list)
     logit_scale: float = 1.0
     frozen: tuple = ()
+    frozen_rows: tuple = ()  # (torch name, row): an embedding's padding_idx
 
     def flat(self, steps=None):
         """Every step in program order (residual blocks opened)."""
@@ -157,6 +160,7 @@ class _Reader:
         self.names = _parameter_names(module)
         self.nodes: list = []
         self.logit_scale = 1.0
+        self.frozen_rows: list = []
         self.modules = {getattr(torch.nn, name): t for name, t in torch_modules().items()
                         if hasattr(torch.nn, name)}
         self.functions = [(self._function(name), t) for name, t in torch_functions().items()]
@@ -227,7 +231,7 @@ class _Reader:
         if not result.steps:
             raise InputError("Argument 'module' computes no layer from its input (its output "
                              "is its input).")
-        return Capture(result.steps, self.nodes, self.logit_scale)
+        return Capture(result.steps, self.nodes, self.logit_scale, (), tuple(self.frozen_rows))
 
     def attribute(self, node):
         obj = self.module
@@ -332,6 +336,10 @@ class _Reader:
         if bias is not None:
             out += (("bias", bias.tensor, self.canonical(bias.tensor, bias.name)),)
         return out
+
+    def freeze_row(self, name: str, row: int) -> None:
+        """Row ``row`` of ``name`` is frozen (an embedding's padding_idx)."""
+        self.frozen_rows.append((name, row))
 
     def bind(self, node, names, defaults) -> dict:
         """Arguments of a call by name, defaults filled in; unknown keywords refused."""

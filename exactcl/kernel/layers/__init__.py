@@ -12,6 +12,7 @@ from .attention import ATTENTION
 from .base import LayerRule
 from .conv import CONV
 from .dense import LINEAR
+from .embedding import EMBEDDING
 from .heads import SOFTMAX_HEAD
 from .pooling import AVG_POOL, MAX_POOL
 from .residual import RESIDUAL
@@ -27,6 +28,7 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     SOFTMAX_HEAD,
     AVG_POOL,
     MAX_POOL,
+    EMBEDDING,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs
