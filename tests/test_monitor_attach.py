@@ -139,7 +139,7 @@ def test_the_padded_table_of_terms_gives_what_the_matrix_of_coefficients_gives(
     layer's per-neuron laws, a linear layer's balancedness), values and
     gradients."""
     import exactcl
-    from exactcl.torch import bridge
+    from exactcl.torch import laws as bridge_laws
     torch.manual_seed(3)
     net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 3, bias=False),
                         nn.Linear(3, 2)).to(dtype)
@@ -147,10 +147,10 @@ def test_the_padded_table_of_terms_gives_what_the_matrix_of_coefficients_gives(
     result = tm.count()
     got = []
     # the padded table, the matrix of coefficients, the terms summed by index
-    for factor, dense in ((bridge.PADDED_FACTOR, bridge.DENSE_ENTRIES),
-                          (0, bridge.DENSE_ENTRIES), (0, 0)):
-        monkeypatch.setattr(bridge, "PADDED_FACTOR", factor)
-        monkeypatch.setattr(bridge, "DENSE_ENTRIES", dense)
+    for factor, dense in ((bridge_laws.PADDED_FACTOR, bridge_laws.DENSE_ENTRIES),
+                          (0, bridge_laws.DENSE_ENTRIES), (0, 0)):
+        monkeypatch.setattr(bridge_laws, "PADDED_FACTOR", factor)
+        monkeypatch.setattr(bridge_laws, "DENSE_ENTRIES", dense)
         laws = tm.laws(result)
         assert laws[0]._shared.padded == (factor > 0)
         values = laws[0].all(net)

@@ -182,16 +182,17 @@ def test_laws_of_any_degree_are_evaluated_exactly_dense_or_by_index(dense, monke
     from flint import fmpq
 
     from exactcl.kernel.rings import Ring
-    from exactcl.torch import bridge as torchbridge
-    if not dense:
-        monkeypatch.setattr(torchbridge, "DENSE_ENTRIES", 0)
+    from exactcl.torch import laws as torchlaws
+    if not dense:  # neither the matrix of coefficients nor the padded table
+        monkeypatch.setattr(torchlaws, "DENSE_ENTRIES", 0)
+        monkeypatch.setattr(torchlaws, "PADDED_FACTOR", 0)
     torch.manual_seed(3)
     module = nn.Sequential(nn.Linear(2, 1)).double()
     tm = from_torch(module, (2,))
     ring = Ring(tuple(ex for ex, _, _ in tm.parameter_map))
     a, b, c = ring.gens
     laws = [a ** 3 * b - fmpq(2, 3) * c ** 2 + 5, a * b * c, a * 0 + 7]
-    shared = torchbridge._LawSet(tm.parameter_map, laws, ring, None)
+    shared = torchlaws._LawSet(tm.parameter_map, laws, ring, None)
     values = shared.values(module)
     params = dict(module.named_parameters())
     x = [params[t][idx].item() for _, t, idx in tm.parameter_map]

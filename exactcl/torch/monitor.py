@@ -64,7 +64,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..kernel.errors import InputError, bad_argument
-from .bridge import TorchLaw  # imports no torch
+from .laws import TorchLaw  # imports no torch
 
 #: Records of the laws of :func:`exactcl.from_torch` evaluated together, at most
 #: (a record keeps a copy of the parameters until then) ...
