@@ -185,3 +185,14 @@ def test_torch_functional_leaky_relu_takes_its_default_and_keyword_slopes():
     torch.manual_seed(1)
     assert translated(Net(), (2,)).program.layers[1] == LeakyReLU()
     assert translated(Net(negative_slope=0.1), (2,)).program.layers[1] == LeakyReLU("1/10")
+
+
+def test_torch_prelu_is_refused_naming_its_learnable_slope_and_what_is_supported():
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.PReLU(4), torch.nn.Linear(4, 2))
+    with pytest.raises(InputError) as info:
+        exactcl.from_torch(module, (3,))
+    text = str(info.value)
+    assert "\n" not in text
+    assert "is a PReLU, whose negative slope is a learnable parameter (num_parameters=4)" in text
+    assert "exactcl expected a fixed negative slope, nn.LeakyReLU(negative_slope)" in text

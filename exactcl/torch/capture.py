@@ -283,6 +283,10 @@ class _Reader:
                                   f"units at random")
             self.record(node, "identity (dropout in eval mode)")
             return x
+        if kind is nn.PReLU:
+            raise self.refuse(node, "a fixed negative slope, nn.LeakyReLU(negative_slope)",
+                              f"is a PReLU, whose negative slope is a learnable parameter "
+                              f"(num_parameters={sub.num_parameters})")
         if kind is nn.Flatten:
             if sub.start_dim != 1 or sub.end_dim != -1:
                 raise self.refuse(node, "a Flatten of every dimension but the batch",
