@@ -88,3 +88,44 @@ def engine_output(layers, point, x, sigma, prime: int) -> list[int]:
     out, _ = words.forward_sequence(lay.ops, constant(rows, cols, x, prime), words.point,
                                     [[v % prime for v in s] for s in sigma])
     return [int(v) for v in out[0].entries()]
+
+
+def reverse_pass_and_expansion(layers, seed: int, prime: int = 1_000_003):
+    """grad F of one random probe of the block program ``layers`` mod
+    ``prime``, by the rules' forward and reverse passes, and the same
+    gradient from F built over Q from the rules' exact expansion and derived:
+    (got, want), each {parameter index: nonzero value mod prime}."""
+    import random
+
+    from flint import fmpq, fmpq_mpoly_ctx
+
+    from exactcl.kernel import blocks
+    from exactcl.kernel.evaluator import Probe
+
+    lay = blocks.BlockLayout(layers)
+    ctx = fmpq_mpoly_ctx.get(lay.parameters, "lex")
+    n_x, relus, n_u = lay.probe_sizes()
+    expansion = blocks._Expansion(lay, ctx.gens(), [n_x + sum(relus[:i])
+                                                    for i in range(len(relus))])
+    one = ctx.from_dict({}) + 1
+    out = expansion.forward(lay.ops, [{(i,): one} for i in range(n_x)])
+    rng = random.Random(seed)
+    values = [rng.randrange(1, 50) for _ in range(n_x + sum(relus) + n_u)]
+    F = ctx.from_dict({})
+    for k, entry in enumerate(out):
+        for mono, poly in entry.items():
+            c = values[n_x + sum(relus) + k]
+            for var in mono:
+                c *= values[var]
+            F += poly * c
+    point = [rng.randrange(1, 50) for _ in range(lay.D)]
+    starts = [n_x + sum(relus[:t]) for t in range(len(relus))]
+    probe = Probe(values[:n_x], (), [values[s:s + w] for s, w in zip(starts, relus)],
+                  values[n_x + sum(relus):])
+    got = blocks.Words(lay, [probe], {}, point, prime).value(0)
+    want = {}
+    for i, name in enumerate(lay.parameters):
+        d = F.derivative(name)(*map(fmpq, point))
+        if int(d.p) * pow(int(d.q), -1, prime) % prime:
+            want[i] = int(d.p) * pow(int(d.q), -1, prime) % prime
+    return got, want

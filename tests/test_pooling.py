@@ -42,6 +42,8 @@ from exactcl.layers.forward import output, relu_patterns
 from exactcl.layers.program import parse_net
 from exactcl.models.blocks import block_model
 
+from .helpers import reverse_pass_and_expansion
+
 #: (layers, laws): one law per channel or neuron across a ReLU or a max
 #: pooling, balancedness of the channels across an average pooling.
 NETWORKS = {
@@ -202,34 +204,7 @@ def test_two_padded_convolutions_with_relus_are_counted_by_sandwich():
 def test_the_reverse_pass_is_the_gradient_of_the_exact_expansion(layers):
     """grad F of a probe, by the rules' forward and reverse passes mod p,
     against F built from the rules' exact expansion over Q and derived."""
-    from flint import fmpq, fmpq_mpoly_ctx
-    lay = blocks.BlockLayout(layers)
-    ctx = fmpq_mpoly_ctx.get(lay.parameters, "lex")
-    n_x, relus, n_u = lay.probe_sizes()
-    expansion = blocks._Expansion(lay, ctx.gens(), [n_x + sum(relus[:i])
-                                                    for i in range(len(relus))])
-    rows, cols = lay.input_shape
-    one = ctx.from_dict({}) + 1
-    out = expansion.forward(lay.ops, [{(i,): one} for i in range(rows * cols)])
-    rng, p = random.Random(5), 1_000_003
-    values = [rng.randrange(1, 50) for _ in range(n_x + sum(relus) + n_u)]
-    F = ctx.from_dict({})
-    for k, entry in enumerate(out):
-        for mono, poly in entry.items():
-            c = values[n_x + sum(relus) + k]
-            for var in mono:
-                c *= values[var]
-            F += poly * c
-    point = [rng.randrange(1, 50) for _ in range(lay.D)]
-    starts = [n_x + sum(relus[:t]) for t in range(len(relus))]
-    probe = Probe(values[:n_x], (), [values[s:s + w] for s, w in zip(starts, relus)],
-                  values[n_x + sum(relus):])
-    got = blocks.Words(lay, [probe], {}, point, p).value(0)
-    want = {}
-    for i, name in enumerate(lay.parameters):
-        d = F.derivative(name)(*map(fmpq, point))
-        if int(d.p) * pow(int(d.q), -1, p) % p:
-            want[i] = int(d.p) * pow(int(d.q), -1, p) % p
+    got, want = reverse_pass_and_expansion(layers, 5)
     assert got == want and got
 
 
