@@ -13,6 +13,7 @@ from .base import LayerRule
 from .conv import CONV
 from .dense import LINEAR
 from .heads import SOFTMAX_HEAD
+from .norm import LAYER_NORM
 from .pooling import AVG_POOL, MAX_POOL
 from .residual import RESIDUAL
 
@@ -27,6 +28,7 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     SOFTMAX_HEAD,
     AVG_POOL,
     MAX_POOL,
+    LAYER_NORM,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs

@@ -1,0 +1,359 @@
+"""Layer normalisation, ``["layer_norm", n, "a/b", affine, bias]``: a vector
+h of n features becomes y = (C h) s, s = q^(-1/2), q = (1/n) |C h|^2 + eps
+(C = I - J/n, eps = a/b >= 0), then gamma * y + beta elementwise when
+``affine`` (``G{l}_{i}`` and, with ``bias``, ``b{l}_{i}``).
+
+The model is algebraic (docs/design.md, normalisation layers):
+
+* a **rank** probe (integer input, at the integer point theta0) uses the
+  root r of its level q mod p, with s = r^-1 (1 + nu/q)^(-1/2) on jets (nu
+  the nilpotent part of q): a ring map of Z[1/d][sqrt q_1, ..., sqrt q_m]
+  to F_p, sound when the levels q_k are independent modulo rational
+  squares, which :class:`Levels` certifies with Legendre symbols at
+  auxiliary primes. Each probe carries candidate inputs; the first whose
+  level is a nonzero square mod p is taken (:func:`probe_input`);
+* a **law-check** probe (every entry uniform mod p, :func:`formal_probe`)
+  holds one more entry lambda used as s itself: the residual is then the
+  polynomial lambda R_1 + R_0 of the design notes, divided by q.
+
+The derivative rule is ds = -(s / (2q)) dq, true for the real s and the one
+the law check's polynomial is defined with. A normalisation is a layer of
+the top level after dense layers only, at most one per program.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flint import nmod, nmod_mat
+
+from ..evaluator import PROBE_BITS, _add, _mul, _scale, _transpose
+from .activations import MAX_SLOPE_DIGITS, read_slope
+from .base import LayerRule, accumulate, positive
+
+#: Candidate inputs per rank probe: the chance that none has a square level
+#: mod p is about 2^-CANDIDATES.
+CANDIDATES = 48
+#: Auxiliary primes for the Legendre symbols start here.
+LEGENDRE_START = 2**40
+#: Auxiliary primes beyond the levels to certify (rank margin).
+LEGENDRE_MARGIN = 48
+
+
+def _eps(layer) -> tuple[int, int] | None:
+    got = read_slope(layer[2]) if len(layer) == 5 else None
+    return got if got is not None and got[0] >= 0 else None
+
+
+class LayerNorm(LayerRule):
+    kind = "layer_norm"
+    heads = ("LayerNorm",)
+    ends = True
+
+    def check(self, layer, shape, at, checker):
+        if (len(layer) != 5 or not positive(layer[1]) or _eps(layer) is None
+                or not isinstance(layer[3], bool) or not isinstance(layer[4], bool)
+                or (layer[4] and not layer[3])):
+            raise ValueError(f"{at} (layer_norm) must be ['layer_norm', n, eps, affine, bias] "
+                             f"with n a positive int, eps a rational \"a/b\" >= 0 in lowest "
+                             f"terms of at most {MAX_SLOPE_DIGITS} digits each, affine and bias "
+                             f"bools (bias only with affine), not {list(layer[1:])!r}")
+        n = layer[1]
+        if shape is not None and (shape[1] != 1 or shape[0] != n):
+            raise ValueError(f"{at} (layer_norm) normalises a vector of {n} features, not "
+                             f"{shape[0]} x {shape[1]}")
+        if n < 2 or (n == 2 and _eps(layer)[0] == 0):
+            raise ValueError(f"{at} (layer_norm) must have n >= 3 features, or n = 2 with "
+                             f"eps > 0 (with eps = 0 it gives +-1), not n = {n}")
+        before = [kind for kind, *_ in getattr(checker, "before", ())]
+        if getattr(checker, "depth", 0) or any(kind != "linear" for kind in before):
+            raise ValueError(f"{at} (layer_norm) must be a layer of the top level with only "
+                             f"dense layers before it, not after {before[-1] if before else 'a residual block'}")
+        return ("layer_norm",) + tuple(layer[1:]), (n, 1, None)
+
+    def input_shape(self, layer, first_shape):
+        return (layer[1], 1, None)
+
+    def parameters(self, layer) -> int:
+        return layer[1] * (int(layer[3]) + int(layer[4]))
+
+    def sizes(self, layer, entries, at, totals, sequence):
+        totals["parameters"] += self.parameters(layer)
+        return entries, None
+
+    def compile(self, layer, shape, layout):
+        _, n, eps, affine, bias = layer
+        g = b = None
+        if affine:
+            number = layout.next_number()
+            g = layout.add_weight(f"G{number}", n, 1, [f"G{number}_{i}" for i in range(n)])
+            if bias:
+                b = layout.add_bias(f"b{number}", n, [f"b{number}_{i}" for i in range(n)])
+        before = layout.next_number() - 1 - int(affine)  # only dense layers before it
+        op = ["layer_norm", n, read_slope(eps), g, b, before]
+        layout.norm = op
+        return op, (n, 1)
+
+    # -- semantics over jets -------------------------------------------------------------
+
+    @staticmethod
+    def _constants(words, n: int, eps: tuple[int, int]):
+        p = words.prime
+        if n % p == 0 or eps[1] % p == 0:
+            raise ValueError(f"the prime {p} divides n = {n} or the denominator of eps")
+        inv = pow(n, -1, p)
+        centre = {0: nmod_mat(n, n, [((1 if i == j else 0) - inv) % p for i in range(n)
+                                     for j in range(n)], p)}
+        return centre, inv, eps[0] * pow(eps[1], -1, p) % p
+
+    def forward(self, words, op, a, point, sigma):
+        _, n, eps, g, b, _ = op
+        p = words.prime
+        centre, inv, e = self._constants(words, n, eps)
+        z = _mul(centre, a)
+        q = _add(_scale(_mul(_transpose(z), z), inv), {0: nmod_mat(1, 1, [e], p)})
+        level = sigma[-1]  # ("root", r) or ("formal", lambda): Words puts it last
+        q0 = int(q[0][0, 0]) if 0 in q else 0
+        if q0 == 0:
+            raise ZeroDivisionError(f"the level of the normalisation is 0 mod {p}")
+        if level[0] == "root":
+            if level[1] * level[1] % p != q0:
+                raise ValueError("the root does not match the probe's level")
+            s0 = pow(level[1], -1, p)
+        else:
+            s0 = level[1] % p
+        nu = {m: y for m, y in q.items() if m}
+        qinv = pow(q0, -1, p)
+        s = _series(s0, nu, qinv, _half_binomials(p), p)
+        qi = _series(qinv, nu, qinv, lambda j: (-1) ** j, p)
+        y = _mul(z, s)
+        out = y
+        if g is not None:
+            out = _elementwise(point[g], y, p)
+        if b is not None:
+            out = _add(out, point[words.bias_tensor(b)])
+        return out, (z, s, qi, y)
+
+    def backward(self, words, op, delta, saved, point, sigma, grads):
+        _, n, eps, g, b, _ = op
+        p = words.prime
+        z, s, qi, y = saved
+        if b is not None:
+            accumulate(grads, words.bias_tensor(b), delta)
+        if g is not None:
+            accumulate(grads, g, _elementwise(delta, y, p))
+            delta = _elementwise(delta, point[g], p)
+        centre, inv, _ = self._constants(words, n, eps)
+        # y = s z, ds = -(s / (n q)) z^T dz: g_z = s g_y - (s / (n q)) (z . g_y) z
+        dot = _mul(_transpose(z), delta)
+        coeff = _scale(_mul(_mul(s, qi), dot), (-inv) % p)
+        gz = _add(_mul(delta, s), _mul(z, coeff))
+        return _mul(centre, gz)
+
+    def expand(self, op, a, context):
+        raise ValueError("a layer normalisation is not polynomial: its program is counted by "
+                         "evaluation (engine='program')")
+
+    def ones(self, op, a, layout, sequence):
+        # a bound on the coefficients of q times the polynomial parts (design notes):
+        # |n^2 b q|_1 <= b n (2 S)^2 + a n^2 with S the bound on the input's entries
+        _, n, (num, den), g, b, _ = op
+        S = sum(a) + 1
+        bound = (den * n * 4 * S * S + num * n * n + 1) * 2 * S
+        return [max(bound, 2**20) + 1] * n
+
+    def degree(self, op, sequence) -> int:
+        return 1 if op[3] is not None else 0
+
+    def products(self, op, layout):
+        return [(op[1], op[1], True), (op[1], 1, False)]
+
+    def read_name(self, head, inner, block):
+        pieces = (inner or "").split(",")
+        n = int(pieces[0]) if pieces[0].isdigit() and pieces[0][0] != "0" else None
+        keys = dict(piece.split("=", 1) for piece in pieces[1:] if "=" in piece)
+        if n is None or len(keys) != len(pieces) - 1 or set(keys) - {"eps", "affine", "bias"}:
+            return None
+        eps = keys.get("eps", "1/100000")
+        flags = {k: {"True": True, "False": False}.get(keys.get(k, "True")) for k in
+                 ("affine", "bias")}
+        if read_slope(eps) is None or None in flags.values():
+            return None
+        return ["layer_norm", n, eps, flags["affine"], flags["bias"] and flags["affine"]]
+
+
+LAYER_NORM = LayerNorm()
+
+
+# -- jets -----------------------------------------------------------------------------------
+
+def _elementwise(A: dict, B: dict, p: int) -> dict:
+    """The entrywise product of two jets of n x 1 matrices."""
+    out: dict = {}
+    for ma, xa in A.items():
+        for mb, xb in B.items():
+            if ma & mb:
+                continue
+            y = nmod_mat(xa.nrows(), 1, [int(u) * int(v) for u, v in
+                                         zip(xa.entries(), xb.entries())], p)
+            m = ma | mb
+            out[m] = out[m] + y if m in out else y
+    return out
+
+
+def _half_binomials(p: int):
+    """j -> binomial(-1/2, j) mod p."""
+    half = pow(2, -1, p)
+
+    def coefficient(j: int) -> int:
+        c = 1
+        for i in range(j):
+            c = c * ((-half - i) % p) % p * pow(i + 1, -1, p) % p
+        return c
+    return coefficient
+
+
+def _series(s0: int, nu: dict, qinv: int, coefficient, p: int) -> dict:
+    """s0 * sum_j coefficient(j) (nu / q0)^j on 1 x 1 jets (nu nilpotent)."""
+    out = {0: nmod_mat(1, 1, [s0], p)}
+    term = _scale(nu, qinv)
+    power, j = term, 1
+    while power:
+        out = _add(out, _scale(power, s0 * (coefficient(j) % p) % p))
+        power, j = _mul(power, term), j + 1
+    return out
+
+
+# -- levels of probes -----------------------------------------------------------------------
+
+def _prefix(layout, raw_point, x: list[int]) -> list[int]:
+    """The normalisation's input h at the integer point, exactly (dense layers)."""
+    h = list(x)
+    for op in layout.ops:
+        if op[0] != "linear":
+            break
+        _, rows, cols, o = layout.tensors[op[1]]
+        W = raw_point[o:o + rows * cols]
+        h = [sum(W[i * cols + j] * h[j] for j in range(cols)) for i in range(rows)]
+        if op[2] is not None:
+            _, _, _, ob = layout.tensors[layout.bias_tensor(op[2])]
+            h = [v + raw_point[ob + i] for i, v in enumerate(h)]
+    return h
+
+
+def level_numerator(layout, raw_point, x) -> int:
+    """n^2 b q as an integer: b (n |h|^2 - (sum h)^2) + a n^2."""
+    _, n, (a, b), *_ = layout.norm
+    h = _prefix(layout, raw_point, x)
+    return b * (n * sum(v * v for v in h) - sum(h) ** 2) + a * n * n
+
+
+def _is_prime(m: int) -> bool:
+    if m < 2:
+        return False
+    for d in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):
+        if m % d == 0:
+            return m == d
+    d, s = m - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for a in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):  # deterministic below 3.3e24
+        x = pow(a, d, m)
+        if x in (1, m - 1):
+            continue
+        for _ in range(s - 1):
+            x = x * x % m
+            if x == m - 1:
+                break
+        else:
+            return False
+    return True
+
+
+class Levels:
+    """The levels q_k of the probes a Words evaluates, certified independent
+    modulo rational squares as they come (design notes): per level, its
+    row of Legendre symbols at the auxiliary primes, kept reduced over F_2.
+    """
+
+    def __init__(self, layout, count: int) -> None:
+        _, n, (a, b), *_ = layout.norm
+        self.bad, self.b = n * b, b
+        self.size = count + LEGENDRE_MARGIN
+        self.primes: list[int] = []
+        m = LEGENDRE_START
+        while len(self.primes) < self.size:
+            m += 1
+            if _is_prime(m) and self.bad % m:
+                self.primes.append(m)
+        self.pivots: dict[int, int] = {}  # leading bit -> reduced row
+        self.numerators: list[int] = []
+
+    def add(self, numerator: int) -> None:
+        """Certify one more level (its numerator n^2 b q), or ValueError."""
+        if len(self.numerators) >= self.size - LEGENDRE_MARGIN:
+            raise ValueError("more normalisation levels than the Legendre primes certify")
+        row = 0
+        for i, l in enumerate(self.primes):
+            v = numerator * self.b % l  # the class of q = N / (n^2 b) is that of N b
+            if v == 0:
+                raise ValueError(f"the auxiliary prime {l} divides a normalisation level")
+            if pow(v, (l - 1) // 2, l) != 1:
+                row |= 1 << i
+        while row:
+            top = row.bit_length() - 1
+            if top not in self.pivots:
+                self.pivots[top] = row
+                self.numerators.append(numerator)
+                return
+            row ^= self.pivots[top]
+        raise ValueError("the normalisation levels of the probes are not independent modulo "
+                         "rational squares (a level is a square, or a product of others times "
+                         "a square): the ring map to F_p is not certified")
+
+
+def probe_input(layout, raw_point, candidates: list[list[int]], levels: Levels, p: int):
+    """(input, ("root", r)) for a rank probe: the first candidate whose level
+    is a nonzero square mod p, its level certified by ``levels``."""
+    _, n, (a, b), *_ = layout.norm
+    scale = pow(n * n * b, -1, p)
+    for x in candidates:
+        numerator = level_numerator(layout, raw_point, x)
+        q = numerator % p * scale % p
+        if q == 0:
+            continue
+        try:
+            r = int(nmod(q, p).sqrt())
+        except Exception:  # no root mod p: the next candidate
+            continue
+        levels.add(numerator)
+        return x, ("root", min(r, p - r))
+    raise ValueError(f"no candidate input of the probe has a square level mod {p}")
+
+
+def probe_level(words, probe) -> tuple:
+    """(input, level data) of ``probe`` in ``words`` (a block Words): a
+    law-check probe (one entry in ``probe.s``, lambda) keeps its input and
+    uses s = lambda; a rank probe takes the first of its candidates (its x,
+    then ``probe.s`` cut in inputs) whose level is a nonzero square mod p."""
+    if len(probe.s) == 1:
+        return probe.x, ("formal", probe.s[0])
+    lay = words.layout
+    if words.levels is None:
+        words.levels = Levels(lay, len(words.probes))
+    n = len(probe.x)
+    options = [list(probe.x)] + [list(probe.s[i:i + n]) for i in range(0, len(probe.s), n)]
+    return probe_input(lay, words.raw_point, options, words.levels, words.prime)
+
+
+def candidates(layout, seed: str, k: int) -> tuple[int, ...]:
+    """A normalised program's other candidate inputs of probe ``k`` of the
+    family ``seed``, from the SHAKE-256 stream of ``"{seed}/{k}/levels"``
+    read as x is (8 bytes big-endian each, reduced to [1, 2**PROBE_BITS]);
+    none for other programs, whose probes are unchanged."""
+    if layout.norm is None:
+        return ()
+    count = layout.probe_sizes()[0] * (CANDIDATES - 1)
+    stream = hashlib.shake_256(f"{seed}/{k}/levels".encode()).digest(8 * count)
+    return tuple(int.from_bytes(stream[8 * i:8 * i + 8], "big") % (1 << PROBE_BITS) + 1
+                 for i in range(count))
