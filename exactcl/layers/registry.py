@@ -24,6 +24,7 @@ from .base import Layer
 from .conv import Conv1d, Conv2d
 from .dense import Linear
 from .heads import LogSoftmax, Softmax
+from .norm import LayerNorm
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -55,6 +56,7 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     MaxPool2d,
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    LayerNorm,
 )
 
 

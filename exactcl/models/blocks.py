@@ -49,6 +49,7 @@ from ..kernel.rings import Ring
 from ..layers.base import (
     ALONE,
     BLOCK,
+    NORMALISATION,
     PARAMETRISED,
     PASSES_LINEAR,
     PASSES_RESCALING,
@@ -97,10 +98,36 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
     factor), (incoming parameters per unit, reading parameters per unit,
     diagonal only, the label of the law of units a, b as a format string),
     as the module notes say."""
+    return _walk(lay)[0]
+
+
+def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool) -> list:
+    """The laws of a dense layer (or convolution) whose output a
+    normalisation reads: moves of that output the normalisation ignores.
+    Its translation h -> h + t 1 (t may depend on the input) gives the
+    column sums of its weight and the sum of its bias (linear: ``(indices,
+    label)``); with ``scale`` (eps = 0), h -> c h gives the sum of the
+    squares of all its parameters (quadratic: ``(pairs added, [], label)``)."""
+    rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
+    out: list = [([o + i * cols + j for i in range(rows)], f"sum of column {j} of W{number}")
+                 for j in range(cols)]
+    params = list(range(o, o + rows * cols))
+    if any(name == f"b{number}" for name, *_ in lay.tensors):
+        _, _, ob = tensor_entries(lay, f"b{number}")
+        out.append(([ob + i for i in range(rows)], f"sum of b{number}"))
+        params += [ob + i for i in range(rows)]
+    if scale:
+        out.append(([(v, v) for v in params], [], f"scale of layer {number}"))
+    return out
+
+
+def _walk(lay: BlockLayout) -> tuple[list, list]:
+    """(:func:`_symmetries`, the laws normalisations give by :func:`_moves`)."""
     alone = _alone(lay)
     if alone is not None:
-        return alone.symmetries(lay)
-    out = []
+        return alone.symmetries(lay), []
+    out: list = []
+    moves: list = []
     counter = [0]
 
     def walk(layers):
@@ -126,6 +153,13 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
                     stream["relu"] = True
             elif role == PASSES_LINEAR:
                 pass  # it commutes with every map of the units: previous and stream go on
+            elif role == NORMALISATION:
+                if previous is not None and not previous[2]:  # the dense layer it reads
+                    moves.extend(_moves(lay, previous[0], previous[1], layer[2] == "0/1"))
+                previous = stream = None
+                if layer[3]:  # affine: its units rescale against the next layer, diagonally
+                    counter[0] += 1
+                    previous = (layer, counter[0], True)
             elif role == BLOCK:
                 first = counter[0] + 1
                 branch = layer_type(layer[0]).inner(layer)
@@ -165,7 +199,7 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
                 "blocks": stream["blocks"] + 1}
 
     walk(lay.layers)
-    return out
+    return out, moves
 
 
 def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str]]:
@@ -188,6 +222,13 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
     alone = _alone(lay)
     for plus, minus, label in alone.extra_laws(lay) if alone is not None else ():
         add(plus, minus, label)
+    for law in _walk(lay)[1]:
+        if len(law) == 3:
+            add(*law)
+        else:
+            candidates.append(sum((ring.gens[v] for v in law[0]), ring.zero()))
+            terms.append([(((v, 1),), 1) for v in law[0]])
+            labels.append(law[1])
     for variables, label in layer_type(lay.layers[-1][0]).linear_laws(lay):
         candidates.append(sum((ring.gens[v] for v in variables), ring.zero()))
         terms.append([(((v, 1),), 1) for v in variables])
@@ -207,7 +248,9 @@ def candidate_sizes(lay: BlockLayout) -> tuple[int, int]:
     alone = _alone(lay)
     extra_laws, extra_terms = alone.extra_sizes(lay) if alone is not None else (0, 0)
     linear = layer_type(lay.layers[-1][0]).linear_laws(lay)
-    return laws + extra_laws + len(linear), terms + extra_terms + sum(len(v) for v, _ in linear)
+    moves = _walk(lay)[1]
+    return (laws + extra_laws + len(linear) + len(moves),
+            terms + extra_terms + sum(len(v) for v, _ in linear) + sum(len(m[0]) for m in moves))
 
 
 def unit_grading(lay: BlockLayout) -> tuple[list[list[int]], list[int]]:

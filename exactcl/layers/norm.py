@@ -1,0 +1,184 @@
+"""Normalisation layers: ``LayerNorm`` over a vector of n features (spec
+``LayerNorm(n[,eps=a/b][,affine=False][,bias=False])``, canonical form
+``["layer_norm", n, "a/b", affine, bias]``), its exact forward rule, its
+role for candidate laws, and its torch translation (``nn.LayerNorm`` over
+the last dimension of a vector, ``F.layer_norm``).
+
+The model is algebraic (a square root); the kernel's rule
+(:mod:`exactcl.kernel.layers.norm`) and docs/design.md (normalisation
+layers) say how ranks and law checks stay sound. A normalisation must be a
+layer of the top level with only dense layers before it. Its candidate
+laws (:mod:`exactcl.models.blocks`): with eps = 0 the scale law
+|W|^2 + |b|^2 of the dense layer before it; for any eps that layer's
+translation laws (column sums of W, the sum of b); with affine parameters,
+one rescaling law per unit (gamma_j, beta_j) against the next dense layer.
+With eps > 0 the scale law is broken at order eps and is not a candidate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ..kernel.errors import InputError
+from .activations import exact_slope
+from .base import NORMALISATION, Layer, SpecCall, check_bool, check_size
+
+__all__ = ["LayerNorm"]
+
+#: torch's default eps, 1e-05, as the rational its decimal writes.
+DEFAULT_EPS = Fraction(1, 100000)
+
+
+def exact_eps(value: object, layer: str) -> Fraction:
+    """``eps`` as an exact rational >= 0 (a float refused, as a slope is)."""
+    q = exact_slope(value, f"Argument 'eps' of {layer}")
+    if q < 0:
+        raise InputError(f"Argument 'eps' of {layer} must be >= 0, not {q}.")
+    return q
+
+
+@dataclass(frozen=True)
+class LayerNorm(Layer):
+    """Layer normalisation of a vector of ``normalized_shape`` features:
+    (h - mean) / sqrt(var + eps), var the biased variance, then
+    gamma * y + beta when ``elementwise_affine`` (beta only with ``bias``).
+    ``eps`` is an exact rational (torch's default 1e-05 is 1/100000).
+
+    >>> LayerNorm(5).spec(), LayerNorm(5, eps=0, bias=False).canonical()
+    ('LayerNorm(5)', ['layer_norm', 5, '0/1', True, False])
+    >>> LayerNorm(5, eps=0.1)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'eps' of LayerNorm must be an exact rational (an int, a Fraction, a SymPy Rational, or a string such as '1/100' or '0.01'), not the float 0.1: write '0.1' for the decimal it prints as.
+    """
+
+    normalized_shape: int
+    eps: Fraction = field(default=DEFAULT_EPS)
+    elementwise_affine: bool = True
+    bias: bool = True
+
+    kinds = ("layer_norm",)
+    spec_heads = ("layernorm",)
+    spec_help = "LayerNorm(n[,eps=a/b][,affine=False][,bias=False])"
+    example = "LayerNorm(5)"
+    role = NORMALISATION
+    weights = "G"
+    torch_modules = ("LayerNorm",)
+    torch_functions = ("F.layer_norm",)
+
+    def __post_init__(self) -> None:
+        check_size("LayerNorm", "normalized_shape", self.normalized_shape)
+        object.__setattr__(self, "eps", exact_eps(self.eps, "LayerNorm"))
+        check_bool("LayerNorm", "elementwise_affine", self.elementwise_affine)
+        check_bool("LayerNorm", "bias", self.bias)
+        n, eps = self.normalized_shape, self.eps
+        if n < 2 or (n == 2 and eps == 0):
+            raise InputError(f"Argument 'normalized_shape' of LayerNorm must be at least 3, or "
+                             f"2 with eps > 0 (with eps = 0 it gives +-1), not {n}.")
+
+    def _options(self) -> list[str]:
+        out = [] if self.eps == DEFAULT_EPS else [f"eps={self.eps.numerator}/{self.eps.denominator}"]
+        if not self.elementwise_affine:
+            out.append("affine=False")
+        elif not self.bias:
+            out.append("bias=False")
+        return out
+
+    def __repr__(self) -> str:
+        args = [str(self.normalized_shape)]
+        args += [f"eps={str(self.eps)!r}"] if self.eps != DEFAULT_EPS else []
+        args += ["elementwise_affine=False"] if not self.elementwise_affine else []
+        args += ["bias=False"] if self.elementwise_affine and not self.bias else []
+        return f"LayerNorm({', '.join(args)})"
+
+    @property
+    def affine(self) -> bool:
+        return self.elementwise_affine
+
+    def canonical(self, size=None) -> list:
+        q = self.eps
+        return ["layer_norm", self.normalized_shape, f"{q.numerator}/{q.denominator}",
+                self.elementwise_affine, self.elementwise_affine and self.bias]
+
+    def spec(self) -> str:
+        return f"LayerNorm({','.join([str(self.normalized_shape)] + self._options())})"
+
+    def output_shape(self, shape):
+        return None
+
+    @classmethod
+    def from_spec(cls, call: SpecCall) -> LayerNorm:
+        """``LayerNorm(5)``, ``LayerNorm(5,eps=0)``, ``LayerNorm(5,eps=1/100000,bias=False)``.
+
+        >>> from exactcl.layers.program import parse_net
+        >>> parse_net("Linear(4,5,bias),LayerNorm(5,eps=0),ReLU,Linear(5,3)", "net:...").layers[1]
+        LayerNorm(5, eps='0')
+        """
+        plain, keys = call.plain, call.keys
+        if len(plain) != 1 or set(keys) - {"eps", "affine", "bias"}:
+            raise call.fail("must be LayerNorm(n) with options eps=a/b, affine=False, bias=False")
+        n = int(plain[0]) if plain[0].isdigit() else None
+        flags = {}
+        for key in ("affine", "bias"):
+            value = keys.get(key, "True")
+            if value not in ("True", "False"):
+                raise call.fail(f"must have {key}=True or {key}=False, not {key}={value}")
+            flags[key] = value == "True"
+        try:
+            return cls(n, keys.get("eps", DEFAULT_EPS), flags["affine"], flags["bias"])
+        except InputError as err:
+            raise call.fail(str(err).removeprefix("Argument ").rstrip(".")) from None
+
+    @staticmethod
+    def forward(layer, run, a: list, shape):
+        """(h - mean) / sqrt(var + eps) (floats: a square root), then gamma, beta."""
+        _, n, eps, affine, bias = layer
+        mean = sum(Fraction(v) for v in a) / n
+        z = [Fraction(v) - mean for v in a]
+        q = sum(v * v for v in z) / n + Fraction(eps)
+        s = 1 / math.sqrt(q)
+        y = [float(v) * s for v in z]
+        if affine:
+            number = run.layer = run.layer + 1
+            y = [float(run.value(f"G{number}_{i}")) * v for i, v in enumerate(y)]
+            if bias:
+                y = [v + float(run.value(f"b{number}_{i}")) for i, v in enumerate(y)]
+        return y, None
+
+    # -- torch translation -----------------------------------------------------------
+
+    @classmethod
+    def from_torch_module(cls, reader, node, sub):
+        x = reader.single_input(node, sub)
+        weight, bias = reader.own(node, sub, ("weight", "bias"))
+        return _from_torch(reader, node, x, tuple(sub.normalized_shape), sub.eps, weight, bias)
+
+    @classmethod
+    def from_torch_function(cls, reader, node, fn):
+        bound = reader.bind(node, ("input", "normalized_shape", "weight", "bias", "eps"),
+                            {"weight": None, "bias": None, "eps": 1e-05})
+        return _from_torch(reader, node, reader.value(node, bound["input"]),
+                           tuple(bound["normalized_shape"]), bound["eps"],
+                           reader.param(node, bound["weight"], "weight"),
+                           reader.param(node, bound["bias"], "bias"))
+
+
+def _from_torch(reader, node, x, shape, eps, weight, bias):
+    """A LayerNorm on the vector ``x``: torch's float eps is read as the
+    decimal it prints as (1e-05 as 1/100000), a rule the output check
+    against the module's forward then tests."""
+    if len(x.shape) != 1 or shape != x.shape:
+        raise reader.refuse(node, "a LayerNorm over a vector (normalized_shape equal to its "
+                                  "input's shape, after a Linear)",
+                            f"normalises {shape} of an input of shape {x.shape}")
+    if weight is None and bias is not None:
+        raise reader.refuse(node, "a bias only with a weight", "has a bias but no weight")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise reader.refuse(node, "a number as eps", f"has {eps!r}")
+    q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
+    reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as)")
+    layer = LayerNorm(shape[0], q, weight is not None, bias is not None)
+    reads = () if weight is None else reader.reads(weight, bias)
+    return reader.append(node, x, layer, x.shape, reads, cost=4 * shape[0])
