@@ -79,7 +79,8 @@ class LayerNorm(Layer):
                              f"2 with eps > 0 (with eps = 0 it gives +-1), not {n}.")
 
     def _options(self) -> list[str]:
-        out = [] if self.eps == DEFAULT_EPS else [f"eps={self.eps.numerator}/{self.eps.denominator}"]
+        q = self.eps
+        out = [] if q == DEFAULT_EPS else [f"eps={q.numerator}/{q.denominator}" if q else "eps=0"]
         if not self.elementwise_affine:
             out.append("affine=False")
         elif not self.bias:

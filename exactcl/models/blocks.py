@@ -116,9 +116,21 @@ def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool) -> list:
         _, _, ob = tensor_entries(lay, f"b{number}")
         out.append(([ob + i for i in range(rows)], f"sum of b{number}"))
         params += [ob + i for i in range(rows)]
-    if scale:
-        out.append(([(v, v) for v in params], [], f"scale of layer {number}"))
+    label = f"scale of layer {number}"
+    # with eps > 0 the scale law of eps = 0 is broken at order eps: still a candidate,
+    # so that the count says so when its check rejects it
+    out.append(([(v, v) for v in params], [], label if scale else
+                f"{label} (a law at eps = 0, broken at order eps)"))
     return out
+
+
+def _row_sums(lay: BlockLayout, layer: tuple, number: int) -> list:
+    """The laws of a dense layer reading a normalisation without affine
+    parameters: its input is orthogonal to 1, so W -> W + v 1^T keeps the
+    model and each row sum of W is a law (linear: ``(indices, label)``)."""
+    rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
+    return [([o + i * cols + j for j in range(cols)], f"sum of row {i} of W{number}")
+            for i in range(rows)]
 
 
 def _walk(lay: BlockLayout) -> tuple[list, list]:
@@ -133,11 +145,14 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
     def walk(layers):
         previous = None  # (layer, number, rescaling passes diagonal only)
         stream = None  # the residual stream a layer writes: see _stream
+        centred = False  # the layer before is a normalisation without affine parameters
         for layer in layers:
             role = _role(layer)
             if role == PARAMETRISED:
                 counter[0] += 1
                 number = counter[0]
+                if centred:  # it reads a vector orthogonal to 1: W -> W + v 1^T
+                    moves.extend(_row_sums(lay, layer, number))
                 if previous is not None:
                     out.append(between(previous, layer, number))
                 if stream is not None and stream["blocks"]:
@@ -160,6 +175,8 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
                 if layer[3]:  # affine: its units rescale against the next layer, diagonally
                     counter[0] += 1
                     previous = (layer, counter[0], True)
+                centred = not layer[3]
+                continue
             elif role == BLOCK:
                 first = counter[0] + 1
                 branch = layer_type(layer[0]).inner(layer)
@@ -168,6 +185,7 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
                 previous = None
             else:
                 previous = stream = None
+            centred = False
 
     def between(previous, layer, number):
         """Units of the layer before, rescaled against ``layer``'s readers."""

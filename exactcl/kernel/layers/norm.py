@@ -174,7 +174,7 @@ class LayerNorm(LayerRule):
         keys = dict(piece.split("=", 1) for piece in pieces[1:] if "=" in piece)
         if n is None or len(keys) != len(pieces) - 1 or set(keys) - {"eps", "affine", "bias"}:
             return None
-        eps = keys.get("eps", "1/100000")
+        eps = {"0": "0/1"}.get(keys.get("eps", "1/100000"), keys.get("eps", "1/100000"))
         flags = {k: {"True": True, "False": False}.get(keys.get(k, "True")) for k in
                  ("affine", "bias")}
         if read_slope(eps) is None or None in flags.values():
