@@ -73,6 +73,8 @@ class LayerNorm(Layer):
         object.__setattr__(self, "eps", exact_eps(self.eps, "LayerNorm"))
         check_bool("LayerNorm", "elementwise_affine", self.elementwise_affine)
         check_bool("LayerNorm", "bias", self.bias)
+        if not self.elementwise_affine:  # torch has no bias without the weight
+            object.__setattr__(self, "bias", False)
         n, eps = self.normalized_shape, self.eps
         if n < 2 or (n == 2 and eps == 0):
             raise InputError(f"Argument 'normalized_shape' of LayerNorm must be at least 3, or "

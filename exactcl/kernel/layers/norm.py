@@ -294,11 +294,11 @@ class Levels:
         if len(self.numerators) >= self.size - LEGENDRE_MARGIN:
             raise ValueError("more normalisation levels than the Legendre primes certify")
         row = 0
-        for i, l in enumerate(self.primes):
-            v = numerator * self.b % l  # the class of q = N / (n^2 b) is that of N b
+        for i, ell in enumerate(self.primes):
+            v = numerator * self.b % ell  # the class of q = N / (n^2 b) is that of N b
             if v == 0:
-                raise ValueError(f"the auxiliary prime {l} divides a normalisation level")
-            if pow(v, (l - 1) // 2, l) != 1:
+                raise ValueError(f"the auxiliary prime {ell} divides a normalisation level")
+            if pow(v, (ell - 1) // 2, ell) != 1:
                 row |= 1 << i
         while row:
             top = row.bit_length() - 1
