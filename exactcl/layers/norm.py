@@ -25,7 +25,7 @@ from ..kernel.errors import InputError
 from .activations import exact_slope
 from .base import NORMALISATION, Layer, SpecCall, check_bool, check_size
 
-__all__ = ["LayerNorm"]
+__all__ = ["LayerNorm", "RMSNorm"]
 
 #: torch's default eps, 1e-05, as the rational its decimal writes.
 DEFAULT_EPS = Fraction(1, 100000)
@@ -65,6 +65,8 @@ class LayerNorm(Layer):
     example = "LayerNorm(5)"
     role = NORMALISATION
     weights = "G"
+    #: Whether it ignores a translation of its input by a multiple of 1 (it centres).
+    translation = True
     torch_modules = ("LayerNorm",)
     torch_functions = ("F.layer_norm",)
 
@@ -185,3 +187,130 @@ def _from_torch(reader, node, x, shape, eps, weight, bias):
     layer = LayerNorm(shape[0], q, weight is not None, bias is not None)
     reads = () if weight is None else reader.reads(weight, bias)
     return reader.append(node, x, layer, x.shape, reads, cost=4 * shape[0])
+
+
+#: torch's RMSNorm eps=None: torch.finfo(float32).eps, 2^-23 exactly.
+FLOAT32_EPS = Fraction(1, 2**23)
+
+
+@dataclass(frozen=True)
+class RMSNorm(LayerNorm):
+    """RMS normalisation of a vector of ``normalized_shape`` features:
+    h / sqrt(mean(h^2) + eps), then gamma * h when ``elementwise_affine``
+    (no centring, no bias). ``eps`` is an exact rational; torch's default
+    eps=None is torch.finfo(float32).eps = 2^-23 exactly, this class's
+    default (a float64 module's eps=None, 2^-52, is read as such).
+    Invariant under h -> c h when eps = 0 (the scale law of the dense layer
+    before it), not under translations.
+
+    >>> RMSNorm(5).spec(), RMSNorm(5, eps=0).canonical()
+    ('RMSNorm(5)', ['rms_norm', 5, '0/1', True])
+    """
+
+    eps: Fraction = field(default=FLOAT32_EPS)
+    bias: bool = False
+
+    kinds = ("rms_norm",)
+    spec_heads = ("rmsnorm",)
+    spec_help = "RMSNorm(n[,eps=a/b][,affine=False])"
+    example = "RMSNorm(5)"
+    translation = False
+    torch_modules = ("RMSNorm",)
+    torch_functions = ("F.rms_norm",)
+
+    def __post_init__(self) -> None:
+        check_size("RMSNorm", "normalized_shape", self.normalized_shape)
+        object.__setattr__(self, "eps", exact_eps(self.eps, "RMSNorm"))
+        check_bool("RMSNorm", "elementwise_affine", self.elementwise_affine)
+        if self.bias is not False:
+            raise InputError(f"Argument 'bias' of RMSNorm must be False (an RMSNorm has no "
+                             f"bias), not {self.bias!r}.")
+        if self.normalized_shape == 1 and self.eps == 0:
+            raise InputError("Argument 'normalized_shape' of RMSNorm must be at least 2, or 1 "
+                             "with eps > 0 (with eps = 0 it gives +-1), not 1.")
+
+    def _options(self) -> list[str]:
+        q = self.eps
+        out = [] if q == FLOAT32_EPS else [f"eps={q.numerator}/{q.denominator}" if q else "eps=0"]
+        return out + ([] if self.elementwise_affine else ["affine=False"])
+
+    def __repr__(self) -> str:
+        args = [str(self.normalized_shape)]
+        args += [f"eps={str(self.eps)!r}"] if self.eps != FLOAT32_EPS else []
+        args += ["elementwise_affine=False"] if not self.elementwise_affine else []
+        return f"RMSNorm({', '.join(args)})"
+
+    def canonical(self, size=None) -> list:
+        q = self.eps
+        return ["rms_norm", self.normalized_shape, f"{q.numerator}/{q.denominator}",
+                self.elementwise_affine]
+
+    def spec(self) -> str:
+        return f"RMSNorm({','.join([str(self.normalized_shape)] + self._options())})"
+
+    @classmethod
+    def from_spec(cls, call: SpecCall) -> RMSNorm:
+        """``RMSNorm(5)``, ``RMSNorm(5,eps=0)``, ``RMSNorm(5,affine=False)``."""
+        plain, keys = call.plain, call.keys
+        if len(plain) != 1 or set(keys) - {"eps", "affine"}:
+            raise call.fail("must be RMSNorm(n) with options eps=a/b, affine=False")
+        n = int(plain[0]) if plain[0].isdigit() else None
+        value = keys.get("affine", "True")
+        if value not in ("True", "False"):
+            raise call.fail(f"must have affine=True or affine=False, not affine={value}")
+        try:
+            return cls(n, keys.get("eps", FLOAT32_EPS), value == "True")
+        except InputError as err:
+            raise call.fail(str(err).removeprefix("Argument ").rstrip(".")) from None
+
+    @staticmethod
+    def forward(layer, run, a: list, shape):
+        """h / sqrt(mean(h^2) + eps) (floats: a square root), then gamma."""
+        _, n, eps, affine = layer
+        q = sum(Fraction(v) ** 2 for v in a) / n + Fraction(eps)
+        s = 1 / math.sqrt(q)
+        y = [float(v) * s for v in a]
+        if affine:
+            number = run.layer = run.layer + 1
+            y = [float(run.value(f"G{number}_{i}")) * v for i, v in enumerate(y)]
+        return y, None
+
+    @classmethod
+    def from_torch_module(cls, reader, node, sub):
+        x = reader.single_input(node, sub)
+        (weight,) = reader.own(node, sub, ("weight",))
+        eps = sub.eps
+        if eps is None:
+            eps = _float_eps(weight)
+        return _rms_from_torch(reader, node, x, tuple(sub.normalized_shape), eps, weight)
+
+    @classmethod
+    def from_torch_function(cls, reader, node, fn):
+        bound = reader.bind(node, ("input", "normalized_shape", "weight", "eps"),
+                            {"weight": None, "eps": None})
+        weight = reader.param(node, bound["weight"], "weight")
+        eps = bound["eps"] if bound["eps"] is not None else _float_eps(weight)
+        return _rms_from_torch(reader, node, reader.value(node, bound["input"]),
+                               tuple(bound["normalized_shape"]), eps, weight)
+
+
+def _float_eps(weight) -> Fraction:
+    """torch's eps=None: the machine epsilon of the parameters' dtype
+    (float32 without a weight), 2^-23 for float32 and 2^-52 for float64."""
+    dtype = getattr(weight.tensor, "dtype", None) if weight is not None else None
+    return Fraction(1, 2**52) if str(dtype) == "torch.float64" else FLOAT32_EPS
+
+
+def _rms_from_torch(reader, node, x, shape, eps, weight):
+    if len(x.shape) != 1 or shape != x.shape:
+        raise reader.refuse(node, "an RMSNorm over a vector (normalized_shape equal to its "
+                                  "input's shape, after a Linear)",
+                            f"normalises {shape} of an input of shape {x.shape}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, Fraction)):
+        raise reader.refuse(node, "a number or None as eps", f"has {eps!r}")
+    q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
+    reader.record(node, f"eps {eps!r} read as {q}")
+    layer = RMSNorm(shape[0], q, weight is not None)
+    reads = () if weight is None else (("weight", weight.tensor,
+                                         reader.canonical(weight.tensor, weight.name)),)
+    return reader.append(node, x, layer, x.shape, reads, cost=3 * shape[0])

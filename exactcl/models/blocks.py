@@ -101,7 +101,7 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
     return _walk(lay)[0]
 
 
-def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool) -> list:
+def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool, translation: bool) -> list:
     """The laws of a dense layer (or convolution) whose output a
     normalisation reads: moves of that output the normalisation ignores.
     Its translation h -> h + t 1 (t may depend on the input) gives the
@@ -110,11 +110,12 @@ def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool) -> list:
     squares of all its parameters (quadratic: ``(pairs added, [], label)``)."""
     rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
     out: list = [([o + i * cols + j for i in range(rows)], f"sum of column {j} of W{number}")
-                 for j in range(cols)]
+                 for j in range(cols)] if translation else []
     params = list(range(o, o + rows * cols))
     if any(name == f"b{number}" for name, *_ in lay.tensors):
         _, _, ob = tensor_entries(lay, f"b{number}")
-        out.append(([ob + i for i in range(rows)], f"sum of b{number}"))
+        if translation:
+            out.append(([ob + i for i in range(rows)], f"sum of b{number}"))
         params += [ob + i for i in range(rows)]
     label = f"scale of layer {number}"
     # with eps > 0 the scale law of eps = 0 is broken at order eps: still a candidate,
@@ -169,13 +170,15 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
             elif role == PASSES_LINEAR:
                 pass  # it commutes with every map of the units: previous and stream go on
             elif role == NORMALISATION:
+                centring = layer_type(layer[0]).translation
                 if previous is not None and not previous[2]:  # the dense layer it reads
-                    moves.extend(_moves(lay, previous[0], previous[1], layer[2] == "0/1"))
+                    moves.extend(_moves(lay, previous[0], previous[1], layer[2] == "0/1",
+                                        centring))
                 previous = stream = None
                 if layer[3]:  # affine: its units rescale against the next layer, diagonally
                     counter[0] += 1
                     previous = (layer, counter[0], True)
-                centred = not layer[3]
+                centred = centring and not layer[3]
                 continue
             elif role == BLOCK:
                 first = counter[0] + 1

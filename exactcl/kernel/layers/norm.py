@@ -58,18 +58,24 @@ class LayerNorm(LayerRule):
                              f"with n a positive int, eps a rational \"a/b\" >= 0 in lowest "
                              f"terms of at most {MAX_SLOPE_DIGITS} digits each, affine and bias "
                              f"bools (bias only with affine), not {list(layer[1:])!r}")
-        n = layer[1]
+        n, kind = layer[1], self.kind
         if shape is not None and (shape[1] != 1 or shape[0] != n):
-            raise ValueError(f"{at} (layer_norm) normalises a vector of {n} features, not "
+            raise ValueError(f"{at} ({kind}) normalises a vector of {n} features, not "
                              f"{shape[0]} x {shape[1]}")
-        if n < 2 or (n == 2 and _eps(layer)[0] == 0):
-            raise ValueError(f"{at} (layer_norm) must have n >= 3 features, or n = 2 with "
-                             f"eps > 0 (with eps = 0 it gives +-1), not n = {n}")
-        before = [kind for kind, *_ in getattr(checker, "before", ())]
-        if getattr(checker, "depth", 0) or any(kind != "linear" for kind in before):
-            raise ValueError(f"{at} (layer_norm) must be a layer of the top level with only "
-                             f"dense layers before it, not after {before[-1] if before else 'a residual block'}")
-        return ("layer_norm",) + tuple(layer[1:]), (n, 1, None)
+        if self._small(n, _eps(layer)[0] == 0):
+            low = 3 if self.centred else 2
+            raise ValueError(f"{at} ({kind}) must have n >= {low} features, or n = {low - 1} "
+                             f"with eps > 0 (with eps = 0 it gives +-1), not n = {n}")
+        before = [k for k, *_ in getattr(checker, "before", ())]
+        if getattr(checker, "depth", 0) or any(k != "linear" for k in before):
+            last = before[-1] if before else "a residual block"
+            raise ValueError(f"{at} ({kind}) must be a layer of the top level with only "
+                             f"dense layers before it, not after {last}")
+        return (kind,) + tuple(layer[1:]), (n, 1, None)
+
+    def _small(self, n: int, eps_zero: bool) -> bool:
+        """Too few features: the level is then a square (or the layer constant)."""
+        return n < 2 or (n == 2 and eps_zero)
 
     def input_shape(self, layer, first_shape):
         return (layer[1], 1, None)
@@ -90,24 +96,27 @@ class LayerNorm(LayerRule):
             if bias:
                 b = layout.add_bias(f"b{number}", n, [f"b{number}_{i}" for i in range(n)])
         before = layout.next_number() - 1 - int(affine)  # only dense layers before it
-        op = ["layer_norm", n, read_slope(eps), g, b, before]
+        op = [self.kind, n, read_slope(eps), g, b, before]
         layout.norm = op
         return op, (n, 1)
 
     # -- semantics over jets -------------------------------------------------------------
 
-    @staticmethod
-    def _constants(words, n: int, eps: tuple[int, int]):
+    #: Whether it centres its input (C = I - J/n) before scaling (RMSNorm does not).
+    centred = True
+
+    def _constants(self, words, n: int, eps: tuple[int, int]):
         p = words.prime
         if n % p == 0 or eps[1] % p == 0:
             raise ValueError(f"the prime {p} divides n = {n} or the denominator of eps")
         inv = pow(n, -1, p)
-        centre = {0: nmod_mat(n, n, [((1 if i == j else 0) - inv) % p for i in range(n)
+        mean = inv if self.centred else 0
+        centre = {0: nmod_mat(n, n, [((1 if i == j else 0) - mean) % p for i in range(n)
                                      for j in range(n)], p)}
         return centre, inv, eps[0] * pow(eps[1], -1, p) % p
 
     def forward(self, words, op, a, point, sigma):
-        _, n, eps, g, b, _ = op
+        _, n, eps, g, b, _ = op[:6]
         p = words.prime
         centre, inv, e = self._constants(words, n, eps)
         z = _mul(centre, a)
@@ -135,7 +144,7 @@ class LayerNorm(LayerRule):
         return out, (z, s, qi, y)
 
     def backward(self, words, op, delta, saved, point, sigma, grads):
-        _, n, eps, g, b, _ = op
+        _, n, eps, g, b, _ = op[:6]
         p = words.prime
         z, s, qi, y = saved
         if b is not None:
@@ -157,7 +166,7 @@ class LayerNorm(LayerRule):
     def ones(self, op, a, layout, sequence):
         # a bound on the coefficients of q times the polynomial parts (design notes):
         # |n^2 b q|_1 <= b n (2 S)^2 + a n^2 with S the bound on the input's entries
-        _, n, (num, den), g, b, _ = op
+        _, n, (num, den), g, b, _ = op[:6]
         S = sum(a) + 1
         bound = (den * n * 4 * S * S + num * n * n + 1) * 2 * S
         return [max(bound, 2**20) + 1] * n
@@ -183,6 +192,41 @@ class LayerNorm(LayerRule):
 
 
 LAYER_NORM = LayerNorm()
+
+
+class RMSNorm(LayerNorm):
+    """``["rms_norm", n, "a/b", affine]``: y = h s, s = (|h|^2 / n + eps)^(-1/2),
+    then gamma * y when ``affine`` (``G{l}_{i}``); no centring, no bias. The
+    same arguments as a layer normalisation's (its level is not a square
+    for n >= 2 or eps > 0)."""
+
+    kind = "rms_norm"
+    heads = ("RMSNorm",)
+    centred = False
+
+    def check(self, layer, shape, at, checker):
+        if len(layer) != 4 or not isinstance(layer[3], bool):
+            raise ValueError(f"{at} (rms_norm) must be ['rms_norm', n, eps, affine] with n a "
+                             f"positive int, eps a rational \"a/b\" >= 0 and affine a bool, not "
+                             f"{list(layer[1:])!r}")
+        canonical, shape = super().check(list(layer) + [False], shape, at, checker)
+        return canonical[:4], shape
+
+    def _small(self, n: int, eps_zero: bool) -> bool:
+        return n < 1 or (n == 1 and eps_zero)
+
+    def parameters(self, layer) -> int:
+        return layer[1] * int(layer[3])
+
+    def compile(self, layer, shape, layout):
+        return super().compile(list(layer) + [False], shape, layout)
+
+    def read_name(self, head, inner, block):
+        got = super().read_name(head, (inner or "") + ",bias=False", block)
+        return None if got is None else ["rms_norm"] + got[1:4]
+
+
+RMS_NORM = RMSNorm()
 
 
 # -- jets -----------------------------------------------------------------------------------
@@ -242,10 +286,19 @@ def _prefix(layout, raw_point, x: list[int]) -> list[int]:
 
 
 def level_numerator(layout, raw_point, x) -> int:
-    """n^2 b q as an integer: b (n |h|^2 - (sum h)^2) + a n^2."""
-    _, n, (a, b), *_ = layout.norm
+    """d q as an integer, d = :func:`level_denominator`: b (n |h|^2 - (sum
+    h)^2) + a n^2 for a layer normalisation, b |h|^2 + a n for RMSNorm."""
+    kind, n, (a, b), *_ = layout.norm
     h = _prefix(layout, raw_point, x)
+    if kind == "rms_norm":
+        return b * sum(v * v for v in h) + a * n
     return b * (n * sum(v * v for v in h) - sum(h) ** 2) + a * n * n
+
+
+def level_denominator(layout) -> int:
+    """d with q = N / d: n^2 b (layer normalisation), n b (RMSNorm)."""
+    kind, n, (a, b), *_ = layout.norm
+    return n * b if kind == "rms_norm" else n * n * b
 
 
 def _is_prime(m: int) -> bool:
@@ -278,7 +331,7 @@ class Levels:
 
     def __init__(self, layout, count: int) -> None:
         _, n, (a, b), *_ = layout.norm
-        self.bad, self.b = n * b, b
+        self.bad, self.b = n * b, level_denominator(layout)
         self.size = count + LEGENDRE_MARGIN
         self.primes: list[int] = []
         m = LEGENDRE_START
@@ -295,7 +348,7 @@ class Levels:
             raise ValueError("more normalisation levels than the Legendre primes certify")
         row = 0
         for i, ell in enumerate(self.primes):
-            v = numerator * self.b % ell  # the class of q = N / (n^2 b) is that of N b
+            v = numerator * self.b % ell  # the class of q = N / d is that of N d
             if v == 0:
                 raise ValueError(f"the auxiliary prime {ell} divides a normalisation level")
             if pow(v, (ell - 1) // 2, ell) != 1:
@@ -315,8 +368,7 @@ class Levels:
 def probe_input(layout, raw_point, candidates: list[list[int]], levels: Levels, p: int):
     """(input, ("root", r)) for a rank probe: the first candidate whose level
     is a nonzero square mod p, its level certified by ``levels``."""
-    _, n, (a, b), *_ = layout.norm
-    scale = pow(n * n * b, -1, p)
+    scale = pow(level_denominator(layout), -1, p)
     for x in candidates:
         numerator = level_numerator(layout, raw_point, x)
         q = numerator % p * scale % p
