@@ -23,7 +23,7 @@ from exactcl.kernel import blocks
 from exactcl.kernel.evaluator import Probe
 from exactcl.kernel.layers import norm as knorm
 from exactcl.kernel.verifier import verify_text
-from exactcl.layers.norm import LayerNorm
+from exactcl.layers.norm import LayerNorm, RMSNorm
 from exactcl.layers.program import parse_net
 
 P = 2**61 - 1
@@ -37,6 +37,9 @@ COUNTS = {
     "Linear(4,5),LayerNorm(5,eps=0,affine=False),Linear(5,3,bias)": 8,
     "Linear(3,4,bias),Linear(4,4,bias),LayerNorm(4,eps=1/10),ReLU,Linear(4,2,bias)": None,
     "LayerNorm(4,eps=0),Linear(4,2,bias)": 4,
+    "Linear(4,5,bias),RMSNorm(5,eps=0),ReLU,Linear(5,3,bias)": 6,
+    "Linear(4,5,bias),RMSNorm(5),ReLU,Linear(5,3,bias)": 5,
+    "Linear(4,5,bias),RMSNorm(5,eps=0,affine=False),Linear(5,3,bias)": 1,
 }
 
 
@@ -55,6 +58,11 @@ def _torch_jacobian(spec: str, seed: int = 0):
             owners.append(mods[-1])
         elif kind == "relu":
             mods.append(torch.nn.ReLU())
+        elif kind == "rms_norm":
+            mods.append(torch.nn.RMSNorm(layer.normalized_shape, eps=float(layer.eps),
+                                         elementwise_affine=layer.elementwise_affine))
+            if layer.elementwise_affine:
+                owners.append(mods[-1])
         else:
             mods.append(torch.nn.LayerNorm(layer.normalized_shape, eps=float(layer.eps),
                                            elementwise_affine=layer.elementwise_affine,
@@ -252,6 +260,9 @@ def test_law_check_probes_use_the_root_as_a_free_variable():
     (lambda: LayerNorm(2, eps=0), "must be at least 3, or 2 with eps > 0"),
     (lambda: LayerNorm(0), "Argument 'normalized_shape' of LayerNorm must be a positive int"),
     (lambda: LayerNorm(5, bias=1), "Argument 'bias' of LayerNorm must be a bool"),
+    (lambda: RMSNorm(1, eps=0), "RMSNorm must be at least 2, or 1 with eps > 0"),
+    (lambda: RMSNorm(4, bias=True), "Argument 'bias' of RMSNorm must be False"),
+    (lambda: RMSNorm(4, eps=1e-6), "Argument 'eps' of RMSNorm must be an exact rational"),
 ])
 def test_bad_arguments_are_refused_in_one_line(build, message):
     with pytest.raises(InputError) as err:
@@ -281,7 +292,8 @@ def test_the_kernel_refuses_a_prime_dividing_eps_denominator():
 
 def test_the_spec_round_trips():
     for layer in (LayerNorm(5), LayerNorm(5, eps=0), LayerNorm(5, eps="1/10", bias=False),
-                  LayerNorm(4, elementwise_affine=False)):
+                  LayerNorm(4, elementwise_affine=False), RMSNorm(5), RMSNorm(3, eps=0),
+                  RMSNorm(4, eps="1/8", elementwise_affine=False)):
         (parsed,) = parse_net(f"Linear(4,{layer.normalized_shape}),{layer.spec()}",
                               "net:...").layers[1:]
         assert parsed == layer and parsed.spec() == layer.spec()
@@ -330,3 +342,27 @@ def test_torch_functional_layer_norm_and_refusals():
                                      torch.nn.LayerNorm(5), torch.nn.Linear(5, 1))
     with pytest.raises(InputError, match="only dense layers before it"):
         from_torch(after_relu, (4,))
+
+
+def test_torch_rms_norm_and_its_default_eps():
+    """eps=None is the machine epsilon of the parameters' dtype: 2^-23
+    exactly for float32 (the module's float64 check then uses 2^-52, a
+    different model, so the check is refused for it), 2^-52 for float64."""
+    torch = pytest.importorskip("torch")
+    from exactcl.torch.bridge import from_torch
+    torch.manual_seed(0)
+
+    def mlp(eps):
+        return torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.RMSNorm(5, eps=eps),
+                                   torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    for eps, want in ((0.0, 6), (1e-6, 5)):
+        tm = from_torch(mlp(eps), (4,))
+        assert tm.checked.startswith("output equals the module's forward")
+        assert tm.program.layers[1] == RMSNorm(5, eps=Fraction(repr(eps)))
+        assert exactcl.count(tm.program).laws == want
+    tm = from_torch(mlp(None), (4,), check=False)
+    assert tm.program.layers[1] == RMSNorm(5, eps=Fraction(1, 2**23))
+    assert any("read as 1/8388608" in what for *_, what in tm.nodes)
+    wide = from_torch(mlp(None).double(), (4,))
+    assert wide.program.layers[1] == RMSNorm(5, eps=Fraction(1, 2**52))
+    assert wide.checked.startswith("output equals")
