@@ -143,7 +143,8 @@ def test_the_torch_refusals_list_what_the_registry_reads():
     assert capture._expected_functions() == ("a layer, F.relu, F.leaky_relu, F.max_pool1d/2d, "
                                              "F.linear, F.conv1d/2d, F.log_softmax, F.softmax, "
                                              "F.avg_pool1d/2d, F.adaptive_avg_pool1d/2d, "
-                                             "F.layer_norm, F.rms_norm, torch.flatten or a residual +")
+                                             "F.layer_norm, F.rms_norm, torch.flatten or a "
+                                             "residual +")
     assert capture._expected_methods() == ("relu, log_softmax, softmax, flatten, "
                                            "view/reshape(x.size(0), -1), add or contiguous")
 
