@@ -1,5 +1,5 @@
-"""Normalisation layers: a LayerNorm after a dense layer (W, b) makes the
-model invariant under moves of that layer's output it cannot see. The
+"""Normalisation layers: a LayerNorm (or an RMSNorm, without the
+translation) after a dense layer (W, b) makes the model invariant under moves of that layer's output it cannot see. The
 translation h -> h + t 1 gives linear laws for every eps (the column sums
 of W and the sum of b); with eps = 0 the scale h -> c h gives the
 quadratic law |W|^2 + |b|^2, broken at order eps when eps > 0 (torch's
@@ -17,12 +17,12 @@ Run: python proofs/normalisation_layers.py [--check] [--quick]
 
 from fractions import Fraction
 
-from exactcl import LayerNorm, Linear, ReLU, net
+from exactcl import LayerNorm, Linear, ReLU, RMSNorm, net
 from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "normalisation_layers"
-TITLE = ("Layer normalisation: the translation laws of the dense layer before it for every "
-         "eps, its scale law when eps = 0 (broken at order eps otherwise), and one law per "
+TITLE = ("Layer and RMS normalisation: the translation laws of the dense layer before it for "
+         "every eps, its scale law when eps = 0 (broken at order eps otherwise), and one law per "
          "affine unit")
 SOURCE = ("Kunin et al., Neural Mechanics (ICLR 2021), scale and translation symmetries of "
           "normalisation; Marcotte, Gribonval, Peyre (NeurIPS 2023), Section 4, the "
@@ -82,19 +82,37 @@ def cases():
         out.append(Case(f"layernorm_{key}_two_dense_3_4_2",
                         lambda e=eps: build((3, 4, 2), e, True, True, True, depth2=True),
                         f"{n} ({what})", n))
+        for affine, relu in ((True, True), (False, False)):
+            n = (1 if eps == 0 else 0) + (5 if affine else 0)
+            what = " + ".join((["1 scale"] if eps == 0 else []) + (["5 affine units"] if affine
+                                                                   else [])) or "none"
+            name = f"rmsnorm_{key}_{'affine_relu' if affine else 'plain'}_4_5_3"
+            out.append(Case(name, lambda e=eps, a=affine, r=relu: rms((4, 5, 3), e, a, r),
+                            f"{n} ({what})", n))
     return out
+
+
+def rms(widths, eps, affine, relu):
+    """Linear(n0, n1, bias), RMSNorm(n1), [ReLU], Linear(n1, n2, bias)."""
+    n0, n1, n2 = widths
+    layers = [Linear(n0, n1, bias=True), RMSNorm(n1, eps=eps, elementwise_affine=affine)]
+    if relu:
+        layers.append(ReLU())
+    return net(*layers, Linear(n1, n2, bias=True))
 
 
 def finding(outcomes):
     agree = sum(o.agrees is True for o in outcomes)
     sandwich = sum(o.proof == "sandwich" for o in outcomes)
-    return (f"{agree} of {len(outcomes)} networks with a LayerNorm after a dense layer have "
+    return (f"{agree} of {len(outcomes)} networks with a LayerNorm or RMSNorm after a dense "
+            "layer have "
             f"exactly the laws its symmetries give: the translation laws of the dense layer "
             f"before it (column sums, bias sum) for every eps, its scale law |W|^2 + |b|^2 "
             f"only when eps = 0 (with eps = 1/100000 it is broken at order eps and rejected "
             f"by its check), one law per affine unit (gamma_j, beta_j) against the next "
             f"layer, or without affine parameters the row sums of the next layer when no "
-            f"ReLU is between; {sandwich} of the counts are proven by sandwich.")
+            f"ReLU is between; an RMSNorm (no centring) gives only the scale law when eps = 0 "
+            f"and its affine units; {sandwich} of the counts are proven by sandwich.")
 
 
 if __name__ == "__main__":
