@@ -1,7 +1,8 @@
 """Normalisation layers: a LayerNorm (or an RMSNorm, without the
 translation) after a dense layer (W, b) makes the model invariant
-under moves of that layer's output it cannot see. The translation h -> h + t 1 gives linear laws for every eps (the column sums
-of W and the sum of b); with eps = 0 the scale h -> c h gives the
+under moves of that layer's output it cannot see. The translation
+h -> h + t 1 gives linear laws for every eps (the column sums of W and
+the sum of b); with eps = 0 the scale h -> c h gives the
 quadratic law |W|^2 + |b|^2, broken at order eps when eps > 0 (torch's
 default eps = 1e-5 = 1/100000): there the count is of the model as given,
 and the scale law is reported rejected. Affine parameters (gamma_j,
