@@ -326,43 +326,55 @@ def _is_prime(m: int) -> bool:
 class Levels:
     """The levels q_k of the probes a Words evaluates, certified independent
     modulo rational squares as they come (design notes): per level, its
-    row of Legendre symbols at the auxiliary primes, kept reduced over F_2.
+    row of Legendre symbols at the auxiliary primes (LEGENDRE_MARGIN more
+    of them than levels, found as levels come), kept reduced over F_2.
+    ``count`` is kept for the callers' sake: primes are found lazily.
     """
 
-    def __init__(self, layout, count: int) -> None:
+    def __init__(self, layout, count: int = 0) -> None:
         _, n, (a, b), *_ = layout.norm
-        self.bad, self.b = n * b, level_denominator(layout)
-        self.size = count + LEGENDRE_MARGIN
+        self.bad, self.d = n * b, level_denominator(layout)
         self.primes: list[int] = []
-        m = LEGENDRE_START
-        while len(self.primes) < self.size:
-            m += 1
-            if _is_prime(m) and self.bad % m:
-                self.primes.append(m)
-        self.pivots: dict[int, int] = {}  # leading bit -> reduced row
         self.numerators: list[int] = []
+        self.pivots: dict[int, int] = {}  # leading bit -> reduced row
 
-    def add(self, numerator: int) -> None:
-        """Certify one more level (its numerator n^2 b q), or ValueError."""
-        if len(self.numerators) >= self.size - LEGENDRE_MARGIN:
-            raise ValueError("more normalisation levels than the Legendre primes certify")
+    def _row(self, numerator: int) -> int:
         row = 0
         for i, ell in enumerate(self.primes):
-            v = numerator * self.b % ell  # the class of q = N / d is that of N d
+            v = numerator * self.d % ell  # the class of q = N / d is that of N d
             if v == 0:
                 raise ValueError(f"the auxiliary prime {ell} divides a normalisation level")
             if pow(v, (ell - 1) // 2, ell) != 1:
                 row |= 1 << i
+        return row
+
+    def _reduce(self, row: int) -> int:
         while row:
             top = row.bit_length() - 1
             if top not in self.pivots:
-                self.pivots[top] = row
-                self.numerators.append(numerator)
-                return
+                return row
             row ^= self.pivots[top]
-        raise ValueError("the normalisation levels of the probes are not independent modulo "
-                         "rational squares (a level is a square, or a product of others times "
-                         "a square): the ring map to F_p is not certified")
+        return 0
+
+    def add(self, numerator: int) -> None:
+        """Certify one more level (its numerator d q), or ValueError."""
+        if len(self.primes) < len(self.numerators) + 1 + LEGENDRE_MARGIN:
+            m = self.primes[-1] if self.primes else LEGENDRE_START
+            while len(self.primes) < len(self.numerators) + 1 + 2 * LEGENDRE_MARGIN:
+                m += 1
+                if _is_prime(m) and self.bad % m:
+                    self.primes.append(m)
+            self.pivots = {}  # more columns: every row again
+            for old in self.numerators:
+                row = self._reduce(self._row(old))
+                self.pivots[row.bit_length() - 1] = row
+        row = self._reduce(self._row(numerator))
+        if not row:
+            raise ValueError("the normalisation levels of the probes are not independent modulo "
+                             "rational squares (a level is a square, or a product of others "
+                             "times a square): the ring map to F_p is not certified")
+        self.pivots[row.bit_length() - 1] = row
+        self.numerators.append(numerator)
 
 
 def probe_input(layout, raw_point, candidates: list[list[int]], levels: Levels, p: int):
@@ -392,7 +404,7 @@ def probe_level(words, probe) -> tuple:
         return probe.x, ("formal", probe.s[0])
     lay = words.layout
     if words.levels is None:
-        words.levels = Levels(lay, len(words.probes))
+        words.levels = Levels(lay)
     n = len(probe.x)
     options = [list(probe.x)] + [list(probe.s[i:i + n]) for i in range(0, len(probe.s), n)]
     return probe_input(lay, words.raw_point, options, words.levels, words.prime)
