@@ -164,7 +164,7 @@ def test_values_and_brackets_agree_with_sympy_at_a_square_level(monkeypatch):
                                          True, True]]
     lay = blocks.BlockLayout(layers)
     # the level is a square: its positive root, the one the real model uses
-    monkeypatch.setattr(blocks, "probe_level", lambda words, pr: (pr.x, ("root", s)))
+    monkeypatch.setattr(blocks, "probe_level", lambda words, pr: (pr.x, ("root", [s])))
     us = [(1, 2, 3), (2, -1, 5)]
     probes = [Probe(x, (0, 0), (), u) for u in us]
     words = blocks.Words(lay, probes, {2: (0, 1)}, point, P)
@@ -236,7 +236,7 @@ def test_a_root_of_the_wrong_sign_on_one_of_two_equal_levels_exceeds_the_true_ra
     except Exception:
         pytest.skip("the level has no root mod this prime")
     roots = iter([r, P - r])
-    monkeypatch.setattr(blocks, "probe_level", lambda words, p_: (p_.x, ("root", next(roots))))
+    monkeypatch.setattr(blocks, "probe_level", lambda words, p_: (p_.x, ("root", [next(roots)])))
     words = blocks.Words(lay, [pr, pr], {}, point, P)
     values = [words.value(k) for k in range(2)]
     rank = nmod_mat(2, lay.D, [v.get(i, 0) for v in values for i in range(lay.D)], P).rank()
@@ -246,8 +246,8 @@ def test_a_root_of_the_wrong_sign_on_one_of_two_equal_levels_exceeds_the_true_ra
 def test_law_check_probes_use_the_root_as_a_free_variable():
     lay = blocks.BlockLayout(LN)
     probe = blocks.random_probe_mod(lay, P, random.Random(0))
-    assert len(probe.s) == 1
-    assert knorm.probe_level(None, probe) == (probe.x, ("formal", probe.s[0]))
+    assert len(probe.s) == 2 and probe.s[0] == 0  # a mark, then lambda
+    assert knorm.probe_level(None, probe) == (probe.x, ("formal", [probe.s[1]]))
     # one more degree for lambda and 2 (L + 1) = 4 for the level
     assert lay.probe_degree() == len(lay.relus) + 2 + 1 + 4
 
@@ -285,7 +285,7 @@ def test_bad_programs_are_refused(spec, message):
 
 def test_the_kernel_refuses_a_prime_dividing_eps_denominator():
     lay = blocks.BlockLayout([["linear", 2, 3, True], ["layer_norm", 3, "1/7", False, False]])
-    probe = Probe((1, 2), (5,), (), (1, 1, 1))
+    probe = Probe((1, 2), (0, 5), (), (1, 1, 1))
     with pytest.raises(ValueError, match="the prime 7 divides"):
         blocks.Words(lay, [probe], {}, [1] * lay.D, 7).value(0)
 

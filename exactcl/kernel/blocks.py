@@ -70,7 +70,7 @@ from .layers import CHAIN_KINDS, RULES, rule_of, sequence_kinds
 from .layers.attention import ATTENTION_KINDS, MAX_TOKENS
 from .layers.base import MAX_ACTIVATIONS, constant, put
 from .layers.conv import MAX_PATCH_ENTRIES, MAX_POSITIONS
-from .layers.norm import candidates, probe_level
+from .layers.norm import candidates, levels_of, norm_degree, probe_level
 from .layers.residual import MAX_NESTING
 from .reading import MAX_LAYERS
 
@@ -325,9 +325,8 @@ class BlockLayout:
         """Degree of F in the probe's entries."""
         if self._alone is not None:
             return self._alone.probe_degree(self.attention)
-        if self.norm is not None:  # lambda and q (docs/design.md, normalisation layers)
-            return len(self.relus) + 2 + 1 + 2 * (self.norm[5] + 1)
-        return len(self.relus) + 2
+        # lambdas and levels (docs/design.md, normalisation layers)
+        return len(self.relus) + 2 + (norm_degree(self.norm) if self.norm is not None else 0)
 
     def phi_degree(self) -> int:
         """Degree of F (of every phi_c) in theta."""
@@ -455,8 +454,9 @@ def random_probe_mod(layout: BlockLayout, prime: int, rng) -> Probe:
     def draw(n: int) -> tuple[int, ...]:
         return tuple(rng.randrange(prime) for _ in range(n))
     x, sigma, u = draw(n_x), [draw(w) for w in relus], draw(n_u)
-    # a normalised program's s: lambda, the root as a free variable (layers.norm)
-    return Probe(x, draw(1) if layout.norm is not None else (), sigma, u)
+    # a normalised program's s: 0 then its lambdas, roots as free variables (layers.norm)
+    lambdas = (0,) + draw(levels_of(layout.norm)) if layout.norm is not None else ()
+    return Probe(x, lambdas, sigma, u)
 
 
 class Words(evaluator.Words):

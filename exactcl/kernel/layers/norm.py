@@ -126,11 +126,11 @@ class LayerNorm(LayerRule):
         if q0 == 0:
             raise ZeroDivisionError(f"the level of the normalisation is 0 mod {p}")
         if level[0] == "root":
-            if level[1] * level[1] % p != q0:
+            if level[1][0] * level[1][0] % p != q0:
                 raise ValueError("the root does not match the probe's level")
-            s0 = pow(level[1], -1, p)
+            s0 = pow(level[1][0], -1, p)
         else:
-            s0 = level[1] % p
+            s0 = level[1][0] % p
         nu = {m: y for m, y in q.items() if m}
         qinv = pow(q0, -1, p)
         s = _series(s0, nu, qinv, _half_binomials(p), p)
@@ -285,20 +285,41 @@ def _prefix(layout, raw_point, x: list[int]) -> list[int]:
     return h
 
 
-def level_numerator(layout, raw_point, x) -> int:
-    """d q as an integer, d = :func:`level_denominator`: b (n |h|^2 - (sum
-    h)^2) + a n^2 for a layer normalisation, b |h|^2 + a n for RMSNorm."""
+def level_numerators(layout, raw_point, x) -> list[int]:
+    """d q of each level as integers, d = :func:`level_denominator`: b (m
+    |h_g|^2 - (sum h_g)^2) + a m^2 per group g of m features (one group of
+    n for a layer normalisation), b |h|^2 + a n for RMSNorm."""
     kind, n, (a, b), *_ = layout.norm
     h = _prefix(layout, raw_point, x)
     if kind == "rms_norm":
-        return b * sum(v * v for v in h) + a * n
-    return b * (n * sum(v * v for v in h) - sum(h) ** 2) + a * n * n
+        return [b * sum(v * v for v in h) + a * n]
+    m = n // levels_of(layout.norm)
+    parts = [h[i:i + m] for i in range(0, n, m)]
+    return [b * (m * sum(v * v for v in g) - sum(g) ** 2) + a * m * m for g in parts]
+
+
+def level_numerator(layout, raw_point, x) -> int:
+    """The numerator of a program's one level (:func:`level_numerators`)."""
+    return level_numerators(layout, raw_point, x)[0]
 
 
 def level_denominator(layout) -> int:
-    """d with q = N / d: n^2 b (layer normalisation), n b (RMSNorm)."""
+    """d with q = N / d: m^2 b (m features per group), n b (RMSNorm)."""
     kind, n, (a, b), *_ = layout.norm
-    return n * b if kind == "rms_norm" else n * n * b
+    m = n // levels_of(layout.norm)
+    return n * b if kind == "rms_norm" else m * m * b
+
+
+def levels_of(op) -> int:
+    """The levels (groups) of a normalisation's op: one but for a group norm."""
+    return op[6] if op[0] == "group_norm" else 1
+
+
+def norm_degree(op) -> int:
+    """What a normalisation adds to the degree of the law check's polynomial
+    in the probe: one for the lambdas, and each group's level q_g, of
+    degree 2 (L + 1) after L dense layers (docs/design.md)."""
+    return 1 + levels_of(op) * 2 * (op[5] + 1)
 
 
 def _is_prime(m: int) -> bool:
@@ -378,30 +399,36 @@ class Levels:
 
 
 def probe_input(layout, raw_point, candidates: list[list[int]], levels: Levels, p: int):
-    """(input, ("root", r)) for a rank probe: the first candidate whose level
-    is a nonzero square mod p, its level certified by ``levels``."""
+    """(input, ("root", [r_g])) for a rank probe: the first candidate whose
+    levels are nonzero squares mod p, its levels certified by ``levels``."""
     scale = pow(level_denominator(layout), -1, p)
     for x in candidates:
-        numerator = level_numerator(layout, raw_point, x)
-        q = numerator % p * scale % p
-        if q == 0:
+        numerators = level_numerators(layout, raw_point, x)
+        roots = []
+        for numerator in numerators:
+            q = numerator % p * scale % p
+            try:
+                r = int(nmod(q, p).sqrt()) if q else None
+            except Exception:  # no root mod p: the next candidate
+                r = None
+            if r is None:
+                break
+            roots.append(min(r, p - r))
+        if len(roots) < len(numerators):
             continue
-        try:
-            r = int(nmod(q, p).sqrt())
-        except Exception:  # no root mod p: the next candidate
-            continue
-        levels.add(numerator)
-        return x, ("root", min(r, p - r))
-    raise ValueError(f"no candidate input of the probe has a square level mod {p}")
+        for numerator in numerators:
+            levels.add(numerator)
+        return x, ("root", roots)
+    raise ValueError(f"no candidate input of the probe has square levels mod {p}")
 
 
 def probe_level(words, probe) -> tuple:
     """(input, level data) of ``probe`` in ``words`` (a block Words): a
-    law-check probe (one entry in ``probe.s``, lambda) keeps its input and
-    uses s = lambda; a rank probe takes the first of its candidates (its x,
+    law-check probe keeps its input and
+    uses s = lambda (one per level, after a 0 in ``probe.s``); a rank probe takes the first of its candidates (its x,
     then ``probe.s`` cut in inputs) whose level is a nonzero square mod p."""
-    if len(probe.s) == 1:
-        return probe.x, ("formal", probe.s[0])
+    if probe.s and probe.s[0] == 0:  # law-check probes mark their lambdas with a 0
+        return probe.x, ("formal", list(probe.s[1:]))
     lay = words.layout
     if words.levels is None:
         words.levels = Levels(lay)
