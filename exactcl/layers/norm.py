@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..kernel.errors import InputError
+from ..kernel.layers.norm import MAX_GROUPS
 from .activations import exact_slope
 from .base import NORMALISATION, Layer, SpecCall, check_bool, check_size
 
-__all__ = ["LayerNorm", "RMSNorm"]
+__all__ = ["GroupNorm", "LayerNorm", "RMSNorm"]
 
 #: torch's default eps, 1e-05, as the rational its decimal writes.
 DEFAULT_EPS = Fraction(1, 100000)
@@ -69,6 +70,12 @@ class LayerNorm(Layer):
     translation = True
     torch_modules = ("LayerNorm",)
     torch_functions = ("F.layer_norm",)
+
+    @staticmethod
+    def options(layer) -> tuple[bool, bool, int]:
+        """(eps = 0, affine, groups) of a canonical normalisation, for the
+        candidate laws (:mod:`exactcl.models.blocks`)."""
+        return layer[2] == "0/1", layer[3], 1
 
     def __post_init__(self) -> None:
         check_size("LayerNorm", "normalized_shape", self.normalized_shape)
@@ -314,3 +321,141 @@ def _rms_from_torch(reader, node, x, shape, eps, weight):
     reads = () if weight is None else (("weight", weight.tensor,
                                          reader.canonical(weight.tensor, weight.name)),)
     return reader.append(node, x, layer, x.shape, reads, cost=3 * shape[0])
+
+
+@dataclass(frozen=True)
+class GroupNorm(Layer):
+    """Group normalisation of a vector of ``num_channels`` features in
+    ``num_groups`` groups of consecutive features, each normalised as by a
+    LayerNorm, then gamma * y + beta per feature when ``affine``. ``eps``
+    an exact rational (torch's default 1e-05 is 1/100000). Each group gives
+    the dense layer before it its own translation laws and, with eps = 0,
+    its own scale law.
+
+    >>> GroupNorm(2, 6).spec(), GroupNorm(3, 6, eps=0, affine=False).canonical()
+    ('GroupNorm(2,6)', ['group_norm', 3, 6, '0/1', False])
+    """
+
+    num_groups: int
+    num_channels: int
+    eps: Fraction = field(default=DEFAULT_EPS)
+    affine: bool = True
+
+    kinds = ("group_norm",)
+    spec_heads = ("groupnorm",)
+    spec_help = "GroupNorm(groups,channels[,eps=a/b][,affine=False])"
+    example = "GroupNorm(2, 6)"
+    role = NORMALISATION
+    weights = "G"
+    translation = True
+    torch_modules = ("GroupNorm",)
+    torch_functions = ("F.group_norm",)
+
+    def __post_init__(self) -> None:
+        check_size("GroupNorm", "num_groups", self.num_groups)
+        check_size("GroupNorm", "num_channels", self.num_channels)
+        object.__setattr__(self, "eps", exact_eps(self.eps, "GroupNorm"))
+        check_bool("GroupNorm", "affine", self.affine)
+        g, c = self.num_groups, self.num_channels
+        if c % g or g > MAX_GROUPS:
+            raise InputError(f"Argument 'num_groups' of GroupNorm must divide num_channels = "
+                             f"{c} and be at most {MAX_GROUPS} (a probe needs every group's "
+                             f"level a square mod p), not {g}.")
+        if c // g < 2 or (c // g == 2 and self.eps == 0):
+            raise InputError(f"Arguments 'num_groups', 'num_channels' of GroupNorm must give "
+                             f"groups of at least 3 channels, or 2 with eps > 0 (with eps = 0 "
+                             f"they give +-1), not {c // g}.")
+
+    @staticmethod
+    def options(layer) -> tuple[bool, bool, int]:
+        """(eps = 0, affine, groups), as :meth:`LayerNorm.options`."""
+        return layer[3] == "0/1", layer[4], layer[1]
+
+    def _options(self) -> list[str]:
+        q = self.eps
+        out = [] if q == DEFAULT_EPS else [f"eps={q.numerator}/{q.denominator}" if q else "eps=0"]
+        return out + ([] if self.affine else ["affine=False"])
+
+    def __repr__(self) -> str:
+        args = [str(self.num_groups), str(self.num_channels)]
+        args += [f"eps={str(self.eps)!r}"] if self.eps != DEFAULT_EPS else []
+        args += ["affine=False"] if not self.affine else []
+        return f"GroupNorm({', '.join(args)})"
+
+    def canonical(self, size=None) -> list:
+        q = self.eps
+        return ["group_norm", self.num_groups, self.num_channels,
+                f"{q.numerator}/{q.denominator}", self.affine]
+
+    def spec(self) -> str:
+        args = [str(self.num_groups), str(self.num_channels)] + self._options()
+        return f"GroupNorm({','.join(args)})"
+
+    def output_shape(self, shape):
+        return None
+
+    @classmethod
+    def from_spec(cls, call: SpecCall) -> GroupNorm:
+        """``GroupNorm(2,6)``, ``GroupNorm(2,6,eps=0,affine=False)``."""
+        plain, keys = call.plain, call.keys
+        if len(plain) != 2 or set(keys) - {"eps", "affine"}:
+            raise call.fail("must be GroupNorm(groups,channels) with options eps=a/b, "
+                            "affine=False")
+        sizes = [int(v) if v.isdigit() else None for v in plain]
+        value = keys.get("affine", "True")
+        if value not in ("True", "False"):
+            raise call.fail(f"must have affine=True or affine=False, not affine={value}")
+        try:
+            return cls(sizes[0], sizes[1], keys.get("eps", DEFAULT_EPS), value == "True")
+        except InputError as err:
+            raise call.fail(str(err).removeprefix("Argument ").removeprefix("Arguments ")
+                            .rstrip(".")) from None
+
+    @staticmethod
+    def forward(layer, run, a: list, shape):
+        """Each group (h - mean) / sqrt(var + eps) (floats), then gamma, beta."""
+        _, groups, n, eps, affine = layer
+        m = n // groups
+        y: list = []
+        for g in range(groups):
+            part = [Fraction(v) for v in a[g * m:(g + 1) * m]]
+            mean = sum(part) / m
+            z = [v - mean for v in part]
+            s = 1 / math.sqrt(sum(v * v for v in z) / m + Fraction(eps))
+            y += [float(v) * s for v in z]
+        if affine:
+            number = run.layer = run.layer + 1
+            y = [float(run.value(f"G{number}_{i}")) * v + float(run.value(f"b{number}_{i}"))
+                 for i, v in enumerate(y)]
+        return y, None
+
+    @classmethod
+    def from_torch_module(cls, reader, node, sub):
+        x = reader.single_input(node, sub)
+        weight, bias = reader.own(node, sub, ("weight", "bias"))
+        return _group_from_torch(reader, node, x, sub.num_groups, sub.eps, weight, bias)
+
+    @classmethod
+    def from_torch_function(cls, reader, node, fn):
+        bound = reader.bind(node, ("input", "num_groups", "weight", "bias", "eps"),
+                            {"weight": None, "bias": None, "eps": 1e-05})
+        return _group_from_torch(reader, node, reader.value(node, bound["input"]),
+                                 bound["num_groups"], bound["eps"],
+                                 reader.param(node, bound["weight"], "weight"),
+                                 reader.param(node, bound["bias"], "bias"))
+
+
+def _group_from_torch(reader, node, x, groups, eps, weight, bias):
+    if len(x.shape) != 1:
+        raise reader.refuse(node, "a GroupNorm over a vector of channels (after a Linear)",
+                            f"gets its input of shape {x.shape}")
+    if (weight is None) != (bias is None):
+        raise reader.refuse(node, "a weight and a bias, or neither",
+                            "has only one of them")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise reader.refuse(node, "a number as eps", f"has {eps!r}")
+    q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
+    reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as)")
+    layer = GroupNorm(int(groups), x.shape[0], q, weight is not None)
+    reads = () if weight is None else reader.reads(weight, bias)
+    return reader.append(node, x, layer, x.shape, reads, cost=4 * x.shape[0])

@@ -24,7 +24,7 @@ from .base import Layer
 from .conv import Conv1d, Conv2d
 from .dense import Linear
 from .heads import LogSoftmax, Softmax
-from .norm import LayerNorm, RMSNorm
+from .norm import GroupNorm, LayerNorm, RMSNorm
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -58,6 +58,7 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     AdaptiveAvgPool2d,
     LayerNorm,
     RMSNorm,
+    GroupNorm,
 )
 
 

@@ -101,7 +101,8 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
     return _walk(lay)[0]
 
 
-def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool, translation: bool) -> list:
+def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool, translation: bool,
+           groups: int = 1) -> list:
     """The laws of a dense layer (or convolution) whose output a
     normalisation reads: moves of that output the normalisation ignores.
     Its translation h -> h + t 1 (t may depend on the input) gives the
@@ -109,29 +110,38 @@ def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool, translation
     label)``); with ``scale`` (eps = 0), h -> c h gives the sum of the
     squares of all its parameters (quadratic: ``(pairs added, [], label)``)."""
     rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
-    out: list = [([o + i * cols + j for i in range(rows)], f"sum of column {j} of W{number}")
-                 for j in range(cols)] if translation else []
-    params = list(range(o, o + rows * cols))
-    if any(name == f"b{number}" for name, *_ in lay.tensors):
-        _, _, ob = tensor_entries(lay, f"b{number}")
+    has_bias = any(name == f"b{number}" for name, *_ in lay.tensors)
+    ob = tensor_entries(lay, f"b{number}")[2] if has_bias else None
+    m = rows // groups
+    out: list = []
+    for g in range(groups):  # a group's rows: all of them for one group
+        part = range(g * m, (g + 1) * m)
+        where = f" (group {g})" if groups > 1 else ""
         if translation:
-            out.append(([ob + i for i in range(rows)], f"sum of b{number}"))
-        params += [ob + i for i in range(rows)]
-    label = f"scale of layer {number}"
-    # with eps > 0 the scale law of eps = 0 is broken at order eps: still a candidate,
-    # so that the count says so when its check rejects it
-    out.append(([(v, v) for v in params], [], label if scale else
-                f"{label} (a law at eps = 0, broken at order eps)"))
+            out += [([o + i * cols + j for i in part], f"sum of column {j} of W{number}{where}")
+                    for j in range(cols)]
+            if has_bias:
+                out.append(([ob + i for i in part], f"sum of b{number}{where}"))
+        params = [o + i * cols + j for i in part for j in range(cols)]
+        params += [ob + i for i in part] if has_bias else []
+        label = f"scale of layer {number}{where}"
+        # with eps > 0 the scale law of eps = 0 is broken at order eps: still a candidate,
+        # so that the count says so when its check rejects it
+        out.append(([(v, v) for v in params], [], label if scale else
+                    f"{label} (a law at eps = 0, broken at order eps)"))
     return out
 
 
-def _row_sums(lay: BlockLayout, layer: tuple, number: int) -> list:
+def _row_sums(lay: BlockLayout, layer: tuple, number: int, groups: int = 1) -> list:
     """The laws of a dense layer reading a normalisation without affine
-    parameters: its input is orthogonal to 1, so W -> W + v 1^T keeps the
-    model and each row sum of W is a law (linear: ``(indices, label)``)."""
+    parameters: its input is orthogonal to 1 on each group, so W -> W + v
+    1_g^T keeps the model and each row sum of W over a group is a law
+    (linear: ``(indices, label)``)."""
     rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
-    return [([o + i * cols + j for j in range(cols)], f"sum of row {i} of W{number}")
-            for i in range(rows)]
+    m = cols // groups
+    return [([o + i * cols + j for j in range(g * m, (g + 1) * m)],
+             f"sum of row {i} of W{number}" + (f" (group {g})" if groups > 1 else ""))
+            for g in range(groups) for i in range(rows)]
 
 
 def _walk(lay: BlockLayout) -> tuple[list, list]:
@@ -146,14 +156,14 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
     def walk(layers):
         previous = None  # (layer, number, rescaling passes diagonal only)
         stream = None  # the residual stream a layer writes: see _stream
-        centred = False  # the layer before is a normalisation without affine parameters
+        centred = 0  # groups of a normalisation without affine parameters just before
         for layer in layers:
             role = _role(layer)
             if role == PARAMETRISED:
                 counter[0] += 1
                 number = counter[0]
                 if centred:  # it reads a vector orthogonal to 1: W -> W + v 1^T
-                    moves.extend(_row_sums(lay, layer, number))
+                    moves.extend(_row_sums(lay, layer, number, centred))
                 if previous is not None:
                     out.append(between(previous, layer, number))
                 if stream is not None and stream["blocks"]:
@@ -170,15 +180,16 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
             elif role == PASSES_LINEAR:
                 pass  # it commutes with every map of the units: previous and stream go on
             elif role == NORMALISATION:
-                centring = layer_type(layer[0]).translation
+                norm = layer_type(layer[0])
+                eps_zero, affine, groups = norm.options(layer)
                 if previous is not None and not previous[2]:  # the dense layer it reads
-                    moves.extend(_moves(lay, previous[0], previous[1], layer[2] == "0/1",
-                                        centring))
+                    moves.extend(_moves(lay, previous[0], previous[1], eps_zero,
+                                        norm.translation, groups))
                 previous = stream = None
-                if layer[3]:  # affine: its units rescale against the next layer, diagonally
+                if affine:  # its units rescale against the next layer, diagonally
                     counter[0] += 1
                     previous = (layer, counter[0], True)
-                centred = centring and not layer[3]
+                centred = groups if norm.translation and not affine else 0
                 continue
             elif role == BLOCK:
                 first = counter[0] + 1
@@ -188,7 +199,7 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
                 previous = None
             else:
                 previous = stream = None
-            centred = False
+            centred = 0
 
     def between(previous, layer, number):
         """Units of the layer before, rescaled against ``layer``'s readers."""

@@ -13,7 +13,7 @@ from .base import LayerRule
 from .conv import CONV
 from .dense import LINEAR
 from .heads import SOFTMAX_HEAD
-from .norm import LAYER_NORM, RMS_NORM
+from .norm import GROUP_NORM, LAYER_NORM, RMS_NORM
 from .pooling import AVG_POOL, MAX_POOL
 from .residual import RESIDUAL
 
@@ -30,6 +30,7 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     MAX_POOL,
     LAYER_NORM,
     RMS_NORM,
+    GROUP_NORM,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs

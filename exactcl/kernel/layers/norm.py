@@ -31,9 +31,12 @@ from ..evaluator import PROBE_BITS, _add, _mul, _scale, _transpose
 from .activations import MAX_SLOPE_DIGITS, read_slope
 from .base import LayerRule, accumulate, positive
 
-#: Candidate inputs per rank probe: the chance that none has a square level
-#: mod p is about 2^-CANDIDATES.
+#: Candidate inputs per rank probe (times 2^(G - 1) for G levels): the
+#: chance that none has every level a square mod p is about e^-CANDIDATES.
 CANDIDATES = 48
+#: Groups of a group normalisation at most (each probe draws 2^(G - 1) times
+#: more candidates).
+MAX_GROUPS = 4
 #: Auxiliary primes for the Legendre symbols start here.
 LEGENDRE_START = 2**40
 #: Auxiliary primes beyond the levels to certify (rank margin).
@@ -227,6 +230,135 @@ class RMSNorm(LayerNorm):
 
 
 RMS_NORM = RMSNorm()
+
+
+class GroupNorm(LayerNorm):
+    """``["group_norm", G, C, "a/b", affine]``: the C features in G groups of
+    m = C / G, each group normalised as a layer normalisation of m features
+    (its own level q_g), then gamma * y + beta per feature when ``affine``
+    (``G{l}_{i}``, ``b{l}_{i}``). A probe has G levels; the arguments of
+    the design notes hold level by level (F is affine in each s_g)."""
+
+    kind = "group_norm"
+    heads = ("GroupNorm",)
+
+    def check(self, layer, shape, at, checker):
+        ok = (len(layer) == 5 and positive(layer[1]) and positive(layer[2])
+              and read_slope(layer[3]) is not None and read_slope(layer[3])[0] >= 0
+              and isinstance(layer[4], bool))
+        if not ok or layer[2] % layer[1]:
+            raise ValueError(f"{at} (group_norm) must be ['group_norm', groups, channels, eps, "
+                             f"affine] with positive int sizes, groups dividing channels, eps a "
+                             f"rational \"a/b\" >= 0 and affine a bool, not {list(layer[1:])!r}")
+        groups, n = layer[1], layer[2]
+        if groups > MAX_GROUPS:
+            raise ValueError(f"{at} (group_norm) has {groups} groups; the limit is {MAX_GROUPS} "
+                             f"(a probe needs every level a square mod p)")
+        if n // groups < 2 or (n // groups == 2 and read_slope(layer[3])[0] == 0):
+            raise ValueError(f"{at} (group_norm) must have groups of at least 3 channels, or 2 "
+                             f"with eps > 0 (with eps = 0 they give +-1), not {n // groups}")
+        as_layer_norm = ["layer_norm", n, layer[3], layer[4], layer[4]]
+        _, shape = LayerNorm.check(self, as_layer_norm, shape, at, checker)
+        return ("group_norm",) + tuple(layer[1:]), shape
+
+    def input_shape(self, layer, first_shape):
+        return (layer[2], 1, None)
+
+    def parameters(self, layer) -> int:
+        return 2 * layer[2] * int(layer[4])
+
+    def compile(self, layer, shape, layout):
+        _, groups, n, eps, affine = layer
+        op, shape = super().compile(["group_norm", n, eps, affine, affine], shape, layout)
+        op.append(groups)
+        return op, shape
+
+    def _matrices(self, words, n: int, groups: int, eps):
+        p = words.prime
+        m = n // groups
+        if m % p == 0 or eps[1] % p == 0:
+            raise ValueError(f"the prime {p} divides the group size {m} or the denominator of eps")
+        inv = pow(m, -1, p)
+        centre = {0: nmod_mat(n, n, [((1 if i == j else 0) - (inv if i // m == j // m else 0))
+                                     % p for i in range(n) for j in range(n)], p)}
+        sums = {0: nmod_mat(groups, n, [int(i // m == g) for g in range(groups)
+                                        for i in range(n)], p)}
+        spread = {0: nmod_mat(n, groups, [int(i // m == g) for i in range(n)
+                                          for g in range(groups)], p)}
+        return centre, sums, spread, inv, eps[0] * pow(eps[1], -1, p) % p
+
+    def forward(self, words, op, a, point, sigma):
+        _, n, eps, g, b, _, groups = op
+        p = words.prime
+        centre, sums, spread, inv, e = self._matrices(words, n, groups, eps)
+        z = _mul(centre, a)
+        q = _add(_scale(_mul(sums, _elementwise(z, z, p)), inv),
+                 {0: nmod_mat(groups, 1, [e] * groups, p)})
+        level = sigma[-1]
+        q0 = [int(v) for v in q[0].entries()] if 0 in q else [0] * groups
+        if 0 in q0:
+            raise ZeroDivisionError(f"a level of the normalisation is 0 mod {p}")
+        if level[0] == "root":
+            if any(r * r % p != v for r, v in zip(level[1], q0)) or len(level[1]) != groups:
+                raise ValueError("the roots do not match the probe's levels")
+            s0 = [pow(r, -1, p) for r in level[1]]
+        else:
+            s0 = [v % p for v in level[1]]
+        nu = {m: y for m, y in q.items() if m}
+        qinv = [pow(v, -1, p) for v in q0]
+        s = _series_vector(s0, nu, qinv, _half_binomials(p), p)
+        qi = _series_vector(qinv, nu, qinv, lambda j: (-1) ** j, p)
+        spread_s = _mul(spread, s)
+        y = _elementwise(z, spread_s, p)
+        out = y
+        if g is not None:
+            out = _elementwise(point[g], y, p)
+        if b is not None:
+            out = _add(out, point[words.bias_tensor(b)])
+        return out, (z, s, qi, y, spread_s)
+
+    def backward(self, words, op, delta, saved, point, sigma, grads):
+        _, n, eps, g, b, _, groups = op
+        p = words.prime
+        z, s, qi, y, spread_s = saved
+        if b is not None:
+            accumulate(grads, words.bias_tensor(b), delta)
+        if g is not None:
+            accumulate(grads, g, _elementwise(delta, y, p))
+            delta = _elementwise(delta, point[g], p)
+        centre, sums, spread, inv, _ = self._matrices(words, n, groups, eps)
+        # per group: g_z = s g_y - (s / (m q)) (z_g . g_y) z
+        dots = _mul(sums, _elementwise(z, delta, p))
+        coeff = _scale(_elementwise(_elementwise(s, qi, p), dots, p), (-inv) % p)
+        gz = _add(_elementwise(delta, spread_s, p), _elementwise(z, _mul(spread, coeff), p))
+        return _mul(centre, gz)
+
+    def read_name(self, head, inner, block):
+        pieces = (inner or "").split(",")
+        if len(pieces) < 2 or not all(x.isdigit() and x[0] != "0" for x in pieces[:2]):
+            return None
+        got = super().read_name(head, ",".join([pieces[1]] + pieces[2:] + ["bias=True"]), block)
+        if got is None:
+            return None
+        return ["group_norm", int(pieces[0]), got[1], got[2], got[3]]
+
+
+GROUP_NORM = GroupNorm()
+
+
+def _series_vector(s0: list[int], nu: dict, qinv: list[int], coefficient, p: int) -> dict:
+    """Per entry g: s0_g * sum_j coefficient(j) (nu_g / q0_g)^j on jets of
+    G x 1 matrices (nu nilpotent)."""
+    groups = len(s0)
+    out = {0: nmod_mat(groups, 1, s0, p)}
+    term = _elementwise(nu, {0: nmod_mat(groups, 1, qinv, p)}, p)
+    power, j = term, 1
+    while power:
+        c = coefficient(j) % p
+        out = _add(out, _elementwise(power, {0: nmod_mat(groups, 1, [v * c % p for v in s0],
+                                                          p)}, p))
+        power, j = _elementwise(power, term, p), j + 1
+    return out
 
 
 # -- jets -----------------------------------------------------------------------------------
@@ -444,7 +576,7 @@ def candidates(layout, seed: str, k: int) -> tuple[int, ...]:
     none for other programs, whose probes are unchanged."""
     if layout.norm is None:
         return ()
-    count = layout.probe_sizes()[0] * (CANDIDATES - 1)
+    count = layout.probe_sizes()[0] * (CANDIDATES * 2 ** (levels_of(layout.norm) - 1) - 1)
     stream = hashlib.shake_256(f"{seed}/{k}/levels".encode()).digest(8 * count)
     return tuple(int.from_bytes(stream[8 * i:8 * i + 8], "big") % (1 << PROBE_BITS) + 1
                  for i in range(count))
