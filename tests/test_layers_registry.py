@@ -26,7 +26,7 @@ from exactcl.layers.base import (
 )
 from exactcl.layers.forward import output
 from exactcl.layers.heads import LogSoftmax, Softmax
-from exactcl.layers.norm import LayerNorm, RMSNorm
+from exactcl.layers.norm import GroupNorm, LayerNorm, RMSNorm
 from exactcl.layers.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -71,6 +71,7 @@ EXAMPLES = {
     LayerNorm: [LayerNorm(5), LayerNorm(3, eps=0, bias=False),
                 LayerNorm(4, eps="1/10", elementwise_affine=False)],
     RMSNorm: [RMSNorm(5), RMSNorm(3, eps=0), RMSNorm(4, eps="1/10", elementwise_affine=False)],
+    GroupNorm: [GroupNorm(2, 6), GroupNorm(3, 9, eps=0, affine=False)],
 }
 
 HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
@@ -81,8 +82,9 @@ HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
         "LinearAttention(d,heads[,head_dim][,tokens=n]), LeakyReLU[(a/b)], LogSoftmax, "
         "Softmax, AvgPool1d(k[,stride=s]), AvgPool2d(kxk[,stride=s]), MaxPool1d(k[,stride=s]), "
         "MaxPool2d(kxk[,stride=s]), AdaptiveAvgPool1d(n), AdaptiveAvgPool2d(hxw), "
-        "LayerNorm(n[,eps=a/b][,affine=False][,bias=False]) or "
-        "RMSNorm(n[,eps=a/b][,affine=False])")
+        "LayerNorm(n[,eps=a/b][,affine=False][,bias=False]), "
+        "RMSNorm(n[,eps=a/b][,affine=False]) or "
+        "GroupNorm(groups,channels[,eps=a/b][,affine=False])")
 
 
 def test_every_registered_type_has_examples():
@@ -113,7 +115,7 @@ def test_every_kind_has_a_forward_rule_and_a_candidate_law_role():
     assert set(registry.by_kind()) == set(RULES) == {"linear", "relu", "leaky_relu", "conv",
                                                      "residual", "attention", "softmax_head",
                                                      "avgpool", "maxpool", "layer_norm",
-                                                     "rms_norm"}
+                                                     "rms_norm", "group_norm"}
 
 
 def test_the_help_text_lists_every_spec_head_in_registry_order():
@@ -138,13 +140,13 @@ def test_the_torch_refusals_list_what_the_registry_reads():
     assert capture._expected_modules() == ("Linear, Conv1d, Conv2d, ReLU, LeakyReLU, LogSoftmax, "
                                            "Softmax, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, "
                                            "AdaptiveAvgPool1d, AdaptiveAvgPool2d, LayerNorm, "
-                                           "RMSNorm, Flatten, Identity, Dropout, "
-                                           "MultiheadAttention")
+                                           "RMSNorm, GroupNorm, Flatten, Identity, "
+                                           "Dropout, MultiheadAttention")
     assert capture._expected_functions() == ("a layer, F.relu, F.leaky_relu, F.max_pool1d/2d, "
                                              "F.linear, F.conv1d/2d, F.log_softmax, F.softmax, "
                                              "F.avg_pool1d/2d, F.adaptive_avg_pool1d/2d, "
-                                             "F.layer_norm, F.rms_norm, torch.flatten or a "
-                                             "residual +")
+                                             "F.layer_norm, F.rms_norm, F.group_norm, "
+                                             "torch.flatten or a residual +")
     assert capture._expected_methods() == ("relu, log_softmax, softmax, flatten, "
                                            "view/reshape(x.size(0), -1), add or contiguous")
 

@@ -23,7 +23,7 @@ from exactcl.kernel import blocks
 from exactcl.kernel.evaluator import Probe
 from exactcl.kernel.layers import norm as knorm
 from exactcl.kernel.verifier import verify_text
-from exactcl.layers.norm import LayerNorm, RMSNorm
+from exactcl.layers.norm import GroupNorm, LayerNorm, RMSNorm
 from exactcl.layers.program import parse_net
 
 P = 2**61 - 1
@@ -40,6 +40,9 @@ COUNTS = {
     "Linear(4,5,bias),RMSNorm(5,eps=0),ReLU,Linear(5,3,bias)": 6,
     "Linear(4,5,bias),RMSNorm(5),ReLU,Linear(5,3,bias)": 5,
     "Linear(4,5,bias),RMSNorm(5,eps=0,affine=False),Linear(5,3,bias)": 1,
+    "Linear(4,6,bias),GroupNorm(2,6,eps=0),ReLU,Linear(6,3,bias)": 18,
+    "Linear(4,6,bias),GroupNorm(2,6),ReLU,Linear(6,3,bias)": 16,
+    "Linear(3,6,bias),GroupNorm(2,6,affine=False),Linear(6,2,bias)": 12,
 }
 
 
@@ -58,6 +61,11 @@ def _torch_jacobian(spec: str, seed: int = 0):
             owners.append(mods[-1])
         elif kind == "relu":
             mods.append(torch.nn.ReLU())
+        elif kind == "group_norm":
+            mods.append(torch.nn.GroupNorm(layer.num_groups, layer.num_channels,
+                                           eps=float(layer.eps), affine=layer.affine))
+            if layer.affine:
+                owners.append(mods[-1])
         elif kind == "rms_norm":
             mods.append(torch.nn.RMSNorm(layer.normalized_shape, eps=float(layer.eps),
                                          elementwise_affine=layer.elementwise_affine))
@@ -83,7 +91,7 @@ def _torch_jacobian(spec: str, seed: int = 0):
     n_in = prog.layout.input_shape[0]
     rows = []
     for _ in range(80):
-        y = module(torch.randn(n_in, dtype=torch.float64))
+        y = module(torch.randn(1, n_in, dtype=torch.float64))[0]
         for k in range(y.shape[0]):
             module.zero_grad()
             y[k].backward(retain_graph=True)
@@ -194,6 +202,11 @@ def test_values_and_brackets_agree_with_sympy_at_a_square_level(monkeypatch):
 
 # -- the levels: certified independent modulo squares ----------------------------------
 
+def _point(D: int, seed: int, top: int) -> list[int]:
+    rng = random.Random(seed)
+    return [rng.randrange(1, top) for _ in range(D)]
+
+
 LN = [["linear", 4, 5, True], ["layer_norm", 5, "1/100000", True, True], ["relu"],
       ["linear", 5, 3, True]]
 
@@ -201,7 +214,7 @@ LN = [["linear", 4, 5, True], ["layer_norm", 5, "1/100000", True, True], ["relu"
 def test_two_probes_with_one_level_are_refused():
     lay = blocks.BlockLayout(LN)
     pr = blocks.random_probe(lay, "exactcl-probes-0", 0)
-    point = [random.Random(0).randrange(1, 100) for _ in range(lay.D)]
+    point = _point(lay.D, 0, 100)
     words = blocks.Words(lay, [pr, pr], {}, point, P)
     words.value(0)
     with pytest.raises(ValueError, match="not independent modulo rational squares"):
@@ -228,7 +241,7 @@ def test_a_root_of_the_wrong_sign_on_one_of_two_equal_levels_exceeds_the_true_ra
     each sign, give two different fields mod p: rank 2."""
     lay = blocks.BlockLayout(LN)
     pr = blocks.random_probe(lay, "exactcl-probes-0", 0)
-    point = [random.Random(0).randrange(1, 100) for _ in range(lay.D)]
+    point = _point(lay.D, 0, 100)
     q = knorm.level_numerator(lay, point, list(pr.x)) * pow(25 * 100000, -1, P) % P
     from flint import nmod, nmod_mat
     try:
@@ -263,6 +276,9 @@ def test_law_check_probes_use_the_root_as_a_free_variable():
     (lambda: RMSNorm(1, eps=0), "RMSNorm must be at least 2, or 1 with eps > 0"),
     (lambda: RMSNorm(4, bias=True), "Argument 'bias' of RMSNorm must be False"),
     (lambda: RMSNorm(4, eps=1e-6), "Argument 'eps' of RMSNorm must be an exact rational"),
+    (lambda: GroupNorm(4, 6), "'num_groups' of GroupNorm must divide num_channels = 6"),
+    (lambda: GroupNorm(5, 15), "and be at most 4"),
+    (lambda: GroupNorm(3, 6, eps=0), "groups of at least 3 channels, or 2 with eps > 0"),
 ])
 def test_bad_arguments_are_refused_in_one_line(build, message):
     with pytest.raises(InputError) as err:
@@ -293,8 +309,10 @@ def test_the_kernel_refuses_a_prime_dividing_eps_denominator():
 def test_the_spec_round_trips():
     for layer in (LayerNorm(5), LayerNorm(5, eps=0), LayerNorm(5, eps="1/10", bias=False),
                   LayerNorm(4, elementwise_affine=False), RMSNorm(5), RMSNorm(3, eps=0),
-                  RMSNorm(4, eps="1/8", elementwise_affine=False)):
-        (parsed,) = parse_net(f"Linear(4,{layer.normalized_shape}),{layer.spec()}",
+                  RMSNorm(4, eps="1/8", elementwise_affine=False), GroupNorm(2, 6),
+                  GroupNorm(3, 9, eps=0, affine=False)):
+        width = getattr(layer, "normalized_shape", None) or layer.num_channels
+        (parsed,) = parse_net(f"Linear(4,{width}),{layer.spec()}",
                               "net:...").layers[1:]
         assert parsed == layer and parsed.spec() == layer.spec()
 
@@ -366,3 +384,30 @@ def test_torch_rms_norm_and_its_default_eps():
     wide = from_torch(mlp(None).double(), (4,))
     assert wide.program.layers[1] == RMSNorm(5, eps=Fraction(1, 2**52))
     assert wide.checked.startswith("output equals")
+
+
+def test_a_group_norm_of_one_group_is_the_layer_norm():
+    """The two rules agree on values and brackets (the layer norm's was
+    checked against SymPy above)."""
+    one = blocks.BlockLayout([["linear", 4, 5, True], ["group_norm", 1, 5, "1/10", True],
+                              ["relu"], ["linear", 5, 3, True]])
+    ln = blocks.BlockLayout([["linear", 4, 5, True], ["layer_norm", 5, "1/10", True, True],
+                             ["relu"], ["linear", 5, 3, True]])
+    point = _point(one.D, 2, 1000)
+    probes = [blocks.random_probe(one, "exactcl-probes-0", k) for k in range(5)]
+    words = {5: (0, 1), 6: (2, 5)}
+    a, b = blocks.Words(one, probes, words, point, P), blocks.Words(ln, probes, words, point, P)
+    assert all(a.value(k) == b.value(k) for k in range(7))
+
+
+def test_torch_group_norm_is_read_and_checked_against_the_module():
+    torch = pytest.importorskip("torch")
+    from exactcl.torch.bridge import from_torch
+    torch.manual_seed(0)
+    for eps, want in ((0.0, 18), (1e-5, 16)):
+        module = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.GroupNorm(2, 6, eps=eps),
+                                     torch.nn.ReLU(), torch.nn.Linear(6, 3))
+        tm = from_torch(module, (4,))
+        assert tm.checked.startswith("output equals the module's forward")
+        assert tm.program.layers[1] == GroupNorm(2, 6, eps=Fraction(repr(eps)))
+        assert exactcl.count(tm.program).laws == want
