@@ -18,13 +18,13 @@ Run: python proofs/normalisation_layers.py [--check] [--quick]
 
 from fractions import Fraction
 
-from exactcl import LayerNorm, Linear, ReLU, RMSNorm, net
+from exactcl import GroupNorm, LayerNorm, Linear, ReLU, RMSNorm, net
 from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "normalisation_layers"
-TITLE = ("Layer and RMS normalisation: the translation laws of the dense layer before it for "
-         "every eps, its scale law when eps = 0 (broken at order eps otherwise), and one law per "
-         "affine unit")
+TITLE = ("Layer, RMS and group normalisation: the translation laws of the dense layer "
+         "before it for every eps, its scale law when eps = 0 (broken at order eps "
+         "otherwise), and one law per affine unit")
 SOURCE = ("Kunin et al., Neural Mechanics (ICLR 2021), scale and translation symmetries of "
           "normalisation; Marcotte, Gribonval, Peyre (NeurIPS 2023), Section 4, the "
           "network's own laws")
@@ -90,7 +90,26 @@ def cases():
             name = f"rmsnorm_{key}_{'affine_relu' if affine else 'plain'}_4_5_3"
             out.append(Case(name, lambda e=eps, a=affine, r=relu: rms((4, 5, 3), e, a, r),
                             f"{n} ({what})", n))
+        for groups, affine, relu in ((2, True, True), (3, False, False)):
+            # per group: 4 column sums and the bias sum, the scale when eps = 0; then the
+            # affine units, or the 3 row sums of the last weight over each group
+            c = 3 * groups
+            n = groups * (5 + (eps == 0)) + (c if affine else 3 * groups)
+            name = f"groupnorm{groups}_{key}_{'affine_relu' if affine else 'plain'}_4_{c}_3"
+            out.append(Case(name, lambda e=eps, g=groups, a=affine, r=relu:
+                            grouped(g, e, a, r), f"{n} (per group: translation"
+                            f"{', scale' if eps == 0 else ''}; "
+                            f"{'affine units' if affine else 'row sums per group'})", n))
     return out
+
+
+def grouped(groups, eps, affine, relu):
+    """Linear(4, c, bias), GroupNorm(groups, c), [ReLU], Linear(c, 3, bias), c = 3 groups."""
+    c = 3 * groups
+    layers = [Linear(4, c, bias=True), GroupNorm(groups, c, eps=eps, affine=affine)]
+    if relu:
+        layers.append(ReLU())
+    return net(*layers, Linear(c, 3, bias=True))
 
 
 def rms(widths, eps, affine, relu):
@@ -105,15 +124,15 @@ def rms(widths, eps, affine, relu):
 def finding(outcomes):
     agree = sum(o.agrees is True for o in outcomes)
     sandwich = sum(o.proof == "sandwich" for o in outcomes)
-    return (f"{agree} of {len(outcomes)} networks with a LayerNorm or RMSNorm after a dense "
-            "layer have "
-            f"exactly the laws its symmetries give: the translation laws of the dense layer "
-            f"before it (column sums, bias sum) for every eps, its scale law |W|^2 + |b|^2 "
-            f"only when eps = 0 (with eps = 1/100000 it is broken at order eps and rejected "
-            f"by its check), one law per affine unit (gamma_j, beta_j) against the next "
-            f"layer, or without affine parameters the row sums of the next layer when no "
-            f"ReLU is between; an RMSNorm (no centring) gives only the scale law when eps = 0 "
-            f"and its affine units; {sandwich} of the counts are proven by sandwich.")
+    return (f"{agree} of {len(outcomes)} networks with a LayerNorm, RMSNorm or GroupNorm "
+            f"after a dense layer have exactly the laws its symmetries give: the translation "
+            f"laws of the dense layer before it (column sums, bias sum) for every eps, its "
+            f"scale law |W|^2 + |b|^2 only when eps = 0 (with eps = 1/100000 it is broken at "
+            f"order eps and rejected by its check), one law per affine unit (gamma_j, beta_j) "
+            f"against the next layer, or without affine parameters the row sums of the next "
+            f"layer when no ReLU is between; an RMSNorm (no centring) gives only the scale law "
+            f"when eps = 0 and its affine units; a GroupNorm gives these laws group by group; "
+            f"{sandwich} of the counts are proven by sandwich.")
 
 
 if __name__ == "__main__":
