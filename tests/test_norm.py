@@ -411,3 +411,12 @@ def test_torch_group_norm_is_read_and_checked_against_the_module():
         assert tm.checked.startswith("output equals the module's forward")
         assert tm.program.layers[1] == GroupNorm(2, 6, eps=Fraction(repr(eps)))
         assert exactcl.count(tm.program).laws == want
+
+
+def test_a_softmax_head_after_a_normalised_network_adds_its_translation_laws():
+    """The head finds the last dense layer's number among every weight
+    tensor, the normalisation's gamma included."""
+    base = "Linear(4,5,bias),LayerNorm(5),ReLU,Linear(5,3,bias)"
+    with_head = exactcl.count(parse_net(base + ",LogSoftmax", "net:..."))
+    assert with_head.laws == exactcl.count(parse_net(base, "net:...")).laws + 6
+    assert with_head.exhibited_labels[-1] == "sum of b3"
