@@ -420,3 +420,9 @@ def test_a_softmax_head_after_a_normalised_network_adds_its_translation_laws():
     with_head = exactcl.count(parse_net(base + ",LogSoftmax", "net:..."))
     assert with_head.laws == exactcl.count(parse_net(base, "net:...")).laws + 6
     assert with_head.exhibited_labels[-1] == "sum of b3"
+
+
+def test_the_explanation_says_the_scale_law_is_broken_at_order_eps():
+    r = exactcl.count(parse_net("Linear(4,5,bias),LayerNorm(5),ReLU,Linear(5,3,bias)", "net:..."))
+    assert "scale of layer 1 (a law at eps = 0, broken at order eps): not conserved" in (
+        r.explanation)
