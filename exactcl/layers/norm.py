@@ -332,8 +332,12 @@ class GroupNorm(Layer):
     the dense layer before it its own translation laws and, with eps = 0,
     its own scale law.
 
-    >>> GroupNorm(2, 6).spec(), GroupNorm(3, 6, eps=0, affine=False).canonical()
-    ('GroupNorm(2,6)', ['group_norm', 3, 6, '0/1', False])
+    >>> GroupNorm(2, 6).spec(), GroupNorm(3, 9, eps=0, affine=False).canonical()
+    ('GroupNorm(2,6)', ['group_norm', 3, 9, '0/1', False])
+    >>> GroupNorm(4, 6)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'num_groups' of GroupNorm must divide num_channels = 6 and be at most 4 (a probe needs every group's level a square mod p), not 4.
     """
 
     num_groups: int
