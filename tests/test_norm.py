@@ -426,3 +426,19 @@ def test_the_explanation_says_the_scale_law_is_broken_at_order_eps():
     r = exactcl.count(parse_net("Linear(4,5,bias),LayerNorm(5),ReLU,Linear(5,3,bias)", "net:..."))
     assert "scale of layer 1 (a law at eps = 0, broken at order eps): not conserved" in (
         r.explanation)
+
+
+@pytest.mark.parametrize("spec", [
+    "Linear(4,5,bias),RMSNorm(5),ReLU,Linear(5,3,bias)",
+    "Linear(4,5,bias),RMSNorm(5,eps=0,affine=False),Linear(5,3,bias)",
+    "Linear(4,5,bias),LayerNorm(5,bias=False),Linear(5,3,bias)",
+    "Linear(4,5,bias),LayerNorm(5,eps=0,affine=False),Linear(5,3,bias)",
+    "Linear(4,6,bias),GroupNorm(2,6,eps=1/7),Linear(6,3,bias)",
+    "Linear(4,6,bias),GroupNorm(2,6,affine=False),Linear(6,3,bias)",
+])
+def test_the_kernel_reads_every_normalisation_name_back(spec):
+    """The name check parses names independently of the spec parser: each
+    default (eps 1/100000, RMSNorm's 2^-23) is read as the spec writes it."""
+    from exactcl.kernel.namecheck import check_net_name
+    prog = parse_net(spec, "net:" + spec)
+    assert check_net_name(prog.spec, {"program": prog.canonical()})[0]

@@ -12,9 +12,10 @@ The model is algebraic (docs/design.md, normalisation layers):
   squares, which :class:`Levels` certifies with Legendre symbols at
   auxiliary primes. Each probe carries candidate inputs; the first whose
   level is a nonzero square mod p is taken (:func:`probe_input`);
-* a **law-check** probe (every entry uniform mod p, :func:`formal_probe`)
-  holds one more entry lambda used as s itself: the residual is then the
-  polynomial lambda R_1 + R_0 of the design notes, divided by q.
+* a **law-check** probe (every entry uniform mod p, ``probe.s`` a 0 then
+  one lambda per level, :func:`probe_level`) uses lambda as s itself: the
+  residual is then the polynomial lambda R_1 + R_0 of the design notes,
+  divided by q.
 
 The derivative rule is ds = -(s / (2q)) dq, true for the real s and the one
 the law check's polynomial is defined with. A normalisation is a layer of
@@ -52,6 +53,8 @@ class LayerNorm(LayerRule):
     kind = "layer_norm"
     heads = ("LayerNorm",)
     ends = True
+    #: The eps a name that writes none stands for (torch's 1e-05).
+    default_eps = "1/100000"
 
     def check(self, layer, shape, at, checker):
         if (len(layer) != 5 or not positive(layer[1]) or _eps(layer) is None
@@ -186,7 +189,8 @@ class LayerNorm(LayerRule):
         keys = dict(piece.split("=", 1) for piece in pieces[1:] if "=" in piece)
         if n is None or len(keys) != len(pieces) - 1 or set(keys) - {"eps", "affine", "bias"}:
             return None
-        eps = {"0": "0/1"}.get(keys.get("eps", "1/100000"), keys.get("eps", "1/100000"))
+        eps = keys.get("eps", self.default_eps)
+        eps = "0/1" if eps == "0" else eps
         flags = {k: {"True": True, "False": False}.get(keys.get(k, "True")) for k in
                  ("affine", "bias")}
         if read_slope(eps) is None or None in flags.values():
@@ -206,6 +210,7 @@ class RMSNorm(LayerNorm):
     kind = "rms_norm"
     heads = ("RMSNorm",)
     centred = False
+    default_eps = f"1/{2**23}"  # torch's eps=None in float32
 
     def check(self, layer, shape, at, checker):
         if len(layer) != 4 or not isinstance(layer[3], bool):
