@@ -392,7 +392,7 @@ def test_law_search_by_evaluation_agrees_with_the_expanded_search(layers):
 @pytest.mark.parametrize("name", ["blocks.py", "layers/__init__.py", "layers/base.py",
                                   "layers/dense.py", "layers/activations.py", "layers/conv.py",
                                   "layers/residual.py", "layers/attention.py",
-                                  "layers/embedding.py"])
+                                  "layers/embedding.py", "layers/norm.py"])
 def test_the_block_interpreter_and_its_layer_rules_import_only_flint_and_the_kernel(name):
     """Part of the verifier's trusted base: readable alone."""
     import ast

@@ -27,6 +27,7 @@ from exactcl.layers.base import (
 from exactcl.layers.embedding import Embedding
 from exactcl.layers.forward import output
 from exactcl.layers.heads import LogSoftmax, Softmax
+from exactcl.layers.norm import GroupNorm, LayerNorm, RMSNorm
 from exactcl.layers.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -69,6 +70,10 @@ EXAMPLES = {
     AdaptiveAvgPool1d: [AdaptiveAvgPool1d(1), AdaptiveAvgPool1d(4)],
     AdaptiveAvgPool2d: [AdaptiveAvgPool2d(1), AdaptiveAvgPool2d((2, 3))],
     Embedding: [Embedding(6, 3), Embedding(1, 1)],
+    LayerNorm: [LayerNorm(5), LayerNorm(3, eps=0, bias=False),
+                LayerNorm(4, eps="1/10", elementwise_affine=False)],
+    RMSNorm: [RMSNorm(5), RMSNorm(3, eps=0), RMSNorm(4, eps="1/10", elementwise_affine=False)],
+    GroupNorm: [GroupNorm(2, 6), GroupNorm(3, 9, eps=0, affine=False)],
 }
 
 HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
@@ -78,8 +83,10 @@ HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
         "Attention(d,heads[,head_dim][,tokens=n][,factors|linear][,bias]), "
         "LinearAttention(d,heads[,head_dim][,tokens=n]), LeakyReLU[(a/b)], LogSoftmax, "
         "Softmax, AvgPool1d(k[,stride=s]), AvgPool2d(kxk[,stride=s]), MaxPool1d(k[,stride=s]), "
-        "MaxPool2d(kxk[,stride=s]), AdaptiveAvgPool1d(n), AdaptiveAvgPool2d(hxw) or "
-        "Embedding(tokens,dim)")
+        "MaxPool2d(kxk[,stride=s]), AdaptiveAvgPool1d(n), AdaptiveAvgPool2d(hxw), "
+        "Embedding(tokens,dim), LayerNorm(n[,eps=a/b][,affine=False][,bias=False]), "
+        "RMSNorm(n[,eps=a/b][,affine=False]) or "
+        "GroupNorm(groups,channels[,eps=a/b][,affine=False])")
 
 
 def test_every_registered_type_has_examples():
@@ -109,7 +116,8 @@ def test_every_kind_has_a_forward_rule_and_a_candidate_law_role():
     from exactcl.kernel.layers import RULES
     assert set(registry.by_kind()) == set(RULES) == {"linear", "relu", "leaky_relu", "conv",
                                                      "residual", "attention", "softmax_head",
-                                                     "avgpool", "maxpool", "embedding"}
+                                                     "avgpool", "maxpool", "embedding",
+                                                     "layer_norm", "rms_norm", "group_norm"}
 
 
 def test_the_help_text_lists_every_spec_head_in_registry_order():
@@ -134,12 +142,13 @@ def test_the_torch_refusals_list_what_the_registry_reads():
     assert capture._expected_modules() == ("Linear, Conv1d, Conv2d, Embedding, ReLU, LeakyReLU, "
                                            "LogSoftmax, Softmax, AvgPool1d, AvgPool2d, "
                                            "MaxPool1d, MaxPool2d, AdaptiveAvgPool1d, "
-                                           "AdaptiveAvgPool2d, Flatten, Identity, Dropout, "
-                                           "MultiheadAttention")
+                                           "AdaptiveAvgPool2d, LayerNorm, RMSNorm, GroupNorm, "
+                                           "Flatten, Identity, Dropout, MultiheadAttention")
     assert capture._expected_functions() == ("a layer, F.relu, F.leaky_relu, F.max_pool1d/2d, "
                                              "F.linear, F.conv1d/2d, F.log_softmax, F.softmax, "
                                              "F.avg_pool1d/2d, F.adaptive_avg_pool1d/2d, "
-                                             "F.embedding, torch.flatten or a residual +")
+                                             "F.embedding, F.layer_norm, F.rms_norm, "
+                                             "F.group_norm, torch.flatten or a residual +")
     assert capture._expected_methods() == ("relu, log_softmax, softmax, flatten, "
                                            "view/reshape(x.size(0), -1), add or contiguous")
 

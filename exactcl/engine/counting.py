@@ -701,6 +701,8 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
         explanation = (f"Only bounds: {plural(M, 'exhibited law')}; Lie rank >= {K} ({p_text}) "
                        f"from {fields.describe()}; the closure check needs the expanded "
                        f"fields (engine='expanded').")
+    if rejected:  # e.g. the scale law of a normalisation, broken at order eps when eps > 0
+        explanation += f" Candidates rejected by their check: {'; '.join(rejected)}."
     return CountResult(model.name, D, laws, M if laws is None else laws, D - K, lie, K, status,
                        proof, explanation, exhibited, exhibited_labels, tuple(rejected), growth,
                        None, model.ring, time.perf_counter() - start, (), "program", fields,

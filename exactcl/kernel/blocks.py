@@ -70,6 +70,7 @@ from .layers import CHAIN_KINDS, RULES, rule_of, sequence_kinds
 from .layers.attention import ATTENTION_KINDS, MAX_TOKENS
 from .layers.base import MAX_ACTIVATIONS, constant, put
 from .layers.conv import MAX_PATCH_ENTRIES, MAX_POSITIONS
+from .layers.norm import candidates, levels_of, norm_degree, probe_level
 from .layers.residual import MAX_NESTING
 from .reading import MAX_LAYERS
 
@@ -218,6 +219,7 @@ class _Checker:
         out: list[tuple] = []
         for n, layer in enumerate(layers, 1):
             at = f"{where}layer {n}"
+            self.before = out  # what a layer's check may read of the layers before it
             rule = rule_of(layer)
             if rule is None:
                 raise ValueError(f"{at} must be a {sequence_kinds()} layer, not {layer!r}")
@@ -258,6 +260,7 @@ class BlockLayout:
         self.relus: list[int] = []
         self._weights: list[tuple[str, int, int, list[str]]] = []
         self._biases: list[tuple[str, int, int, list[str]]] = []
+        self.norm: list | None = None  # the normalisation layer's op (layers.norm)
         rule = RULES[self.layers[0][0]]
         self.attention = self.layers[0] if rule.alone else None
         if self.attention is not None:
@@ -327,7 +330,8 @@ class BlockLayout:
         """Degree of F in the probe's entries."""
         if self._alone is not None:
             return self._alone.probe_degree(self.attention)
-        return len(self.relus) + 2
+        # lambdas and levels (docs/design.md, normalisation layers)
+        return len(self.relus) + 2 + (norm_degree(self.norm) if self.norm is not None else 0)
 
     def phi_degree(self) -> int:
         """Degree of F (of every phi_c) in theta."""
@@ -445,7 +449,7 @@ def random_probe(layout: BlockLayout, seed: str, k: int) -> Probe:
     values = [d % (1 << PROBE_BITS) + 1 for d in draws[:n_x + n_u]]
     sigma = [tuple(int(i == j) for i in range(width))
              for j, width in zip(active_neurons(relus, seed, k, draws[n_x + n_u:]), relus)]
-    return Probe(values[:n_x], (), sigma, values[n_x:])
+    return Probe(values[:n_x], candidates(layout, seed, k), sigma, values[n_x:])
 
 
 def random_probe_mod(layout: BlockLayout, prime: int, rng) -> Probe:
@@ -454,7 +458,10 @@ def random_probe_mod(layout: BlockLayout, prime: int, rng) -> Probe:
 
     def draw(n: int) -> tuple[int, ...]:
         return tuple(rng.randrange(prime) for _ in range(n))
-    return Probe(draw(n_x), (), [draw(w) for w in relus], draw(n_u))
+    x, sigma, u = draw(n_x), [draw(w) for w in relus], draw(n_u)
+    # a normalised program's s: 0 then its lambdas, roots as free variables (layers.norm)
+    lambdas = (0,) + draw(levels_of(layout.norm)) if layout.norm is not None else ()
+    return Probe(x, lambdas, sigma, u)
 
 
 class Words(evaluator.Words):
@@ -470,6 +477,7 @@ class Words(evaluator.Words):
         self.layout, self.probes, self.brackets, self.prime = layout, probes, brackets, prime
         self.point = [constant(rows, cols, point[o:o + rows * cols], prime)
                       for _, rows, cols, o in layout.tensors]
+        self.raw_point, self.levels = point, None
         self._constants: dict[int, tuple] = {}
         self._values: dict[int, list] = {}
         self._bias0 = len(layout.tensors) - layout._n_biases
@@ -492,8 +500,11 @@ class Words(evaluator.Words):
             return lay._alone.constants(lay.attention, pr, p)
         rows, cols = lay.input_shape
         out = lay.output_shape
-        return (constant(rows, cols, pr.x, p), [[v % p for v in s] for s in pr.sigma],
-                constant(out[0], out[1], pr.u, p))
+        x, sigma = pr.x, [[v % p for v in s] for s in pr.sigma]
+        if lay.norm is not None:  # its level last (docs/design.md, normalisation layers)
+            x, level = probe_level(self, pr)
+            sigma.append(level)
+        return (constant(rows, cols, x, p), sigma, constant(out[0], out[1], pr.u, p))
 
     def gradient(self, node: int, point: list) -> list:
         """grad F of probe ``node`` at ``point`` (per-tensor jets)."""

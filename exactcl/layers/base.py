@@ -40,7 +40,7 @@ from ..kernel.errors import InputError, ResourceError, clip_text, count_text, sh
 from ..kernel.reading import MAX_LAYERS
 from ..limits import MAX_PARAMETERS
 
-__all__ = ["ALONE", "BARRIER", "BLOCK", "PARAMETRISED", "PASSES_LINEAR", "PASSES_RESCALING",
+__all__ = ["ALONE", "BARRIER", "BLOCK", "NORMALISATION", "PARAMETRISED", "PASSES_LINEAR", "PASSES_RESCALING",
            "ROLES", "Layer", "SpecCall", "canonical_layers", "check_bool", "check_layer_count",
            "check_layer_objects", "check_pair", "check_parameters", "check_size", "clip_text",
            "show_value", "split_layers", "spec_int", "spec_sizes", "tensor_entries",
@@ -63,7 +63,12 @@ BLOCK = "block"
 ALONE = "alone"
 #: A layer no rescaling passes: the units before and after it are unrelated.
 BARRIER = "barrier"
-ROLES = (PARAMETRISED, PASSES_RESCALING, BLOCK, ALONE, BARRIER, PASSES_LINEAR)
+#: A normalisation (LayerNorm): invariant under moves of its input (scale
+#: when eps = 0, translation by a multiple of 1), which give laws of the
+#: dense layer before it; with affine parameters its units (gamma_j,
+#: beta_j) rescale against the next parametrised layer (positive diagonal).
+NORMALISATION = "normalisation"
+ROLES = (PARAMETRISED, PASSES_RESCALING, BLOCK, ALONE, BARRIER, PASSES_LINEAR, NORMALISATION)
 
 
 def check_size(layer: str, what: str, value: object) -> int:

@@ -82,7 +82,7 @@ class LogSoftmax(Layer):
         """
         if len(lay.layers) < 2 or lay.layers[-2][0] != "linear":
             return []
-        n = sum(1 for name, *_ in lay.tensors if name[0] in "WK")
+        n = sum(1 for name, *_ in lay.tensors if name[0] != "b")  # every weight tensor
         rows, cols, o = tensor_entries(lay, f"W{n}")
         out = [([o + i * cols + j for i in range(rows)], f"sum of column {j} of W{n}")
                for j in range(cols)]

@@ -25,6 +25,7 @@ from .conv import Conv1d, Conv2d
 from .dense import Linear
 from .embedding import Embedding
 from .heads import LogSoftmax, Softmax
+from .norm import GroupNorm, LayerNorm, RMSNorm
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -57,6 +58,9 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
     Embedding,
+    LayerNorm,
+    RMSNorm,
+    GroupNorm,
 )
 
 

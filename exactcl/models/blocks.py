@@ -49,6 +49,7 @@ from ..kernel.rings import Ring
 from ..layers.base import (
     ALONE,
     BLOCK,
+    NORMALISATION,
     PARAMETRISED,
     PASSES_LINEAR,
     PASSES_RESCALING,
@@ -97,20 +98,72 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
     factor), (incoming parameters per unit, reading parameters per unit,
     diagonal only, the label of the law of units a, b as a format string),
     as the module notes say."""
+    return _walk(lay)[0]
+
+
+def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool, translation: bool,
+           groups: int = 1) -> list:
+    """The laws of a dense layer (or convolution) whose output a
+    normalisation reads: moves of that output the normalisation ignores.
+    Its translation h -> h + t 1 (t may depend on the input) gives the
+    column sums of its weight and the sum of its bias (linear: ``(indices,
+    label)``); with ``scale`` (eps = 0), h -> c h gives the sum of the
+    squares of all its parameters (quadratic: ``(pairs added, [], label)``)."""
+    rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
+    has_bias = any(name == f"b{number}" for name, *_ in lay.tensors)
+    ob = tensor_entries(lay, f"b{number}")[2] if has_bias else None
+    m = rows // groups
+    out: list = []
+    for g in range(groups):  # a group's rows: all of them for one group
+        part = range(g * m, (g + 1) * m)
+        where = f" (group {g})" if groups > 1 else ""
+        if translation:
+            out += [([o + i * cols + j for i in part], f"sum of column {j} of W{number}{where}")
+                    for j in range(cols)]
+            if has_bias:
+                out.append(([ob + i for i in part], f"sum of b{number}{where}"))
+        params = [o + i * cols + j for i in part for j in range(cols)]
+        params += [ob + i for i in part] if has_bias else []
+        label = f"scale of layer {number}{where}"
+        # with eps > 0 the scale law of eps = 0 is broken at order eps: still a candidate,
+        # so that the count says so when its check rejects it
+        out.append(([(v, v) for v in params], [], label if scale else
+                    f"{label} (a law at eps = 0, broken at order eps)"))
+    return out
+
+
+def _row_sums(lay: BlockLayout, layer: tuple, number: int, groups: int = 1) -> list:
+    """The laws of a dense layer reading a normalisation without affine
+    parameters: its input is orthogonal to 1 on each group, so W -> W + v
+    1_g^T keeps the model and each row sum of W over a group is a law
+    (linear: ``(indices, label)``)."""
+    rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
+    m = cols // groups
+    return [([o + i * cols + j for j in range(g * m, (g + 1) * m)],
+             f"sum of row {i} of W{number}" + (f" (group {g})" if groups > 1 else ""))
+            for g in range(groups) for i in range(rows)]
+
+
+def _walk(lay: BlockLayout) -> tuple[list, list]:
+    """(:func:`_symmetries`, the laws normalisations give by :func:`_moves`)."""
     alone = _alone(lay)
     if alone is not None:
-        return alone.symmetries(lay)
-    out = []
+        return alone.symmetries(lay), []
+    out: list = []
+    moves: list = []
     counter = [0]
 
     def walk(layers):
         previous = None  # (layer, number, rescaling passes diagonal only)
         stream = None  # the residual stream a layer writes: see _stream
+        centred = 0  # groups of a normalisation without affine parameters just before
         for layer in layers:
             role = _role(layer)
             if role == PARAMETRISED:
                 counter[0] += 1
                 number = counter[0]
+                if centred:  # it reads a vector orthogonal to 1: W -> W + v 1^T
+                    moves.extend(_row_sums(lay, layer, number, centred))
                 if previous is not None:
                     out.append(between(previous, layer, number))
                 if stream is not None and stream["blocks"]:
@@ -126,6 +179,18 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
                     stream["relu"] = True
             elif role == PASSES_LINEAR:
                 pass  # it commutes with every map of the units: previous and stream go on
+            elif role == NORMALISATION:
+                norm = layer_type(layer[0])
+                eps_zero, affine, groups = norm.options(layer)
+                if previous is not None and not previous[2]:  # the dense layer it reads
+                    moves.extend(_moves(lay, previous[0], previous[1], eps_zero,
+                                        norm.translation, groups))
+                previous = stream = None
+                if affine:  # its units rescale against the next layer, diagonally
+                    counter[0] += 1
+                    previous = (layer, counter[0], True)
+                centred = groups if norm.translation and not affine else 0
+                continue
             elif role == BLOCK:
                 first = counter[0] + 1
                 branch = layer_type(layer[0]).inner(layer)
@@ -134,6 +199,7 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
                 previous = None
             else:
                 previous = stream = None
+            centred = 0
 
     def between(previous, layer, number):
         """Units of the layer before, rescaled against ``layer``'s readers."""
@@ -165,7 +231,7 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
                 "blocks": stream["blocks"] + 1}
 
     walk(lay.layers)
-    return out
+    return out, moves
 
 
 def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str]]:
@@ -188,6 +254,13 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
     alone = _alone(lay)
     for plus, minus, label in alone.extra_laws(lay) if alone is not None else ():
         add(plus, minus, label)
+    for law in _walk(lay)[1]:
+        if len(law) == 3:
+            add(*law)
+        else:
+            candidates.append(sum((ring.gens[v] for v in law[0]), ring.zero()))
+            terms.append([(((v, 1),), 1) for v in law[0]])
+            labels.append(law[1])
     for variables, label in layer_type(lay.layers[-1][0]).linear_laws(lay):
         candidates.append(sum((ring.gens[v] for v in variables), ring.zero()))
         terms.append([(((v, 1),), 1) for v in variables])
@@ -207,7 +280,9 @@ def candidate_sizes(lay: BlockLayout) -> tuple[int, int]:
     alone = _alone(lay)
     extra_laws, extra_terms = alone.extra_sizes(lay) if alone is not None else (0, 0)
     linear = layer_type(lay.layers[-1][0]).linear_laws(lay)
-    return laws + extra_laws + len(linear), terms + extra_terms + sum(len(v) for v, _ in linear)
+    moves = _walk(lay)[1]
+    return (laws + extra_laws + len(linear) + len(moves),
+            terms + extra_terms + sum(len(v) for v, _ in linear) + sum(len(m[0]) for m in moves))
 
 
 def unit_grading(lay: BlockLayout) -> tuple[list[list[int]], list[int]]:

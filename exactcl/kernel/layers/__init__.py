@@ -14,6 +14,7 @@ from .conv import CONV
 from .dense import LINEAR
 from .embedding import EMBEDDING
 from .heads import SOFTMAX_HEAD
+from .norm import GROUP_NORM, LAYER_NORM, RMS_NORM
 from .pooling import AVG_POOL, MAX_POOL
 from .residual import RESIDUAL
 
@@ -29,6 +30,9 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     AVG_POOL,
     MAX_POOL,
     EMBEDDING,
+    LAYER_NORM,
+    RMS_NORM,
+    GROUP_NORM,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs
