@@ -364,8 +364,8 @@ def test_torch_functional_layer_norm_and_refusals():
 
 def test_torch_rms_norm_and_its_default_eps():
     """eps=None is the machine epsilon of the parameters' dtype: 2^-23
-    exactly for float32 (the module's float64 check then uses 2^-52, a
-    different model, so the check is refused for it), 2^-52 for float64."""
+    exactly for float32 (the float64 check runs it with that eps, not
+    float64's 2^-52, and gives eps=None back), 2^-52 for float64."""
     torch = pytest.importorskip("torch")
     from exactcl.torch.bridge import from_torch
     torch.manual_seed(0)
@@ -378,7 +378,10 @@ def test_torch_rms_norm_and_its_default_eps():
         assert tm.checked.startswith("output equals the module's forward")
         assert tm.program.layers[1] == RMSNorm(5, eps=Fraction(repr(eps)))
         assert exactcl.count(tm.program).laws == want
-    tm = from_torch(mlp(None), (4,), check=False)
+    module = mlp(None)
+    tm = from_torch(module, (4,))
+    assert tm.checked.startswith("output equals the module's forward"), tm.checked
+    assert module[1].eps is None
     assert tm.program.layers[1] == RMSNorm(5, eps=Fraction(1, 2**23))
     assert any("read as 1/8388608" in what for *_, what in tm.nodes)
     wide = from_torch(mlp(None).double(), (4,))

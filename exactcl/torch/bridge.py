@@ -27,6 +27,7 @@ never needs it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -331,7 +332,7 @@ def _check_output(torch, module, tm: TorchModel, shape) -> str:
     state = {name: t.detach().to(torch.float64) if t.is_floating_point() else t
              for name, t in list(module.named_parameters()) + list(module.named_buffers())}
     device = next(module.parameters()).device
-    with torch.no_grad():
+    with torch.no_grad(), _eps_of_own_dtype(torch, module):
         if isinstance(module, torch.nn.MultiheadAttention):
             got = torch.stack([torch.func.functional_call(
                 module, state, (s.to(device), s.to(device), s.to(device)))[0] for s in x])
@@ -360,3 +361,21 @@ def _check_output(torch, module, tm: TorchModel, shape) -> str:
             worst = max(worst, gap)
     return (f"output equals the module's forward on {CHECK_INPUTS} random inputs (largest "
             f"relative difference {worst:.1e}, float64 against exact)")
+
+
+@contextlib.contextmanager
+def _eps_of_own_dtype(torch, module):
+    """While the module runs in float64 for the check, an RMSNorm with
+    eps=None keeps the eps of its own dtype (2^-23 in float32), the value
+    read, not float64's."""
+    unset = [sub for sub in module.modules()
+             if type(sub).__name__ == "RMSNorm" and getattr(sub, "eps", 0) is None]
+    for sub in unset:
+        weight = getattr(sub, "weight", None)
+        sub.eps = torch.finfo(weight.dtype if weight is not None else torch.float32).eps
+    try:
+        yield
+    finally:
+        for sub in unset:
+            sub.eps = None
+
