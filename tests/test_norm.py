@@ -445,3 +445,19 @@ def test_the_kernel_reads_every_normalisation_name_back(spec):
     from exactcl.kernel.namecheck import check_net_name
     prog = parse_net(spec, "net:" + spec)
     assert check_net_name(prog.spec, {"program": prog.canonical()})[0]
+
+
+def test_torch_batch_norm_is_refused_in_one_line_naming_what_is_read_instead():
+    torch = pytest.importorskip("torch")
+    from exactcl.torch.bridge import from_torch
+    for module in (torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.BatchNorm1d(5),
+                                       torch.nn.Linear(5, 2)),
+                   torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.BatchNorm1d(5),
+                                       torch.nn.Linear(5, 2)).eval()):
+        with pytest.raises(InputError) as info:
+            from_torch(module, (4,))
+        text = str(info.value)
+        assert "\n" not in text
+        assert "is a BatchNorm1d, which exactcl does not read yet" in text
+        assert f"training={module.training}" in text
+        assert "expected a per-sample normalisation (LayerNorm, RMSNorm, GroupNorm)" in text

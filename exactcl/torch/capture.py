@@ -68,6 +68,19 @@ __all__ = ["MAX_INPUT_ENTRIES", "MAX_PATCH_ENTRIES", "Capture", "capture"]
 MAX_INPUT_ENTRIES = 2**16
 
 
+#: torch layers exactcl does not read, with what it reads instead and why.
+_NOT_READ = {
+    "PReLU": ("a fixed negative slope, nn.LeakyReLU(negative_slope)",
+              "whose negative slope is a learnable parameter "
+              "(num_parameters={sub.num_parameters})"),
+    "BatchNorm1d": ("a per-sample normalisation (LayerNorm, RMSNorm, GroupNorm)",
+                    "which exactcl does not read yet: in training mode it couples the samples "
+                    "of a batch, in eval mode it divides by the square roots of its running "
+                    "variances (training={sub.training})"),
+}
+_NOT_READ["BatchNorm2d"] = _NOT_READ["BatchNorm1d"]
+
+
 @dataclass(frozen=True, eq=False)
 class Step:
     """One layer of the program: the fx node that made it, where in the
@@ -283,10 +296,9 @@ class _Reader:
                                   f"units at random")
             self.record(node, "identity (dropout in eval mode)")
             return x
-        if kind is nn.PReLU:
-            raise self.refuse(node, "a fixed negative slope, nn.LeakyReLU(negative_slope)",
-                              f"is a PReLU, whose negative slope is a learnable parameter "
-                              f"(num_parameters={sub.num_parameters})")
+        if kind.__name__ in _NOT_READ and kind.__module__.startswith("torch.nn"):
+            expected, why = _NOT_READ[kind.__name__]
+            raise self.refuse(node, expected, f"is a {kind.__name__}, {why.format(sub=sub)}")
         if kind is nn.Flatten:
             if sub.start_dim != 1 or sub.end_dim != -1:
                 raise self.refuse(node, "a Flatten of every dimension but the batch",
