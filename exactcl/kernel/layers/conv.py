@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from math import prod
 
-from flint import nmod_mat
+from flint import nmod, nmod_mat
 
 from ..errors import count_text
 from ..evaluator import _add, _mul, _transpose
@@ -373,10 +373,11 @@ def _scatter(A: dict, index: list[int], rows: int, cols: int, p: int) -> dict:
     """The adjoint of :func:`_gather` into a matrix rows x cols: entry n of
     A added at index[n] (dropped where index[n] is the zero past the end)."""
     out = {}
+    zero = nmod(0, p)  # sums of residues stay residues: no conversion per entry
     for m, y in A.items():
-        acc = [0] * (rows * cols + 1)
+        acc = [zero] * (rows * cols + 1)
         for i, v in zip(index, y.entries()):
-            acc[i] += int(v)
+            acc[i] += v
         acc.pop()
         out[m] = nmod_mat(rows, cols, acc, p)
     return out

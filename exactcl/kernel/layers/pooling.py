@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from math import prod
 
-from flint import fmpq, nmod_mat
+from flint import fmpq, nmod, nmod_mat
 
 from ..errors import count_text
 from ..evaluator import _mul, _transpose
@@ -254,9 +254,9 @@ class Windows:
             else:
                 if mask is not None:
                     e = [v * t for v, t in zip(e, mask)]
-                values = [0] * (self.channels * self.positions)
+                values = [nmod(0, p)] * (self.channels * self.positions)
                 for i, v in zip(self.index, e):
-                    values[i] += int(v)
+                    values[i] += v
             out[m] = nmod_mat(self.channels, self.positions, values, p)
         return out
 
