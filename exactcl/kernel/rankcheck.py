@@ -186,9 +186,19 @@ def program_text(layout: Layout, kinds: dict, generators) -> str:
         return f"{layout.components:,} generator fields: {how}, D = {layout.D}"
     many = ("of phi's generators" if isinstance(layout, BlockLayout) else
             f"of the {layout.components:,} generators")
-    return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} (constant "
-            f"combinations {many}) evaluated from the "
+    what = f"constant combinations {many}"
+    if getattr(layout, "tokens", None) is not None:
+        what = TOKEN_FIELDS
+    return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} ({what}) "
+            f"evaluated from the "
             f"program ({L} layers); the generators {expanded}, D = {layout.D}")
+
+
+#: What the probe fields of a network with attention are (docs/design.md, attention
+#: inside a network).
+TOKEN_FIELDS = ("gradients of Taylor coefficients in t, orders 0 to 3, of <U, net(1 x0^T + "
+                "t X')> at identical tokens, each indicator 0 or 1: in the model's functional "
+                "space")
 
 
 class ProbeFields(Sequence):
