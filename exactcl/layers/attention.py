@@ -198,13 +198,14 @@ class Attention(Layer):
         return [v for row in out for v in row], None
 
     @staticmethod
-    def symmetries(lay) -> list[tuple[list[list[int]], list[list[int]], bool, str]]:
+    def symmetries(lay, layer=None) -> list[tuple[list[list[int]], list[list[int]], bool, str]]:
         """Per head and factor pair (Q, K), (V, O): the rows of the first and
         of the second (the units G_h acts on), not diagonal only, and the
         label of the law of units a, b (a format string). With biases, row a
         of Q_h and of V_h carries b_q[a] and b_v[a] ([Q_h | b_q] acts as
-        one factor)."""
-        layer = lay.layers[0]
+        one factor). ``layer``: the attention layer of a network (default:
+        the program's only layer)."""
+        layer = lay.layers[0] if layer is None else layer
         _, kind, d, heads, k, _ = layer[:6]
         bias = len(layer) == 7 and layer[6] is True
         out = []
@@ -223,10 +224,10 @@ class Attention(Layer):
         return out
 
     @staticmethod
-    def linear_laws(lay) -> list[tuple[list[int], str]]:
+    def linear_laws(lay, layer=None) -> list[tuple[list[int], str]]:
         """Each entry of a key bias: softmax ignores it (docs/design.md,
         attention), so it has no gradient."""
-        layer = lay.layers[0]
+        layer = lay.layers[0] if layer is None else layer
         if not (len(layer) == 7 and layer[6] is True):
             return []
         out = []
@@ -235,6 +236,37 @@ class Attention(Layer):
             out += [([o + a], f"key bias bk{h}_{a} (softmax ignores it)")
                     for a in range(layer[4])]
         return out
+
+    @staticmethod
+    def network_units(lay, layer) -> list[list[int]]:
+        """In a network: per output unit c, the parameters writing it, column c
+        of every O_h and b_o[c] (O_h -> O_h G^T, b_o -> G b_o multiplies the
+        output by G: docs/design.md, attention inside a network)."""
+        _, _, d, heads, k, _ = layer[:6]
+        units = [[] for _ in range(d)]
+        for h in range(heads):
+            _, _, o = tensor_entries(lay, f"O{h}")
+            for c in range(d):
+                units[c] += [o + a * d + c for a in range(k)]
+        if len(layer) == 7 and layer[6] is True:
+            _, _, ob = tensor_entries(lay, "bo")
+            for c in range(d):
+                units[c].append(ob + c)
+        return units
+
+    @staticmethod
+    def network_readers(lay, layer) -> list[list[int]]:
+        """In a network: per unit j of its input, the parameters reading it,
+        column j of every Q_h, K_h and V_h (the attention sees its input Y
+        only through Y Q_h^T, Y K_h^T, Y V_h^T)."""
+        _, _, d, heads, k, _ = layer[:6]
+        readers = [[] for _ in range(d)]
+        for h in range(heads):
+            for letter in "QKV":
+                _, _, o = tensor_entries(lay, f"{letter}{h}")
+                for j in range(d):
+                    readers[j] += [o + a * d + j for a in range(k)]
+        return readers
 
     @staticmethod
     def extra_laws(lay) -> list[tuple[list, list, str]]:
