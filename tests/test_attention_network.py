@@ -233,3 +233,89 @@ def test_the_expansion_is_not_built_for_networks_with_attention():
     ctx = fmpq_mpoly_ctx.get(lay.parameters, "lex")
     with pytest.raises(ValueError, match="counted by evaluation only"):
         expand(lay, ctx.gens(), ctx.from_dict({}) + 1)
+
+
+# -- from_torch: a user module calling attn(x, x, x)[0] between per-token layers ----------------
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+class _Encoder(nn.Module):
+    """Linear per token, self-attention, Linear per token."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(3, 4)
+        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.inp(x)
+        y = self.attn(y, y, y)[0]
+        return self.out(y)
+
+
+class _Block(nn.Module):
+    """A transformer block without normalisation."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = x + self.attn(x, x, x, need_weights=False)[0]
+        return x + self.fc2(torch.relu(self.fc1(x)))
+
+
+@pytest.mark.parametrize("make, shape, spec, laws", [
+    (_Encoder, (3, 3), "net:Linear(3,4,bias),Attention(4,2,2,bias),Linear(4,2,bias)", 36),
+    (_Block, (3, 4), "net:Residual(Attention(4,2,2,bias)),Residual(Linear(4,8,bias),ReLU,"
+                     "Linear(8,4,bias))", 24),
+])
+def test_from_torch_reads_attention_between_per_token_layers(make, shape, spec, laws):
+    """The translation's output equals the module's forward (from_torch
+    checks it), and the count is a sandwich: in the encoder 10 + 2 x 8 + 10
+    (the biases augment every family), in the block 2 x 8 + 8."""
+    torch.manual_seed(0)
+    module = make().eval()
+    tm = exactcl.from_torch(module, example_input_shape=shape)
+    assert tm.program.spec == spec and "output equals the module's forward" in tm.checked
+    r = exactcl.count(tm)
+    assert (r.laws, r.proof) == (laws, "sandwich")
+
+
+def test_from_torch_maps_every_attention_parameter_of_a_network():
+    torch.manual_seed(1)
+    module = _Encoder().eval()
+    tm = exactcl.from_torch(module, example_input_shape=(3, 3))
+    mapped = {ex: (name, idx) for ex, name, idx in tm.parameter_map}
+    assert mapped["W1_0_2"] == ("inp.weight", (0, 2))
+    assert mapped["Q1_0_1"] == ("attn.in_proj_weight", (2, 1))
+    assert mapped["bk0_1"] == ("attn.in_proj_bias", (5,))
+    assert mapped["O1_1_3"] == ("attn.out_proj.weight", (3, 3))
+    assert mapped["W3_1_0"] == ("out.weight", (1, 0))
+
+
+def test_from_torch_refuses_a_per_token_linear_without_attention():
+    class PerRow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    with pytest.raises(InputError, match="per token only in a network with a "
+                                         "MultiheadAttention") as err:
+        exactcl.from_torch(PerRow(), example_input_shape=(4, 3))
+    assert "\n" not in str(err.value)
+
+
+def test_from_torch_still_refuses_a_transformer_layer_naming_layernorm():
+    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True).eval()
+    with pytest.raises(InputError, match="LayerNorm") as err:
+        exactcl.from_torch(layer, example_input_shape=(3, 4))
+    assert "\n" not in str(err.value)

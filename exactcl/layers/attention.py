@@ -324,9 +324,9 @@ class Attention(Layer):
             raise reader.refuse(node, "batch_first=True (inputs batch x tokens x d)",
                                 "has batch_first=False, which reads the batch as tokens")
         _check_module(reader, node, sub)
-        if x.steps:
-            raise reader.refuse(node, "attention on the module's input (exactcl's attention is "
-                                "a model by itself)", "is applied after other layers")
+        if x.steps and (len(x.shape) != 2 or x.shape[1] != sub.embed_dim):
+            raise reader.refuse(node, f"tokens of {sub.embed_dim} entries (tokens x d)",
+                                f"gets its input of shape {x.shape}")
         if len(x.shape) != 2 or x.shape[1] != sub.embed_dim:
             raise InputError(f"Argument 'example_input_shape' must be (tokens, "
                              f"{sub.embed_dim}) for the MultiheadAttention at "
@@ -367,6 +367,15 @@ class Attention(Layer):
                 out.append((name, names["out_proj.weight"],
                             (int(idx[1]), int(head[1:]) * k + int(idx[0]))))
         return out
+
+    @staticmethod
+    def forward_tokens(layer, run, tokens: list) -> list:
+        """Inside a network: the attention on the tokens (lists of d values),
+        numbered as one parametrised layer (:meth:`forward` on them stacked)."""
+        run.layer += 1
+        d, N = layer[2], layer[5]
+        flat, _ = Attention.forward(layer, run, [v for t in tokens for v in t], None)
+        return [flat[i * d:(i + 1) * d] for i in range(N)]
 
     @classmethod
     def torch_graph(cls, fx, module):

@@ -227,6 +227,13 @@ class _Reader:
         if not result.steps:
             raise InputError("Argument 'module' computes no layer from its input (its output "
                              "is its input).")
+        token = getattr(self, "per_token", None)
+        if token is not None and not any(s.layer.role == ALONE
+                                         for s in Capture(result.steps).flat()):
+            raise self.refuse(token, "its input to be a vector (torch applies a Linear to the "
+                              "last dimension; exactcl reads that per token only in a network "
+                              "with a MultiheadAttention: flatten first)",
+                              "is applied to each row of a matrix in a network without attention")
         return Capture(result.steps, self.nodes, self.logit_scale)
 
     def attribute(self, node):
@@ -542,9 +549,9 @@ def _check_hooks(torch, module) -> None:
 _NOT_YET = dict.fromkeys(
     ("TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
      "TransformerDecoder", "Transformer"),
-    "it normalises with LayerNorm (norm1, norm2), which exactcl does not read yet, and its "
-    "self-attention feeds a per-token MLP (attention inside a network is not read yet: "
-    "a MultiheadAttention by itself is)")
+    "it normalises with LayerNorm (norm1, norm2), which exactcl does not read yet (its "
+    "self-attention, residual additions and per-token MLP are read: write the block's "
+    "forward without normalisation)")
 
 
 def capture(torch, module, shape: tuple[int, ...]) -> Capture:
