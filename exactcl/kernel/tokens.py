@@ -75,7 +75,17 @@ def find_attention(layers) -> list:
 
 def token_count(layers) -> int | None:
     """N, the tokens of a network holding an attention layer (None without
-    one); ValueError for more than one."""
+    one); ValueError for more than one.
+
+    >>> token_count([["linear", 3, 4, False], ["residual", [["attention", "softmax", 4, 2, 2, 5]]]])
+    5
+    >>> token_count([["linear", 3, 4, False]]) is None
+    True
+    >>> token_count([["attention", "softmax", 2, 1, 1, 3]] * 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: a network holds at most one attention layer, not 2
+    """
     found = find_attention(layers)
     if len(found) > 1:
         raise ValueError(f"a network holds at most one attention layer, not {len(found)}")
@@ -143,7 +153,15 @@ def random_probe(layout, seed: str, k: int) -> Probe:
     """Probe ``k`` of the family ``seed``: from the SHAKE-256 stream of
     ``"{seed}/{k}"``, 8 bytes (big-endian) per entry, x then u then every
     indicator; x and u in [1, 2**PROBE_BITS], each indicator the draw's
-    lowest bit (0 or 1, whatever the family)."""
+    lowest bit (0 or 1, whatever the family).
+
+    >>> from exactcl.kernel.blocks import BlockLayout
+    >>> lay = BlockLayout([["linear", 2, 2, False], ["relu"],
+    ...                    ["attention", "softmax", 2, 1, 1, 3], ["linear", 2, 1, False]])
+    >>> pr = random_probe(lay, "exactcl-tokens-0", 0)
+    >>> len(pr.x), len(pr.u), set(pr.sigma[0]) <= {0, 1}
+    (8, 12, True)
+    """
     n_x, relus, n_u = layout.probe_sizes()
     count = n_x + n_u + sum(relus)
     stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(8 * count)

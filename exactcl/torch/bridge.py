@@ -559,7 +559,8 @@ def _parameter_map(program, owners: list[dict]) -> list[tuple[str, str, tuple[in
     attention = _attention_of(program)
     for name in program.parameters:
         head, *idx = name.split("_")
-        if head[0] in "QKVO" or head[:2] in ("bq", "bk", "bv", "bo"):  # attention in a network
+        if attention is not None and (head[0] in "QKVO" or head[:2] in ("bq", "bk", "bv", "bo")):
+            # attention in a network (its only other layers: dense, W{l} and b{l})
             owner = next(o for o in owners if "in_proj_weight" in o)
             out += attention.torch_parameter_map([name], owner)
             continue

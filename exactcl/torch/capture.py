@@ -23,7 +23,9 @@ here:
   module's own parameters, ``nn.ReLU``,
   ``F.relu`` / ``torch.relu`` / ``x.relu()`` (in place or not),
   ``nn.MultiheadAttention`` (self-attention, with or without biases, as a
-  model by itself; a Transformer layer is refused naming LayerNorm);
+  model by itself or called as ``attn(x, x, x)[0]`` among ``nn.Linear``
+  layers applied to each token, ReLUs and residual additions; a
+  Transformer layer is refused naming LayerNorm);
 * generic: ``nn.Flatten`` / ``torch.flatten(x, 1)`` / ``x.flatten(1)``
   (all but the batch), ``x.view(x.size(0), -1)`` (or ``reshape``),
   ``nn.Identity``, ``x.contiguous()``, ``nn.Dropout`` in eval mode (or

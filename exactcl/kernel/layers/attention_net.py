@@ -247,7 +247,11 @@ def attention_probe_degrees(layer, degrees: list) -> list:
 def attention_theta_degree(layer, r: int) -> int:
     """Degree in theta of the output for an input of degree ``r``: a product
     surviving the truncation holds at most three entries of M (degree
-    2 r + 2 each), then X V^T (r + 1) and O (1)."""
+    2 r + 2 each), then X V^T (r + 1) and O (1).
+
+    >>> attention_theta_degree(["attention", "softmax", 2, 1, 1, 3], 1)
+    15
+    """
     return 6 * (r + 1) + (r + 1) + 1
 
 
