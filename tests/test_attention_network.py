@@ -45,6 +45,12 @@ def _real_orders(layers, values, probe, N, scale=1):
                 sigma = probe.sigma[state["relu"]]
                 state["relu"] += 1
                 toks = [sympy.Matrix([s * v for s, v in zip(sigma, x)]) for x in toks]
+            elif layer[0] == "leaky_relu":  # q x + (1 - q) sigma x
+                q = sympy.Rational(layer[1])
+                sigma = probe.sigma[state["relu"]]
+                state["relu"] += 1
+                toks = [sympy.Matrix([(q + (1 - q) * s) * v for s, v in zip(sigma, x)])
+                        for x in toks]
             elif layer[0] == "residual":
                 toks = [x + y for x, y in zip(toks, sequence(layer[1], toks))]
             else:
@@ -95,6 +101,8 @@ NETWORKS = {
                               ["linear", 2, 1, False]],
     "relu-biased": [["linear", 2, 2, True], ["relu"], ["attention", "softmax", 2, 1, 1, 2, True],
                     ["linear", 2, 1, True]],
+    "leaky-relu": [["linear", 2, 2, False], ["leaky_relu", "-1/3"],
+                   ["attention", "softmax", 2, 1, 1, 3], ["linear", 2, 1, False]],
     "transformer-block": [["residual", [["attention", "softmax", 2, 1, 1, 2, True]]],
                           ["residual", [["linear", 2, 2, True], ["relu"],
                                         ["linear", 2, 2, True]]]],
