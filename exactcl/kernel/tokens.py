@@ -236,9 +236,11 @@ def _majorant(ops, a: list, layout, den: list) -> list:
 
 def phi_terms(layout) -> int:
     """A bound on the sum of F's absolute coefficients, denominators
-    cleared by 6^3 N^4 and the LeakyReLUs' (docs/design.md)."""
+    cleared by 6^3 N^4 and the LeakyReLUs' b (each to the power phi_degree:
+    every slope in a product follows a dense layer; docs/design.md)."""
     N, (d_out, _) = layout.tokens, layout.output_shape
-    den = [1]
+    den = [1]  # the LeakyReLUs' denominators, each once per layer
     a = max(_majorant(layout.ops, [Fraction(2)] * layout.input_shape[0], layout, den))  # x0 + X'
     weights = 1 + 1 + 2 + 6 * 2 * (N - 1)
-    return ceil(6 ** 3 * N ** 4 * den[0] * N * d_out * a * weights)
+    # a product of F holds a slope at most once per dense layer on its path: phi_degree times
+    return ceil(6 ** 3 * N ** 4 * den[0] ** phi_degree(layout) * N * d_out * a * weights)
