@@ -207,7 +207,7 @@ def test_a_certificate_verifies_and_a_changed_one_is_refused(tmp_path):
 
 @pytest.mark.parametrize("layers, message", [
     ((Linear(2, 2), Attention(2, 1), Attention(2, 1)), "at most one attention layer, not 2"),
-    ((Linear(2, 2), Attention(2, 1, kind="factors")), "must be of kind softmax inside a network"),
+    ((Linear(2, 2), Attention(2, 1, kind="factors")), "only softmax attention may sit"),
     ((Linear(2, 3), Attention(2, 1)), "takes tokens of 2 entries but the layer before it gives 3"),
 ])
 def test_bad_networks_are_refused_in_one_line(layers, message):
@@ -327,3 +327,27 @@ def test_from_torch_still_refuses_a_transformer_layer_naming_layernorm():
     with pytest.raises(InputError, match="LayerNorm") as err:
         exactcl.from_torch(layer, example_input_shape=(3, 4))
     assert "\n" not in str(err.value)
+
+
+def test_the_certificate_states_the_expansion_its_ranks_come_from():
+    """lie.generators.expansion names the expansion at identical tokens; a file
+    of a network with attention without it, or one of another program with it,
+    is refused."""
+    import copy
+    import json
+    import pathlib
+
+    from exactcl.kernel.rankcheck import TOKEN_EXPANSION
+    from exactcl.kernel.verifier import verify_certificate
+    root = pathlib.Path(__file__).resolve().parents[1] / "data"
+    cert = json.loads((root / "attention_networks" / "biased_2_2_1.json").read_text())
+    assert cert["lie"]["generators"]["expansion"] == TOKEN_EXPANSION
+    assert verify_certificate(cert, rng=random.Random(2)).ok
+    bad = copy.deepcopy(cert)
+    del bad["lie"]["generators"]["expansion"]
+    report = verify_certificate(bad, rng=random.Random(2))
+    assert not report.ok and "lie.generators.expansion must be" in str(report)
+    alone = json.loads((root / "attention_layers" / "bias_d2_k2.json").read_text())
+    alone["lie"]["generators"]["expansion"] = TOKEN_EXPANSION
+    report = verify_certificate(alone, rng=random.Random(2))
+    assert not report.ok and "only a network with attention states one" in str(report)

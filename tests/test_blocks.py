@@ -216,7 +216,7 @@ def test_chain_programs_agree_with_the_chain_evaluator():
     ([["conv", 1, 2, [2], [0], False, [4]]], "positive stride"),
     ([["linear", 2, 2, False], ["residual", [["linear", 2, 3, False]]]], "same shape"),
     ([["attention", "factors", 2, 1, 1, 3], ["linear", 2, 2, False]],
-     "must be of kind softmax inside a network"),
+     "only softmax attention may sit"),
     ([["attention", "softmax", 2, 1, 1, 3], ["attention", "softmax", 2, 1, 1, 3]],
      "at most one attention layer"),
     ([["attention", "cosine", 2, 1, 1, 3]], "kind one of"),
@@ -524,7 +524,7 @@ def test_a_changed_block_certificate_is_not_verified(block_certs, base, what):
     ("net:LinearAttention(6,4)", "must divide the model dimension d = 6"),
     ("net:Conv1d(1,2,2)", "the first convolution of a program must name its input's length"),
     ("net:Residual(Linear(2,3))", "must map its input to the same shape"),
-    ("net:Attention(2,1,factors),Linear(2,2)", "must be of kind softmax inside a network"),
+    ("net:Attention(2,1,factors),Linear(2,2)", "only softmax attention may sit"),
     ("net:Residual()", "must list the layers of its block"),
 ])
 def test_cli_refuses_bad_blocks_in_one_line(spec, message, capsys):

@@ -110,6 +110,9 @@ class ProgramFields:
         out: dict[str, Any] = {"kind": self.kind, "count": self.count}
         if self.kind == "probes":
             out["family"] = self.family
+            if getattr(self.layout, "tokens", None) is not None:
+                from ..kernel.rankcheck import TOKEN_EXPANSION
+                out["expansion"] = TOKEN_EXPANSION
         return out
 
     def describe(self) -> str:

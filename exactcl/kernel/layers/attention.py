@@ -83,8 +83,8 @@ class Attention(LayerRule):
                              f"with other layers")
         canonical = self._form(layer, at)
         if canonical[1] != "softmax":
-            raise ValueError(f"{at} (attention) must be of kind softmax inside a network, not "
-                             f"{canonical[1]!r}")
+            raise ValueError(f"{at} (attention) of kind {canonical[1]!r} is a model by itself: "
+                             f"only softmax attention may sit inside a network")
         d = canonical[2]
         if shape is not None and shape[0] * shape[1] != d:
             raise ValueError(f"{at} (attention) takes tokens of {d} entries but the layer "
