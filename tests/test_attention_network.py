@@ -351,3 +351,40 @@ def test_the_certificate_states_the_expansion_its_ranks_come_from():
     alone["lie"]["generators"]["expansion"] = TOKEN_EXPANSION
     report = verify_certificate(alone, rng=random.Random(2))
     assert not report.ok and "only a network with attention states one" in str(report)
+
+
+def _trunc(e, t):
+    p = sympy.Poly(sympy.expand(e), t)
+    return sum(c * t**m[0] for m, c in zip(p.monoms(), p.coeffs()) if m[0] <= 3)
+
+
+def test_the_identity_bounds_hold_for_F_expanded_by_sympy():
+    """F of Linear(1,1), Attention(1,1,1), Linear(1,1) on 2 tokens as a
+    polynomial in theta and every probe entry (SymPy, the truncated series
+    of docs/design.md written out): its degrees are at most phi_degree and
+    probe_degree, and the sum of its absolute coefficients, denominators
+    cleared, at most phi_terms (the Schwartz-Zippel bound rests on them)."""
+    N = 2
+    lay = BlockLayout([["linear", 1, 1, False], ["attention", "softmax", 1, 1, 1, N],
+                       ["linear", 1, 1, False]])
+    th = {n: sympy.Symbol(n) for n in lay.parameters}
+    t = sympy.Symbol("t")
+    x0, xp = sympy.Symbol("x0"), sympy.symbols("xp0:2")
+    X = sympy.Matrix([th["W1_0_0"] * (x0 + t * xp[i]) for i in range(N)])
+    L = (X * th["Q0_0_0"]) * (X * th["K0_0_0"]).T
+    M = sympy.Matrix(N, N, lambda i, j: _trunc(L[i, j] - L[i, 0], t))
+    E = M.applyfunc(lambda e: _trunc(1 + e + e**2 / 2 + e**3 / 6, t))
+    z = [_trunc((sum(E[i, :]) - N) / N, t) for i in range(N)]
+    w = [_trunc((1 - s + s**2 - s**3) / N, t) for s in z]
+    P = sympy.Matrix(N, N, lambda i, j: _trunc(w[i] * E[i, j], t))
+    out = (P * X * th["V0_0_0"] * th["O0_0_0"] * th["W3_0_0"]).applyfunc(lambda e: _trunc(e, t))
+    U = [sympy.Matrix(sympy.symbols(f"u{n}_0:{N}")) for n in range(4)]
+    U[3] = sympy.Matrix(N, N, lambda i, j: (N if i == j else 0) - 1) * U[3]
+    F = sum(wgt * U[n][i] * sympy.Poly(out[i], t).coeff_monomial(t**n)
+            for n, wgt in enumerate((1, 1, 2, 6)) for i in range(N))
+    probe = [x0, *xp, *(s for u in U for s in u.free_symbols)]
+    poly = sympy.Poly(sympy.expand(F), *th.values(), *probe)
+    assert poly.degree_list() and sympy.Poly(F, *th.values()).total_degree() <= lay.phi_degree()
+    assert sympy.Poly(F, *probe).total_degree() <= lay.probe_degree()
+    den = sympy.ilcm(*[sympy.Rational(c).q for c in poly.coeffs()])
+    assert 0 < den * sum(abs(c) for c in poly.coeffs()) <= lay.phi_terms()
