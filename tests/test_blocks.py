@@ -215,7 +215,10 @@ def test_chain_programs_agree_with_the_chain_evaluator():
     ([["conv", 1, 2, [5], [1], False, [4]]], "kernel 5 larger than its input"),
     ([["conv", 1, 2, [2], [0], False, [4]]], "positive stride"),
     ([["linear", 2, 2, False], ["residual", [["linear", 2, 3, False]]]], "same shape"),
-    ([["attention", "softmax", 2, 1, 1, 3], ["linear", 2, 2, False]], "model by itself"),
+    ([["attention", "factors", 2, 1, 1, 3], ["linear", 2, 2, False]],
+     "only softmax attention may sit"),
+    ([["attention", "softmax", 2, 1, 1, 3], ["attention", "softmax", 2, 1, 1, 3]],
+     "at most one attention layer"),
     ([["attention", "cosine", 2, 1, 1, 3]], "kind one of"),
     ([["linear", 4, 2, False], ["conv", 2, 2, [1], [1], False, [2]]], "gives a vector"),
 ])
@@ -392,7 +395,8 @@ def test_law_search_by_evaluation_agrees_with_the_expanded_search(layers):
 @pytest.mark.parametrize("name", ["blocks.py", "layers/__init__.py", "layers/base.py",
                                   "layers/dense.py", "layers/activations.py", "layers/conv.py",
                                   "layers/residual.py", "layers/attention.py",
-                                  "layers/embedding.py", "layers/norm.py"])
+                                  "layers/embedding.py", "layers/norm.py",
+                                  "layers/attention_net.py", "tokens.py"])
 def test_the_block_interpreter_and_its_layer_rules_import_only_flint_and_the_kernel(name):
     """Part of the verifier's trusted base: readable alone."""
     import ast
@@ -407,7 +411,8 @@ def test_the_block_interpreter_and_its_layer_rules_import_only_flint_and_the_ker
             imported.add("." * node.level + (node.module or "") if node.level
                          else node.module.split(".")[0])
     outside = {m for m in imported if not m.startswith(".")}
-    assert outside <= {"__future__", "hashlib", "collections", "math", "re", "flint"}, outside
+    assert outside <= {"__future__", "hashlib", "collections", "fractions", "math", "re",
+                       "flint"}, outside
 
 
 # -- certificates of block programs: the verifier rejects what was changed ----------------
@@ -520,7 +525,7 @@ def test_a_changed_block_certificate_is_not_verified(block_certs, base, what):
     ("net:LinearAttention(6,4)", "must divide the model dimension d = 6"),
     ("net:Conv1d(1,2,2)", "the first convolution of a program must name its input's length"),
     ("net:Residual(Linear(2,3))", "must map its input to the same shape"),
-    ("net:Attention(2,1),Linear(2,2)", "model by itself"),
+    ("net:Attention(2,1,factors),Linear(2,2)", "only softmax attention may sit"),
     ("net:Residual()", "must list the layers of its block"),
 ])
 def test_cli_refuses_bad_blocks_in_one_line(spec, message, capsys):

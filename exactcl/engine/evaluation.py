@@ -85,7 +85,10 @@ class ProgramFields:
         if (isinstance(layout, Layout)
                 and layout.components <= COMPONENTS_PER_PARAMETER * layout.D):
             return cls(layout, "components", layout.components)
-        if getattr(layout, "dense_probes", False):  # a block program with pooling
+        if getattr(layout, "tokens", None) is not None:  # a network with attention
+            from ..kernel.tokens import TOKENS
+            family = f"{TOKENS}{seed}"
+        elif getattr(layout, "dense_probes", False):  # a block program with pooling
             from ..kernel.blocks import DENSE
             family = f"{DENSE}{seed}"
         else:
@@ -107,6 +110,9 @@ class ProgramFields:
         out: dict[str, Any] = {"kind": self.kind, "count": self.count}
         if self.kind == "probes":
             out["family"] = self.family
+            if getattr(self.layout, "tokens", None) is not None:
+                from ..kernel.rankcheck import TOKEN_EXPANSION
+                out["expansion"] = TOKEN_EXPANSION
         return out
 
     def describe(self) -> str:
@@ -114,6 +120,9 @@ class ProgramFields:
             return f"the {self.count:,} generator fields grad phi_c"
         many = (f"of the {self.layout.components:,} generators"
                 if isinstance(self.layout, Layout) else "of phi's generators")
+        if getattr(self.layout, "tokens", None) is not None:
+            from ..kernel.rankcheck import TOKEN_FIELDS
+            return f"{self.count:,} random probe fields ({TOKEN_FIELDS}, family {self.family!r})"
         return (f"{self.count:,} random probe fields (constant combinations {many}, "
                 f"family {self.family!r})")
 

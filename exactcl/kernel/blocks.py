@@ -55,7 +55,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from . import evaluator
+from . import evaluator, tokens
 from .errors import count_text
 from .evaluator import (
     PROBE_BITS,
@@ -128,7 +128,7 @@ def size_problem(layers: Sequence, max_parameters: int) -> str | None:
     'the attention has 1,000,000 tokens; the limit is 64'
     """
     rule = RULES[layers[0][0]]
-    if rule.alone:
+    if rule.alone and len(layers) == 1:
         return rule.size_problem(layers[0], max_parameters)
     shape = _input_shape(layers)
     totals = {"layers": 0, "parameters": 0, "activations": shape[0] * shape[1], "patches": 0}
@@ -189,12 +189,9 @@ def check_blocks(layers: object) -> tuple[tuple, ...]:
     if not isinstance(layers, (list, tuple)) or not layers:
         raise ValueError("a program is a non-empty list of layers")
     alone = [rule for layer in layers if (rule := rule_of(layer)) is not None and rule.alone]
-    if alone:
-        if len(layers) != 1:
-            raise ValueError(f"an {alone[0].kind} layer is a model by itself: the program must "
-                             f"have no other layer")
+    if alone and len(layers) == 1:
         return (alone[0].check_alone(layers[0]),)
-    out, shape = _Checker().sequence(layers, None, "")
+    out, shape = _Checker(tokens.token_count(layers)).sequence(layers, None, "")
     last = out[-1][0]
     if not RULES[last].ends:
         raise ValueError(f"the last layer (layer {len(out)}) must be linear, a convolution or "
@@ -203,10 +200,13 @@ def check_blocks(layers: object) -> tuple[tuple, ...]:
 
 
 class _Checker:
-    """Checks sequences of layers, nested ones (residual blocks) counted."""
+    """Checks sequences of layers, nested ones (residual blocks) counted;
+    ``tokens`` is N in a network with attention (every other layer then acts
+    on each token: exactcl.kernel.tokens)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: int | None = None) -> None:
         self.depth = -1
+        self.tokens = tokens
 
     def sequence(self, layers, shape, where: str):
         """(canonical layers, output shape) of a sequence whose input has
@@ -226,6 +226,10 @@ class _Checker:
             if rule.activation and (not out or not RULES[out[-1][0]].ends):
                 raise ValueError(f"{at} ({rule.kind}) must follow a linear layer, a convolution "
                                  f"or a residual block")
+            if self.tokens is not None and not rule.tokenwise and rule.kind != "attention":
+                raise ValueError(f"{at} ({rule.kind}) cannot act on each token of a network "
+                                 f"with attention: linear, relu, leaky_relu and residual layers "
+                                 f"can")
             if rule.final and (where or n != len(layers)):
                 raise ValueError(f"{at} ({rule.kind}) must be the last layer of the program")
             canonical, shape = rule.check(layer, shape, at, self)
@@ -262,7 +266,10 @@ class BlockLayout:
         self._biases: list[tuple[str, int, int, list[str]]] = []
         self.norm: list | None = None  # the normalisation layer's op (layers.norm)
         rule = RULES[self.layers[0][0]]
-        self.attention = self.layers[0] if rule.alone else None
+        self.attention = self.layers[0] if rule.alone and len(self.layers) == 1 else None
+        #: N for a network on tokens with an attention layer (exactcl.kernel.tokens).
+        self.tokens = None if self.attention is not None else tokens.token_count(self.layers)
+        self._number = 0
         if self.attention is not None:
             self._alone = rule
             self._weights.extend(rule.tensors(self.attention))
@@ -297,8 +304,9 @@ class BlockLayout:
         return ops, shape
 
     def next_number(self) -> int:
-        """The number of the next parametrised layer (1, 2, ...)."""
-        return len(self._weights) + 1
+        """The number of the next parametrised layer (1, 2, ...), taken."""
+        self._number += 1
+        return self._number
 
     def add_weight(self, prefix: str, rows: int, cols: int, names: list[str]) -> int:
         self._weights.append((prefix, rows, cols, names))
@@ -324,12 +332,16 @@ class BlockLayout:
             return self._alone.probe_sizes(self.attention)
         rows, cols = self.input_shape
         out = self.output_shape
+        if self.tokens is not None:  # x0 and X', the indicators, U_0 .. U_3
+            return rows * (1 + self.tokens), list(self.relus), 4 * self.tokens * out[0]
         return rows * cols, list(self.relus), out[0] * out[1]
 
     def probe_degree(self) -> int:
         """Degree of F in the probe's entries."""
         if self._alone is not None:
             return self._alone.probe_degree(self.attention)
+        if self.tokens is not None:
+            return tokens.probe_degree(self)
         # lambdas and levels (docs/design.md, normalisation layers)
         return len(self.relus) + 2 + (norm_degree(self.norm) if self.norm is not None else 0)
 
@@ -337,6 +349,8 @@ class BlockLayout:
         """Degree of F (of every phi_c) in theta."""
         if self._alone is not None:
             return self._alone.phi_degree(self.attention)
+        if self.tokens is not None:
+            return tokens.phi_degree(self)
         return _depth(self.ops)
 
     def phi_terms(self) -> int:
@@ -351,6 +365,8 @@ class BlockLayout:
         """
         if self._alone is not None:
             return self._alone.phi_terms(self.attention)
+        if self.tokens is not None:
+            return tokens.phi_terms(self)
         return sum(_ones(self.ops, [1] * (self.input_shape[0] * self.input_shape[1]), self))
 
     components = property(phi_terms, doc="A bound on phi's components (its terms).")
@@ -366,6 +382,9 @@ class BlockLayout:
         work and memory estimates): (columns, rows, bias) per product."""
         if self._alone is not None:
             return self._alone.products_alone(self.attention)
+        if self.tokens is not None:  # per-token layers on every token, over t's nilpotents
+            return [size for op in _walk(self.ops) for size in RULES[op[0]].products(op, self)
+                    * (1 if op[0] == "attention" else self.tokens) * tokens.T_PRODUCTS]
         return [size for op in _walk(self.ops) for size in RULES[op[0]].products(op, self)]
 
 
@@ -431,6 +450,8 @@ def random_probe(layout: BlockLayout, seed: str, k: int) -> Probe:
     >>> [len(s) for s in dense.sigma], all(1 <= v <= 2**PROBE_BITS for v in dense.sigma[0])
     ([2], True)
     """
+    if layout.tokens is not None:
+        return tokens.random_probe(layout, seed, k)
     n_x, relus, n_u = layout.probe_sizes()
     if seed.startswith(DENSE):
         count = n_x + n_u + sum(relus)
@@ -498,6 +519,8 @@ class Words(evaluator.Words):
         lay, p = self.layout, self.prime
         if lay.attention is not None:
             return lay._alone.constants(lay.attention, pr, p)
+        if lay.tokens is not None:
+            return tokens.constants(lay, pr, p)
         rows, cols = lay.input_shape
         out = lay.output_shape
         x, sigma = pr.x, [[v % p for v in s] for s in pr.sigma]
@@ -511,6 +534,8 @@ class Words(evaluator.Words):
         consts = self._probe_constants(node)
         if self.layout.attention is not None:
             return self.layout._alone.gradient(self.layout.attention, consts, point)
+        if self.layout.tokens is not None:
+            return tokens.gradient(self, consts, point)
         x, sigma, u = consts
         grads: list = [None] * len(point)
         out, tape = self.forward_sequence(self.layout.ops, x, point, sigma)
@@ -524,6 +549,13 @@ class Words(evaluator.Words):
             a, saved = RULES[op[0]].forward(self, op, a, point, sigma)
             tape.append(saved)
         return a, tape
+
+    def forward_tokens(self, ops, toks, point, sigma):
+        """(output tokens, tape) of ``ops`` on a network's tokens (exactcl.kernel.tokens)."""
+        return tokens.forward(self, ops, toks, point, sigma)
+
+    def backward_tokens(self, ops, deltas, tape, point, sigma, grads) -> list:
+        return tokens.backward(self, ops, deltas, tape, point, sigma, grads)
 
     def backward_sequence(self, ops, delta, tape, point, sigma, grads) -> dict:
         """The reverse pass of ``ops``: parameter gradients into ``grads``."""
@@ -586,6 +618,9 @@ def expand(layout: BlockLayout, gens: Sequence, one) -> list:
     >>> [str(p) for p in expand(lay, ctx.gens(), ctx.from_dict({}) + 1)]
     ['K1_0_0_0*W2_0_0', 'K1_0_0_1*W2_0_0', 'K1_0_0_0*W2_0_1', 'K1_0_0_1*W2_0_1']
     """
+    if layout.tokens is not None:
+        raise ValueError("a network with attention is counted by evaluation only: its phi is "
+                         "not expanded")
     zero = one - one
     n_x, relus, n_u = layout.probe_sizes()
     # probe variables: x_0.., then ReLU units, then u_0..; a value is {monomial: poly}

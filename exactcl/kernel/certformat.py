@@ -573,7 +573,9 @@ def generator_fields(obj: object, program: bool) -> dict:
     """The checked ``lie.generators`` section (probes only for a program)."""
     kind = obj.get("kind") if isinstance(obj, dict) else None
     if kind == "probes":
-        gen = _keys(obj, "lie.generators", {"kind", "count", "family"})
+        gen = _keys(obj, "lie.generators", {"kind", "count", "family"}, {"expansion"})
+        if "expansion" in gen and not isinstance(gen["expansion"], str):
+            raise _fail("lie.generators.expansion", "a string", gen["expansion"])
         _int(gen["count"], "lie.generators.count", 1, MAX_ITEMS)
         family = gen["family"]
         if not isinstance(family, str) or not 0 < len(family) <= MAX_FAMILY_CHARS:

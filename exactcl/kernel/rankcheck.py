@@ -155,7 +155,15 @@ def expanded_program(layout: Layout, ring, budget: WorkBudget, need: bool
                       ) -> list[VectorField] | None:
     """The generators grad phi_c of a small program, expanded over Q, or None
     when it is too large to expand here (unless ``need``: the closure check
-    or exact ranks need them, and the budget decides)."""
+    or exact ranks need them, and the budget decides). A network with
+    attention has no expanded phi (docs/design.md, attention inside a
+    network): what would need it is refused."""
+    if getattr(layout, "tokens", None) is not None:
+        if need:
+            raise CertificateFormatError("model.program holds attention inside a network, "
+                                         "whose phi is not expanded: its ranks and closure are "
+                                         "checked from probe fields only.")
+        return None
     terms = expansion_terms(layout)
     work = expansion_work(layout)
     share = None if budget.left is None else EXACT_SHARE * budget.left
@@ -186,9 +194,25 @@ def program_text(layout: Layout, kinds: dict, generators) -> str:
         return f"{layout.components:,} generator fields: {how}, D = {layout.D}"
     many = ("of phi's generators" if isinstance(layout, BlockLayout) else
             f"of the {layout.components:,} generators")
-    return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} (constant "
-            f"combinations {many}) evaluated from the "
+    what = f"constant combinations {many}"
+    if getattr(layout, "tokens", None) is not None:
+        what = TOKEN_FIELDS
+    return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} ({what}) "
+            f"evaluated from the "
             f"program ({L} layers); the generators {expanded}, D = {layout.D}")
+
+
+#: What the probe fields of a network with attention are (docs/design.md, attention
+#: inside a network).
+TOKEN_FIELDS = ("gradients of Taylor coefficients in t, orders 0 to 3, of <U, net(1 x0^T + "
+                "t X')> at identical tokens, each indicator 0 or 1: in the model's functional "
+                "space")
+
+
+#: The expansion a network with attention's probe fields come from, as its
+#: certificates state it (``lie.generators.expansion``).
+TOKEN_EXPANSION = ("Taylor coefficients in t of the network at identical tokens "
+                   "1 x0^T + t X', orders 0 to 3")
 
 
 class ProbeFields(Sequence):
@@ -196,6 +220,11 @@ class ProbeFields(Sequence):
     (:class:`~exactcl.kernel.evaluator.Words` reads ``len`` and items)."""
 
     def __init__(self, layout: Layout, kinds: dict) -> None:
+        tokens = getattr(layout, "tokens", None) is not None and kinds["kind"] == "probes"
+        if kinds.get("expansion") != (TOKEN_EXPANSION if tokens else None):
+            want = repr(TOKEN_EXPANSION) if tokens else "no expansion (only a network with attention states one)"
+            raise CertificateFormatError(f"lie.generators.expansion must be {want}, not "
+                                         f"{kinds.get('expansion')!r}.")
         self.layout, self.kinds = layout, kinds
         self.count = kinds["count"] if kinds["kind"] == "probes" else layout.components
         self.built: dict[int, Probe] = {}

@@ -198,13 +198,14 @@ class Attention(Layer):
         return [v for row in out for v in row], None
 
     @staticmethod
-    def symmetries(lay) -> list[tuple[list[list[int]], list[list[int]], bool, str]]:
+    def symmetries(lay, layer=None) -> list[tuple[list[list[int]], list[list[int]], bool, str]]:
         """Per head and factor pair (Q, K), (V, O): the rows of the first and
         of the second (the units G_h acts on), not diagonal only, and the
         label of the law of units a, b (a format string). With biases, row a
         of Q_h and of V_h carries b_q[a] and b_v[a] ([Q_h | b_q] acts as
-        one factor)."""
-        layer = lay.layers[0]
+        one factor). ``layer``: the attention layer of a network (default:
+        the program's only layer)."""
+        layer = lay.layers[0] if layer is None else layer
         _, kind, d, heads, k, _ = layer[:6]
         bias = len(layer) == 7 and layer[6] is True
         out = []
@@ -223,10 +224,10 @@ class Attention(Layer):
         return out
 
     @staticmethod
-    def linear_laws(lay) -> list[tuple[list[int], str]]:
+    def linear_laws(lay, layer=None) -> list[tuple[list[int], str]]:
         """Each entry of a key bias: softmax ignores it (docs/design.md,
         attention), so it has no gradient."""
-        layer = lay.layers[0]
+        layer = lay.layers[0] if layer is None else layer
         if not (len(layer) == 7 and layer[6] is True):
             return []
         out = []
@@ -235,6 +236,37 @@ class Attention(Layer):
             out += [([o + a], f"key bias bk{h}_{a} (softmax ignores it)")
                     for a in range(layer[4])]
         return out
+
+    @staticmethod
+    def network_units(lay, layer) -> list[list[int]]:
+        """In a network: per output unit c, the parameters writing it, column c
+        of every O_h and b_o[c] (O_h -> O_h G^T, b_o -> G b_o multiplies the
+        output by G: docs/design.md, attention inside a network)."""
+        _, _, d, heads, k, _ = layer[:6]
+        units = [[] for _ in range(d)]
+        for h in range(heads):
+            _, _, o = tensor_entries(lay, f"O{h}")
+            for c in range(d):
+                units[c] += [o + a * d + c for a in range(k)]
+        if len(layer) == 7 and layer[6] is True:
+            _, _, ob = tensor_entries(lay, "bo")
+            for c in range(d):
+                units[c].append(ob + c)
+        return units
+
+    @staticmethod
+    def network_readers(lay, layer) -> list[list[int]]:
+        """In a network: per unit j of its input, the parameters reading it,
+        column j of every Q_h, K_h and V_h (the attention sees its input Y
+        only through Y Q_h^T, Y K_h^T, Y V_h^T)."""
+        _, _, d, heads, k, _ = layer[:6]
+        readers = [[] for _ in range(d)]
+        for h in range(heads):
+            for letter in "QKV":
+                _, _, o = tensor_entries(lay, f"{letter}{h}")
+                for j in range(d):
+                    readers[j] += [o + a * d + j for a in range(k)]
+        return readers
 
     @staticmethod
     def extra_laws(lay) -> list[tuple[list, list, str]]:
@@ -292,9 +324,9 @@ class Attention(Layer):
             raise reader.refuse(node, "batch_first=True (inputs batch x tokens x d)",
                                 "has batch_first=False, which reads the batch as tokens")
         _check_module(reader, node, sub)
-        if x.steps:
-            raise reader.refuse(node, "attention on the module's input (exactcl's attention is "
-                                "a model by itself)", "is applied after other layers")
+        if x.steps and (len(x.shape) != 2 or x.shape[1] != sub.embed_dim):
+            raise reader.refuse(node, f"tokens of {sub.embed_dim} entries (tokens x d)",
+                                f"gets its input of shape {x.shape}")
         if len(x.shape) != 2 or x.shape[1] != sub.embed_dim:
             raise InputError(f"Argument 'example_input_shape' must be (tokens, "
                              f"{sub.embed_dim}) for the MultiheadAttention at "
@@ -335,6 +367,15 @@ class Attention(Layer):
                 out.append((name, names["out_proj.weight"],
                             (int(idx[1]), int(head[1:]) * k + int(idx[0]))))
         return out
+
+    @staticmethod
+    def forward_tokens(layer, run, tokens: list) -> list:
+        """Inside a network: the attention on the tokens (lists of d values),
+        numbered as one parametrised layer (:meth:`forward` on them stacked)."""
+        run.layer += 1
+        d, N = layer[2], layer[5]
+        flat, _ = Attention.forward(layer, run, [v for t in tokens for v in t], None)
+        return [flat[i * d:(i + 1) * d] for i in range(N)]
 
     @classmethod
     def torch_graph(cls, fx, module):

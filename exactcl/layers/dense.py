@@ -142,6 +142,11 @@ def _from_torch(reader, node, x, weight, bias):
         raise reader.refuse(node, "a weight of shape (out, in) and a bias of shape (out,)",
                             f"has weight {tuple(w.shape)}")
     n_out, n_in = (int(s) for s in w.shape)
+    if len(x.shape) == 2 and x.shape[1] == n_in:  # on each token (a network with attention)
+        reader.per_token = getattr(reader, "per_token", None) or node
+        layer = Linear(n_in, n_out, bias=bias is not None)
+        return reader.append(node, x, layer, (x.shape[0], n_out), reader.reads(weight, bias),
+                             cost=x.shape[0] * n_in * n_out)
     if x.shape != (n_in,):
         reader.shape_error(node, x, f"({n_in},)", "Linear")
         raise reader.refuse(

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .base import ALONE
+from .base import ALONE, BLOCK
 from .registry import layer_type
 
 __all__ = ["output", "relu_patterns"]
@@ -64,6 +64,45 @@ class _Run:
         return a, shape
 
 
+def _tokens_sequence(run: _Run, layers, tokens: list) -> list:
+    """A network with attention on its tokens: the attention on all of them,
+    every other layer on each token by its own rule (a residual block
+    recursing)."""
+    for layer in layers:
+        rule = layer_type(layer[0])
+        if rule is None:
+            raise ValueError(f"no layer {layer[0]!r} inside a network")
+        if rule.role == ALONE:
+            tokens = rule.forward_tokens(layer, run, tokens)
+        elif rule.role == BLOCK:
+            inner = _tokens_sequence(run, rule.inner(layer), tokens)
+            tokens = [[u + v for u, v in zip(a, b)] for a, b in zip(tokens, inner)]
+        else:
+            start, out = run.layer, []
+            for a in tokens:
+                run.layer = start
+                got, _ = rule.forward(layer, run, a, None)
+                out.append(got)
+            tokens = out
+    return tokens
+
+
+def _attention_tokens(layers) -> int | None:
+    """N, the tokens of a network holding an attention layer (not a model by
+    itself), else None."""
+    if len(layers) == 1 and getattr(layer_type(layers[0][0]), "role", None) == ALONE:
+        return None
+    stack = [layers]
+    while stack:
+        for layer in stack.pop():
+            rule = layer_type(layer[0])
+            if rule is not None and rule.role == ALONE:
+                return layer[5]
+            if rule is not None and rule.role == BLOCK:
+                stack.append(rule.inner(layer))
+    return None
+
+
 def output(layers: Sequence, values: Mapping[str, object], x: Sequence, *,
            logit_scale: float = 1.0) -> list:
     """The program's output (flattened) at the parameter ``values`` (a map
@@ -89,7 +128,12 @@ def _evaluate(layers, values, x, logit_scale) -> dict:
     run = _Run(values, logit_scale)
     layers = [list(layer) for layer in layers]
     alone = layer_type(layers[0][0]) if layers else None
-    if alone is not None and alone.role == ALONE:  # a model by itself: the whole program
+    N = _attention_tokens(layers)
+    if N is not None:  # a network on tokens (x: tokens row by row)
+        d = len(x) // N
+        out = [v for t in _tokens_sequence(run, layers, [list(x[i * d:(i + 1) * d])
+                                                          for i in range(N)]) for v in t]
+    elif alone is not None and alone.role == ALONE:  # a model by itself: the whole program
         out, _ = alone.forward(layers[0], run, list(x), None)
     else:
         out, _ = run.sequence(layers, list(x), None)

@@ -65,7 +65,10 @@ LABEL_POLY_CHARS = 60
 
 def _units(lay: BlockLayout, layer: tuple, number: int) -> list[list[int]]:
     """Per output unit (neuron or channel) of parametrised layer ``number``,
-    the parameters of its incoming weights and bias."""
+    the parameters of its incoming weights and bias (an attention layer's
+    own rule in a network)."""
+    if _role(layer) == ALONE:
+        return layer_type(layer[0]).network_units(lay, layer)
     rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
     units = [[o + i * cols + j for j in range(cols)] for i in range(rows)]
     bias = f"b{number}"
@@ -80,6 +83,8 @@ def _readers(lay: BlockLayout, layer: tuple, number: int, channels: int) -> list
     """Per unit of the layer before, the weights of parametrised layer
     ``number`` that read it (its type's rule)."""
     rule = layer_type(layer[0])
+    if rule.role == ALONE:
+        return rule.network_readers(lay, layer)
     return rule.readers(tensor_entries(lay, rule.weights + str(number)), layer, channels)
 
 
@@ -90,7 +95,22 @@ def _role(layer) -> str:
 def _alone(lay: BlockLayout):
     """The layer type of a program that is one model by itself, else None."""
     rule = layer_type(lay.layers[0][0])
-    return rule if rule.role == ALONE else None
+    return rule if rule.role == ALONE and len(lay.layers) == 1 else None
+
+
+def _inside(lay: BlockLayout) -> list[tuple]:
+    """The layers of a network that would be models by themselves alone
+    (attention), nested ones included."""
+    if _alone(lay) is not None:
+        return []
+    found, stack = [], [lay.layers]
+    while stack:
+        for layer in stack.pop():
+            if _role(layer) == ALONE:
+                found.append(layer)
+            elif _role(layer) == BLOCK:
+                stack.append(layer_type(layer[0]).inner(layer))
+    return found
 
 
 def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]], bool, str]]:
@@ -159,7 +179,9 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
         centred = 0  # groups of a normalisation without affine parameters just before
         for layer in layers:
             role = _role(layer)
-            if role == PARAMETRISED:
+            if role == ALONE:  # attention in a network: its head laws, then as a dense layer
+                out.extend(layer_type(layer[0]).symmetries(lay, layer))
+            if role in (PARAMETRISED, ALONE):
                 counter[0] += 1
                 number = counter[0]
                 if centred:  # it reads a vector orthogonal to 1: W -> W + v 1^T
@@ -222,7 +244,8 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
     def _stream(stream, branch, first, last):
         """The stream after the residual block x + branch(x): its first layer
         reads the stream and its last writes it (any other branch ends it)."""
-        if stream is None or _role(branch[0]) != PARAMETRISED or _role(branch[-1]) != PARAMETRISED:
+        if (stream is None or _role(branch[0]) not in (PARAMETRISED, ALONE)
+                or _role(branch[-1]) not in (PARAMETRISED, ALONE)):
             return None
         readers = _readers(lay, branch[0], first, len(stream["plus"]))
         units = _units(lay, branch[-1], last)
@@ -261,11 +284,18 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
             candidates.append(sum((ring.gens[v] for v in law[0]), ring.zero()))
             terms.append([(((v, 1),), 1) for v in law[0]])
             labels.append(law[1])
-    for variables, label in layer_type(lay.layers[-1][0]).linear_laws(lay):
+    for variables, label in _linear_laws(lay):
         candidates.append(sum((ring.gens[v] for v in variables), ring.zero()))
         terms.append([(((v, 1),), 1) for v in variables])
         labels.append(label)
     return candidates, terms, labels
+
+
+def _linear_laws(lay: BlockLayout) -> list[tuple[list[int], str]]:
+    """Laws linear in the parameters: an attention layer's key bias, a head's
+    translation."""
+    out = [law for layer in _inside(lay) for law in layer_type(layer[0]).linear_laws(lay, layer)]
+    return out + layer_type(lay.layers[-1][0]).linear_laws(lay)
 
 
 def candidate_sizes(lay: BlockLayout) -> tuple[int, int]:
@@ -279,7 +309,7 @@ def candidate_sizes(lay: BlockLayout) -> tuple[int, int]:
         laws, terms = laws + pairs, terms + pairs * widest
     alone = _alone(lay)
     extra_laws, extra_terms = alone.extra_sizes(lay) if alone is not None else (0, 0)
-    linear = layer_type(lay.layers[-1][0]).linear_laws(lay)
+    linear = _linear_laws(lay)
     moves = _walk(lay)[1]
     return (laws + extra_laws + len(linear) + len(moves),
             terms + extra_terms + sum(len(v) for v, _ in linear) + sum(len(m[0]) for m in moves))

@@ -295,10 +295,16 @@ def _program(got):
 def _parameter_map(program, owners: list[dict]) -> list[tuple[str, str, tuple[int, ...]]]:
     """(exactcl name, torch name, index) per exactcl parameter, in order."""
     out = []
-    if owners and "in_proj_weight" in owners[0]:  # attention, a model by itself
+    if owners and "in_proj_weight" in owners[0] and len(program.layers) == 1:
         return program.layers[0].torch_parameter_map(program.parameters, owners[0])
+    attention = _attention_of(program)
     for name in program.parameters:
         head, *idx = name.split("_")
+        if attention is not None and (head[0] in "QKVO" or head[:2] in ("bq", "bk", "bv", "bo")):
+            # attention in a network (its only other layers: dense, W{l} and b{l})
+            owner = next(o for o in owners if "in_proj_weight" in o)
+            out += attention.torch_parameter_map([name], owner)
+            continue
         kind, layer = head[0], int(head[1:])
         names, index = owners[layer - 1], tuple(int(i) for i in idx)
         if kind != "b" and "embedding" in names:  # W{l}_{j}_{i} is weight[i, j]
@@ -307,6 +313,17 @@ def _parameter_map(program, owners: list[dict]) -> list[tuple[str, str, tuple[in
         role = "bias" if kind == "b" else "weight"
         out.append((name, names[role], index))
     return out
+
+
+def _attention_of(program):
+    """The attention layer of a program (nested in residual blocks too), or None."""
+    stack = list(program.layers)
+    while stack:
+        layer = stack.pop()
+        if type(layer).__name__ == "Attention":
+            return layer
+        stack.extend(layer.children)
+    return None
 
 
 def _check_output(torch, module, tm: TorchModel, shape) -> str:

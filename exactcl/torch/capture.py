@@ -23,8 +23,10 @@ here:
   module's own parameters, ``nn.ReLU``,
   ``F.relu`` / ``torch.relu`` / ``x.relu()`` (in place or not),
   ``nn.MultiheadAttention`` (self-attention, with or without biases, as a
-  model by itself; a Transformer layer is refused naming LayerNorm),
-  ``nn.Embedding`` as the first layer (one token per example);
+  model by itself or called as ``attn(x, x, x)[0]`` among ``nn.Linear``
+  layers applied to each token, ReLUs and residual additions; a
+  Transformer layer is refused naming LayerNorm), ``nn.Embedding`` as the
+  first layer (one token per example);
 * generic: ``nn.Flatten`` / ``torch.flatten(x, 1)`` / ``x.flatten(1)``
   (all but the batch), ``x.view(x.size(0), -1)`` (or ``reshape``),
   ``nn.Identity``, ``x.contiguous()``, ``nn.Dropout`` in eval mode (or
@@ -244,6 +246,13 @@ class _Reader:
         if not result.steps:
             raise InputError("Argument 'module' computes no layer from its input (its output "
                              "is its input).")
+        token = getattr(self, "per_token", None)
+        if token is not None and not any(s.layer.role == ALONE
+                                         for s in Capture(result.steps).flat()):
+            raise self.refuse(token, "its input to be a vector (torch applies a Linear to the "
+                              "last dimension; exactcl reads that per token only in a network "
+                              "with a MultiheadAttention: flatten first)",
+                              "is applied to each row of a matrix in a network without attention")
         return Capture(result.steps, self.nodes, self.logit_scale, (), tuple(self.frozen_rows))
 
     def attribute(self, node):
@@ -566,9 +575,9 @@ def _check_hooks(torch, module) -> None:
 _NOT_YET = dict.fromkeys(
     ("TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
      "TransformerDecoder", "Transformer"),
-    "it normalises with LayerNorm (norm1, norm2), which exactcl does not read yet, and its "
-    "self-attention feeds a per-token MLP (attention inside a network is not read yet: "
-    "a MultiheadAttention by itself is)")
+    "it normalises with LayerNorm (norm1, norm2), which exactcl does not read yet (its "
+    "self-attention, residual additions and per-token MLP are read: write the block's "
+    "forward without normalisation)")
 
 
 def capture(torch, module, shape: tuple[int, ...]) -> Capture:

@@ -19,6 +19,7 @@ class ReLU(LayerRule):
     kind = "relu"
     heads = ("ReLU",)
     activation = True
+    tokenwise = True
 
     def check(self, layer, shape, at, checker):
         if len(layer) != 1:

@@ -41,6 +41,7 @@ from flint import nmod_mat
 
 from ..errors import count_text
 from ..evaluator import _mul, _transpose
+from .attention_net import attention_backward, attention_forward
 from .base import (
     MAX_ACTIVATIONS,
     LayerRule,
@@ -69,25 +70,77 @@ class Attention(LayerRule):
     kind = "attention"
     heads = ("Attention", "LinearAttention")
     alone = True
+    #: Inside a network on tokens it may end a program or precede a ReLU.
+    ends = True
 
     # -- checks and sizes ---------------------------------------------------------------
 
     def check(self, layer, shape, at, checker):
-        raise ValueError(f"{at} (attention) is a model by itself: it cannot be combined with "
-                         f"other layers")
+        """Inside a network on tokens (``checker.tokens``, exactcl.kernel.tokens):
+        softmax attention on tokens of d entries, giving tokens of d entries."""
+        if getattr(checker, "tokens", None) is None:
+            raise ValueError(f"{at} (attention) is a model by itself: it cannot be combined "
+                             f"with other layers")
+        canonical = self._form(layer, at)
+        if canonical[1] != "softmax":
+            raise ValueError(f"{at} (attention) of kind {canonical[1]!r} is a model by itself: "
+                             f"only softmax attention may sit inside a network")
+        d = canonical[2]
+        if shape is not None and shape[0] * shape[1] != d:
+            raise ValueError(f"{at} (attention) takes tokens of {d} entries but the layer "
+                             f"before it gives {shape[0] * shape[1]}")
+        return canonical, (d, 1, None)
 
     def check_alone(self, layer) -> tuple:
+        return self._form(layer, "layer 1")
+
+    @staticmethod
+    def _form(layer, at: str) -> tuple:
         if (not isinstance(layer, (list, tuple)) or len(layer) not in (6, 7)
                 or layer[1] not in ATTENTION_KINDS or not all(positive(v) for v in layer[2:6])
                 or (len(layer) == 7 and not isinstance(layer[6], bool))):
             shown = list(layer) if isinstance(layer, (list, tuple)) else layer
-            raise ValueError(f"layer 1 (attention) must be ['attention', kind, d, heads, head, "
+            raise ValueError(f"{at} (attention) must be ['attention', kind, d, heads, head, "
                              f"tokens(, bias)] with kind one of {', '.join(ATTENTION_KINDS)}, "
                              f"positive int sizes and a bool bias, not {shown!r}")
         if len(layer) == 7 and layer[6] and layer[1] != "softmax":
-            raise ValueError(f"layer 1 (attention) has biases only of kind softmax, not "
+            raise ValueError(f"{at} (attention) has biases only of kind softmax, not "
                              f"{layer[1]!r}")
         return ("attention",) + tuple(layer[1:6]) + ((True,) if biased(layer) else ())
+
+    def input_shape(self, layer, first_shape):
+        return (layer[2], 1, None)
+
+    def sizes(self, layer, entries, at, totals, sequence):
+        totals["parameters"] += self.parameters(layer)
+        if layer[5] > MAX_TOKENS:
+            return entries, (f"{at} has {count_text(layer[5])} tokens; the limit is "
+                             f"{MAX_TOKENS}")
+        return layer[2], None
+
+    def compile(self, layer, shape, layout):
+        """In a network: its tensors named as alone (one attention per
+        network), numbered as one parametrised layer."""
+        layout.next_number()
+        weights, biases = [], []
+        for prefix, rows, cols, names in self.tensors(layer):
+            if prefix.startswith("b"):
+                biases.append(layout.add_bias(prefix, rows, names))
+            else:
+                weights.append(layout.add_weight(prefix, rows, cols, names))
+        return ["attention", tuple(layer), weights, biases or None], (layer[2], 1)
+
+    def forward_tokens(self, words, op, tokens, point, sigma):
+        return attention_forward(words, op, tokens, point)
+
+    def backward_tokens(self, words, op, deltas, saved, point, sigma, grads):
+        return attention_backward(words, op, deltas, saved, point, grads)
+
+    def products(self, op, layout):
+        # per head, about a dozen products of N x N, N x d and d x k matrices (flint's) and
+        # the entrywise products of the exponential's series, forward and back
+        _, kind, d, heads, k, N = op[1][:6]
+        return [(max(N, d) * max(N, d), max(d, k, N), False)] * (12 * heads)
 
     def parameters(self, layer) -> int:
         _, _, d, heads, k, _ = layer[:6]

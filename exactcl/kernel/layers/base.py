@@ -72,6 +72,9 @@ class LayerRule:
     #: Whether a program holding it draws dense probes, every indicator like
     #: an input entry (:data:`exactcl.kernel.blocks.DENSE`; convolution, pooling).
     dense_probes = False
+    #: Whether it may act on each token of a network with attention, by its
+    #: per-sample rule (:meth:`forward_tokens`; exactcl.kernel.tokens).
+    tokenwise = False
 
     # -- checks and sizes, from the numbers alone ---------------------------------------
 
@@ -113,6 +116,22 @@ class LayerRule:
         """The jet flowing back to the layer's input; parameter gradients
         are added to ``grads`` (:func:`accumulate`)."""
         raise NotImplementedError
+
+    def forward_tokens(self, words, op, tokens: list, point, sigma):
+        """(output tokens, what the reverse pass needs) on a list of tokens'
+        jets: the per-sample rule applied to each token, the indicators
+        shared by the tokens (exactcl.kernel.tokens)."""
+        outs, saved = [], []
+        for a in tokens:
+            out, s = self.forward(words, op, a, point, sigma)
+            outs.append(out)
+            saved.append(s)
+        return outs, saved
+
+    def backward_tokens(self, words, op, deltas: list, saved, point, sigma, grads) -> list:
+        """The reverse pass of :meth:`forward_tokens`."""
+        return [self.backward(words, op, d, s, point, sigma, grads)
+                for d, s in zip(deltas, saved)]
 
     def expand(self, op, a: list, context):
         """The forward pass on a flat activation of {probe monomial: poly}."""

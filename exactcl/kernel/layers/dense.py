@@ -18,6 +18,7 @@ class Dense(LayerRule):
     kind = "linear"
     heads = ("Linear",)
     ends = True
+    tokenwise = True
 
     def check(self, layer, shape, at, checker):
         _, n_in, n_out, bias = check_linear(layer, at)

@@ -17,6 +17,7 @@ class Residual(LayerRule):
     heads = ("Residual",)
     ends = True
     nested = 1
+    tokenwise = True
 
     def check(self, layer, shape, at, checker):
         if len(layer) != 2:
@@ -46,6 +47,14 @@ class Residual(LayerRule):
 
     def backward(self, words, op, delta, saved, point, sigma, grads):
         return _add(delta, words.backward_sequence(op[1], delta, saved, point, sigma, grads))
+
+    def forward_tokens(self, words, op, tokens, point, sigma):
+        inner, tape = words.forward_tokens(op[1], tokens, point, sigma)
+        return [_add(a, b) for a, b in zip(tokens, inner)], tape
+
+    def backward_tokens(self, words, op, deltas, saved, point, sigma, grads):
+        inner = words.backward_tokens(op[1], deltas, saved, point, sigma, grads)
+        return [_add(a, b) for a, b in zip(deltas, inner)]
 
     def expand(self, op, a, context):
         inner = context.forward(op[1], a)

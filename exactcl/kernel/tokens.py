@@ -1,0 +1,246 @@
+"""Token programs: networks on N tokens made of per-token layers and one
+softmax attention layer (docs/design.md, attention inside a network).
+
+An activation is a list of N jets, one column per token. Every layer but
+the attention (and residual blocks, which recurse) acts on each token by
+its own per-sample rule (:meth:`~exactcl.kernel.layers.base.LayerRule.forward_tokens`,
+whose default maps the rule's ``forward`` over the tokens), with the
+indicators of a ReLU shared by the tokens; so a per-sample layer rule
+acts per token with no rule of its own.
+
+**Probes.** A probe is (x0, X', sigma, U_0, U_1, U_2, U_3): x holds x0
+(d_in entries) then X' (N x d_in, token after token), u holds U_0 .. U_3
+(each N x d_out). The input is X = 1 x0^T + t X' with t = e_a + e_b + e_c,
+three nilpotents above those of bracket words; the reverse pass starts
+from U_0 e_a e_b e_c + U_1 e_b e_c + U_2 e_c + C U_3 (C = N I - J), and
+the coefficient of e_a e_b e_c of the gradient is grad F, F = <U_0, T_0> +
+<U_1, T_1> + 2 <U_2, T_2> + 6 <C U_3, T_3> with T_n the Taylor coefficients
+of the output in t. The rank's probes draw every indicator as a bit
+(whatever the family's name: F is not multilinear in the indicators of a
+ReLU before the attention).
+
+This module is part of the verifier's trusted base: it imports only flint
+and the kernel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from fractions import Fraction
+from math import ceil
+
+from flint import nmod_mat
+
+from .evaluator import PROBE_BITS, Probe
+from .layers import RULES
+from .layers.attention_net import (
+    T_BITS,
+    T_MASK,
+    attention_majorant,
+    attention_probe_degrees,
+    attention_theta_degree,
+)
+
+__all__ = ["TOKENS", "T_BITS", "T_PRODUCTS", "constants", "find_attention", "gradient", "phi_degree", "phi_terms",
+           "probe_degree", "random_probe", "token_count"]
+
+#: The probe families of networks with attention (their indicators are bits
+#: whatever the family's name: :func:`random_probe`).
+TOKENS = "exactcl-tokens-"
+
+_T = T_MASK
+#: Products per matrix product of a pass over t's jets, in the budget's
+#: estimate: a token's jet has 8 terms in t's nilpotents, the parameters'
+#: one, and most products pair a parameter with a token (measured: a
+#: network of N = 3 tokens, d = 4, two heads, evaluates its 52 words in
+#: 0.35 s, estimated at 0.77 M units, about 1 us each).
+T_PRODUCTS = 4
+
+
+def find_attention(layers) -> list:
+    """The attention layers of a canonical program, nested ones included."""
+    found, stack = [], [layers]
+    while stack:
+        seq = stack.pop()
+        if not isinstance(seq, (list, tuple)):
+            continue
+        for layer in seq:
+            if isinstance(layer, (list, tuple)) and layer and layer[0] == "attention":
+                found.append(layer)
+            elif (isinstance(layer, (list, tuple)) and len(layer) == 2
+                  and layer[0] == "residual"):
+                stack.append(layer[1])
+    return found
+
+
+def token_count(layers) -> int | None:
+    """N, the tokens of a network holding an attention layer (None without
+    one); ValueError for more than one.
+
+    >>> token_count([["linear", 3, 4, False], ["residual", [["attention", "softmax", 4, 2, 2, 5]]]])
+    5
+    >>> token_count([["linear", 3, 4, False]]) is None
+    True
+    >>> token_count([["attention", "softmax", 2, 1, 1, 3]] * 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: a network holds at most one attention layer, not 2
+    """
+    found = find_attention(layers)
+    if len(found) > 1:
+        raise ValueError(f"a network holds at most one attention layer, not {len(found)}")
+    if not found:
+        return None
+    N = found[0][5] if len(found[0]) > 5 else None
+    if isinstance(N, bool) or not isinstance(N, int) or N < 1:
+        return 1  # the attention's own check names its form
+    return N
+
+
+# -- forward and reverse passes --------------------------------------------------------------
+
+def forward(words, ops, tokens: list, point: list, sigma) -> tuple[list, list]:
+    """(output tokens, tape) of ``ops`` on the tokens' jets."""
+    tape = []
+    for op in ops:
+        tokens, saved = RULES[op[0]].forward_tokens(words, op, tokens, point, sigma)
+        tape.append(saved)
+    return tokens, tape
+
+
+def backward(words, ops, deltas: list, tape: list, point: list, sigma, grads: list) -> list:
+    """The reverse pass of ``ops``: parameter gradients into ``grads``."""
+    for op, saved in zip(reversed(ops), reversed(tape)):
+        deltas = RULES[op[0]].backward_tokens(words, op, deltas, saved, point, sigma, grads)
+    return deltas
+
+
+def constants(layout, pr: Probe, p: int) -> tuple:
+    """What a probe contributes, mod p: the input tokens' jets, the
+    indicators, and the seed of the reverse pass per token."""
+    N, (d_in, _), (d_out, _) = layout.tokens, layout.input_shape, layout.output_shape
+    ea, eb, ec = T_BITS
+    x0 = nmod_mat(d_in, 1, [v % p for v in pr.x[:d_in]], p)
+    tokens = []
+    for i in range(N):
+        xi = nmod_mat(d_in, 1, [v % p for v in pr.x[d_in + i * d_in:d_in + (i + 1) * d_in]], p)
+        tokens.append({0: x0, ea: xi, eb: xi, ec: xi})
+    U = [[[pr.u[(n * N + i) * d_out + c] % p for c in range(d_out)] for i in range(N)]
+         for n in range(4)]
+    seeds = []
+    for i in range(N):
+        cu3 = [(N * U[3][i][c] - sum(U[3][j][c] for j in range(N))) % p for c in range(d_out)]
+        seeds.append({_T: nmod_mat(d_out, 1, U[0][i], p),
+                      eb | ec: nmod_mat(d_out, 1, U[1][i], p),
+                      ec: nmod_mat(d_out, 1, U[2][i], p),
+                      0: nmod_mat(d_out, 1, cu3, p)})
+    return tokens, [[v % p for v in s] for s in pr.sigma], seeds
+
+
+def gradient(words, consts: tuple, point: list) -> list:
+    """grad F of a probe (its :func:`constants`) at ``point`` (per-tensor jets)."""
+    tokens, sigma, seeds = consts
+    grads: list = [None] * len(point)
+    out, tape = forward(words, words.layout.ops, tokens, point, sigma)
+    backward(words, words.layout.ops, seeds, tape, point, sigma, grads)
+    return [{} if g is None else {m & ~_T: y for m, y in g.items() if m & _T == _T}
+            for g in grads]
+
+
+# -- probes ----------------------------------------------------------------------------------
+
+def random_probe(layout, seed: str, k: int) -> Probe:
+    """Probe ``k`` of the family ``seed``: from the SHAKE-256 stream of
+    ``"{seed}/{k}"``, 8 bytes (big-endian) per entry, x then u then every
+    indicator; x and u in [1, 2**PROBE_BITS], each indicator the draw's
+    lowest bit (0 or 1, whatever the family).
+
+    >>> from exactcl.kernel.blocks import BlockLayout
+    >>> lay = BlockLayout([["linear", 2, 2, False], ["relu"],
+    ...                    ["attention", "softmax", 2, 1, 1, 3], ["linear", 2, 1, False]])
+    >>> pr = random_probe(lay, "exactcl-tokens-0", 0)
+    >>> len(pr.x), len(pr.u), set(pr.sigma[0]) <= {0, 1}
+    (8, 12, True)
+    """
+    n_x, relus, n_u = layout.probe_sizes()
+    count = n_x + n_u + sum(relus)
+    stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(8 * count)
+    draws = [int.from_bytes(stream[8 * i:8 * i + 8], "big") for i in range(count)]
+    values = [d % (1 << PROBE_BITS) + 1 for d in draws[:n_x + n_u]]
+    bits = [d & 1 for d in draws[n_x + n_u:]]
+    starts = [sum(relus[:t]) for t in range(len(relus))]
+    sigma = [tuple(bits[s:s + w]) for s, w in zip(starts, relus)]
+    return Probe(values[:n_x], (), sigma, values[n_x:])
+
+
+# -- degrees and height (docs/design.md, attention inside a network) --------------------------
+
+def _probe_degrees(ops, degrees: list) -> list:
+    for op in ops:
+        rule = RULES[op[0]]
+        if op[0] == "attention":
+            degrees = attention_probe_degrees(op[1], degrees)
+        elif rule.nested is not None:
+            inner = _probe_degrees(rule.children(op), degrees)
+            degrees = [max((v for v in pair if v is not None), default=None)
+                       for pair in zip(degrees, inner)]
+        elif rule.activation:
+            degrees = [None if v is None else v + 1 for v in degrees]
+        else:  # an affine per-token layer: a constant (a bias) at order 0
+            degrees = [max(degrees[0], 0) if degrees[0] is not None else 0] + degrees[1:]
+    return degrees
+
+
+def probe_degree(layout) -> int:
+    """Degree of F in the probe's entries (every order, plus 1 for U)."""
+    out = _probe_degrees(layout.ops, [1, 1, None, None])
+    return max(v for v in out if v is not None) + 1
+
+
+def _theta_degree(ops, r: int) -> int:
+    for op in ops:
+        rule = RULES[op[0]]
+        if op[0] == "attention":
+            r = attention_theta_degree(op[1], r)
+        elif rule.nested is not None:
+            r = max(r, _theta_degree(rule.children(op), r))
+        else:
+            r += rule.degree(op, None)
+    return r
+
+
+def phi_degree(layout) -> int:
+    """Degree of F in theta."""
+    return max(_theta_degree(layout.ops, 0), 1)
+
+
+def _majorant(ops, a: list, layout, den: list) -> list:
+    """Bounds on the absolute coefficients of each entry of a token's
+    activation, ``a`` those of the input's entries (each layer's pass at
+    all ones, :meth:`~exactcl.kernel.layers.base.LayerRule.ones`); ``den``
+    collects the LeakyReLUs' denominators."""
+    for op in ops:
+        rule = RULES[op[0]]
+        if op[0] == "attention":
+            a = [attention_majorant(op[1], max(a))] * op[1][2]
+        elif rule.nested is not None:
+            a = [x + y for x, y in zip(a, _majorant(rule.children(op), a, layout, den))]
+        elif op[0] == "leaky_relu":  # q + (1 - q) sigma, q = s/b
+            s, b = op[3], op[4]
+            a = [x * Fraction(abs(s) + abs(b - s), b) for x in a]
+            den[0] *= b
+        else:
+            a = rule.ones(op, a, layout, None)
+    return a
+
+
+def phi_terms(layout) -> int:
+    """A bound on the sum of F's absolute coefficients, denominators
+    cleared by 6^3 N^4 and the LeakyReLUs' b (each to the power phi_degree:
+    every slope in a product follows a dense layer; docs/design.md)."""
+    N, (d_out, _) = layout.tokens, layout.output_shape
+    den = [1]  # the LeakyReLUs' denominators, each once per layer
+    a = max(_majorant(layout.ops, [Fraction(2)] * layout.input_shape[0], layout, den))  # x0 + X'
+    weights = 1 + 1 + 2 + 6 * 2 * (N - 1)
+    # a product of F holds a slope at most once per dense layer on its path: phi_degree times
+    return ceil(6 ** 3 * N ** 4 * den[0] ** phi_degree(layout) * N * d_out * a * weights)
