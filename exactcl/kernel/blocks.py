@@ -308,6 +308,11 @@ class BlockLayout:
         self._number += 1
         return self._number
 
+    @property
+    def numbered(self) -> int:
+        """How many parametrised layers have taken a number so far."""
+        return self._number
+
     def add_weight(self, prefix: str, rows: int, cols: int, names: list[str]) -> int:
         self._weights.append((prefix, rows, cols, names))
         return len(self._weights) - 1

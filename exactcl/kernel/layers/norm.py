@@ -101,7 +101,7 @@ class LayerNorm(LayerRule):
             g = layout.add_weight(f"G{number}", n, 1, [f"G{number}_{i}" for i in range(n)])
             if bias:
                 b = layout.add_bias(f"b{number}", n, [f"b{number}_{i}" for i in range(n)])
-        before = layout.next_number() - 1 - int(affine)  # only dense layers before it
+        before = layout.numbered - int(affine)  # only dense layers before it
         op = [self.kind, n, read_slope(eps), g, b, before]
         layout.norm = op
         return op, (n, 1)
