@@ -516,7 +516,8 @@ def test_dense_probes_read_the_stream_as_little_endian_words_on_every_machine(mo
     import hashlib
     lay = net(Conv1d(1, 2, 2, length=5), ReLU(), MaxPool1d(2), Linear(4, 1)).layout
     fast = blocks.random_probe(lay, blocks.DENSE + "7", 3)
-    monkeypatch.setattr(blocks, "_LITTLE_ENDIAN_WORDS", False)  # the portable reading
+    from exactcl.kernel import probes
+    monkeypatch.setattr(probes, "_LITTLE_ENDIAN_WORDS", False)  # the portable reading
     assert blocks.random_probe(lay, blocks.DENSE + "7", 3) == fast
     stream = hashlib.shake_256(f"{blocks.DENSE}7/3".encode()).digest(4 * (5 + 1 + 8 + 8))
     words = [int.from_bytes(stream[4 * i:4 * i + 4], "little") + 1 for i in range(22)]
