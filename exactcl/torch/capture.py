@@ -575,9 +575,9 @@ def _check_hooks(torch, module) -> None:
 _NOT_YET = dict.fromkeys(
     ("TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
      "TransformerDecoder", "Transformer"),
-    "it normalises with LayerNorm (norm1, norm2), which exactcl does not read yet (its "
-    "self-attention, residual additions and per-token MLP are read: write the block's "
-    "forward without normalisation)")
+    "it normalises each token with LayerNorm (norm1, norm2), which exactcl reads on a "
+    "vector network but not yet per token (its self-attention, residual additions and "
+    "per-token MLP are read: write the block's forward without normalisation)")
 
 
 def capture(torch, module, shape: tuple[int, ...]) -> Capture:
