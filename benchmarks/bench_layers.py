@@ -8,7 +8,9 @@ The list: a LeakyReLU MLP; an MLP with Dropout (eval) and Identity;
 BatchNorm1d and LayerNorm after the first layer (eps = 0 and torch's 1e-5);
 a CNN with ``padding=1`` convolutions; an MLP with a LogSoftmax head;
 ``MultiheadAttention(bias=True)``; ``TransformerEncoderLayer(d_model=4,
-nhead=2, dim_feedforward=8, dropout=0)`` in eval mode; ``Embedding(6, 3)``
+nhead=2, dim_feedforward=8, dropout=0)`` in eval mode, and the same block
+written without normalisation (attention and a ReLU MLP per token, each
+with its residual); ``Embedding(6, 3)``
 then ``Linear(3, 2)``; a LeNet-style CNN (Conv2d, ReLU, MaxPool2d, Conv2d,
 ReLU, AvgPool2d, Flatten, Linear) at 4-5-3-like sizes; and (``--lenet``) a
 LeNet-5-shaped network at reduced width on 28 x 28 images (D = 3,146),
@@ -82,11 +84,27 @@ CASES = {
     "TransformerEncoderLayer(4, 2, 8, dropout=0), eval": (
         lambda: nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0,
                                            batch_first=True), (3, 4), True),
+    "the same block written without normalisation": (lambda: _Block(), (3, 4), True),
     "Embedding(6, 3) then Linear(3, 2)": (
         lambda: nn.Sequential(nn.Embedding(6, 3), nn.Linear(3, 2)), (), False),
     "MLP with a LogSoftmax head": (lambda: _mlp(nn.ReLU(), last=(nn.LogSoftmax(dim=-1),)),
                                    (4,), False),
 }
+
+
+class _Block(nn.Module):
+    """A transformer block written without normalisation: biased two-head
+    self-attention and a ReLU MLP per token, each with its residual."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = x + self.attn(x, x, x, need_weights=False)[0]
+        return x + self.fc2(torch.relu(self.fc1(x)))
 
 
 def _lenet():

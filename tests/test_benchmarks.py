@@ -56,3 +56,19 @@ def test_torch_benchmark_runs_its_overhead_section():
     assert proc.stdout.count(": ratio ") == 7
     assert "attached to the optimizer" in proc.stdout
     assert "no monitor on either (the noise floor)" in proc.stdout
+
+
+def test_layers_benchmark_certifies_or_refuses_each_module_in_one_line():
+    # two cases: a module read and certified, one refused by name (timings are not tested)
+    import pytest
+    pytest.importorskip("torch")
+    for only, want in (("LeakyReLU", "5 laws (sandwich)"),
+                       ("BatchNorm1d after the first layer, eps=0", "refused in")):
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_layers.py"),
+                               "--only", only], capture_output=True, text=True, timeout=300,
+                              check=False, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert want in proc.stdout, proc.stdout
+        if "refused" not in want:
+            assert "verified; peak" in proc.stdout
+            assert "forward checked: output equals" in proc.stdout
