@@ -129,3 +129,20 @@ def reverse_pass_and_expansion(layers, seed: int, prime: int = 1_000_003):
         if int(d.p) * pow(int(d.q), -1, prime) % prime:
             want[i] = int(d.p) * pow(int(d.q), -1, prime) % prime
     return got, want
+
+
+def draw_forward_case(data, layers):
+    """A hypothesis draw for the program ``layers``: its layout, an integer
+    point and input in [-3, 3], the exact output there and the activation
+    pattern it decides: (layout, point, x, exact, sigma)."""
+    from hypothesis import strategies as st
+
+    from exactcl.kernel import blocks
+    from exactcl.layers.forward import output, relu_patterns
+
+    lay = blocks.BlockLayout(layers)
+    point = data.draw(st.lists(st.integers(-3, 3), min_size=lay.D, max_size=lay.D))
+    n_in = lay.input_shape[0] * lay.input_shape[1]
+    x = data.draw(st.lists(st.integers(-3, 3), min_size=n_in, max_size=n_in))
+    values = dict(zip(lay.parameters, point))
+    return lay, point, x, output(layers, values, x), relu_patterns(layers, values, x)

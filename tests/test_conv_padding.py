@@ -33,10 +33,10 @@ from exactcl.errors import InputError, ResourceError
 from exactcl.kernel import blocks, certformat
 from exactcl.kernel.blocks import BlockLayout, Words, check_blocks, random_probe_mod
 from exactcl.kernel.verifier import verify_text
-from exactcl.layers.forward import output, relu_patterns
+from exactcl.layers.forward import output
 from exactcl.layers.program import parse_layers, parse_net
 
-from .helpers import engine_output
+from .helpers import draw_forward_case, engine_output
 
 P = 1_000_003
 
@@ -306,13 +306,7 @@ def test_a_grouped_convolution_is_two_convolutions_side_by_side():
 @given(data=st.data())
 def test_the_exact_forward_is_the_engines_forward(name, data):
     layers = PROGRAMS[name]
-    lay = blocks.BlockLayout(layers)
-    point = data.draw(st.lists(st.integers(-3, 3), min_size=lay.D, max_size=lay.D))
-    n_in = lay.input_shape[0] * lay.input_shape[1]
-    x = data.draw(st.lists(st.integers(-3, 3), min_size=n_in, max_size=n_in))
-    values = dict(zip(lay.parameters, point))
-    exact = output(layers, values, x)
-    sigma = relu_patterns(layers, values, x)
+    lay, point, x, exact, sigma = draw_forward_case(data, layers)
     assert [v % P for v in exact] == engine_output(layers, point, x, sigma, P)
     # and both are the padded-list model's
     syms = sympy.symbols(lay.parameters)

@@ -11,10 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exactcl.kernel import blocks
 from exactcl.layers.forward import output, relu_patterns
 
-from .helpers import engine_output
+from .helpers import draw_forward_case, engine_output
 
 PRIME = 1_000_003
 
@@ -48,13 +47,7 @@ PROGRAMS = {
 @given(data=st.data())
 def test_the_exact_forward_is_the_engines_forward(name, data):
     layers = PROGRAMS[name]
-    lay = blocks.BlockLayout(layers)
-    point = data.draw(st.lists(st.integers(-3, 3), min_size=lay.D, max_size=lay.D))
-    n_in = lay.input_shape[0] * lay.input_shape[1]
-    x = data.draw(st.lists(st.integers(-3, 3), min_size=n_in, max_size=n_in))
-    values = dict(zip(lay.parameters, point))
-    exact = output(layers, values, x)
-    sigma = relu_patterns(layers, values, x)
+    lay, point, x, exact, sigma = draw_forward_case(data, layers)
     assert [len(s) for s in sigma] == lay.relu_widths
     # a rational (a LeakyReLU's slope) reduced mod p as numerator / denominator
     assert [Fraction(v).numerator * pow(Fraction(v).denominator, -1, PRIME) % PRIME
