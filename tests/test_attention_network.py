@@ -206,7 +206,8 @@ def test_a_certificate_verifies_and_a_changed_one_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("layers, message", [
-    ((Linear(2, 2), Attention(2, 1), Attention(2, 1)), "at most one attention layer, not 2"),
+    ((Linear(2, 2), Attention(2, 1), Attention(2, 1)),
+     r"at most one layer that mixes tokens \(attention, batch_norm\), not 2"),
     ((Linear(2, 2), Attention(2, 1, kind="factors")), "only softmax attention may sit"),
     ((Linear(2, 3), Attention(2, 1)), "takes tokens of 2 entries but the layer before it gives 3"),
 ])

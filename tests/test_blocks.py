@@ -218,7 +218,7 @@ def test_chain_programs_agree_with_the_chain_evaluator():
     ([["attention", "factors", 2, 1, 1, 3], ["linear", 2, 2, False]],
      "only softmax attention may sit"),
     ([["attention", "softmax", 2, 1, 1, 3], ["attention", "softmax", 2, 1, 1, 3]],
-     "at most one attention layer"),
+     "at most one layer that mixes tokens"),
     ([["attention", "cosine", 2, 1, 1, 3]], "kind one of"),
     ([["linear", 4, 2, False], ["conv", 2, 2, [1], [1], False, [2]]], "gives a vector"),
 ])

@@ -24,6 +24,7 @@ from exactcl.layers.base import (
     SpecCall,
     spec_int,
 )
+from exactcl.layers.batchnorm import BatchNorm1d
 from exactcl.layers.embedding import Embedding
 from exactcl.layers.forward import output
 from exactcl.layers.heads import LogSoftmax, Softmax
@@ -74,6 +75,7 @@ EXAMPLES = {
                 LayerNorm(4, eps="1/10", elementwise_affine=False)],
     RMSNorm: [RMSNorm(5), RMSNorm(3, eps=0), RMSNorm(4, eps="1/10", elementwise_affine=False)],
     GroupNorm: [GroupNorm(2, 6), GroupNorm(3, 9, eps=0, affine=False)],
+    BatchNorm1d: [BatchNorm1d(5, batch=8), BatchNorm1d(3, batch=2, eps="1/10", affine=False)],
 }
 
 HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
@@ -85,8 +87,9 @@ HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
         "Softmax, AvgPool1d(k[,stride=s]), AvgPool2d(kxk[,stride=s]), MaxPool1d(k[,stride=s]), "
         "MaxPool2d(kxk[,stride=s]), AdaptiveAvgPool1d(n), AdaptiveAvgPool2d(hxw), "
         "Embedding(tokens,dim), LayerNorm(n[,eps=a/b][,affine=False][,bias=False]), "
-        "RMSNorm(n[,eps=a/b][,affine=False]) or "
-        "GroupNorm(groups,channels[,eps=a/b][,affine=False])")
+        "RMSNorm(n[,eps=a/b][,affine=False]), "
+        "GroupNorm(groups,channels[,eps=a/b][,affine=False]) or "
+        "BatchNorm1d(m,batch=N[,eps=a/b][,affine=False])")
 
 
 def test_every_registered_type_has_examples():
@@ -117,7 +120,8 @@ def test_every_kind_has_a_forward_rule_and_a_candidate_law_role():
     assert set(registry.by_kind()) == set(RULES) == {"linear", "relu", "leaky_relu", "conv",
                                                      "residual", "attention", "softmax_head",
                                                      "avgpool", "maxpool", "embedding",
-                                                     "layer_norm", "rms_norm", "group_norm"}
+                                                     "layer_norm", "rms_norm", "group_norm",
+                                                     "batch_norm"}
 
 
 def test_the_help_text_lists_every_spec_head_in_registry_order():
@@ -143,7 +147,8 @@ def test_the_torch_refusals_list_what_the_registry_reads():
                                            "LogSoftmax, Softmax, AvgPool1d, AvgPool2d, "
                                            "MaxPool1d, MaxPool2d, AdaptiveAvgPool1d, "
                                            "AdaptiveAvgPool2d, LayerNorm, RMSNorm, GroupNorm, "
-                                           "Flatten, Identity, Dropout, MultiheadAttention")
+                                           "BatchNorm1d, Flatten, Identity, Dropout, "
+                                           "MultiheadAttention")
     assert capture._expected_functions() == ("a layer, F.relu, F.leaky_relu, F.max_pool1d/2d, "
                                              "F.linear, F.conv1d/2d, F.log_softmax, F.softmax, "
                                              "F.avg_pool1d/2d, F.adaptive_avg_pool1d/2d, "

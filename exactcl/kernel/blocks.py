@@ -224,7 +224,7 @@ class _Checker:
             if rule.activation and (not out or not RULES[out[-1][0]].ends):
                 raise ValueError(f"{at} ({rule.kind}) must follow a linear layer, a convolution "
                                  f"or a residual block")
-            if self.tokens is not None and not rule.tokenwise and rule.kind != "attention":
+            if self.tokens is not None and not rule.tokenwise and not rule.crosses_tokens:
                 raise ValueError(f"{at} ({rule.kind}) cannot act on each token of a network "
                                  f"with attention: linear, relu, leaky_relu and residual layers "
                                  f"can")
@@ -387,7 +387,7 @@ class BlockLayout:
             return self._alone.products_alone(self.attention)
         if self.tokens is not None:  # per-token layers on every token, over t's nilpotents
             return [size for op in _walk(self.ops) for size in RULES[op[0]].products(op, self)
-                    * (1 if op[0] == "attention" else self.tokens) * tokens.T_PRODUCTS]
+                    * (1 if RULES[op[0]].crosses_tokens else self.tokens) * tokens.T_PRODUCTS]
         return [size for op in _walk(self.ops) for size in RULES[op[0]].products(op, self)]
 
 

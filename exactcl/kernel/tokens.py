@@ -1,5 +1,7 @@
 """Token programs: networks on N tokens made of per-token layers and one
-softmax attention layer (docs/design.md, attention inside a network).
+layer that mixes the tokens: a softmax attention (docs/design.md, attention
+inside a network) or a batch normalisation in training mode, whose tokens
+are the examples of a batch (docs/design.md, batch normalisation).
 
 An activation is a list of N jets, one column per token. Every layer but
 the attention (and residual blocks, which recurse) acts on each token by
@@ -40,6 +42,12 @@ from .layers.attention_net import (
     attention_probe_degrees,
     attention_theta_degree,
 )
+from .layers.batchnorm import (
+    batch_norm_den,
+    batch_norm_majorant,
+    batch_norm_probe_degrees,
+    batch_norm_theta_degree,
+)
 
 __all__ = ["TOKENS", "T_BITS", "T_PRODUCTS", "constants", "find_attention", "gradient", "phi_degree", "phi_terms",
            "probe_degree", "random_probe", "token_count"]
@@ -58,14 +66,17 @@ T_PRODUCTS = 4
 
 
 def find_attention(layers) -> list:
-    """The attention layers of a canonical program, nested ones included."""
+    """The layers of a canonical program that mix tokens (attention, batch
+    normalisation), nested ones included."""
     found, stack = [], [layers]
     while stack:
         seq = stack.pop()
         if not isinstance(seq, (list, tuple)):
             continue
         for layer in seq:
-            if isinstance(layer, (list, tuple)) and layer and layer[0] == "attention":
+            rule = RULES.get(layer[0]) if isinstance(layer, (list, tuple)) and layer \
+                and isinstance(layer[0], str) else None
+            if rule is not None and rule.crosses_tokens:
                 found.append(layer)
             elif (isinstance(layer, (list, tuple)) and len(layer) == 2
                   and layer[0] == "residual"):
@@ -74,8 +85,8 @@ def find_attention(layers) -> list:
 
 
 def token_count(layers) -> int | None:
-    """N, the tokens of a network holding an attention layer (None without
-    one); ValueError for more than one.
+    """N, the tokens of a network holding an attention layer or a batch
+    normalisation (None without one); ValueError for more than one.
 
     >>> token_count([["linear", 3, 4, False], ["residual", [["attention", "softmax", 4, 2, 2, 5]]]])
     5
@@ -84,14 +95,16 @@ def token_count(layers) -> int | None:
     >>> token_count([["attention", "softmax", 2, 1, 1, 3]] * 2)
     Traceback (most recent call last):
     ...
-    ValueError: a network holds at most one attention layer, not 2
+    ValueError: a network holds at most one layer that mixes tokens (attention, batch_norm), not 2
     """
     found = find_attention(layers)
     if len(found) > 1:
-        raise ValueError(f"a network holds at most one attention layer, not {len(found)}")
+        raise ValueError(f"a network holds at most one layer that mixes tokens (attention, "
+                         f"batch_norm), not {len(found)}")
     if not found:
         return None
-    N = found[0][5] if len(found[0]) > 5 else None
+    at = RULES[found[0][0]].token_index
+    N = found[0][at] if len(found[0]) > at else None
     if isinstance(N, bool) or not isinstance(N, int) or N < 1:
         return 1  # the attention's own check names its form
     return N
@@ -180,6 +193,8 @@ def _probe_degrees(ops, degrees: list) -> list:
         rule = RULES[op[0]]
         if op[0] == "attention":
             degrees = attention_probe_degrees(op[1], degrees)
+        elif op[0] == "batch_norm":
+            degrees = batch_norm_probe_degrees(degrees)
         elif rule.nested is not None:
             inner = _probe_degrees(rule.children(op), degrees)
             degrees = [max((v for v in pair if v is not None), default=None)
@@ -202,6 +217,8 @@ def _theta_degree(ops, r: int) -> int:
         rule = RULES[op[0]]
         if op[0] == "attention":
             r = attention_theta_degree(op[1], r)
+        elif op[0] == "batch_norm":
+            r = batch_norm_theta_degree(op, r)
         elif rule.nested is not None:
             r = max(r, _theta_degree(rule.children(op), r))
         else:
@@ -218,11 +235,14 @@ def _majorant(ops, a: list, layout, den: list) -> list:
     """Bounds on the absolute coefficients of each entry of a token's
     activation, ``a`` those of the input's entries (each layer's pass at
     all ones, :meth:`~exactcl.kernel.layers.base.LayerRule.ones`); ``den``
-    collects the LeakyReLUs' denominators."""
+    collects the LeakyReLUs' denominators (and the batch normalisation's)."""
     for op in ops:
         rule = RULES[op[0]]
         if op[0] == "attention":
             a = [attention_majorant(op[1], max(a))] * op[1][2]
+        elif op[0] == "batch_norm":
+            a = [batch_norm_majorant(op, max(a))] * op[1]
+            den[1] *= batch_norm_den(op)
         elif rule.nested is not None:
             a = [x + y for x, y in zip(a, _majorant(rule.children(op), a, layout, den))]
         elif op[0] == "leaky_relu":  # q + (1 - q) sigma, q = s/b
@@ -236,11 +256,13 @@ def _majorant(ops, a: list, layout, den: list) -> list:
 
 def phi_terms(layout) -> int:
     """A bound on the sum of F's absolute coefficients, denominators
-    cleared by 6^3 N^4 and the LeakyReLUs' b (each to the power phi_degree:
-    every slope in a product follows a dense layer; docs/design.md)."""
+    cleared by 6^3 N^4 (attention), 2 a N^4 (a batch normalisation with eps
+    = a/b) and the LeakyReLUs' b (each to the power phi_degree: every slope
+    in a product follows a dense layer; docs/design.md)."""
     N, (d_out, _) = layout.tokens, layout.output_shape
-    den = [1]  # the LeakyReLUs' denominators, each once per layer
+    den = [1, 1]  # the LeakyReLUs' denominators, each once per layer; a batch norm's
     a = max(_majorant(layout.ops, [Fraction(2)] * layout.input_shape[0], layout, den))  # x0 + X'
     weights = 1 + 1 + 2 + 6 * 2 * (N - 1)
     # a product of F holds a slope at most once per dense layer on its path: phi_degree times
-    return ceil(6 ** 3 * N ** 4 * den[0] ** phi_degree(layout) * N * d_out * a * weights)
+    return ceil(6 ** 3 * N ** 4 * den[1] * den[0] ** phi_degree(layout) * N * d_out * a
+                * weights)

@@ -75,6 +75,7 @@ class Attention(Layer):
     spec_help = "Attention(d,heads[,head_dim][,tokens=n][,factors|linear][,bias])"
     example = "Attention(d, heads)"
     role = ALONE
+    crosses_tokens = True
     torch_modules = ("MultiheadAttention",)
     #: The kinds its spec may name.
     spec_flags = ("factors", "linear", "softmax")

@@ -221,6 +221,9 @@ class Layer:
     unit_name: ClassVar[str] = "unit"
     #: A parametrised layer's weight tensor: its name without the layer number.
     weights: ClassVar[str] = ""
+    #: Whether it mixes the tokens of a network on tokens (attention, a batch
+    #: normalisation over a batch's examples): ``forward_tokens`` runs it.
+    crosses_tokens: ClassVar[bool] = False
     #: The ``torch.nn`` classes it reads (their names; the class itself, not
     #: a subclass, which is traced through).
     torch_modules: ClassVar[tuple[str, ...]] = ()

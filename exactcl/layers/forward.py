@@ -72,7 +72,7 @@ def _tokens_sequence(run: _Run, layers, tokens: list) -> list:
         rule = layer_type(layer[0])
         if rule is None:
             raise ValueError(f"no layer {layer[0]!r} inside a network")
-        if rule.role == ALONE:
+        if rule.crosses_tokens:
             tokens = rule.forward_tokens(layer, run, tokens)
         elif rule.role == BLOCK:
             inner = _tokens_sequence(run, rule.inner(layer), tokens)
@@ -89,15 +89,15 @@ def _tokens_sequence(run: _Run, layers, tokens: list) -> list:
 
 def _attention_tokens(layers) -> int | None:
     """N, the tokens of a network holding an attention layer (not a model by
-    itself), else None."""
+    itself) or a batch normalisation (the batch's examples), else None."""
     if len(layers) == 1 and getattr(layer_type(layers[0][0]), "role", None) == ALONE:
         return None
     stack = [layers]
     while stack:
         for layer in stack.pop():
             rule = layer_type(layer[0])
-            if rule is not None and rule.role == ALONE:
-                return layer[5]
+            if rule is not None and rule.crosses_tokens:
+                return layer[5] if rule.role == ALONE else layer[4]
             if rule is not None and rule.role == BLOCK:
                 stack.append(rule.inner(layer))
     return None

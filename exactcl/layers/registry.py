@@ -21,6 +21,7 @@ from functools import lru_cache
 from .activations import LeakyReLU, ReLU
 from .attention import Attention, LinearAttention
 from .base import Layer
+from .batchnorm import BatchNorm1d
 from .conv import Conv1d, Conv2d
 from .dense import Linear
 from .embedding import Embedding
@@ -61,6 +62,7 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     LayerNorm,
     RMSNorm,
     GroupNorm,
+    BatchNorm1d,
 )
 
 

@@ -122,21 +122,26 @@ def _symmetries(lay: BlockLayout) -> list[tuple[list[list[int]], list[list[int]]
 
 
 def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool, translation: bool,
-           groups: int = 1) -> list:
+           groups: int = 1, per_feature: bool = False) -> list:
     """The laws of a dense layer (or convolution) whose output a
     normalisation reads: moves of that output the normalisation ignores.
     Its translation h -> h + t 1 (t may depend on the input) gives the
     column sums of its weight and the sum of its bias (linear: ``(indices,
     label)``); with ``scale`` (eps = 0), h -> c h gives the sum of the
-    squares of all its parameters (quadratic: ``(pairs added, [], label)``)."""
+    squares of all its parameters (quadratic: ``(pairs added, [], label)``).
+    With ``per_feature`` (a batch normalisation: a constant per feature over
+    the batch is removed), each entry of its bias is a law."""
     rows, cols, o = tensor_entries(lay, layer_type(layer[0]).weights + str(number))
     has_bias = any(name == f"b{number}" for name, *_ in lay.tensors)
     ob = tensor_entries(lay, f"b{number}")[2] if has_bias else None
     m = rows // groups
     out: list = []
+    if per_feature and has_bias:
+        out += [([ob + i], f"b{number}_{i} (the batch normalisation removes it)")
+                for i in range(rows)]
     for g in range(groups):  # a group's rows: all of them for one group
         part = range(g * m, (g + 1) * m)
-        where = f" (group {g})" if groups > 1 else ""
+        where = (f" (row {g})" if per_feature else f" (group {g})") if groups > 1 else ""
         if translation:
             out += [([o + i * cols + j for i in part], f"sum of column {j} of W{number}{where}")
                     for j in range(cols)]
@@ -206,7 +211,8 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
                 eps_zero, affine, groups = norm.options(layer)
                 if previous is not None and not previous[2]:  # the dense layer it reads
                     moves.extend(_moves(lay, previous[0], previous[1], eps_zero,
-                                        norm.translation, groups))
+                                        norm.translation, groups,
+                                        getattr(norm, "translation_per_feature", False)))
                 previous = stream = None
                 if affine:  # its units rescale against the next layer, diagonally
                     counter[0] += 1

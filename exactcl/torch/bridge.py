@@ -191,8 +191,8 @@ CHECK_INPUTS = 3
 CHECK_TOLERANCE = 1e-8
 
 
-def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None = None
-               ) -> TorchModel:
+def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None = None,
+               batch_size: int | None = None) -> TorchModel:
     """The exactcl program of what ``module`` computes, and the map of its
     parameters.
 
@@ -212,6 +212,12 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
     ``True`` runs it whatever the size, ``False`` skips it. The result says
     which (``checked``).
 
+    ``batch_size`` N is for a module with a ``nn.BatchNorm1d`` in training
+    mode: one example's output then depends on the whole batch, so the
+    model counted is that of a batch of N examples (of shape
+    ``example_input_shape``, a vector) to their outputs, the model each
+    training step's gradient follows; it is refused for a module without one.
+
     >>> import torch  # doctest: +SKIP
     >>> tm = from_torch(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
     ...                                     torch.nn.Linear(4, 2)), (3,))  # doctest: +SKIP
@@ -223,11 +229,15 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
         raise InputError(f"Argument 'module' must be a torch.nn.Module, not "
                          f"{type(module).__name__}.")
     shape = _shape(example_input_shape)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or batch_size < 2):
+        raise InputError(f"Argument 'batch_size' must be an int >= 2 (the examples of a batch "
+                         f"a BatchNorm1d normalises over), not {batch_size!r}.")
     if check is not None and not isinstance(check, bool):
         raise InputError(f"Argument 'check' must be True, False or None (automatic), not "
                          f"{check!r}.")
     from .capture import capture
-    got = capture(torch, module, shape)
+    got = capture(torch, module, shape, batch_size)
     program, owners = _program(got)
     full = _parameter_map(program, owners)
     frozen, rows = set(got.frozen), set(got.frozen_rows)
@@ -245,7 +255,7 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
         why = ("check=False" if check is False else
                f"{cost} exact multiply-adds, above {CHECK_MAX_COST}: check=True runs it")
         return dataclasses.replace(tm, checked=f"not checked against the module ({why})")
-    return dataclasses.replace(tm, checked=_check_output(torch, module, tm, shape))
+    return dataclasses.replace(tm, checked=_check_output(torch, module, tm, shape, batch_size))
 
 
 def _shape(shape) -> tuple[int, ...]:
@@ -326,9 +336,12 @@ def _attention_of(program):
     return None
 
 
-def _check_output(torch, module, tm: TorchModel, shape) -> str:
+def _check_output(torch, module, tm: TorchModel, shape, batch_size=None) -> str:
     """Compare the program's exact output with the module's forward on random
-    inputs; refuse on a difference. Returns what was checked."""
+    inputs (batches of ``batch_size`` examples, each passed to the module as
+    one batch, when given); refuse on a difference. Returns what was
+    checked. The module's buffers (a batch normalisation's running
+    statistics) are copies: the check changes nothing of the module."""
     from ..layers.forward import output
     params = dict(module.named_parameters())
     values = {ex: value for ex, _, _, value in tm.frozen}
@@ -344,15 +357,20 @@ def _check_output(torch, module, tm: TorchModel, shape) -> str:
     if tokens is not None:
         x = tokens(torch, generator, CHECK_INPUTS, shape, first)
     else:
-        x = torch.randn((CHECK_INPUTS,) + tuple(shape), generator=generator,
-                        dtype=torch.float64)
-    state = {name: t.detach().to(torch.float64) if t.is_floating_point() else t
+        x = torch.randn((CHECK_INPUTS,) + ((batch_size,) if batch_size else ()) + tuple(shape),
+                        generator=generator, dtype=torch.float64)
+    state = {name: t.detach().to(torch.float64, copy=True) if t.is_floating_point()
+             else t.detach().clone()
              for name, t in list(module.named_parameters()) + list(module.named_buffers())}
     device = next(module.parameters()).device
     with torch.no_grad(), _eps_of_own_dtype(torch, module):
         if isinstance(module, torch.nn.MultiheadAttention):
             got = torch.stack([torch.func.functional_call(
                 module, state, (s.to(device), s.to(device), s.to(device)))[0] for s in x])
+        elif batch_size:  # one call per batch: its examples are normalised together
+            got = torch.stack([torch.func.functional_call(
+                module, {k: v.to(device) for k, v in state.items()}, (s.to(device),))
+                for s in x])
         else:
             got = torch.func.functional_call(module, {k: v.to(device) for k, v in state.items()},
                                              (x.to(device),))

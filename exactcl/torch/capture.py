@@ -26,7 +26,9 @@ here:
   model by itself or called as ``attn(x, x, x)[0]`` among ``nn.Linear``
   layers applied to each token, ReLUs and residual additions; a
   Transformer layer is refused naming LayerNorm), ``nn.Embedding`` as the
-  first layer (one token per example);
+  first layer (one token per example), ``nn.BatchNorm1d`` in training mode
+  over the examples of a batch (read with ``batch_size``: every other layer
+  then acts on each example);
 * generic: ``nn.Flatten`` / ``torch.flatten(x, 1)`` / ``x.flatten(1)``
   (all but the batch), ``x.view(x.size(0), -1)`` (or ``reshape``),
   ``nn.Identity``, ``x.contiguous()``, ``nn.Dropout`` in eval mode (or
@@ -75,12 +77,12 @@ _NOT_READ = {
     "PReLU": ("a fixed negative slope, nn.LeakyReLU(negative_slope)",
               "whose negative slope is a learnable parameter "
               "(num_parameters={sub.num_parameters})"),
-    "BatchNorm1d": ("a per-sample normalisation (LayerNorm, RMSNorm, GroupNorm)",
-                    "which exactcl does not read yet: in training mode it couples the samples "
-                    "of a batch, in eval mode it divides by the square roots of its running "
-                    "variances (training={sub.training})"),
+    "BatchNorm2d": ("a BatchNorm1d over vectors in training mode (from_torch(..., "
+                    "batch_size=N)) or a per-sample normalisation (LayerNorm, RMSNorm, "
+                    "GroupNorm)",
+                    "which exactcl does not read yet: it normalises each channel over the batch "
+                    "and the positions of a convolution's output (training={sub.training})"),
 }
-_NOT_READ["BatchNorm2d"] = _NOT_READ["BatchNorm1d"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,6 +178,8 @@ class _Reader:
         self.nodes: list = []
         self.logit_scale = 1.0
         self.frozen_rows: list = []
+        #: N when the module is read on a batch (a BatchNorm1d in training mode).
+        self.batch_size: int | None = None
         self.modules = {getattr(torch.nn, name): t for name, t in torch_modules().items()
                         if hasattr(torch.nn, name)}
         self.functions = [(self._function(name), t) for name, t in torch_functions().items()]
@@ -247,7 +251,7 @@ class _Reader:
             raise InputError("Argument 'module' computes no layer from its input (its output "
                              "is its input).")
         token = getattr(self, "per_token", None)
-        if token is not None and not any(s.layer.role == ALONE
+        if token is not None and self.batch_size is None and not any(s.layer.crosses_tokens
                                          for s in Capture(result.steps).flat()):
             raise self.refuse(token, "its input to be a vector (torch applies a Linear to the "
                               "last dimension; exactcl reads that per token only in a network "
@@ -580,8 +584,11 @@ _NOT_YET = dict.fromkeys(
     "per-token MLP are read: write the block's forward without normalisation)")
 
 
-def capture(torch, module, shape: tuple[int, ...]) -> Capture:
-    """Trace ``module`` and read its graph (see the module's docstring)."""
+def capture(torch, module, shape: tuple[int, ...], batch_size: int | None = None) -> Capture:
+    """Trace ``module`` and read its graph (see the module's docstring);
+    ``batch_size`` N reads it on a batch of N examples of ``shape`` (a
+    vector), the model of a network with a batch normalisation in training
+    mode."""
     import torch.fx as fx
     nn = torch.nn
     if prod(shape) > MAX_INPUT_ENTRIES:
@@ -602,7 +609,14 @@ def capture(torch, module, shape: tuple[int, ...]) -> Capture:
             # their type); a user's module, subclasses included, is traced through
             return type(m).__module__.startswith("torch.") and type(m) is not nn.Sequential
 
+    if batch_size is not None:
+        if len(shape) != 1:
+            raise InputError(f"Argument 'example_input_shape' must be the shape of one vector "
+                             f"example with batch_size (a BatchNorm1d over vectors), not "
+                             f"{shape}.")
+        shape = (batch_size,) + tuple(shape)
     reader = _Reader(torch, module, shape)
+    reader.batch_size = batch_size
     alone = reader.modules.get(type(module))  # a torch layer given by itself
     graph = alone.torch_graph(fx, module) if alone is not None else None
     if graph is None:
@@ -614,6 +628,12 @@ def capture(torch, module, shape: tuple[int, ...]) -> Capture:
                              f"cannot read what its forward computes: {type(err).__name__}: "
                              f"{first[:200]}") from None
     got = reader.read(graph)
+    if batch_size is not None and not any(type(s.layer).__name__ == "BatchNorm1d"
+                                          for s in got.flat()):
+        raise InputError(f"Argument 'batch_size' is for a module with a BatchNorm1d in training "
+                         f"mode (one example's output then depends on the batch); this module "
+                         f"has none, so its laws do not depend on a batch: leave it out, not "
+                         f"batch_size={batch_size}.")
     _check_parameters(module, got, reader.names)
     return got
 

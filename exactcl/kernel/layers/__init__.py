@@ -10,6 +10,7 @@ from __future__ import annotations
 from .activations import LEAKY_RELU, RELU
 from .attention import ATTENTION
 from .base import LayerRule
+from .batchnorm import BATCH_NORM
 from .conv import CONV
 from .dense import LINEAR
 from .embedding import EMBEDDING
@@ -33,6 +34,7 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     LAYER_NORM,
     RMS_NORM,
     GROUP_NORM,
+    BATCH_NORM,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs

@@ -72,6 +72,8 @@ class Attention(LayerRule):
     alone = True
     #: Inside a network on tokens it may end a program or precede a ReLU.
     ends = True
+    crosses_tokens = True
+    token_index = 5
 
     # -- checks and sizes ---------------------------------------------------------------
 

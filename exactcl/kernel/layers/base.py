@@ -75,6 +75,11 @@ class LayerRule:
     #: Whether it may act on each token of a network with attention, by its
     #: per-sample rule (:meth:`forward_tokens`; exactcl.kernel.tokens).
     tokenwise = False
+    #: Whether it mixes the tokens of a network on tokens (attention, a batch
+    #: normalisation over the examples of a batch), and where its canonical
+    #: form holds N.
+    crosses_tokens = False
+    token_index: int | None = None
 
     # -- checks and sizes, from the numbers alone ---------------------------------------
 

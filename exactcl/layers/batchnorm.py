@@ -1,0 +1,198 @@
+"""Batch normalisation in training mode: ``BatchNorm1d`` over the N examples
+of a batch (spec ``BatchNorm1d(m,batch=N[,eps=a/b][,affine=False])``,
+canonical form ``["batch_norm", m, "a/b", affine, N]``), its forward rule,
+its role for candidate laws and its torch translation (``nn.BatchNorm1d``
+in training mode, read by ``from_torch(..., batch_size=N)``).
+
+One example's output depends on the whole batch, so the model is that of
+a batch of N examples to their outputs, a network on tokens whose tokens
+are the examples (every other layer acts on each example). exactcl counts
+training mode, the model the gradient flow follows; eval mode (running
+statistics) is refused. The kernel's rule
+(:mod:`exactcl.kernel.layers.batchnorm`) and docs/design.md (batch
+normalisation in training mode) say how the count stays exact with eps > 0
+and why eps = 0 is refused. Candidate laws (:mod:`exactcl.models.blocks`):
+each bias entry of the dense layer before it, one rescaling law per unit
+(gamma_j, beta_j) against the next dense layer, and the scale law of each
+row before it, a law at eps = 0 broken at order eps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ..kernel.errors import InputError
+from ..kernel.layers.batchnorm import MAX_BATCH
+from .base import NORMALISATION, Layer, SpecCall, check_bool, check_size
+from .norm import DEFAULT_EPS, exact_eps
+
+__all__ = ["BatchNorm1d"]
+
+
+@dataclass(frozen=True)
+class BatchNorm1d(Layer):
+    """Batch normalisation of ``num_features`` features over a batch of
+    ``batch`` examples, in training mode: per feature, (h - mean) /
+    sqrt(var + eps) over the batch (var the biased variance, as torch
+    normalises), then gamma * y + beta when ``affine``. ``eps`` is an exact
+    rational > 0 (torch's default 1e-05 is 1/100000).
+
+    >>> BatchNorm1d(5, batch=8).spec(), BatchNorm1d(5, batch=4, affine=False).canonical()
+    ('BatchNorm1d(5,batch=8)', ['batch_norm', 5, '1/100000', False, 4])
+    >>> BatchNorm1d(5, batch=8, eps=0)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'eps' of BatchNorm1d must be > 0 (with eps = 0 the batch statistics vanish at a batch of identical examples, where exactcl expands the model), not 0.
+    """
+
+    num_features: int
+    batch: int
+    eps: Fraction = field(default=DEFAULT_EPS)
+    affine: bool = True
+
+    kinds = ("batch_norm",)
+    spec_heads = ("batchnorm1d",)
+    spec_help = "BatchNorm1d(m,batch=N[,eps=a/b][,affine=False])"
+    example = "BatchNorm1d(5, batch=8)"
+    role = NORMALISATION
+    weights = "G"
+    crosses_tokens = True
+    torch_modules = ("BatchNorm1d",)
+
+    #: Its translation symmetry: a constant per feature over the batch (each
+    #: bias entry of the dense layer before it), not a multiple of 1.
+    translation = False
+    translation_per_feature = True
+
+    @staticmethod
+    def options(layer) -> tuple[bool, bool, int]:
+        """(eps = 0, affine, groups) for the candidate laws: each feature is
+        its own group (eps = 0 never: it is refused)."""
+        return layer[2] == "0/1", layer[3], layer[1]
+
+    def __post_init__(self) -> None:
+        check_size("BatchNorm1d", "num_features", self.num_features)
+        check_size("BatchNorm1d", "batch", self.batch)
+        object.__setattr__(self, "eps", exact_eps(self.eps, "BatchNorm1d"))
+        check_bool("BatchNorm1d", "affine", self.affine)
+        if self.eps == 0:
+            raise InputError("Argument 'eps' of BatchNorm1d must be > 0 (with eps = 0 the batch "
+                             "statistics vanish at a batch of identical examples, where exactcl "
+                             "expands the model), not 0.")
+        if not 2 <= self.batch <= MAX_BATCH:
+            raise InputError(f"Argument 'batch' of BatchNorm1d must be 2 to {MAX_BATCH} "
+                             f"examples, not {self.batch}.")
+
+    def _options(self) -> list[str]:
+        q = self.eps
+        out = [f"batch={self.batch}"]
+        out += [] if q == DEFAULT_EPS else [f"eps={q.numerator}/{q.denominator}"]
+        return out + ([] if self.affine else ["affine=False"])
+
+    def __repr__(self) -> str:
+        args = [str(self.num_features), f"batch={self.batch}"]
+        args += [f"eps={str(self.eps)!r}"] if self.eps != DEFAULT_EPS else []
+        args += ["affine=False"] if not self.affine else []
+        return f"BatchNorm1d({', '.join(args)})"
+
+    def canonical(self, size=None) -> list:
+        q = self.eps
+        return ["batch_norm", self.num_features, f"{q.numerator}/{q.denominator}", self.affine,
+                self.batch]
+
+    def spec(self) -> str:
+        return f"BatchNorm1d({','.join([str(self.num_features)] + self._options())})"
+
+    def output_shape(self, shape):
+        return None
+
+    @classmethod
+    def from_spec(cls, call: SpecCall) -> BatchNorm1d:
+        """``BatchNorm1d(5,batch=8)``, ``BatchNorm1d(5,batch=4,eps=1/1000,affine=False)``.
+
+        >>> from exactcl.layers.program import parse_net
+        >>> parse_net("Linear(4,5),BatchNorm1d(5,batch=4),ReLU,Linear(5,3)", "net:...").layers[1]
+        BatchNorm1d(5, batch=4)
+        """
+        plain, keys = call.plain, call.keys
+        if len(plain) != 1 or set(keys) - {"eps", "affine", "batch"} or "batch" not in keys:
+            raise call.fail("must be BatchNorm1d(m,batch=N) with options eps=a/b, affine=False")
+        n = int(plain[0]) if plain[0].isdigit() else None
+        batch = int(keys["batch"]) if keys["batch"].isdigit() else None
+        value = keys.get("affine", "True")
+        if value not in ("True", "False"):
+            raise call.fail(f"must have affine=True or affine=False, not affine={value}")
+        try:
+            return cls(n, batch, keys.get("eps", DEFAULT_EPS), value == "True")
+        except InputError as err:
+            raise call.fail(str(err).removeprefix("Argument ").rstrip(".")) from None
+
+    @staticmethod
+    def forward(layer, run, a: list, shape):
+        """Not on one example: the layer reads the whole batch (:meth:`forward_tokens`)."""
+        raise ValueError("batch_norm normalises over the examples of a batch: it is a layer of "
+                         "a network on the batch's examples, not of one example")
+
+    @staticmethod
+    def forward_tokens(layer, run, tokens: list) -> list:
+        """Each feature normalised over the examples (floats: a square root),
+        then gamma, beta; numbered as one parametrised layer when affine."""
+        _, m, eps, affine, N = layer
+        if len(tokens) != N:
+            raise ValueError(f"batch_norm takes a batch of {N} examples, not {len(tokens)}")
+        out = [[0.0] * m for _ in range(N)]
+        number = None
+        if affine:
+            number = run.layer = run.layer + 1
+        for j in range(m):
+            column = [Fraction(t[j]) for t in tokens]
+            mean = sum(column) / N
+            z = [v - mean for v in column]
+            s = 1 / math.sqrt(sum(v * v for v in z) / N + Fraction(eps))
+            for i in range(N):
+                y = float(z[i]) * s
+                if affine:
+                    y = float(run.value(f"G{number}_{j}")) * y + float(run.value(f"b{number}_{j}"))
+                out[i][j] = y
+        return out
+
+    # -- torch translation -----------------------------------------------------------
+
+    @classmethod
+    def from_torch_module(cls, reader, node, sub):
+        """``nn.BatchNorm1d`` in training mode on the (N, m) batch of a
+        network read with ``batch_size=N``; eval mode, running statistics
+        not tracked in training, and momentum options that change the
+        forward are refused by name."""
+        x = reader.single_input(node, sub)
+        batch = getattr(reader, "batch_size", None)
+        if not sub.training:
+            raise reader.refuse(node, "a BatchNorm1d in training mode (module.train()): exactcl "
+                                      "counts the model the gradient flow follows, with batch "
+                                      "statistics",
+                                "is in eval mode, an affine map with the running statistics")
+        if batch is None:
+            raise reader.refuse(node, "from_torch(..., batch_size=N): in training mode one "
+                                      "example's output depends on the whole batch",
+                                "is read without a batch size")
+        if len(x.shape) != 2 or x.shape != (batch, sub.num_features):
+            raise reader.refuse(node, f"a BatchNorm1d over vectors of {sub.num_features} "
+                                      f"features (after a Linear)",
+                                f"normalises an input of shape {x.shape[1:]} per example")
+        if not sub.affine and (sub.weight is not None or sub.bias is not None):
+            raise reader.refuse(node, "affine=False without parameters", "has parameters")
+        eps = sub.eps
+        q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
+        if q <= 0:
+            raise reader.refuse(node, "eps > 0 (eps = 0 is not counted)", f"has eps={eps!r}")
+        reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as); training mode "
+                            f"over a batch of {batch}")
+        layer = cls(sub.num_features, batch, q, bool(sub.affine))
+        reads = ()
+        if sub.affine:
+            weight, bias = reader.own(node, sub, ("weight", "bias"))
+            reads = reader.reads(weight, bias)
+        reader.per_token = getattr(reader, "per_token", None) or node
+        return reader.append(node, x, layer, x.shape, reads, cost=4 * batch * sub.num_features)

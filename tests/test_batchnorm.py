@@ -1,0 +1,307 @@
+"""Batch normalisation in training mode (docs/design.md, batch normalisation
+in training mode): the kernel's probe fields against SymPy's derivatives of
+the real model (square roots and all) with the power of eps^(-1/2) each
+order carries, counts against the laws derived by hand, certificates, the
+torch translation against the module's own forward, and bad input."""
+
+import json
+import os
+import random
+
+os.environ.setdefault("SYMPY_GROUND_TYPES", "python")
+
+import pytest  # noqa: E402
+import sympy  # noqa: E402
+
+import exactcl  # noqa: E402
+from exactcl import InputError, Linear, ReLU, Residual, net  # noqa: E402
+from exactcl.kernel.blocks import BlockLayout, Words, random_probe  # noqa: E402
+from exactcl.kernel.evaluator import Probe  # noqa: E402
+from exactcl.layers.batchnorm import BatchNorm1d  # noqa: E402
+from exactcl.models.specs import parse_spec  # noqa: E402
+
+P = 2**61 - 1
+
+
+def _real_orders(layers, values, probe, N):
+    """The Taylor coefficients T_0..T_3 in t of the real model (the batch
+    normalisation with its square root, each ReLU the probe's pattern) at
+    the batch 1 x0^T + t X', from SymPy's derivatives: per order, per
+    example, the output column."""
+    t = sympy.Symbol("t")
+    d_in = len(probe.x) // (N + 1)
+    x0, rest = probe.x[:d_in], probe.x[d_in:]
+    rows = [sympy.Matrix([x0[j] + t * rest[i * d_in + j] for j in range(d_in)])
+            for i in range(N)]
+    state = {"relu": 0, "number": 0}
+
+    def sequence(seq, rows):
+        for layer in seq:
+            if layer[0] == "linear":
+                state["number"] += 1
+                n = state["number"]
+                _, a, b, bias = layer
+                W = sympy.Matrix(b, a, lambda i, j, n=n: values[f"W{n}_{i}_{j}"])
+                c = sympy.Matrix(b, 1, [values[f"b{n}_{i}"] if bias else 0 for i in range(b)])
+                rows = [W * x + c for x in rows]
+            elif layer[0] == "relu":
+                sigma = probe.sigma[state["relu"]]
+                state["relu"] += 1
+                rows = [sympy.Matrix([s * v for s, v in zip(sigma, x)]) for x in rows]
+            elif layer[0] == "residual":
+                rows = [x + y for x, y in zip(rows, sequence(layer[1], rows))]
+            else:  # batch_norm: per feature over the examples, biased variance
+                _, m, eps, affine, _ = layer
+                if affine:
+                    state["number"] += 1
+                n = state["number"]
+                out = [sympy.zeros(m, 1) for _ in range(N)]
+                for j in range(m):
+                    col = [x[j] for x in rows]
+                    mean = sum(col) / N
+                    z = [v - mean for v in col]
+                    s = 1 / sympy.sqrt(sum(v * v for v in z) / N + sympy.Rational(eps))
+                    for i in range(N):
+                        out[i][j] = (values[f"G{n}_{j}"] * z[i] * s + values[f"b{n}_{j}"]
+                                     if affine else z[i] * s)
+                rows = out
+        return rows
+
+    outs = sequence(layers, rows)
+    orders = []
+    for n in range(4):
+        orders.append([o.subs(t, 0) / sympy.factorial(n) for o in outs])
+        outs = [o.diff(t) for o in outs]
+    return orders
+
+
+def _real_F(layers, values, probe, N):
+    """<U_0, T_0>, <U_1, T_1>, 2 <U_2, T_2>, 6 <C U_3, T_3> of the real model."""
+    T = _real_orders(layers, values, probe, N)
+    d_out = T[0][0].shape[0]
+    U = [sympy.Matrix(N, d_out, [probe.u[(n * N + i) * d_out + c] for i in range(N)
+                                 for c in range(d_out)]) for n in range(4)]
+    U[3] = sympy.Matrix(N, N, lambda i, j: (N if i == j else 0) - 1) * U[3]
+    return [w * sum(U[n][i, c] * T[n][i][c] for i in range(N) for c in range(d_out))
+            for n, w in enumerate((1, 1, 2, 6))]
+
+
+NETWORKS = {
+    "dense-bn-dense": [["linear", 2, 3, True], ["batch_norm", 3, "1/3", True, 3],
+                       ["linear", 3, 2, True]],
+    "bn-relu": [["linear", 2, 2, True], ["batch_norm", 2, "1/2", True, 2], ["relu"],
+                ["linear", 2, 1, True]],
+    "no-affine": [["linear", 2, 2, False], ["batch_norm", 2, "2/3", False, 3],
+                  ["linear", 2, 1, False]],
+    "relu-before": [["linear", 2, 2, True], ["relu"], ["linear", 2, 2, True],
+                    ["batch_norm", 2, "1/5", True, 2], ["linear", 2, 1, False]],
+    "residual-after": [["linear", 2, 2, True], ["batch_norm", 2, "1/7", True, 2],
+                       ["residual", [["linear", 2, 2, True], ["relu"], ["linear", 2, 2, True]]],
+                       ["linear", 2, 1, True]],
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_probe_fields_are_gradients_of_the_real_models_taylor_coefficients(name):
+    """grad F . v from the kernel (jets mod p, eps^(-1/2) replaced by 1)
+    against d/ds of SymPy's real F(theta + s v) with its square roots: the
+    order 0 is free of sqrt(eps) and every other order is sqrt(eps)^-1
+    times a rational, so sqrt(eps) times it is the kernel's."""
+    layers = NETWORKS[name]
+    rng = random.Random(5)
+    lay = BlockLayout(layers)
+    eps = next(sympy.Rational(layer[2]) for layer in layers if layer[0] == "batch_norm")
+    point = [rng.randrange(-3, 4) for _ in range(lay.D)]
+    drawn = random_probe(lay, "test", 1)
+    probe = Probe([rng.randrange(-2, 3) for _ in drawn.x], (), drawn.sigma,
+                  [rng.randrange(-2, 3) for _ in drawn.u])
+    grad = Words(lay, [probe], {}, point, P).value(0)
+    s = sympy.Symbol("s")
+    v = [rng.randrange(-2, 3) for _ in range(lay.D)]
+    values = {name: point[i] + s * v[i] for i, name in enumerate(lay.parameters)}
+    orders = [sympy.simplify(sympy.expand(f.diff(s).subs(s, 0)))
+              for f in _real_F(lay.layers, values, probe, lay.tokens)]
+    assert orders[0].is_rational
+    scaled = [sympy.simplify(sympy.expand(o * sympy.sqrt(eps))) for o in orders[1:]]
+    assert all(o.is_rational for o in scaled), scaled
+    want = sympy.Rational(orders[0] + sum(scaled))
+    assert any(o != 0 for o in scaled)  # the normalisation is seen, not only beta
+    got = sum(grad.get(i, 0) * v[i] for i in range(lay.D)) % P
+    assert got == int(want.p) * pow(int(want.q), -1, P) % P
+
+
+def test_a_batch_of_different_examples_is_refused_by_the_kernel():
+    """The kernel's rule holds at identical examples only: a probe whose
+    examples differ at order 0 is refused, not evaluated."""
+    from exactcl.kernel import tokens
+    lay = BlockLayout(NETWORKS["dense-bn-dense"])
+    probe = random_probe(lay, "test", 0)
+    consts = tokens.constants(lay, probe, P)
+    toks = consts[0]
+    toks[1] = {**toks[1], 0: toks[1][0] + toks[1][0]}  # example 1 is 2 x0
+    words = Words(lay, [probe], {}, [1] * lay.D, P)
+    with pytest.raises(ValueError, match="not identical"):
+        tokens.gradient(words, (toks,) + consts[1:], words.point)
+
+
+# -- counts against the laws derived by hand ---------------------------------------------------
+
+@pytest.mark.parametrize("spec, laws, kinds", [
+    # b1 (5 entries: the centring removes them) and (gamma_j, beta_j) against W2's column j
+    ("Linear(4,5,bias),BatchNorm1d(5,batch=4),ReLU,Linear(5,3,bias)", 10,
+     {"removes it": 5, "unit": 5}),
+    ("Linear(4,5,bias),BatchNorm1d(5,batch=2),ReLU,Linear(5,3,bias)", 10,
+     {"removes it": 5, "unit": 5}),
+    # without affine parameters only the bias before it
+    ("Linear(4,5,bias),BatchNorm1d(5,batch=4,affine=False),ReLU,Linear(5,3,bias)", 5,
+     {"removes it": 5}),
+    # no ReLU after it: gamma_j, beta_j against column j, no bias anywhere
+    ("Linear(4,5),BatchNorm1d(5,batch=3,eps=1/10),Linear(5,3)", 5, {"unit": 5}),
+])
+def test_counts_are_sandwiches_of_the_laws_derived_by_hand(spec, laws, kinds):
+    r = exactcl.count(parse_spec("net:" + spec))
+    assert (r.laws, r.proof) == (laws, "sandwich")
+    labels = list(r.exhibited_labels)
+    assert {key: sum(key in x for x in labels) for key in kinds} == kinds
+    # the scale laws of eps = 0 are candidates, each rejected by its check
+    assert sum("broken at order eps" in str(x) for x in r.rejected) == 5
+
+
+def test_a_relu_before_it_leaves_certified_bounds():
+    """At identical examples every ReLU pattern is shared by the batch, so
+    the bias before a ReLU before the normalisation is removed as a
+    constant per feature: the rank the expansion sees is 2 short of the
+    laws exhibited, and exactcl prints bounds, not a count."""
+    r = exactcl.count(parse_spec("net:Linear(2,2,bias),ReLU,Linear(2,2,bias),"
+                                 "BatchNorm1d(2,batch=2),ReLU,Linear(2,1,bias)"), max_depth=2)
+    assert (r.laws, r.proof, r.lower, r.upper) == (None, "bounds only", 6, 8)
+
+
+def test_the_spec_and_the_api_agree():
+    a = exactcl.count(net(Linear(4, 5, bias=True), BatchNorm1d(5, batch=4), ReLU(),
+                          Linear(5, 3, bias=True)))
+    assert a.laws == 10
+    prog = net(Linear(3, 4), BatchNorm1d(4, batch=5, eps="1/1000", affine=False), Linear(4, 2))
+    assert prog.spec == ("net:Linear(3,4),BatchNorm1d(4,batch=5,eps=1/1000,affine=False),"
+                         "Linear(4,2)")
+    assert prog.layout.tokens == 5
+
+
+def test_a_certificate_verifies_and_a_changed_one_is_refused(tmp_path):
+    from exactcl.kernel.verifier import verify
+    prog = net(Linear(3, 4, bias=True), BatchNorm1d(4, batch=3), ReLU(), Linear(4, 2, bias=True))
+    cert, result = exactcl.certify(prog, tmp_path / "c.json", reproducible=True)
+    assert result.laws == 8
+    assert cert["lie"]["generators"]["family"].startswith("exactcl-tokens-")
+    report = verify(tmp_path / "c.json", rng=random.Random(1))
+    assert report.ok, str(report)
+    for change in ("rank", "eps"):
+        bad = json.loads(json.dumps(cert))
+        if change == "rank":
+            bad["lie"]["rank"] += 1
+            bad["claim"]["lie_dimension"] += 1
+            bad["claim"]["laws"] -= 1
+        else:  # another model: its laws may be the same, its fields are not
+            text = json.dumps(bad).replace('"1/100000"', '"1/1000"')
+            assert text != json.dumps(bad)
+            bad = json.loads(text)
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        assert not verify(tmp_path / "bad.json", rng=random.Random(1)).ok, change
+
+
+@pytest.mark.parametrize("layers, message", [
+    ((Linear(2, 2), Residual(BatchNorm1d(2, batch=3), Linear(2, 2))), "top level"),
+    ((Linear(2, 2), BatchNorm1d(2, batch=3), Linear(2, 2), BatchNorm1d(2, batch=3),
+      Linear(2, 1)), "at most one layer that mixes tokens"),
+    ((Linear(2, 3), BatchNorm1d(2, batch=3), Linear(2, 1)), "normalises 2 features, not 3"),
+])
+def test_bad_networks_are_refused_in_one_line(layers, message):
+    with pytest.raises(InputError, match=message) as err:
+        net(*layers)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(eps=0), "must be > 0"),
+    (dict(batch=1), "must be 2 to 64 examples, not 1"),
+    (dict(eps=0.1), "exact rational"),
+])
+def test_bad_layers_are_refused_naming_the_argument(kwargs, message):
+    args = dict(num_features=3, batch=4) | kwargs
+    with pytest.raises(InputError, match=message):
+        BatchNorm1d(**args)
+
+
+def test_a_spec_without_a_batch_is_refused():
+    with pytest.raises(InputError, match=r"BatchNorm1d\(m,batch=N\)"):
+        parse_spec("net:Linear(4,5),BatchNorm1d(5),Linear(5,3)")
+
+
+# -- from_torch: nn.BatchNorm1d in training mode, read with batch_size -------------------------
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+def _mlp(eps=1e-5, affine=True):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5, eps=eps, affine=affine), nn.ReLU(),
+                         nn.Linear(5, 3))
+
+
+@pytest.mark.parametrize("eps, affine, laws", [(1e-5, True, 10), (0.1, True, 10),
+                                                (1e-5, False, 5)])
+def test_from_torch_reads_batchnorm_in_training_mode(eps, affine, laws):
+    """The translation's output equals the module's forward on batches of
+    4 (from_torch checks it against torch's training-mode forward), the
+    module's running statistics are left as they were, and the count is a
+    sandwich of the laws derived by hand."""
+    module = _mlp(eps, affine)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    tm = exactcl.from_torch(module, (4,), batch_size=4)
+    assert "output equals the module's forward" in tm.checked
+    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
+    assert "BatchNorm1d(5,batch=4" in tm.program.spec
+    r = exactcl.count(tm)
+    assert (r.laws, r.proof) == (laws, "sandwich")
+
+
+def test_the_forward_check_catches_a_wrong_batch_statistic(monkeypatch):
+    """The check compares with torch's own forward: a translation that
+    normalised with the unbiased variance would be refused."""
+    import math
+    from fractions import Fraction
+
+    from exactcl.layers import batchnorm
+
+    def unbiased(layer, run, tokens):
+        _, m, eps, affine, N = layer
+        number = run.layer = run.layer + 1
+        out = [[0.0] * m for _ in range(N)]
+        for j in range(m):
+            col = [Fraction(t[j]) for t in tokens]
+            mean = sum(col) / N
+            s = 1 / math.sqrt(sum((v - mean) ** 2 for v in col) / (N - 1) + Fraction(eps))
+            for i in range(N):
+                out[i][j] = (float(run.value(f"G{number}_{j}")) * float(col[i] - mean) * s
+                             + float(run.value(f"b{number}_{j}")))
+        return out
+    monkeypatch.setattr(batchnorm.BatchNorm1d, "forward_tokens", staticmethod(unbiased))
+    with pytest.raises(InputError, match="is not what exactcl read"):
+        exactcl.from_torch(_mlp(), (4,), batch_size=4)
+
+
+@pytest.mark.parametrize("make, kwargs, message", [
+    (lambda: _mlp().eval(), dict(batch_size=4), "is in eval mode"),
+    (_mlp, dict(), "batch_size=N"),
+    (lambda: nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)), dict(batch_size=4),
+     "Argument 'batch_size' is for a module with a BatchNorm1d"),
+    (_mlp, dict(batch_size=1), "Argument 'batch_size' must be an int >= 2"),
+    (lambda: _mlp(eps=0.0), dict(batch_size=4), "eps > 0"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)), dict(), "BatchNorm2d"),
+])
+def test_from_torch_refuses_what_it_cannot_read_in_one_line(make, kwargs, message):
+    shape = (1, 5, 5) if "BatchNorm2d" in message else (4,)
+    with pytest.raises(InputError, match=message) as err:
+        exactcl.from_torch(make(), shape, **kwargs)
+    assert "\n" not in str(err.value)
