@@ -5,7 +5,8 @@ proof of the count, the figures and the time; a module exactcl refuses is
 printed with its one-line refusal.
 
 The list: a LeakyReLU MLP; an MLP with Dropout (eval) and Identity;
-BatchNorm1d and LayerNorm after the first layer (eps = 0 and torch's 1e-5);
+BatchNorm1d (training mode, batches of 8) and LayerNorm after the first
+layer (eps = 0 and torch's 1e-5);
 a CNN with ``padding=1`` convolutions; an MLP with a LogSoftmax head;
 ``MultiheadAttention(bias=True)``; ``TransformerEncoderLayer(d_model=4,
 nhead=2, dim_feedforward=8, dropout=0)`` in eval mode, and the same block
@@ -57,16 +58,20 @@ def _mlp(*middle, last=()):
     return nn.Sequential(nn.Linear(4, 5), *middle, nn.Linear(5, 3), *last)
 
 
-#: name -> (module factory, example input shape, eval mode)
+#: The batch a BatchNorm1d in training mode normalises over (from_torch's batch_size).
+BATCH = 8
+
+#: name -> (module factory, example input shape, eval mode[, from_torch keywords])
 CASES = {
     "LeakyReLU MLP 4-5-3": (lambda: _mlp(nn.LeakyReLU()), (4,), False),
     "MLP with Dropout (eval) and Identity": (
         lambda: nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Dropout(0.5), nn.Identity(),
                               nn.Linear(5, 3)), (4,), True),
     "BatchNorm1d after the first layer, eps=0": (
-        lambda: _mlp(nn.BatchNorm1d(5, eps=0.0), nn.ReLU()), (4,), False),
+        lambda: _mlp(nn.BatchNorm1d(5, eps=0.0), nn.ReLU()), (4,), False,
+        {"batch_size": BATCH}),
     "BatchNorm1d after the first layer, eps=1e-5": (
-        lambda: _mlp(nn.BatchNorm1d(5), nn.ReLU()), (4,), False),
+        lambda: _mlp(nn.BatchNorm1d(5), nn.ReLU()), (4,), False, {"batch_size": BATCH}),
     "LayerNorm after the first layer, eps=0": (
         lambda: _mlp(nn.LayerNorm(5, eps=0.0), nn.ReLU()), (4,), False),
     "LayerNorm after the first layer, eps=1e-5": (
@@ -120,13 +125,13 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def run(name, make, shape, eval_mode, target=None) -> None:
+def run(name, make, shape, eval_mode, target=None, keywords=None) -> None:
     module = _seeded(make)()
     if eval_mode:
         module.eval()
     start, cpu = time.perf_counter(), time.process_time()
     try:
-        tm = exactcl.from_torch(module, shape)
+        tm = exactcl.from_torch(module, shape, **(keywords or {}))
         with tempfile.TemporaryDirectory() as tmp:
             path = pathlib.Path(tmp) / "cert.json"
             _, result = tm.certify(str(path))
@@ -163,10 +168,11 @@ def main(argv=None) -> int:
     if args.lenet:
         cases["LeNet-5-shaped, reduced width, 28 x 28 (D = 3,146)"] = (_lenet, (1, 28, 28),
                                                                       False)
-    for name, (make, shape, eval_mode) in cases.items():
+    for name, (make, shape, eval_mode, *keywords) in cases.items():
         if args.only and args.only not in name:
             continue
-        run(name, make, shape, eval_mode, TARGET_LENET if make is _lenet else None)
+        run(name, make, shape, eval_mode, TARGET_LENET if make is _lenet else None,
+            keywords[0] if keywords else None)
     return 0
 
 

@@ -186,7 +186,10 @@ class BatchNorm1d(Layer):
         eps = sub.eps
         q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
         if q <= 0:
-            raise reader.refuse(node, "eps > 0 (eps = 0 is not counted)", f"has eps={eps!r}")
+            raise reader.refuse(node, "eps > 0: with eps = 0 the batch statistics vanish at a "
+                                      "batch of identical examples, where exactcl expands the "
+                                      "model (its scale laws are reported broken at order eps "
+                                      "for eps > 0)", f"has eps={eps!r}")
         reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as); training mode "
                             f"over a batch of {batch}")
         layer = cls(sub.num_features, batch, q, bool(sub.affine))
