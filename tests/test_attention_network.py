@@ -17,83 +17,9 @@ from exactcl import Attention, InputError, Linear, ReLU, Residual, net  # noqa: 
 from exactcl.kernel.blocks import BlockLayout, Words, random_probe  # noqa: E402
 from exactcl.kernel.evaluator import Probe  # noqa: E402
 
+from .sympy_token_networks import real_F  # noqa: E402
+
 P = 2**61 - 1
-
-
-def _real_orders(layers, values, probe, N, scale=1):
-    """The Taylor coefficients T_0..T_3 in t of the real model (softmax with
-    exp, logits times ``scale``, each ReLU the probe's fixed pattern) at
-    X = 1 x0^T + t X', from SymPy's derivatives: per order, per token, the
-    output column."""
-    t = sympy.Symbol("t")
-    d_in = len(probe.x) // (N + 1)
-    x0, rest = probe.x[:d_in], probe.x[d_in:]
-    toks = [sympy.Matrix([x0[j] + t * rest[i * d_in + j] for j in range(d_in)])
-            for i in range(N)]
-    state = {"relu": 0, "number": 0}
-
-    def sequence(seq, toks):
-        for layer in seq:
-            if layer[0] == "linear":
-                state["number"] += 1
-                n = state["number"]
-                _, a, b, bias = layer
-                W = sympy.Matrix(b, a, lambda i, j, n=n: values[f"W{n}_{i}_{j}"])
-                c = sympy.Matrix(b, 1, [values[f"b{n}_{i}"] if bias else 0 for i in range(b)])
-                toks = [W * x + c for x in toks]
-            elif layer[0] == "relu":
-                sigma = probe.sigma[state["relu"]]
-                state["relu"] += 1
-                toks = [sympy.Matrix([s * v for s, v in zip(sigma, x)]) for x in toks]
-            elif layer[0] == "leaky_relu":  # q x + (1 - q) sigma x
-                q = sympy.Rational(layer[1])
-                sigma = probe.sigma[state["relu"]]
-                state["relu"] += 1
-                toks = [sympy.Matrix([(q + (1 - q) * s) * v for s, v in zip(sigma, x)])
-                        for x in toks]
-            elif layer[0] == "residual":
-                toks = [x + y for x, y in zip(toks, sequence(layer[1], toks))]
-            else:
-                state["number"] += 1
-                _, _, d, heads, k, _ = layer[:6]
-                bias = len(layer) == 7
-                X = sympy.Matrix([list(x) for x in toks])
-                one = sympy.ones(N, 1)
-                out = sympy.zeros(N, d)
-                for h in range(heads):
-                    m = {L: sympy.Matrix(k, d, [values[f"{L}{h}_{a}_{c}"] for a in range(k)
-                                                for c in range(d)]) for L in "QKVO"}
-                    b = {L: sympy.Matrix(1, k, [values[f"b{L}{h}_{a}"] if bias else 0
-                                                for a in range(k)]) for L in "qkv"}
-                    logits = (scale * (X * m["Q"].T + one * b["q"])
-                              * (X * m["K"].T + one * b["k"]).T)
-                    E = logits.applyfunc(sympy.exp)
-                    Pm = sympy.Matrix(N, N, [E[i, j] / sum(E[i, :]) for i in range(N)
-                                             for j in range(N)])
-                    out += Pm * (X * m["V"].T + one * b["v"]) * m["O"]
-                if bias:
-                    out += one * sympy.Matrix(1, d, lambda i, c: values[f"bo_{c}"])
-                toks = [out[i, :].T for i in range(N)]
-        return toks
-
-    outs = sequence(layers, toks)
-    orders = []
-    for n in range(4):
-        orders.append([o.subs(t, 0) / sympy.factorial(n) for o in outs])
-        outs = [o.diff(t) for o in outs]
-    return orders
-
-
-def _real_F(layers, values, probe, N, scale=1, weights=(1, 1, 2, 6)):
-    """F = <U_0, T_0> + <U_1, T_1> + 2 <U_2, T_2> + 6 <C U_3, T_3>, per order."""
-    T = _real_orders(layers, values, probe, N, scale)
-    d_out = T[0][0].shape[0]
-    U = [sympy.Matrix(N, d_out, [probe.u[(n * N + i) * d_out + c] for i in range(N)
-                                 for c in range(d_out)]) for n in range(4)]
-    C = sympy.Matrix(N, N, lambda i, j: (N if i == j else 0) - 1)
-    U[3] = C * U[3]
-    return [weights[n] * sum(U[n][i, c] * T[n][i][c] for i in range(N) for c in range(d_out))
-            for n in range(4)]
 
 
 NETWORKS = {
@@ -124,7 +50,7 @@ def test_probe_fields_are_gradients_of_the_real_models_taylor_coefficients(name)
     s = sympy.Symbol("s")
     v = [rng.randrange(-2, 3) for _ in range(lay.D)]
     values = {name: point[i] + s * v[i] for i, name in enumerate(lay.parameters)}
-    want = sympy.Rational(sympy.simplify(sum(_real_F(lay.layers, values, probe, lay.tokens))
+    want = sympy.Rational(sympy.simplify(sum(real_F(lay.layers, values, probe, lay.tokens))
                                          .diff(s).subs(s, 0)))
     got = sum(grad.get(i, 0) * v[i] for i in range(lay.D)) % P
     assert got == int(want.p) * pow(int(want.q), -1, P) % P
@@ -142,8 +68,8 @@ def test_each_order_carries_one_power_of_the_logit_scale():
     drawn = random_probe(lay, "test", 2)
     probe = Probe([rng.randrange(1, 4) for _ in drawn.x], (), [(1, 1)],
                   range(1, len(drawn.u) + 1))  # C U_3 != 0: U_3's tokens differ
-    one = _real_F(lay.layers, values, probe, lay.tokens)
-    half = _real_F(lay.layers, values, probe, lay.tokens, scale=sympy.Rational(1, 2))
+    one = real_F(lay.layers, values, probe, lay.tokens)
+    half = real_F(lay.layers, values, probe, lay.tokens, scale=sympy.Rational(1, 2))
     assert all(o != 0 for o in one)
     assert [sympy.simplify(h / o) for h, o in zip(half, one)] == [1, 1, sympy.Rational(1, 2),
                                                                    sympy.Rational(1, 2)]

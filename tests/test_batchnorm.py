@@ -20,70 +20,9 @@ from exactcl.kernel.evaluator import Probe  # noqa: E402
 from exactcl.layers.batchnorm import BatchNorm1d  # noqa: E402
 from exactcl.models.specs import parse_spec  # noqa: E402
 
+from .sympy_token_networks import real_F  # noqa: E402
+
 P = 2**61 - 1
-
-
-def _real_orders(layers, values, probe, N):
-    """The Taylor coefficients T_0..T_3 in t of the real model (the batch
-    normalisation with its square root, each ReLU the probe's pattern) at
-    the batch 1 x0^T + t X', from SymPy's derivatives: per order, per
-    example, the output column."""
-    t = sympy.Symbol("t")
-    d_in = len(probe.x) // (N + 1)
-    x0, rest = probe.x[:d_in], probe.x[d_in:]
-    rows = [sympy.Matrix([x0[j] + t * rest[i * d_in + j] for j in range(d_in)])
-            for i in range(N)]
-    state = {"relu": 0, "number": 0}
-
-    def sequence(seq, rows):
-        for layer in seq:
-            if layer[0] == "linear":
-                state["number"] += 1
-                n = state["number"]
-                _, a, b, bias = layer
-                W = sympy.Matrix(b, a, lambda i, j, n=n: values[f"W{n}_{i}_{j}"])
-                c = sympy.Matrix(b, 1, [values[f"b{n}_{i}"] if bias else 0 for i in range(b)])
-                rows = [W * x + c for x in rows]
-            elif layer[0] == "relu":
-                sigma = probe.sigma[state["relu"]]
-                state["relu"] += 1
-                rows = [sympy.Matrix([s * v for s, v in zip(sigma, x)]) for x in rows]
-            elif layer[0] == "residual":
-                rows = [x + y for x, y in zip(rows, sequence(layer[1], rows))]
-            else:  # batch_norm: per feature over the examples, biased variance
-                _, m, eps, affine, _ = layer
-                if affine:
-                    state["number"] += 1
-                n = state["number"]
-                out = [sympy.zeros(m, 1) for _ in range(N)]
-                for j in range(m):
-                    col = [x[j] for x in rows]
-                    mean = sum(col) / N
-                    z = [v - mean for v in col]
-                    s = 1 / sympy.sqrt(sum(v * v for v in z) / N + sympy.Rational(eps))
-                    for i in range(N):
-                        out[i][j] = (values[f"G{n}_{j}"] * z[i] * s + values[f"b{n}_{j}"]
-                                     if affine else z[i] * s)
-                rows = out
-        return rows
-
-    outs = sequence(layers, rows)
-    orders = []
-    for n in range(4):
-        orders.append([o.subs(t, 0) / sympy.factorial(n) for o in outs])
-        outs = [o.diff(t) for o in outs]
-    return orders
-
-
-def _real_F(layers, values, probe, N):
-    """<U_0, T_0>, <U_1, T_1>, 2 <U_2, T_2>, 6 <C U_3, T_3> of the real model."""
-    T = _real_orders(layers, values, probe, N)
-    d_out = T[0][0].shape[0]
-    U = [sympy.Matrix(N, d_out, [probe.u[(n * N + i) * d_out + c] for i in range(N)
-                                 for c in range(d_out)]) for n in range(4)]
-    U[3] = sympy.Matrix(N, N, lambda i, j: (N if i == j else 0) - 1) * U[3]
-    return [w * sum(U[n][i, c] * T[n][i][c] for i in range(N) for c in range(d_out))
-            for n, w in enumerate((1, 1, 2, 6))]
 
 
 NETWORKS = {
@@ -120,7 +59,7 @@ def test_probe_fields_are_gradients_of_the_real_models_taylor_coefficients(name)
     v = [rng.randrange(-2, 3) for _ in range(lay.D)]
     values = {name: point[i] + s * v[i] for i, name in enumerate(lay.parameters)}
     orders = [sympy.simplify(sympy.expand(f.diff(s).subs(s, 0)))
-              for f in _real_F(lay.layers, values, probe, lay.tokens)]
+              for f in real_F(lay.layers, values, probe, lay.tokens)]
     assert orders[0].is_rational
     scaled = [sympy.simplify(sympy.expand(o * sympy.sqrt(eps))) for o in orders[1:]]
     assert all(o.is_rational for o in scaled), scaled

@@ -1,0 +1,100 @@
+"""The real model of a network on tokens (attention with exp, a batch
+normalisation with its square root, per-token layers), written directly in
+SymPy, and its Taylor coefficients at identical tokens: the independent
+computation the kernel's probe fields are tested against
+(tests/test_attention_network.py, tests/test_batchnorm.py)."""
+
+from __future__ import annotations
+
+import sympy
+
+
+def real_orders(layers, values, probe, N, scale=1):
+    """The Taylor coefficients T_0..T_3 in t of the real model (softmax with
+    exp, logits times ``scale``; a batch normalisation with its square
+    root; each ReLU the probe's fixed pattern) at X = 1 x0^T + t X', from
+    SymPy's derivatives: per order, per token, the output column."""
+    t = sympy.Symbol("t")
+    d_in = len(probe.x) // (N + 1)
+    x0, rest = probe.x[:d_in], probe.x[d_in:]
+    toks = [sympy.Matrix([x0[j] + t * rest[i * d_in + j] for j in range(d_in)])
+            for i in range(N)]
+    state = {"relu": 0, "number": 0}
+
+    def sequence(seq, toks):
+        for layer in seq:
+            if layer[0] == "linear":
+                state["number"] += 1
+                n = state["number"]
+                _, a, b, bias = layer
+                W = sympy.Matrix(b, a, lambda i, j, n=n: values[f"W{n}_{i}_{j}"])
+                c = sympy.Matrix(b, 1, [values[f"b{n}_{i}"] if bias else 0 for i in range(b)])
+                toks = [W * x + c for x in toks]
+            elif layer[0] == "relu":
+                sigma = probe.sigma[state["relu"]]
+                state["relu"] += 1
+                toks = [sympy.Matrix([s * v for s, v in zip(sigma, x)]) for x in toks]
+            elif layer[0] == "leaky_relu":  # q x + (1 - q) sigma x
+                q = sympy.Rational(layer[1])
+                sigma = probe.sigma[state["relu"]]
+                state["relu"] += 1
+                toks = [sympy.Matrix([(q + (1 - q) * s) * v for s, v in zip(sigma, x)])
+                        for x in toks]
+            elif layer[0] == "residual":
+                toks = [x + y for x, y in zip(toks, sequence(layer[1], toks))]
+            elif layer[0] == "batch_norm":  # per feature over the examples, biased variance
+                _, m, eps, affine, _ = layer
+                if affine:
+                    state["number"] += 1
+                n = state["number"]
+                out = [sympy.zeros(m, 1) for _ in range(N)]
+                for j in range(m):
+                    col = [x[j] for x in toks]
+                    mean = sum(col) / N
+                    z = [v - mean for v in col]
+                    s = 1 / sympy.sqrt(sum(v * v for v in z) / N + sympy.Rational(eps))
+                    for i in range(N):
+                        out[i][j] = (values[f"G{n}_{j}"] * z[i] * s + values[f"b{n}_{j}"]
+                                     if affine else z[i] * s)
+                toks = out
+            else:
+                state["number"] += 1
+                _, _, d, heads, k, _ = layer[:6]
+                bias = len(layer) == 7
+                X = sympy.Matrix([list(x) for x in toks])
+                one = sympy.ones(N, 1)
+                out = sympy.zeros(N, d)
+                for h in range(heads):
+                    m = {L: sympy.Matrix(k, d, [values[f"{L}{h}_{a}_{c}"] for a in range(k)
+                                                for c in range(d)]) for L in "QKVO"}
+                    b = {L: sympy.Matrix(1, k, [values[f"b{L}{h}_{a}"] if bias else 0
+                                                for a in range(k)]) for L in "qkv"}
+                    logits = (scale * (X * m["Q"].T + one * b["q"])
+                              * (X * m["K"].T + one * b["k"]).T)
+                    E = logits.applyfunc(sympy.exp)
+                    Pm = sympy.Matrix(N, N, [E[i, j] / sum(E[i, :]) for i in range(N)
+                                             for j in range(N)])
+                    out += Pm * (X * m["V"].T + one * b["v"]) * m["O"]
+                if bias:
+                    out += one * sympy.Matrix(1, d, lambda i, c: values[f"bo_{c}"])
+                toks = [out[i, :].T for i in range(N)]
+        return toks
+
+    outs = sequence(layers, toks)
+    orders = []
+    for n in range(4):
+        orders.append([o.subs(t, 0) / sympy.factorial(n) for o in outs])
+        outs = [o.diff(t) for o in outs]
+    return orders
+
+
+def real_F(layers, values, probe, N, scale=1, weights=(1, 1, 2, 6)):
+    """F = <U_0, T_0> + <U_1, T_1> + 2 <U_2, T_2> + 6 <C U_3, T_3>, per order."""
+    T = real_orders(layers, values, probe, N, scale)
+    d_out = T[0][0].shape[0]
+    U = [sympy.Matrix(N, d_out, [probe.u[(n * N + i) * d_out + c] for i in range(N)
+                                 for c in range(d_out)]) for n in range(4)]
+    C = sympy.Matrix(N, N, lambda i, j: (N if i == j else 0) - 1)
+    U[3] = C * U[3]
+    return [weights[n] * sum(U[n][i, c] * T[n][i][c] for i in range(N) for c in range(d_out))
+            for n in range(4)]
