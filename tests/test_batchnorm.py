@@ -134,9 +134,11 @@ def test_a_certificate_verifies_and_a_changed_one_is_refused(tmp_path):
     assert cert["lie"]["generators"]["family"].startswith("exactcl-tokens-")
     report = verify(tmp_path / "c.json", rng=random.Random(1))
     assert report.ok, str(report)
-    for change in ("rank", "eps"):
+    for change in ("rank", "eps", "expansion"):
         bad = json.loads(json.dumps(cert))
-        if change == "rank":
+        if change == "expansion":  # the argument the ranks rest on must be stated
+            del bad["lie"]["generators"]["expansion"]
+        elif change == "rank":
             bad["lie"]["rank"] += 1
             bad["claim"]["lie_dimension"] += 1
             bad["claim"]["laws"] -= 1

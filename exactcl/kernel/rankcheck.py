@@ -160,7 +160,8 @@ def expanded_program(layout: Layout, ring, budget: WorkBudget, need: bool
     network): what would need it is refused."""
     if getattr(layout, "tokens", None) is not None:
         if need:
-            raise CertificateFormatError("model.program holds attention inside a network, "
+            raise CertificateFormatError("model.program is a network on tokens (attention or a "
+                                         "batch normalisation inside a network), "
                                          "whose phi is not expanded: its ranks and closure are "
                                          "checked from probe fields only.")
         return None
@@ -222,7 +223,8 @@ class ProbeFields(Sequence):
     def __init__(self, layout: Layout, kinds: dict) -> None:
         tokens = getattr(layout, "tokens", None) is not None and kinds["kind"] == "probes"
         if kinds.get("expansion") != (TOKEN_EXPANSION if tokens else None):
-            want = repr(TOKEN_EXPANSION) if tokens else "no expansion (only a network with attention states one)"
+            want = (repr(TOKEN_EXPANSION) if tokens else "no expansion (only a network with "
+                    "attention or a batch normalisation states one)")
             raise CertificateFormatError(f"lie.generators.expansion must be {want}, not "
                                          f"{kinds.get('expansion')!r}.")
         self.layout, self.kinds = layout, kinds
