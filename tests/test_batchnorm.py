@@ -12,6 +12,8 @@ os.environ.setdefault("SYMPY_GROUND_TYPES", "python")
 
 import pytest  # noqa: E402
 import sympy  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 import exactcl  # noqa: E402
 from exactcl import InputError, Linear, ReLU, Residual, net  # noqa: E402
@@ -65,6 +67,35 @@ def test_probe_fields_are_gradients_of_the_real_models_taylor_coefficients(name)
     assert all(o.is_rational for o in scaled), scaled
     want = sympy.Rational(orders[0] + sum(scaled))
     assert any(o != 0 for o in scaled)  # the normalisation is seen, not only beta
+    got = sum(grad.get(i, 0) * v[i] for i in range(lay.D)) % P
+    assert got == int(want.p) * pow(int(want.q), -1, P) % P
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(2, 4), st.sampled_from(["1/2", "3/7"]),
+       st.booleans(), st.booleans(), st.integers(0, 2**16))
+def test_property_kernel_fields_match_the_real_model(d, m, N, eps, affine, relu, seed):
+    """The same comparison on networks drawn at random: input width d, m
+    features, a batch of N, eps, with or without affine parameters and a
+    ReLU after the normalisation."""
+    layers = [["linear", d, m, True], ["batch_norm", m, eps, affine, N]]
+    layers += [["relu"]] if relu else []
+    layers.append(["linear", m, 1, True])
+    rng = random.Random(seed)
+    lay = BlockLayout(layers)
+    point = [rng.randrange(-3, 4) for _ in range(lay.D)]
+    drawn = random_probe(lay, "property", seed)
+    probe = Probe([rng.randrange(-2, 3) for _ in drawn.x], (), drawn.sigma,
+                  [rng.randrange(-2, 3) for _ in drawn.u])
+    grad = Words(lay, [probe], {}, point, P).value(0)
+    s = sympy.Symbol("s")
+    v = [rng.randrange(-2, 3) for _ in range(lay.D)]
+    values = {name: point[i] + s * v[i] for i, name in enumerate(lay.parameters)}
+    orders = [sympy.simplify(sympy.expand(f.diff(s).subs(s, 0)))
+              for f in real_F(lay.layers, values, probe, lay.tokens)]
+    scaled = [sympy.simplify(sympy.expand(o * sympy.sqrt(sympy.Rational(eps))))
+              for o in orders[1:]]
+    want = sympy.Rational(orders[0] + sum(scaled))
     got = sum(grad.get(i, 0) * v[i] for i in range(lay.D)) % P
     assert got == int(want.p) * pow(int(want.q), -1, P) % P
 
@@ -246,3 +277,28 @@ def test_from_torch_refuses_what_it_cannot_read_in_one_line(make, kwargs, messag
     with pytest.raises(InputError, match=message) as err:
         exactcl.from_torch(make(), shape, **kwargs)
     assert "\n" not in str(err.value)
+
+
+class _Net(nn.Module):
+    """A user's module: its own forward, a BatchNorm1d between a stem and a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(3, 4)
+        self.bn = nn.BatchNorm1d(4, eps=1e-3)
+        self.fc2 = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.bn(self.fc1(x))))
+
+
+def test_from_torch_reads_a_users_module_and_maps_its_parameters():
+    torch.manual_seed(2)
+    module = _Net()
+    tm = exactcl.from_torch(module, (3,), batch_size=6)
+    assert tm.program.spec == "net:Linear(3,4,bias),BatchNorm1d(4,batch=6,eps=1/1000),ReLU," \
+                              "Linear(4,2,bias)"
+    names = {ex: (t, idx) for ex, t, idx in tm.parameter_map}
+    assert names["G2_3"] == ("bn.weight", (3,)) and names["b2_0"] == ("bn.bias", (0,))
+    assert names["W3_1_2"] == ("fc2.weight", (1, 2))
+    assert (exactcl.count(tm).laws, len(tm.parameter_map)) == (8, 16 + 8 + 10)
