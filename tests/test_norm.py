@@ -448,16 +448,29 @@ def test_the_kernel_reads_every_normalisation_name_back(spec):
 
 
 def test_torch_batch_norm_is_refused_in_one_line_naming_what_is_read_instead():
+    """BatchNorm1d is read in training mode with a batch size
+    (tests/test_batchnorm.py); in eval mode, without a batch size, and
+    BatchNorm2d in either mode, it is refused naming what is read instead."""
     torch = pytest.importorskip("torch")
     from exactcl.torch.bridge import from_torch
-    for module in (torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.BatchNorm1d(5),
-                                       torch.nn.Linear(5, 2)),
-                   torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.BatchNorm1d(5),
-                                       torch.nn.Linear(5, 2)).eval()):
+    nn = torch.nn
+    cases = [
+        (nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Linear(5, 2)), (4,),
+         "expected from_torch(..., batch_size=N)"),
+        (nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Linear(5, 2)).eval(), (4,),
+         "is in eval mode"),
+    ]
+    for train in (True, False):
+        conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(),
+                             nn.Linear(18, 2))
+        cases.append((conv.train(train), (1, 5, 5),
+                      f"is a BatchNorm2d, which exactcl does not read yet: it normalises each "
+                      f"channel over the batch and the positions of a convolution's output "
+                      f"(training={train}); exactcl expected a BatchNorm1d over vectors in "
+                      f"training mode"))
+    for module, shape, message in cases:
         with pytest.raises(InputError) as info:
-            from_torch(module, (4,))
+            from_torch(module, shape)
         text = str(info.value)
         assert "\n" not in text
-        assert "is a BatchNorm1d, which exactcl does not read yet" in text
-        assert f"training={module.training}" in text
-        assert "expected a per-sample normalisation (LayerNorm, RMSNorm, GroupNorm)" in text
+        assert message in text, text
