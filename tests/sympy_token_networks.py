@@ -98,3 +98,29 @@ def real_F(layers, values, probe, N, scale=1, weights=(1, 1, 2, 6)):
     U[3] = C * U[3]
     return [weights[n] * sum(U[n][i, c] * T[n][i][c] for i in range(N) for c in range(d_out))
             for n in range(4)]
+
+
+def kernel_and_real(layers, rng, prime: int, family: str = "test", k: int = 1):
+    """(grad F . v from the kernel mod ``prime``, the derivatives d/ds of
+    SymPy's real <U_n, T_n>(theta + s v), order by order) at an integer
+    point, probe and direction v drawn from ``rng``."""
+    from exactcl.kernel.blocks import BlockLayout, Words, random_probe
+    from exactcl.kernel.evaluator import Probe
+    lay = BlockLayout(layers)
+    point = [rng.randrange(-3, 4) for _ in range(lay.D)]
+    drawn = random_probe(lay, family, k)
+    probe = Probe([rng.randrange(-2, 3) for _ in drawn.x], (), drawn.sigma,
+                  [rng.randrange(-2, 3) for _ in drawn.u])
+    grad = Words(lay, [probe], {}, point, prime).value(0)
+    s = sympy.Symbol("s")
+    v = [rng.randrange(-2, 3) for _ in range(lay.D)]
+    values = {name: point[i] + s * v[i] for i, name in enumerate(lay.parameters)}
+    orders = [sympy.simplify(sympy.expand(f.diff(s).subs(s, 0)))
+              for f in real_F(lay.layers, values, probe, lay.tokens)]
+    return sum(grad.get(i, 0) * v[i] for i in range(lay.D)) % prime, orders
+
+
+def residue(q, prime: int) -> int:
+    """A SymPy rational mod ``prime``."""
+    q = sympy.Rational(q)
+    return int(q.p) * pow(int(q.q), -1, prime) % prime

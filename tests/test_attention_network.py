@@ -14,10 +14,10 @@ import sympy  # noqa: E402
 
 import exactcl  # noqa: E402
 from exactcl import Attention, InputError, Linear, ReLU, Residual, net  # noqa: E402
-from exactcl.kernel.blocks import BlockLayout, Words, random_probe  # noqa: E402
+from exactcl.kernel.blocks import BlockLayout, random_probe  # noqa: E402
 from exactcl.kernel.evaluator import Probe  # noqa: E402
 
-from .sympy_token_networks import real_F  # noqa: E402
+from .sympy_token_networks import kernel_and_real, real_F, residue  # noqa: E402
 
 P = 2**61 - 1
 
@@ -39,21 +39,8 @@ NETWORKS = {
 def test_probe_fields_are_gradients_of_the_real_models_taylor_coefficients(name):
     """grad F . v from the kernel (jets mod p, the truncated exponential)
     against d/ds F(theta + s v) of SymPy's real model (exp and division)."""
-    layers = NETWORKS[name]
-    rng = random.Random(3)
-    lay = BlockLayout(layers)
-    point = [rng.randrange(-3, 4) for _ in range(lay.D)]
-    drawn = random_probe(lay, "test", 1)
-    probe = Probe([rng.randrange(-2, 3) for _ in drawn.x], (), drawn.sigma,
-                  [rng.randrange(-2, 3) for _ in drawn.u])
-    grad = Words(lay, [probe], {}, point, P).value(0)
-    s = sympy.Symbol("s")
-    v = [rng.randrange(-2, 3) for _ in range(lay.D)]
-    values = {name: point[i] + s * v[i] for i, name in enumerate(lay.parameters)}
-    want = sympy.Rational(sympy.simplify(sum(real_F(lay.layers, values, probe, lay.tokens))
-                                         .diff(s).subs(s, 0)))
-    got = sum(grad.get(i, 0) * v[i] for i in range(lay.D)) % P
-    assert got == int(want.p) * pow(int(want.q), -1, P) % P
+    got, orders = kernel_and_real(NETWORKS[name], random.Random(3), P)
+    assert got == residue(sum(orders), P)
 
 
 def test_each_order_carries_one_power_of_the_logit_scale():

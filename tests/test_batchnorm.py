@@ -18,11 +18,10 @@ from hypothesis import strategies as st  # noqa: E402
 import exactcl  # noqa: E402
 from exactcl import InputError, Linear, ReLU, Residual, net  # noqa: E402
 from exactcl.kernel.blocks import BlockLayout, Words, random_probe  # noqa: E402
-from exactcl.kernel.evaluator import Probe  # noqa: E402
 from exactcl.layers.batchnorm import BatchNorm1d  # noqa: E402
 from exactcl.models.specs import parse_spec  # noqa: E402
 
-from .sympy_token_networks import real_F  # noqa: E402
+from .sympy_token_networks import kernel_and_real, residue  # noqa: E402
 
 P = 2**61 - 1
 
@@ -49,26 +48,13 @@ def test_probe_fields_are_gradients_of_the_real_models_taylor_coefficients(name)
     order 0 is free of sqrt(eps) and every other order is sqrt(eps)^-1
     times a rational, so sqrt(eps) times it is the kernel's."""
     layers = NETWORKS[name]
-    rng = random.Random(5)
-    lay = BlockLayout(layers)
     eps = next(sympy.Rational(layer[2]) for layer in layers if layer[0] == "batch_norm")
-    point = [rng.randrange(-3, 4) for _ in range(lay.D)]
-    drawn = random_probe(lay, "test", 1)
-    probe = Probe([rng.randrange(-2, 3) for _ in drawn.x], (), drawn.sigma,
-                  [rng.randrange(-2, 3) for _ in drawn.u])
-    grad = Words(lay, [probe], {}, point, P).value(0)
-    s = sympy.Symbol("s")
-    v = [rng.randrange(-2, 3) for _ in range(lay.D)]
-    values = {name: point[i] + s * v[i] for i, name in enumerate(lay.parameters)}
-    orders = [sympy.simplify(sympy.expand(f.diff(s).subs(s, 0)))
-              for f in real_F(lay.layers, values, probe, lay.tokens)]
+    got, orders = kernel_and_real(layers, random.Random(5), P)
     assert orders[0].is_rational
     scaled = [sympy.simplify(sympy.expand(o * sympy.sqrt(eps))) for o in orders[1:]]
     assert all(o.is_rational for o in scaled), scaled
-    want = sympy.Rational(orders[0] + sum(scaled))
     assert any(o != 0 for o in scaled)  # the normalisation is seen, not only beta
-    got = sum(grad.get(i, 0) * v[i] for i in range(lay.D)) % P
-    assert got == int(want.p) * pow(int(want.q), -1, P) % P
+    assert got == residue(orders[0] + sum(scaled), P)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -81,23 +67,10 @@ def test_property_kernel_fields_match_the_real_model(d, m, N, eps, affine, relu,
     layers = [["linear", d, m, True], ["batch_norm", m, eps, affine, N]]
     layers += [["relu"]] if relu else []
     layers.append(["linear", m, 1, True])
-    rng = random.Random(seed)
-    lay = BlockLayout(layers)
-    point = [rng.randrange(-3, 4) for _ in range(lay.D)]
-    drawn = random_probe(lay, "property", seed)
-    probe = Probe([rng.randrange(-2, 3) for _ in drawn.x], (), drawn.sigma,
-                  [rng.randrange(-2, 3) for _ in drawn.u])
-    grad = Words(lay, [probe], {}, point, P).value(0)
-    s = sympy.Symbol("s")
-    v = [rng.randrange(-2, 3) for _ in range(lay.D)]
-    values = {name: point[i] + s * v[i] for i, name in enumerate(lay.parameters)}
-    orders = [sympy.simplify(sympy.expand(f.diff(s).subs(s, 0)))
-              for f in real_F(lay.layers, values, probe, lay.tokens)]
+    got, orders = kernel_and_real(layers, random.Random(seed), P, "property", seed)
     scaled = [sympy.simplify(sympy.expand(o * sympy.sqrt(sympy.Rational(eps))))
               for o in orders[1:]]
-    want = sympy.Rational(orders[0] + sum(scaled))
-    got = sum(grad.get(i, 0) * v[i] for i in range(lay.D)) % P
-    assert got == int(want.p) * pow(int(want.q), -1, P) % P
+    assert got == residue(orders[0] + sum(scaled), P)
 
 
 def test_a_batch_of_different_examples_is_refused_by_the_kernel():
