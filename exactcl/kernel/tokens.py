@@ -35,19 +35,7 @@ from flint import nmod_mat
 
 from .evaluator import PROBE_BITS, Probe
 from .layers import RULES
-from .layers.attention_net import (
-    T_BITS,
-    T_MASK,
-    attention_majorant,
-    attention_probe_degrees,
-    attention_theta_degree,
-)
-from .layers.batchnorm import (
-    batch_norm_den,
-    batch_norm_majorant,
-    batch_norm_probe_degrees,
-    batch_norm_theta_degree,
-)
+from .layers.attention_net import T_BITS, T_MASK
 
 __all__ = ["TOKENS", "T_BITS", "T_PRODUCTS", "constants", "find_attention", "gradient", "phi_degree", "phi_terms",
            "probe_degree", "random_probe", "token_count"]
@@ -191,10 +179,8 @@ def random_probe(layout, seed: str, k: int) -> Probe:
 def _probe_degrees(ops, degrees: list) -> list:
     for op in ops:
         rule = RULES[op[0]]
-        if op[0] == "attention":
-            degrees = attention_probe_degrees(op[1], degrees)
-        elif op[0] == "batch_norm":
-            degrees = batch_norm_probe_degrees(degrees)
+        if rule.crosses_tokens:
+            degrees = rule.probe_degrees_tokens(op, degrees)
         elif rule.nested is not None:
             inner = _probe_degrees(rule.children(op), degrees)
             degrees = [max((v for v in pair if v is not None), default=None)
@@ -215,10 +201,8 @@ def probe_degree(layout) -> int:
 def _theta_degree(ops, r: int) -> int:
     for op in ops:
         rule = RULES[op[0]]
-        if op[0] == "attention":
-            r = attention_theta_degree(op[1], r)
-        elif op[0] == "batch_norm":
-            r = batch_norm_theta_degree(op, r)
+        if rule.crosses_tokens:
+            r = rule.theta_degree_tokens(op, r)
         elif rule.nested is not None:
             r = max(r, _theta_degree(rule.children(op), r))
         else:
@@ -238,11 +222,9 @@ def _majorant(ops, a: list, layout, den: list) -> list:
     collects the LeakyReLUs' denominators (and the batch normalisation's)."""
     for op in ops:
         rule = RULES[op[0]]
-        if op[0] == "attention":
-            a = [attention_majorant(op[1], max(a))] * op[1][2]
-        elif op[0] == "batch_norm":
-            a = [batch_norm_majorant(op, max(a))] * op[1]
-            den[1] *= batch_norm_den(op)
+        if rule.crosses_tokens:
+            a = rule.majorant_tokens(op, max(a))
+            den[1] *= rule.den_tokens(op)
         elif rule.nested is not None:
             a = [x + y for x, y in zip(a, _majorant(rule.children(op), a, layout, den))]
         elif op[0] == "leaky_relu":  # q + (1 - q) sigma, q = s/b

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ..kernel.tokens import token_count
 from .base import ALONE, BLOCK
 from .registry import layer_type
 
@@ -92,15 +93,7 @@ def _attention_tokens(layers) -> int | None:
     itself) or a batch normalisation (the batch's examples), else None."""
     if len(layers) == 1 and getattr(layer_type(layers[0][0]), "role", None) == ALONE:
         return None
-    stack = [layers]
-    while stack:
-        for layer in stack.pop():
-            rule = layer_type(layer[0])
-            if rule is not None and rule.crosses_tokens:
-                return layer[5] if rule.role == ALONE else layer[4]
-            if rule is not None and rule.role == BLOCK:
-                stack.append(rule.inner(layer))
-    return None
+    return token_count(layers)
 
 
 def output(layers: Sequence, values: Mapping[str, object], x: Sequence, *,

@@ -41,7 +41,13 @@ from flint import nmod_mat
 
 from ..errors import count_text
 from ..evaluator import _mul, _transpose
-from .attention_net import attention_backward, attention_forward
+from .attention_net import (
+    attention_backward,
+    attention_forward,
+    attention_majorant,
+    attention_probe_degrees,
+    attention_theta_degree,
+)
 from .base import (
     MAX_ACTIVATIONS,
     LayerRule,
@@ -134,6 +140,15 @@ class Attention(LayerRule):
 
     def forward_tokens(self, words, op, tokens, point, sigma):
         return attention_forward(words, op, tokens, point)
+
+    def probe_degrees_tokens(self, op, degrees):
+        return attention_probe_degrees(op[1], degrees)
+
+    def theta_degree_tokens(self, op, r):
+        return attention_theta_degree(op[1], r)
+
+    def majorant_tokens(self, op, a):
+        return [attention_majorant(op[1], a)] * op[1][2]
 
     def backward_tokens(self, words, op, deltas, saved, point, sigma, grads):
         return attention_backward(words, op, deltas, saved, point, grads)

@@ -81,6 +81,27 @@ class LayerRule:
     crosses_tokens = False
     token_index: int | None = None
 
+    # -- a layer that mixes tokens (exactcl.kernel.tokens): degrees and height --------------
+
+    def probe_degrees_tokens(self, op, degrees: list) -> list:
+        """Degrees in the probe's entries of the orders 0..3 of its output,
+        from those of its input."""
+        raise NotImplementedError
+
+    def theta_degree_tokens(self, op, r: int) -> int:
+        """Degree in theta of its output for an input of degree ``r``."""
+        raise NotImplementedError
+
+    def majorant_tokens(self, op, a) -> list:
+        """Bounds on the absolute coefficients of its output's entries when
+        those of every input entry are at most ``a``."""
+        raise NotImplementedError
+
+    def den_tokens(self, op) -> int:
+        """What clears its own denominators in a product of F, beyond the
+        6^3 N^4 every token program's height takes."""
+        return 1
+
     # -- checks and sizes, from the numbers alone ---------------------------------------
 
     def check(self, layer, shape, at: str, checker):

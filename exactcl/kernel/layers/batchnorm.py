@@ -26,9 +26,9 @@ from ..evaluator import _add, _mul, _scale, _transpose
 from .activations import MAX_SLOPE_DIGITS, read_slope
 from .attention_net import T_MASK, _const, _had, _series_max, _series_product, split, stack
 from .base import LayerRule, accumulate, positive
+from .norm import _half_binomials
 
-__all__ = ["BATCH_NORM", "batch_norm_den", "batch_norm_majorant", "batch_norm_probe_degrees",
-           "batch_norm_theta_degree"]
+__all__ = ["BATCH_NORM"]
 
 #: The largest batch (the tokens of attention have the same bound).
 MAX_BATCH = 64
@@ -102,7 +102,8 @@ class BatchNorm(LayerRule):
     def forward_tokens(self, words, op, tokens, point, sigma):
         _, m, _, g, b, N = op
         p = words.prime
-        inv_n, inv_eps, half, C, one_col, one_row = self._constants(words, op)
+        consts = self._constants(words, op)
+        inv_n, inv_eps, half, C, one_col, one_row = consts
         Z = _mul(C, stack(tokens, p))
         for mask, y in Z.items():
             if not mask & T_MASK and any(int(v) for v in y.entries()):
@@ -111,7 +112,7 @@ class BatchNorm(LayerRule):
         Z = {mask: y for mask, y in Z.items() if mask & T_MASK}  # every term holds t
         q = _scale(_mul(one_row, _had(Z, Z, p)), inv_n)  # q - eps, 1 x m, of order >= 2
         r = _scale(q, inv_eps)  # q / eps - 1, nilpotent
-        s = _series(r, m, p, lambda j: _half_binomial(j, p))  # (1 + r)^(-1/2)
+        s = _series(r, m, p, _half_binomials(p))  # (1 + r)^(-1/2)
         qi = _scale(_series(r, m, p, lambda j: (-1) ** j), inv_eps)  # 1 / q
         S = _mul(one_col, s)
         Y = _had(Z, S, p)
@@ -119,13 +120,12 @@ class BatchNorm(LayerRule):
         if g is not None:
             out = _add(_had(Y, _mul(one_col, _transpose(point[g])), p),
                        _mul(one_col, _transpose(point[words.bias_tensor(b)])))
-        return split(out, N, p), (Z, s, qi, Y, S)
+        return split(out, N, p), (Z, s, qi, Y, S, consts)
 
     def backward_tokens(self, words, op, deltas, saved, point, sigma, grads):
         _, m, _, g, b, N = op
         p = words.prime
-        inv_n, _, half, C, one_col, one_row = self._constants(words, op)
-        Z, s, qi, Y, S = saved
+        Z, s, qi, Y, S, (inv_n, _, half, C, one_col, one_row) = saved
         if not any(deltas):
             return [{} for _ in range(N)]
         zero = {0: _const(m, 1, lambda i, j: 0, p)[0]}
@@ -143,6 +143,20 @@ class BatchNorm(LayerRule):
     def expand(self, op, a, context):
         raise ValueError("a batch normalisation is not polynomial: its network is counted by "
                          "evaluation")
+
+    def probe_degrees_tokens(self, op, degrees):
+        return _probe_degrees(degrees)
+
+    def theta_degree_tokens(self, op, r):
+        """Z (degree r) times 1 + c w (w of degree 2 r), times gamma."""
+        return 3 * r + (1 if op[3] is not None else 0)
+
+    def majorant_tokens(self, op, a):
+        return [_majorant(op, a)] * op[1]
+
+    def den_tokens(self, op):
+        """2 a N^4 (docs/design.md, batch normalisation in training mode)."""
+        return 2 * op[2][0] * op[5] ** 4
 
     def degree(self, op, sequence) -> int:
         return 1 if op[3] is not None else 0
@@ -168,14 +182,6 @@ class BatchNorm(LayerRule):
 BATCH_NORM = BatchNorm()
 
 
-def _half_binomial(j: int, p: int) -> int:
-    """binomial(-1/2, j) mod p."""
-    c = Fraction(1)
-    for i in range(j):
-        c = c * (Fraction(-1, 2) - i) / (i + 1)
-    return c.numerator * pow(c.denominator, -1, p) % p
-
-
 def _series(r: dict, m: int, p: int, coefficient) -> dict:
     """sum_j coefficient(j) r^j (entrywise powers) on a nilpotent 1 x m jet."""
     out = _const(1, m, lambda i, j: 1, p)
@@ -188,7 +194,7 @@ def _series(r: dict, m: int, p: int, coefficient) -> dict:
 
 # -- degrees, majorant and denominators (docs/design.md, batch normalisation) -----------------
 
-def batch_norm_probe_degrees(degrees: list) -> list:
+def _probe_degrees(degrees: list) -> list:
     """Degrees in the probe's entries of the orders 0..3 of the output, from
     those of the input (a constant, beta, has degree 0 at order 0)."""
     Z = [None] + list(degrees[1:])
@@ -196,13 +202,7 @@ def batch_norm_probe_degrees(degrees: list) -> list:
     return _series_max(_series_product(Z, s), [0, None, None, None])
 
 
-def batch_norm_theta_degree(op, r: int) -> int:
-    """Degree in theta of the output for an input of degree ``r``: Z (r)
-    times 1 + c w (w of degree 2 r), times gamma."""
-    return 3 * r + (1 if op[3] is not None else 0)
-
-
-def batch_norm_majorant(op, a: Fraction) -> Fraction:
+def _majorant(op, a: Fraction) -> Fraction:
     """A bound on the absolute coefficients of an output entry when those of
     every input entry are at most ``a``: |Z| <= 2 a, |w| <= 4 a^2,
     |s| <= 1 + (1/2) |w| / eps."""
@@ -211,7 +211,3 @@ def batch_norm_majorant(op, a: Fraction) -> Fraction:
     s = 1 + Fraction(den, 2 * num) * 4 * a * a
     return z * s + (1 if op[3] is not None else 0)
 
-
-def batch_norm_den(op) -> int:
-    """What clears the layer's denominators in a product of F: 2 a N^4."""
-    return 2 * op[2][0] * op[5] ** 4
