@@ -1,6 +1,7 @@
 """The real model of a network on tokens (attention with exp, a batch
 normalisation with its square root, per-token layers), written directly in
-SymPy, and its Taylor coefficients at identical tokens: the independent
+SymPy, and its Taylor coefficients at identical tokens (or at the batch
+v x0^T of a batch normalisation with eps = 0): the independent
 computation the kernel's probe fields are tested against
 (tests/test_attention_network.py, tests/test_batchnorm.py)."""
 
@@ -9,15 +10,18 @@ from __future__ import annotations
 import sympy
 
 
-def real_orders(layers, values, probe, N, scale=1):
+def real_orders(layers, values, probe, N, scale=1, base=None, shift=0):
     """The Taylor coefficients T_0..T_3 in t of the real model (softmax with
     exp, logits times ``scale``; a batch normalisation with its square
-    root; each ReLU the probe's fixed pattern) at X = 1 x0^T + t X', from
-    SymPy's derivatives: per order, per token, the output column."""
+    root; each ReLU the probe's fixed pattern) at X = 1 x0^T + t X' (or
+    v x0^T + t X' with ``base`` = v, x0 the probe's entries minus
+    ``shift``), from SymPy's derivatives: per order, per token, the output
+    column."""
     t = sympy.Symbol("t")
     d_in = len(probe.x) // (N + 1)
-    x0, rest = probe.x[:d_in], probe.x[d_in:]
-    toks = [sympy.Matrix([x0[j] + t * rest[i * d_in + j] for j in range(d_in)])
+    x0, rest = [x - shift for x in probe.x[:d_in]], probe.x[d_in:]
+    base = base or [1] * N
+    toks = [sympy.Matrix([base[i] * x0[j] + t * rest[i * d_in + j] for j in range(d_in)])
             for i in range(N)]
     state = {"relu": 0, "number": 0}
 
@@ -88,9 +92,9 @@ def real_orders(layers, values, probe, N, scale=1):
     return orders
 
 
-def real_F(layers, values, probe, N, scale=1, weights=(1, 1, 2, 6)):
+def real_F(layers, values, probe, N, scale=1, weights=(1, 1, 2, 6), base=None, shift=0):
     """F = <U_0, T_0> + <U_1, T_1> + 2 <U_2, T_2> + 6 <C U_3, T_3>, per order."""
-    T = real_orders(layers, values, probe, N, scale)
+    T = real_orders(layers, values, probe, N, scale, base, shift)
     d_out = T[0][0].shape[0]
     U = [sympy.Matrix(N, d_out, [probe.u[(n * N + i) * d_out + c] for i in range(N)
                                  for c in range(d_out)]) for n in range(4)]
@@ -103,10 +107,15 @@ def real_F(layers, values, probe, N, scale=1, weights=(1, 1, 2, 6)):
 def kernel_and_real(layers, rng, prime: int, family: str = "test", k: int = 1):
     """(grad F . v from the kernel mod ``prime``, the derivatives d/ds of
     SymPy's real <U_n, T_n>(theta + s v), order by order) at an integer
-    point, probe and direction v drawn from ``rng``."""
+    point, probe and direction v drawn from ``rng``; at the batch v x0^T
+    (x0 shifted by 2^31) the kernel states for a batch normalisation with
+    eps = 0."""
     from exactcl.kernel.blocks import BlockLayout, Words, random_probe
-    from exactcl.kernel.evaluator import Probe
+    from exactcl.kernel.evaluator import PROBE_BITS, Probe
+    from exactcl.kernel.tokens import base
     lay = BlockLayout(layers)
+    v0 = base(lay)
+    shift = 0 if v0 is None else 1 << PROBE_BITS - 1
     point = [rng.randrange(-3, 4) for _ in range(lay.D)]
     drawn = random_probe(lay, family, k)
     probe = Probe([rng.randrange(-2, 3) for _ in drawn.x], (), drawn.sigma,
@@ -116,7 +125,7 @@ def kernel_and_real(layers, rng, prime: int, family: str = "test", k: int = 1):
     v = [rng.randrange(-2, 3) for _ in range(lay.D)]
     values = {name: point[i] + s * v[i] for i, name in enumerate(lay.parameters)}
     orders = [sympy.simplify(sympy.expand(f.diff(s).subs(s, 0)))
-              for f in real_F(lay.layers, values, probe, lay.tokens)]
+              for f in real_F(lay.layers, values, probe, lay.tokens, base=v0, shift=shift)]
     return sum(grad.get(i, 0) * v[i] for i in range(lay.D)) % prime, orders
 
 

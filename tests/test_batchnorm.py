@@ -87,6 +87,137 @@ def test_a_batch_of_different_examples_is_refused_by_the_kernel():
         tokens.gradient(words, (toks,) + consts[1:], words.point)
 
 
+# -- eps = 0: the expansion at the batch v x0^T -------------------------------------------------
+
+NETWORKS_ZERO = {
+    "dense-bn-dense": [["linear", 2, 3, True], ["batch_norm", 3, "0/1", True, 4],
+                       ["linear", 3, 2, True]],
+    "bn-relu": [["linear", 2, 2, True], ["batch_norm", 2, "0/1", True, 4], ["relu"],
+                ["linear", 2, 1, True]],
+    "no-affine-odd": [["linear", 2, 2, False], ["batch_norm", 2, "0/1", False, 5],
+                      ["linear", 2, 1, False]],
+    "two-dense-before": [["linear", 2, 2, True], ["linear", 2, 2, True],
+                         ["batch_norm", 2, "0/1", True, 6], ["linear", 2, 1, True]],
+    "residual-after": [["linear", 2, 2, True], ["batch_norm", 2, "0/1", True, 4],
+                       ["residual", [["linear", 2, 2, True], ["relu"], ["linear", 2, 2, True]]],
+                       ["linear", 2, 1, True]],
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS_ZERO))
+def test_eps_zero_fields_are_gradients_of_the_real_models_taylor_coefficients(name):
+    """With eps = 0 the kernel computes s0 = 1 / (k |a_j|) exactly (no root,
+    no replaced constant): grad F . v equals d/ds of SymPy's real F with its
+    square roots, every order rational, at the batch v x0^T + t X'."""
+    layers = NETWORKS_ZERO[name]
+    got, orders = kernel_and_real(layers, random.Random(7), P)
+    assert all(o.is_rational for o in orders), orders
+    assert any(o != 0 for o in orders[1:])  # the higher orders are seen
+    assert got == residue(sum(orders), P)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 3), st.integers(1, 3), st.sampled_from([4, 5, 6, 7]), st.booleans(),
+       st.booleans(), st.integers(0, 2**16))
+def test_property_eps_zero_fields_match_the_real_model(d, m, N, affine, relu, seed):
+    layers = [["linear", d, m, True], ["batch_norm", m, "0/1", affine, N]]
+    layers += [["relu"]] if relu else []
+    layers.append(["linear", m, 1, True])
+    try:
+        got, orders = kernel_and_real(layers, random.Random(seed), P, "property", seed)
+    except ValueError as err:  # a row of W at the drawn point is 0: a_j = 0, no expansion
+        assert "vanishes" in str(err)
+        return
+    assert got == residue(sum(orders), P)
+
+
+def test_eps_zero_law_check_probes_agree_with_rank_probes():
+    """A law check's probe gives s0 as free lambdas: with lambda_j set to the
+    rank probe's s0_j the two evaluations agree (the formal rule is the real
+    one on the variety), and with other lambdas they differ."""
+    from exactcl.kernel import tokens
+    from exactcl.kernel.evaluator import PROBE_BITS, Probe
+    from exactcl.kernel.layers.batchnorm import levels
+    lay = BlockLayout(NETWORKS_ZERO["bn-relu"])
+    rng = random.Random(3)
+    point = [rng.randrange(-5, 6) for _ in range(lay.D)]
+    probe = random_probe(lay, "test", 2)
+    x0 = [x - (1 << PROBE_BITS - 1) for x in probe.x[:2]]
+    s0 = levels(lay, point, x0, P)
+    rank = Words(lay, [probe], {}, point, P).value(0)
+    same = Probe(probe.x, (0, *s0), probe.sigma, probe.u)
+    assert Words(lay, [same], {}, point, P).value(0) == rank
+    other = Probe(probe.x, (0, s0[0] + 1, s0[1] + 1), probe.sigma, probe.u)
+    assert Words(lay, [other], {}, point, P).value(0) != rank
+    assert tokens.base(lay) == (1, -1, 1, -1)
+
+
+def test_eps_zero_a_batch_not_of_the_stated_base_is_refused_by_the_kernel():
+    from exactcl.kernel import tokens
+    lay = BlockLayout(NETWORKS_ZERO["dense-bn-dense"])
+    probe = random_probe(lay, "test", 0)
+    point = [2] * lay.D
+    consts = tokens.constants(lay, probe, P, point)
+    toks = consts[0]
+    toks[1] = {**toks[1], 0: toks[1][0] + toks[1][0]}  # example 1 is -2 x0, not -x0
+    words = Words(lay, [probe], {}, point, P)
+    with pytest.raises(ValueError, match="not v a"):
+        tokens.gradient(words, (toks,) + consts[1:], words.point)
+
+
+@pytest.mark.parametrize("spec, laws, kinds", [
+    # b1 (5), (gamma_j, beta_j) against W2's column j (5), and the scale law of each row of
+    # W1 with b1_j (5): a law at eps = 0
+    ("Linear(4,5,bias),BatchNorm1d(5,batch=4,eps=0),ReLU,Linear(5,3,bias)", 15,
+     {"removes it": 5, "unit": 5, "scale of layer 1 (row": 5}),
+    ("Linear(4,5,bias),BatchNorm1d(5,batch=5,eps=0,affine=False),ReLU,Linear(5,3,bias)", 10,
+     {"removes it": 5, "scale of layer 1 (row": 5}),
+    ("Linear(3,4),BatchNorm1d(4,batch=6,eps=0),Linear(4,2)", 8,
+     {"unit": 4, "scale of layer 1 (row": 4}),
+])
+def test_eps_zero_counts_are_sandwiches_of_the_laws_derived_by_hand(spec, laws, kinds):
+    r = exactcl.count(parse_spec("net:" + spec))
+    assert (r.laws, r.proof) == (laws, "sandwich")
+    labels = [str(x) for x in r.exhibited_labels]
+    assert {key: sum(key in x for x in labels) for key in kinds} == kinds
+    assert not any("broken at order eps" in x for x in labels)
+
+
+def test_an_eps_zero_certificate_verifies_and_a_changed_one_is_refused(tmp_path):
+    from exactcl.kernel.verifier import verify
+    prog = net(Linear(3, 4, bias=True), BatchNorm1d(4, batch=4, eps=0), ReLU(),
+               Linear(4, 2, bias=True))
+    cert, result = exactcl.certify(prog, tmp_path / "c.json", reproducible=True)
+    assert (result.laws, result.proof) == (12, "sandwich")
+    assert "v x0^T" in cert["lie"]["generators"]["expansion"]
+    assert verify(tmp_path / "c.json", rng=random.Random(1)).ok
+    for change in ("rank", "eps", "expansion"):
+        bad = json.loads(json.dumps(cert))
+        if change == "expansion":  # the identical-tokens expansion is not this one's
+            from exactcl.kernel.rankcheck import TOKEN_EXPANSION
+            bad["lie"]["generators"]["expansion"] = TOKEN_EXPANSION
+        elif change == "rank":
+            bad["lie"]["rank"] += 1
+            bad["claim"]["lie_dimension"] += 1
+            bad["claim"]["laws"] -= 1
+        else:
+            text = json.dumps(bad).replace('"0/1"', '"1/1000"').replace("eps=0", "eps=1/1000")
+            assert text != json.dumps(bad)
+            bad = json.loads(text)
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        assert not verify(tmp_path / "bad.json", rng=random.Random(1)).ok, change
+
+
+@pytest.mark.parametrize("layers, message", [
+    ((Linear(2, 2), ReLU(), Linear(2, 2), BatchNorm1d(2, batch=4, eps=0), Linear(2, 1)),
+     "only dense layers before it"),
+])
+def test_eps_zero_networks_it_cannot_expand_are_refused_in_one_line(layers, message):
+    with pytest.raises(InputError, match=message) as err:
+        net(*layers)
+    assert "\n" not in str(err.value)
+
+
 # -- counts against the laws derived by hand ---------------------------------------------------
 
 @pytest.mark.parametrize("spec, laws, kinds", [
@@ -167,7 +298,9 @@ def test_bad_networks_are_refused_in_one_line(layers, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(eps=0), "must be > 0"),
+    (dict(eps=0, batch=2), "with eps = 0 must be 4 or more examples, not 2"),
+    (dict(eps=0, batch=3), "must be a batch size with a base vector"),
+    (dict(eps=-1), "eps"),
     (dict(batch=1), "must be 2 to 64 examples, not 1"),
     (dict(eps=0.1), "exact rational"),
 ])
@@ -242,7 +375,8 @@ def test_the_forward_check_catches_a_wrong_batch_statistic(monkeypatch):
     (lambda: nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)), dict(batch_size=4),
      "Argument 'batch_size' is for a module with a BatchNorm1d"),
     (_mlp, dict(batch_size=1), "Argument 'batch_size' must be an int >= 2"),
-    (lambda: _mlp(eps=0.0), dict(batch_size=4), "eps > 0"),
+    # torch's own training-mode forward raises for eps = 0: the API counts that model
+    (lambda: _mlp(eps=0.0), dict(batch_size=4), r"eps > 0 \(torch's training-mode forward"),
     (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)), dict(), "BatchNorm2d"),
 ])
 def test_from_torch_refuses_what_it_cannot_read_in_one_line(make, kwargs, message):

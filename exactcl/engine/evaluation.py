@@ -111,8 +111,8 @@ class ProgramFields:
         if self.kind == "probes":
             out["family"] = self.family
             if getattr(self.layout, "tokens", None) is not None:
-                from ..kernel.rankcheck import TOKEN_EXPANSION
-                out["expansion"] = TOKEN_EXPANSION
+                from ..kernel.rankcheck import token_expansion
+                out["expansion"] = token_expansion(self.layout)
         return out
 
     def describe(self) -> str:
@@ -121,8 +121,9 @@ class ProgramFields:
         many = (f"of the {self.layout.components:,} generators"
                 if isinstance(self.layout, Layout) else "of phi's generators")
         if getattr(self.layout, "tokens", None) is not None:
-            from ..kernel.rankcheck import TOKEN_FIELDS
-            return f"{self.count:,} random probe fields ({TOKEN_FIELDS}, family {self.family!r})"
+            from ..kernel.rankcheck import token_fields
+            return (f"{self.count:,} random probe fields ({token_fields(self.layout)}, family "
+                    f"{self.family!r})")
         return (f"{self.count:,} random probe fields (constant combinations {many}, "
                 f"family {self.family!r})")
 
@@ -262,12 +263,17 @@ def check_laws(layout: Layout, laws: Sequence[fmpq_mpoly], rounds: int,
     if terms is None:
         terms = [poly_terms(h) for h in laws]
     failed: list[int | None] = [None] * len(laws)
+    ev = evaluator_of(layout)
     for r in range(rounds):
-        prime = random_prime(rng)
-        point = [rng.randrange(prime) for _ in range(layout.D)]
-        ev = evaluator_of(layout)
-        probe = ev.random_probe_mod(layout, prime, rng)
-        value = ev.Words(layout, [probe], {}, point, prime).value(0)
+        value = None
+        while value is None:
+            prime = random_prime(rng)
+            point = [rng.randrange(prime) for _ in range(layout.D)]
+            probe = ev.random_probe_mod(layout, prime, rng)
+            try:
+                value = ev.Words(layout, [probe], {}, point, prime).value(0)
+            except ZeroDivisionError:  # a normalisation's level is 0 mod p: another point
+                continue
         for k in range(len(laws)):
             if failed[k] is not None:
                 continue

@@ -263,6 +263,8 @@ class BlockLayout:
         self._weights: list[tuple[str, int, int, list[str]]] = []
         self._biases: list[tuple[str, int, int, list[str]]] = []
         self.norm: list | None = None  # the normalisation layer's op (layers.norm)
+        #: Features of a batch normalisation with eps = 0 (its s0 per probe: tokens.constants).
+        self.token_levels = 0
         rule = RULES[self.layers[0][0]]
         self.attention = self.layers[0] if rule.alone and len(self.layers) == 1 else None
         #: N for a network on tokens with an attention layer (exactcl.kernel.tokens).
@@ -447,7 +449,7 @@ class Words(evaluator.Words):
         if lay.attention is not None:
             return lay._alone.constants(lay.attention, pr, p)
         if lay.tokens is not None:
-            return tokens.constants(lay, pr, p)
+            return tokens.constants(lay, pr, p, self.raw_point)
         rows, cols = lay.input_shape
         out = lay.output_shape
         x, sigma = pr.x, [[v % p for v in s] for s in pr.sigma]

@@ -127,9 +127,9 @@ def _identities_monte_carlo(layout: Layout, terms, laws, labels, rounds: int,
         probe = _evaluator(layout).random_probe_mod(layout, p, rng)
         try:
             grads = [terms_gradient_mod(t, point, p) for t in terms]
-        except ZeroDivisionError:  # p divides a denominator: another prime
+            value = _evaluator(layout).Words(layout, [probe], {}, point, p).value(0)  # grad F
+        except ZeroDivisionError:  # p divides a denominator (or a level: 0 mod p): another prime
             continue
-        value = _evaluator(layout).Words(layout, [probe], {}, point, p).value(0)  # grad F
         for k, g in enumerate(grads):
             if identity_residual(value, g, p):
                 return Check("law identities", False,

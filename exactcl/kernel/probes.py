@@ -83,4 +83,6 @@ def random_probe_mod(layout, prime: int, rng) -> Probe:
     x, sigma, u = draw(n_x), [draw(w) for w in relus], draw(n_u)
     # a normalised program's s: 0 then its lambdas, roots as free variables (layers.norm)
     lambdas = (0,) + draw(levels_of(layout.norm)) if layout.norm is not None else ()
+    if getattr(layout, "token_levels", 0):  # a batch normalisation with eps = 0: one per feature
+        lambdas = (0,) + draw(layout.token_levels)
     return Probe(x, lambdas, sigma, u)

@@ -197,7 +197,7 @@ def program_text(layout: Layout, kinds: dict, generators) -> str:
             f"of the {layout.components:,} generators")
     what = f"constant combinations {many}"
     if getattr(layout, "tokens", None) is not None:
-        what = TOKEN_FIELDS
+        what = token_fields(layout)
     return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} ({what}) "
             f"evaluated from the "
             f"program ({L} layers); the generators {expanded}, D = {layout.D}")
@@ -216,14 +216,41 @@ TOKEN_EXPANSION = ("Taylor coefficients in t of the network at identical tokens 
                    "1 x0^T + t X', orders 0 to 3")
 
 
+def _base_text(layout) -> str | None:
+    from .tokens import base
+    v = base(layout)
+    return None if v is None else f"v x0^T + t X' with v = ({', '.join(map(str, v))})"
+
+
+def token_fields(layout) -> str:
+    """What a network on tokens' probe fields are: :data:`TOKEN_FIELDS`, or
+    the same at the batch v x0^T of a batch normalisation with eps = 0."""
+    at = _base_text(layout)
+    if at is None:
+        return TOKEN_FIELDS
+    return (f"gradients of Taylor coefficients in t, orders 0 to 3, of <U, net({at})> (a batch "
+            f"normalisation with eps = 0), each indicator 0 or 1: in the model's functional "
+            f"space")
+
+
+def token_expansion(layout) -> str:
+    """The expansion a network on tokens' certificate states:
+    :data:`TOKEN_EXPANSION`, or the batch v x0^T + t X' of a batch
+    normalisation with eps = 0 (docs/design.md)."""
+    at = _base_text(layout)
+    if at is None:
+        return TOKEN_EXPANSION
+    return f"Taylor coefficients in t of the network at the batch {at}, orders 0 to 3"
+
+
 class ProbeFields(Sequence):
     """The probes of a certificate's generator fields, built when first used
     (:class:`~exactcl.kernel.evaluator.Words` reads ``len`` and items)."""
 
     def __init__(self, layout: Layout, kinds: dict) -> None:
         tokens = getattr(layout, "tokens", None) is not None and kinds["kind"] == "probes"
-        if kinds.get("expansion") != (TOKEN_EXPANSION if tokens else None):
-            want = (repr(TOKEN_EXPANSION) if tokens else "no expansion (only a network with "
+        if kinds.get("expansion") != (token_expansion(layout) if tokens else None):
+            want = (repr(token_expansion(layout)) if tokens else "no expansion (only a network with "
                     "attention or a batch normalisation states one)")
             raise CertificateFormatError(f"lie.generators.expansion must be {want}, not "
                                          f"{kinds.get('expansion')!r}.")

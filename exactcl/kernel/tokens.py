@@ -36,6 +36,7 @@ from flint import nmod_mat
 from .evaluator import PROBE_BITS, Probe
 from .layers import RULES
 from .layers.attention_net import T_BITS, T_MASK
+from .layers.batchnorm import levels
 
 __all__ = ["TOKENS", "T_BITS", "T_PRODUCTS", "constants", "find_attention", "gradient", "phi_degree", "phi_terms",
            "probe_degree", "random_probe", "token_count"]
@@ -116,16 +117,34 @@ def backward(words, ops, deltas: list, tape: list, point: list, sigma, grads: li
     return deltas
 
 
-def constants(layout, pr: Probe, p: int) -> tuple:
+def base(layout) -> list[int] | None:
+    """The weights v_i of x0 in token i's order 0 (None: every token x0), as
+    the top-level layer that mixes the tokens states them
+    (:meth:`~exactcl.kernel.layers.batchnorm.BatchNorm.token_base`)."""
+    for op in layout.ops:
+        rule = RULES[op[0]]
+        if rule.crosses_tokens and hasattr(rule, "token_base"):
+            return rule.token_base(op)
+    return None
+
+
+def constants(layout, pr: Probe, p: int, raw_point=None) -> tuple:
     """What a probe contributes, mod p: the input tokens' jets, the
-    indicators, and the seed of the reverse pass per token."""
+    indicators (then, for a batch normalisation with eps = 0, its level
+    data: a rank probe's s0 computed at the integer point ``raw_point``, a
+    law check's lambdas, ``pr.s`` = 0 then one per feature), and the seed
+    of the reverse pass per token."""
     N, (d_in, _), (d_out, _) = layout.tokens, layout.input_shape, layout.output_shape
     ea, eb, ec = T_BITS
-    x0 = nmod_mat(d_in, 1, [v % p for v in pr.x[:d_in]], p)
+    v = base(layout)
+    # at the batch v x0^T, x0 is the probe's entries minus 2^31 (signs of a = A x0 vary)
+    x0 = list(pr.x[:d_in]) if v is None else [x - (1 << PROBE_BITS - 1) for x in pr.x[:d_in]]
+    weights = v or [1] * N
     tokens = []
     for i in range(N):
+        x0i = nmod_mat(d_in, 1, [weights[i] * x % p for x in x0], p)
         xi = nmod_mat(d_in, 1, [v % p for v in pr.x[d_in + i * d_in:d_in + (i + 1) * d_in]], p)
-        tokens.append({0: x0, ea: xi, eb: xi, ec: xi})
+        tokens.append({0: x0i, ea: xi, eb: xi, ec: xi})
     U = [[[pr.u[(n * N + i) * d_out + c] % p for c in range(d_out)] for i in range(N)]
          for n in range(4)]
     seeds = []
@@ -135,7 +154,13 @@ def constants(layout, pr: Probe, p: int) -> tuple:
                       eb | ec: nmod_mat(d_out, 1, U[1][i], p),
                       ec: nmod_mat(d_out, 1, U[2][i], p),
                       0: nmod_mat(d_out, 1, cu3, p)})
-    return tokens, [[v % p for v in s] for s in pr.sigma], seeds
+    sigma = [[v % p for v in s] for s in pr.sigma]
+    if layout.token_levels:
+        if pr.s and pr.s[0] == 0:
+            sigma.append(("formal", list(pr.s[1:])))
+        else:
+            sigma.append(("root", levels(layout, raw_point, x0, p)))
+    return tokens, sigma, seeds
 
 
 def gradient(words, consts: tuple, point: list) -> list:

@@ -10,11 +10,13 @@ are the examples (every other layer acts on each example). exactcl counts
 training mode, the model the gradient flow follows; eval mode (running
 statistics) is refused. The kernel's rule
 (:mod:`exactcl.kernel.layers.batchnorm`) and docs/design.md (batch
-normalisation in training mode) say how the count stays exact with eps > 0
-and why eps = 0 is refused. Candidate laws (:mod:`exactcl.models.blocks`):
+normalisation in training mode) say how the count stays exact: with eps >
+0 at a batch of identical examples, with eps = 0 (only dense layers before
+it, a batch size with a base vector: every even one, most odd ones) at a
+batch of opposite examples. Candidate laws (:mod:`exactcl.models.blocks`):
 each bias entry of the dense layer before it, one rescaling law per unit
 (gamma_j, beta_j) against the next dense layer, and the scale law of each
-row before it, a law at eps = 0 broken at order eps.
+row before it, a law at eps = 0, broken at order eps when eps > 0.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..kernel.errors import InputError
-from ..kernel.layers.batchnorm import MAX_BATCH
+from ..kernel.layers.batchnorm import MAX_BATCH, base_vector
 from .base import NORMALISATION, Layer, SpecCall, check_bool, check_size
 from .norm import DEFAULT_EPS, exact_eps
 
@@ -37,14 +39,18 @@ class BatchNorm1d(Layer):
     ``batch`` examples, in training mode: per feature, (h - mean) /
     sqrt(var + eps) over the batch (var the biased variance, as torch
     normalises), then gamma * y + beta when ``affine``. ``eps`` is an exact
-    rational > 0 (torch's default 1e-05 is 1/100000).
+    rational >= 0 (torch's default 1e-05 is 1/100000); with eps = 0 only
+    dense layers may come before it, and the batch size must have a base
+    vector (docs/design.md: every even size, most odd ones, not 3).
 
     >>> BatchNorm1d(5, batch=8).spec(), BatchNorm1d(5, batch=4, affine=False).canonical()
     ('BatchNorm1d(5,batch=8)', ['batch_norm', 5, '1/100000', False, 4])
-    >>> BatchNorm1d(5, batch=8, eps=0)
+    >>> BatchNorm1d(5, batch=8, eps=0).canonical()
+    ['batch_norm', 5, '0/1', True, 8]
+    >>> BatchNorm1d(5, batch=3, eps=0)
     Traceback (most recent call last):
     ...
-    exactcl.errors.InputError: Argument 'eps' of BatchNorm1d must be > 0 (with eps = 0 the batch statistics vanish at a batch of identical examples, where exactcl expands the model), not 0.
+    exactcl.errors.InputError: Argument 'batch' of BatchNorm1d with eps = 0 must be a batch size with a base vector (integers of sum 0 whose squared norm over the batch size is a rational square: every even size, most odd ones), not 3.
     """
 
     num_features: int
@@ -69,7 +75,7 @@ class BatchNorm1d(Layer):
     @staticmethod
     def options(layer) -> tuple[bool, bool, int]:
         """(eps = 0, affine, groups) for the candidate laws: each feature is
-        its own group (eps = 0 never: it is refused)."""
+        its own group."""
         return layer[2] == "0/1", layer[3], layer[1]
 
     def __post_init__(self) -> None:
@@ -77,18 +83,23 @@ class BatchNorm1d(Layer):
         check_size("BatchNorm1d", "batch", self.batch)
         object.__setattr__(self, "eps", exact_eps(self.eps, "BatchNorm1d"))
         check_bool("BatchNorm1d", "affine", self.affine)
-        if self.eps == 0:
-            raise InputError("Argument 'eps' of BatchNorm1d must be > 0 (with eps = 0 the batch "
-                             "statistics vanish at a batch of identical examples, where exactcl "
-                             "expands the model), not 0.")
         if not 2 <= self.batch <= MAX_BATCH:
             raise InputError(f"Argument 'batch' of BatchNorm1d must be 2 to {MAX_BATCH} "
                              f"examples, not {self.batch}.")
+        if self.eps == 0 and self.batch == 2:
+            raise InputError("Argument 'batch' of BatchNorm1d with eps = 0 must be 4 or more "
+                             "examples, not 2 (each feature is then +-1).")
+        if self.eps == 0 and base_vector(self.batch) is None:
+            raise InputError(f"Argument 'batch' of BatchNorm1d with eps = 0 must be a batch size "
+                             f"with a base vector (integers of sum 0 whose squared norm over the "
+                             f"batch size is a rational square: every even size, most odd ones), "
+                             f"not {self.batch}.")
 
     def _options(self) -> list[str]:
         q = self.eps
         out = [f"batch={self.batch}"]
-        out += [] if q == DEFAULT_EPS else [f"eps={q.numerator}/{q.denominator}"]
+        out += [] if q == DEFAULT_EPS else [f"eps={q}" if not q else
+                                            f"eps={q.numerator}/{q.denominator}"]
         return out + ([] if self.affine else ["affine=False"])
 
     def __repr__(self) -> str:
@@ -185,11 +196,10 @@ class BatchNorm1d(Layer):
             raise reader.refuse(node, "affine=False without parameters", "has parameters")
         eps = sub.eps
         q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
-        if q <= 0:
-            raise reader.refuse(node, "eps > 0: with eps = 0 the batch statistics vanish at a "
-                                      "batch of identical examples, where exactcl expands the "
-                                      "model (its scale laws are reported broken at order eps "
-                                      "for eps > 0)", f"has eps={eps!r}")
+        if q <= 0:  # torch's training-mode forward raises for eps = 0: nothing to check against
+            raise reader.refuse(node, "eps > 0 (torch's training-mode forward refuses eps = 0; "
+                                      "the eps = 0 model is BatchNorm1d(m, batch=N, eps=0) in "
+                                      "exactcl's API)", f"has eps={eps!r}")
         reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as); training mode "
                             f"over a batch of {batch}")
         layer = cls(sub.num_features, batch, q, bool(sub.affine))

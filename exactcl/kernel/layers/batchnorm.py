@@ -6,13 +6,17 @@ gamma ``G{l}_{j}`` and beta ``b{l}_{j}`` when ``affine``.
 
 The batch is a network on tokens (:mod:`exactcl.kernel.tokens`) whose
 tokens are the examples: the layer is the one that mixes them, every other
-layer acts on each example. The kernel evaluates it on the expansion at
-identical examples, where q_j = eps + (terms of order 2 in t), with
-eps^(-1/2) replaced by 1: every order of the output carries that constant
-exactly once or not at all, so the fields stay in the functional space
-and no root is taken (docs/design.md, batch normalisation in training
-mode). It must be a layer of the top level; eps = 0 is refused (the
-model is not analytic at identical examples).
+layer acts on each example. With eps > 0 the kernel evaluates it on the
+expansion at identical examples, where q_j = eps + (terms of order 2 in t),
+with eps^(-1/2) replaced by 1: every order of the output carries that
+constant exactly once or not at all, so the fields stay in the functional
+space and no root is taken. With eps = 0 (only dense layers before it) the
+expansion is at the batch v x0^T + t X' (:func:`base_vector`), where
+q_j = k^2 a_j^2 + (terms holding t) and q_j^(-1/2) = s0_j (1 + nu/q0)^(-1/2)
+with s0_j = 1 / (k |a_j|) rational: a rank probe brings s0_j (a_j computed
+exactly, :func:`levels`), a law-check probe a free variable per feature
+(docs/design.md, batch normalisation in training mode). It must be a layer
+of the top level.
 
 This module is part of the verifier's trusted base: it imports only flint
 and the kernel.
@@ -21,22 +25,78 @@ and the kernel.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import cache
+from math import isqrt
 
 from ..evaluator import _add, _mul, _scale, _transpose
 from .activations import MAX_SLOPE_DIGITS, read_slope
 from .attention_net import T_MASK, _const, _had, _series_max, _series_product, split, stack
 from .base import LayerRule, accumulate, positive
-from .norm import _half_binomials
+from .norm import _half_binomials, _prefix
 
 __all__ = ["BATCH_NORM"]
 
 #: The largest batch (the tokens of attention have the same bound).
 MAX_BATCH = 64
+#: Entries of a base vector searched for an odd batch (:func:`base_vector`).
+BASE_ENTRIES = range(-6, 7)
+#: Nonzero entries of a base vector searched for an odd batch at most.
+BASE_SUPPORT = 8
 
 
 def _eps(layer) -> tuple[int, int] | None:
     got = read_slope(layer[2]) if len(layer) == 5 else None
-    return got if got is not None and got[0] > 0 else None
+    return got if got is not None and got[0] >= 0 else None
+
+
+def _square_root(q: Fraction) -> Fraction | None:
+    num, den = isqrt(q.numerator), isqrt(q.denominator)
+    return Fraction(num, den) if num * num == q.numerator and den * den == q.denominator else None
+
+
+def base_vector(N: int) -> tuple[tuple[int, ...], Fraction] | None:
+    """(v, k): integers v_1..v_N with sum 0 and |v|^2 / N = k^2 a rational
+    square, the batch an eps = 0 normalisation is expanded at (docs/design.md);
+    None when the fixed search finds none (N = 3 has none).
+
+    >>> base_vector(4)
+    ((1, -1, 1, -1), Fraction(1, 1))
+    >>> base_vector(5)
+    ((3, 1, -1, -3, 0), Fraction(2, 1))
+    >>> base_vector(3) is None
+    True
+    """
+    if N % 2 == 0:
+        return tuple((-1) ** i for i in range(N)), Fraction(1)
+    return _odd_base(N)
+
+
+@cache
+def _odd_base(N: int):
+    """The first nonincreasing vector of nonzero entries of magnitude <= B
+    (B = 1, 2, .. the largest of BASE_ENTRIES), of 2 to BASE_SUPPORT entries
+    (fewest first), padded with zeros, with sum 0 and |v|^2 N a square."""
+    def search(prefix: list, size: int, values: list):
+        if len(prefix) == size:
+            if sum(prefix) == 0:
+                k = _square_root(Fraction(sum(x * x for x in prefix), N))
+                if k is not None:
+                    return tuple(prefix) + (0,) * (N - size), k
+            return None
+        top = prefix[-1] if prefix else values[0]
+        for x in values:
+            if x <= top:
+                got = search(prefix + [x], size, values)
+                if got is not None:
+                    return got
+        return None
+    for bound in range(1, max(BASE_ENTRIES) + 1):
+        values = sorted((x for x in BASE_ENTRIES if x and abs(x) <= bound), reverse=True)
+        for size in range(2, min(N, BASE_SUPPORT) + 1):
+            got = search([], size, values)
+            if got is not None:
+                return got
+    return None
 
 
 class BatchNorm(LayerRule):
@@ -50,10 +110,9 @@ class BatchNorm(LayerRule):
         if (len(layer) != 5 or not positive(layer[1]) or _eps(layer) is None
                 or not isinstance(layer[3], bool) or not positive(layer[4])):
             raise ValueError(f"{at} (batch_norm) must be ['batch_norm', m, eps, affine, batch] "
-                             f"with m and batch positive ints, eps a rational \"a/b\" > 0 in "
-                             f"lowest terms of at most {MAX_SLOPE_DIGITS} digits each (eps = 0 "
-                             f"is not analytic at a batch of identical examples) and affine a "
-                             f"bool, not {list(layer[1:])!r}")
+                             f"with m and batch positive ints, eps a rational \"a/b\" >= 0 in "
+                             f"lowest terms of at most {MAX_SLOPE_DIGITS} digits each and affine "
+                             f"a bool, not {list(layer[1:])!r}")
         m, N = layer[1], layer[4]
         if not 2 <= N <= MAX_BATCH:
             raise ValueError(f"{at} (batch_norm) must normalise over a batch of 2 to "
@@ -64,6 +123,19 @@ class BatchNorm(LayerRule):
         if getattr(checker, "depth", 0):
             raise ValueError(f"{at} (batch_norm) must be a layer of the top level, not inside "
                              f"a residual block")
+        if _eps(layer)[0] == 0:
+            before = [k for k, *_ in getattr(checker, "before", ())]
+            if any(k != "linear" for k in before):
+                raise ValueError(f"{at} (batch_norm) with eps = 0 must have only dense layers "
+                                 f"before it (it is expanded where its input is affine), not "
+                                 f"{next(k for k in before if k != 'linear')}")
+            if N == 2:
+                raise ValueError(f"{at} (batch_norm) with eps = 0 must normalise over a batch "
+                                 f"of 4 or more examples, not 2 (it then gives +-1)")
+            if base_vector(N) is None:
+                raise ValueError(f"{at} (batch_norm) with eps = 0 needs a batch with a base "
+                                 f"vector (integers of sum 0 whose squared norm over N is a "
+                                 f"rational square: every even N, most odd ones), not N = {N}")
         return (self.kind,) + tuple(layer[1:]), (m, 1, None)
 
     def input_shape(self, layer, first_shape):
@@ -83,7 +155,14 @@ class BatchNorm(LayerRule):
             number = layout.next_number()
             g = layout.add_weight(f"G{number}", m, 1, [f"G{number}_{i}" for i in range(m)])
             b = layout.add_bias(f"b{number}", m, [f"b{number}_{i}" for i in range(m)])
+        if read_slope(eps)[0] == 0:
+            layout.token_levels = m  # s0 per feature: probe data (exactcl.kernel.tokens)
         return [self.kind, m, read_slope(eps), g, b, N], (m, 1)
+
+    def token_base(self, op):
+        """The order-0 weights of the tokens: v of :func:`base_vector` with
+        eps = 0, None (every token x0) otherwise."""
+        return base_vector(op[5])[0] if op[2][0] == 0 else None
 
     def forward(self, words, op, a, point, sigma):
         raise ValueError("a batch normalisation acts on a batch: it is a layer of a network on "
@@ -92,28 +171,36 @@ class BatchNorm(LayerRule):
     def _constants(self, words, op):
         _, m, (num, den), g, b, N = op
         p = words.prime
-        if (2 * N * num * den) % p == 0:
+        if (2 * N * max(num, 1) * den) % p == 0:
             raise ValueError(f"the prime {p} divides 2 N = {2 * N} or eps = {num}/{den}")
         inv_n = pow(N, -1, p)
-        return (inv_n, den * pow(num, -1, p) % p, pow(2, -1, p),
+        return (inv_n, pow(2, -1, p),
                 _const(N, N, lambda i, j: int(i == j) - inv_n, p),
                 _const(N, 1, lambda i, j: 1, p), _const(1, N, lambda i, j: 1, p))
 
     def forward_tokens(self, words, op, tokens, point, sigma):
-        _, m, _, g, b, N = op
+        _, m, (num, den), g, b, N = op
         p = words.prime
         consts = self._constants(words, op)
-        inv_n, inv_eps, half, C, one_col, one_row = consts
+        inv_n, half, C, one_col, one_row = consts
         Z = _mul(C, stack(tokens, p))
-        for mask, y in Z.items():
-            if not mask & T_MASK and any(int(v) for v in y.entries()):
-                raise ValueError("the centred batch has a term of order 0 in t: the examples "
-                                 "of the expansion point are not identical")
-        Z = {mask: y for mask, y in Z.items() if mask & T_MASK}  # every term holds t
-        q = _scale(_mul(one_row, _had(Z, Z, p)), inv_n)  # q - eps, 1 x m, of order >= 2
-        r = _scale(q, inv_eps)  # q / eps - 1, nilpotent
-        s = _series(r, m, p, _half_binomials(p))  # (1 + r)^(-1/2)
-        qi = _scale(_series(r, m, p, lambda j: (-1) ** j), inv_eps)  # 1 / q
+        if num:  # eps > 0: q0 = eps, s0 = eps^(-1/2) replaced by 1
+            for mask, y in Z.items():
+                if not mask & T_MASK and any(int(v) for v in y.entries()):
+                    raise ValueError("the centred batch has a term of order 0 in t: the "
+                                     "examples of the expansion point are not identical")
+            Z = {mask: y for mask, y in Z.items() if mask & T_MASK}  # every term holds t
+        q = _scale(_mul(one_row, _had(Z, Z, p)), inv_n)  # q - eps, 1 x m
+        if num:
+            q0, s0 = [num * pow(den, -1, p) % p] * m, [1] * m
+        else:  # eps = 0: q0 = k^2 a_j^2 (its order 0), s0 from the probe (docs/design.md)
+            q0 = [int(v) for v in q.pop(0, _const(1, m, lambda i, j: 0, p)[0]).entries()]
+            s0 = _s0(sigma[-1], q0, Z, op, p)
+        inv_q0 = [pow(v, -1, p) for v in q0]
+        row = lambda vals: _const(1, m, lambda i, j: vals[j], p)  # noqa: E731
+        r = _had(q, row(inv_q0), p)  # nu / q0, nilpotent
+        s = _had(_series(r, m, p, _half_binomials(p)), row(s0), p)  # s0 (1 + r)^(-1/2)
+        qi = _had(_series(r, m, p, lambda j: (-1) ** j), row(inv_q0), p)  # 1 / q
         S = _mul(one_col, s)
         Y = _had(Z, S, p)
         out = Y
@@ -125,7 +212,7 @@ class BatchNorm(LayerRule):
     def backward_tokens(self, words, op, deltas, saved, point, sigma, grads):
         _, m, _, g, b, N = op
         p = words.prime
-        Z, s, qi, Y, S, (inv_n, _, half, C, one_col, one_row) = saved
+        Z, s, qi, Y, S, (inv_n, half, C, one_col, one_row) = saved
         if not any(deltas):
             return [{} for _ in range(N)]
         zero = {0: _const(m, 1, lambda i, j: 0, p)[0]}
@@ -134,7 +221,8 @@ class BatchNorm(LayerRule):
             accumulate(grads, words.bias_tensor(b), _mul(_transpose(dY), one_col))
             accumulate(grads, g, _mul(_transpose(_had(dY, Y, p)), one_col))
             dY = _had(dY, _mul(one_col, _transpose(point[g])), p)
-        # y = Z s, s = (q / eps)^(-1/2) up to the constant: ds = -(s / (2 q)) dq, q = 1^T (Z Z) / N
+        # y = Z s, s = q^(-1/2) (up to eps^(1/2) when eps > 0): ds = -(s / (2 q)) dq,
+        # q = 1^T (Z Z) / N + eps
         ds = _mul(one_row, _had(dY, Z, p))
         dq = _scale(_had(ds, _had(s, qi, p), p), (-half) % p)
         dZ = _add(_had(dY, S, p), _had(Z, _mul(one_col, _scale(dq, 2 * inv_n % p)), p))
@@ -145,18 +233,29 @@ class BatchNorm(LayerRule):
                          "evaluation")
 
     def probe_degrees_tokens(self, op, degrees):
-        return _probe_degrees(degrees)
+        if op[2][0]:
+            return _probe_degrees(degrees)
+        return _probe_degrees_zero(degrees, op[1])
 
     def theta_degree_tokens(self, op, r):
-        """Z (degree r) times 1 + c w (w of degree 2 r), times gamma."""
-        return 3 * r + (1 if op[3] is not None else 0)
+        """Z (degree r) times 1 + c w (w of degree 2 r), times gamma; with eps
+        = 0, Z times the series to nu^3 (nu of degree 2 r), times gamma, plus
+        4 m deg q0 (q0 of degree 2 r) for the cleared denominators."""
+        gamma = 1 if op[3] is not None else 0
+        if op[2][0]:
+            return 3 * r + gamma
+        return 7 * r + gamma + 4 * op[1] * 2 * r
 
     def majorant_tokens(self, op, a):
-        return [_majorant(op, a)] * op[1]
+        return [_majorant(op, a) if op[2][0] else _majorant_zero(op, a)] * op[1]
 
     def den_tokens(self, op):
-        """2 a N^4 (docs/design.md, batch normalisation in training mode)."""
-        return 2 * op[2][0] * op[5] ** 4
+        """2 a N^4 (docs/design.md, batch normalisation in training mode);
+        with eps = 0, 16 (the binomials) times N^3 per factor q0 or nu of a
+        cleared product (4 m + 3 of them) and N for Z."""
+        if op[2][0]:
+            return 2 * op[2][0] * op[5] ** 4
+        return 16 * op[5] ** (3 * (4 * op[1] + 3) + 1)
 
     def degree(self, op, sequence) -> int:
         return 1 if op[3] is not None else 0
@@ -174,6 +273,7 @@ class BatchNorm(LayerRule):
         batch = keys.get("batch", "")
         affine = {"True": True, "False": False}.get(keys.get("affine", "True"))
         eps = keys.get("eps", "1/100000")
+        eps = "0/1" if eps == "0" else eps
         if not batch.isdigit() or batch[0] == "0" or affine is None or read_slope(eps) is None:
             return None
         return ["batch_norm", m, eps, affine, int(batch)]
@@ -192,6 +292,49 @@ def _series(r: dict, m: int, p: int, coefficient) -> dict:
     return out
 
 
+def levels(layout, raw_point, x0: list[int], p: int) -> list[int]:
+    """s0_j = 1 / (k |a_j|) mod p for a rank probe of an eps = 0
+    normalisation: a = A x0 (the dense layers before it, exactly over the
+    integers at the integer point), its signs from those integers."""
+    op = next(op for op in layout.ops if op[0] == "batch_norm")
+    v, k = base_vector(op[5])
+    a = [x - y for x, y in zip(_prefix(layout, raw_point, x0),
+                               _prefix(layout, raw_point, [0] * len(x0)))]
+    out = []
+    for j, aj in enumerate(a):
+        s0 = 1 / (k * abs(aj)) if aj else None
+        if s0 is None or s0.numerator % p == 0 or s0.denominator % p == 0:
+            raise ValueError(f"the batch normalisation's level a_{j} = {aj} of the probe vanishes "
+                             f"(or mod p = {p}): no expansion there")
+        out.append(s0.numerator * pow(s0.denominator, -1, p) % p)
+    return out
+
+
+def _s0(level, q0: list[int], Z: dict, op, p: int) -> list[int]:
+    """s0 of an eps = 0 normalisation from the probe's level data: a rank
+    probe's s0_j (checked: s0_j^2 q0_j = 1), a law check's lambdas (q0_j != 0
+    mod p, else ZeroDivisionError: another prime). The order 0 of the
+    centred batch must be v a^T."""
+    v = base_vector(op[5])[0]
+    Z0 = Z.get(0)
+    if Z0 is not None:
+        ref = next(i for i, x in enumerate(v) if x)
+        for i, vi in enumerate(v):
+            for j in range(op[1]):
+                if (int(Z0[i, j]) * v[ref] - vi * int(Z0[ref, j])) % p:
+                    raise ValueError("the centred batch's order 0 is not v a^T: the expansion "
+                                     "point is not the batch v x0^T")
+    kind, values = level
+    if kind == "formal":
+        if any(x == 0 for x in q0):
+            raise ZeroDivisionError("a batch normalisation's level q0 is 0 mod p")
+        return [x % p for x in values]
+    if any(s * s % p * x % p != 1 for s, x in zip(values, q0)):
+        raise ValueError("the batch normalisation's s0 is not q0^(-1/2): the probe's level data "
+                         "does not match its expansion point")
+    return list(values)
+
+
 # -- degrees, majorant and denominators (docs/design.md, batch normalisation) -----------------
 
 def _probe_degrees(degrees: list) -> list:
@@ -200,6 +343,32 @@ def _probe_degrees(degrees: list) -> list:
     Z = [None] + list(degrees[1:])
     s = _series_max([0, None, None, None], _series_product(Z, Z))
     return _series_max(_series_product(Z, s), [0, None, None, None])
+
+
+def _probe_degrees_zero(degrees: list, m: int) -> list:
+    """As :func:`_probe_degrees` with eps = 0: Z has an order 0, the series
+    of (1 + nu/q0)^(-1/2) runs to nu^3 (nu = q - q0, orders 1..3, 1/q0
+    counted as a constant), times lambda (1), plus 4 m deg q0 (deg q0 = 2
+    deg x0) for the cleared denominators (docs/design.md)."""
+    Z = list(degrees)
+    nu = [None] + _series_product(Z, Z)[1:]
+    s, power = [0, None, None, None], [0, None, None, None]
+    for _ in range(3):
+        power = _series_product(power, nu)
+        s = _series_max(s, power)
+    extra = 1 + 4 * m * 2 * (degrees[0] or 0)
+    out = _series_max(_series_product(Z, s), [0, None, None, None])
+    return [None if v is None else v + extra for v in out]
+
+
+def _majorant_zero(op, a: Fraction) -> Fraction:
+    """With eps = 0, a bound on the absolute coefficients of an output
+    entry's numerator over prod_j q0_j^4: |Z| <= 2 a, |nu|, |q0| <= 4 a^2
+    (q = (1/N) sum_i Z_ij^2), so each term Z s0 c_i nu^i q0^(4m - i) is at
+    most 2 a (1 + 4 a^2)^3 max(1, 4 a^2)^(4 m)."""
+    q = 4 * a * a
+    return 2 * a * (1 + q) ** 3 * max(Fraction(1), q) ** (4 * op[1]) + \
+        (1 if op[3] is not None else 0)
 
 
 def _majorant(op, a: Fraction) -> Fraction:
