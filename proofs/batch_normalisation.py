@@ -3,14 +3,16 @@
 is that of a batch to its outputs. The centring removes a constant per
 feature, so each entry of b is a law (its gradient is zero), not the
 column sums a LayerNorm gives; with eps = 0 the scale of each row of W
-would be a law, broken at order eps for eps > 0 (torch's 1e-5 =
+(with b_j) is a law too, broken at order eps for eps > 0 (torch's 1e-5 =
 1/100000) and rejected by its check; affine units (gamma_j, beta_j)
 rescale against the columns of the next dense layer. Folklore for the
 symmetries (Kunin et al., Neural Mechanics, ICLR 2021, the scale symmetry
 of batch normalisation); here the counts are certified at batch sizes 2
 to 8, from the Taylor coefficients at a batch of identical examples where
-every order carries eps^(-1/2) once or not at all (docs/design.md, batch
-normalisation in training mode), so the list is proven complete per case.
+every order carries eps^(-1/2) once or not at all, and with eps = 0 at
+a batch v x0^T of opposite examples where every root is rational
+(docs/design.md, batch normalisation in training mode), so the list is
+proven complete per case.
 A ReLU before the normalisation leaves certified bounds only (the
 expansion shares the examples' ReLU pattern).
 
@@ -29,7 +31,7 @@ SOURCE = ("Kunin et al., Neural Mechanics (ICLR 2021), scale and translation sym
           "batch normalisation; Marcotte, Gribonval, Peyre (NeurIPS 2023), Section 4, the "
           "network's own laws")
 
-EPS = {"eps1e-5": Fraction(1, 100000), "eps1_10": Fraction(1, 10)}
+EPS = {"eps1e-5": Fraction(1, 100000), "eps1_10": Fraction(1, 10), "eps0": Fraction(0)}
 
 
 def build(widths, batch, eps, affine, bias, relu, first=True):
@@ -43,7 +45,7 @@ def build(widths, batch, eps, affine, bias, relu, first=True):
     return net(*layers, Linear(n1, n2, bias=True))
 
 
-def expected(widths, affine, bias) -> tuple[int, str]:
+def expected(widths, affine, bias, eps=Fraction(1, 100000)) -> tuple[int, str]:
     n1 = widths[1]
     parts, n = [], 0
     if bias:
@@ -51,6 +53,9 @@ def expected(widths, affine, bias) -> tuple[int, str]:
         n += n1
     if affine:
         parts.append(f"{n1} affine units")
+        n += n1
+    if eps == 0:
+        parts.append(f"{n1} row scales")
         n += n1
     return n, " + ".join(parts) or "none"
 
@@ -62,7 +67,7 @@ def cases():
             for affine in (True, False):
                 for bias in (True, False):
                     for relu in (True, False):
-                        n, what = expected(widths, affine, bias)
+                        n, what = expected(widths, affine, bias, eps)
                         shape = "_".join(map(str, widths))
                         kind = ("affine" if affine else "plain") + ("_bias" if bias else "")
                         name = f"batchnorm_{key}_{kind}_{'relu_' if relu else ''}{shape}_batch4"
@@ -75,6 +80,11 @@ def cases():
         out.append(Case(f"batchnorm_eps1e-5_affine_bias_relu_4_5_3_batch{batch}",
                         lambda N=batch: build((4, 5, 3), N, Fraction(1, 100000), True, True,
                                               True), f"{n} ({what}), for every batch size", n))
+    for batch in (5, 7, 8):  # eps = 0 at odd batch sizes too (a base vector exists for 5, 7)
+        n, what = expected((4, 5, 3), True, True, Fraction(0))
+        out.append(Case(f"batchnorm_eps0_affine_bias_relu_4_5_3_batch{batch}",
+                        lambda N=batch: build((4, 5, 3), N, Fraction(0), True, True, True),
+                        f"{n} ({what}), for every batch size", n))
     out.append(Case("batchnorm_eps1e-5_after_relu_stem_2_2_1_batch2",
                     lambda: build((2, 2, 1), 2, Fraction(1, 100000), True, True, True, False),
                     "no count predicted: 2 stem ReLU units + 2 bias entries + 2 affine units "
@@ -91,12 +101,13 @@ def finding(outcomes):
     return (f"{agree} of {predicted} networks with a BatchNorm1d in training mode after their "
             f"first dense layer have exactly the laws its symmetries give: each entry of the "
             f"bias before it (the centring over the batch removes it), one law per affine unit "
-            f"(gamma_j, beta_j) against the next dense layer, and nothing else, at batch sizes "
-            f"2 to 8 and eps = 1/100000 and 1/10; the scale law of each row of the dense layer "
-            f"before it is a law only at eps = 0 and is rejected by its check (broken at order "
-            f"eps). {sandwich} of the {len(outcomes)} counts are proven by sandwich; with a ReLU "
-            f"before the normalisation the certified bounds do not meet (the expansion at "
-            f"identical examples shares their ReLU pattern).")
+            f"(gamma_j, beta_j) against the next dense layer, with eps = 0 also the scale law of "
+            f"each row of the dense layer before it, and nothing else (batch sizes 2 to 8 at "
+            f"eps = 1/100000 and 1/10, 4 to 8 at eps = 0); for eps > 0 that scale law is "
+            f"rejected by its check (broken at order eps). {sandwich} of the {len(outcomes)} "
+            f"counts are proven by sandwich; with a ReLU before the normalisation the certified "
+            f"bounds do not meet (the expansion at identical examples shares their ReLU "
+            f"pattern).")
 
 
 if __name__ == "__main__":
