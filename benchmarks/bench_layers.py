@@ -67,9 +67,13 @@ CASES = {
     "MLP with Dropout (eval) and Identity": (
         lambda: nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Dropout(0.5), nn.Identity(),
                               nn.Linear(5, 3)), (4,), True),
-    "BatchNorm1d after the first layer, eps=0": (
+    "BatchNorm1d after the first layer, eps=0 (torch refuses it in training)": (
         lambda: _mlp(nn.BatchNorm1d(5, eps=0.0), nn.ReLU()), (4,), False,
         {"batch_size": BATCH}),
+    "BatchNorm1d after the first layer, eps=0, written in exactcl's API": (
+        lambda: exactcl.net(exactcl.Linear(4, 5, bias=True),
+                            exactcl.BatchNorm1d(5, batch=BATCH, eps=0), exactcl.ReLU(),
+                            exactcl.Linear(5, 3, bias=True)), None, False),
     "BatchNorm1d after the first layer, eps=1e-5": (
         lambda: _mlp(nn.BatchNorm1d(5), nn.ReLU()), (4,), False, {"batch_size": BATCH}),
     "LayerNorm after the first layer, eps=0": (
@@ -127,14 +131,17 @@ def _peak_gb() -> float:
 
 def run(name, make, shape, eval_mode, target=None, keywords=None) -> None:
     module = _seeded(make)()
-    if eval_mode:
+    if eval_mode and isinstance(module, nn.Module):
         module.eval()
     start, cpu = time.perf_counter(), time.process_time()
     try:
-        tm = exactcl.from_torch(module, shape, **(keywords or {}))
+        # a torch module is translated (and checked against its forward); a program is not
+        tm = (exactcl.from_torch(module, shape, **(keywords or {}))
+              if isinstance(module, nn.Module) else module)
         with tempfile.TemporaryDirectory() as tmp:
             path = pathlib.Path(tmp) / "cert.json"
-            _, result = tm.certify(str(path))
+            _, result = (tm.certify(str(path)) if isinstance(module, nn.Module) else
+                         exactcl.certify(tm, str(path)))
             made, made_cpu = time.perf_counter() - start, time.process_time() - cpu
             t0 = time.perf_counter()
             report = verify(path, work_limit=WORK_LIMIT)
@@ -144,8 +151,10 @@ def run(name, make, shape, eval_mode, target=None, keywords=None) -> None:
         return
     what = (f"{result.laws} laws ({result.proof})" if result.laws is not None
             else f"only bounds: {result.lower} to {result.upper} laws")
-    print(f"  {name}: {tm.program.spec}\n"
-          f"    D = {result.parameters}: {what}; forward checked: {tm.checked}; "
+    spec = tm.program.spec if isinstance(module, nn.Module) else tm.spec
+    checked_by = tm.checked if isinstance(module, nn.Module) else "(no torch module)"
+    print(f"  {name}: {spec}\n"
+          f"    D = {result.parameters}: {what}; forward checked: {checked_by}; "
           f"translate + count + certify {made:.1f} s; verify {checked:.1f} s: "
           f"{report.status}; peak {_peak_gb():.1f} GB")
     print(f"    (CPU time of translate + count + certify {made_cpu:.1f} s; verify spent "
