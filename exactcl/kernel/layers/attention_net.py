@@ -52,7 +52,7 @@ def stack(columns: list, p: int) -> dict:
         flat = []
         for col in columns:
             y = col.get(m)
-            flat += [0] * d if y is None else [int(v) for v in y.entries()]
+            flat += [0] * d if y is None else y.entries()
         out[m] = nmod_mat(len(columns), d, flat, p)
     return out
 
@@ -64,21 +64,22 @@ def split(A: dict, N: int, p: int) -> list:
         d = y.ncols()
         entries = y.entries()
         for i in range(N):
-            out[i][m] = nmod_mat(d, 1, [int(v) for v in entries[i * d:(i + 1) * d]], p)
+            out[i][m] = nmod_mat(d, 1, entries[i * d:(i + 1) * d], p)
     return out
 
 
 def _had(A: dict, B: dict, p: int) -> dict:
-    """The entrywise product of two jets of matrices of one shape."""
+    """The entrywise product of two jets of matrices of one shape (on the
+    entries as nmod, reduced mod p by flint: no conversion to int)."""
     if not A or not B:
         return {}
     y0 = next(iter(A.values()))
     rows, cols = y0.nrows(), y0.ncols()
-    la = {m: [int(v) for v in y.entries()] for m, y in A.items()}
-    lb = {m: [int(v) for v in y.entries()] for m, y in B.items()}
+    la = [(m, y.entries()) for m, y in A.items()]
+    lb = [(m, y.entries()) for m, y in B.items()]
     acc: dict = {}
-    for ma, xa in la.items():
-        for mb, xb in lb.items():
+    for ma, xa in la:
+        for mb, xb in lb:
             if ma & mb:
                 continue
             m = ma | mb
@@ -87,7 +88,7 @@ def _had(A: dict, B: dict, p: int) -> dict:
                 acc[m] = [u * v for u, v in zip(xa, xb)]
             else:
                 acc[m] = [g + u * v for g, u, v in zip(got, xa, xb)]
-    return {m: nmod_mat(rows, cols, [v % p for v in vals], p) for m, vals in acc.items()}
+    return {m: nmod_mat(rows, cols, vals, p) for m, vals in acc.items()}
 
 
 def _diag(w: dict, p: int) -> dict:
