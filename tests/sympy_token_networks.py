@@ -1,5 +1,7 @@
 """The real model of a network on tokens (attention with exp, a batch
-normalisation with its square root, per-token layers), written directly in
+normalisation with its square root, BatchNorm2d over images and positions,
+per-token layers, 2-D convolutions on images flattened channel by channel),
+written directly in
 SymPy, and its Taylor coefficients at identical tokens: the independent
 computation the kernel's probe fields are tested against
 (tests/test_attention_network.py, tests/test_batchnorm.py)."""
@@ -13,10 +15,13 @@ def real_orders(layers, values, probe, N, scale=1):
     """The Taylor coefficients T_0..T_3 in t of the real model (softmax with
     exp, logits times ``scale``; a batch normalisation with its square
     root; each ReLU the probe's fixed pattern) at X = 1 x0^T + t X', from
-    SymPy's derivatives: per order, per token, the output column."""
+    SymPy's derivatives: per order, per token, the output column. With a
+    batch_norm_2d, x0 = 0 (the expansion at zero images)."""
     t = sympy.Symbol("t")
     d_in = len(probe.x) // (N + 1)
     x0, rest = probe.x[:d_in], probe.x[d_in:]
+    if any(layer[0] == "batch_norm_2d" for layer in layers):
+        x0 = [0] * d_in
     toks = [sympy.Matrix([x0[j] + t * rest[i * d_in + j] for j in range(d_in)])
             for i in range(N)]
     state = {"relu": 0, "number": 0}
@@ -40,6 +45,26 @@ def real_orders(layers, values, probe, N, scale=1):
                 state["relu"] += 1
                 toks = [sympy.Matrix([(q + (1 - q) * s) * v for s, v in zip(sigma, x)])
                         for x in toks]
+            elif layer[0] == "conv":
+                state["number"] += 1
+                toks = [_conv2d(layer, state["number"], values, x) for x in toks]
+            elif layer[0] == "batch_norm_2d":  # per channel over examples and positions
+                _, C, eps, affine, _ = layer
+                if affine:
+                    state["number"] += 1
+                n = state["number"]
+                P = toks[0].shape[0] // C
+                out = [sympy.zeros(C * P, 1) for _ in range(N)]
+                for c in range(C):
+                    vals = [(i, c * P + k) for i in range(N) for k in range(P)]
+                    mean = sum(toks[i][e] for i, e in vals) / (N * P)
+                    z = {(i, e): toks[i][e] - mean for i, e in vals}
+                    s = 1 / sympy.sqrt(sum(v * v for v in z.values()) / (N * P)
+                                       + sympy.Rational(eps))
+                    for (i, e), v in z.items():
+                        out[i][e] = (values[f"G{n}_{c}"] * v * s + values[f"b{n}_{c}"]
+                                     if affine else v * s)
+                toks = out
             elif layer[0] == "residual":
                 toks = [x + y for x, y in zip(toks, sequence(layer[1], toks))]
             elif layer[0] == "batch_norm":  # per feature over the examples, biased variance
@@ -86,6 +111,33 @@ def real_orders(layers, values, probe, N, scale=1):
         orders.append([o.subs(t, 0) / sympy.factorial(n) for o in outs])
         outs = [o.diff(t) for o in outs]
     return orders
+
+
+def _conv2d(layer, n, values, x):
+    """A 2-D convolution (zero padding, stride, dilation; one group) of the
+    image x (a column, channel by channel, positions row by row), from its
+    definition: out[o, q] = sum_{i, t} K_{o,i,t} x[i, q stride + t dilation
+    - low] + b_o."""
+    c_in, c_out, kernel, stride, bias, size = layer[1:7]
+    padding, dilation, groups = layer[7:] if len(layer) == 10 else ([[0, 0]] * 2, [1, 1], 1)
+    assert groups == 1
+    outs = [(size[a] + sum(padding[a]) - dilation[a] * (kernel[a] - 1) - 1) // stride[a] + 1
+            for a in range(2)]
+    y = []
+    for o in range(c_out):
+        for q in range(outs[0]):
+            for r in range(outs[1]):
+                acc = values[f"b{n}_{o}"] if bias else 0
+                for i in range(c_in):
+                    for u in range(kernel[0]):
+                        for v in range(kernel[1]):
+                            a = q * stride[0] + u * dilation[0] - padding[0][0]
+                            b = r * stride[1] + v * dilation[1] - padding[1][0]
+                            if 0 <= a < size[0] and 0 <= b < size[1]:
+                                acc += (values[f"K{n}_{o}_{i}_{u}_{v}"]
+                                        * x[i * size[0] * size[1] + a * size[1] + b])
+                y.append(acc)
+    return sympy.Matrix(y)
 
 
 def real_F(layers, values, probe, N, scale=1, weights=(1, 1, 2, 6)):
