@@ -48,6 +48,10 @@ def real_orders(layers, values, probe, N, scale=1):
             elif layer[0] == "conv":
                 state["number"] += 1
                 toks = [_conv2d(layer, state["number"], values, x) for x in toks]
+            elif layer[0] == "maxpool":  # sum_k s_{c,k,o} x[window(o, k)]
+                sigma = probe.sigma[state["relu"]]
+                state["relu"] += 1
+                toks = [_pool2d(layer, x, sigma) for x in toks]
             elif layer[0] == "batch_norm_2d":  # per channel over examples and positions
                 _, C, eps, affine, _ = layer
                 if affine:
@@ -136,6 +140,28 @@ def _conv2d(layer, n, values, x):
                             if 0 <= a < size[0] and 0 <= b < size[1]:
                                 acc += (values[f"K{n}_{o}_{i}_{u}_{v}"]
                                         * x[i * size[0] * size[1] + a * size[1] + b])
+                y.append(acc)
+    return sympy.Matrix(y)
+
+
+def _pool2d(layer, x, sigma):
+    """A 2-D max pooling on a fixed pattern: unit (c, o) is sum_k s_{c,k,o}
+    x[c, o stride + t_k], indicators numbered channel, window element (row
+    by row), output position."""
+    _, C, kernel, stride, size = layer
+    outs = [(size[a] - kernel[a]) // stride[a] + 1 for a in range(2)]
+    O, K = outs[0] * outs[1], kernel[0] * kernel[1]
+    y = []
+    for c in range(C):
+        for q in range(outs[0]):
+            for r in range(outs[1]):
+                acc = 0
+                for u in range(kernel[0]):
+                    for v in range(kernel[1]):
+                        k, o = u * kernel[1] + v, q * outs[1] + r
+                        a, b = q * stride[0] + u, r * stride[1] + v
+                        acc += sigma[(c * K + k) * O + o] * x[c * size[0] * size[1]
+                                                              + a * size[1] + b]
                 y.append(acc)
     return sympy.Matrix(y)
 
