@@ -150,7 +150,7 @@ def _pool2d(layer, x, sigma):
     by row), output position."""
     _, C, kernel, stride, size = layer
     outs = [(size[a] - kernel[a]) // stride[a] + 1 for a in range(2)]
-    O, K = outs[0] * outs[1], kernel[0] * kernel[1]
+    n_out, K = outs[0] * outs[1], kernel[0] * kernel[1]
     y = []
     for c in range(C):
         for q in range(outs[0]):
@@ -160,7 +160,7 @@ def _pool2d(layer, x, sigma):
                     for v in range(kernel[1]):
                         k, o = u * kernel[1] + v, q * outs[1] + r
                         a, b = q * stride[0] + u, r * stride[1] + v
-                        acc += sigma[(c * K + k) * O + o] * x[c * size[0] * size[1]
+                        acc += sigma[(c * K + k) * n_out + o] * x[c * size[0] * size[1]
                                                               + a * size[1] + b]
                 y.append(acc)
     return sympy.Matrix(y)

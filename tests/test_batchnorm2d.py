@@ -14,8 +14,9 @@ import pytest  # noqa: E402
 import sympy  # noqa: E402
 
 import exactcl  # noqa: E402
-from exactcl import Conv2d, InputError, Linear, MaxPool2d, ReLU, net  # noqa: E402
+from exactcl import Conv2d, InputError, Linear, ReLU, net  # noqa: E402
 from exactcl.kernel.blocks import BlockLayout, Words, check_blocks, random_probe  # noqa: E402
+from exactcl.kernel.rankcheck import TOKEN_EXPANSION, ZERO_EXPANSION  # noqa: E402
 from exactcl.layers.batchnorm import BatchNorm2d  # noqa: E402
 from exactcl.models.specs import parse_spec  # noqa: E402
 
@@ -128,12 +129,15 @@ def test_a_certificate_verifies_and_a_changed_one_is_refused(tmp_path):
     cert, result = exactcl.certify(prog, tmp_path / "c.json", reproducible=True)
     assert (result.laws, result.proof) == (4, "sandwich")
     assert cert["lie"]["generators"]["family"].startswith("exactcl-tokens-")
+    assert cert["lie"]["generators"]["expansion"] == ZERO_EXPANSION
     report = verify(tmp_path / "c.json", rng=random.Random(1))
     assert report.ok, str(report)
-    for change in ("rank", "eps", "expansion"):
+    for change in ("rank", "eps", "expansion", "identical tokens"):
         bad = json.loads(json.dumps(cert))
         if change == "expansion":
             del bad["lie"]["generators"]["expansion"]
+        elif change == "identical tokens":  # the argument of BatchNorm1d is not this one
+            bad["lie"]["generators"]["expansion"] = TOKEN_EXPANSION
         elif change == "rank":
             bad["lie"]["rank"] += 1
             bad["claim"]["lie_dimension"] += 1

@@ -111,8 +111,8 @@ class ProgramFields:
         if self.kind == "probes":
             out["family"] = self.family
             if getattr(self.layout, "tokens", None) is not None:
-                from ..kernel.rankcheck import TOKEN_EXPANSION
-                out["expansion"] = TOKEN_EXPANSION
+                from ..kernel.rankcheck import token_expansion
+                out["expansion"] = token_expansion(self.layout)
         return out
 
     def describe(self) -> str:

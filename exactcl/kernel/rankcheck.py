@@ -44,6 +44,7 @@ from .rebuild import (
     program_phi,
 )
 from .rings import random_prime, support
+from .tokens import zero_origin
 
 __all__ = ["RankResult", "ProbeFields", "exact_factor", "expanded_program", "program_rank", "program_text", "symbolic_words", "values_rank", "words_rank"]
 
@@ -214,6 +215,15 @@ TOKEN_FIELDS = ("gradients of Taylor coefficients in t, orders 0 to 3, of <U, ne
 #: certificates state it (``lie.generators.expansion``).
 TOKEN_EXPANSION = ("Taylor coefficients in t of the network at identical tokens "
                    "1 x0^T + t X', orders 0 to 3")
+#: The expansion of a network with a BatchNorm2d: at a batch of zero images
+#: (docs/design.md, BatchNorm2d).
+ZERO_EXPANSION = ("Taylor coefficients in t of the network at a batch of zero images t X', "
+                  "orders 0 to 3")
+
+
+def token_expansion(layout) -> str:
+    """The expansion a network on tokens' certificates state."""
+    return ZERO_EXPANSION if zero_origin(layout.layers) else TOKEN_EXPANSION
 
 
 class ProbeFields(Sequence):
@@ -222,8 +232,9 @@ class ProbeFields(Sequence):
 
     def __init__(self, layout: Layout, kinds: dict) -> None:
         tokens = getattr(layout, "tokens", None) is not None and kinds["kind"] == "probes"
-        if kinds.get("expansion") != (TOKEN_EXPANSION if tokens else None):
-            want = (repr(TOKEN_EXPANSION) if tokens else "no expansion (only a network with "
+        expansion = token_expansion(layout) if tokens else None
+        if kinds.get("expansion") != expansion:
+            want = (repr(expansion) if tokens else "no expansion (only a network with "
                     "attention or a batch normalisation states one)")
             raise CertificateFormatError(f"lie.generators.expansion must be {want}, not "
                                          f"{kinds.get('expansion')!r}.")

@@ -41,7 +41,7 @@ from .layers import RULES
 from .layers.attention_net import T_BITS, T_MASK
 
 __all__ = ["TOKENS", "T_BITS", "T_PRODUCTS", "constants", "find_attention", "gradient", "phi_degree", "phi_terms",
-           "probe_degree", "random_probe", "token_count"]
+           "probe_degree", "random_probe", "token_count", "zero_origin"]
 
 #: The probe families of networks with attention (their indicators are bits
 #: whatever the family's name: :func:`random_probe`).
@@ -119,6 +119,19 @@ def backward(words, ops, deltas: list, tape: list, point: list, sigma, grads: li
     return deltas
 
 
+def zero_origin(layers) -> bool:
+    """Whether a network on tokens is expanded at a batch whose order-0 input
+    is zero, X = t X' (a batch_norm_2d: docs/design.md, BatchNorm2d).
+
+    >>> zero_origin([["conv", 1, 1, [1, 1], [1, 1], True, [2, 2]],
+    ...              ["batch_norm_2d", 1, "1/10", True, 2], ["linear", 4, 1, False]])
+    True
+    >>> zero_origin([["linear", 2, 2, True], ["batch_norm", 2, "1/10", True, 2]])
+    False
+    """
+    return any(RULES[layer[0]].zero_origin for layer in find_attention(layers))
+
+
 def constants(layout, pr: Probe, p: int) -> tuple:
     """What a probe contributes, mod p: the input tokens' jets, the
     indicators, and the seed of the reverse pass per token."""
@@ -126,7 +139,7 @@ def constants(layout, pr: Probe, p: int) -> tuple:
     d_in = rows * cols
     ea, eb, ec = T_BITS
     x0 = nmod_mat(rows, cols, [v % p for v in pr.x[:d_in]], p)
-    if any(RULES[layer[0]].zero_origin for layer in find_attention(layout.layers)):
+    if zero_origin(layout.layers):
         x0 = nmod_mat(rows, cols, p)  # docs/design.md, BatchNorm2d: X = t X'
     tokens = []
     for i in range(N):
