@@ -121,8 +121,9 @@ class ProgramFields:
         many = (f"of the {self.layout.components:,} generators"
                 if isinstance(self.layout, Layout) else "of phi's generators")
         if getattr(self.layout, "tokens", None) is not None:
-            from ..kernel.rankcheck import TOKEN_FIELDS
-            return f"{self.count:,} random probe fields ({TOKEN_FIELDS}, family {self.family!r})"
+            from ..kernel.rankcheck import token_fields
+            fields = token_fields(self.layout)
+            return f"{self.count:,} random probe fields ({fields}, family {self.family!r})"
         return (f"{self.count:,} random probe fields (constant combinations {many}, "
                 f"family {self.family!r})")
 

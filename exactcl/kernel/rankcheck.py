@@ -198,7 +198,7 @@ def program_text(layout: Layout, kinds: dict, generators) -> str:
             f"of the {layout.components:,} generators")
     what = f"constant combinations {many}"
     if getattr(layout, "tokens", None) is not None:
-        what = TOKEN_FIELDS
+        what = token_fields(layout)
     return (f"{kinds['count']:,} probe fields of the family {kinds['family']!r} ({what}) "
             f"evaluated from the "
             f"program ({L} layers); the generators {expanded}, D = {layout.D}")
@@ -219,6 +219,16 @@ TOKEN_EXPANSION = ("Taylor coefficients in t of the network at identical tokens 
 #: (docs/design.md, BatchNorm2d).
 ZERO_EXPANSION = ("Taylor coefficients in t of the network at a batch of zero images t X', "
                   "orders 0 to 3")
+
+
+#: The probe fields of a network with a BatchNorm2d (docs/design.md, BatchNorm2d).
+ZERO_FIELDS = ("gradients of Taylor coefficients in t, orders 0 to 3, of <U, net(t X')> at a "
+               "batch of zero images, each indicator 0 or 1: in the model's functional space")
+
+
+def token_fields(layout) -> str:
+    """What the probe fields of a network on tokens are, for messages."""
+    return ZERO_FIELDS if zero_origin(layout.layers) else TOKEN_FIELDS
 
 
 def token_expansion(layout) -> str:
