@@ -52,6 +52,9 @@ def real_orders(layers, values, probe, N, scale=1):
                 sigma = probe.sigma[state["relu"]]
                 state["relu"] += 1
                 toks = [_pool2d(layer, x, sigma) for x in toks]
+            elif layer[0] == "avgpool":  # the mean of each window
+                K = layer[2][0] * layer[2][1]
+                toks = [_pool2d(layer, x, [sympy.Rational(1, K)] * (K * len(x))) for x in toks]
             elif layer[0] == "batch_norm_2d":  # per channel over examples and positions
                 _, C, eps, affine, _ = layer
                 if affine:

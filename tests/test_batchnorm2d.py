@@ -38,10 +38,20 @@ NETWORKS = {
                           ["conv", 2, 2, [2, 2], [1, 1], True, [3, 3]],
                           ["batch_norm_2d", 2, "1/5", True, 2], ["relu"],
                           ["maxpool", 2, [2, 2], [1, 1], [2, 2]], ["linear", 2, 1, True]],
+    "residual-convs-avgpool-after": [
+        ["conv", 1, 2, [2, 2], [1, 1], True, [4, 4]], ["batch_norm_2d", 2, "1/2", True, 2],
+        ["residual", [["conv", 2, 2, [1, 1], [1, 1], True, [3, 3]], ["relu"],
+                      ["conv", 2, 2, [1, 1], [1, 1], False, [3, 3]]]],
+        ["avgpool", 2, [2, 2], [1, 1], [3, 3]], ["linear", 8, 1, True]],
 }
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+#: About a minute each in SymPy: run with --runslow.
+SLOW = ("two-convs-maxpool", "residual-convs-avgpool-after")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in sorted(NETWORKS)])
 def test_probe_fields_are_gradients_of_the_real_models_taylor_coefficients(name):
     """grad F . v from the kernel (jets mod p, eps^(-1/2) replaced by 1, the
     input's order 0 the zero image) against d/ds of SymPy's real F(theta +
