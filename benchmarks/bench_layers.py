@@ -6,7 +6,8 @@ printed with its one-line refusal.
 
 The list: a LeakyReLU MLP; an MLP with Dropout (eval) and Identity;
 BatchNorm1d (training mode, batches of 8) and LayerNorm after the first
-layer (eps = 0 and torch's 1e-5);
+layer (eps = 0 and torch's 1e-5); BatchNorm2d (training mode, batches of
+8) after a padded convolution;
 a CNN with ``padding=1`` convolutions; an MLP with a LogSoftmax head;
 ``MultiheadAttention(bias=True)``; ``TransformerEncoderLayer(d_model=4,
 nhead=2, dim_feedforward=8, dropout=0)`` in eval mode, and the same block
@@ -76,6 +77,10 @@ CASES = {
                             exactcl.Linear(5, 3, bias=True)), None, False),
     "BatchNorm1d after the first layer, eps=1e-5": (
         lambda: _mlp(nn.BatchNorm1d(5), nn.ReLU()), (4,), False, {"batch_size": BATCH}),
+    "BatchNorm2d after a padding=1 convolution, eps=1e-5": (
+        lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 3)),
+        (1, 6, 6), False, {"batch_size": BATCH}),
     "LayerNorm after the first layer, eps=0": (
         lambda: _mlp(nn.LayerNorm(5, eps=0.0), nn.ReLU()), (4,), False),
     "LayerNorm after the first layer, eps=1e-5": (

@@ -16,12 +16,20 @@ proven complete per case.
 A ReLU before the normalisation leaves certified bounds only (the
 expansion shares the examples' ReLU pattern).
 
+BatchNorm2d (the cases named batchnorm2d_): each channel normalised over
+the examples and the positions of a convolution's output, expanded at a
+batch of zero images (docs/design.md, BatchNorm2d): each entry of the bias
+of every convolution before it, one law per affine channel (gamma_c,
+beta_c) against the next layer's weights reading channel c, and the laws
+of the layers around it (two convolutions in a row, a convolution after
+it), certified at batch sizes 2 and 4.
+
 Run: python proofs/batch_normalisation.py [--check] [--quick]
 """
 
 from fractions import Fraction
 
-from exactcl import BatchNorm1d, Linear, ReLU, net
+from exactcl import BatchNorm1d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, net
 from exactcl.workflows.reproduce import Case, script_main
 
 CLAIM_ID = "batch_normalisation"
@@ -91,13 +99,52 @@ def cases():
                     "exhibited; at identical examples the ReLU pattern is shared, so the bias "
                     "before that ReLU looks conserved and the expansion's rank leaves room for 2 "
                     "more (certified bounds 6 to 8)", None))
-    return out
+    return out + cases_2d()
+
+
+def cases_2d():
+    """BatchNorm2d after convolutions: (name, layers, laws, what the laws are)."""
+    e5 = Fraction(1, 100000)
+    table = [
+        ("batchnorm2d_eps1e-5_affine_bias_relu_1_2_3x3_batch2",
+         lambda: net(Conv2d(1, 2, 2, bias=True, size=3), BatchNorm2d(2, batch=2, eps=e5),
+                     ReLU(), Linear(8, 2, bias=True)),
+         4, "2 conv bias entries + 2 affine channels"),
+        ("batchnorm2d_eps1e-5_affine_bias_relu_padded_1_2_4x4_batch4",
+         lambda: net(Conv2d(1, 2, 3, padding=1, bias=True, size=4),
+                     BatchNorm2d(2, batch=4, eps=e5), ReLU(), Linear(32, 3, bias=True)),
+         4, "2 conv bias entries + 2 affine channels"),
+        ("batchnorm2d_eps1e-5_plain_bias_relu_1_3_3x3_batch4",
+         lambda: net(Conv2d(1, 3, 2, bias=True, size=3),
+                     BatchNorm2d(3, batch=4, eps=e5, affine=False), ReLU(),
+                     Linear(12, 2, bias=True)),
+         3, "3 conv bias entries"),
+        ("batchnorm2d_eps1_10_affine_relu_2_3_3x3_batch2",
+         lambda: net(Conv2d(2, 3, 2, size=3), BatchNorm2d(3, batch=2, eps=Fraction(1, 10)),
+                     ReLU(), Linear(12, 2)),
+         3, "3 affine channels"),
+        ("batchnorm2d_eps1e-5_two_convs_maxpool_1_2_4x4_batch2",
+         lambda: net(Conv2d(1, 2, 3, padding=1, bias=True, size=4), Conv2d(2, 2, 2, bias=True),
+                     BatchNorm2d(2, batch=2, eps=e5), ReLU(), MaxPool2d(2),
+                     Linear(2, 2, bias=True)),
+         9, "4 bias entries of both convs + 3 balancedness of the two convs + 2 affine channels"),
+        ("batchnorm2d_eps1e-5_conv_after_1_2_4x4_batch2",
+         lambda: net(Conv2d(1, 2, 2, bias=True, size=4), BatchNorm2d(2, batch=2, eps=e5),
+                     ReLU(), Conv2d(2, 2, 2, padding=1, bias=True), ReLU(),
+                     Linear(32, 2, bias=True)),
+         6, "2 conv bias entries + 2 affine channels + 2 channels of the conv after it"),
+    ]
+    return [Case(name, build, f"{n} ({what})", n) for name, build, n, what in table]
 
 
 def finding(outcomes):
+    two = [o for o in outcomes if o.case.name.startswith("batchnorm2d_")]
+    outcomes = [o for o in outcomes if not o.case.name.startswith("batchnorm2d_")]
     agree = sum(o.agrees is True for o in outcomes)
     predicted = sum(o.case.expected is not None for o in outcomes)
     sandwich = sum(o.proof == "sandwich" for o in outcomes)
+    agree2 = sum(o.agrees is True for o in two)
+    sandwich2 = sum(o.proof == "sandwich" for o in two)
     return (f"{agree} of {predicted} networks with a BatchNorm1d in training mode after their "
             f"first dense layer have exactly the laws its symmetries give: each entry of the "
             f"bias before it (the centring over the batch removes it), one law per affine unit "
@@ -107,7 +154,11 @@ def finding(outcomes):
             f"rejected by its check (broken at order eps). {sandwich} of the {len(outcomes)} "
             f"counts are proven by sandwich; with a ReLU before the normalisation the certified "
             f"bounds do not meet (the expansion at identical examples shares their ReLU "
-            f"pattern).")
+            f"pattern). BatchNorm2d: {agree2} of {len(two)} "
+            f"networks with convolutions before it have exactly the laws derived by hand (each "
+            f"entry of every convolution's bias before it, one law per affine channel, and the "
+            f"laws of the layers around it), {sandwich2} of them proven by sandwich at a batch "
+            f"of zero images.")
 
 
 if __name__ == "__main__":

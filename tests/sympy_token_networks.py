@@ -1,7 +1,9 @@
 """The real model of a network on tokens (attention with exp, a batch
-normalisation with its square root, per-token layers), written directly in
-SymPy, and its Taylor coefficients at identical tokens (or at the batch
-v x0^T of a batch normalisation with eps = 0): the independent
+normalisation with its square root, BatchNorm2d over images and positions,
+per-token layers, 2-D convolutions on images flattened channel by channel),
+written directly in SymPy, and its Taylor coefficients at identical tokens
+(at the batch v x0^T of a batch normalisation with eps = 0, at zero images
+with a BatchNorm2d): the independent
 computation the kernel's probe fields are tested against
 (tests/test_attention_network.py, tests/test_batchnorm.py)."""
 
@@ -16,10 +18,12 @@ def real_orders(layers, values, probe, N, scale=1, base=None, shift=0):
     root; each ReLU the probe's fixed pattern) at X = 1 x0^T + t X' (or
     v x0^T + t X' with ``base`` = v, x0 the probe's entries minus
     ``shift``), from SymPy's derivatives: per order, per token, the output
-    column."""
+    column. With a batch_norm_2d, x0 = 0 (the expansion at zero images)."""
     t = sympy.Symbol("t")
     d_in = len(probe.x) // (N + 1)
     x0, rest = [x - shift for x in probe.x[:d_in]], probe.x[d_in:]
+    if any(layer[0] == "batch_norm_2d" for layer in layers):
+        x0 = [0] * d_in
     base = base or [1] * N
     toks = [sympy.Matrix([base[i] * x0[j] + t * rest[i * d_in + j] for j in range(d_in)])
             for i in range(N)]
@@ -44,6 +48,33 @@ def real_orders(layers, values, probe, N, scale=1, base=None, shift=0):
                 state["relu"] += 1
                 toks = [sympy.Matrix([(q + (1 - q) * s) * v for s, v in zip(sigma, x)])
                         for x in toks]
+            elif layer[0] == "conv":
+                state["number"] += 1
+                toks = [_conv2d(layer, state["number"], values, x) for x in toks]
+            elif layer[0] == "maxpool":  # sum_k s_{c,k,o} x[window(o, k)]
+                sigma = probe.sigma[state["relu"]]
+                state["relu"] += 1
+                toks = [_pool2d(layer, x, sigma) for x in toks]
+            elif layer[0] == "avgpool":  # the mean of each window
+                K = layer[2][0] * layer[2][1]
+                toks = [_pool2d(layer, x, [sympy.Rational(1, K)] * (K * len(x))) for x in toks]
+            elif layer[0] == "batch_norm_2d":  # per channel over examples and positions
+                _, C, eps, affine, _ = layer
+                if affine:
+                    state["number"] += 1
+                n = state["number"]
+                P = toks[0].shape[0] // C
+                out = [sympy.zeros(C * P, 1) for _ in range(N)]
+                for c in range(C):
+                    vals = [(i, c * P + k) for i in range(N) for k in range(P)]
+                    mean = sum(toks[i][e] for i, e in vals) / (N * P)
+                    z = {(i, e): toks[i][e] - mean for i, e in vals}
+                    s = 1 / sympy.sqrt(sum(v * v for v in z.values()) / (N * P)
+                                       + sympy.Rational(eps))
+                    for (i, e), v in z.items():
+                        out[i][e] = (values[f"G{n}_{c}"] * v * s + values[f"b{n}_{c}"]
+                                     if affine else v * s)
+                toks = out
             elif layer[0] == "residual":
                 toks = [x + y for x, y in zip(toks, sequence(layer[1], toks))]
             elif layer[0] == "batch_norm":  # per feature over the examples, biased variance
@@ -90,6 +121,55 @@ def real_orders(layers, values, probe, N, scale=1, base=None, shift=0):
         orders.append([o.subs(t, 0) / sympy.factorial(n) for o in outs])
         outs = [o.diff(t) for o in outs]
     return orders
+
+
+def _conv2d(layer, n, values, x):
+    """A 2-D convolution (zero padding, stride, dilation; one group) of the
+    image x (a column, channel by channel, positions row by row), from its
+    definition: out[o, q] = sum_{i, t} K_{o,i,t} x[i, q stride + t dilation
+    - low] + b_o."""
+    c_in, c_out, kernel, stride, bias, size = layer[1:7]
+    padding, dilation, groups = layer[7:] if len(layer) == 10 else ([[0, 0]] * 2, [1, 1], 1)
+    assert groups == 1
+    outs = [(size[a] + sum(padding[a]) - dilation[a] * (kernel[a] - 1) - 1) // stride[a] + 1
+            for a in range(2)]
+    y = []
+    for o in range(c_out):
+        for q in range(outs[0]):
+            for r in range(outs[1]):
+                acc = values[f"b{n}_{o}"] if bias else 0
+                for i in range(c_in):
+                    for u in range(kernel[0]):
+                        for v in range(kernel[1]):
+                            a = q * stride[0] + u * dilation[0] - padding[0][0]
+                            b = r * stride[1] + v * dilation[1] - padding[1][0]
+                            if 0 <= a < size[0] and 0 <= b < size[1]:
+                                acc += (values[f"K{n}_{o}_{i}_{u}_{v}"]
+                                        * x[i * size[0] * size[1] + a * size[1] + b])
+                y.append(acc)
+    return sympy.Matrix(y)
+
+
+def _pool2d(layer, x, sigma):
+    """A 2-D max pooling on a fixed pattern: unit (c, o) is sum_k s_{c,k,o}
+    x[c, o stride + t_k], indicators numbered channel, window element (row
+    by row), output position."""
+    _, C, kernel, stride, size = layer
+    outs = [(size[a] - kernel[a]) // stride[a] + 1 for a in range(2)]
+    n_out, K = outs[0] * outs[1], kernel[0] * kernel[1]
+    y = []
+    for c in range(C):
+        for q in range(outs[0]):
+            for r in range(outs[1]):
+                acc = 0
+                for u in range(kernel[0]):
+                    for v in range(kernel[1]):
+                        k, o = u * kernel[1] + v, q * outs[1] + r
+                        a, b = q * stride[0] + u, r * stride[1] + v
+                        acc += sigma[(c * K + k) * n_out + o] * x[c * size[0] * size[1]
+                                                              + a * size[1] + b]
+                y.append(acc)
+    return sympy.Matrix(y)
 
 
 def real_F(layers, values, probe, N, scale=1, weights=(1, 1, 2, 6), base=None, shift=0):

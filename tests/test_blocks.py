@@ -397,7 +397,8 @@ def test_law_search_by_evaluation_agrees_with_the_expanded_search(layers):
                                   "layers/residual.py", "layers/attention.py",
                                   "layers/embedding.py", "layers/norm.py",
                                   "layers/attention_net.py", "layers/pooling.py",
-                                  "layers/heads.py", "tokens.py", "probes.py"])
+                                  "layers/heads.py", "layers/batchnorm.py", "tokens.py",
+                                  "probes.py"])
 def test_the_block_interpreter_and_its_layer_rules_import_only_flint_and_the_kernel(name):
     """Part of the verifier's trusted base: readable alone."""
     import ast

@@ -24,7 +24,7 @@ from exactcl.layers.base import (
     SpecCall,
     spec_int,
 )
-from exactcl.layers.batchnorm import BatchNorm1d
+from exactcl.layers.batchnorm import BatchNorm1d, BatchNorm2d
 from exactcl.layers.embedding import Embedding
 from exactcl.layers.forward import output
 from exactcl.layers.heads import LogSoftmax, Softmax
@@ -76,6 +76,7 @@ EXAMPLES = {
     RMSNorm: [RMSNorm(5), RMSNorm(3, eps=0), RMSNorm(4, eps="1/10", elementwise_affine=False)],
     GroupNorm: [GroupNorm(2, 6), GroupNorm(3, 9, eps=0, affine=False)],
     BatchNorm1d: [BatchNorm1d(5, batch=8), BatchNorm1d(3, batch=2, eps="1/10", affine=False)],
+    BatchNorm2d: [BatchNorm2d(4, batch=8), BatchNorm2d(2, batch=2, eps="1/10", affine=False)],
 }
 
 HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
@@ -88,8 +89,9 @@ HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
         "MaxPool2d(kxk[,stride=s]), AdaptiveAvgPool1d(n), AdaptiveAvgPool2d(hxw), "
         "Embedding(tokens,dim), LayerNorm(n[,eps=a/b][,affine=False][,bias=False]), "
         "RMSNorm(n[,eps=a/b][,affine=False]), "
-        "GroupNorm(groups,channels[,eps=a/b][,affine=False]) or "
-        "BatchNorm1d(m,batch=N[,eps=a/b][,affine=False])")
+        "GroupNorm(groups,channels[,eps=a/b][,affine=False]), "
+        "BatchNorm1d(m,batch=N[,eps=a/b][,affine=False]) or "
+        "BatchNorm2d(C,batch=N[,eps=a/b][,affine=False])")
 
 
 def test_every_registered_type_has_examples():
@@ -121,7 +123,7 @@ def test_every_kind_has_a_forward_rule_and_a_candidate_law_role():
                                                      "residual", "attention", "softmax_head",
                                                      "avgpool", "maxpool", "embedding",
                                                      "layer_norm", "rms_norm", "group_norm",
-                                                     "batch_norm"}
+                                                     "batch_norm", "batch_norm_2d"}
 
 
 def test_the_help_text_lists_every_spec_head_in_registry_order():
@@ -147,7 +149,8 @@ def test_the_torch_refusals_list_what_the_registry_reads():
                                            "LogSoftmax, Softmax, AvgPool1d, AvgPool2d, "
                                            "MaxPool1d, MaxPool2d, AdaptiveAvgPool1d, "
                                            "AdaptiveAvgPool2d, LayerNorm, RMSNorm, GroupNorm, "
-                                           "BatchNorm1d, Flatten, Identity, Dropout, "
+                                           "BatchNorm1d, BatchNorm2d, Flatten, Identity, "
+                                           "Dropout, "
                                            "MultiheadAttention")
     assert capture._expected_functions() == ("a layer, F.relu, F.leaky_relu, F.max_pool1d/2d, "
                                              "F.linear, F.conv1d/2d, F.log_softmax, F.softmax, "

@@ -448,9 +448,9 @@ def test_the_kernel_reads_every_normalisation_name_back(spec):
 
 
 def test_torch_batch_norm_is_refused_in_one_line_naming_what_is_read_instead():
-    """BatchNorm1d is read in training mode with a batch size
-    (tests/test_batchnorm.py); in eval mode, without a batch size, and
-    BatchNorm2d in either mode, it is refused naming what is read instead."""
+    """BatchNorm1d and BatchNorm2d are read in training mode with a batch
+    size (tests/test_batchnorm.py, tests/test_batchnorm2d.py); in eval mode
+    or without a batch size they are refused naming what is read instead."""
     torch = pytest.importorskip("torch")
     from exactcl.torch.bridge import from_torch
     nn = torch.nn
@@ -460,14 +460,11 @@ def test_torch_batch_norm_is_refused_in_one_line_naming_what_is_read_instead():
         (nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Linear(5, 2)).eval(), (4,),
          "is in eval mode"),
     ]
-    for train in (True, False):
+    for train, message in ((True, "expected from_torch(..., batch_size=N)"),
+                           (False, "is a BatchNorm2d in eval mode")):
         conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(),
                              nn.Linear(18, 2))
-        cases.append((conv.train(train), (1, 5, 5),
-                      f"is a BatchNorm2d, which exactcl does not read yet: it normalises each "
-                      f"channel over the batch and the positions of a convolution's output "
-                      f"(training={train}); exactcl expected a BatchNorm1d over vectors in "
-                      f"training mode"))
+        cases.append((conv.train(train), (1, 5, 5), message))
     for module, shape, message in cases:
         with pytest.raises(InputError) as info:
             from_torch(module, shape)

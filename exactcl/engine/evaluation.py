@@ -122,8 +122,8 @@ class ProgramFields:
                 if isinstance(self.layout, Layout) else "of phi's generators")
         if getattr(self.layout, "tokens", None) is not None:
             from ..kernel.rankcheck import token_fields
-            return (f"{self.count:,} random probe fields ({token_fields(self.layout)}, family "
-                    f"{self.family!r})")
+            fields = token_fields(self.layout)
+            return f"{self.count:,} random probe fields ({fields}, family {self.family!r})"
         return (f"{self.count:,} random probe fields (constant combinations {many}, "
                 f"family {self.family!r})")
 

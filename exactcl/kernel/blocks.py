@@ -189,7 +189,9 @@ def check_blocks(layers: object) -> tuple[tuple, ...]:
     alone = [rule for layer in layers if (rule := rule_of(layer)) is not None and rule.alone]
     if alone and len(layers) == 1:
         return (alone[0].check_alone(layers[0]),)
-    out, shape = _Checker(tokens.token_count(layers)).sequence(layers, None, "")
+    mixing = tokens.find_attention(layers)
+    checker = _Checker(tokens.token_count(layers), mixing[0][0] if mixing else None)
+    out, shape = checker.sequence(layers, None, "")
     last = out[-1][0]
     if not RULES[last].ends:
         raise ValueError(f"the last layer (layer {len(out)}) must be linear, a convolution or "
@@ -202,9 +204,10 @@ class _Checker:
     ``tokens`` is N in a network with attention (every other layer then acts
     on each token: exactcl.kernel.tokens)."""
 
-    def __init__(self, tokens: int | None = None) -> None:
+    def __init__(self, tokens: int | None = None, mixing: str | None = None) -> None:
         self.depth = -1
         self.tokens = tokens
+        self.mixing = mixing  # the kind of the layer that mixes the tokens
 
     def sequence(self, layers, shape, where: str):
         """(canonical layers, output shape) of a sequence whose input has
@@ -224,9 +227,12 @@ class _Checker:
             if rule.activation and (not out or not RULES[out[-1][0]].ends):
                 raise ValueError(f"{at} ({rule.kind}) must follow a linear layer, a convolution "
                                  f"or a residual block")
-            if self.tokens is not None and not rule.tokenwise and not rule.crosses_tokens:
+            if (self.tokens is not None and not rule.tokenwise and not rule.crosses_tokens
+                    and self.mixing not in rule.tokenwise_with):
+                also = [kind for kind, r in RULES.items() if self.mixing in r.tokenwise_with]
                 raise ValueError(f"{at} ({rule.kind}) cannot act on each token of a network "
-                                 f"with attention: linear, relu, leaky_relu and residual layers "
+                                 f"with attention: linear, relu, leaky_relu"
+                                 f"{''.join(', ' + kind for kind in also)} and residual layers "
                                  f"can")
             if rule.final and (where or n != len(layers)):
                 raise ValueError(f"{at} ({rule.kind}) must be the last layer of the program")
@@ -338,7 +344,8 @@ class BlockLayout:
         rows, cols = self.input_shape
         out = self.output_shape
         if self.tokens is not None:  # x0 and X', the indicators, U_0 .. U_3
-            return rows * (1 + self.tokens), list(self.relus), 4 * self.tokens * out[0]
+            return (rows * cols * (1 + self.tokens), list(self.relus),
+                    4 * self.tokens * out[0] * out[1])
         return rows * cols, list(self.relus), out[0] * out[1]
 
     def probe_degree(self) -> int:

@@ -44,6 +44,7 @@ from .rebuild import (
     program_phi,
 )
 from .rings import random_prime, support
+from .tokens import base, zero_origin
 
 __all__ = ["RankResult", "ProbeFields", "exact_factor", "expanded_program", "program_rank", "program_text", "symbolic_words", "values_rank", "words_rank"]
 
@@ -214,17 +215,28 @@ TOKEN_FIELDS = ("gradients of Taylor coefficients in t, orders 0 to 3, of <U, ne
 #: certificates state it (``lie.generators.expansion``).
 TOKEN_EXPANSION = ("Taylor coefficients in t of the network at identical tokens "
                    "1 x0^T + t X', orders 0 to 3")
+#: The expansion of a network with a BatchNorm2d: at a batch of zero images
+#: (docs/design.md, BatchNorm2d).
+ZERO_EXPANSION = ("Taylor coefficients in t of the network at a batch of zero images t X', "
+                  "orders 0 to 3")
+
+
+#: The probe fields of a network with a BatchNorm2d (docs/design.md, BatchNorm2d).
+ZERO_FIELDS = ("gradients of Taylor coefficients in t, orders 0 to 3, of <U, net(t X')> at a "
+               "batch of zero images, each indicator 0 or 1: in the model's functional space")
 
 
 def _base_text(layout) -> str | None:
-    from .tokens import base
     v = base(layout)
     return None if v is None else f"v x0^T + t X' with v = ({', '.join(map(str, v))})"
 
 
 def token_fields(layout) -> str:
-    """What a network on tokens' probe fields are: :data:`TOKEN_FIELDS`, or
-    the same at the batch v x0^T of a batch normalisation with eps = 0."""
+    """What a network on tokens' probe fields are: :data:`TOKEN_FIELDS`, at a
+    batch of zero images for a BatchNorm2d, or at the batch v x0^T of a
+    batch normalisation with eps = 0."""
+    if zero_origin(layout.layers):
+        return ZERO_FIELDS
     at = _base_text(layout)
     if at is None:
         return TOKEN_FIELDS
@@ -235,8 +247,11 @@ def token_fields(layout) -> str:
 
 def token_expansion(layout) -> str:
     """The expansion a network on tokens' certificate states:
-    :data:`TOKEN_EXPANSION`, or the batch v x0^T + t X' of a batch
-    normalisation with eps = 0 (docs/design.md)."""
+    :data:`TOKEN_EXPANSION`, :data:`ZERO_EXPANSION` (a BatchNorm2d), or the
+    batch v x0^T + t X' of a batch normalisation with eps = 0
+    (docs/design.md)."""
+    if zero_origin(layout.layers):
+        return ZERO_EXPANSION
     at = _base_text(layout)
     if at is None:
         return TOKEN_EXPANSION
@@ -249,8 +264,9 @@ class ProbeFields(Sequence):
 
     def __init__(self, layout: Layout, kinds: dict) -> None:
         tokens = getattr(layout, "tokens", None) is not None and kinds["kind"] == "probes"
-        if kinds.get("expansion") != (token_expansion(layout) if tokens else None):
-            want = (repr(token_expansion(layout)) if tokens else "no expansion (only a network with "
+        expansion = token_expansion(layout) if tokens else None
+        if kinds.get("expansion") != expansion:
+            want = (repr(expansion) if tokens else "no expansion (only a network with "
                     "attention or a batch normalisation states one)")
             raise CertificateFormatError(f"lie.generators.expansion must be {want}, not "
                                          f"{kinds.get('expansion')!r}.")

@@ -11,8 +11,11 @@ indicators of a ReLU shared by the tokens; so a per-sample layer rule
 acts per token with no rule of its own.
 
 **Probes.** A probe is (x0, X', sigma, U_0, U_1, U_2, U_3): x holds x0
-(d_in entries) then X' (N x d_in, token after token), u holds U_0 .. U_3
-(each N x d_out). The input is X = 1 x0^T + t X' with t = e_a + e_b + e_c,
+(d_in entries, the input's shape flattened: an image channel by channel)
+then X' (N x d_in, token after token), u holds U_0 .. U_3 (each N x
+d_out). A network whose mixing layer is expanded at zero images
+(``zero_origin``: batch_norm_2d) takes x0 = 0, its entries drawn and
+unused. The input is X = 1 x0^T + t X' with t = e_a + e_b + e_c,
 three nilpotents above those of bracket words; the reverse pass starts
 from U_0 e_a e_b e_c + U_1 e_b e_c + U_2 e_c + C U_3 (C = N I - J), and
 the coefficient of e_a e_b e_c of the gradient is grad F, F = <U_0, T_0> +
@@ -38,8 +41,8 @@ from .layers import RULES
 from .layers.attention_net import T_BITS, T_MASK
 from .layers.batchnorm import levels
 
-__all__ = ["TOKENS", "T_BITS", "T_PRODUCTS", "constants", "find_attention", "gradient", "phi_degree", "phi_terms",
-           "probe_degree", "random_probe", "token_count"]
+__all__ = ["TOKENS", "T_BITS", "T_PRODUCTS", "base", "constants", "find_attention", "gradient", "phi_degree", "phi_terms",
+           "probe_degree", "random_probe", "token_count", "zero_origin"]
 
 #: The probe families of networks with attention (their indicators are bits
 #: whatever the family's name: :func:`random_probe`).
@@ -128,32 +131,50 @@ def base(layout) -> list[int] | None:
     return None
 
 
+def zero_origin(layers) -> bool:
+    """Whether a network on tokens is expanded at a batch whose order-0 input
+    is zero, X = t X' (a batch_norm_2d: docs/design.md, BatchNorm2d).
+
+    >>> zero_origin([["conv", 1, 1, [1, 1], [1, 1], True, [2, 2]],
+    ...              ["batch_norm_2d", 1, "1/10", True, 2], ["linear", 4, 1, False]])
+    True
+    >>> zero_origin([["linear", 2, 2, True], ["batch_norm", 2, "1/10", True, 2]])
+    False
+    """
+    return any(RULES[layer[0]].zero_origin for layer in find_attention(layers))
+
+
 def constants(layout, pr: Probe, p: int, raw_point=None) -> tuple:
     """What a probe contributes, mod p: the input tokens' jets, the
     indicators (then, for a batch normalisation with eps = 0, its level
     data: a rank probe's s0 computed at the integer point ``raw_point``, a
     law check's lambdas, ``pr.s`` = 0 then one per feature), and the seed
     of the reverse pass per token."""
-    N, (d_in, _), (d_out, _) = layout.tokens, layout.input_shape, layout.output_shape
+    N, (rows, cols), (d_out, w_out) = layout.tokens, layout.input_shape, layout.output_shape
+    d_in = rows * cols
     ea, eb, ec = T_BITS
-    v = base(layout)
+    v0 = base(layout)
     # at the batch v x0^T, x0 is the probe's entries minus 2^31 (signs of a = A x0 vary)
-    x0 = list(pr.x[:d_in]) if v is None else [x - (1 << PROBE_BITS - 1) for x in pr.x[:d_in]]
-    weights = v or [1] * N
+    x0 = list(pr.x[:d_in]) if v0 is None else [x - (1 << PROBE_BITS - 1) for x in pr.x[:d_in]]
+    if zero_origin(layout.layers):
+        x0 = [0] * d_in  # docs/design.md, BatchNorm2d: X = t X'
+    weights = v0 or [1] * N
     tokens = []
     for i in range(N):
-        x0i = nmod_mat(d_in, 1, [weights[i] * x % p for x in x0], p)
-        xi = nmod_mat(d_in, 1, [v % p for v in pr.x[d_in + i * d_in:d_in + (i + 1) * d_in]], p)
+        x0i = nmod_mat(rows, cols, [weights[i] * x % p for x in x0], p)
+        xi = nmod_mat(rows, cols, [v % p for v in pr.x[d_in + i * d_in:d_in + (i + 1) * d_in]], p)
         tokens.append({0: x0i, ea: xi, eb: xi, ec: xi})
+    d_out *= w_out
     U = [[[pr.u[(n * N + i) * d_out + c] % p for c in range(d_out)] for i in range(N)]
          for n in range(4)]
     seeds = []
     for i in range(N):
         cu3 = [(N * U[3][i][c] - sum(U[3][j][c] for j in range(N))) % p for c in range(d_out)]
-        seeds.append({_T: nmod_mat(d_out, 1, U[0][i], p),
-                      eb | ec: nmod_mat(d_out, 1, U[1][i], p),
-                      ec: nmod_mat(d_out, 1, U[2][i], p),
-                      0: nmod_mat(d_out, 1, cu3, p)})
+        shape = layout.output_shape
+        seeds.append({_T: nmod_mat(*shape, U[0][i], p),
+                      eb | ec: nmod_mat(*shape, U[1][i], p),
+                      ec: nmod_mat(*shape, U[2][i], p),
+                      0: nmod_mat(*shape, cu3, p)})
     sigma = [[v % p for v in s] for s in pr.sigma]
     if layout.token_levels:
         if pr.s and pr.s[0] == 0:
@@ -210,7 +231,7 @@ def _probe_degrees(ops, degrees: list) -> list:
             inner = _probe_degrees(rule.children(op), degrees)
             degrees = [max((v for v in pair if v is not None), default=None)
                        for pair in zip(degrees, inner)]
-        elif rule.activation:
+        elif rule.activation or rule.indicators:
             degrees = [None if v is None else v + 1 for v in degrees]
         else:  # an affine per-token layer: a constant (a bias) at order 0
             degrees = [max(degrees[0], 0) if degrees[0] is not None else 0] + degrees[1:]
@@ -266,9 +287,10 @@ def phi_terms(layout) -> int:
     cleared by 6^3 N^4 (attention), 2 a N^4 (a batch normalisation with eps
     = a/b) and the LeakyReLUs' b (each to the power phi_degree: every slope
     in a product follows a dense layer; docs/design.md)."""
-    N, (d_out, _) = layout.tokens, layout.output_shape
+    N, d_out = layout.tokens, layout.output_shape[0] * layout.output_shape[1]
     den = [1, 1]  # the LeakyReLUs' denominators, each once per layer; a batch norm's
-    a = max(_majorant(layout.ops, [Fraction(2)] * layout.input_shape[0], layout, den))  # x0 + X'
+    entries = layout.input_shape[0] * layout.input_shape[1]
+    a = max(_majorant(layout.ops, [Fraction(2)] * entries, layout, den))  # x0 + X'
     weights = 1 + 1 + 2 + 6 * 2 * (N - 1)
     # a product of F holds a slope at most once per dense layer on its path: phi_degree times
     return ceil(6 ** 3 * N ** 4 * den[1] * den[0] ** phi_degree(layout) * N * d_out * a

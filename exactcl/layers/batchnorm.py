@@ -30,7 +30,7 @@ from ..kernel.layers.batchnorm import MAX_BATCH, base_vector
 from .base import NORMALISATION, Layer, SpecCall, check_bool, check_size
 from .norm import DEFAULT_EPS, exact_eps
 
-__all__ = ["BatchNorm1d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d"]
 
 
 @dataclass(frozen=True)
@@ -209,3 +209,160 @@ class BatchNorm1d(Layer):
             reads = reader.reads(weight, bias)
         reader.per_token = getattr(reader, "per_token", None) or node
         return reader.append(node, x, layer, x.shape, reads, cost=4 * batch * sub.num_features)
+
+
+@dataclass(frozen=True)
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation of the ``num_features`` channels of an image over
+    a batch of ``batch`` examples, in training mode: per channel, (h - mean)
+    / sqrt(var + eps) over the batch's examples and the image's positions
+    (var the biased variance, as torch normalises), then gamma * y + beta
+    when ``affine``. ``eps`` is an exact rational > 0. Only convolutions may
+    come before it (the first with zero padding or not, later ones with
+    padding 0: docs/design.md, BatchNorm2d).
+
+    >>> BatchNorm2d(4, batch=8).spec(), BatchNorm2d(4, batch=2, affine=False).canonical()
+    ('BatchNorm2d(4,batch=8)', ['batch_norm_2d', 4, '1/100000', False, 2])
+    >>> BatchNorm2d(4, batch=8, eps=0)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'eps' of BatchNorm2d must be > 0 (with eps = 0 the batch statistics vanish at a batch of identical examples, where exactcl expands the model), not 0.
+    """
+
+    kinds = ("batch_norm_2d",)
+    spec_heads = ("batchnorm2d",)
+    spec_help = "BatchNorm2d(C,batch=N[,eps=a/b][,affine=False])"
+    example = "BatchNorm2d(4, batch=8)"
+    torch_modules = ("BatchNorm2d",)
+    #: The biases of every convolution before it are laws too (their constant
+    #: images pass the convolutions with padding 0 after them).
+    earlier_biases = True
+
+    @staticmethod
+    def options(layer) -> tuple[bool, bool, int]:
+        """(eps = 0, affine, groups): each channel is its own group; eps > 0."""
+        return False, layer[3], layer[1]
+
+    def __post_init__(self) -> None:
+        check_size("BatchNorm2d", "num_features", self.num_features)
+        check_size("BatchNorm2d", "batch", self.batch)
+        object.__setattr__(self, "eps", exact_eps(self.eps, "BatchNorm2d"))
+        check_bool("BatchNorm2d", "affine", self.affine)
+        if self.eps == 0:
+            raise InputError("Argument 'eps' of BatchNorm2d must be > 0 (with eps = 0 the batch "
+                             "statistics vanish at a batch of identical examples, where exactcl "
+                             "expands the model), not 0.")
+        if not 2 <= self.batch <= MAX_BATCH:
+            raise InputError(f"Argument 'batch' of BatchNorm2d must be 2 to {MAX_BATCH} "
+                             f"examples, not {self.batch}.")
+
+    def __repr__(self) -> str:
+        args = [str(self.num_features), f"batch={self.batch}"]
+        args += [f"eps={str(self.eps)!r}"] if self.eps != DEFAULT_EPS else []
+        args += ["affine=False"] if not self.affine else []
+        return f"BatchNorm2d({', '.join(args)})"
+
+    def canonical(self, size=None) -> list:
+        q = self.eps
+        return ["batch_norm_2d", self.num_features, f"{q.numerator}/{q.denominator}",
+                self.affine, self.batch]
+
+    def spec(self) -> str:
+        return f"BatchNorm2d({','.join([str(self.num_features)] + self._options())})"
+
+    def output_shape(self, shape):
+        return shape
+
+    @classmethod
+    def from_spec(cls, call: SpecCall) -> BatchNorm2d:
+        """``BatchNorm2d(4,batch=8)``, ``BatchNorm2d(4,batch=4,eps=1/1000,affine=False)``.
+
+        >>> from exactcl.layers.program import parse_net
+        >>> parse_net("Conv2d(1,4,2,bias,size=3x3),BatchNorm2d(4,batch=4),ReLU,Linear(16,3)",
+        ...           "net:...").layers[1]
+        BatchNorm2d(4, batch=4)
+        """
+        plain, keys = call.plain, call.keys
+        if len(plain) != 1 or set(keys) - {"eps", "affine", "batch"} or "batch" not in keys:
+            raise call.fail("must be BatchNorm2d(C,batch=N) with options eps=a/b, affine=False")
+        n = int(plain[0]) if plain[0].isdigit() else None
+        batch = int(keys["batch"]) if keys["batch"].isdigit() else None
+        value = keys.get("affine", "True")
+        if value not in ("True", "False"):
+            raise call.fail(f"must have affine=True or affine=False, not affine={value}")
+        try:
+            return cls(n, batch, keys.get("eps", DEFAULT_EPS), value == "True")
+        except InputError as err:
+            raise call.fail(str(err).removeprefix("Argument ").rstrip(".")) from None
+
+    @staticmethod
+    def forward(layer, run, a: list, shape):
+        """Not on one example: the layer reads the whole batch (:meth:`forward_tokens`)."""
+        raise ValueError("batch_norm_2d normalises over the examples of a batch: it is a layer "
+                         "of a network on the batch's examples, not of one example")
+
+    @staticmethod
+    def forward_tokens(layer, run, tokens: list) -> list:
+        """Each channel normalised over the examples and the positions
+        (floats: a square root), then gamma, beta; numbered as one
+        parametrised layer when affine. A token is an image flattened
+        channel by channel."""
+        _, C, eps, affine, N = layer
+        if len(tokens) != N:
+            raise ValueError(f"batch_norm_2d takes a batch of {N} examples, not {len(tokens)}")
+        P = len(tokens[0]) // C
+        out = [[0.0] * (C * P) for _ in range(N)]
+        number = None
+        if affine:
+            number = run.layer = run.layer + 1
+        for c in range(C):
+            values = [Fraction(t[c * P + k]) for t in tokens for k in range(P)]
+            mean = sum(values) / (N * P)
+            s = 1 / math.sqrt(sum((v - mean) ** 2 for v in values) / (N * P) + Fraction(eps))
+            for i in range(N):
+                for k in range(P):
+                    y = float(Fraction(tokens[i][c * P + k]) - mean) * s
+                    if affine:
+                        y = (float(run.value(f"G{number}_{c}")) * y
+                             + float(run.value(f"b{number}_{c}")))
+                    out[i][c * P + k] = y
+        return out
+
+    @classmethod
+    def from_torch_module(cls, reader, node, sub):
+        """``nn.BatchNorm2d`` in training mode in a network read with
+        ``batch_size=N`` on images: every other layer reads one example (its
+        shape (C, H, W)), this one the batch of N."""
+        x = reader.single_input(node, sub)
+        batch = getattr(reader, "batch_size", None)
+        if not sub.training:
+            raise reader.refuse(node, "a BatchNorm2d in training mode (module.train()): exactcl "
+                                      "counts the model the gradient flow follows, with batch "
+                                      "statistics",
+                                "is a BatchNorm2d in eval mode, an affine map with the running "
+                                "statistics")
+        if batch is None:
+            raise reader.refuse(node, "from_torch(..., batch_size=N): in training mode one "
+                                      "example's output depends on the whole batch",
+                                "is a BatchNorm2d read without a batch size")
+        if len(x.shape) != 3 or x.shape[0] != sub.num_features:
+            raise reader.refuse(node, f"a BatchNorm2d over images of {sub.num_features} "
+                                      f"channels (after a Conv2d)",
+                                f"normalises an input of shape {x.shape} per example")
+        if not sub.affine and (sub.weight is not None or sub.bias is not None):
+            raise reader.refuse(node, "affine=False without parameters", "has parameters")
+        eps = sub.eps
+        q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
+        if q <= 0:
+            raise reader.refuse(node, "eps > 0: with eps = 0 the batch statistics vanish at a "
+                                      "batch of identical examples, where exactcl expands the "
+                                      "model", f"has eps={eps!r}")
+        reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as); training mode "
+                            f"over a batch of {batch}")
+        layer = cls(sub.num_features, batch, q, bool(sub.affine))
+        reads = ()
+        if sub.affine:
+            weight, bias = reader.own(node, sub, ("weight", "bias"))
+            reads = reader.reads(weight, bias)
+        return reader.append(node, x, layer, x.shape, reads,
+                             cost=4 * batch * math.prod(x.shape))

@@ -21,7 +21,7 @@ from functools import lru_cache
 from .activations import LeakyReLU, ReLU
 from .attention import Attention, LinearAttention
 from .base import Layer
-from .batchnorm import BatchNorm1d
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv1d, Conv2d
 from .dense import Linear
 from .embedding import Embedding
@@ -63,6 +63,7 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     RMSNorm,
     GroupNorm,
     BatchNorm1d,
+    BatchNorm2d,
 )
 
 

@@ -157,6 +157,20 @@ def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool, translation
     return out
 
 
+def _earlier_biases(lay: BlockLayout, number: int) -> list:
+    """The laws of the convolutions before the one (layer ``number``) a
+    BatchNorm2d reads: each entry of their biases, an image constant per
+    channel that the convolutions with padding 0 after them keep constant
+    per channel and the centring removes (docs/design.md, BatchNorm2d)."""
+    out: list = []
+    for n in range(1, number):
+        if any(name == f"b{n}" for name, *_ in lay.tensors):
+            rows, _, ob = tensor_entries(lay, f"b{n}")
+            out += [([ob + i], f"b{n}_{i} (the batch normalisation removes it)")
+                    for i in range(rows)]
+    return out
+
+
 def _row_sums(lay: BlockLayout, layer: tuple, number: int, groups: int = 1) -> list:
     """The laws of a dense layer reading a normalisation without affine
     parameters: its input is orthogonal to 1 on each group, so W -> W + v
@@ -213,6 +227,8 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
                     moves.extend(_moves(lay, previous[0], previous[1], eps_zero,
                                         norm.translation, groups,
                                         getattr(norm, "translation_per_feature", False)))
+                    if getattr(norm, "earlier_biases", False):
+                        moves.extend(_earlier_biases(lay, previous[1]))
                 previous = stream = None
                 if affine:  # its units rescale against the next layer, diagonally
                     counter[0] += 1

@@ -212,11 +212,12 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
     ``True`` runs it whatever the size, ``False`` skips it. The result says
     which (``checked``).
 
-    ``batch_size`` N is for a module with a ``nn.BatchNorm1d`` in training
-    mode: one example's output then depends on the whole batch, so the
-    model counted is that of a batch of N examples (of shape
-    ``example_input_shape``, a vector) to their outputs, the model each
-    training step's gradient follows; it is refused for a module without one.
+    ``batch_size`` N is for a module with a ``nn.BatchNorm1d`` or
+    ``nn.BatchNorm2d`` in training mode: one example's output then depends
+    on the whole batch, so the model counted is that of a batch of N
+    examples (of shape ``example_input_shape``, a vector, or an image
+    (C, H, W) for BatchNorm2d) to their outputs, the model each training
+    step's gradient follows; it is refused for a module without one.
 
     >>> import torch  # doctest: +SKIP
     >>> tm = from_torch(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
@@ -232,7 +233,7 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
                                    or batch_size < 2):
         raise InputError(f"Argument 'batch_size' must be an int >= 2 (the examples of a batch "
-                         f"a BatchNorm1d normalises over), not {batch_size!r}.")
+                         f"a batch normalisation normalises over), not {batch_size!r}.")
     if check is not None and not isinstance(check, bool):
         raise InputError(f"Argument 'check' must be True, False or None (automatic), not "
                          f"{check!r}.")

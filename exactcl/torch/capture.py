@@ -28,7 +28,9 @@ here:
   Transformer layer is refused naming LayerNorm), ``nn.Embedding`` as the
   first layer (one token per example), ``nn.BatchNorm1d`` in training mode
   over the examples of a batch (read with ``batch_size``: every other layer
-  then acts on each example);
+  then acts on each example), ``nn.BatchNorm2d`` in training mode over the
+  examples and positions of a batch of images (read with ``batch_size`` on
+  an example shape (C, H, W): every other layer reads one image);
 * generic: ``nn.Flatten`` / ``torch.flatten(x, 1)`` / ``x.flatten(1)``
   (all but the batch), ``x.view(x.size(0), -1)`` (or ``reshape``),
   ``nn.Identity``, ``x.contiguous()``, ``nn.Dropout`` in eval mode (or
@@ -77,11 +79,6 @@ _NOT_READ = {
     "PReLU": ("a fixed negative slope, nn.LeakyReLU(negative_slope)",
               "whose negative slope is a learnable parameter "
               "(num_parameters={sub.num_parameters})"),
-    "BatchNorm2d": ("a BatchNorm1d over vectors in training mode (from_torch(..., "
-                    "batch_size=N)) or a per-sample normalisation (LayerNorm, RMSNorm, "
-                    "GroupNorm)",
-                    "which exactcl does not read yet: it normalises each channel over the batch "
-                    "and the positions of a convolution's output (training={sub.training})"),
 }
 
 
@@ -588,7 +585,9 @@ def capture(torch, module, shape: tuple[int, ...], batch_size: int | None = None
     """Trace ``module`` and read its graph (see the module's docstring);
     ``batch_size`` N reads it on a batch of N examples of ``shape`` (a
     vector), the model of a network with a batch normalisation in training
-    mode."""
+    mode; on images (``shape`` (C, H, W), a BatchNorm2d) every layer but the
+    normalisation reads one example of ``shape``, the normalisation the
+    batch."""
     import torch.fx as fx
     nn = torch.nn
     if prod(shape) > MAX_INPUT_ENTRIES:
@@ -609,11 +608,11 @@ def capture(torch, module, shape: tuple[int, ...], batch_size: int | None = None
             # their type); a user's module, subclasses included, is traced through
             return type(m).__module__.startswith("torch.") and type(m) is not nn.Sequential
 
-    if batch_size is not None:
+    if batch_size is not None and len(shape) != 3:  # images: one example per layer but BN2d
         if len(shape) != 1:
-            raise InputError(f"Argument 'example_input_shape' must be the shape of one vector "
-                             f"example with batch_size (a BatchNorm1d over vectors), not "
-                             f"{shape}.")
+            raise InputError(f"Argument 'example_input_shape' must be the shape of one example "
+                             f"with batch_size, a vector (a BatchNorm1d) or an image (C, H, W) "
+                             f"(a BatchNorm2d), not {shape}.")
         shape = (batch_size,) + tuple(shape)
     reader = _Reader(torch, module, shape)
     reader.batch_size = batch_size
@@ -628,9 +627,10 @@ def capture(torch, module, shape: tuple[int, ...], batch_size: int | None = None
                              f"cannot read what its forward computes: {type(err).__name__}: "
                              f"{first[:200]}") from None
     got = reader.read(graph)
-    if batch_size is not None and not any(type(s.layer).__name__ == "BatchNorm1d"
+    if batch_size is not None and not any(type(s.layer).__name__ in ("BatchNorm1d", "BatchNorm2d")
                                           for s in got.flat()):
-        raise InputError(f"Argument 'batch_size' is for a module with a BatchNorm1d in training "
+        raise InputError(f"Argument 'batch_size' is for a module with a BatchNorm1d or "
+                         f"BatchNorm2d in training "
                          f"mode (one example's output then depends on the batch); this module "
                          f"has none, so its laws do not depend on a batch: leave it out, not "
                          f"batch_size={batch_size}.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .activations import LEAKY_RELU, RELU
 from .attention import ATTENTION
 from .base import LayerRule
-from .batchnorm import BATCH_NORM
+from .batchnorm import BATCH_NORM, BATCH_NORM_2D
 from .conv import CONV
 from .dense import LINEAR
 from .embedding import EMBEDDING
@@ -35,6 +35,7 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     RMS_NORM,
     GROUP_NORM,
     BATCH_NORM,
+    BATCH_NORM_2D,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs

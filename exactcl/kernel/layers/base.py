@@ -75,11 +75,22 @@ class LayerRule:
     #: Whether it may act on each token of a network with attention, by its
     #: per-sample rule (:meth:`forward_tokens`; exactcl.kernel.tokens).
     tokenwise = False
+    #: The kinds of layers that mix tokens in whose networks it acts on each
+    #: token too (a convolution on each image of a batch normalised by
+    #: batch_norm_2d).
+    tokenwise_with: tuple[str, ...] = ()
+    #: Whether it multiplies by indicators of a pattern without being an
+    #: activation (a max pooling): in a network on tokens it adds 1 to the
+    #: probe's degree, as a ReLU does.
+    indicators = False
     #: Whether it mixes the tokens of a network on tokens (attention, a batch
     #: normalisation over the examples of a batch), and where its canonical
     #: form holds N.
     crosses_tokens = False
     token_index: int | None = None
+    #: Whether a network on tokens holding it is expanded at a batch whose
+    #: order-0 input is zero (batch_norm_2d; exactcl.kernel.tokens).
+    zero_origin = False
 
     # -- a layer that mixes tokens (exactcl.kernel.tokens): degrees and height --------------
 

@@ -25,16 +25,18 @@ and the kernel.
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import cache
 from math import isqrt
+
+from flint import nmod_mat
 
 from ..evaluator import _add, _mul, _scale, _transpose
 from .activations import MAX_SLOPE_DIGITS, read_slope
 from .attention_net import T_MASK, _const, _had, _series_max, _series_product, split, stack
 from .base import LayerRule, accumulate, positive
+from .conv import conv_parts
 from .norm import _half_binomials, _prefix
 
-__all__ = ["BATCH_NORM"]
+__all__ = ["BATCH_NORM", "BATCH_NORM_2D"]
 
 #: The largest batch (the tokens of attention have the same bound).
 MAX_BATCH = 64
@@ -71,7 +73,9 @@ def base_vector(N: int) -> tuple[tuple[int, ...], Fraction] | None:
     return _odd_base(N)
 
 
-@cache
+_ODD_BASES: dict = {}
+
+
 def _odd_base(N: int):
     """The first nonincreasing vector of nonzero entries of magnitude <= B
     (B = 1, 2, .. the largest of BASE_ENTRIES), of 2 to BASE_SUPPORT entries
@@ -90,13 +94,16 @@ def _odd_base(N: int):
                 if got is not None:
                     return got
         return None
-    for bound in range(1, max(BASE_ENTRIES) + 1):
-        values = sorted((x for x in BASE_ENTRIES if x and abs(x) <= bound), reverse=True)
-        for size in range(2, min(N, BASE_SUPPORT) + 1):
-            got = search([], size, values)
+    if N not in _ODD_BASES:
+        _ODD_BASES[N] = None
+        for bound in range(1, max(BASE_ENTRIES) + 1):
+            values = sorted((x for x in BASE_ENTRIES if x and abs(x) <= bound), reverse=True)
+            got = next((g for size in range(2, min(N, BASE_SUPPORT) + 1)
+                        if (g := search([], size, values)) is not None), None)
             if got is not None:
-                return got
-    return None
+                _ODD_BASES[N] = got
+                break
+    return _ODD_BASES[N]
 
 
 class BatchNorm(LayerRule):
@@ -280,6 +287,168 @@ class BatchNorm(LayerRule):
 
 
 BATCH_NORM = BatchNorm()
+
+
+
+class BatchNorm2d(BatchNorm):
+    """``["batch_norm_2d", C, "a/b", affine, N]``: each of the C channels of
+    an image (C x P, a convolution's output) normalised over the N examples
+    and the P positions, y = gamma_c Z q_c^(-1/2) + beta_c, q_c = (1/(N P))
+    |Z_c|^2 + eps (docs/design.md, BatchNorm2d). The expansion is at a batch
+    of zero images, so only convolutions may precede it (the first with
+    zero padding or not, the later ones with padding 0): the activation it
+    reads is then constant per channel at t = 0, which the centring removes.
+    """
+
+    kind = "batch_norm_2d"
+    heads = ("BatchNorm2d",)
+    #: The expansion's order-0 input is the zero image (exactcl.kernel.tokens).
+    zero_origin = True
+
+    def check(self, layer, shape, at, checker):
+        kind = self.kind
+        if (len(layer) != 5 or not positive(layer[1]) or _eps(layer) is None
+                or not isinstance(layer[3], bool) or not positive(layer[4])):
+            raise ValueError(f"{at} ({kind}) must be ['{kind}', channels, eps, affine, batch] "
+                             f"with channels and batch positive ints, eps a rational \"a/b\" > 0 "
+                             f"in lowest terms of at most {MAX_SLOPE_DIGITS} digits each (eps = "
+                             f"0 is not analytic at a batch of identical examples) and affine a "
+                             f"bool, not {list(layer[1:])!r}")
+        if _eps(layer)[0] == 0:
+            raise ValueError(f"{at} ({kind}) must have eps > 0 (the expansion at zero images "
+                             f"needs it; eps = 0 is counted for batch_norm after dense layers "
+                             f"only), not eps = 0")
+        C, N = layer[1], layer[4]
+        if not 2 <= N <= MAX_BATCH:
+            raise ValueError(f"{at} ({kind}) must normalise over a batch of 2 to {MAX_BATCH} "
+                             f"examples, not {N}")
+        if getattr(checker, "depth", 0):
+            raise ValueError(f"{at} ({kind}) must be a layer of the top level, not inside a "
+                             f"residual block")
+        if shape is None or shape[2] is None or len(shape[2]) != 2:
+            before = ("the program's input" if shape is None else
+                      f"a vector of {shape[0] * shape[1]} entries" if shape[2] is None else
+                      f"{shape[0]} channels of 1-D positions")
+            raise ValueError(f"{at} ({kind}) must follow a Conv2d (it normalises the channels of "
+                             f"an image), not {before}")
+        if shape[0] != C:
+            raise ValueError(f"{at} ({kind}) normalises {C} channels, not {shape[0]}")
+        for n, before in enumerate(getattr(checker, "before", ()), 1):
+            if before[0] != "conv":
+                raise ValueError(f"{at} ({kind}) may follow only convolutions (the expansion at "
+                                 f"zero images needs an input constant per channel), not layer "
+                                 f"{n} ({before[0]})")
+            padding = conv_parts(before)[6]
+            if n > 1 and any(low or high for low, high in padding):
+                raise ValueError(f"{at} ({kind}) may follow a padded convolution only as the "
+                                 f"first layer (a padded convolution of a constant image is not "
+                                 f"constant at the border), not layer {n} (conv with padding "
+                                 f"{[list(pair) for pair in padding]})")
+        return (kind,) + tuple(layer[1:]), shape
+
+    def input_shape(self, layer, first_shape):
+        raise ValueError(f"a program cannot start with {self.kind}: it follows a Conv2d")
+
+    def compile(self, layer, shape, layout):
+        op, _ = super().compile(layer, shape, layout)
+        return op + [shape[1]], (shape[0], shape[1])
+
+    def _consts(self, words, op):
+        _, C, (num, den), g, b, N, P = op
+        p = words.prime
+        n = N * P
+        if (2 * n * num * den) % p == 0:
+            raise ValueError(f"the prime {p} divides 2 N P = {2 * n} or eps = {num}/{den}")
+        return (pow(n, -1, p), den * pow(num, -1, p) % p, pow(2, -1, p),
+                _const(n, 1, lambda i, j: 1, p), _const(1, n, lambda i, j: 1, p))
+
+    def forward_tokens(self, words, op, tokens, point, sigma):
+        _, C, _, g, b, N, P = op
+        p = words.prime
+        inv_n, inv_eps, half, one_col, one_row = self._consts(words, op)
+        H = _join(tokens, C, P, p)  # C x N P: channel c's values over the batch and positions
+        Z = _add(H, _mul(_scale(_mul(H, one_col), inv_n), one_row), -1)
+        for mask, y in Z.items():
+            if not mask & T_MASK and any(int(v) for v in y.entries()):
+                raise ValueError("the centred batch has a term of order 0 in t: the examples "
+                                 "of the expansion point are not identical images constant "
+                                 "per channel")
+        Z = {mask: y for mask, y in Z.items() if mask & T_MASK}  # every term holds t
+        q = _transpose(_scale(_mul(_had(Z, Z, p), one_col), inv_n))  # q - eps, 1 x C
+        r = _scale(q, inv_eps)  # q / eps - 1, nilpotent
+        s = _transpose(_series(r, C, p, _half_binomials(p)))  # (1 + r)^(-1/2), C x 1
+        qi = _transpose(_scale(_series(r, C, p, lambda j: (-1) ** j), inv_eps))  # 1 / q
+        S = _mul(s, one_row)
+        Y = _had(Z, S, p)
+        out = Y
+        if g is not None:
+            out = _add(_had(Y, _mul(point[g], one_row), p),
+                       _mul(point[words.bias_tensor(b)], one_row))
+        return _part(out, N, P, p), (Z, s, qi, Y, S)
+
+    def backward_tokens(self, words, op, deltas, saved, point, sigma, grads):
+        _, C, _, g, b, N, P = op
+        p = words.prime
+        Z, s, qi, Y, S = saved
+        if not any(deltas):
+            return [{} for _ in range(N)]
+        inv_n, _, half, one_col, one_row = self._consts(words, op)
+        dY = _join(deltas, C, P, p)
+        if g is not None:
+            accumulate(grads, words.bias_tensor(b), _mul(dY, one_col))
+            accumulate(grads, g, _mul(_had(dY, Y, p), one_col))
+            dY = _had(dY, _mul(point[g], one_row), p)
+        # y = Z s, ds = -(s / (2 q)) dq, q = (Z Z) 1 / (N P) + eps
+        ds = _mul(_had(dY, Z, p), one_col)
+        dq = _scale(_had(ds, _had(s, qi, p), p), (-half) % p)
+        dZ = _add(_had(dY, S, p), _had(Z, _mul(_scale(dq, 2 * inv_n % p), one_row), p))
+        dH = _add(dZ, _mul(_scale(_mul(dZ, one_col), inv_n), one_row), -1)  # the centring
+        return _part(dH, N, P, p)
+
+    def majorant_tokens(self, op, a):
+        return [_majorant(op, a)] * (op[1] * op[6])
+
+    def den_tokens(self, op):
+        """2 a (N P)^4 (docs/design.md, BatchNorm2d)."""
+        return 2 * op[2][0] * (op[5] * op[6]) ** 4
+
+    def products(self, op, layout):
+        n, C = op[5] * op[6], op[1]
+        return [(n, C, False)] * 6
+
+    def read_name(self, head, inner, block):
+        got = super().read_name(head, inner, block)
+        return None if got is None else [self.kind] + got[1:]
+
+
+BATCH_NORM_2D = BatchNorm2d()
+
+
+def _join(tokens: list, C: int, P: int, p: int) -> dict:
+    """The C x (N P) jet whose row c holds channel c of token 0, then of
+    token 1, ... (each token a C x P jet; a missing term is zero)."""
+    masks = sorted({m for t in tokens for m in t})
+    out = {}
+    for m in masks:
+        parts = [t[m].entries() if m in t else None for t in tokens]
+        flat = []
+        for c in range(C):
+            for e in parts:
+                flat += [0] * P if e is None else [int(v) for v in e[c * P:(c + 1) * P]]
+        out[m] = nmod_mat(C, len(tokens) * P, flat, p)
+    return out
+
+
+def _part(A: dict, N: int, P: int, p: int) -> list:
+    """The N tokens (C x P jets) of a C x (N P) jet (:func:`_join`'s inverse)."""
+    out: list = [{} for _ in range(N)]
+    for m, y in A.items():
+        C = y.nrows()
+        e = y.entries()
+        for i in range(N):
+            out[i][m] = nmod_mat(C, P, [int(v) for c in range(C) for v in
+                                        e[c * N * P + i * P:c * N * P + (i + 1) * P]], p)
+    return out
 
 
 def _series(r: dict, m: int, p: int, coefficient) -> dict:

@@ -122,6 +122,7 @@ class Conv(LayerRule):
     dense_probes = True
     heads = ("Conv1d", "Conv2d")
     ends = True
+    tokenwise_with = ("batch_norm_2d",)
 
     def check(self, layer, shape, at, checker):
         if (len(layer) not in (7, 10) or not positive(layer[1]) or not positive(layer[2])

@@ -109,6 +109,7 @@ class Pool(LayerRule):
 
     ends = True
     dense_probes = True
+    tokenwise_with = ("batch_norm_2d",)
     #: The net: heads of its windowed form, by number of axes.
     window_heads: dict[str, int] = {}
 
@@ -329,6 +330,7 @@ class MaxPool(Pool):
 
     kind = "maxpool"
     heads = ("MaxPool1d", "MaxPool2d")
+    indicators = True
     window_heads = {"MaxPool1d": 1, "MaxPool2d": 2}
 
     def compile(self, layer, shape, layout):
