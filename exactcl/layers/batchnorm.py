@@ -78,14 +78,21 @@ class BatchNorm1d(Layer):
         its own group."""
         return layer[2] == "0/1", layer[3], layer[1]
 
+    #: The letter its spec names the normalised size with.
+    size_letter = "m"
+
     def __post_init__(self) -> None:
-        check_size("BatchNorm1d", "num_features", self.num_features)
-        check_size("BatchNorm1d", "batch", self.batch)
-        object.__setattr__(self, "eps", exact_eps(self.eps, "BatchNorm1d"))
-        check_bool("BatchNorm1d", "affine", self.affine)
+        name = type(self).__name__
+        check_size(name, "num_features", self.num_features)
+        check_size(name, "batch", self.batch)
+        object.__setattr__(self, "eps", exact_eps(self.eps, name))
+        check_bool(name, "affine", self.affine)
         if not 2 <= self.batch <= MAX_BATCH:
-            raise InputError(f"Argument 'batch' of BatchNorm1d must be 2 to {MAX_BATCH} "
+            raise InputError(f"Argument 'batch' of {name} must be 2 to {MAX_BATCH} "
                              f"examples, not {self.batch}.")
+        self._check_eps()
+
+    def _check_eps(self) -> None:
         if self.eps == 0 and self.batch == 2:
             raise InputError("Argument 'batch' of BatchNorm1d with eps = 0 must be 4 or more "
                              "examples, not 2 (each feature is then +-1).")
@@ -106,30 +113,35 @@ class BatchNorm1d(Layer):
         args = [str(self.num_features), f"batch={self.batch}"]
         args += [f"eps={str(self.eps)!r}"] if self.eps != DEFAULT_EPS else []
         args += ["affine=False"] if not self.affine else []
-        return f"BatchNorm1d({', '.join(args)})"
+        return f"{type(self).__name__}({', '.join(args)})"
 
     def canonical(self, size=None) -> list:
         q = self.eps
-        return ["batch_norm", self.num_features, f"{q.numerator}/{q.denominator}", self.affine,
+        return [self.kinds[0], self.num_features, f"{q.numerator}/{q.denominator}", self.affine,
                 self.batch]
 
     def spec(self) -> str:
-        return f"BatchNorm1d({','.join([str(self.num_features)] + self._options())})"
+        return f"{type(self).__name__}({','.join([str(self.num_features)] + self._options())})"
 
     def output_shape(self, shape):
         return None
 
     @classmethod
     def from_spec(cls, call: SpecCall) -> BatchNorm1d:
-        """``BatchNorm1d(5,batch=8)``, ``BatchNorm1d(5,batch=4,eps=1/1000,affine=False)``.
+        """``BatchNorm1d(5,batch=8)``, ``BatchNorm1d(5,batch=4,eps=1/1000,affine=False)``
+        (and ``BatchNorm2d(4,batch=8)``).
 
         >>> from exactcl.layers.program import parse_net
         >>> parse_net("Linear(4,5),BatchNorm1d(5,batch=4),ReLU,Linear(5,3)", "net:...").layers[1]
         BatchNorm1d(5, batch=4)
+        >>> parse_net("Conv2d(1,4,2,bias,size=3x3),BatchNorm2d(4,batch=4),ReLU,Linear(16,3)",
+        ...           "net:...").layers[1]
+        BatchNorm2d(4, batch=4)
         """
         plain, keys = call.plain, call.keys
         if len(plain) != 1 or set(keys) - {"eps", "affine", "batch"} or "batch" not in keys:
-            raise call.fail("must be BatchNorm1d(m,batch=N) with options eps=a/b, affine=False")
+            raise call.fail(f"must be {cls.__name__}({cls.size_letter},batch=N) with options "
+                            f"eps=a/b, affine=False")
         n = int(plain[0]) if plain[0].isdigit() else None
         batch = int(keys["batch"]) if keys["batch"].isdigit() else None
         value = keys.get("affine", "True")
@@ -143,8 +155,8 @@ class BatchNorm1d(Layer):
     @staticmethod
     def forward(layer, run, a: list, shape):
         """Not on one example: the layer reads the whole batch (:meth:`forward_tokens`)."""
-        raise ValueError("batch_norm normalises over the examples of a batch: it is a layer of "
-                         "a network on the batch's examples, not of one example")
+        raise ValueError(f"{layer[0]} normalises over the examples of a batch: it is a layer of "
+                         f"a network on the batch's examples, not of one example")
 
     @staticmethod
     def forward_tokens(layer, run, tokens: list) -> list:
@@ -172,6 +184,25 @@ class BatchNorm1d(Layer):
     # -- torch translation -----------------------------------------------------------
 
     @classmethod
+    def _read(cls, reader, node, sub, batch: int, why_eps: str) -> tuple:
+        """(the layer, what it reads) of a torch batch normalisation: its
+        eps as the decimal it prints as (> 0; ``why_eps`` says why), its
+        affine parameters if any."""
+        if not sub.affine and (sub.weight is not None or sub.bias is not None):
+            raise reader.refuse(node, "affine=False without parameters", "has parameters")
+        eps = sub.eps
+        q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
+        if q <= 0:
+            raise reader.refuse(node, f"eps > 0 ({why_eps})", f"has eps={eps!r}")
+        reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as); training mode "
+                            f"over a batch of {batch}")
+        reads = ()
+        if sub.affine:
+            weight, bias = reader.own(node, sub, ("weight", "bias"))
+            reads = reader.reads(weight, bias)
+        return cls(sub.num_features, batch, q, bool(sub.affine)), reads
+
+    @classmethod
     def from_torch_module(cls, reader, node, sub):
         """``nn.BatchNorm1d`` in training mode on the (N, m) batch of a
         network read with ``batch_size=N``; eval mode, running statistics
@@ -192,26 +223,14 @@ class BatchNorm1d(Layer):
             raise reader.refuse(node, f"a BatchNorm1d over vectors of {sub.num_features} "
                                       f"features (after a Linear)",
                                 f"normalises an input of shape {x.shape[1:]} per example")
-        if not sub.affine and (sub.weight is not None or sub.bias is not None):
-            raise reader.refuse(node, "affine=False without parameters", "has parameters")
-        eps = sub.eps
-        q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
-        if q <= 0:  # torch's training-mode forward raises for eps = 0: nothing to check against
-            raise reader.refuse(node, "eps > 0 (torch's training-mode forward refuses eps = 0; "
-                                      "the eps = 0 model is BatchNorm1d(m, batch=N, eps=0) in "
-                                      "exactcl's API)", f"has eps={eps!r}")
-        reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as); training mode "
-                            f"over a batch of {batch}")
-        layer = cls(sub.num_features, batch, q, bool(sub.affine))
-        reads = ()
-        if sub.affine:
-            weight, bias = reader.own(node, sub, ("weight", "bias"))
-            reads = reader.reads(weight, bias)
+        layer, reads = cls._read(reader, node, sub, batch, "torch's training-mode forward "
+                                 "refuses eps = 0; the eps = 0 model is BatchNorm1d(m, batch=N, "
+                                 "eps=0) in exactcl's API")
         reader.per_token = getattr(reader, "per_token", None) or node
         return reader.append(node, x, layer, x.shape, reads, cost=4 * batch * sub.num_features)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BatchNorm2d(BatchNorm1d):
     """Batch normalisation of the ``num_features`` channels of an image over
     a batch of ``batch`` examples, in training mode: per channel, (h - mean)
@@ -238,68 +257,21 @@ class BatchNorm2d(BatchNorm1d):
     #: images pass the convolutions with padding 0 after them).
     earlier_biases = True
 
+    size_letter = "C"
+
     @staticmethod
     def options(layer) -> tuple[bool, bool, int]:
         """(eps = 0, affine, groups): each channel is its own group; eps > 0."""
         return False, layer[3], layer[1]
 
-    def __post_init__(self) -> None:
-        check_size("BatchNorm2d", "num_features", self.num_features)
-        check_size("BatchNorm2d", "batch", self.batch)
-        object.__setattr__(self, "eps", exact_eps(self.eps, "BatchNorm2d"))
-        check_bool("BatchNorm2d", "affine", self.affine)
+    def _check_eps(self) -> None:
         if self.eps == 0:
             raise InputError("Argument 'eps' of BatchNorm2d must be > 0 (with eps = 0 the batch "
                              "statistics vanish at a batch of identical examples, where exactcl "
                              "expands the model), not 0.")
-        if not 2 <= self.batch <= MAX_BATCH:
-            raise InputError(f"Argument 'batch' of BatchNorm2d must be 2 to {MAX_BATCH} "
-                             f"examples, not {self.batch}.")
-
-    def __repr__(self) -> str:
-        args = [str(self.num_features), f"batch={self.batch}"]
-        args += [f"eps={str(self.eps)!r}"] if self.eps != DEFAULT_EPS else []
-        args += ["affine=False"] if not self.affine else []
-        return f"BatchNorm2d({', '.join(args)})"
-
-    def canonical(self, size=None) -> list:
-        q = self.eps
-        return ["batch_norm_2d", self.num_features, f"{q.numerator}/{q.denominator}",
-                self.affine, self.batch]
-
-    def spec(self) -> str:
-        return f"BatchNorm2d({','.join([str(self.num_features)] + self._options())})"
 
     def output_shape(self, shape):
         return shape
-
-    @classmethod
-    def from_spec(cls, call: SpecCall) -> BatchNorm2d:
-        """``BatchNorm2d(4,batch=8)``, ``BatchNorm2d(4,batch=4,eps=1/1000,affine=False)``.
-
-        >>> from exactcl.layers.program import parse_net
-        >>> parse_net("Conv2d(1,4,2,bias,size=3x3),BatchNorm2d(4,batch=4),ReLU,Linear(16,3)",
-        ...           "net:...").layers[1]
-        BatchNorm2d(4, batch=4)
-        """
-        plain, keys = call.plain, call.keys
-        if len(plain) != 1 or set(keys) - {"eps", "affine", "batch"} or "batch" not in keys:
-            raise call.fail("must be BatchNorm2d(C,batch=N) with options eps=a/b, affine=False")
-        n = int(plain[0]) if plain[0].isdigit() else None
-        batch = int(keys["batch"]) if keys["batch"].isdigit() else None
-        value = keys.get("affine", "True")
-        if value not in ("True", "False"):
-            raise call.fail(f"must have affine=True or affine=False, not affine={value}")
-        try:
-            return cls(n, batch, keys.get("eps", DEFAULT_EPS), value == "True")
-        except InputError as err:
-            raise call.fail(str(err).removeprefix("Argument ").rstrip(".")) from None
-
-    @staticmethod
-    def forward(layer, run, a: list, shape):
-        """Not on one example: the layer reads the whole batch (:meth:`forward_tokens`)."""
-        raise ValueError("batch_norm_2d normalises over the examples of a batch: it is a layer "
-                         "of a network on the batch's examples, not of one example")
 
     @staticmethod
     def forward_tokens(layer, run, tokens: list) -> list:
@@ -349,20 +321,8 @@ class BatchNorm2d(BatchNorm1d):
             raise reader.refuse(node, f"a BatchNorm2d over images of {sub.num_features} "
                                       f"channels (after a Conv2d)",
                                 f"normalises an input of shape {x.shape} per example")
-        if not sub.affine and (sub.weight is not None or sub.bias is not None):
-            raise reader.refuse(node, "affine=False without parameters", "has parameters")
-        eps = sub.eps
-        q = Fraction(repr(eps)) if isinstance(eps, float) else Fraction(eps)
-        if q <= 0:
-            raise reader.refuse(node, "eps > 0: with eps = 0 the batch statistics vanish at a "
-                                      "batch of identical examples, where exactcl expands the "
-                                      "model", f"has eps={eps!r}")
-        reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as); training mode "
-                            f"over a batch of {batch}")
-        layer = cls(sub.num_features, batch, q, bool(sub.affine))
-        reads = ()
-        if sub.affine:
-            weight, bias = reader.own(node, sub, ("weight", "bias"))
-            reads = reader.reads(weight, bias)
+        layer, reads = cls._read(reader, node, sub, batch, "with eps = 0 the batch statistics "
+                                 "vanish at a batch of identical examples, where exactcl "
+                                 "expands the model")
         return reader.append(node, x, layer, x.shape, reads,
                              cost=4 * batch * math.prod(x.shape))
