@@ -165,6 +165,35 @@ def test_eps_zero_a_batch_not_of_the_stated_base_is_refused_by_the_kernel():
         tokens.gradient(words, (toks,) + consts[1:], words.point)
 
 
+@pytest.mark.parametrize("spec, laws", [
+    # two dense layers before it: their balancedness (10), the entries of b2 (4) and of b1
+    # (4: W2 b1 is a constant per feature, removed too), with eps = 0 the row scales (4)
+    ("Linear(3,4,bias),Linear(4,4,bias),BatchNorm1d(4,batch=8,eps=1/10,affine=False),"
+     "Linear(4,2,bias)", 18),
+    ("Linear(3,4,bias),Linear(4,4,bias),BatchNorm1d(4,batch=4,eps=0,affine=False),"
+     "Linear(4,2,bias)", 22),
+])
+def test_every_bias_joined_to_it_by_dense_layers_is_a_law(spec, laws):
+    r = exactcl.count(parse_spec("net:" + spec))
+    assert (r.laws, r.proof) == (laws, "sandwich")
+    labels = [str(x) for x in r.exhibited_labels]
+    assert sum(x.startswith("b1_") and "removes it" in x for x in labels) == 4
+    assert sum(x.startswith("b2_") and "removes it" in x for x in labels) == 4
+
+
+def test_a_relu_between_dense_layers_stops_the_earlier_biases():
+    """Linear, ReLU, Linear, BatchNorm1d: b1 passes a ReLU, it is not removed,
+    and no candidate says it is."""
+    from exactcl.kernel.rings import Ring
+    from exactcl.models.blocks import block_candidates
+    prog = parse_spec("net:Linear(2,2,bias),ReLU,Linear(2,2,bias),BatchNorm1d(2,batch=4),"
+                      "Linear(2,1,bias)")
+    lay = prog.program.layout
+    labels = block_candidates(lay, Ring(lay.parameters))[2]
+    assert not any(x.startswith("b1_") for x in labels)
+    assert sum(x.startswith("b2_") for x in labels) == 2
+
+
 @pytest.mark.parametrize("spec, laws, kinds", [
     # b1 (5), (gamma_j, beta_j) against W2's column j (5), and the scale law of each row of
     # W1 with b1_j (5): a law at eps = 0

@@ -253,9 +253,6 @@ class BatchNorm2d(BatchNorm1d):
     spec_help = "BatchNorm2d(C,batch=N[,eps=a/b][,affine=False])"
     example = "BatchNorm2d(4, batch=8)"
     torch_modules = ("BatchNorm2d",)
-    #: The biases of every convolution before it are laws too (their constant
-    #: images pass the convolutions with padding 0 after them).
-    earlier_biases = True
 
     size_letter = "C"
 

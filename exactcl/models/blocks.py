@@ -157,13 +157,15 @@ def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool, translation
     return out
 
 
-def _earlier_biases(lay: BlockLayout, number: int) -> list:
-    """The laws of the convolutions before the one (layer ``number``) a
-    BatchNorm2d reads: each entry of their biases, an image constant per
-    channel that the convolutions with padding 0 after them keep constant
-    per channel and the centring removes (docs/design.md, BatchNorm2d)."""
+def _earlier_biases(lay: BlockLayout, numbers: list) -> list:
+    """The laws of the parametrised layers ``numbers`` before the one a
+    batch normalisation reads, joined to it by linear maps only (dense
+    layers, convolutions with padding 0 after the first, layers that pass
+    units linearly): each entry of their biases, a constant per feature (or
+    channel) of every example that the layers after it keep constant and the
+    centring removes (docs/design.md, batch normalisation)."""
     out: list = []
-    for n in range(1, number):
+    for n in numbers:
         if any(name == f"b{n}" for name, *_ in lay.tensors):
             rows, _, ob = tensor_entries(lay, f"b{n}")
             out += [([ob + i], f"b{n}_{i} (the batch normalisation removes it)")
@@ -196,13 +198,18 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
         previous = None  # (layer, number, rescaling passes diagonal only)
         stream = None  # the residual stream a layer writes: see _stream
         centred = 0  # groups of a normalisation without affine parameters just before
+        run: list = []  # parametrised layers joined by linear maps only, up to here
         for layer in layers:
             role = _role(layer)
             if role == ALONE:  # attention in a network: its head laws, then as a dense layer
                 out.extend(layer_type(layer[0]).symmetries(lay, layer))
+            joined = run  # the run a normalisation here reads the end of
+            if role != PASSES_LINEAR:
+                run = run if role == PARAMETRISED else []
             if role in (PARAMETRISED, ALONE):
                 counter[0] += 1
                 number = counter[0]
+                run = run + [number] if role == PARAMETRISED else []
                 if centred:  # it reads a vector orthogonal to 1: W -> W + v 1^T
                     moves.extend(_row_sums(lay, layer, number, centred))
                 if previous is not None:
@@ -227,8 +234,8 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
                     moves.extend(_moves(lay, previous[0], previous[1], eps_zero,
                                         norm.translation, groups,
                                         getattr(norm, "translation_per_feature", False)))
-                    if getattr(norm, "earlier_biases", False):
-                        moves.extend(_earlier_biases(lay, previous[1]))
+                    if getattr(norm, "translation_per_feature", False):
+                        moves.extend(_earlier_biases(lay, joined[:-1]))
                 previous = stream = None
                 if affine:  # its units rescale against the next layer, diagonally
                     counter[0] += 1
