@@ -99,6 +99,15 @@ def cases():
                     "exhibited; at identical examples the ReLU pattern is shared, so the bias "
                     "before that ReLU looks conserved and the expansion's rank leaves room for 2 "
                     "more (certified bounds 6 to 8)", None))
+    for key, eps in (("eps1e-5", Fraction(1, 100000)), ("eps0", Fraction(0))):
+        # a linear stem: W2 (W1 x + b1) + b2 carries b1 as a constant per feature
+        n = 10 + 4 + 4 + (4 if eps == 0 else 0)
+        what = ("10 balancedness of the two dense layers + 4 entries of b2 + 4 of b1"
+                + (" + 4 row scales" if eps == 0 else ""))
+        out.append(Case(f"batchnorm_{key}_plain_linear_stem_3_4_4_2_batch4",
+                        lambda e=eps: net(Linear(3, 4, bias=True), Linear(4, 4, bias=True),
+                                          BatchNorm1d(4, batch=4, eps=e, affine=False),
+                                          Linear(4, 2, bias=True)), f"{n} ({what})", n))
     return out + cases_2d()
 
 
@@ -145,9 +154,10 @@ def finding(outcomes):
     sandwich = sum(o.proof == "sandwich" for o in outcomes)
     agree2 = sum(o.agrees is True for o in two)
     sandwich2 = sum(o.proof == "sandwich" for o in two)
-    return (f"{agree} of {predicted} networks with a BatchNorm1d in training mode after their "
-            f"first dense layer have exactly the laws its symmetries give: each entry of the "
-            f"bias before it (the centring over the batch removes it), one law per affine unit "
+    return (f"{agree} of {predicted} networks with a BatchNorm1d in training mode after dense "
+            f"layers have exactly the laws its symmetries give: each entry of the bias before it "
+            f"and of every bias joined to it by dense layers only (the centring over the batch "
+            f"removes it), one law per affine unit "
             f"(gamma_j, beta_j) against the next dense layer, with eps = 0 also the scale law of "
             f"each row of the dense layer before it, and nothing else (batch sizes 2 to 8 at "
             f"eps = 1/100000 and 1/10, 4 to 8 at eps = 0); for eps > 0 that scale law is "
