@@ -202,6 +202,27 @@ class BatchNorm1d(Layer):
             reads = reader.reads(weight, bias)
         return cls(sub.num_features, batch, q, bool(sub.affine)), reads
 
+    #: How its torch refusals name the module ("is {subject}in eval mode").
+    refusal_subject = ""
+
+    @classmethod
+    def _training_batch(cls, reader, node, sub) -> int:
+        """N of a torch batch normalisation read in training mode with
+        ``batch_size=N``; eval mode and a missing batch size refused."""
+        batch = getattr(reader, "batch_size", None)
+        what = cls.refusal_subject
+        if not sub.training:
+            raise reader.refuse(node, f"a {cls.__name__} in training mode (module.train()): "
+                                      f"exactcl counts the model the gradient flow follows, with "
+                                      f"batch statistics",
+                                f"is {what}in eval mode, an affine map with the running "
+                                f"statistics")
+        if batch is None:
+            raise reader.refuse(node, "from_torch(..., batch_size=N): in training mode one "
+                                      "example's output depends on the whole batch",
+                                f"is {what}read without a batch size")
+        return batch
+
     @classmethod
     def from_torch_module(cls, reader, node, sub):
         """``nn.BatchNorm1d`` in training mode on the (N, m) batch of a
@@ -209,16 +230,7 @@ class BatchNorm1d(Layer):
         not tracked in training, and momentum options that change the
         forward are refused by name."""
         x = reader.single_input(node, sub)
-        batch = getattr(reader, "batch_size", None)
-        if not sub.training:
-            raise reader.refuse(node, "a BatchNorm1d in training mode (module.train()): exactcl "
-                                      "counts the model the gradient flow follows, with batch "
-                                      "statistics",
-                                "is in eval mode, an affine map with the running statistics")
-        if batch is None:
-            raise reader.refuse(node, "from_torch(..., batch_size=N): in training mode one "
-                                      "example's output depends on the whole batch",
-                                "is read without a batch size")
+        batch = cls._training_batch(reader, node, sub)
         if len(x.shape) != 2 or x.shape != (batch, sub.num_features):
             raise reader.refuse(node, f"a BatchNorm1d over vectors of {sub.num_features} "
                                       f"features (after a Linear)",
@@ -255,6 +267,7 @@ class BatchNorm2d(BatchNorm1d):
     torch_modules = ("BatchNorm2d",)
 
     size_letter = "C"
+    refusal_subject = "a BatchNorm2d "
 
     @staticmethod
     def options(layer) -> tuple[bool, bool, int]:
@@ -303,17 +316,7 @@ class BatchNorm2d(BatchNorm1d):
         ``batch_size=N`` on images: every other layer reads one example (its
         shape (C, H, W)), this one the batch of N."""
         x = reader.single_input(node, sub)
-        batch = getattr(reader, "batch_size", None)
-        if not sub.training:
-            raise reader.refuse(node, "a BatchNorm2d in training mode (module.train()): exactcl "
-                                      "counts the model the gradient flow follows, with batch "
-                                      "statistics",
-                                "is a BatchNorm2d in eval mode, an affine map with the running "
-                                "statistics")
-        if batch is None:
-            raise reader.refuse(node, "from_torch(..., batch_size=N): in training mode one "
-                                      "example's output depends on the whole batch",
-                                "is a BatchNorm2d read without a batch size")
+        batch = cls._training_batch(reader, node, sub)
         if len(x.shape) != 3 or x.shape[0] != sub.num_features:
             raise reader.refuse(node, f"a BatchNorm2d over images of {sub.num_features} "
                                       f"channels (after a Conv2d)",

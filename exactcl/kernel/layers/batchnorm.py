@@ -113,23 +113,30 @@ class BatchNorm(LayerRule):
     crosses_tokens = True
     token_index = 4
 
-    def check(self, layer, shape, at, checker):
+    def _check_form(self, layer, at, checker, size: str, eps_rule: str) -> None:
+        """The form ``[kind, size, eps, affine, batch]``, the batch's bounds
+        and the top level, shared by both batch normalisations."""
+        kind = self.kind
         if (len(layer) != 5 or not positive(layer[1]) or _eps(layer) is None
                 or not isinstance(layer[3], bool) or not positive(layer[4])):
-            raise ValueError(f"{at} (batch_norm) must be ['batch_norm', m, eps, affine, batch] "
-                             f"with m and batch positive ints, eps a rational \"a/b\" >= 0 in "
-                             f"lowest terms of at most {MAX_SLOPE_DIGITS} digits each and affine "
-                             f"a bool, not {list(layer[1:])!r}")
-        m, N = layer[1], layer[4]
+            raise ValueError(f"{at} ({kind}) must be ['{kind}', {size}, eps, affine, batch] "
+                             f"with {size} and batch positive ints, eps a rational \"a/b\" "
+                             f"{eps_rule} in lowest terms of at most {MAX_SLOPE_DIGITS} digits "
+                             f"each and affine a bool, not {list(layer[1:])!r}")
+        N = layer[4]
         if not 2 <= N <= MAX_BATCH:
-            raise ValueError(f"{at} (batch_norm) must normalise over a batch of 2 to "
-                             f"{MAX_BATCH} examples, not {N}")
+            raise ValueError(f"{at} ({kind}) must normalise over a batch of 2 to {MAX_BATCH} "
+                             f"examples, not {N}")
+        if getattr(checker, "depth", 0):
+            raise ValueError(f"{at} ({kind}) must be a layer of the top level, not inside a "
+                             f"residual block")
+
+    def check(self, layer, shape, at, checker):
+        self._check_form(layer, at, checker, "m", ">= 0")
+        m, N = layer[1], layer[4]
         if shape is not None and (shape[1] != 1 or shape[0] != m):
             raise ValueError(f"{at} (batch_norm) normalises {m} features, not "
                              f"{shape[0]} x {shape[1]}")
-        if getattr(checker, "depth", 0):
-            raise ValueError(f"{at} (batch_norm) must be a layer of the top level, not inside "
-                             f"a residual block")
         if _eps(layer)[0] == 0:
             before = [k for k, *_ in getattr(checker, "before", ())]
             if any(k != "linear" for k in before):
@@ -307,24 +314,12 @@ class BatchNorm2d(BatchNorm):
 
     def check(self, layer, shape, at, checker):
         kind = self.kind
-        if (len(layer) != 5 or not positive(layer[1]) or _eps(layer) is None
-                or not isinstance(layer[3], bool) or not positive(layer[4])):
-            raise ValueError(f"{at} ({kind}) must be ['{kind}', channels, eps, affine, batch] "
-                             f"with channels and batch positive ints, eps a rational \"a/b\" > 0 "
-                             f"in lowest terms of at most {MAX_SLOPE_DIGITS} digits each (eps = "
-                             f"0 is not analytic at a batch of identical examples) and affine a "
-                             f"bool, not {list(layer[1:])!r}")
+        self._check_form(layer, at, checker, "channels", "> 0")
         if _eps(layer)[0] == 0:
             raise ValueError(f"{at} ({kind}) must have eps > 0 (the expansion at zero images "
                              f"needs it; eps = 0 is counted for batch_norm after dense layers "
                              f"only), not eps = 0")
-        C, N = layer[1], layer[4]
-        if not 2 <= N <= MAX_BATCH:
-            raise ValueError(f"{at} ({kind}) must normalise over a batch of 2 to {MAX_BATCH} "
-                             f"examples, not {N}")
-        if getattr(checker, "depth", 0):
-            raise ValueError(f"{at} ({kind}) must be a layer of the top level, not inside a "
-                             f"residual block")
+        C = layer[1]
         if shape is None or shape[2] is None or len(shape[2]) != 2:
             before = ("the program's input" if shape is None else
                       f"a vector of {shape[0] * shape[1]} entries" if shape[2] is None else
