@@ -271,6 +271,8 @@ class BlockLayout:
         self.norm: list | None = None  # the normalisation layer's op (layers.norm)
         #: Features of a batch normalisation with eps = 0 (its s0 per probe: tokens.constants).
         self.token_levels = 0
+        #: Normalisations after the attention (their ops, in order: layers.postnorm).
+        self.token_norms: list = []
         rule = RULES[self.layers[0][0]]
         self.attention = self.layers[0] if rule.alone and len(self.layers) == 1 else None
         #: N for a network on tokens with an attention layer (exactcl.kernel.tokens).
@@ -456,7 +458,7 @@ class Words(evaluator.Words):
         if lay.attention is not None:
             return lay._alone.constants(lay.attention, pr, p)
         if lay.tokens is not None:
-            return tokens.constants(lay, pr, p, self.raw_point)
+            return tokens.constants(lay, pr, p, self.raw_point, self)
         rows, cols = lay.input_shape
         out = lay.output_shape
         x, sigma = pr.x, [[v % p for v in s] for s in pr.sigma]

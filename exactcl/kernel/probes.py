@@ -85,4 +85,6 @@ def random_probe_mod(layout, prime: int, rng) -> Probe:
     lambdas = (0,) + draw(levels_of(layout.norm)) if layout.norm is not None else ()
     if getattr(layout, "token_levels", 0):  # a batch normalisation with eps = 0: one per feature
         lambdas = (0,) + draw(layout.token_levels)
+    if getattr(layout, "token_norms", None):  # after the attention: its scale, then each s0
+        lambdas = (0,) + draw(1 + len(layout.token_norms))
     return Probe(x, lambdas, sigma, u)

@@ -36,6 +36,7 @@ from .lawchecks import (
     _evaluator,
     _used_fields,
 )
+from .layers import postnorm
 from .linalg import block_rank_mod, column_blocks, rank_mod
 from .rebuild import (
     expansion_terms,
@@ -226,6 +227,22 @@ ZERO_FIELDS = ("gradients of Taylor coefficients in t, orders 0 to 3, of <U, net
                "batch of zero images, each indicator 0 or 1: in the model's functional space")
 
 
+def _postnorm_text(layout) -> str | None:
+    """How the roots of normalisations after the attention are taken
+    (docs/design.md, normalisation after the attention), or None."""
+    norms = getattr(layout, "token_norms", None)
+    if not norms:
+        return None
+    k, rational = postnorm.attention_scale(layout)
+    roots = ([f"sqrt({k})"] if rational is None else []) + (
+        ["the second level's root"] if len(norms) > 1 else [])
+    taken = (f"; {' and '.join(roots)} taken mod p, certified independent modulo rational "
+             f"squares by Legendre symbols" if roots else "")
+    return (f"the attention's logits scaled by 1/sqrt({k}), x0 chosen so that the level of the "
+            f"first of {len(norms)} normalisation{'s' if len(norms) > 1 else ''} after it is a "
+            f"rational square{taken}")
+
+
 def _base_text(layout) -> str | None:
     v = base(layout)
     return None if v is None else f"v x0^T + t X' with v = ({', '.join(map(str, v))})"
@@ -237,6 +254,9 @@ def token_fields(layout) -> str:
     batch normalisation with eps = 0."""
     if zero_origin(layout.layers):
         return ZERO_FIELDS
+    roots = _postnorm_text(layout)
+    if roots is not None:
+        return f"{TOKEN_FIELDS} ({roots})"
     at = _base_text(layout)
     if at is None:
         return TOKEN_FIELDS
@@ -252,6 +272,9 @@ def token_expansion(layout) -> str:
     (docs/design.md)."""
     if zero_origin(layout.layers):
         return ZERO_EXPANSION
+    roots = _postnorm_text(layout)
+    if roots is not None:
+        return f"{TOKEN_EXPANSION}, {roots}"
     at = _base_text(layout)
     if at is None:
         return TOKEN_EXPANSION
@@ -302,7 +325,10 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
         budget.spend(work)
         p = random_prime(rng)
         words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
-        values = [words.value(b) for b in basis]
+        try:
+            values = [words.value(b) for b in basis]
+        except ZeroDivisionError:  # a root or level the probes need fails mod p: another prime
+            continue
         rank_cost = blocks_work(values, D)
         budget.require(rank_cost, "the rank of the bracket words")
         budget.spend(rank_cost)

@@ -37,9 +37,9 @@ from math import ceil
 from flint import nmod_mat
 
 from .evaluator import PROBE_BITS, Probe
-from .layers import RULES
+from .layers import RULES, postnorm
 from .layers.attention_net import T_BITS, T_MASK
-from .layers.batchnorm import levels
+from .layers.batchnorm import _majorant_zero, _probe_degrees_zero, levels
 
 __all__ = ["TOKENS", "T_BITS", "T_PRODUCTS", "base", "constants", "find_attention", "gradient", "phi_degree", "phi_terms",
            "probe_degree", "random_probe", "token_count", "zero_origin"]
@@ -144,12 +144,15 @@ def zero_origin(layers) -> bool:
     return any(RULES[layer[0]].zero_origin for layer in find_attention(layers))
 
 
-def constants(layout, pr: Probe, p: int, raw_point=None) -> tuple:
+def constants(layout, pr: Probe, p: int, raw_point=None, words=None) -> tuple:
     """What a probe contributes, mod p: the input tokens' jets, the
     indicators (then, for a batch normalisation with eps = 0, its level
     data: a rank probe's s0 computed at the integer point ``raw_point``, a
-    law check's lambdas, ``pr.s`` = 0 then one per feature), and the seed
-    of the reverse pass per token."""
+    law check's lambdas, ``pr.s`` = 0 then one per feature; for
+    normalisations after the attention, the level data of
+    :mod:`~exactcl.kernel.layers.postnorm`, a rank probe's x0 chosen there
+    and its roots certified in ``words.levels``), and the seed of the
+    reverse pass per token."""
     N, (rows, cols), (d_out, w_out) = layout.tokens, layout.input_shape, layout.output_shape
     d_in = rows * cols
     ea, eb, ec = T_BITS
@@ -158,6 +161,13 @@ def constants(layout, pr: Probe, p: int, raw_point=None) -> tuple:
     x0 = list(pr.x[:d_in]) if v0 is None else [x - (1 << PROBE_BITS - 1) for x in pr.x[:d_in]]
     if zero_origin(layout.layers):
         x0 = [0] * d_in  # docs/design.md, BatchNorm2d: X = t X'
+    norm_level = None
+    if layout.token_norms:  # docs/design.md, normalisation after the attention
+        if pr.s and pr.s[0] == 0:
+            norm_level = postnorm.formal_level(pr.s[1:])
+        else:
+            exact, norm_level = postnorm.rank_level(words, pr, pr.sigma)
+            x0 = [postnorm.mod(v, p) for v in exact]
     weights = v0 or [1] * N
     tokens = []
     for i in range(N):
@@ -176,6 +186,8 @@ def constants(layout, pr: Probe, p: int, raw_point=None) -> tuple:
                       ec: nmod_mat(*shape, U[2][i], p),
                       0: nmod_mat(*shape, cu3, p)})
     sigma = [[v % p for v in s] for s in pr.sigma]
+    if norm_level is not None:
+        sigma.append(norm_level)
     if layout.token_levels:
         if pr.s and pr.s[0] == 0:
             sigma.append(("formal", list(pr.s[1:])))
@@ -217,18 +229,40 @@ def random_probe(layout, seed: str, k: int) -> Probe:
     bits = [d & 1 for d in draws[n_x + n_u:]]
     starts = [sum(relus[:t]) for t in range(len(relus))]
     sigma = [tuple(bits[s:s + w]) for s, w in zip(starts, relus)]
-    return Probe(values[:n_x], (), sigma, values[n_x:])
+    return Probe(values[:n_x], _candidates(layout, seed, k), sigma, values[n_x:])
+
+
+def _candidates(layout, seed: str, k: int) -> tuple[int, ...]:
+    """A rank probe's candidates (m, u) for normalisations after the
+    attention (:func:`~exactcl.kernel.layers.postnorm.rank_level`), from the
+    SHAKE-256 stream of ``"{seed}/{k}/levels"`` read as x is; none for other
+    networks, whose probes are unchanged."""
+    count = postnorm.candidate_count(layout)
+    if not count:
+        return ()
+    stream = hashlib.shake_256(f"{seed}/{k}/levels".encode()).digest(8 * count)
+    return tuple(int.from_bytes(stream[8 * i:8 * i + 8], "big") % (1 << PROBE_BITS) + 1
+                 for i in range(count))
 
 
 # -- degrees and height (docs/design.md, attention inside a network) --------------------------
 
-def _probe_degrees(ops, degrees: list) -> list:
+def _is_token_norm(op) -> bool:
+    """A normalisation after the attention (docs/design.md)."""
+    return op[0] in ("layer_norm", "rms_norm") and len(op) == 7
+
+
+def _probe_degrees(ops, degrees: list, free_scale: bool = False) -> list:
     for op in ops:
         rule = RULES[op[0]]
-        if rule.crosses_tokens:
+        if _is_token_norm(op):  # one level for every token: a batch norm's at eps = 0, m = 1
+            degrees = _probe_degrees_zero(degrees, 1)
+        elif rule.crosses_tokens:
             degrees = rule.probe_degrees_tokens(op, degrees)
+            if free_scale:  # lambda_0 in at most three entries of M per product
+                degrees = [None if v is None else v + 3 for v in degrees]
         elif rule.nested is not None:
-            inner = _probe_degrees(rule.children(op), degrees)
+            inner = _probe_degrees(rule.children(op), degrees, free_scale)
             degrees = [max((v for v in pair if v is not None), default=None)
                        for pair in zip(degrees, inner)]
         elif rule.activation or rule.indicators:
@@ -240,14 +274,16 @@ def _probe_degrees(ops, degrees: list) -> list:
 
 def probe_degree(layout) -> int:
     """Degree of F in the probe's entries (every order, plus 1 for U)."""
-    out = _probe_degrees(layout.ops, [1, 1, None, None])
+    out = _probe_degrees(layout.ops, [1, 1, None, None], bool(layout.token_norms))
     return max(v for v in out if v is not None) + 1
 
 
 def _theta_degree(ops, r: int) -> int:
     for op in ops:
         rule = RULES[op[0]]
-        if rule.crosses_tokens:
+        if _is_token_norm(op):  # a batch norm's at eps = 0 with one level (m = 1)
+            r = 7 * r + (1 if op[3] is not None else 0) + 8 * r
+        elif rule.crosses_tokens:
             r = rule.theta_degree_tokens(op, r)
         elif rule.nested is not None:
             r = max(r, _theta_degree(rule.children(op), r))
@@ -268,7 +304,11 @@ def _majorant(ops, a: list, layout, den: list) -> list:
     collects the LeakyReLUs' denominators (and the batch normalisation's)."""
     for op in ops:
         rule = RULES[op[0]]
-        if rule.crosses_tokens:
+        if _is_token_norm(op):  # numerator over q0^4, as a batch norm's at eps = 0 (m = 1)
+            n, (num, den_eps) = op[1], op[2]
+            a = [_majorant_zero([None, 1, None, op[3]], max(a) + num)] * n
+            den[1] *= 16 * (n * n * den_eps) ** 8
+        elif rule.crosses_tokens:
             a = rule.majorant_tokens(op, max(a))
             den[1] *= rule.den_tokens(op)
         elif rule.nested is not None:

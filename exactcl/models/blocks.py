@@ -157,6 +157,28 @@ def _moves(lay: BlockLayout, layer: tuple, number: int, scale: bool, translation
     return out
 
 
+def _stream_moves(lay: BlockLayout, layer: tuple, number: int) -> list:
+    """The laws of the last layer of a residual block x + f(x) that a
+    normalisation reads after the attention (docs/design.md, normalisation
+    after the attention): f's output moved by a multiple of 1 per token is
+    ignored, so a dense layer's column sums and bias sum are laws, and for
+    the attention (O_h -> O_h + r 1^T) each row sum of each O_h (a column
+    sum of torch's out_proj.weight) and the sum of b_o. No scale law: the
+    residual's x is not scaled by any parameter."""
+    if _role(layer) != ALONE:
+        return [law for law in _moves(lay, layer, number, False, True) if len(law) == 2]
+    out: list = []
+    heads = layer[3]
+    for h in range(heads):
+        rows, cols, o = tensor_entries(lay, f"O{h}")
+        out += [([o + a * cols + c for c in range(cols)],
+                 f"sum of row {a} of O{h} (the normalisation ignores it)") for a in range(rows)]
+    if any(name == "bo" for name, *_ in lay.tensors):
+        rows, _, o = tensor_entries(lay, "bo")
+        out.append(([o + c for c in range(rows)], "sum of bo (the normalisation ignores it)"))
+    return out
+
+
 def _earlier_biases(lay: BlockLayout, numbers: list) -> list:
     """The laws of the parametrised layers ``numbers`` before the one a
     batch normalisation reads, joined to it by linear maps only (dense
@@ -199,6 +221,7 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
         stream = None  # the residual stream a layer writes: see _stream
         centred = 0  # groups of a normalisation without affine parameters just before
         run: list = []  # parametrised layers joined by linear maps only, up to here
+        writer = None  # (layer, number) of the last layer of a residual block just before
         for layer in layers:
             role = _role(layer)
             if role == ALONE:  # attention in a network: its head laws, then as a dense layer
@@ -236,7 +259,10 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
                                         getattr(norm, "translation_per_feature", False)))
                     if getattr(norm, "translation_per_feature", False):
                         moves.extend(_earlier_biases(lay, joined[:-1]))
-                previous = stream = None
+                elif (previous is None and writer is not None and lay.tokens is not None
+                      and layer[0] == "layer_norm"):
+                    moves.extend(_stream_moves(lay, *writer))  # after the attention
+                previous = stream = writer = None
                 if affine:  # its units rescale against the next layer, diagonally
                     counter[0] += 1
                     previous = (layer, counter[0], True)
@@ -248,9 +274,14 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
                 walk(branch)
                 stream = _stream(stream, branch, first, counter[0])
                 previous = None
+                writer = ((branch[-1], counter[0]) if _role(branch[-1]) in (PARAMETRISED, ALONE)
+                          else None)
+                centred = 0
+                continue
             else:
                 previous = stream = None
             centred = 0
+            writer = None
 
     def between(previous, layer, number):
         """Units of the layer before, rescaled against ``layer``'s readers."""

@@ -58,6 +58,7 @@ from .base import (
     sym_matmul,
     sym_times,
 )
+from .norm import TOKEN_LEVEL
 
 ATTENTION_KINDS = ("softmax", "factors", "linear")
 #: Tokens of attention: the evaluator builds N x N matrices for every probe;
@@ -139,7 +140,10 @@ class Attention(LayerRule):
         return ["attention", tuple(layer), weights, biases or None], (layer[2], 1)
 
     def forward_tokens(self, words, op, tokens, point, sigma):
-        return attention_forward(words, op, tokens, point)
+        # with normalisations after it, the scale 1/sqrt(k) is the level data's first entry
+        level = sigma[-1] if sigma and isinstance(sigma[-1], tuple) else None
+        scale = level[1] if level is not None and level[0] == TOKEN_LEVEL else 1
+        return attention_forward(words, op, tokens, point, scale)
 
     def probe_degrees_tokens(self, op, degrees):
         return attention_probe_degrees(op[1], degrees)

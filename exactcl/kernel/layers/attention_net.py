@@ -124,9 +124,12 @@ def _const(rows: int, cols: int, value, p: int) -> dict:
 
 # -- the layer ------------------------------------------------------------------------------
 
-def attention_forward(words, op, tokens: list, point: list) -> tuple[list, tuple]:
+def attention_forward(words, op, tokens: list, point: list, scale: int = 1
+                      ) -> tuple[list, tuple]:
     """(output tokens, what the reverse pass needs) of the attention ``op``
-    (``["attention", layer, weight tensors, bias tensors or None]``)."""
+    (``["attention", layer, weight tensors, bias tensors or None]``); the
+    logits are multiplied by ``scale`` (1 but for a normalisation after the
+    attention: docs/design.md)."""
     layer, weights, biases = op[1], op[2], op[3]
     p = words.prime
     heads, N = layer[3], layer[5]
@@ -150,6 +153,8 @@ def attention_forward(words, op, tokens: list, point: list) -> tuple[list, tuple
         Qy, Ky, Vy = proj
         L = _mul(Qy, _transpose(Ky))
         M = _without_constant(_add(L, _mul(_mul(L, e0), one_row), -1), T_MASK)
+        if scale != 1:
+            M = _scale(M, scale)
         M2 = _had(M, M, p)
         M3 = _had(M2, M, p)
         E = _add(_add(ones, M), _add(_scale(M2, inv[2]), _scale(M3, inv[6])))
@@ -165,7 +170,7 @@ def attention_forward(words, op, tokens: list, point: list) -> tuple[list, tuple
         saved.append((Qy, Ky, Vy, M, M2, E, z, z2, W, P, H))
     if biases is not None:
         out = _add(out, _mul(one_col, _transpose(point[words.bias_tensor(biases[-1])])))
-    return split(out, N, p), (X, saved, inv)
+    return split(out, N, p), (X, saved, inv, scale)
 
 
 def attention_backward(words, op, deltas: list, saved: tuple, point: list, grads: list) -> list:
@@ -173,7 +178,7 @@ def attention_backward(words, op, deltas: list, saved: tuple, point: list, grads
     layer, weights, biases = op[1], op[2], op[3]
     p = words.prime
     heads, N = layer[3], layer[5]
-    X, per_head, inv = saved
+    X, per_head, inv, scale = saved
     dOut = stack(deltas, p)
     one_col = _const(N, 1, lambda i, j: 1, p)
     one_row = _const(1, N, lambda i, j: 1, p)
@@ -197,6 +202,8 @@ def attention_backward(words, op, deltas: list, saved: tuple, point: list, grads
         dE = _add(dE, _mul(dn, one_row))
         dM = _had(dE, _add(_add(ones, M), _scale(M2, inv[2])), p)
         dL = _add(dM, _mul(_mul(dM, one_col), e0_row), -1)
+        if scale != 1:
+            dL = _scale(dL, scale)
         dQy = _mul(dL, Ky)
         dKy = _mul(_transpose(dL), Qy)
         for t, dY in enumerate((dQy, dKy, dVy)):

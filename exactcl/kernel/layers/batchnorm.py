@@ -25,7 +25,6 @@ and the kernel.
 from __future__ import annotations
 
 from fractions import Fraction
-from math import isqrt
 
 from flint import nmod_mat
 
@@ -34,76 +33,12 @@ from .activations import MAX_SLOPE_DIGITS, read_slope
 from .attention_net import T_MASK, _const, _had, _series_max, _series_product, split, stack
 from .base import LayerRule, accumulate, positive
 from .conv import conv_parts
-from .norm import _half_binomials, _prefix
+from .norm import _eps, _half_binomials, _prefix, base_vector
 
 __all__ = ["BATCH_NORM", "BATCH_NORM_2D"]
 
 #: The largest batch (the tokens of attention have the same bound).
 MAX_BATCH = 64
-#: Entries of a base vector searched for an odd batch (:func:`base_vector`).
-BASE_ENTRIES = range(-6, 7)
-#: Nonzero entries of a base vector searched for an odd batch at most.
-BASE_SUPPORT = 8
-
-
-def _eps(layer) -> tuple[int, int] | None:
-    got = read_slope(layer[2]) if len(layer) == 5 else None
-    return got if got is not None and got[0] >= 0 else None
-
-
-def _square_root(q: Fraction) -> Fraction | None:
-    num, den = isqrt(q.numerator), isqrt(q.denominator)
-    return Fraction(num, den) if num * num == q.numerator and den * den == q.denominator else None
-
-
-def base_vector(N: int) -> tuple[tuple[int, ...], Fraction] | None:
-    """(v, k): integers v_1..v_N with sum 0 and |v|^2 / N = k^2 a rational
-    square, the batch an eps = 0 normalisation is expanded at (docs/design.md);
-    None when the fixed search finds none (N = 3 has none).
-
-    >>> base_vector(4)
-    ((1, -1, 1, -1), Fraction(1, 1))
-    >>> base_vector(5)
-    ((3, 1, -1, -3, 0), Fraction(2, 1))
-    >>> base_vector(3) is None
-    True
-    """
-    if N % 2 == 0:
-        return tuple((-1) ** i for i in range(N)), Fraction(1)
-    return _odd_base(N)
-
-
-_ODD_BASES: dict = {}
-
-
-def _odd_base(N: int):
-    """The first nonincreasing vector of nonzero entries of magnitude <= B
-    (B = 1, 2, .. the largest of BASE_ENTRIES), of 2 to BASE_SUPPORT entries
-    (fewest first), padded with zeros, with sum 0 and |v|^2 N a square."""
-    def search(prefix: list, size: int, values: list):
-        if len(prefix) == size:
-            if sum(prefix) == 0:
-                k = _square_root(Fraction(sum(x * x for x in prefix), N))
-                if k is not None:
-                    return tuple(prefix) + (0,) * (N - size), k
-            return None
-        top = prefix[-1] if prefix else values[0]
-        for x in values:
-            if x <= top:
-                got = search(prefix + [x], size, values)
-                if got is not None:
-                    return got
-        return None
-    if N not in _ODD_BASES:
-        _ODD_BASES[N] = None
-        for bound in range(1, max(BASE_ENTRIES) + 1):
-            values = sorted((x for x in BASE_ENTRIES if x and abs(x) <= bound), reverse=True)
-            got = next((g for size in range(2, min(N, BASE_SUPPORT) + 1)
-                        if (g := search([], size, values)) is not None), None)
-            if got is not None:
-                _ODD_BASES[N] = got
-                break
-    return _ODD_BASES[N]
 
 
 class BatchNorm(LayerRule):

@@ -25,11 +25,14 @@ the top level after dense layers only, at most one per program.
 from __future__ import annotations
 
 import hashlib
+from fractions import Fraction
+from math import isqrt
 
 from flint import nmod, nmod_mat
 
 from ..evaluator import PROBE_BITS, _add, _mul, _scale, _transpose
 from .activations import MAX_SLOPE_DIGITS, read_slope
+from .attention_net import _had
 from .base import LayerRule, accumulate, positive
 
 #: Candidate inputs per rank probe (times 2^(G - 1) for G levels): the
@@ -38,6 +41,9 @@ CANDIDATES = 48
 #: Groups of a group normalisation at most (each probe draws 2^(G - 1) times
 #: more candidates).
 MAX_GROUPS = 4
+#: The tag of a network on tokens' level data among the indicators
+#: (exactcl.kernel.layers.postnorm).
+TOKEN_LEVEL = "tokens"
 #: Auxiliary primes for the Legendre symbols start here.
 LEGENDRE_START = 2**40
 #: Auxiliary primes beyond the levels to certify (rank margin).
@@ -49,10 +55,74 @@ def _eps(layer) -> tuple[int, int] | None:
     return got if got is not None and got[0] >= 0 else None
 
 
+#: Entries of a base vector searched for an odd batch (:func:`base_vector`).
+BASE_ENTRIES = range(-6, 7)
+#: Nonzero entries of a base vector searched for an odd batch at most.
+BASE_SUPPORT = 8
+
+
+def _square_root(q: Fraction) -> Fraction | None:
+    num, den = isqrt(q.numerator), isqrt(q.denominator)
+    return Fraction(num, den) if num * num == q.numerator and den * den == q.denominator else None
+
+
+def base_vector(N: int) -> tuple[tuple[int, ...], Fraction] | None:
+    """(v, k): integers v_1..v_N with sum 0 and |v|^2 / N = k^2 a rational
+    square: the batch an eps = 0 batch normalisation is expanded at, the
+    direction of the first normalisation after an attention (docs/design.md);
+    None when the fixed search finds none (N = 3 has none).
+
+    >>> base_vector(4)
+    ((1, -1, 1, -1), Fraction(1, 1))
+    >>> base_vector(5)
+    ((3, 1, -1, -3, 0), Fraction(2, 1))
+    >>> base_vector(3) is None
+    True
+    """
+    if N % 2 == 0:
+        return tuple((-1) ** i for i in range(N)), Fraction(1)
+    return _odd_base(N)
+
+
+_ODD_BASES: dict = {}
+
+
+def _odd_base(N: int):
+    """The first nonincreasing vector of nonzero entries of magnitude <= B
+    (B = 1, 2, .. the largest of BASE_ENTRIES), of 2 to BASE_SUPPORT entries
+    (fewest first), padded with zeros, with sum 0 and |v|^2 N a square."""
+    def search(prefix: list, size: int, values: list):
+        if len(prefix) == size:
+            if sum(prefix) == 0:
+                k = _square_root(Fraction(sum(x * x for x in prefix), N))
+                if k is not None:
+                    return tuple(prefix) + (0,) * (N - size), k
+            return None
+        top = prefix[-1] if prefix else values[0]
+        for x in values:
+            if x <= top:
+                got = search(prefix + [x], size, values)
+                if got is not None:
+                    return got
+        return None
+    if N not in _ODD_BASES:
+        _ODD_BASES[N] = None
+        for bound in range(1, max(BASE_ENTRIES) + 1):
+            values = sorted((x for x in BASE_ENTRIES if x and abs(x) <= bound), reverse=True)
+            got = next((g for size in range(2, min(N, BASE_SUPPORT) + 1)
+                        if (g := search([], size, values)) is not None), None)
+            if got is not None:
+                _ODD_BASES[N] = got
+                break
+    return _ODD_BASES[N]
+
+
 class LayerNorm(LayerRule):
     kind = "layer_norm"
     heads = ("LayerNorm",)
     ends = True
+    #: After the attention of a network on tokens, on each token.
+    tokenwise_with = ("attention",)
     #: The eps a name that writes none stands for (torch's 1e-05).
     default_eps = "1/100000"
 
@@ -73,11 +143,41 @@ class LayerNorm(LayerRule):
             raise ValueError(f"{at} ({kind}) must have n >= {low} features, or n = {low - 1} "
                              f"with eps > 0 (with eps = 0 it gives +-1), not n = {n}")
         before = [k for k, *_ in getattr(checker, "before", ())]
+        if getattr(checker, "tokens", None) is not None:
+            self._check_after_attention(layer, at, checker, n)
+            return (kind,) + tuple(layer[1:]), (n, 1, None)
         if getattr(checker, "depth", 0) or any(k != "linear" for k in before):
             last = before[-1] if before else "a residual block"
             raise ValueError(f"{at} ({kind}) must be a layer of the top level with only "
                              f"dense layers before it, not after {last}")
         return (kind,) + tuple(layer[1:]), (n, 1, None)
+
+    def _check_after_attention(self, layer, at, checker, n: int) -> None:
+        """In a network on tokens: a layer of the top level after the
+        attention, at most two (docs/design.md, normalisation after the
+        attention), the first with a base vector of n for the rational root."""
+        kind, before = self.kind, list(getattr(checker, "before", ()))
+        if checker.mixing != "attention" or getattr(checker, "depth", 0):
+            raise ValueError(f"{at} ({kind}) in a network on tokens must be a layer of the top "
+                             f"level of a network with attention")
+
+        def holds_attention(layers) -> bool:
+            return any(item[0] == "attention" or (item[0] == "residual"
+                                                  and holds_attention(item[1]))
+                       for item in layers)
+        if not holds_attention(before):
+            raise ValueError(f"{at} ({kind}) in a network with attention must come after the "
+                             f"attention (its level is then expanded at equal tokens)")
+        norms = [item for item in before if item[0] in ("layer_norm", "rms_norm")]
+        if len(norms) >= 2:
+            raise ValueError(f"{at} ({kind}) would be the third normalisation after the "
+                             f"attention; at most two are counted (a third level needs a root "
+                             f"in a quadratic field)")
+        if not norms and kind == "layer_norm" and base_vector(n) is None:
+            raise ValueError(f"{at} ({kind}) as the first normalisation after the attention "
+                             f"needs n with a base vector (integers of sum 0 whose squared norm "
+                             f"over n is a rational square: every even n, most odd ones), not "
+                             f"n = {n}")
 
     def _small(self, n: int, eps_zero: bool) -> bool:
         """Too few features: the level is then a square (or the layer constant)."""
@@ -101,6 +201,10 @@ class LayerNorm(LayerRule):
             g = layout.add_weight(f"G{number}", n, 1, [f"G{number}_{i}" for i in range(n)])
             if bias:
                 b = layout.add_bias(f"b{number}", n, [f"b{number}_{i}" for i in range(n)])
+        if layout.tokens is not None:  # after the attention: acts on each token
+            op = [self.kind, n, read_slope(eps), g, b, None, len(layout.token_norms)]
+            layout.token_norms.append(op)
+            return op, (n, 1)
         before = layout.numbered - int(affine)  # only dense layers before it
         op = [self.kind, n, read_slope(eps), g, b, before]
         layout.norm = op
@@ -148,6 +252,38 @@ class LayerNorm(LayerRule):
         if b is not None:
             out = _add(out, point[words.bias_tensor(b)])
         return out, (z, s, qi, y)
+
+    def forward_tokens(self, words, op, tokens, point, sigma):
+        """After the attention of a network on tokens (docs/design.md,
+        normalisation after the attention): every token by :meth:`forward`
+        with the probe's s0 (one order-0 level for all tokens), which a rank
+        probe's level data must match: s0^2 q0 = 1 mod p."""
+        tag, _, roots, checked = sigma[-1]
+        if tag != TOKEN_LEVEL:
+            raise ValueError("a normalisation after the attention needs the probe's level data")
+        p = words.prime
+        s0 = roots[op[6]] % p
+        centre, inv, e = self._constants(words, op[1], op[2])
+        levels = set()
+        for a in tokens:
+            z0 = (centre[0] * a[0]) if 0 in a else None
+            levels.add((sum(int(v) * int(v) for v in z0.entries()) * inv + e) % p
+                       if z0 is not None else e)
+        if len(levels) != 1:
+            raise ValueError("the tokens' order-0 levels differ: the expansion point's tokens "
+                             "are not equal")
+        q0 = levels.pop()
+        if q0 == 0:
+            raise ZeroDivisionError(f"the level of the normalisation is 0 mod {p}")
+        if checked and s0 * s0 % p * q0 % p != 1:
+            raise ValueError("the normalisation's s0 is not q0^(-1/2): the probe's level data "
+                             "does not match its expansion point")
+        outs, saved = [], []
+        for a in tokens:
+            out, kept = self.forward(words, op, a, point, [("formal", [s0])])
+            outs.append(out)
+            saved.append(kept)
+        return outs, saved
 
     def backward(self, words, op, delta, saved, point, sigma, grads):
         _, n, eps, g, b, _ = op[:6]
@@ -246,6 +382,7 @@ class GroupNorm(LayerNorm):
 
     kind = "group_norm"
     heads = ("GroupNorm",)
+    tokenwise_with = ()
 
     def check(self, layer, shape, at, checker):
         ok = (len(layer) == 5 and positive(layer[1]) and positive(layer[2])
@@ -370,16 +507,7 @@ def _series_vector(s0: list[int], nu: dict, qinv: list[int], coefficient, p: int
 
 def _elementwise(A: dict, B: dict, p: int) -> dict:
     """The entrywise product of two jets of n x 1 matrices."""
-    out: dict = {}
-    for ma, xa in A.items():
-        for mb, xb in B.items():
-            if ma & mb:
-                continue
-            y = nmod_mat(xa.nrows(), 1, [int(u) * int(v) for u, v in
-                                         zip(xa.entries(), xb.entries())], p)
-            m = ma | mb
-            out[m] = out[m] + y if m in out else y
-    return out
+    return _had(A, B, p)
 
 
 def _half_binomials(p: int):
@@ -483,15 +611,21 @@ def _is_prime(m: int) -> bool:
 
 class Levels:
     """The levels q_k of the probes a Words evaluates, certified independent
-    modulo rational squares as they come (design notes): per level, its
+    modulo rational squares as they come (design notes; a network on tokens
+    passes ``layout=None``, ``bad=1`` and ``d=1`` and adds numerator times
+    denominator of each level, the attention's head dimension first when it
+    is not a square): per level, its
     row of Legendre symbols at the auxiliary primes (LEGENDRE_MARGIN more
     of them than levels, found as levels come), kept reduced over F_2.
     ``count`` is kept for the callers' sake: primes are found lazily.
     """
 
-    def __init__(self, layout, count: int = 0) -> None:
-        _, n, (a, b), *_ = layout.norm
-        self.bad, self.d = n * b, level_denominator(layout)
+    def __init__(self, layout, count: int = 0, *, bad: int | None = None,
+                 d: int | None = None) -> None:
+        if layout is not None:
+            _, n, (a, b), *_ = layout.norm
+            bad, d = n * b, level_denominator(layout)
+        self.bad, self.d = bad, d  # a network on tokens gives numerators of classes (d = 1)
         self.primes: list[int] = []
         self.numerators: list[int] = []
         self.pivots: dict[int, int] = {}  # leading bit -> reduced row
