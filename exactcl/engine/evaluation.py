@@ -142,6 +142,9 @@ def evaluator_of(layout):
 class _ProgramEvaluator:
     """The growth's evaluator protocol on :class:`~exactcl.kernel.evaluator.Words`."""
 
+    #: Its kept words' values are cached: a stalled depth may look one further.
+    looks_ahead = True
+
     def __init__(self, words, nodes: dict[int, dict[str, Any]]) -> None:
         self.words, self.nodes = words, nodes
 

@@ -43,6 +43,7 @@ from ..kernel.brackets import bracket, bracket_value_mod, interact
 from ..kernel.errors import bad_argument
 from ..kernel.fields import VectorField, check_prime_for
 from ..kernel.jets import WordJets
+from ..kernel.linalg import block_rank_mod
 from .bases import IncrementalBasis
 from .progress import step
 
@@ -59,6 +60,13 @@ SHUFFLE_ABOVE = BATCH_SIZE
 #: Default number of candidate brackets evaluated per depth before the
 #: depth is declared sampled rather than exhaustive.
 DEFAULT_BUDGET = 200_000
+#: Brackets evaluated at one depth without raising the rank before growth
+#: looks one depth further (:func:`_lookahead`), once per depth, when it
+#: aims at a target below D (a sandwich with candidate laws).
+LOOKAHEAD_STALL = 256
+#: Brackets the look one depth further evaluates at most: this many per rank
+#: still missing, plus a floor.
+LOOKAHEAD_PER_MISSING, LOOKAHEAD_FLOOR = 8, 64
 
 
 @dataclass(frozen=True)
@@ -425,6 +433,37 @@ def _interact(nodes: dict[int, dict[str, Any]], i: int, j: int,
     return interact(moves_a, involves_a, moves_b, involves_b)
 
 
+def _lookahead(ev: Any, basis: list[int], frontier: list[int], ngens: int, limit: int,
+               prime: int, seed: int, depth: int) -> tuple[list, list] | None:
+    """(pairs, values) of brackets one depth further, [generator, word of
+    ``frontier``], that raise the rank of the basis words to ``limit``, or
+    None: a depth whose rank stalls below the target looks one depth further
+    before it evaluates the rest of its pairs (a rank is a lower bound
+    whichever words give it). Evaluated in a seeded order of its own, at
+    most LOOKAHEAD_PER_MISSING per missing rank plus LOOKAHEAD_FLOOR; the
+    basis is left as it was when the look fails."""
+    known = [ev.value(b) for b in basis]
+    missing = limit - block_rank_mod(known, prime)
+    if missing <= 0:
+        return None
+    total = len(frontier) * ngens
+    order = random.Random(f"lookahead {seed}/{depth}").sample(range(total), total)
+    allowed = LOOKAHEAD_PER_MISSING * missing + LOOKAHEAD_FLOOR
+    pairs: list[tuple[int, int]] = []
+    values: list[dict[int, int]] = []
+    step_size = max(4, missing)
+    for count, k in enumerate(order[:allowed], 1):
+        i, j = k % ngens, frontier[k // ngens]
+        value = ev.bracket(i, j)
+        if value:
+            pairs.append((i, j))
+            values.append(value)
+        if len(values) and (len(values) % step_size == 0 or count == min(allowed, total)):
+            if block_rank_mod(known + values, prime) >= limit:
+                return pairs, values
+    return None
+
+
 def _record(nodes: dict[int, dict[str, Any]], basis_vectors: IncrementalBasis, basis: list[int],
             kept_here: list[int], ev: Any, depth: int,
             batch_pairs: list[tuple[int, int]], batch_values: list[dict[int, int]], limit: int,
@@ -641,6 +680,9 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
         batch_pairs: list[tuple[int, int]] = []
         batch_values: list[dict[int, int]] = []
         fruitless = 0
+        since_gain, looked = 0, False
+        can_look = (limit < D and (max_depth is None or depth < max_depth)
+                    and getattr(ev, "looks_ahead", False))
 
         for i, j in pairs:
             if basis_vectors.rank >= limit or evaluated >= budget:
@@ -649,10 +691,10 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
                 continue
             value = ev.bracket(i, j)
             evaluated += 1
-            if not value:
-                continue
-            batch_pairs.append((i, j))
-            batch_values.append(value)
+            since_gain += 1
+            if value:
+                batch_pairs.append((i, j))
+                batch_values.append(value)
             missing = limit - basis_vectors.rank
             if len(batch_values) >= min(batch_size, max(8, 2 * missing) << fruitless):
                 before = basis_vectors.rank
@@ -662,7 +704,28 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
                 # stuck below the target costs few decisions, not one per 8
                 # candidates (which candidates are kept does not change)
                 fruitless = 0 if basis_vectors.rank > before else min(fruitless + 1, 20)
+                since_gain = 0 if basis_vectors.rank > before else since_gain
                 step(label, basis_vectors.rank, limit, "rank", estimate=False)
+            if can_look and not looked and kept_here and since_gain >= LOOKAHEAD_STALL:
+                looked = True
+                if batch_values:
+                    next_id = _record(nodes, basis_vectors, basis, kept_here, ev, depth,
+                                      batch_pairs, batch_values, limit, next_id, parts_cap,
+                                      tight)
+                found = _lookahead(ev, basis, kept_here, ngens, limit, prime, seed, depth)
+                if found is not None:  # the next depth reaches the target: take it
+                    depths.append(DepthStats(depth, basis_vectors.rank, len(kept_here),
+                                             evaluated, total, False))
+                    depth += 1
+                    kept_next: list[int] = []
+                    next_id = _record(nodes, basis_vectors, basis, kept_next, ev, depth,
+                                      found[0], found[1], limit, next_id, parts_cap, tight)
+                    depths.append(DepthStats(depth, basis_vectors.rank, len(kept_next),
+                                             len(found[0]), len(kept_here) * ngens, False))
+                    step(f"growth depth {depth}", basis_vectors.rank, limit, "rank",
+                         estimate=False)
+                    return Growth(nodes, tuple(basis), basis_vectors.rank, tuple(depths),
+                                  tuple(point), prime, target, "target", generators)
         if batch_values:
             next_id = _record(nodes, basis_vectors, basis, kept_here, ev, depth,
                               batch_pairs, batch_values, limit, next_id, parts_cap, tight)
