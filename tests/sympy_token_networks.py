@@ -1,5 +1,6 @@
 """The real model of a network on tokens (attention with exp, a batch
-normalisation with its square root, BatchNorm2d over images and positions,
+normalisation with its square root, layer normalisations after the
+attention with theirs, BatchNorm2d over images and positions,
 per-token layers, 2-D convolutions on images flattened channel by channel),
 written directly in SymPy, and its Taylor coefficients at identical tokens
 (at the batch v x0^T of a batch normalisation with eps = 0, at zero images
@@ -77,6 +78,21 @@ def real_orders(layers, values, probe, N, scale=1, base=None, shift=0):
                 toks = out
             elif layer[0] == "residual":
                 toks = [x + y for x, y in zip(toks, sequence(layer[1], toks))]
+            elif layer[0] in ("layer_norm", "rms_norm"):  # on each token, its square root
+                n, eps, affine = layer[1], sympy.Rational(layer[2]), layer[3]
+                bias = layer[0] == "layer_norm" and layer[4]
+                if affine:
+                    state["number"] += 1
+                k = state["number"]
+                out = []
+                for x in toks:
+                    mean = sum(x) / n if layer[0] == "layer_norm" else 0
+                    z = [v - mean for v in x]
+                    s = 1 / sympy.sqrt(sum(v * v for v in z) / n + eps)
+                    out.append(sympy.Matrix([(values[f"G{k}_{i}"] * v * s if affine else v * s)
+                                             + (values[f"b{k}_{i}"] if bias else 0)
+                                             for i, v in enumerate(z)]))
+                toks = out
             elif layer[0] == "batch_norm":  # per feature over the examples, biased variance
                 _, m, eps, affine, _ = layer
                 if affine:

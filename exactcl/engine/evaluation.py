@@ -38,6 +38,7 @@ from ..kernel.evaluator import (
     probe_family,
 )
 from ..kernel.fields import terms_gradient_mod
+from ..kernel.layers import postnorm
 from ..kernel.rings import poly_terms, random_prime
 from .bases import BlockBasis
 from .growth import DEFAULT_BUDGET, Growth, grow_with
@@ -179,6 +180,7 @@ def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
     ((4, 5, 5), ['X1', 'X2', 'X3', 'X4', '[X2,X4]'])
     """
     brackets: dict[int, tuple[int, int]] = {}
+    prime = postnorm.serving_prime(fields.layout, prime)  # the roots its probes need exist
     words = evaluator_of(fields.layout).Words(fields.layout, fields.probes(), brackets, point,
                                               prime)
     nodes = {i: {"word": f"{fields.letter}{i + 1}", "depth": 0, "raised": False,

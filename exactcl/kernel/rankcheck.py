@@ -324,6 +324,8 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
         budget.require(work, what)
         budget.spend(work)
         p = random_prime(rng)
+        while not postnorm.serves(layout, p):  # a root the probes need is missing mod p
+            p = random_prime(rng)
         words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
         try:
             values = [words.value(b) for b in basis]

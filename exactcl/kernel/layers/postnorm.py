@@ -30,10 +30,10 @@ from fractions import Fraction
 from flint import fmpq, fmpq_mat, nmod
 
 from ..evaluator import PROBE_BITS
-from .norm import CANDIDATES, TOKEN_LEVEL, Levels, _square_root, base_vector
+from .norm import CANDIDATES, TOKEN_LEVEL, Levels, _is_prime, _square_root, base_vector
 
 __all__ = ["LEVEL_TAG", "attention_scale", "candidate_count", "formal_level", "mod", "norm_ops",
-           "order0", "rank_level"]
+           "order0", "rank_level", "serves", "serving_prime"]
 
 #: The tag of the level data among the indicators.
 LEVEL_TAG = TOKEN_LEVEL
@@ -60,6 +60,26 @@ def attention_scale(layout) -> tuple[int, Fraction | None]:
     k = _attention_op(layout.ops)[1][4]
     r = _square_root(Fraction(k))
     return k, None if r is None else 1 / r
+
+
+def serves(layout, p: int) -> bool:
+    """Whether the rank probes of ``layout`` can be evaluated mod the prime
+    ``p``: True but for an attention with normalisations after it whose head
+    dimension k is not a square and has no root mod p (ranks are taken
+    modulo the primes where it has one: docs/design.md)."""
+    if not norm_ops(layout):
+        return True
+    k, rational = attention_scale(layout)
+    return rational is not None or (k % p != 0 and pow(k, (p - 1) // 2, p) == 1)
+
+
+def serving_prime(layout, p: int) -> int:
+    """The first prime from ``p`` on that :func:`serves` ``layout``."""
+    while not serves(layout, p):
+        p += 1
+        while not _is_prime(p):
+            p += 1
+    return p
 
 
 def candidate_count(layout) -> int:
