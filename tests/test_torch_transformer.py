@@ -196,3 +196,37 @@ def test_two_layers_in_a_row_are_refused_as_two_attentions():
     with pytest.raises(InputError, match="at most one layer that mixes tokens") as err:
         exactcl.from_torch(module, (2, 4))
     assert "\n" not in str(err.value)
+
+
+def test_the_laws_hold_for_torch_s_own_layer_along_small_gradient_steps(small):
+    """The laws are symmetries of torch's layer itself, not only of the
+    program's Taylor coefficients: under SGD (a batch of sequences, tokens x
+    batch x d) each drifts like the square of the step, far less than the
+    parameters' squared norm moves (the linear laws, sums of entries, and the
+    key biases do not move at all)."""
+    base, tm, result = small
+    laws = tm.laws(result)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 8, 4, generator=gen, dtype=torch.float64)
+    y = torch.randn(2, 8, 4, generator=gen, dtype=torch.float64)
+
+    def norm(m):
+        return sum((p.detach() ** 2).sum() for p in m.parameters())
+
+    drifts, moves = [], []
+    for lr in (5e-4, 1e-3):
+        m = _layer(dim_feedforward=2).double()
+        m.load_state_dict(base.state_dict())
+        start, start_norm = torch.stack([law(m).detach() for law in laws]), norm(m)
+        opt = torch.optim.SGD(m.parameters(), lr=lr)
+        for _ in range(20):
+            opt.zero_grad()
+            ((m(x) - y) ** 2).mean().backward()
+            opt.step()
+        drifts.append((torch.stack([law(m).detach() for law in laws]) - start).abs())
+        moves.append(abs(norm(m) - start_norm).item())
+    assert drifts[0].max().item() < 1e-2 * moves[0]
+    clear = drifts[0] > 1e-9  # away from rounding and cancellations
+    assert clear.sum().item() >= 8
+    ratio = drifts[1][clear] / drifts[0][clear]
+    assert ((ratio > 3.0) & (ratio < 5.0)).all(), ratio  # twice the step: four times the drift
