@@ -68,7 +68,7 @@ from ..layers.base import ALONE, PARAMETRISED, PASSES_RESCALING
 from ..layers.conv import MAX_PATCH_ENTRIES
 from ..layers.registry import torch_functions, torch_methods, torch_modules
 from ..layers.residual import Residual
-from .transformer import read_encoder_layer
+from .transformer import NOT_YET, read_encoder_layer
 
 __all__ = ["MAX_INPUT_ENTRIES", "MAX_PATCH_ENTRIES", "Capture", "capture"]
 
@@ -584,16 +584,6 @@ def _check_hooks(torch, module) -> None:
                              f"module's laws.")
 
 
-#: torch blocks refused before tracing (fx cannot trace them), with what is missing.
-_STACKED = ("it stacks TransformerEncoderLayers, two LayerNorms each, and exactcl counts at "
-            "most two layer normalisations after one attention (one "
-            "nn.TransformerEncoderLayer is read: pass it, or a module calling it once)")
-_CROSS = ("its cross-attention to the encoder's memory is not read (exactcl reads "
-          "self-attention: one nn.TransformerEncoderLayer, post-norm, with its LayerNorms)")
-_NOT_YET = {"TransformerEncoder": _STACKED, "TransformerDecoderLayer": _CROSS,
-            "TransformerDecoder": _CROSS, "Transformer": _CROSS}
-
-
 def capture(torch, module, shape: tuple[int, ...], batch_size: int | None = None) -> Capture:
     """Trace ``module`` and read its graph (see the module's docstring);
     ``batch_size`` N reads it on a batch of N examples of ``shape`` (a
@@ -608,7 +598,7 @@ def capture(torch, module, shape: tuple[int, ...], batch_size: int | None = None
                          f"the {MAX_INPUT_ENTRIES} exactcl reads; not {shape}.")
     _check_hooks(torch, module)
     for path, sub in module.named_modules():
-        why = _NOT_YET.get(type(sub).__name__) if type(sub).__module__.startswith("torch.") \
+        why = NOT_YET.get(type(sub).__name__) if type(sub).__module__.startswith("torch.") \
             else None
         if why is not None:
             raise InputError(f"Argument 'module' holds a torch.nn.{type(sub).__name__} at "

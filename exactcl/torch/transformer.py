@@ -30,7 +30,17 @@ from __future__ import annotations
 
 import operator
 
-__all__ = ["read_encoder_layer"]
+__all__ = ["NOT_YET", "read_encoder_layer"]
+
+_STACKED = ("it stacks TransformerEncoderLayers, two LayerNorms each, and exactcl counts at "
+            "most two layer normalisations after one attention (one "
+            "nn.TransformerEncoderLayer is read: pass it, or a module calling it once)")
+_CROSS = ("its cross-attention to the encoder's memory is not read (exactcl reads "
+          "self-attention: one nn.TransformerEncoderLayer, post-norm, with its LayerNorms)")
+#: torch's other transformer blocks, refused before tracing (fx cannot trace
+#: them), with what is missing.
+NOT_YET = {"TransformerEncoder": _STACKED, "TransformerDecoderLayer": _CROSS,
+           "TransformerDecoder": _CROSS, "Transformer": _CROSS}
 
 
 def _refuse(node, option: str, found: str, expected: str):
