@@ -142,6 +142,14 @@ def test_layer_norm_eps_is_read_as_the_decimal_it_prints_as(eps, exact):
     assert any(f"eps {eps!r} read as {exact}" in what for _, _, what in tm.nodes)
 
 
+def test_masks_passed_as_none_and_is_causal_false_are_the_plain_call():
+    module = _Holder(_layer(dim_feedforward=2),
+                     lambda m, x: m(x, None, src_key_padding_mask=None, is_causal=False)).eval()
+    tm = exactcl.from_torch(module, (2, 4))
+    assert tm.program == _by_hand(hidden=2, tokens=2)
+    assert tm.checked.startswith("output equals the module's forward")
+
+
 def test_a_relu_module_as_activation_is_read():
     tm = exactcl.from_torch(_layer(dim_feedforward=2, activation=nn.ReLU()), (2, 4))
     assert tm.program == _by_hand(hidden=2, tokens=2)

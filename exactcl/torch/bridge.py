@@ -198,7 +198,9 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
 
     ``example_input_shape`` is the shape of one input without the batch:
     ``(n,)`` for a dense network, ``(channels, length)`` or ``(channels,
-    height, width)`` for a convolutional one, ``(tokens, d)`` for attention.
+    height, width)`` for a convolutional one, ``(tokens, d)`` for attention
+    (one sequence: a ``nn.TransformerEncoderLayer`` with torch's default
+    batch_first=False is read, and checked, on it unbatched).
     The module is traced with ``torch.fx`` and read node by node
     (:mod:`exactcl.torch.capture` lists what is translated; anything else is
     refused in one line that names the node).
@@ -224,6 +226,10 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
     ...                                     torch.nn.Linear(4, 2)), (3,))  # doctest: +SKIP
     >>> tm.program.spec, tm.count().laws  # doctest: +SKIP
     ('net:Linear(3,4,bias),ReLU,Linear(4,2,bias)', 4)
+    >>> layer = torch.nn.TransformerEncoderLayer(4, 2, dim_feedforward=8,
+    ...                                          dropout=0).eval()  # doctest: +SKIP
+    >>> from_torch(layer, (3, 4)).count().laws  # doctest: +SKIP
+    38
     """
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
