@@ -306,7 +306,7 @@ def test_train_mode_dropout_is_refused():
 
 @pytest.mark.parametrize("build", [
     lambda: nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0,
-                                       batch_first=True).eval(),
+                                       batch_first=True, norm_first=True).eval(),
     lambda: nn.Sequential(nn.Linear(4, 4), nn.TransformerEncoder(
         nn.TransformerEncoderLayer(4, 2, 8, 0.0, batch_first=True), 1,
         enable_nested_tensor=False)).eval(),

@@ -236,8 +236,9 @@ def test_from_torch_refuses_a_per_token_linear_without_attention():
     assert "\n" not in str(err.value)
 
 
-def test_from_torch_still_refuses_a_transformer_layer_naming_layernorm():
-    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True).eval()
+def test_from_torch_refuses_a_pre_norm_transformer_layer_naming_layernorm():
+    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True,
+                                       norm_first=True).eval()
     with pytest.raises(InputError, match="LayerNorm") as err:
         exactcl.from_torch(layer, example_input_shape=(3, 4))
     assert "\n" not in str(err.value)

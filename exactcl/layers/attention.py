@@ -321,7 +321,8 @@ class Attention(Layer):
                 continue
             if value is not None and value is not False:
                 raise reader.refuse(node, "attention without masks", f"passes {key}")
-        if node.target and not sub.batch_first:  # alone, it is called on one sequence
+        # alone, or in a TransformerEncoderLayer (reader.unbatched), it is called on one sequence
+        if node.target and not sub.batch_first and str(node.target) not in reader.unbatched:
             raise reader.refuse(node, "batch_first=True (inputs batch x tokens x d)",
                                 "has batch_first=False, which reads the batch as tokens")
         _check_module(reader, node, sub)

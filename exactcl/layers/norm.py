@@ -178,10 +178,13 @@ class LayerNorm(Layer):
 
 
 def _from_torch(reader, node, x, shape, eps, weight, bias):
-    """A LayerNorm on the vector ``x``: torch's float eps is read as the
-    decimal it prints as (1e-05 as 1/100000), a rule the output check
-    against the module's forward then tests."""
-    if len(x.shape) != 1 or shape != x.shape:
+    """A LayerNorm on the vector ``x``, or on each token of ``x`` (tokens, n)
+    in a network with attention: torch's float eps is read as the decimal
+    it prints as (1e-05 as 1/100000), a rule the output check against the
+    module's forward then tests."""
+    if len(x.shape) == 2 and shape == x.shape[1:]:  # on each token (after the attention)
+        reader.per_token = getattr(reader, "per_token", None) or node
+    elif len(x.shape) != 1 or shape != x.shape:
         raise reader.refuse(node, "a LayerNorm over a vector (normalized_shape equal to its "
                                   "input's shape, after a Linear)",
                             f"normalises {shape} of an input of shape {x.shape}")
@@ -193,7 +196,7 @@ def _from_torch(reader, node, x, shape, eps, weight, bias):
     reader.record(node, f"eps {eps!r} read as {q} (the decimal it prints as)")
     layer = LayerNorm(shape[0], q, weight is not None, bias is not None)
     reads = () if weight is None else reader.reads(weight, bias)
-    return reader.append(node, x, layer, x.shape, reads, cost=4 * shape[0])
+    return reader.append(node, x, layer, x.shape, reads, cost=4 * math.prod(x.shape))
 
 
 #: torch's RMSNorm eps=None: torch.finfo(float32).eps, 2^-23 exactly.

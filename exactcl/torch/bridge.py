@@ -198,7 +198,9 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
 
     ``example_input_shape`` is the shape of one input without the batch:
     ``(n,)`` for a dense network, ``(channels, length)`` or ``(channels,
-    height, width)`` for a convolutional one, ``(tokens, d)`` for attention.
+    height, width)`` for a convolutional one, ``(tokens, d)`` for attention
+    (one sequence: a ``nn.TransformerEncoderLayer`` with torch's default
+    batch_first=False is read, and checked, on it unbatched).
     The module is traced with ``torch.fx`` and read node by node
     (:mod:`exactcl.torch.capture` lists what is translated; anything else is
     refused in one line that names the node).
@@ -224,6 +226,10 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
     ...                                     torch.nn.Linear(4, 2)), (3,))  # doctest: +SKIP
     >>> tm.program.spec, tm.count().laws  # doctest: +SKIP
     ('net:Linear(3,4,bias),ReLU,Linear(4,2,bias)', 4)
+    >>> layer = torch.nn.TransformerEncoderLayer(4, 2, dim_feedforward=8,
+    ...                                          dropout=0).eval()  # doctest: +SKIP
+    >>> from_torch(layer, (3, 4)).count().laws  # doctest: +SKIP
+    38
     """
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
@@ -256,7 +262,8 @@ def from_torch(module, example_input_shape: Sequence[int], *, check: bool | None
         why = ("check=False" if check is False else
                f"{cost} exact multiply-adds, above {CHECK_MAX_COST}: check=True runs it")
         return dataclasses.replace(tm, checked=f"not checked against the module ({why})")
-    return dataclasses.replace(tm, checked=_check_output(torch, module, tm, shape, batch_size))
+    return dataclasses.replace(tm, checked=_check_output(torch, module, tm, shape, batch_size,
+                                                         got.unbatched))
 
 
 def _shape(shape) -> tuple[int, ...]:
@@ -337,10 +344,14 @@ def _attention_of(program):
     return None
 
 
-def _check_output(torch, module, tm: TorchModel, shape, batch_size=None) -> str:
+def _check_output(torch, module, tm: TorchModel, shape, batch_size=None,
+                  unbatched: bool = False) -> str:
     """Compare the program's exact output with the module's forward on random
     inputs (batches of ``batch_size`` examples, each passed to the module as
-    one batch, when given); refuse on a difference. Returns what was
+    one batch, when given; each example by itself, unbatched, when
+    ``unbatched``: an attention with batch_first=False, a
+    TransformerEncoderLayer's, reads one sequence (tokens, d) so); refuse on
+    a difference. Returns what was
     checked. The module's buffers (a batch normalisation's running
     statistics) are copies: the check changes nothing of the module."""
     from ..layers.forward import output
@@ -368,7 +379,8 @@ def _check_output(torch, module, tm: TorchModel, shape, batch_size=None) -> str:
         if isinstance(module, torch.nn.MultiheadAttention):
             got = torch.stack([torch.func.functional_call(
                 module, state, (s.to(device), s.to(device), s.to(device)))[0] for s in x])
-        elif batch_size:  # one call per batch: its examples are normalised together
+        elif batch_size or unbatched:  # one call per batch (its examples are normalised
+            # together), or per example (an attention with batch_first=False)
             got = torch.stack([torch.func.functional_call(
                 module, {k: v.to(device) for k, v in state.items()}, (s.to(device),))
                 for s in x])

@@ -24,8 +24,9 @@ here:
   ``F.relu`` / ``torch.relu`` / ``x.relu()`` (in place or not),
   ``nn.MultiheadAttention`` (self-attention, with or without biases, as a
   model by itself or called as ``attn(x, x, x)[0]`` among ``nn.Linear``
-  layers applied to each token, ReLUs and residual additions; a
-  Transformer layer is refused naming LayerNorm), ``nn.Embedding`` as the
+  layers applied to each token, ReLUs and residual additions),
+  ``nn.TransformerEncoderLayer`` (post-norm, ReLU: read as its forward,
+  :mod:`exactcl.torch.transformer`), ``nn.Embedding`` as the
   first layer (one token per example), ``nn.BatchNorm1d`` in training mode
   over the examples of a batch (read with ``batch_size``: every other layer
   then acts on each example), ``nn.BatchNorm2d`` in training mode over the
@@ -67,6 +68,7 @@ from ..layers.base import ALONE, PARAMETRISED, PASSES_RESCALING
 from ..layers.conv import MAX_PATCH_ENTRIES
 from ..layers.registry import torch_functions, torch_methods, torch_modules
 from ..layers.residual import Residual
+from .transformer import NOT_YET, read_encoder_layer
 
 __all__ = ["MAX_INPUT_ENTRIES", "MAX_PATCH_ENTRIES", "Capture", "capture"]
 
@@ -143,6 +145,9 @@ class Capture:
     logit_scale: float = 1.0
     frozen: tuple = ()
     frozen_rows: tuple = ()  # (torch name, row): an embedding's padding_idx
+    #: an attention read with batch_first=False (a TransformerEncoderLayer's, on
+    #: one sequence): the module is called on each example (tokens, d) unbatched
+    unbatched: bool = False
 
     def flat(self, steps=None):
         """Every step in program order (residual blocks opened)."""
@@ -177,6 +182,9 @@ class _Reader:
         self.frozen_rows: list = []
         #: N when the module is read on a batch (a BatchNorm1d in training mode).
         self.batch_size: int | None = None
+        #: paths of attentions read with batch_first=False, on one sequence (those
+        #: of a TransformerEncoderLayer, :mod:`exactcl.torch.transformer`)
+        self.unbatched: set = set()
         self.modules = {getattr(torch.nn, name): t for name, t in torch_modules().items()
                         if hasattr(torch.nn, name)}
         self.functions = [(self._function(name), t) for name, t in torch_functions().items()]
@@ -250,11 +258,13 @@ class _Reader:
         token = getattr(self, "per_token", None)
         if token is not None and self.batch_size is None and not any(s.layer.crosses_tokens
                                          for s in Capture(result.steps).flat()):
-            raise self.refuse(token, "its input to be a vector (torch applies a Linear to the "
-                              "last dimension; exactcl reads that per token only in a network "
+            raise self.refuse(token, "its input to be a vector (torch applies a Linear or a "
+                              "LayerNorm to the last dimension; exactcl reads that per token "
+                              "only in a network "
                               "with a MultiheadAttention: flatten first)",
                               "is applied to each row of a matrix in a network without attention")
-        return Capture(result.steps, self.nodes, self.logit_scale, (), tuple(self.frozen_rows))
+        return Capture(result.steps, self.nodes, self.logit_scale, (), tuple(self.frozen_rows),
+                       bool(self.unbatched))
 
     def attribute(self, node):
         obj = self.module
@@ -295,6 +305,8 @@ class _Reader:
         layer = self.modules.get(kind)
         if layer is not None:
             return layer.from_torch_module(self, node, sub)
+        if kind is nn.TransformerEncoderLayer:
+            return read_encoder_layer(self, node, sub)
         x = self.single_input(node, sub)
         if kind is nn.Identity:
             self.record(node, "identity")
@@ -572,15 +584,6 @@ def _check_hooks(torch, module) -> None:
                              f"module's laws.")
 
 
-#: torch blocks refused before tracing (fx cannot trace them), with what is missing.
-_NOT_YET = dict.fromkeys(
-    ("TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
-     "TransformerDecoder", "Transformer"),
-    "it normalises each token with LayerNorm (norm1, norm2), which exactcl reads on a "
-    "vector network but not yet per token (its self-attention, residual additions and "
-    "per-token MLP are read: write the block's forward without normalisation)")
-
-
 def capture(torch, module, shape: tuple[int, ...], batch_size: int | None = None) -> Capture:
     """Trace ``module`` and read its graph (see the module's docstring);
     ``batch_size`` N reads it on a batch of N examples of ``shape`` (a
@@ -595,7 +598,7 @@ def capture(torch, module, shape: tuple[int, ...], batch_size: int | None = None
                          f"the {MAX_INPUT_ENTRIES} exactcl reads; not {shape}.")
     _check_hooks(torch, module)
     for path, sub in module.named_modules():
-        why = _NOT_YET.get(type(sub).__name__) if type(sub).__module__.startswith("torch.") \
+        why = NOT_YET.get(type(sub).__name__) if type(sub).__module__.startswith("torch.") \
             else None
         if why is not None:
             raise InputError(f"Argument 'module' holds a torch.nn.{type(sub).__name__} at "
@@ -618,6 +621,10 @@ def capture(torch, module, shape: tuple[int, ...], batch_size: int | None = None
     reader.batch_size = batch_size
     alone = reader.modules.get(type(module))  # a torch layer given by itself
     graph = alone.torch_graph(fx, module) if alone is not None else None
+    if type(module) is nn.TransformerEncoderLayer:  # read at one node, as inside a module
+        graph = fx.Graph()
+        graph.output(graph.create_node("call_module", "", (graph.placeholder("x"),), {},
+                                       name="encoder_layer"))
     if graph is None:
         try:
             graph = Tracer().trace(module)
