@@ -179,6 +179,24 @@ def _stream_moves(lay: BlockLayout, layer: tuple, number: int) -> list:
     return out
 
 
+def _scaled_block(lay: BlockLayout, norm: tuple, numbers: range, eps_zero: bool) -> list:
+    """The scale law of a normalisation after the attention that reads
+    y + f(y), y the affine output of the normalisation before it and f a
+    ReLU MLP (dense layers and ReLUs; docs/design.md): its gamma, beta and
+    the biases of f scaled by c scale y + f(y) by c, which a normalisation
+    with eps = 0 ignores, so the sum of their squares is a law (with eps > 0
+    a candidate broken at order eps, which its check then rejects)."""
+    params: list = []
+    for prefix in (f"G{norm[1]}", f"b{norm[1]}") + tuple(f"b{n}" for n in numbers):
+        if any(name == prefix for name, *_ in lay.tensors):
+            rows, cols, o = tensor_entries(lay, prefix)
+            params += range(o, o + rows * cols)
+    label = f"scale of normalisation {norm[1]}'s output and the biases of layers " \
+            f"{numbers.start}-{numbers.stop - 1}"
+    return [([(v, v) for v in params], [], label if eps_zero else
+             f"{label} (a law at eps = 0, broken at order eps)")]
+
+
 def _earlier_biases(lay: BlockLayout, numbers: list) -> list:
     """The laws of the parametrised layers ``numbers`` before the one a
     batch normalisation reads, joined to it by linear maps only (dense
@@ -222,6 +240,8 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
         centred = 0  # groups of a normalisation without affine parameters just before
         run: list = []  # parametrised layers joined by linear maps only, up to here
         writer = None  # (layer, number) of the last layer of a residual block just before
+        affine_norm = None  # (layer, number) of an affine normalisation after the attention
+        scaled = None  # (that normalisation, numbers of a ReLU MLP block y + f(y) after it)
         for layer in layers:
             role = _role(layer)
             if role == ALONE:  # attention in a network: its head laws, then as a dense layer
@@ -262,16 +282,23 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
                 elif (previous is None and writer is not None and lay.tokens is not None
                       and layer[0] == "layer_norm"):
                     moves.extend(_stream_moves(lay, *writer))  # after the attention
-                previous = stream = writer = None
+                if scaled is not None and lay.tokens is not None:
+                    moves.extend(_scaled_block(lay, scaled[0], scaled[1], eps_zero))
+                previous = stream = writer = scaled = affine_norm = None
                 if affine:  # its units rescale against the next layer, diagonally
                     counter[0] += 1
                     previous = (layer, counter[0], True)
+                    affine_norm = (layer, counter[0])
                 centred = groups if norm.translation and not affine else 0
                 continue
             elif role == BLOCK:
                 first = counter[0] + 1
                 branch = layer_type(layer[0]).inner(layer)
                 walk(branch)
+                mlp = all(_role(inner) in (PARAMETRISED, PASSES_RESCALING) for inner in branch)
+                scaled = ((affine_norm, range(first, counter[0] + 1))
+                          if affine_norm is not None and mlp else None)
+                affine_norm = None
                 stream = _stream(stream, branch, first, counter[0])
                 previous = None
                 writer = ((branch[-1], counter[0]) if _role(branch[-1]) in (PARAMETRISED, ALONE)
@@ -281,7 +308,7 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
             else:
                 previous = stream = None
             centred = 0
-            writer = None
+            writer = affine_norm = scaled = None
 
     def between(previous, layer, number):
         """Units of the layer before, rescaled against ``layer``'s readers."""
