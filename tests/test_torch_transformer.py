@@ -238,3 +238,16 @@ def test_the_laws_hold_for_torch_s_own_layer_along_small_gradient_steps(small):
     assert clear.sum().item() >= 8
     ratio = drifts[1][clear] / drifts[0][clear]
     assert ((ratio > 3.0) & (ratio < 5.0)).all(), ratio  # twice the step: four times the drift
+
+
+def test_frozen_parameters_of_a_network_on_tokens_are_refused_in_one_line():
+    """Frozen parameters are counted by expanding phi with them held at
+    their values; a transformer layer is not polynomial: refused by name,
+    not a traceback from the expansion."""
+    layer = torch.nn.TransformerEncoderLayer(4, 2, dim_feedforward=2, dropout=0).eval()
+    layer.norm1.weight.requires_grad_(False)
+    tm = exactcl.from_torch(layer, (2, 4))
+    with pytest.raises(exactcl.UnsupportedError, match=r"frozen parameters \(norm1.weight\)") \
+            as err:
+        exactcl.count(tm)
+    assert "\n" not in str(err.value)

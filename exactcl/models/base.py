@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from flint import fmpq_mpoly
 
-from ..kernel.errors import ResourceError, bad_argument
+from ..kernel.errors import ResourceError, bad_argument, count_text
 from ..kernel.fields import VectorField
 from ..kernel.rings import Ring, poly_terms
 from ..limits import (
@@ -155,8 +155,8 @@ def _check_size(name: str, D: int, generators: int, terms: int,
                                ("generator fields", generators, MAX_GENERATORS),
                                ("polynomial terms", terms, MAX_TERMS)):
         if value > limit:
-            raise ResourceError(f"Model {name} would have {value:,} {what} (limit {limit:,}); "
-                                f"choose smaller widths.")
+            raise ResourceError(f"Model {name} would have {count_text(value)} {what} (limit "
+                                f"{limit:,}); choose smaller widths.")
     check_memory(f"model {name} (built and counted)",
                  {"model": model_bytes(D, generators, terms),
                   "growth": growth_bytes(D, D, generators)}, max_memory)

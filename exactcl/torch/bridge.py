@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..kernel.errors import InputError
+from ..kernel.errors import InputError, UnsupportedError
 from .laws import HeavyBall, TorchLaw, _LawSet, _torch
 
 __all__ = ["HeavyBall", "TorchLaw", "TorchModel", "from_torch"]  # and Residual, built on first use
@@ -122,6 +122,14 @@ class TorchModel:
         model = from_program(self.program, max_memory=max_memory)
         if not self.frozen:
             return model
+        layout = self.program.layout
+        if getattr(layout, "tokens", None) is not None or getattr(layout, "norm", None):
+            kind = "a network on tokens" if layout.tokens is not None else "a normalised network"
+            raise UnsupportedError(f"Argument 'module' has frozen parameters "
+                                   f"({', '.join(self._frozen_tensors())}) in {kind}: frozen "
+                                   f"parameters are counted by expanding phi with them held at "
+                                   f"their values, and this model is not polynomial; train "
+                                   f"every parameter (requires_grad=True) to count it.")
         return with_constants(model, {ex: value for ex, _, _, value in self.frozen}, self.name)
 
     def count(self, **options):
