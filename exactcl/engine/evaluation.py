@@ -143,11 +143,12 @@ def evaluator_of(layout):
 class _ProgramEvaluator:
     """The growth's evaluator protocol on :class:`~exactcl.kernel.evaluator.Words`."""
 
-    #: Its kept words' values are cached: a stalled depth may look one further.
-    looks_ahead = True
-
     def __init__(self, words, nodes: dict[int, dict[str, Any]]) -> None:
         self.words, self.nodes = words, nodes
+        # a stalled depth looks one further (its kept words' values are cached) where the
+        # probe fields leave directions to depth 2, normalisations after an attention, whose
+        # full depth 1 costs half an hour; elsewhere growth keeps its order of words
+        self.looks_ahead = bool(getattr(words.layout, "token_norms", None))
 
     def value(self, node: int) -> dict[int, int]:
         value = self.words.value(node)
