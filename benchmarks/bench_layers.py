@@ -96,8 +96,8 @@ CASES = {
     "MultiheadAttention(bias=True)": (
         lambda: nn.MultiheadAttention(4, 2, bias=True, batch_first=True), (3, 4), False),
     "TransformerEncoderLayer(4, 2, 8, dropout=0), eval": (
-        lambda: nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0,
-                                           batch_first=True), (3, 4), True),
+        lambda: nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0), (3, 4),
+        True),
     "the same block written without normalisation": (lambda: _Block(), (3, 4), True),
     "Embedding(6, 3) then Linear(3, 2)": (
         lambda: nn.Sequential(nn.Embedding(6, 3), nn.Linear(3, 2)), (), False),
