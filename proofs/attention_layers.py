@@ -23,7 +23,7 @@ Run: python proofs/attention_layers.py [--check] [--quick]
 """
 
 from exactcl import Attention, net
-from exactcl.workflows.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, others_differ, script_main
 
 CLAIM_ID = "attention_layers"
 TITLE = ("Attention with biases: the bias-augmented head laws and one law per key-bias entry, "
@@ -74,7 +74,6 @@ def cases():
 def finding(outcomes):
     agree = [o for o in outcomes if o.agrees is True]
     sandwich = sum(o.proof == "sandwich" for o in outcomes)
-    off = [o for o in outcomes if o.agrees is not True]
     past = [o for o in outcomes if "k > 2d + 1" in o.case.claim]
     text = (f"Softmax attention with biases: {len(agree)} of {len(outcomes)} shapes have exactly "
             f"the bias-augmented head laws (Q Q^T + b_q b_q^T - K K^T, V V^T + b_v b_v^T - "
@@ -83,10 +82,7 @@ def finding(outcomes):
             f"The value and output biases add no law of their own: the model sees them only "
             f"through e = b_o + sum_h O_h^T b_v, and the translations b_v -> b_v + t, "
             f"b_o -> b_o - O^T t that keep e give none.")
-    if off:
-        text += " Others differ: " + ", ".join(
-            f"{o.case.name}: {o.laws} ({o.proof}), {o.case.expected} listed" for o in off) + "."
-    return text
+    return text + others_differ(outcomes)
 
 
 if __name__ == "__main__":

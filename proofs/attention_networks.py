@@ -29,7 +29,7 @@ Run: python proofs/attention_networks.py [--check] [--quick]
 """
 
 from exactcl import Attention, Linear, ReLU, Residual, net
-from exactcl.workflows.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, others_differ, script_main
 
 CLAIM_ID = "attention_networks"
 TITLE = ("Attention inside networks of per-token layers: the head laws, the balancedness of "
@@ -84,7 +84,6 @@ def cases():
 def finding(outcomes):
     agree = [o for o in outcomes if o.agrees is True]
     sandwich = sum(o.proof == "sandwich" for o in outcomes)
-    off = [o for o in outcomes if o.agrees is not True]
     text = (f"Softmax attention inside networks of per-token layers: {len(agree)} of "
             f"{len(outcomes)} networks have exactly the laws derived by hand (each head's, "
             f"bias-augmented with biases, and its key bias; the balancedness of the dense "
@@ -96,10 +95,7 @@ def finding(outcomes):
             f"of its MLP, no more. Every rank is that of Taylor coefficients in t of the "
             f"network at identical tokens X = 1 x0^T + t X', orders 0 to 3, each indicator 0 "
             f"or 1.")
-    if off:
-        text += " Others differ: " + ", ".join(
-            f"{o.case.name}: {o.laws} ({o.proof}), {o.case.expected} listed" for o in off) + "."
-    return text
+    return text + others_differ(outcomes)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ Run: python proofs/transformer_layers.py [--check] [--quick]
 """
 
 from exactcl import Attention, LayerNorm, Linear, ReLU, Residual, RMSNorm, net
-from exactcl.workflows.reproduce import Case, script_main
+from exactcl.workflows.reproduce import Case, others_differ, script_main
 
 CLAIM_ID = "transformer_layers"
 TITLE = ("The post-norm transformer layer (torch's TransformerEncoderLayer): the head laws, "
@@ -82,7 +82,6 @@ def cases():
 def finding(outcomes):
     agree = [o for o in outcomes if o.agrees is True]
     sandwich = sum(o.proof == "sandwich" for o in outcomes)
-    off = [o for o in outcomes if o.agrees is not True]
     text = (f"The post-norm transformer layer: {len(agree)} of {len(outcomes)} layers have "
             f"exactly the laws derived by hand (each head's, bias-augmented with biases, and "
             f"its key bias; the row sums of each O_h and the sum of b_o, which LN_1 ignores; "
@@ -93,10 +92,7 @@ def finding(outcomes):
             f"have no law of their own; RMSNorm adds no translation law. Every rank is that of "
             f"Taylor coefficients in t at identical tokens, orders 0 to 3, with the "
             f"attention's scale kept and the roots certified.")
-    if off:
-        text += " Others differ: " + ", ".join(
-            f"{o.case.name}: {o.laws} ({o.proof}), {o.case.expected} listed" for o in off) + "."
-    return text
+    return text + others_differ(outcomes)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from ..models.builtin import Model
 #: every certificate of data/ fits the default budget as well (a test checks it).
 VERIFY_WORK_LIMIT = 20
 
-__all__ = ["Case", "Outcome", "ClaimReport", "run_claim", "script_main", "find_root",
+__all__ = ["Case", "Outcome", "ClaimReport", "others_differ", "run_claim", "script_main", "find_root",
            "load_script", "reproduce_all"]
 
 
@@ -119,6 +119,20 @@ def _comparable(text: str) -> str:
     cert = json.loads(text)
     cert["software"] = {}
     return dumps(cert)
+
+
+def others_differ(outcomes: Sequence[Outcome]) -> str:
+    """The sentence a finding ends with when some cases do not agree with
+    the laws listed (empty when all do).
+
+    >>> others_differ([])
+    ''
+    """
+    off = [o for o in outcomes if o.agrees is not True]
+    if not off:
+        return ""
+    return " Others differ: " + ", ".join(
+        f"{o.case.name}: {o.laws} ({o.proof}), {o.case.expected} listed" for o in off) + "."
 
 
 def run_claim(claim_id: str, title: str, source: str, cases: Sequence[Case], *,
