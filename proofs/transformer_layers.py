@@ -25,6 +25,13 @@ level is a rational square, sqrt(k) and the second level's root taken mod p
 and certified independent modulo rational squares by Legendre symbols; the
 laws are checked with every root a free variable; a sandwich settles it.
 
+torch's own shape, TransformerEncoderLayer(4, 2, dim_feedforward=8) on 3
+tokens (38 laws by sandwich), is counted by the test suite
+(tests/test_torch_transformer.py) and benchmarks/bench_layers.py rather than
+committed here: re-checking its certificate needs an estimated 1.33 million
+units of work, above the budget the verifier gives a file of unknown origin
+(1 million), which every certificate of data/ must fit.
+
 Run: python proofs/transformer_layers.py [--check] [--quick]
 """
 
@@ -59,17 +66,16 @@ def layer(d, heads, hidden, tokens=3, bias=True, eps="1/100000", norm=LayerNorm)
 
 def cases():
     return [
-        Case("torch_encoder_layer_4_2_8", layer(4, 2, 8),
-             "TransformerEncoderLayer(4, 2, 8): 2 x 8 head laws + 5 of LN_1 + 9 of LN_2 + 8 "
-             "neurons", expected(4, 2, 8)),
+        Case("encoder_layer_4_2_4_tokens_2", layer(4, 2, 4, tokens=2),
+             "2 x 8 head laws + 5 of LN_1 + 5 of LN_2 + 4 neurons", expected(4, 2, 4)),
         Case("encoder_layer_4_2_2_tokens_2", layer(4, 2, 2, tokens=2),
              "2 x 8 head laws + 5 + 3 translations + 2 neurons", expected(4, 2, 2), quick=True),
         Case("encoder_layer_4_1_4_square_head", layer(4, 1, 4),
              "one head of dimension 4 (a rational scale 1/2): 24 head laws + 5 + 5 + 4",
              expected(4, 1, 4)),
-        Case("encoder_layer_4_2_8_eps_0", layer(4, 2, 8, eps=0),
+        Case("encoder_layer_4_2_4_tokens_2_eps_0", layer(4, 2, 4, tokens=2, eps=0),
              "eps = 0: the same laws and the scale of LN_1's affine output with the MLP's "
-             "biases, which LN_2 then ignores", expected(4, 2, 8) + 1),
+             "biases, which LN_2 then ignores", expected(4, 2, 4) + 1),
         Case("encoder_layer_4_2_4_no_bias", layer(4, 2, 4, bias=False),
              "bias=False: 2 x 6 head laws + 4 rows of O_h + 4 columns of W_2 + 4 neurons",
              expected(4, 2, 4, bias=False)),
