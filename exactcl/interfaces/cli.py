@@ -180,12 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser(
         "reproduce", help="re-run and re-verify every claim of proofs/",
         description="Re-run every script of proofs/, compare its certificates with data/ and "
-                    "verify them again. Every claim: about 240 seconds (times measured on a "
+                    "verify them again. Every claim: about 270 seconds (times measured on a "
                     "machine with 2 shared cores).")
     pr.add_argument("--quick", action="store_true",
                     help="only the quick cases (about 13 seconds)")
     pr.add_argument("--slow", action="store_true",
-                    help="also the cases marked slow (none at present: about 240 seconds, as "
+                    help="also the cases marked slow (none at present: about 270 seconds, as "
                          "the default run)")
     pr.add_argument("--write", action="store_true",
                     help="rewrite data/ instead of comparing with the committed certificates")
