@@ -249,6 +249,9 @@ def test_certificate_states_the_roots_and_the_verifier_holds_it_to_them(tmp_path
     ([["residual", [["attention", "softmax", 4, 1, 4, 3, True]]],
       ["group_norm", 2, 4, "1/100000", True], ["linear", 4, 2, True]],
      "cannot act on each token"),
+    ([["linear", 3, 4, True], ["residual", [["attention", "softmax", 4, 1, 4, 3, True]]],
+      ["layer_norm", 4, "1/100000", True, True], ["linear", 4, 2, True]],
+     "normalises 4 features but the network's input has 3"),
 ])
 def test_bad_placements_are_refused_in_one_line(layers, message):
     with pytest.raises(ValueError, match=message) as err:

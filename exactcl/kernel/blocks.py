@@ -192,6 +192,16 @@ def check_blocks(layers: object) -> tuple[tuple, ...]:
     mixing = tokens.find_attention(layers)
     checker = _Checker(tokens.token_count(layers), mixing[0][0] if mixing else None)
     out, shape = checker.sequence(layers, None, "")
+    if checker.tokens is not None:
+        norms = [(n, layer) for n, layer in enumerate(out, 1)
+                 if layer[0] in ("layer_norm", "rms_norm")]
+        width = _input_shape(out)[0] * _input_shape(out)[1]
+        if norms and norms[0][1][1] != width:
+            n, layer = norms[0]
+            raise ValueError(f"layer {n} ({layer[0]}), the first normalisation after the "
+                             f"attention, normalises {layer[1]} features but the network's "
+                             f"input has {width}: its expansion point is chosen in the input "
+                             f"(docs/design.md), so no layer may change the width before it")
     last = out[-1][0]
     if not RULES[last].ends:
         raise ValueError(f"the last layer (layer {len(out)}) must be linear, a convolution or "
