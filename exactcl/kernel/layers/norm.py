@@ -231,7 +231,9 @@ class LayerNorm(LayerRule):
         centre, inv, e = self._constants(words, n, eps)
         z = _mul(centre, a)
         q = _add(_scale(_mul(_transpose(z), z), inv), {0: nmod_mat(1, 1, [e], p)})
-        level = sigma[-1]  # ("root", r) or ("formal", lambda): Words puts it last
+        # ("root", [r]), ("formal", [lambda]) or, after an attention, ("s0", [s0], checked):
+        # Words puts it last
+        level = sigma[-1]
         q0 = int(q[0][0, 0]) if 0 in q else 0
         if q0 == 0:
             raise ZeroDivisionError(f"the level of the normalisation is 0 mod {p}")
@@ -241,6 +243,9 @@ class LayerNorm(LayerRule):
             s0 = pow(level[1][0], -1, p)
         else:
             s0 = level[1][0] % p
+            if level[0] == "s0" and level[2] and s0 * s0 % p * q0 % p != 1:
+                raise ValueError("the normalisation's s0 is not q0^(-1/2): the probe's level "
+                                 "data does not match its expansion point")
         nu = {m: y for m, y in q.items() if m}
         qinv = pow(q0, -1, p)
         s = _series(s0, nu, qinv, _half_binomials(p), p)
@@ -248,7 +253,7 @@ class LayerNorm(LayerRule):
         y = _mul(z, s)
         out = y
         if g is not None:
-            out = _elementwise(point[g], y, p)
+            out = _had(point[g], y, p)
         if b is not None:
             out = _add(out, point[words.bias_tensor(b)])
         return out, (z, s, qi, y)
@@ -257,33 +262,11 @@ class LayerNorm(LayerRule):
         """After the attention of a network on tokens (docs/design.md,
         normalisation after the attention): every token by :meth:`forward`
         with the probe's s0 (one order-0 level for all tokens), which a rank
-        probe's level data must match: s0^2 q0 = 1 mod p."""
+        probe's level data must match on each token: s0^2 q0 = 1 mod p."""
         tag, _, roots, checked = sigma[-1]
         if tag != TOKEN_LEVEL:
             raise ValueError("a normalisation after the attention needs the probe's level data")
-        p = words.prime
-        s0 = roots[op[6]] % p
-        centre, inv, e = self._constants(words, op[1], op[2])
-        levels = set()
-        for a in tokens:
-            z0 = (centre[0] * a[0]) if 0 in a else None
-            levels.add((sum(int(v) * int(v) for v in z0.entries()) * inv + e) % p
-                       if z0 is not None else e)
-        if len(levels) != 1:
-            raise ValueError("the tokens' order-0 levels differ: the expansion point's tokens "
-                             "are not equal")
-        q0 = levels.pop()
-        if q0 == 0:
-            raise ZeroDivisionError(f"the level of the normalisation is 0 mod {p}")
-        if checked and s0 * s0 % p * q0 % p != 1:
-            raise ValueError("the normalisation's s0 is not q0^(-1/2): the probe's level data "
-                             "does not match its expansion point")
-        outs, saved = [], []
-        for a in tokens:
-            out, kept = self.forward(words, op, a, point, [("formal", [s0])])
-            outs.append(out)
-            saved.append(kept)
-        return outs, saved
+        return super().forward_tokens(words, op, tokens, point, [("s0", [roots[op[6]]], checked)])
 
     def backward(self, words, op, delta, saved, point, sigma, grads):
         _, n, eps, g, b, _ = op[:6]
@@ -292,8 +275,8 @@ class LayerNorm(LayerRule):
         if b is not None:
             accumulate(grads, words.bias_tensor(b), delta)
         if g is not None:
-            accumulate(grads, g, _elementwise(delta, y, p))
-            delta = _elementwise(delta, point[g], p)
+            accumulate(grads, g, _had(delta, y, p))
+            delta = _had(delta, point[g], p)
         centre, inv, _ = self._constants(words, n, eps)
         # y = s z, ds = -(s / (n q)) z^T dz: g_z = s g_y - (s / (n q)) (z . g_y) z
         dot = _mul(_transpose(z), delta)
@@ -434,7 +417,7 @@ class GroupNorm(LayerNorm):
         p = words.prime
         centre, sums, spread, inv, e = self._matrices(words, n, groups, eps)
         z = _mul(centre, a)
-        q = _add(_scale(_mul(sums, _elementwise(z, z, p)), inv),
+        q = _add(_scale(_mul(sums, _had(z, z, p)), inv),
                  {0: nmod_mat(groups, 1, [e] * groups, p)})
         level = sigma[-1]
         q0 = [int(v) for v in q[0].entries()] if 0 in q else [0] * groups
@@ -451,10 +434,10 @@ class GroupNorm(LayerNorm):
         s = _series_vector(s0, nu, qinv, _half_binomials(p), p)
         qi = _series_vector(qinv, nu, qinv, lambda j: (-1) ** j, p)
         spread_s = _mul(spread, s)
-        y = _elementwise(z, spread_s, p)
+        y = _had(z, spread_s, p)
         out = y
         if g is not None:
-            out = _elementwise(point[g], y, p)
+            out = _had(point[g], y, p)
         if b is not None:
             out = _add(out, point[words.bias_tensor(b)])
         return out, (z, s, qi, y, spread_s)
@@ -466,13 +449,13 @@ class GroupNorm(LayerNorm):
         if b is not None:
             accumulate(grads, words.bias_tensor(b), delta)
         if g is not None:
-            accumulate(grads, g, _elementwise(delta, y, p))
-            delta = _elementwise(delta, point[g], p)
+            accumulate(grads, g, _had(delta, y, p))
+            delta = _had(delta, point[g], p)
         centre, sums, spread, inv, _ = self._matrices(words, n, groups, eps)
         # per group: g_z = s g_y - (s / (m q)) (z_g . g_y) z
-        dots = _mul(sums, _elementwise(z, delta, p))
-        coeff = _scale(_elementwise(_elementwise(s, qi, p), dots, p), (-inv) % p)
-        gz = _add(_elementwise(delta, spread_s, p), _elementwise(z, _mul(spread, coeff), p))
+        dots = _mul(sums, _had(z, delta, p))
+        coeff = _scale(_had(_had(s, qi, p), dots, p), (-inv) % p)
+        gz = _add(_had(delta, spread_s, p), _had(z, _mul(spread, coeff), p))
         return _mul(centre, gz)
 
     def read_name(self, head, inner, block):
@@ -493,22 +476,17 @@ def _series_vector(s0: list[int], nu: dict, qinv: list[int], coefficient, p: int
     G x 1 matrices (nu nilpotent)."""
     groups = len(s0)
     out = {0: nmod_mat(groups, 1, s0, p)}
-    term = _elementwise(nu, {0: nmod_mat(groups, 1, qinv, p)}, p)
+    term = _had(nu, {0: nmod_mat(groups, 1, qinv, p)}, p)
     power, j = term, 1
     while power:
         c = coefficient(j) % p
-        out = _add(out, _elementwise(power, {0: nmod_mat(groups, 1, [v * c % p for v in s0],
+        out = _add(out, _had(power, {0: nmod_mat(groups, 1, [v * c % p for v in s0],
                                                           p)}, p))
-        power, j = _elementwise(power, term, p), j + 1
+        power, j = _had(power, term, p), j + 1
     return out
 
 
 # -- jets -----------------------------------------------------------------------------------
-
-def _elementwise(A: dict, B: dict, p: int) -> dict:
-    """The entrywise product of two jets of n x 1 matrices."""
-    return _had(A, B, p)
-
 
 def _half_binomials(p: int):
     """j -> binomial(-1/2, j) mod p."""
