@@ -639,14 +639,14 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
     never expanded, except to prove the candidate laws exactly over Q when
     phi has at most :data:`EXPANDED_PATHS` terms (else they are checked by
     evaluation, with the stated bound)."""
-    from .evaluation import check_laws, program_growth
+    from .evaluation import anchored_point, check_laws, program_growth
     start = time.perf_counter()
     layout = model.program.layout
     D = model.D
     fields = check_program_count(model.program, search_degree=search_degree,
                                  max_memory=max_memory, seed=seed, engine="program")
     rng = random.Random(seed)
-    point = [rng.randrange(prime) for _ in range(D)]
+    point = anchored_point(layout, [rng.randrange(prime) for _ in range(D)])
     found: list[tuple[fmpq_mpoly, str]] = []
     rejected = []
     labels = model.candidate_labels or tuple(h.str() for h in model.candidates)

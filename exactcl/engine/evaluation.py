@@ -54,6 +54,29 @@ __all__ = ["COMPONENTS_PER_PARAMETER", "EXPANDED_PATHS", "IdentityCheck", "Progr
 EXPANDED_PATHS = 5_000
 
 
+
+def anchored_point(layout, point: list[int]) -> list[int]:
+    """``point`` with the rows of each dense layer that must map a smooth
+    activation's constant output to 0 summing to 0 (their last entry set),
+    so that the next smooth unit is at its anchor (docs/design.md, section 8).
+
+    >>> from exactcl.kernel.blocks import BlockLayout
+    >>> lay = BlockLayout([["linear", 2, 2, True], ["sigmoid"], ["linear", 2, 2, False],
+    ...                    ["sigmoid"], ["linear", 2, 1, False]])
+    >>> anchored_point(lay, list(range(1, 13)))[4:8]
+    [5, -5, 7, -7]
+    """
+    plan = getattr(layout, "smooth_plan", None)
+    if not plan or not plan["row_sums"]:
+        return point
+    point = list(point)
+    for t in plan["row_sums"]:
+        _, rows, cols, o = layout.tensors[t]
+        for i in range(rows):
+            row = o + i * cols
+            point[row + cols - 1] = -sum(point[row:row + cols - 1])
+    return point
+
 def program_paths(model) -> int:
     """The number of terms of phi of a network (its paths), without expanding it."""
     return model.program.layout.phi_terms()
@@ -147,8 +170,10 @@ class _ProgramEvaluator:
         self.words, self.nodes = words, nodes
         # a stalled depth looks one further (its kept words' values are cached) where the
         # probe fields leave directions to depth 2, normalisations after an attention, whose
-        # full depth 1 costs half an hour; elsewhere growth keeps its order of words
-        self.looks_ahead = bool(getattr(words.layout, "token_norms", None))
+        # full depth 1 costs half an hour, and smooth activations (a dense pair before one
+        # leaves its last direction to depth 2); elsewhere growth keeps its order of words
+        self.looks_ahead = bool(getattr(words.layout, "token_norms", None)
+                                or getattr(words.layout, "smooth", None))
 
     def value(self, node: int) -> dict[int, int]:
         value = self.words.value(node)

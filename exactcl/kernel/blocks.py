@@ -63,7 +63,7 @@ from .evaluator import (
     _nonzeros,
     _shift,
 )
-from .layers import CHAIN_KINDS, RULES, rule_of, sequence_kinds
+from .layers import CHAIN_KINDS, RULES, rule_of, sequence_kinds, smooth
 from .layers.attention import ATTENTION_KINDS, MAX_TOKENS
 from .layers.base import MAX_ACTIVATIONS, constant, put
 from .layers.conv import MAX_PATCH_ENTRIES, MAX_POSITIONS
@@ -192,6 +192,7 @@ def check_blocks(layers: object) -> tuple[tuple, ...]:
     mixing = tokens.find_attention(layers)
     checker = _Checker(tokens.token_count(layers), mixing[0][0] if mixing else None)
     out, shape = checker.sequence(layers, None, "")
+    smooth.check_program(out, checker.mixing)
     if checker.tokens is not None:
         norms = [(n, layer) for n, layer in enumerate(out, 1)
                  if layer[0] in ("layer_norm", "rms_norm")]
@@ -283,10 +284,13 @@ class BlockLayout:
         self.token_levels = 0
         #: Normalisations after the attention (their ops, in order: layers.postnorm).
         self.token_norms: list = []
+        #: Smooth activations (their ops, in order: layers.smooth) and their plan.
+        self.smooth: list = []
+        self.smooth_plan: dict | None = None
         rule = RULES[self.layers[0][0]]
         self.attention = self.layers[0] if rule.alone and len(self.layers) == 1 else None
         #: N for a network on tokens with an attention layer (exactcl.kernel.tokens).
-        self.tokens = None if self.attention is not None else tokens.token_count(self.layers)
+        self.tokens = None if self.attention is not None else tokens.program_tokens(self.layers)
         self._number = 0
         if self.attention is not None:
             self._alone = rule
@@ -299,6 +303,9 @@ class BlockLayout:
             self.ops, shape = self.compile_sequence(self.layers, None)
             self.input_shape = tuple(_input_shape(self.layers)[:2])
             self.output_shape = tuple(shape[:2])
+            if self.smooth:  # which units are freed, rows summing to 0, x0 = 0
+                self.smooth_plan = smooth.analyse(self.layers, self.ops, tokens.token_count(
+                    self.layers) is None)
         groups = self._weights + self._biases
         self.parameters = tuple(name for *_, names in groups for name in names)
         offset = 0

@@ -87,4 +87,6 @@ def random_probe_mod(layout, prime: int, rng) -> Probe:
         lambdas = (0,) + draw(layout.token_levels)
     if getattr(layout, "token_norms", None):  # after the attention: its scale, then each s0
         lambdas = (0,) + draw(1 + len(layout.token_norms))
+    if getattr(layout, "smooth", None) and not lambdas:  # free derivatives (layers.smooth)
+        lambdas = (0,)
     return Probe(x, lambdas, sigma, u)

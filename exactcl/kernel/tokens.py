@@ -37,7 +37,7 @@ from math import ceil
 from flint import nmod_mat
 
 from .evaluator import PROBE_BITS, Probe
-from .layers import RULES, postnorm
+from .layers import RULES, postnorm, smooth
 from .layers.attention_net import T_BITS, T_MASK
 from .layers.batchnorm import _majorant_zero, _probe_degrees_zero, levels
 
@@ -104,6 +104,20 @@ def token_count(layers) -> int | None:
 
 # -- forward and reverse passes --------------------------------------------------------------
 
+def program_tokens(layers) -> int | None:
+    """N for a network on tokens, 1 for a program with smooth activations
+    and no layer mixing tokens (read as a network on one token:
+    docs/design.md, section 8), else None.
+
+    >>> program_tokens([["linear", 2, 2, True], ["tanh"], ["linear", 2, 1, False]])
+    1
+    """
+    N = token_count(layers)
+    if N is None and smooth.smooth_layers(layers):
+        return 1
+    return N
+
+
 def forward(words, ops, tokens: list, point: list, sigma) -> tuple[list, list]:
     """(output tokens, tape) of ``ops`` on the tokens' jets."""
     tape = []
@@ -161,6 +175,11 @@ def constants(layout, pr: Probe, p: int, raw_point=None, words=None) -> tuple:
     x0 = list(pr.x[:d_in]) if v0 is None else [x - (1 << PROBE_BITS - 1) for x in pr.x[:d_in]]
     if zero_origin(layout.layers):
         x0 = [0] * d_in  # docs/design.md, BatchNorm2d: X = t X'
+    formal = bool(pr.s) and pr.s[0] == 0
+    if layout.smooth and not formal:  # docs/design.md, section 8: the anchors
+        smooth.check_point(layout, raw_point)
+        if smooth.needs_origin(layout):
+            x0 = [0] * d_in
     norm_level = None
     if layout.token_norms:  # docs/design.md, normalisation after the attention
         if pr.s and pr.s[0] == 0:
@@ -178,14 +197,18 @@ def constants(layout, pr: Probe, p: int, raw_point=None, words=None) -> tuple:
     U = [[[pr.u[(n * N + i) * d_out + c] % p for c in range(d_out)] for i in range(N)]
          for n in range(4)]
     seeds = []
+    mixing = bool(find_attention(layout.layers))
     for i in range(N):
-        cu3 = [(N * U[3][i][c] - sum(U[3][j][c] for j in range(N))) % p for c in range(d_out)]
+        cu3 = ([(N * U[3][i][c] - sum(U[3][j][c] for j in range(N))) % p for c in range(d_out)]
+               if mixing else [U[3][i][c] % p for c in range(d_out)])  # no attention: U_3
         shape = layout.output_shape
         seeds.append({_T: nmod_mat(*shape, U[0][i], p),
                       eb | ec: nmod_mat(*shape, U[1][i], p),
                       ec: nmod_mat(*shape, U[2][i], p),
                       0: nmod_mat(*shape, cu3, p)})
     sigma = [[v % p for v in s] for s in pr.sigma]
+    for op in layout.smooth:  # a law check's free values, or the anchors' coefficients
+        sigma[op[1]] = ("formal", sigma[op[1]]) if formal else ("anchor",)
     if norm_level is not None:
         sigma.append(norm_level)
     if layout.token_levels:
@@ -257,6 +280,8 @@ def _probe_degrees(ops, degrees: list, free_scale: bool = False) -> list:
         rule = RULES[op[0]]
         if _is_token_norm(op):  # one level for every token: a batch norm's at eps = 0, m = 1
             degrees = _probe_degrees_zero(degrees, 1)
+        elif getattr(rule, "smooth", False):  # free c's (docs/design.md, section 8)
+            degrees = smooth.probe_degrees(degrees)
         elif rule.crosses_tokens:
             degrees = rule.probe_degrees_tokens(op, degrees)
             if free_scale:  # lambda_0 in at most three entries of M per product
@@ -283,6 +308,8 @@ def _theta_degree(ops, r: int) -> int:
         rule = RULES[op[0]]
         if _is_token_norm(op):  # a batch norm's at eps = 0 with one level (m = 1)
             r = 7 * r + (1 if op[3] is not None else 0) + 8 * r
+        elif getattr(rule, "smooth", False):  # at most four factors of the input
+            r = 4 * r
         elif rule.crosses_tokens:
             r = rule.theta_degree_tokens(op, r)
         elif rule.nested is not None:
@@ -313,6 +340,8 @@ def _majorant(ops, a: list, layout, den: list) -> list:
             den[1] *= rule.den_tokens(op)
         elif rule.nested is not None:
             a = [x + y for x, y in zip(a, _majorant(rule.children(op), a, layout, den))]
+        elif getattr(rule, "smooth", False):  # free c's: sum_k (k+1) c_k n^k, k <= 4
+            a = [4 * (1 + x) ** 4 for x in a]
         elif op[0] == "leaky_relu":  # q + (1 - q) sigma, q = s/b
             s, b = op[3], op[4]
             a = [x * Fraction(abs(s) + abs(b - s), b) for x in a]

@@ -36,6 +36,7 @@ from .pooling import (
     MaxPool2d,
 )
 from .residual import Residual
+from .smooth import ELU, GELU, SiLU, Sigmoid, Softplus, Tanh
 
 __all__ = ["LAYER_TYPES", "by_head", "by_kind", "layer_type", "spec_help", "torch_functions",
            "torch_methods", "torch_modules"]
@@ -64,6 +65,12 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     GroupNorm,
     BatchNorm1d,
     BatchNorm2d,
+    Tanh,
+    Sigmoid,
+    GELU,
+    SiLU,
+    Softplus,
+    ELU,
 )
 
 

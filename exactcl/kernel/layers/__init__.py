@@ -18,6 +18,7 @@ from .heads import SOFTMAX_HEAD
 from .norm import GROUP_NORM, LAYER_NORM, RMS_NORM
 from .pooling import AVG_POOL, MAX_POOL
 from .residual import RESIDUAL
+from .smooth import ELU, GELU, SIGMOID, SILU, SOFTPLUS, TANH
 
 #: The registered layer rules, in the order messages list them.
 RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
@@ -36,6 +37,12 @@ RULES: dict[str, LayerRule] = {rule.kind: rule for rule in (
     GROUP_NORM,
     BATCH_NORM,
     BATCH_NORM_2D,
+    TANH,
+    SIGMOID,
+    GELU,
+    SILU,
+    SOFTPLUS,
+    ELU,
 )}
 
 #: The kinds the chain evaluator (:mod:`exactcl.kernel.evaluator`) runs

@@ -1,0 +1,336 @@
+"""Smooth activations: ``Tanh``, ``Sigmoid``, ``SiLU``, ``GELU`` (torch's
+exact erf form, ``GELU(erf)``, and its ``approximate="tanh"`` form,
+``GELU(tanh)``), ``Softplus(beta)`` and ``ELU(alpha)`` with rational beta
+and alpha. Canonical forms ``["tanh"]``, ``["sigmoid"]``, ``["silu"]``,
+``["gelu", "erf" | "tanh"]``, ``["softplus", "a/b"]``, ``["elu", "a/b"]``.
+
+They are counted through the Taylor coefficients of the network at anchored
+points (docs/design.md, section 8): each unit at 0 (ELU in its exponential
+region, at -log 2), where its coefficients are exact. Their forward rules
+give floats (the functions are transcendental), used only to check a torch
+translation against the module. Their role for candidate laws is a barrier:
+no symmetry of the layers around them passes a smooth activation.
+
+torch: ``nn.Tanh``, ``torch.tanh``, ``F.tanh``, ``x.tanh()``; ``nn.Sigmoid``,
+``torch.sigmoid``, ``F.sigmoid``, ``x.sigmoid()``; ``nn.SiLU``, ``F.silu``;
+``nn.GELU``, ``F.gelu`` (``approximate`` "none" or "tanh"); ``nn.Softplus``,
+``F.softplus`` (beta read as the decimal it prints as, threshold 20, torch's
+default); ``nn.ELU``, ``F.elu`` (alpha as its decimal). ``nn.PReLU`` (a
+learned slope) is refused by name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ..kernel.errors import InputError
+from .activations import exact_slope
+from .base import Layer, SpecCall
+
+__all__ = ["ELU", "GELU", "SiLU", "Sigmoid", "Softplus", "Tanh"]
+
+#: Digits of a float argument read as the decimal it prints as: more is
+#: refused (a float such as 1/3 is no short rational).
+MAX_DECIMAL_DIGITS = 12
+#: torch's Softplus threshold, the only one read (beta z above it is linear).
+SOFTPLUS_THRESHOLD = 20
+
+
+def _gelu_erf(x: float) -> float:
+    return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def _gelu_tanh(x: float) -> float:
+    return 0.5 * x * (1.0 + math.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _softplus(x: float, beta: float) -> float:
+    if beta * x > SOFTPLUS_THRESHOLD:
+        return x
+    return math.log1p(math.exp(beta * x)) / beta
+
+
+def _elu(x: float, alpha: float) -> float:
+    return x if x > 0 else alpha * math.expm1(x)
+
+
+class _Smooth(Layer):
+    """What the six share: no parameter, the input's shape kept, a float
+    forward rule unit by unit."""
+
+    torch_methods: tuple = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def canonical(self, size=None) -> list:
+        return [self.kinds[0]]
+
+    def spec(self) -> str:
+        return type(self).__name__
+
+    @classmethod
+    def from_spec(cls, call: SpecCall) -> Layer:
+        if call.body:
+            raise call.fail(f"takes no arguments: write {cls.__name__}")
+        return cls()
+
+    @staticmethod
+    def function(layer):
+        """The float function of a canonical layer."""
+        kind = layer[0]
+        if kind == "tanh":
+            return math.tanh
+        if kind == "sigmoid":
+            return _sigmoid
+        if kind == "silu":
+            return lambda x: x * _sigmoid(x)
+        if kind == "gelu":
+            return _gelu_erf if layer[1] == "erf" else _gelu_tanh
+        q = float(Fraction(layer[1]))
+        if kind == "softplus":
+            return lambda x: _softplus(x, q)
+        return lambda x: _elu(x, q)
+
+    @staticmethod
+    def forward(layer, run, a: list, shape):
+        """The activation of each unit, in floats."""
+        f = _Smooth.function(layer)
+        return [f(float(v)) for v in a], shape
+
+    # -- torch translation -----------------------------------------------------------
+
+    @classmethod
+    def from_torch_module(cls, reader, node, sub):
+        return cls._read(reader, node, reader.single_input(node, sub), sub)
+
+    @classmethod
+    def from_torch_function(cls, reader, node, fn):
+        bound = reader.bind(node, cls._signature[0], dict(cls._signature[1]))
+        return cls._read(reader, node, reader.value(node, bound.pop("input")), bound)
+
+    @classmethod
+    def from_torch_method(cls, reader, node, x):
+        if len(node.args) != 1 or node.kwargs:
+            raise reader.unknown_method(node)
+        return cls._read(reader, node, x, {})
+
+    #: The torch function's arguments and their defaults.
+    _signature: tuple = (("input",), {})
+
+    @classmethod
+    def _read(cls, reader, node, x, args):
+        """The layer on ``x``; ``args`` the module (attributes) or the bound
+        function arguments (a dict)."""
+        return reader.append(node, x, cls(), x.shape)
+
+
+def _arg(args, name: str, default):
+    return args.get(name, default) if isinstance(args, dict) else getattr(args, name, default)
+
+
+@dataclass(frozen=True, repr=False)
+class Tanh(_Smooth):
+    """tanh, unit by unit.
+
+    >>> from exactcl import Linear, net
+    >>> net(Linear(2, 3), Tanh(), Linear(3, 1)).canonical()[1]
+    ['tanh']
+    """
+
+    kinds = ("tanh",)
+    spec_heads = ("tanh",)
+    spec_help = "Tanh"
+    example = "Tanh()"
+    torch_modules = ("Tanh",)
+    torch_functions = ("torch.tanh", "F.tanh")
+    torch_methods = ("tanh",)
+
+
+@dataclass(frozen=True, repr=False)
+class Sigmoid(_Smooth):
+    """The logistic sigmoid 1 / (1 + e^-z), unit by unit."""
+
+    kinds = ("sigmoid",)
+    spec_heads = ("sigmoid",)
+    spec_help = "Sigmoid"
+    example = "Sigmoid()"
+    torch_modules = ("Sigmoid",)
+    torch_functions = ("torch.sigmoid", "F.sigmoid")
+    torch_methods = ("sigmoid",)
+
+
+@dataclass(frozen=True, repr=False)
+class SiLU(_Smooth):
+    """z sigmoid(z) (torch's SiLU, also called swish), unit by unit."""
+
+    kinds = ("silu",)
+    spec_heads = ("silu",)
+    spec_help = "SiLU"
+    example = "SiLU()"
+    torch_modules = ("SiLU",)
+    torch_functions = ("F.silu",)
+    _signature = (("input", "inplace"), {"inplace": False})
+
+
+@dataclass(frozen=True, repr=False)
+class GELU(_Smooth):
+    """GELU, ``approximate="none"`` (z Phi(z), the default) or ``"tanh"``.
+
+    >>> GELU().spec(), GELU("tanh").canonical()
+    ('GELU(erf)', ['gelu', 'tanh'])
+    """
+
+    approximate: str = "none"
+
+    kinds = ("gelu",)
+    spec_heads = ("gelu",)
+    spec_help = "GELU[(erf|tanh)]"
+    example = "GELU()"
+    torch_modules = ("GELU",)
+    torch_functions = ("F.gelu",)
+    _signature = (("input", "approximate"), {"approximate": "none"})
+
+    def __post_init__(self) -> None:
+        if self.approximate not in ("none", "tanh"):
+            raise InputError(f"Argument 'approximate' of GELU must be 'none' or 'tanh', not "
+                             f"{self.approximate!r}.")
+
+    def __repr__(self) -> str:
+        return "GELU()" if self.approximate == "none" else "GELU('tanh')"
+
+    def canonical(self, size=None) -> list:
+        return ["gelu", "erf" if self.approximate == "none" else "tanh"]
+
+    def spec(self) -> str:
+        return f"GELU({self.canonical()[1]})"
+
+    @classmethod
+    def from_spec(cls, call: SpecCall) -> Layer:
+        if not call.body:
+            return cls()
+        if len(call.args) != 1 or call.keys or call.args[0] not in ("erf", "tanh", "none"):
+            raise call.fail("must be GELU, GELU(erf) or GELU(tanh)")
+        return cls("tanh" if call.args[0] == "tanh" else "none")
+
+    @classmethod
+    def _read(cls, reader, node, x, args):
+        approximate = _arg(args, "approximate", "none")
+        if approximate not in ("none", "tanh"):
+            raise reader.refuse(node, "approximate='none' or 'tanh'", f"has {approximate!r}")
+        return reader.append(node, x, cls(approximate), x.shape)
+
+
+def _short_rational(value, what: str) -> Fraction:
+    """A positive float or int argument as the short decimal it prints as."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{what} must be a number, not {value!r}.")
+    text = repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float) and (not math.isfinite(value) or "e" in text.lower()
+                                     or len(text.replace(".", "").lstrip("-0"))
+                                     > MAX_DECIMAL_DIGITS):
+        raise InputError(f"{what} is the float {value!r}, which is not a short decimal: "
+                         f"exactcl reads it as the rational it prints as, and cannot here.")
+    q = Fraction(text)
+    if q <= 0:
+        raise InputError(f"{what} must be positive, not {value!r}.")
+    return q
+
+
+@dataclass(frozen=True, repr=False)
+class _Parametrised(_Smooth):
+    """Softplus and ELU: one positive rational constant."""
+
+    value: Fraction = field(default=Fraction(1))
+
+    #: The constant's name in torch.
+    name = ""
+
+    def __post_init__(self) -> None:
+        q = exact_slope(self.value, f"Argument {self.name!r} of {type(self).__name__}")
+        if q <= 0:
+            raise InputError(f"Argument {self.name!r} of {type(self).__name__} must be "
+                             f"positive, not {q}.")
+        object.__setattr__(self, "value", q)
+
+    def __repr__(self) -> str:
+        q = self.value
+        return f"{type(self).__name__}()" if q == 1 else f"{type(self).__name__}({str(q)!r})"
+
+    def canonical(self, size=None) -> list:
+        q = self.value
+        return [self.kinds[0], f"{q.numerator}/{q.denominator}"]
+
+    def spec(self) -> str:
+        return f"{type(self).__name__}({self.canonical()[1]})"
+
+    @classmethod
+    def from_spec(cls, call: SpecCall) -> Layer:
+        if not call.body:
+            return cls()
+        if len(call.args) != 1 or call.keys:
+            raise call.fail(f"must be {cls.__name__} or {cls.__name__}(a/b) with one positive "
+                            f"rational {cls.name}")
+        try:
+            return cls(call.args[0])
+        except InputError:
+            raise call.fail(f"must have a positive rational {cls.name} such as 1 or 1/2, not "
+                            f"{call.args[0]!r}") from None
+
+    @classmethod
+    def _read(cls, reader, node, x, args):
+        raw = _arg(args, cls.name, 1.0)
+        try:
+            q = _short_rational(raw, f"{cls.__name__}'s {cls.name}")
+        except InputError as e:
+            raise reader.refuse(node, f"a positive {cls.name} that is a short decimal",
+                                f"has {cls.name}={raw!r} ({e})") from None
+        if cls is Softplus:
+            threshold = _arg(args, "threshold", SOFTPLUS_THRESHOLD)
+            if threshold != SOFTPLUS_THRESHOLD:
+                raise reader.refuse(node, f"torch's threshold {SOFTPLUS_THRESHOLD}",
+                                    f"has threshold={threshold!r}")
+        if isinstance(raw, float):
+            reader.record(node, f"{cls.name} {raw!r} read as {q} (the decimal it prints as)")
+        return reader.append(node, x, cls(q), x.shape)
+
+
+@dataclass(frozen=True, repr=False)
+class Softplus(_Parametrised):
+    """log(1 + e^(beta z)) / beta (torch's threshold 20: beta z above it
+    is z), beta a positive rational.
+
+    >>> Softplus().spec(), Softplus("1/2").canonical()
+    ('Softplus(1/1)', ['softplus', '1/2'])
+    """
+
+    name = "beta"
+    kinds = ("softplus",)
+    spec_heads = ("softplus",)
+    spec_help = "Softplus[(beta)]"
+    example = "Softplus()"
+    torch_modules = ("Softplus",)
+    torch_functions = ("F.softplus",)
+    _signature = (("input", "beta", "threshold"), {"beta": 1.0, "threshold": 20.0})
+
+
+@dataclass(frozen=True, repr=False)
+class ELU(_Parametrised):
+    """z for z > 0, alpha (e^z - 1) otherwise, alpha a positive rational;
+    counted in its exponential region (every unit below 0: docs/design.md,
+    section 8)."""
+
+    name = "alpha"
+    kinds = ("elu",)
+    spec_heads = ("elu",)
+    spec_help = "ELU[(alpha)]"
+    example = "ELU()"
+    torch_modules = ("ELU",)
+    torch_functions = ("F.elu",)
+    _signature = (("input", "alpha", "inplace"), {"alpha": 1.0, "inplace": False})
