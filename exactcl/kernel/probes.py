@@ -9,6 +9,7 @@ import hashlib
 from . import tokens
 from .evaluator import PROBE_BITS, Probe, active_neurons
 from .layers.norm import candidates, levels_of
+from .layers.smooth import keeps_scale
 
 #: Families of dense probes: every indicator drawn like an input entry. The
 #: engine takes one for a program with a convolution or a pooling layer
@@ -88,5 +89,5 @@ def random_probe_mod(layout, prime: int, rng) -> Probe:
     if getattr(layout, "token_norms", None):  # after the attention: its scale, then each s0
         lambdas = (0,) + draw(1 + len(layout.token_norms))
     if getattr(layout, "smooth", None) and not lambdas:  # free derivatives (layers.smooth)
-        lambdas = (0,)
+        lambdas = (0,) + (draw(1) if keeps_scale(layout) else ())  # and the attention's scale
     return Probe(x, lambdas, sigma, u)

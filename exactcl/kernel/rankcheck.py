@@ -36,7 +36,7 @@ from .lawchecks import (
     _evaluator,
     _used_fields,
 )
-from .layers import postnorm
+from .layers import postnorm, smooth
 from .linalg import block_rank_mod, column_blocks, rank_mod
 from .rebuild import (
     expansion_terms,
@@ -243,6 +243,14 @@ def _postnorm_text(layout) -> str | None:
             f"rational square{taken}")
 
 
+def _smooth_scale_text(layout) -> str:
+    """The attention's scale, kept in a network on tokens with smooth
+    activations (docs/design.md, section 8)."""
+    k, rational = postnorm.attention_scale(layout)
+    taken = "" if rational is not None else f", sqrt({k}) taken mod p"
+    return f"the attention's logits scaled by 1/sqrt({k}){taken}; "
+
+
 def _base_text(layout) -> str | None:
     v = base(layout)
     return None if v is None else f"v x0^T + t X' with v = ({', '.join(map(str, v))})"
@@ -251,7 +259,14 @@ def _base_text(layout) -> str | None:
 def token_fields(layout) -> str:
     """What a network on tokens' probe fields are: :data:`TOKEN_FIELDS`, at a
     batch of zero images for a BatchNorm2d, or at the batch v x0^T of a
-    batch normalisation with eps = 0."""
+    batch normalisation with eps = 0; a program with smooth activations
+    states their anchors (docs/design.md, section 8)."""
+    if getattr(layout, "smooth", None):
+        if smooth.one_token(layout):
+            return (f"gradients of Taylor coefficients in t, orders 0 to 3, of "
+                    f"<U, net(x0 + t x')>, {smooth.describe(layout)}: in the model's "
+                    f"functional space")
+        return f"{TOKEN_FIELDS} ({_smooth_scale_text(layout)}{smooth.describe(layout)})"
     if zero_origin(layout.layers):
         return ZERO_FIELDS
     roots = _postnorm_text(layout)
@@ -269,7 +284,13 @@ def token_expansion(layout) -> str:
     """The expansion a network on tokens' certificate states:
     :data:`TOKEN_EXPANSION`, :data:`ZERO_EXPANSION` (a BatchNorm2d), or the
     batch v x0^T + t X' of a batch normalisation with eps = 0
-    (docs/design.md)."""
+    (docs/design.md); a program with smooth activations states their
+    anchors (docs/design.md, section 8)."""
+    if getattr(layout, "smooth", None):
+        if smooth.one_token(layout):
+            return (f"Taylor coefficients in t of the network at x0 + t x', orders 0 to 3, "
+                    f"{smooth.describe(layout)}")
+        return f"{TOKEN_EXPANSION}, {_smooth_scale_text(layout)}{smooth.describe(layout)}"
     if zero_origin(layout.layers):
         return ZERO_EXPANSION
     roots = _postnorm_text(layout)

@@ -209,6 +209,9 @@ def constants(layout, pr: Probe, p: int, raw_point=None, words=None) -> tuple:
     sigma = [[v % p for v in s] for s in pr.sigma]
     for op in layout.smooth:  # a law check's free values, or the anchors' coefficients
         sigma[op[1]] = ("formal", sigma[op[1]]) if formal else ("anchor",)
+    if norm_level is None and smooth.keeps_scale(layout):  # the attention's scale kept
+        norm_level = (postnorm.formal_level(pr.s[1:2]) if formal
+                      else postnorm.scale_level(layout, p))
     if norm_level is not None:
         sigma.append(norm_level)
     if layout.token_levels:
@@ -299,7 +302,8 @@ def _probe_degrees(ops, degrees: list, free_scale: bool = False) -> list:
 
 def probe_degree(layout) -> int:
     """Degree of F in the probe's entries (every order, plus 1 for U)."""
-    out = _probe_degrees(layout.ops, [1, 1, None, None], bool(layout.token_norms))
+    out = _probe_degrees(layout.ops, [1, 1, None, None],
+                         bool(layout.token_norms) or smooth.keeps_scale(layout))
     return max(v for v in out if v is not None) + 1
 
 

@@ -36,7 +36,7 @@ from .pooling import (
     MaxPool2d,
 )
 from .residual import Residual
-from .smooth import ELU, GELU, SiLU, Sigmoid, Softplus, Tanh
+from .smooth import ELU, GELU, Sigmoid, SiLU, Softplus, Tanh
 
 __all__ = ["LAYER_TYPES", "by_head", "by_kind", "layer_type", "spec_help", "torch_functions",
            "torch_methods", "torch_modules"]

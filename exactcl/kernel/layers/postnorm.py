@@ -31,6 +31,7 @@ from flint import fmpq, fmpq_mat, nmod
 
 from ..evaluator import PROBE_BITS
 from .norm import CANDIDATES, TOKEN_LEVEL, Levels, _is_prime, _square_root, base_vector
+from .smooth import keeps_scale
 
 __all__ = ["LEVEL_TAG", "attention_scale", "candidate_count", "formal_level", "mod", "norm_ops",
            "order0", "rank_level", "serves", "serving_prime"]
@@ -66,8 +67,9 @@ def serves(layout, p: int) -> bool:
     """Whether the rank probes of ``layout`` can be evaluated mod the prime
     ``p``: True but for an attention with normalisations after it whose head
     dimension k is not a square and has no root mod p (ranks are taken
-    modulo the primes where it has one: docs/design.md)."""
-    if not norm_ops(layout):
+    modulo the primes where it has one: docs/design.md), or an attention
+    with smooth activations around it (section 8)."""
+    if not norm_ops(layout) and not keeps_scale(layout):
         return True
     k, rational = attention_scale(layout)
     return rational is not None or (k % p != 0 and pow(k, (p - 1) // 2, p) == 1)
@@ -80,6 +82,19 @@ def serving_prime(layout, p: int) -> int:
         while not _is_prime(p):
             p += 1
     return p
+
+
+def scale_level(layout, p: int) -> tuple:
+    """The level data of a network on tokens with smooth activations and no
+    normalisation: the attention's scale 1/sqrt(k) mod p (a root of k mod p
+    when k is no square; ZeroDivisionError when it has none)."""
+    k, s_att = attention_scale(layout)
+    if s_att is not None:
+        return (LEVEL_TAG, mod(s_att, p), [], True)
+    r = _root_of(Fraction(k), p)
+    if r is None:
+        raise ZeroDivisionError(f"the head dimension {k} has no square root mod {p}")
+    return (LEVEL_TAG, pow(r, -1, p), [], True)
 
 
 def candidate_count(layout) -> int:

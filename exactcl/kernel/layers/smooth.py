@@ -35,7 +35,7 @@ from .attention_net import _had
 from .base import LayerRule, hadamard
 
 __all__ = ["CONSTANT_VALUE", "FREE_VALUES", "SMOOTH_KINDS", "analyse", "check_program",
-           "coefficients", "constant_of", "needs_origin"]
+           "coefficients", "constant_of", "describe", "keeps_scale", "needs_origin", "one_token"]
 
 #: Free values per unit in a law check: c_0 .. c_4 (orders 0..3 of t and
 #: the reverse pass's derivative).
@@ -304,7 +304,7 @@ ELU = Smooth("elu", ("ELU",), "alpha")
 
 # -- the program: anchors, freed units, the origin ----------------------------------------------
 
-_ZERO, _GENERIC, _FREED = "zero", "generic", "freed"
+_GENERIC, _FREED = ("generic",), ("freed",)
 #: Layers refused beside smooth activations (docs/design.md, section 8).
 _PATTERNS = ("relu", "leaky_relu", "maxpool")
 _PER_SAMPLE_NORMS = ("layer_norm", "rms_norm", "group_norm")
@@ -349,6 +349,11 @@ def check_program(layers, mixing: str | None) -> None:
     if mixing is not None and mixing != "attention":
         raise ValueError(f"smooth activations ({', '.join(names)}) cannot act in a network "
                          f"with {mixing}: its tokens differ at the expansion point")
+    if mixing == "attention" and kinds & {"layer_norm", "rms_norm"}:
+        raise ValueError(f"smooth activations ({', '.join(names)}) cannot yet sit in a network "
+                         f"with normalisations after its attention: the first normalisation's "
+                         f"expansion point is chosen per probe, a freed unit's needs one for "
+                         f"all (docs/design.md, section 8)")
     if mixing is None:
         for bad in _PER_SAMPLE_NORMS:
             if bad in kinds:
@@ -357,48 +362,60 @@ def check_program(layers, mixing: str | None) -> None:
     analyse(layers, None, mixing is None)
 
 
-def _walk(layers, ops, state, prev, report, where: str):
+def _zero(pending=()) -> tuple:
+    """The state "exactly 0", with the weight tensors whose rows must sum to
+    0 for it (committed when a smooth unit reads it)."""
+    return ("zero", tuple(pending))
+
+
+def _walk(layers, ops, state, report, where: str):
     """The state of the order-0 activation after ``layers`` (ops in
-    parallel, or None), from ``state`` at their input: 0, generic, freed
-    (generic, right after a dense layer with a bias), or ("const", c0)."""
+    parallel, or None), from ``state`` at their input: exactly 0
+    (:func:`_zero`), generic, freed (generic, right after a dense layer with
+    a bias), or ("const", c0)."""
     for n, layer in enumerate(layers, 1):
         op = ops[n - 1] if ops is not None else None
         kind, at = layer[0], f"{where}layer {n}"
+        zero = state[0] == "zero"
+        pending = state[1] if zero else ()
         if kind == "linear":
-            bias = layer[3]
-            if bias:
+            if layer[3]:
                 state = _FREED
-            elif state == _ZERO:
-                state = _ZERO
-            elif isinstance(state, tuple):  # c0 1 -> c0 W 1: 0 when W's rows sum to 0
-                report["row_sums"].append(op[1] if op is not None else at)
-                state = _ZERO
+            elif zero:
+                state = _zero(pending)
+            elif state[0] == "const":  # c0 1 -> c0 W 1: 0 when W's rows sum to 0
+                state = _zero((op[1] if op is not None else at,))
             else:
                 state = _GENERIC
         elif kind == "conv":
-            state = (_FREED if layer[5] else _ZERO) if state == _ZERO else _GENERIC
+            state = (_FREED if layer[5] else _zero(pending)) if zero else _GENERIC
         elif kind in SMOOTH_KINDS:
             freed = state == _FREED
-            if not freed and (state != _ZERO or kind == "elu"):
+            if not freed and (not zero or kind == "elu"):
                 need = ("a bias in the layer right before it" if kind == "elu" else
                         "a bias in the layer right before it, or an input exactly 0 there")
                 report["bad"] = (f"{at} ({kind}) cannot be expanded at its anchor "
                                  f"{anchor(layer)}: it needs {need} (docs/design.md, "
                                  f"section 8)")
                 return _GENERIC
+            for t in pending:
+                if t not in report["row_sums"]:
+                    report["row_sums"].append(t)
             if op is not None:
                 op[4] = freed
             report["freed"].append(freed)
             c0 = coefficients(tuple(layer), 0)[0]
-            state = _ZERO if not any(c0) else ("const", c0)
+            state = _zero() if not any(c0) else ("const", c0)
         elif kind == "residual":
-            inner = _walk(layer[1], op[1] if op is not None else None, state, None, report,
+            inner = _walk(layer[1], op[1] if op is not None else None, state, report,
                           f"{at}: ")
-            state = _ZERO if state == _ZERO and inner == _ZERO else _GENERIC
+            both = zero and inner[0] == "zero"
+            state = _zero(pending + tuple(t for t in inner[1] if t not in pending)) \
+                if both else _GENERIC
         elif kind == "avgpool":
-            state = _ZERO if state == _ZERO else _GENERIC
+            state = _zero(pending) if zero else _GENERIC
         elif kind == "softmax_head":
-            state = _ZERO if state == _ZERO or isinstance(state, tuple) else _GENERIC
+            state = _zero(pending) if zero else (_zero() if state[0] == "const" else _GENERIC)
         else:
             state = _GENERIC
         if report["bad"]:
@@ -417,23 +434,80 @@ def analyse(layers, ops, may_originate: bool) -> dict:
     ``ops`` (a BlockLayout's), each smooth op's freed flag is set and the
     row sums name weight tensors."""
     report = _report()
-    _walk(layers, ops, _GENERIC, None, report, "")
+    _walk(layers, ops, _GENERIC, report, "")
     if report["bad"] is None:
         report["origin"] = False
         return report
     if not may_originate:
         raise ValueError(report["bad"])
     report = _report()
-    _walk(layers, ops, _ZERO, None, report, "")
+    _walk(layers, ops, _zero(), report, "")
     if report["bad"] is not None:
         raise ValueError(report["bad"])
     report["origin"] = True
     return report
 
 
+def describe(layout) -> str:
+    """How a program's smooth units are expanded, as its certificates state
+    it (docs/design.md, section 8).
+
+    >>> from exactcl.kernel.blocks import BlockLayout
+    >>> describe(BlockLayout([["linear", 2, 2, True], ["gelu", "erf"], ["linear", 2, 2, False],
+    ...                       ["gelu", "erf"], ["linear", 2, 1, False]]))
+    'every smooth unit at its anchor (gelu (erf) at 0), 2 freed by the bias before them, 2 at 0 exactly, x0 = 0; 1/sqrt(2 pi) taken as 2^61 + 7 mod p'
+    """
+    plan, ops = layout.smooth_plan, layout.smooth
+    kinds = []
+    for op in ops:
+        layer = op[3]
+        name = layer[0] + (f" ({layer[1]})" if len(layer) > 1 else "")
+        text = f"{name} at {anchor(layer)}"
+        if text not in kinds:
+            kinds.append(text)
+    freed = sum(op[2] for op in ops if op[4])
+    exact = sum(op[2] for op in ops if not op[4])
+    parts = [f"every smooth unit at its anchor ({', '.join(kinds)})"]
+    if freed:
+        parts.append(f"{freed} freed by the bias before them")
+    if exact:
+        parts.append(f"{exact} at 0 exactly")
+    if plan["row_sums"]:
+        names = ", ".join(layout.tensors[t][0] for t in plan["row_sums"])
+        parts.append(f"the rows of {names} summing to 0 at the point")
+    parts.append("x0 = 0")
+    text = ", ".join(parts)
+    constants = sorted({constant_of(op[0]) for op in ops} - {None})
+    if constants:
+        text += f"; {constants[0]} taken as 2^61 + 7 mod p"
+    return text
+
+
+def one_token(layout) -> bool:
+    """Whether ``layout`` is a program with smooth activations and no layer
+    mixing tokens (a network on one token)."""
+    return bool(getattr(layout, "smooth", None)) and not any(
+        op[0] == "attention" for op in _all_ops(layout.ops))
+
+
+def _all_ops(ops):
+    for op in ops:
+        yield op
+        if op[0] == "residual":
+            yield from _all_ops(op[1])
+
+
 def needs_origin(layout) -> bool:
-    """Whether a rank probe of ``layout`` takes x0 = 0."""
-    return bool(getattr(layout, "smooth_plan", None) and layout.smooth_plan["origin"])
+    """Whether a rank probe of ``layout`` takes x0 = 0: always, with smooth
+    activations (a freed unit's real bias a - W a0 depends on x0, so every
+    probe must share it: docs/design.md, section 8)."""
+    return bool(getattr(layout, "smooth_plan", None))
+
+
+def keeps_scale(layout) -> bool:
+    """Whether a network on tokens computes with its attention's scale
+    1/sqrt(k) (smooth activations mix the orders' powers of s)."""
+    return bool(getattr(layout, "smooth", None)) and not one_token(layout)
 
 
 def check_point(layout, raw_point) -> None:
