@@ -339,3 +339,16 @@ def test_a_certificate_of_a_torch_tanh_mlp_verifies():
     assert report.ok, str(report)
     assert (result.laws, result.proof) == (0, "sandwich")
     assert "exactly 0 independent conservation laws (D = 26, proof: sandwich)" in str(report)
+
+
+def test_the_readme_smooth_example_runs_and_says_what_it_gives():
+    import pathlib
+    import re
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## PyTorch modules", 1)[1]
+    (code,) = [block for block in re.findall(r"```python\n(.*?)```", section, flags=re.S)
+               if "nn.Tanh()" in block]
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert (scope["mlp_result"].laws, scope["mlp_result"].proof) == (0, "sandwich")
+    assert (scope["pair_result"].laws, scope["pair_result"].proof) == (15, "sandwich")
