@@ -192,7 +192,11 @@ class Tanh(_Smooth):
 
 @dataclass(frozen=True, repr=False)
 class Sigmoid(_Smooth):
-    """The logistic sigmoid 1 / (1 + e^-z), unit by unit."""
+    """The logistic sigmoid 1 / (1 + e^-z), unit by unit.
+
+    >>> Sigmoid().spec(), Sigmoid.function(["sigmoid"])(0.0)
+    ('Sigmoid', 0.5)
+    """
 
     kinds = ("sigmoid",)
     spec_heads = ("sigmoid",)
@@ -205,7 +209,12 @@ class Sigmoid(_Smooth):
 
 @dataclass(frozen=True, repr=False)
 class SiLU(_Smooth):
-    """z sigmoid(z) (torch's SiLU, also called swish), unit by unit."""
+    """z sigmoid(z) (torch's SiLU, also called swish), unit by unit.
+
+    >>> from exactcl.layers.program import parse_net
+    >>> parse_net("Linear(2,3,bias),silu,Linear(3,1)", "net:...").spec
+    'net:Linear(2,3,bias),SiLU,Linear(3,1)'
+    """
 
     kinds = ("silu",)
     spec_heads = ("silu",)
@@ -377,7 +386,15 @@ class Softplus(_Parametrised):
 class ELU(_Parametrised):
     """z for z > 0, alpha (e^z - 1) otherwise, alpha a positive rational;
     counted in its exponential region (every unit below 0: docs/design.md,
-    section 8)."""
+    section 8), which needs a bias in the layer before it.
+
+    >>> ELU("1/2").spec(), ELU().canonical()
+    ('ELU(1/2)', ['elu', '1/1'])
+    >>> ELU(0.5)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'alpha' of ELU must be an exact rational (an int, a Fraction, a SymPy Rational, or a string such as '1/100' or '0.01'), not the float 0.5: write '0.5' for the decimal it prints as.
+    """
 
     name = "alpha"
     kinds = ("elu",)
