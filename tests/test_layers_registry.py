@@ -48,6 +48,7 @@ from exactcl.layers.program import (
     Residual,
     parse_layers,
 )
+from exactcl.layers.smooth import ELU, GELU, Sigmoid, SiLU, Softplus, Tanh
 
 #: Layers of every registered type, as their specs and reprs must give them back.
 EXAMPLES = {
@@ -77,6 +78,12 @@ EXAMPLES = {
     GroupNorm: [GroupNorm(2, 6), GroupNorm(3, 9, eps=0, affine=False)],
     BatchNorm1d: [BatchNorm1d(5, batch=8), BatchNorm1d(3, batch=2, eps="1/10", affine=False)],
     BatchNorm2d: [BatchNorm2d(4, batch=8), BatchNorm2d(2, batch=2, eps="1/10", affine=False)],
+    Tanh: [Tanh()],
+    Sigmoid: [Sigmoid()],
+    GELU: [GELU(), GELU("tanh")],
+    SiLU: [SiLU()],
+    Softplus: [Softplus(), Softplus("1/2"), Softplus(3)],
+    ELU: [ELU(), ELU(Fraction(1, 2))],
 }
 
 HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
@@ -90,8 +97,9 @@ HELP = ("Linear(n_in,n_out[,bias]), ReLU, "
         "Embedding(tokens,dim), LayerNorm(n[,eps=a/b][,affine=False][,bias=False]), "
         "RMSNorm(n[,eps=a/b][,affine=False]), "
         "GroupNorm(groups,channels[,eps=a/b][,affine=False]), "
-        "BatchNorm1d(m,batch=N[,eps=a/b][,affine=False]) or "
-        "BatchNorm2d(C,batch=N[,eps=a/b][,affine=False])")
+        "BatchNorm1d(m,batch=N[,eps=a/b][,affine=False]), "
+        "BatchNorm2d(C,batch=N[,eps=a/b][,affine=False]), Tanh, Sigmoid, GELU[(erf|tanh)], "
+        "SiLU, Softplus[(beta)] or ELU[(alpha)]")
 
 
 def test_every_registered_type_has_examples():
@@ -123,7 +131,9 @@ def test_every_kind_has_a_forward_rule_and_a_candidate_law_role():
                                                      "residual", "attention", "softmax_head",
                                                      "avgpool", "maxpool", "embedding",
                                                      "layer_norm", "rms_norm", "group_norm",
-                                                     "batch_norm", "batch_norm_2d"}
+                                                     "batch_norm", "batch_norm_2d", "tanh",
+                                                     "sigmoid", "gelu", "silu", "softplus",
+                                                     "elu"}
 
 
 def test_the_help_text_lists_every_spec_head_in_registry_order():
@@ -149,15 +159,18 @@ def test_the_torch_refusals_list_what_the_registry_reads():
                                            "LogSoftmax, Softmax, AvgPool1d, AvgPool2d, "
                                            "MaxPool1d, MaxPool2d, AdaptiveAvgPool1d, "
                                            "AdaptiveAvgPool2d, LayerNorm, RMSNorm, GroupNorm, "
-                                           "BatchNorm1d, BatchNorm2d, Flatten, Identity, "
+                                           "BatchNorm1d, BatchNorm2d, Tanh, Sigmoid, GELU, "
+                                           "SiLU, Softplus, ELU, Flatten, Identity, "
                                            "Dropout, "
                                            "MultiheadAttention")
     assert capture._expected_functions() == ("a layer, F.relu, F.leaky_relu, F.max_pool1d/2d, "
                                              "F.linear, F.conv1d/2d, F.log_softmax, F.softmax, "
                                              "F.avg_pool1d/2d, F.adaptive_avg_pool1d/2d, "
                                              "F.embedding, F.layer_norm, F.rms_norm, "
-                                             "F.group_norm, torch.flatten or a residual +")
-    assert capture._expected_methods() == ("relu, log_softmax, softmax, flatten, "
+                                             "F.group_norm, torch.tanh, torch.sigmoid, F.gelu, "
+                                             "F.silu, F.softplus, F.elu, torch.flatten or a "
+                                             "residual +")
+    assert capture._expected_methods() == ("relu, log_softmax, softmax, tanh, sigmoid, flatten, "
                                            "view/reshape(x.size(0), -1), add or contiguous")
 
 

@@ -125,7 +125,7 @@ def test_a_law_is_conserved_along_small_gradient_steps():
 
 
 @pytest.mark.parametrize("build, shape, message", [
-    (lambda: nn.Sequential(nn.Linear(3, 3), nn.Tanh()), (3,), "_1 (in 1) is a torch.nn.Tanh"),
+    (lambda: nn.Sequential(nn.Linear(3, 3), nn.Mish()), (3,), "_1 (in 1) is a Mish"),
     (lambda: nn.Sequential(nn.Conv1d(1, 2, 3, padding=1, padding_mode="reflect")), (1, 5),
      "pads with padding_mode='reflect'; exactcl expected zero padding (padding_mode='zeros')"),
     (lambda: nn.MultiheadAttention(4, 2, add_zero_attn=True), (3, 4), "add_zero_attn=False"),

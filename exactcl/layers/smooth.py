@@ -15,8 +15,15 @@ torch: ``nn.Tanh``, ``torch.tanh``, ``F.tanh``, ``x.tanh()``; ``nn.Sigmoid``,
 ``torch.sigmoid``, ``F.sigmoid``, ``x.sigmoid()``; ``nn.SiLU``, ``F.silu``;
 ``nn.GELU``, ``F.gelu`` (``approximate`` "none" or "tanh"); ``nn.Softplus``,
 ``F.softplus`` (beta read as the decimal it prints as, threshold 20, torch's
-default); ``nn.ELU``, ``F.elu`` (alpha as its decimal). ``nn.PReLU`` (a
-learned slope) is refused by name.
+default); ``nn.ELU``, ``F.elu`` (alpha as its decimal); the in-place forms
+(``inplace=True``, ``torch.tanh_``, ``x.sigmoid_()``, ``F.elu_``). A float
+beta or alpha is read as the decimal its ``repr`` shows (0.5 as 1/2, 1e-05
+as 1/100000), refused when that has more than :data:`MAX_DECIMAL_DIGITS`
+significant digits (``1/3`` is 0.3333333333333333, no short decimal); the
+output check of :func:`exactcl.from_torch` then compares the module with
+the program read. ``nn.PReLU`` (a learned slope) is refused by name, as are
+the activations exactcl has no rule for (:data:`UNREAD_ACTIVATIONS`: Mish,
+SELU, CELU, Softsign, LogSigmoid, Hardtanh, ...), module or function.
 """
 
 from __future__ import annotations
@@ -29,13 +36,43 @@ from ..kernel.errors import InputError
 from .activations import exact_slope
 from .base import Layer, SpecCall
 
-__all__ = ["ELU", "GELU", "SiLU", "Sigmoid", "Softplus", "Tanh"]
+__all__ = ["ELU", "GELU", "UNREAD_ACTIVATIONS", "SiLU", "Sigmoid", "Softplus", "Tanh"]
 
-#: Digits of a float argument read as the decimal it prints as: more is
-#: refused (a float such as 1/3 is no short rational).
+#: Significant digits of a float argument read as the decimal it prints as:
+#: more is refused (a float such as 1/3 is no short rational).
 MAX_DECIMAL_DIGITS = 12
+#: Largest power of ten in such a decimal (1e-12 is read, 1e-13 is not).
+MAX_DECIMAL_EXPONENT = 12
 #: torch's Softplus threshold, the only one read (beta z above it is linear).
 SOFTPLUS_THRESHOLD = 20
+
+#: The activations of torch.nn exactcl reads, for the refusal of the others.
+READ_ACTIVATIONS = "ReLU, LeakyReLU, Tanh, Sigmoid, SiLU, GELU, Softplus or ELU"
+
+#: torch activations exactcl has no rule for, by their ``torch.nn`` name:
+#: what each computes (the refusal's reason), and their torch functions.
+UNREAD_ACTIVATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Mish": ("x tanh(softplus(x)), a smooth activation exactcl has no rule for",
+             ("F.mish",)),
+    "SELU": ("an ELU scaled by 1.0507009873554805 with alpha 1.6732632423543772, constants "
+             "that are no short decimals", ("F.selu", "torch.selu")),
+    "CELU": ("max(0, x) + min(0, alpha (exp(x / alpha) - 1)), an activation exactcl has no "
+             "rule for (CELU with alpha=1 is nn.ELU())", ("F.celu", "torch.celu")),
+    "Softsign": ("x / (1 + |x|), not analytic at 0", ("F.softsign",)),
+    "LogSigmoid": ("log sigmoid(x), a smooth activation exactcl has no rule for",
+                   ("F.logsigmoid",)),
+    "Tanhshrink": ("x - tanh(x), a smooth activation exactcl has no rule for",
+                   ("F.tanhshrink",)),
+    "Hardtanh": ("x clamped to [min_val, max_val], with two kinks", ("F.hardtanh",)),
+    "ReLU6": ("x clamped to [0, 6], with two kinks", ("F.relu6",)),
+    "Hardsigmoid": ("a piecewise linear sigmoid, with two kinks", ("F.hardsigmoid",)),
+    "Hardswish": ("x hardsigmoid(x), piecewise quadratic", ("F.hardswish",)),
+    "Softshrink": ("a soft thresholding, with two kinks", ("F.softshrink",)),
+    "Hardshrink": ("a hard thresholding, discontinuous", ("F.hardshrink",)),
+    "Threshold": ("a thresholding, discontinuous", ("F.threshold", "torch.threshold")),
+    "RReLU": ("a LeakyReLU with a random slope in training", ("F.rrelu", "torch.rrelu")),
+    "GLU": ("a gated unit, a product of two halves of its input", ("F.glu",)),
+}
 
 
 def _gelu_erf(x: float) -> float:
@@ -149,26 +186,35 @@ class Tanh(_Smooth):
     spec_help = "Tanh"
     example = "Tanh()"
     torch_modules = ("Tanh",)
-    torch_functions = ("torch.tanh", "F.tanh")
-    torch_methods = ("tanh",)
+    torch_functions = ("torch.tanh", "F.tanh", "torch.tanh_")
+    torch_methods = ("tanh", "tanh_")
 
 
 @dataclass(frozen=True, repr=False)
 class Sigmoid(_Smooth):
-    """The logistic sigmoid 1 / (1 + e^-z), unit by unit."""
+    """The logistic sigmoid 1 / (1 + e^-z), unit by unit.
+
+    >>> Sigmoid().spec(), Sigmoid.function(["sigmoid"])(0.0)
+    ('Sigmoid', 0.5)
+    """
 
     kinds = ("sigmoid",)
     spec_heads = ("sigmoid",)
     spec_help = "Sigmoid"
     example = "Sigmoid()"
     torch_modules = ("Sigmoid",)
-    torch_functions = ("torch.sigmoid", "F.sigmoid")
-    torch_methods = ("sigmoid",)
+    torch_functions = ("torch.sigmoid", "F.sigmoid", "torch.sigmoid_")
+    torch_methods = ("sigmoid", "sigmoid_")
 
 
 @dataclass(frozen=True, repr=False)
 class SiLU(_Smooth):
-    """z sigmoid(z) (torch's SiLU, also called swish), unit by unit."""
+    """z sigmoid(z) (torch's SiLU, also called swish), unit by unit.
+
+    >>> from exactcl.layers.program import parse_net
+    >>> parse_net("Linear(2,3,bias),silu,Linear(3,1)", "net:...").spec
+    'net:Linear(2,3,bias),SiLU,Linear(3,1)'
+    """
 
     kinds = ("silu",)
     spec_heads = ("silu",)
@@ -223,23 +269,36 @@ class GELU(_Smooth):
     def _read(cls, reader, node, x, args):
         approximate = _arg(args, "approximate", "none")
         if approximate not in ("none", "tanh"):
-            raise reader.refuse(node, "approximate='none' or 'tanh'", f"has {approximate!r}")
+            raise reader.refuse(node, "approximate='none' or 'tanh'",
+                                f"has approximate={approximate!r}")
         return reader.append(node, x, cls(approximate), x.shape)
 
 
-def _short_rational(value, what: str) -> Fraction:
-    """A positive float or int argument as the short decimal it prints as."""
+def short_decimal(value) -> Fraction | str:
+    """A positive torch argument (a float or an int) as the exact rational
+    its ``repr`` shows, or why it cannot be read (a string).
+
+    >>> short_decimal(0.5), short_decimal(2), short_decimal(1e-05)
+    (Fraction(1, 2), Fraction(2, 1), Fraction(1, 100000))
+    >>> short_decimal(1 / 3)
+    'a float that is no short decimal (exactcl reads a float as the decimal it prints as, of at most 12 significant digits)'
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{what} must be a number, not {value!r}.")
-    text = repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, float) and (not math.isfinite(value) or "e" in text.lower()
-                                     or len(text.replace(".", "").lstrip("-0"))
-                                     > MAX_DECIMAL_DIGITS):
-        raise InputError(f"{what} is the float {value!r}, which is not a short decimal: "
-                         f"exactcl reads it as the rational it prints as, and cannot here.")
+        return "which is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "which is not finite"
+    text = repr(value)
+    mantissa, _, exponent = text.lower().partition("e")
+    digits = mantissa.lstrip("-").replace(".", "").strip("0")
+    if isinstance(value, float) and (len(digits) > MAX_DECIMAL_DIGITS
+                                     or abs(int(exponent or 0)) > MAX_DECIMAL_EXPONENT):
+        return (f"a float that is no short decimal (exactcl reads a float as the decimal it "
+                f"prints as, of at most {MAX_DECIMAL_DIGITS} significant digits)")
+    if isinstance(value, int) and len(text.lstrip("-")) > MAX_DECIMAL_DIGITS:
+        return f"an integer of more than {MAX_DECIMAL_DIGITS} digits"
     q = Fraction(text)
     if q <= 0:
-        raise InputError(f"{what} must be positive, not {value!r}.")
+        return "which is not positive"
     return q
 
 
@@ -253,7 +312,11 @@ class _Parametrised(_Smooth):
     name = ""
 
     def __post_init__(self) -> None:
-        q = exact_slope(self.value, f"Argument {self.name!r} of {type(self).__name__}")
+        what = f"Argument {self.name!r} of {type(self).__name__}"
+        try:
+            q = exact_slope(self.value, what)
+        except ZeroDivisionError:  # "1/0"
+            raise InputError(f"{what} must be a positive rational, not {self.value!r}.") from None
         if q <= 0:
             raise InputError(f"Argument {self.name!r} of {type(self).__name__} must be "
                              f"positive, not {q}.")
@@ -286,16 +349,15 @@ class _Parametrised(_Smooth):
     @classmethod
     def _read(cls, reader, node, x, args):
         raw = _arg(args, cls.name, 1.0)
-        try:
-            q = _short_rational(raw, f"{cls.__name__}'s {cls.name}")
-        except InputError as e:
-            raise reader.refuse(node, f"a positive {cls.name} that is a short decimal",
-                                f"has {cls.name}={raw!r} ({e})") from None
+        q = short_decimal(raw)
+        if isinstance(q, str):
+            raise reader.refuse(node, f"a positive {cls.name} that is a short decimal, such as "
+                                f"0.5 or 2", f"has {cls.name}={raw!r}, {q}")
         if cls is Softplus:
             threshold = _arg(args, "threshold", SOFTPLUS_THRESHOLD)
             if threshold != SOFTPLUS_THRESHOLD:
-                raise reader.refuse(node, f"torch's threshold {SOFTPLUS_THRESHOLD}",
-                                    f"has threshold={threshold!r}")
+                raise reader.refuse(node, f"torch's threshold {SOFTPLUS_THRESHOLD} (the only "
+                                    f"one read)", f"has threshold={threshold!r}")
         if isinstance(raw, float):
             reader.record(node, f"{cls.name} {raw!r} read as {q} (the decimal it prints as)")
         return reader.append(node, x, cls(q), x.shape)
@@ -324,7 +386,15 @@ class Softplus(_Parametrised):
 class ELU(_Parametrised):
     """z for z > 0, alpha (e^z - 1) otherwise, alpha a positive rational;
     counted in its exponential region (every unit below 0: docs/design.md,
-    section 8)."""
+    section 8), which needs a bias in the layer before it.
+
+    >>> ELU("1/2").spec(), ELU().canonical()
+    ('ELU(1/2)', ['elu', '1/1'])
+    >>> ELU(0.5)
+    Traceback (most recent call last):
+    ...
+    exactcl.errors.InputError: Argument 'alpha' of ELU must be an exact rational (an int, a Fraction, a SymPy Rational, or a string such as '1/100' or '0.01'), not the float 0.5: write '0.5' for the decimal it prints as.
+    """
 
     name = "alpha"
     kinds = ("elu",)
@@ -332,5 +402,5 @@ class ELU(_Parametrised):
     spec_help = "ELU[(alpha)]"
     example = "ELU()"
     torch_modules = ("ELU",)
-    torch_functions = ("F.elu",)
+    torch_functions = ("F.elu", "F.elu_")
     _signature = (("input", "alpha", "inplace"), {"alpha": 1.0, "inplace": False})

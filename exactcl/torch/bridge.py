@@ -125,6 +125,9 @@ class TorchModel:
         layout = self.program.layout
         if getattr(layout, "tokens", None) is not None or getattr(layout, "norm", None):
             kind = "a network on tokens" if layout.tokens is not None else "a normalised network"
+            smooth = sorted({op[0] for op in getattr(layout, "smooth", None) or ()})
+            if smooth:
+                kind = f"a network with smooth activations ({', '.join(smooth)})"
             raise UnsupportedError(f"Argument 'module' has frozen parameters "
                                    f"({', '.join(self._frozen_tensors())}) in {kind}: frozen "
                                    f"parameters are counted by expanding phi with them held at "

@@ -68,6 +68,7 @@ from ..layers.base import ALONE, PARAMETRISED, PASSES_RESCALING
 from ..layers.conv import MAX_PATCH_ENTRIES
 from ..layers.registry import torch_functions, torch_methods, torch_modules
 from ..layers.residual import Residual
+from ..layers.smooth import READ_ACTIVATIONS, UNREAD_ACTIVATIONS
 from .transformer import NOT_YET, read_encoder_layer
 
 __all__ = ["MAX_INPUT_ENTRIES", "MAX_PATCH_ENTRIES", "Capture", "capture"]
@@ -81,6 +82,13 @@ _NOT_READ = {
     "PReLU": ("a fixed negative slope, nn.LeakyReLU(negative_slope)",
               "whose negative slope is a learnable parameter "
               "(num_parameters={sub.num_parameters})"),
+    **{name: (f"one of the activations it reads: {READ_ACTIVATIONS}", what)
+       for name, (what, _) in UNREAD_ACTIVATIONS.items()},
+}
+#: torch functions of the activations exactcl does not read -> what they are.
+_NOT_READ_FUNCTIONS = {
+    "F.prelu": "whose negative slope is a learnable parameter",
+    **{fn: what for what, fns in UNREAD_ACTIVATIONS.values() for fn in fns},
 }
 
 
@@ -439,6 +447,11 @@ class _Reader:
                 return got.value
             raise self.refuse(node, "the batch size x.shape[0] or attention's output attn(...)[0]",
                               f"indexes {_describe(args[0], got)} with {args[1]!r}")
+        unread = next((what for name, what in _NOT_READ_FUNCTIONS.items()
+                       if self._function(name) is fn), None)
+        if unread is not None:
+            raise self.refuse(node, f"one of the activations it reads: {READ_ACTIVATIONS}",
+                              f"calls {_function_name(fn)}, {unread}")
         raise self.unknown_function(node, fn)
 
     def flatten_call(self, node, bound) -> Value:
