@@ -285,13 +285,28 @@ def _tampered(layer: list) -> dict:
 
 def test_the_verifier_refuses_a_smooth_activation_changed_in_the_file():
     report = verify_text(certformat.dumps(_tampered(["gelu", "tanh"])), rng=random.Random(5))
+    # the expansion the file states names the tanh's anchor: refused before any rank
+    assert not report.ok and "lie.generators.expansion must be" in str(report)
+    cert = _tampered(["gelu", "tanh"])
+    stated = cert["lie"]["generators"]["expansion"]
+    cert["lie"]["generators"]["expansion"] = stated.replace(
+        "(tanh at 0)", "(gelu (tanh) at 0)") + "; 1/sqrt(2 pi) taken as 2^61 + 7 mod p"
+    report = verify_text(certformat.dumps(cert), rng=random.Random(5))
     assert not report.ok and "model name" in [c.claim for c in report.checks if not c.passed]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "kernel: the verifier lets check_point's ValueError escape ('row 0 of W3 does not sum to "
-    "0 at the point') when a file's tanh becomes a sigmoid, whose anchor needs rows summing "
-    "to 0 that the stored point does not have, instead of failing a claim"))
 def test_the_verifier_reports_a_claim_when_a_changed_activation_needs_another_point():
-    report = verify_text(certformat.dumps(_tampered(["sigmoid"])), rng=random.Random(5))
+    """tanh -> sigmoid in a bias-free file: the sigmoid's anchor needs the rows of W2
+    summing to 0, which the stored point does not have: the rank claim fails."""
+    cert, _ = certify(net(Linear(3, 4), Tanh(), Linear(4, 4), Tanh(), Linear(4, 2)),
+                      reproducible=True)
+    cert["model"]["program"][1] = cert["model"]["program"][3] = ["sigmoid"]
+    cert["model"]["fingerprint"] = certformat.fingerprint(cert["model"])
+    stated = cert["lie"]["generators"]["expansion"]
+    cert["lie"]["generators"]["expansion"] = stated.replace(
+        "(tanh at 0)", "(sigmoid at 0)").replace(
+        ", x0 = 0", ", the rows of W2 summing to 0 at the point, x0 = 0")
+    report = verify_text(certformat.dumps(cert), rng=random.Random(5))
     assert not report.ok
+    (rank,) = [c for c in report.checks if c.claim == "Lie rank"]
+    assert not rank.passed and "does not sum to 0" in rank.detail

@@ -352,6 +352,8 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
             values = [words.value(b) for b in basis]
         except ZeroDivisionError:  # a root or level the probes need fails mod p: another prime
             continue
+        except ValueError as err:  # the point is not the expansion the program needs
+            return 0, f"not evaluated: {err}"
         rank_cost = blocks_work(values, D)
         budget.require(rank_cost, "the rank of the bracket words")
         budget.spend(rank_cost)
