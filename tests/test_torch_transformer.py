@@ -155,6 +155,22 @@ def test_a_relu_module_as_activation_is_read():
     assert tm.program == _by_hand(hidden=2, tokens=2)
 
 
+@pytest.mark.parametrize("activation", ["gelu", nn.GELU(approximate="tanh"), nn.Tanh(),
+                                        nn.Sigmoid(), nn.SiLU()],
+                         ids=["gelu", "GELU-tanh-module", "Tanh", "Sigmoid", "SiLU"])
+def test_a_smooth_activation_keeps_every_law_but_the_neurons(activation):
+    """The ReLU layer's laws (docs/design.md, normalisation after the attention)
+    but one per hidden neuron: 2 x 8 head laws, 5 of LN_1, 5 of LN_2; the
+    forward checked against torch's."""
+    layer = _layer(dim_feedforward=4, activation=activation)
+    tm = exactcl.from_torch(layer, (2, 4))
+    assert tm.checked.startswith("output equals the module's forward")
+    r = exactcl.count(tm)
+    assert (r.parameters, r.laws, r.proof) == (136, 26, "sandwich")
+    relu = exactcl.count(exactcl.from_torch(_layer(dim_feedforward=4), (2, 4)))
+    assert relu.laws == r.laws + 4
+
+
 def _dropout_in_training():
     layer = _layer(dim_feedforward=2, dropout=0.1).train()
     layer.self_attn.dropout = 0.0  # the attention's own dropout off: dropout1 is refused
@@ -165,11 +181,11 @@ def _dropout_in_training():
     (lambda: _layer(norm_first=True),
      "with norm_first=True, which exactcl cannot read: a pre-norm layer normalises each token "
      "with a LayerNorm before the attention"),
-    (lambda: _layer(activation="gelu"), "with activation gelu, which exactcl cannot read: "
-     "smooth activations are not counted yet; exactcl expected activation='relu'"),
-    (lambda: _layer(activation=nn.GELU()), "activation GELU, which exactcl cannot read: "
-     "smooth activations are not counted yet"),
-    (lambda: _layer(activation=torch.tanh), "activation tanh"),
+    (lambda: _layer(activation=torch.tanh), "with activation tanh, which exactcl cannot read: "
+     "the activation function is not one exactcl reads in this layer; exactcl expected "
+     "activation='relu' or 'gelu', or an activation module"),
+    (lambda: _layer(activation=nn.Softplus()), "softplus cannot sit in a network with "
+     "normalisations after its attention"),
     (lambda: _layer(dropout=0.1).train(), "drops attention weights at random (dropout=0.1)"),
     (_dropout_in_training, "is a Dropout(p=0.1) in training mode"),
     (lambda: _Holder(_layer(), lambda m, x: m(x, is_causal=True)),
@@ -184,7 +200,7 @@ def _dropout_in_training():
     (lambda: nn.TransformerDecoderLayer(4, 2, 8, dropout=0.0),
      "torch.nn.TransformerDecoderLayer at (the module itself), which exactcl cannot read: its "
      "cross-attention"),
-], ids=["norm_first", "gelu", "GELU-module", "tanh", "attention-dropout", "dropout1",
+], ids=["norm_first", "tanh-function", "softplus", "attention-dropout", "dropout1",
         "is_causal", "padding-mask", "src_mask", "encoder", "decoder"])
 def test_what_is_not_counted_is_refused_in_one_line_naming_the_option(build, message):
     with pytest.raises(InputError) as err:

@@ -245,7 +245,10 @@ def _postnorm_text(layout) -> str | None:
 
 def _smooth_scale_text(layout) -> str:
     """The attention's scale, kept in a network on tokens with smooth
-    activations (docs/design.md, section 8)."""
+    activations, or the normalisations' roots (docs/design.md, section 8)."""
+    roots = _postnorm_text(layout)
+    if roots is not None:
+        return f"{roots}; "
     k, rational = postnorm.attention_scale(layout)
     taken = "" if rational is not None else f", sqrt({k}) taken mod p"
     return f"the attention's logits scaled by 1/sqrt({k}){taken}; "

@@ -255,7 +255,9 @@ def random_probe(layout, seed: str, k: int) -> Probe:
     bits = [d & 1 for d in draws[n_x + n_u:]]
     starts = [sum(relus[:t]) for t in range(len(relus))]
     sigma = [tuple(bits[s:s + w]) for s, w in zip(starts, relus)]
-    return Probe(values[:n_x], _candidates(layout, seed, k), sigma, values[n_x:])
+    # with smooth units every probe shares one x0 (docs/design.md, section 8): probe 0's
+    return Probe(values[:n_x], _candidates(layout, seed, 0 if layout.smooth else k), sigma,
+                 values[n_x:])
 
 
 def _candidates(layout, seed: str, k: int) -> tuple[int, ...]:

@@ -61,19 +61,20 @@ def _check_options(reader, node, sub) -> None:
                       "attention, which is not counted", "norm_first=False (post-norm: the "
                       "LayerNorms norm1, norm2 after the attention and after the MLP)")
     act = sub.activation
-    if not (act is F.relu or act is reader.torch.relu or type(act) is nn.ReLU):
-        name = (type(act).__name__ if isinstance(act, nn.Module)
-                else getattr(act, "__name__", repr(act)))
+    if isinstance(act, nn.Module):  # read by its own layer type (nn.ReLU, nn.GELU, ...)
+        return
+    if not (act is F.relu or act is reader.torch.relu or act is F.gelu):
+        name = getattr(act, "__name__", repr(act))
         raise _refuse(node, f"activation {name}",
-                      "smooth activations are not counted yet", "activation='relu' "
-                      "(or nn.ReLU())")
+                      "the activation function is not one exactcl reads in this layer",
+                      "activation='relu' or 'gelu', or an activation module (nn.ReLU(), "
+                      "nn.GELU(), nn.Tanh(), ...)")
 
 
-def _graph(fx, prefix: str, name: str, relu_module: bool, where: str):
+def _graph(fx, prefix: str, name: str, activation, where: str):
     """The post-norm forward as an fx graph of calls to the layer's
     submodules (``prefix`` its path, ``name`` the prefix of its node names,
     which keeps them apart from the enclosing graph's)."""
-    import torch.nn.functional as F
     graph = fx.Graph()
 
     def module(piece: str, *args, **kwargs):
@@ -90,7 +91,8 @@ def _graph(fx, prefix: str, name: str, relu_module: bool, where: str):
     sa = module("dropout1", function(operator.getitem, (sa, 0), "attention_output"))
     y = module("norm1", function(operator.add, (x, sa), "add1"))
     h = module("linear1", y)
-    h = module("activation", h) if relu_module else function(F.relu, (h,), "activation")
+    h = (module("activation", h) if activation is None
+         else function(activation, (h,), "activation"))
     ff = module("dropout2", module("linear2", module("dropout", h)))
     graph.output(module("norm2", function(operator.add, (y, ff), "add2")))
     return graph
@@ -113,8 +115,8 @@ def read_encoder_layer(reader, node, sub):
     prefix = f"{node.target}." if node.target else ""
     if not sub.self_attn.batch_first:
         reader.unbatched.add(prefix + "self_attn")
-    graph = _graph(fx, prefix, node.name, isinstance(sub.activation, reader.nn.Module),
-                   str(node.target) or "(the module itself)")
+    act = None if isinstance(sub.activation, reader.nn.Module) else sub.activation
+    graph = _graph(fx, prefix, node.name, act, str(node.target) or "(the module itself)")
     reader.record(node, "TransformerEncoderLayer (post-norm), read as its forward:")
     out = None
     for inner in graph.nodes:

@@ -31,7 +31,7 @@ from flint import fmpq, fmpq_mat, nmod
 
 from ..evaluator import PROBE_BITS
 from .norm import CANDIDATES, TOKEN_LEVEL, Levels, _is_prime, _square_root, base_vector
-from .smooth import keeps_scale
+from .smooth import SMOOTH_KINDS, coefficients, keeps_scale
 
 __all__ = ["LEVEL_TAG", "attention_scale", "candidate_count", "formal_level", "mod", "norm_ops",
            "order0", "rank_level", "serves", "serving_prime"]
@@ -180,6 +180,9 @@ def order0(layout, raw_point, x0, bits, roots: dict, stop: int):
                 if biases is not None:
                     out = [o + c for o, c in zip(out, _column(layout, raw_point, biases[-1]))]
                 h = out
+            elif kind in SMOOTH_KINDS:  # at its anchor: c_0 (rational here: section 8)
+                c0 = coefficients(op[3], 0)[0]
+                h = [Fraction(c0[0])] * len(h)
             elif kind in ("layer_norm", "rms_norm"):
                 if op[6] == stop:
                     raise _Stop(h)
@@ -298,7 +301,8 @@ def rank_level(words, pr, bits) -> tuple[list[Fraction], tuple]:
             r2 = _root_of(q2, p)
             if r2 is None:
                 continue
-            levels.add(q2.numerator * q2.denominator)
+            if q2.numerator * q2.denominator not in levels.numerators:  # (one x0 for all
+                levels.add(q2.numerator * q2.denominator)  # probes with smooth units)
             roots.append(pow(r2, -1, p))
         return x0, (LEVEL_TAG, scale, roots, True)
     raise ValueError(f"no candidate of the probe gives square levels mod {p}")

@@ -350,10 +350,7 @@ def check_program(layers, mixing: str | None) -> None:
         raise ValueError(f"smooth activations ({', '.join(names)}) cannot act in a network "
                          f"with {mixing}: its tokens differ at the expansion point")
     if mixing == "attention" and kinds & {"layer_norm", "rms_norm"}:
-        raise ValueError(f"smooth activations ({', '.join(names)}) cannot yet sit in a network "
-                         f"with normalisations after its attention: the first normalisation's "
-                         f"expansion point is chosen per probe, a freed unit's needs one for "
-                         f"all (docs/design.md, section 8)")
+        _check_after_norms(layers, names)
     if mixing is None:
         for bad in _PER_SAMPLE_NORMS:
             if bad in kinds:
@@ -366,6 +363,24 @@ def _zero(pending=()) -> tuple:
     """The state "exactly 0", with the weight tensors whose rows must sum to
     0 for it (committed when a smooth unit reads it)."""
     return ("zero", tuple(pending))
+
+
+def _check_after_norms(layers, names) -> None:
+    """Smooth units in a network with normalisations after its attention
+    (docs/design.md, section 8): after the first normalisation, and with a
+    rational output at their anchor (the second level must stay rational)."""
+    first = next(n for n, layer in enumerate(layers) if layer[0] in ("layer_norm", "rms_norm"))
+    if smooth_layers(layers[:first]):
+        raise ValueError(f"a smooth activation ({', '.join(names)}) before the first "
+                         f"normalisation after an attention is not counted: that "
+                         f"normalisation's expansion point is solved in the input, through "
+                         f"the layers before it (docs/design.md, section 8)")
+    for layer in smooth_layers(layers):
+        if constant_of(layer[0]) == "log 2":
+            raise ValueError("softplus cannot sit in a network with normalisations after its "
+                             "attention: its output at the anchor, log(2)/beta, would make the "
+                             "second normalisation's level irrational (docs/design.md, "
+                             "section 8)")
 
 
 def _walk(layers, ops, state, report, where: str):
@@ -475,7 +490,8 @@ def describe(layout) -> str:
     if plan["row_sums"]:
         names = ", ".join(layout.tensors[t][0] for t in plan["row_sums"])
         parts.append(f"the rows of {names} summing to 0 at the point")
-    parts.append("x0 = 0")
+    parts.append("one x0 for every probe, the first normalisation's" if getattr(
+        layout, "token_norms", None) else "x0 = 0")
     text = ", ".join(parts)
     constants = sorted({constant_of(op[0]) for op in ops} - {None})
     if constants:
