@@ -308,3 +308,24 @@ def test_certificates_verify_and_a_changed_expansion_fails(act, bias):
     bad = json.loads(text)
     bad["lie"]["generators"]["expansion"] = expansion.replace("anchor", "point")
     assert not verify_certificate(bad).ok
+
+
+def test_a_certificate_with_a_law_across_the_tanh_fails_its_identities():
+    """Mutation: one exhibited law replaced by the ReLU network's neuron law
+    across the tanh (no law here): the verifier's Monte Carlo check, with free
+    derivative values, rejects it."""
+    from exactcl.kernel import certformat
+    m = exactcl.from_program(net(Linear(2, 3, bias=True), Linear(3, 3, bias=True), Tanh(),
+                                 Linear(3, 1, bias=True)))
+    cert, result = exactcl.certify(m, reproducible=True)
+    assert result.laws == 6
+    lay = m.program.layout
+    gen = {n: m.ring.gens[k] for k, n in enumerate(lay.parameters)}
+    across = sum((gen[f"W2_0_{j}"] ** 2 for j in range(3)), gen["b2_0"] ** 2) - gen["W3_0_0"] ** 2
+    bad = json.loads(certformat.dumps(cert))
+    bad["laws"]["polynomials"][0] = json.loads(certformat.dumps(
+        {"x": certformat.encode_poly(across)}))["x"]
+    report = verify_certificate(bad)
+    assert not report.ok
+    (check,) = [c for c in report.checks if c.claim == "law identities"]
+    assert not check.passed and "law 0" in check.detail

@@ -470,7 +470,7 @@ def describe(layout) -> str:
     >>> from exactcl.kernel.blocks import BlockLayout
     >>> describe(BlockLayout([["linear", 2, 2, True], ["gelu", "erf"], ["linear", 2, 2, False],
     ...                       ["gelu", "erf"], ["linear", 2, 1, False]]))
-    'every smooth unit at its anchor (gelu (erf) at 0), 2 freed by the bias before them, 2 at 0 exactly, x0 = 0; 1/sqrt(2 pi) taken as 2^61 + 7 mod p'
+    'every smooth unit at an anchor where its Taylor coefficients are exact (gelu (erf) at 0), 2 freed by the bias before them, 2 at 0 exactly, x0 = 0; 1/sqrt(2 pi) taken as 2^61 + 7 mod p'
     """
     plan, ops = layout.smooth_plan, layout.smooth
     kinds = []
@@ -482,7 +482,8 @@ def describe(layout) -> str:
             kinds.append(text)
     freed = sum(op[2] for op in ops if op[4])
     exact = sum(op[2] for op in ops if not op[4])
-    parts = [f"every smooth unit at its anchor ({', '.join(kinds)})"]
+    parts = [f"every smooth unit at an anchor where its Taylor coefficients are exact "
+             f"({', '.join(kinds)})"]
     if freed:
         parts.append(f"{freed} freed by the bias before them")
     if exact:
