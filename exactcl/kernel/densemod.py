@@ -2,14 +2,16 @@
 construction (docs/design.md, section 1, dense modular ranks).
 
 A matrix is a float64 array of **balanced residues**, integers in
-[-(p - 1)/2, (p - 1)/2], so |entry| < 2^25. Every product of two such
-matrices is computed as A B = A B_hi 2^13 + A B_lo with B = B_hi 2^13 + B_lo,
-|B_hi|, |B_lo| <= 2^12 (:func:`matmul`): each term of a dot product is at
-most 2^25 2^12 = 2^37 in absolute value, and a dot product of at most
-:data:`MAX_INNER` = 2^15 terms at most 2^52 < 2^53, so every partial sum in
-any summation order is an integer represented exactly in float64 and BLAS
-returns the exact integer; x - rint(x / p) p then reduces it exactly
-(|x| < 2^53, p < 2^26). Longer products are cut into pieces of MAX_INNER.
+[-h, h], h = (p - 1)/2 < 2^25. A product of two such matrices
+(:func:`matmul`) is a sum of terms at most h^2 in absolute value; when the
+inner dimension K has K h^2 < 2^52 (p < 2^20 and K <= 2^14: the growth's
+prime) every partial sum, in any summation order, is an integer
+represented exactly in float64, so BLAS returns the exact integer.
+Otherwise the right factor is split, B = B_hi 2^13 + B_lo with |B_hi|,
+|B_lo| <= 2^12, and each of the two products has terms at most h 2^12 <
+2^37 (2^15 of them stay below 2^52). Longer products are cut into pieces,
+each reduced. x - rint(x / p) p then reduces an exact |x| < 2^52 to
+[-h, h] exactly (:func:`reduce`).
 A leaf panel of at most :data:`LEAF` columns is eliminated entry by entry
 on the same balanced floats (a multiplier x inv(y) and a product f y' stay
 below 2^51 before they are reduced); a triangle of at most LEAF rows is
@@ -31,14 +33,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LEAF", "MAX_INNER", "MAX_PRIME", "balanced", "matmul", "rank", "reduce"]
+__all__ = ["LEAF", "MAX_PRIME", "balanced", "echelon", "matmul", "pivot_columns", "rank", "reduce"]
 
 #: The largest prime this module computes with (exclusive).
 MAX_PRIME = 1 << 26
 #: The split of a right factor: B = B_hi SPLIT + B_lo.
 SPLIT = 1 << 13
-#: The longest dot product computed by one BLAS call (2^15 terms of at most 2^37).
-MAX_INNER = 1 << 15
 #: Columns of a panel eliminated entry by entry (int64), rows of a triangle solved so.
 LEAF = 32
 
@@ -49,13 +49,23 @@ def _check_prime(p: int) -> None:
                          f"not {p!r}")
 
 
-def reduce(x: np.ndarray, p: int) -> np.ndarray:
-    """Balanced residues of a float64 array of integers of absolute value < 2^53.
+def reduce(x: np.ndarray, p: int, inplace: bool = False) -> np.ndarray:
+    """Balanced residues of a float64 array of integers of absolute value
+    below 2^52 (in place with ``inplace``): x / p is then within
+    |x| 2^-53 / p < 1/(2p) of its true value, which is at least 1/(2p) from
+    any half-integer (p is odd), so rint gives the nearest quotient and the
+    residue is in [-h, h], h = (p - 1)/2, exactly.
 
     >>> reduce(np.array([7.0, -7.0, 3.0, 4.0]), 7).tolist()
     [0.0, 0.0, 3.0, -3.0]
     """
-    return x - np.rint(x / p) * p
+    q = np.divide(x, p)
+    np.rint(q, out=q)
+    q *= p
+    if inplace:
+        x -= q
+        return x
+    return x - q
 
 
 def balanced(values, p: int) -> np.ndarray:
@@ -67,30 +77,56 @@ def balanced(values, p: int) -> np.ndarray:
     """
     _check_prime(p)
     arr = np.asarray(values)
+    if arr.dtype.kind == "f" and arr.size and float(np.max(np.abs(arr))) < 2.0**52:
+        if not np.array_equal(arr, np.rint(arr)):
+            raise ValueError("a dense modular matrix holds integers, not fractions")
+        return reduce(np.array(arr, dtype=np.float64), p, inplace=True)
     if arr.dtype == object or arr.dtype.kind not in "iu" or arr.dtype.itemsize > 8:
         arr = np.array([[int(v) % p for v in row] for row in values], dtype=np.int64) \
             if arr.ndim == 2 else np.array([int(v) % p for v in values], dtype=np.int64)
-    else:
-        arr = arr.astype(np.int64) % p
-    return reduce(arr.astype(np.float64), p)
+    elif arr.size and int(np.max(np.abs(arr))) >= 1 << 52:
+        arr = arr % p  # (exact in int64) before the conversion to float64
+    return reduce(arr.astype(np.float64), p, inplace=True)
+
+
+def _inner(bound: int) -> int:
+    """The longest dot product whose terms are at most ``bound`` in absolute
+    value with every partial sum below 2^52 (exact in float64, and reduced
+    exactly by :func:`reduce`)."""
+    return max(1, ((1 << 52) - 1) // max(bound, 1))
 
 
 def matmul(A: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
-    """A B mod p, balanced, for balanced A and B (module docstring: every
-    partial sum below 2^53).
+    """A B mod p, balanced, for balanced A and B (|entries| <= h = (p - 1)/2).
+
+    One BLAS product when its terms, at most h^2, add up to less than 2^52
+    over the inner dimension (for p < 2^20, 2^14 terms: the growth's prime);
+    else B = B_hi 2^13 + B_lo (|B_hi|, |B_lo| <= 2^12) and two products of
+    terms at most h 2^12 < 2^37 (2^15 of them). Longer inner dimensions are
+    cut into pieces, each reduced (module docstring).
 
     >>> A = balanced([[3, 5]], 11); B = balanced([[2], [4]], 11)
     >>> matmul(A, B, 11).tolist()
     [[4.0]]
     """
-    if A.shape[1] > MAX_INNER:
+    h = (p - 1) // 2
+    whole = _inner(h * h)
+    split = A.shape[1] > whole
+    longest = _inner(h << 12) // 2 if split else whole  # + the reduced high part, < 2^38
+    if A.shape[1] > longest:
         out = np.zeros((A.shape[0], B.shape[1]))
-        for s in range(0, A.shape[1], MAX_INNER):
-            out = reduce(out + matmul(A[:, s:s + MAX_INNER], B[s:s + MAX_INNER], p), p)
+        for s in range(0, A.shape[1], longest):
+            out = reduce(out + matmul(A[:, s:s + longest], B[s:s + longest], p), p,
+                         inplace=True)
         return out
+    if not split:
+        return reduce(A @ B, p, inplace=True)
     hi = np.rint(B / SPLIT)
     lo = B - hi * SPLIT
-    return reduce(reduce(A @ hi, p) * SPLIT + A @ lo, p)
+    out = reduce(A @ hi, p, inplace=True)
+    out *= SPLIT
+    out += A @ lo
+    return reduce(out, p, inplace=True)
 
 
 # -- unit lower triangular solves ---------------------------------------------------------------
@@ -105,10 +141,10 @@ def _trsm(L: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
         for t in range(1, k):
             # t < LEAF products below 2^52 each: the int64 sum stays below 2^57
             X[t] = (X[t] - (Li[t, :t] @ X[:t]) % p) % p
-        return reduce(X.astype(np.float64), p)
+        return reduce(X.astype(np.float64), p, inplace=True)
     h = k // 2
     X1 = _trsm(L[:h, :h], B[:h], p)
-    X2 = _trsm(L[h:, h:], reduce(B[h:] - matmul(L[h:, :h], X1, p), p), p)
+    X2 = _trsm(L[h:, h:], reduce(B[h:] - matmul(L[h:, :h], X1, p), p, inplace=True), p)
     return np.vstack([X1, X2])
 
 
@@ -135,9 +171,10 @@ def _leaf(A: np.ndarray, r: int, c0: int, c1: int, p: int) -> list[int]:
             P[[k, i]] = P[[i, k]]
             A[[r + k, r + i]] = A[[r + i, r + k]]
         inv = pow(int(P[k, j]) % p, -1, p)
-        f = reduce(P[k + 1:, j] * inv, p)
+        f = reduce(P[k + 1:, j] * inv, p, inplace=True)
         if j + 1 < c1 - c0:
-            P[k + 1:, j + 1:] = reduce(P[k + 1:, j + 1:] - f[:, None] * P[k, j + 1:], p)
+            P[k + 1:, j + 1:] = reduce(P[k + 1:, j + 1:] - f[:, None] * P[k, j + 1:], p,
+                                           inplace=True)
         P[k + 1:, j] = f  # the multipliers, below the pivot
         pivots.append(c0 + j)
         k += 1
@@ -161,7 +198,8 @@ def _factor(A: np.ndarray, r: int, c0: int, c1: int, p: int) -> list[int]:
         A[r:r + k, mid:c1] = U
         if r + k < A.shape[0]:
             F = A[r + k:][:, left]
-            A[r + k:, mid:c1] = reduce(A[r + k:, mid:c1] - matmul(F, U, p), p)
+            A[r + k:, mid:c1] = reduce(A[r + k:, mid:c1] - matmul(F, U, p), p,
+                                              inplace=True)
     right = _factor(A, r + k, mid, c1, p)
     return left + right
 
@@ -180,3 +218,53 @@ def rank(values, p: int) -> int:
     if A.shape[0] < A.shape[1]:  # fewer columns to split: factor the transpose
         A = np.ascontiguousarray(A.T)
     return len(_factor(A, 0, 0, A.shape[1], p))
+
+
+def pivot_columns(values, p: int) -> list[int]:
+    """The first independent columns of a matrix over F_p, in order (each
+    column independent of the columns before it).
+
+    >>> pivot_columns([[1, 2, 0, 1], [0, 0, 1, 1]], 7)
+    [0, 2]
+    """
+    A = balanced(values, p)
+    if A.ndim != 2 or not A.size:
+        return []
+    return _factor(A, 0, 0, A.shape[1], p)
+
+
+def _upper_solve(U: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
+    """X with U X = B mod p, U upper triangular with nonzero diagonal."""
+    d = np.mod(np.diag(U).astype(np.int64), p)
+    inv = np.array([pow(int(v), -1, p) for v in d], dtype=np.float64)
+    Un = reduce(U * inv[:, None], p, inplace=True)  # |U| h: below 2^51
+    Bn = reduce(B * inv[:, None], p, inplace=True)
+    # reversed, the unit upper triangle is unit lower
+    X = _trsm(np.ascontiguousarray(Un[::-1, ::-1]), np.ascontiguousarray(Bn[::-1]), p)
+    return np.ascontiguousarray(X[::-1])
+
+
+def echelon(values, p: int) -> tuple[np.ndarray, list[int]]:
+    """(R, pivots): the reduced row echelon form of a matrix over F_p
+    (balanced, its rank rows) and its pivot columns.
+
+    >>> R, piv = echelon([[2, 4, 1], [1, 2, 0]], 7)
+    >>> np.mod(R, 7).astype(int).tolist(), piv
+    ([[1, 2, 0], [0, 0, 1]], [0, 2])
+    """
+    A = balanced(values, p)
+    if A.ndim != 2 or not A.size:
+        return np.zeros((0, A.shape[-1] if A.ndim == 2 else 0)), []
+    # the pivots of the rows' space: factor the transpose (columns = rows of A)
+    rows = _factor(np.array(A.T, order="C"), 0, 0, A.shape[0], p)  # (a copy: A is read)
+    B = np.ascontiguousarray(A[rows])  # independent rows spanning the row space
+    work = B.copy()
+    piv = _factor(work, 0, 0, B.shape[1], p)
+    # work holds L (below the diagonal, in the pivot columns) and U: U is the
+    # upper part, an echelon form of the permuted rows with leading entries at piv
+    k = len(piv)
+    U = work[:k].copy()
+    for t in range(k):
+        U[t + 1:, piv[t]] = 0.0  # the multipliers stored there
+    return _upper_solve(U[:, piv], U, p), piv
+
