@@ -62,6 +62,8 @@ def test_products_are_exact_at_the_extremes_and_past_one_blas_call(p):
                  for i in range(2)]
         want = reduce(np.array([[v % p for v in row] for row in exact], dtype=float), p)
         assert np.array_equal(got, want), K
+        C = np.full((2, 3), float(-h))
+        assert np.array_equal(densemod.matmul_sub(C, A, B, p), reduce(C - want, p)), K
 
 
 def test_reduce_gives_balanced_residues_up_to_2_52():

@@ -31,9 +31,13 @@ and the kernel.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import numpy as np
 
-__all__ = ["LEAF", "MAX_PRIME", "balanced", "echelon", "matmul", "pivot_columns", "rank", "reduce"]
+__all__ = ["LEAF", "MAX_PRIME", "THREADS", "balanced", "echelon", "matmul", "matmul_sub",
+           "pivot_columns", "rank", "reduce", "set_threads"]
 
 #: The largest prime this module computes with (exclusive).
 MAX_PRIME = 1 << 26
@@ -41,6 +45,28 @@ MAX_PRIME = 1 << 26
 SPLIT = 1 << 13
 #: Columns of a panel eliminated entry by entry (int64), rows of a triangle solved so.
 LEAF = 32
+
+
+#: BLAS threads of the kernel's products: 1 unless EXACTCL_BLAS_THREADS says
+#: otherwise (machines are shared; :func:`set_threads` changes it).
+THREADS = max(1, int(os.environ.get("EXACTCL_BLAS_THREADS", "1") or 1))
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` BLAS threads in this module's products (1 by default)."""
+    global THREADS
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the BLAS threads must be a positive int, not {n!r}")
+    THREADS = n
+
+
+def _threads():
+    """The BLAS thread limit for one factorisation (threadpoolctl's)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover (a core dependency)
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=THREADS, user_api="blas")
 
 
 def _check_prime(p: int) -> None:
@@ -129,6 +155,18 @@ def matmul(A: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
     return reduce(out, p, inplace=True)
 
 
+def matmul_sub(C: np.ndarray, A: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
+    """C - A B mod p, balanced (C balanced): one reduction when A B is one
+    BLAS product whose sum with C stays below 2^52, else
+    :func:`matmul` then the difference."""
+    h = (p - 1) // 2
+    if A.shape[1] <= _inner(h * h + h) - 1:  # |C| + K h^2 < 2^52
+        out = A @ B
+        np.subtract(C, out, out=out)
+        return reduce(out, p, inplace=True)
+    return reduce(C - matmul(A, B, p), p, inplace=True)
+
+
 # -- unit lower triangular solves ---------------------------------------------------------------
 
 def _trsm(L: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
@@ -136,6 +174,11 @@ def _trsm(L: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
     balanced; recursive, the leaves by forward substitution on int64."""
     k = L.shape[0]
     if k <= LEAF:
+        if LEAF * ((p - 1) // 2) ** 2 < 1 << 52:  # each row: fewer than LEAF terms below h^2
+            X = B.copy()
+            for t in range(1, k):
+                X[t] = reduce(X[t] - L[t, :t] @ X[:t], p, inplace=True)
+            return X
         X = np.mod(B.astype(np.int64), p)
         Li = np.mod(L.astype(np.int64), p)
         for t in range(1, k):
@@ -144,7 +187,7 @@ def _trsm(L: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
         return reduce(X.astype(np.float64), p, inplace=True)
     h = k // 2
     X1 = _trsm(L[:h, :h], B[:h], p)
-    X2 = _trsm(L[h:, h:], reduce(B[h:] - matmul(L[h:, :h], X1, p), p, inplace=True), p)
+    X2 = _trsm(L[h:, h:], matmul_sub(B[h:], L[h:, :h], X1, p), p)
     return np.vstack([X1, X2])
 
 
@@ -198,8 +241,7 @@ def _factor(A: np.ndarray, r: int, c0: int, c1: int, p: int) -> list[int]:
         A[r:r + k, mid:c1] = U
         if r + k < A.shape[0]:
             F = A[r + k:][:, left]
-            A[r + k:, mid:c1] = reduce(A[r + k:, mid:c1] - matmul(F, U, p), p,
-                                              inplace=True)
+            A[r + k:, mid:c1] = matmul_sub(A[r + k:, mid:c1], F, U, p)
     right = _factor(A, r + k, mid, c1, p)
     return left + right
 
@@ -217,7 +259,8 @@ def rank(values, p: int) -> int:
         return 0
     if A.shape[0] < A.shape[1]:  # fewer columns to split: factor the transpose
         A = np.ascontiguousarray(A.T)
-    return len(_factor(A, 0, 0, A.shape[1], p))
+    with _threads():
+        return len(_factor(A, 0, 0, A.shape[1], p))
 
 
 def pivot_columns(values, p: int) -> list[int]:
@@ -230,7 +273,8 @@ def pivot_columns(values, p: int) -> list[int]:
     A = balanced(values, p)
     if A.ndim != 2 or not A.size:
         return []
-    return _factor(A, 0, 0, A.shape[1], p)
+    with _threads():
+        return _factor(A, 0, 0, A.shape[1], p)
 
 
 def _upper_solve(U: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
