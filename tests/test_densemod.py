@@ -113,3 +113,31 @@ def test_a_prime_out_of_range_is_refused():
     with pytest.raises(ValueError, match="integers"):
         balanced(np.array([[0.5]]), 7)
     assert densemod.MAX_PRIME == 1 << 26
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_dense_stack_basis_keeps_what_flints_keeps(seed):
+    """DenseStackBasis (BLAS) and StackBasis (FLINT) keep the same vectors,
+    batch after batch, widened and adopted alike."""
+    from exactcl.engine.bases import DenseStackBasis, StackBasis
+    p = (1 << 20) - 3
+    rng = np.random.default_rng(seed)
+    n = 60
+    thin = rng.integers(0, p, size=(45, n))  # a span of dimension 45 < n
+    one, two = StackBasis(n, p), DenseStackBasis(n, p)
+    for step in range(8):
+        b = int(rng.integers(1, 12))
+        batch = (rng.integers(-2, 3, size=(b, 45)) @ thin) % p
+        if step % 3 == 2:
+            batch[0] = 0
+            batch = [{c: int(x) for c, x in enumerate(row) if x} for row in batch]
+        else:
+            batch = batch.tolist()
+        limit = None if step != 5 else one.rank + 2
+        assert one.add(batch, limit=limit) == two.add(batch, limit=limit)
+        assert one.rank == two.rank
+    extra = [[0] * n + [1, 0], [0] * n + [0, 1]]
+    one.widen(n + 2, extra)
+    two.widen(n + 2, extra)
+    batch = rng.integers(0, p, size=(5, n + 2)).tolist()
+    assert one.add(batch) == two.add(batch) and one.rank == two.rank

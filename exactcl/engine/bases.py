@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 from flint import nmod_mat
 
+from ..kernel import densemod
 from ..kernel.linalg import dense_rows, matrix_mod, pivot_columns
 
-__all__ = ["STACK_ABOVE", "BlockBasis", "IncrementalBasis", "StackBasis"]
+__all__ = ["BLAS_ABOVE", "BLAS_PRIME", "STACK_ABOVE", "BlockBasis", "DenseStackBasis", "IncrementalBasis",
+           "StackBasis"]
 
 
 class IncrementalBasis:
@@ -296,6 +299,125 @@ class StackBasis:
                       pivots + [free[t] for t in new], [free[t] for t in rest_free])
 
 
+#: Blocks of more columns than this are kept by :class:`DenseStackBasis` when
+#: the prime is below 2^26 (densemod's); a growth of a program of more
+#: parameters takes such a prime (exactcl.engine.counting).
+BLAS_ABOVE = densemod.WIDE
+#: The prime of those growths: the largest below 2^20, so that a BLAS product of
+#: 2^14 terms is one call (:func:`exactcl.kernel.densemod.matmul`).
+BLAS_PRIME = (1 << 20) - 3
+
+
+class DenseStackBasis:
+    """:class:`StackBasis` on BLAS (:mod:`exactcl.kernel.densemod`, a prime
+    below 2^26): the same quotient by the kept vectors, the same choice of
+    vectors (the first of each batch that raise the rank), the batches and
+    the echelon form held as float64 arrays of balanced residues.
+
+    >>> B = DenseStackBasis(3, 101)
+    >>> B.add([[1, 0, 0], [2, 0, 0], [0, 1, 0]]), B.add([[1, 1, 0], [0, 0, 5]])
+    ([0, 2], [1])
+    """
+
+    def __init__(self, ncols: int, prime: int) -> None:
+        self.ncols, self.prime = ncols, prime
+        self._kept = np.zeros((0, ncols))
+        # F^T (free columns by kept vectors), the pivots, the free columns
+        self._form: tuple[np.ndarray, list[int], list[int]] | None = None
+
+    @property
+    def rank(self) -> int:
+        return self._kept.shape[0]
+
+    def _dense(self, batch) -> np.ndarray:
+        if not len(batch):
+            return np.zeros((0, self.ncols))
+        if isinstance(batch[0], Mapping):
+            out = np.zeros((len(batch), self.ncols), dtype=np.int64)
+            for r, v in enumerate(batch):
+                if v:
+                    out[r, list(v)] = [x % self.prime for x in v.values()]
+            return densemod.balanced(out, self.prime)
+        return densemod.balanced(batch, self.prime)
+
+    def adopt(self, batch) -> None:
+        self._kept = np.vstack([self._kept, self._dense(batch)])
+        self._form = None
+
+    def widen(self, ncols: int, batch=()) -> None:
+        old = self.ncols
+        if ncols < old:
+            raise ValueError(f"widen: {ncols} columns, fewer than {old}")
+        self._kept = np.hstack([self._kept, np.zeros((self.rank, ncols - old))])
+        self.ncols = ncols
+        if self._form is not None:
+            Ft, pivots, free = self._form
+            self._form = (np.vstack([Ft, np.zeros((ncols - old, Ft.shape[1]))]), pivots,
+                          free + list(range(old, ncols)))
+        rows = self._dense(batch)
+        if rows.shape[0]:
+            self._kept = np.vstack([self._kept, rows])
+            if self._form is not None:
+                self._extend(rows[:, self._form[2]])
+
+    def add(self, batch, limit: int | None = None) -> list[int]:
+        n, rank = self.ncols, self.rank
+        room = n - rank if limit is None else min(n, limit) - rank
+        if not len(batch) or room <= 0:
+            return []
+        rows = self._dense(batch)
+        kept = self._add_reduced(rows, room) if rank else self._add_first(rows, room)
+        if kept:
+            self._kept = np.vstack([self._kept, rows[kept]])
+        return kept
+
+    def _add_first(self, rows: np.ndarray, room: int) -> list[int]:
+        p = self.prime
+        E, piv = densemod.echelon(rows, p)
+        k = len(piv)
+        kept = list(range(rows.shape[0])) if k == rows.shape[0] else \
+            densemod.pivot_columns(rows.T, p)
+        kept = kept[:room]
+        self._form = self._split(E, piv, list(range(self.ncols))) if len(kept) == k else None
+        return kept
+
+    @staticmethod
+    def _split(E: np.ndarray, piv: list[int], columns: list[int]) -> tuple:
+        taken = set(piv)
+        rest = [t for t in range(len(columns)) if t not in taken]
+        return (np.ascontiguousarray(E[:, rest].T), [columns[t] for t in piv],
+                [columns[t] for t in rest])
+
+    def _echelon(self) -> tuple:
+        if self._form is None:
+            E, piv = densemod.echelon(self._kept, self.prime)
+            self._form = self._split(E, piv, list(range(self.ncols)))
+        return self._form
+
+    def _add_reduced(self, rows: np.ndarray, room: int) -> list[int]:
+        p = self.prime
+        Ft, pivots, free = self._echelon()
+        if not free:
+            return []
+        residue = densemod.matmul_sub(np.ascontiguousarray(rows[:, free].T), Ft,
+                                      np.ascontiguousarray(rows[:, pivots].T), p)
+        kept = densemod.pivot_columns(residue, p)[:room]
+        if kept:
+            self._extend(np.ascontiguousarray(residue[:, kept].T))
+        return kept
+
+    def _extend(self, residues: np.ndarray) -> None:
+        """Extend the echelon form by independent residues (on the free
+        columns), as :meth:`StackBasis._extend`."""
+        p = self.prime
+        Ft, pivots, free = self._form
+        E2, piv2 = densemod.echelon(residues, p)
+        Ft2, new, rest = self._split(E2, piv2, list(range(len(free))))
+        Ft1 = densemod.matmul_sub(Ft[rest], Ft2, Ft[new], p)
+        self._form = (np.hstack([Ft1, Ft2]), pivots + [free[t] for t in new],
+                      [free[t] for t in rest])
+
+
 class BlockBasis:
     """:class:`IncrementalBasis` for sparse vectors whose supports fall into
     disjoint blocks of columns: one basis per connected block, blocks merged
@@ -359,7 +481,7 @@ class BlockBasis:
         for c in new:
             self._block[c] = target
             self._columns[target].append(c)
-        if isinstance(self._basis.get(target), StackBasis):
+        if isinstance(self._basis.get(target), (StackBasis, DenseStackBasis)):
             # the columns joined come after the block's own: widened when next
             # used (once for a whole batch), not rebuilt
             self._widen.setdefault(target, []).extend(joined)
@@ -367,13 +489,16 @@ class BlockBasis:
             self._basis.pop(target, None)  # its columns changed: rebuilt on demand
         return target
 
-    def _basis_of(self, block: int) -> IncrementalBasis | StackBasis:
+    def _basis_of(self, block: int) -> IncrementalBasis | StackBasis | DenseStackBasis:
         basis = self._basis.get(block)
         if block in self._widen:
             basis.widen(len(self._columns[block]), self._local(block, self._widen.pop(block)))
         if basis is None:
             size = len(self._columns[block])
-            if size > STACK_ABOVE:
+            if size > BLAS_ABOVE and self.prime < densemod.MAX_PRIME:
+                basis = self._basis[block] = DenseStackBasis(size, self.prime)
+                basis.adopt(self._local(block, self._rows[block]))
+            elif size > STACK_ABOVE:
                 # the kept rows of the blocks merged into this one are independent
                 # (their supports are disjoint): adopted, not reduced again
                 basis = self._basis[block] = StackBasis(size, self.prime)

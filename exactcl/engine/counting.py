@@ -43,7 +43,7 @@ from ..kernel.linalg import independent_rows_mod
 from ..kernel.rings import DEFAULT_PRIME, check_prime
 from ..limits import check_memory, growth_bytes, model_bytes, parse_size
 from ..models.builtin import Model
-from .bases import BlockBasis
+from .bases import BLAS_ABOVE, BLAS_PRIME, BlockBasis
 from .evaluation import EXPANDED_PATHS, program_paths
 from .growth import Growth, grow
 from .progress import step
@@ -684,7 +684,15 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
     exhibited = tuple(found[i][0] for i in keep)
     exhibited_labels = tuple(found[i][1] for i in keep)
     M = len(exhibited)
-    growth = program_growth(fields, point, prime, target=D - M, max_depth=max_depth, seed=seed)
+    growth_prime = prime
+    if D > BLAS_ABOVE and prime == DEFAULT_PRIME:  # wide: rank decisions on BLAS, mod a
+        growth_prime = BLAS_PRIME                  # small prime (docs/design.md, section 1)
+    growth = program_growth(fields, point, growth_prime, target=D - M, max_depth=max_depth,
+                            seed=seed)
+    if growth_prime != prime and M < D - growth.rank:  # an unlucky prime? the large one
+        growth = program_growth(fields, point, prime, target=D - M, max_depth=max_depth,
+                                seed=seed)
+    prime = growth.prime
     K = growth.rank
     if M > D - K:  # pragma: no cover - impossible unless a rank is wrong
         raise ExactclError(f"Internal inconsistency: {M} independent laws but Lie rank {K} "

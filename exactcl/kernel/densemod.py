@@ -36,9 +36,13 @@ import os
 
 import numpy as np
 
-__all__ = ["LEAF", "MAX_PRIME", "THREADS", "balanced", "echelon", "matmul", "matmul_sub",
-           "pivot_columns", "rank", "reduce", "set_threads"]
+__all__ = ["LEAF", "MAX_PRIME", "THREADS", "WIDE", "balanced", "echelon", "matmul", "matmul_sub",
+           "pivot_columns", "rank", "reduce", "set_threads", "sparse_rank"]
 
+#: Blocks of more columns than this are ranked here rather than by FLINT, at
+#: a prime below 2^20 (the growth's and the verifier's for wider programs:
+#: benchmarks/bench_densemod.py measures where it is faster).
+WIDE = 2048
 #: The largest prime this module computes with (exclusive).
 MAX_PRIME = 1 << 26
 #: The split of a right factor: B = B_hi SPLIT + B_lo.
@@ -312,3 +316,13 @@ def echelon(values, p: int) -> tuple[np.ndarray, list[int]]:
         U[t + 1:, piv[t]] = 0.0  # the multipliers stored there
     return _upper_solve(U[:, piv], U, p), piv
 
+
+
+def sparse_rank(rows, columns, p: int) -> int:
+    """The rank over F_p of sparse rows ({column: value}) on ``columns``."""
+    index = {c: k for k, c in enumerate(columns)}
+    A = np.zeros((len(rows), len(columns)), dtype=np.int64)
+    for r, row in enumerate(rows):
+        if row:
+            A[r, [index[c] for c in row]] = [x % p for x in row.values()]
+    return rank(A, p)

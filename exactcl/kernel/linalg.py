@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from flint import fmpq_mpoly, fmpz_mat, nmod_mat
 
+from . import densemod
 from .budget import flint_products
 
 __all__ = [
@@ -163,6 +164,8 @@ def _block_rank(rows: list[dict[int, int]], prime: int) -> int:
     columns = sorted(set().union(*rows))
     if len(rows) == 1 or len(columns) == 1:
         return 1
+    if len(columns) > densemod.WIDE and prime < densemod.MAX_PRIME:  # on BLAS
+        return densemod.sparse_rank(rows, columns, prime)
     return rank_mod(dense_rows(rows, columns), len(columns), prime)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flint import fmpq, fmpq_mat
 
+from . import densemod
 from .blocks import BlockLayout
 from .brackets import (
     bracket,
@@ -44,7 +45,7 @@ from .rebuild import (
     gradient_work,
     program_phi,
 )
-from .rings import random_prime, support
+from .rings import random_blas_prime, random_prime, support
 from .tokens import base, zero_origin
 
 __all__ = ["RankResult", "ProbeFields", "exact_factor", "expanded_program", "program_rank", "program_text", "symbolic_words", "values_rank", "words_rank"]
@@ -347,9 +348,10 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
     for _ in range(PRIME_ATTEMPTS):
         budget.require(work, what)
         budget.spend(work)
-        p = random_prime(rng)
+        draw = random_blas_prime if layout.D > densemod.WIDE else random_prime  # section 1
+        p = draw(rng)
         while not postnorm.serves(layout, p):  # a root the probes need is missing mod p
-            p = random_prime(rng)
+            p = draw(rng)
         words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
         try:
             values = [words.value(b) for b in basis]

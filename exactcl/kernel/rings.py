@@ -279,6 +279,17 @@ def random_prime(rng: random.Random) -> int:
     return next_prime(rng.randrange(lo, 2 * lo - 2 * PRIME_GAP))
 
 
+#: Fresh primes for ranks on BLAS are drawn in [2**19, 2**20)
+#: (:mod:`exactcl.kernel.densemod`: one BLAS product per update).
+BLAS_PRIME_BITS = 19
+
+
+def random_blas_prime(rng: random.Random) -> int:
+    """A prime p with 2**19 <= p < 2**20, drawn from ``rng``."""
+    lo = 2**BLAS_PRIME_BITS
+    return next_prime(rng.randrange(lo, 2 * lo - 2 * PRIME_GAP))
+
+
 def fmpq_to_fraction(q: fmpq) -> Fraction:
     return Fraction(int(q.p), int(q.q))
 
