@@ -141,3 +141,40 @@ def test_the_dense_stack_basis_keeps_what_flints_keeps(seed):
     two.widen(n + 2, extra)
     batch = rng.integers(0, p, size=(5, n + 2)).tolist()
     assert one.add(batch) == two.add(batch) and one.rank == two.rank
+
+
+@pytest.fixture
+def narrow_wide(monkeypatch):
+    """Programs of more than 40 parameters counted and verified as wide ones."""
+    from exactcl.engine import bases, counting
+    monkeypatch.setattr(densemod, "WIDE", 40)
+    monkeypatch.setattr(bases, "BLAS_ABOVE", 40)
+    monkeypatch.setattr(counting, "BLAS_ABOVE", 40)
+
+
+@pytest.mark.parametrize("spec", [
+    "net:Linear(4,5,bias),Tanh,Linear(5,6,bias),Tanh,Linear(6,3)",
+    "net:Linear(3,6,bias),Residual(Linear(6,6,bias),ReLU,Linear(6,6,bias)),Linear(6,2,bias)"])
+def test_a_wide_program_grows_and_verifies_on_blas_with_the_same_count(narrow_wide, spec):
+    import random
+
+    import exactcl
+    from exactcl.certificates.build import certify
+    from exactcl.engine.bases import BLAS_PRIME
+    from exactcl.kernel import certformat
+    from exactcl.kernel.verifier import verify_text
+    from exactcl.layers.program import parse_net
+    model = exactcl.from_program(parse_net(spec[4:], "spec"))
+    cert, result = certify(model, reproducible=True, engine="program")
+    assert result.growth.prime == BLAS_PRIME and result.proof == "sandwich"
+    report = verify_text(certformat.dumps(cert), rng=random.Random(1))
+    assert report.ok, str(report)
+    (rank,) = [c for c in report.checks if c.claim == "Lie rank"]
+    prime = int(rank.detail.split("mod fresh prime")[1].split()[0].rstrip(",;)"))
+    assert 2**19 <= prime < 2**20
+    # the same count on the large prime, by FLINT
+    densemod.WIDE = 10**9
+    from exactcl.engine import bases, counting
+    bases.BLAS_ABOVE = counting.BLAS_ABOVE = 10**9
+    old = exactcl.count(model, engine="program")
+    assert old.growth.prime != BLAS_PRIME and old.laws == result.laws
