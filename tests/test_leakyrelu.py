@@ -196,3 +196,11 @@ def test_torch_prelu_is_refused_naming_its_learnable_slope_and_what_is_supported
     assert "\n" not in text
     assert "is a PReLU, whose negative slope is a learnable parameter (num_parameters=4)" in text
     assert "exactcl expected a fixed negative slope, nn.LeakyReLU(negative_slope)" in text
+
+
+def test_a_slope_with_a_zero_denominator_is_refused_by_name():
+    from exactcl.errors import InputError
+    from exactcl.layers.activations import LeakyReLU
+    with pytest.raises(InputError, match="negative_slope' of LeakyReLU must be an exact rational"
+                                         ".*'1/0': its denominator is 0"):
+        LeakyReLU("1/0")

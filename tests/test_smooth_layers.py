@@ -103,13 +103,18 @@ def test_a_bad_spec_is_refused_in_one_line_naming_the_layer(piece, fragment):
     (lambda: GELU("foo"), "Argument 'approximate' of GELU must be 'none' or 'tanh', not 'foo'"),
     (lambda: Softplus(0.5), "not the float 0.5: write '0.5'"),
     (lambda: ELU(-1), "Argument 'alpha' of ELU must be positive, not -1"),
-    (lambda: ELU("1/0"), "Argument 'alpha' of ELU must be a positive rational, not '1/0'"),
+    (lambda: ELU("1/0"), "Argument 'alpha' of ELU must be an exact rational"),
     (lambda: Softplus("x"), "Argument 'beta' of Softplus must be an exact rational"),
 ])
 def test_a_bad_constructor_argument_is_refused_in_one_line(build, fragment):
     with pytest.raises(InputError) as info:
         build()
     assert fragment in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_a_zero_denominator_is_named():
+    with pytest.raises(InputError, match="not '1/0': its denominator is 0"):
+        ELU("1/0")
 
 
 @pytest.mark.parametrize("value,read", [(0.5, Fraction(1, 2)), (2, Fraction(2)),

@@ -114,7 +114,11 @@ def exact_slope(value: object, what: str = "Argument 'negative_slope' of LeakyRe
         q = Fraction(value.p, value.q)  # a SymPy Rational
     elif isinstance(value, str) and len(value) <= 2 * MAX_SLOPE_DIGITS + 2 and _DECIMAL.fullmatch(
             value.strip()) and not (value.count("/") and "." in value):
-        q = Fraction(value.strip())
+        try:
+            q = Fraction(value.strip())
+        except ZeroDivisionError:
+            raise InputError(f"{what} must be {expected}, not {value!r}: its denominator "
+                             f"is 0.") from None
     else:
         raise InputError(f"{what} must be {expected}, not {show_value(value)}.")
     if max(len(str(abs(q.numerator))), len(str(q.denominator))) > MAX_SLOPE_DIGITS:
