@@ -303,15 +303,13 @@ def echelon(values, p: int) -> tuple[np.ndarray, list[int]]:
     A = balanced(values, p)
     if A.ndim != 2 or not A.size:
         return np.zeros((0, A.shape[-1] if A.ndim == 2 else 0)), []
-    # the pivots of the rows' space: factor the transpose (columns = rows of A)
-    rows = _factor(np.array(A.T, order="C"), 0, 0, A.shape[0], p)  # (a copy: A is read)
-    B = np.ascontiguousarray(A[rows])  # independent rows spanning the row space
-    work = B.copy()
-    piv = _factor(work, 0, 0, B.shape[1], p)
-    # work holds L (below the diagonal, in the pivot columns) and U: U is the
-    # upper part, an echelon form of the permuted rows with leading entries at piv
+    with _threads():
+        piv = _factor(A, 0, 0, A.shape[1], p)
+    # A holds L (below the diagonal, in the pivot columns) and U: its first rows'
+    # upper part, an echelon form of the row space with leading entries at piv (the
+    # other rows' Schur complement is zero)
     k = len(piv)
-    U = work[:k].copy()
+    U = A[:k].copy()
     for t in range(k):
         U[t + 1:, piv[t]] = 0.0  # the multipliers stored there
     return _upper_solve(U[:, piv], U, p), piv

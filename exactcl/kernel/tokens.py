@@ -177,7 +177,10 @@ def constants(layout, pr: Probe, p: int, raw_point=None, words=None) -> tuple:
         x0 = [0] * d_in  # docs/design.md, BatchNorm2d: X = t X'
     formal = bool(pr.s) and pr.s[0] == 0
     if layout.smooth and not formal:  # docs/design.md, section 8: the anchors
-        smooth.check_point(layout, raw_point)
+        if not getattr(words, "anchors_checked", False):  # once per Words (one point)
+            smooth.check_point(layout, raw_point)
+            if words is not None:
+                words.anchors_checked = True
         if smooth.needs_origin(layout):
             x0 = [0] * d_in
     norm_level = None
@@ -197,7 +200,7 @@ def constants(layout, pr: Probe, p: int, raw_point=None, words=None) -> tuple:
     U = [[[pr.u[(n * N + i) * d_out + c] % p for c in range(d_out)] for i in range(N)]
          for n in range(4)]
     seeds = []
-    mixing = bool(find_attention(layout.layers))
+    mixing = not smooth.one_token(layout)
     for i in range(N):
         cu3 = ([(N * U[3][i][c] - sum(U[3][j][c] for j in range(N))) % p for c in range(d_out)]
                if mixing else [U[3][i][c] % p for c in range(d_out)])  # no attention: U_3

@@ -274,7 +274,8 @@ class Smooth(LayerRule):
                              f"expansion point (its bias-free layer's input is not 0 there)")
         n = {m: y for m, y in a.items() if m}
         powers = []  # n, n^2, ... while nonzero (nilpotents square to 0)
-        while n and len(powers) < _order(n):
+        order = _order(n)
+        while n and len(powers) < order:
             nxt = n if not powers else _had(powers[-1], n, p)
             if not nxt:
                 break
@@ -418,7 +419,6 @@ def _walk(layers, ops, state, report, where: str):
                     report["row_sums"].append(t)
             if op is not None:
                 op[4] = freed
-            report["freed"].append(freed)
             c0 = coefficients(tuple(layer), 0)[0]
             state = _zero() if not any(c0) else ("const", c0)
         elif kind == "residual":
@@ -439,7 +439,7 @@ def _walk(layers, ops, state, report, where: str):
 
 
 def _report() -> dict:
-    return {"row_sums": [], "freed": [], "bad": None}
+    return {"row_sums": [], "bad": None}
 
 
 def analyse(layers, ops, may_originate: bool) -> dict:
@@ -449,6 +449,7 @@ def analyse(layers, ops, may_originate: bool) -> dict:
     ``ops`` (a BlockLayout's), each smooth op's freed flag is set and the
     row sums name weight tensors."""
     report = _report()
+    report["one_token"] = may_originate
     _walk(layers, ops, _GENERIC, report, "")
     if report["bad"] is None:
         report["origin"] = False
@@ -456,6 +457,7 @@ def analyse(layers, ops, may_originate: bool) -> dict:
     if not may_originate:
         raise ValueError(report["bad"])
     report = _report()
+    report["one_token"] = may_originate
     _walk(layers, ops, _zero(), report, "")
     if report["bad"] is not None:
         raise ValueError(report["bad"])
@@ -503,15 +505,8 @@ def describe(layout) -> str:
 def one_token(layout) -> bool:
     """Whether ``layout`` is a program with smooth activations and no layer
     mixing tokens (a network on one token)."""
-    return bool(getattr(layout, "smooth", None)) and not any(
-        op[0] == "attention" for op in _all_ops(layout.ops))
-
-
-def _all_ops(ops):
-    for op in ops:
-        yield op
-        if op[0] == "residual":
-            yield from _all_ops(op[1])
+    plan = getattr(layout, "smooth_plan", None)
+    return bool(plan and plan["one_token"])
 
 
 def needs_origin(layout) -> bool:
