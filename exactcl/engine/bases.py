@@ -314,24 +314,57 @@ class DenseStackBasis:
     vectors (the first of each batch that raise the rank), the batches and
     the echelon form held as float64 arrays of balanced residues.
 
+    Batches are lists of dense or sparse vectors, or a float64 array of
+    balanced residues (one row per vector, as
+    :class:`~exactcl.kernel.evaluator.Words` gives them on BLAS), taken as
+    they come. With ``keep_rows`` False the kept vectors are not stored
+    (only their echelon form: half the memory); :meth:`adopt` and
+    :meth:`widen` then refuse. The array operations are methods (``_zeros``,
+    ``_stack``, ``_echelon_of``, ``_pivots_of``, ``_matmul_sub``) so that a
+    subclass can hold the arrays on another device.
+
     >>> B = DenseStackBasis(3, 101)
     >>> B.add([[1, 0, 0], [2, 0, 0], [0, 1, 0]]), B.add([[1, 1, 0], [0, 0, 5]])
     ([0, 2], [1])
     """
 
-    def __init__(self, ncols: int, prime: int) -> None:
-        self.ncols, self.prime = ncols, prime
-        self._kept = np.zeros((0, ncols))
+    def __init__(self, ncols: int, prime: int, keep_rows: bool = True) -> None:
+        self.ncols, self.prime, self.keep_rows = ncols, prime, keep_rows
+        self._rank = 0
+        self._kept = self._zeros(0, ncols) if keep_rows else None
         # F^T (free columns by kept vectors), the pivots, the free columns
         self._form: tuple[np.ndarray, list[int], list[int]] | None = None
 
     @property
     def rank(self) -> int:
-        return self._kept.shape[0]
+        return self._rank
+
+    # -- the array operations (numpy and densemod here) -------------------------------
+
+    @staticmethod
+    def _zeros(rows: int, cols: int):
+        return np.zeros((rows, cols))
+
+    @staticmethod
+    def _stack(parts: list, axis: int):
+        return np.concatenate(parts, axis=axis)
+
+    def _echelon_of(self, A) -> tuple:
+        return densemod.echelon(A, self.prime)
+
+    def _pivots_of(self, A) -> list[int]:
+        return densemod.pivot_columns(A, self.prime)
+
+    def _matmul_sub(self, C, A, B):
+        """C - A B mod p (balanced), A B contiguous products."""
+        return densemod.matmul_sub(np.ascontiguousarray(C), A, np.ascontiguousarray(B),
+                                   self.prime)
 
     def _dense(self, batch) -> np.ndarray:
+        if isinstance(batch, np.ndarray):
+            return batch
         if not len(batch):
-            return np.zeros((0, self.ncols))
+            return self._zeros(0, self.ncols)
         if isinstance(batch[0], Mapping):
             out = np.zeros((len(batch), self.ncols), dtype=np.int64)
             for r, v in enumerate(batch):
@@ -340,23 +373,36 @@ class DenseStackBasis:
             return densemod.balanced(out, self.prime)
         return densemod.balanced(batch, self.prime)
 
+    # -- the basis --------------------------------------------------------------------
+
+    def _keep(self, rows) -> None:
+        self._rank += rows.shape[0]
+        if self.keep_rows:
+            self._kept = self._stack([self._kept, rows], 0)
+
+    def _rows(self, what: str):
+        if not self.keep_rows:
+            raise ValueError(f"{what}: the basis does not keep its vectors (keep_rows=False)")
+        return self._kept
+
     def adopt(self, batch) -> None:
-        self._kept = np.vstack([self._kept, self._dense(batch)])
+        self._rows("adopt")
+        self._keep(self._dense(batch))
         self._form = None
 
     def widen(self, ncols: int, batch=()) -> None:
         old = self.ncols
         if ncols < old:
             raise ValueError(f"widen: {ncols} columns, fewer than {old}")
-        self._kept = np.hstack([self._kept, np.zeros((self.rank, ncols - old))])
+        self._kept = self._stack([self._rows("widen"), self._zeros(self.rank, ncols - old)], 1)
         self.ncols = ncols
         if self._form is not None:
             Ft, pivots, free = self._form
-            self._form = (np.vstack([Ft, np.zeros((ncols - old, Ft.shape[1]))]), pivots,
+            self._form = (self._stack([Ft, self._zeros(ncols - old, Ft.shape[1])], 0), pivots,
                           free + list(range(old, ncols)))
         rows = self._dense(batch)
         if rows.shape[0]:
-            self._kept = np.vstack([self._kept, rows])
+            self._keep(rows)
             if self._form is not None:
                 self._extend(rows[:, self._form[2]])
 
@@ -368,53 +414,52 @@ class DenseStackBasis:
         rows = self._dense(batch)
         kept = self._add_reduced(rows, room) if rank else self._add_first(rows, room)
         if kept:
-            self._kept = np.vstack([self._kept, rows[kept]])
+            self._keep(rows[kept])
         return kept
 
-    def _add_first(self, rows: np.ndarray, room: int) -> list[int]:
-        p = self.prime
-        E, piv = densemod.echelon(rows, p)
+    def _add_first(self, rows, room: int) -> list[int]:
+        E, piv = self._echelon_of(rows)
         k = len(piv)
-        kept = list(range(rows.shape[0])) if k == rows.shape[0] else \
-            densemod.pivot_columns(rows.T, p)
+        kept = list(range(rows.shape[0])) if k == rows.shape[0] else self._pivots_of(rows.T)
         kept = kept[:room]
-        self._form = self._split(E, piv, list(range(self.ncols))) if len(kept) == k else None
+        if len(kept) == k:
+            self._form = self._split(E, piv, list(range(self.ncols)))
+        elif self.keep_rows:
+            self._form = None
+        else:  # the kept vectors' own echelon form (a limit cut the batch's)
+            E, piv = self._echelon_of(rows[kept])
+            self._form = self._split(E, piv, list(range(self.ncols)))
         return kept
 
-    @staticmethod
-    def _split(E: np.ndarray, piv: list[int], columns: list[int]) -> tuple:
+    def _split(self, E, piv: list[int], columns: list[int]) -> tuple:
         taken = set(piv)
         rest = [t for t in range(len(columns)) if t not in taken]
-        return (np.ascontiguousarray(E[:, rest].T), [columns[t] for t in piv],
-                [columns[t] for t in rest])
+        return (E[:, rest].T, [columns[t] for t in piv], [columns[t] for t in rest])
 
     def _echelon(self) -> tuple:
         if self._form is None:
-            E, piv = densemod.echelon(self._kept, self.prime)
+            E, piv = self._echelon_of(self._kept)
             self._form = self._split(E, piv, list(range(self.ncols)))
         return self._form
 
-    def _add_reduced(self, rows: np.ndarray, room: int) -> list[int]:
-        p = self.prime
+    def _add_reduced(self, rows, room: int) -> list[int]:
         Ft, pivots, free = self._echelon()
         if not free:
             return []
-        residue = densemod.matmul_sub(np.ascontiguousarray(rows[:, free].T), Ft,
-                                      np.ascontiguousarray(rows[:, pivots].T), p)
-        kept = densemod.pivot_columns(residue, p)[:room]
+        residue = self._matmul_sub(rows[:, free].T, Ft, rows[:, pivots].T)
+        kept = self._pivots_of(residue)[:room]
         if kept:
-            self._extend(np.ascontiguousarray(residue[:, kept].T))
+            self._extend(residue[:, kept].T)
         return kept
 
-    def _extend(self, residues: np.ndarray) -> None:
+    def _extend(self, residues) -> None:
         """Extend the echelon form by independent residues (on the free
         columns), as :meth:`StackBasis._extend`."""
-        p = self.prime
         Ft, pivots, free = self._form
-        E2, piv2 = densemod.echelon(residues, p)
+        E2, piv2 = self._echelon_of(residues)
         Ft2, new, rest = self._split(E2, piv2, list(range(len(free))))
-        Ft1 = densemod.matmul_sub(Ft[rest], Ft2, Ft[new], p)
-        self._form = (np.hstack([Ft1, Ft2]), pivots + [free[t] for t in new],
+        Ft1 = self._matmul_sub(Ft[rest], Ft2, Ft[new])
+        self._form = (self._stack([Ft1, Ft2], 1), pivots + [free[t] for t in new],
                       [free[t] for t in rest])
 
 
