@@ -35,6 +35,7 @@ from ..kernel.certformat import (
     encode_field,
     encode_ints,
     encode_poly,
+    encode_terms,
     fingerprint,
 )
 from ..models.builtin import Model, as_model
@@ -78,6 +79,14 @@ def _source(model: Model) -> dict:
     return section
 
 
+def _encoded_laws(result: CountResult) -> list:
+    """The exhibited laws as the file writes them: from their sparse terms when
+    the count kept them (the same encoding, without an O(D) read per term)."""
+    if result.exhibited_terms is not None:
+        return [encode_terms(t) for t in result.exhibited_terms]
+    return [encode_poly(h) for h in result.exhibited]
+
+
 def certificate(result: CountResult, model: Model, *, reproducible: bool = False) -> dict:
     """The certificate of a count of ``model`` (see :mod:`exactcl.kernel.certformat`)."""
     from ..version import __version__
@@ -114,7 +123,7 @@ def certificate(result: CountResult, model: Model, *, reproducible: bool = False
             "rank": growth.rank,
         },
         "laws": {
-            "polynomials": [encode_poly(h) for h in result.exhibited],
+            "polynomials": _encoded_laws(result),
             "labels": list(result.exhibited_labels),
             "rank": len(result.exhibited),
             "identities": identities,

@@ -365,6 +365,8 @@ class DenseStackBasis:
             return batch
         if not len(batch):
             return self._zeros(0, self.ncols)
+        if isinstance(batch[0], np.ndarray):  # rows of balanced residues (Words.row)
+            return np.stack(batch)
         if isinstance(batch[0], Mapping):
             out = np.zeros((len(batch), self.ncols), dtype=np.int64)
             for r, v in enumerate(batch):

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 from flint import fmpq_mpoly
 
+from ..kernel import densemod
 from ..kernel.brackets import (
     ClosureResult,
     closure_check,
@@ -166,6 +168,10 @@ class CountResult:
     fields: Any = field(default=None, repr=False)
     identities: Any = field(default=None, repr=False)
     flow: Any = field(default=None, repr=False)
+    #: The exhibited laws as sparse terms when the count kept them (a
+    #: program's candidates): the certificate is written from them, not
+    #: read back from flint at O(D) per term.
+    exhibited_terms: Any = field(default=None, repr=False)
 
     @property
     def identity_text(self) -> str:
@@ -632,6 +638,22 @@ def check_program_count(program, *, search_degree: int | None = None,
     return fields
 
 
+def _independent_laws(terms: list, point: list[int], D: int, prime: int) -> list[int]:
+    """The laws (by their terms) whose gradients at the point are independent of
+    the ones before them, mod ``prime``. A wide program ranks them on BLAS mod
+    BLAS_PRIME first: when all are independent there, they are over Q, and all
+    are kept; otherwise the choice is made mod ``prime``, as for narrower ones."""
+    if D > BLAS_ABOVE and prime == DEFAULT_PRIME and terms:
+        rows = np.zeros((len(terms), D), dtype=np.int64)
+        for r, t in enumerate(terms):
+            g = terms_gradient_mod(t, point, BLAS_PRIME)
+            if g:
+                rows[r, list(g)] = list(g.values())
+        if len(densemod.pivot_columns(rows.T, BLAS_PRIME)) == len(terms):
+            return list(range(len(terms)))
+    return BlockBasis(D, prime).add([terms_gradient_mod(t, point, prime) for t in terms])
+
+
 def _count_program(model: Model, *, search_degree: int | None, max_depth: int | None,
                    prime: int, seed: int, max_memory: int | None, rounds: int,
                    identities: str = "auto") -> CountResult:
@@ -680,7 +702,7 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
             found.append((h, f"found by the degree-{search_degree} search"))
             found_terms.append(poly_terms(h))
         check = _merge_checks(check, search.identities)
-    keep = BlockBasis(D, prime).add([terms_gradient_mod(t, point, prime) for t in found_terms])
+    keep = _independent_laws(found_terms, point, D, prime)
     exhibited = tuple(found[i][0] for i in keep)
     exhibited_labels = tuple(found[i][1] for i in keep)
     M = len(exhibited)
@@ -714,7 +736,8 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
     return CountResult(model.name, D, laws, M if laws is None else laws, D - K, lie, K, status,
                        proof, explanation, exhibited, exhibited_labels, tuple(rejected), growth,
                        None, model.ring, time.perf_counter() - start, (), "program", fields,
-                       check, flow=model.flow)
+                       check, flow=model.flow,
+                       exhibited_terms=tuple(found_terms[i] for i in keep))
 
 
 def polynomial_laws(model, degree: int, homogeneous: bool = False, *, engine: str = "auto",

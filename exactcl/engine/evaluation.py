@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 from flint import fmpq_mpoly
 
 from ..kernel import evaluator
@@ -40,7 +41,7 @@ from ..kernel.evaluator import (
 from ..kernel.fields import terms_gradient_mod
 from ..kernel.layers import postnorm
 from ..kernel.rings import poly_terms, random_prime
-from .bases import BlockBasis
+from .bases import BlockBasis, DenseStackBasis
 from .growth import DEFAULT_BUDGET, Growth, grow_with
 
 __all__ = ["COMPONENTS_PER_PARAMETER", "EXPANDED_PATHS", "IdentityCheck", "ProgramFields",
@@ -175,18 +176,23 @@ class _ProgramEvaluator:
         self.looks_ahead = bool(getattr(words.layout, "token_norms", None)
                                 or getattr(words.layout, "smooth", None))
 
-    def value(self, node: int) -> dict[int, int]:
-        value = self.words.value(node)
+    def value(self, node: int) -> dict[int, int] | np.ndarray:
+        """The value of word ``node``: {parameter: value}, or a row of
+        balanced residues when the words are on BLAS."""
+        value = self.words.row(node) if self.words.blas else self.words.value(node)
         data = self.nodes[node]
         if data.get("generator") is not None and data["moves"] is None:
             # grad F moves a parameter exactly when F involves it: the support
             # of the value at the point (a support lost to a vanishing value,
             # with probability about D / p, only skips a bracket: tightness,
             # not soundness)
-            data["moves"] = data["involves"] = frozenset(value)
+            support = np.flatnonzero(value).tolist() if self.words.blas else value
+            data["moves"] = data["involves"] = frozenset(support)
         return value
 
-    def bracket(self, i: int, j: int) -> dict[int, int]:
+    def bracket(self, i: int, j: int) -> dict[int, int] | np.ndarray:
+        if self.words.blas:
+            return self.words.bracket_row(i, j)
         return self.words.bracket_value(i, j)
 
     def keep(self, node: int, i: int, j: int) -> None:
@@ -211,9 +217,12 @@ def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
                                               prime)
     nodes = {i: {"word": f"{fields.letter}{i + 1}", "depth": 0, "raised": False,
                  "generator": i, "moves": None, "involves": None} for i in range(fields.count)}
-    return grow_with(_ProgramEvaluator(words, nodes), nodes, fields.count, fields.layout.D, point, prime,
+    D = fields.layout.D
+    # on BLAS the values are dense rows: one basis of all the columns, without its rows
+    basis = DenseStackBasis(D, prime, keep_rows=False) if words.blas else BlockBasis(D, prime)
+    return grow_with(_ProgramEvaluator(words, nodes), nodes, fields.count, D, point, prime,
                      target=target, max_depth=max_depth, budget=budget, seed=seed,
-                     basis_vectors=BlockBasis(fields.layout.D, prime), batch_size=BATCH)
+                     basis_vectors=basis, batch_size=BATCH)
 
 
 # -- law identities by evaluation ---------------------------------------------------

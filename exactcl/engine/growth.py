@@ -39,6 +39,9 @@ from functools import cached_property
 from math import isqrt
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from ..kernel import densemod
 from ..kernel.brackets import bracket, bracket_value_mod, interact
 from ..kernel.errors import bad_argument
 from ..kernel.fields import VectorField, check_prime_for
@@ -320,12 +323,19 @@ def _interacting_pairs(depth: int, frontier: list[int], ngens: int,
     gens = frontier if depth == 1 else range(ngens)
     movers: dict[int, list[int]] = {}
     involvers: dict[int, list[int]] = {}
+    growing = 0  # at depth 1, sum over v of |movers[v]| |involvers[v]| so far: it only grows
     for position, node in enumerate(gens):
         moves, involves = _supports(nodes, tight, node)
         if moves is None or involves is None:
             return None
+        if depth == 1:
+            growing += sum(len(involvers.get(v, ())) for v in moves)
         for v in moves:
             movers.setdefault(v, []).append(position)
+        if depth == 1:
+            growing += sum(len(movers.get(v, ())) for v in involves)
+            if growing > INDEX_WORK * most:  # the work below would exceed it too
+                return None
         for v in involves:
             involvers.setdefault(v, []).append(position)
     work = 0
@@ -443,7 +453,7 @@ def _lookahead(ev: Any, basis: list[int], frontier: list[int], ngens: int, limit
     most LOOKAHEAD_PER_MISSING per missing rank plus LOOKAHEAD_FLOOR; the
     basis is left as it was when the look fails."""
     known = [ev.value(b) for b in basis]
-    missing = limit - block_rank_mod(known, prime)
+    missing = limit - _rank(known, prime)
     if missing <= 0:
         return None
     total = len(frontier) * ngens
@@ -455,13 +465,25 @@ def _lookahead(ev: Any, basis: list[int], frontier: list[int], ngens: int, limit
     for count, k in enumerate(order[:allowed], 1):
         i, j = k % ngens, frontier[k // ngens]
         value = ev.bracket(i, j)
-        if value:
+        if _nonzero(value):
             pairs.append((i, j))
             values.append(value)
         if len(values) and (len(values) % step_size == 0 or count == min(allowed, total)):
-            if block_rank_mod(known + values, prime) >= limit:
+            if _rank(known + values, prime) >= limit:
                 return pairs, values
     return None
+
+
+def _nonzero(value: Mapping[int, int] | np.ndarray) -> bool:
+    """Whether a value (sparse, or a row of residues on BLAS) is not zero."""
+    return bool(value.any()) if isinstance(value, np.ndarray) else bool(value)
+
+
+def _rank(values: list, prime: int) -> int:
+    """The rank mod ``prime`` of values (sparse, or rows of residues on BLAS)."""
+    if values and isinstance(values[0], np.ndarray):
+        return densemod.rank(np.stack(values), prime)
+    return block_rank_mod(values, prime)
 
 
 def _record(nodes: dict[int, dict[str, Any]], basis_vectors: IncrementalBasis, basis: list[int],
@@ -692,7 +714,7 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
             value = ev.bracket(i, j)
             evaluated += 1
             since_gain += 1
-            if value:
+            if _nonzero(value):
                 batch_pairs.append((i, j))
                 batch_values.append(value)
             missing = limit - basis_vectors.rank

@@ -54,6 +54,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from . import evaluator, tokens
 from .errors import count_text
 from .evaluator import (
@@ -407,6 +409,12 @@ class BlockLayout:
         """Whether a layer's rule asks for dense probes (:data:`DENSE`)."""
         return any(RULES[op[0]].dense_probes for op in _walk(self.ops))
 
+    def on_blas(self) -> bool:
+        """Whether every layer's rules run on BLAS matrices (:attr:`LayerRule.blas`)."""
+        if self.norm is not None or self.attention is not None or self.tokens is not None:
+            return False
+        return all(RULES[op[0]].blas for op in _walk(self.ops))
+
     @property
     def linears(self) -> list[tuple[int, int, bool]]:
         """Dense-equivalent sizes of the matrix products of one pass (for the
@@ -451,7 +459,8 @@ class Words(evaluator.Words):
         if len(point) != layout.D:
             raise ValueError(f"the point has {len(point)} coordinates, the program {layout.D}")
         self.layout, self.probes, self.brackets, self.prime = layout, probes, brackets, prime
-        self.point = [constant(rows, cols, point[o:o + rows * cols], prime)
+        self.blas = evaluator.on_blas(layout.D, prime) and layout.on_blas()
+        self.point = [constant(rows, cols, point[o:o + rows * cols], prime, self.blas)
                       for _, rows, cols, o in layout.tensors]
         self.raw_point, self.levels = point, None
         self._constants: dict[int, tuple] = {}
@@ -482,7 +491,8 @@ class Words(evaluator.Words):
         if lay.norm is not None:  # its level last (docs/design.md, normalisation layers)
             x, level = probe_level(self, pr)
             sigma.append(level)
-        return (constant(rows, cols, x, p), sigma, constant(out[0], out[1], pr.u, p))
+        return (constant(rows, cols, x, p, self.blas), sigma,
+                constant(out[0], out[1], pr.u, p, self.blas))
 
     def gradient(self, node: int, point: list) -> list:
         """grad F of probe ``node`` at ``point`` (per-tensor jets)."""
@@ -521,10 +531,12 @@ class Words(evaluator.Words):
     # -- words: field, brackets and values as the chain evaluator's, on per-tensor jets
 
     def value(self, node: int) -> dict[int, int]:
-        got = self._values.get(node)
-        if got is None:
-            got = self._values[node] = self.field(node, self.point, 0)
-        return self.flatten(got)
+        if self.blas:
+            return evaluator._sparse(self.row(node), self.prime)
+        return self.flatten(self._field_value(node))
+
+    def row(self, node: int) -> np.ndarray:
+        return self.flatten_row(self._field_value(node))
 
     @staticmethod
     def _move(point: list, fld: list, bit: int) -> list:
@@ -538,6 +550,12 @@ class Words(evaluator.Words):
         out: dict[int, int] = {}
         for (_, _, _, offset), part in zip(self.layout.tensors, fld):
             _nonzeros(part, offset, out)
+        return out
+
+    def flatten_row(self, fld: list) -> np.ndarray:
+        out = np.zeros(self.layout.D)
+        for (_, _, _, offset), part in zip(self.layout.tensors, fld):
+            evaluator._put(part, offset, out)
         return out
 
 

@@ -110,7 +110,7 @@ from .reading import (
     int_list,
     strict_json,
 )
-from .rings import Ring, poly_from_terms, poly_terms
+from .rings import Ring, canonical_terms, poly_from_terms, poly_terms
 
 __all__ = [
     "SCHEMA",
@@ -167,7 +167,17 @@ def encode_poly(p: fmpq_mpoly) -> list:
     >>> encode_poly(2 * u**2 - v / 3)
     [[[[0, 2]], '2/1'], [[[1, 1]], '-1/3']]
     """
-    return [[[list(ve) for ve in mono], _q(c)] for mono, c in poly_terms(p)]
+    return encode_terms(poly_terms(p))
+
+
+def encode_terms(terms) -> list:
+    """:func:`encode_poly` of the polynomial with these sparse terms
+    (:func:`~exactcl.kernel.rings.canonical_terms`), without reading it from flint.
+
+    >>> encode_terms([(((1, 1),), "-1/3"), (((0, 2),), 2)])
+    [[[[0, 2]], '2/1'], [[[1, 1]], '-1/3']]
+    """
+    return [[[list(ve) for ve in mono], _q(c)] for mono, c in canonical_terms(terms)]
 
 
 def encode_field(X: VectorField) -> list:

@@ -36,7 +36,7 @@ import os
 
 import numpy as np
 
-__all__ = ["LEAF", "MAX_PRIME", "THREADS", "WIDE", "balanced", "echelon", "matmul", "matmul_sub",
+__all__ = ["LEAF", "MAX_PRIME", "THREADS", "WIDE", "ModMat", "balanced", "echelon", "matmul", "matmul_sub",
            "pivot_columns", "rank", "reduce", "set_threads", "sparse_rank"]
 
 #: Blocks of more columns than this are ranked here rather than by FLINT, at
@@ -312,7 +312,14 @@ def echelon(values, p: int) -> tuple[np.ndarray, list[int]]:
     U = A[:k].copy()
     for t in range(k):
         U[t + 1:, piv[t]] = 0.0  # the multipliers stored there
-    return _upper_solve(U[:, piv], U, p), piv
+    # R = U_P^-1 U: the identity on the pivot columns, solved on the others alone
+    free = np.ones(A.shape[1], dtype=bool)
+    free[piv] = False
+    R = np.zeros((k, A.shape[1]))
+    R[np.arange(k), piv] = 1.0
+    if free.any():
+        R[:, free] = _upper_solve(U[:, piv], np.ascontiguousarray(U[:, free]), p)
+    return R, piv
 
 
 
@@ -324,3 +331,76 @@ def sparse_rank(rows, columns, p: int) -> int:
         if row:
             A[r, [index[c] for c in row]] = [x % p for x in row.values()]
     return rank(A, p)
+
+
+# -- matrices of the evaluator --------------------------------------------------------------------
+
+class ModMat:
+    """A matrix over F_p (p < 2^26) as a float64 array of balanced residues,
+    with the operations of FLINT's ``nmod_mat`` that the evaluator's jets use
+    (``*`` by a matrix or an integer, ``+``, ``-``, :meth:`transpose`,
+    :meth:`nrows`, :meth:`ncols`, :meth:`entries`), so that
+    :class:`~exactcl.kernel.evaluator.Words` runs on BLAS unchanged and hands
+    its values over as arrays. Products by :func:`matmul` (its bounds); a sum
+    or difference of balanced residues is below p, a product by a reduced
+    integer below h^2 < 2^50: each is reduced exactly by :func:`reduce`.
+
+    >>> A = ModMat.of(2, 2, [1, 2, 3, 4], 7)
+    >>> (A * A).entries(), (A + A * 3).entries(), A.transpose().entries()
+    ([0, 3, 1, 1], [4, 1, 5, 2], [1, 3, 2, 4])
+    """
+
+    __slots__ = ("a", "p")
+
+    def __init__(self, a: np.ndarray, p: int) -> None:
+        self.a, self.p = a, p
+
+    @classmethod
+    def of(cls, rows: int, cols: int, values, p: int) -> ModMat:
+        """The matrix of ``rows`` x ``cols`` integers (row by row)."""
+        a = balanced(list(values), p) if rows * cols else np.zeros(0)
+        if a.size != rows * cols:
+            raise ValueError(f"a {rows} x {cols} matrix needs {rows * cols} entries, not {a.size}")
+        return cls(a.reshape(rows, cols), p)
+
+    def nrows(self) -> int:
+        return self.a.shape[0]
+
+    def ncols(self) -> int:
+        return self.a.shape[1]
+
+    def entries(self) -> list[int]:
+        """The entries in [0, p), row by row (as ``nmod_mat.entries`` read as ints)."""
+        return np.mod(self.a, self.p).astype(np.int64).ravel().tolist()
+
+    def transpose(self) -> ModMat:
+        return ModMat(self.a.T, self.p)
+
+    def __mul__(self, other) -> ModMat:
+        if isinstance(other, ModMat):
+            return ModMat(matmul(self.a, other.a, self.p), self.p)
+        c = int(other) % self.p
+        c -= self.p if c > self.p // 2 else 0
+        return ModMat(reduce(self.a * c, self.p, inplace=True), self.p)
+
+    __rmul__ = __mul__
+
+    def __add__(self, other: ModMat) -> ModMat:
+        return ModMat(reduce(self.a + other.a, self.p, inplace=True), self.p)
+
+    def __sub__(self, other: ModMat) -> ModMat:
+        return ModMat(reduce(self.a - other.a, self.p, inplace=True), self.p)
+
+    def __neg__(self) -> ModMat:
+        return ModMat(-self.a, self.p)
+
+    def reshape(self, rows: int, cols: int) -> ModMat:
+        """The same entries, row by row, in ``rows`` x ``cols``."""
+        return ModMat(self.a.reshape(rows, cols), self.p)
+
+    def hadamard(self, mask) -> ModMat:
+        """Each entry times the corresponding entry of ``mask`` (flat integers)."""
+        m = np.asarray(mask, dtype=np.float64).reshape(self.a.shape)
+        if m.size and float(np.max(np.abs(m))) >= self.p:  # (the evaluator's are reduced)
+            m = balanced(np.asarray(mask, dtype=object) % self.p, self.p).reshape(self.a.shape)
+        return ModMat(reduce(self.a * m, self.p, inplace=True), self.p)

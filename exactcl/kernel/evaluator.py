@@ -45,7 +45,14 @@ point over k nilpotents is a dict from a bit mask to a matrix; a word of
 depth k costs 2^O(k) passes of the program, polynomial in the layer sizes.
 Every value is the exact value reduced mod p, so ranks are lower bounds.
 
-This module is part of the verifier's trusted base: it imports only flint.
+**On BLAS.** For a program of more than :data:`~exactcl.kernel.densemod.WIDE`
+parameters at a prime below 2^26, the matrices are
+:class:`~exactcl.kernel.densemod.ModMat` (balanced float64 residues, exact
+products by BLAS) and a word's value comes as a float64 row of length D
+(:meth:`Words.row`): no entry is converted one by one.
+
+This module is part of the verifier's trusted base: it imports only flint,
+numpy and the kernel.
 
 >>> layers = [["linear", 2, 2, False], ["linear", 2, 1, False]]
 >>> lay = Layout(layers)
@@ -62,7 +69,11 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from math import prod
 
+import numpy as np
 from flint import nmod_mat
+
+from . import densemod
+from .densemod import ModMat
 
 __all__ = ["Layout", "Probe", "Words", "check_layers", "component_probes", "expand",
            "active_neurons", "identity_residual", "probe_family", "random_probe",
@@ -425,18 +436,24 @@ class Words:
         if len(point) != layout.D:
             raise ValueError(f"the point has {len(point)} coordinates, the program {layout.D}")
         self.layout, self.probes, self.brackets, self.prime = layout, probes, brackets, prime
-        p = prime
+        self.blas = on_blas(layout.D, prime)
         self.point = []
         for li, (n_in, n_out, bias) in enumerate(layout.linears):
             o = layout.w_offset[li]
-            W = nmod_mat(n_out, n_in, [v % p for v in point[o:o + n_in * n_out]], p)
+            W = self._matrix(n_out, n_in, point[o:o + n_in * n_out])
             b = None
             if bias:
                 o = layout.b_offset[li]
-                b = {0: nmod_mat(n_out, 1, [v % p for v in point[o:o + n_out]], p)}
+                b = {0: self._matrix(n_out, 1, point[o:o + n_out])}
             self.point.append(({0: W}, b))
         self._constants: dict[int, tuple] = {}
         self._values: dict[int, list] = {}
+
+    def _matrix(self, rows: int, cols: int, values) -> nmod_mat | ModMat:
+        """A constant matrix: a ModMat on BLAS, else an nmod_mat."""
+        if self.blas:
+            return ModMat.of(rows, cols, values, self.prime)
+        return nmod_mat(rows, cols, [v % self.prime for v in values], self.prime)
 
     # -- one probe -------------------------------------------------------------------
 
@@ -447,14 +464,16 @@ class Words:
             diag = []
             for sig in pr.sigma:
                 n = len(sig)
-                matrix = nmod_mat(n, n, p)
-                for i, v in enumerate(sig):
-                    if v % p:
-                        matrix[i, i] = v % p
+                if self.blas:
+                    matrix = ModMat(np.diag(densemod.balanced([v % p for v in sig], p)), p)
+                else:
+                    matrix = nmod_mat(n, n, p)
+                    for i, v in enumerate(sig):
+                        if v % p:
+                            matrix[i, i] = v % p
                 diag.append({0: matrix})
-            got = ({0: nmod_mat(len(pr.x), 1, [v % p for v in pr.x], p)},
-                   [v % p for v in pr.s], diag,
-                   {0: nmod_mat(len(pr.u), 1, [v % p for v in pr.u], p)})
+            got = ({0: self._matrix(len(pr.x), 1, pr.x)}, [v % p for v in pr.s], diag,
+                   {0: self._matrix(len(pr.u), 1, pr.u)})
             self._constants[node] = got
         return got
 
@@ -524,21 +543,71 @@ class Words:
 
     def value(self, node: int) -> dict[int, int]:
         """The value of word ``node`` at the point, sparse {parameter: value}."""
+        if self.blas:
+            return _sparse(self.row(node), self.prime)
         if node < len(self.probes) and node not in self._values:
             return self._probe_value(node)
+        return self.flatten(self._field_value(node))
+
+    def _field_value(self, node: int) -> list:
         got = self._values.get(node)
         if got is None:
             got = self._values[node] = self.field(node, self.point, 0)
-        return self.flatten(got)
+        return got
+
+    def row(self, node: int) -> np.ndarray:
+        """The value of word ``node`` on BLAS: a float64 row of its D balanced residues."""
+        if node < len(self.probes) and node not in self._values:
+            return self._probe_row(node)
+        return self.flatten_row(self._field_value(node))
 
     def bracket_value(self, left: int, right: int) -> dict[int, int]:
         """The value of [left, right] at the point, without registering it;
         the operands' values are reused."""
-        for node in (left, right):
-            if node not in self._values:
-                self._values[node] = self.field(node, self.point, 0)
-        return self.flatten(self._bracket(left, right, self.point, 0, self._values[left],
-                                          self._values[right]))
+        if self.blas:
+            return _sparse(self.bracket_row(left, right), self.prime)
+        return self.flatten(self._bracket_field(left, right))
+
+    def bracket_row(self, left: int, right: int) -> np.ndarray:
+        """:meth:`bracket_value` on BLAS, as :meth:`row`."""
+        return self.flatten_row(self._bracket_field(left, right))
+
+    def _bracket_field(self, left: int, right: int) -> list:
+        a, b = self._field_value(left), self._field_value(right)
+        return self._bracket(left, right, self.point, 0, a, b)
+
+    def _probe_row(self, node: int) -> np.ndarray:
+        """:meth:`_probe_value` on BLAS: each layer's gradient an outer product."""
+        x, s, diag, u = self._probe_constants(node)
+        lay, p = self.layout, self.prime
+        a, inputs, relu, li = x[0], [], 0, 0
+        for kind, *_ in lay.layers:
+            if kind == "relu":
+                a = diag[relu][0] * a
+                relu += 1
+                continue
+            W, b = self.point[li]
+            inputs.append(a)
+            a = W[0] * a
+            if b is not None:
+                a = a + b[0] * s[lay.source_of[li]]
+            li += 1
+        delta, out = u[0], np.zeros(lay.D)
+        for kind, *_ in reversed(lay.layers):
+            if kind == "relu":
+                relu -= 1
+                delta = diag[relu][0] * delta
+                continue
+            li -= 1
+            o, n = lay.w_offset[li], delta.a.shape[0] * inputs[li].a.shape[0]
+            # |delta_i a_j| <= h^2 < 2^50: reduced exactly
+            out[o:o + n] = densemod.reduce(np.outer(delta.a, inputs[li].a).ravel(), p, True)
+            if lay.b_offset[li] is not None:
+                o = lay.b_offset[li]
+                out[o:o + delta.a.shape[0]] = (delta * s[lay.source_of[li]]).a.ravel()
+            if li:
+                delta = self.point[li][0][0].transpose() * delta
+        return out
 
     def _probe_value(self, node: int) -> dict[int, int]:
         """grad F of a probe at the point, from its factors: the gradient of
@@ -591,6 +660,36 @@ class Words:
             if b is not None:
                 _nonzeros(b, lay.b_offset[li], out)
         return out
+
+
+    def flatten_row(self, fld: list) -> np.ndarray:
+        """A per-layer field of ModMat jets with no nilpotent as a float64 row."""
+        out = np.zeros(self.layout.D)
+        lay = self.layout
+        for li, (W, b) in enumerate(fld):
+            _put(W, lay.w_offset[li], out)
+            if b is not None:
+                _put(b, lay.b_offset[li], out)
+        return out
+
+
+def on_blas(D: int, prime: int) -> bool:
+    """Whether a program of D parameters is evaluated on BLAS at ``prime``:
+    wider than :data:`~exactcl.kernel.densemod.WIDE`, the prime below 2^26."""
+    return D > densemod.WIDE and prime < densemod.MAX_PRIME
+
+
+def _put(part: Jet, offset: int, out: np.ndarray) -> None:
+    """A ModMat jet's constant term, flat, into ``out`` at ``offset``."""
+    if 0 in part:
+        flat = part[0].a.ravel()
+        out[offset:offset + flat.size] = flat
+
+
+def _sparse(row: np.ndarray, p: int) -> dict[int, int]:
+    """A row of balanced residues as {parameter: value in [0, p)} on its nonzeros."""
+    index = np.flatnonzero(row)
+    return dict(zip(index.tolist(), np.mod(row[index], p).astype(np.int64).tolist()))
 
 
 def _nonzeros(part: Jet, offset: int, out: dict[int, int]) -> None:

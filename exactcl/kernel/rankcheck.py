@@ -10,6 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from flint import fmpq, fmpq_mat
 
 from . import densemod
@@ -25,7 +26,7 @@ from .budget import (
     rank_work,
 )
 from .errors import CertificateFormatError
-from .evaluator import Layout, Probe
+from .evaluator import Layout, Probe, _sparse
 from .fields import (
     VectorField,
     gradient,
@@ -354,15 +355,19 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
             p = draw(rng)
         words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
         try:
-            values = [words.value(b) for b in basis]
+            values = [words.row(b) for b in basis] if words.blas else \
+                [words.value(b) for b in basis]
         except ZeroDivisionError:  # a root or level the probes need fails mod p: another prime
             continue
         except ValueError as err:  # the point is not the expansion the program needs
             return 0, f"not evaluated: {err}"
-        rank_cost = blocks_work(values, D)
-        budget.require(rank_cost, "the rank of the bracket words")
-        budget.spend(rank_cost)
-        r = block_rank_mod(values, p)
+        if words.blas:
+            r = _rows_rank(values, D, p, budget)
+        else:
+            rank_cost = blocks_work(values, D)
+            budget.require(rank_cost, "the rank of the bracket words")
+            budget.spend(rank_cost)
+            r = block_rank_mod(values, p)
         primes.append(p)
         best = max(best, r)
         if best == len(basis):
@@ -372,6 +377,24 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
         how += (" (words of probe fields, or of a program too large to expand, are evaluated "
                 "mod primes only)")
     return max(best, 0), how
+
+
+def _rows_rank(rows: list, D: int, p: int, budget) -> int:
+    """The rank mod p of words' values on BLAS (rows of balanced residues):
+    one dense elimination (densemod) when they fill a quarter of the matrix,
+    else block by block as sparse values."""
+    A = np.stack(rows) if rows else np.zeros((0, D))
+    filled = np.count_nonzero(A)
+    if filled * 4 < A.size:
+        values = [_sparse(row, p) for row in A]
+        cost = blocks_work(values, D)
+        budget.require(cost, "the rank of the bracket words")
+        budget.spend(cost)
+        return block_rank_mod(values, p)
+    cost = rank_work(len(rows), D) + A.size
+    budget.require(cost, "the rank of the bracket words")
+    budget.spend(cost)
+    return densemod.rank(A, p)
 
 
 def blocks_work(values: list[dict[int, int]], D: int) -> float:

@@ -361,6 +361,22 @@ def poly_terms(poly: fmpq_mpoly) -> list[tuple[tuple[tuple[int, int], ...], Frac
     return out
 
 
+def canonical_terms(terms: Iterable[tuple[Iterable[tuple[int, int]], object]]
+                    ) -> list[tuple[tuple[tuple[int, int], ...], Fraction]]:
+    """Sparse terms in :func:`poly_terms`' form (like monomials merged, zero
+    coefficients and exponents left out, sorted): the terms of the
+    polynomial they sum to, read without an O(D) pass per term.
+
+    >>> canonical_terms([(((1, 1), (0, 2)), 1), (((0, 2), (1, 1)), 1), (((2, 1),), 0)])
+    [(((0, 2), (1, 1)), Fraction(2, 1))]
+    """
+    merged: dict[tuple[tuple[int, int], ...], Fraction] = {}
+    for mono, coeff in terms:
+        key = tuple(sorted((int(v), int(e)) for v, e in mono if e))
+        merged[key] = merged.get(key, Fraction(0)) + to_rational(coeff, "coefficient")
+    return sorted((m, c) for m, c in merged.items() if c)
+
+
 def poly_from_terms(ring: Ring, terms: Iterable[tuple[Iterable[tuple[int, int]], object]]
                     ) -> fmpq_mpoly:
     """Build a polynomial from sparse terms ``((var, exp), ...) -> coefficient``."""

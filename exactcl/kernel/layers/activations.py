@@ -17,6 +17,7 @@ from .base import LayerRule, hadamard, put
 
 class ReLU(LayerRule):
     kind = "relu"
+    blas = True
     heads = ("ReLU",)
     activation = True
     tokenwise = True

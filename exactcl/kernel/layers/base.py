@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from flint import nmod_mat
 
+from ..densemod import ModMat
 from ..evaluator import _add
 
 #: Entries of the program's input and of every layer's output (ReLUs
@@ -91,6 +92,11 @@ class LayerRule:
     #: Whether a network on tokens holding it is expanded at a batch whose
     #: order-0 input is zero (batch_norm_2d; exactcl.kernel.tokens).
     zero_origin = False
+    #: Whether its forward and backward rules use only the jets' generic
+    #: operations (products, sums, :func:`reshape`, :func:`hadamard`), so that a
+    #: program of such layers is evaluated on BLAS matrices
+    #: (:class:`~exactcl.kernel.densemod.ModMat`) at a prime below 2^26.
+    blas = False
 
     # -- a layer that mixes tokens (exactcl.kernel.tokens): degrees and height --------------
 
@@ -208,18 +214,26 @@ class LayerRule:
 # -- jets of matrices: {bit mask: nmod_mat} -------------------------------------------
 
 def reshape(A: dict, rows: int, cols: int, p: int) -> dict:
-    return {m: nmod_mat(rows, cols, y.entries(), p) for m, y in A.items()}
+    return {m: y.reshape(rows, cols) if isinstance(y, ModMat) else
+            nmod_mat(rows, cols, y.entries(), p) for m, y in A.items()}
 
 
 def hadamard(A: dict, mask: list[int], p: int) -> dict:
     """Each entry of A times the corresponding entry of ``mask`` (flat)."""
     out = {}
     for m, y in A.items():
+        if isinstance(y, ModMat):
+            out[m] = y.hadamard(mask)
+            continue
         out[m] = nmod_mat(y.nrows(), y.ncols(), [v * c for v, c in zip(y.entries(), mask)], p)
     return out
 
 
-def constant(rows: int, cols: int, values, p: int) -> dict:
+def constant(rows: int, cols: int, values, p: int, blas: bool = False) -> dict:
+    """The jet of a constant matrix (an ``nmod_mat``, or a
+    :class:`~exactcl.kernel.densemod.ModMat` with ``blas``)."""
+    if blas:
+        return {0: ModMat.of(rows, cols, values, p)}
     return {0: nmod_mat(rows, cols, [v % p for v in values], p)}
 
 

@@ -16,6 +16,7 @@ _NAME = re.compile(rf"({_INT}),({_INT})(,bias)?")
 
 class Dense(LayerRule):
     kind = "linear"
+    blas = True
     heads = ("Linear",)
     ends = True
     tokenwise = True

@@ -14,6 +14,7 @@ MAX_NESTING = 8
 
 class Residual(LayerRule):
     kind = "residual"
+    blas = True
     heads = ("Residual",)
     ends = True
     nested = 1
