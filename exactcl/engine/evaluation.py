@@ -41,6 +41,7 @@ from ..kernel.fields import terms_gradient_mod
 from ..kernel.layers import postnorm
 from ..kernel.rings import poly_terms, random_prime
 from .bases import BlockBasis
+from .device import new_dense_basis
 from .growth import DEFAULT_BUDGET, Growth, grow_with
 
 __all__ = ["COMPONENTS_PER_PARAMETER", "EXPANDED_PATHS", "IdentityCheck", "ProgramFields",
@@ -213,7 +214,8 @@ def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
                  "generator": i, "moves": None, "involves": None} for i in range(fields.count)}
     return grow_with(_ProgramEvaluator(words, nodes), nodes, fields.count, fields.layout.D, point, prime,
                      target=target, max_depth=max_depth, budget=budget, seed=seed,
-                     basis_vectors=BlockBasis(fields.layout.D, prime), batch_size=BATCH)
+                     basis_vectors=BlockBasis(fields.layout.D, prime, dense=new_dense_basis),
+                     batch_size=BATCH)
 
 
 # -- law identities by evaluation ---------------------------------------------------
