@@ -113,6 +113,23 @@ def test_a_wide_rank_on_the_split_path():
         assert device.pivot_columns(M.T, p, device="cpu") == densemod.pivot_columns(M.T, p)
 
 
+@pytest.mark.parametrize("p", [3, (1 << 20) - 3, (1 << 26) - 5])
+def test_triangular_solves_are_densemods(p):
+    """A leaf triangle solved by its inverse (a product of ceil(log2 k)
+    factors) and a recursive one: densemod's forward substitution's X."""
+    rng = np.random.default_rng(p % 101)
+    for k in (1, 2, 3, 17, 32, 33, 100):
+        L = densemod.balanced(rng.integers(0, p, size=(k, k)), p)
+        B = densemod.balanced(rng.integers(0, p, size=(k, 7)), p)
+        want = densemod._trsm(L, B, p)
+        assert np.array_equal(device._trsm(torch.from_numpy(L), torch.from_numpy(B), p).numpy(),
+                              want), k
+        if k <= densemod.LEAF:
+            inv = device._unit_lower_inverse(torch.from_numpy(L), p).numpy()
+            unit = np.tril(L, -1) + np.eye(k)
+            assert np.array_equal(densemod.matmul(unit, inv, p), np.eye(k)), k
+
+
 def test_reduce_gives_balanced_residues_up_to_2_52():
     p = (1 << 26) - 5
     x = torch.tensor([2.0**52 - 1, -(2.0**52 - 1), 2.0**52 - p // 2, p // 2 + 0.0,
