@@ -138,6 +138,23 @@ def test_reduce_gives_balanced_residues_up_to_2_52():
     assert got.tolist() == densemod.reduce(x.numpy(), p).tolist()
 
 
+@pytest.mark.parametrize("p", [(1 << 20) - 3, (1 << 26) - 5])
+def test_reduce_is_exact_where_a_product_by_the_reciprocal_rounds_the_wrong_way(p):
+    """x = q p - h near 2^52: x * fl(1/p) (torch's CUDA division by a
+    scalar) rounds to the wrong quotient for some q, and one pass would
+    leave a residue past h; two passes give the balanced residue."""
+    h = (p - 1) // 2
+    top = ((1 << 52) - 1 + h) // p
+    q = np.arange(top - 2_000_000, top + 1, dtype=np.int64)
+    x = (q * p - h).astype(np.float64)
+    wrong = np.rint(x * (1.0 / p)) != q
+    assert wrong.any()  # the case the second pass is for
+    x = np.concatenate([x[wrong][:50], x[-50:], -x[wrong][:50]])
+    got = device.reduce(torch.from_numpy(x), p).numpy()
+    want = [((int(v) + h) % p) - h for v in x]
+    assert got.tolist() == [float(w) for w in want]
+
+
 def test_tensors_are_read_as_given_and_bad_ones_refused():
     M = torch.tensor([[7.0, 14.0], [1.0, 2.0]], dtype=torch.float64)
     assert device.rank(M, 7) == 1 and M.tolist() == [[7.0, 14.0], [1.0, 2.0]]  # not changed

@@ -13,8 +13,9 @@ below 2^52 and so is every partial sum of any subset of the terms, so the
 device's float64 matmul returns the exact sum whatever order it adds in,
 fused or not, split over the inner dimension or not (cuBLAS on CUDA, the
 CPU's BLAS on ``device="cpu"``). TF32 applies to float32 products only,
-never to float64. :func:`reduce` needs a correctly rounded float64
-division, which CUDA's double division is. The argument assumes native
+never to float64. :func:`reduce` takes two passes, exact however the
+quotient is rounded (torch's CUDA division by a scalar multiplies by its
+rounded reciprocal). The argument assumes native
 float64 products: cuBLAS's opt-in emulation of float64 on integer tensor
 cores is outside it, so :func:`choose_device` refuses an environment asking
 for it, and uses a device only after its products passed a check at the
@@ -63,21 +64,32 @@ def _torch():
 
 def reduce(x, p: int, inplace: bool = False):
     """Balanced residues of a float64 tensor of integers below 2^52 in
-    absolute value: densemod's :func:`~exactcl.kernel.densemod.reduce`
-    (x / p correctly rounded is within 1/(2p) of its value, rint gives the
-    nearest quotient).
+    absolute value (in place with ``inplace``), whatever rounding the
+    quotient takes: two passes of r = r - rint(r * inv) p with inv the
+    rounded 1/p (docs/design.md, section 1, "On a GPU").
+
+    Notes
+    -----
+    torch's CUDA division by a scalar multiplies by its rounded reciprocal,
+    so densemod's one-pass argument (x / p correctly rounded, within 1/(2p)
+    of its value) does not hold there; here the quotient is x * inv on every
+    device. x * inv is within 2^-51 |x| / p < 2/p <= 2/3 of x / p, so the first
+    pass leaves an exact integer r congruent to x with |r| < 3p/2 (the
+    product rint(.) p is an integer below 2^53, the difference exact); the
+    second pass's quotient is within 2^-50 of r / p, closer than the 1/(2p)
+    that separates r / p from a half-integer (p is odd), so it leaves the
+    balanced residue in [-h, h], h = (p - 1)/2, exactly.
 
     >>> import torch
     >>> reduce(torch.tensor([7.0, -7.0, 3.0, 4.0], dtype=torch.float64), 7).tolist()
     [0.0, 0.0, 3.0, -3.0]
     """
-    q = x / p
-    q.round_()  # half to even, as rint: x / p is never a half-integer
-    q *= p
-    if inplace:
-        x -= q
-        return x
-    return x - q
+    inv = 1.0 / p
+    out = x if inplace else x.clone()
+    for _ in range(2):
+        q = out * inv
+        out.sub_(q.round_(), alpha=p)  # round_: half to even, as rint
+    return out
 
 
 def matmul(A, B, p: int):
@@ -104,7 +116,7 @@ def matmul(A, B, p: int):
         return out
     if not split:
         return reduce(A @ B, p, inplace=True)
-    hi = (B / SPLIT).round_()  # division by a power of 2: exact
+    hi = (B / SPLIT).round_()  # by a power of 2: exact, as a product by its reciprocal
     lo = B - hi * SPLIT
     out = reduce(A @ hi, p, inplace=True)
     out *= SPLIT
