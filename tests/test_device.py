@@ -14,6 +14,8 @@ import os
 import numpy as np
 import pytest
 from flint import fmpz_mat, nmod_mat
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -68,6 +70,19 @@ def test_rank_pivots_and_echelon_are_densemods_and_flints(p):
         R0, piv0 = densemod.echelon(M, p)
         assert piv == piv0 and len(piv) == k
         assert R.dtype == torch.float64 and np.array_equal(R.numpy(), R0), (M.shape, p)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 70), st.integers(1, 70), st.integers(0, 70), st.sampled_from(PRIMES),
+       st.integers(0, 2**32))
+def test_rank_and_first_columns_properties(m, n, r, p, seed):
+    rng = np.random.default_rng(seed)
+    r = min(r, m, n)
+    M = (rng.integers(0, p, size=(m, r)) @ rng.integers(0, p, size=(r, n))) % p if r else \
+        np.zeros((m, n), dtype=np.int64)
+    k = device.rank(M, p, device="cpu")
+    assert k == device.rank(M.T, p, device="cpu") == densemod.rank(M, p) <= r
+    assert device.pivot_columns(M, p, device="cpu") == densemod.pivot_columns(M, p)
 
 
 @pytest.mark.parametrize("p", [(1 << 20) - 3, (1 << 26) - 5])
