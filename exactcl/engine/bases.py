@@ -485,8 +485,10 @@ class BlockBasis:
     (3, [[0], [1, 2, 3]])
     """
 
-    def __init__(self, ncols: int, prime: int) -> None:
+    def __init__(self, ncols: int, prime: int, dense=None) -> None:
         self.ncols, self.prime = ncols, prime
+        # makes the basis of a wide block (exactcl.engine.device.new_dense_basis: on a GPU)
+        self._dense = DenseStackBasis if dense is None else dense
         self._block: dict[int, int] = {}  # column -> block id
         self._columns: dict[int, list[int]] = {}  # block id -> its columns, in order of joining
         self._rows: dict[int, list[dict[int, int]]] = {}  # block id -> kept rows
@@ -543,7 +545,7 @@ class BlockBasis:
         if basis is None:
             size = len(self._columns[block])
             if size > BLAS_ABOVE and self.prime < densemod.MAX_PRIME:
-                basis = self._basis[block] = DenseStackBasis(size, self.prime)
+                basis = self._basis[block] = self._dense(size, self.prime)
                 basis.adopt(self._local(block, self._rows[block]))
             elif size > STACK_ABOVE:
                 # the kept rows of the blocks merged into this one are independent

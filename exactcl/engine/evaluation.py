@@ -41,7 +41,8 @@ from ..kernel.evaluator import (
 from ..kernel.fields import terms_gradient_mod
 from ..kernel.layers import postnorm
 from ..kernel.rings import poly_terms, random_prime
-from .bases import BlockBasis, DenseStackBasis
+from .bases import BlockBasis
+from .device import new_dense_basis
 from .growth import DEFAULT_BUDGET, Growth, grow_with
 
 __all__ = ["COMPONENTS_PER_PARAMETER", "EXPANDED_PATHS", "IdentityCheck", "ProgramFields",
@@ -219,7 +220,8 @@ def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
                  "generator": i, "moves": None, "involves": None} for i in range(fields.count)}
     D = fields.layout.D
     # on BLAS the values are dense rows: one basis of all the columns, without its rows
-    basis = DenseStackBasis(D, prime, keep_rows=False) if words.blas else BlockBasis(D, prime)
+    basis = new_dense_basis(D, prime, keep_rows=False) if words.blas else \
+        BlockBasis(D, prime, dense=new_dense_basis)
     return grow_with(_ProgramEvaluator(words, nodes), nodes, fields.count, D, point, prime,
                      target=target, max_depth=max_depth, budget=budget, seed=seed,
                      basis_vectors=basis, batch_size=BATCH)
