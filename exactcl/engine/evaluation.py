@@ -88,6 +88,9 @@ def program_paths(model) -> int:
 COMPONENTS_PER_PARAMETER = 2
 #: Values decided per rank step (a flint elimination of BATCH x D).
 BATCH = 4096
+#: The same for dense rows on BLAS: smaller batches cost the same products in all
+#: and a quarter of the memory (benchmarks/bench_wide.py).
+ROWS_BATCH = 1024
 #: Probes beyond 2 D drawn when phi is replaced by probes (twice D so that
 #: the randomly drawn neurons of deep layers cover every weight).
 EXTRA_PROBES = 64
@@ -168,8 +171,9 @@ def evaluator_of(layout):
 class _ProgramEvaluator:
     """The growth's evaluator protocol on :class:`~exactcl.kernel.evaluator.Words`."""
 
-    def __init__(self, words, nodes: dict[int, dict[str, Any]]) -> None:
+    def __init__(self, words, nodes: dict[int, dict[str, Any]], rows: bool = False) -> None:
         self.words, self.nodes = words, nodes
+        self.rows = rows  # values as rows of residues (words on BLAS), else sparse
         # a stalled depth looks one further (its kept words' values are cached) where the
         # probe fields leave directions to depth 2, normalisations after an attention, whose
         # full depth 1 costs half an hour, and smooth activations (a dense pair before one
@@ -180,24 +184,37 @@ class _ProgramEvaluator:
     def value(self, node: int) -> dict[int, int] | np.ndarray:
         """The value of word ``node``: {parameter: value}, or a row of
         balanced residues when the words are on BLAS."""
-        value = self.words.row(node) if self.words.blas else self.words.value(node)
+        if self.rows:
+            # dense rows (a quarter of the parameters or more, program_growth): any two
+            # supports meet, so they are left unknown and every pair is a candidate
+            return self.words.row(node)
+        value = self.words.value(node)
         data = self.nodes[node]
         if data.get("generator") is not None and data["moves"] is None:
             # grad F moves a parameter exactly when F involves it: the support
             # of the value at the point (a support lost to a vanishing value,
             # with probability about D / p, only skips a bracket: tightness,
             # not soundness)
-            support = np.flatnonzero(value).tolist() if self.words.blas else value
-            data["moves"] = data["involves"] = frozenset(support)
+            data["moves"] = data["involves"] = frozenset(value)
         return value
 
     def bracket(self, i: int, j: int) -> dict[int, int] | np.ndarray:
-        if self.words.blas:
+        if self.rows:
             return self.words.bracket_row(i, j)
         return self.words.bracket_value(i, j)
 
     def keep(self, node: int, i: int, j: int) -> None:
         self.words.brackets[node] = (i, j)
+
+
+#: Generator fields sampled to judge whether a wide program's values are sparse.
+SPARSE_SAMPLE = 8
+
+
+def _sparse_fields(words, count: int) -> bool:
+    """Whether the first generator fields fill less than a quarter of the parameters."""
+    rows = [words.row(k) for k in range(min(count, SPARSE_SAMPLE))]
+    return sum(np.count_nonzero(r) for r in rows) * 4 < len(rows) * words.layout.D
 
 
 def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
@@ -214,17 +231,20 @@ def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
     """
     brackets: dict[int, tuple[int, int]] = {}
     prime = postnorm.serving_prime(fields.layout, prime)  # the roots its probes need exist
-    words = evaluator_of(fields.layout).Words(fields.layout, fields.probes(), brackets, point,
-                                              prime)
+    probes = fields.probes()
+    words = evaluator_of(fields.layout).Words(fields.layout, probes, brackets, point, prime)
+    # dense rows for one dense basis, unless the probe fields live on few parameters
+    # (one neuron per ReLU): their sparse values, ranked block by block, cost less
+    rows = words.blas and not _sparse_fields(words, len(probes))
     nodes = {i: {"word": f"{fields.letter}{i + 1}", "depth": 0, "raised": False,
                  "generator": i, "moves": None, "involves": None} for i in range(fields.count)}
     D = fields.layout.D
     # on BLAS the values are dense rows: one basis of all the columns, without its rows
-    basis = new_dense_basis(D, prime, keep_rows=False) if words.blas else \
+    basis = new_dense_basis(D, prime, keep_rows=False) if rows else \
         BlockBasis(D, prime, dense=new_dense_basis)
-    return grow_with(_ProgramEvaluator(words, nodes), nodes, fields.count, D, point, prime,
+    return grow_with(_ProgramEvaluator(words, nodes, rows), nodes, fields.count, D, point, prime,
                      target=target, max_depth=max_depth, budget=budget, seed=seed,
-                     basis_vectors=basis, batch_size=BATCH)
+                     basis_vectors=basis, batch_size=ROWS_BATCH if rows else BATCH)
 
 
 # -- law identities by evaluation ---------------------------------------------------

@@ -40,8 +40,8 @@ is a constant combination of generators: it lies in W. A model alone
 (attention, :mod:`~exactcl.kernel.layers.attention`) defines its own phi
 and probes.
 
-This module is part of the verifier's trusted base: it imports only flint
-and the kernel.
+This module is part of the verifier's trusted base: it imports only flint,
+numpy and the kernel.
 
 >>> lay = BlockLayout([["residual", [["linear", 2, 2, False]]]])
 >>> lay.D, lay.parameters[:2]
@@ -455,11 +455,11 @@ class Words(evaluator.Words):
     parameter tensor."""
 
     def __init__(self, layout: BlockLayout, probes: Sequence[Probe], brackets, point: Sequence[int],
-                 prime: int) -> None:
+                 prime: int, blas: bool | None = None) -> None:
         if len(point) != layout.D:
             raise ValueError(f"the point has {len(point)} coordinates, the program {layout.D}")
         self.layout, self.probes, self.brackets, self.prime = layout, probes, brackets, prime
-        self.blas = evaluator.on_blas(layout.D, prime) and layout.on_blas()
+        self.blas = evaluator.on_blas(layout.D, prime) and layout.on_blas() and blas is not False
         self.point = [constant(rows, cols, point[o:o + rows * cols], prime, self.blas)
                       for _, rows, cols, o in layout.tensors]
         self.raw_point, self.levels = point, None

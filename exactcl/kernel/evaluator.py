@@ -322,6 +322,28 @@ def active_neurons(relus: Sequence[int], family: str, k: int, draws: Sequence[in
     return out
 
 
+def probe_draws(seed: str, k: int, count: int, entries: int) -> tuple[list[int], list[int]]:
+    """(entries, draws): the SHAKE-256 stream of ``"{seed}/{k}"`` read as ``count``
+    big-endian 8-byte integers, the first ``entries`` reduced to [1, 2**PROBE_BITS],
+    the others as they are.
+
+    >>> probe_draws("demo", 0, 3, 2)[0] == [d % 2**32 + 1 for d in probe_draws("demo", 0, 3, 0)[1][:2]]
+    True
+    """
+    stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(8 * count)
+    draws = np.frombuffer(stream, dtype=">u8")
+    return (draws[:entries] % (1 << PROBE_BITS) + 1).tolist(), draws[entries:].tolist()
+
+
+def one_hot(active: Sequence[int], widths: Sequence[int]) -> list[tuple[int, ...]]:
+    """The indicators of one active neuron per ReLU layer.
+
+    >>> one_hot([1, 0], [3, 2])
+    [(0, 1, 0), (1, 0)]
+    """
+    return [(0,) * j + (1,) + (0,) * (width - j - 1) for j, width in zip(active, widths)]
+
+
 def random_probe(layout: Layout, seed: str, k: int) -> Probe:
     """Probe ``k`` of the family named ``seed``. The entries come from the
     SHAKE-256 stream of ``"{seed}/{k}"``, 8 bytes (big-endian) each, in the
@@ -343,11 +365,8 @@ def random_probe(layout: Layout, seed: str, k: int) -> Probe:
     n_x, n_s, n_u = layout.linears[0][0], len(layout.sources), layout.outputs
     relus = layout.relu_widths
     count = n_x + n_s + n_u + max(len(relus) - 1, 0)
-    stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(8 * count)
-    draws = [int.from_bytes(stream[8 * i:8 * i + 8], "big") for i in range(count)]
-    values = [d % (1 << PROBE_BITS) + 1 for d in draws[:n_x + n_s + n_u]]
-    sigma = [tuple(int(i == j) for i in range(width))
-             for j, width in zip(active_neurons(relus, seed, k, draws[n_x + n_s + n_u:]), relus)]
+    values, draws = probe_draws(seed, k, count, n_x + n_s + n_u)
+    sigma = one_hot(active_neurons(relus, seed, k, draws), relus)
     return Probe(values[:n_x], values[n_x:n_x + n_s], sigma, values[n_x + n_s:])
 
 
@@ -427,16 +446,18 @@ class Words:
     node -> (left, right), the word [left, right]); memoised.
 
     A field is held per layer in the parameters' shapes: a list with one
-    ``(W, b)`` pair of jets per linear layer (b None without bias).
+    ``(W, b)`` pair of jets per linear layer (b None without bias). The
+    matrices are on BLAS (``blas``) when :func:`on_blas` allows it, unless
+    ``blas`` is False.
     """
 
     def __init__(self, layout: Layout, probes: Sequence[Probe],
                  brackets: Mapping[int, tuple[int, int]], point: Sequence[int],
-                 prime: int) -> None:
+                 prime: int, blas: bool | None = None) -> None:
         if len(point) != layout.D:
             raise ValueError(f"the point has {len(point)} coordinates, the program {layout.D}")
         self.layout, self.probes, self.brackets, self.prime = layout, probes, brackets, prime
-        self.blas = on_blas(layout.D, prime)
+        self.blas = blas is not False and on_blas(layout.D, prime)
         self.point = []
         for li, (n_in, n_out, bias) in enumerate(layout.linears):
             o = layout.w_offset[li]
@@ -448,6 +469,7 @@ class Words:
             self.point.append(({0: W}, b))
         self._constants: dict[int, tuple] = {}
         self._values: dict[int, list] = {}
+        self._transposes: dict[int, ModMat] = {}
 
     def _matrix(self, rows: int, cols: int, values) -> nmod_mat | ModMat:
         """A constant matrix: a ModMat on BLAS, else an nmod_mat."""
@@ -543,10 +565,10 @@ class Words:
 
     def value(self, node: int) -> dict[int, int]:
         """The value of word ``node`` at the point, sparse {parameter: value}."""
+        if node < len(self.probes) and node not in self._values:
+            return self._probe_sparse(node) if self.blas else self._probe_value(node)
         if self.blas:
             return _sparse(self.row(node), self.prime)
-        if node < len(self.probes) and node not in self._values:
-            return self._probe_value(node)
         return self.flatten(self._field_value(node))
 
     def _field_value(self, node: int) -> list:
@@ -576,10 +598,12 @@ class Words:
         a, b = self._field_value(left), self._field_value(right)
         return self._bracket(left, right, self.point, 0, a, b)
 
-    def _probe_row(self, node: int) -> np.ndarray:
-        """:meth:`_probe_value` on BLAS: each layer's gradient an outer product."""
+    def _probe_factors(self, node: int) -> list:
+        """grad F of a probe on BLAS as its factors: per linear layer li,
+        (li, delta, a, s) with the weights' gradient the outer product delta a^T
+        and the bias's s delta (s None without bias), as float64 residues."""
         x, s, diag, u = self._probe_constants(node)
-        lay, p = self.layout, self.prime
+        lay = self.layout
         a, inputs, relu, li = x[0], [], 0, 0
         for kind, *_ in lay.layers:
             if kind == "relu":
@@ -592,22 +616,60 @@ class Words:
             if b is not None:
                 a = a + b[0] * s[lay.source_of[li]]
             li += 1
-        delta, out = u[0], np.zeros(lay.D)
+        delta, out = u[0], []
         for kind, *_ in reversed(lay.layers):
             if kind == "relu":
                 relu -= 1
                 delta = diag[relu][0] * delta
                 continue
             li -= 1
-            o, n = lay.w_offset[li], delta.a.shape[0] * inputs[li].a.shape[0]
-            # |delta_i a_j| <= h^2 < 2^50: reduced exactly
-            out[o:o + n] = densemod.reduce(np.outer(delta.a, inputs[li].a).ravel(), p, True)
-            if lay.b_offset[li] is not None:
-                o = lay.b_offset[li]
-                out[o:o + delta.a.shape[0]] = (delta * s[lay.source_of[li]]).a.ravel()
+            sb = s[lay.source_of[li]] if lay.b_offset[li] is not None else None
+            out.append((li, delta.a.ravel(), inputs[li].a.ravel(), sb))
             if li:
-                delta = self.point[li][0][0].transpose() * delta
+                delta = self._transposed(li) * delta
         return out
+
+    def _transposed(self, li: int) -> ModMat:
+        """W_li^T at the point (kept: every probe's reverse pass reads it)."""
+        got = self._transposes.get(li)
+        if got is None:
+            got = self._transposes[li] = self.point[li][0][0].transpose()
+        return got
+
+    def _probe_row(self, node: int) -> np.ndarray:
+        """:meth:`_probe_value` on BLAS as a row: each layer's gradient an outer
+        product (|delta_i a_j| <= h^2 < 2^50: reduced exactly)."""
+        lay, p, out = self.layout, self.prime, np.zeros(self.layout.D)
+        for li, delta, a, sb in self._probe_factors(node):
+            o = lay.w_offset[li]
+            out[o:o + delta.size * a.size] = densemod.reduce(np.outer(delta, a).ravel(), p, True)
+            if sb is not None:
+                o = lay.b_offset[li]
+                out[o:o + delta.size] = densemod.reduce(delta * (sb - p if 2 * sb > p else sb),
+                                                        p, True)
+        return out
+
+    def _probe_sparse(self, node: int) -> dict[int, int]:
+        """:meth:`_probe_value` on BLAS: only the nonzero rows and columns of
+        each outer product are formed."""
+        lay, p = self.layout, self.prime
+        index, values = [], []
+        for li, delta, a, sb in self._probe_factors(node):
+            rows, cols = np.flatnonzero(delta), np.flatnonzero(a)
+            if not rows.size:
+                continue
+            n_in = a.size
+            index.append(np.add.outer(lay.w_offset[li] + rows * n_in, cols).ravel())
+            values.append(np.outer(delta[rows], a[cols]).ravel())
+            if sb is not None and sb:
+                index.append(lay.b_offset[li] + rows)
+                values.append(delta[rows] * (sb - p if 2 * sb > p else sb))
+        if not index:
+            return {}
+        flat, vals = np.concatenate(index), np.mod(np.concatenate(values), p)
+        order = np.argsort(flat)
+        keep = vals[order] != 0
+        return dict(zip(flat[order][keep].tolist(), vals[order][keep].astype(np.int64).tolist()))
 
     def _probe_value(self, node: int) -> dict[int, int]:
         """grad F of a probe at the point, from its factors: the gradient of

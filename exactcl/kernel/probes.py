@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from . import tokens
-from .evaluator import PROBE_BITS, Probe, active_neurons
+from .evaluator import PROBE_BITS, Probe, active_neurons, one_hot, probe_draws  # noqa: F401 (doctests)
 from .layers.norm import candidates, levels_of
 from .layers.smooth import keeps_scale
 
@@ -67,11 +67,8 @@ def random_probe(layout, seed: str, k: int) -> Probe:
         sigma = [tuple(values[s:s + width]) for s, width in zip(starts, relus)]
         return Probe(values[:n_x], (), sigma, values[n_x:n_x + n_u])
     count = n_x + n_u + max(len(relus) - 1, 0)
-    stream = hashlib.shake_256(f"{seed}/{k}".encode()).digest(8 * count)
-    draws = [int.from_bytes(stream[8 * i:8 * i + 8], "big") for i in range(count)]
-    values = [d % (1 << PROBE_BITS) + 1 for d in draws[:n_x + n_u]]
-    sigma = [tuple(int(i == j) for i in range(width))
-             for j, width in zip(active_neurons(relus, seed, k, draws[n_x + n_u:]), relus)]
+    values, draws = probe_draws(seed, k, count, n_x + n_u)
+    sigma = one_hot(active_neurons(relus, seed, k, draws), relus)
     return Probe(values[:n_x], candidates(layout, seed, k), sigma, values[n_x:])
 
 
