@@ -35,6 +35,7 @@ import os
 import re
 from fractions import Fraction
 
+from .kernel import densemod
 from .kernel.errors import InputError, ResourceError, bad_argument, clip_text
 
 __all__ = ["MAX_INT_DIGITS", "MAX_PARAMETERS", "MAX_SPEC_CHARS", "available_memory",
@@ -116,6 +117,12 @@ def program_bytes(layout, fields: int, kind: str = "components", batch: int = 40
     generator field (:func:`field_support`)."""
     D = layout.D
     nonzeros = field_support(layout, kind)
+    if _on_rows(layout, nonzeros):
+        # dense rows on BLAS (exactcl.engine.evaluation.program_growth): the dense
+        # basis's echelon form (free columns by kept vectors, at most D^2 / 4
+        # entries) three times while it is extended, four copies of a batch of
+        # ROWS_BATCH rows, and the fields kept as brackets' operands
+        return 6 * D * D + 32 * 1024 * D + 8 * D * (fields + D) + 64 * 2**20
     words = min(D, 2 * nonzeros)
     # one block of D columns, except a single hidden ReLU layer: every path
     # runs through one hidden neuron and moves only that neuron's weights,
@@ -127,6 +134,14 @@ def program_bytes(layout, fields: int, kind: str = "components", batch: int = 40
     # of linear:8,8,8,8,8,8 printed by `exactcl count`: 160 MB at peak)
     return (D * (72 * rank + 64 * rows) + 8 * D * (fields + D) + 100 * min(batch, D) * words
             + 100 * fields * nonzeros + 64 * 2**20)
+
+
+def _on_rows(layout, nonzeros: int) -> bool:
+    """Whether a program's growth runs on dense rows (BLAS): wide, every layer's
+    rules on BLAS, and fields that may fill a quarter of the parameters."""
+    on_blas = getattr(layout, "on_blas", None)
+    return (layout.D > densemod.WIDE and 4 * nonzeros >= layout.D
+            and (on_blas is None or on_blas()))
 
 
 def field_terms(layout) -> int:

@@ -140,6 +140,7 @@ def test_the_name_check_imports_only_the_file_format_and_the_layer_rules():
         "exactcl.kernel.rings",
         "exactcl.kernel.fields", "exactcl.kernel.certformat", "exactcl.kernel.budget",
         "exactcl.kernel.namecheck", "exactcl.kernel.evaluator", "exactcl.kernel.blocks",
+            "exactcl.kernel.densemod",
         "exactcl.kernel.reading", "exactcl.kernel.programs"}
 
 

@@ -303,6 +303,9 @@ class StackBasis:
 #: the prime is below 2^26 (densemod's); a growth of a program of more
 #: parameters takes such a prime (exactcl.engine.counting).
 BLAS_ABOVE = densemod.WIDE
+#: Random rows of the sketch by which :class:`DenseStackBasis` skips a batch
+#: that keeps nothing.
+SKETCH = 8
 #: The prime of those growths: the largest below 2^20, so that a BLAS product of
 #: 2^14 terms is one call (:func:`exactcl.kernel.densemod.matmul`).
 BLAS_PRIME = (1 << 20) - 3
@@ -348,6 +351,10 @@ class DenseStackBasis:
     @staticmethod
     def _stack(parts: list, axis: int):
         return np.concatenate(parts, axis=axis)
+
+    def _asarray(self, A: np.ndarray):
+        """A numpy array where this basis holds its arrays."""
+        return A
 
     def _echelon_of(self, A) -> tuple:
         return densemod.echelon(A, self.prime)
@@ -448,11 +455,28 @@ class DenseStackBasis:
         Ft, pivots, free = self._echelon()
         if not free:
             return []
+        if len(free) > 4 * SKETCH and self._vanishes(rows, Ft, pivots, free):
+            return []
         residue = self._matmul_sub(rows[:, free].T, Ft, rows[:, pivots].T)
         kept = self._pivots_of(residue)[:room]
         if kept:
             self._extend(residue[:, kept].T)
         return kept
+
+    def _vanishes(self, rows, Ft, pivots: list[int], free: list[int]) -> bool:
+        """Whether the batch's residues R (free columns by vectors) vanish on a
+        random sketch: S R = S X_C^T - (S F^T) X_P^T for SKETCH random rows S,
+        at a cost of SKETCH products instead of |free|. R = 0 exactly when the
+        batch keeps nothing; a nonzero R vanishes on the sketch with probability
+        at most p^-SKETCH, and then the batch's vectors are only left out (the
+        rank found stays a lower bound). Seeded by the rank and batch size."""
+        rng = np.random.default_rng([self.rank, rows.shape[0], len(free)])
+        h = (self.prime - 1) // 2
+        S = self._asarray(rng.integers(-h, h + 1, size=(SKETCH, len(free))).astype(np.float64))
+        SF = self._matmul_sub(self._zeros(SKETCH, Ft.shape[1]), S, Ft)  # -S F^T
+        sketch = self._matmul_sub(self._zeros(SKETCH, rows.shape[0]), SF, rows[:, pivots].T)
+        sketch = self._matmul_sub(sketch, S, rows[:, free].T)  # -(S X_C^T - S F^T X_P^T)
+        return not bool(sketch.any())
 
     def _extend(self, residues) -> None:
         """Extend the echelon form by independent residues (on the free

@@ -44,6 +44,7 @@ from ..kernel.fields import (
 from ..kernel.linalg import independent_rows_mod
 from ..kernel.rings import DEFAULT_PRIME, check_prime
 from ..limits import check_memory, growth_bytes, model_bytes, parse_size
+from ..models.base import LazyLaws
 from ..models.builtin import Model
 from .bases import BLAS_ABOVE, BLAS_PRIME, BlockBasis
 from .evaluation import EXPANDED_PATHS, program_paths
@@ -638,6 +639,15 @@ def check_program_count(program, *, search_degree: int | None = None,
     return fields
 
 
+def _exhibited(model: Model, laws: list) -> tuple | LazyLaws:
+    """The exhibited laws from candidate indices and found polynomials: the
+    candidates' own lazy sequence when all are candidates (their polynomials
+    built when read), else a tuple."""
+    if isinstance(model.candidates, LazyLaws) and all(isinstance(h, int) for h in laws):
+        return model.candidates.subset(laws)
+    return tuple(model.candidates[h] if isinstance(h, int) else h for h in laws)
+
+
 def _independent_laws(terms: list, point: list[int], D: int, prime: int) -> list[int]:
     """The laws (by their terms) whose gradients at the point are independent of
     the ones before them, mod ``prime``. A wide program ranks them on BLAS mod
@@ -687,9 +697,9 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
                                    random.Random(f"law identities {seed}"), terms)
         why = "not conserved (grad h . X_c != 0 at a random point, round {})"
     found_terms = []
-    for h, label, bad, t in zip(model.candidates, labels, failed, terms):
+    for k, (label, bad, t) in enumerate(zip(labels, failed, terms)):
         if bad is None:
-            found.append((h, label))
+            found.append((k, label))  # a candidate's index: its polynomial is built if read
             found_terms.append(t)
         else:
             rejected.append(f"{label}: " + why.format(bad + 1))
@@ -703,7 +713,7 @@ def _count_program(model: Model, *, search_degree: int | None, max_depth: int | 
             found_terms.append(poly_terms(h))
         check = _merge_checks(check, search.identities)
     keep = _independent_laws(found_terms, point, D, prime)
-    exhibited = tuple(found[i][0] for i in keep)
+    exhibited = _exhibited(model, [found[i][0] for i in keep])
     exhibited_labels = tuple(found[i][1] for i in keep)
     M = len(exhibited)
     growth_prime = prime

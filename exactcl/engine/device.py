@@ -454,6 +454,9 @@ class DeviceStackBasis(DenseStackBasis):
     def _stack(parts: list, axis: int):
         return _torch().cat(parts, dim=axis)
 
+    def _asarray(self, A):
+        return _torch().from_numpy(A).to(device=self.device, dtype=_torch().float64)
+
     def _echelon_of(self, A) -> tuple:
         return _echelon(A.clone(memory_format=_torch().contiguous_format), self.prime)
 

@@ -40,7 +40,7 @@ from ..kernel.evaluator import (
 )
 from ..kernel.fields import terms_gradient_mod
 from ..kernel.layers import postnorm
-from ..kernel.rings import poly_terms, random_prime
+from ..kernel.rings import canonical_terms, poly_terms, random_prime, terms_degree, terms_norm
 from .bases import BlockBasis
 from .device import new_dense_basis
 from .growth import DEFAULT_BUDGET, Growth, grow_with
@@ -281,28 +281,26 @@ class IdentityCheck:
                 f"(Schwartz-Zippel: error probability <= {format_probability(self.error_bound)})")
 
 
-def identity_bounds(layout: Layout, laws: Sequence[fmpq_mpoly]) -> tuple[int, int]:
+def identity_bounds(layout: Layout, laws: Sequence[fmpq_mpoly],
+                    terms: Sequence[list] | None = None) -> tuple[int, int]:
     """(degree bound, height bits) of the polynomials grad F . grad h of
     :func:`~exactcl.kernel.evaluator.identity_residual` over every law ``h`` (each
-    scaled to integer coefficients)."""
+    scaled to integer coefficients); from the laws' sparse ``terms`` when given
+    (the same numbers, without reading the polynomials)."""
     if not laws:
         return 0, 0
-    degree = max(int(h.total_degree()) for h in laws)
+    terms = [poly_terms(h) for h in laws] if terms is None else \
+        [canonical_terms(t) for t in terms]
+    degree = max(terms_degree(t) for t in terms)
+    norms = [terms_norm(t) for t in terms]
     delta = layout.probe_degree() + layout.phi_degree() - 1 + max(degree - 1, 0)
     if isinstance(layout, Layout):
         paths = math.prod(n_out for _, n_out, _ in layout.linears) * layout.linears[0][0] + 1
     else:
         paths = layout.phi_terms()  # a bound on F's absolute coefficients
-    norm = max(_integer_norm(h) for h in laws)
+    norm = max(norms)
     height = norm * max(degree, 1) * layout.phi_degree() * paths
     return delta, height.bit_length()
-
-
-def _integer_norm(h: fmpq_mpoly) -> int:
-    """The sum of the absolute coefficients of h scaled to integers."""
-    coeffs = [Fraction(int(c.p), int(c.q)) for c in h.coeffs()]
-    den = math.lcm(*(c.denominator for c in coeffs)) if coeffs else 1
-    return sum(abs(c * den) for c in coeffs).__int__()
 
 
 def check_laws(layout: Layout, laws: Sequence[fmpq_mpoly], rounds: int,
@@ -321,9 +319,9 @@ def check_laws(layout: Layout, laws: Sequence[fmpq_mpoly], rounds: int,
     >>> bad, check.mode, check.error_bound < Fraction(1, 2**60)
     ([None, None, None, 0], 'monte-carlo', True)
     """
-    delta, hbits = identity_bounds(layout, laws)
     if terms is None:
         terms = [poly_terms(h) for h in laws]
+    delta, hbits = identity_bounds(layout, laws, terms)
     failed: list[int | None] = [None] * len(laws)
     ev = evaluator_of(layout)
     for r in range(rounds):

@@ -536,7 +536,8 @@ class Words(evaluator.Words):
         return self.flatten(self._field_value(node))
 
     def row(self, node: int) -> np.ndarray:
-        return self.flatten_row(self._field_value(node))
+        got = self._values.get(node)
+        return self.flatten_row(got if got is not None else self.field(node, self.point, 0))
 
     @staticmethod
     def _move(point: list, fld: list, bit: int) -> list:

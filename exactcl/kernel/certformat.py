@@ -240,6 +240,12 @@ def dumps(cert: dict) -> str:
 
 def decode_poly(obj: object, ring: Ring, where: str) -> fmpq_mpoly:
     """Parse an encoded polynomial, refusing anything malformed or oversized."""
+    return poly_from_terms(ring, decode_terms(obj, ring, where))
+
+
+def decode_terms(obj: object, ring: Ring, where: str) -> list:
+    """:func:`decode_poly`'s checks, giving the polynomial's canonical sparse
+    terms (:func:`~exactcl.kernel.rings.canonical_terms`) instead of building it."""
     terms = []
     for k, term in enumerate(_list(obj, where, MAX_TERMS)):
         if not isinstance(term, list) or len(term) != 2:
@@ -258,7 +264,7 @@ def decode_poly(obj: object, ring: Ring, where: str) -> fmpq_mpoly:
                         f"degree {sum(e for _, e in mono)}")
         coeff = _rational(term[1], f"{where}, term {k}, coefficient")
         terms.append((tuple(sorted(mono)), coeff))
-    return poly_from_terms(ring, terms)
+    return canonical_terms(terms)
 
 
 def decode_field(obj: object, ring: Ring, where: str) -> VectorField:

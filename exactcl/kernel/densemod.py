@@ -37,7 +37,7 @@ import os
 import numpy as np
 
 __all__ = ["LEAF", "MAX_PRIME", "THREADS", "WIDE", "ModMat", "balanced", "echelon", "matmul", "matmul_sub",
-           "pivot_columns", "rank", "reduce", "set_threads", "sparse_rank"]
+           "pivot_columns", "rank", "rank_in_place", "reduce", "set_threads", "sparse_rank"]
 
 #: Blocks of more columns than this are ranked here rather than by FLINT, at
 #: a prime below 2^20 (the growth's and the verifier's for wider programs:
@@ -262,6 +262,33 @@ def rank(values, p: int) -> int:
     if A.ndim != 2 or not A.size:
         return 0
     if A.shape[0] < A.shape[1]:  # fewer columns to split: factor the transpose
+        A = np.ascontiguousarray(A.T)
+    with _threads():
+        return len(_factor(A, 0, 0, A.shape[1], p))
+
+
+def rank_in_place(A: np.ndarray, p: int) -> int:
+    """:func:`rank` of a C-contiguous float64 array that already holds balanced
+    residues (checked: integers in [-h, h], read block by block), factored in
+    place without a copy: the array is overwritten. For the verifier's largest
+    matrices, whose copies would double its memory.
+
+    >>> A = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]); rank_in_place(A, 101)
+    1
+    """
+    _check_prime(p)
+    h = (p - 1) // 2
+    if not (isinstance(A, np.ndarray) and A.dtype == np.float64 and A.ndim == 2
+            and A.flags.c_contiguous):
+        raise ValueError("rank_in_place takes a C-contiguous 2-d float64 array")
+    if not A.size:
+        return 0
+    for s in range(0, A.shape[0], 256):
+        block = A[s:s + 256]
+        if block.min() < -h or block.max() > h or not np.array_equal(block, np.rint(block)):
+            raise ValueError(f"rank_in_place takes balanced residues mod {p} (integers in "
+                             f"[-{h}, {h}])")
+    if 2 * A.shape[0] < A.shape[1]:  # far fewer rows: the transpose (a small copy)
         A = np.ascontiguousarray(A.T)
     with _threads():
         return len(_factor(A, 0, 0, A.shape[1], p))

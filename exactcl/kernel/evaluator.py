@@ -578,10 +578,14 @@ class Words:
         return got
 
     def row(self, node: int) -> np.ndarray:
-        """The value of word ``node`` on BLAS: a float64 row of its D balanced residues."""
-        if node < len(self.probes) and node not in self._values:
+        """The value of word ``node`` on BLAS: a float64 row of its D balanced
+        residues (its field is not kept: only the operands of brackets are)."""
+        got = self._values.get(node)
+        if got is not None:
+            return self.flatten_row(got)
+        if node < len(self.probes):
             return self._probe_row(node)
-        return self.flatten_row(self._field_value(node))
+        return self.flatten_row(self.field(node, self.point, 0))
 
     def bracket_value(self, left: int, right: int) -> dict[int, int]:
         """The value of [left, right] at the point, without registering it;

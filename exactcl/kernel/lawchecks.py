@@ -9,7 +9,6 @@ each costs. Part of the verifier's trusted base.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -36,7 +35,7 @@ from .fields import (
     terms_gradient_mod,
 )
 from .reading import checked
-from .rings import random_prime, support
+from .rings import LazyLaws, poly_terms, random_prime, support, terms_degree, terms_norm
 
 __all__ = ["PRIME_ATTEMPTS", "Check"]
 
@@ -166,10 +165,12 @@ def _identity_bounds(layout: Layout, laws) -> tuple[int, int]:
     phi has at most T terms (all of phi's), each of degree <= L with
     coefficient 1, so grad phi_c . grad h has coefficients of size at most
     L T deg(h) |h|_1."""
-    degree = max(int(h.total_degree()) for h in laws)
+    terms = [laws.terms(k) for k in range(len(laws))] if isinstance(laws, LazyLaws) else \
+        [poly_terms(h) for h in laws]
+    degree = max(terms_degree(t) for t in terms)
     delta = layout.probe_degree() + layout.phi_degree() - 1 + max(degree - 1, 0)
     T = layout.phi_terms()
-    norm = max(_law_norm(h) for h in laws)
+    norm = max(terms_norm(t) for t in terms)
     return delta, (norm * max(degree, 1) * layout.phi_degree() * T).bit_length()
 
 
@@ -198,10 +199,3 @@ def _first_broken_law(laws, generators, index) -> tuple[int, int] | None:
         if i is not None:
             return k, i
     return None
-
-
-def _law_norm(h) -> int:
-    """The sum of the absolute coefficients of h scaled to integers."""
-    coeffs = [Fraction(int(c.p), int(c.q)) for c in h.coeffs()]
-    den = math.lcm(*(c.denominator for c in coeffs)) if coeffs else 1
-    return int(sum(abs(c * den) for c in coeffs))

@@ -355,8 +355,7 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
             p = draw(rng)
         words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
         try:
-            values = [words.row(b) for b in basis] if words.blas else \
-                [words.value(b) for b in basis]
+            values = _rows(words, basis, D) if words.blas else [words.value(b) for b in basis]
         except ZeroDivisionError:  # a root or level the probes need fails mod p: another prime
             continue
         except ValueError as err:  # the point is not the expansion the program needs
@@ -379,11 +378,18 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
     return max(best, 0), how
 
 
-def _rows_rank(rows: list, D: int, p: int, budget) -> int:
+def _rows(words, basis, D: int) -> np.ndarray:
+    """The basis words' values on BLAS, one row each, written in place."""
+    A = np.empty((len(basis), D))
+    for r, b in enumerate(basis):
+        A[r] = words.row(b)
+    return A
+
+
+def _rows_rank(A: np.ndarray, D: int, p: int, budget) -> int:
     """The rank mod p of words' values on BLAS (rows of balanced residues):
-    one dense elimination (densemod) when they fill a quarter of the matrix,
-    else block by block as sparse values."""
-    A = np.stack(rows) if rows else np.zeros((0, D))
+    one dense elimination (densemod, in place) when they fill a quarter of the
+    matrix, else block by block as sparse values."""
     filled = np.count_nonzero(A)
     if filled * 4 < A.size:
         values = [_sparse(row, p) for row in A]
@@ -391,10 +397,10 @@ def _rows_rank(rows: list, D: int, p: int, budget) -> int:
         budget.require(cost, "the rank of the bracket words")
         budget.spend(cost)
         return block_rank_mod(values, p)
-    cost = rank_work(len(rows), D) + A.size
+    cost = rank_work(A.shape[0], D) + A.size
     budget.require(cost, "the rank of the bracket words")
     budget.spend(cost)
-    return densemod.rank(A, p)
+    return densemod.rank_in_place(A, p)
 
 
 def blocks_work(values: list[dict[int, int]], D: int) -> float:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import keyword
+import math
 import numbers
 import random
 import unicodedata
@@ -36,7 +37,9 @@ from .errors import InputError
 __all__ = [
     "DEFAULT_PRIME",
     "MAX_PRIME",
+    "LazyLaws",
     "Ring",
+    "canonical_terms",
     "check_prime",
     "evaluate",
     "fmpq_to_fraction",
@@ -47,6 +50,8 @@ __all__ = [
     "poly_from_terms",
     "poly_key",
     "poly_terms",
+    "terms_degree",
+    "terms_norm",
     "random_prime",
     "rational_mod",
     "support",
@@ -359,6 +364,75 @@ def poly_terms(poly: fmpq_mpoly) -> list[tuple[tuple[tuple[int, int], ...], Frac
         out.append((mono, fmpq_to_fraction(coeff)))
     out.sort()
     return out
+
+
+class LazyLaws(Sequence):
+    """Candidate laws held as sparse terms, each made a polynomial when it is
+    first read (and kept): a polynomial in a ring of D variables costs O(D)
+    bytes and time per term in flint, so a wide program's laws, read by the
+    count and the certificate as terms, are never all built.
+
+    >>> R = Ring(("a", "b", "c"))
+    >>> laws = LazyLaws(R, [[(((0, 2),), 1), (((2, 2),), -1)], [(((0, 1), (1, 1)), 1)]])
+    >>> len(laws), [str(h) for h in laws], laws.terms(1)
+    (2, ['a^2 - c^2', 'a*b'], [(((0, 1), (1, 1)), 1)])
+    >>> [str(h) for h in laws.subset([1])], laws == tuple(laws)
+    (['a*b'], True)
+    """
+
+    def __init__(self, ring: Ring, terms: Sequence[list]) -> None:
+        self.ring, self._terms = ring, tuple(terms)
+        self._polys: dict[int, fmpq_mpoly] = {}
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return tuple(self[i] for i in range(*k.indices(len(self))))
+        k = range(len(self))[k]
+        got = self._polys.get(k)
+        if got is None:
+            got = self._polys[k] = poly_from_terms(self.ring, self._terms[k])
+        return got
+
+    def terms(self, k: int) -> list:
+        """Law ``k``'s sparse terms."""
+        return self._terms[k]
+
+    def subset(self, indices: Sequence[int]) -> LazyLaws:
+        """The laws at ``indices``, in that order (built ones kept)."""
+        out = LazyLaws(self.ring, [self._terms[i] for i in indices])
+        out._polys = {t: self._polys[i] for t, i in enumerate(indices) if i in self._polys}
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (LazyLaws, tuple, list)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # (mutable cache; compared by value)
+
+    def __repr__(self) -> str:
+        return f"LazyLaws({len(self)} laws)"
+
+
+def terms_degree(terms: Sequence[tuple]) -> int:
+    """The total degree of the polynomial of canonical sparse terms (0 for none)."""
+    return max((sum(e for _, e in mono) for mono, _ in terms), default=0)
+
+
+def terms_norm(terms: Sequence[tuple]) -> int:
+    """The sum of the absolute coefficients of canonical sparse terms, scaled to
+    integers (by the least common denominator).
+
+    >>> from fractions import Fraction
+    >>> terms_norm([(((0, 1),), Fraction(1, 2)), (((1, 1),), Fraction(-1, 3))])
+    5
+    """
+    coeffs = [to_rational(c, "coefficient") for _, c in terms]
+    den = math.lcm(*(c.denominator for c in coeffs)) if coeffs else 1
+    return int(sum(abs(c * den) for c in coeffs))
 
 
 def canonical_terms(terms: Iterable[tuple[Iterable[tuple[int, int]], object]]

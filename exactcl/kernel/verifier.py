@@ -48,7 +48,7 @@ from .budget import (
     evaluation_work,
     verify_budget,
 )
-from .certformat import check_structure, decode_poly, dumps, fingerprint, loads
+from .certformat import check_structure, decode_terms, dumps, fingerprint, loads
 from .closurecheck import closure_claim, understated
 from .errors import CertificateFormatError, plural
 from .fields import (
@@ -80,7 +80,7 @@ from .rebuild import (
     generators_of,
     ring_of,
 )
-from .rings import support
+from .rings import LazyLaws, terms_degree
 
 __all__ = ["Check", "Report", "not_verified", "verify", "verify_text", "verify_certificate"]
 
@@ -405,7 +405,10 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
     work = sum(decode_work(h, D) for h in polys)
     budget.require(work, f"decoding {len(polys)} laws")
     budget.spend(work)
-    laws = [decode_poly(h, ring, f"laws.polynomials[{k}]") for k, h in enumerate(polys)]
+    # checked as decode_poly checks them; each made a polynomial only where it is read
+    # (exact identities and gradients: O(D) per term in flint, so not for wide programs)
+    laws = LazyLaws(ring, [decode_terms(h, ring, f"laws.polynomials[{k}]")
+                           for k, h in enumerate(polys)])
     if len(labels) != len(laws) or not all(isinstance(s, str) for s in labels):
         raise CertificateFormatError("laws.labels must hold one string per law.")
     M = len(laws)
@@ -420,8 +423,9 @@ def _run(cert: dict, check_fingerprint: bool, exact: bool, rounds: int,
         checks.append(_identities_monte_carlo(layout, terms, laws, labels,
                                               max(rounds, minimum), sparse_work, rng, budget,
                                               stated))
-    gradient_work = sum(len(support(h)) * (evaluation_work(len(h), int(h.total_degree()))
-                                           + DERIVATIVE * len(h)) for h in laws)
+    gradient_work = sum(len({v for mono, _ in t for v, _ in mono})
+                        * (evaluation_work(len(t), terms_degree(t)) + DERIVATIVE * len(t))
+                        for t in map(laws.terms, range(M)))
 
     def law_gradients(values, work):
         budget.require(work, f"the gradients of {M} laws at the point")

@@ -14,7 +14,7 @@ from flint import fmpq_mpoly
 
 from ..kernel.errors import ResourceError, bad_argument, count_text
 from ..kernel.fields import VectorField
-from ..kernel.rings import Ring, poly_terms
+from ..kernel.rings import LazyLaws, Ring, poly_from_terms, poly_terms
 from ..limits import (
     MAX_PARAMETERS,
     available_memory,
@@ -25,7 +25,8 @@ from ..limits import (
     model_bytes,
 )
 
-__all__ = ["LABEL_CHARS", "MAX_GENERATORS", "MAX_TERMS", "Model", "quadratic_law"]
+__all__ = ["LABEL_CHARS", "MAX_GENERATORS", "MAX_TERMS", "LazyLaws", "Model", "quadratic_law",
+           "quadratic_terms"]
 
 
 class Model:
@@ -72,7 +73,8 @@ class Model:
                  program=None, expand=None, candidate_terms=None) -> None:
         self.name, self.ring = name, ring
         self._generators, self._phi = generators, phi
-        self.candidates, self.candidate_labels = tuple(candidates), tuple(candidate_labels)
+        self.candidates = candidates if isinstance(candidates, LazyLaws) else tuple(candidates)
+        self.candidate_labels = tuple(candidate_labels)
         self._generator_labels = generator_labels
         self.program, self._expand = program, expand
         self._candidate_terms = None if candidate_terms is None else tuple(candidate_terms)
@@ -114,6 +116,8 @@ class Model:
         (kept by the builders: reading them back from flint costs O(D) per term)."""
         if self._candidate_terms is not None:
             return self._candidate_terms[k]
+        if isinstance(self.candidates, LazyLaws):
+            return self.candidates.terms(k)
         return poly_terms(self.candidates[k])
 
     @property
@@ -162,6 +166,21 @@ def _check_size(name: str, D: int, generators: int, terms: int,
                   "growth": growth_bytes(D, D, generators)}, max_memory)
 
 
+def quadratic_terms(plus: Sequence[tuple[int, int]], minus: Sequence[tuple[int, int]]) -> list:
+    """The sparse terms of :func:`quadratic_law`, without the polynomial.
+
+    >>> quadratic_terms([(1, 0), (0, 0)], [(0, 1)])
+    [(((0, 2),), 1)]
+    """
+    coeffs: dict[tuple[tuple[int, int], ...], int] = {}
+    for pairs, sign in ((plus, 1), (minus, -1)):
+        for v, w in pairs:
+            v, w = min(v, w), max(v, w)
+            mono = ((v, 2),) if v == w else ((v, 1), (w, 1))
+            coeffs[mono] = coeffs.get(mono, 0) + sign
+    return [(mono, c) for mono, c in coeffs.items() if c]
+
+
 def quadratic_law(ring: Ring, plus: Sequence[tuple[int, int]], minus: Sequence[tuple[int, int]]
                   ) -> tuple[fmpq_mpoly, list]:
     """sum of x_v x_w over ``plus`` minus the same over ``minus``, as a
@@ -172,19 +191,8 @@ def quadratic_law(ring: Ring, plus: Sequence[tuple[int, int]], minus: Sequence[t
     >>> str(h), t
     ('a^2 + a*b - c^2', [(((0, 2),), 1), (((0, 1), (1, 1)), 1), (((2, 2),), -1)])
     """
-    coeffs: dict[tuple[tuple[int, int], ...], int] = {}
-    for pairs, sign in ((plus, 1), (minus, -1)):
-        for v, w in pairs:
-            v, w = min(v, w), max(v, w)
-            mono = ((v, 2),) if v == w else ((v, 1), (w, 1))
-            coeffs[mono] = coeffs.get(mono, 0) + sign
-    g = ring.gens
-    h = ring.zero()
-    for mono, c in coeffs.items():
-        if c:
-            term = g[mono[0][0]] ** 2 if len(mono) == 1 else g[mono[0][0]] * g[mono[1][0]]
-            h += c * term
-    return h, [(mono, c) for mono, c in coeffs.items() if c]
+    terms = quadratic_terms(plus, minus)
+    return poly_from_terms(ring, terms), terms
 
 
 def _check_parameters(name: str, D: int) -> None:

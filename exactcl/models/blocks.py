@@ -346,13 +346,11 @@ def _walk(lay: BlockLayout) -> tuple[list, list]:
 
 def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str]]:
     """The candidate laws of a block program: polynomials, sparse terms, labels."""
-    from .base import quadratic_law
-    candidates, terms, labels = [], [], []
+    from .base import LazyLaws, quadratic_terms
+    terms, labels = [], []
 
     def add(plus, minus, label):
-        h, t = quadratic_law(ring, plus, minus)
-        candidates.append(h)
-        terms.append(t)
+        terms.append(quadratic_terms(plus, minus))
         labels.append(label)
 
     for units, readers, diagonal, label in _symmetries(lay):
@@ -368,14 +366,12 @@ def block_candidates(lay: BlockLayout, ring: Ring) -> tuple[list, list, list[str
         if len(law) == 3:
             add(*law)
         else:
-            candidates.append(sum((ring.gens[v] for v in law[0]), ring.zero()))
             terms.append([(((v, 1),), 1) for v in law[0]])
             labels.append(law[1])
     for variables, label in _linear_laws(lay):
-        candidates.append(sum((ring.gens[v] for v in variables), ring.zero()))
         terms.append([(((v, 1),), 1) for v in variables])
         labels.append(label)
-    return candidates, terms, labels
+    return LazyLaws(ring, terms), terms, labels
 
 
 def _linear_laws(lay: BlockLayout) -> list[tuple[list[int], str]]:
@@ -467,5 +463,5 @@ def block_model(program, *, max_memory: int | None = None):
         return _gradient_labels([p.str() if len(p.str()) <= LABEL_POLY_CHARS else
                                  f"a coefficient of the output ({len(p)} terms)" for p in phi])
 
-    return Model(name, ring, None, None, tuple(candidates), tuple(labels), generator_labels,
-                 program=program, expand=expand_model, candidate_terms=candidate_terms)
+    return Model(name, ring, None, None, candidates, tuple(labels), generator_labels,
+                 program=program, expand=expand_model)

@@ -24,12 +24,13 @@ from ..limits import (
     MAX_PARAMETERS,
 )
 from .base import (
+    LazyLaws,
     Model,
     _check_build,
     _check_parameters,
     _check_size,
     _gradient_labels,
-    quadratic_law,
+    quadratic_terms,
 )
 
 __all__ = ["Model", "as_model", "from_fields", "from_polynomials", "from_program", "linear",
@@ -148,21 +149,19 @@ def linear(widths: Sequence[int], *, max_memory: int | None = None) -> Model:
         return _gradient_labels([f"{product_name}[{i},{j}]" for i in range(widths[-1])
                                  for j in range(widths[0])])
 
-    candidates, labels, terms = [], [], []
+    labels, terms = [], []
     for layer in range(1, len(widths) - 1):
         n = widths[layer]
         for a in range(n):
             for b in range(a, n):
-                h, t = quadratic_law(ring, [(idx[f"W{layer}_{a}_{j}"], idx[f"W{layer}_{b}_{j}"])
-                                            for j in range(widths[layer - 1])],
-                                     [(idx[f"W{layer + 1}_{k}_{a}"], idx[f"W{layer + 1}_{k}_{b}"])
-                                      for k in range(widths[layer + 1])])
-                candidates.append(h)
-                terms.append(t)
+                terms.append(quadratic_terms(
+                    [(idx[f"W{layer}_{a}_{j}"], idx[f"W{layer}_{b}_{j}"])
+                     for j in range(widths[layer - 1])],
+                    [(idx[f"W{layer + 1}_{k}_{a}"], idx[f"W{layer + 1}_{k}_{b}"])
+                     for k in range(widths[layer + 1])]))
                 labels.append(f"(W{layer} W{layer}^T - W{layer + 1}^T W{layer + 1})[{a},{b}]")
-    return Model(name, ring, None, None, tuple(candidates), tuple(labels), entries,
-                 program=_family_program("linear", widths), expand=expand,
-                 candidate_terms=terms)
+    return Model(name, ring, None, None, LazyLaws(ring, terms), tuple(labels), entries,
+                 program=_family_program("linear", widths), expand=expand)
 
 
 def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = None) -> Model:
@@ -247,22 +246,19 @@ def relu(widths: Sequence[int], bias: bool = False, *, max_memory: int | None = 
             generators.append(fld)
         return tuple(phi), tuple(generators)
 
-    candidates, labels, terms = [], [], []
+    labels, terms = [], []
     for layer in range(1, L):
         for j in range(widths[layer]):
             incoming = [idx[f"W{layer}_{j}_{i}"] for i in range(widths[layer - 1])]
             if bias:
                 incoming.append(idx[f"b{layer}_{j}"])
-            h, t = quadratic_law(ring, [(v, v) for v in incoming],
-                                 [(idx[f"W{layer + 1}_{k}_{j}"],) * 2
-                                  for k in range(widths[layer + 1])])
-            candidates.append(h)
-            terms.append(t)
+            terms.append(quadratic_terms([(v, v) for v in incoming],
+                                         [(idx[f"W{layer + 1}_{k}_{j}"],) * 2
+                                          for k in range(widths[layer + 1])]))
             labels.append(f"neuron {j} of hidden layer {layer}")
-    return Model(name, ring, None, None, tuple(candidates), tuple(labels),
+    return Model(name, ring, None, None, LazyLaws(ring, terms), tuple(labels),
                  lambda: _gradient_labels([text for _, text in paths()]),
-                 program=_family_program("relu-bias" if bias else "relu", widths), expand=expand,
-                 candidate_terms=terms)
+                 program=_family_program("relu-bias" if bias else "relu", widths), expand=expand)
 
 
 def _program_terms(layout: evaluator.Layout) -> int:
@@ -303,7 +299,7 @@ def _program_candidates(program, ring: Ring) -> tuple[list, list, list[str]]:
         else:
             relu_after[-1] = True
 
-    candidates, terms, labels = [], [], []
+    terms, labels = [], []
     for layer in range(1, len(linears)):
         (n_in, n, bias), (_, n_next, _) = linears[layer - 1], linears[layer]
         # W_l[a, :] (and b_l[a]), W_{l+1}[:, a]: the variables of neuron a
@@ -316,12 +312,11 @@ def _program_candidates(program, ring: Ring) -> tuple[list, list, list[str]]:
             pairs = [(a, c) for a in range(n) for c in range(a, n)]
         plus = f" + b{layer} b{layer}^T" if bias else ""
         for a, c in pairs:
-            h, t = quadratic_law(ring, list(zip(row[a], row[c])), list(zip(column[a], column[c])))
-            candidates.append(h)
-            terms.append(t)
+            terms.append(quadratic_terms(list(zip(row[a], row[c])),
+                                         list(zip(column[a], column[c]))))
             labels.append(f"neuron {a} of hidden layer {layer}" if relu_after[layer - 1] else
                           f"(W{layer} W{layer}^T{plus} - W{layer + 1}^T W{layer + 1})[{a},{c}]")
-    return candidates, terms, labels
+    return LazyLaws(ring, terms), terms, labels
 
 
 def _program_candidate_sizes(layout: evaluator.Layout) -> tuple[int, int]:
@@ -407,9 +402,8 @@ def from_program(program, *, max_memory: int | None = None) -> Model:
         phi = tuple(evaluator.expand(layout, ring.gens, ring.constant(1)))
         return phi, tuple(gradient(ring, p) for p in phi)
 
-    return Model(name, ring, None, None, tuple(candidates), tuple(labels),
-                 lambda: _program_labels(layout), program=program, expand=expand,
-                 candidate_terms=candidate_terms)
+    return Model(name, ring, None, None, candidates, tuple(labels),
+                 lambda: _program_labels(layout), program=program, expand=expand)
 
 
 def as_model(model, *, max_memory: int | None = None) -> Model:
