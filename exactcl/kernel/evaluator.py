@@ -469,7 +469,7 @@ class Words:
             self.point.append(({0: W}, b))
         self._constants: dict[int, tuple] = {}
         self._values: dict[int, list] = {}
-        self._transposes: dict[int, ModMat] = {}
+        self._transposes: dict[int, nmod_mat | ModMat] = {}
 
     def _matrix(self, rows: int, cols: int, values) -> nmod_mat | ModMat:
         """A constant matrix: a ModMat on BLAS, else an nmod_mat."""
@@ -603,9 +603,10 @@ class Words:
         return self._bracket(left, right, self.point, 0, a, b)
 
     def _probe_factors(self, node: int) -> list:
-        """grad F of a probe on BLAS as its factors: per linear layer li,
-        (li, delta, a, s) with the weights' gradient the outer product delta a^T
-        and the bias's s delta (s None without bias), as float64 residues."""
+        """grad F of a probe as its factors, one forward and one reverse pass:
+        per linear layer li, (li, delta, a, s) with the weights' gradient the
+        outer product delta a^T and the bias's s delta (s None without bias);
+        delta and a are matrices (nmod_mat, or ModMat on BLAS)."""
         x, s, diag, u = self._probe_constants(node)
         lay = self.layout
         a, inputs, relu, li = x[0], [], 0, 0
@@ -628,12 +629,12 @@ class Words:
                 continue
             li -= 1
             sb = s[lay.source_of[li]] if lay.b_offset[li] is not None else None
-            out.append((li, delta.a.ravel(), inputs[li].a.ravel(), sb))
+            out.append((li, delta, inputs[li], sb))
             if li:
                 delta = self._transposed(li) * delta
         return out
 
-    def _transposed(self, li: int) -> ModMat:
+    def _transposed(self, li: int) -> nmod_mat | ModMat:
         """W_li^T at the point (kept: every probe's reverse pass reads it)."""
         got = self._transposes.get(li)
         if got is None:
@@ -645,6 +646,7 @@ class Words:
         product (|delta_i a_j| <= h^2 < 2^50: reduced exactly)."""
         lay, p, out = self.layout, self.prime, np.zeros(self.layout.D)
         for li, delta, a, sb in self._probe_factors(node):
+            delta, a = delta.a.ravel(), a.a.ravel()
             o = lay.w_offset[li]
             out[o:o + delta.size * a.size] = densemod.reduce(np.outer(delta, a).ravel(), p, True)
             if sb is not None:
@@ -659,6 +661,7 @@ class Words:
         lay, p = self.layout, self.prime
         index, values = [], []
         for li, delta, a, sb in self._probe_factors(node):
+            delta, a = delta.a.ravel(), a.a.ravel()
             rows, cols = np.flatnonzero(delta), np.flatnonzero(a)
             if not rows.size:
                 continue
@@ -679,42 +682,20 @@ class Words:
         """grad F of a probe at the point, from its factors: the gradient of
         W_l is the outer product delta_l a_(li-1)^T, so only the nonzero rows
         and columns are read (a probe with one neuron per ReLU is sparse)."""
-        x, s, diag, u = self._probe_constants(node)
-        lay, p = self.layout, self.prime
-        a, inputs, relu, li = x[0], [], 0, 0
-        for kind, *_ in lay.layers:
-            if kind == "relu":
-                a = diag[relu][0] * a
-                relu += 1
-                continue
-            W, b = self.point[li]
-            inputs.append(a)
-            a = W[0] * a
-            if b is not None:
-                a = a + b[0] * s[lay.source_of[li]]
-            li += 1
-        delta, out = u[0], {}
-        for kind, *_ in reversed(lay.layers):
-            if kind == "relu":
-                relu -= 1
-                delta = diag[relu][0] * delta
-                continue
-            li -= 1
+        lay, p, out = self.layout, self.prime, {}
+        for li, delta, a, sb in self._probe_factors(node):
             d = [(i, int(v)) for i, v in enumerate(delta.entries()) if int(v)]
             if d:
-                cols = [(j, int(v)) for j, v in enumerate(inputs[li].entries()) if int(v)]
+                cols = [(j, int(v)) for j, v in enumerate(a.entries()) if int(v)]
                 n_in = lay.linears[li][0]
                 o = lay.w_offset[li]
                 for i, di in d:
                     row = o + i * n_in
                     for j, aj in cols:
                         out[row + j] = di * aj % p
-                if lay.b_offset[li] is not None and s[lay.source_of[li]]:
-                    sb = s[lay.source_of[li]]
+                if sb:
                     for i, di in d:
                         out[lay.b_offset[li] + i] = di * sb % p
-            if li:
-                delta = self.point[li][0][0].transpose() * delta
         return dict(sorted(out.items()))
 
     def flatten(self, fld: list) -> dict[int, int]:
