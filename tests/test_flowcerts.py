@@ -262,7 +262,7 @@ def test_a_base_program_too_large_for_a_file_is_refused_from_its_sizes(momentum)
     big = mutated(momentum, lambda m: m["base"].update(program=[["linear", 10**5, 10**5,
                                                                   False]]))
     report = verify(big)
-    assert report.status == "unreadable" and "10,000" in report.summary
+    assert report.status == "unreadable" and "40,000" in report.summary
 
 
 # -- bad input on the producer side ----------------------------------------------

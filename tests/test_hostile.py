@@ -1065,7 +1065,7 @@ def nothing_built(monkeypatch, nothing_evaluated):
 
 @pytest.mark.parametrize("layers,place", [
     ([["linear", 100_000, 100_000, False]], "10,000,000,000 parameters"),
-    ([["linear", 10**400, 2, False]], "parameters; a certificate holds at most 10,000"),
+    ([["linear", 10**400, 2, False]], "parameters; a certificate holds at most 40,000"),
     ([["linear", 2, 2, False]] * 1001, "model.program must be a list of at most 1000 items"),
     ([["linear", 2, 3, False], ["linear", 4, 1, False]], "layer 2 (linear) takes 4 inputs"),
     ([["relu"], ["linear", 2, 1, False]], "layer 1 (relu) must follow a linear layer"),
@@ -1074,7 +1074,7 @@ def nothing_built(monkeypatch, nothing_evaluated):
     ([], "a program is a non-empty list of layers"),
     ([["conv", 1, 1, [2], [1], False, [10**6]]], "reads 1,000,000 positions"),
     ([["attention", "softmax", 2, 1, 1, 10**6]], "the attention has 1,000,000 tokens"),
-    ([["attention", "softmax", 10**4, 10**4, 10**4, 3]], "more than 10,000 parameters"),
+    ([["attention", "softmax", 10**4, 10**4, 10**4, 3]], "more than 40,000 parameters"),
     ([["residual", [["linear", 2, 3, False]]]], "must map its input to the same shape"),
     ([["linear", 2, 2, False], ["attention", "linear", 2, 1, 1, 3]], "a model by itself"),
 ], ids=["10^10-weights", "400-digit-width", "1001-layers", "widths-differ", "relu-first",

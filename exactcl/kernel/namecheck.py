@@ -56,7 +56,7 @@ from fractions import Fraction
 
 from .errors import CertificateFormatError
 from .layers import NAME_HEADS, RULES
-from .reading import MAX_ITEMS, MAX_TERMS, MAX_VARIABLES, checked
+from .reading import MAX_ITEMS, MAX_PROGRAM_VARIABLES, MAX_TERMS, checked
 
 __all__ = ["FAMILIES", "check_name", "check_net_name", "family_layers", "is_builtin_name",
            "named_model", "parse_name"]
@@ -71,7 +71,7 @@ _NETWORK = {"icnn": "relu", "icnn-bias": "relu-bias"}
 #: names such a model under the Euclidean flow, with no flow section.
 _OWN_FLOW = ("nmf", "icnn", "icnn-bias")
 _WIDTHS = re.compile(r"[1-9][0-9]*(,[1-9][0-9]*)*")
-#: Widths with more digits give a model beyond MAX_VARIABLES whatever the others.
+#: Widths with more digits give a model beyond MAX_PROGRAM_VARIABLES whatever the others.
 _MAX_WIDTH_DIGITS = 9
 
 Term = tuple[tuple[tuple[int, int], ...], Fraction]
@@ -108,8 +108,9 @@ def parse_name(name: str) -> tuple[str, tuple[int, ...]] | None:
     family, parts = match.group(1), match.group(2).split(",")
     if (family == "product") != (len(parts) == 1) or (family in _THREE and len(parts) != 3):
         return None
-    if len(parts) > MAX_VARIABLES + 1 or any(len(p) > _MAX_WIDTH_DIGITS for p in parts):
-        raise _too_large(name, "parameters", f"more than {MAX_VARIABLES:,}", MAX_VARIABLES)
+    if len(parts) > MAX_PROGRAM_VARIABLES + 1 or any(len(p) > _MAX_WIDTH_DIGITS for p in parts):
+        raise _too_large(name, "parameters", f"more than {MAX_PROGRAM_VARIABLES:,}",
+                         MAX_PROGRAM_VARIABLES)
     return family, tuple(int(p) for p in parts)
 
 
@@ -140,7 +141,7 @@ def _sizes(family: str, widths: tuple[int, ...]) -> tuple[int, int, int]:
 
 
 def _check_limits(name: str, D: int, components: int, terms: int) -> None:
-    for what, value, limit in (("parameters", D, MAX_VARIABLES),
+    for what, value, limit in (("parameters", D, MAX_PROGRAM_VARIABLES),
                                ("components of phi", components, MAX_ITEMS),
                                ("terms of phi", terms, MAX_TERMS)):
         if value > limit:
@@ -402,10 +403,10 @@ def check_name(model: dict) -> tuple[bool, str]:
     "layer 1 of linear:2,3,1 is ['linear', 3, 1, False]; the file's model.program[1] is ['relu']"
     >>> check_name(dict(section, name="uv"))[1]
     "'uv' is not a built-in spec: unchecked (the claims are about the model in the file, whatever its name says)"
-    >>> check_name(dict(section, name="relu:64,64,64,64"))
+    >>> check_name(dict(section, name="linear:128,128,128,128"))
     Traceback (most recent call last):
     ...
-    exactcl.errors.CertificateFormatError: model.name 'relu:64,64,64,64' names a model of 12,288 parameters; a certificate holds at most 10,000, so this name cannot be checked against the file.
+    exactcl.errors.CertificateFormatError: model.name 'linear:128,128,128,128' names a model of 49,152 parameters; a certificate holds at most 40,000, so this name cannot be checked against the file.
     """
     name = model["name"]
     if isinstance(name, str) and name.endswith(" under gradient") and "flow" not in model:

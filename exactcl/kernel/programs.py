@@ -9,7 +9,7 @@ from .blocks import BlockLayout, check_blocks, count_layers, count_text, is_bloc
 from .errors import CertificateFormatError
 from .evaluator import Layout, check_layers
 from .layers import RULES
-from .reading import MAX_LAYERS, MAX_VARIABLES, _list
+from .reading import MAX_LAYERS, MAX_PROGRAM_VARIABLES, _list
 
 __all__ = ["program_layout"]
 
@@ -17,14 +17,14 @@ __all__ = ["program_layout"]
 def program_layout(model: dict) -> Layout:
     """The :class:`~exactcl.kernel.evaluator.Layout` of ``model.program``, refusing
     layers that are not a network, and a program of more than MAX_LAYERS
-    layers or MAX_VARIABLES parameters from its sizes, before it is built.
+    layers or MAX_PROGRAM_VARIABLES parameters from its sizes, before it is built.
 
     >>> program_layout({"program": [["linear", 2, 3, False], ["relu"], ["linear", 3, 1, False]]}).D
     9
     >>> program_layout({"program": [["linear", 10**5, 10**5, False]]})
     Traceback (most recent call last):
     ...
-    exactcl.errors.CertificateFormatError: model.program has 10,000,000,000 parameters; a certificate holds at most 10,000.
+    exactcl.errors.CertificateFormatError: model.program has 10,000,000,000 parameters; a certificate holds at most 40,000.
     """
     layers = _list(model["program"], "model.program", MAX_LAYERS)
     if is_block_program(layers):
@@ -35,9 +35,9 @@ def program_layout(model: dict) -> Layout:
         raise CertificateFormatError(f"model.program: {err}.") from None
     D = sum(n_in * n_out + (n_out if bias else 0)
             for kind, *rest in canonical if kind == "linear" for n_in, n_out, bias in [rest])
-    if D > MAX_VARIABLES:
+    if D > MAX_PROGRAM_VARIABLES:
         raise CertificateFormatError(f"model.program has {count_text(D)} parameters; a "
-                                     f"certificate holds at most {MAX_VARIABLES:,}.")
+                                     f"certificate holds at most {MAX_PROGRAM_VARIABLES:,}.")
     return Layout(canonical)
 
 
@@ -72,10 +72,10 @@ def _block_layout(layers: list) -> BlockLayout:
             if problem is not None:
                 raise CertificateFormatError(f"model.program: {problem}.")
             totals["parameters"] += rule.parameters(layer)
-            if totals["parameters"] > MAX_VARIABLES:
-                raise CertificateFormatError(f"model.program has more than {MAX_VARIABLES:,} "
+            if totals["parameters"] > MAX_PROGRAM_VARIABLES:
+                raise CertificateFormatError(f"model.program has more than {MAX_PROGRAM_VARIABLES:,} "
                                              f"parameters; a certificate holds at most "
-                                             f"{MAX_VARIABLES:,}.")
+                                             f"{MAX_PROGRAM_VARIABLES:,}.")
             if rule.nested is not None:
                 walk(layer[rule.nested], f"{where}layer {n} ({rule.kind}) ")
 

@@ -18,6 +18,11 @@ from .errors import CertificateFormatError
 #: about D^2 / 8 bytes.
 MAX_FILE_BYTES = 32 * 2**20
 MAX_VARIABLES = 10_000
+#: Parameters of a program's certificate: its fields are evaluated mod primes
+#: and its laws read as terms, never polynomials of all the variables, so
+#: only the ring of their names (D^2 / 8 bytes) and the work budget grow
+#: with D; as many as a model may have (exactcl.limits.MAX_PARAMETERS).
+MAX_PROGRAM_VARIABLES = 40_000
 MAX_EXPONENT = 1000
 MAX_TERM_DEGREE = 200
 MAX_INT_DIGITS = 400
