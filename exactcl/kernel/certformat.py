@@ -72,8 +72,9 @@ Version 1 files (still read) have no ``program``, ``lie.generators`` nor
 Parsing is strict and bounded: unknown or missing keys, wrong types,
 oversized numbers, exponents or lists are refused with
 :class:`~exactcl.errors.CertificateFormatError`, and so is a program whose
-layers are not a network or that has more than :data:`MAX_VARIABLES`
-parameters (refused from its sizes, before anything is built); nothing in
+layers are not a network or that has more than :data:`MAX_PROGRAM_VARIABLES`
+parameters (refused from its sizes, before anything is built; other models
+hold at most :data:`MAX_VARIABLES`); nothing in
 a file is ever evaluated as code.
 """
 
@@ -97,6 +98,7 @@ from .reading import (
     MAX_FILE_BYTES,
     MAX_IDENTITY_ROUNDS,
     MAX_ITEMS,
+    MAX_PROGRAM_VARIABLES,
     MAX_TERM_DEGREE,
     MAX_TERMS,
     MAX_VARIABLES,
@@ -400,7 +402,10 @@ def model_structure(obj: object, version: int, where: str = "model") -> dict:
     if sum(key in model for key in sources) != 1:
         raise CertificateFormatError(f"{where} must hold exactly one of "
                                      f"{', '.join(map(repr, sources))}.")
-    names = _list(model["variables"], f"{where}.variables", MAX_VARIABLES)
+    # a program's fields are evaluated, never expanded, unless a flow acts on them
+    wide = "program" in model and not FLOW_KEYS & model.keys()
+    names = _list(model["variables"], f"{where}.variables",
+                  MAX_PROGRAM_VARIABLES if wide else MAX_VARIABLES)
     if not names or not all(isinstance(n, str) for n in names):
         raise _fail(f"{where}.variables", "a non-empty list of names", names)
     for key in sorted(required - {"variables"}):
@@ -566,7 +571,7 @@ def subset_structure(obj: object) -> dict:
     exactcl.errors.CertificateFormatError: subset lacks the key(s) bounds, complements, labels, laws, laws_rank, point, polynomials, proof, rank, words.
     """
     section = _keys(obj, "subset", SUBSET_KEYS)
-    names = _list(section["parameters"], "subset.parameters", MAX_VARIABLES)
+    names = _list(section["parameters"], "subset.parameters", MAX_PROGRAM_VARIABLES)
     if not names or not all(isinstance(n, str) for n in names):
         raise _fail("subset.parameters", "a non-empty list of names", names)
     int_list(section["point"], "subset.point", decimal=True)

@@ -376,8 +376,8 @@ class LazyLaws(Sequence):
     >>> laws = LazyLaws(R, [[(((0, 2),), 1), (((2, 2),), -1)], [(((0, 1), (1, 1)), 1)]])
     >>> len(laws), [str(h) for h in laws], laws.terms(1)
     (2, ['a^2 - c^2', 'a*b'], [(((0, 1), (1, 1)), 1)])
-    >>> [str(h) for h in laws.subset([1])], laws == tuple(laws)
-    (['a*b'], True)
+    >>> [str(h) for h in laws.subset([1])], laws == tuple(laws), len(laws + laws[:1])
+    (['a*b'], True, 3)
     """
 
     def __init__(self, ring: Ring, terms: Sequence[list]) -> None:
@@ -405,6 +405,13 @@ class LazyLaws(Sequence):
         out = LazyLaws(self.ring, [self._terms[i] for i in indices])
         out._polys = {t: self._polys[i] for t, i in enumerate(indices) if i in self._polys}
         return out
+
+    def __add__(self, other: Sequence) -> tuple:
+        """Concatenation, as the tuple the laws used to be."""
+        return tuple(self) + tuple(other)
+
+    def __radd__(self, other: Sequence) -> tuple:
+        return tuple(other) + tuple(self)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (LazyLaws, tuple, list)):
