@@ -285,3 +285,19 @@ def test_a_batch_in_the_span_is_skipped_by_its_sketch_and_others_are_not(monkeyp
             assert one.rank == kept  # in the span: skipped by the sketch
         kept = one.rank
     assert True in calls and False in calls
+
+
+def test_a_program_certificate_may_name_up_to_40000_variables():
+    """model.variables of a program: up to 40,000 names are read (the file is
+    then judged on its content); beyond, refused from the list's length."""
+    from exactcl.certificates.build import certify
+    from exactcl.kernel import certformat
+    from exactcl.kernel.verifier import verify_text
+    model = exactcl.from_program(parse_net("Linear(2,3),ReLU,Linear(3,1)", "spec"))
+    cert, _ = certify(model, reproducible=True)
+    for n, readable in ((12_000, True), (40_001, False)):
+        changed = dict(cert, model=dict(cert["model"], variables=[f"v{k}" for k in range(n)]))
+        report = verify_text(certformat.dumps(changed), rng=random.Random(1))
+        assert not report.ok
+        assert ("model.variables must be a list of at most" in report.summary) != readable, \
+            report.summary

@@ -355,12 +355,13 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
             p = draw(rng)
         words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
         try:
-            values = _rows(words, basis, D) if words.blas else [words.value(b) for b in basis]
+            rows = words.blas and _dense_words(words, basis, D)
+            values = _rows(words, basis, D) if rows else [words.value(b) for b in basis]
         except ZeroDivisionError:  # a root or level the probes need fails mod p: another prime
             continue
         except ValueError as err:  # the point is not the expansion the program needs
             return 0, f"not evaluated: {err}"
-        if words.blas:
+        if rows:
             r = _rows_rank(values, D, p, budget)
         else:
             rank_cost = blocks_work(values, D)
@@ -376,6 +377,13 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
         how += (" (words of probe fields, or of a program too large to expand, are evaluated "
                 "mod primes only)")
     return max(best, 0), how
+
+
+def _dense_words(words, basis, D: int) -> bool:
+    """Whether the first basis words fill a quarter of the parameters (then
+    ranked as rows; sparser ones as sparse values, block by block)."""
+    sample = [words.row(b) for b in basis[:8]]
+    return sum(np.count_nonzero(r) for r in sample) * 4 >= len(sample) * D
 
 
 def _rows(words, basis, D: int) -> np.ndarray:
