@@ -207,14 +207,9 @@ class _ProgramEvaluator:
         self.words.brackets[node] = (i, j)
 
 
-#: Generator fields sampled to judge whether a wide program's values are sparse.
-SPARSE_SAMPLE = 8
-
-
 def _sparse_fields(words, count: int) -> bool:
     """Whether the first generator fields fill less than a quarter of the parameters."""
-    rows = [words.row(k) for k in range(min(count, SPARSE_SAMPLE))]
-    return sum(np.count_nonzero(r) for r in rows) * 4 < len(rows) * words.layout.D
+    return not evaluator.dense_values(words, range(count))
 
 
 def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,

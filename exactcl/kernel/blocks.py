@@ -62,7 +62,6 @@ from .evaluator import (
     Probe,
     _add,
     _coefficient,
-    _nonzeros,
     _shift,
 )
 from .layers import CHAIN_KINDS, RULES, rule_of, sequence_kinds, smooth
@@ -547,17 +546,8 @@ class Words(evaluator.Words):
     def _difference(one: list, two: list, e: int) -> list:
         return [_coefficient(_add(x, y, -1), e) for x, y in zip(one, two)]
 
-    def flatten(self, fld: list) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for (_, _, _, offset), part in zip(self.layout.tensors, fld):
-            _nonzeros(part, offset, out)
-        return out
-
-    def flatten_row(self, fld: list) -> np.ndarray:
-        out = np.zeros(self.layout.D)
-        for (_, _, _, offset), part in zip(self.layout.tensors, fld):
-            evaluator._put(part, offset, out)
-        return out
+    def _parts(self, fld: list):
+        return ((offset, part) for (_, _, _, offset), part in zip(self.layout.tensors, fld))
 
 
 # -- expansion over Q (small programs) ----------------------------------------------------

@@ -651,8 +651,7 @@ class Words:
             out[o:o + delta.size * a.size] = densemod.reduce(np.outer(delta, a).ravel(), p, True)
             if sb is not None:
                 o = lay.b_offset[li]
-                out[o:o + delta.size] = densemod.reduce(delta * (sb - p if 2 * sb > p else sb),
-                                                        p, True)
+                out[o:o + delta.size] = densemod.reduce(delta * _balanced(sb, p), p, True)
         return out
 
     def _probe_sparse(self, node: int) -> dict[int, int]:
@@ -668,9 +667,9 @@ class Words:
             n_in = a.size
             index.append(np.add.outer(lay.w_offset[li] + rows * n_in, cols).ravel())
             values.append(np.outer(delta[rows], a[cols]).ravel())
-            if sb is not None and sb:
+            if sb:
                 index.append(lay.b_offset[li] + rows)
-                values.append(delta[rows] * (sb - p if 2 * sb > p else sb))
+                values.append(delta[rows] * _balanced(sb, p))
         if not index:
             return {}
         flat, vals = np.concatenate(index), np.mod(np.concatenate(values), p)
@@ -698,25 +697,26 @@ class Words:
                         out[lay.b_offset[li] + i] = di * sb % p
         return dict(sorted(out.items()))
 
+    def _parts(self, fld: list):
+        """(offset, jet) of each part of a per-layer field."""
+        lay = self.layout
+        for li, (W, b) in enumerate(fld):
+            yield lay.w_offset[li], W
+            if b is not None:
+                yield lay.b_offset[li], b
+
     def flatten(self, fld: list) -> dict[int, int]:
         """A per-layer field with no nilpotent as {parameter: nonzero value}."""
         out: dict[int, int] = {}
-        lay = self.layout
-        for li, (W, b) in enumerate(fld):
-            _nonzeros(W, lay.w_offset[li], out)
-            if b is not None:
-                _nonzeros(b, lay.b_offset[li], out)
+        for offset, part in self._parts(fld):
+            _nonzeros(part, offset, out)
         return out
-
 
     def flatten_row(self, fld: list) -> np.ndarray:
         """A per-layer field of ModMat jets with no nilpotent as a float64 row."""
         out = np.zeros(self.layout.D)
-        lay = self.layout
-        for li, (W, b) in enumerate(fld):
-            _put(W, lay.w_offset[li], out)
-            if b is not None:
-                _put(b, lay.b_offset[li], out)
+        for offset, part in self._parts(fld):
+            _put(part, offset, out)
         return out
 
 
@@ -726,11 +726,29 @@ def on_blas(D: int, prime: int) -> bool:
     return D > densemod.WIDE and prime < densemod.MAX_PRIME
 
 
+#: Words sampled to judge whether a wide program's values are dense.
+DENSE_SAMPLE = 8
+
+
+def dense_values(words, nodes: Sequence[int]) -> bool:
+    """Whether the values of the first :data:`DENSE_SAMPLE` of ``nodes`` (words on
+    BLAS) fill a quarter of the parameters or more: such values are ranked as
+    rows by one dense elimination, sparser ones block by block (the growth's
+    choice and the verifier's)."""
+    sample = [words.row(node) for node in nodes[:DENSE_SAMPLE]]
+    return sum(np.count_nonzero(r) for r in sample) * 4 >= len(sample) * words.layout.D
+
+
 def _put(part: Jet, offset: int, out: np.ndarray) -> None:
     """A ModMat jet's constant term, flat, into ``out`` at ``offset``."""
     if 0 in part:
         flat = part[0].a.ravel()
         out[offset:offset + flat.size] = flat
+
+
+def _balanced(v: int, p: int) -> int:
+    """The balanced residue of v in [0, p)."""
+    return v - p if 2 * v > p else v
 
 
 def _sparse(row: np.ndarray, p: int) -> dict[int, int]:

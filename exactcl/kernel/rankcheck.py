@@ -26,7 +26,7 @@ from .budget import (
     rank_work,
 )
 from .errors import CertificateFormatError
-from .evaluator import Layout, Probe, _sparse
+from .evaluator import Layout, Probe, dense_values
 from .fields import (
     VectorField,
     gradient,
@@ -355,7 +355,7 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
             p = draw(rng)
         words = _evaluator(layout).Words(layout, fields, dict(brackets), point, p)
         try:
-            rows = words.blas and _dense_words(words, basis, D)
+            rows = words.blas and dense_values(words, basis)
             values = _rows(words, basis, D) if rows else [words.value(b) for b in basis]
         except ZeroDivisionError:  # a root or level the probes need fails mod p: another prime
             continue
@@ -379,13 +379,6 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
     return max(best, 0), how
 
 
-def _dense_words(words, basis, D: int) -> bool:
-    """Whether the first basis words fill a quarter of the parameters (then
-    ranked as rows; sparser ones as sparse values, block by block)."""
-    sample = [words.row(b) for b in basis[:8]]
-    return sum(np.count_nonzero(r) for r in sample) * 4 >= len(sample) * D
-
-
 def _rows(words, basis, D: int) -> np.ndarray:
     """The basis words' values on BLAS, one row each, written in place."""
     A = np.empty((len(basis), D))
@@ -395,16 +388,8 @@ def _rows(words, basis, D: int) -> np.ndarray:
 
 
 def _rows_rank(A: np.ndarray, D: int, p: int, budget) -> int:
-    """The rank mod p of words' values on BLAS (rows of balanced residues):
-    one dense elimination (densemod, in place) when they fill a quarter of the
-    matrix, else block by block as sparse values."""
-    filled = np.count_nonzero(A)
-    if filled * 4 < A.size:
-        values = [_sparse(row, p) for row in A]
-        cost = blocks_work(values, D)
-        budget.require(cost, "the rank of the bracket words")
-        budget.spend(cost)
-        return block_rank_mod(values, p)
+    """The rank mod p of words' values on BLAS (rows of balanced residues), by
+    one dense elimination (densemod, in place)."""
     cost = rank_work(A.shape[0], D) + A.size
     budget.require(cost, "the rank of the bracket words")
     budget.spend(cost)
