@@ -301,3 +301,53 @@ def test_a_program_certificate_may_name_up_to_40000_variables():
         assert not report.ok
         assert ("model.variables must be a list of at most" in report.summary) != readable, \
             report.summary
+
+
+BATCHED = [
+    "net:Linear(3,5,bias),Residual(Linear(5,5,bias),ReLU,Linear(5,5,bias)),Linear(5,2,bias)",
+    "net:Linear(4,6),Residual(Linear(6,6,bias),LeakyReLU(1/3),Linear(6,6)),ReLU,"
+    "Residual(Residual(Linear(6,6,bias),ReLU,Linear(6,6,bias))),Linear(6,3,bias)",
+    "net:Residual(Linear(4,4),ReLU,Linear(4,4,bias)),LeakyReLU(-2/5),Linear(4,2,bias)",
+]
+
+
+@pytest.mark.parametrize("spec", BATCHED)
+@pytest.mark.parametrize("prime", [P, BIG])
+def test_probe_fields_in_batches_are_the_flint_words(wide, spec, prime, monkeypatch):
+    """The rows of many probe fields from one batched forward and reverse pass
+    (exactcl.kernel.batch), mixed with bracket words, out of order and across
+    batches, equal the FLINT evaluator's values of each probe on its own."""
+    from exactcl.kernel import batch, blocks
+    monkeypatch.setattr(blocks, "PROBE_BATCH", 5)
+    layout = exactcl.from_program(parse_net(spec[4:], "spec")).program.layout
+    assert batch.batched(layout)
+    rng = random.Random(spec)
+    point = [rng.randrange(-2**40, 2**40) for _ in range(layout.D)]
+    probes = ProgramFields.choose(layout).probes()[:12]
+    n = len(probes)
+    brackets = {n: (0, 1), n + 1: (2, n)}
+    flint = _words(layout, probes, brackets, point, prime, False)
+    blas = _words(layout, probes, brackets, point, prime, True)
+    nodes = [3, n, 0, 1, 2, 11, n + 1] + list(range(4, 11))
+    got = blas.rows(nodes)
+    assert got.shape == (len(nodes), layout.D) and np.all(np.abs(got) <= (prime - 1) // 2)
+    for r, node in enumerate(nodes):
+        assert {c: int(v) % prime for c, v in enumerate(got[r]) if v} == flint.value(node), node
+    assert np.array_equal(blas.rows(range(n)), got[[2, 3, 4, 0] + list(range(7, 14)) + [5]])
+
+
+def test_rows_without_batched_rules_are_read_one_by_one(wide):
+    """A chain's words and a block program with a layer without batched rules
+    (not on BLAS) are not batched; a chain's rows are its words' rows."""
+    from exactcl.kernel import batch
+    smooth = exactcl.from_program(parse_net(
+        "Linear(3,5,bias),Residual(Linear(5,5,bias),Sigmoid,Linear(5,5,bias)),Linear(5,2)",
+        "spec")).program.layout
+    assert not batch.batched(smooth)
+    layout = exactcl.from_program(parse_net(SPECS[0][4:], "spec")).program.layout
+    point = [random.Random(1).randrange(-99, 99) for _ in range(layout.D)]
+    probes = ProgramFields.choose(layout).probes()[:4]
+    words = _words(layout, probes, {4: (0, 1)}, point, P, True)
+    assert words.blas
+    assert np.array_equal(words.rows([4, 0, 1, 2, 3]),
+                          np.stack([words.row(k) for k in [4, 0, 1, 2, 3]]))

@@ -75,23 +75,42 @@ def test_reduce_gives_balanced_residues_up_to_2_52():
         assert abs(r) <= h and (int(v) - int(r)) % p == 0
 
 
+def _assert_echelon_is_flints(M, p):
+    R, piv = echelon(M, p)
+    F, k = nmod_mat(fmpz_mat([[int(v) for v in row] for row in M]), p).rref()
+    k = int(k)
+    want = [[int(F[i, j]) for j in range(F.ncols())] for i in range(k)]
+    assert np.mod(R, p).astype(np.int64).tolist() == want
+    first = []  # the pivots of FLINT's reduced form: the first independent columns
+    col = 0
+    for i in range(k):
+        while int(F[i, col]) == 0:
+            col += 1
+        first.append(col)
+        col += 1
+    assert pivot_columns(M, p) == first == piv
+
+
 @pytest.mark.parametrize("p", [7, (1 << 20) - 3, (1 << 26) - 5])
 def test_echelon_and_first_independent_columns_are_flints(p):
     rng = np.random.default_rng(3)
     for M in _matrices(rng, p)[:20]:
-        R, piv = echelon(M, p)
-        F, k = nmod_mat(fmpz_mat([[int(v) for v in row] for row in M]), p).rref()
-        k = int(k)
-        want = [[int(F[i, j]) for j in range(F.ncols())] for i in range(k)]
-        assert np.mod(R, p).astype(np.int64).tolist() == want
-        first = []  # the pivots of FLINT's reduced form: the first independent columns
-        col = 0
-        for i in range(k):
-            while int(F[i, col]) == 0:
-                col += 1
-            first.append(col)
-            col += 1
-        assert pivot_columns(M, p) == first == piv
+        _assert_echelon_is_flints(M, p)
+
+
+@pytest.mark.parametrize("p", [101, (1 << 20) - 3, (1 << 26) - 5])
+def test_updates_in_blocks_of_rows_give_flints_ranks_and_forms(p, monkeypatch):
+    """Reductions and in-place updates worked through in blocks of a few rows
+    (CHUNK made tiny, so the block loops run on small matrices) give FLINT's
+    ranks, reduced forms and in-place ranks."""
+    monkeypatch.setattr(densemod, "CHUNK", 5)
+    rng = np.random.default_rng(11)
+    for M in _matrices(rng, p):
+        assert rank(M, p) == _flint_rank(M, p), (M.shape, p)
+        A = np.ascontiguousarray(balanced(M, p))
+        assert densemod.rank_in_place(A, p) == _flint_rank(M, p), (M.shape, p)
+    for M in _matrices(rng, p)[:16]:
+        _assert_echelon_is_flints(M, p)
 
 
 @settings(max_examples=30, deadline=None)

@@ -458,6 +458,11 @@ class DenseStackBasis:
         if len(free) > 4 * SKETCH and self._vanishes(rows, Ft, pivots, free):
             return []
         residue = self._matmul_sub(rows[:, free].T, Ft, rows[:, pivots].T)
+        if residue.shape[1] <= room:  # every vector kept when the residues are independent
+            E2, piv2 = self._echelon_of(residue.T)
+            if len(piv2) == residue.shape[1]:
+                self._extend_by(E2, piv2)
+                return list(range(residue.shape[1]))
         kept = self._pivots_of(residue)[:room]
         if kept:
             self._extend(residue[:, kept].T)
@@ -481,8 +486,11 @@ class DenseStackBasis:
     def _extend(self, residues) -> None:
         """Extend the echelon form by independent residues (on the free
         columns), as :meth:`StackBasis._extend`."""
+        self._extend_by(*self._echelon_of(residues))
+
+    def _extend_by(self, E2, piv2: list[int]) -> None:
+        """:meth:`_extend` from the residues' reduced echelon form."""
         Ft, pivots, free = self._form
-        E2, piv2 = self._echelon_of(residues)
         Ft2, new, rest = self._split(E2, piv2, list(range(len(free))))
         Ft1 = self._matmul_sub(Ft[rest], Ft2, Ft[new])
         self._form = (self._stack([Ft1, Ft2], 1), pivots + [free[t] for t in new],

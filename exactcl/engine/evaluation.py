@@ -198,6 +198,13 @@ class _ProgramEvaluator:
             data["moves"] = data["involves"] = frozenset(value)
         return value
 
+    def values(self, nodes: Sequence[int]) -> list[dict[int, int]] | np.ndarray:
+        """:meth:`value` of each node; on BLAS the rows of one array (probe
+        fields evaluated together)."""
+        if self.rows:
+            return self.words.rows(nodes)
+        return [self.value(node) for node in nodes]
+
     def bracket(self, i: int, j: int) -> dict[int, int] | np.ndarray:
         if self.rows:
             return self.words.bracket_row(i, j)

@@ -406,6 +406,9 @@ class _Evaluator:
                 self.jac(node)
         return self._value[node]
 
+    def values(self, nodes: Sequence[int]) -> list[dict[int, int]]:
+        return [self.value(node) for node in nodes]
+
     def jac(self, node: int) -> dict[int, dict[int, int]]:
         if node not in self._jac:
             self._value[node], self._jac[node] = self.words.value_and_jacobian(node)
@@ -673,7 +676,7 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
         if basis_vectors.rank >= limit:
             break
         chunk = order[start:start + batch_size]
-        values = [ev.value(i) for i in chunk]
+        values = ev.values(chunk)
         evaluated += len(chunk)
         for k in basis_vectors.add(values, limit=limit):
             node = chunk[k]

@@ -56,7 +56,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import evaluator, tokens
+from . import batch, evaluator, tokens
 from .errors import count_text
 from .evaluator import (
     Probe,
@@ -447,6 +447,10 @@ def _ones(ops, a: list[int], lay: BlockLayout) -> list[int]:
     return a
 
 
+#: Probe fields evaluated together by :meth:`Words.rows` (a batch of rows of D floats).
+PROBE_BATCH = 1024
+
+
 class Words(evaluator.Words):
     """Values at one point mod p of the fields grad F of ``probes`` and of
     bracket words in them: :class:`exactcl.kernel.evaluator.Words` (its words and
@@ -537,6 +541,29 @@ class Words(evaluator.Words):
     def row(self, node: int) -> np.ndarray:
         got = self._values.get(node)
         return self.flatten_row(got if got is not None else self.field(node, self.point, 0))
+
+    def rows(self, nodes: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`evaluator.Words.rows`; probe fields :data:`PROBE_BATCH` at a
+        time by the layers' batched rules (:mod:`exactcl.kernel.batch`) when
+        every layer has them, the same residues as :meth:`row`."""
+        out = np.empty((len(nodes), self.layout.D)) if out is None else out
+        probes = [r for r, node in enumerate(nodes) if node < len(self.probes)] \
+            if self.blas and batch.batched(self.layout) else []
+        if len(probes) < 2:
+            return super().rows(nodes, out)
+        for s in range(0, len(probes), PROBE_BATCH):
+            part = probes[s:s + PROBE_BATCH]
+            if part[-1] - part[0] + 1 == len(part):  # consecutive rows: written in place
+                batch.probe_rows(self, nodes[part[0]:part[-1] + 1], out[part[0]:part[-1] + 1])
+            else:
+                block = np.empty((len(part), self.layout.D))
+                batch.probe_rows(self, [nodes[r] for r in part], block)
+                out[part] = block
+        done = set(probes)
+        for r, node in enumerate(nodes):
+            if r not in done:
+                out[r] = self.row(node)
+        return out
 
     @staticmethod
     def _move(point: list, fld: list, bit: int) -> list:

@@ -49,6 +49,10 @@ MAX_PRIME = 1 << 26
 SPLIT = 1 << 13
 #: Columns of a panel eliminated entry by entry (int64), rows of a triangle solved so.
 LEAF = 32
+#: The most entries of a temporary array in a reduction or an update: larger
+#: ones are worked through in blocks of rows, so that the temporaries are reused
+#: memory rather than pages mapped afresh for every product.
+CHUNK = 1 << 20
 
 
 #: BLAS threads of the kernel's products: 1 unless EXACTCL_BLAS_THREADS says
@@ -84,18 +88,31 @@ def reduce(x: np.ndarray, p: int, inplace: bool = False) -> np.ndarray:
     below 2^52 (in place with ``inplace``): x / p is then within
     |x| 2^-53 / p < 1/(2p) of its true value, which is at least 1/(2p) from
     any half-integer (p is odd), so rint gives the nearest quotient and the
-    residue is in [-h, h], h = (p - 1)/2, exactly.
+    residue is in [-h, h], h = (p - 1)/2, exactly. Large arrays are reduced
+    :data:`CHUNK` entries at a time (the same arithmetic on each entry).
 
     >>> reduce(np.array([7.0, -7.0, 3.0, 4.0]), 7).tolist()
     [0.0, 0.0, 3.0, -3.0]
     """
+    if not inplace:
+        x = np.array(x, dtype=np.float64)
+    if x.size <= CHUNK or x.ndim > 2:
+        _reduce_block(x, p)
+    elif x.ndim == 1:
+        for s in range(0, x.size, CHUNK):
+            _reduce_block(x[s:s + CHUNK], p)
+    else:
+        rows = max(1, CHUNK // x.shape[1])
+        for s in range(0, x.shape[0], rows):
+            _reduce_block(x[s:s + rows], p)
+    return x
+
+
+def _reduce_block(x: np.ndarray, p: int) -> None:
     q = np.divide(x, p)
     np.rint(q, out=q)
     q *= p
-    if inplace:
-        x -= q
-        return x
-    return x - q
+    x -= q
 
 
 def balanced(values, p: int) -> np.ndarray:
@@ -110,13 +127,13 @@ def balanced(values, p: int) -> np.ndarray:
     if arr.dtype.kind == "f" and arr.size and float(np.max(np.abs(arr))) < 2.0**52:
         if not np.array_equal(arr, np.rint(arr)):
             raise ValueError("a dense modular matrix holds integers, not fractions")
-        return reduce(np.array(arr, dtype=np.float64), p, inplace=True)
+        return reduce(np.array(arr, dtype=np.float64, order="C"), p, inplace=True)
     if arr.dtype == object or arr.dtype.kind not in "iu" or arr.dtype.itemsize > 8:
         arr = np.array([[int(v) % p for v in row] for row in values], dtype=np.int64) \
             if arr.ndim == 2 else np.array([int(v) % p for v in values], dtype=np.int64)
     elif arr.size and int(np.max(np.abs(arr))) >= 1 << 52:
         arr = arr % p  # (exact in int64) before the conversion to float64
-    return reduce(arr.astype(np.float64), p, inplace=True)
+    return reduce(arr.astype(np.float64, order="C"), p, inplace=True)
 
 
 def _inner(bound: int) -> int:
@@ -171,28 +188,54 @@ def matmul_sub(C: np.ndarray, A: np.ndarray, B: np.ndarray, p: int) -> np.ndarra
     return reduce(C - matmul(A, B, p), p, inplace=True)
 
 
+def _sub_product(C: np.ndarray, A: np.ndarray, B: np.ndarray, p: int,
+                 columns: list[int] | None = None) -> None:
+    """C <- C - A B mod p in place (C a view, balanced), where A is the given
+    array or, with ``columns``, those columns of it (gathered block by
+    block); blocks of rows of C of at most :data:`CHUNK` entries, each as
+    :func:`matmul_sub`."""
+    if not C.size:
+        return
+    rows = max(1, CHUNK // max(C.shape[1], 1))
+    for s in range(0, C.shape[0], rows):
+        part = A[s:s + rows]
+        if columns is not None:
+            part = part[:, columns]
+        C[s:s + rows] = matmul_sub(C[s:s + rows], part, B, p)
+
+
 # -- unit lower triangular solves ---------------------------------------------------------------
 
 def _trsm(L: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
     """X with L X = B mod p, L unit lower triangular (its diagonal not read),
-    balanced; recursive, the leaves by forward substitution on int64."""
+    balanced; recursive, the leaves by forward substitution."""
+    X = np.array(B, dtype=np.float64)
+    _trsm_in_place(L, X, p)
+    return X
+
+
+def _trsm_in_place(L: np.ndarray, X: np.ndarray, p: int) -> None:
+    """:func:`_trsm` overwriting X (a view holding B). The leaves: fewer than
+    LEAF terms below h^2 each per row, on floats when their sum stays below
+    2^52, else on int64 residues in [0, p) (below 2^57)."""
     k = L.shape[0]
     if k <= LEAF:
-        if LEAF * ((p - 1) // 2) ** 2 < 1 << 52:  # each row: fewer than LEAF terms below h^2
-            X = B.copy()
+        if LEAF * ((p - 1) // 2) ** 2 < 1 << 52:
             for t in range(1, k):
-                X[t] = reduce(X[t] - L[t, :t] @ X[:t], p, inplace=True)
-            return X
-        X = np.mod(B.astype(np.int64), p)
+                row = X[t]
+                row -= L[t, :t] @ X[:t]
+                reduce(row, p, inplace=True)
+            return
+        Xi = np.mod(X.astype(np.int64), p)
         Li = np.mod(L.astype(np.int64), p)
         for t in range(1, k):
-            # t < LEAF products below 2^52 each: the int64 sum stays below 2^57
-            X[t] = (X[t] - (Li[t, :t] @ X[:t]) % p) % p
-        return reduce(X.astype(np.float64), p, inplace=True)
+            Xi[t] = (Xi[t] - (Li[t, :t] @ Xi[:t]) % p) % p
+        X[...] = reduce(Xi.astype(np.float64), p, inplace=True)
+        return
     h = k // 2
-    X1 = _trsm(L[:h, :h], B[:h], p)
-    X2 = _trsm(L[h:, h:], matmul_sub(B[h:], L[h:, :h], X1, p), p)
-    return np.vstack([X1, X2])
+    _trsm_in_place(L[:h, :h], X[:h], p)
+    _sub_product(X[h:], L[h:, :h], X[:h], p)
+    _trsm_in_place(L[h:, h:], X[h:], p)
 
 
 # -- the recursive factorisation ------------------------------------------------------------------
@@ -201,37 +244,50 @@ def _leaf(A: np.ndarray, r: int, c0: int, c1: int, p: int) -> list[int]:
     """Eliminate columns c0..c1 of rows r.. of A entry by entry: pivot rows
     moved to r, r + 1, ... (whole rows swapped), multipliers stored below
     each pivot in its column, the other rows' panel entries zeroed. The pivot
-    columns, in order. Balanced float64 throughout: a multiplier f = x inv(y)
-    and a product f y' are below 2^51 before they are reduced."""
-    P = A[r:, c0:c1].copy()
-    m = P.shape[0]
+    columns, in order.
+
+    Left-looking, on the panel transposed (a column per row of T): column j
+    is brought up to date only when it is reached, by one product of the
+    pivot rows' entries with the multipliers found so far (fewer than LEAF
+    terms, :func:`matmul_sub`'s bounds), and a new pivot row's later entries
+    likewise; a multiplier x inv(y) is below 2^51 before it is reduced. The
+    same pivots, multipliers and entries as eliminating column by column."""
+    T = np.array(A[r:, c0:c1].T)  # T[j] is column c0 + j of the panel
+    width, m = T.shape
+    M = np.zeros((min(width, m), m))  # M[s]: the multipliers of pivot s (rows below it)
     pivots: list[int] = []
     k = 0
-    for j in range(c1 - c0):
+    for j in range(width):
         if k == m:
             break
-        nz = np.flatnonzero(P[k:, j])
+        col = T[j, k:]
+        if k:  # column j's entries below the pivots, brought up to date
+            col[:] = matmul_sub(col[None], T[j:j + 1, :k], M[:k, k:], p)[0]
+        nz = np.flatnonzero(col)
         if nz.size == 0:
             continue
         i = k + int(nz[0])
         if i != k:
-            P[[k, i]] = P[[i, k]]
+            T[:, [k, i]] = T[:, [i, k]]
+            M[:k, [k, i]] = M[:k, [i, k]]
             A[[r + k, r + i]] = A[[r + i, r + k]]
-        inv = pow(int(P[k, j]) % p, -1, p)
-        f = reduce(P[k + 1:, j] * inv, p, inplace=True)
-        if j + 1 < c1 - c0:
-            P[k + 1:, j + 1:] = reduce(P[k + 1:, j + 1:] - f[:, None] * P[k, j + 1:], p,
-                                           inplace=True)
-        P[k + 1:, j] = f  # the multipliers, below the pivot
+        inv = pow(int(T[j, k]) % p, -1, p)
+        f = reduce(T[j, k + 1:] * inv, p, inplace=True)
+        T[j, k + 1:] = f  # the multipliers, below the pivot
+        M[k, k + 1:] = f
+        if k and j + 1 < width:  # the pivot row's later entries, up to date
+            T[j + 1:, k] = matmul_sub(T[j + 1:, k][:, None], T[j + 1:, :k], M[:k, k:k + 1],
+                                      p)[:, 0]
         pivots.append(c0 + j)
         k += 1
-    A[r:, c0:c1] = P
+    A[r:, c0:c1] = T.T
     return pivots
 
 
 def _factor(A: np.ndarray, r: int, c0: int, c1: int, p: int) -> list[int]:
     """Factor columns c0..c1 of rows r.. in place; the pivot columns (their
-    rows are r, r + 1, ...)."""
+    rows are r, r + 1, ...). The updates work in place on A, the pivot
+    columns read as a slice when they are consecutive."""
     if r >= A.shape[0] or c0 >= c1:
         return []
     if c1 - c0 <= LEAF:
@@ -240,12 +296,17 @@ def _factor(A: np.ndarray, r: int, c0: int, c1: int, p: int) -> list[int]:
     left = _factor(A, r, c0, mid, p)
     k = len(left)
     if k:
-        L = A[r:r + k][:, left]  # strictly lower part: the multipliers among the pivots
-        U = _trsm(L, A[r:r + k, mid:c1], p)
-        A[r:r + k, mid:c1] = U
+        whole = left[-1] - left[0] + 1 == k
+        taken = slice(left[0], left[-1] + 1) if whole else left
+        # the strictly lower part of L: the multipliers among the pivots
+        L = A[r:r + k, taken] if whole else A[r:r + k][:, left]
+        U = A[r:r + k, mid:c1]
+        _trsm_in_place(L, U, p)
         if r + k < A.shape[0]:
-            F = A[r + k:][:, left]
-            A[r + k:, mid:c1] = matmul_sub(A[r + k:, mid:c1], F, U, p)
+            if whole:
+                _sub_product(A[r + k:, mid:c1], A[r + k:, taken], U, p)
+            else:
+                _sub_product(A[r + k:, mid:c1], A[r + k:], U, p, columns=left)
     right = _factor(A, r + k, mid, c1, p)
     return left + right
 
@@ -308,15 +369,40 @@ def pivot_columns(values, p: int) -> list[int]:
         return _factor(A, 0, 0, A.shape[1], p)
 
 
+def _upper_trsm_in_place(U: np.ndarray, X: np.ndarray, p: int) -> None:
+    """X <- U^-1 X mod p, U unit upper triangular (only its strictly upper
+    part read), X overwritten; recursive, the leaves by back substitution with
+    :func:`_trsm_in_place`'s bounds."""
+    k = U.shape[0]
+    if k <= LEAF:
+        if LEAF * ((p - 1) // 2) ** 2 < 1 << 52:
+            for t in range(k - 2, -1, -1):
+                row = X[t]
+                row -= U[t, t + 1:] @ X[t + 1:]
+                reduce(row, p, inplace=True)
+            return
+        Xi = np.mod(X.astype(np.int64), p)
+        Ui = np.mod(U.astype(np.int64), p)
+        for t in range(k - 2, -1, -1):
+            Xi[t] = (Xi[t] - (Ui[t, t + 1:] @ Xi[t + 1:]) % p) % p
+        X[...] = reduce(Xi.astype(np.float64), p, inplace=True)
+        return
+    h = k // 2
+    _upper_trsm_in_place(U[h:, h:], X[h:], p)
+    _sub_product(X[:h], U[:h, h:], X[h:], p)
+    _upper_trsm_in_place(U[:h, :h], X[:h], p)
+
+
 def _upper_solve(U: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
-    """X with U X = B mod p, U upper triangular with nonzero diagonal."""
+    """X with U X = B mod p, U upper triangular with nonzero diagonal (its
+    strictly lower part not read); B is overwritten by X."""
     d = np.mod(np.diag(U).astype(np.int64), p)
     inv = np.array([pow(int(v), -1, p) for v in d], dtype=np.float64)
     Un = reduce(U * inv[:, None], p, inplace=True)  # |U| h: below 2^51
-    Bn = reduce(B * inv[:, None], p, inplace=True)
-    # reversed, the unit upper triangle is unit lower
-    X = _trsm(np.ascontiguousarray(Un[::-1, ::-1]), np.ascontiguousarray(Bn[::-1]), p)
-    return np.ascontiguousarray(X[::-1])
+    B *= inv[:, None]
+    reduce(B, p, inplace=True)
+    _upper_trsm_in_place(Un, B, p)
+    return B
 
 
 def echelon(values, p: int) -> tuple[np.ndarray, list[int]]:
@@ -332,22 +418,19 @@ def echelon(values, p: int) -> tuple[np.ndarray, list[int]]:
         return np.zeros((0, A.shape[-1] if A.ndim == 2 else 0)), []
     with _threads():
         piv = _factor(A, 0, 0, A.shape[1], p)
-    # A holds L (below the diagonal, in the pivot columns) and U: its first rows'
-    # upper part, an echelon form of the row space with leading entries at piv (the
-    # other rows' Schur complement is zero)
-    k = len(piv)
-    U = A[:k].copy()
-    for t in range(k):
-        U[t + 1:, piv[t]] = 0.0  # the multipliers stored there
-    # R = U_P^-1 U: the identity on the pivot columns, solved on the others alone
-    free = np.ones(A.shape[1], dtype=bool)
-    free[piv] = False
-    R = np.zeros((k, A.shape[1]))
-    R[np.arange(k), piv] = 1.0
-    if free.any():
-        R[:, free] = _upper_solve(U[:, piv], np.ascontiguousarray(U[:, free]), p)
+        # A holds L (below the diagonal, in the pivot columns) and U: its first rows'
+        # upper part, an echelon form of the row space with leading entries at piv (the
+        # other rows' Schur complement is zero); the multipliers lie in the pivot
+        # columns, below U's diagonal, where the solve does not read
+        k = len(piv)
+        free = np.ones(A.shape[1], dtype=bool)
+        free[piv] = False
+        R = np.zeros((k, A.shape[1]))
+        R[np.arange(k), piv] = 1.0
+        if free.any():
+            # R = U_P^-1 U: the identity on the pivot columns, solved on the others alone
+            R[:, free] = _upper_solve(A[:k, piv], A[:k][:, free], p)
     return R, piv
-
 
 
 def sparse_rank(rows, columns, p: int) -> int:

@@ -587,6 +587,14 @@ class Words:
             return self._probe_row(node)
         return self.flatten_row(self.field(node, self.point, 0))
 
+    def rows(self, nodes: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+        """The values of words ``nodes`` on BLAS as the rows of ``out`` (by
+        default a new len(nodes) x D array), as :meth:`row` gives each."""
+        out = np.empty((len(nodes), self.layout.D)) if out is None else out
+        for r, node in enumerate(nodes):
+            out[r] = self.row(node)
+        return out
+
     def bracket_value(self, left: int, right: int) -> dict[int, int]:
         """The value of [left, right] at the point, without registering it;
         the operands' values are reused."""

@@ -380,11 +380,9 @@ def program_rank(layout: Layout, kinds: dict, brackets, basis, point, rng, budge
 
 
 def _rows(words, basis, D: int) -> np.ndarray:
-    """The basis words' values on BLAS, one row each, written in place."""
-    A = np.empty((len(basis), D))
-    for r, b in enumerate(basis):
-        A[r] = words.row(b)
-    return A
+    """The basis words' values on BLAS, one row each, written in place (probe
+    fields together, :meth:`~exactcl.kernel.evaluator.Words.rows`)."""
+    return words.rows(basis, np.empty((len(basis), D)))
 
 
 def _rows_rank(A: np.ndarray, D: int, p: int, budget) -> int:

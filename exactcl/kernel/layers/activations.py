@@ -18,6 +18,7 @@ from .base import LayerRule, hadamard, put
 class ReLU(LayerRule):
     kind = "relu"
     blas = True
+    batched = True
     heads = ("ReLU",)
     activation = True
     tokenwise = True
@@ -37,6 +38,16 @@ class ReLU(LayerRule):
 
     def backward(self, words, op, delta, saved, point, sigma, grads):
         return hadamard(delta, sigma[op[1]], words.prime)
+
+    def _batch_mask(self, batch, op):
+        """The units' multipliers of a batch of probes (a column per probe)."""
+        return batch.masks[op[1]]
+
+    def forward_batch(self, batch, op, A):
+        return batch.reduce(A * self._batch_mask(batch, op)), None
+
+    def backward_batch(self, batch, op, delta, saved):
+        return batch.reduce(delta * self._batch_mask(batch, op))
 
     def expand(self, op, a, context):
         base = context.relu_base[op[1]]
@@ -91,12 +102,27 @@ class LeakyReLU(ReLU):
         return op + list(read_slope(layer[1])), shape
 
     @staticmethod
-    def _mask(words, op, sigma) -> list[int]:
-        p, (a, b) = words.prime, op[3:5]
+    def _slope(p: int, op) -> int:
+        """q = a/b mod p (a prime dividing b refused)."""
+        a, b = op[3:5]
         if b % p == 0:
             raise ValueError(f"the prime {p} divides the denominator of the slope {a}/{b}")
-        q = a * pow(b, -1, p) % p
+        return a * pow(b, -1, p) % p
+
+    @classmethod
+    def _mask(cls, words, op, sigma) -> list[int]:
+        p = words.prime
+        q = cls._slope(p, op)
         return [(q + (1 - q) * s) % p for s in sigma[op[1]]]
+
+    def _batch_mask(self, batch, op):
+        """q + (1 - q) sigma on a batch's columns: q and 1 - q balanced, each
+        product below h^2 and the sum below 2^51, reduced."""
+        p = batch.prime
+        q = self._slope(p, op)
+        h = (p - 1) // 2
+        q, c = (q + h) % p - h, (1 - q + h) % p - h
+        return batch.reduce(float(c) * batch.masks[op[1]] + float(q))
 
     def forward(self, words, op, a, point, sigma):
         return hadamard(a, self._mask(words, op, sigma), words.prime), None

@@ -97,6 +97,20 @@ class LayerRule:
     #: program of such layers is evaluated on BLAS matrices
     #: (:class:`~exactcl.kernel.densemod.ModMat`) at a prime below 2^26.
     blas = False
+    #: Whether it has rules on a batch of probes at once, each probe a column of
+    #: float64 balanced residues (:meth:`forward_batch`, :meth:`backward_batch`;
+    #: exactcl.kernel.batch).
+    batched = False
+
+    def forward_batch(self, batch, op, A):
+        """(output, saved) of the layer on the columns of ``A`` (one per
+        probe), ``batch`` an :class:`exactcl.kernel.batch.ProbeBatch`."""
+        raise NotImplementedError
+
+    def backward_batch(self, batch, op, delta, saved):
+        """The reverse pass on the columns of ``delta``: the gradients'
+        factors recorded by ``batch.grad``; the input's delta."""
+        raise NotImplementedError
 
     # -- a layer that mixes tokens (exactcl.kernel.tokens): degrees and height --------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from .. import densemod
 from ..evaluator import _add, _mul, _transpose, check_linear
 from .base import LayerRule, accumulate, reshape, sym_matmul, sym_sum
 
@@ -17,6 +18,7 @@ _NAME = re.compile(rf"({_INT}),({_INT})(,bias)?")
 class Dense(LayerRule):
     kind = "linear"
     blas = True
+    batched = True
     heads = ("Linear",)
     ends = True
     tokenwise = True
@@ -65,6 +67,21 @@ class Dense(LayerRule):
         if op[3]:
             delta = reshape(delta, op[3][0], op[3][1], words.prime)
         return delta
+
+    def forward_batch(self, batch, op, A):
+        if op[3]:  # (a flattened matrix input: not a program of batched layers)
+            raise NotImplementedError("a dense layer after a matrix-shaped layer")
+        out = densemod.matmul(batch.tensors[op[1]], A, batch.prime)
+        if op[2] is not None:
+            out += batch.bias(op[2])
+            batch.reduce(out)
+        return out, A
+
+    def backward_batch(self, batch, op, delta, saved):
+        batch.grad(op[1], delta, saved)
+        if op[2] is not None:
+            batch.grad(batch.bias_tensor(op[2]), delta, None)
+        return densemod.matmul(batch.tensors[op[1]].T, delta, batch.prime)
 
     def expand(self, op, a, context):
         W = context.tensor(op[1])

@@ -15,6 +15,7 @@ MAX_NESTING = 8
 class Residual(LayerRule):
     kind = "residual"
     blas = True
+    batched = True
     heads = ("Residual",)
     ends = True
     nested = 1
@@ -48,6 +49,13 @@ class Residual(LayerRule):
 
     def backward(self, words, op, delta, saved, point, sigma, grads):
         return _add(delta, words.backward_sequence(op[1], delta, saved, point, sigma, grads))
+
+    def forward_batch(self, batch, op, A):
+        inner, tape = batch.forward_sequence(op[1], A)
+        return batch.reduce(A + inner), tape
+
+    def backward_batch(self, batch, op, delta, saved):
+        return batch.reduce(delta + batch.backward_sequence(op[1], delta, saved))
 
     def forward_tokens(self, words, op, tokens, point, sigma):
         inner, tape = words.forward_tokens(op[1], tokens, point, sigma)
