@@ -351,3 +351,21 @@ def test_rows_without_batched_rules_are_read_one_by_one(wide):
     assert words.blas
     assert np.array_equal(words.rows([4, 0, 1, 2, 3]),
                           np.stack([words.row(k) for k in [4, 0, 1, 2, 3]]))
+
+
+@pytest.mark.parametrize("spec", BATCHED[:2])
+def test_a_stalled_depth_0_on_rows_stops_and_says_it_was_sampled(wide, spec, monkeypatch):
+    """On rows, depth 0 stops after ROWS_STALL batches that keep nothing: fewer
+    probe fields are evaluated, the depth is marked sampled, and its rank is
+    the rank of every probe field."""
+    monkeypatch.setattr(evaluation, "ROWS_BATCH", 4)
+    layout = exactcl.from_program(parse_net(spec[4:], "spec")).program.layout
+    fields = ProgramFields.choose(layout)
+    rng = random.Random(5)
+    point = [rng.randrange(P) for _ in range(layout.D)]
+    stalled = program_growth(fields, point, P, max_depth=0)
+    monkeypatch.setattr(evaluation, "ROWS_STALL", fields.count)
+    full = program_growth(fields, point, P, max_depth=0)
+    assert stalled.depths[0].evaluated < full.depths[0].evaluated == fields.count
+    assert not stalled.depths[0].exhaustive and full.depths[0].exhaustive
+    assert stalled.rank == full.rank > 0

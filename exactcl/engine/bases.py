@@ -457,16 +457,31 @@ class DenseStackBasis:
             return []
         if len(free) > 4 * SKETCH and self._vanishes(rows, Ft, pivots, free):
             return []
-        residue = self._matmul_sub(rows[:, free].T, Ft, rows[:, pivots].T)
-        if residue.shape[1] <= room:  # every vector kept when the residues are independent
-            E2, piv2 = self._echelon_of(residue.T)
-            if len(piv2) == residue.shape[1]:
+        residues = self._residues(rows, Ft, pivots, free)  # one row per vector
+        if residues.shape[0] <= room:  # every vector kept when the residues are independent
+            E2, piv2 = self._echelon_owned(self._copy(residues))
+            if len(piv2) == residues.shape[0]:
                 self._extend_by(E2, piv2)
-                return list(range(residue.shape[1]))
-        kept = self._pivots_of(residue)[:room]
+                return list(range(residues.shape[0]))
+        kept = self._pivots_of(residues.T)[:room]
         if kept:
-            self._extend(residue[:, kept].T)
+            self._extend(residues[kept])
         return kept
+
+    def _residues(self, rows, Ft, pivots: list[int], free: list[int]):
+        """The rows' residues on the free columns, X_C - X_P F^T (vectors by
+        free columns), computed in place by blocks of rows."""
+        R = np.ascontiguousarray(rows[:, free])
+        densemod.sub_product(R, rows[:, pivots], Ft.T, self.prime)
+        return R
+
+    @staticmethod
+    def _copy(A):
+        return A.copy()
+
+    def _echelon_owned(self, A) -> tuple:
+        """:meth:`_echelon_of` of balanced residues this basis computed (overwritten)."""
+        return densemod.echelon_in_place(A, self.prime)
 
     def _vanishes(self, rows, Ft, pivots: list[int], free: list[int]) -> bool:
         """Whether the batch's residues R (free columns by vectors) vanish on a
@@ -492,9 +507,23 @@ class DenseStackBasis:
         """:meth:`_extend` from the residues' reduced echelon form."""
         Ft, pivots, free = self._form
         Ft2, new, rest = self._split(E2, piv2, list(range(len(free))))
-        Ft1 = self._matmul_sub(Ft[rest], Ft2, Ft[new])
-        self._form = (self._stack([Ft1, Ft2], 1), pivots + [free[t] for t in new],
+        self._form = (self._extended(Ft, Ft2, new, rest), pivots + [free[t] for t in new],
                       [free[t] for t in rest])
+
+    def _extended(self, Ft, Ft2, new: list[int], rest: list[int]):
+        """[F^T[rest] - F2^T F^T[new], F2^T]: the old vectors cleared on the new
+        pivots beside the new ones, written into one new array block by block
+        of rows."""
+        r, k = Ft.shape[1], Ft2.shape[1]
+        out = np.empty((len(rest), r + k))
+        out[:, r:] = Ft2
+        Fnew = np.ascontiguousarray(Ft[new])
+        step = max(1, densemod.CHUNK // max(r, 1))
+        for s in range(0, len(rest), step):
+            block = out[s:s + step, :r]
+            block[...] = Ft[rest[s:s + step]]
+            densemod.sub_product(block, Ft2[s:s + step], Fnew, self.prime)
+        return out
 
 
 class BlockBasis:

@@ -467,6 +467,19 @@ class DeviceStackBasis(DenseStackBasis):
     def _matmul_sub(self, C, A, B):
         return matmul_sub(C.contiguous(), A, B.contiguous(), self.prime)
 
+    def _residues(self, rows, Ft, pivots: list[int], free: list[int]):
+        return self._matmul_sub(rows[:, free], rows[:, pivots], Ft.T)
+
+    @staticmethod
+    def _copy(A):
+        return A.clone()
+
+    def _echelon_owned(self, A) -> tuple:
+        return self._echelon_of(A)
+
+    def _extended(self, Ft, Ft2, new: list[int], rest: list[int]):
+        return self._stack([self._matmul_sub(Ft[rest], Ft2, Ft[new]), Ft2], 1)
+
     def _dense(self, batch):
         torch = _torch()
         if isinstance(batch, torch.Tensor):

@@ -88,9 +88,14 @@ def program_paths(model) -> int:
 COMPONENTS_PER_PARAMETER = 2
 #: Values decided per rank step (a flint elimination of BATCH x D).
 BATCH = 4096
-#: The same for dense rows on BLAS: smaller batches cost the same products in all
-#: and a quarter of the memory (benchmarks/bench_wide.py).
-ROWS_BATCH = 1024
+#: The same for dense rows on BLAS: smaller batches cost about the same products
+#: in all, smaller eliminations and less memory, and a stalled depth 0 stops
+#: sooner (384 counts the residual MLP of benchmarks/bench_wide.py in 11 s
+#: against 13 s with 1024, and linear:64,64,64 in the same 27 s).
+ROWS_BATCH = 384
+#: Batches of rows in a row that keep nothing after which a growth on BLAS
+#: stops evaluating probe fields at depth 0.
+ROWS_STALL = 2
 #: Probes beyond 2 D drawn when phi is replaced by probes (twice D so that
 #: the randomly drawn neurons of deep layers cover every weight).
 EXTRA_PROBES = 64
@@ -244,9 +249,13 @@ def program_growth(fields: ProgramFields, point: Sequence[int], prime: int, *,
     # on BLAS the values are dense rows: one basis of all the columns, without its rows
     basis = new_dense_basis(D, prime, keep_rows=False) if rows else \
         BlockBasis(D, prime, dense=new_dense_basis)
+    # on rows, depth 0 stops after ROWS_STALL batches that keep nothing: the probes are
+    # dense random combinations, and a sandwich that does not close is redone modulo the
+    # large prime, on sparse values, with every probe (exactcl.engine.counting)
     return grow_with(_ProgramEvaluator(words, nodes, rows), nodes, fields.count, D, point, prime,
                      target=target, max_depth=max_depth, budget=budget, seed=seed,
-                     basis_vectors=basis, batch_size=ROWS_BATCH if rows else BATCH)
+                     basis_vectors=basis, batch_size=ROWS_BATCH if rows else BATCH,
+                     stall=ROWS_STALL if rows else None)
 
 
 # -- law identities by evaluation ---------------------------------------------------

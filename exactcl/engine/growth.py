@@ -650,7 +650,7 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
               point: Sequence[int], prime: int, *, target: int | None, max_depth: int | None,
               budget: int, seed: int, basis_vectors: Any,
               generators: tuple[VectorField, ...] = (), batch_size: int = BATCH_SIZE,
-              tight: dict[int, tuple] | None = None) -> Growth:
+              tight: dict[int, tuple] | None = None, stall: int | None = None) -> Growth:
     """The growth loop of :func:`grow` on any evaluator of words: ``ev``
     gives ``value(node)`` and ``bracket(i, j)`` (the value of [X_i, word j])
     at the point mod p and ``keep(node, i, j)`` registers a kept word;
@@ -659,7 +659,10 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
     on batches of at most ``batch_size`` values; ``tight`` maps generators
     to (moves, involves, the variables each component involves) when known,
     and growth adds its kept words' (:func:`_bracket_parts`), to skip more
-    brackets that vanish identically."""
+    brackets that vanish identically. With ``stall``, depth 0 stops after
+    that many batches in a row that keep nothing (the generators left are
+    not evaluated: the depth is sampled, and the rank found a lower bound as
+    always)."""
     limit = D if target is None else min(D, target)
     parts_cap = PARTS_PER_VARIABLE * D
     rng = random.Random(seed)
@@ -672,16 +675,19 @@ def grow_with(ev: Any, nodes: dict[int, dict[str, Any]], ngens: int, D: int,
         # spreads the first batches over all parameters, so the rank reaches
         # the target after a few batches instead of after all of them
         random.Random(f"generator order {seed}").shuffle(order)
+    barren = 0
     for start in range(0, len(order), batch_size):
-        if basis_vectors.rank >= limit:
+        if basis_vectors.rank >= limit or (stall is not None and barren >= stall):
             break
         chunk = order[start:start + batch_size]
         values = ev.values(chunk)
         evaluated += len(chunk)
-        for k in basis_vectors.add(values, limit=limit):
+        kept = basis_vectors.add(values, limit=limit)
+        for k in kept:
             node = chunk[k]
             nodes[node]["raised"] = True
             basis.append(node)
+        barren = 0 if kept else barren + 1
         step("growth depth 0", basis_vectors.rank, limit, "rank", estimate=False)
     depths.append(DepthStats(0, basis_vectors.rank, len(basis), evaluated, ngens,
                              evaluated == ngens))

@@ -12,11 +12,14 @@ Otherwise the right factor is split, B = B_hi 2^13 + B_lo with |B_hi|,
 2^37 (2^15 of them stay below 2^52). Longer products are cut into pieces,
 each reduced. x - rint(x / p) p then reduces an exact |x| < 2^52 to
 [-h, h] exactly (:func:`reduce`).
-A leaf panel of at most :data:`LEAF` columns is eliminated entry by entry
-on the same balanced floats (a multiplier x inv(y) and a product f y' stay
-below 2^51 before they are reduced); a triangle of at most LEAF rows is
-solved on int64 residues in [0, p) (fewer than LEAF products below 2^52
-each: the sum stays below 2^57).
+A leaf panel of at most :data:`LEAF` columns is eliminated column by
+column on the same balanced floats (a multiplier x inv(y) stays below
+2^51 before it is reduced, each update is a product of fewer than LEAF
+terms, as above); a triangle of at most :data:`TRIANGLE_LEAF` rows is
+solved row by row, on floats when its sums of fewer than TRIANGLE_LEAF
+terms stay below 2^52, else on int64 residues in [0, p) (products below
+2^52 each: the sum stays below 2^55). Large temporaries are worked through
+in blocks of at most :data:`CHUNK` entries.
 
 The rank is that of a recursive LU factorisation with row pivoting: the
 left half of the columns factored, the right half updated by a triangular
@@ -32,12 +35,14 @@ and the kernel.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import numpy as np
 
-__all__ = ["LEAF", "MAX_PRIME", "THREADS", "WIDE", "ModMat", "balanced", "echelon", "matmul", "matmul_sub",
-           "pivot_columns", "rank", "rank_in_place", "reduce", "set_threads", "sparse_rank"]
+__all__ = ["CHUNK", "LEAF", "MAX_PRIME", "THREADS", "WIDE", "ModMat", "balanced", "echelon",
+           "echelon_in_place", "matmul", "matmul_sub", "pivot_columns", "rank", "rank_in_place",
+           "reduce", "set_threads", "sparse_rank", "sub_product"]
 
 #: Blocks of more columns than this are ranked here rather than by FLINT, at
 #: a prime below 2^20 (the growth's and the verifier's for wider programs:
@@ -47,8 +52,10 @@ WIDE = 2048
 MAX_PRIME = 1 << 26
 #: The split of a right factor: B = B_hi SPLIT + B_lo.
 SPLIT = 1 << 13
-#: Columns of a panel eliminated entry by entry (int64), rows of a triangle solved so.
+#: Columns of a panel eliminated entry by entry.
 LEAF = 32
+#: Rows of a triangle solved row by row (a smaller leaf: its rows are long).
+TRIANGLE_LEAF = 32
 #: The most entries of a temporary array in a reduction or an update: larger
 #: ones are worked through in blocks of rows, so that the temporaries are reused
 #: memory rather than pages mapped afresh for every product.
@@ -143,6 +150,15 @@ def _inner(bound: int) -> int:
     return max(1, ((1 << 52) - 1) // max(bound, 1))
 
 
+@functools.lru_cache(maxsize=64)
+def _lengths(p: int) -> tuple[int, int, int]:
+    """The longest inner dimensions modulo p: of one product (terms below h^2),
+    of each split product beside the reduced high part (terms below h 2^12,
+    plus one below 2^38), and of one product subtracted from a balanced C."""
+    h = (p - 1) // 2
+    return _inner(h * h), _inner(h << 12) // 2, _inner(h * h + h) - 1
+
+
 def matmul(A: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
     """A B mod p, balanced, for balanced A and B (|entries| <= h = (p - 1)/2).
 
@@ -156,18 +172,15 @@ def matmul(A: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
     >>> matmul(A, B, 11).tolist()
     [[4.0]]
     """
-    h = (p - 1) // 2
-    whole = _inner(h * h)
-    split = A.shape[1] > whole
-    longest = _inner(h << 12) // 2 if split else whole  # + the reduced high part, < 2^38
+    whole, longest, _ = _lengths(p)
+    if A.shape[1] <= whole:
+        return reduce(A @ B, p, inplace=True)
     if A.shape[1] > longest:
         out = np.zeros((A.shape[0], B.shape[1]))
         for s in range(0, A.shape[1], longest):
             out = reduce(out + matmul(A[:, s:s + longest], B[s:s + longest], p), p,
                          inplace=True)
         return out
-    if not split:
-        return reduce(A @ B, p, inplace=True)
     hi = np.rint(B / SPLIT)
     lo = B - hi * SPLIT
     out = reduce(A @ hi, p, inplace=True)
@@ -180,20 +193,24 @@ def matmul_sub(C: np.ndarray, A: np.ndarray, B: np.ndarray, p: int) -> np.ndarra
     """C - A B mod p, balanced (C balanced): one reduction when A B is one
     BLAS product whose sum with C stays below 2^52, else
     :func:`matmul` then the difference."""
-    h = (p - 1) // 2
-    if A.shape[1] <= _inner(h * h + h) - 1:  # |C| + K h^2 < 2^52
+    if A.shape[1] <= _lengths(p)[2]:  # |C| + K h^2 < 2^52
         out = A @ B
         np.subtract(C, out, out=out)
         return reduce(out, p, inplace=True)
     return reduce(C - matmul(A, B, p), p, inplace=True)
 
 
-def _sub_product(C: np.ndarray, A: np.ndarray, B: np.ndarray, p: int,
+def sub_product(C: np.ndarray, A: np.ndarray, B: np.ndarray, p: int,
                  columns: list[int] | None = None) -> None:
     """C <- C - A B mod p in place (C a view, balanced), where A is the given
     array or, with ``columns``, those columns of it (gathered block by
     block); blocks of rows of C of at most :data:`CHUNK` entries, each as
-    :func:`matmul_sub`."""
+    :func:`matmul_sub`.
+
+    >>> C = np.array([[1.0, 2.0], [3.0, -3.0]]); sub_product(C, np.eye(2), C.copy(), 7)
+    >>> C.tolist()
+    [[0.0, 0.0], [0.0, 0.0]]
+    """
     if not C.size:
         return
     rows = max(1, CHUNK // max(C.shape[1], 1))
@@ -216,11 +233,11 @@ def _trsm(L: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
 
 def _trsm_in_place(L: np.ndarray, X: np.ndarray, p: int) -> None:
     """:func:`_trsm` overwriting X (a view holding B). The leaves: fewer than
-    LEAF terms below h^2 each per row, on floats when their sum stays below
+    TRIANGLE_LEAF terms below h^2 each per row, on floats when their sum stays below
     2^52, else on int64 residues in [0, p) (below 2^57)."""
     k = L.shape[0]
-    if k <= LEAF:
-        if LEAF * ((p - 1) // 2) ** 2 < 1 << 52:
+    if k <= TRIANGLE_LEAF:
+        if TRIANGLE_LEAF * ((p - 1) // 2) ** 2 < 1 << 52:
             for t in range(1, k):
                 row = X[t]
                 row -= L[t, :t] @ X[:t]
@@ -234,7 +251,7 @@ def _trsm_in_place(L: np.ndarray, X: np.ndarray, p: int) -> None:
         return
     h = k // 2
     _trsm_in_place(L[:h, :h], X[:h], p)
-    _sub_product(X[h:], L[h:, :h], X[:h], p)
+    sub_product(X[h:], L[h:, :h], X[:h], p)
     _trsm_in_place(L[h:, h:], X[h:], p)
 
 
@@ -304,9 +321,9 @@ def _factor(A: np.ndarray, r: int, c0: int, c1: int, p: int) -> list[int]:
         _trsm_in_place(L, U, p)
         if r + k < A.shape[0]:
             if whole:
-                _sub_product(A[r + k:, mid:c1], A[r + k:, taken], U, p)
+                sub_product(A[r + k:, mid:c1], A[r + k:, taken], U, p)
             else:
-                _sub_product(A[r + k:, mid:c1], A[r + k:], U, p, columns=left)
+                sub_product(A[r + k:, mid:c1], A[r + k:], U, p, columns=left)
     right = _factor(A, r + k, mid, c1, p)
     return left + right
 
@@ -374,8 +391,8 @@ def _upper_trsm_in_place(U: np.ndarray, X: np.ndarray, p: int) -> None:
     part read), X overwritten; recursive, the leaves by back substitution with
     :func:`_trsm_in_place`'s bounds."""
     k = U.shape[0]
-    if k <= LEAF:
-        if LEAF * ((p - 1) // 2) ** 2 < 1 << 52:
+    if k <= TRIANGLE_LEAF:
+        if TRIANGLE_LEAF * ((p - 1) // 2) ** 2 < 1 << 52:
             for t in range(k - 2, -1, -1):
                 row = X[t]
                 row -= U[t, t + 1:] @ X[t + 1:]
@@ -389,7 +406,7 @@ def _upper_trsm_in_place(U: np.ndarray, X: np.ndarray, p: int) -> None:
         return
     h = k // 2
     _upper_trsm_in_place(U[h:, h:], X[h:], p)
-    _sub_product(X[:h], U[:h, h:], X[h:], p)
+    sub_product(X[:h], U[:h, h:], X[h:], p)
     _upper_trsm_in_place(U[:h, :h], X[:h], p)
 
 
@@ -416,6 +433,18 @@ def echelon(values, p: int) -> tuple[np.ndarray, list[int]]:
     A = balanced(values, p)
     if A.ndim != 2 or not A.size:
         return np.zeros((0, A.shape[-1] if A.ndim == 2 else 0)), []
+    return echelon_in_place(A, p)
+
+
+def echelon_in_place(A: np.ndarray, p: int) -> tuple[np.ndarray, list[int]]:
+    """:func:`echelon` of a C-contiguous 2-d float64 array that holds balanced
+    residues mod p (as this module's operations leave them; not checked),
+    overwritten. For an array its caller computed and owns.
+
+    >>> A = np.array([[2.0, -3.0, 1.0], [1.0, 2.0, 0.0]])
+    >>> R, piv = echelon_in_place(A, 7); np.mod(R, 7).astype(int).tolist(), piv
+    ([[1, 2, 0], [0, 0, 1]], [0, 2])
+    """
     with _threads():
         piv = _factor(A, 0, 0, A.shape[1], p)
         # A holds L (below the diagonal, in the pivot columns) and U: its first rows'

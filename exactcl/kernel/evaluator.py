@@ -396,7 +396,8 @@ def identity_residual(grad_f: Mapping[int, int], grad_h: Mapping[int, int], prim
     >>> identity_residual(grad_f, {0: 2 * 3, 1: -2 * 5}, 101)  # h = W1^2 - W2^2, phi = W2 W1
     0
     """
-    return sum(x * grad_h.get(v, 0) for v, x in grad_f.items()) % prime
+    small, large = (grad_h, grad_f) if len(grad_h) < len(grad_f) else (grad_f, grad_h)
+    return sum(x * large.get(v, 0) for v, x in small.items()) % prime  # over the sparser
 
 
 # -- truncated multilinear jets of matrices: {bit mask: nmod_mat} -------------------------

@@ -78,21 +78,29 @@ def values_rank(rows_mod, rows_exact, n_rows: int, D: int, exact: bool, rng: ran
         m = fmpq_mat(len(rows), D, [fmpq(x.numerator, x.denominator) for r in rows for x in r])
         return int(m.rank()), "exactly over Q"
     best, primes = -1, []
+    wide = D > densemod.WIDE  # ranked on BLAS modulo a prime below 2^20 (section 1)
     for _ in range(PRIME_ATTEMPTS):
-        p = random_prime(rng)
+        p = random_blas_prime(rng) if wide else random_prime(rng)
         try:
             rows = rows_mod(p)
         except ZeroDivisionError:
             continue
         budget.require(rank_work(n_rows, D), f"the rank of {what}")
         budget.spend(rank_work(n_rows, D))
-        r = rank_mod(rows, D, p) if rows else 0
+        r = (_blas_rank(rows, D, p) if wide else rank_mod(rows, D, p)) if rows else 0
         primes.append(p)
         best = max(best, r)
         if best == len(rows):
             break
     return max(best, 0), f"mod fresh prime{'s' if len(primes) > 1 else ''} " + \
         ", ".join(map(str, primes))
+
+
+def _blas_rank(rows, D: int, p: int) -> int:
+    """The rank mod p of dense or sparse rows of D columns by densemod."""
+    if isinstance(rows[0], dict):
+        return densemod.sparse_rank(rows, range(D), p)
+    return densemod.rank(rows, p)
 
 
 def exact_factor(point: list[int]) -> int:

@@ -133,9 +133,26 @@ class _NonFinite(str):
     JSON number is; see :func:`strict_json`)."""
 
 
+def _strict(obj: object) -> bool:
+    """Whether parsed JSON holds no repeated key and no non-finite number (one
+    walk without paths: :func:`_problem_at` finds where, when it does)."""
+    stack: list = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (_Repeated, _NonFinite)):
+            return False
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(x for x in node if isinstance(x, (list, dict, str)))
+    return True
+
+
 def _problem_at(obj: object) -> str | None:
     """What makes parsed JSON not strict, at its path: the first object
     holding a key twice, or the first non-finite number."""
+    if _strict(obj):
+        return None
     stack: list = [(obj, "")]
     while stack:
         node, at = stack.pop()
