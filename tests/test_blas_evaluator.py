@@ -317,10 +317,10 @@ def test_probe_fields_in_batches_are_the_flint_words(wide, spec, prime, monkeypa
     """The rows of many probe fields from one batched forward and reverse pass
     (exactcl.kernel.batch), mixed with bracket words, out of order and across
     batches, equal the FLINT evaluator's values of each probe on its own."""
-    from exactcl.kernel import batch, blocks
+    from exactcl.kernel import blocks
     monkeypatch.setattr(blocks, "PROBE_BATCH", 5)
     layout = exactcl.from_program(parse_net(spec[4:], "spec")).program.layout
-    assert batch.batched(layout)
+    assert layout.batched()
     rng = random.Random(spec)
     point = [rng.randrange(-2**40, 2**40) for _ in range(layout.D)]
     probes = ProgramFields.choose(layout).probes()[:12]
@@ -339,11 +339,10 @@ def test_probe_fields_in_batches_are_the_flint_words(wide, spec, prime, monkeypa
 def test_rows_without_batched_rules_are_read_one_by_one(wide):
     """A chain's words and a block program with a layer without batched rules
     (not on BLAS) are not batched; a chain's rows are its words' rows."""
-    from exactcl.kernel import batch
     smooth = exactcl.from_program(parse_net(
         "Linear(3,5,bias),Residual(Linear(5,5,bias),Sigmoid,Linear(5,5,bias)),Linear(5,2)",
         "spec")).program.layout
-    assert not batch.batched(smooth)
+    assert not smooth.batched()
     layout = exactcl.from_program(parse_net(SPECS[0][4:], "spec")).program.layout
     point = [random.Random(1).randrange(-99, 99) for _ in range(layout.D)]
     probes = ProgramFields.choose(layout).probes()[:4]

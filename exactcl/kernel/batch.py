@@ -27,24 +27,7 @@ import numpy as np
 from . import densemod
 from .layers import RULES
 
-__all__ = ["ProbeBatch", "batched", "probe_rows"]
-
-
-def _walk(ops):
-    for op in ops:
-        yield op
-        nested = RULES[op[0]].nested
-        if nested is not None:
-            yield from _walk(op[nested])
-
-
-def batched(layout) -> bool:
-    """Whether a block program's probe fields have batched rules: every layer
-    has them, no normalisation, attention or tokens, a column vector input."""
-    if (layout.norm is not None or layout.attention is not None or layout.tokens is not None
-            or layout.input_shape[1] != 1):
-        return False
-    return all(RULES[op[0]].batched for op in _walk(layout.ops))
+__all__ = ["ProbeBatch", "probe_rows"]
 
 
 class ProbeBatch:
@@ -97,7 +80,8 @@ def _columns(vectors: Sequence[Sequence[int]], size: int, p: int) -> np.ndarray:
 
 def probe_rows(words, nodes: Sequence[int], out: np.ndarray) -> None:
     """Write the values of probe fields ``nodes`` of a block program's
-    :class:`~exactcl.kernel.blocks.Words` (on BLAS, :func:`batched`) into the
+    :class:`~exactcl.kernel.blocks.Words` (on BLAS,
+    :meth:`~exactcl.kernel.blocks.BlockLayout.batched`) into the
     rows of ``out`` (len(nodes) x D), one forward and one reverse pass for
     all of them."""
     lay, p = words.layout, words.prime

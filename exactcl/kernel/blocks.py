@@ -414,6 +414,13 @@ class BlockLayout:
             return False
         return all(RULES[op[0]].blas for op in _walk(self.ops))
 
+    def batched(self) -> bool:
+        """Whether its probe fields are evaluated many at once
+        (:mod:`exactcl.kernel.batch`): on BLAS, every layer with batched rules
+        (:attr:`LayerRule.batched`), a column vector input."""
+        return (self.on_blas() and self.input_shape[1] == 1
+                and all(RULES[op[0]].batched for op in _walk(self.ops)))
+
     @property
     def linears(self) -> list[tuple[int, int, bool]]:
         """Dense-equivalent sizes of the matrix products of one pass (for the
@@ -548,7 +555,7 @@ class Words(evaluator.Words):
         every layer has them, the same residues as :meth:`row`."""
         out = np.empty((len(nodes), self.layout.D)) if out is None else out
         probes = [r for r, node in enumerate(nodes) if node < len(self.probes)] \
-            if self.blas and batch.batched(self.layout) else []
+            if self.blas and self.layout.batched() else []
         if len(probes) < 2:
             return super().rows(nodes, out)
         for s in range(0, len(probes), PROBE_BATCH):

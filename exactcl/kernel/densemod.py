@@ -15,8 +15,8 @@ each reduced. x - rint(x / p) p then reduces an exact |x| < 2^52 to
 A leaf panel of at most :data:`LEAF` columns is eliminated column by
 column on the same balanced floats (a multiplier x inv(y) stays below
 2^51 before it is reduced, each update is a product of fewer than LEAF
-terms, as above); a triangle of at most :data:`TRIANGLE_LEAF` rows is
-solved row by row, on floats when its sums of fewer than TRIANGLE_LEAF
+terms, as above); a triangle of at most LEAF rows is
+solved row by row, on floats when its sums of fewer than LEAF
 terms stay below 2^52, else on int64 residues in [0, p) (products below
 2^52 each: the sum stays below 2^55). Large temporaries are worked through
 in blocks of at most :data:`CHUNK` entries.
@@ -52,10 +52,8 @@ WIDE = 2048
 MAX_PRIME = 1 << 26
 #: The split of a right factor: B = B_hi SPLIT + B_lo.
 SPLIT = 1 << 13
-#: Columns of a panel eliminated entry by entry.
+#: Columns of a panel eliminated entry by entry, rows of a triangle solved so.
 LEAF = 32
-#: Rows of a triangle solved row by row (a smaller leaf: its rows are long).
-TRIANGLE_LEAF = 32
 #: The most entries of a temporary array in a reduction or an update: larger
 #: ones are worked through in blocks of rows, so that the temporaries are reused
 #: memory rather than pages mapped afresh for every product.
@@ -201,10 +199,10 @@ def matmul_sub(C: np.ndarray, A: np.ndarray, B: np.ndarray, p: int) -> np.ndarra
 
 
 def sub_product(C: np.ndarray, A: np.ndarray, B: np.ndarray, p: int,
-                 columns: list[int] | None = None) -> None:
+                columns: list[int] | slice | None = None) -> None:
     """C <- C - A B mod p in place (C a view, balanced), where A is the given
-    array or, with ``columns``, those columns of it (gathered block by
-    block); blocks of rows of C of at most :data:`CHUNK` entries, each as
+    array or, with ``columns``, those columns of it (a list gathered block by
+    block, a slice read in place); blocks of rows of C of at most :data:`CHUNK` entries, each as
     :func:`matmul_sub`.
 
     >>> C = np.array([[1.0, 2.0], [3.0, -3.0]]); sub_product(C, np.eye(2), C.copy(), 7)
@@ -232,27 +230,39 @@ def _trsm(L: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
 
 
 def _trsm_in_place(L: np.ndarray, X: np.ndarray, p: int) -> None:
-    """:func:`_trsm` overwriting X (a view holding B). The leaves: fewer than
-    TRIANGLE_LEAF terms below h^2 each per row, on floats when their sum stays below
-    2^52, else on int64 residues in [0, p) (below 2^57)."""
-    k = L.shape[0]
-    if k <= TRIANGLE_LEAF:
-        if TRIANGLE_LEAF * ((p - 1) // 2) ** 2 < 1 << 52:
-            for t in range(1, k):
+    """:func:`_trsm` overwriting X (a view holding B)."""
+    _triangle_in_place(L, X, p, lower=True)
+
+
+def _triangle_in_place(T: np.ndarray, X: np.ndarray, p: int, lower: bool) -> None:
+    """X <- T^-1 X mod p, T unit lower (``lower``) or unit upper triangular,
+    only its strict part read, X overwritten; recursive, the leaves by
+    substitution row by row: fewer than LEAF terms below h^2 each per row, on
+    floats when their sum stays below 2^52, else on int64 residues in [0, p)
+    (below 2^57)."""
+    k = T.shape[0]
+    if k <= LEAF:
+        order = range(1, k) if lower else range(k - 2, -1, -1)
+
+        def known(t):  # the rows already solved that row t reads
+            return slice(None, t) if lower else slice(t + 1, None)
+        if LEAF * ((p - 1) // 2) ** 2 < 1 << 52:
+            for t in order:
                 row = X[t]
-                row -= L[t, :t] @ X[:t]
+                row -= T[t, known(t)] @ X[known(t)]
                 reduce(row, p, inplace=True)
             return
         Xi = np.mod(X.astype(np.int64), p)
-        Li = np.mod(L.astype(np.int64), p)
-        for t in range(1, k):
-            Xi[t] = (Xi[t] - (Li[t, :t] @ Xi[:t]) % p) % p
+        Ti = np.mod(T.astype(np.int64), p)
+        for t in order:
+            Xi[t] = (Xi[t] - (Ti[t, known(t)] @ Xi[known(t)]) % p) % p
         X[...] = reduce(Xi.astype(np.float64), p, inplace=True)
         return
     h = k // 2
-    _trsm_in_place(L[:h, :h], X[:h], p)
-    sub_product(X[h:], L[h:, :h], X[:h], p)
-    _trsm_in_place(L[h:, h:], X[h:], p)
+    first, second = (slice(None, h), slice(h, None)) if lower else (slice(h, None), slice(None, h))
+    _triangle_in_place(T[first, first], X[first], p, lower)
+    sub_product(X[second], T[second, first], X[first], p)
+    _triangle_in_place(T[second, second], X[second], p, lower)
 
 
 # -- the recursive factorisation ------------------------------------------------------------------
@@ -313,17 +323,13 @@ def _factor(A: np.ndarray, r: int, c0: int, c1: int, p: int) -> list[int]:
     left = _factor(A, r, c0, mid, p)
     k = len(left)
     if k:
-        whole = left[-1] - left[0] + 1 == k
-        taken = slice(left[0], left[-1] + 1) if whole else left
+        # the pivot columns: a slice (a view) when they are consecutive
+        taken = slice(left[0], left[-1] + 1) if left[-1] - left[0] + 1 == k else left
         # the strictly lower part of L: the multipliers among the pivots
-        L = A[r:r + k, taken] if whole else A[r:r + k][:, left]
         U = A[r:r + k, mid:c1]
-        _trsm_in_place(L, U, p)
+        _trsm_in_place(A[r:r + k][:, taken], U, p)
         if r + k < A.shape[0]:
-            if whole:
-                sub_product(A[r + k:, mid:c1], A[r + k:, taken], U, p)
-            else:
-                sub_product(A[r + k:, mid:c1], A[r + k:], U, p, columns=left)
+            sub_product(A[r + k:, mid:c1], A[r + k:], U, p, columns=taken)
     right = _factor(A, r + k, mid, c1, p)
     return left + right
 
@@ -386,30 +392,6 @@ def pivot_columns(values, p: int) -> list[int]:
         return _factor(A, 0, 0, A.shape[1], p)
 
 
-def _upper_trsm_in_place(U: np.ndarray, X: np.ndarray, p: int) -> None:
-    """X <- U^-1 X mod p, U unit upper triangular (only its strictly upper
-    part read), X overwritten; recursive, the leaves by back substitution with
-    :func:`_trsm_in_place`'s bounds."""
-    k = U.shape[0]
-    if k <= TRIANGLE_LEAF:
-        if TRIANGLE_LEAF * ((p - 1) // 2) ** 2 < 1 << 52:
-            for t in range(k - 2, -1, -1):
-                row = X[t]
-                row -= U[t, t + 1:] @ X[t + 1:]
-                reduce(row, p, inplace=True)
-            return
-        Xi = np.mod(X.astype(np.int64), p)
-        Ui = np.mod(U.astype(np.int64), p)
-        for t in range(k - 2, -1, -1):
-            Xi[t] = (Xi[t] - (Ui[t, t + 1:] @ Xi[t + 1:]) % p) % p
-        X[...] = reduce(Xi.astype(np.float64), p, inplace=True)
-        return
-    h = k // 2
-    _upper_trsm_in_place(U[h:, h:], X[h:], p)
-    sub_product(X[:h], U[:h, h:], X[h:], p)
-    _upper_trsm_in_place(U[:h, :h], X[:h], p)
-
-
 def _upper_solve(U: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
     """X with U X = B mod p, U upper triangular with nonzero diagonal (its
     strictly lower part not read); B is overwritten by X."""
@@ -418,7 +400,7 @@ def _upper_solve(U: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
     Un = reduce(U * inv[:, None], p, inplace=True)  # |U| h: below 2^51
     B *= inv[:, None]
     reduce(B, p, inplace=True)
-    _upper_trsm_in_place(Un, B, p)
+    _triangle_in_place(Un, B, p, lower=False)
     return B
 
 

@@ -79,15 +79,16 @@ def values_rank(rows_mod, rows_exact, n_rows: int, D: int, exact: bool, rng: ran
         return int(m.rank()), "exactly over Q"
     best, primes = -1, []
     wide = D > densemod.WIDE  # ranked on BLAS modulo a prime below 2^20 (section 1)
+    draw, rank_of = (random_blas_prime, _blas_rank) if wide else (random_prime, rank_mod)
     for _ in range(PRIME_ATTEMPTS):
-        p = random_blas_prime(rng) if wide else random_prime(rng)
+        p = draw(rng)
         try:
             rows = rows_mod(p)
         except ZeroDivisionError:
             continue
         budget.require(rank_work(n_rows, D), f"the rank of {what}")
         budget.spend(rank_work(n_rows, D))
-        r = (_blas_rank(rows, D, p) if wide else rank_mod(rows, D, p)) if rows else 0
+        r = rank_of(rows, D, p) if rows else 0
         primes.append(p)
         best = max(best, r)
         if best == len(rows):

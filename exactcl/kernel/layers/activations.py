@@ -12,6 +12,7 @@ from math import gcd
 
 from flint import fmpq
 
+from ..evaluator import _balanced
 from .base import LayerRule, hadamard, put
 
 
@@ -120,9 +121,8 @@ class LeakyReLU(ReLU):
         product below h^2 and the sum below 2^51, reduced."""
         p = batch.prime
         q = self._slope(p, op)
-        h = (p - 1) // 2
-        q, c = (q + h) % p - h, (1 - q + h) % p - h
-        return batch.reduce(float(c) * batch.masks[op[1]] + float(q))
+        return batch.reduce(float(_balanced((1 - q) % p, p)) * batch.masks[op[1]]
+                            + float(_balanced(q, p)))
 
     def forward(self, words, op, a, point, sigma):
         return hadamard(a, self._mask(words, op, sigma), words.prime), None
